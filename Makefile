@@ -1,0 +1,124 @@
+# arbor - supervision trees for Unix processes.
+#
+#   make                  build daemon/arbord
+#   make check            build and run every test (unit, golden, integration,
+#                         conformance); SANITIZE=1 runs them under ASan+UBSan
+#   make lint             prove the pure core makes no syscalls (STYLE.md 1)
+#   make install          honours PREFIX, DESTDIR, SYSCONFDIR, MANDIR
+#   make bench            run the benchmarks in tests/bench/
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+MANDIR ?= $(PREFIX)/share/man
+DESTDIR ?=
+VERSION := 0.1.0
+
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+PYTEST ?= $(shell command -v pytest-3 2>/dev/null || echo "/usr/bin/python3 -m pytest")
+
+CFLAGS ?= -O2 -g
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wpointer-arith -Wformat=2 -Wno-unused-parameter
+CPPFLAGS += -D_GNU_SOURCE -DARB_VERSION='"$(VERSION)"' \
+	-DARB_SYSCONFDIR='"$(SYSCONFDIR)"' -Idaemon
+ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS)
+
+ifeq ($(SANITIZE),1)
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+ALL_CFLAGS += $(SAN)
+LDFLAGS += $(SAN)
+CPPFLAGS += -DARB_SANITIZE=1
+endif
+
+# Debian's libev ships no .pc file: fall back to plain -lev.
+pc_cflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
+pc_libs = $(or $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null),$(2))
+DEP_CFLAGS := $(call pc_cflags,libev libconfig libsystemd jansson)
+DEP_LIBS := $(call pc_libs,libev,-lev) $(call pc_libs,libconfig,-lconfig) \
+	$(call pc_libs,libsystemd,-lsystemd) $(call pc_libs,jansson,-ljansson)
+CMOCKA_LIBS := $(call pc_libs,cmocka,-lcmocka)
+
+CORE_SRCS := daemon/tree.c daemon/spec.c daemon/mem.c
+SHELL_SRCS := daemon/signames.c daemon/config.c daemon/config_print.c daemon/spawn.c \
+	daemon/runtime.c daemon/events.c daemon/main.c
+DAEMON_OBJS := $(CORE_SRCS:.c=.o) $(SHELL_SRCS:.c=.o)
+HEADERS := $(wildcard daemon/*.h)
+
+UNIT_TESTS := tests/unit/test_tree tests/unit/test_spec
+
+.PHONY: all check unit golden integration conformance lint install \
+	uninstall clean bench golden-update
+
+all: daemon/arbord
+
+daemon/%.o: daemon/%.c $(HEADERS) Makefile
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DEP_CFLAGS) -c -o $@ $<
+
+daemon/arbord: $(DAEMON_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(DAEMON_OBJS) $(DEP_LIBS)
+
+tests/unit/test_tree: tests/unit/test_tree.c tests/unit/scenario.h \
+		$(CORE_SRCS:.c=.o)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(CORE_SRCS:.c=.o) \
+		$(LDFLAGS) $(CMOCKA_LIBS)
+
+tests/unit/test_spec: tests/unit/test_spec.c $(CORE_SRCS:.c=.o)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(CORE_SRCS:.c=.o) \
+		$(LDFLAGS) $(CMOCKA_LIBS)
+
+check: unit golden integration conformance
+
+unit: $(UNIT_TESTS)
+	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; ./$$t; done
+
+golden: daemon/arbord
+	sh tests/golden/run.sh
+
+integration: daemon/arbord
+	$(PYTEST) -q tests/integration
+
+conformance: daemon/arbord
+	$(PYTEST) -q tests/conformance
+
+golden-update: daemon/arbord
+	sh tests/golden/run.sh --update
+
+# The pure core: an allow-list of headers, and no clock.
+CORE_PURE := daemon/tree.c daemon/tree.h daemon/spec.c daemon/spec.h
+lint:
+	@bad=$$(grep -nE '^[[:space:]]*#[[:space:]]*include' $(CORE_PURE) | \
+		grep -vE '<(stdint|stdbool|stddef|string)\.h>|"(tree|spec|mem|limits)\.h"'); \
+	if [ -n "$$bad" ]; then \
+		echo "lint: the pure core includes a forbidden header:"; \
+		echo "$$bad"; exit 1; fi
+	@bad=$$(grep -nE '\b(clock_gettime|clock|gettimeofday|time|ev_now|ev_time)[[:space:]]*\(' \
+		$(CORE_PURE) | grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/?\*|//)'); \
+	if [ -n "$$bad" ]; then \
+		echo "lint: the pure core reads a clock:"; echo "$$bad"; exit 1; fi
+	@echo "lint: the pure core is pure"
+	mandoc -Tlint -Wwarning man/arbord.8 man/arbor.conf.5
+
+install: daemon/arbord
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)/arbor/conf.d
+	install -m 755 daemon/arbord $(DESTDIR)$(SBINDIR)/arbord
+	install -m 644 man/arbord.8 $(DESTDIR)$(MANDIR)/man8/arbord.8
+	install -m 644 man/arbor.conf.5 $(DESTDIR)$(MANDIR)/man5/arbor.conf.5
+	test -e $(DESTDIR)$(SYSCONFDIR)/arbor/arbor.conf || \
+		install -m 644 conf.d/arbor.conf $(DESTDIR)$(SYSCONFDIR)/arbor/arbor.conf
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/arbord $(DESTDIR)$(MANDIR)/man8/arbord.8 \
+		$(DESTDIR)$(MANDIR)/man5/arbor.conf.5
+
+bench: daemon/arbord
+	$(MAKE) -C tests/bench
+	/usr/bin/python3 tests/bench/run.py
+
+clean:
+	rm -f daemon/*.o daemon/arbord $(UNIT_TESTS)
+	$(MAKE) -C tests/bench clean 2>/dev/null || true

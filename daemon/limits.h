@@ -1,0 +1,30 @@
+/*
+ * limits.h - every cap arbord enforces, in one place.
+ *
+ * Configuration that exceeds one of these is rejected with an error that
+ * names the limit; nothing is silently truncated.
+ */
+#ifndef ARB_LIMITS_H
+#define ARB_LIMITS_H
+
+/* Longest name of one node ([A-Za-z0-9_.-]+). */
+#define ARB_NAME_MAX 64
+
+/* Deepest nesting of supervisors below the root (the root is depth 0). */
+#define ARB_DEPTH_MAX 32
+
+/* Children of one supervisor, and nodes in the whole tree. */
+#define ARB_CHILDREN_MAX 16384
+#define ARB_NODES_MAX 65536
+
+/* Arguments of one exec, and entries of one env list. */
+#define ARB_ARGV_MAX 1024
+#define ARB_ENV_MAX 1024
+
+/* Restart intensity: the ring of timestamps holds intensity + 1 entries. */
+#define ARB_INTENSITY_MAX 100000
+
+/* Fragments read from conf.d/. */
+#define ARB_CONF_FILES_MAX 1024
+
+#endif

@@ -1,0 +1,392 @@
+/*
+ * spec.c - the configuration model: construction, defaults, name tables,
+ * durations.
+ *
+ * Part of the pure core: no syscalls, no library headers with side effects
+ * (STYLE.md 1); memory comes through mem.h. config.c fills a spec in,
+ * tree.c reads it.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "limits.h"
+#include "mem.h"
+#include "spec.h"
+
+static const char *const strategy_names[_ARB_STRATEGY_MAX] = {
+	[ARB_ONE_FOR_ONE] = "one_for_one",
+	[ARB_ONE_FOR_ALL] = "one_for_all",
+	[ARB_REST_FOR_ONE] = "rest_for_one",
+};
+
+static const char *const restart_names[_ARB_RESTART_MAX] = {
+	[ARB_PERMANENT] = "permanent",
+	[ARB_TRANSIENT] = "transient",
+	[ARB_TEMPORARY] = "temporary",
+};
+
+static const char *const auto_shutdown_names[_ARB_AUTO_SHUTDOWN_MAX] = {
+	[ARB_AUTO_NEVER] = "never",
+	[ARB_AUTO_ANY_SIGNIFICANT] = "any_significant",
+	[ARB_AUTO_ALL_SIGNIFICANT] = "all_significant",
+};
+
+static const char *const node_kind_names[_ARB_NODE_KIND_MAX] = {
+	[ARB_NODE_SERVICE] = "service",
+	[ARB_NODE_SUPERVISOR] = "supervisor",
+};
+
+static int
+lookup(const char *const *table, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(table[i], name) == 0)
+			return i;
+	return -1;
+}
+
+const char *
+arb_strategy_name(enum arb_strategy v)
+{
+	return v < _ARB_STRATEGY_MAX ? strategy_names[v] : "?";
+}
+
+const char *
+arb_restart_name(enum arb_restart v)
+{
+	return v < _ARB_RESTART_MAX ? restart_names[v] : "?";
+}
+
+const char *
+arb_auto_shutdown_name(enum arb_auto_shutdown v)
+{
+	return v < _ARB_AUTO_SHUTDOWN_MAX ? auto_shutdown_names[v] : "?";
+}
+
+const char *
+arb_node_kind_name(enum arb_node_kind v)
+{
+	return v < _ARB_NODE_KIND_MAX ? node_kind_names[v] : "?";
+}
+
+int
+arb_strategy_from_name(const char *name)
+{
+	return lookup(strategy_names, _ARB_STRATEGY_MAX, name);
+}
+
+int
+arb_restart_from_name(const char *name)
+{
+	return lookup(restart_names, _ARB_RESTART_MAX, name);
+}
+
+int
+arb_auto_shutdown_from_name(const char *name)
+{
+	return lookup(auto_shutdown_names, _ARB_AUTO_SHUTDOWN_MAX, name);
+}
+
+static void
+node_defaults(struct arb_spec_node *n)
+{
+	n->restart = ARB_DEFAULT_RESTART;
+	n->significant = false;
+	n->strategy = ARB_DEFAULT_STRATEGY;
+	n->intensity = ARB_DEFAULT_INTENSITY;
+	n->period_ms = ARB_DEFAULT_PERIOD_MS;
+	n->auto_shutdown = ARB_DEFAULT_AUTO_SHUTDOWN;
+	n->stop_signal = ARB_DEFAULT_STOP_SIGNAL;
+	n->stop_timeout_ms = ARB_DEFAULT_STOP_TIMEOUT_MS;
+	n->defaulted = ~0u;
+	n->parent = ARB_NONE;
+}
+
+struct arb_spec *
+arb_spec_new(void)
+{
+	struct arb_spec *s = arb_calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->cap = 16;
+	s->nodes = arb_calloc(s->cap, sizeof(*s->nodes));
+	if (!s->nodes)
+		goto fail;
+	s->nnodes = 1;
+	node_defaults(&s->nodes[0]);
+	s->nodes[0].kind = ARB_NODE_SUPERVISOR;
+	s->nodes[0].name = arb_strdup("/");
+	s->nodes[0].path = arb_strdup("/");
+	if (!s->nodes[0].name || !s->nodes[0].path)
+		goto fail;
+	return s;
+fail:
+	arb_spec_free(s);
+	return NULL;
+}
+
+static void
+free_strv(char **v)
+{
+	if (!v)
+		return;
+	for (char **p = v; *p; p++)
+		arb_free(*p);
+	arb_free(v);
+}
+
+void
+arb_spec_free(struct arb_spec *s)
+{
+	if (!s)
+		return;
+	for (uint32_t i = 0; i < s->nnodes; i++) {
+		struct arb_spec_node *n = &s->nodes[i];
+
+		arb_free(n->name);
+		arb_free(n->path);
+		arb_free(n->children);
+		arb_free(n->exec_path);
+		free_strv(n->argv);
+		free_strv(n->env);
+		arb_free(n->cwd);
+	}
+	arb_free(s->nodes);
+	for (uint32_t i = 0; i < s->nfiles; i++)
+		arb_free(s->files[i]);
+	arb_free(s->files);
+	arb_free(s);
+}
+
+const char *
+arb_spec_add_file(struct arb_spec *s, const char *file)
+{
+	char **files = arb_reallocarray(s->files, s->nfiles + 1,
+					sizeof(*files));
+	char *copy;
+
+	if (!files)
+		return NULL;
+	s->files = files;
+	copy = arb_strdup(file);
+	if (!copy)
+		return NULL;
+	s->files[s->nfiles++] = copy;
+	return copy;
+}
+
+static char *
+join_path(const char *parent, const char *name)
+{
+	size_t plen = strcmp(parent, "/") == 0 ? 0 : strlen(parent);
+	size_t nlen = strlen(name);
+	char *path = arb_calloc(plen + nlen + 2, 1);
+
+	if (!path)
+		return NULL;
+	if (plen) {
+		memcpy(path, parent, plen);
+		path[plen++] = '/';
+	}
+	memcpy(path + plen, name, nlen + 1);
+	return path;
+}
+
+uint32_t
+arb_spec_add(struct arb_spec *s, uint32_t parent, enum arb_node_kind kind,
+	     const char *name, const char *file, int line)
+{
+	struct arb_spec_node *p, *n;
+	uint32_t *children;
+	uint32_t idx;
+
+	if (s->nnodes == s->cap) {
+		struct arb_spec_node *nodes = arb_reallocarray(
+			s->nodes, (size_t)s->cap * 2, sizeof(*nodes));
+
+		if (!nodes)
+			return ARB_NONE;
+		memset(nodes + s->cap, 0, s->cap * sizeof(*nodes));
+		s->nodes = nodes;
+		s->cap *= 2;
+	}
+	p = &s->nodes[parent];
+	children = arb_reallocarray(p->children, p->nchildren + 1,
+				    sizeof(*children));
+	if (!children)
+		return ARB_NONE;
+	p->children = children;
+
+	idx = s->nnodes;
+	n = &s->nodes[idx];
+	memset(n, 0, sizeof(*n));
+	node_defaults(n);
+	n->kind = kind;
+	n->parent = parent;
+	n->depth = p->depth + 1;
+	n->file = file;
+	n->line = line;
+	n->name = arb_strdup(name);
+	n->path = join_path(p->path, name);
+	if (!n->name || !n->path) {
+		arb_free(n->name);
+		arb_free(n->path);
+		memset(n, 0, sizeof(*n));
+		return ARB_NONE;
+	}
+	p->children[p->nchildren++] = idx;
+	s->nnodes++;
+	return idx;
+}
+
+bool
+arb_spec_name_valid(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len > ARB_NAME_MAX)
+		return false;
+	for (const char *c = name; *c; c++) {
+		bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+			  (*c >= '0' && *c <= '9') || *c == '_' || *c == '.' ||
+			  *c == '-';
+		if (!ok)
+			return false;
+	}
+	/* "." and ".." would read as relative paths in arborctl. */
+	return strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}
+
+bool
+arb_spec_exit_is_normal(const struct arb_spec_node *n, int code)
+{
+	if (code == 0)
+		return true;
+	if (code < 0 || code > 255)
+		return false;
+	return n->normal_exit[code / 8] & (1u << (code % 8));
+}
+
+void
+arb_spec_set_normal_exit(struct arb_spec_node *n, int code)
+{
+	if (code >= 0 && code <= 255)
+		n->normal_exit[code / 8] |= (uint8_t)(1u << (code % 8));
+}
+
+/* The largest duration accepted: about 292 years would overflow; 1 year. */
+#define DURATION_MAX_MS (366LL * 24 * 3600 * 1000)
+
+static const struct {
+	const char *suffix;
+	int64_t ms;
+} units[] = {
+	{"ms", 1}, {"s", 1000}, {"min", 60000}, {"h", 3600000},
+};
+
+int
+arb_spec_parse_duration(const char *text, bool allow_infinity,
+			int64_t *ret_ms)
+{
+	int64_t whole = 0, frac = 0, frac_scale = 1, unit = 1000, ms;
+	const char *c = text;
+	bool digits = false;
+
+	if (strcmp(text, "infinity") == 0) {
+		if (!allow_infinity)
+			return -1;
+		*ret_ms = ARB_INFINITY_MS;
+		return 0;
+	}
+	for (; *c >= '0' && *c <= '9'; c++, digits = true) {
+		whole = whole * 10 + (*c - '0');
+		if (whole > DURATION_MAX_MS)
+			return -1;
+	}
+	if (*c == '.') {
+		for (c++; *c >= '0' && *c <= '9'; c++, digits = true) {
+			if (frac_scale < 1000000) {
+				frac = frac * 10 + (*c - '0');
+				frac_scale *= 10;
+			}
+		}
+	}
+	if (!digits)
+		return -1;
+	if (*c) {
+		size_t i;
+
+		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+			if (strcmp(c, units[i].suffix) == 0)
+				break;
+		if (i == sizeof(units) / sizeof(units[0]))
+			return -1;
+		unit = units[i].ms;
+	}
+	ms = whole * unit + frac * unit / frac_scale;
+	if (ms > DURATION_MAX_MS)
+		return -1;
+	*ret_ms = ms;
+	return 0;
+}
+
+/* Appends the decimal digits of v (>= 0) to buf at *len. */
+static void
+put_number(char *buf, size_t size, size_t *len, int64_t v)
+{
+	char digits[24];
+	int n = 0;
+
+	do {
+		digits[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	while (n > 0 && *len + 1 < size)
+		buf[(*len)++] = digits[--n];
+	buf[*len] = '\0';
+}
+
+void
+arb_spec_format_duration(int64_t ms, char *buf, size_t size)
+{
+	size_t len = 0, i = sizeof(units) / sizeof(units[0]);
+
+	if (size == 0)
+		return;
+	buf[0] = '\0';
+	if (ms == ARB_INFINITY_MS) {
+		strncpy(buf, "infinity", size - 1);
+		buf[size - 1] = '\0';
+		return;
+	}
+	while (--i > 0 && (ms == 0 || ms % units[i].ms != 0))
+		;
+	put_number(buf, size, &len, ms / units[i].ms);
+	for (const char *s = units[i].suffix; *s && len + 1 < size; s++)
+		buf[len++] = *s;
+	buf[len] = '\0';
+}
+
+uint32_t
+arb_spec_find_child(const struct arb_spec *s, uint32_t parent,
+		    const char *name)
+{
+	const struct arb_spec_node *p = &s->nodes[parent];
+
+	for (uint32_t i = 0; i < p->nchildren; i++)
+		if (strcmp(s->nodes[p->children[i]].name, name) == 0)
+			return p->children[i];
+	return ARB_NONE;
+}
+
+uint32_t
+arb_spec_find(const struct arb_spec *s, const char *path)
+{
+	for (uint32_t i = 0; i < s->nnodes; i++)
+		if (strcmp(s->nodes[i].path, path) == 0)
+			return i;
+	return ARB_NONE;
+}

@@ -1,0 +1,177 @@
+/*
+ * spec.h - the validated configuration model.
+ *
+ * A spec is the immutable description of a supervision tree: what config.c
+ * produces from arbor.conf and conf.d/, and what tree.c runs. It is a flat
+ * array of nodes in depth-first pre-order; node 0 is the root supervisor.
+ * Every string is owned by the spec and freed with it. Nothing here reads
+ * files or makes syscalls (STYLE.md 1): spec.c is part of the pure core.
+ */
+#ifndef ARB_SPEC_H
+#define ARB_SPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A duration that never ends: stop_timeout = "infinity". */
+#define ARB_INFINITY_MS INT64_MAX
+
+/* The root's index in arb_spec.nodes, and "no node". */
+#define ARB_ROOT 0u
+#define ARB_NONE UINT32_MAX
+
+/*
+ * Linux's SIGTERM and SIGKILL. The core may not include <signal.h>; the
+ * shell checks these against it with _Static_assert (runtime.c).
+ */
+#define ARB_SIGTERM 15
+#define ARB_SIGKILL 9
+
+enum arb_node_kind {
+	ARB_NODE_SERVICE,
+	ARB_NODE_SUPERVISOR,
+	_ARB_NODE_KIND_MAX
+};
+
+enum arb_strategy {
+	ARB_ONE_FOR_ONE,
+	ARB_ONE_FOR_ALL,
+	ARB_REST_FOR_ONE,
+	_ARB_STRATEGY_MAX
+};
+
+enum arb_restart {
+	ARB_PERMANENT,
+	ARB_TRANSIENT,
+	ARB_TEMPORARY,
+	_ARB_RESTART_MAX
+};
+
+enum arb_auto_shutdown {
+	ARB_AUTO_NEVER,
+	ARB_AUTO_ANY_SIGNIFICANT,
+	ARB_AUTO_ALL_SIGNIFICANT,
+	_ARB_AUTO_SHUTDOWN_MAX
+};
+
+/*
+ * Which keys of a node were filled in from defaults rather than written in
+ * the configuration; `arbord --check` marks them.
+ */
+enum arb_spec_default {
+	ARB_DEF_RESTART = 1u << 0,
+	ARB_DEF_SIGNIFICANT = 1u << 1,
+	ARB_DEF_STRATEGY = 1u << 2,
+	ARB_DEF_INTENSITY = 1u << 3,
+	ARB_DEF_PERIOD = 1u << 4,
+	ARB_DEF_AUTO_SHUTDOWN = 1u << 5,
+	ARB_DEF_STOP_SIGNAL = 1u << 6,
+	ARB_DEF_STOP_TIMEOUT = 1u << 7,
+	ARB_DEF_NORMAL_EXIT = 1u << 8,
+	ARB_DEF_ENV = 1u << 9,
+	ARB_DEF_CWD = 1u << 10,
+};
+
+/* Defaults: Elixir's Supervisor, not Erlang's (SEMANTICS.md M13). */
+#define ARB_DEFAULT_STRATEGY ARB_ONE_FOR_ONE
+#define ARB_DEFAULT_INTENSITY 3u
+#define ARB_DEFAULT_PERIOD_MS 5000
+#define ARB_DEFAULT_AUTO_SHUTDOWN ARB_AUTO_NEVER
+#define ARB_DEFAULT_RESTART ARB_PERMANENT
+#define ARB_DEFAULT_STOP_SIGNAL ARB_SIGTERM
+#define ARB_DEFAULT_STOP_TIMEOUT_MS 5000
+
+struct arb_spec_node {
+	char *name;   /* "app"; the root's is "/" */
+	char *path;   /* "web/app"; the root's is "/" */
+	const char *file; /* where it was defined (owned by arb_spec.files) */
+	int line;
+	enum arb_node_kind kind;
+	uint32_t parent;     /* ARB_NONE for the root */
+	uint32_t depth;      /* root 0 */
+	uint32_t defaulted;  /* enum arb_spec_default bits */
+
+	/* As a child of its supervisor. */
+	enum arb_restart restart;
+	bool significant;
+
+	/* Supervisor only. children[] holds node indices in start order. */
+	enum arb_strategy strategy;
+	uint32_t intensity;
+	int64_t period_ms;
+	enum arb_auto_shutdown auto_shutdown;
+	uint32_t *children;
+	uint32_t nchildren;
+
+	/* Service only. */
+	char *exec_path;   /* resolved absolute path of argv[0]'s program */
+	char **argv;       /* NULL-terminated */
+	char **env;        /* NULL-terminated KEY=value overrides, may be empty */
+	char *cwd;         /* NULL: arbord's own */
+	int stop_signal;
+	int64_t stop_timeout_ms; /* 0: kill at once; ARB_INFINITY_MS: wait */
+	uint8_t normal_exit[32]; /* bitmap of exit codes that count as normal */
+};
+
+struct arb_spec {
+	struct arb_spec_node *nodes; /* nodes[0] is the root */
+	uint32_t nnodes;
+	uint32_t cap;
+	char **files;   /* every file read, in order */
+	uint32_t nfiles;
+};
+
+/* A new spec with only a root supervisor, all defaults. NULL on OOM. */
+struct arb_spec *arb_spec_new(void);
+
+/* Frees the spec and everything it owns. NULL is a no-op. */
+void arb_spec_free(struct arb_spec *s);
+
+/*
+ * Appends a node named `name` as the last child of supervisor `parent`,
+ * with every default filled in; returns its index, or ARB_NONE on OOM.
+ * Pointers into spec->nodes are invalidated by this call.
+ */
+uint32_t arb_spec_add(struct arb_spec *s, uint32_t parent,
+		      enum arb_node_kind kind, const char *name,
+		      const char *file, int line);
+
+/* Records a file name; returns the spec's copy, NULL on OOM. */
+const char *arb_spec_add_file(struct arb_spec *s, const char *file);
+
+/* Whether `name` is a valid node name ([A-Za-z0-9_.-]+, bounded). */
+bool arb_spec_name_valid(const char *name);
+
+/* Exit code `code` (0-255) counts as a normal exit for `n` (SEMANTICS M2). */
+bool arb_spec_exit_is_normal(const struct arb_spec_node *n, int code);
+void arb_spec_set_normal_exit(struct arb_spec_node *n, int code);
+
+/*
+ * Durations: "250ms", "5s", "2min", "1h", a bare number of seconds
+ * ("1.5"), or "infinity" when allow_infinity. Returns 0 and sets *ret_ms,
+ * or -1 (and *ret_ms untouched) when malformed, negative or too large.
+ */
+int arb_spec_parse_duration(const char *text, bool allow_infinity,
+			    int64_t *ret_ms);
+
+/* Writes ms as the shortest exact unit ("5s", "250ms", "2min", "infinity"). */
+void arb_spec_format_duration(int64_t ms, char *buf, size_t size);
+
+/* Name tables; the lookups return -1 for an unknown name. */
+const char *arb_strategy_name(enum arb_strategy v);
+const char *arb_restart_name(enum arb_restart v);
+const char *arb_auto_shutdown_name(enum arb_auto_shutdown v);
+const char *arb_node_kind_name(enum arb_node_kind v);
+int arb_strategy_from_name(const char *name);
+int arb_restart_from_name(const char *name);
+int arb_auto_shutdown_from_name(const char *name);
+
+/* Index of the child of `parent` named `name`, or ARB_NONE. */
+uint32_t arb_spec_find_child(const struct arb_spec *s, uint32_t parent,
+			     const char *name);
+
+/* Index of the node at `path` ("/" is the root), or ARB_NONE. */
+uint32_t arb_spec_find(const struct arb_spec *s, const char *path);
+
+#endif

@@ -1,0 +1,160 @@
+/*
+ * tree.h - the pure supervision core.
+ *
+ * The core is one verb, arb_tree_step(): it is fed one event (a child's
+ * process was spawned or died, a timer fired, the tree must start or stop,
+ * with the current monotonic time) and returns actions (spawn this service,
+ * signal that process group, arm this timer, report this supervision event,
+ * exit). It makes no syscalls and reads no clock (STYLE.md 1; `make lint`
+ * checks), so every rule of SEMANTICS.md is testable with a fake clock.
+ *
+ * Every node of the spec (tree.c mirrors spec indices) is a child of its
+ * supervisor and has a state:
+ *
+ *   state        meaning                                  leaves on
+ *   DOWN         no process; spec kept (OTP "stopped")    start
+ *   STARTING     start requested, not yet started         SPAWNED -> UP,
+ *                                                         SPAWN_FAILED -> DOWN
+ *   UP           running                                  own death -> EXITED,
+ *                                                         terminate -> STOPPING
+ *   EXITED       died by itself; its supervisor has not   supervisor decides
+ *                yet decided (X2); a terminate absorbs it (X2) -> DOWN or a
+ *                (ST6)                                     restart
+ *   STOPPING     stop_signal sent (or, for a supervisor,  death -> DOWN,
+ *                its shutdown requested)                  stop_timeout -> KILLING
+ *   KILLING      SIGKILL sent to the process group        death -> DOWN
+ *   RESTARTING   a restart attempt failed; a retry is     retry -> restart path
+ *                queued to its supervisor (R1)
+ *
+ * A temporary child whose process is gone loses its spec (C2, T5): it is
+ * DOWN and no longer `present` until its supervisor is rebuilt (I7).
+ *
+ * Each supervisor handles one thing at a time (M5). Its transactions are
+ * jobs: INIT (start children in order, S1), INIT_ABORT (a start failed
+ * during INIT: stop the started ones in reverse, S3), RESTART (terminate the
+ * strategy's group in reverse, then start it in order, ST1-ST3) and SHUTDOWN
+ * (terminate all in reverse order, T1). While a job runs, exits of other
+ * children, retries and shutdown requests wait in the supervisor's own
+ * queue, in arrival order. Supervisors talk to each other only through one
+ * message queue drained inside arb_tree_step(), never by recursion.
+ */
+#ifndef ARB_TREE_H
+#define ARB_TREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "spec.h"
+
+enum arb_child_state {
+	ARB_CHILD_DOWN,
+	ARB_CHILD_STARTING,
+	ARB_CHILD_UP,
+	ARB_CHILD_EXITED,
+	ARB_CHILD_STOPPING,
+	ARB_CHILD_KILLING,
+	ARB_CHILD_RESTARTING,
+	_ARB_CHILD_STATE_MAX
+};
+
+enum arb_event_kind {
+	ARB_EV_BOOT,         /* start the tree from the root */
+	ARB_EV_SHUTDOWN,     /* stop the tree: parent-requested shutdown of the root (M10) */
+	ARB_EV_SPAWNED,      /* node's process has exec'ed: pid */
+	ARB_EV_SPAWN_FAILED, /* node's fork or exec failed: err (a positive errno) */
+	ARB_EV_EXITED,       /* node's process pid died: code >= 0, or signo > 0 */
+	ARB_EV_TIMER,        /* node's timer fired */
+	_ARB_EV_MAX
+};
+
+struct arb_event {
+	enum arb_event_kind kind;
+	uint32_t node;
+	int pid;
+	int code;  /* exit status, or -1 when killed by a signal */
+	int signo; /* the killing signal, or 0 */
+	int err;
+	int64_t now_ms; /* monotonic */
+};
+
+enum arb_action_kind {
+	ARB_ACT_SPAWN,        /* fork+exec node; answer SPAWNED or SPAWN_FAILED */
+	ARB_ACT_TERMINATE,    /* stop_signal, then SIGCONT, to process group pid */
+	ARB_ACT_KILL,         /* SIGKILL to process group pid */
+	ARB_ACT_TIMER_SET,    /* (re)arm node's one timer to fire at at_ms */
+	ARB_ACT_TIMER_CANCEL, /* disarm node's timer */
+	ARB_ACT_REPORT,       /* a supervision event to log */
+	ARB_ACT_EXIT,         /* the root is down; exit with exit_code (M10) */
+	_ARB_ACT_MAX
+};
+
+enum arb_report_kind {
+	ARB_REP_START,        /* started: a service with its pid, or a supervisor */
+	ARB_REP_EXIT,         /* a service died by itself: pid, code/signo, reason */
+	ARB_REP_STOP,         /* terminated by its supervisor (a service: how it died) */
+	ARB_REP_GIVEUP,       /* a supervisor exceeded its restart intensity */
+	ARB_REP_START_FAILED, /* a start failed: err for a service */
+	ARB_REP_DOWN,         /* the root is gone */
+	_ARB_REP_MAX
+};
+
+enum arb_reason {
+	ARB_REASON_NORMAL,   /* exit 0, or a normal_exit code */
+	ARB_REASON_SHUTDOWN, /* killed by a SIGTERM arbord did not send (M2) */
+	ARB_REASON_CRASH,    /* anything else */
+	_ARB_REASON_MAX
+};
+
+struct arb_action {
+	enum arb_action_kind kind;
+	uint32_t node;
+	int pid;
+	int64_t at_ms;             /* TIMER_SET */
+	enum arb_report_kind report; /* REPORT */
+	enum arb_reason reason;    /* REPORT EXIT */
+	int code, signo;           /* REPORT EXIT and STOP */
+	int err;                   /* REPORT START_FAILED */
+	int exit_code;             /* EXIT */
+};
+
+/* A growable array of actions; reuse one across steps (n is reset). */
+struct arb_actions {
+	struct arb_action *v;
+	size_t n, cap;
+};
+
+void arb_actions_init(struct arb_actions *a);
+void arb_actions_done(struct arb_actions *a);
+
+/*
+ * A tree in which every node is DOWN, for `spec` (borrowed: it must outlive
+ * the tree). NULL on OOM.
+ */
+struct arb_tree *arb_tree_new(const struct arb_spec *spec);
+void arb_tree_free(struct arb_tree *t);
+
+/*
+ * Feeds one event. Actions are appended to out (out->n is reset first) and
+ * must be carried out in order; the results of SPAWN come back as events.
+ * Returns 0, or -1 when memory ran out (the tree is then unusable).
+ */
+int arb_tree_step(struct arb_tree *t, const struct arb_event *ev,
+		  struct arb_actions *out);
+
+/* Read access for status and tests. */
+enum arb_child_state arb_tree_state(const struct arb_tree *t, uint32_t node);
+int arb_tree_pid(const struct arb_tree *t, uint32_t node);
+bool arb_tree_present(const struct arb_tree *t, uint32_t node);
+uint32_t arb_tree_restarts(const struct arb_tree *t, uint32_t node);
+const struct arb_spec *arb_tree_spec(const struct arb_tree *t);
+
+const char *arb_child_state_name(enum arb_child_state s);
+const char *arb_reason_name(enum arb_reason r);
+const char *arb_report_name(enum arb_report_kind r);
+
+/* The M2 classification of a death arbord did not ask for. */
+enum arb_reason arb_exit_reason(const struct arb_spec_node *n, int code,
+				int signo);
+
+#endif

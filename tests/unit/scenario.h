@@ -1,0 +1,303 @@
+/*
+ * scenario.h - a fake shell around the pure core, for unit tests.
+ *
+ * It carries out the core's actions the way runtime.c does, against fake
+ * processes and a fake clock: SPAWN gives a new pid (or fails on request),
+ * TERMINATE makes the process die of SIGTERM unless told to ignore it, KILL
+ * makes it die of SIGKILL, timers fire when the test advances the clock.
+ * Every REPORT becomes one line of an OTP-oracle style trace ("start a",
+ * "exit b crash", "stop c", "giveup root", "down"), so tests compare whole
+ * traces with what real OTP supervisors print.
+ */
+#ifndef ARB_TEST_SCENARIO_H
+#define ARB_TEST_SCENARIO_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spec.h"
+#include "tree.h"
+
+#define FAKE_MAX_NODES 256
+#define FAKE_TRACE_MAX 16384
+
+struct fake_proc {
+	int pid;          /* live pid, 0 when dead */
+	bool ignore_term; /* survives TERMINATE */
+	int fail_spawns;  /* this many next spawns fail */
+	bool timer_armed;
+	int64_t timer_at;
+	int spawns;
+};
+
+struct fake {
+	struct arb_spec *spec;
+	struct arb_tree *tree;
+	struct arb_actions out;
+	int64_t now;
+	int next_pid;
+	struct fake_proc procs[FAKE_MAX_NODES];
+	struct arb_event pending[1024];
+	int npending;
+	char trace[FAKE_TRACE_MAX];
+	size_t trace_len;
+	int exit_code; /* -1 until the root is down */
+	int signals_sent;
+};
+
+/* ---- building specs ---- */
+
+static inline uint32_t
+fake_sup(struct arb_spec *s, uint32_t parent, const char *name,
+	 enum arb_strategy strategy, uint32_t intensity, int64_t period_ms)
+{
+	uint32_t i = arb_spec_add(s, parent, ARB_NODE_SUPERVISOR, name, "t", 1);
+	struct arb_spec_node *n = &s->nodes[i];
+
+	n->strategy = strategy;
+	n->intensity = intensity;
+	n->period_ms = period_ms;
+	return i;
+}
+
+static inline uint32_t
+fake_svc(struct arb_spec *s, uint32_t parent, const char *name,
+	 enum arb_restart restart)
+{
+	uint32_t i = arb_spec_add(s, parent, ARB_NODE_SERVICE, name, "t", 1);
+
+	s->nodes[i].restart = restart;
+	return i;
+}
+
+static inline void
+fake_root(struct arb_spec *s, enum arb_strategy strategy, uint32_t intensity,
+	  int64_t period_ms)
+{
+	s->nodes[ARB_ROOT].strategy = strategy;
+	s->nodes[ARB_ROOT].intensity = intensity;
+	s->nodes[ARB_ROOT].period_ms = period_ms;
+}
+
+/* ---- running ---- */
+
+static inline void
+fake_trace(struct fake *f, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(f->trace + f->trace_len, FAKE_TRACE_MAX - f->trace_len,
+		      fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		f->trace_len += (size_t)n;
+	if (f->trace_len >= FAKE_TRACE_MAX)
+		abort();
+}
+
+static inline const char *
+fake_path(const struct fake *f, uint32_t node)
+{
+	return node == ARB_ROOT ? "root" : f->spec->nodes[node].path;
+}
+
+static inline void
+fake_push(struct fake *f, struct arb_event ev)
+{
+	if (f->npending == (int)(sizeof(f->pending) / sizeof(f->pending[0])))
+		abort();
+	f->pending[f->npending++] = ev;
+}
+
+static inline void
+fake_die(struct fake *f, uint32_t node, int code, int signo)
+{
+	struct fake_proc *p = &f->procs[node];
+	struct arb_event ev = {.kind = ARB_EV_EXITED, .node = node,
+			       .pid = p->pid, .code = code, .signo = signo};
+
+	if (p->pid == 0)
+		return;
+	p->pid = 0;
+	fake_push(f, ev);
+}
+
+static inline void
+fake_perform(struct fake *f, const struct arb_action *a)
+{
+	struct fake_proc *p = &f->procs[a->node];
+	struct arb_event ev = {.node = a->node};
+
+	switch (a->kind) {
+	case ARB_ACT_SPAWN:
+		p->spawns++;
+		if (p->fail_spawns > 0) {
+			p->fail_spawns--;
+			ev.kind = ARB_EV_SPAWN_FAILED;
+			ev.err = 2;
+		} else {
+			p->pid = ++f->next_pid;
+			ev.kind = ARB_EV_SPAWNED;
+			ev.pid = p->pid;
+		}
+		fake_push(f, ev);
+		break;
+	case ARB_ACT_TERMINATE:
+		f->signals_sent++;
+		if (a->pid != p->pid)
+			abort(); /* signalled a process that is not current */
+		if (!p->ignore_term)
+			fake_die(f, a->node, -1, ARB_SIGTERM);
+		break;
+	case ARB_ACT_KILL:
+		f->signals_sent++;
+		if (p->pid != 0 && a->pid == p->pid)
+			fake_die(f, a->node, -1, ARB_SIGKILL);
+		break;
+	case ARB_ACT_TIMER_SET:
+		p->timer_armed = true;
+		p->timer_at = a->at_ms;
+		break;
+	case ARB_ACT_TIMER_CANCEL:
+		p->timer_armed = false;
+		break;
+	case ARB_ACT_REPORT:
+		if (a->report == ARB_REP_DOWN)
+			fake_trace(f, "down\n");
+		else if (a->report == ARB_REP_EXIT)
+			fake_trace(f, "exit %s %s\n", fake_path(f, a->node),
+				   arb_reason_name(a->reason));
+		else
+			fake_trace(f, "%s %s\n", arb_report_name(a->report),
+				   fake_path(f, a->node));
+		break;
+	case ARB_ACT_EXIT:
+		f->exit_code = a->exit_code;
+		break;
+	case _ARB_ACT_MAX:
+		abort();
+	}
+}
+
+/* Feeds every pending event, and the events their actions cause. */
+static inline void
+fake_run(struct fake *f)
+{
+	while (f->npending > 0) {
+		struct arb_event ev = f->pending[0];
+
+		memmove(f->pending, f->pending + 1,
+			(size_t)(--f->npending) * sizeof(ev));
+		ev.now_ms = f->now;
+		if (arb_tree_step(f->tree, &ev, &f->out) != 0)
+			abort();
+		for (size_t i = 0; i < f->out.n; i++)
+			fake_perform(f, &f->out.v[i]);
+	}
+}
+
+static inline struct fake *
+fake_new(struct arb_spec *spec)
+{
+	struct fake *f = calloc(1, sizeof(*f));
+
+	if (!f || spec->nnodes > FAKE_MAX_NODES)
+		abort();
+	f->spec = spec;
+	f->tree = arb_tree_new(spec);
+	if (!f->tree)
+		abort();
+	arb_actions_init(&f->out);
+	f->next_pid = 100;
+	f->exit_code = -1;
+	return f;
+}
+
+static inline void
+fake_boot(struct fake *f)
+{
+	fake_push(f, (struct arb_event){.kind = ARB_EV_BOOT});
+	fake_run(f);
+}
+
+static inline void
+fake_free(struct fake *f)
+{
+	arb_actions_done(&f->out);
+	arb_tree_free(f->tree);
+	arb_spec_free(f->spec);
+	free(f);
+}
+
+static inline uint32_t
+fake_node(const struct fake *f, const char *path)
+{
+	uint32_t i = arb_spec_find(f->spec, path);
+
+	if (i == ARB_NONE)
+		abort();
+	return i;
+}
+
+/* The service at path exits by itself with code (>= 0) or signal. */
+static inline void
+fake_exit(struct fake *f, const char *path, int code)
+{
+	fake_die(f, fake_node(f, path), code, 0);
+	fake_run(f);
+}
+
+static inline void
+fake_kill(struct fake *f, const char *path, int signo)
+{
+	fake_die(f, fake_node(f, path), -1, signo);
+	fake_run(f);
+}
+
+/* Moves the clock forward, firing due timers in deadline order. */
+static inline void
+fake_advance(struct fake *f, int64_t ms)
+{
+	int64_t until = f->now + ms;
+
+	for (;;) {
+		int best = -1;
+
+		for (uint32_t i = 0; i < f->spec->nnodes; i++)
+			if (f->procs[i].timer_armed &&
+			    f->procs[i].timer_at <= until &&
+			    (best < 0 ||
+			     f->procs[i].timer_at < f->procs[best].timer_at))
+				best = (int)i;
+		if (best < 0)
+			break;
+		f->now = f->procs[best].timer_at;
+		f->procs[best].timer_armed = false;
+		fake_push(f, (struct arb_event){.kind = ARB_EV_TIMER,
+						.node = (uint32_t)best});
+		fake_run(f);
+	}
+	f->now = until;
+}
+
+/* SIGTERM to arbord. */
+static inline void
+fake_shutdown(struct fake *f)
+{
+	fake_push(f, (struct arb_event){.kind = ARB_EV_SHUTDOWN});
+	fake_run(f);
+}
+
+/* Forgets the trace so far, to compare only what comes next. */
+static inline void
+fake_clear(struct fake *f)
+{
+	f->trace_len = 0;
+	f->trace[0] = '\0';
+}
+
+#endif

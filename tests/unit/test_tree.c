@@ -1,0 +1,810 @@
+/*
+ * test_tree.c - the pure core against SEMANTICS.md, rule by rule.
+ *
+ * Each test names the rule it checks. Traces use the OTP oracle's
+ * vocabulary; where a test mirrors an oracle scenario, the expected trace
+ * is the one real OTP printed (../shared/oracle/expected/).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "mem.h"
+#include "scenario.h"
+
+#define assert_trace(f, expected) assert_string_equal((f)->trace, expected)
+
+static struct fake *
+flat(enum arb_strategy strategy, uint32_t intensity, int64_t period_ms,
+     const char *names)
+{
+	struct arb_spec *s = arb_spec_new();
+	char buf[256], *save = NULL;
+
+	assert_non_null(s);
+	fake_root(s, strategy, intensity, period_ms);
+	strcpy(buf, names);
+	for (char *n = strtok_r(buf, " ", &save); n;
+	     n = strtok_r(NULL, " ", &save))
+		fake_svc(s, ARB_ROOT, n, ARB_PERMANENT);
+	return fake_new(s);
+}
+
+/* S1, T1: depth-first start in order; shutdown in reverse, sub-trees whole. */
+static void
+test_S1_T1_start_order_and_reverse_stop(void **state)
+{
+	struct arb_spec *s = arb_spec_new();
+	struct fake *f;
+	uint32_t sub;
+
+	fake_svc(s, ARB_ROOT, "a", ARB_PERMANENT);
+	sub = fake_sup(s, ARB_ROOT, "s", ARB_ONE_FOR_ONE, 1, 5000);
+	fake_svc(s, sub, "x", ARB_PERMANENT);
+	fake_svc(s, sub, "y", ARB_PERMANENT);
+	fake_svc(s, ARB_ROOT, "b", ARB_PERMANENT);
+	f = fake_new(s);
+	fake_boot(f);
+	fake_shutdown(f);
+	assert_trace(f, "start root\nstart a\nstart s\nstart s/x\nstart s/y\n"
+			"start b\n"
+			"stop b\nstop s/y\nstop s/x\nstop s\nstop a\ndown\n");
+	assert_int_equal(f->exit_code, 0); /* M10: requested shutdown */
+	fake_free(f);
+}
+
+/* ST1: oracle 01_one_for_one. */
+static void
+test_ST1_one_for_one(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ONE, 3, 5000, "a b c");
+
+	fake_boot(f);
+	fake_exit(f, "b", 1);
+	fake_shutdown(f);
+	assert_trace(f, "start root\nstart a\nstart b\nstart c\n"
+			"exit b crash\nstart b\n"
+			"stop c\nstop b\nstop a\ndown\n");
+	fake_free(f);
+}
+
+/* ST2: oracle 02_one_for_all. */
+static void
+test_ST2_one_for_all(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ALL, 3, 5000, "a b c");
+
+	fake_boot(f);
+	fake_exit(f, "b", 1);
+	fake_shutdown(f);
+	assert_trace(f, "start root\nstart a\nstart b\nstart c\n"
+			"exit b crash\nstop c\nstop a\n"
+			"start a\nstart b\nstart c\n"
+			"stop c\nstop b\nstop a\ndown\n");
+	fake_free(f);
+}
+
+/* ST2.2-3: a stopped transient comes back; a temporary is dropped. */
+static void
+test_ST2_stopped_return_temporary_dropped(void **state)
+{
+	struct arb_spec *s = arb_spec_new();
+	struct fake *f;
+
+	fake_root(s, ARB_ONE_FOR_ALL, 5, 5000);
+	fake_svc(s, ARB_ROOT, "t", ARB_TRANSIENT);
+	fake_svc(s, ARB_ROOT, "a", ARB_PERMANENT);
+	fake_svc(s, ARB_ROOT, "tmp", ARB_TEMPORARY);
+	fake_svc(s, ARB_ROOT, "c", ARB_PERMANENT);
+	f = fake_new(s);
+	fake_boot(f);
+	fake_exit(f, "t", 0); /* X2: transient normal: stays stopped */
+	fake_clear(f);
+	fake_exit(f, "a", 1);
+	assert_trace(f, "exit a crash\nstop c\nstop tmp\n"
+			"start t\nstart a\nstart c\n");
+	assert_false(arb_tree_present(f->tree, fake_node(f, "tmp")));
+	fake_free(f);
+}
+
+/* ST3: oracle 03_rest_for_one. */
+static void
+test_ST3_rest_for_one(void **state)
+{
+	struct fake *f = flat(ARB_REST_FOR_ONE, 3, 5000, "a b c d");
+
+	fake_boot(f);
+	fake_exit(f, "b", 1);
+	fake_exit(f, "d", 1);
+	fake_shutdown(f);
+	assert_trace(f, "start root\nstart a\nstart b\nstart c\nstart d\n"
+			"exit b crash\nstop d\nstop c\n"
+			"start b\nstart c\nstart d\n"
+			"exit d crash\nstart d\n"
+			"stop d\nstop c\nstop b\nstop a\ndown\n");
+	fake_free(f);
+}
+
+/* X2: oracle 07_restart_types. */
+static void
+test_X2_restart_types(void **state)
+{
+	struct arb_spec *s = arb_spec_new();
+	struct fake *f;
+
+	fake_root(s, ARB_ONE_FOR_ONE, 10, 5000);
+	fake_svc(s, ARB_ROOT, "p", ARB_PERMANENT);
+	fake_svc(s, ARB_ROOT, "t1", ARB_TRANSIENT);
+	fake_svc(s, ARB_ROOT, "t2", ARB_TRANSIENT);
+	fake_svc(s, ARB_ROOT, "t3", ARB_TRANSIENT);
+	fake_svc(s, ARB_ROOT, "tmp", ARB_TEMPORARY);
+	f = fake_new(s);
+	fake_boot(f);
+	fake_exit(f, "p", 0);
+	fake_kill(f, "p", ARB_SIGTERM);
+	fake_exit(f, "t1", 0);
+	fake_kill(f, "t2", ARB_SIGTERM);
+	fake_exit(f, "t3", 1);
+	fake_exit(f, "tmp", 1);
+	fake_shutdown(f);
+	assert_trace(f, "start root\nstart p\nstart t1\nstart t2\nstart t3\n"
+			"start tmp\n"
+			"exit p normal\nstart p\nexit p shutdown\nstart p\n"
+			"exit t1 normal\nexit t2 shutdown\nexit t3 crash\n"
+			"start t3\nexit tmp crash\n"
+			"stop t3\nstop p\ndown\n");
+	fake_free(f);
+}
+
+/* X4: exits that are not restarted cost no intensity, touch nobody. */
+static void
+test_X4_unrestarted_exits_not_counted(void **state)
+{
+	struct arb_spec *s = arb_spec_new();
+	struct fake *f;
+
+	fake_root(s, ARB_ONE_FOR_ALL, 0, 5000);
+	fake_svc(s, ARB_ROOT, "t", ARB_TRANSIENT);
+	fake_svc(s, ARB_ROOT, "tmp", ARB_TEMPORARY);
+	fake_svc(s, ARB_ROOT, "p", ARB_PERMANENT);
+	f = fake_new(s);
+	fake_boot(f);
+	fake_clear(f);
+	fake_exit(f, "t", 0);
+	fake_exit(f, "tmp", 1);
+	assert_trace(f, "exit t normal\nexit tmp crash\n");
+	assert_int_equal(f->exit_code, -1);
+	assert_int_equal(arb_tree_state(f->tree, fake_node(f, "p")),
+			 ARB_CHILD_UP);
+	fake_free(f);
+}
+
+/* M2: how a death arbord did not ask for is classified. */
+static void
+test_M2_exit_reasons(void **state)
+{
+	struct arb_spec *s = arb_spec_new();
+	uint32_t a = fake_svc(s, ARB_ROOT, "a", ARB_TRANSIENT);
+	const struct arb_spec_node *n;
+
+	arb_spec_set_normal_exit(&s->nodes[a], 3);
+	n = &s->nodes[a];
+	assert_int_equal(arb_exit_reason(n, 0, 0), ARB_REASON_NORMAL);
+	assert_int_equal(arb_exit_reason(n, 3, 0), ARB_REASON_NORMAL);
+	assert_int_equal(arb_exit_reason(n, 1, 0), ARB_REASON_CRASH);
+	assert_int_equal(arb_exit_reason(n, -1, ARB_SIGTERM),
+			 ARB_REASON_SHUTDOWN);
+	assert_int_equal(arb_exit_reason(n, -1, ARB_SIGKILL), ARB_REASON_CRASH);
+	assert_int_equal(arb_exit_reason(n, -1, 1 /* HUP */), ARB_REASON_CRASH);
+	arb_spec_free(s);
+}
+
+/* I2: oracle 04_intensity_giveup_root; E4/M10: the root's giveup exits 1. */
+static void
+test_I2_giveup_root(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ONE, 2, 5000, "a b c");
+
+	fake_boot(f);
+	fake_exit(f, "b", 1);
+	fake_exit(f, "b", 1);
+	fake_exit(f, "b", 1);
+	assert_trace(f, "start root\nstart a\nstart b\nstart c\n"
+			"exit b crash\nstart b\nexit b crash\nstart b\n"
+			"exit b crash\ngiveup root\nstop c\nstop a\ndown\n");
+	assert_int_equal(f->exit_code, 1);
+	fake_free(f);
+}
+
+/* I2: intensity 0 gives up at the first restart. */
+static void
+test_I2_intensity_zero(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ONE, 0, 5000, "a b");
+
+	fake_boot(f);
+	fake_clear(f);
+	fake_exit(f, "a", 1);
+	assert_trace(f, "exit a crash\ngiveup root\nstop b\ndown\n");
+	fake_free(f);
+}
+
+/* M8: the window is in milliseconds and inclusive: t >= now - period. */
+static void
+test_M8_window_milliseconds(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ONE, 1, 1000, "a");
+
+	fake_boot(f);
+	fake_exit(f, "a", 1);  /* t=0 */
+	fake_advance(f, 1001);
+	fake_exit(f, "a", 1);  /* t=1001: 0 < 1, expired */
+	assert_int_equal(f->exit_code, -1);
+	fake_advance(f, 1000);
+	fake_exit(f, "a", 1);  /* t=2001: 1001 >= 1001, counts: 2 > 1 */
+	assert_int_equal(f->exit_code, 1);
+	fake_free(f);
+}
+
+/* I4: one window per supervisor, shared by all children. */
+static void
+test_I4_shared_window(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ONE, 1, 5000, "a b");
+
+	fake_boot(f);
+	fake_exit(f, "a", 1);
+	fake_advance(f, 100);
+	fake_exit(f, "b", 1);
+	assert_int_equal(f->exit_code, 1);
+	fake_free(f);
+}
+
+static struct fake *
+two_levels(void)
+{
+	struct arb_spec *s = arb_spec_new();
+	uint32_t sub;
+
+	fake_root(s, ARB_ONE_FOR_ONE, 1, 5000);
+	fake_svc(s, ARB_ROOT, "a", ARB_PERMANENT);
+	sub = fake_sup(s, ARB_ROOT, "s", ARB_ONE_FOR_ONE, 1, 5000);
+	fake_svc(s, sub, "x", ARB_PERMANENT);
+	fake_svc(s, sub, "y", ARB_PERMANENT);
+	fake_svc(s, ARB_ROOT, "b", ARB_PERMANENT);
+	return fake_new(s);
+}
+
+/* E1, E2, I7, I9: oracle 06_escalation_two_levels. */
+static void
+test_E2_I9_escalation_two_levels(void **state)
+{
+	struct fake *f = two_levels();
+
+	fake_boot(f);
+	for (int i = 0; i < 4; i++)
+		fake_exit(f, "s/x", 1);
+	assert_trace(f, "start root\nstart a\nstart s\nstart s/x\nstart s/y\n"
+			"start b\n"
+			"exit s/x crash\nstart s/x\nexit s/x crash\n"
+			"giveup s\nstop s/y\n"
+			"start s\nstart s/x\nstart s/y\n"
+			"exit s/x crash\nstart s/x\nexit s/x crash\n"
+			"giveup s\nstop s/y\n"
+			"giveup root\nstop b\nstop a\ndown\n");
+	assert_int_equal(f->exit_code, 1);
+	fake_free(f);
+}
+
+/* E2: a transient sub-supervisor that gives up stays stopped, uncounted. */
+static void
+test_E2_transient_subsup_not_restarted(void **state)
+{
+	struct arb_spec *s = arb_spec_new();
+	struct fake *f;
+	uint32_t sub;
+
+	fake_root(s, ARB_ONE_FOR_ONE, 0, 5000);
+	sub = fake_sup(s, ARB_ROOT, "s", ARB_ONE_FOR_ONE, 0, 5000);
+	s->nodes[sub].restart = ARB_TRANSIENT;
+	fake_svc(s, sub, "x", ARB_PERMANENT);
+	fake_svc(s, ARB_ROOT, "b", ARB_PERMANENT);
+	f = fake_new(s);
+	fake_boot(f);
+	fake_clear(f);
+	fake_exit(f, "s/x", 1);
+	assert_trace(f, "exit s/x crash\ngiveup s\n");
+	assert_int_equal(arb_tree_state(f->tree, sub), ARB_CHILD_DOWN);
+	assert_true(arb_tree_present(f->tree, sub));
+	assert_int_equal(f->exit_code, -1); /* root intensity 0 untouched */
+	fake_free(f);
+}
+
+/* E2: a temporary sub-supervisor that gives up is dropped. */
+static void
+test_E2_temporary_subsup_dropped(void **state)
+{
+	struct arb_spec *s = arb_spec_new();
+	struct fake *f;
+	uint32_t sub;
+
+	fake_root(s, ARB_ONE_FOR_ALL, 0, 5000);
+	sub = fake_sup(s, ARB_ROOT, "s", ARB_ONE_FOR_ONE, 0, 5000);
+	s->nodes[sub].restart = ARB_TEMPORARY;
+	fake_svc(s, sub, "x", ARB_PERMANENT);
+	fake_svc(s, sub, "y", ARB_PERMANENT);
+	fake_svc(s, ARB_ROOT, "b", ARB_PERMANENT);
+	f = fake_new(s);
+	fake_boot(f);
+	fake_clear(f);
+	fake_exit(f, "s/y", 1);
+	fake_shutdown(f);
+	assert_trace(f, "exit s/y crash\ngiveup s\nstop s/x\nstop b\ndown\n");
+	assert_false(arb_tree_present(f->tree, sub));
+	fake_free(f);
+}
+
+/* ST6: two deaths at once under one_for_all are one group restart. */
+static void
+test_ST6_absorbed_death_one_for_all(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ALL, 1, 5000, "a b c");
+
+	fake_boot(f);
+	fake_clear(f);
+	fake_die(f, fake_node(f, "a"), 1, 0);
+	fake_die(f, fake_node(f, "b"), 1, 0);
+	fake_run(f);
+	assert_trace(f, "exit a crash\nexit b crash\nstop c\n"
+			"start a\nstart b\nstart c\n");
+	assert_int_equal(f->exit_code, -1);
+	fake_free(f);
+}
+
+/* ST6: the same two deaths under one_for_one are two restarts. */
+static void
+test_ST6_two_deaths_one_for_one(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ONE, 1, 5000, "a b c");
+
+	fake_boot(f);
+	fake_die(f, fake_node(f, "a"), 1, 0);
+	fake_die(f, fake_node(f, "b"), 1, 0);
+	fake_run(f);
+	assert_int_equal(f->exit_code, 1);
+	fake_free(f);
+}
+
+/* M3: a child that ignores its stop signal is killed after stop_timeout. */
+static void
+test_M3_stop_timeout_then_kill(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ONE, 3, 5000, "a b");
+	uint32_t b = fake_node(f, "b");
+
+	fake_boot(f);
+	f->procs[b].ignore_term = true;
+	fake_clear(f);
+	fake_shutdown(f);
+	assert_trace(f, ""); /* T1: a waits until b is really dead */
+	assert_int_equal(arb_tree_state(f->tree, b), ARB_CHILD_STOPPING);
+	fake_advance(f, 4999);
+	assert_int_equal(arb_tree_state(f->tree, b), ARB_CHILD_STOPPING);
+	fake_advance(f, 1);
+	assert_trace(f, "stop b\nstop a\ndown\n");
+	fake_free(f);
+}
+
+/* M3: stop_timeout 0 is brutal_kill; infinity never kills. */
+static void
+test_M3_stop_timeout_zero_and_infinity(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ONE, 3, 5000, "a b");
+	uint32_t a = fake_node(f, "a"), b = fake_node(f, "b");
+
+	f->spec->nodes[a].stop_timeout_ms = ARB_INFINITY_MS;
+	f->spec->nodes[b].stop_timeout_ms = 0;
+	fake_boot(f);
+	f->procs[a].ignore_term = true;
+	f->procs[b].ignore_term = true;
+	fake_shutdown(f);
+	assert_int_equal(arb_tree_state(f->tree, b), ARB_CHILD_DOWN);
+	assert_false(f->procs[b].timer_armed);
+	assert_int_equal(arb_tree_state(f->tree, a), ARB_CHILD_STOPPING);
+	assert_false(f->procs[a].timer_armed);
+	fake_advance(f, 3600 * 1000);
+	assert_int_equal(arb_tree_state(f->tree, a), ARB_CHILD_STOPPING);
+	fake_kill(f, "a", ARB_SIGKILL);
+	assert_int_equal(f->exit_code, 0);
+	fake_free(f);
+}
+
+/* S3: a start failure during init stops the started ones; no retry. */
+static void
+test_S3_init_failure(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ONE, 5, 5000, "a b c");
+
+	f->procs[fake_node(f, "b")].fail_spawns = 1;
+	fake_boot(f);
+	assert_trace(f, "start root\nstart a\nstart_failed b\nstop a\n"
+			"start_failed root\ndown\n");
+	assert_int_equal(f->procs[fake_node(f, "c")].spawns, 0);
+	assert_int_equal(f->exit_code, 1);
+	fake_free(f);
+}
+
+/* S4: a sub-supervisor failing during its parent's init aborts the tree. */
+static void
+test_S4_nested_init_failure(void **state)
+{
+	struct fake *f = two_levels();
+
+	f->procs[fake_node(f, "s/y")].fail_spawns = 1;
+	fake_boot(f);
+	assert_trace(f, "start root\nstart a\nstart s\nstart s/x\n"
+			"start_failed s/y\nstop s/x\nstart_failed s\nstop a\n"
+			"start_failed root\ndown\n");
+	assert_int_equal(f->exit_code, 1);
+	fake_free(f);
+}
+
+/* R1, R2: every retry counts; intensity 4 allows exactly 4 attempts. */
+static void
+test_R2_retries_eat_intensity(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ONE, 4, 5000, "a");
+	uint32_t a = fake_node(f, "a");
+
+	fake_boot(f);
+	f->procs[a].fail_spawns = 100;
+	fake_exit(f, "a", 1);
+	assert_int_equal(f->procs[a].spawns, 1 + 4);
+	assert_int_equal(f->exit_code, 1);
+	fake_free(f);
+}
+
+/* R1: a failed restart that later succeeds. */
+static void
+test_R1_retry_succeeds(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ONE, 5, 5000, "a");
+	uint32_t a = fake_node(f, "a");
+
+	fake_boot(f);
+	f->procs[a].fail_spawns = 2;
+	fake_clear(f);
+	fake_exit(f, "a", 1);
+	assert_trace(f, "exit a crash\nstart_failed a\nstart_failed a\n"
+			"start a\n");
+	assert_int_equal(arb_tree_state(f->tree, a), ARB_CHILD_UP);
+	fake_free(f);
+}
+
+/* R5: one_for_all retry terminates everything again, then starts all. */
+static void
+test_R5_one_for_all_retry(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ALL, 5, 5000, "a b c");
+
+	fake_boot(f);
+	f->procs[fake_node(f, "b")].fail_spawns = 1;
+	fake_clear(f);
+	fake_exit(f, "a", 1);
+	assert_trace(f, "exit a crash\nstop c\nstop b\nstart a\n"
+			"start_failed b\n"
+			"stop a\nstart a\nstart b\nstart c\n");
+	fake_free(f);
+}
+
+/* R5: rest_for_one retry restarts from the failed child on. */
+static void
+test_R5_rest_for_one_retry(void **state)
+{
+	struct fake *f = flat(ARB_REST_FOR_ONE, 5, 5000, "a b c d");
+
+	fake_boot(f);
+	f->procs[fake_node(f, "c")].fail_spawns = 1;
+	fake_clear(f);
+	fake_exit(f, "b", 1);
+	assert_trace(f, "exit b crash\nstop d\nstop c\nstart b\n"
+			"start_failed c\nstart c\nstart d\n");
+	fake_free(f);
+}
+
+static struct fake *
+significant_tree(enum arb_auto_shutdown mode, enum arb_strategy strategy)
+{
+	struct arb_spec *s = arb_spec_new();
+	uint32_t t1, t2;
+
+	fake_root(s, strategy, 5, 5000);
+	s->nodes[ARB_ROOT].auto_shutdown = mode;
+	fake_svc(s, ARB_ROOT, "p", ARB_PERMANENT);
+	t1 = fake_svc(s, ARB_ROOT, "t1", ARB_TRANSIENT);
+	t2 = fake_svc(s, ARB_ROOT, "t2", ARB_TEMPORARY);
+	s->nodes[t1].significant = true;
+	s->nodes[t2].significant = true;
+	return fake_new(s);
+}
+
+/* A3: any_significant ends the supervisor at the first one. */
+static void
+test_A3_any_significant(void **state)
+{
+	struct fake *f = significant_tree(ARB_AUTO_ANY_SIGNIFICANT,
+					  ARB_ONE_FOR_ONE);
+
+	fake_boot(f);
+	fake_clear(f);
+	fake_exit(f, "t1", 0);
+	assert_trace(f, "exit t1 normal\nstop t2\nstop p\ndown\n");
+	assert_int_equal(f->exit_code, 0); /* M10: auto shutdown exits 0 */
+	fake_free(f);
+}
+
+/* A3: all_significant waits for the last; A2: a crash is only restarted. */
+static void
+test_A3_all_significant_A2_crash_restarts(void **state)
+{
+	struct fake *f = significant_tree(ARB_AUTO_ALL_SIGNIFICANT,
+					  ARB_ONE_FOR_ONE);
+
+	fake_boot(f);
+	fake_clear(f);
+	fake_exit(f, "t1", 1);
+	fake_exit(f, "t1", 0);
+	assert_int_equal(f->exit_code, -1);
+	fake_exit(f, "t2", 1);
+	assert_trace(f, "exit t1 crash\nstart t1\nexit t1 normal\n"
+			"exit t2 crash\nstop p\ndown\n");
+	assert_int_equal(f->exit_code, 0);
+	fake_free(f);
+}
+
+/* A4: a significant child terminated in a group restart is a bystander. */
+static void
+test_A4_bystander(void **state)
+{
+	struct fake *f = significant_tree(ARB_AUTO_ANY_SIGNIFICANT,
+					  ARB_ONE_FOR_ALL);
+
+	fake_boot(f);
+	fake_clear(f);
+	fake_exit(f, "p", 1);
+	assert_trace(f, "exit p crash\nstop t2\nstop t1\nstart p\nstart t1\n");
+	assert_int_equal(f->exit_code, -1);
+	fake_free(f);
+}
+
+/* A5, E2: auto shutdown of a significant sub-supervisor propagates up. */
+static void
+test_A5_propagates_up(void **state)
+{
+	struct arb_spec *s = arb_spec_new();
+	struct fake *f;
+	uint32_t sub, w;
+
+	s->nodes[ARB_ROOT].auto_shutdown = ARB_AUTO_ANY_SIGNIFICANT;
+	fake_svc(s, ARB_ROOT, "a", ARB_PERMANENT);
+	sub = fake_sup(s, ARB_ROOT, "s", ARB_ONE_FOR_ONE, 1, 5000);
+	s->nodes[sub].restart = ARB_TRANSIENT;
+	s->nodes[sub].significant = true;
+	s->nodes[sub].auto_shutdown = ARB_AUTO_ANY_SIGNIFICANT;
+	w = fake_svc(s, sub, "w", ARB_TRANSIENT);
+	s->nodes[w].significant = true;
+	fake_svc(s, sub, "x", ARB_PERMANENT);
+	f = fake_new(s);
+	fake_boot(f);
+	fake_clear(f);
+	fake_exit(f, "s/w", 0);
+	assert_trace(f, "exit s/w normal\nstop s/x\nstop a\ndown\n");
+	assert_int_equal(f->exit_code, 0);
+	fake_free(f);
+}
+
+/* X1: a death report for a pid that is not current is ignored. */
+static void
+test_X1_stale_pid(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ONE, 3, 5000, "a");
+	struct arb_event ev = {.kind = ARB_EV_EXITED, .node = 1, .pid = 4242,
+			       .code = 1};
+
+	fake_boot(f);
+	fake_clear(f);
+	fake_push(f, ev);
+	fake_run(f);
+	assert_trace(f, "");
+	fake_free(f);
+}
+
+/* M5: a death during a group restart waits for the restart to finish. */
+static void
+test_M5_exit_queued_during_job(void **state)
+{
+	struct fake *f = flat(ARB_REST_FOR_ONE, 5, 5000, "a b c");
+	uint32_t c = fake_node(f, "c");
+
+	fake_boot(f);
+	f->procs[c].ignore_term = true;
+	fake_clear(f);
+	fake_exit(f, "b", 1);     /* terminating c, which ignores SIGTERM */
+	fake_exit(f, "a", 1);     /* queued: b's restart is not done */
+	assert_trace(f, "exit b crash\nexit a crash\n");
+	f->procs[c].ignore_term = false;
+	fake_advance(f, 5000);    /* c killed; b, c start; then a's crash */
+	assert_trace(f, "exit b crash\nexit a crash\nstop c\n"
+			"start b\nstart c\n"
+			"stop c\nstop b\nstart a\nstart b\nstart c\n");
+	fake_free(f);
+}
+
+/* M5, M10: SIGTERM during a group restart waits for it, then stops all. */
+static void
+test_M5_shutdown_queued_during_job(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ALL, 5, 5000, "a b");
+	uint32_t b = fake_node(f, "b");
+
+	fake_boot(f);
+	f->procs[b].ignore_term = true;
+	fake_clear(f);
+	fake_exit(f, "a", 1);
+	fake_shutdown(f);
+	fake_advance(f, 5000);
+	assert_trace(f, "exit a crash\nstop b\nstart a\nstart b\n");
+	fake_advance(f, 5000); /* b ignores SIGTERM again */
+	assert_trace(f, "exit a crash\nstop b\nstart a\nstart b\n"
+			"stop b\nstop a\ndown\n");
+	fake_free(f);
+}
+
+/* T3, ST6: a child that dies during the root's shutdown is absorbed. */
+static void
+test_T3_death_during_shutdown(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ONE, 5, 5000, "a b");
+	uint32_t b = fake_node(f, "b");
+
+	fake_boot(f);
+	f->procs[b].ignore_term = true;
+	fake_clear(f);
+	fake_shutdown(f);
+	fake_exit(f, "a", 1); /* not restarted: it is absorbed */
+	fake_advance(f, 5000);
+	assert_trace(f, "exit a crash\nstop b\ndown\n");
+	fake_free(f);
+}
+
+/* STYLE 4: an exit-and-restart cycle allocates nothing once warm. */
+static void
+test_restart_cycle_does_not_allocate(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ALL, 1000, 5000, "a b c");
+
+	fake_boot(f);
+	fake_exit(f, "b", 1); /* warm up queues and action buffers */
+	arb_mem_fail_after(1);
+	for (int i = 0; i < 50; i++)
+		fake_exit(f, "b", 1);
+	arb_mem_fail_after(0);
+	assert_int_equal(f->exit_code, -1);
+	fake_free(f);
+}
+
+/* OOM while building a tree returns NULL and leaks nothing (ASan checks). */
+static void
+test_tree_new_oom(void **state)
+{
+	struct arb_spec *s = arb_spec_new();
+	uint32_t sub = fake_sup(s, ARB_ROOT, "s", ARB_ONE_FOR_ONE, 3, 5000);
+	struct arb_tree *t = NULL;
+	unsigned n;
+
+	fake_svc(s, sub, "x", ARB_PERMANENT);
+	for (n = 1; n < 20; n++) {
+		arb_mem_fail_after(n);
+		t = arb_tree_new(s);
+		arb_mem_fail_after(0);
+		if (t)
+			break;
+	}
+	assert_non_null(t);
+	assert_true(n > 1);
+	arb_tree_free(t);
+	arb_spec_free(s);
+}
+
+/* Cost grows with the work: 1000 children start and stop in order. */
+static void
+test_thousand_children(void **state)
+{
+	struct arb_spec *s = arb_spec_new();
+	struct fake *f;
+	char name[16];
+
+	for (int i = 0; i < 1000; i++) {
+		snprintf(name, sizeof(name), "c%d", i);
+		fake_svc(s, ARB_ROOT, name, ARB_PERMANENT);
+	}
+	f = calloc(1, sizeof(*f));
+	f->spec = s;
+	f->tree = arb_tree_new(s);
+	arb_actions_init(&f->out);
+	f->exit_code = -1;
+	/* Not through fake_run: FAKE_MAX_NODES is small; drive by hand. */
+	{
+		struct arb_event ev = {.kind = ARB_EV_BOOT};
+		int started = 0, pid = 1;
+
+		assert_int_equal(arb_tree_step(f->tree, &ev, &f->out), 0);
+		while (f->out.n > 0) {
+			struct arb_action a = {.kind = _ARB_ACT_MAX};
+
+			for (size_t i = 0; i < f->out.n; i++)
+				if (f->out.v[i].kind == ARB_ACT_SPAWN)
+					a = f->out.v[i];
+			if (a.kind != ARB_ACT_SPAWN)
+				break;
+			ev = (struct arb_event){.kind = ARB_EV_SPAWNED,
+						.node = a.node, .pid = ++pid};
+			started++;
+			assert_int_equal(arb_tree_step(f->tree, &ev, &f->out), 0);
+		}
+		assert_int_equal(started, 1000);
+		assert_int_equal(arb_tree_state(f->tree, ARB_ROOT), ARB_CHILD_UP);
+	}
+	arb_actions_done(&f->out);
+	arb_tree_free(f->tree);
+	arb_spec_free(s);
+	free(f);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_S1_T1_start_order_and_reverse_stop),
+		cmocka_unit_test(test_ST1_one_for_one),
+		cmocka_unit_test(test_ST2_one_for_all),
+		cmocka_unit_test(test_ST2_stopped_return_temporary_dropped),
+		cmocka_unit_test(test_ST3_rest_for_one),
+		cmocka_unit_test(test_X2_restart_types),
+		cmocka_unit_test(test_X4_unrestarted_exits_not_counted),
+		cmocka_unit_test(test_M2_exit_reasons),
+		cmocka_unit_test(test_I2_giveup_root),
+		cmocka_unit_test(test_I2_intensity_zero),
+		cmocka_unit_test(test_M8_window_milliseconds),
+		cmocka_unit_test(test_I4_shared_window),
+		cmocka_unit_test(test_E2_I9_escalation_two_levels),
+		cmocka_unit_test(test_E2_transient_subsup_not_restarted),
+		cmocka_unit_test(test_E2_temporary_subsup_dropped),
+		cmocka_unit_test(test_ST6_absorbed_death_one_for_all),
+		cmocka_unit_test(test_ST6_two_deaths_one_for_one),
+		cmocka_unit_test(test_M3_stop_timeout_then_kill),
+		cmocka_unit_test(test_M3_stop_timeout_zero_and_infinity),
+		cmocka_unit_test(test_S3_init_failure),
+		cmocka_unit_test(test_S4_nested_init_failure),
+		cmocka_unit_test(test_R2_retries_eat_intensity),
+		cmocka_unit_test(test_R1_retry_succeeds),
+		cmocka_unit_test(test_R5_one_for_all_retry),
+		cmocka_unit_test(test_R5_rest_for_one_retry),
+		cmocka_unit_test(test_A3_any_significant),
+		cmocka_unit_test(test_A3_all_significant_A2_crash_restarts),
+		cmocka_unit_test(test_A4_bystander),
+		cmocka_unit_test(test_A5_propagates_up),
+		cmocka_unit_test(test_X1_stale_pid),
+		cmocka_unit_test(test_M5_exit_queued_during_job),
+		cmocka_unit_test(test_M5_shutdown_queued_during_job),
+		cmocka_unit_test(test_T3_death_during_shutdown),
+		cmocka_unit_test(test_restart_cycle_does_not_allocate),
+		cmocka_unit_test(test_tree_new_oom),
+		cmocka_unit_test(test_thousand_children),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
