@@ -20,6 +20,8 @@ PKG_CONFIG ?= pkg-config
 PYTEST ?= $(shell command -v pytest-3 2>/dev/null || echo "/usr/bin/python3 -m pytest")
 
 CFLAGS ?= -O2 -g
+# Link only what is used: arbord does not pay for a library it never calls.
+LDFLAGS += -Wl,--as-needed
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wformat=2 -Wno-unused-parameter
 CPPFLAGS += -D_GNU_SOURCE -DARB_VERSION='"$(VERSION)"' \
@@ -43,7 +45,7 @@ DEP_LIBS := $(call pc_libs,libev,-lev) $(call pc_libs,libconfig,-lconfig) \
 CMOCKA_LIBS := $(call pc_libs,cmocka,-lcmocka)
 
 CORE_SRCS := daemon/tree.c daemon/spec.c daemon/mem.c
-SHELL_SRCS := daemon/signames.c daemon/config.c daemon/config_print.c daemon/spawn.c \
+SHELL_SRCS := daemon/signames.c daemon/config.c daemon/config_print.c daemon/spawn.c daemon/pidmap.c \
 	daemon/runtime.c daemon/events.c daemon/main.c
 DAEMON_OBJS := $(CORE_SRCS:.c=.o) $(SHELL_SRCS:.c=.o)
 HEADERS := $(wildcard daemon/*.h)

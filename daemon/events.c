@@ -1,0 +1,177 @@
+/*
+ * events.c - supervision events as logfmt lines.
+ *
+ * Quoting: a value is written bare when it is non-empty and made only of
+ * printable ASCII other than space, '"', '=' and '\'; otherwise it is put in
+ * double quotes with \" \\ \n \r \t escaped and other bytes below 0x20 or
+ * above 0x7e written as \xNN.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "events.h"
+#include "signames.h"
+#include "spec.h"
+
+void
+arb_logfmt_init(struct arb_logfmt *l)
+{
+	l->len = 0;
+	l->truncated = 0;
+}
+
+static void
+put(struct arb_logfmt *l, const char *s, size_t n)
+{
+	/* Keep one byte for the newline. */
+	if (l->len + n + 1 > sizeof(l->buf)) {
+		l->truncated = 1;
+		return;
+	}
+	memcpy(l->buf + l->len, s, n);
+	l->len += n;
+}
+
+static int
+needs_quotes(const char *v)
+{
+	if (*v == '\0')
+		return 1;
+	for (const unsigned char *c = (const unsigned char *)v; *c; c++)
+		if (*c <= ' ' || *c >= 0x7f || *c == '"' || *c == '=' ||
+		    *c == '\\')
+			return 1;
+	return 0;
+}
+
+static void
+put_quoted(struct arb_logfmt *l, const char *v)
+{
+	put(l, "\"", 1);
+	for (const unsigned char *c = (const unsigned char *)v; *c; c++) {
+		char esc[5];
+
+		switch (*c) {
+		case '"':
+			put(l, "\\\"", 2);
+			break;
+		case '\\':
+			put(l, "\\\\", 2);
+			break;
+		case '\n':
+			put(l, "\\n", 2);
+			break;
+		case '\r':
+			put(l, "\\r", 2);
+			break;
+		case '\t':
+			put(l, "\\t", 2);
+			break;
+		default:
+			if (*c < 0x20 || *c >= 0x7f) {
+				snprintf(esc, sizeof(esc), "\\x%02x", *c);
+				put(l, esc, 4);
+			} else {
+				put(l, (const char *)c, 1);
+			}
+		}
+	}
+	put(l, "\"", 1);
+}
+
+void
+arb_logfmt_str(struct arb_logfmt *l, const char *key, const char *value)
+{
+	if (l->len > 0)
+		put(l, " ", 1);
+	put(l, key, strlen(key));
+	put(l, "=", 1);
+	if (needs_quotes(value))
+		put_quoted(l, value);
+	else
+		put(l, value, strlen(value));
+}
+
+void
+arb_logfmt_int(struct arb_logfmt *l, const char *key, long long value)
+{
+	char num[24];
+
+	snprintf(num, sizeof(num), "%lld", value);
+	arb_logfmt_str(l, key, num);
+}
+
+int
+arb_logfmt_write(struct arb_logfmt *l, int fd)
+{
+	size_t off = 0;
+
+	l->buf[l->len] = '\n';
+	while (off < l->len + 1) {
+		ssize_t n = write(fd, l->buf + off, l->len + 1 - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+static void
+put_death(struct arb_logfmt *l, const struct arb_action *a)
+{
+	const char *name;
+
+	if (a->signo == 0) {
+		arb_logfmt_int(l, "code", a->code);
+		return;
+	}
+	name = arb_signal_name(a->signo);
+	if (name)
+		arb_logfmt_str(l, "signal", name);
+	else
+		arb_logfmt_int(l, "signal", a->signo);
+}
+
+void
+arb_events_report(int fd, const struct arb_spec *spec,
+		  const struct arb_action *a)
+{
+	const struct arb_spec_node *n = &spec->nodes[a->node];
+	struct arb_logfmt l;
+
+	arb_logfmt_init(&l);
+	arb_logfmt_str(&l, "event", arb_report_name(a->report));
+	if (a->report != ARB_REP_DOWN)
+		arb_logfmt_str(&l, "path", n->path);
+	switch (a->report) {
+	case ARB_REP_START:
+		if (n->kind == ARB_NODE_SERVICE)
+			arb_logfmt_int(&l, "pid", a->pid);
+		break;
+	case ARB_REP_EXIT:
+		arb_logfmt_int(&l, "pid", a->pid);
+		put_death(&l, a);
+		arb_logfmt_str(&l, "reason", arb_reason_name(a->reason));
+		break;
+	case ARB_REP_STOP:
+		if (n->kind == ARB_NODE_SERVICE) {
+			arb_logfmt_int(&l, "pid", a->pid);
+			put_death(&l, a);
+		}
+		break;
+	case ARB_REP_START_FAILED:
+		if (a->err > 0)
+			arb_logfmt_str(&l, "error", strerror(a->err));
+		break;
+	case ARB_REP_GIVEUP:
+	case ARB_REP_DOWN:
+	case _ARB_REP_MAX:
+		break;
+	}
+	(void)arb_logfmt_write(&l, fd);
+}

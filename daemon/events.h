@@ -1,0 +1,35 @@
+/*
+ * events.h - the logfmt writer for supervision events (DESIGN.md "Events").
+ *
+ * One line per event, written with one write(2) so lines from arbord never
+ * interleave with each other: `event=start path=web/app pid=4242`. Every
+ * value goes through one quoting rule, so names and error texts cannot
+ * forge fields.
+ */
+#ifndef ARB_EVENTS_H
+#define ARB_EVENTS_H
+
+#include <stddef.h>
+
+#include "tree.h"
+
+struct arb_logfmt {
+	char buf[1024];
+	size_t len;
+	int truncated;
+};
+
+void arb_logfmt_init(struct arb_logfmt *l);
+
+/* Appends ` key=value`, quoting and escaping value when it needs it. */
+void arb_logfmt_str(struct arb_logfmt *l, const char *key, const char *value);
+void arb_logfmt_int(struct arb_logfmt *l, const char *key, long long value);
+
+/* Writes the line and a newline to fd; 0 or -errno. */
+int arb_logfmt_write(struct arb_logfmt *l, int fd);
+
+/* Formats and writes one REPORT action of the core. */
+void arb_events_report(int fd, const struct arb_spec *spec,
+		       const struct arb_action *a);
+
+#endif

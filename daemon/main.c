@@ -1,0 +1,123 @@
+/*
+ * main.c - arbord's command line: load and validate the configuration,
+ * then either print it (--check) or run the tree until the root is down.
+ * The only place that chooses exit statuses; it does no supervision.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "runtime.h"
+#include "spec.h"
+
+#ifndef ARB_SYSCONFDIR
+#define ARB_SYSCONFDIR "/etc"
+#endif
+
+#define DEFAULT_CONFIG ARB_SYSCONFDIR "/arbor/arbor.conf"
+
+enum {
+	EXIT_OK = 0,
+	EXIT_FAILED = 1, /* the configuration, or the tree, failed */
+	EXIT_USAGE = 2,
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+		"usage: arbord [-c FILE] [--check]\n"
+		"\n"
+		"Runs the supervision tree of FILE and the conf.d/*.conf beside it\n"
+		"in the foreground, one logfmt event per line on stderr.\n"
+		"\n"
+		"  -c, --config FILE  configuration (default %s)\n"
+		"  -n, --check        validate, print the resolved tree, exit\n"
+		"  -h, --help         this help\n"
+		"  -V, --version      print the version\n"
+		"\n"
+		"Exit status: 0 stopped cleanly or shut down automatically;\n"
+		"1 bad configuration, or the root supervisor gave up or failed\n"
+		"to start; 2 bad usage. See arbord(8) and arbor.conf(5).\n",
+		DEFAULT_CONFIG);
+}
+
+static void
+print_diag(const struct arb_diag *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		fprintf(stderr, "arbord: %s%s\n",
+			d->entries[i].level == ARB_DIAG_WARNING ? "warning: "
+								: "",
+			d->entries[i].text);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check", no_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *config = DEFAULT_CONFIG;
+	struct arb_diag diag = {0};
+	struct arb_spec *spec = NULL;
+	int check = 0, opt, r;
+
+	while ((opt = getopt_long(argc, argv, "c:nhV", options, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'n':
+			check = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			printf("arbord %s\n", ARB_VERSION);
+			return EXIT_OK;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "arbord: unexpected argument '%s'\n",
+			argv[optind]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+
+	r = arb_config_load(config, &spec, &diag);
+	print_diag(&diag);
+	arb_diag_done(&diag);
+	if (r == -ENOMEM) {
+		fprintf(stderr, "arbord: out of memory\n");
+		return EXIT_FAILED;
+	}
+	if (r < 0) {
+		fprintf(stderr, "arbord: %s: configuration has errors\n",
+			config);
+		return EXIT_FAILED;
+	}
+	if (check) {
+		arb_config_print(spec, stdout);
+		arb_spec_free(spec);
+		return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAILED;
+	}
+	r = arb_runtime_run(spec);
+	arb_spec_free(spec);
+	if (r < 0) {
+		fprintf(stderr, "arbord: cannot run: %s\n", strerror(-r));
+		return EXIT_FAILED;
+	}
+	return r;
+}

@@ -1,0 +1,29 @@
+/*
+ * pidmap.h - a hash from live pid to node index, so each exit is looked up
+ * in O(1) (DESIGN.md principle 6).
+ */
+#ifndef ARB_PIDMAP_H
+#define ARB_PIDMAP_H
+
+#include <stdint.h>
+
+struct arb_pidmap {
+	struct arb_pidmap_slot {
+		int pid; /* 0: empty */
+		uint32_t node;
+	} *slots;
+	uint32_t mask; /* capacity - 1; capacity a power of two */
+	uint32_t len;
+};
+
+/* Room for at least `max` pids at load <= 1/2. 0 or -ENOMEM. */
+int arb_pidmap_init(struct arb_pidmap *m, uint32_t max);
+void arb_pidmap_done(struct arb_pidmap *m);
+
+/* Adds or replaces pid -> node. -ENOSPC when full (never at <= max). */
+int arb_pidmap_put(struct arb_pidmap *m, int pid, uint32_t node);
+
+/* Removes pid and returns its node, or UINT32_MAX when unknown. */
+uint32_t arb_pidmap_take(struct arb_pidmap *m, int pid);
+
+#endif

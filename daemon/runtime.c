@@ -1,0 +1,341 @@
+/*
+ * runtime.c - the imperative shell: libev watchers in, core events out.
+ *
+ * The core decides; this file only does. One pid-0 ev_child turns every
+ * reaped process into ARB_EV_EXITED (looked up by pid in O(1)); one
+ * ev_timer per node carries stop deadlines; ev_signal delivers SIGTERM,
+ * SIGINT and SIGHUP. Results of actions (a spawn's pid or errno) are queued
+ * and fed back in order, so the core sees one event at a time. No waitpid
+ * here (libev reaps), no work in signal handlers, no periodic wake-up.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "events.h"
+#include "pidmap.h"
+#include "runtime.h"
+#include "spawn.h"
+#include "tree.h"
+
+_Static_assert(ARB_SIGTERM == SIGTERM, "spec.h's SIGTERM is Linux's");
+_Static_assert(ARB_SIGKILL == SIGKILL, "spec.h's SIGKILL is Linux's");
+
+extern char **environ;
+
+struct runtime;
+
+struct rt_node {
+	ev_timer timer; /* its data points back to this rt_node */
+	struct runtime *rt;
+	uint32_t index;
+	char **envp; /* NULL: arbord's own environment */
+};
+
+struct runtime {
+	struct ev_loop *loop;
+	const struct arb_spec *spec;
+	struct arb_tree *tree;
+	struct arb_actions out;
+	struct rt_node *nodes;
+	struct arb_pidmap pids;
+	ev_child child_watcher;
+	ev_signal sig_term, sig_int, sig_hup;
+	int devnull;
+	int exit_code;
+	bool down; /* the root is gone: leave the loop */
+
+	/* Events waiting to be fed, in order; one per node at most, + signals. */
+	struct arb_event *pending;
+	uint32_t p_head, p_len, p_cap;
+	bool feeding;
+};
+
+static int64_t
+monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+push(struct runtime *rt, const struct arb_event *ev)
+{
+	if (rt->p_len == rt->p_cap) {
+		/* Cannot happen: each node has at most one result in flight. */
+		fprintf(stderr, "arbord: internal error: event queue full\n");
+		abort();
+	}
+	rt->pending[(rt->p_head + rt->p_len++) % rt->p_cap] = *ev;
+}
+
+static void perform(struct runtime *rt, const struct arb_action *a);
+
+/* Feeds ev and everything its actions cause, one event at a time. */
+static void
+feed(struct runtime *rt, const struct arb_event *ev)
+{
+	push(rt, ev);
+	if (rt->feeding)
+		return;
+	rt->feeding = true;
+	while (rt->p_len > 0) {
+		struct arb_event next = rt->pending[rt->p_head];
+
+		rt->p_head = (rt->p_head + 1) % rt->p_cap;
+		rt->p_len--;
+		next.now_ms = monotonic_ms();
+		if (arb_tree_step(rt->tree, &next, &rt->out) < 0) {
+			fprintf(stderr, "arbord: out of memory in the core\n");
+			abort();
+		}
+		for (size_t i = 0; i < rt->out.n; i++)
+			perform(rt, &rt->out.v[i]);
+	}
+	rt->feeding = false;
+}
+
+static char *const *
+env_of(struct runtime *rt, uint32_t node)
+{
+	const struct arb_spec_node *n = &rt->spec->nodes[node];
+	struct rt_node *r = &rt->nodes[node];
+
+	if (!n->env || !n->env[0])
+		return environ;
+	if (!r->envp)
+		r->envp = arb_spawn_env_new(environ, n->env);
+	return r->envp;
+}
+
+static void
+do_spawn(struct runtime *rt, uint32_t node)
+{
+	struct arb_event ev = {.node = node};
+	char *const *envp = env_of(rt, node);
+	int pid = 0, r;
+
+	r = envp ? arb_spawn_service(&rt->spec->nodes[node], envp,
+				     rt->devnull, &pid)
+		 : -ENOMEM;
+	if (r == 0)
+		r = arb_pidmap_put(&rt->pids, pid, node);
+	if (r < 0) {
+		if (pid > 0)
+			(void)kill(-pid, SIGKILL);
+		ev.kind = ARB_EV_SPAWN_FAILED;
+		ev.err = -r;
+		fprintf(stderr, "arbord: child '%s': cannot start %s: %s\n",
+			rt->spec->nodes[node].path,
+			rt->spec->nodes[node].exec_path, strerror(-r));
+	} else {
+		ev.kind = ARB_EV_SPAWNED;
+		ev.pid = pid;
+	}
+	push(rt, &ev);
+}
+
+/*
+ * Signals the process group of a service (M1). If its main process left the
+ * group, the group may be gone while the process lives: signal it alone.
+ */
+static void
+signal_group(int pid, int signo)
+{
+	if (pid <= 0)
+		return;
+	if (kill(-pid, signo) < 0 && errno == ESRCH)
+		(void)kill(pid, signo);
+}
+
+static void
+timer_set(struct runtime *rt, uint32_t node, int64_t at_ms)
+{
+	ev_timer *w = &rt->nodes[node].timer;
+	int64_t delay = at_ms - monotonic_ms();
+
+	ev_timer_stop(rt->loop, w);
+	ev_timer_set(w, delay > 0 ? (double)delay / 1000.0 : 0.0, 0.0);
+	ev_timer_start(rt->loop, w);
+}
+
+static void
+perform(struct runtime *rt, const struct arb_action *a)
+{
+	switch (a->kind) {
+	case ARB_ACT_SPAWN:
+		do_spawn(rt, a->node);
+		return;
+	case ARB_ACT_TERMINATE:
+		signal_group(a->pid, rt->spec->nodes[a->node].stop_signal);
+		signal_group(a->pid, SIGCONT);
+		return;
+	case ARB_ACT_KILL:
+		/* After the reap this reaches only what is left of the group. */
+		if (a->pid > 0)
+			(void)kill(-a->pid, SIGKILL);
+		return;
+	case ARB_ACT_TIMER_SET:
+		timer_set(rt, a->node, a->at_ms);
+		return;
+	case ARB_ACT_TIMER_CANCEL:
+		ev_timer_stop(rt->loop, &rt->nodes[a->node].timer);
+		return;
+	case ARB_ACT_REPORT:
+		arb_events_report(STDERR_FILENO, rt->spec, a);
+		return;
+	case ARB_ACT_EXIT:
+		rt->exit_code = a->exit_code;
+		rt->down = true;
+		ev_break(rt->loop, EVBREAK_ALL);
+		return;
+	case _ARB_ACT_MAX:
+		return;
+	}
+}
+
+static void
+on_child(struct ev_loop *loop, ev_child *w, int revents)
+{
+	struct runtime *rt = w->data;
+	uint32_t node = arb_pidmap_take(&rt->pids, w->rpid);
+	struct arb_event ev = {.kind = ARB_EV_EXITED, .pid = w->rpid};
+
+	if (node == UINT32_MAX)
+		return; /* M11, X1: an orphan, or a child whose exec failed */
+	ev.node = node;
+	if (WIFSIGNALED(w->rstatus)) {
+		ev.code = -1;
+		ev.signo = WTERMSIG(w->rstatus);
+	} else {
+		ev.code = WEXITSTATUS(w->rstatus);
+	}
+	feed(rt, &ev);
+}
+
+static void
+on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct rt_node *r = w->data;
+	struct arb_event ev = {.kind = ARB_EV_TIMER, .node = r->index};
+
+	feed(r->rt, &ev);
+}
+
+static void
+on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct runtime *rt = w->data;
+	struct arb_event ev = {.kind = ARB_EV_SHUTDOWN};
+
+	feed(rt, &ev);
+}
+
+static void
+watch_signal(struct runtime *rt, ev_signal *w, int signo)
+{
+	ev_signal_init(w, on_stop_signal, signo);
+	w->data = rt;
+	ev_signal_start(rt->loop, w);
+}
+
+static void
+runtime_done(struct runtime *rt)
+{
+	for (uint32_t i = 0; rt->nodes && i < rt->spec->nnodes; i++) {
+		ev_timer_stop(rt->loop, &rt->nodes[i].timer);
+		arb_spawn_env_free(rt->nodes[i].envp);
+	}
+	if (rt->loop) {
+		ev_child_stop(rt->loop, &rt->child_watcher);
+		ev_signal_stop(rt->loop, &rt->sig_term);
+		ev_signal_stop(rt->loop, &rt->sig_int);
+		ev_signal_stop(rt->loop, &rt->sig_hup);
+	}
+	free(rt->nodes);
+	free(rt->pending);
+	arb_pidmap_done(&rt->pids);
+	arb_actions_done(&rt->out);
+	arb_tree_free(rt->tree);
+	if (rt->devnull >= 0)
+		close(rt->devnull);
+}
+
+static int
+runtime_init(struct runtime *rt, const struct arb_spec *spec)
+{
+	uint32_t n = spec->nnodes;
+
+	rt->spec = spec;
+	rt->devnull = -1;
+	arb_actions_init(&rt->out);
+	rt->loop = ev_default_loop(EVFLAG_AUTO);
+	if (!rt->loop)
+		return -ENOSYS;
+	rt->tree = arb_tree_new(spec);
+	rt->nodes = calloc(n, sizeof(*rt->nodes));
+	rt->p_cap = n + 8;
+	rt->pending = calloc(rt->p_cap, sizeof(*rt->pending));
+	if (!rt->tree || !rt->nodes || !rt->pending ||
+	    arb_pidmap_init(&rt->pids, n) < 0)
+		return -ENOMEM;
+	rt->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (rt->devnull < 0)
+		return -errno;
+	for (uint32_t i = 0; i < n; i++) {
+		struct rt_node *r = &rt->nodes[i];
+
+		ev_timer_init(&r->timer, on_timer, 0.0, 0.0);
+		r->timer.data = r;
+		r->rt = rt;
+		r->index = i;
+	}
+	ev_child_init(&rt->child_watcher, on_child, 0, 0);
+	rt->child_watcher.data = rt;
+	ev_child_start(rt->loop, &rt->child_watcher);
+	watch_signal(rt, &rt->sig_term, SIGTERM);
+	watch_signal(rt, &rt->sig_int, SIGINT);
+	/* No reload yet: a hangup must not orphan the tree, so it stops it. */
+	watch_signal(rt, &rt->sig_hup, SIGHUP);
+	return 0;
+}
+
+int
+arb_runtime_run(const struct arb_spec *spec)
+{
+	struct runtime rt;
+	struct arb_event boot = {.kind = ARB_EV_BOOT};
+	int r;
+
+	memset(&rt, 0, sizeof(rt));
+	r = runtime_init(&rt, spec);
+	if (r < 0)
+		goto out;
+	/* M11: orphans of our services are reparented to us, and reaped. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+		r = -errno;
+		goto out;
+	}
+	/* A closed stderr must not kill the supervisor of a whole tree. */
+	signal(SIGPIPE, SIG_IGN);
+	rt.exit_code = 1;
+	feed(&rt, &boot);
+	if (!rt.down)
+		ev_run(rt.loop, 0);
+	r = rt.exit_code;
+out:
+	runtime_done(&rt);
+	return r;
+}

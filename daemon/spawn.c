@@ -1,0 +1,164 @@
+/*
+ * spawn.c - starting one service process.
+ *
+ * The child is created with clone(CLONE_VM | CLONE_VFORK) on a stack of its
+ * own, as posix_spawn does: no page tables are copied, and the parent
+ * resumes only when the child has exec'ed or died, so "exec succeeded" is
+ * known without a round trip through the event loop (M6 for ready = exec).
+ * Exec failure comes back through a close-on-exec pipe. The child side
+ * touches no shared memory other than its stack and makes only
+ * async-signal-safe calls; it never returns.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "spawn.h"
+
+#define CHILD_STACK_SIZE (64 * 1024)
+
+struct child_args {
+	const struct arb_spec_node *n;
+	char *const *envp;
+	int stdin_fd;
+	int status_fd; /* write end of the close-on-exec status pipe */
+	sigset_t mask; /* what the child unblocks to: nothing */
+};
+
+static void
+report_and_exit(int status_fd, int err)
+{
+	ssize_t unused;
+
+	unused = write(status_fd, &err, sizeof(err));
+	(void)unused;
+	_exit(127);
+}
+
+static int
+child_main(void *arg)
+{
+	const struct child_args *a = arg;
+	struct sigaction dfl;
+
+	/* Dispositions are not shared under CLONE_VM: this is the child's. */
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	for (int sig = 1; sig < NSIG; sig++)
+		(void)sigaction(sig, &dfl, NULL);
+	if (setsid() < 0)
+		report_and_exit(a->status_fd, errno);
+	if (a->n->cwd && chdir(a->n->cwd) < 0)
+		report_and_exit(a->status_fd, errno);
+	if (a->stdin_fd != 0 && dup2(a->stdin_fd, 0) < 0)
+		report_and_exit(a->status_fd, errno);
+	/* Everything past stderr closes at exec, the status pipe included. */
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		report_and_exit(a->status_fd, errno);
+	(void)sigprocmask(SIG_SETMASK, &a->mask, NULL);
+	execve(a->n->exec_path, a->n->argv, a->envp);
+	report_and_exit(a->status_fd, errno);
+	return 0;
+}
+
+/* One stack, reused: the parent is suspended while the child runs on it. */
+static void *
+child_stack(void)
+{
+	static void *stack;
+
+	if (!stack) {
+		stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+		if (stack == MAP_FAILED)
+			stack = NULL;
+	}
+	return stack;
+}
+
+int
+arb_spawn_service(const struct arb_spec_node *n, char *const *envp,
+		  int stdin_fd, int *ret_pid)
+{
+	struct child_args args = {.n = n, .envp = envp, .stdin_fd = stdin_fd};
+	sigset_t all, old;
+	int pipefd[2], err = 0, pid, saved;
+	char *stack = child_stack();
+	ssize_t got;
+
+	if (!stack)
+		return -ENOMEM;
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return -errno;
+	args.status_fd = pipefd[1];
+	sigemptyset(&args.mask);
+	/* No handler of ours may run on the child's side of shared memory. */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid = clone(child_main, stack + CHILD_STACK_SIZE,
+		    CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+	saved = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(pipefd[1]);
+	if (pid < 0) {
+		close(pipefd[0]);
+		return -saved;
+	}
+	do
+		got = read(pipefd[0], &err, sizeof(err));
+	while (got < 0 && errno == EINTR);
+	close(pipefd[0]);
+	if (got == (ssize_t)sizeof(err))
+		return -(err > 0 ? err : EIO);
+	*ret_pid = pid;
+	return 0;
+}
+
+static size_t
+env_key_len(const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+
+	return eq ? (size_t)(eq - kv) : strlen(kv);
+}
+
+char **
+arb_spawn_env_new(char *const *base, char *const *overrides)
+{
+	size_t nbase = 0, nover = 0, n = 0;
+	char **env;
+
+	while (base && base[nbase])
+		nbase++;
+	while (overrides && overrides[nover])
+		nover++;
+	env = calloc(nbase + nover + 1, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < nbase; i++) {
+		size_t klen = env_key_len(base[i]);
+		int replaced = 0;
+
+		for (size_t j = 0; j < nover && !replaced; j++)
+			replaced = env_key_len(overrides[j]) == klen &&
+				   strncmp(base[i], overrides[j], klen) == 0;
+		if (!replaced)
+			env[n++] = base[i];
+	}
+	for (size_t j = 0; j < nover; j++)
+		env[n++] = overrides[j];
+	env[n] = NULL;
+	return env;
+}
+
+void
+arb_spawn_env_free(char **env)
+{
+	/* The strings belong to the environment and the spec. */
+	free(env);
+}
