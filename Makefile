@@ -44,6 +44,12 @@ DEP_LIBS := $(call pc_libs,libev,-lev) $(call pc_libs,libconfig,-lconfig) \
 	$(call pc_libs,libsystemd,-lsystemd) $(call pc_libs,jansson,-ljansson)
 CMOCKA_LIBS := $(call pc_libs,cmocka,-lcmocka)
 
+# Rebuild everything when the flags change (e.g. SANITIZE=1 after a plain build).
+FLAGS_STAMP := .build-flags
+FLAGS_NOW := $(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS)
+$(shell printf '%s\n' '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) || \
+	printf '%s\n' '$(FLAGS_NOW)' > $(FLAGS_STAMP))
+
 CORE_SRCS := daemon/tree.c daemon/spec.c daemon/mem.c
 SHELL_SRCS := daemon/signames.c daemon/config.c daemon/config_print.c daemon/spawn.c daemon/pidmap.c \
 	daemon/runtime.c daemon/events.c daemon/main.c
@@ -52,12 +58,12 @@ HEADERS := $(wildcard daemon/*.h)
 
 UNIT_TESTS := tests/unit/test_tree tests/unit/test_spec
 
-.PHONY: all check unit golden integration conformance lint install \
+.PHONY: all check unit golden pytest integration conformance lint install \
 	uninstall clean bench golden-update
 
 all: daemon/arbord
 
-daemon/%.o: daemon/%.c $(HEADERS) Makefile
+daemon/%.o: daemon/%.c $(HEADERS) Makefile $(FLAGS_STAMP)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DEP_CFLAGS) -c -o $@ $<
 
 daemon/arbord: $(DAEMON_OBJS)
@@ -72,13 +78,17 @@ tests/unit/test_spec: tests/unit/test_spec.c $(CORE_SRCS:.c=.o)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(CORE_SRCS:.c=.o) \
 		$(LDFLAGS) $(CMOCKA_LIBS)
 
-check: unit golden integration conformance
+check: unit golden pytest
 
 unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; ./$$t; done
 
 golden: daemon/arbord
 	sh tests/golden/run.sh
+
+# One pytest run for both suites, so its summary is the last line of make check.
+pytest: daemon/arbord
+	$(PYTEST) -q tests/integration tests/conformance
 
 integration: daemon/arbord
 	$(PYTEST) -q tests/integration
@@ -122,5 +132,5 @@ bench: daemon/arbord
 	/usr/bin/python3 tests/bench/run.py
 
 clean:
-	rm -f daemon/*.o daemon/arbord $(UNIT_TESTS)
+	rm -f daemon/*.o daemon/arbord $(UNIT_TESTS) $(FLAGS_STAMP)
 	$(MAKE) -C tests/bench clean 2>/dev/null || true

@@ -1,0 +1,219 @@
+"""Fixtures for running the real arbord with real child processes.
+
+Each test gets its own temporary directory and arbord. Waits are bounded
+polls on arbord's events or on the process table, never bare sleeps. At the
+end of a test, passed or failed, arbord and every process group it reported
+are killed by pid, and only those: nothing is stopped by name.
+"""
+
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ARBORD = os.path.join(REPO, "daemon", "arbord")
+
+# Under the sanitizers everything is slower; bounded waits scale with it.
+SLOW = 3.0 if os.environ.get("ASAN_OPTIONS") is not None else 1.0
+
+
+def parse_logfmt(line):
+    """Parses one logfmt line into a dict (values may be double-quoted)."""
+    fields = {}
+    i, n = 0, len(line)
+    while i < n:
+        while i < n and line[i] == " ":
+            i += 1
+        start = i
+        while i < n and line[i] not in "= ":
+            i += 1
+        key = line[start:i]
+        if i >= n or line[i] != "=":
+            if key:
+                fields[key] = True
+            continue
+        i += 1
+        if i < n and line[i] == '"':
+            i += 1
+            out = []
+            while i < n and line[i] != '"':
+                if line[i] == "\\" and i + 1 < n:
+                    i += 1
+                    c = line[i]
+                    if c == "x" and i + 2 < n:
+                        out.append(chr(int(line[i + 1:i + 3], 16)))
+                        i += 2
+                    else:
+                        out.append({"n": "\n", "t": "\t", "r": "\r"}.get(c, c))
+                else:
+                    out.append(line[i])
+                i += 1
+            i += 1
+            fields[key] = "".join(out)
+        else:
+            start = i
+            while i < n and line[i] != " ":
+                i += 1
+            fields[key] = line[start:i]
+    return fields
+
+
+def wait_until(cond, timeout=5.0, what="condition"):
+    """Polls cond() every 10 ms until it is true; fails after timeout."""
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout * SLOW:.1f}s "
+                                 f"waiting for {what}")
+        time.sleep(0.01)
+
+
+def pid_alive(pid):
+    """True while pid exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+class Arbord:
+    """One running arbord, its events and its stderr."""
+
+    def __init__(self, tmp_path, config, name="arbor.conf", args=()):
+        self.dir = tmp_path
+        self.config = tmp_path / name
+        self.config.write_text(config)
+        self.lines = []
+        self.events = []
+        self.pids = set()
+        self.lock = threading.Lock()
+        self.proc = subprocess.Popen(
+            [ARBORD, "-c", str(self.config), *args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, cwd=str(tmp_path))
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for raw in self.proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            with self.lock:
+                self.lines.append(line)
+                if line.startswith("event="):
+                    ev = parse_logfmt(line)
+                    self.events.append(ev)
+                    if ev.get("event") == "start" and "pid" in ev:
+                        self.pids.add(int(ev["pid"]))
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.events)
+
+    def find(self, event=None, path=None, start=0):
+        return [e for e in self.snapshot()[start:]
+                if (event is None or e.get("event") == event)
+                and (path is None or e.get("path") == path)]
+
+    def wait_event(self, event, path=None, count=1, timeout=5.0):
+        """Waits until at least count matching events have been seen."""
+        def seen():
+            found = self.find(event, path)
+            return found if len(found) >= count else None
+        return wait_until(seen, timeout,
+                          f"{count} x event={event} path={path}; "
+                          f"so far: {self.lines[-20:]}")[count - 1]
+
+    def pid_of(self, path):
+        """The pid of the latest start of path."""
+        return int(self.find("start", path)[-1]["pid"])
+
+    def trace(self):
+        """Events as oracle-style lines: 'start a', 'exit b crash'..."""
+        out = []
+        for e in self.snapshot():
+            kind, path = e["event"], e.get("path")
+            if kind == "down":
+                out.append("down")
+            elif kind == "exit":
+                out.append(f"exit {path} {e['reason']}")
+            else:
+                out.append(f"{kind} {path}")
+        return out
+
+    def signal(self, signo):
+        self.proc.send_signal(signo)
+
+    def wait_exit(self, timeout=10.0):
+        try:
+            code = self.proc.wait(timeout=timeout * SLOW)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"arbord still running after {timeout}s; "
+                                 f"last lines: {self.lines[-20:]}")
+        self.reader.join(timeout=5)
+        return code
+
+    def stop(self):
+        """SIGTERM, and the exit status."""
+        if self.proc.poll() is None:
+            self.signal(signal.SIGTERM)
+        return self.wait_exit()
+
+    def cleanup(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        for pid in self.pids:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+@pytest.fixture
+def arbord(tmp_path):
+    """arbord(config_text) starts arbord on it; all are cleaned up."""
+    started = []
+
+    def start(config, **kw):
+        a = Arbord(tmp_path, config, **kw)
+        started.append(a)
+        return a
+
+    yield start
+    for a in started:
+        a.cleanup()
+
+
+def service(name, argv, **keys):
+    """A libconfig service entry."""
+    exec_list = ", ".join('"' + a.replace("\\", "\\\\").replace('"', '\\"')
+                          + '"' for a in argv)
+    extra = "".join(f" {k} = {v};" for k, v in keys.items())
+    return f'{{ name = "{name}"; exec = [ {exec_list} ];{extra} }}'
+
+
+def supervisor(name, children, **keys):
+    extra = "".join(f" {k} = {v};" for k, v in keys.items())
+    return (f'{{ name = "{name}";{extra} children = ( '
+            + ", ".join(children) + " ); }")
+
+
+def tree(children, strategy="one_for_one", intensity=3, period='"5s"',
+         **keys):
+    extra = "".join(f" {k} = {v};" for k, v in keys.items())
+    return (f'supervisor = {{ strategy = "{strategy}"; '
+            f"intensity = {intensity}; period = {period};{extra} }};\n"
+            "children = (\n  " + ",\n  ".join(children) + "\n);\n")
+
+
+SLEEPER = ["/bin/sleep", "1000"]

@@ -1,0 +1,161 @@
+"""What arbord does to and for processes: hygiene, stopping, reaping."""
+
+import os
+import signal
+import time
+
+from conftest import (SLEEPER, SLOW, pid_alive, service, supervisor, tree,
+                      wait_until)
+
+
+def proc_status(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f
+                    if ":\t" in line)
+
+
+def test_child_hygiene(arbord):
+    """STYLE 10, issue: a child starts with an empty signal mask, no ignored
+    signals, only fds 0-2, stdin on /dev/null, in its own session and
+    process group, even though arbord itself blocks and handles signals."""
+    a = arbord(tree([service("c", SLEEPER)]))
+    pid = int(a.wait_event("start", "c")["pid"])
+    status = proc_status(pid)
+    assert int(status["SigBlk"], 16) == 0
+    assert int(status["SigIgn"], 16) == 0
+    assert sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd")) == [0, 1, 2]
+    assert os.readlink(f"/proc/{pid}/fd/0") == "/dev/null"
+    assert os.getsid(pid) == pid and os.getpgid(pid) == pid
+    assert int(status["PPid"]) == a.proc.pid
+    assert a.stop() == 0
+
+
+def test_env_and_cwd(arbord, tmp_path):
+    """env adds to arbord's environment; cwd sets the working directory."""
+    out = tmp_path / "out"
+    a = arbord(tree([service(
+        "c", ["/bin/sh", "-c", f'echo "$GREETING $PWD" > {out}; exec sleep 1000'],
+        env='[ "GREETING=hello" ]', cwd='"/tmp"')]))
+    a.wait_event("start", "c")
+    wait_until(lambda: out.exists() and out.read_text().endswith("\n"),
+               what="the child's output")
+    assert out.read_text() == "hello /tmp\n"
+    assert a.stop() == 0
+
+
+def test_ignoring_sigterm_is_killed_after_stop_timeout(arbord):
+    """M3: a child that ignores its stop signal gets SIGKILL after
+    stop_timeout, and the next child in reverse order waits for it."""
+    a = arbord(tree([
+        service("first", SLEEPER),
+        service("stubborn", ["/bin/sh", "-c", "trap '' TERM; while :; do sleep 1; done"],
+                stop_timeout='"700ms"')]))
+    a.wait_event("start", "stubborn")
+    t0 = time.monotonic()
+    a.signal(signal.SIGTERM)
+    ev = a.wait_event("stop", "stubborn", timeout=5)
+    elapsed = time.monotonic() - t0
+    assert ev["signal"] == "KILL"
+    assert 0.65 <= elapsed < 3.0 * SLOW
+    assert a.wait_exit() == 0
+    assert a.trace()[-3:] == ["stop stubborn", "stop first", "down"]
+
+
+def test_stop_signal_is_configurable(arbord):
+    """M3: stop_signal replaces SIGTERM."""
+    a = arbord(tree([service(
+        "c", ["/bin/sh", "-c", "trap 'exit 0' INT; trap '' TERM; while :; do sleep 1; done"],
+        stop_signal='"INT"', stop_timeout='"10s"')]))
+    a.wait_event("start", "c")
+    time.sleep(0.2)  # let sh install its traps before the signal comes
+    assert a.stop() == 0
+    assert a.find("stop", "c")[0]["code"] == "0"
+
+
+def test_grandchildren_do_not_survive_a_stop(arbord, tmp_path):
+    """M1: stopping a service stops its whole process group, including
+    children it forked and that ignore SIGTERM."""
+    pids = tmp_path / "pids"
+    a = arbord(tree([service("c", [
+        "/bin/sh", "-c",
+        f"(trap '' TERM; exec sleep 1000) & echo $! > {pids}; "
+        "sleep 1000 & wait"], stop_timeout='"300ms"')]))
+    a.wait_event("start", "c")
+    wait_until(lambda: pids.exists() and pids.read_text().strip(),
+               what="grandchild pid")
+    grandchild = int(pids.read_text())
+    assert pid_alive(grandchild)
+    assert a.stop() == 0
+    wait_until(lambda: not pid_alive(grandchild), what="grandchild gone")
+
+
+def test_group_is_killed_when_the_main_process_dies(arbord, tmp_path):
+    """M1, M3: when a service's main process exits, what is left of its
+    process group is killed at once, before the restart."""
+    pids = tmp_path / "pids"
+    a = arbord(tree([service("c", [
+        "/bin/sh", "-c", f"sleep 1000 & echo $! >> {pids}; exit 1"],
+        restart='"transient"')], intensity=5))
+    a.wait_event("exit", "c")
+    wait_until(lambda: pids.exists(), what="grandchild pid")
+    first = int(pids.read_text().split()[0])
+    wait_until(lambda: not pid_alive(first), what="leftover killed")
+    a.signal(signal.SIGTERM)
+    a.wait_exit()
+
+
+def test_orphans_are_reaped(arbord, tmp_path):
+    """M11: a process that escapes its group with setsid and is orphaned is
+    reparented to arbord (a subreaper) and reaped when it exits."""
+    pids = tmp_path / "pids"
+    a = arbord(tree([service("c", [
+        "/bin/sh", "-c",
+        f"setsid /bin/sh -c 'echo $$ > {pids}; sleep 0.3' & sleep 1000"])]))
+    a.wait_event("start", "c")
+    wait_until(lambda: pids.exists() and pids.read_text().strip(),
+               what="orphan pid")
+    orphan = int(pids.read_text())
+    os.kill(a.pid_of("c"), signal.SIGKILL)  # its parent dies: it is orphaned
+    a.wait_event("start", "c", count=2)
+    # It must disappear entirely: reaped, not left as a zombie.
+    wait_until(lambda: not os.path.exists(f"/proc/{orphan}"),
+               what="orphan reaped")
+    assert a.stop() == 0
+
+
+def test_sigterm_stops_every_child_in_reverse_order(arbord):
+    """T1, M10: SIGTERM to arbord stops the tree in reverse start order,
+    sub-supervisors as a whole, and exits 0 leaving no process."""
+    sub = supervisor("s", [service("x", SLEEPER), service("y", SLEEPER)])
+    a = arbord(tree([service("a", SLEEPER), sub, service("b", SLEEPER)]))
+    a.wait_event("start", "b")
+    assert a.stop() == 0
+    assert a.trace() == ["start /", "start a", "start s", "start s/x",
+                         "start s/y", "start b", "stop b", "stop s/y",
+                         "stop s/x", "stop s", "stop a", "down"]
+    assert not any(pid_alive(p) for p in a.pids)
+
+
+def test_sigint_and_sighup_stop_cleanly(arbord):
+    """M10: Ctrl-C (SIGINT) and a hangup stop the tree like SIGTERM."""
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        a = arbord(tree([service("a", SLEEPER)]))
+        a.wait_event("start", "a")
+        a.signal(sig)
+        assert a.wait_exit() == 0
+        assert a.trace()[-2:] == ["stop a", "down"]
+
+
+def test_thousand_children_start_and_stop(arbord):
+    """S1, T1 at scale: 1000 children start in order and stop in reverse,
+    and none is left behind."""
+    names = [f"c{i:04d}" for i in range(1000)]
+    a = arbord(tree([service(n, SLEEPER) for n in names]))
+    a.wait_event("start", names[-1], timeout=30)
+    starts = [e["path"] for e in a.find("start") if e["path"] != "/"]
+    assert starts == names
+    assert len(a.pids) == 1000
+    assert a.stop() == 0
+    stops = [e["path"] for e in a.find("stop")]
+    assert stops == names[::-1]
+    assert not any(pid_alive(p) for p in a.pids)
