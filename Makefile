@@ -56,7 +56,7 @@ SHELL_SRCS := daemon/signames.c daemon/config.c daemon/config_print.c daemon/spa
 DAEMON_OBJS := $(CORE_SRCS:.c=.o) $(SHELL_SRCS:.c=.o)
 HEADERS := $(wildcard daemon/*.h)
 
-UNIT_TESTS := tests/unit/test_tree tests/unit/test_spec
+UNIT_TESTS := tests/unit/test_tree tests/unit/test_oracle
 
 .PHONY: all check unit golden pytest integration conformance lint install \
 	uninstall clean bench golden-update
@@ -74,9 +74,11 @@ tests/unit/test_tree: tests/unit/test_tree.c tests/unit/scenario.h \
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(CORE_SRCS:.c=.o) \
 		$(LDFLAGS) $(CMOCKA_LIBS)
 
-tests/unit/test_spec: tests/unit/test_spec.c $(CORE_SRCS:.c=.o)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(CORE_SRCS:.c=.o) \
-		$(LDFLAGS) $(CMOCKA_LIBS)
+tests/unit/test_oracle: tests/unit/test_oracle.c tests/unit/scenario.h \
+		$(CORE_SRCS:.c=.o)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(call pc_cflags,jansson) -o $@ $< \
+		$(CORE_SRCS:.c=.o) $(LDFLAGS) $(CMOCKA_LIBS) \
+		$(call pc_libs,jansson,-ljansson)
 
 check: unit golden pytest
 
