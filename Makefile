@@ -33,7 +33,6 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
 ALL_CFLAGS += $(SAN)
 LDFLAGS += $(SAN)
-CPPFLAGS += -DARB_SANITIZE=1
 endif
 
 # Debian's libev ships no .pc file: fall back to plain -lev.
@@ -49,9 +48,12 @@ FLAGS_STAMP := .build-flags
 FLAGS_NOW := $(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS)
 $(shell printf '%s\n' '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) || \
 	printf '%s\n' '$(FLAGS_NOW)' > $(FLAGS_STAMP))
+# Make caches the directory before the $(shell) above runs: without this
+# rule a fresh tree would fall back to the built-in %.o rule and its flags.
+$(FLAGS_STAMP): ;
 
 CORE_SRCS := daemon/tree.c daemon/spec.c daemon/mem.c
-SHELL_SRCS := daemon/signames.c daemon/config.c daemon/config_print.c daemon/spawn.c daemon/pidmap.c \
+SHELL_SRCS := daemon/signames.c daemon/config.c daemon/config_keys.c daemon/config_print.c daemon/spawn.c daemon/pidmap.c \
 	daemon/runtime.c daemon/events.c daemon/main.c
 DAEMON_OBJS := $(CORE_SRCS:.c=.o) $(SHELL_SRCS:.c=.o)
 HEADERS := $(wildcard daemon/*.h)

@@ -128,8 +128,8 @@ fail:
 	return NULL;
 }
 
-static void
-free_strv(char **v)
+void
+arb_spec_strv_free(char **v)
 {
 	if (!v)
 		return;
@@ -150,8 +150,8 @@ arb_spec_free(struct arb_spec *s)
 		arb_free(n->path);
 		arb_free(n->children);
 		arb_free(n->exec_path);
-		free_strv(n->argv);
-		free_strv(n->env);
+		arb_spec_strv_free(n->argv);
+		arb_spec_strv_free(n->env);
 		arb_free(n->cwd);
 	}
 	arb_free(s->nodes);

@@ -137,6 +137,9 @@ uint32_t arb_spec_add(struct arb_spec *s, uint32_t parent,
 		      enum arb_node_kind kind, const char *name,
 		      const char *file, int line);
 
+/* Frees a NULL-terminated vector of strings (argv, env). NULL is a no-op. */
+void arb_spec_strv_free(char **v);
+
 /* Records a file name; returns the spec's copy, NULL on OOM. */
 const char *arb_spec_add_file(struct arb_spec *s, const char *file);
 

@@ -14,52 +14,13 @@ import time
 
 import pytest
 
+from logfmt import parse_logfmt
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ARBORD = os.path.join(REPO, "daemon", "arbord")
 
 # Under the sanitizers everything is slower; bounded waits scale with it.
 SLOW = 3.0 if os.environ.get("ASAN_OPTIONS") is not None else 1.0
-
-
-def parse_logfmt(line):
-    """Parses one logfmt line into a dict (values may be double-quoted)."""
-    fields = {}
-    i, n = 0, len(line)
-    while i < n:
-        while i < n and line[i] == " ":
-            i += 1
-        start = i
-        while i < n and line[i] not in "= ":
-            i += 1
-        key = line[start:i]
-        if i >= n or line[i] != "=":
-            if key:
-                fields[key] = True
-            continue
-        i += 1
-        if i < n and line[i] == '"':
-            i += 1
-            out = []
-            while i < n and line[i] != '"':
-                if line[i] == "\\" and i + 1 < n:
-                    i += 1
-                    c = line[i]
-                    if c == "x" and i + 2 < n:
-                        out.append(chr(int(line[i + 1:i + 3], 16)))
-                        i += 2
-                    else:
-                        out.append({"n": "\n", "t": "\t", "r": "\r"}.get(c, c))
-                else:
-                    out.append(line[i])
-                i += 1
-            i += 1
-            fields[key] = "".join(out)
-        else:
-            start = i
-            while i < n and line[i] != " ":
-                i += 1
-            fields[key] = line[start:i]
-    return fields
 
 
 def wait_until(cond, timeout=5.0, what="condition"):
