@@ -312,6 +312,16 @@ runtime_init(struct runtime *rt, const struct arb_spec *spec)
 	return 0;
 }
 
+/* A mask inherited from our parent would hide SIGTERM from the loop. */
+static void
+unblock_signals(void)
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 int
 arb_runtime_run(const struct arb_spec *spec)
 {
@@ -330,6 +340,7 @@ arb_runtime_run(const struct arb_spec *spec)
 	}
 	/* A closed stderr must not kill the supervisor of a whole tree. */
 	signal(SIGPIPE, SIG_IGN);
+	unblock_signals();
 	rt.exit_code = 1;
 	feed(&rt, &boot);
 	if (!rt.down)

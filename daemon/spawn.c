@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "spawn.h"
@@ -47,17 +48,31 @@ report_and_exit(int status_fd, int err)
 	_exit(127);
 }
 
+/*
+ * Every disposition back to default, through the raw syscall: glibc's
+ * sigaction() refuses the two signals it reserves (32 and 33), and an
+ * ignored one is inherited across exec (GNU make ignores both, so a service
+ * started under `make check` would otherwise inherit them). A zeroed kernel
+ * sigaction is SIG_DFL with no flags and an empty mask; dispositions are
+ * not shared under CLONE_VM, so this touches only the child.
+ */
+CHILD_SIDE static void
+reset_dispositions(void)
+{
+	static const unsigned long dfl[8];
+
+	for (int sig = 1; sig < _NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			(void)syscall(SYS_rt_sigaction, sig, dfl, NULL,
+				      _NSIG / 8);
+}
+
 CHILD_SIDE static int
 child_main(void *arg)
 {
 	const struct child_args *a = arg;
-	struct sigaction dfl;
 
-	/* Dispositions are not shared under CLONE_VM: this is the child's. */
-	memset(&dfl, 0, sizeof(dfl));
-	dfl.sa_handler = SIG_DFL;
-	for (int sig = 1; sig < NSIG; sig++)
-		(void)sigaction(sig, &dfl, NULL);
+	reset_dispositions();
 	if (setsid() < 0)
 		report_and_exit(a->status_fd, errno);
 	if (a->n->cwd && chdir(a->n->cwd) < 0)

@@ -48,7 +48,8 @@ def pid_alive(pid):
 class Arbord:
     """One running arbord, its events and its stderr."""
 
-    def __init__(self, tmp_path, config, name="arbor.conf", args=()):
+    def __init__(self, tmp_path, config, name="arbor.conf", args=(),
+                 preexec_fn=None):
         self.dir = tmp_path
         self.config = tmp_path / name
         self.config.write_text(config)
@@ -59,7 +60,7 @@ class Arbord:
         self.proc = subprocess.Popen(
             [ARBORD, "-c", str(self.config), *args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, cwd=str(tmp_path))
+            stderr=subprocess.PIPE, cwd=str(tmp_path), preexec_fn=preexec_fn)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
