@@ -6,6 +6,7 @@
 #   make lint             prove the pure core makes no syscalls (STYLE.md 1)
 #   make install          honours PREFIX, DESTDIR, SYSCONFDIR, MANDIR
 #   make bench            run the benchmarks in tests/bench/
+#   make fuzz             fuzz the config loader for FUZZ_SECONDS (clang)
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
@@ -61,7 +62,7 @@ HEADERS := $(wildcard daemon/*.h)
 UNIT_TESTS := tests/unit/test_tree tests/unit/test_oracle
 
 .PHONY: all check unit golden pytest integration conformance lint install \
-	uninstall clean bench golden-update
+	uninstall clean bench golden-update fuzz
 
 all: daemon/arbord
 
@@ -130,6 +131,22 @@ install: daemon/arbord
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/arbord $(DESTDIR)$(MANDIR)/man8/arbord.8 \
 		$(DESTDIR)$(MANDIR)/man5/arbor.conf.5
+
+# libFuzzer on the config loader, for FUZZ_SECONDS, seeded with the golden
+# configurations. Needs clang with libFuzzer (Debian: clang, libclang-rt-dev).
+FUZZ_SECONDS ?= 60
+FUZZ_SRCS := tests/fuzz/config_fuzz.c daemon/config.c daemon/config_keys.c \
+	daemon/config_print.c daemon/spec.c daemon/mem.c daemon/signames.c
+tests/fuzz/config_fuzz: $(FUZZ_SRCS) $(HEADERS)
+	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+		$(DEP_CFLAGS) -o $@ $(FUZZ_SRCS) $(call pc_libs,libconfig,-lconfig)
+
+fuzz: tests/fuzz/config_fuzz
+	rm -rf tests/fuzz/corpus && mkdir -p tests/fuzz/corpus
+	cp tests/golden/*.conf tests/fuzz/corpus/
+	LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp \
+		tests/fuzz/config_fuzz -max_total_time=$(FUZZ_SECONDS) \
+		-max_len=4096 tests/fuzz/corpus
 
 bench: daemon/arbord
 	$(MAKE) -C tests/bench
