@@ -49,6 +49,7 @@ struct runtime {
 	struct arb_actions out;
 	struct rt_node *nodes;
 	struct arb_pidmap pids;
+	struct arb_spawner spawner;
 	ev_child child_watcher;
 	ev_signal sig_term, sig_int, sig_hup;
 	int devnull;
@@ -127,8 +128,8 @@ do_spawn(struct runtime *rt, uint32_t node)
 	char *const *envp = env_of(rt, node);
 	int pid = 0, r;
 
-	r = envp ? arb_spawn_service(&rt->spec->nodes[node], envp,
-				     rt->devnull, &pid)
+	r = envp ? arb_spawn_service(&rt->spawner, &rt->spec->nodes[node],
+				     envp, &pid)
 		 : -ENOMEM;
 	if (r == 0)
 		r = arb_pidmap_put(&rt->pids, pid, node);
@@ -267,6 +268,7 @@ runtime_done(struct runtime *rt)
 	free(rt->nodes);
 	free(rt->pending);
 	arb_pidmap_done(&rt->pids);
+	arb_spawner_done(&rt->spawner);
 	arb_actions_done(&rt->out);
 	arb_tree_free(rt->tree);
 	if (rt->devnull >= 0)
@@ -341,6 +343,10 @@ arb_runtime_run(const struct arb_spec *spec)
 	/* A closed stderr must not kill the supervisor of a whole tree. */
 	signal(SIGPIPE, SIG_IGN);
 	unblock_signals();
+	/* After every disposition is set: children reset what differs. */
+	r = arb_spawner_init(&rt.spawner, rt.devnull);
+	if (r < 0)
+		goto out;
 	rt.exit_code = 1;
 	feed(&rt, &boot);
 	if (!rt.down)

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -34,6 +35,7 @@ struct child_args {
 	const struct arb_spec_node *n;
 	char *const *envp;
 	int stdin_fd;
+	uint64_t altered; /* signals to put back to SIG_DFL */
 	int status_fd; /* write end of the close-on-exec status pipe */
 	sigset_t mask; /* what the child unblocks to: nothing */
 };
@@ -48,23 +50,29 @@ report_and_exit(int status_fd, int err)
 	_exit(127);
 }
 
+/* The raw syscall: glibc's sigaction() refuses its reserved 32 and 33. */
+static int
+raw_sigaction(int sig, const void *act, void *old)
+{
+	return (int)syscall(SYS_rt_sigaction, sig, act, old, _NSIG / 8);
+}
+
 /*
- * Every disposition back to default, through the raw syscall: glibc's
- * sigaction() refuses the two signals it reserves (32 and 33), and an
- * ignored one is inherited across exec (GNU make ignores both, so a service
- * started under `make check` would otherwise inherit them). A zeroed kernel
- * sigaction is SIG_DFL with no flags and an empty mask; dispositions are
- * not shared under CLONE_VM, so this touches only the child.
+ * Back to SIG_DFL, every signal arbord handles or ignores: handlers would
+ * run on shared memory if a signal came before exec, and an ignored signal
+ * survives exec (GNU make ignores 32 and 33, so a service started under
+ * `make check` would inherit them). A zeroed kernel sigaction is SIG_DFL
+ * with no flags and an empty mask; dispositions are not shared under
+ * CLONE_VM, so this touches only the child.
  */
 CHILD_SIDE static void
-reset_dispositions(void)
+reset_dispositions(uint64_t altered)
 {
 	static const unsigned long dfl[8];
 
-	for (int sig = 1; sig < _NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			(void)syscall(SYS_rt_sigaction, sig, dfl, NULL,
-				      _NSIG / 8);
+	for (int sig = 1; sig < _NSIG && sig <= 64; sig++)
+		if (altered & (UINT64_C(1) << (sig - 1)))
+			(void)raw_sigaction(sig, dfl, NULL);
 }
 
 CHILD_SIDE static int
@@ -72,7 +80,7 @@ child_main(void *arg)
 {
 	const struct child_args *a = arg;
 
-	reset_dispositions();
+	reset_dispositions(a->altered);
 	if (setsid() < 0)
 		report_and_exit(a->status_fd, errno);
 	if (a->n->cwd && chdir(a->n->cwd) < 0)
@@ -88,33 +96,57 @@ child_main(void *arg)
 	return 0;
 }
 
-/* One stack, reused: the parent is suspended while the child runs on it. */
-static void *
-child_stack(void)
+void
+arb_spawner_refresh(struct arb_spawner *sp)
 {
-	static void *stack;
+	unsigned long old[8];
 
-	if (!stack) {
-		stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
-			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-		if (stack == MAP_FAILED)
-			stack = NULL;
+	sp->altered = 0;
+	for (int sig = 1; sig < _NSIG && sig <= 64; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		/* old[0] is the handler: anything but SIG_DFL (0) is reset. */
+		memset(old, 0, sizeof(old));
+		if (raw_sigaction(sig, NULL, old) == 0 &&
+		    old[0] != (unsigned long)SIG_DFL)
+			sp->altered |= UINT64_C(1) << (sig - 1);
 	}
-	return stack;
 }
 
 int
-arb_spawn_service(const struct arb_spec_node *n, char *const *envp,
-		  int stdin_fd, int *ret_pid)
+arb_spawner_init(struct arb_spawner *sp, int stdin_fd)
 {
-	struct child_args args = {.n = n, .envp = envp, .stdin_fd = stdin_fd};
+	/* One stack, reused: the parent is suspended while the child uses it. */
+	void *stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+
+	if (stack == MAP_FAILED)
+		return -errno;
+	sp->stack = stack;
+	sp->stdin_fd = stdin_fd;
+	arb_spawner_refresh(sp);
+	return 0;
+}
+
+void
+arb_spawner_done(struct arb_spawner *sp)
+{
+	if (sp->stack)
+		(void)munmap(sp->stack, CHILD_STACK_SIZE);
+	sp->stack = NULL;
+}
+
+int
+arb_spawn_service(const struct arb_spawner *sp, const struct arb_spec_node *n,
+		  char *const *envp, int *ret_pid)
+{
+	struct child_args args = {.n = n, .envp = envp,
+				  .stdin_fd = sp->stdin_fd,
+				  .altered = sp->altered};
 	sigset_t all, old;
 	int pipefd[2], err = 0, pid, saved;
-	char *stack = child_stack();
 	ssize_t got;
 
-	if (!stack)
-		return -ENOMEM;
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return -errno;
 	args.status_fd = pipefd[1];
@@ -122,7 +154,7 @@ arb_spawn_service(const struct arb_spec_node *n, char *const *envp,
 	/* No handler of ours may run on the child's side of shared memory. */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
-	pid = clone(child_main, stack + CHILD_STACK_SIZE,
+	pid = clone(child_main, sp->stack + CHILD_STACK_SIZE,
 		    CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
 	saved = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);

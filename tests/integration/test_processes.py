@@ -32,7 +32,12 @@ def test_child_hygiene(arbord):
     status = proc_status(pid)
     assert int(status["SigBlk"], 16) == 0
     assert int(status["SigIgn"], 16) == 0
-    assert sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd")) == [0, 1, 2]
+    # The program may hold a file open for a moment while it starts (sleep
+    # reads locale data); a leaked descriptor would stay forever.
+    def fds():
+        return sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd"))
+    wait_until(lambda: fds() == [0, 1, 2], timeout=2,
+               what=f"only fds 0-2 in the child (has {fds()})")
     assert os.readlink(f"/proc/{pid}/fd/0") == "/dev/null"
     assert os.getsid(pid) == pid and os.getpgid(pid) == pid
     assert int(status["PPid"]) == a.proc.pid
