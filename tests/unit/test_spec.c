@@ -1,0 +1,123 @@
+/*
+ * test_spec.c - the configuration model: durations, names, exit codes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "spec.h"
+
+static int64_t
+ms(const char *text, bool infinity_ok)
+{
+	int64_t v = -42;
+
+	if (arb_spec_parse_duration(text, infinity_ok, &v) < 0)
+		return -1;
+	return v;
+}
+
+static void
+test_durations(void **state)
+{
+	assert_int_equal(ms("5", false), 5000);
+	assert_int_equal(ms("2.5", false), 2500);
+	assert_int_equal(ms("250ms", false), 250);
+	assert_int_equal(ms("5s", false), 5000);
+	assert_int_equal(ms("1.5min", false), 90000);
+	assert_int_equal(ms("2h", false), 7200000);
+	assert_int_equal(ms("0", false), 0);
+	assert_int_equal(ms(".5s", false), 500);
+	assert_int_equal(ms("infinity", true), ARB_INFINITY_MS);
+	assert_int_equal(ms("infinity", false), -1);
+	assert_int_equal(ms("", false), -1);
+	assert_int_equal(ms("s", false), -1);
+	assert_int_equal(ms("-1s", false), -1);
+	assert_int_equal(ms("5 s", false), -1);
+	assert_int_equal(ms("5sec", false), -1);
+	assert_int_equal(ms("99999999999999999999", false), -1);
+	assert_int_equal(ms("400days", false), -1);
+	assert_int_equal(ms("9000h", false), -1); /* over a year */
+}
+
+static void
+test_duration_format_round_trips(void **state)
+{
+	static const int64_t values[] = {0, 1, 250, 1000, 1500, 5000, 60000,
+					 90000, 3600000, 7200001,
+					 ARB_INFINITY_MS};
+	char buf[32];
+
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		arb_spec_format_duration(values[i], buf, sizeof(buf));
+		assert_int_equal(ms(buf, true), values[i]);
+	}
+	arb_spec_format_duration(5000, buf, sizeof(buf));
+	assert_string_equal(buf, "5s");
+	arb_spec_format_duration(120000, buf, sizeof(buf));
+	assert_string_equal(buf, "2min");
+	arb_spec_format_duration(1500, buf, sizeof(buf));
+	assert_string_equal(buf, "1500ms");
+}
+
+static void
+test_names(void **state)
+{
+	assert_true(arb_spec_name_valid("web-1.app_x"));
+	assert_false(arb_spec_name_valid(""));
+	assert_false(arb_spec_name_valid("a/b"));
+	assert_false(arb_spec_name_valid("a b"));
+	assert_false(arb_spec_name_valid("."));
+	assert_false(arb_spec_name_valid(".."));
+	assert_false(arb_spec_name_valid(
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+}
+
+static void
+test_paths_and_lookup(void **state)
+{
+	struct arb_spec *s = arb_spec_new();
+	uint32_t web, app;
+
+	web = arb_spec_add(s, ARB_ROOT, ARB_NODE_SUPERVISOR, "web", "f", 1);
+	app = arb_spec_add(s, web, ARB_NODE_SERVICE, "app", "f", 2);
+	assert_string_equal(s->nodes[app].path, "web/app");
+	assert_int_equal(s->nodes[app].depth, 2);
+	assert_int_equal(arb_spec_find(s, "web/app"), app);
+	assert_int_equal(arb_spec_find(s, "/"), ARB_ROOT);
+	assert_int_equal(arb_spec_find(s, "web/nope"), ARB_NONE);
+	assert_int_equal(arb_spec_find_child(s, web, "app"), app);
+	arb_spec_free(s);
+}
+
+static void
+test_normal_exit(void **state)
+{
+	struct arb_spec *s = arb_spec_new();
+	uint32_t a = arb_spec_add(s, ARB_ROOT, ARB_NODE_SERVICE, "a", "f", 1);
+
+	arb_spec_set_normal_exit(&s->nodes[a], 255);
+	arb_spec_set_normal_exit(&s->nodes[a], 256); /* ignored */
+	assert_true(arb_spec_exit_is_normal(&s->nodes[a], 0));
+	assert_true(arb_spec_exit_is_normal(&s->nodes[a], 255));
+	assert_false(arb_spec_exit_is_normal(&s->nodes[a], 254));
+	assert_false(arb_spec_exit_is_normal(&s->nodes[a], -1));
+	arb_spec_free(s);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_duration_format_round_trips),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_paths_and_lookup),
+		cmocka_unit_test(test_normal_exit),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
