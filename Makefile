@@ -59,8 +59,8 @@ SHELL_SRCS := daemon/signames.c daemon/config.c daemon/config_keys.c daemon/conf
 DAEMON_OBJS := $(CORE_SRCS:.c=.o) $(SHELL_SRCS:.c=.o)
 HEADERS := $(wildcard daemon/*.h)
 
-UNIT_TESTS := tests/unit/test_tree tests/unit/test_spec tests/unit/test_oracle \
-	tests/unit/test_pidmap
+UNIT_TESTS := tests/unit/test_tree tests/unit/test_tree_random tests/unit/test_spec \
+	tests/unit/test_oracle tests/unit/test_pidmap
 
 .PHONY: all check unit golden pytest integration conformance lint install \
 	uninstall clean bench golden-update fuzz
@@ -75,6 +75,11 @@ daemon/arbord: $(DAEMON_OBJS)
 
 tests/unit/test_tree: tests/unit/test_tree.c tests/unit/scenario.h \
 		$(CORE_SRCS:.c=.o)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(CORE_SRCS:.c=.o) \
+		$(LDFLAGS) $(CMOCKA_LIBS)
+
+tests/unit/test_tree_random: tests/unit/test_tree_random.c \
+		tests/unit/scenario.h $(CORE_SRCS:.c=.o)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(CORE_SRCS:.c=.o) \
 		$(LDFLAGS) $(CMOCKA_LIBS)
 

@@ -86,6 +86,7 @@ enum arb_action_kind {
 	ARB_ACT_TIMER_CANCEL, /* disarm node's timer */
 	ARB_ACT_REPORT,       /* a supervision event to log */
 	ARB_ACT_EXIT,         /* the root is down; exit with exit_code (M10) */
+	ARB_ACT_BUG,          /* an invariant broke: log `what`; tests abort */
 	_ARB_ACT_MAX
 };
 
@@ -116,6 +117,7 @@ struct arb_action {
 	int code, signo;           /* REPORT EXIT and STOP */
 	int err;                   /* REPORT START_FAILED */
 	int exit_code;             /* EXIT */
+	const char *what;          /* BUG: a static description */
 };
 
 /* A growable array of actions; reuse one across steps (n is reset). */
@@ -147,6 +149,8 @@ enum arb_child_state arb_tree_state(const struct arb_tree *t, uint32_t node);
 int arb_tree_pid(const struct arb_tree *t, uint32_t node);
 bool arb_tree_present(const struct arb_tree *t, uint32_t node);
 uint32_t arb_tree_restarts(const struct arb_tree *t, uint32_t node);
+/* A supervisor in the middle of a start, restart or stop (M5). */
+bool arb_tree_busy(const struct arb_tree *t, uint32_t node);
 const struct arb_spec *arb_tree_spec(const struct arb_tree *t);
 
 const char *arb_child_state_name(enum arb_child_state s);

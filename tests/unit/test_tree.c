@@ -378,6 +378,26 @@ test_ST6_two_deaths_one_for_one(void **state)
 	fake_free(f);
 }
 
+/*
+ * ST6, T3: a sibling that died in the same instant, but whose death is not
+ * reaped yet, is terminated like a live one; its death ends the termination
+ * and is not a second exit.
+ */
+static void
+test_ST6_unreaped_death_ends_termination(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ALL, 1, 5000, "a b");
+
+	fake_boot(f);
+	fake_clear(f);
+	fake_die(f, fake_node(f, "a"), 1, 0);
+	fake_die(f, fake_node(f, "b"), 0, 0);
+	fake_run(f);
+	assert_trace(f, "exit a crash\nstop b\nstart a\nstart b\n");
+	assert_int_equal(f->exit_code, -1);
+	fake_free(f);
+}
+
 /* M3: a child that ignores its stop signal is killed after stop_timeout. */
 static void
 test_M3_stop_timeout_then_kill(void **state)
@@ -785,6 +805,7 @@ main(void)
 		cmocka_unit_test(test_E2_temporary_subsup_dropped),
 		cmocka_unit_test(test_ST6_absorbed_death_one_for_all),
 		cmocka_unit_test(test_ST6_two_deaths_one_for_one),
+		cmocka_unit_test(test_ST6_unreaped_death_ends_termination),
 		cmocka_unit_test(test_M3_stop_timeout_then_kill),
 		cmocka_unit_test(test_M3_stop_timeout_zero_and_infinity),
 		cmocka_unit_test(test_S3_init_failure),
