@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "events.h"
+#include "limits.h"
 #include "signames.h"
 #include "spec.h"
 
@@ -22,11 +23,17 @@ arb_logfmt_init(struct arb_logfmt *l)
 	l->truncated = 0;
 }
 
+_Static_assert(ARB_LOGFMT_MAX > ARB_DEPTH_MAX * (ARB_NAME_MAX + 1) + 512,
+	       "an event line has room for the longest path");
+
+/* Keeps room for the newline and the truncation marker. */
+#define TRUNCATED " truncated=true"
+#define RESERVED (sizeof(TRUNCATED) + 1)
+
 static void
 put(struct arb_logfmt *l, const char *s, size_t n)
 {
-	/* Keep one byte for the newline. */
-	if (l->len + n + 1 > sizeof(l->buf)) {
+	if (l->truncated || l->len + n + RESERVED > sizeof(l->buf)) {
 		l->truncated = 1;
 		return;
 	}
@@ -84,6 +91,8 @@ put_quoted(struct arb_logfmt *l, const char *v)
 void
 arb_logfmt_str(struct arb_logfmt *l, const char *key, const char *value)
 {
+	size_t start = l->len;
+
 	if (l->len > 0)
 		put(l, " ", 1);
 	put(l, key, strlen(key));
@@ -92,6 +101,8 @@ arb_logfmt_str(struct arb_logfmt *l, const char *key, const char *value)
 		put_quoted(l, value);
 	else
 		put(l, value, strlen(value));
+	if (l->truncated)
+		l->len = start; /* a field is written whole or not at all */
 }
 
 void
@@ -108,6 +119,10 @@ arb_logfmt_write(struct arb_logfmt *l, int fd)
 {
 	size_t off = 0;
 
+	if (l->truncated) {
+		memcpy(l->buf + l->len, TRUNCATED, sizeof(TRUNCATED) - 1);
+		l->len += sizeof(TRUNCATED) - 1;
+	}
 	l->buf[l->len] = '\n';
 	while (off < l->len + 1) {
 		ssize_t n = write(fd, l->buf + off, l->len + 1 - off);

@@ -13,8 +13,15 @@
 
 #include "tree.h"
 
+/*
+ * Room for the longest path the limits allow, ARB_DEPTH_MAX names of
+ * ARB_NAME_MAX, with the other fields; a line that still does not fit ends
+ * at its last whole field with ` truncated=true`.
+ */
+#define ARB_LOGFMT_MAX 4096
+
 struct arb_logfmt {
-	char buf[1024];
+	char buf[ARB_LOGFMT_MAX];
 	size_t len;
 	int truncated;
 };

@@ -4,11 +4,13 @@
  * The only place that chooses exit statuses; it does no supervision.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "runtime.h"
@@ -46,6 +48,25 @@ usage(FILE *out)
 		DEFAULT_CONFIG);
 }
 
+/*
+ * With fd 0, 1 or 2 closed, our own descriptors would take their numbers
+ * and children would find them as stdin/stdout/stderr (or write their first
+ * open() there). Fill the holes with /dev/null before anything is opened.
+ */
+static int
+sanitize_std_fds(void)
+{
+	int fd;
+
+	do {
+		fd = open("/dev/null", O_RDWR);
+		if (fd < 0)
+			return -errno;
+	} while (fd <= 2);
+	close(fd);
+	return 0;
+}
+
 static void
 print_diag(const struct arb_diag *d)
 {
@@ -71,6 +92,8 @@ main(int argc, char **argv)
 	struct arb_spec *spec = NULL;
 	int check = 0, opt, r;
 
+	if (sanitize_std_fds() < 0)
+		return EXIT_FAILED;
 	while ((opt = getopt_long(argc, argv, "c:nhV", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':

@@ -60,6 +60,16 @@ struct runtime {
 	struct arb_event *pending;
 	uint32_t p_head, p_len, p_cap;
 	bool feeding;
+
+	/*
+	 * Failed starts wait here for the loop to be idle: the retry they
+	 * cause (R1) must let reaps and signals in between (R3), or a program
+	 * that can no longer start would spin here until intensity runs out.
+	 */
+	struct arb_event *failed;
+	uint32_t f_head, f_len;
+	ev_idle failed_idle;
+	unsigned bugs; /* invariants the core reported broken */
 };
 
 static int64_t
@@ -83,6 +93,15 @@ push(struct runtime *rt, const struct arb_event *ev)
 }
 
 static void perform(struct runtime *rt, const struct arb_action *a);
+
+/* Queues a failed start; on_failed_idle feeds it when the loop is idle. */
+static void
+defer_failed(struct runtime *rt, const struct arb_event *ev)
+{
+	/* Each node has at most one start in flight: p_cap bounds both. */
+	rt->failed[(rt->f_head + rt->f_len++) % rt->p_cap] = *ev;
+	ev_idle_start(rt->loop, &rt->failed_idle);
+}
 
 /* Feeds ev and everything its actions cause, one event at a time. */
 static void
@@ -141,10 +160,11 @@ do_spawn(struct runtime *rt, uint32_t node)
 		fprintf(stderr, "arbord: child '%s': cannot start %s: %s\n",
 			rt->spec->nodes[node].path,
 			rt->spec->nodes[node].exec_path, strerror(-r));
-	} else {
-		ev.kind = ARB_EV_SPAWNED;
-		ev.pid = pid;
+		defer_failed(rt, &ev);
+		return;
 	}
+	ev.kind = ARB_EV_SPAWNED;
+	ev.pid = pid;
 	push(rt, &ev);
 }
 
@@ -167,6 +187,8 @@ timer_set(struct runtime *rt, uint32_t node, int64_t at_ms)
 	ev_timer *w = &rt->nodes[node].timer;
 	int64_t delay = at_ms - monotonic_ms();
 
+	/* libev counts from its cached time: make it now, or we fire early. */
+	ev_now_update(rt->loop);
 	ev_timer_stop(rt->loop, w);
 	ev_timer_set(w, delay > 0 ? (double)delay / 1000.0 : 0.0, 0.0);
 	ev_timer_start(rt->loop, w);
@@ -202,6 +224,11 @@ perform(struct runtime *rt, const struct arb_action *a)
 		rt->down = true;
 		ev_break(rt->loop, EVBREAK_ALL);
 		return;
+	case ARB_ACT_BUG:
+		rt->bugs++;
+		fprintf(stderr, "arbord: internal error at '%s': %s\n",
+			rt->spec->nodes[a->node].path, a->what);
+		return;
 	case _ARB_ACT_MAX:
 		return;
 	}
@@ -236,6 +263,18 @@ on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 static void
+on_failed_idle(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	struct runtime *rt = w->data;
+	struct arb_event ev = rt->failed[rt->f_head];
+
+	rt->f_head = (rt->f_head + 1) % rt->p_cap;
+	if (--rt->f_len == 0)
+		ev_idle_stop(loop, w);
+	feed(rt, &ev);
+}
+
+static void
 on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct runtime *rt = w->data;
@@ -261,12 +300,14 @@ runtime_done(struct runtime *rt)
 	}
 	if (rt->loop) {
 		ev_child_stop(rt->loop, &rt->child_watcher);
+		ev_idle_stop(rt->loop, &rt->failed_idle);
 		ev_signal_stop(rt->loop, &rt->sig_term);
 		ev_signal_stop(rt->loop, &rt->sig_int);
 		ev_signal_stop(rt->loop, &rt->sig_hup);
 	}
 	free(rt->nodes);
 	free(rt->pending);
+	free(rt->failed);
 	arb_pidmap_done(&rt->pids);
 	arb_spawner_done(&rt->spawner);
 	arb_actions_done(&rt->out);
@@ -290,7 +331,8 @@ runtime_init(struct runtime *rt, const struct arb_spec *spec)
 	rt->nodes = calloc(n, sizeof(*rt->nodes));
 	rt->p_cap = n + 8;
 	rt->pending = calloc(rt->p_cap, sizeof(*rt->pending));
-	if (!rt->tree || !rt->nodes || !rt->pending ||
+	rt->failed = calloc(rt->p_cap, sizeof(*rt->failed));
+	if (!rt->tree || !rt->nodes || !rt->pending || !rt->failed ||
 	    arb_pidmap_init(&rt->pids, n) < 0)
 		return -ENOMEM;
 	rt->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -304,6 +346,8 @@ runtime_init(struct runtime *rt, const struct arb_spec *spec)
 		r->rt = rt;
 		r->index = i;
 	}
+	ev_idle_init(&rt->failed_idle, on_failed_idle);
+	rt->failed_idle.data = rt;
 	ev_child_init(&rt->child_watcher, on_child, 0, 0);
 	rt->child_watcher.data = rt;
 	ev_child_start(rt->loop, &rt->child_watcher);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -36,6 +37,7 @@ struct child_args {
 	char *const *envp;
 	int stdin_fd;
 	uint64_t altered; /* signals to put back to SIG_DFL */
+	int max_fd;       /* above every descriptor arbord may hold */
 	int status_fd; /* write end of the close-on-exec status pipe */
 	sigset_t mask; /* what the child unblocks to: nothing */
 };
@@ -51,7 +53,7 @@ report_and_exit(int status_fd, int err)
 }
 
 /* The raw syscall: glibc's sigaction() refuses its reserved 32 and 33. */
-static int
+CHILD_SIDE static int
 raw_sigaction(int sig, const void *act, void *old)
 {
 	return (int)syscall(SYS_rt_sigaction, sig, act, old, _NSIG / 8);
@@ -75,6 +77,20 @@ reset_dispositions(uint64_t altered)
 			(void)raw_sigaction(sig, dfl, NULL);
 }
 
+/*
+ * Everything past stderr closes at exec, the status pipe included (it must
+ * stay open until then). close_range() does it in one call from Linux 5.11;
+ * older kernels get the loop.
+ */
+CHILD_SIDE static void
+mark_cloexec_from_3(int max_fd)
+{
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return;
+	for (int fd = 3; fd < max_fd; fd++)
+		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
 CHILD_SIDE static int
 child_main(void *arg)
 {
@@ -87,9 +103,7 @@ child_main(void *arg)
 		report_and_exit(a->status_fd, errno);
 	if (a->stdin_fd != 0 && dup2(a->stdin_fd, 0) < 0)
 		report_and_exit(a->status_fd, errno);
-	/* Everything past stderr closes at exec, the status pipe included. */
-	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-		report_and_exit(a->status_fd, errno);
+	mark_cloexec_from_3(a->max_fd);
 	(void)sigprocmask(SIG_SETMASK, &a->mask, NULL);
 	execve(a->n->exec_path, a->n->argv, a->envp);
 	report_and_exit(a->status_fd, errno);
@@ -116,13 +130,31 @@ arb_spawner_refresh(struct arb_spawner *sp)
 int
 arb_spawner_init(struct arb_spawner *sp, int stdin_fd)
 {
-	/* One stack, reused: the parent is suspended while the child uses it. */
-	void *stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
+	/*
+	 * One stack, reused: the parent is suspended while the child uses
+	 * it. Its lowest page is a guard, so an overflow faults instead of
+	 * writing over arbord's memory.
+	 */
+	long page = sysconf(_SC_PAGESIZE);
+	char *stack = mmap(NULL, CHILD_STACK_SIZE + (size_t)page,
+			   PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	struct rlimit nofile;
 
 	if (stack == MAP_FAILED)
 		return -errno;
-	sp->stack = stack;
+	if (mprotect(stack, (size_t)page, PROT_NONE) < 0) {
+		int err = errno;
+
+		(void)munmap(stack, CHILD_STACK_SIZE + (size_t)page);
+		return -err;
+	}
+	sp->map = stack;
+	sp->map_size = CHILD_STACK_SIZE + (size_t)page;
+	sp->stack = stack + page;
+	sp->max_fd = 65536;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < 65536)
+		sp->max_fd = (int)nofile.rlim_cur;
 	sp->stdin_fd = stdin_fd;
 	arb_spawner_refresh(sp);
 	return 0;
@@ -131,8 +163,9 @@ arb_spawner_init(struct arb_spawner *sp, int stdin_fd)
 void
 arb_spawner_done(struct arb_spawner *sp)
 {
-	if (sp->stack)
-		(void)munmap(sp->stack, CHILD_STACK_SIZE);
+	if (sp->map)
+		(void)munmap(sp->map, sp->map_size);
+	sp->map = NULL;
 	sp->stack = NULL;
 }
 
@@ -142,7 +175,8 @@ arb_spawn_service(const struct arb_spawner *sp, const struct arb_spec_node *n,
 {
 	struct child_args args = {.n = n, .envp = envp,
 				  .stdin_fd = sp->stdin_fd,
-				  .altered = sp->altered};
+				  .altered = sp->altered,
+				  .max_fd = sp->max_fd};
 	sigset_t all, old;
 	int pipefd[2], err = 0, pid, saved;
 	ssize_t got;

@@ -13,6 +13,9 @@ struct arb_spawner {
 	int stdin_fd;     /* the children's stdin (borrowed) */
 	uint64_t altered; /* bit s-1: signal s is not at SIG_DFL in arbord */
 	char *stack;      /* the child's stack while it runs before exec */
+	void *map;        /* the stack's mapping, guard page included */
+	size_t map_size;
+	int max_fd;       /* where the pre-5.11 descriptor sweep stops */
 };
 
 /*

@@ -173,3 +173,34 @@ def test_thousand_children_start_and_stop(arbord):
     stops = [e["path"] for e in a.find("stop")]
     assert stops == names[::-1]
     assert not any(pid_alive(p) for p in a.pids)
+
+
+def close_stdin_stdout():
+    os.close(0)
+    os.close(1)
+
+
+def test_closed_standard_fds_are_filled(arbord):
+    """An arbord started with stdin and stdout closed fills them with
+    /dev/null first, so its own descriptors cannot take those numbers and
+    be handed to children as their stdin or stdout."""
+    a = arbord(tree([service("c", SLEEPER)]), preexec_fn=close_stdin_stdout)
+    pid = int(a.wait_event("start", "c")["pid"])
+    for fd in (0, 1):
+        assert os.readlink(f"/proc/{a.proc.pid}/fd/{fd}") == "/dev/null"
+        assert os.readlink(f"/proc/{pid}/fd/{fd}") == "/dev/null"
+    assert a.stop() == 0
+
+
+def test_the_longest_paths_fit_in_events(arbord):
+    """Events carry whole paths, even at the deepest nesting with the
+    longest names the configuration allows."""
+    names = [chr(ord("a") + i % 26) * 64 for i in range(31)]
+    node = service(names[-1], SLEEPER)
+    for name in reversed(names[:-1]):
+        node = supervisor(name, [node])
+    a = arbord(tree([node]))
+    path = "/".join(names)
+    assert int(a.wait_event("start", path)["pid"]) > 0
+    assert a.stop() == 0
+    assert a.find("stop", path)

@@ -163,3 +163,22 @@ def test_retry_loop_gives_up_when_exec_keeps_failing(arbord, tmp_path):
     assert len(failed) == 2
     assert failed[0]["error"] == "Permission denied"
     assert a.trace()[-2:] == ["giveup /", "down"]
+
+
+def test_sigterm_is_heard_during_a_retry_loop(arbord, tmp_path):
+    """R3: retries are queued events, so a SIGTERM arriving while a service
+    keeps failing to start (its cwd vanished) is handled at once, instead of
+    after the whole intensity budget has been burnt in one go, and the
+    failed children are reaped as they go."""
+    wd = tmp_path / "wd"
+    wd.mkdir()
+    a = arbord(tree([service("s", SLEEPER, cwd=f'"{wd}"')],
+                    intensity=100000, period='"1h"'))
+    a.wait_event("start", "s")
+    wd.rmdir()
+    crash(a, "s")
+    a.wait_event("start_failed", "s", count=3)
+    a.signal(signal.SIGTERM)
+    assert a.wait_exit(timeout=5) == 0
+    assert a.trace()[-1] == "down"
+    assert not a.find("giveup")
