@@ -22,6 +22,7 @@ enum sup_job {
 	JOB_INIT_ABORT, /* a start failed during INIT: stop the started (S3) */
 	JOB_RESTART,    /* terminate a group in reverse, start it in order */
 	JOB_SHUTDOWN,   /* terminate every child in reverse order (T1) */
+	JOB_REQUEST,    /* an operator's stop, start or restart of one child */
 };
 
 enum shutdown_why {
@@ -31,12 +32,14 @@ enum shutdown_why {
 };
 
 /* What waits in a busy supervisor's queue (M5). */
-enum qitem_kind { Q_EXIT, Q_RETRY, Q_SHUTDOWN };
+enum qitem_kind { Q_EXIT, Q_RETRY, Q_SHUTDOWN, Q_REQUEST };
 
 struct qitem {
 	enum qitem_kind kind;
 	uint32_t child; /* node index */
 	uint32_t incarnation;
+	enum arb_request_kind request; /* Q_REQUEST */
+	uint64_t req_id;
 };
 
 struct sup {
@@ -45,6 +48,8 @@ struct sup {
 	int32_t cursor;   /* position in spec children of the current step */
 	int32_t first, last; /* the group, as positions */
 	enum shutdown_why why;
+	enum arb_request_kind request; /* JOB_REQUEST */
+	uint64_t req_id;
 
 	/* Restart history: a ring of the last intensity + 1 restarts (M8). */
 	int64_t *history;
@@ -63,6 +68,10 @@ struct node {
 	uint32_t incarnation; /* bumped at every start; tags queued exits */
 	uint32_t restarts;
 	bool timer_armed;
+	int64_t since_ms;
+	int last_err; /* errno of its last failed spawn */
+	bool exited;  /* the last death by itself: */
+	int exit_pid, exit_code, exit_signo;
 	enum arb_reason last_reason;
 	struct sup *sup; /* supervisors only */
 };
@@ -111,6 +120,16 @@ static const char *const reason_names[_ARB_REASON_MAX] = {
 	[ARB_REASON_CRASH] = "crash",
 };
 
+static const char *const reply_names[_ARB_REPLY_MAX] = {
+	[ARB_REPLY_OK] = "ok",
+	[ARB_REPLY_ALREADY_RUNNING] = "already_running",
+	[ARB_REPLY_RESTARTING] = "restarting",
+	[ARB_REPLY_NOT_FOUND] = "not_found",
+	[ARB_REPLY_NOT_RUNNING] = "not_running",
+	[ARB_REPLY_START_FAILED] = "start_failed",
+	[ARB_REPLY_ABORTED] = "aborted",
+};
+
 static const char *const report_names[_ARB_REP_MAX] = {
 	[ARB_REP_START] = "start",
 	[ARB_REP_EXIT] = "exit",
@@ -130,6 +149,12 @@ const char *
 arb_reason_name(enum arb_reason r)
 {
 	return r < _ARB_REASON_MAX ? reason_names[r] : "?";
+}
+
+const char *
+arb_reply_name(enum arb_reply_kind r)
+{
+	return r < _ARB_REPLY_MAX ? reply_names[r] : "?";
 }
 
 const char *
@@ -221,6 +246,19 @@ tree_bug(struct arb_tree *t, uint32_t node, const char *what)
 }
 
 static void
+reply(struct arb_tree *t, uint32_t node, uint64_t req_id,
+      enum arb_reply_kind what, int err)
+{
+	struct arb_action *act = emit(t, ARB_ACT_REPLY, node);
+
+	if (!act)
+		return;
+	act->req_id = req_id;
+	act->reply = what;
+	act->err = err;
+}
+
+static void
 timer_set(struct arb_tree *t, uint32_t node, int64_t at_ms)
 {
 	struct arb_action *act = emit(t, ARB_ACT_TIMER_SET, node);
@@ -281,7 +319,7 @@ post(struct arb_tree *t, enum msg_kind kind, uint32_t to, uint32_t from)
 	m->incarnation = from == ARB_NONE ? 0 : t->nodes[from].incarnation;
 }
 
-static void
+static struct qitem *
 enqueue(struct arb_tree *t, struct sup *s, enum qitem_kind kind,
 	uint32_t child, uint32_t incarnation)
 {
@@ -293,15 +331,17 @@ enqueue(struct arb_tree *t, struct sup *s, enum qitem_kind kind,
 		if (!grow_ring(&v, &s->q_cap, s->q_head, s->q_len,
 			       sizeof(*s->queue))) {
 			t->oom = true;
-			return;
+			return NULL;
 		}
 		s->queue = v;
 		s->q_head = 0;
 	}
 	q = &s->queue[(s->q_head + s->q_len++) % s->q_cap];
+	memset(q, 0, sizeof(*q));
 	q->kind = kind;
 	q->child = child;
 	q->incarnation = incarnation;
+	return q;
 }
 
 static bool
@@ -396,6 +436,25 @@ arb_tree_restarts(const struct arb_tree *t, uint32_t node)
 	return t->nodes[node].restarts;
 }
 
+void
+arb_tree_view(const struct arb_tree *t, uint32_t node,
+	      struct arb_node_view *ret)
+{
+	const struct node *n = &t->nodes[node];
+
+	memset(ret, 0, sizeof(*ret));
+	ret->state = n->state;
+	ret->present = n->present;
+	ret->pid = n->pid;
+	ret->since_ms = n->since_ms;
+	ret->restarts = n->restarts;
+	ret->exited = n->exited;
+	ret->exit_pid = n->exit_pid;
+	ret->exit_code = n->exit_code;
+	ret->exit_signo = n->exit_signo;
+	ret->exit_reason = n->last_reason;
+}
+
 bool
 arb_tree_busy(const struct arb_tree *t, uint32_t node)
 {
@@ -426,6 +485,8 @@ parent_of(const struct arb_tree *t, uint32_t node)
 static void
 child_enter(struct arb_tree *t, uint32_t node, enum arb_child_state state)
 {
+	if (t->nodes[node].state != state)
+		t->nodes[node].since_ms = t->now_ms;
 	t->nodes[node].state = state;
 }
 
@@ -524,6 +585,14 @@ terminate_child(struct arb_tree *t, uint32_t child)
 static void sup_advance(struct arb_tree *t, uint32_t sup);
 static void sup_drain(struct arb_tree *t, uint32_t sup);
 
+/* Whether the job starts its group once it is terminated. */
+static bool
+job_starts(const struct sup *s)
+{
+	return s->job == JOB_RESTART ||
+	       (s->job == JOB_REQUEST && s->request != ARB_REQ_STOP);
+}
+
 static void
 job_begin(struct arb_tree *t, uint32_t sup, enum sup_job job, int32_t first,
 	  int32_t last)
@@ -533,7 +602,8 @@ job_begin(struct arb_tree *t, uint32_t sup, enum sup_job job, int32_t first,
 	s->job = job;
 	s->first = first;
 	s->last = last;
-	s->terminating = job != JOB_INIT;
+	s->terminating = job != JOB_INIT &&
+			 !(job == JOB_REQUEST && s->request == ARB_REQ_START);
 	s->cursor = s->terminating ? last : first;
 	sup_advance(t, sup);
 }
@@ -560,11 +630,16 @@ root_down(struct arb_tree *t, int exit_code)
 	t->down = true;
 }
 
+/* The instance is gone: its queue with it; pending requests are answered. */
 static void
-sup_reset_queue(struct sup *s)
+sup_reset_queue(struct arb_tree *t, struct sup *s)
 {
+	struct qitem q;
+
+	while (dequeue(s, &q))
+		if (q.kind == Q_REQUEST)
+			reply(t, q.child, q.req_id, ARB_REPLY_ABORTED, 0);
 	s->q_head = 0;
-	s->q_len = 0;
 }
 
 static void
@@ -580,7 +655,7 @@ init_done(struct arb_tree *t, uint32_t sup)
 static void
 init_failed(struct arb_tree *t, uint32_t sup)
 {
-	sup_reset_queue(t->nodes[sup].sup);
+	sup_reset_queue(t, t->nodes[sup].sup);
 	report(t, ARB_REP_START_FAILED, sup);
 	child_enter(t, sup, ARB_CHILD_DOWN);
 	if (sup == ARB_ROOT)
@@ -602,7 +677,7 @@ shutdown_done(struct arb_tree *t, uint32_t sup)
 	enum shutdown_why why = n->sup->why;
 
 	/* The instance is gone, and with it its queue and pending retries. */
-	sup_reset_queue(n->sup);
+	sup_reset_queue(t, n->sup);
 	for (uint32_t i = 0; i < spec->nchildren; i++)
 		if (t->nodes[spec->children[i]].state == ARB_CHILD_RESTARTING)
 			child_enter(t, spec->children[i], ARB_CHILD_DOWN);
@@ -619,6 +694,10 @@ shutdown_done(struct arb_tree *t, uint32_t sup)
 		return;
 	}
 	n->last_reason = ARB_REASON_SHUTDOWN;
+	n->exited = true;
+	n->exit_pid = 0;
+	n->exit_code = -1;
+	n->exit_signo = 0;
 	child_enter(t, sup, ARB_CHILD_EXITED);
 	post(t, MSG_EXITED, parent_of(t, sup), sup);
 }
@@ -638,6 +717,10 @@ job_done(struct arb_tree *t, uint32_t sup)
 		init_failed(t, sup);
 		return;
 	case JOB_RESTART:
+		sup_drain(t, sup);
+		return;
+	case JOB_REQUEST:
+		reply(t, child_at(t, sup, s->first), s->req_id, ARB_REPLY_OK, 0);
 		sup_drain(t, sup);
 		return;
 	case JOB_SHUTDOWN:
@@ -668,7 +751,7 @@ sup_advance(struct arb_tree *t, uint32_t sup)
 			if (!terminate_child(t, child))
 				return;
 		}
-		if (s->job != JOB_RESTART) {
+		if (!job_starts(s)) {
 			job_done(t, sup);
 			return;
 		}
@@ -775,6 +858,50 @@ handle_retry(struct arb_tree *t, uint32_t sup, uint32_t child)
 		try_restart(t, sup, child);
 }
 
+/*
+ * D2, D3 and restart, for an idle supervisor: answered at once when there
+ * is nothing to do, else carried out as a job over the child's one slot.
+ */
+static void
+handle_request(struct arb_tree *t, uint32_t sup, const struct qitem *q)
+{
+	struct node *n = &t->nodes[q->child];
+	struct sup *s = t->nodes[sup].sup;
+	bool running = needs_termination(n);
+
+	if (!n->present) {
+		reply(t, q->child, q->req_id, ARB_REPLY_NOT_FOUND, 0);
+		return;
+	}
+	switch (q->request) {
+	case ARB_REQ_START:
+		if (running || n->state == ARB_CHILD_RESTARTING) {
+			reply(t, q->child, q->req_id,
+			      running ? ARB_REPLY_ALREADY_RUNNING
+				      : ARB_REPLY_RESTARTING, 0);
+			return;
+		}
+		break;
+	case ARB_REQ_STOP:
+		if (!running) {
+			/* D2: a pending retry is cancelled. */
+			child_enter(t, q->child, ARB_CHILD_DOWN);
+			reply(t, q->child, q->req_id, ARB_REPLY_OK, 0);
+			return;
+		}
+		break;
+	case ARB_REQ_RESTART:
+		if (n->state == ARB_CHILD_RESTARTING)
+			child_enter(t, q->child, ARB_CHILD_DOWN);
+		break;
+	case _ARB_REQ_MAX:
+		return;
+	}
+	s->request = q->request;
+	s->req_id = q->req_id;
+	job_begin(t, sup, JOB_REQUEST, (int32_t)n->pos, (int32_t)n->pos);
+}
+
 /* M5: the queued work of an idle supervisor, in arrival order. */
 static void
 sup_drain(struct arb_tree *t, uint32_t sup)
@@ -793,6 +920,9 @@ sup_drain(struct arb_tree *t, uint32_t sup)
 		case Q_SHUTDOWN:
 			shutdown_begin(t, sup, WHY_REQUESTED);
 			break;
+		case Q_REQUEST:
+			handle_request(t, sup, &q);
+			break;
 		}
 	}
 }
@@ -808,7 +938,7 @@ sup_init(struct arb_tree *t, uint32_t sup)
 
 	s->hist_head = 0;
 	s->hist_len = 0;
-	sup_reset_queue(s);
+	sup_reset_queue(t, s);
 	for (uint32_t i = 0; i < spec->nchildren; i++) {
 		t->nodes[spec->children[i]].present = true;
 		child_enter(t, spec->children[i], ARB_CHILD_DOWN);
@@ -844,6 +974,14 @@ job_start_failed(struct arb_tree *t, uint32_t sup, uint32_t child)
 
 	if (s->job == JOB_INIT) {
 		job_begin(t, sup, JOB_INIT_ABORT, 0, s->cursor - 1);
+		return;
+	}
+	if (s->job == JOB_REQUEST) {
+		/* D3: no retry, nothing counted; the child stays stopped. */
+		s->job = JOB_NONE;
+		reply(t, child, s->req_id, ARB_REPLY_START_FAILED,
+		      t->nodes[child].last_err);
+		sup_drain(t, sup);
 		return;
 	}
 	if (s->job != JOB_RESTART) {
@@ -924,6 +1062,7 @@ service_start_failed(struct arb_tree *t, uint32_t node, int err)
 	if (t->nodes[node].state != ARB_CHILD_STARTING)
 		return;
 	t->nodes[node].pid = 0;
+	t->nodes[node].last_err = err;
 	child_enter(t, node, ARB_CHILD_DOWN);
 	act = report(t, ARB_REP_START_FAILED, node);
 	if (act)
@@ -957,6 +1096,10 @@ service_exited(struct arb_tree *t, const struct arb_event *ev)
 	switch (n->state) {
 	case ARB_CHILD_UP:
 		n->last_reason = arb_exit_reason(n->spec, ev->code, ev->signo);
+		n->exited = true;
+		n->exit_pid = ev->pid;
+		n->exit_code = ev->code;
+		n->exit_signo = ev->signo;
 		act = report(t, ARB_REP_EXIT, ev->node);
 		fill_exit(act, ev);
 		if (act)
@@ -1002,6 +1145,33 @@ is_service(const struct arb_tree *t, uint32_t node)
 	       t->spec->nodes[node].kind == ARB_NODE_SERVICE;
 }
 
+/* A request goes to the child's supervisor, which may be busy (M5). */
+static void
+route_request(struct arb_tree *t, const struct arb_event *ev)
+{
+	struct qitem *q;
+	uint32_t sup;
+
+	if (ev->node == ARB_ROOT || ev->node >= t->nnodes ||
+	    ev->request >= _ARB_REQ_MAX) {
+		reply(t, ev->node < t->nnodes ? ev->node : ARB_ROOT,
+		      ev->req_id, ARB_REPLY_NOT_FOUND, 0);
+		return;
+	}
+	sup = parent_of(t, ev->node);
+	if (t->down || t->nodes[sup].state != ARB_CHILD_UP) {
+		reply(t, ev->node, ev->req_id,
+		      t->down ? ARB_REPLY_ABORTED : ARB_REPLY_NOT_RUNNING, 0);
+		return;
+	}
+	q = enqueue(t, t->nodes[sup].sup, Q_REQUEST, ev->node, 0);
+	if (!q)
+		return;
+	q->request = ev->request;
+	q->req_id = ev->req_id;
+	sup_drain(t, sup);
+}
+
 int
 arb_tree_step(struct arb_tree *t, const struct arb_event *ev,
 	      struct arb_actions *out)
@@ -1035,6 +1205,9 @@ arb_tree_step(struct arb_tree *t, const struct arb_event *ev,
 	case ARB_EV_TIMER:
 		if (is_service(t, ev->node))
 			service_timer(t, ev->node);
+		break;
+	case ARB_EV_REQUEST:
+		route_request(t, ev);
 		break;
 	case _ARB_EV_MAX:
 		break;

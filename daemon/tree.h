@@ -65,7 +65,31 @@ enum arb_event_kind {
 	ARB_EV_SPAWN_FAILED, /* node's fork or exec failed: err (a positive errno) */
 	ARB_EV_EXITED,       /* node's process pid died: code >= 0, or signo > 0 */
 	ARB_EV_TIMER,        /* node's timer fired */
+	ARB_EV_REQUEST,      /* an operator's request on node: request, req_id */
 	_ARB_EV_MAX
+};
+
+/*
+ * Operators' requests on one child, carried out by its supervisor between
+ * its other work (M5), as OTP's terminate_child and restart_child (D2, D3).
+ * None counts towards intensity, runs a strategy or triggers auto shutdown.
+ */
+enum arb_request_kind {
+	ARB_REQ_START,   /* D3: start a stopped child */
+	ARB_REQ_STOP,    /* D2: terminate it and keep it stopped */
+	ARB_REQ_RESTART, /* terminate it if running, then start it */
+	_ARB_REQ_MAX
+};
+
+enum arb_reply_kind {
+	ARB_REPLY_OK,
+	ARB_REPLY_ALREADY_RUNNING, /* START of a running child */
+	ARB_REPLY_RESTARTING,      /* START of a child with a retry pending */
+	ARB_REPLY_NOT_FOUND,       /* a temporary child that is gone, the root */
+	ARB_REPLY_NOT_RUNNING,     /* its supervisor is not running */
+	ARB_REPLY_START_FAILED,    /* err: the start failed; it stays stopped */
+	ARB_REPLY_ABORTED,         /* its supervisor went down first */
+	_ARB_REPLY_MAX
 };
 
 struct arb_event {
@@ -75,6 +99,8 @@ struct arb_event {
 	int code;  /* exit status, or -1 when killed by a signal */
 	int signo; /* the killing signal, or 0 */
 	int err;
+	enum arb_request_kind request; /* REQUEST */
+	uint64_t req_id;               /* REQUEST: echoed in its REPLY */
 	int64_t now_ms; /* monotonic */
 };
 
@@ -87,6 +113,7 @@ enum arb_action_kind {
 	ARB_ACT_REPORT,       /* a supervision event to log */
 	ARB_ACT_EXIT,         /* the root is down; exit with exit_code (M10) */
 	ARB_ACT_BUG,          /* an invariant broke: log `what`; tests abort */
+	ARB_ACT_REPLY,        /* a REQUEST is done: req_id, reply, err */
 	_ARB_ACT_MAX
 };
 
@@ -118,6 +145,8 @@ struct arb_action {
 	int err;                   /* REPORT START_FAILED */
 	int exit_code;             /* EXIT */
 	const char *what;          /* BUG: a static description */
+	uint64_t req_id;           /* REPLY */
+	enum arb_reply_kind reply; /* REPLY */
 };
 
 /* A growable array of actions; reuse one across steps (n is reset). */
@@ -144,6 +173,21 @@ void arb_tree_free(struct arb_tree *t);
 int arb_tree_step(struct arb_tree *t, const struct arb_event *ev,
 		  struct arb_actions *out);
 
+/* What status shows of one node. */
+struct arb_node_view {
+	enum arb_child_state state;
+	bool present;      /* false: a temporary child that is gone */
+	int pid;           /* running services only */
+	int64_t since_ms;  /* when it entered state (monotonic) */
+	uint32_t restarts; /* restarts its supervisor decided */
+	bool exited;       /* it died by itself at least once: */
+	int exit_pid, exit_code, exit_signo; /* code -1 when signalled */
+	enum arb_reason exit_reason;
+};
+
+void arb_tree_view(const struct arb_tree *t, uint32_t node,
+		   struct arb_node_view *ret);
+
 /* Read access for status and tests. */
 enum arb_child_state arb_tree_state(const struct arb_tree *t, uint32_t node);
 int arb_tree_pid(const struct arb_tree *t, uint32_t node);
@@ -156,6 +200,7 @@ const struct arb_spec *arb_tree_spec(const struct arb_tree *t);
 const char *arb_child_state_name(enum arb_child_state s);
 const char *arb_reason_name(enum arb_reason r);
 const char *arb_report_name(enum arb_report_kind r);
+const char *arb_reply_name(enum arb_reply_kind r);
 
 /* The M2 classification of a death arbord did not ask for. */
 enum arb_reason arb_exit_reason(const struct arb_spec_node *n, int code,

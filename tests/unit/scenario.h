@@ -45,6 +45,7 @@ struct fake {
 	char trace[FAKE_TRACE_MAX];
 	size_t trace_len;
 	int exit_code; /* -1 until the root is down */
+	int requests, replies;
 	int signals_sent;
 };
 
@@ -181,6 +182,11 @@ fake_perform(struct fake *f, const struct arb_action *a)
 	case ARB_ACT_EXIT:
 		f->exit_code = a->exit_code;
 		break;
+	case ARB_ACT_REPLY:
+		f->replies++;
+		fake_trace(f, "reply %s %s\n", fake_path(f, a->node),
+			   arb_reply_name(a->reply));
+		break;
 	case ARB_ACT_BUG:
 		fprintf(stderr, "core bug: %s\n%s", a->what, f->trace);
 		abort();
@@ -290,6 +296,17 @@ fake_advance(struct fake *f, int64_t ms)
 		fake_run(f);
 	}
 	f->now = until;
+}
+
+/* An operator's request on path (arborctl start/stop/restart). */
+static inline void
+fake_request(struct fake *f, const char *path, enum arb_request_kind kind)
+{
+	fake_push(f, (struct arb_event){.kind = ARB_EV_REQUEST,
+					.node = fake_node(f, path),
+					.request = kind, .req_id = 7});
+	f->requests++;
+	fake_run(f);
 }
 
 /* SIGTERM to arbord. */

@@ -700,6 +700,135 @@ test_T3_death_during_shutdown(void **state)
 	fake_free(f);
 }
 
+/* D2: stop keeps a child stopped; nothing counted, no strategy, siblings
+ * untouched even under one_for_all; a second stop is fine. */
+static void
+test_D2_stop_child(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ALL, 0, 5000, "a b c");
+
+	fake_boot(f);
+	fake_clear(f);
+	fake_request(f, "b", ARB_REQ_STOP);
+	fake_request(f, "b", ARB_REQ_STOP);
+	assert_trace(f, "stop b\nreply b ok\nreply b ok\n");
+	assert_int_equal(arb_tree_state(f->tree, fake_node(f, "b")),
+			 ARB_CHILD_DOWN);
+	assert_int_equal(f->exit_code, -1); /* intensity 0 untouched */
+	fake_free(f);
+}
+
+/* D3: start of a stopped child; errors for running and gone children. */
+static void
+test_D3_start_child(void **state)
+{
+	struct arb_spec *s = arb_spec_new();
+	struct fake *f;
+
+	fake_root(s, ARB_ONE_FOR_ONE, 0, 5000);
+	fake_svc(s, ARB_ROOT, "a", ARB_PERMANENT);
+	fake_svc(s, ARB_ROOT, "tmp", ARB_TEMPORARY);
+	f = fake_new(s);
+	fake_boot(f);
+	fake_clear(f);
+	fake_request(f, "a", ARB_REQ_START);
+	fake_request(f, "a", ARB_REQ_STOP);
+	fake_request(f, "a", ARB_REQ_START);
+	fake_request(f, "tmp", ARB_REQ_STOP); /* C2: its spec is deleted */
+	fake_request(f, "tmp", ARB_REQ_START);
+	assert_trace(f, "reply a already_running\nstop a\nreply a ok\n"
+			"start a\nreply a ok\n"
+			"stop tmp\nreply tmp ok\nreply tmp not_found\n");
+	assert_int_equal(f->exit_code, -1);
+	fake_free(f);
+}
+
+/* A restart request stops and starts one child, or a whole subtree as a
+ * fresh instance (I7), and counts nothing. */
+static void
+test_request_restart_subtree(void **state)
+{
+	struct fake *f = two_levels();
+
+	fake_boot(f);
+	fake_exit(f, "s/x", 1); /* s's history: one restart */
+	fake_clear(f);
+	fake_request(f, "s", ARB_REQ_RESTART);
+	fake_request(f, "b", ARB_REQ_RESTART);
+	assert_trace(f, "stop s/y\nstop s/x\nstop s\n"
+			"start s\nstart s/x\nstart s/y\nreply s ok\n"
+			"stop b\nstart b\nreply b ok\n");
+	fake_exit(f, "s/x", 1); /* a fresh s tolerates one restart again */
+	assert_int_equal(arb_tree_state(f->tree, fake_node(f, "s")),
+			 ARB_CHILD_UP);
+	fake_free(f);
+}
+
+/* D3: a start that fails is answered, not retried, and counts nothing. */
+static void
+test_D3_start_failure(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ONE, 0, 5000, "a");
+	uint32_t a = fake_node(f, "a");
+
+	fake_boot(f);
+	fake_request(f, "a", ARB_REQ_STOP);
+	f->procs[a].fail_spawns = 1;
+	fake_clear(f);
+	fake_request(f, "a", ARB_REQ_START);
+	assert_trace(f, "start_failed a\nreply a start_failed\n");
+	assert_int_equal(arb_tree_state(f->tree, a), ARB_CHILD_DOWN);
+	assert_int_equal(f->exit_code, -1);
+	fake_free(f);
+}
+
+/* D2: stopping a child whose restart failed cancels its retry. */
+static void
+test_D2_stop_cancels_retry(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ONE, 100, 5000, "a b");
+	uint32_t a = fake_node(f, "a"), b = fake_node(f, "b");
+
+	fake_boot(f);
+	f->procs[b].ignore_term = true;
+	f->procs[a].fail_spawns = 1;
+	fake_request(f, "b", ARB_REQ_STOP); /* busy: b ignores SIGTERM */
+	fake_exit(f, "a", 1); /* queued behind the stop */
+	fake_clear(f);
+	fake_advance(f, 5000); /* b killed; a restarted, fails, retry queued */
+	assert_trace(f, "stop b\nreply b ok\nstart_failed a\nstart a\n");
+	fake_free(f);
+}
+
+/* M5: a request waits for the job in progress; a request under a stopped
+ * or stopping supervisor is refused; queued requests are answered when
+ * their supervisor goes down before it could carry them out. */
+static void
+test_M5_requests_queue_and_abort(void **state)
+{
+	struct fake *f = two_levels();
+	uint32_t y = fake_node(f, "s/y");
+
+	f->spec->nodes[fake_node(f, "s")].intensity = 0;
+	f->spec->nodes[fake_node(f, "s")].restart = ARB_TRANSIENT;
+	fake_boot(f);
+	f->procs[y].ignore_term = true;
+	fake_clear(f);
+	fake_exit(f, "s/x", 1);                /* s gives up; s/y is stubborn */
+	fake_request(f, "s/x", ARB_REQ_START); /* queued at the busy s */
+	fake_request(f, "a", ARB_REQ_STOP);    /* the root is idle */
+	fake_advance(f, 5000);
+	assert_trace(f, "exit s/x crash\ngiveup s\nstop a\nreply a ok\n"
+			"stop s/y\nreply s/x aborted\n");
+	fake_clear(f);
+	fake_request(f, "s/x", ARB_REQ_START);
+	assert_trace(f, "reply s/x not_running\n");
+	fake_request(f, "s", ARB_REQ_START);   /* D3 on the stopped transient */
+	assert_trace(f, "reply s/x not_running\nstart s\nstart s/x\n"
+			"start s/y\nreply s ok\n");
+	fake_free(f);
+}
+
 /* STYLE 4: an exit-and-restart cycle allocates nothing once warm. */
 static void
 test_restart_cycle_does_not_allocate(void **state)
@@ -822,6 +951,12 @@ main(void)
 		cmocka_unit_test(test_M5_exit_queued_during_job),
 		cmocka_unit_test(test_M5_shutdown_queued_during_job),
 		cmocka_unit_test(test_T3_death_during_shutdown),
+		cmocka_unit_test(test_D2_stop_child),
+		cmocka_unit_test(test_D3_start_child),
+		cmocka_unit_test(test_request_restart_subtree),
+		cmocka_unit_test(test_D3_start_failure),
+		cmocka_unit_test(test_D2_stop_cancels_retry),
+		cmocka_unit_test(test_M5_requests_queue_and_abort),
 		cmocka_unit_test(test_restart_cycle_does_not_allocate),
 		cmocka_unit_test(test_tree_new_oom),
 		cmocka_unit_test(test_thousand_children),

@@ -5,7 +5,8 @@
  * happen, whatever the sequence: a live process behind a node the core
  * thinks is dead (a leak), a node the core thinks is running with no
  * process, a supervisor busy with no timer that could ever move it on (a
- * hang), a shutdown that does not reach `down`, or a core bug report.
+ * hang), a shutdown that does not reach `down`, a request that is never
+ * answered, or a core bug report.
  * Seeds run 1..N (ARB_RANDOM_SEEDS, default 3000); a failure names its seed.
  */
 #include <setjmp.h>
@@ -109,7 +110,7 @@ random_events(struct fake *f, unsigned long seed)
 	for (int step = 0; step < 200 && f->exit_code < 0; step++) {
 		uint32_t i = 1 + rnd(nn - 1), j = 1 + rnd(nn - 1);
 
-		switch (rnd(7)) {
+		switch (rnd(8)) {
 		case 0:
 		case 1:
 			if (rnd(3) == 2)
@@ -133,6 +134,12 @@ random_events(struct fake *f, unsigned long seed)
 		case 6:
 			if (rnd(10) == 0)
 				fake_shutdown(f);
+			break;
+		case 7: /* an operator's stop, start or restart (D2, D3) */
+			fake_push(f, (struct arb_event){
+				.kind = ARB_EV_REQUEST, .node = i,
+				.request = (enum arb_request_kind)rnd(_ARB_REQ_MAX)});
+			f->requests++;
 			break;
 		}
 		fake_run(f);
@@ -171,6 +178,8 @@ test_random_trees_keep_invariants(void **state)
 		for (uint32_t i = 0; i < s->nnodes; i++)
 			if (f->procs[i].pid != 0)
 				violation(f, seed, "alive after down", i);
+		if (f->replies != f->requests)
+			violation(f, seed, "a request never answered", ARB_ROOT);
 		fake_free(f);
 	}
 }
