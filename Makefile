@@ -26,7 +26,7 @@ LDFLAGS += -Wl,--as-needed
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wformat=2 -Wno-unused-parameter
 CPPFLAGS += -D_GNU_SOURCE -DARB_VERSION='"$(VERSION)"' \
-	-DARB_SYSCONFDIR='"$(SYSCONFDIR)"' -Idaemon
+	-DARB_SYSCONFDIR='"$(SYSCONFDIR)"' -Idaemon -Icommon
 ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS)
 
 ifeq ($(SANITIZE),1)
@@ -55,9 +55,10 @@ $(FLAGS_STAMP): ;
 
 CORE_SRCS := daemon/tree.c daemon/spec.c daemon/mem.c
 SHELL_SRCS := daemon/signames.c daemon/config.c daemon/config_keys.c daemon/config_print.c daemon/spawn.c daemon/pidmap.c \
-	daemon/runtime.c daemon/events.c daemon/main.c
+	daemon/runtime.c daemon/events.c daemon/control.c daemon/methods.c \
+	daemon/interface.c daemon/main.c common/wire.c common/sockpath.c
 DAEMON_OBJS := $(CORE_SRCS:.c=.o) $(SHELL_SRCS:.c=.o)
-HEADERS := $(wildcard daemon/*.h)
+HEADERS := $(wildcard daemon/*.h common/*.h)
 
 UNIT_TESTS := tests/unit/test_tree tests/unit/test_tree_random tests/unit/test_spec \
 	tests/unit/test_oracle tests/unit/test_pidmap
@@ -67,7 +68,7 @@ UNIT_TESTS := tests/unit/test_tree tests/unit/test_tree_random tests/unit/test_s
 
 all: daemon/arbord
 
-daemon/%.o: daemon/%.c $(HEADERS) Makefile $(FLAGS_STAMP)
+$(DAEMON_OBJS): %.o: %.c $(HEADERS) Makefile $(FLAGS_STAMP)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DEP_CFLAGS) -c -o $@ $<
 
 daemon/arbord: $(DAEMON_OBJS)
@@ -167,5 +168,5 @@ bench: daemon/arbord
 	/usr/bin/python3 tests/bench/run.py
 
 clean:
-	rm -f daemon/*.o daemon/arbord $(UNIT_TESTS) $(FLAGS_STAMP)
+	rm -f daemon/*.o common/*.o daemon/arbord $(UNIT_TESTS) $(FLAGS_STAMP)
 	$(MAKE) -C tests/bench clean 2>/dev/null || true

@@ -9,6 +9,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <grp.h>
 #include <libconfig.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -397,6 +398,35 @@ load_root_flags(struct loader *ld, const config_setting_t *g)
 }
 
 /*
+ * control_group: the group whose members may read the control socket
+ * (Status, Events). A name, or a number for a group without one.
+ */
+static void
+load_control_group(struct loader *ld, const config_setting_t *m)
+{
+	struct node_ctx c = {.ld = ld, .idx = ARB_ROOT};
+	const char *name;
+	struct group *gr;
+	char *end;
+	long gid;
+
+	if (get_string(&c, m, &name) < 0)
+		return;
+	gr = getgrnam(name);
+	gid = gr ? (long)gr->gr_gid : strtol(name, &end, 10);
+	if (!gr && (*name == '\0' || *end != '\0' || gid < 0 ||
+		    gid > 0x7fffffff)) {
+		top_err(ld, m, "control_group: no group named '%s'", name);
+		return;
+	}
+	arb_free(ld->spec->control_group);
+	ld->spec->control_group = arb_strdup(name);
+	if (!ld->spec->control_group)
+		ld->oom = true;
+	ld->spec->control_gid = (int)gid;
+}
+
+/*
  * The top level of one file. The main file holds the root's flags and
  * children; a fragment may only add children, so that one file decides
  * how the root behaves.
@@ -416,10 +446,13 @@ load_top(struct loader *ld, const config_setting_t *root, bool fragment)
 
 		if (strcmp(name, "children") == 0)
 			load_children(ld, ARB_ROOT, m);
-		else if (strcmp(name, "supervisor") == 0 && fragment)
-			top_err(ld, m, "key 'supervisor' is not allowed in a "
-				"conf.d fragment (only 'children'); the root's "
-				"flags belong in %s", ld->main_file);
+		else if ((strcmp(name, "supervisor") == 0 ||
+			  strcmp(name, "control_group") == 0) && fragment)
+			top_err(ld, m, "key '%s' is not allowed in a "
+				"conf.d fragment (only 'children'); it belongs "
+				"in %s", name, ld->main_file);
+		else if (strcmp(name, "control_group") == 0)
+			load_control_group(ld, m);
 		else if (strcmp(name, "supervisor") != 0)
 			top_err(ld, m, "unknown key '%s'", name);
 	}

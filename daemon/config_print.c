@@ -228,5 +228,7 @@ arb_config_print(const struct arb_spec *spec, FILE *out)
 	fputs("supervisor = {\n", out);
 	print_flags(out, 1, root);
 	fputs("};\n", out);
+	if (spec->control_group)
+		fprintf(out, "control_group = \"%s\";\n", spec->control_group);
 	print_children(out, 0, spec, root);
 }

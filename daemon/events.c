@@ -137,56 +137,92 @@ arb_logfmt_write(struct arb_logfmt *l, int fd)
 }
 
 static void
-put_death(struct arb_logfmt *l, const struct arb_action *a)
+field_str(struct arb_event_fields *f, const char *key, const char *value)
+{
+	struct arb_event_field *x = &f->v[f->n++];
+
+	x->key = key;
+	x->str = value;
+}
+
+static void
+field_num(struct arb_event_fields *f, const char *key, long long value)
+{
+	struct arb_event_field *x = &f->v[f->n++];
+
+	x->key = key;
+	x->str = NULL;
+	x->num = value;
+}
+
+/* code=N, or signal=NAME (a number when the signal has no name). */
+static void
+death_fields(struct arb_event_fields *f, const struct arb_action *a)
 {
 	const char *name;
 
 	if (a->signo == 0) {
-		arb_logfmt_int(l, "code", a->code);
+		field_num(f, "code", a->code);
 		return;
 	}
 	name = arb_signal_name(a->signo);
 	if (name)
-		arb_logfmt_str(l, "signal", name);
+		field_str(f, "signal", name);
 	else
-		arb_logfmt_int(l, "signal", a->signo);
+		field_num(f, "signal", a->signo);
+}
+
+void
+arb_events_fields(const struct arb_spec *spec, const struct arb_action *a,
+		  struct arb_event_fields *ret)
+{
+	const struct arb_spec_node *n = &spec->nodes[a->node];
+
+	ret->n = 0;
+	field_str(ret, "event", arb_report_name(a->report));
+	if (a->report != ARB_REP_DOWN)
+		field_str(ret, "path", n->path);
+	switch (a->report) {
+	case ARB_REP_START:
+		if (n->kind == ARB_NODE_SERVICE)
+			field_num(ret, "pid", a->pid);
+		break;
+	case ARB_REP_EXIT:
+		field_num(ret, "pid", a->pid);
+		death_fields(ret, a);
+		field_str(ret, "reason", arb_reason_name(a->reason));
+		break;
+	case ARB_REP_STOP:
+		if (n->kind == ARB_NODE_SERVICE) {
+			field_num(ret, "pid", a->pid);
+			death_fields(ret, a);
+		}
+		break;
+	case ARB_REP_START_FAILED:
+		if (a->err > 0)
+			field_str(ret, "error", strerror(a->err));
+		break;
+	case ARB_REP_GIVEUP:
+	case ARB_REP_DOWN:
+	case _ARB_REP_MAX:
+		break;
+	}
 }
 
 void
 arb_events_report(int fd, const struct arb_spec *spec,
 		  const struct arb_action *a)
 {
-	const struct arb_spec_node *n = &spec->nodes[a->node];
+	struct arb_event_fields f;
 	struct arb_logfmt l;
 
+	arb_events_fields(spec, a, &f);
 	arb_logfmt_init(&l);
-	arb_logfmt_str(&l, "event", arb_report_name(a->report));
-	if (a->report != ARB_REP_DOWN)
-		arb_logfmt_str(&l, "path", n->path);
-	switch (a->report) {
-	case ARB_REP_START:
-		if (n->kind == ARB_NODE_SERVICE)
-			arb_logfmt_int(&l, "pid", a->pid);
-		break;
-	case ARB_REP_EXIT:
-		arb_logfmt_int(&l, "pid", a->pid);
-		put_death(&l, a);
-		arb_logfmt_str(&l, "reason", arb_reason_name(a->reason));
-		break;
-	case ARB_REP_STOP:
-		if (n->kind == ARB_NODE_SERVICE) {
-			arb_logfmt_int(&l, "pid", a->pid);
-			put_death(&l, a);
-		}
-		break;
-	case ARB_REP_START_FAILED:
-		if (a->err > 0)
-			arb_logfmt_str(&l, "error", strerror(a->err));
-		break;
-	case ARB_REP_GIVEUP:
-	case ARB_REP_DOWN:
-	case _ARB_REP_MAX:
-		break;
+	for (size_t i = 0; i < f.n; i++) {
+		if (f.v[i].str)
+			arb_logfmt_str(&l, f.v[i].key, f.v[i].str);
+		else
+			arb_logfmt_int(&l, f.v[i].key, f.v[i].num);
 	}
 	(void)arb_logfmt_write(&l, fd);
 }

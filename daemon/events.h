@@ -35,6 +35,23 @@ void arb_logfmt_int(struct arb_logfmt *l, const char *key, long long value);
 /* Writes the line and a newline to fd; 0 or -errno. */
 int arb_logfmt_write(struct arb_logfmt *l, int fd);
 
+/*
+ * The fields of one REPORT action, in order: event, path (not for down),
+ * then pid, code or signal, reason, error as the event has them. The one
+ * source of both the logfmt lines and the JSON of the Events stream.
+ */
+struct arb_event_fields {
+	struct arb_event_field {
+		const char *key;
+		const char *str; /* NULL: the value is num */
+		long long num;
+	} v[8];
+	size_t n;
+};
+
+void arb_events_fields(const struct arb_spec *spec, const struct arb_action *a,
+		       struct arb_event_fields *ret);
+
 /* Formats and writes one REPORT action of the core. */
 void arb_events_report(int fd, const struct arb_spec *spec,
 		       const struct arb_action *a);

@@ -27,4 +27,13 @@
 /* Fragments read from conf.d/. */
 #define ARB_CONF_FILES_MAX 1024
 
+/*
+ * Control socket: connections served at once (more are accepted and closed
+ * at once), and the bytes one connection may have queued before it is
+ * dropped as too slow a reader (a stuck `arborctl events`). A Status of a
+ * large tree is sent whole, so the limit is above the largest reply.
+ */
+#define ARB_CLIENTS_MAX 256
+#define ARB_CONN_OUT_MAX (8 * 1024 * 1024)
+
 #endif

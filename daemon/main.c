@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "runtime.h"
+#include "sockpath.h"
 #include "spec.h"
 
 #ifndef ARB_SYSCONFDIR
@@ -32,12 +33,15 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-		"usage: arbord [-c FILE] [--check]\n"
+		"usage: arbord [-c FILE] [-s SOCKET] [--check]\n"
 		"\n"
 		"Runs the supervision tree of FILE and the conf.d/*.conf beside it\n"
 		"in the foreground, one logfmt event per line on stderr.\n"
 		"\n"
 		"  -c, --config FILE  configuration (default %s)\n"
+		"  -s, --socket PATH  control socket (default $ARBOR_SOCKET, else\n"
+		"                     /run/arbor/arbor.sock for root, else\n"
+		"                     $XDG_RUNTIME_DIR/arbor/arbor.sock)\n"
 		"  -n, --check        validate, print the resolved tree, exit\n"
 		"  -h, --help         this help\n"
 		"  -V, --version      print the version\n"
@@ -82,22 +86,27 @@ main(int argc, char **argv)
 {
 	static const struct option options[] = {
 		{"config", required_argument, NULL, 'c'},
+		{"socket", required_argument, NULL, 's'},
 		{"check", no_argument, NULL, 'n'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *config = DEFAULT_CONFIG;
+	const char *config = DEFAULT_CONFIG, *socket_opt = NULL;
+	char socket_path[ARB_SOCKPATH_MAX + 1];
 	struct arb_diag diag = {0};
 	struct arb_spec *spec = NULL;
 	int check = 0, opt, r;
 
 	if (sanitize_std_fds() < 0)
 		return EXIT_FAILED;
-	while ((opt = getopt_long(argc, argv, "c:nhV", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:s:nhV", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			config = optarg;
+			break;
+		case 's':
+			socket_opt = optarg;
 			break;
 		case 'n':
 			check = 1;
@@ -120,6 +129,11 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
+	if (!check && arb_sockpath_pick(socket_opt, socket_path,
+					sizeof(socket_path)) < 0) {
+		fprintf(stderr, "arbord: control socket path too long\n");
+		return EXIT_USAGE;
+	}
 	r = arb_config_load(config, &spec, &diag);
 	print_diag(&diag);
 	arb_diag_done(&diag);
@@ -143,10 +157,16 @@ main(int argc, char **argv)
 	 * PSS with 1000 children).
 	 */
 	malloc_trim(0);
-	r = arb_runtime_run(spec);
+	r = arb_runtime_run(spec, socket_path);
 	arb_spec_free(spec);
+	if (r == -EADDRINUSE) {
+		fprintf(stderr, "arbord: another arbord is running on %s\n",
+			socket_path);
+		return EXIT_FAILED;
+	}
 	if (r < 0) {
-		fprintf(stderr, "arbord: cannot run: %s\n", strerror(-r));
+		fprintf(stderr, "arbord: cannot run (control socket %s): %s\n",
+			socket_path, strerror(-r));
 		return EXIT_FAILED;
 	}
 	return r;

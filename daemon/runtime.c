@@ -22,6 +22,7 @@
 
 #include <ev.h>
 
+#include "control.h"
 #include "events.h"
 #include "pidmap.h"
 #include "runtime.h"
@@ -50,6 +51,7 @@ struct runtime {
 	struct rt_node *nodes;
 	struct arb_pidmap pids;
 	struct arb_spawner spawner;
+	struct arb_control *control;
 	ev_child child_watcher;
 	ev_signal sig_term, sig_int, sig_hup;
 	int devnull;
@@ -218,6 +220,10 @@ perform(struct runtime *rt, const struct arb_action *a)
 		return;
 	case ARB_ACT_REPORT:
 		arb_events_report(STDERR_FILENO, rt->spec, a);
+		arb_control_report(rt->control, a);
+		return;
+	case ARB_ACT_REPLY:
+		arb_control_reply(rt->control, a);
 		return;
 	case ARB_ACT_EXIT:
 		rt->exit_code = a->exit_code;
@@ -283,6 +289,25 @@ on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	feed(rt, &ev);
 }
 
+/* The control socket's requests become core events. */
+static void
+control_request(void *ctx, uint32_t node, enum arb_request_kind kind,
+		uint64_t req_id)
+{
+	struct arb_event ev = {.kind = ARB_EV_REQUEST, .node = node,
+			       .request = kind, .req_id = req_id};
+
+	feed(ctx, &ev);
+}
+
+static void
+control_shutdown(void *ctx)
+{
+	struct arb_event ev = {.kind = ARB_EV_SHUTDOWN};
+
+	feed(ctx, &ev);
+}
+
 static void
 watch_signal(struct runtime *rt, ev_signal *w, int signo)
 {
@@ -305,6 +330,7 @@ runtime_done(struct runtime *rt)
 		ev_signal_stop(rt->loop, &rt->sig_int);
 		ev_signal_stop(rt->loop, &rt->sig_hup);
 	}
+	arb_control_close(rt->control);
 	free(rt->nodes);
 	free(rt->pending);
 	free(rt->failed);
@@ -369,14 +395,23 @@ unblock_signals(void)
 }
 
 int
-arb_runtime_run(const struct arb_spec *spec)
+arb_runtime_run(const struct arb_spec *spec, const char *socket_path)
 {
+	static const struct arb_control_hooks hooks = {
+		.request = control_request,
+		.shutdown = control_shutdown,
+	};
 	struct runtime rt;
 	struct arb_event boot = {.kind = ARB_EV_BOOT};
 	int r;
 
 	memset(&rt, 0, sizeof(rt));
 	r = runtime_init(&rt, spec);
+	if (r < 0)
+		goto out;
+	/* Before any child: a second arbord on this socket starts nothing. */
+	r = arb_control_open(&rt.control, rt.loop, socket_path, spec, rt.tree,
+			     &hooks, &rt);
 	if (r < 0)
 		goto out;
 	/* M11: orphans of our services are reparented to us, and reaped. */

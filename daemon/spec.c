@@ -116,6 +116,7 @@ arb_spec_new(void)
 	if (!s->nodes)
 		goto fail;
 	s->nnodes = 1;
+	s->control_gid = -1;
 	node_defaults(&s->nodes[0]);
 	s->nodes[0].kind = ARB_NODE_SUPERVISOR;
 	s->nodes[0].name = arb_strdup("/");
@@ -158,6 +159,7 @@ arb_spec_free(struct arb_spec *s)
 	for (uint32_t i = 0; i < s->nfiles; i++)
 		arb_free(s->files[i]);
 	arb_free(s->files);
+	arb_free(s->control_group);
 	arb_free(s);
 }
 

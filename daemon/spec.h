@@ -120,6 +120,10 @@ struct arb_spec {
 	uint32_t cap;
 	char **files;   /* every file read, in order */
 	uint32_t nfiles;
+
+	/* Who may read the control socket besides its owner: none when NULL. */
+	char *control_group;
+	int control_gid;
 };
 
 /* A new spec with only a root supervisor, all defaults. NULL on OOM. */

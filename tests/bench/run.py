@@ -349,7 +349,9 @@ class Arbord:
 
     def spawn(self):
         with open(self.log, "wb") as err:
-            self.p = self.procs.start([self.args.arbord, "-c", self.conf],
+            # A private control socket: never the system's default one.
+            self.p = self.procs.start([self.args.arbord, "-c", self.conf,
+                                       "-s", os.path.join(self.dir, "ctl.sock")],
                                       stdout=err, stderr=err)
         return self.p
 

@@ -57,8 +57,11 @@ class Arbord:
         self.events = []
         self.pids = set()
         self.lock = threading.Lock()
+        # Each arbord gets its own control socket, never the system's.
+        self.socket = tmp_path / "arbor.sock"
+        env = dict(os.environ, ARBOR_SOCKET=str(self.socket))
         self.proc = subprocess.Popen(
-            [ARBORD, "-c", str(self.config), *args],
+            [ARBORD, "-c", str(self.config), *args], env=env,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, cwd=str(tmp_path), preexec_fn=preexec_fn)
         self.reader = threading.Thread(target=self._read, daemon=True)

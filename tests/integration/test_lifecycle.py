@@ -90,7 +90,9 @@ def test_example_configuration_runs(tmp_path):
     conf = os.path.join(REPO, "conf.d", "arbor.conf")
     r = run("--check", "-c", conf)
     assert r.returncode == 0, r.stderr
-    proc = subprocess.Popen([ARBORD, "-c", conf], stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen([ARBORD, "-c", conf, "-s",
+                             str(tmp_path / "arbor.sock")],
+                            stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     try:

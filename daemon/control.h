@@ -1,0 +1,51 @@
+/*
+ * control.h - the control socket: arborctl's way into a running arbord.
+ */
+#ifndef ARB_CONTROL_H
+#define ARB_CONTROL_H
+
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "spec.h"
+#include "tree.h"
+
+struct arb_control;
+
+/* What the control socket asks of the runtime. */
+struct arb_control_hooks {
+	/* Feed an operator's request on node to the core; it answers with
+	 * an ARB_ACT_REPLY carrying req_id (arb_control_reply). */
+	void (*request)(void *ctx, uint32_t node, enum arb_request_kind kind,
+			uint64_t req_id);
+	/* Stop the whole tree (M10). */
+	void (*shutdown)(void *ctx);
+};
+
+/*
+ * Binds the control socket at path, mode 0600, or 0660 owned by
+ * spec->control_gid when set, creating its directory (0700, or 0750 with a
+ * group) if missing. A lock beside the socket (path.lock) tells a live
+ * arbord from a stale socket: a stale one is replaced, a live one is never
+ * taken (-EADDRINUSE). spec and tree are borrowed for status. 0 or -errno.
+ */
+int arb_control_open(struct arb_control **ret, struct ev_loop *loop,
+		     const char *path, const struct arb_spec *spec,
+		     const struct arb_tree *tree,
+		     const struct arb_control_hooks *hooks, void *ctx);
+
+/* A supervision event (REPORT action), for the Events streams. */
+void arb_control_report(struct arb_control *c, const struct arb_action *a);
+
+/* The core's answer (REPLY action) to a request. */
+void arb_control_reply(struct arb_control *c, const struct arb_action *a);
+
+/*
+ * Ends every stream, writes what is queued (briefly waiting for slow
+ * readers), closes every connection and removes the socket and its lock.
+ * NULL is a no-op.
+ */
+void arb_control_close(struct arb_control *c);
+
+#endif

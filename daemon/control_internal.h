@@ -1,0 +1,75 @@
+/*
+ * control_internal.h - what control.c (the socket and its connections) and
+ * methods.c (the methods of org.arbor.Supervisor) share. Not an API: only
+ * those two files include it.
+ */
+#ifndef ARB_CONTROL_INTERNAL_H
+#define ARB_CONTROL_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <ev.h>
+#include <jansson.h>
+
+#include "wire.h"
+#include "control.h"
+
+struct conn {
+	struct arb_control *ctl;
+	int fd;
+	ev_io rio, wio;
+	struct arb_wire_reader in;
+	struct arb_wire_outq out;
+	uid_t uid;      /* the peer, from SO_PEERCRED */
+	bool may_write; /* root or arbord's own uid: may change the tree */
+	bool events;    /* subscribed to Events */
+	bool oneway;    /* the call being answered wants no reply */
+	bool waiting;   /* a request is with the core: later calls wait */
+	uint64_t req_id;
+	char *req_path; /* the path of the waiting request, for errors */
+	bool closing;   /* close once out is drained */
+	struct conn *prev, *next;
+};
+
+struct arb_control {
+	struct ev_loop *loop;
+	const struct arb_spec *spec;
+	const struct arb_tree *tree;
+	struct arb_control_hooks hooks;
+	void *ctx;
+	int fd, lock_fd;
+	char *path, *lock_path;
+	ev_io accept_io;
+	ev_timer accept_retry; /* after EMFILE (tmux) */
+	struct conn *conns;
+	unsigned nconns;
+	uint64_t next_req_id;
+	bool down; /* the root is gone: no new work */
+};
+
+/* ---- control.c: replies on one connection ---- */
+
+/* Queues a reply (parameters borrowed, NULL for {}) unless oneway. */
+void conn_reply(struct conn *c, json_t *parameters, bool continues);
+void conn_error(struct conn *c, const char *name, json_t *parameters);
+/* An error whose parameters are one string field. */
+void conn_error_str(struct conn *c, const char *name, const char *key,
+		    const char *value);
+
+/* ---- methods.c ---- */
+
+/*
+ * Answers one decoded call on c: every method of org.arbor.Supervisor and
+ * org.varlink.service. May set c->waiting (a request went to the core) or
+ * c->events (a stream began).
+ */
+void methods_dispatch(struct conn *c, const char *method, json_t *params,
+		      bool more);
+
+/* The JSON of one supervision event (REPORT action); NULL on OOM. */
+json_t *methods_event_json(const struct arb_control *ctl,
+			   const struct arb_action *a);
+
+#endif

@@ -1,0 +1,412 @@
+/*
+ * methods.c - the methods of org.arbor.Supervisor and org.varlink.service
+ * (daemon/interface.c describes them): checking parameters and
+ * permissions, reading the tree for Status, handing requests to the core.
+ * It never writes to a socket itself; control.c does.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "protocol.h"
+#include "control_internal.h"
+#include "events.h"
+#include "interface.h"
+#include "signames.h"
+
+static int64_t
+monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- paths ------------------------------------------------------------- */
+
+/* "web/app", "/web/app/" and "/" name nodes; leading/trailing '/' are dropped. */
+static uint32_t
+find_node(const struct arb_spec *spec, const char *path)
+{
+	size_t len;
+	char buf[4096];
+
+	while (*path == '/' && path[1] != '\0')
+		path++;
+	len = strlen(path);
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	if (len == 0 || len >= sizeof(buf))
+		return ARB_NONE;
+	memcpy(buf, path, len);
+	buf[len] = '\0';
+	return arb_spec_find(spec, buf);
+}
+
+/* Levenshtein distance, bounded: anything above max is max + 1. */
+static size_t
+distance(const char *a, const char *b, size_t max)
+{
+	size_t la = strlen(a), lb = strlen(b), row[256], best;
+
+	if (la > 255 || lb > 255)
+		return max + 1;
+	if ((la > lb ? la - lb : lb - la) > max)
+		return max + 1;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+
+		row[0] = i;
+		best = row[0];
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t cost = diag + (a[i - 1] != b[j - 1]);
+
+			if (row[j] + 1 < cost)
+				cost = row[j] + 1;
+			if (row[j - 1] + 1 < cost)
+				cost = row[j - 1] + 1;
+			row[j] = cost;
+			diag = up;
+			if (cost < best)
+				best = cost;
+		}
+		if (best > max)
+			return max + 1;
+	}
+	return row[lb];
+}
+
+/* The existing path closest to a mistyped one, or NULL if none is close. */
+static const char *
+nearest_path(const struct arb_spec *spec, const char *path)
+{
+	size_t max = strlen(path) / 3 + 1, best = max + 1;
+	const char *found = NULL;
+
+	for (uint32_t i = 1; i < spec->nnodes; i++) {
+		size_t d = distance(path, spec->nodes[i].path, max);
+
+		if (d < best) {
+			best = d;
+			found = spec->nodes[i].path;
+		}
+	}
+	return found;
+}
+
+static void
+no_such_child(struct conn *c, const char *path)
+{
+	const char *nearest = nearest_path(c->ctl->spec, path);
+	json_t *p = json_pack("{s:s}", "path", path);
+
+	if (p && nearest)
+		json_object_set_new(p, "nearest", json_string(nearest));
+	conn_error(c, ARB_ERR_NO_SUCH_CHILD, p);
+	json_decref(p);
+}
+
+/*
+ * The "path" parameter as a node: ARB_NONE after an error reply when it is
+ * missing, not a string, or names nothing. optional: absent means the root.
+ */
+static uint32_t
+path_param(struct conn *c, json_t *params, bool optional,
+	   const char **ret_path)
+{
+	json_t *v = json_object_get(params, "path");
+	uint32_t node;
+
+	if (!v && optional) {
+		*ret_path = "/";
+		return ARB_ROOT;
+	}
+	if (!json_is_string(v)) {
+		conn_error_str(c, ARB_ERR_INVALID_PARAMETER, "parameter",
+			       "path");
+		return ARB_NONE;
+	}
+	*ret_path = json_string_value(v);
+	node = find_node(c->ctl->spec, *ret_path);
+	if (node == ARB_NONE)
+		no_such_child(c, *ret_path);
+	return node;
+}
+
+/* ---- Status ----------------------------------------------------------------- */
+
+static json_t *
+exit_json(const struct arb_spec_node *n, const struct arb_node_view *v)
+{
+	json_t *e = json_object();
+	const char *sig;
+
+	if (!e)
+		return NULL;
+	if (n->kind == ARB_NODE_SERVICE) {
+		json_object_set_new(e, "pid", json_integer(v->exit_pid));
+		if (v->exit_signo == 0) {
+			json_object_set_new(e, "code",
+					    json_integer(v->exit_code));
+		} else {
+			sig = arb_signal_name(v->exit_signo);
+			json_object_set_new(e, "signal",
+					    sig ? json_string(sig)
+						: json_integer(v->exit_signo));
+		}
+	}
+	json_object_set_new(e, "reason",
+			    json_string(arb_reason_name(v->exit_reason)));
+	return e;
+}
+
+static json_t *
+node_json(const struct arb_control *ctl, uint32_t i, int64_t now)
+{
+	const struct arb_spec_node *n = &ctl->spec->nodes[i];
+	struct arb_node_view v;
+	json_t *o = json_object();
+
+	if (!o)
+		return NULL;
+	arb_tree_view(ctl->tree, i, &v);
+	json_object_set_new(o, "path", json_string(n->path));
+	json_object_set_new(o, "kind", json_string(arb_node_kind_name(n->kind)));
+	if (n->kind == ARB_NODE_SUPERVISOR)
+		json_object_set_new(o, "strategy",
+				    json_string(arb_strategy_name(n->strategy)));
+	json_object_set_new(o, "restart",
+			    json_string(arb_restart_name(n->restart)));
+	json_object_set_new(o, "state",
+			    json_string(v.present ? arb_child_state_name(v.state)
+						  : "gone"));
+	if (v.pid > 0)
+		json_object_set_new(o, "pid", json_integer(v.pid));
+	json_object_set_new(o, "since_ms",
+			    json_integer(now > v.since_ms ? now - v.since_ms : 0));
+	json_object_set_new(o, "restarts", json_integer(v.restarts));
+	if (v.exited)
+		json_object_set_new(o, "last_exit", exit_json(n, &v));
+	/* ready = "exec": started is ready (M6). */
+	json_object_set_new(o, "ready", json_boolean(v.state == ARB_CHILD_UP));
+	return o;
+}
+
+/* Appends node and its subtree, depth first in start order. */
+static int
+add_subtree(const struct arb_control *ctl, json_t *nodes, uint32_t top,
+	    int64_t now)
+{
+	/* Pre-order numbering: a subtree is a contiguous run of indices. */
+	uint32_t end = top + 1;
+
+	while (end < ctl->spec->nnodes && ctl->spec->nodes[end].depth >
+						  ctl->spec->nodes[top].depth)
+		end++;
+	for (uint32_t i = top; i < end; i++)
+		if (json_array_append_new(nodes, node_json(ctl, i, now)) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
+static void
+method_status(struct conn *c, json_t *params)
+{
+	const char *path;
+	uint32_t node = path_param(c, params, true, &path);
+	json_t *nodes, *reply;
+
+	if (node == ARB_NONE)
+		return;
+	nodes = json_array();
+	reply = json_object();
+	if (!nodes || !reply ||
+	    add_subtree(c->ctl, nodes, node, monotonic_ms()) < 0) {
+		json_decref(nodes);
+		json_decref(reply);
+		c->closing = true;
+		return;
+	}
+	json_object_set_new(reply, "nodes", nodes);
+	conn_reply(c, reply, false);
+	json_decref(reply);
+}
+
+/* ---- requests that change the tree -------------------------------------- */
+
+static bool
+allowed(struct conn *c)
+{
+	if (c->may_write)
+		return true;
+	conn_error(c, ARB_ERR_PERMISSION_DENIED, NULL);
+	return false;
+}
+
+static void
+method_request(struct conn *c, json_t *params, enum arb_request_kind kind)
+{
+	struct arb_control *ctl = c->ctl;
+	const char *path;
+	uint32_t node;
+
+	if (!allowed(c))
+		return;
+	node = path_param(c, params, false, &path);
+	if (node == ARB_NONE)
+		return;
+	if (node == ARB_ROOT) {
+		/* The root has no supervisor to ask; Shutdown stops it. */
+		conn_error_str(c, ARB_ERR_INVALID_PATH, "path", path);
+		return;
+	}
+	if (ctl->down) {
+		conn_error(c, ARB_ERR_SHUTTING_DOWN, NULL);
+		return;
+	}
+	c->req_path = strdup(ctl->spec->nodes[node].path);
+	if (!c->req_path) {
+		c->closing = true;
+		return;
+	}
+	c->waiting = true;
+	c->req_id = ctl->next_req_id++;
+	ctl->hooks.request(ctl->ctx, node, kind, c->req_id);
+}
+
+static void
+method_signal(struct conn *c, json_t *params)
+{
+	const struct arb_spec *spec = c->ctl->spec;
+	json_t *sv = json_object_get(params, "signal");
+	struct arb_node_view v;
+	const char *path;
+	uint32_t node;
+	int signo;
+
+	if (!allowed(c))
+		return;
+	if (!json_is_string(sv) ||
+	    (signo = arb_signal_from_name(json_string_value(sv))) < 0) {
+		conn_error_str(c, ARB_ERR_INVALID_PARAMETER, "parameter",
+			       "signal");
+		return;
+	}
+	node = path_param(c, params, false, &path);
+	if (node == ARB_NONE)
+		return;
+	arb_tree_view(c->ctl->tree, node, &v);
+	if (spec->nodes[node].kind != ARB_NODE_SERVICE || v.pid <= 0 ||
+	    kill(-v.pid, signo) < 0) {
+		conn_error_str(c, ARB_ERR_NOT_RUNNING, "path",
+			       spec->nodes[node].path);
+		return;
+	}
+	conn_reply(c, NULL, false);
+}
+
+static void
+method_events(struct conn *c, bool more)
+{
+	if (!more) {
+		conn_error(c, ARB_ERR_EXPECTED_MORE, NULL);
+		return;
+	}
+	if (c->ctl->down) {
+		conn_error(c, ARB_ERR_SHUTTING_DOWN, NULL);
+		return;
+	}
+	c->events = true;
+}
+
+static void
+method_shutdown(struct conn *c)
+{
+	if (!allowed(c))
+		return;
+	conn_reply(c, NULL, false);
+	c->ctl->hooks.shutdown(c->ctl->ctx);
+}
+
+/* ---- org.varlink.service -------------------------------------------------- */
+
+static void
+method_get_info(struct conn *c)
+{
+	json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:[s,s]}", "vendor", "arbor",
+			      "product", "arbord", "version", ARB_VERSION,
+			      "url", "https://arbor.invalid/", "interfaces",
+			      "org.varlink.service", ARB_INTERFACE);
+
+	conn_reply(c, p, false);
+	json_decref(p);
+}
+
+static void
+method_get_interface(struct conn *c, json_t *params)
+{
+	json_t *name = json_object_get(params, "interface");
+	json_t *p;
+
+	if (!json_is_string(name)) {
+		conn_error_str(c, ARB_ERR_INVALID_PARAMETER, "parameter",
+			       "interface");
+		return;
+	}
+	if (strcmp(json_string_value(name), ARB_INTERFACE) != 0) {
+		conn_error_str(c, ARB_ERR_INTERFACE_NOT_FOUND, "interface",
+			       json_string_value(name));
+		return;
+	}
+	p = json_pack("{s:s}", "description", arb_interface_description);
+	conn_reply(c, p, false);
+	json_decref(p);
+}
+
+void
+methods_dispatch(struct conn *c, const char *method, json_t *params,
+		 bool more)
+{
+	if (strcmp(method, ARB_METHOD_STATUS) == 0)
+		method_status(c, params);
+	else if (strcmp(method, ARB_METHOD_START) == 0)
+		method_request(c, params, ARB_REQ_START);
+	else if (strcmp(method, ARB_METHOD_STOP) == 0)
+		method_request(c, params, ARB_REQ_STOP);
+	else if (strcmp(method, ARB_METHOD_RESTART) == 0)
+		method_request(c, params, ARB_REQ_RESTART);
+	else if (strcmp(method, ARB_METHOD_SIGNAL) == 0)
+		method_signal(c, params);
+	else if (strcmp(method, ARB_METHOD_EVENTS) == 0)
+		method_events(c, more);
+	else if (strcmp(method, ARB_METHOD_SHUTDOWN) == 0)
+		method_shutdown(c);
+	else if (strcmp(method, ARB_METHOD_GET_INFO) == 0)
+		method_get_info(c);
+	else if (strcmp(method, ARB_METHOD_GET_INTERFACE) == 0)
+		method_get_interface(c, params);
+	else
+		conn_error_str(c, ARB_ERR_METHOD_NOT_FOUND, "method", method);
+}
+
+json_t *
+methods_event_json(const struct arb_control *ctl, const struct arb_action *a)
+{
+	struct arb_event_fields f;
+	json_t *o = json_object();
+
+	if (!o)
+		return NULL;
+	arb_events_fields(ctl->spec, a, &f);
+	for (size_t i = 0; i < f.n; i++)
+		json_object_set_new(o, f.v[i].key,
+				    f.v[i].str ? json_string(f.v[i].str)
+					       : json_integer(f.v[i].num));
+	return o;
+}
