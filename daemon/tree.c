@@ -1183,8 +1183,12 @@ arb_tree_step(struct arb_tree *t, const struct arb_event *ev,
 		return -1;
 	switch (ev->kind) {
 	case ARB_EV_BOOT:
-		if (t->nodes[ARB_ROOT].state == ARB_CHILD_DOWN && !t->down)
-			start_child(t, ARB_ROOT);
+		if (t->nodes[ARB_ROOT].state != ARB_CHILD_DOWN || t->down)
+			break;
+		/* Nodes that never start have been down since now. */
+		for (uint32_t i = 0; i < t->nnodes; i++)
+			t->nodes[i].since_ms = t->now_ms;
+		start_child(t, ARB_ROOT);
 		break;
 	case ARB_EV_SHUTDOWN:
 		if (!t->down && t->nodes[ARB_ROOT].state != ARB_CHILD_DOWN)
