@@ -13,6 +13,7 @@ BINDIR ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 DESTDIR ?=
 VERSION := 0.1.0
 
@@ -58,21 +59,44 @@ SHELL_SRCS := daemon/signames.c daemon/config.c daemon/config_keys.c daemon/conf
 	daemon/runtime.c daemon/events.c daemon/control.c daemon/methods.c \
 	daemon/interface.c daemon/main.c common/wire.c common/sockpath.c
 DAEMON_OBJS := $(CORE_SRCS:.c=.o) $(SHELL_SRCS:.c=.o)
-HEADERS := $(wildcard daemon/*.h common/*.h)
+HEADERS := $(wildcard daemon/*.h common/*.h ctl/*.h)
+JANSSON_CFLAGS := $(call pc_cflags,jansson)
+JANSSON_LIBS := $(call pc_libs,jansson,-ljansson)
+CTL_SRCS := ctl/arborctl.c ctl/render.c
+CTL_OBJS := $(CTL_SRCS:.c=.o) common/wire.o common/sockpath.o
 
 UNIT_TESTS := tests/unit/test_tree tests/unit/test_tree_random tests/unit/test_spec \
-	tests/unit/test_oracle tests/unit/test_pidmap
+	tests/unit/test_oracle tests/unit/test_pidmap tests/unit/test_wire \
+	tests/unit/test_sockpath tests/unit/test_render
 
 .PHONY: all check unit golden pytest integration conformance lint install \
 	uninstall clean bench golden-update fuzz
 
-all: daemon/arbord
+all: daemon/arbord ctl/arborctl
 
 $(DAEMON_OBJS): %.o: %.c $(HEADERS) Makefile $(FLAGS_STAMP)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DEP_CFLAGS) -c -o $@ $<
 
 daemon/arbord: $(DAEMON_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(DAEMON_OBJS) $(DEP_LIBS)
+
+$(CTL_SRCS:.c=.o): %.o: %.c $(HEADERS) Makefile $(FLAGS_STAMP)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(JANSSON_CFLAGS) -c -o $@ $<
+
+ctl/arborctl: $(CTL_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(CTL_OBJS) $(JANSSON_LIBS)
+
+tests/unit/test_wire: tests/unit/test_wire.c common/wire.o
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(JANSSON_CFLAGS) -o $@ $< common/wire.o \
+		$(LDFLAGS) $(CMOCKA_LIBS) $(JANSSON_LIBS)
+
+tests/unit/test_sockpath: tests/unit/test_sockpath.c common/sockpath.o
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< common/sockpath.o \
+		$(LDFLAGS) $(CMOCKA_LIBS)
+
+tests/unit/test_render: tests/unit/test_render.c ctl/render.o
+	$(CC) $(CPPFLAGS) -Ictl $(ALL_CFLAGS) $(JANSSON_CFLAGS) -o $@ $< \
+		ctl/render.o $(LDFLAGS) $(CMOCKA_LIBS) $(JANSSON_LIBS)
 
 tests/unit/test_tree: tests/unit/test_tree.c tests/unit/scenario.h \
 		$(CORE_SRCS:.c=.o)
@@ -107,10 +131,10 @@ golden: daemon/arbord
 	sh tests/golden/run.sh
 
 # One pytest run for both suites, so its summary is the last line of make check.
-pytest: daemon/arbord
+pytest: daemon/arbord ctl/arborctl
 	$(PYTEST) -q tests/integration tests/conformance
 
-integration: daemon/arbord
+integration: daemon/arbord ctl/arborctl
 	$(PYTEST) -q tests/integration
 
 conformance: daemon/arbord
@@ -132,9 +156,10 @@ lint:
 	if [ -n "$$bad" ]; then \
 		echo "lint: the pure core reads a clock:"; echo "$$bad"; exit 1; fi
 	@echo "lint: the pure core is pure"
-	mandoc -Tlint -Wwarning man/arbord.8 man/arbor.conf.5
+	mandoc -Tlint -Wwarning man/arbord.8 man/arbor.conf.5 man/arborctl.8
+	bash -n packaging/bash-completion/arborctl
 
-install: daemon/arbord
+install: daemon/arbord ctl/arborctl
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)/arbor/conf.d
 	install -m 755 daemon/arbord $(DESTDIR)$(SBINDIR)/arbord
@@ -145,7 +170,9 @@ install: daemon/arbord
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/arbord $(DESTDIR)$(MANDIR)/man8/arbord.8 \
-		$(DESTDIR)$(MANDIR)/man5/arbor.conf.5
+		$(DESTDIR)$(MANDIR)/man5/arbor.conf.5 \
+		$(DESTDIR)$(BINDIR)/arborctl $(DESTDIR)$(MANDIR)/man8/arborctl.8 \
+		$(DESTDIR)$(BASHCOMPDIR)/arborctl
 
 # libFuzzer on the config loader, for FUZZ_SECONDS, seeded with the golden
 # configurations. Needs clang with libFuzzer (Debian: clang, libclang-rt-dev).
@@ -156,17 +183,30 @@ tests/fuzz/config_fuzz: $(FUZZ_SRCS) $(HEADERS)
 	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 		$(DEP_CFLAGS) -o $@ $(FUZZ_SRCS) $(call pc_libs,libconfig,-lconfig)
 
-fuzz: tests/fuzz/config_fuzz
+tests/fuzz/wire_fuzz: tests/fuzz/wire_fuzz.c common/wire.c common/wire.h \
+		common/protocol.h
+	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+		$(JANSSON_CFLAGS) -o $@ tests/fuzz/wire_fuzz.c common/wire.c \
+		$(JANSSON_LIBS)
+
+fuzz: tests/fuzz/config_fuzz tests/fuzz/wire_fuzz
 	rm -rf tests/fuzz/corpus && mkdir -p tests/fuzz/corpus
 	cp tests/golden/*.conf tests/fuzz/corpus/
 	LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp \
 		tests/fuzz/config_fuzz -max_total_time=$(FUZZ_SECONDS) \
 		-max_len=4096 tests/fuzz/corpus
+	rm -rf tests/fuzz/wire_corpus && mkdir -p tests/fuzz/wire_corpus
+	cp tests/fuzz/wire_seeds/* tests/fuzz/wire_corpus/
+	tests/fuzz/wire_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+		tests/fuzz/wire_corpus
 
 bench: daemon/arbord
 	$(MAKE) -C tests/bench
 	/usr/bin/python3 tests/bench/run.py
 
 clean:
-	rm -f daemon/*.o common/*.o daemon/arbord $(UNIT_TESTS) $(FLAGS_STAMP)
+	rm -f daemon/*.o common/*.o ctl/*.o daemon/arbord ctl/arborctl \
+		$(UNIT_TESTS) $(FLAGS_STAMP) tests/fuzz/config_fuzz \
+		tests/fuzz/wire_fuzz
+	rm -rf tests/fuzz/corpus tests/fuzz/wire_corpus
 	$(MAKE) -C tests/bench clean 2>/dev/null || true

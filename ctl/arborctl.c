@@ -1,0 +1,777 @@
+/*
+ * arborctl.c - the command-line client of arbord's control socket.
+ *
+ * Turns one command into one varlink call (common/wire.c), waits for the
+ * reply or, for events, the stream of replies, and renders it for a person
+ * (a tree, colours on a terminal) or for a script (--json). Blocking I/O
+ * with a timeout is enough: arborctl has one peer and nothing else to do.
+ * Functions below the I/O layer return an exit status, having printed
+ * their one line on stderr; the statuses are the enum below and nothing
+ * else.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <langinfo.h>
+#include <locale.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "protocol.h"
+#include "render.h"
+#include "sockpath.h"
+#include "wire.h"
+
+#ifndef ARB_VERSION
+#define ARB_VERSION "unknown"
+#endif
+
+enum {
+	EXIT_OK = 0,
+	EXIT_FAILED = 1,      /* an error reply, or a bad reply */
+	EXIT_USAGE = 2,	      /* bad command line */
+	EXIT_NOT_UP = 3,      /* status PATH: the node is not up (LSB) */
+	EXIT_UNREACHABLE = 4, /* no arbord on the socket, or it went away */
+};
+
+/* How long a call waits for its reply; events wait for ever. */
+#define CALL_TIMEOUT_S 30
+
+struct ctl {
+	const char *socket_opt; /* --socket, or NULL */
+	char socket[ARB_SOCKPATH_MAX + 1];
+	bool json;
+	struct arb_render render; /* colours and glyphs, on a terminal */
+	int fd;
+	struct arb_wire_reader rd;
+};
+
+/* The options of one command line, after the command's name. */
+struct args {
+	const char *signal; /* kill -s */
+	bool more;	    /* call --more */
+	int argc;	    /* operands */
+	char **argv;
+};
+
+static const char usage_text[] =
+	"usage: arborctl [--json] [--socket PATH] COMMAND [ARG...]\n"
+	"\n"
+	"Inspects and drives the supervision tree of a running arbord.\n"
+	"\n"
+	"Commands:\n"
+	"  status [PATH]          the tree, or the subtree at PATH\n"
+	"  start PATH             start a stopped child\n"
+	"  stop PATH              stop a child; it stays stopped\n"
+	"  restart PATH           stop and start a child\n"
+	"  kill [-s SIG] PATH     send SIG (default TERM) to a service\n"
+	"  events                 follow supervision events until the end\n"
+	"  shutdown               stop the tree and arbord\n"
+	"  call [--more] METHOD [JSON]\n"
+	"                         send any method, print the reply\n"
+	"\n"
+	"Options:\n"
+	"  -j, --json             machine output: the reply as JSON\n"
+	"      --socket PATH      control socket (default: $ARBOR_SOCKET,\n"
+	"                         else /run/arbor/arbor.sock for root,\n"
+	"                         $XDG_RUNTIME_DIR/arbor/arbor.sock for others)\n"
+	"  -h, --help             this help\n"
+	"  -V, --version          print the version\n"
+	"\n"
+	"Exit status: 0 success; 1 the request failed; 2 bad usage;\n"
+	"3 status PATH of a node that is not up; 4 arbord is not running or\n"
+	"the socket is unreachable. See arborctl(8).\n";
+
+static int usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+static int
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("arborctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'arborctl --help'.\n", stderr);
+	return EXIT_USAGE;
+}
+
+static const char *
+str_of(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* The I/O layer: 0 or -errno, no messages. */
+
+static int
+connect_socket(const char *path, int *ret_fd)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	int fd, rc;
+
+	rc = arb_sockpath_addr(path, &sa, &len);
+	if (rc)
+		return rc;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, len) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+static int
+set_timeouts(int fd, int seconds)
+{
+	struct timeval tv = {.tv_sec = seconds};
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Writes the whole of buf (a blocking socket with a send timeout). */
+static int
+send_all(int fd, char **buf, size_t len)
+{
+	struct arb_wire_outq q;
+	ssize_t left;
+	int rc;
+
+	arb_wire_outq_init(&q);
+	rc = arb_wire_outq_push(&q, buf, len);
+	if (rc == 0) {
+		left = arb_wire_outq_flush(&q, fd);
+		rc = left > 0 ? -ETIMEDOUT : (int)left;
+	}
+	arb_wire_outq_done(&q);
+	return rc;
+}
+
+/* Connecting and calling: exit statuses from here on. */
+
+static int
+open_connection(struct ctl *c, bool stream)
+{
+	int rc;
+
+	rc = arb_sockpath_pick(c->socket_opt, c->socket, sizeof(c->socket));
+	if (rc) {
+		fprintf(stderr,
+			"arborctl: socket path too long (at most %zu bytes)\n",
+			(size_t)ARB_SOCKPATH_MAX);
+		return EXIT_UNREACHABLE;
+	}
+	rc = connect_socket(c->socket, &c->fd);
+	if (rc == 0 && !stream)
+		rc = set_timeouts(c->fd, CALL_TIMEOUT_S);
+	if (rc == 0)
+		return EXIT_OK;
+	fputs("arborctl: cannot connect to ", stderr);
+	arb_render_safe(stderr, c->socket);
+	switch (rc) {
+	case -ENOENT:
+		fputs(": no such socket; is arbord running?\n", stderr);
+		break;
+	case -ECONNREFUSED:
+		fputs(": connection refused; arbord is not running "
+		      "(stale socket)\n",
+		      stderr);
+		break;
+	case -EACCES:
+	case -EPERM:
+		fputs(": permission denied\n", stderr);
+		break;
+	default:
+		fprintf(stderr, ": %s\n", strerror(-rc));
+		break;
+	}
+	return EXIT_UNREACHABLE;
+}
+
+static int
+send_call(struct ctl *c, const char *method, json_t *params, int flags)
+{
+	char *buf;
+	size_t len;
+	int rc;
+
+	rc = arb_wire_encode_call(method, params, flags, &buf, &len);
+	if (rc == -EMSGSIZE) {
+		fprintf(stderr,
+			"arborctl: the call is larger than %d bytes\n",
+			ARB_MSG_MAX);
+		return EXIT_FAILED;
+	}
+	if (rc) {
+		fprintf(stderr, "arborctl: %s\n", strerror(-rc));
+		return EXIT_FAILED;
+	}
+	rc = send_all(c->fd, &buf, len);
+	if (rc == -ETIMEDOUT) {
+		fprintf(stderr, "arborctl: arbord did not read the call "
+				"within %d s\n",
+			CALL_TIMEOUT_S);
+		return EXIT_UNREACHABLE;
+	}
+	if (rc) {
+		fprintf(stderr, "arborctl: sending to arbord: %s\n",
+			strerror(-rc));
+		return EXIT_UNREACHABLE;
+	}
+	return EXIT_OK;
+}
+
+/* Waits for the next reply and decodes it into *ret. */
+static int
+recv_reply(struct ctl *c, struct arb_wire_reply *ret)
+{
+	struct arb_wire_err err;
+	const char *msg;
+	size_t len;
+	ssize_t n;
+	int rc;
+
+	for (;;) {
+		rc = arb_wire_reader_next(&c->rd, &msg, &len);
+		if (rc == 1) {
+			rc = arb_wire_decode_reply(msg, len, ret, &err);
+			if (rc == 0)
+				return EXIT_OK;
+			fprintf(stderr, "arborctl: bad reply from arbord: %s\n",
+				err.text);
+			return EXIT_FAILED;
+		}
+		if (rc == -EMSGSIZE) {
+			fprintf(stderr,
+				"arborctl: reply larger than %d bytes\n",
+				ARB_REPLY_MAX);
+			return EXIT_FAILED;
+		}
+		if (rc < 0) {
+			fputs("arborctl: bad reply from arbord: empty message\n",
+			      stderr);
+			return EXIT_FAILED;
+		}
+		n = arb_wire_reader_read(&c->rd, c->fd);
+		if (n > 0)
+			continue;
+		if (n == 0)
+			fputs("arborctl: arbord closed the connection\n",
+			      stderr);
+		else if (n == -EAGAIN)
+			fprintf(stderr, "arborctl: no reply from arbord "
+					"within %d s\n",
+				CALL_TIMEOUT_S);
+		else
+			fprintf(stderr, "arborctl: reading from arbord: %s\n",
+				strerror((int)-n));
+		return EXIT_UNREACHABLE;
+	}
+}
+
+/*
+ * One JSON document and a newline. Serialised in memory and written at
+ * once: json_dumpf's many small fwrites cost a tenth of a large Status.
+ */
+static void
+print_json(json_t *v, size_t flags)
+{
+	char *s = json_dumps(v, flags | JSON_ENCODE_ANY);
+
+	if (!s) {
+		fputs("arborctl: out of memory\n", stderr);
+		return;
+	}
+	fputs(s, stdout);
+	fputc('\n', stdout);
+	free(s);
+}
+
+/*
+ * One line on stderr for an error reply, in words for the errors arbor
+ * defines; with --json the reply itself also goes to stdout, so a script
+ * can read the structured parameters (the nearest path, say).
+ */
+static int
+report_error(struct ctl *c, const char *method, json_t *params,
+	     const struct arb_wire_reply *r)
+{
+	const char *e = r->error, *path = str_of(r->parameters, "path");
+	const char *s;
+
+	if (c->json) {
+		json_t *obj = json_pack("{s:s, s:O}", "error", e, "parameters",
+					r->parameters);
+
+		if (obj)
+			print_json(obj, JSON_COMPACT);
+		json_decref(obj);
+	}
+	if (!path)
+		path = "?";
+	fputs("arborctl: ", stderr);
+	if (strcmp(e, ARB_ERR_NO_SUCH_CHILD) == 0) {
+		fputs("no such child '", stderr);
+		arb_render_safe(stderr, path);
+		fputc('\'', stderr);
+		s = str_of(r->parameters, "nearest");
+		if (s) {
+			fputs(" (did you mean '", stderr);
+			arb_render_safe(stderr, s);
+			fputs("'?)", stderr);
+		}
+	} else if (strcmp(e, ARB_ERR_NOT_RUNNING) == 0) {
+		fputc('\'', stderr);
+		arb_render_safe(stderr, path);
+		fputs("' is not running", stderr);
+	} else if (strcmp(e, ARB_ERR_ALREADY_RUNNING) == 0) {
+		fputc('\'', stderr);
+		arb_render_safe(stderr, path);
+		fputs("' is already running", stderr);
+	} else if (strcmp(e, ARB_ERR_RESTARTING) == 0) {
+		fputc('\'', stderr);
+		arb_render_safe(stderr, path);
+		fputs("' is restarting; try again once it is up", stderr);
+	} else if (strcmp(e, ARB_ERR_START_FAILED) == 0) {
+		fputs("cannot start '", stderr);
+		arb_render_safe(stderr, path);
+		fputc('\'', stderr);
+		s = str_of(r->parameters, "error");
+		if (s) {
+			fputs(": ", stderr);
+			arb_render_safe(stderr, s);
+		}
+	} else if (strcmp(e, ARB_ERR_SHUTTING_DOWN) == 0) {
+		fputs("arbord is shutting down", stderr);
+	} else if (strcmp(e, ARB_ERR_INVALID_PATH) == 0) {
+		fputs("invalid path '", stderr);
+		arb_render_safe(stderr, path);
+		fputc('\'', stderr);
+	} else if (strcmp(e, ARB_ERR_PERMISSION_DENIED) == 0) {
+		fprintf(stderr, "permission denied: uid %lu may not call ",
+			(unsigned long)geteuid());
+		arb_render_safe(stderr, method);
+	} else if (strcmp(e, ARB_ERR_INVALID_PARAMETER) == 0) {
+		s = str_of(r->parameters, "parameter");
+		/* Quote what we sent: "invalid signal 'FOO'" says it all. */
+		path = s ? str_of(params, s) : NULL;
+		fputs("invalid ", stderr);
+		if (path) {
+			arb_render_safe(stderr, s);
+			fputs(" '", stderr);
+			arb_render_safe(stderr, path);
+			fputc('\'', stderr);
+		} else {
+			fputs("parameter '", stderr);
+			arb_render_safe(stderr, s ? s : "?");
+			fputc('\'', stderr);
+		}
+	} else if (strcmp(e, ARB_ERR_METHOD_NOT_FOUND) == 0) {
+		fputs("arbord has no method ", stderr);
+		arb_render_safe(stderr, method);
+	} else if (strcmp(e, ARB_ERR_INTERFACE_NOT_FOUND) == 0) {
+		fputs("arbord has no interface for ", stderr);
+		arb_render_safe(stderr, method);
+	} else if (strcmp(e, ARB_ERR_EXPECTED_MORE) == 0) {
+		arb_render_safe(stderr, method);
+		fputs(" is a stream: use 'call --more'", stderr);
+	} else {
+		char *p = json_dumps(r->parameters, JSON_COMPACT);
+
+		arb_render_safe(stderr, e);
+		if (p && strcmp(p, "{}") != 0) {
+			fputc(' ', stderr);
+			arb_render_safe(stderr, p);
+		}
+		free(p);
+	}
+	fputc('\n', stderr);
+	return EXIT_FAILED;
+}
+
+/*
+ * Calls method and waits for its one reply, which the caller releases.
+ * An error reply is reported here and comes back as EXIT_FAILED.
+ */
+static int
+call(struct ctl *c, const char *method, json_t *params,
+     struct arb_wire_reply *ret)
+{
+	struct arb_wire_reply r;
+	int rc;
+
+	rc = open_connection(c, false);
+	if (rc == EXIT_OK)
+		rc = send_call(c, method, params, 0);
+	if (rc == EXIT_OK)
+		rc = recv_reply(c, &r);
+	if (rc)
+		return rc;
+	if (r.error) {
+		rc = report_error(c, method, params, &r);
+		arb_wire_reply_done(&r);
+		return rc;
+	}
+	*ret = r;
+	return EXIT_OK;
+}
+
+static int
+cmd_status(struct ctl *c, struct args *a)
+{
+	struct arb_wire_reply r;
+	json_t *params, *nodes, *first;
+	const char *state;
+	int rc;
+
+	if (a->argc > 1)
+		return usage_error("status takes at most one PATH");
+	params = a->argc ? json_pack("{s:s}", "path", a->argv[0])
+			 : json_object();
+	if (!params)
+		return usage_error("PATH '%s' is not valid UTF-8", a->argv[0]);
+	rc = call(c, ARB_METHOD_STATUS, params, &r);
+	json_decref(params);
+	if (rc)
+		return rc;
+	nodes = json_object_get(r.parameters, "nodes");
+	if (!json_is_array(nodes)) {
+		fputs("arborctl: bad reply from arbord: no nodes\n", stderr);
+		arb_wire_reply_done(&r);
+		return EXIT_FAILED;
+	}
+	if (c->json) {
+		print_json(r.parameters, JSON_COMPACT);
+	} else if (arb_render_tree(stdout, &c->render, nodes) < 0) {
+		fputs("arborctl: out of memory\n", stderr);
+		rc = EXIT_FAILED;
+	}
+	/* LSB: status of something that is not running is 3. */
+	first = json_array_get(nodes, 0);
+	state = str_of(first, "state");
+	if (rc == EXIT_OK && a->argc && (!state || strcmp(state, "up") != 0))
+		rc = EXIT_NOT_UP;
+	arb_wire_reply_done(&r);
+	return rc;
+}
+
+/* start, stop, restart, kill, shutdown: silent unless --json. */
+static int
+simple_call(struct ctl *c, const char *method, json_t *params)
+{
+	struct arb_wire_reply r;
+	int rc;
+
+	rc = call(c, method, params, &r);
+	if (rc)
+		return rc;
+	if (c->json)
+		print_json(r.parameters, JSON_COMPACT);
+	arb_wire_reply_done(&r);
+	return EXIT_OK;
+}
+
+static int
+path_call(struct ctl *c, struct args *a, const char *cmd, const char *method)
+{
+	json_t *params;
+	int rc;
+
+	if (a->argc != 1)
+		return usage_error("%s takes one PATH", cmd);
+	params = json_pack("{s:s}", "path", a->argv[0]);
+	if (!params)
+		return usage_error("PATH '%s' is not valid UTF-8", a->argv[0]);
+	if (a->signal &&
+	    json_object_set_new(params, "signal", json_string(a->signal))) {
+		json_decref(params);
+		return usage_error("signal '%s' is not valid UTF-8", a->signal);
+	}
+	rc = simple_call(c, method, params);
+	json_decref(params);
+	return rc;
+}
+
+static int
+cmd_start(struct ctl *c, struct args *a)
+{
+	return path_call(c, a, "start", ARB_METHOD_START);
+}
+
+static int
+cmd_stop(struct ctl *c, struct args *a)
+{
+	return path_call(c, a, "stop", ARB_METHOD_STOP);
+}
+
+static int
+cmd_restart(struct ctl *c, struct args *a)
+{
+	return path_call(c, a, "restart", ARB_METHOD_RESTART);
+}
+
+static int
+cmd_kill(struct ctl *c, struct args *a)
+{
+	if (!a->signal)
+		a->signal = "TERM";
+	return path_call(c, a, "kill", ARB_METHOD_SIGNAL);
+}
+
+static int
+cmd_shutdown(struct ctl *c, struct args *a)
+{
+	if (a->argc)
+		return usage_error("shutdown takes no argument");
+	return simple_call(c, ARB_METHOD_SHUTDOWN, NULL);
+}
+
+/*
+ * Sends one call and hands the parameters of every reply to show, until
+ * the reply without "continues" (at once unless more is set). Without
+ * more the call times out after CALL_TIMEOUT_S; a stream waits for ever.
+ */
+static int
+follow(struct ctl *c, const char *method, json_t *params, bool more,
+       void (*show)(struct ctl *c, json_t *params))
+{
+	struct arb_wire_reply r;
+	int rc;
+
+	rc = open_connection(c, more);
+	if (rc == EXIT_OK)
+		rc = send_call(c, method, params, more ? ARB_WIRE_MORE : 0);
+	while (rc == EXIT_OK) {
+		rc = recv_reply(c, &r);
+		if (rc)
+			break;
+		if (r.error) {
+			rc = report_error(c, method, params, &r);
+			arb_wire_reply_done(&r);
+			break;
+		}
+		show(c, r.parameters);
+		more = r.continues;
+		arb_wire_reply_done(&r);
+		if (!more)
+			break;
+	}
+	return rc;
+}
+
+static void
+show_event(struct ctl *c, json_t *params)
+{
+	json_t *ev = json_object_get(params, "event");
+
+	/* The last reply may carry no event: it only ends the stream. */
+	if (!json_is_object(ev))
+		return;
+	if (c->json)
+		print_json(ev, JSON_COMPACT);
+	else
+		arb_render_event(stdout, &c->render, ev, time(NULL));
+}
+
+static int
+cmd_events(struct ctl *c, struct args *a)
+{
+	if (a->argc)
+		return usage_error("events takes no argument");
+	/* Each event as it comes, even into a pipe. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	return follow(c, ARB_METHOD_EVENTS, NULL, true, show_event);
+}
+
+static void
+show_raw(struct ctl *c, json_t *params)
+{
+	print_json(params, c->json ? JSON_COMPACT : JSON_INDENT(2));
+}
+
+static int
+cmd_call(struct ctl *c, struct args *a)
+{
+	json_error_t jerr;
+	json_t *params = NULL;
+	int rc;
+
+	if (a->argc < 1 || a->argc > 2)
+		return usage_error("call takes METHOD and optional JSON");
+	if (!*a->argv[0])
+		return usage_error("call needs a METHOD name");
+	/* Checked before connecting: jansson takes UTF-8 only. */
+	params = json_string(a->argv[0]);
+	if (!params)
+		return usage_error("METHOD is not valid UTF-8");
+	json_decref(params);
+	params = NULL;
+	if (a->argc == 2) {
+		params = json_loads(a->argv[1], JSON_REJECT_DUPLICATES, &jerr);
+		if (!params)
+			return usage_error("JSON parameters: %s", jerr.text);
+		if (!json_is_object(params)) {
+			json_decref(params);
+			return usage_error("JSON parameters must be an object");
+		}
+	}
+	if (a->more)
+		setvbuf(stdout, NULL, _IOLBF, 0);
+	rc = follow(c, a->argv[0], params, a->more, show_raw);
+	json_decref(params);
+	return rc;
+}
+
+enum { OPT_SOCKET = 0x100, OPT_MORE };
+
+static const struct option global_options[] = {
+	{"json", no_argument, NULL, 'j'},
+	{"socket", required_argument, NULL, OPT_SOCKET},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{"signal", required_argument, NULL, 's'}, /* kill only */
+	{"more", no_argument, NULL, OPT_MORE},	  /* call only */
+	{NULL, 0, NULL, 0},
+};
+
+static const struct command {
+	const char *name;
+	int (*run)(struct ctl *c, struct args *a);
+} commands[] = {
+	{"status", cmd_status},	    {"start", cmd_start},
+	{"stop", cmd_stop},	    {"restart", cmd_restart},
+	{"kill", cmd_kill},	    {"events", cmd_events},
+	{"shutdown", cmd_shutdown}, {"call", cmd_call},
+};
+
+/*
+ * Options go before the command or after it (`status web --json`, as the
+ * bash completion calls it). -s is kill's signal, --more call's flag;
+ * operands that start with '-' follow "--".
+ */
+static int
+parse(struct ctl *c, int argc, char **argv, const char *cmd, struct args *a,
+      bool *ret_done)
+{
+	/* ':' first: a missing argument is ':', not '?'; '+' stops at the
+	 * command's name in the first pass. */
+	const char *shortopts = !cmd			   ? "+:jhVs"
+				: strcmp(cmd, "kill") == 0 ? ":jhVs:"
+							   : ":jhVs";
+	char unknown[3] = "-?";
+	int opt;
+
+	opterr = 0;
+	optind = 0; /* glibc: rescan from scratch */
+	while ((opt = getopt_long(argc, argv, shortopts, global_options,
+				  NULL)) != -1) {
+		switch (opt) {
+		case 'j':
+			c->json = true;
+			break;
+		case OPT_SOCKET:
+			if (!*optarg)
+				return usage_error("--socket needs a path");
+			c->socket_opt = optarg;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			*ret_done = true;
+			return EXIT_OK;
+		case 'V':
+			printf("arborctl %s\n", ARB_VERSION);
+			*ret_done = true;
+			return EXIT_OK;
+		case 's':
+			if (!cmd || strcmp(cmd, "kill") != 0 || !optarg)
+				return usage_error("-s SIGNAL is an option of "
+						   "kill");
+			a->signal = optarg;
+			break;
+		case OPT_MORE:
+			if (!cmd || strcmp(cmd, "call") != 0)
+				return usage_error("--more is an option of "
+						   "call");
+			a->more = true;
+			break;
+		case ':':
+			return usage_error("option '%s' needs an argument",
+					   argv[optind - 1]);
+		default:
+			if (optopt) {
+				unknown[1] = (char)optopt;
+				return usage_error("unknown option '%s'",
+						   unknown);
+			}
+			return usage_error("unknown option '%s'",
+					   argv[optind - 1]);
+		}
+	}
+	a->argc = argc - optind;
+	a->argv = argv + optind;
+	return EXIT_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ctl c = {.fd = -1};
+	struct args a = {0};
+	const struct command *cmd = NULL;
+	const char *no_color = getenv("NO_COLOR");
+	const char *term = getenv("TERM");
+	bool done = false;
+	int rc;
+
+	rc = parse(&c, argc, argv, NULL, &a, &done);
+	if (rc || done)
+		return rc;
+	if (a.argc == 0)
+		return usage_error("no command given");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, a.argv[0]) == 0)
+			cmd = &commands[i];
+	if (!cmd)
+		return usage_error("unknown command '%s'", a.argv[0]);
+	/* The command's own arguments, with its name as argv[0]. */
+	rc = parse(&c, a.argc, a.argv, cmd->name, &a, &done);
+	if (rc || done)
+		return rc;
+
+	(void)setlocale(LC_CTYPE, "");
+	if (isatty(STDOUT_FILENO) && !(term && strcmp(term, "dumb") == 0)) {
+		c.render.color = !(no_color && *no_color);
+		c.render.utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
+	}
+	arb_wire_reader_init(&c.rd, ARB_REPLY_MAX);
+	rc = cmd->run(&c, &a);
+	arb_wire_reader_done(&c.rd);
+	if (c.fd >= 0)
+		close(c.fd);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "arborctl: writing the output: %s\n",
+			strerror(errno));
+		return rc ? rc : EXIT_FAILED;
+	}
+	return rc;
+}

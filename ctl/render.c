@@ -1,0 +1,403 @@
+/*
+ * render.c - the human output of arborctl: the Status reply's flat,
+ * depth-first node list drawn as a tree with aligned columns, and events
+ * as one line each. Pure formatting onto a FILE: no socket, no exit
+ * status, so unit tests can compare the text.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "render.h"
+
+#define C_GREEN "\033[32m"
+#define C_RED "\033[31m"
+#define C_YELLOW "\033[33m"
+#define C_DIM "\033[2m"
+#define C_RESET "\033[0m"
+
+void
+arb_render_safe(FILE *f, const char *s)
+{
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+		fputc(*c < 0x20 || *c == 0x7f ? '?' : *c, f);
+}
+
+static const char *
+str_of(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static bool
+int_of(json_t *obj, const char *key, json_int_t *ret)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (!json_is_integer(v))
+		return false;
+	*ret = json_integer_value(v);
+	return true;
+}
+
+struct row {
+	json_t *node;
+	const char *name;
+	char kind[64];
+	char state[32];
+	char pid[32];
+	char uptime[48];
+	char restarts[32];
+	char last_exit[96];
+	const char *color;
+	int depth; /* below the first node */
+	bool last; /* the last of its siblings */
+};
+
+/* Two units at most, and a zero second one dropped: "3m", not "3m0s". */
+void
+arb_render_duration(char *buf, size_t size, long long ms)
+{
+	static const struct {
+		long long secs;
+		const char *unit;
+	} units[] = {{86400, "d"}, {3600, "h"}, {60, "m"}, {1, "s"}};
+	long long s = ms > 0 ? ms / 1000 : 0;
+	size_t i = 0;
+
+	while (i < 3 && s < units[i].secs)
+		i++;
+	if (i == 3 || s % units[i].secs / units[i + 1].secs == 0)
+		snprintf(buf, size, "%lld%s", s / units[i].secs, units[i].unit);
+	else
+		snprintf(buf, size, "%lld%s%lld%s", s / units[i].secs,
+			 units[i].unit, s % units[i].secs / units[i + 1].secs,
+			 units[i + 1].unit);
+}
+
+/* "/" is depth 0, "web" 1, "web/app" 2. */
+static int
+path_depth(const char *path)
+{
+	int d = 1;
+
+	if (strcmp(path, "/") == 0)
+		return 0;
+	for (; *path; path++)
+		d += *path == '/';
+	return d;
+}
+
+static const char *
+state_color(const char *state, json_t *node)
+{
+	json_t *last = json_object_get(node, "last_exit");
+	const char *reason = str_of(last, "reason");
+
+	if (strcmp(state, "up") == 0)
+		return json_is_false(json_object_get(node, "ready")) ? C_YELLOW
+								      : C_GREEN;
+	if (strcmp(state, "exited") == 0)
+		return C_RED;
+	/* Down after a crash (a temporary child, a supervisor that gave
+	 * up) needs a look; down on purpose does not. */
+	if (strcmp(state, "down") == 0 || strcmp(state, "gone") == 0)
+		return reason && strcmp(reason, "crash") == 0 ? C_RED : C_DIM;
+	if (strcmp(state, "starting") == 0 || strcmp(state, "stopping") == 0 ||
+	    strcmp(state, "killing") == 0 || strcmp(state, "restarting") == 0)
+		return C_YELLOW;
+	return NULL;
+}
+
+static void
+fill_row(struct row *w, json_t *node, bool first)
+{
+	const char *path = str_of(node, "path");
+	const char *kind = str_of(node, "kind");
+	const char *state = str_of(node, "state");
+	const char *how, *slash, *reason, *signame;
+	json_t *last = json_object_get(node, "last_exit");
+	json_int_t v;
+
+	w->node = node;
+	if (!path)
+		path = "?";
+	slash = strrchr(path, '/');
+	w->name = first || !slash || !slash[1] ? path : slash + 1;
+	if (!kind)
+		kind = "?";
+	how = str_of(node, strcmp(kind, "supervisor") == 0 ? "strategy"
+							   : "restart");
+	/* Two columns in one: "supervisor" is the longest kind. */
+	if (how)
+		snprintf(w->kind, sizeof(w->kind), "%-10s %s", kind, how);
+	else
+		snprintf(w->kind, sizeof(w->kind), "%s", kind);
+	if (!state)
+		state = "?";
+	if (strcmp(state, "up") == 0 &&
+	    json_is_false(json_object_get(node, "ready")))
+		snprintf(w->state, sizeof(w->state), "up (not ready)");
+	else
+		snprintf(w->state, sizeof(w->state), "%s", state);
+	w->color = state_color(state, node);
+	w->pid[0] = w->uptime[0] = w->restarts[0] = w->last_exit[0] = '\0';
+	if (int_of(node, "pid", &v) && v > 0)
+		snprintf(w->pid, sizeof(w->pid), "pid %" JSON_INTEGER_FORMAT,
+			 v);
+	if (int_of(node, "since_ms", &v))
+		arb_render_duration(w->uptime, sizeof(w->uptime), (long long)v);
+	if (int_of(node, "restarts", &v) && v > 0)
+		snprintf(w->restarts, sizeof(w->restarts),
+			 "restarts %" JSON_INTEGER_FORMAT, v);
+	if (json_is_object(last)) {
+		char death[48] = "";
+
+		signame = str_of(last, "signal");
+		if (int_of(last, "code", &v))
+			snprintf(death, sizeof(death),
+				 " code=%" JSON_INTEGER_FORMAT, v);
+		else if (signame)
+			snprintf(death, sizeof(death), " signal=%.32s", signame);
+		else if (int_of(last, "signal", &v))
+			snprintf(death, sizeof(death),
+				 " signal=%" JSON_INTEGER_FORMAT, v);
+		reason = str_of(last, "reason");
+		snprintf(w->last_exit, sizeof(w->last_exit), "last:%s%s%.32s",
+			 death, reason ? " " : "", reason ? reason : "");
+	}
+}
+
+static void
+pad(FILE *f, size_t n)
+{
+	while (n-- > 0)
+		fputc(' ', f);
+}
+
+/* s, coloured when color is set, then spaces up to width and a gap. */
+static void
+put_cell(FILE *f, const char *s, const char *color, size_t width)
+{
+	size_t n = strlen(s);
+
+	if (color)
+		fputs(color, f);
+	arb_render_safe(f, s);
+	if (color)
+		fputs(C_RESET, f);
+	pad(f, (width > n ? width - n : 0) + 2);
+}
+
+/*
+ * The flat depth-first list becomes a tree: a node is the last of its
+ * siblings when no later node at its depth comes before one shallower.
+ */
+static int
+mark_last(struct row *rows, size_t n, int max_depth)
+{
+	bool *seen = calloc((size_t)max_depth + 2, sizeof(*seen));
+
+	if (!seen)
+		return -ENOMEM;
+	for (size_t i = n; i-- > 0;) {
+		int d = rows[i].depth;
+
+		rows[i].last = !seen[d];
+		seen[d] = true;
+		for (int k = d + 1; k <= max_depth; k++)
+			seen[k] = false;
+	}
+	free(seen);
+	return 0;
+}
+
+/*
+ * Writes one row after its tree glyphs, columns padded to width[]; built
+ * in memory first so the line ends without trailing blanks.
+ */
+static int
+draw_row(FILE *out, const struct arb_render *r, const struct row *w,
+	 const bool *anc_last, const size_t *width)
+{
+	static const char *const utf8[] = {"\u251c\u2500 ", "\u2514\u2500 ",
+					   "\u2502  ", "   "};
+	static const char *const ascii[] = {"|- ", "`- ", "|  ", "   "};
+	const char *const *g = r->utf8 ? utf8 : ascii;
+	char *line = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	f = open_memstream(&line, &len);
+	if (!f)
+		return -ENOMEM;
+	for (int k = 1; k < w->depth; k++)
+		fputs(g[anc_last[k] ? 3 : 2], f);
+	if (w->depth > 0)
+		fputs(g[w->last ? 1 : 0], f);
+	put_cell(f, w->name, NULL, width[0] - 3 * (size_t)w->depth);
+	put_cell(f, w->kind, NULL, width[1]);
+	put_cell(f, w->state, r->color ? w->color : NULL, width[2]);
+	put_cell(f, w->pid, NULL, width[3]);
+	pad(f, width[4] - strlen(w->uptime)); /* durations align right */
+	put_cell(f, w->uptime, NULL, 0);
+	put_cell(f, w->restarts, NULL, width[5]);
+	put_cell(f, w->last_exit, NULL, 0);
+	if (fclose(f) != 0) {
+		free(line);
+		return -ENOMEM;
+	}
+	while (len > 0 && line[len - 1] == ' ')
+		len--;
+	fwrite(line, 1, len, out);
+	fputc('\n', out);
+	free(line);
+	return 0;
+}
+
+static size_t
+max_size(size_t a, size_t b)
+{
+	return a > b ? a : b;
+}
+
+int
+arb_render_tree(FILE *out, const struct arb_render *r, json_t *nodes)
+{
+	size_t n = json_array_size(nodes), width[6] = {0};
+	struct row *rows;
+	bool *anc_last = NULL;
+	int base = 0, max_depth = 0, rc = 0;
+
+	rows = calloc(n ? n : 1, sizeof(*rows));
+	if (!rows)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		struct row *w = &rows[i];
+		const char *path;
+
+		fill_row(w, json_array_get(nodes, i), i == 0);
+		path = str_of(w->node, "path");
+		w->depth = path ? path_depth(path) : 0;
+		if (i == 0)
+			base = w->depth;
+		/* A malformed list stays drawable: all below the first. */
+		if (i == 0)
+			w->depth = 0;
+		else if (w->depth - base < 1)
+			w->depth = 1;
+		else
+			w->depth -= base;
+		if (w->depth > max_depth)
+			max_depth = w->depth;
+		width[0] = max_size(width[0],
+				    3 * (size_t)w->depth + strlen(w->name));
+		width[1] = max_size(width[1], strlen(w->kind));
+		width[2] = max_size(width[2], strlen(w->state));
+		width[3] = max_size(width[3], strlen(w->pid));
+		width[4] = max_size(width[4], strlen(w->uptime));
+		width[5] = max_size(width[5], strlen(w->restarts));
+	}
+	anc_last = calloc((size_t)max_depth + 1, sizeof(*anc_last));
+	if (!anc_last || mark_last(rows, n, max_depth) < 0)
+		goto fail;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		anc_last[rows[i].depth] = rows[i].last;
+		rc = draw_row(out, r, &rows[i], anc_last, width);
+	}
+	free(anc_last);
+	free(rows);
+	return rc;
+fail:
+	free(anc_last);
+	free(rows);
+	return -ENOMEM;
+}
+
+/* Whether s can be written bare: one word of printable characters. */
+static bool
+is_word(const char *s)
+{
+	if (!*s)
+		return false;
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+		if (*c <= ' ' || *c == 0x7f || *c == '"' || *c == '=' ||
+		    *c == '\\')
+			return false;
+	return true;
+}
+
+/* A value as text: a string bare when it is one word, else as JSON. */
+static void
+put_value(FILE *out, json_t *v)
+{
+	const char *s = json_string_value(v);
+	char *dump;
+
+	if (s && is_word(s)) {
+		arb_render_safe(out, s);
+		return;
+	}
+	dump = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (dump)
+		arb_render_safe(out, dump);
+	free(dump);
+}
+
+static const char *
+event_color(json_t *ev)
+{
+	const char *name = str_of(ev, "event");
+	const char *reason = str_of(ev, "reason");
+
+	if (!name)
+		return NULL;
+	if (strcmp(name, "start") == 0 || strcmp(name, "ready") == 0)
+		return C_GREEN;
+	if (strcmp(name, "exit") == 0)
+		return reason && strcmp(reason, "crash") == 0 ? C_RED
+							      : C_YELLOW;
+	if (strcmp(name, "start_failed") == 0 || strcmp(name, "giveup") == 0)
+		return C_RED;
+	if (strcmp(name, "stop") == 0)
+		return C_YELLOW;
+	return C_DIM;
+}
+
+/* "14:02:11  exit          web/app pid=4242 code=1 reason=crash" */
+void
+arb_render_event(FILE *out, const struct arb_render *r, json_t *ev,
+		 time_t when)
+{
+	const char *name = str_of(ev, "event"), *path = str_of(ev, "path");
+	const char *key, *color = r->color ? event_color(ev) : NULL;
+	char stamp[16] = "";
+	struct tm tm;
+	json_t *v;
+
+	if (localtime_r(&when, &tm))
+		strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
+	fprintf(out, "%s  ", stamp);
+	if (color)
+		fputs(color, out);
+	arb_render_safe(out, name ? name : "?");
+	if (color)
+		fputs(C_RESET, out);
+	if (path) {
+		/* Event names are at most 12 long (start_failed). */
+		pad(out, 14 - (name && strlen(name) < 12 ? strlen(name) : 12));
+		arb_render_safe(out, path);
+	}
+	json_object_foreach(ev, key, v) {
+		if (strcmp(key, "event") == 0 || strcmp(key, "path") == 0)
+			continue;
+		fputc(' ', out);
+		arb_render_safe(out, key);
+		fputc('=', out);
+		put_value(out, v);
+	}
+	fputc('\n', out);
+}
+

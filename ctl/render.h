@@ -1,0 +1,44 @@
+/*
+ * render.h - arborctl's output for people: the Status tree and the event
+ * lines. --json output does not come here; it is jansson's own.
+ */
+#ifndef ARB_RENDER_H
+#define ARB_RENDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <time.h>
+
+#include <jansson.h>
+
+struct arb_render {
+	bool color; /* ANSI colours for states and events */
+	bool utf8;  /* box-drawing glyphs; else |- `- | */
+};
+
+/*
+ * Draws the nodes array of a Status reply (depth-first, the subtree's top
+ * first) as a tree, one aligned line a node: name, kind and strategy or
+ * restart type, state, pid, time in the state, restarts, last exit.
+ * Tolerates missing or mistyped fields. 0 or -ENOMEM.
+ */
+int arb_render_tree(FILE *out, const struct arb_render *r, json_t *nodes);
+
+/*
+ * Writes one event object as "HH:MM:SS  event  path  key=value...", at
+ * local time when; a value that is not one plain word is written as JSON.
+ */
+void arb_render_event(FILE *out, const struct arb_render *r, json_t *ev,
+		      time_t when);
+
+/* ms as 45s, 3m12s, 2h5m or 3d4h (negative counts as 0). */
+void arb_render_duration(char *buf, size_t size, long long ms);
+
+/*
+ * Writes s with control characters as '?': a terminal takes escape
+ * sequences from nobody, not even arbord.
+ */
+void arb_render_safe(FILE *out, const char *s);
+
+#endif

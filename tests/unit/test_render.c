@@ -1,0 +1,196 @@
+/*
+ * test_render.c - arborctl's human output (ctl/render.c): durations, the
+ * tree drawn from a flat depth-first Status list (glyphs, columns, last
+ * siblings, subtrees), colours, event lines, and hostile text.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "render.h"
+
+/* Renders nodes (JSON text) into a string the caller frees. */
+static char *
+tree_text(const char *nodes_json, bool color, bool utf8)
+{
+	struct arb_render r = {.color = color, .utf8 = utf8};
+	json_t *nodes = json_loads(nodes_json, 0, NULL);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(nodes);
+	assert_non_null(f);
+	assert_int_equal(arb_render_tree(f, &r, nodes), 0);
+	fclose(f);
+	json_decref(nodes);
+	return text;
+}
+
+static void
+test_durations(void **state)
+{
+	static const struct {
+		long long ms;
+		const char *want;
+	} cases[] = {
+		{-5, "0s"},
+		{0, "0s"},
+		{999, "0s"},
+		{45000, "45s"},
+		{59999, "59s"},
+		{60000, "1m"},
+		{192000, "3m12s"},
+		{3599000, "59m59s"},
+		{3600000, "1h"},
+		{(2 * 3600 + 5 * 60 + 59) * 1000LL, "2h5m"},
+		{86400000, "1d"},
+		{(3 * 86400 + 4 * 3600 + 59) * 1000LL, "3d4h"},
+		{400LL * 86400000, "400d"},
+	};
+	char buf[32];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		arb_render_duration(buf, sizeof(buf), cases[i].ms);
+		assert_string_equal(buf, cases[i].want);
+	}
+}
+
+static const char tree_json[] =
+	"[{\"path\":\"/\",\"kind\":\"supervisor\",\"strategy\":\"one_for_one\","
+	"\"restart\":\"permanent\",\"state\":\"up\",\"since_ms\":274000000,"
+	"\"restarts\":0,\"ready\":true},"
+	"{\"path\":\"db\",\"kind\":\"service\",\"restart\":\"permanent\","
+	"\"state\":\"up\",\"pid\":4242,\"since_ms\":45000,\"restarts\":0,"
+	"\"ready\":true},"
+	"{\"path\":\"web\",\"kind\":\"supervisor\",\"strategy\":\"rest_for_one\","
+	"\"restart\":\"permanent\",\"state\":\"up\",\"since_ms\":192000,"
+	"\"restarts\":0,\"ready\":true},"
+	"{\"path\":\"web/app\",\"kind\":\"service\",\"restart\":\"transient\","
+	"\"state\":\"exited\",\"since_ms\":5000,\"restarts\":2,"
+	"\"last_exit\":{\"pid\":4200,\"code\":1,\"reason\":\"crash\"},"
+	"\"ready\":false},"
+	"{\"path\":\"web/proxy\",\"kind\":\"service\",\"restart\":\"permanent\","
+	"\"state\":\"up\",\"pid\":4244,\"since_ms\":7500000,\"restarts\":1,"
+	"\"last_exit\":{\"pid\":4100,\"signal\":\"KILL\",\"reason\":\"crash\"},"
+	"\"ready\":true},"
+	"{\"path\":\"z\",\"kind\":\"supervisor\",\"strategy\":\"one_for_all\","
+	"\"restart\":\"permanent\",\"state\":\"down\",\"since_ms\":1000,"
+	"\"restarts\":0,\"ready\":false},"
+	"{\"path\":\"z/y\",\"kind\":\"service\",\"restart\":\"temporary\","
+	"\"state\":\"down\",\"since_ms\":1000,\"restarts\":0,\"ready\":false}]";
+
+static void
+test_tree_ascii(void **state)
+{
+	char *text = tree_text(tree_json, false, false);
+
+	assert_string_equal(
+		text,
+		"/            supervisor one_for_one   up                 3d4h\n"
+		"|- db        service    permanent     up      pid 4242    45s\n"
+		"|- web       supervisor rest_for_one  up                3m12s\n"
+		"|  |- app    service    transient     exited               5s"
+		"  restarts 2  last: code=1 crash\n"
+		"|  `- proxy  service    permanent     up      pid 4244   2h5m"
+		"  restarts 1  last: signal=KILL crash\n"
+		"`- z         supervisor one_for_all   down                 1s\n"
+		"   `- y      service    temporary     down                 1s\n");
+	free(text);
+}
+
+static void
+test_tree_utf8_and_colors(void **state)
+{
+	char *text = tree_text(tree_json, true, true);
+
+	assert_non_null(strstr(text, "\u251c\u2500 db "));
+	assert_non_null(strstr(text, "\u2502  \u2514\u2500 proxy "));
+	assert_non_null(strstr(text, "\u2514\u2500 z "));
+	assert_non_null(strstr(text, "   \u2514\u2500 y "));
+	assert_non_null(strstr(text, "\033[32mup\033[0m"));
+	assert_non_null(strstr(text, "\033[31mexited\033[0m"));
+	assert_non_null(strstr(text, "\033[2mdown\033[0m"));
+	free(text);
+}
+
+static void
+test_subtree_and_not_ready(void **state)
+{
+	char *text = tree_text(
+		"[{\"path\":\"web/app\",\"kind\":\"service\",\"state\":\"up\","
+		"\"pid\":7,\"ready\":false},"
+		"{\"path\":\"web/app/x\",\"kind\":\"service\",\"state\":"
+		"\"starting\"}]",
+		true, false);
+
+	assert_string_equal(
+		text, "web/app  service  \033[33mup (not ready)\033[0m  pid 7\n"
+		      "`- x     service  \033[33mstarting\033[0m\n");
+	free(text);
+}
+
+/* Nothing from the wire reaches the terminal as a control sequence. */
+static void
+test_hostile_and_malformed(void **state)
+{
+	char *text = tree_text(
+		"[{\"path\":\"a\\u001b[2J\",\"state\":7},{\"kind\":[]},"
+		"{\"path\":\"q/r/s/t\",\"pid\":\"x\",\"since_ms\":-3}]",
+		false, false);
+
+	assert_null(strchr(text, '\033'));
+	assert_non_null(strstr(text, "a?[2J"));
+	free(text);
+	text = tree_text("[]", false, false);
+	assert_string_equal(text, "");
+	free(text);
+}
+
+static void
+test_event_line(void **state)
+{
+	struct arb_render r = {0};
+	json_t *ev = json_pack("{s:s, s:s, s:i, s:i, s:s, s:s}", "event",
+			       "exit", "path", "web/app", "pid", 4242, "code",
+			       1, "reason", "crash", "error",
+			       "No such file\n\033");
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	setenv("TZ", "UTC", 1);
+	tzset();
+	arb_render_event(f, &r, ev, 3600 * 14 + 60 * 2 + 11);
+	json_decref(ev);
+	ev = json_pack("{s:s}", "event", "down");
+	arb_render_event(f, &r, ev, 0);
+	json_decref(ev);
+	fclose(f);
+	assert_string_equal(text, "14:02:11  exit          web/app pid=4242 "
+				  "code=1 reason=crash "
+				  "error=\"No such file\\n\\u001B\"\n"
+				  "00:00:00  down\n");
+	free(text);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_tree_ascii),
+		cmocka_unit_test(test_tree_utf8_and_colors),
+		cmocka_unit_test(test_subtree_and_not_ready),
+		cmocka_unit_test(test_hostile_and_malformed),
+		cmocka_unit_test(test_event_line),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
