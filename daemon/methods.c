@@ -11,19 +11,11 @@
 #include <time.h>
 
 #include "protocol.h"
+#include "clock.h"
 #include "control_internal.h"
 #include "events.h"
 #include "interface.h"
 #include "signames.h"
-
-static int64_t
-monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- paths ------------------------------------------------------------- */
 
@@ -227,7 +219,7 @@ method_status(struct conn *c, json_t *params)
 	nodes = json_array();
 	reply = json_object();
 	if (!nodes || !reply ||
-	    add_subtree(c->ctl, nodes, node, monotonic_ms()) < 0) {
+	    add_subtree(c->ctl, nodes, node, arb_monotonic_ms()) < 0) {
 		json_decref(nodes);
 		json_decref(reply);
 		c->closing = true;

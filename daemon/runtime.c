@@ -22,6 +22,7 @@
 
 #include <ev.h>
 
+#include "clock.h"
 #include "control.h"
 #include "events.h"
 #include "pidmap.h"
@@ -74,15 +75,6 @@ struct runtime {
 	unsigned bugs; /* invariants the core reported broken */
 };
 
-static int64_t
-monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 push(struct runtime *rt, const struct arb_event *ev)
 {
@@ -118,7 +110,7 @@ feed(struct runtime *rt, const struct arb_event *ev)
 
 		rt->p_head = (rt->p_head + 1) % rt->p_cap;
 		rt->p_len--;
-		next.now_ms = monotonic_ms();
+		next.now_ms = arb_monotonic_ms();
 		if (arb_tree_step(rt->tree, &next, &rt->out) < 0) {
 			fprintf(stderr, "arbord: out of memory in the core\n");
 			abort();
@@ -187,7 +179,7 @@ static void
 timer_set(struct runtime *rt, uint32_t node, int64_t at_ms)
 {
 	ev_timer *w = &rt->nodes[node].timer;
-	int64_t delay = at_ms - monotonic_ms();
+	int64_t delay = at_ms - arb_monotonic_ms();
 
 	/* libev counts from its cached time: make it now, or we fire early. */
 	ev_now_update(rt->loop);
