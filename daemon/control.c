@@ -169,6 +169,11 @@ on_conn_read(struct ev_loop *loop, ev_io *w, int revents)
 	struct conn *c = w->data;
 	ssize_t n;
 
+	if (revents & EV_CUSTOM) {
+		/* Its request was answered: the calls behind it, if any. */
+		conn_process(c);
+		return;
+	}
 	if (c->events) {
 		/* A subscriber only listens: anything it sends, or its EOF,
 		 * ends the stream. */

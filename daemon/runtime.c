@@ -37,6 +37,41 @@ extern char **environ;
 
 struct runtime;
 
+/* Events kept for later, in order; one per node at most. */
+struct event_fifo {
+	struct arb_event *v;
+	uint32_t head, len, cap;
+};
+
+static void
+fifo_push(struct event_fifo *f, const struct arb_event *ev)
+{
+	if (f->len == f->cap) {
+		/* Cannot happen: each node has at most one such event. */
+		fprintf(stderr, "arbord: internal error: event queue full\n");
+		abort();
+	}
+	f->v[(f->head + f->len++) % f->cap] = *ev;
+}
+
+static struct arb_event
+fifo_pop(struct event_fifo *f)
+{
+	struct arb_event ev = f->v[f->head];
+
+	f->head = (f->head + 1) % f->cap;
+	f->len--;
+	return ev;
+}
+
+static int
+fifo_init(struct event_fifo *f, uint32_t cap)
+{
+	f->v = calloc(cap, sizeof(*f->v));
+	f->cap = cap;
+	return f->v ? 0 : -ENOMEM;
+}
+
 struct rt_node {
 	ev_timer timer; /* its data points back to this rt_node */
 	struct runtime *rt;
@@ -60,8 +95,7 @@ struct runtime {
 	bool down; /* the root is gone: leave the loop */
 
 	/* Events waiting to be fed, in order; one per node at most, + signals. */
-	struct arb_event *pending;
-	uint32_t p_head, p_len, p_cap;
+	struct event_fifo pending;
 	bool feeding;
 
 	/*
@@ -69,21 +103,25 @@ struct runtime {
 	 * cause (R1) must let reaps and signals in between (R3), or a program
 	 * that can no longer start would spin here until intensity runs out.
 	 */
-	struct arb_event *failed;
-	uint32_t f_head, f_len;
+	struct event_fifo failed;
 	ev_idle failed_idle;
+
+	/*
+	 * Deaths wait here until the loop is about to poll again. libev reaps
+	 * one child per callback and calls itself again while any is left; a
+	 * restart made from inside that chain makes a new child that can die
+	 * before the chain ends, so services that crash at once would keep
+	 * arbord from ever polling its sockets and signals again.
+	 */
+	struct event_fifo exits;
+	ev_prepare exits_prepare;
 	unsigned bugs; /* invariants the core reported broken */
 };
 
 static void
 push(struct runtime *rt, const struct arb_event *ev)
 {
-	if (rt->p_len == rt->p_cap) {
-		/* Cannot happen: each node has at most one result in flight. */
-		fprintf(stderr, "arbord: internal error: event queue full\n");
-		abort();
-	}
-	rt->pending[(rt->p_head + rt->p_len++) % rt->p_cap] = *ev;
+	fifo_push(&rt->pending, ev);
 }
 
 static void perform(struct runtime *rt, const struct arb_action *a);
@@ -92,8 +130,7 @@ static void perform(struct runtime *rt, const struct arb_action *a);
 static void
 defer_failed(struct runtime *rt, const struct arb_event *ev)
 {
-	/* Each node has at most one start in flight: p_cap bounds both. */
-	rt->failed[(rt->f_head + rt->f_len++) % rt->p_cap] = *ev;
+	fifo_push(&rt->failed, ev);
 	ev_idle_start(rt->loop, &rt->failed_idle);
 }
 
@@ -105,11 +142,9 @@ feed(struct runtime *rt, const struct arb_event *ev)
 	if (rt->feeding)
 		return;
 	rt->feeding = true;
-	while (rt->p_len > 0) {
-		struct arb_event next = rt->pending[rt->p_head];
+	while (rt->pending.len > 0) {
+		struct arb_event next = fifo_pop(&rt->pending);
 
-		rt->p_head = (rt->p_head + 1) % rt->p_cap;
-		rt->p_len--;
 		next.now_ms = arb_monotonic_ms();
 		if (arb_tree_step(rt->tree, &next, &rt->out) < 0) {
 			fprintf(stderr, "arbord: out of memory in the core\n");
@@ -248,7 +283,22 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 	} else {
 		ev.code = WEXITSTATUS(w->rstatus);
 	}
-	feed(rt, &ev);
+	fifo_push(&rt->exits, &ev);
+	ev_prepare_start(loop, &rt->exits_prepare);
+}
+
+/* Every death reaped since the last poll, in the order they were reaped. */
+static void
+on_exits_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct runtime *rt = w->data;
+
+	ev_prepare_stop(loop, w);
+	while (rt->exits.len > 0) {
+		struct arb_event ev = fifo_pop(&rt->exits);
+
+		feed(rt, &ev);
+	}
 }
 
 static void
@@ -264,10 +314,9 @@ static void
 on_failed_idle(struct ev_loop *loop, ev_idle *w, int revents)
 {
 	struct runtime *rt = w->data;
-	struct arb_event ev = rt->failed[rt->f_head];
+	struct arb_event ev = fifo_pop(&rt->failed);
 
-	rt->f_head = (rt->f_head + 1) % rt->p_cap;
-	if (--rt->f_len == 0)
+	if (rt->failed.len == 0)
 		ev_idle_stop(loop, w);
 	feed(rt, &ev);
 }
@@ -318,14 +367,16 @@ runtime_done(struct runtime *rt)
 	if (rt->loop) {
 		ev_child_stop(rt->loop, &rt->child_watcher);
 		ev_idle_stop(rt->loop, &rt->failed_idle);
+		ev_prepare_stop(rt->loop, &rt->exits_prepare);
 		ev_signal_stop(rt->loop, &rt->sig_term);
 		ev_signal_stop(rt->loop, &rt->sig_int);
 		ev_signal_stop(rt->loop, &rt->sig_hup);
 	}
 	arb_control_close(rt->control);
 	free(rt->nodes);
-	free(rt->pending);
-	free(rt->failed);
+	free(rt->pending.v);
+	free(rt->failed.v);
+	free(rt->exits.v);
 	arb_pidmap_done(&rt->pids);
 	arb_spawner_done(&rt->spawner);
 	arb_actions_done(&rt->out);
@@ -347,10 +398,10 @@ runtime_init(struct runtime *rt, const struct arb_spec *spec)
 		return -ENOSYS;
 	rt->tree = arb_tree_new(spec);
 	rt->nodes = calloc(n, sizeof(*rt->nodes));
-	rt->p_cap = n + 8;
-	rt->pending = calloc(rt->p_cap, sizeof(*rt->pending));
-	rt->failed = calloc(rt->p_cap, sizeof(*rt->failed));
-	if (!rt->tree || !rt->nodes || !rt->pending || !rt->failed ||
+	/* Each node has at most one event of each kind in flight. */
+	if (!rt->tree || !rt->nodes || fifo_init(&rt->pending, n + 8) < 0 ||
+	    fifo_init(&rt->failed, n + 8) < 0 ||
+	    fifo_init(&rt->exits, n + 8) < 0 ||
 	    arb_pidmap_init(&rt->pids, n) < 0)
 		return -ENOMEM;
 	rt->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -366,6 +417,8 @@ runtime_init(struct runtime *rt, const struct arb_spec *spec)
 	}
 	ev_idle_init(&rt->failed_idle, on_failed_idle);
 	rt->failed_idle.data = rt;
+	ev_prepare_init(&rt->exits_prepare, on_exits_prepare);
+	rt->exits_prepare.data = rt;
 	ev_child_init(&rt->child_watcher, on_child, 0, 0);
 	rt->child_watcher.data = rt;
 	ev_child_start(rt->loop, &rt->child_watcher);

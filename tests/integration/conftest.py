@@ -64,6 +64,8 @@ class Arbord:
             [ARBORD, "-c", str(self.config), *args], env=env,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, cwd=str(tmp_path), preexec_fn=preexec_fn)
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            self.start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -131,11 +133,27 @@ class Arbord:
             self.signal(signal.SIGTERM)
         return self.wait_exit()
 
+    def _started_by_us(self, pid):
+        """Whether pid still is a service this arbord started: a session
+        leader (every service is one) born after arbord. A pid that was
+        reused by an unrelated process must not be killed."""
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return False
+        pgrp, session, start = int(fields[2]), int(fields[3]), int(fields[19])
+        return pgrp == pid and session == pid and start >= self.start_ticks
+
     def cleanup(self):
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
-        for pid in self.pids:
+        with self.lock:  # the reader thread may still be adding pids
+            pids = list(self.pids)
+        for pid in pids:
+            if not self._started_by_us(pid):
+                continue  # gone, or its number now belongs to another
             try:
                 os.killpg(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
