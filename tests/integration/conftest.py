@@ -149,17 +149,28 @@ class Arbord:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
-        with self.lock:  # the reader thread may still be adding pids
-            pids = list(self.pids)
-        for pid in pids:
-            if not self._started_by_us(pid):
-                continue  # gone, or its number now belongs to another
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        # Services share arbord's stderr: one started just before the kill
+        # may be known only from a line the reader has yet to parse, and
+        # it holds the pipe open (the reader, and closing stderr, would
+        # wait for it to exit). Kill the groups seen until the reader
+        # reaches EOF.
+        deadline = time.monotonic() + 10
+        while True:
+            with self.lock:  # the reader thread may still be adding pids
+                pids = list(self.pids)
+            for pid in pids:
+                if not self._started_by_us(pid):
+                    continue  # gone, or its number now belongs to another
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            self.reader.join(timeout=0.05)
+            if not self.reader.is_alive() or time.monotonic() > deadline:
+                break
         self.proc.stdout.close()
-        self.proc.stderr.close()
+        if not self.reader.is_alive():  # else close() would wait for it
+            self.proc.stderr.close()
 
 
 @pytest.fixture
