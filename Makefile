@@ -56,7 +56,7 @@ $(FLAGS_STAMP): ;
 
 CORE_SRCS := daemon/tree.c daemon/spec.c daemon/mem.c
 SHELL_SRCS := daemon/signames.c daemon/config.c daemon/config_keys.c daemon/config_print.c daemon/spawn.c daemon/pidmap.c \
-	daemon/runtime.c daemon/events.c daemon/control.c daemon/methods.c \
+	daemon/runtime.c daemon/events.c daemon/control.c daemon/methods.c daemon/jarena.c \
 	daemon/interface.c daemon/main.c common/wire.c common/sockpath.c
 DAEMON_OBJS := $(CORE_SRCS:.c=.o) $(SHELL_SRCS:.c=.o)
 HEADERS := $(wildcard daemon/*.h common/*.h ctl/*.h)
@@ -94,9 +94,9 @@ tests/unit/test_sockpath: tests/unit/test_sockpath.c common/sockpath.o
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< common/sockpath.o \
 		$(LDFLAGS) $(CMOCKA_LIBS)
 
-tests/unit/test_render: tests/unit/test_render.c ctl/render.o
+tests/unit/test_render: tests/unit/test_render.c ctl/render.o common/wire.o
 	$(CC) $(CPPFLAGS) -Ictl $(ALL_CFLAGS) $(JANSSON_CFLAGS) -o $@ $< \
-		ctl/render.o $(LDFLAGS) $(CMOCKA_LIBS) $(JANSSON_LIBS)
+		ctl/render.o common/wire.o $(LDFLAGS) $(CMOCKA_LIBS) $(JANSSON_LIBS)
 
 tests/unit/test_tree: tests/unit/test_tree.c tests/unit/scenario.h \
 		$(CORE_SRCS:.c=.o)
@@ -131,14 +131,15 @@ golden: daemon/arbord
 	sh tests/golden/run.sh
 
 # One pytest run for both suites, so its summary is the last line of make check.
+# ARBOR_SANITIZE tells the tests that timings and memory are the sanitizers'.
 pytest: daemon/arbord ctl/arborctl
-	$(PYTEST) -q tests/integration tests/conformance
+	ARBOR_SANITIZE=$(SANITIZE) $(PYTEST) -q tests/integration tests/conformance
 
 integration: daemon/arbord ctl/arborctl
-	$(PYTEST) -q tests/integration
+	ARBOR_SANITIZE=$(SANITIZE) $(PYTEST) -q tests/integration
 
 conformance: daemon/arbord
-	$(PYTEST) -q tests/conformance
+	ARBOR_SANITIZE=$(SANITIZE) $(PYTEST) -q tests/conformance
 
 golden-update: daemon/arbord
 	sh tests/golden/run.sh --update

@@ -376,14 +376,24 @@ arb_wire_reply_done(struct arb_wire_reply *r)
 	r->parameters = NULL;
 }
 
+void
+arb_wire_free_dump(char *s)
+{
+	json_free_t jfree;
+
+	json_get_alloc_funcs(NULL, &jfree);
+	if (s)
+		jfree(s);
+}
+
 /*
- * Serialises obj with its NUL. json_dumps allocates with jansson's
- * allocator, which arbor leaves at malloc, so the caller's free() matches.
+ * Serialises obj with its NUL into a buffer from malloc: json_dumps uses
+ * jansson's allocator, which a program may have replaced (arborctl does).
  */
 static int
 dump(json_t *obj, size_t max, char **ret_buf, size_t *ret_len)
 {
-	char *s;
+	char *s, *buf;
 	size_t n;
 
 	s = json_dumps(obj, JSON_COMPACT);
@@ -391,10 +401,16 @@ dump(json_t *obj, size_t max, char **ret_buf, size_t *ret_len)
 		return -ENOMEM;
 	n = strlen(s);
 	if (n > max) {
-		free(s);
+		arb_wire_free_dump(s);
 		return -EMSGSIZE;
 	}
-	*ret_buf = s;
+	buf = malloc(n + 1);
+	if (buf)
+		memcpy(buf, s, n + 1);
+	arb_wire_free_dump(s);
+	if (!buf)
+		return -ENOMEM;
+	*ret_buf = buf;
 	*ret_len = n + 1;
 	return 0;
 }

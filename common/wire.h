@@ -134,6 +134,12 @@ int arb_wire_encode_reply(json_t *parameters, bool continues, char **ret_buf,
 int arb_wire_encode_error(const char *name, json_t *parameters,
 			  char **ret_buf, size_t *ret_len);
 
+/*
+ * Frees what json_dumps returned, with jansson's allocator (which a
+ * program may have replaced). NULL is a no-op.
+ */
+void arb_wire_free_dump(char *s);
+
 /* The output queue. */
 
 struct arb_wire_outq {

@@ -304,7 +304,7 @@ print_json(json_t *v, size_t flags)
 	}
 	fputs(s, stdout);
 	fputc('\n', stdout);
-	free(s);
+	arb_wire_free_dump(s);
 }
 
 /*
@@ -403,7 +403,7 @@ report_error(struct ctl *c, const char *method, json_t *params,
 			fputc(' ', stderr);
 			arb_render_safe(stderr, p);
 		}
-		free(p);
+		arb_wire_free_dump(p);
 	}
 	fputc('\n', stderr);
 	return EXIT_FAILED;
@@ -732,6 +732,45 @@ parse(struct ctl *c, int argc, char **argv, const char *cmd, struct args *a,
 	return EXIT_OK;
 }
 
+/*
+ * arborctl lives for one request: jansson's many small allocations come
+ * from large blocks that are never given back, which makes decoding and
+ * printing a Status of a thousand nodes about a third cheaper than with
+ * malloc and free. Memory is bounded by the reply (ARB_REPLY_MAX).
+ */
+#define BUMP_BLOCK (1024 * 1024)
+
+static struct {
+	char *block;
+	size_t used, size;
+} bump;
+
+static void *
+bump_malloc(size_t n)
+{
+	void *p;
+
+	n = (n + 15) & ~(size_t)15;
+	if (n > BUMP_BLOCK / 4)
+		return malloc(n); /* large: on its own, never freed either */
+	if (!bump.block || bump.used + n > bump.size) {
+		bump.block = malloc(BUMP_BLOCK);
+		if (!bump.block)
+			return NULL;
+		bump.used = 0;
+		bump.size = BUMP_BLOCK;
+	}
+	p = bump.block + bump.used;
+	bump.used += n;
+	return p;
+}
+
+static void
+bump_free(void *p)
+{
+	(void)p; /* everything goes when the process exits */
+}
+
 int
 main(int argc, char **argv)
 {
@@ -743,6 +782,7 @@ main(int argc, char **argv)
 	bool done = false;
 	int rc;
 
+	json_set_alloc_funcs(bump_malloc, bump_free);
 	rc = parse(&c, argc, argv, NULL, &a, &done);
 	if (rc || done)
 		return rc;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "render.h"
+#include "wire.h"
 
 #define C_GREEN "\033[32m"
 #define C_RED "\033[31m"
@@ -343,7 +344,7 @@ put_value(FILE *out, json_t *v)
 	dump = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 	if (dump)
 		arb_render_safe(out, dump);
-	free(dump);
+	arb_wire_free_dump(dump);
 }
 
 static const char *

@@ -15,6 +15,7 @@
 #include "control_internal.h"
 #include "events.h"
 #include "interface.h"
+#include "jarena.h"
 #include "signames.h"
 
 /* ---- paths ------------------------------------------------------------- */
@@ -142,22 +143,27 @@ exit_json(const struct arb_spec_node *n, const struct arb_node_view *v)
 	if (!e)
 		return NULL;
 	if (n->kind == ARB_NODE_SERVICE) {
-		json_object_set_new(e, "pid", json_integer(v->exit_pid));
+		json_object_set_new_nocheck(e, "pid", json_integer(v->exit_pid));
 		if (v->exit_signo == 0) {
-			json_object_set_new(e, "code",
+			json_object_set_new_nocheck(e, "code",
 					    json_integer(v->exit_code));
 		} else {
 			sig = arb_signal_name(v->exit_signo);
-			json_object_set_new(e, "signal",
-					    sig ? json_string(sig)
+			json_object_set_new_nocheck(e, "signal",
+					    sig ? json_string_nocheck(sig)
 						: json_integer(v->exit_signo));
 		}
 	}
-	json_object_set_new(e, "reason",
-			    json_string(arb_reason_name(v->exit_reason)));
+	json_object_set_new_nocheck(e, "reason",
+			    json_string_nocheck(arb_reason_name(v->exit_reason)));
 	return e;
 }
 
+/*
+ * Keys and values here are ASCII by construction (names are checked by the
+ * config loader, the rest come from our tables): the _nocheck variants
+ * skip jansson's UTF-8 validation, a good part of a large Status.
+ */
 static json_t *
 node_json(const struct arb_control *ctl, uint32_t i, int64_t now)
 {
@@ -168,25 +174,25 @@ node_json(const struct arb_control *ctl, uint32_t i, int64_t now)
 	if (!o)
 		return NULL;
 	arb_tree_view(ctl->tree, i, &v);
-	json_object_set_new(o, "path", json_string(n->path));
-	json_object_set_new(o, "kind", json_string(arb_node_kind_name(n->kind)));
+	json_object_set_new_nocheck(o, "path", json_string_nocheck(n->path));
+	json_object_set_new_nocheck(o, "kind", json_string_nocheck(arb_node_kind_name(n->kind)));
 	if (n->kind == ARB_NODE_SUPERVISOR)
-		json_object_set_new(o, "strategy",
-				    json_string(arb_strategy_name(n->strategy)));
-	json_object_set_new(o, "restart",
-			    json_string(arb_restart_name(n->restart)));
-	json_object_set_new(o, "state",
-			    json_string(v.present ? arb_child_state_name(v.state)
+		json_object_set_new_nocheck(o, "strategy",
+				    json_string_nocheck(arb_strategy_name(n->strategy)));
+	json_object_set_new_nocheck(o, "restart",
+			    json_string_nocheck(arb_restart_name(n->restart)));
+	json_object_set_new_nocheck(o, "state",
+			    json_string_nocheck(v.present ? arb_child_state_name(v.state)
 						  : "gone"));
 	if (v.pid > 0)
-		json_object_set_new(o, "pid", json_integer(v.pid));
-	json_object_set_new(o, "since_ms",
+		json_object_set_new_nocheck(o, "pid", json_integer(v.pid));
+	json_object_set_new_nocheck(o, "since_ms",
 			    json_integer(now > v.since_ms ? now - v.since_ms : 0));
-	json_object_set_new(o, "restarts", json_integer(v.restarts));
+	json_object_set_new_nocheck(o, "restarts", json_integer(v.restarts));
 	if (v.exited)
-		json_object_set_new(o, "last_exit", exit_json(n, &v));
+		json_object_set_new_nocheck(o, "last_exit", exit_json(n, &v));
 	/* ready = "exec": started is ready (M6). */
-	json_object_set_new(o, "ready", json_boolean(v.state == ARB_CHILD_UP));
+	json_object_set_new_nocheck(o, "ready", json_boolean(v.state == ARB_CHILD_UP));
 	return o;
 }
 
@@ -216,18 +222,21 @@ method_status(struct conn *c, json_t *params)
 
 	if (node == ARB_NONE)
 		return;
+	/* conn_reply copies the encoded reply out of the arena. */
+	arb_jarena_begin();
 	nodes = json_array();
 	reply = json_object();
 	if (!nodes || !reply ||
 	    add_subtree(c->ctl, nodes, node, arb_monotonic_ms()) < 0) {
-		json_decref(nodes);
-		json_decref(reply);
 		c->closing = true;
-		return;
+	} else {
+		json_object_set_new(reply, "nodes", nodes);
+		nodes = NULL;
+		conn_reply(c, reply, false);
 	}
-	json_object_set_new(reply, "nodes", nodes);
-	conn_reply(c, reply, false);
+	json_decref(nodes);
 	json_decref(reply);
+	arb_jarena_end();
 }
 
 /* ---- requests that change the tree -------------------------------------- */

@@ -20,7 +20,8 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ARBORD = os.path.join(REPO, "daemon", "arbord")
 
 # Under the sanitizers everything is slower; bounded waits scale with it.
-SLOW = 3.0 if os.environ.get("ASAN_OPTIONS") is not None else 1.0
+SLOW = 3.0 if (os.environ.get("ARBOR_SANITIZE") == "1"
+              or os.environ.get("ASAN_OPTIONS") is not None) else 1.0
 
 
 def wait_until(cond, timeout=5.0, what="condition"):

@@ -21,6 +21,13 @@ def ignore_and_block_signals():
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2, signal.SIGTERM})
 
 
+def wait_signal_disposition(pid, signo, field):
+    """Waits until the shell at pid has installed its trap: signo shows in
+    /proc/PID/status field SigIgn (ignored) or SigCgt (caught)."""
+    wait_until(lambda: int(proc_status(pid)[field], 16) & (1 << (signo - 1)),
+               what=f"{field} of {pid} to include signal {signo}")
+
+
 def test_child_hygiene(arbord):
     """STYLE 10, issue: a child starts with an empty signal mask, no ignored
     signals (not even the ones arbord inherited ignored, nor glibc's
@@ -64,7 +71,8 @@ def test_ignoring_sigterm_is_killed_after_stop_timeout(arbord):
         service("first", SLEEPER),
         service("stubborn", ["/bin/sh", "-c", "trap '' TERM; while :; do sleep 1; done"],
                 stop_timeout='"700ms"')]))
-    a.wait_event("start", "stubborn")
+    pid = int(a.wait_event("start", "stubborn")["pid"])
+    wait_signal_disposition(pid, signal.SIGTERM, "SigIgn")
     t0 = time.monotonic()
     a.signal(signal.SIGTERM)
     ev = a.wait_event("stop", "stubborn", timeout=5)
@@ -80,8 +88,9 @@ def test_stop_signal_is_configurable(arbord):
     a = arbord(tree([service(
         "c", ["/bin/sh", "-c", "trap 'exit 0' INT; trap '' TERM; while :; do sleep 1; done"],
         stop_signal='"INT"', stop_timeout='"10s"')]))
-    a.wait_event("start", "c")
-    time.sleep(0.2)  # let sh install its traps before the signal comes
+    pid = int(a.wait_event("start", "c")["pid"])
+    wait_signal_disposition(pid, signal.SIGINT, "SigCgt")
+    wait_signal_disposition(pid, signal.SIGTERM, "SigIgn")
     assert a.stop() == 0
     assert a.find("stop", "c")[0]["code"] == "0"
 
