@@ -6,4 +6,7 @@
 
 extern const char arb_interface_description[];
 
+/* varlink's own interface, which every service implements. */
+extern const char arb_varlink_service_description[];
+
 #endif

@@ -39,40 +39,45 @@ find_node(const struct arb_spec *spec, const char *path)
 	return arb_spec_find(spec, buf);
 }
 
-/* Levenshtein distance, bounded: anything above max is max + 1. */
+/*
+ * Edit distance with adjacent swaps counted as one edit (optimal string
+ * alignment), bounded: anything above max is max + 1. Rows i-2, i-1, i.
+ */
 static size_t
 distance(const char *a, const char *b, size_t max)
 {
-	size_t la = strlen(a), lb = strlen(b), row[256], best;
+	size_t la = strlen(a), lb = strlen(b);
+	size_t rows[3][256], *r0 = rows[0], *r1 = rows[1], *r2 = rows[2];
 
-	if (la > 255 || lb > 255)
-		return max + 1;
-	if ((la > lb ? la - lb : lb - la) > max)
+	if (la > 255 || lb > 255 || (la > lb ? la - lb : lb - la) > max)
 		return max + 1;
 	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
+		r1[j] = j;
 	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
+		size_t best = r2[0] = i, *t;
 
-		row[0] = i;
-		best = row[0];
 		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t cost = diag + (a[i - 1] != b[j - 1]);
+			size_t cost = r1[j - 1] + (a[i - 1] != b[j - 1]);
 
-			if (row[j] + 1 < cost)
-				cost = row[j] + 1;
-			if (row[j - 1] + 1 < cost)
-				cost = row[j - 1] + 1;
-			row[j] = cost;
-			diag = up;
+			if (r1[j] + 1 < cost)
+				cost = r1[j] + 1;
+			if (r2[j - 1] + 1 < cost)
+				cost = r2[j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && r0[j - 2] + 1 < cost)
+				cost = r0[j - 2] + 1;
+			r2[j] = cost;
 			if (cost < best)
 				best = cost;
 		}
 		if (best > max)
 			return max + 1;
+		t = r0;
+		r0 = r1;
+		r1 = r2;
+		r2 = t;
 	}
-	return row[lb];
+	return r1[lb];
 }
 
 /* The existing path closest to a mistyped one, or NULL if none is close. */
@@ -360,12 +365,17 @@ method_get_interface(struct conn *c, json_t *params)
 			       "interface");
 		return;
 	}
-	if (strcmp(json_string_value(name), ARB_INTERFACE) != 0) {
+	if (strcmp(json_string_value(name), ARB_INTERFACE) == 0) {
+		p = json_pack("{s:s}", "description",
+			      arb_interface_description);
+	} else if (strcmp(json_string_value(name), "org.varlink.service") == 0) {
+		p = json_pack("{s:s}", "description",
+			      arb_varlink_service_description);
+	} else {
 		conn_error_str(c, ARB_ERR_INTERFACE_NOT_FOUND, "interface",
 			       json_string_value(name));
 		return;
 	}
-	p = json_pack("{s:s}", "description", arb_interface_description);
 	conn_reply(c, p, false);
 	json_decref(p);
 }

@@ -1149,3 +1149,23 @@ def test_other_users_cannot_connect_without_control_group(arbord,
     assert as_nobody(public_dir, sock, STATUS) == \
         {"connect_error": "EACCES"}
     assert call(sock, GET_INFO)["product"] == "arbord"
+
+
+def test_varlink_service_describes_itself(arbord):
+    """GetInfo lists org.varlink.service, so its description is answered
+    too, as every varlink service does."""
+    a = start_web(arbord)
+    desc = call(a.socket, GET_INTERFACE,
+                {"interface": "org.varlink.service"})["description"]
+    assert desc.startswith("# The Varlink Service Interface")
+    assert "method GetInterfaceDescription" in desc
+
+
+def test_nearest_counts_a_swap_as_one_typo(arbord):
+    """A name with two letters swapped suggests the node it meant, not a
+    shorter one at the same distance without the swap rule."""
+    a = start_web(arbord)
+    with pytest.raises(VarlinkError) as e:
+        call(a.socket, STATUS, {"path": "wbe"})
+    assert e.value.name == SUP + "NoSuchChild"
+    assert e.value.parameters["nearest"] == "web"
