@@ -68,7 +68,7 @@ format(struct loader *ld, const char *fmt, ...)
 	return s;
 }
 
-/* Appends "FILE:LINE: PREFIXmessage" (no ":LINE" when line <= 0). */
+/* Appends "FILE:LINE: " + prefix + message (no ":LINE" when line <= 0). */
 static PRINTF(6, 0) void
 diag_vadd(struct loader *ld, enum arb_diag_level level, const char *file,
 	  int line, const char *prefix, const char *fmt, va_list ap)

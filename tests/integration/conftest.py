@@ -212,3 +212,20 @@ def tree(children, strategy="one_for_one", intensity=3, period='"5s"',
 
 
 SLEEPER = ["/bin/sleep", "1000"]
+
+
+def web_tree(**keys):
+    """/ (one_for_one) with a, b, and web (rest_for_one) of app, proxy."""
+    return tree([service("a", SLEEPER), service("b", SLEEPER),
+                 supervisor("web", [service("app", SLEEPER,
+                                            restart='"transient"'),
+                                    service("proxy", SLEEPER)],
+                            strategy='"rest_for_one"')], **keys)
+
+
+def start_web(arbord, **keys):
+    """Starts web_tree and waits until it is up and its socket is there."""
+    a = arbord(web_tree(**keys))
+    a.wait_event("start", "web/proxy")
+    wait_until(lambda: a.socket.exists(), what="the control socket")
+    return a

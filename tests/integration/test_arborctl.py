@@ -17,29 +17,16 @@ import tempfile
 
 import pytest
 
-from conftest import REPO, SLEEPER, SLOW, pid_alive, service, supervisor, \
-    tree, wait_until
+from conftest import REPO, SLOW, pid_alive, start_web, wait_until, web_tree
 
 ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
 
-pytestmark = pytest.mark.skipif(not os.path.exists(ARBORCTL),
-                                reason="ctl/arborctl is not built")
 
 
-def web_tree(**keys):
-    """/ (one_for_one) with a, b, and web (rest_for_one) of app, proxy."""
-    return tree([service("a", SLEEPER), service("b", SLEEPER),
-                 supervisor("web", [service("app", SLEEPER,
-                                            restart='"transient"'),
-                                    service("proxy", SLEEPER)],
-                            strategy='"rest_for_one"')], **keys)
-
-
-def start_web(arbord, **keys):
-    a = arbord(web_tree(**keys))
-    a.wait_event("start", "web/proxy")
-    wait_until(lambda: a.socket.exists(), what="the control socket")
-    return a
+@pytest.fixture(autouse=True)
+def arborctl_is_built():
+    """A missing client fails every test here rather than skip them."""
+    assert os.path.exists(ARBORCTL), f"{ARBORCTL} missing: run make"
 
 
 def ctl(sock, *args, env=None, timeout=10):

@@ -20,8 +20,8 @@ import time
 
 import pytest
 
-from conftest import SLEEPER, SLOW, pid_alive, service, supervisor, tree, \
-    wait_until
+from conftest import SLEEPER, SLOW, pid_alive, service, start_web, \
+    supervisor, tree, wait_until, web_tree
 from ctlclient import MSG_MAX, Closed, Conn, VarlinkError, call, encode, \
     status, status_by_path, try_call
 
@@ -42,22 +42,6 @@ PYTHON = "/usr/bin/python3"
 
 
 # ---- helpers ----------------------------------------------------------------
-
-
-def web_tree(**keys):
-    """/ (one_for_one) with a, b, and web (rest_for_one) of app, proxy."""
-    return tree([service("a", SLEEPER), service("b", SLEEPER),
-                 supervisor("web", [service("app", SLEEPER,
-                                            restart='"transient"'),
-                                    service("proxy", SLEEPER)],
-                            strategy='"rest_for_one"')], **keys)
-
-
-def start_web(arbord, **keys):
-    a = arbord(web_tree(**keys))
-    a.wait_event("start", "web/proxy")
-    wait_until(lambda: a.socket.exists(), what="the control socket")
-    return a
 
 
 def pids(sock):
