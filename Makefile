@@ -161,10 +161,15 @@ lint:
 	bash -n packaging/bash-completion/arborctl
 
 install: daemon/arbord ctl/arborctl
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
-		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)/arbor/conf.d
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(SYSCONFDIR)/arbor/conf.d $(DESTDIR)$(BASHCOMPDIR)
 	install -m 755 daemon/arbord $(DESTDIR)$(SBINDIR)/arbord
+	install -m 755 ctl/arborctl $(DESTDIR)$(BINDIR)/arborctl
 	install -m 644 man/arbord.8 $(DESTDIR)$(MANDIR)/man8/arbord.8
+	install -m 644 man/arborctl.8 $(DESTDIR)$(MANDIR)/man8/arborctl.8
+	install -m 644 packaging/bash-completion/arborctl \
+		$(DESTDIR)$(BASHCOMPDIR)/arborctl
 	install -m 644 man/arbor.conf.5 $(DESTDIR)$(MANDIR)/man5/arbor.conf.5
 	test -e $(DESTDIR)$(SYSCONFDIR)/arbor/arbor.conf || \
 		install -m 644 conf.d/arbor.conf $(DESTDIR)$(SYSCONFDIR)/arbor/arbor.conf
