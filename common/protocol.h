@@ -51,5 +51,6 @@
 #define ARB_ERR_START_FAILED ARB_INTERFACE ".StartFailed"
 #define ARB_ERR_SHUTTING_DOWN ARB_INTERFACE ".ShuttingDown"
 #define ARB_ERR_INVALID_PATH ARB_INTERFACE ".InvalidPath"
+#define ARB_ERR_TEMPORARY ARB_INTERFACE ".Temporary"
 
 #endif

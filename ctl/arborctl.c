@@ -116,6 +116,10 @@ str_of(json_t *obj, const char *key)
 
 /* The I/O layer: 0 or -errno, no messages. */
 
+static int set_timeouts(int fd, int seconds);
+
+#define CONNECT_TIMEOUT_S 10
+
 static int
 connect_socket(const char *path, int *ret_fd)
 {
@@ -129,10 +133,14 @@ connect_socket(const char *path, int *ret_fd)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, len) < 0) {
+	/* Linux bounds a Unix-socket connect by the send timeout: a full
+	 * backlog must not block us for ever. */
+	rc = set_timeouts(fd, CONNECT_TIMEOUT_S);
+	if (rc == 0 && connect(fd, (struct sockaddr *)&sa, len) < 0)
 		rc = -errno;
+	if (rc) {
 		close(fd);
-		return rc;
+		return rc == -EAGAIN ? -ETIMEDOUT : rc;
 	}
 	*ret_fd = fd;
 	return 0;
@@ -182,8 +190,9 @@ open_connection(struct ctl *c, bool stream)
 		return EXIT_UNREACHABLE;
 	}
 	rc = connect_socket(c->socket, &c->fd);
-	if (rc == 0 && !stream)
-		rc = set_timeouts(c->fd, CALL_TIMEOUT_S);
+	/* A call waits CALL_TIMEOUT_S for its reply; a stream for ever. */
+	if (rc == 0)
+		rc = set_timeouts(c->fd, stream ? 0 : CALL_TIMEOUT_S);
 	if (rc == 0)
 		return EXIT_OK;
 	fputs("arborctl: cannot connect to ", stderr);
@@ -363,6 +372,11 @@ report_error(struct ctl *c, const char *method, json_t *params,
 		}
 	} else if (strcmp(e, ARB_ERR_SHUTTING_DOWN) == 0) {
 		fputs("arbord is shutting down", stderr);
+	} else if (strcmp(e, ARB_ERR_TEMPORARY) == 0) {
+		fputc('\'', stderr);
+		arb_render_safe(stderr, path);
+		fputs("' is temporary: it cannot be restarted, only stopped",
+		      stderr);
 	} else if (strcmp(e, ARB_ERR_INVALID_PATH) == 0) {
 		fputs("invalid path '", stderr);
 		arb_render_safe(stderr, path);
@@ -733,7 +747,7 @@ parse(struct ctl *c, int argc, char **argv, const char *cmd, struct args *a,
 }
 
 /*
- * arborctl lives for one request: jansson's many small allocations come
+ * Most commands live for one request: jansson's many small allocations come
  * from large blocks that are never given back, which makes decoding and
  * printing a Status of a thousand nodes about a third cheaper than with
  * malloc and free. Memory is bounded by the reply (ARB_REPLY_MAX).
@@ -782,7 +796,6 @@ main(int argc, char **argv)
 	bool done = false;
 	int rc;
 
-	json_set_alloc_funcs(bump_malloc, bump_free);
 	rc = parse(&c, argc, argv, NULL, &a, &done);
 	if (rc || done)
 		return rc;
@@ -797,6 +810,9 @@ main(int argc, char **argv)
 	rc = parse(&c, a.argc, a.argv, cmd->name, &a, &done);
 	if (rc || done)
 		return rc;
+	/* A stream lives on: only a one-request command may never free. */
+	if (strcmp(cmd->name, "events") != 0 && !a.more)
+		json_set_alloc_funcs(bump_malloc, bump_free);
 
 	(void)setlocale(LC_CTYPE, "");
 	if (isatty(STDOUT_FILENO) && !(term && strcmp(term, "dumb") == 0)) {

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "protocol.h"
+#include "clock.h"
 #include "control_internal.h"
 #include "limits.h"
 
@@ -44,8 +46,13 @@ conn_flush(struct conn *c)
 		return;
 	}
 	ev_io_stop(c->ctl->loop, &c->wio);
-	if (c->closing)
+	if (c->closing) {
 		conn_close(c);
+		return;
+	}
+	/* Output was the only thing holding it back: take the next calls. */
+	if (!c->waiting && !c->events)
+		conn_process(c);
 }
 
 /* Queues an encoded message (taking buf), then writes what the peer takes. */
@@ -109,7 +116,7 @@ static bool
 conn_ready(const struct conn *c)
 {
 	return !c->waiting && !c->closing &&
-	       arb_wire_outq_queued(&c->out) < ARB_CONN_OUT_MAX;
+	       arb_wire_outq_queued(&c->out) < ARB_CONN_REPLY_LOW;
 }
 
 static void
@@ -141,7 +148,7 @@ conn_process(struct conn *c)
 {
 	const char *msg;
 	size_t len;
-	int r;
+	int r = 1;
 
 	while (conn_ready(c) && !c->events) {
 		r = arb_wire_reader_next(&c->in, &msg, &len);
@@ -153,11 +160,13 @@ conn_process(struct conn *c)
 		}
 		conn_call(c, msg, len);
 	}
+	if (c->eof && r == 0 && !c->waiting)
+		c->closing = true; /* every call it sent is answered */
 	if (c->closing && arb_wire_outq_queued(&c->out) == 0) {
 		conn_close(c);
 		return;
 	}
-	if (conn_ready(c) && !c->events)
+	if (conn_ready(c) && !c->events && !c->eof)
 		ev_io_start(c->ctl->loop, &c->rio);
 	else if (!c->events)
 		ev_io_stop(c->ctl->loop, &c->rio);
@@ -175,22 +184,26 @@ on_conn_read(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	if (c->events) {
-		/* A subscriber only listens: anything it sends, or its EOF,
-		 * ends the stream. */
+		/* A subscriber only listens: anything it sends, or an
+		 * error, ends the stream. */
 		char byte;
 
 		n = recv(c->fd, &byte, 1, MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-			conn_close(c);
-		else if (n > 0)
+		if (n == 0)
+			ev_io_stop(loop, w); /* half-closed: still listening */
+		else if (n > 0 || (errno != EAGAIN && errno != EINTR))
 			conn_close(c);
 		return;
 	}
 	n = arb_wire_reader_read(&c->in, c->fd);
 	if (n == -EAGAIN)
 		return;
-	if (n <= 0 && n != -EMSGSIZE) {
-		conn_close(c); /* EOF or error: the client is gone */
+	if (n == 0) {
+		/* Half-closed: answer what it sent, then close. */
+		ev_io_stop(loop, &c->rio);
+		c->eof = true;
+	} else if (n < 0 && n != -EMSGSIZE) {
+		conn_close(c); /* error: the client is gone */
 		return;
 	}
 	conn_process(c);
@@ -259,6 +272,13 @@ conn_new(struct arb_control *ctl, int fd)
 		close(fd);
 		return;
 	}
+	/* The last slots are kept for root and our user: readers in
+	 * control_group cannot lock them out by holding every slot. */
+	if (!w && ctl->nconns >= ARB_CLIENTS_MAX - ARB_CLIENTS_RESERVED) {
+		free(c);
+		close(fd);
+		return;
+	}
 	c->may_write = w;
 	c->ctl = ctl;
 	c->fd = fd;
@@ -313,45 +333,61 @@ on_accept_retry(struct ev_loop *loop, ev_timer *w, int revents)
 /* ---- the socket ------------------------------------------------------------ */
 
 /*
- * An existing directory must not let another user swap our socket or lock
- * (think /tmp/arbor-UID made by someone else): it must be a directory
- * owned by us or root, and not writable by others unless sticky (/tmp).
+ * The socket's directory: made if missing, 0700, or 0750 owned by the
+ * control group. An existing one must not let another user swap our
+ * socket or lock (think /tmp/arbor-UID made by someone else): owned by us
+ * or root, and not writable by others unless sticky (/tmp). One of ours
+ * (owned by us, 0700 or 0750, as arbord makes them) is given the mode and
+ * group asked for now, whatever an earlier run or the umask left; any
+ * other directory is used as it is. Checked and changed through one
+ * descriptor, so it cannot be swapped in between.
  */
 static int
-check_socket_dir(const char *dir)
+prepare_dir(const char *dir, int gid)
 {
+	mode_t want = gid >= 0 ? 0750 : 0700, have;
 	struct stat st;
+	int fd, r = 0;
 
-	if (lstat(dir, &st) < 0)
+	if (mkdir(dir, want) < 0 && errno != EEXIST)
 		return -errno;
-	if (!S_ISDIR(st.st_mode))
-		return -ENOTDIR;
-	if (st.st_uid != geteuid() && st.st_uid != 0)
-		return -EPERM;
-	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
-		return -EPERM;
-	return 0;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	have = st.st_mode & 07777;
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		r = -EPERM;
+		goto out;
+	}
+	if ((have & (S_IWGRP | S_IWOTH)) && !(have & S_ISVTX)) {
+		r = -EPERM;
+		goto out;
+	}
+	if (st.st_uid != geteuid() || (have != 0700 && have != 0750))
+		goto out;
+	if (gid >= 0 && st.st_gid != (gid_t)gid &&
+	    fchown(fd, (uid_t)-1, (gid_t)gid) < 0)
+		r = -errno;
+	else if (have != want && fchmod(fd, want) < 0)
+		r = -errno;
+out:
+	close(fd);
+	return r;
 }
 
-/* The socket's directory, if missing: ours, closed to others. */
 static int
 make_socket_dir(const char *path, int gid)
 {
 	char *copy = strdup(path);
-	const char *dir;
-	int r = 0;
+	int r;
 
 	if (!copy)
 		return -ENOMEM;
-	dir = dirname(copy);
-	if (mkdir(dir, gid >= 0 ? 0750 : 0700) == 0) {
-		if (gid >= 0 && chown(dir, (uid_t)-1, (gid_t)gid) < 0)
-			r = -errno;
-	} else if (errno == EEXIST) {
-		r = check_socket_dir(dir);
-	} else {
-		r = -errno;
-	}
+	r = prepare_dir(dirname(copy), gid);
 	free(copy);
 	return r;
 }
@@ -364,11 +400,12 @@ make_socket_dir(const char *path, int gid)
 static int
 take_lock(struct arb_control *ctl)
 {
-	ctl->lock_fd = open(ctl->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	ctl->lock_fd = open(ctl->lock_path,
+			    O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (ctl->lock_fd < 0)
 		return -errno;
 	if (flock(ctl->lock_fd, LOCK_EX | LOCK_NB) < 0)
-		return errno == EWOULDBLOCK ? -EADDRINUSE : -errno;
+		return errno == EWOULDBLOCK ? -EALREADY : -errno;
 	return 0;
 }
 
@@ -376,12 +413,17 @@ static int
 bind_socket(struct arb_control *ctl, int gid)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
 	mode_t old;
 	int r;
 
 	if (strlen(ctl->path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, ctl->path);
+	/* We hold the lock: a socket there is a dead arbord's. Nothing else
+	 * is ours to remove. */
+	if (lstat(ctl->path, &st) == 0 && !S_ISSOCK(st.st_mode))
+		return -EEXIST;
 	if (unlink(ctl->path) < 0 && errno != ENOENT)
 		return -errno;
 	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
@@ -443,7 +485,7 @@ arb_control_open(struct arb_control **ret, struct ev_loop *loop,
 	return 0;
 fail:
 	/* The socket of a live arbord is not ours to remove. */
-	if (r == -EADDRINUSE) {
+	if (r == -EALREADY) {
 		free(ctl->path);
 		ctl->path = NULL;
 	}
@@ -461,7 +503,11 @@ arb_control_report(struct arb_control *c, const struct arb_action *a)
 	size_t len;
 	bool last = a->report == ARB_REP_DOWN;
 
-	if (!c || !c->conns)
+	if (!c)
+		return;
+	if (last)
+		c->down = true;
+	if (!c->conns)
 		return;
 	params = json_object();
 	if (!params || json_object_set_new(params, "event",
@@ -485,8 +531,6 @@ arb_control_report(struct arb_control *c, const struct arb_action *a)
 		ev_io_start(c->loop, &x->wio);
 	}
 	free(buf);
-	if (last)
-		c->down = true;
 }
 
 /* The core's answer, as the reply to the call that asked. */
@@ -500,6 +544,7 @@ answer(struct conn *c, const struct arb_action *a)
 		[ARB_REPLY_NOT_RUNNING] = ARB_ERR_NOT_RUNNING,
 		[ARB_REPLY_START_FAILED] = ARB_ERR_START_FAILED,
 		[ARB_REPLY_ABORTED] = ARB_ERR_SHUTTING_DOWN,
+		[ARB_REPLY_TEMPORARY] = ARB_ERR_TEMPORARY,
 	};
 	json_t *p;
 
@@ -538,19 +583,41 @@ arb_control_reply(struct arb_control *ctl, const struct arb_action *a)
 	ev_io_start(ctl->loop, &c->wio);
 }
 
-/* Writes what is queued, giving each client a moment; then closes it. */
+/*
+ * Writes what is still queued (the answer to Shutdown, the end of Events
+ * streams) while arbord exits, for all clients together within
+ * ARB_EXIT_FLUSH_MS: a client that does not read cannot hold arbord up.
+ */
 static void
-conn_last_flush(struct conn *c)
+flush_all(struct arb_control *ctl)
 {
-	struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
-	int flags = fcntl(c->fd, F_GETFL);
+	int64_t deadline = arb_monotonic_ms() + ARB_EXIT_FLUSH_MS;
+	struct pollfd fds[ARB_CLIENTS_MAX];
 
-	if (arb_wire_outq_queued(&c->out) == 0)
-		return;
-	(void)setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (flags >= 0)
-		(void)fcntl(c->fd, F_SETFL, flags & ~O_NONBLOCK);
-	(void)arb_wire_outq_flush(&c->out, c->fd);
+	for (;;) {
+		int64_t left = deadline - arb_monotonic_ms();
+		nfds_t n = 0;
+
+		for (struct conn *c = ctl->conns; c; c = c->next) {
+			ssize_t r;
+
+			if (arb_wire_outq_queued(&c->out) == 0)
+				continue;
+			r = arb_wire_outq_flush(&c->out, c->fd);
+			if (r < 0) {
+				/* A broken connection: nothing more to send. */
+				arb_wire_outq_done(&c->out);
+				arb_wire_outq_init(&c->out);
+			} else if (r > 0 && n < ARB_CLIENTS_MAX) {
+				fds[n].fd = c->fd;
+				fds[n].events = POLLOUT;
+				n++;
+			}
+		}
+		if (n == 0 || left <= 0)
+			return;
+		(void)poll(fds, n, (int)left);
+	}
 }
 
 void
@@ -558,10 +625,9 @@ arb_control_close(struct arb_control *ctl)
 {
 	if (!ctl)
 		return;
-	while (ctl->conns) {
-		conn_last_flush(ctl->conns);
+	flush_all(ctl);
+	while (ctl->conns)
 		conn_close(ctl->conns);
-	}
 	if (ctl->fd >= 0) {
 		ev_io_stop(ctl->loop, &ctl->accept_io);
 		ev_timer_stop(ctl->loop, &ctl->accept_retry);

@@ -30,6 +30,7 @@ struct conn {
 	uint64_t req_id;
 	char *req_path; /* the path of the waiting request, for errors */
 	bool closing;   /* close once out is drained */
+	bool eof;       /* the peer half-closed */
 	struct conn *prev, *next;
 };
 

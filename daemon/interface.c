@@ -67,7 +67,8 @@ const char arb_interface_description[] =
 	"# strategy runs, nothing is counted, a pending retry is cancelled.\n"
 	"method Stop(path: string) -> ()\n"
 	"\n"
-	"# Stops, then starts, a service or a whole subtree.\n"
+	"# Stops, then starts, a service or a whole subtree (not a temporary\n"
+	"# child).\n"
 	"method Restart(path: string) -> ()\n"
 	"\n"
 	"# Sends a signal (TERM, HUP, USR1, ...) to a running service's\n"
@@ -92,7 +93,10 @@ const char arb_interface_description[] =
 	"error Restarting (path: string)\n"
 	"error StartFailed (path: string, error: ?string)\n"
 	"# The tree stopped before the request could be carried out.\n"
-	"error ShuttingDown ()\n";
+	"error ShuttingDown ()\n"
+	"# A temporary child cannot be restarted: stopping it deletes it, as\n"
+	"# in OTP. Stop it, or let its supervisor be restarted.\n"
+	"error Temporary (path: string)\n";
 
 const char arb_varlink_service_description[] =
 	"# The Varlink Service Interface is provided by every varlink service.\n"

@@ -29,11 +29,18 @@
 
 /*
  * Control socket: connections served at once (more are accepted and closed
- * at once), and the bytes one connection may have queued before it is
- * dropped as too slow a reader (a stuck `arborctl events`). A Status of a
- * large tree is sent whole, so the limit is above the largest reply.
+ * at once), of which the last ARB_CLIENTS_RESERVED only for peers that may
+ * change the tree; the bytes an Events subscriber may have queued before it
+ * is dropped as too slow a reader (a stuck `arborctl events`); and the
+ * output under which a request/reply connection's next call is taken, so
+ * each holds about one reply at a time.
  */
 #define ARB_CLIENTS_MAX 256
+#define ARB_CLIENTS_RESERVED 16
 #define ARB_CONN_OUT_MAX (8 * 1024 * 1024)
+#define ARB_CONN_REPLY_LOW (64 * 1024)
+
+/* How long arbord, exiting, waits for its clients to read what is queued. */
+#define ARB_EXIT_FLUSH_MS 1000
 
 #endif

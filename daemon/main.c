@@ -159,13 +159,13 @@ main(int argc, char **argv)
 	malloc_trim(0);
 	r = arb_runtime_run(spec, socket_path);
 	arb_spec_free(spec);
-	if (r == -EADDRINUSE) {
+	if (r == -EALREADY) {
 		fprintf(stderr, "arbord: another arbord is running on %s\n",
 			socket_path);
 		return EXIT_FAILED;
 	}
 	if (r < 0) {
-		fprintf(stderr, "arbord: cannot run (control socket %s): %s\n",
+		fprintf(stderr, "arbord: cannot start (control socket %s): %s\n",
 			socket_path, strerror(-r));
 		return EXIT_FAILED;
 	}

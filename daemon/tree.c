@@ -128,6 +128,7 @@ static const char *const reply_names[_ARB_REPLY_MAX] = {
 	[ARB_REPLY_NOT_RUNNING] = "not_running",
 	[ARB_REPLY_START_FAILED] = "start_failed",
 	[ARB_REPLY_ABORTED] = "aborted",
+	[ARB_REPLY_TEMPORARY] = "temporary",
 };
 
 static const char *const report_names[_ARB_REP_MAX] = {
@@ -891,6 +892,12 @@ handle_request(struct arb_tree *t, uint32_t sup, const struct qitem *q)
 		}
 		break;
 	case ARB_REQ_RESTART:
+		/* C2: stopping deletes its spec, so it could not start again;
+		 * OTP refuses restart_child of a temporary child too. */
+		if (n->spec->restart == ARB_TEMPORARY) {
+			reply(t, q->child, q->req_id, ARB_REPLY_TEMPORARY, 0);
+			return;
+		}
 		if (n->state == ARB_CHILD_RESTARTING)
 			child_enter(t, q->child, ARB_CHILD_DOWN);
 		break;

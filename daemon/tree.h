@@ -89,6 +89,8 @@ enum arb_reply_kind {
 	ARB_REPLY_NOT_RUNNING,     /* its supervisor is not running */
 	ARB_REPLY_START_FAILED,    /* err: the start failed; it stays stopped */
 	ARB_REPLY_ABORTED,         /* its supervisor went down first */
+	ARB_REPLY_TEMPORARY,       /* RESTART of a temporary child: it would
+				      lose its spec when stopped (C2) */
 	_ARB_REPLY_MAX
 };
 

@@ -16,6 +16,7 @@ import socket
 import stat
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -489,7 +490,7 @@ def test_get_interface_description(arbord):
               for line in header.splitlines()
               if line.startswith("#define ARB_ERR_")
               and "ARB_INTERFACE" in line]
-    assert len(errors) == 7
+    assert len(errors) == 8
     for e in errors:
         assert f"\nerror {e} (" in desc, e
     for t in ("type Node (", "type Exit (", "type Event ("):
@@ -1153,3 +1154,63 @@ def test_nearest_counts_a_swap_as_one_typo(arbord):
         call(a.socket, STATUS, {"path": "wbe"})
     assert e.value.name == SUP + "NoSuchChild"
     assert e.value.parameters["nearest"] == "web"
+
+
+def test_half_closed_client_still_gets_its_answers(arbord):
+    """A client that sends its calls and then shuts down its sending side
+    (printf ... | nc -U) still gets every reply, including the answer to a
+    request that waits for a child to stop; then the connection closes."""
+    a = start_web(arbord)
+    with Conn(a.socket) as c:
+        c.send_raw(encode(GET_INFO) + encode(STOP, {"path": "a"}) +
+                   encode(STATUS, {"path": "a"}))
+        c.sock.shutdown(socket.SHUT_WR)
+        assert c.reply()["product"] == "arbord"
+        assert c.reply() == {}
+        assert c.reply()["nodes"][0]["state"] == "down"
+
+
+def test_ten_thousand_pipelined_calls_are_all_answered(arbord):
+    """A client that pipelines far more calls than fit in one reply buffer
+    gets every answer: arbord stops reading it while its replies pile up,
+    and reads on once they are written."""
+    a = start_web(arbord)
+    n = 10000
+    with Conn(a.socket, timeout=30) as c:
+        # Sent from a thread: arbord reads only as fast as we read.
+        sender = threading.Thread(target=c.send_raw, daemon=True, args=(
+            encode(GET_INTERFACE, {"interface": SUP[:-1]}) * n,))
+        sender.start()
+        for i in range(n):
+            assert "description" in c.reply(), i
+        sender.join(timeout=10)
+
+
+def test_restart_of_a_temporary_child_is_refused(arbord):
+    """C2, D3: stopping a temporary child deletes it, so a restart would
+    end it for good; it is refused and the child keeps running."""
+    a = arbord(tree([service("t", SLEEPER, restart='"temporary"')]))
+    a.wait_event("start", "t")
+    wait_until(lambda: a.socket.exists(), what="the socket")
+    pid = a.pid_of("t")
+    assert error_of(a.socket, RESTART, {"path": "t"}) == \
+        (SUP + "Temporary", {"path": "t"})
+    assert status(a.socket, "t")[0]["pid"] == pid
+
+
+def test_clients_that_do_not_read_cannot_hold_up_the_exit(arbord):
+    """Clients with unread answers queued get one short moment in all, not
+    one each, when arbord exits."""
+    a = start_web(arbord)
+    stuck = []
+    for _ in range(50):
+        c = Conn(a.socket)
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.send_raw(encode(STATUS) * 40)
+        stuck.append(c)
+    t0 = time.monotonic()
+    assert call(a.socket, SHUTDOWN) == {}
+    assert a.wait_exit(timeout=10) == 0
+    assert time.monotonic() - t0 < 5 * SLOW
+    for c in stuck:
+        c.close()
