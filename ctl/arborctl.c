@@ -431,10 +431,15 @@ static int
 call(struct ctl *c, const char *method, json_t *params,
      struct arb_wire_reply *ret)
 {
+	/* These wait for children to stop, which may take a stop_timeout
+	 * (or for ever): no timeout of ours should cut them short. */
+	bool waits = strcmp(method, ARB_METHOD_START) == 0 ||
+		     strcmp(method, ARB_METHOD_STOP) == 0 ||
+		     strcmp(method, ARB_METHOD_RESTART) == 0;
 	struct arb_wire_reply r;
 	int rc;
 
-	rc = open_connection(c, false);
+	rc = open_connection(c, waits);
 	if (rc == EXIT_OK)
 		rc = send_call(c, method, params, 0);
 	if (rc == EXIT_OK)
