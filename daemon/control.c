@@ -311,13 +311,23 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
 				/* Out of descriptors: pause, do not spin. */
 				ev_io_stop(loop, &ctl->accept_io);
 				ev_timer_start(loop, &ctl->accept_retry);
+				fprintf(stderr, "arbord: control: cannot accept "
+					"(%s); pausing for 1 s\n",
+					strerror(errno));
 			}
 			return;
 		}
 		if (ctl->nconns >= ARB_CLIENTS_MAX || ctl->down) {
+			/* Once per burst: a flood must not flood the log. */
+			if (!ctl->full && !ctl->down)
+				fprintf(stderr, "arbord: control: %d clients "
+					"connected; refusing more\n",
+					ARB_CLIENTS_MAX);
+			ctl->full = true;
 			close(fd);
 			continue;
 		}
+		ctl->full = false;
 		conn_new(ctl, fd);
 	}
 }
@@ -523,7 +533,11 @@ arb_control_report(struct arb_control *c, const struct arb_action *a)
 			continue;
 		if (arb_wire_outq_queued(&x->out) + len > ARB_CONN_OUT_MAX ||
 		    arb_wire_outq_push_copy(&x->out, buf, len) < 0) {
-			conn_close(x); /* too slow a reader: dropped */
+			/* Too slow a reader: dropped, and said so. */
+			fprintf(stderr, "arbord: control: dropped an events "
+				"reader (uid %u) more than %d MiB behind\n",
+				(unsigned)x->uid, ARB_CONN_OUT_MAX >> 20);
+			conn_close(x);
 			continue;
 		}
 		if (last)

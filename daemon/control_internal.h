@@ -48,6 +48,7 @@ struct arb_control {
 	unsigned nconns;
 	uint64_t next_req_id;
 	bool down; /* the root is gone: no new work */
+	bool full; /* refusing clients at ARB_CLIENTS_MAX (logged once) */
 };
 
 /* ---- control.c: replies on one connection ---- */

@@ -942,6 +942,9 @@ def test_stuck_subscriber_is_dropped_and_memory_stays_bounded(arbord):
                    for _, ev in poller.poll(0))
 
     wait_until(dropped, timeout=60, what="the stuck subscriber dropped")
+    wait_until(lambda: any("dropped an events reader" in line
+                           for line in a.lines),
+               what="arbord to say it dropped the reader")
     growth = peak[0] - base_rss
     # 8 MiB may be queued, plus what malloc keeps; without the limit this
     # grows by megabytes a second. ASan's quarantine holds freed memory
