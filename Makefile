@@ -54,7 +54,7 @@ $(shell printf '%s\n' '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) || \
 # rule a fresh tree would fall back to the built-in %.o rule and its flags.
 $(FLAGS_STAMP): ;
 
-CORE_SRCS := daemon/tree.c daemon/spec.c daemon/mem.c
+CORE_SRCS := daemon/tree.c daemon/tree_base.c daemon/spec.c daemon/mem.c
 SHELL_SRCS := daemon/signames.c daemon/config.c daemon/config_keys.c daemon/config_print.c daemon/spawn.c daemon/pidmap.c \
 	daemon/runtime.c daemon/events.c daemon/control.c daemon/methods.c daemon/jarena.c \
 	daemon/interface.c daemon/main.c common/wire.c common/sockpath.c
@@ -145,10 +145,11 @@ golden-update: daemon/arbord
 	sh tests/golden/run.sh --update
 
 # The pure core: an allow-list of headers, and no clock.
-CORE_PURE := daemon/tree.c daemon/tree.h daemon/spec.c daemon/spec.h
+CORE_PURE := daemon/tree.c daemon/tree_base.c daemon/tree.h \
+	daemon/tree_internal.h daemon/spec.c daemon/spec.h
 lint:
 	@bad=$$(grep -nE '^[[:space:]]*#[[:space:]]*include' $(CORE_PURE) | \
-		grep -vE '<(stdint|stdbool|stddef|string)\.h>|"(tree|spec|mem|limits)\.h"'); \
+		grep -vE '<(stdint|stdbool|stddef|string)\.h>|"(tree|tree_internal|spec|mem|limits)\.h"'); \
 	if [ -n "$$bad" ]; then \
 		echo "lint: the pure core includes a forbidden header:"; \
 		echo "$$bad"; exit 1; fi

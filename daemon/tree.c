@@ -6,467 +6,16 @@
  * event; effects leave as actions. Supervisors never call into each other:
  * they post messages to one queue that arb_tree_step() drains, so a deep
  * tree never recurses and every step is bounded by the work it causes.
+ * The data and its primitives are in tree_base.c.
  */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "mem.h"
 #include "spec.h"
 #include "tree.h"
-
-enum sup_job {
-	JOB_NONE,
-	JOB_INIT,       /* start every child in order (S1) */
-	JOB_INIT_ABORT, /* a start failed during INIT: stop the started (S3) */
-	JOB_RESTART,    /* terminate a group in reverse, start it in order */
-	JOB_SHUTDOWN,   /* terminate every child in reverse order (T1) */
-	JOB_REQUEST,    /* an operator's stop, start or restart of one child */
-};
-
-enum shutdown_why {
-	WHY_REQUESTED, /* by the parent, or SIGTERM for the root */
-	WHY_GIVEUP,    /* intensity exceeded (E1) */
-	WHY_AUTO,      /* auto_shutdown (A5) */
-};
-
-/* What waits in a busy supervisor's queue (M5). */
-enum qitem_kind { Q_EXIT, Q_RETRY, Q_SHUTDOWN, Q_REQUEST };
-
-struct qitem {
-	enum qitem_kind kind;
-	uint32_t child; /* node index */
-	uint32_t incarnation;
-	enum arb_request_kind request; /* Q_REQUEST */
-	uint64_t req_id;
-};
-
-struct sup {
-	enum sup_job job;
-	bool terminating; /* the job's phase: terminating, else starting */
-	int32_t cursor;   /* position in spec children of the current step */
-	int32_t first, last; /* the group, as positions */
-	enum shutdown_why why;
-	enum arb_request_kind request; /* JOB_REQUEST */
-	uint64_t req_id;
-
-	/* Restart history: a ring of the last intensity + 1 restarts (M8). */
-	int64_t *history;
-	uint32_t hist_cap, hist_head, hist_len;
-
-	struct qitem *queue;
-	uint32_t q_head, q_len, q_cap;
-};
-
-struct node {
-	const struct arb_spec_node *spec;
-	uint32_t pos; /* position among its supervisor's children */
-	enum arb_child_state state;
-	bool present;
-	int pid;
-	uint32_t incarnation; /* bumped at every start; tags queued exits */
-	uint32_t restarts;
-	bool timer_armed;
-	int64_t since_ms;
-	int last_err; /* errno of its last failed spawn */
-	bool exited;  /* the last death by itself: */
-	int exit_pid, exit_code, exit_signo;
-	enum arb_reason last_reason;
-	struct sup *sup; /* supervisors only */
-};
-
-/* Messages between nodes, drained by arb_tree_step(). */
-enum msg_kind {
-	MSG_START,        /* parent -> sup: run your INIT */
-	MSG_SHUTDOWN,     /* parent -> sup: terminate yourself */
-	MSG_STARTED,      /* child -> parent: my start succeeded */
-	MSG_START_FAILED, /* child -> parent: my start failed */
-	MSG_TERMINATED,   /* child -> parent: the termination you asked is done */
-	MSG_EXITED,       /* child -> parent: I died by myself */
-};
-
-struct msg {
-	enum msg_kind kind;
-	uint32_t to, from;
-	uint32_t incarnation;
-};
-
-struct arb_tree {
-	const struct arb_spec *spec;
-	struct node *nodes;
-	uint32_t nnodes;
-	struct msg *msgs;
-	uint32_t m_head, m_len, m_cap;
-	int64_t now_ms;
-	struct arb_actions *out;
-	bool oom;
-	bool down; /* the root is gone; only stray events may follow */
-};
-
-static const char *const state_names[_ARB_CHILD_STATE_MAX] = {
-	[ARB_CHILD_DOWN] = "down",
-	[ARB_CHILD_STARTING] = "starting",
-	[ARB_CHILD_UP] = "up",
-	[ARB_CHILD_EXITED] = "exited",
-	[ARB_CHILD_STOPPING] = "stopping",
-	[ARB_CHILD_KILLING] = "killing",
-	[ARB_CHILD_RESTARTING] = "restarting",
-};
-
-static const char *const reason_names[_ARB_REASON_MAX] = {
-	[ARB_REASON_NORMAL] = "normal",
-	[ARB_REASON_SHUTDOWN] = "shutdown",
-	[ARB_REASON_CRASH] = "crash",
-};
-
-static const char *const reply_names[_ARB_REPLY_MAX] = {
-	[ARB_REPLY_OK] = "ok",
-	[ARB_REPLY_ALREADY_RUNNING] = "already_running",
-	[ARB_REPLY_RESTARTING] = "restarting",
-	[ARB_REPLY_NOT_FOUND] = "not_found",
-	[ARB_REPLY_NOT_RUNNING] = "not_running",
-	[ARB_REPLY_START_FAILED] = "start_failed",
-	[ARB_REPLY_ABORTED] = "aborted",
-	[ARB_REPLY_TEMPORARY] = "temporary",
-};
-
-static const char *const report_names[_ARB_REP_MAX] = {
-	[ARB_REP_START] = "start",
-	[ARB_REP_EXIT] = "exit",
-	[ARB_REP_STOP] = "stop",
-	[ARB_REP_GIVEUP] = "giveup",
-	[ARB_REP_START_FAILED] = "start_failed",
-	[ARB_REP_DOWN] = "down",
-};
-
-const char *
-arb_child_state_name(enum arb_child_state s)
-{
-	return s < _ARB_CHILD_STATE_MAX ? state_names[s] : "?";
-}
-
-const char *
-arb_reason_name(enum arb_reason r)
-{
-	return r < _ARB_REASON_MAX ? reason_names[r] : "?";
-}
-
-const char *
-arb_reply_name(enum arb_reply_kind r)
-{
-	return r < _ARB_REPLY_MAX ? reply_names[r] : "?";
-}
-
-const char *
-arb_report_name(enum arb_report_kind r)
-{
-	return r < _ARB_REP_MAX ? report_names[r] : "?";
-}
-
-enum arb_reason
-arb_exit_reason(const struct arb_spec_node *n, int code, int signo)
-{
-	if (signo == 0 && arb_spec_exit_is_normal(n, code))
-		return ARB_REASON_NORMAL;
-	if (signo == ARB_SIGTERM)
-		return ARB_REASON_SHUTDOWN;
-	return ARB_REASON_CRASH;
-}
-
-/* ---- actions ---------------------------------------------------------- */
-
-void
-arb_actions_init(struct arb_actions *a)
-{
-	memset(a, 0, sizeof(*a));
-}
-
-void
-arb_actions_done(struct arb_actions *a)
-{
-	arb_free(a->v);
-	memset(a, 0, sizeof(*a));
-}
-
-static struct arb_action *
-emit(struct arb_tree *t, enum arb_action_kind kind, uint32_t node)
-{
-	struct arb_actions *a = t->out;
-	struct arb_action *act;
-
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 64;
-		struct arb_action *v = arb_reallocarray(a->v, cap, sizeof(*v));
-
-		if (!v) {
-			t->oom = true;
-			return NULL;
-		}
-		a->v = v;
-		a->cap = cap;
-	}
-	act = &a->v[a->n++];
-	memset(act, 0, sizeof(*act));
-	act->kind = kind;
-	act->node = node;
-	return act;
-}
-
-static void
-emit_signal(struct arb_tree *t, enum arb_action_kind kind, uint32_t node,
-	    int pid)
-{
-	struct arb_action *act = emit(t, kind, node);
-
-	if (act)
-		act->pid = pid;
-}
-
-static struct arb_action *
-report(struct arb_tree *t, enum arb_report_kind what, uint32_t node)
-{
-	struct arb_action *act = emit(t, ARB_ACT_REPORT, node);
-
-	if (act)
-		act->report = what;
-	return act;
-}
-
-/*
- * An invariant broke (STYLE.md 3). The core cannot log or abort: it says
- * so, and the shell decides (tests abort; arbord logs and carries on).
- */
-static void
-tree_bug(struct arb_tree *t, uint32_t node, const char *what)
-{
-	struct arb_action *act = emit(t, ARB_ACT_BUG, node);
-
-	if (act)
-		act->what = what;
-}
-
-static void
-reply(struct arb_tree *t, uint32_t node, uint64_t req_id,
-      enum arb_reply_kind what, int err)
-{
-	struct arb_action *act = emit(t, ARB_ACT_REPLY, node);
-
-	if (!act)
-		return;
-	act->req_id = req_id;
-	act->reply = what;
-	act->err = err;
-}
-
-static void
-timer_set(struct arb_tree *t, uint32_t node, int64_t at_ms)
-{
-	struct arb_action *act = emit(t, ARB_ACT_TIMER_SET, node);
-
-	if (act)
-		act->at_ms = at_ms;
-	t->nodes[node].timer_armed = true;
-}
-
-static void
-timer_cancel(struct arb_tree *t, uint32_t node)
-{
-	if (!t->nodes[node].timer_armed)
-		return;
-	emit(t, ARB_ACT_TIMER_CANCEL, node);
-	t->nodes[node].timer_armed = false;
-}
-
-/* ---- queues ----------------------------------------------------------- */
-
-static bool
-grow_ring(void **v, uint32_t *cap, uint32_t head, uint32_t len, size_t size)
-{
-	uint32_t ncap = *cap ? *cap * 2 : 8;
-	char *nv = arb_calloc(ncap, size);
-
-	if (!nv)
-		return false;
-	for (uint32_t i = 0; i < len; i++)
-		memcpy(nv + i * size, (char *)*v + ((head + i) % *cap) * size,
-		       size);
-	arb_free(*v);
-	*v = nv;
-	*cap = ncap;
-	return true;
-}
-
-static void
-post(struct arb_tree *t, enum msg_kind kind, uint32_t to, uint32_t from)
-{
-	struct msg *m;
-
-	if (t->m_len == t->m_cap) {
-		void *v = t->msgs;
-
-		if (!grow_ring(&v, &t->m_cap, t->m_head, t->m_len,
-			       sizeof(*t->msgs))) {
-			t->oom = true;
-			return;
-		}
-		t->msgs = v;
-		t->m_head = 0;
-	}
-	m = &t->msgs[(t->m_head + t->m_len++) % t->m_cap];
-	m->kind = kind;
-	m->to = to;
-	m->from = from;
-	m->incarnation = from == ARB_NONE ? 0 : t->nodes[from].incarnation;
-}
-
-static struct qitem *
-enqueue(struct arb_tree *t, struct sup *s, enum qitem_kind kind,
-	uint32_t child, uint32_t incarnation)
-{
-	struct qitem *q;
-
-	if (s->q_len == s->q_cap) {
-		void *v = s->queue;
-
-		if (!grow_ring(&v, &s->q_cap, s->q_head, s->q_len,
-			       sizeof(*s->queue))) {
-			t->oom = true;
-			return NULL;
-		}
-		s->queue = v;
-		s->q_head = 0;
-	}
-	q = &s->queue[(s->q_head + s->q_len++) % s->q_cap];
-	memset(q, 0, sizeof(*q));
-	q->kind = kind;
-	q->child = child;
-	q->incarnation = incarnation;
-	return q;
-}
-
-static bool
-dequeue(struct sup *s, struct qitem *ret)
-{
-	if (s->q_len == 0)
-		return false;
-	*ret = s->queue[s->q_head];
-	s->q_head = (s->q_head + 1) % s->q_cap;
-	s->q_len--;
-	return true;
-}
-
-/* ---- tree construction ------------------------------------------------ */
-
-struct arb_tree *
-arb_tree_new(const struct arb_spec *spec)
-{
-	struct arb_tree *t = arb_calloc(1, sizeof(*t));
-
-	if (!t)
-		return NULL;
-	t->spec = spec;
-	t->nnodes = spec->nnodes;
-	t->nodes = arb_calloc(spec->nnodes, sizeof(*t->nodes));
-	if (!t->nodes)
-		goto fail;
-	for (uint32_t i = 0; i < spec->nnodes; i++) {
-		struct node *n = &t->nodes[i];
-
-		n->spec = &spec->nodes[i];
-		n->present = true;
-		if (n->spec->kind != ARB_NODE_SUPERVISOR)
-			continue;
-		for (uint32_t j = 0; j < n->spec->nchildren; j++)
-			t->nodes[n->spec->children[j]].pos = j;
-		n->sup = arb_calloc(1, sizeof(*n->sup));
-		if (!n->sup)
-			goto fail;
-		n->sup->hist_cap = n->spec->intensity + 1;
-		n->sup->history = arb_calloc(n->sup->hist_cap,
-					     sizeof(*n->sup->history));
-		if (!n->sup->history)
-			goto fail;
-	}
-	return t;
-fail:
-	arb_tree_free(t);
-	return NULL;
-}
-
-void
-arb_tree_free(struct arb_tree *t)
-{
-	if (!t)
-		return;
-	for (uint32_t i = 0; t->nodes && i < t->nnodes; i++) {
-		struct sup *s = t->nodes[i].sup;
-
-		if (!s)
-			continue;
-		arb_free(s->history);
-		arb_free(s->queue);
-		arb_free(s);
-	}
-	arb_free(t->nodes);
-	arb_free(t->msgs);
-	arb_free(t);
-}
-
-enum arb_child_state
-arb_tree_state(const struct arb_tree *t, uint32_t node)
-{
-	return t->nodes[node].state;
-}
-
-int
-arb_tree_pid(const struct arb_tree *t, uint32_t node)
-{
-	return t->nodes[node].pid;
-}
-
-bool
-arb_tree_present(const struct arb_tree *t, uint32_t node)
-{
-	return t->nodes[node].present;
-}
-
-uint32_t
-arb_tree_restarts(const struct arb_tree *t, uint32_t node)
-{
-	return t->nodes[node].restarts;
-}
-
-void
-arb_tree_view(const struct arb_tree *t, uint32_t node,
-	      struct arb_node_view *ret)
-{
-	const struct node *n = &t->nodes[node];
-
-	memset(ret, 0, sizeof(*ret));
-	ret->state = n->state;
-	ret->present = n->present;
-	ret->pid = n->pid;
-	ret->since_ms = n->since_ms;
-	ret->restarts = n->restarts;
-	ret->exited = n->exited;
-	ret->exit_pid = n->exit_pid;
-	ret->exit_code = n->exit_code;
-	ret->exit_signo = n->exit_signo;
-	ret->exit_reason = n->last_reason;
-}
-
-bool
-arb_tree_busy(const struct arb_tree *t, uint32_t node)
-{
-	return t->nodes[node].sup && t->nodes[node].sup->job != JOB_NONE;
-}
-
-const struct arb_spec *
-arb_tree_spec(const struct arb_tree *t)
-{
-	return t->spec;
-}
+#include "tree_internal.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -546,9 +95,9 @@ start_child(struct arb_tree *t, uint32_t child)
 	n->incarnation++;
 	child_enter(t, child, ARB_CHILD_STARTING);
 	if (n->spec->kind == ARB_NODE_SERVICE)
-		emit(t, ARB_ACT_SPAWN, child);
+		tree_emit(t, ARB_ACT_SPAWN, child);
 	else
-		post(t, MSG_START, child, ARB_NONE);
+		tree_post(t, MSG_START, child, ARB_NONE);
 }
 
 /*
@@ -566,17 +115,17 @@ terminate_child(struct arb_tree *t, uint32_t child)
 	}
 	if (n->spec->kind == ARB_NODE_SUPERVISOR) {
 		child_enter(t, child, ARB_CHILD_STOPPING);
-		post(t, MSG_SHUTDOWN, child, ARB_NONE);
+		tree_post(t, MSG_SHUTDOWN, child, ARB_NONE);
 		return false;
 	}
 	if (n->spec->stop_timeout_ms == 0) {
-		emit_signal(t, ARB_ACT_KILL, child, n->pid);
+		tree_emit_signal(t, ARB_ACT_KILL, child, n->pid);
 		child_enter(t, child, ARB_CHILD_KILLING);
 		return false;
 	}
-	emit_signal(t, ARB_ACT_TERMINATE, child, n->pid);
+	tree_emit_signal(t, ARB_ACT_TERMINATE, child, n->pid);
 	if (n->spec->stop_timeout_ms != ARB_INFINITY_MS)
-		timer_set(t, child, t->now_ms + n->spec->stop_timeout_ms);
+		tree_timer_set(t, child, t->now_ms + n->spec->stop_timeout_ms);
 	child_enter(t, child, ARB_CHILD_STOPPING);
 	return false;
 }
@@ -624,8 +173,8 @@ root_down(struct arb_tree *t, int exit_code)
 {
 	struct arb_action *act;
 
-	report(t, ARB_REP_DOWN, ARB_ROOT);
-	act = emit(t, ARB_ACT_EXIT, ARB_ROOT);
+	tree_report(t, ARB_REP_DOWN, ARB_ROOT);
+	act = tree_emit(t, ARB_ACT_EXIT, ARB_ROOT);
 	if (act)
 		act->exit_code = exit_code;
 	t->down = true;
@@ -637,9 +186,9 @@ sup_reset_queue(struct arb_tree *t, struct sup *s)
 {
 	struct qitem q;
 
-	while (dequeue(s, &q))
+	while (tree_dequeue(s, &q))
 		if (q.kind == Q_REQUEST)
-			reply(t, q.child, q.req_id, ARB_REPLY_ABORTED, 0);
+			tree_reply(t, q.child, q.req_id, ARB_REPLY_ABORTED, 0);
 	s->q_head = 0;
 }
 
@@ -648,7 +197,7 @@ init_done(struct arb_tree *t, uint32_t sup)
 {
 	child_enter(t, sup, ARB_CHILD_UP);
 	if (sup != ARB_ROOT)
-		post(t, MSG_STARTED, parent_of(t, sup), sup);
+		tree_post(t, MSG_STARTED, parent_of(t, sup), sup);
 	sup_drain(t, sup);
 }
 
@@ -657,12 +206,12 @@ static void
 init_failed(struct arb_tree *t, uint32_t sup)
 {
 	sup_reset_queue(t, t->nodes[sup].sup);
-	report(t, ARB_REP_START_FAILED, sup);
+	tree_report(t, ARB_REP_START_FAILED, sup);
 	child_enter(t, sup, ARB_CHILD_DOWN);
 	if (sup == ARB_ROOT)
 		root_down(t, 1);
 	else
-		post(t, MSG_START_FAILED, parent_of(t, sup), sup);
+		tree_post(t, MSG_START_FAILED, parent_of(t, sup), sup);
 }
 
 /*
@@ -689,9 +238,9 @@ shutdown_done(struct arb_tree *t, uint32_t sup)
 	if (n->state == ARB_CHILD_STOPPING) {
 		/* Its parent is waiting for it: this is that termination. */
 		if (why == WHY_REQUESTED)
-			report(t, ARB_REP_STOP, sup);
+			tree_report(t, ARB_REP_STOP, sup);
 		child_stopped(t, sup);
-		post(t, MSG_TERMINATED, parent_of(t, sup), sup);
+		tree_post(t, MSG_TERMINATED, parent_of(t, sup), sup);
 		return;
 	}
 	n->last_reason = ARB_REASON_SHUTDOWN;
@@ -700,7 +249,7 @@ shutdown_done(struct arb_tree *t, uint32_t sup)
 	n->exit_code = -1;
 	n->exit_signo = 0;
 	child_enter(t, sup, ARB_CHILD_EXITED);
-	post(t, MSG_EXITED, parent_of(t, sup), sup);
+	tree_post(t, MSG_EXITED, parent_of(t, sup), sup);
 }
 
 static void
@@ -721,7 +270,7 @@ job_done(struct arb_tree *t, uint32_t sup)
 		sup_drain(t, sup);
 		return;
 	case JOB_REQUEST:
-		reply(t, child_at(t, sup, s->first), s->req_id, ARB_REPLY_OK, 0);
+		tree_reply(t, child_at(t, sup, s->first), s->req_id, ARB_REPLY_OK, 0);
 		sup_drain(t, sup);
 		return;
 	case JOB_SHUTDOWN:
@@ -806,7 +355,7 @@ try_restart(struct arb_tree *t, uint32_t sup, uint32_t child)
 	int32_t last = (int32_t)spec->nchildren - 1;
 
 	if (intensity_exceeded(t->nodes[sup].sup, spec, t->now_ms)) {
-		report(t, ARB_REP_GIVEUP, sup);
+		tree_report(t, ARB_REP_GIVEUP, sup);
 		child_enter(t, child, ARB_CHILD_DOWN);
 		shutdown_begin(t, sup, WHY_GIVEUP);
 		return;
@@ -871,13 +420,13 @@ handle_request(struct arb_tree *t, uint32_t sup, const struct qitem *q)
 	bool running = needs_termination(n);
 
 	if (!n->present) {
-		reply(t, q->child, q->req_id, ARB_REPLY_NOT_FOUND, 0);
+		tree_reply(t, q->child, q->req_id, ARB_REPLY_NOT_FOUND, 0);
 		return;
 	}
 	switch (q->request) {
 	case ARB_REQ_START:
 		if (running || n->state == ARB_CHILD_RESTARTING) {
-			reply(t, q->child, q->req_id,
+			tree_reply(t, q->child, q->req_id,
 			      running ? ARB_REPLY_ALREADY_RUNNING
 				      : ARB_REPLY_RESTARTING, 0);
 			return;
@@ -887,7 +436,7 @@ handle_request(struct arb_tree *t, uint32_t sup, const struct qitem *q)
 		if (!running) {
 			/* D2: a pending retry is cancelled. */
 			child_enter(t, q->child, ARB_CHILD_DOWN);
-			reply(t, q->child, q->req_id, ARB_REPLY_OK, 0);
+			tree_reply(t, q->child, q->req_id, ARB_REPLY_OK, 0);
 			return;
 		}
 		break;
@@ -895,7 +444,7 @@ handle_request(struct arb_tree *t, uint32_t sup, const struct qitem *q)
 		/* C2: stopping deletes its spec, so it could not start again;
 		 * OTP refuses restart_child of a temporary child too. */
 		if (n->spec->restart == ARB_TEMPORARY) {
-			reply(t, q->child, q->req_id, ARB_REPLY_TEMPORARY, 0);
+			tree_reply(t, q->child, q->req_id, ARB_REPLY_TEMPORARY, 0);
 			return;
 		}
 		if (n->state == ARB_CHILD_RESTARTING)
@@ -916,7 +465,7 @@ sup_drain(struct arb_tree *t, uint32_t sup)
 	struct sup *s = t->nodes[sup].sup;
 	struct qitem q;
 
-	while (s->job == JOB_NONE && !t->oom && dequeue(s, &q)) {
+	while (s->job == JOB_NONE && !t->oom && tree_dequeue(s, &q)) {
 		switch (q.kind) {
 		case Q_EXIT:
 			handle_exit(t, sup, q.child, q.incarnation);
@@ -950,7 +499,7 @@ sup_init(struct arb_tree *t, uint32_t sup)
 		t->nodes[spec->children[i]].present = true;
 		child_enter(t, spec->children[i], ARB_CHILD_DOWN);
 	}
-	report(t, ARB_REP_START, sup);
+	tree_report(t, ARB_REP_START, sup);
 	job_begin(t, sup, JOB_INIT, 0, (int32_t)spec->nchildren - 1);
 }
 
@@ -986,7 +535,7 @@ job_start_failed(struct arb_tree *t, uint32_t sup, uint32_t child)
 	if (s->job == JOB_REQUEST) {
 		/* D3: no retry, nothing counted; the child stays stopped. */
 		s->job = JOB_NONE;
-		reply(t, child, s->req_id, ARB_REPLY_START_FAILED,
+		tree_reply(t, child, s->req_id, ARB_REPLY_START_FAILED,
 		      t->nodes[child].last_err);
 		sup_drain(t, sup);
 		return;
@@ -996,7 +545,7 @@ job_start_failed(struct arb_tree *t, uint32_t sup, uint32_t child)
 		return;
 	}
 	child_enter(t, child, ARB_CHILD_RESTARTING);
-	enqueue(t, s, Q_RETRY, child, t->nodes[child].incarnation);
+	tree_enqueue(t, s, Q_RETRY, child, t->nodes[child].incarnation);
 	job_done(t, sup);
 }
 
@@ -1013,7 +562,7 @@ deliver(struct arb_tree *t, const struct msg *m)
 		if (s->job == JOB_NONE)
 			shutdown_begin(t, m->to, WHY_REQUESTED);
 		else
-			enqueue(t, s, Q_SHUTDOWN, ARB_NONE, 0);
+			tree_enqueue(t, s, Q_SHUTDOWN, ARB_NONE, 0);
 		return;
 	case MSG_STARTED:
 	case MSG_TERMINATED:
@@ -1026,7 +575,7 @@ deliver(struct arb_tree *t, const struct msg *m)
 		if (s->job == JOB_NONE)
 			handle_exit(t, m->to, m->from, m->incarnation);
 		else
-			enqueue(t, s, Q_EXIT, m->from, m->incarnation);
+			tree_enqueue(t, s, Q_EXIT, m->from, m->incarnation);
 		return;
 	}
 }
@@ -1055,10 +604,10 @@ service_spawned(struct arb_tree *t, uint32_t node, int pid)
 		return;
 	n->pid = pid;
 	child_enter(t, node, ARB_CHILD_UP);
-	act = report(t, ARB_REP_START, node);
+	act = tree_report(t, ARB_REP_START, node);
 	if (act)
 		act->pid = pid;
-	post(t, MSG_STARTED, parent_of(t, node), node);
+	tree_post(t, MSG_STARTED, parent_of(t, node), node);
 }
 
 static void
@@ -1071,10 +620,10 @@ service_start_failed(struct arb_tree *t, uint32_t node, int err)
 	t->nodes[node].pid = 0;
 	t->nodes[node].last_err = err;
 	child_enter(t, node, ARB_CHILD_DOWN);
-	act = report(t, ARB_REP_START_FAILED, node);
+	act = tree_report(t, ARB_REP_START_FAILED, node);
 	if (act)
 		act->err = err;
-	post(t, MSG_START_FAILED, parent_of(t, node), node);
+	tree_post(t, MSG_START_FAILED, parent_of(t, node), node);
 }
 
 static void
@@ -1099,7 +648,7 @@ service_exited(struct arb_tree *t, const struct arb_event *ev)
 
 	if (ev->pid <= 0 || n->pid != ev->pid)
 		return; /* X1: not a current child */
-	emit_signal(t, ARB_ACT_KILL, ev->node, ev->pid);
+	tree_emit_signal(t, ARB_ACT_KILL, ev->node, ev->pid);
 	switch (n->state) {
 	case ARB_CHILD_UP:
 		n->last_reason = arb_exit_reason(n->spec, ev->code, ev->signo);
@@ -1107,21 +656,21 @@ service_exited(struct arb_tree *t, const struct arb_event *ev)
 		n->exit_pid = ev->pid;
 		n->exit_code = ev->code;
 		n->exit_signo = ev->signo;
-		act = report(t, ARB_REP_EXIT, ev->node);
+		act = tree_report(t, ARB_REP_EXIT, ev->node);
 		fill_exit(act, ev);
 		if (act)
 			act->reason = n->last_reason;
 		n->pid = 0;
 		child_enter(t, ev->node, ARB_CHILD_EXITED);
-		post(t, MSG_EXITED, parent_of(t, ev->node), ev->node);
+		tree_post(t, MSG_EXITED, parent_of(t, ev->node), ev->node);
 		return;
 	case ARB_CHILD_STOPPING:
 	case ARB_CHILD_KILLING:
 		/* T4: how it died is logged, never acted on. */
-		timer_cancel(t, ev->node);
-		fill_exit(report(t, ARB_REP_STOP, ev->node), ev);
+		tree_timer_cancel(t, ev->node);
+		fill_exit(tree_report(t, ARB_REP_STOP, ev->node), ev);
 		child_stopped(t, ev->node);
-		post(t, MSG_TERMINATED, parent_of(t, ev->node), ev->node);
+		tree_post(t, MSG_TERMINATED, parent_of(t, ev->node), ev->node);
 		return;
 	case ARB_CHILD_STARTING: /* no pid before SPAWNED: cannot happen */
 	case ARB_CHILD_DOWN:
@@ -1141,7 +690,7 @@ service_timer(struct arb_tree *t, uint32_t node)
 	n->timer_armed = false;
 	if (n->state != ARB_CHILD_STOPPING)
 		return;
-	emit_signal(t, ARB_ACT_KILL, node, n->pid);
+	tree_emit_signal(t, ARB_ACT_KILL, node, n->pid);
 	child_enter(t, node, ARB_CHILD_KILLING);
 }
 
@@ -1161,17 +710,17 @@ route_request(struct arb_tree *t, const struct arb_event *ev)
 
 	if (ev->node == ARB_ROOT || ev->node >= t->nnodes ||
 	    ev->request >= _ARB_REQ_MAX) {
-		reply(t, ev->node < t->nnodes ? ev->node : ARB_ROOT,
+		tree_reply(t, ev->node < t->nnodes ? ev->node : ARB_ROOT,
 		      ev->req_id, ARB_REPLY_NOT_FOUND, 0);
 		return;
 	}
 	sup = parent_of(t, ev->node);
 	if (t->down || t->nodes[sup].state != ARB_CHILD_UP) {
-		reply(t, ev->node, ev->req_id,
+		tree_reply(t, ev->node, ev->req_id,
 		      t->down ? ARB_REPLY_ABORTED : ARB_REPLY_NOT_RUNNING, 0);
 		return;
 	}
-	q = enqueue(t, t->nodes[sup].sup, Q_REQUEST, ev->node, 0);
+	q = tree_enqueue(t, t->nodes[sup].sup, Q_REQUEST, ev->node, 0);
 	if (!q)
 		return;
 	q->request = ev->request;
@@ -1199,7 +748,7 @@ arb_tree_step(struct arb_tree *t, const struct arb_event *ev,
 		break;
 	case ARB_EV_SHUTDOWN:
 		if (!t->down && t->nodes[ARB_ROOT].state != ARB_CHILD_DOWN)
-			post(t, MSG_SHUTDOWN, ARB_ROOT, ARB_NONE);
+			tree_post(t, MSG_SHUTDOWN, ARB_ROOT, ARB_NONE);
 		break;
 	case ARB_EV_SPAWNED:
 		if (is_service(t, ev->node))

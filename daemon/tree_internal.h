@@ -1,0 +1,135 @@
+/*
+ * tree_internal.h - what the two halves of the pure core share: tree.c
+ * (the supervision rules) and tree_base.c (the data they work on, its
+ * construction and read access, and the primitives that emit actions and
+ * queue messages). Not an API: only tree*.c include it. Pure, like them.
+ */
+#ifndef ARB_TREE_INTERNAL_H
+#define ARB_TREE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "spec.h"
+#include "tree.h"
+
+enum sup_job {
+	JOB_NONE,
+	JOB_INIT,       /* start every child in order (S1) */
+	JOB_INIT_ABORT, /* a start failed during INIT: stop the started (S3) */
+	JOB_RESTART,    /* terminate a group in reverse, start it in order */
+	JOB_SHUTDOWN,   /* terminate every child in reverse order (T1) */
+	JOB_REQUEST,    /* an operator's stop, start or restart of one child */
+};
+
+enum shutdown_why {
+	WHY_REQUESTED, /* by the parent, or SIGTERM for the root */
+	WHY_GIVEUP,    /* intensity exceeded (E1) */
+	WHY_AUTO,      /* auto_shutdown (A5) */
+};
+
+/* What waits in a busy supervisor's queue (M5). */
+enum qitem_kind { Q_EXIT, Q_RETRY, Q_SHUTDOWN, Q_REQUEST };
+
+struct qitem {
+	enum qitem_kind kind;
+	uint32_t child; /* node index */
+	uint32_t incarnation;
+	enum arb_request_kind request; /* Q_REQUEST */
+	uint64_t req_id;
+};
+
+struct sup {
+	enum sup_job job;
+	bool terminating; /* the job's phase: terminating, else starting */
+	int32_t cursor;   /* position in spec children of the current step */
+	int32_t first, last; /* the group, as positions */
+	enum shutdown_why why;
+	enum arb_request_kind request; /* JOB_REQUEST */
+	uint64_t req_id;
+
+	/* Restart history: a ring of the last intensity + 1 restarts (M8). */
+	int64_t *history;
+	uint32_t hist_cap, hist_head, hist_len;
+
+	struct qitem *queue;
+	uint32_t q_head, q_len, q_cap;
+};
+
+struct node {
+	const struct arb_spec_node *spec;
+	uint32_t pos; /* position among its supervisor's children */
+	enum arb_child_state state;
+	bool present;
+	int pid;
+	uint32_t incarnation; /* bumped at every start; tags queued exits */
+	uint32_t restarts;
+	bool timer_armed;
+	int64_t since_ms;
+	int last_err; /* errno of its last failed spawn */
+	bool exited;  /* the last death by itself: */
+	int exit_pid, exit_code, exit_signo;
+	enum arb_reason last_reason;
+	struct sup *sup; /* supervisors only */
+};
+
+/* Messages between nodes, drained by arb_tree_step(). */
+enum msg_kind {
+	MSG_START,        /* parent -> sup: run your INIT */
+	MSG_SHUTDOWN,     /* parent -> sup: terminate yourself */
+	MSG_STARTED,      /* child -> parent: my start succeeded */
+	MSG_START_FAILED, /* child -> parent: my start failed */
+	MSG_TERMINATED,   /* child -> parent: the termination you asked is done */
+	MSG_EXITED,       /* child -> parent: I died by myself */
+};
+
+struct msg {
+	enum msg_kind kind;
+	uint32_t to, from;
+	uint32_t incarnation;
+};
+
+struct arb_tree {
+	const struct arb_spec *spec;
+	struct node *nodes;
+	uint32_t nnodes;
+	struct msg *msgs;
+	uint32_t m_head, m_len, m_cap;
+	int64_t now_ms;
+	struct arb_actions *out;
+	bool oom;
+	bool down; /* the root is gone; only stray events may follow */
+};
+
+/* ---- tree_base.c: actions ---- */
+
+/* Appends an action (NULL, with t->oom set, when memory ran out). */
+struct arb_action *tree_emit(struct arb_tree *t, enum arb_action_kind kind,
+			     uint32_t node);
+/* TERMINATE or KILL of node's process group pid. */
+void tree_emit_signal(struct arb_tree *t, enum arb_action_kind kind,
+		      uint32_t node, int pid);
+/* A supervision event; fields beyond node are the caller's to fill. */
+struct arb_action *tree_report(struct arb_tree *t, enum arb_report_kind what,
+			       uint32_t node);
+/* An invariant broke (STYLE.md 3): the shell decides what to do. */
+void tree_bug(struct arb_tree *t, uint32_t node, const char *what);
+/* The answer to an operator's request. */
+void tree_reply(struct arb_tree *t, uint32_t node, uint64_t req_id,
+		enum arb_reply_kind what, int err);
+void tree_timer_set(struct arb_tree *t, uint32_t node, int64_t at_ms);
+void tree_timer_cancel(struct arb_tree *t, uint32_t node);
+
+/* ---- tree_base.c: queues ---- */
+
+/* A message to node `to` from `from` (ARB_NONE: from the parent). */
+void tree_post(struct arb_tree *t, enum msg_kind kind, uint32_t to,
+	       uint32_t from);
+/* Appends to a supervisor's queue (M5); NULL, with t->oom set, on OOM. */
+struct qitem *tree_enqueue(struct arb_tree *t, struct sup *s,
+			   enum qitem_kind kind, uint32_t child,
+			   uint32_t incarnation);
+bool tree_dequeue(struct sup *s, struct qitem *ret);
+
+#endif
