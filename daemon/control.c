@@ -55,46 +55,44 @@ conn_flush(struct conn *c)
 		conn_process(c);
 }
 
-/* Queues an encoded message (taking buf), then writes what the peer takes. */
+/*
+ * Queues what an encoder made (taking buf); written from the loop, not
+ * here, as the caller may still use c. An encoder's failure closes c.
+ */
 static void
-conn_push(struct conn *c, char *buf, size_t len)
+conn_queue(struct conn *c, int encoded, char *buf, size_t len)
 {
-	if (arb_wire_outq_push(&c->out, &buf, len) < 0) {
+	if (encoded < 0 || arb_wire_outq_push(&c->out, &buf, len) < 0) {
 		c->closing = true;
 		return;
 	}
-	/* Written from the loop, not here: the caller may still use c. */
 	ev_io_start(c->ctl->loop, &c->wio);
 }
 
 void
 conn_reply(struct conn *c, json_t *parameters, bool continues)
 {
-	char *buf;
-	size_t len;
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
 
 	if (c->oneway)
 		return;
-	if (arb_wire_encode_reply(parameters, continues, &buf, &len) < 0) {
-		c->closing = true;
-		return;
-	}
-	conn_push(c, buf, len);
+	r = arb_wire_encode_reply(parameters, continues, &buf, &len);
+	conn_queue(c, r, buf, len);
 }
 
 void
 conn_error(struct conn *c, const char *name, json_t *parameters)
 {
-	char *buf;
-	size_t len;
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
 
 	if (c->oneway)
 		return;
-	if (arb_wire_encode_error(name, parameters, &buf, &len) < 0) {
-		c->closing = true;
-		return;
-	}
-	conn_push(c, buf, len);
+	r = arb_wire_encode_error(name, parameters, &buf, &len);
+	conn_queue(c, r, buf, len);
 }
 
 void

@@ -115,14 +115,7 @@ struct runtime {
 	 */
 	struct event_fifo exits;
 	ev_prepare exits_prepare;
-	unsigned bugs; /* invariants the core reported broken */
 };
-
-static void
-push(struct runtime *rt, const struct arb_event *ev)
-{
-	fifo_push(&rt->pending, ev);
-}
 
 static void perform(struct runtime *rt, const struct arb_action *a);
 
@@ -138,7 +131,7 @@ defer_failed(struct runtime *rt, const struct arb_event *ev)
 static void
 feed(struct runtime *rt, const struct arb_event *ev)
 {
-	push(rt, ev);
+	fifo_push(&rt->pending, ev);
 	if (rt->feeding)
 		return;
 	rt->feeding = true;
@@ -194,20 +187,19 @@ do_spawn(struct runtime *rt, uint32_t node)
 	}
 	ev.kind = ARB_EV_SPAWNED;
 	ev.pid = pid;
-	push(rt, &ev);
+	fifo_push(&rt->pending, &ev);
 }
 
 /*
- * Signals the process group of a service (M1). If its main process left the
- * group, the group may be gone while the process lives: signal it alone.
+ * Signals the process group of a service (M1). Its main process leads its
+ * own session, so it cannot leave the group; after it is reaped this
+ * reaches only what is left of the group.
  */
 static void
 signal_group(int pid, int signo)
 {
-	if (pid <= 0)
-		return;
-	if (kill(-pid, signo) < 0 && errno == ESRCH)
-		(void)kill(pid, signo);
+	if (pid > 0)
+		(void)kill(-pid, signo);
 }
 
 static void
@@ -235,9 +227,7 @@ perform(struct runtime *rt, const struct arb_action *a)
 		signal_group(a->pid, SIGCONT);
 		return;
 	case ARB_ACT_KILL:
-		/* After the reap this reaches only what is left of the group. */
-		if (a->pid > 0)
-			(void)kill(-a->pid, SIGKILL);
+		signal_group(a->pid, SIGKILL);
 		return;
 	case ARB_ACT_TIMER_SET:
 		timer_set(rt, a->node, a->at_ms);
@@ -258,7 +248,6 @@ perform(struct runtime *rt, const struct arb_action *a)
 		ev_break(rt->loop, EVBREAK_ALL);
 		return;
 	case ARB_ACT_BUG:
-		rt->bugs++;
 		fprintf(stderr, "arbord: internal error at '%s': %s\n",
 			rt->spec->nodes[a->node].path, a->what);
 		return;
