@@ -316,6 +316,50 @@ print_json(json_t *v, size_t flags)
 	arb_wire_free_dump(s);
 }
 
+/* The errors about one node: its path, quoted, in a sentence. */
+static const struct {
+	const char *error, *before, *after;
+} path_errors[] = {
+	{ARB_ERR_NO_SUCH_CHILD, "no such child '", "'"},
+	{ARB_ERR_INVALID_PATH, "invalid path '", "'"},
+	{ARB_ERR_NOT_RUNNING, "'", "' is not running"},
+	{ARB_ERR_ALREADY_RUNNING, "'", "' is already running"},
+	{ARB_ERR_RESTARTING, "'", "' is restarting; try again once it is up"},
+	{ARB_ERR_TEMPORARY, "'",
+	 "' is temporary: it cannot be restarted, only stopped"},
+	{ARB_ERR_START_FAILED, "cannot start '", "'"},
+};
+
+/*
+ * Writes the sentence for error e about path, with what the reply adds
+ * (the nearest existing path, why a start failed); false if e is not
+ * about a node.
+ */
+static bool
+report_path_error(const char *e, const char *path, json_t *parameters)
+{
+	const char *nearest = str_of(parameters, "nearest");
+	const char *why = str_of(parameters, "error");
+	size_t i, n = sizeof(path_errors) / sizeof(path_errors[0]);
+
+	for (i = 0; i < n && strcmp(e, path_errors[i].error) != 0; i++)
+		;
+	if (i == n)
+		return false;
+	fputs(path_errors[i].before, stderr);
+	arb_render_safe(stderr, path);
+	fputs(path_errors[i].after, stderr);
+	if (strcmp(e, ARB_ERR_NO_SUCH_CHILD) == 0 && nearest) {
+		fputs(" (did you mean '", stderr);
+		arb_render_safe(stderr, nearest);
+		fputs("'?)", stderr);
+	} else if (strcmp(e, ARB_ERR_START_FAILED) == 0 && why) {
+		fputs(": ", stderr);
+		arb_render_safe(stderr, why);
+	}
+	return true;
+}
+
 /*
  * One line on stderr for an error reply, in words for the errors arbor
  * defines; with --json the reply itself also goes to stdout, so a script
@@ -339,48 +383,10 @@ report_error(struct ctl *c, const char *method, json_t *params,
 	if (!path)
 		path = "?";
 	fputs("arborctl: ", stderr);
-	if (strcmp(e, ARB_ERR_NO_SUCH_CHILD) == 0) {
-		fputs("no such child '", stderr);
-		arb_render_safe(stderr, path);
-		fputc('\'', stderr);
-		s = str_of(r->parameters, "nearest");
-		if (s) {
-			fputs(" (did you mean '", stderr);
-			arb_render_safe(stderr, s);
-			fputs("'?)", stderr);
-		}
-	} else if (strcmp(e, ARB_ERR_NOT_RUNNING) == 0) {
-		fputc('\'', stderr);
-		arb_render_safe(stderr, path);
-		fputs("' is not running", stderr);
-	} else if (strcmp(e, ARB_ERR_ALREADY_RUNNING) == 0) {
-		fputc('\'', stderr);
-		arb_render_safe(stderr, path);
-		fputs("' is already running", stderr);
-	} else if (strcmp(e, ARB_ERR_RESTARTING) == 0) {
-		fputc('\'', stderr);
-		arb_render_safe(stderr, path);
-		fputs("' is restarting; try again once it is up", stderr);
-	} else if (strcmp(e, ARB_ERR_START_FAILED) == 0) {
-		fputs("cannot start '", stderr);
-		arb_render_safe(stderr, path);
-		fputc('\'', stderr);
-		s = str_of(r->parameters, "error");
-		if (s) {
-			fputs(": ", stderr);
-			arb_render_safe(stderr, s);
-		}
+	if (report_path_error(e, path, r->parameters)) {
+		/* written: a sentence about the node */
 	} else if (strcmp(e, ARB_ERR_SHUTTING_DOWN) == 0) {
 		fputs("arbord is shutting down", stderr);
-	} else if (strcmp(e, ARB_ERR_TEMPORARY) == 0) {
-		fputc('\'', stderr);
-		arb_render_safe(stderr, path);
-		fputs("' is temporary: it cannot be restarted, only stopped",
-		      stderr);
-	} else if (strcmp(e, ARB_ERR_INVALID_PATH) == 0) {
-		fputs("invalid path '", stderr);
-		arb_render_safe(stderr, path);
-		fputc('\'', stderr);
 	} else if (strcmp(e, ARB_ERR_PERMISSION_DENIED) == 0) {
 		fprintf(stderr, "permission denied: uid %lu may not call ",
 			(unsigned long)geteuid());
