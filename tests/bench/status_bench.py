@@ -201,10 +201,13 @@ class Bench:
 
     # -- measures --
 
-    def arborctl(self):
+    def _time_arborctl(self, *args):
+        """Wall times in ms of `arborctl status --json ARGS`, whole
+        process, over args.runs runs after one warm-up (page cache, first
+        connection); the warm-up's output is returned to be checked."""
         a = self.args
-        argv = [a.arborctl, "--socket", self.sock, "status", "--json"]
-        times = []
+        argv = [a.arborctl, "--socket", self.sock, "status", "--json", *args]
+        times, first = [], None
         for i in range(a.runs + 1):
             t0 = time.perf_counter_ns()
             r = subprocess.run(argv, stdin=subprocess.DEVNULL,
@@ -214,32 +217,24 @@ class Bench:
                 raise BenchError(f"arborctl exited {r.returncode}: "
                                  + r.stderr.decode(errors="replace")[-300:])
             if i == 0:
-                out = json.loads(r.stdout)
-                nodes = out["nodes"] if isinstance(out, dict) else out
-                if len(nodes) != a.children + 1:
-                    raise BenchError(f"arborctl listed {len(nodes)} nodes")
-                continue  # warm-up: page cache, first connection
-            times.append(dt / 1e6)
+                first = r.stdout
+            else:
+                times.append(dt / 1e6)
+        return times, first
+
+    def arborctl(self):
+        times, first = self._time_arborctl()
+        out = json.loads(first)
+        nodes = out["nodes"] if isinstance(out, dict) else out
+        if len(nodes) != self.args.children + 1:
+            raise BenchError(f"arborctl listed {len(nodes)} nodes")
         return times
 
     def arborctl_floor(self):
         """The same process for a Status of one service: fork, exec,
         connect, a small call. The difference to the whole tree is the
         cost of its 1000 nodes."""
-        a = self.args
-        argv = [a.arborctl, "--socket", self.sock, "status", "--json",
-                "s0000"]
-        times = []
-        for i in range(a.runs + 1):
-            t0 = time.perf_counter_ns()
-            r = subprocess.run(argv, stdin=subprocess.DEVNULL,
-                               capture_output=True, timeout=a.timeout)
-            dt = time.perf_counter_ns() - t0
-            if r.returncode != 0:
-                raise BenchError(f"arborctl exited {r.returncode}")
-            if i:
-                times.append(dt / 1e6)
-        return times
+        return self._time_arborctl("s0000")[0]
 
     def round_trips(self):
         a = self.args

@@ -71,6 +71,25 @@ def follow(sock, *args):
     return p
 
 
+def events_of_a_crash(a, *args, wait_restart=False):
+    """What `arborctl events ARGS` prints while b is killed (and, when
+    asked, restarted) and the tree is then shut down; it must exit 0."""
+    p = follow(a.socket, *args)
+    try:
+        assert ctl(a.socket, "kill", "-s", "KILL", "b").returncode == 0
+        if wait_restart:
+            a.wait_event("start", "b", count=2)
+        r = ctl(a.socket, "shutdown")
+        assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+        out, err = p.communicate(timeout=10 * SLOW)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == 0, err
+    return out
+
+
 # ---- status ------------------------------------------------------------------
 
 
@@ -248,17 +267,7 @@ def test_events_json_stream_ends_with_down_at_shutdown(arbord):
     exits 0 after the down event when arbord shuts down; shutdown itself
     exits 0 and so does arbord."""
     a = start_web(arbord)
-    p = follow(a.socket, "--json")
-    try:
-        assert ctl(a.socket, "kill", "-s", "KILL", "b").returncode == 0
-        r = ctl(a.socket, "shutdown")
-        assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
-        out, err = p.communicate(timeout=10 * SLOW)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.communicate()
-    assert p.returncode == 0, err
+    out = events_of_a_crash(a, "--json")
     evs = [json.loads(ln) for ln in out.splitlines()]
     assert evs[0]["event"] == "exit" and evs[0]["path"] == "b"
     assert evs[0]["signal"] == "KILL" and evs[0]["reason"] == "crash"
@@ -270,17 +279,7 @@ def test_events_json_stream_ends_with_down_at_shutdown(arbord):
 def test_events_text_lines(arbord):
     """Without --json each event is one line: time, event, path, fields."""
     a = start_web(arbord)
-    p = follow(a.socket)
-    try:
-        assert ctl(a.socket, "kill", "-s", "KILL", "b").returncode == 0
-        a.wait_event("start", "b", count=2)
-        assert ctl(a.socket, "shutdown").returncode == 0
-        out, err = p.communicate(timeout=10 * SLOW)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.communicate()
-    assert p.returncode == 0, err
+    out = events_of_a_crash(a, wait_restart=True)
     lines = out.splitlines()
     assert re.fullmatch(r"\d\d:\d\d:\d\d  exit +b pid=\d+ signal=KILL "
                         r"reason=crash", lines[0]), lines[0]
