@@ -358,10 +358,15 @@ def public_dir():
 
 
 def as_nobody(sock, *args):
+    """arborctl run as nobody: a copy of it beside the socket, since the
+    repository itself may sit in a directory nobody cannot enter."""
     if os.geteuid() != 0:
         pytest.skip("needs root to run a client as nobody")
+    client = os.path.join(os.path.dirname(sock), "arborctl")
+    if not os.path.exists(client):
+        shutil.copy(ARBORCTL, client)
     r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup",
-                        "--clear-groups", ARBORCTL, "--socket", str(sock),
+                        "--clear-groups", client, "--socket", str(sock),
                         *args], capture_output=True, text=True,
                        timeout=10 * SLOW, cwd="/")
     return r
@@ -371,9 +376,6 @@ def test_another_user_is_refused(arbord, public_dir):
     """A user other than root and arbord's cannot connect to the 0600
     socket: exit 4, 'permission denied'. With control_group it may read
     (status, exit 0) but a change is exit 1 with one line."""
-    if not os.access(ARBORCTL, os.X_OK) or \
-            os.stat(REPO).st_mode & 0o005 != 0o005:
-        pytest.skip("the repository is not reachable by nobody")
     sock = os.path.join(public_dir, "arbor.sock")
     a = arbord(web_tree(), args=("-s", sock))
     a.wait_event("start", "web/proxy")
