@@ -100,6 +100,10 @@ node_defaults(struct arb_spec_node *n)
 	n->auto_shutdown = ARB_DEFAULT_AUTO_SHUTDOWN;
 	n->stop_signal = ARB_DEFAULT_STOP_SIGNAL;
 	n->stop_timeout_ms = ARB_DEFAULT_STOP_TIMEOUT_MS;
+	n->ready = ARB_DEFAULT_READY;
+	n->ready_fd = -1;
+	n->start_timeout_ms = ARB_DEFAULT_START_TIMEOUT_MS;
+	n->umask = -1;
 	n->defaulted = ~0u;
 	n->parent = ARB_NONE;
 }
@@ -154,6 +158,12 @@ arb_spec_free(struct arb_spec *s)
 		arb_spec_strv_free(n->argv);
 		arb_spec_strv_free(n->env);
 		arb_free(n->cwd);
+		arb_spec_strv_free(n->listen);
+		arb_free(n->groups);
+		arb_free(n->user_name);
+		arb_free(n->home);
+		arb_free(n->shell);
+		arb_free(n->rlimits);
 	}
 	arb_free(s->nodes);
 	for (uint32_t i = 0; i < s->nfiles; i++)

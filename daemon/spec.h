@@ -48,6 +48,14 @@ enum arb_restart {
 	_ARB_RESTART_MAX
 };
 
+/* M6: when a started service counts as started. */
+enum arb_ready {
+	ARB_READY_EXEC,   /* once exec succeeded */
+	ARB_READY_NOTIFY, /* once it sends READY=1 to NOTIFY_SOCKET */
+	ARB_READY_FD,     /* once it writes a line to descriptor ready_fd */
+	_ARB_READY_MAX
+};
+
 enum arb_auto_shutdown {
 	ARB_AUTO_NEVER,
 	ARB_AUTO_ANY_SIGNIFICANT,
@@ -71,6 +79,16 @@ enum arb_spec_default {
 	ARB_DEF_NORMAL_EXIT = 1u << 8,
 	ARB_DEF_ENV = 1u << 9,
 	ARB_DEF_CWD = 1u << 10,
+	ARB_DEF_READY = 1u << 11,
+	ARB_DEF_START_TIMEOUT = 1u << 12,
+	ARB_DEF_WATCHDOG = 1u << 13,
+	ARB_DEF_RESTART_DELAY = 1u << 14,
+	ARB_DEF_RESTART_DELAY_MAX = 1u << 15,
+	ARB_DEF_USER = 1u << 16,
+	ARB_DEF_UMASK = 1u << 17,
+	ARB_DEF_NICE = 1u << 18,
+	ARB_DEF_INHERIT_ENV = 1u << 19,
+	ARB_DEF_NO_NEW_PRIVILEGES = 1u << 20,
 };
 
 /* Defaults: Elixir's Supervisor, not Erlang's (SEMANTICS.md M13). */
@@ -81,6 +99,17 @@ enum arb_spec_default {
 #define ARB_DEFAULT_RESTART ARB_PERMANENT
 #define ARB_DEFAULT_STOP_SIGNAL ARB_SIGTERM
 #define ARB_DEFAULT_STOP_TIMEOUT_MS 5000
+#define ARB_DEFAULT_READY ARB_READY_EXEC
+#define ARB_DEFAULT_START_TIMEOUT_MS 90000 /* notify and fd:N */
+
+/* An unlimited resource limit (RLIM_INFINITY on Linux). */
+#define ARB_RLIM_INFINITY UINT64_MAX
+
+/* One `rlimits` entry. resource is Linux's RLIMIT_* number. */
+struct arb_rlimit {
+	int resource;
+	uint64_t soft, hard; /* ARB_RLIM_INFINITY: unlimited */
+};
 
 struct arb_spec_node {
 	char *name;   /* "app"; the root's is "/" */
@@ -112,6 +141,34 @@ struct arb_spec_node {
 	int stop_signal;
 	int64_t stop_timeout_ms; /* 0: kill at once; ARB_INFINITY_MS: wait */
 	uint8_t normal_exit[32]; /* bitmap of exit codes that count as normal */
+
+	/* Readiness, watchdog and backoff (SEMANTICS.md M6, M7). */
+	enum arb_ready ready;
+	int ready_fd;              /* ARB_READY_FD: the descriptor N of fd:N */
+	int64_t start_timeout_ms;  /* until ready; ARB_INFINITY_MS: no limit */
+	int64_t watchdog_ms;       /* 0: no watchdog */
+	int64_t restart_delay_ms;  /* 0: restart at once (the default) */
+	int64_t restart_delay_max_ms; /* the backoff's ceiling, >= restart_delay */
+
+	/* Socket activation: addresses as written ("tcp:127.0.0.1:80"),
+	 * NULL-terminated, possibly empty; bound by the shell at start-up. */
+	char **listen;
+
+	/* Execution context, resolved when the configuration is loaded. */
+	bool set_ids;         /* user or group given: change identity */
+	uint32_t uid, gid;    /* the identity to run as (arbord's when !set_ids) */
+	uint32_t *groups;     /* supplementary groups (initgroups) */
+	uint32_t ngroups;
+	char *user_name;      /* USER and LOGNAME of the clean environment */
+	char *home;           /* HOME */
+	char *shell;          /* SHELL */
+	int umask;            /* -1: arbord's */
+	bool set_nice;
+	int nice;
+	struct arb_rlimit *rlimits;
+	uint32_t nrlimits;
+	bool no_new_privileges;
+	bool inherit_env;     /* start from arbord's environment, not a clean one */
 };
 
 struct arb_spec {
