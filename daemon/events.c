@@ -172,6 +172,32 @@ death_fields(struct arb_event_fields *f, const struct arb_action *a)
 		field_num(f, "signal", a->signo);
 }
 
+/* Why a start failed, in words (M6). */
+static void
+start_failed_fields(struct arb_event_fields *f, const struct arb_spec_node *n,
+		    const struct arb_action *a)
+{
+	switch (a->failure) {
+	case ARB_FAIL_SPAWN:
+		if (a->err > 0)
+			field_str(f, "error", strerror(a->err));
+		return;
+	case ARB_FAIL_EXIT:
+		field_num(f, "pid", a->pid);
+		death_fields(f, a);
+		field_str(f, "error", "exited before it was ready");
+		return;
+	case ARB_FAIL_TIMEOUT:
+		arb_spec_format_duration(n->start_timeout_ms, f->delay,
+					 sizeof(f->delay));
+		field_str(f, "error", "not ready within start_timeout");
+		field_str(f, "start_timeout", f->delay);
+		return;
+	case _ARB_FAIL_MAX:
+		return;
+	}
+}
+
 void
 arb_events_fields(const struct arb_spec *spec, const struct arb_action *a,
 		  struct arb_event_fields *ret)
@@ -199,8 +225,16 @@ arb_events_fields(const struct arb_spec *spec, const struct arb_action *a,
 		}
 		break;
 	case ARB_REP_START_FAILED:
-		if (a->err > 0)
-			field_str(ret, "error", strerror(a->err));
+		start_failed_fields(ret, n, a);
+		break;
+	case ARB_REP_READY:
+	case ARB_REP_WATCHDOG:
+		field_num(ret, "pid", a->pid);
+		break;
+	case ARB_REP_BACKOFF:
+		arb_spec_format_duration(a->delay_ms, ret->delay,
+					 sizeof(ret->delay));
+		field_str(ret, "delay", ret->delay);
 		break;
 	case ARB_REP_GIVEUP:
 	case ARB_REP_DOWN:

@@ -47,6 +47,7 @@ struct arb_event_fields {
 		long long num;
 	} v[8];
 	size_t n;
+	char delay[32]; /* room for a duration value */
 };
 
 void arb_events_fields(const struct arb_spec *spec, const struct arb_action *a,

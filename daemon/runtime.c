@@ -229,6 +229,10 @@ perform(struct runtime *rt, const struct arb_action *a)
 	case ARB_ACT_KILL:
 		signal_group(a->pid, SIGKILL);
 		return;
+	case ARB_ACT_ABORT:
+		if (a->pid > 0)
+			(void)kill(a->pid, SIGABRT);
+		return;
 	case ARB_ACT_TIMER_SET:
 		timer_set(rt, a->node, a->at_ms);
 		return;

@@ -92,12 +92,39 @@ start_child(struct arb_tree *t, uint32_t child)
 {
 	struct node *n = &t->nodes[child];
 
+	/* A delayed restart overtaken by its group's restart (M7). */
+	tree_timer_cancel(t, child);
+	n->delayed = false;
+	n->start_failing = false;
+	n->aborting = false;
 	n->incarnation++;
 	child_enter(t, child, ARB_CHILD_STARTING);
 	if (n->spec->kind == ARB_NODE_SERVICE)
 		tree_emit(t, ARB_ACT_SPAWN, child);
 	else
 		tree_post(t, MSG_START, child, ARB_NONE);
+}
+
+/*
+ * M3 for a service whose process runs: stop_signal then the stop_timeout,
+ * or SIGKILL at once when it is 0. Whatever its timer waited for (the
+ * watchdog, start_timeout) is replaced.
+ */
+static void
+stop_service(struct arb_tree *t, uint32_t node)
+{
+	struct node *n = &t->nodes[node];
+
+	tree_timer_cancel(t, node);
+	if (n->spec->stop_timeout_ms == 0) {
+		tree_emit_signal(t, ARB_ACT_KILL, node, n->pid);
+		child_enter(t, node, ARB_CHILD_KILLING);
+		return;
+	}
+	tree_emit_signal(t, ARB_ACT_TERMINATE, node, n->pid);
+	if (n->spec->stop_timeout_ms != ARB_INFINITY_MS)
+		tree_timer_set(t, node, t->now_ms + n->spec->stop_timeout_ms);
+	child_enter(t, node, ARB_CHILD_STOPPING);
 }
 
 /*
@@ -118,15 +145,8 @@ terminate_child(struct arb_tree *t, uint32_t child)
 		tree_post(t, MSG_SHUTDOWN, child, ARB_NONE);
 		return false;
 	}
-	if (n->spec->stop_timeout_ms == 0) {
-		tree_emit_signal(t, ARB_ACT_KILL, child, n->pid);
-		child_enter(t, child, ARB_CHILD_KILLING);
-		return false;
-	}
-	tree_emit_signal(t, ARB_ACT_TERMINATE, child, n->pid);
-	if (n->spec->stop_timeout_ms != ARB_INFINITY_MS)
-		tree_timer_set(t, child, t->now_ms + n->spec->stop_timeout_ms);
-	child_enter(t, child, ARB_CHILD_STOPPING);
+	n->aborting = false;
+	stop_service(t, child);
 	return false;
 }
 
@@ -134,6 +154,7 @@ terminate_child(struct arb_tree *t, uint32_t child)
 
 static void sup_advance(struct arb_tree *t, uint32_t sup);
 static void sup_drain(struct arb_tree *t, uint32_t sup);
+static void cancel_restart(struct arb_tree *t, uint32_t child);
 
 /* Whether the job starts its group once it is terminated. */
 static bool
@@ -230,7 +251,7 @@ shutdown_done(struct arb_tree *t, uint32_t sup)
 	sup_reset_queue(t, n->sup);
 	for (uint32_t i = 0; i < spec->nchildren; i++)
 		if (t->nodes[spec->children[i]].state == ARB_CHILD_RESTARTING)
-			child_enter(t, spec->children[i], ARB_CHILD_DOWN);
+			cancel_restart(t, spec->children[i]);
 	if (sup == ARB_ROOT) {
 		root_down(t, why == WHY_GIVEUP ? 1 : 0);
 		return;
@@ -345,23 +366,14 @@ auto_shutdown_check(struct arb_tree *t, uint32_t sup, uint32_t child)
 	shutdown_begin(t, sup, WHY_AUTO);
 }
 
-/* X3, ST1-ST4, E1: count the restart, then give up or restart the group. */
+/* ST1-ST3: terminate the strategy's group in reverse, then start it. */
 static void
-try_restart(struct arb_tree *t, uint32_t sup, uint32_t child)
+restart_group(struct arb_tree *t, uint32_t sup, uint32_t child)
 {
 	const struct arb_spec_node *spec = &t->spec->nodes[sup];
-	struct node *n = &t->nodes[child];
-	int32_t pos = (int32_t)n->pos;
+	int32_t pos = (int32_t)t->nodes[child].pos;
 	int32_t last = (int32_t)spec->nchildren - 1;
 
-	if (intensity_exceeded(t->nodes[sup].sup, spec, t->now_ms)) {
-		tree_report(t, ARB_REP_GIVEUP, sup);
-		child_enter(t, child, ARB_CHILD_DOWN);
-		shutdown_begin(t, sup, WHY_GIVEUP);
-		return;
-	}
-	n->restarts++;
-	n->pid = 0;
 	child_enter(t, child, ARB_CHILD_DOWN);
 	switch (spec->strategy) {
 	case ARB_ONE_FOR_ALL:
@@ -375,6 +387,95 @@ try_restart(struct arb_tree *t, uint32_t sup, uint32_t child)
 		job_begin(t, sup, JOB_RESTART, pos, pos);
 		return;
 	}
+}
+
+/* xorshift64*: the jitter needs no more than a cheap, seeded sequence. */
+static uint64_t
+next_random(struct arb_tree *t)
+{
+	t->rng ^= t->rng >> 12;
+	t->rng ^= t->rng << 25;
+	t->rng ^= t->rng >> 27;
+	return t->rng * 0x2545f4914f6cdd1dull;
+}
+
+/*
+ * M7: how long the restart of child waits. The nominal delay starts at
+ * restart_delay and doubles at each restart up to restart_delay_max; it
+ * starts over once the child ran for at least its supervisor's period.
+ * A growing delay loses up to a tenth at random, so that services that
+ * failed together do not restart in lockstep; a constant one is exact.
+ */
+static int64_t
+backoff_delay(struct arb_tree *t, struct node *n, int64_t period_ms)
+{
+	const struct arb_spec_node *spec = n->spec;
+	bool ran_long = n->state == ARB_CHILD_EXITED &&
+			n->since_ms - n->up_ms >= period_ms;
+	int64_t d;
+
+	if (n->backoff_ms == 0 || ran_long)
+		d = spec->restart_delay_ms;
+	else if (n->backoff_ms > spec->restart_delay_max_ms / 2)
+		d = spec->restart_delay_max_ms;
+	else
+		d = n->backoff_ms * 2;
+	n->backoff_ms = d;
+	if (spec->restart_delay_max_ms > spec->restart_delay_ms)
+		d -= (int64_t)(next_random(t) % (uint64_t)(d / 10 + 1));
+	return d;
+}
+
+/* X3, E1, M7: count the restart, then give up, wait, or restart. */
+static void
+try_restart(struct arb_tree *t, uint32_t sup, uint32_t child)
+{
+	const struct arb_spec_node *spec = &t->spec->nodes[sup];
+	struct node *n = &t->nodes[child];
+	struct arb_action *act;
+	int64_t delay;
+
+	if (intensity_exceeded(t->nodes[sup].sup, spec, t->now_ms)) {
+		tree_report(t, ARB_REP_GIVEUP, sup);
+		child_enter(t, child, ARB_CHILD_DOWN);
+		shutdown_begin(t, sup, WHY_GIVEUP);
+		return;
+	}
+	n->restarts++;
+	n->pid = 0;
+	if (n->spec->kind != ARB_NODE_SERVICE || n->spec->restart_delay_ms == 0) {
+		restart_group(t, sup, child);
+		return;
+	}
+	delay = backoff_delay(t, n, spec->period_ms);
+	n->delayed = true;
+	child_enter(t, child, ARB_CHILD_RESTARTING);
+	tree_timer_set(t, child, t->now_ms + delay);
+	act = tree_report(t, ARB_REP_BACKOFF, child);
+	if (act)
+		act->delay_ms = delay;
+}
+
+/* M7: a delayed restart is over; stale when a stop or its group came first. */
+static void
+handle_delayed(struct arb_tree *t, uint32_t sup, uint32_t child,
+	       uint32_t incarnation)
+{
+	struct node *n = &t->nodes[child];
+
+	if (n->state != ARB_CHILD_RESTARTING || n->delayed ||
+	    n->incarnation != incarnation)
+		return;
+	restart_group(t, sup, child);
+}
+
+/* A pending restart, retry or delayed, is abandoned (D2, T1). */
+static void
+cancel_restart(struct arb_tree *t, uint32_t child)
+{
+	tree_timer_cancel(t, child);
+	t->nodes[child].delayed = false;
+	child_enter(t, child, ARB_CHILD_DOWN);
 }
 
 /* X1, X2, X4: the decision for a child that died by itself. */
@@ -404,7 +505,8 @@ handle_exit(struct arb_tree *t, uint32_t sup, uint32_t child,
 static void
 handle_retry(struct arb_tree *t, uint32_t sup, uint32_t child)
 {
-	if (t->nodes[child].state == ARB_CHILD_RESTARTING)
+	if (t->nodes[child].state == ARB_CHILD_RESTARTING &&
+	    !t->nodes[child].delayed)
 		try_restart(t, sup, child);
 }
 
@@ -434,8 +536,8 @@ handle_request(struct arb_tree *t, uint32_t sup, const struct qitem *q)
 		break;
 	case ARB_REQ_STOP:
 		if (!running) {
-			/* D2: a pending retry is cancelled. */
-			child_enter(t, q->child, ARB_CHILD_DOWN);
+			/* D2: a pending retry or delayed restart is cancelled. */
+			cancel_restart(t, q->child);
 			tree_reply(t, q->child, q->req_id, ARB_REPLY_OK, 0);
 			return;
 		}
@@ -448,7 +550,7 @@ handle_request(struct arb_tree *t, uint32_t sup, const struct qitem *q)
 			return;
 		}
 		if (n->state == ARB_CHILD_RESTARTING)
-			child_enter(t, q->child, ARB_CHILD_DOWN);
+			cancel_restart(t, q->child);
 		break;
 	case _ARB_REQ_MAX:
 		return;
@@ -472,6 +574,9 @@ sup_drain(struct arb_tree *t, uint32_t sup)
 			break;
 		case Q_RETRY:
 			handle_retry(t, sup, q.child);
+			break;
+		case Q_DELAYED:
+			handle_delayed(t, sup, q.child, q.incarnation);
 			break;
 		case Q_SHUTDOWN:
 			shutdown_begin(t, sup, WHY_REQUESTED);
@@ -577,6 +682,12 @@ deliver(struct arb_tree *t, const struct msg *m)
 		else
 			tree_enqueue(t, s, Q_EXIT, m->from, m->incarnation);
 		return;
+	case MSG_DELAY_OVER:
+		if (s->job == JOB_NONE)
+			handle_delayed(t, m->to, m->from, m->incarnation);
+		else
+			tree_enqueue(t, s, Q_DELAYED, m->from, m->incarnation);
+		return;
 	}
 }
 
@@ -594,36 +705,62 @@ drain_messages(struct arb_tree *t)
 
 /* ---- service events --------------------------------------------------- */
 
+/* The keep-alive's deadline, when the service has a watchdog. */
+static void
+watchdog_arm(struct arb_tree *t, uint32_t node)
+{
+	int64_t ms = t->nodes[node].spec->watchdog_ms;
+
+	if (ms > 0)
+		tree_timer_set(t, node, t->now_ms + ms);
+}
+
+/* M6: started means ready; the next sibling may start now. */
+static void
+service_up(struct arb_tree *t, uint32_t node)
+{
+	struct node *n = &t->nodes[node];
+
+	n->up_ms = t->now_ms;
+	child_enter(t, node, ARB_CHILD_UP);
+	watchdog_arm(t, node);
+	tree_post(t, MSG_STARTED, parent_of(t, node), node);
+}
+
 static void
 service_spawned(struct arb_tree *t, uint32_t node, int pid)
 {
 	struct node *n = &t->nodes[node];
 	struct arb_action *act;
 
-	if (n->state != ARB_CHILD_STARTING)
+	if (n->state != ARB_CHILD_STARTING || n->pid != 0)
 		return;
 	n->pid = pid;
-	child_enter(t, node, ARB_CHILD_UP);
 	act = tree_report(t, ARB_REP_START, node);
 	if (act)
 		act->pid = pid;
-	tree_post(t, MSG_STARTED, parent_of(t, node), node);
+	if (n->spec->ready == ARB_READY_EXEC) {
+		service_up(t, node);
+		return;
+	}
+	/* It runs; it is started when it says so (M6). */
+	if (n->spec->start_timeout_ms != ARB_INFINITY_MS)
+		tree_timer_set(t, node, t->now_ms + n->spec->start_timeout_ms);
 }
 
 static void
-service_start_failed(struct arb_tree *t, uint32_t node, int err)
+service_ready(struct arb_tree *t, uint32_t node)
 {
+	struct node *n = &t->nodes[node];
 	struct arb_action *act;
 
-	if (t->nodes[node].state != ARB_CHILD_STARTING)
-		return;
-	t->nodes[node].pid = 0;
-	t->nodes[node].last_err = err;
-	child_enter(t, node, ARB_CHILD_DOWN);
-	act = tree_report(t, ARB_REP_START_FAILED, node);
+	if (n->state != ARB_CHILD_STARTING || n->pid == 0)
+		return; /* not waiting: a repeated READY=1 means nothing */
+	tree_timer_cancel(t, node);
+	act = tree_report(t, ARB_REP_READY, node);
 	if (act)
-		act->err = err;
-	tree_post(t, MSG_START_FAILED, parent_of(t, node), node);
+		act->pid = n->pid;
+	service_up(t, node);
 }
 
 static void
@@ -637,6 +774,60 @@ fill_exit(struct arb_action *act, const struct arb_event *ev)
 }
 
 /*
+ * The start of node failed (M6): fork or exec failed, it died before it
+ * was ready (death), or it was not ready in time and has been stopped. Its
+ * supervisor decides what that means (S3, R1, D3).
+ */
+static void
+service_start_failed(struct arb_tree *t, uint32_t node,
+		     enum arb_start_failure why, int err,
+		     const struct arb_event *death)
+{
+	struct node *n = &t->nodes[node];
+	struct arb_action *act;
+
+	tree_timer_cancel(t, node);
+	n->pid = 0;
+	n->last_err = err;
+	n->last_failure = why;
+	n->start_failing = false;
+	child_enter(t, node, ARB_CHILD_DOWN);
+	act = tree_report(t, ARB_REP_START_FAILED, node);
+	if (act) {
+		act->failure = why;
+		act->err = err;
+		if (death)
+			fill_exit(act, death);
+	}
+	tree_post(t, MSG_START_FAILED, parent_of(t, node), node);
+}
+
+/* A death arbord did not ask for, once the service was started. */
+static void
+service_died(struct arb_tree *t, const struct arb_event *ev)
+{
+	struct node *n = &t->nodes[ev->node];
+	struct arb_action *act;
+
+	tree_timer_cancel(t, ev->node);
+	n->last_reason = arb_exit_reason(n->spec, ev->code, ev->signo);
+	if (n->aborting)
+		n->last_reason = ARB_REASON_CRASH; /* hung, whatever it said */
+	n->aborting = false;
+	n->exited = true;
+	n->exit_pid = ev->pid;
+	n->exit_code = ev->code;
+	n->exit_signo = ev->signo;
+	act = tree_report(t, ARB_REP_EXIT, ev->node);
+	fill_exit(act, ev);
+	if (act)
+		act->reason = n->last_reason;
+	n->pid = 0;
+	child_enter(t, ev->node, ARB_CHILD_EXITED);
+	tree_post(t, MSG_EXITED, parent_of(t, ev->node), ev->node);
+}
+
+/*
  * The main process of a service died. Whatever is left of its process group
  * is killed at once (M1, M3), whatever the state.
  */
@@ -644,35 +835,31 @@ static void
 service_exited(struct arb_tree *t, const struct arb_event *ev)
 {
 	struct node *n = &t->nodes[ev->node];
-	struct arb_action *act;
 
 	if (ev->pid <= 0 || n->pid != ev->pid)
 		return; /* X1: not a current child */
 	tree_emit_signal(t, ARB_ACT_KILL, ev->node, ev->pid);
 	switch (n->state) {
 	case ARB_CHILD_UP:
-		n->last_reason = arb_exit_reason(n->spec, ev->code, ev->signo);
-		n->exited = true;
-		n->exit_pid = ev->pid;
-		n->exit_code = ev->code;
-		n->exit_signo = ev->signo;
-		act = tree_report(t, ARB_REP_EXIT, ev->node);
-		fill_exit(act, ev);
-		if (act)
-			act->reason = n->last_reason;
-		n->pid = 0;
-		child_enter(t, ev->node, ARB_CHILD_EXITED);
-		tree_post(t, MSG_EXITED, parent_of(t, ev->node), ev->node);
+		service_died(t, ev);
+		return;
+	case ARB_CHILD_STARTING:
+		/* M6: dead before it was ready. */
+		service_start_failed(t, ev->node, ARB_FAIL_EXIT, 0, ev);
 		return;
 	case ARB_CHILD_STOPPING:
 	case ARB_CHILD_KILLING:
+		if (n->start_failing) {
+			service_start_failed(t, ev->node, ARB_FAIL_TIMEOUT, 0,
+					     NULL);
+			return;
+		}
 		/* T4: how it died is logged, never acted on. */
 		tree_timer_cancel(t, ev->node);
 		fill_exit(tree_report(t, ARB_REP_STOP, ev->node), ev);
 		child_stopped(t, ev->node);
 		tree_post(t, MSG_TERMINATED, parent_of(t, ev->node), ev->node);
 		return;
-	case ARB_CHILD_STARTING: /* no pid before SPAWNED: cannot happen */
 	case ARB_CHILD_DOWN:
 	case ARB_CHILD_EXITED:
 	case ARB_CHILD_RESTARTING:
@@ -681,17 +868,118 @@ service_exited(struct arb_tree *t, const struct arb_event *ev)
 	}
 }
 
-/* M3: stop_timeout passed; SIGKILL the group and keep waiting for the reap. */
+/*
+ * The watchdog: a hung service gets SIGABRT (so it can leave a core), and
+ * SIGKILL to its group after stop_timeout if it is still there. Its death
+ * is a crash whatever its status.
+ */
+static void
+watchdog_fire(struct arb_tree *t, uint32_t node)
+{
+	struct node *n = &t->nodes[node];
+	struct arb_action *act;
+
+	act = tree_report(t, ARB_REP_WATCHDOG, node);
+	if (act)
+		act->pid = n->pid;
+	n->aborting = true;
+	tree_timer_cancel(t, node);
+	if (n->spec->stop_timeout_ms == 0) {
+		tree_emit_signal(t, ARB_ACT_KILL, node, n->pid);
+		return;
+	}
+	tree_emit_signal(t, ARB_ACT_ABORT, node, n->pid);
+	if (n->spec->stop_timeout_ms != ARB_INFINITY_MS)
+		tree_timer_set(t, node, t->now_ms + n->spec->stop_timeout_ms);
+}
+
+/* The node's one timer: what it waited for depends on the state. */
 static void
 service_timer(struct arb_tree *t, uint32_t node)
 {
 	struct node *n = &t->nodes[node];
 
 	n->timer_armed = false;
-	if (n->state != ARB_CHILD_STOPPING)
+	switch (n->state) {
+	case ARB_CHILD_STOPPING:
+		/* M3: stop_timeout passed; SIGKILL, keep waiting for the reap. */
+		tree_emit_signal(t, ARB_ACT_KILL, node, n->pid);
+		child_enter(t, node, ARB_CHILD_KILLING);
 		return;
-	tree_emit_signal(t, ARB_ACT_KILL, node, n->pid);
-	child_enter(t, node, ARB_CHILD_KILLING);
+	case ARB_CHILD_STARTING:
+		/* M6: start_timeout passed; stop it, then it failed to start. */
+		if (n->pid == 0)
+			return;
+		n->start_failing = true;
+		stop_service(t, node);
+		return;
+	case ARB_CHILD_UP:
+		if (n->aborting)
+			tree_emit_signal(t, ARB_ACT_KILL, node, n->pid);
+		else if (n->spec->watchdog_ms > 0)
+			watchdog_fire(t, node);
+		return;
+	case ARB_CHILD_RESTARTING:
+		if (!n->delayed)
+			return;
+		n->delayed = false;
+		tree_post(t, MSG_DELAY_OVER, parent_of(t, node), node);
+		return;
+	case ARB_CHILD_DOWN:
+	case ARB_CHILD_EXITED:
+	case ARB_CHILD_KILLING:
+	case _ARB_CHILD_STATE_MAX:
+		return;
+	}
+}
+
+/* WATCHDOG=1: the next keep-alive is due a full interval from now. */
+static void
+service_keepalive(struct arb_tree *t, uint32_t node)
+{
+	struct node *n = &t->nodes[node];
+
+	if (n->state == ARB_CHILD_UP && !n->aborting)
+		watchdog_arm(t, node);
+}
+
+static void
+service_watchdog_trigger(struct arb_tree *t, uint32_t node)
+{
+	struct node *n = &t->nodes[node];
+
+	if (n->state == ARB_CHILD_UP && !n->aborting &&
+	    n->spec->watchdog_ms > 0)
+		watchdog_fire(t, node);
+}
+
+/*
+ * EXTEND_TIMEOUT_USEC: the start or stop deadline becomes at least now +
+ * ms; it never moves closer (as systemd's).
+ */
+static void
+service_extend(struct arb_tree *t, uint32_t node, int64_t ms)
+{
+	struct node *n = &t->nodes[node];
+	bool waiting = (n->state == ARB_CHILD_STARTING && n->pid > 0) ||
+		       n->state == ARB_CHILD_STOPPING;
+
+	if (!waiting || !n->timer_armed || ms <= 0 ||
+	    ms > ARB_INFINITY_MS - t->now_ms)
+		return;
+	if (t->now_ms + ms > n->deadline_ms)
+		tree_timer_set(t, node, t->now_ms + ms);
+}
+
+/* M12: MAINPID=; the shell checked who sent it. */
+static void
+service_mainpid(struct arb_tree *t, uint32_t node, int pid)
+{
+	struct node *n = &t->nodes[node];
+
+	if (pid > 0 && n->pid > 0 &&
+	    (n->state == ARB_CHILD_UP || n->state == ARB_CHILD_STARTING))
+		n->pid = pid;
 }
 
 static bool
@@ -755,8 +1043,11 @@ arb_tree_step(struct arb_tree *t, const struct arb_event *ev,
 			service_spawned(t, ev->node, ev->pid);
 		break;
 	case ARB_EV_SPAWN_FAILED:
-		if (is_service(t, ev->node))
-			service_start_failed(t, ev->node, ev->err);
+		if (is_service(t, ev->node) &&
+		    t->nodes[ev->node].state == ARB_CHILD_STARTING &&
+		    t->nodes[ev->node].pid == 0)
+			service_start_failed(t, ev->node, ARB_FAIL_SPAWN,
+					     ev->err, NULL);
 		break;
 	case ARB_EV_EXITED:
 		if (is_service(t, ev->node))
@@ -768,6 +1059,26 @@ arb_tree_step(struct arb_tree *t, const struct arb_event *ev,
 		break;
 	case ARB_EV_REQUEST:
 		route_request(t, ev);
+		break;
+	case ARB_EV_READY:
+		if (is_service(t, ev->node))
+			service_ready(t, ev->node);
+		break;
+	case ARB_EV_WATCHDOG:
+		if (is_service(t, ev->node))
+			service_keepalive(t, ev->node);
+		break;
+	case ARB_EV_WATCHDOG_TRIGGER:
+		if (is_service(t, ev->node))
+			service_watchdog_trigger(t, ev->node);
+		break;
+	case ARB_EV_EXTEND_TIMEOUT:
+		if (is_service(t, ev->node))
+			service_extend(t, ev->node, ev->ms);
+		break;
+	case ARB_EV_MAINPID:
+		if (is_service(t, ev->node))
+			service_mainpid(t, ev->node, ev->pid);
 		break;
 	case _ARB_EV_MAX:
 		break;

@@ -13,8 +13,10 @@
  *
  *   state        meaning                                  leaves on
  *   DOWN         no process; spec kept (OTP "stopped")    start
- *   STARTING     start requested, not yet started         SPAWNED -> UP,
- *                                                         SPAWN_FAILED -> DOWN
+ *   STARTING     start requested, not yet started: its    SPAWNED -> UP, or
+ *                process is being made, or runs but has   READY -> UP;
+ *                not said it is ready yet (M6)            SPAWN_FAILED, death,
+ *                                                         start_timeout -> DOWN
  *   UP           running                                  own death -> EXITED,
  *                                                         terminate -> STOPPING
  *   EXITED       died by itself; its supervisor has not   supervisor decides
@@ -24,7 +26,8 @@
  *                its shutdown requested)                  stop_timeout -> KILLING
  *   KILLING      SIGKILL sent to the process group        death -> DOWN
  *   RESTARTING   a restart attempt failed; a retry is     retry -> restart path
- *                queued to its supervisor (R1)
+ *                queued to its supervisor (R1); or a
+ *                restart waits out its restart_delay (M7) delay over -> restart
  *
  * A temporary child whose process is gone loses its spec (C2, T5): it is
  * DOWN and no longer `present` until its supervisor is rebuilt (I7).
@@ -66,6 +69,12 @@ enum arb_event_kind {
 	ARB_EV_EXITED,       /* node's process pid died: code >= 0, or signo > 0 */
 	ARB_EV_TIMER,        /* node's timer fired */
 	ARB_EV_REQUEST,      /* an operator's request on node: request, req_id */
+	ARB_EV_READY,        /* node's process pid said it is ready (M6) */
+	ARB_EV_WATCHDOG,     /* node's keep-alive (WATCHDOG=1) */
+	ARB_EV_WATCHDOG_TRIGGER, /* node asked to be treated as hung */
+	ARB_EV_EXTEND_TIMEOUT,   /* node's start or stop deadline moves to at
+				    least now + ms (EXTEND_TIMEOUT_USEC) */
+	ARB_EV_MAINPID,      /* node's main process is now pid (MAINPID=) */
 	_ARB_EV_MAX
 };
 
@@ -103,6 +112,7 @@ struct arb_event {
 	int err;
 	enum arb_request_kind request; /* REQUEST */
 	uint64_t req_id;               /* REQUEST: echoed in its REPLY */
+	int64_t ms;                    /* EXTEND_TIMEOUT */
 	int64_t now_ms; /* monotonic */
 };
 
@@ -110,6 +120,7 @@ enum arb_action_kind {
 	ARB_ACT_SPAWN,        /* fork+exec node; answer SPAWNED or SPAWN_FAILED */
 	ARB_ACT_TERMINATE,    /* stop_signal, then SIGCONT, to process group pid */
 	ARB_ACT_KILL,         /* SIGKILL to process group pid */
+	ARB_ACT_ABORT,        /* SIGABRT to process pid alone (the watchdog) */
 	ARB_ACT_TIMER_SET,    /* (re)arm node's one timer to fire at at_ms */
 	ARB_ACT_TIMER_CANCEL, /* disarm node's timer */
 	ARB_ACT_REPORT,       /* a supervision event to log */
@@ -126,6 +137,9 @@ enum arb_report_kind {
 	ARB_REP_GIVEUP,       /* a supervisor exceeded its restart intensity */
 	ARB_REP_START_FAILED, /* a start failed: err for a service */
 	ARB_REP_DOWN,         /* the root is gone */
+	ARB_REP_READY,        /* a service with a readiness protocol is ready */
+	ARB_REP_WATCHDOG,     /* a service missed its keep-alive: pid */
+	ARB_REP_BACKOFF,      /* a restart waits delay_ms (M7) */
 	_ARB_REP_MAX
 };
 
@@ -136,6 +150,14 @@ enum arb_reason {
 	_ARB_REASON_MAX
 };
 
+/* Why a start failed (REPORT START_FAILED). */
+enum arb_start_failure {
+	ARB_FAIL_SPAWN,   /* fork or exec failed: err */
+	ARB_FAIL_EXIT,    /* it died before it was ready: pid, code/signo */
+	ARB_FAIL_TIMEOUT, /* not ready within start_timeout; then stopped */
+	_ARB_FAIL_MAX
+};
+
 struct arb_action {
 	enum arb_action_kind kind;
 	uint32_t node;
@@ -144,7 +166,9 @@ struct arb_action {
 	enum arb_report_kind report; /* REPORT */
 	enum arb_reason reason;    /* REPORT EXIT */
 	int code, signo;           /* REPORT EXIT and STOP */
-	int err;                   /* REPORT START_FAILED */
+	int err;                   /* REPORT START_FAILED, SPAWN */
+	enum arb_start_failure failure; /* REPORT START_FAILED */
+	int64_t delay_ms;          /* REPORT BACKOFF */
 	int exit_code;             /* EXIT */
 	const char *what;          /* BUG: a static description */
 	uint64_t req_id;           /* REPLY */
@@ -165,6 +189,12 @@ void arb_actions_done(struct arb_actions *a);
  * the tree). NULL on OOM.
  */
 struct arb_tree *arb_tree_new(const struct arb_spec *spec);
+
+/*
+ * Seeds the generator of the backoff's jitter (M7); the shell passes
+ * something random, tests a constant. Any value, 0 included, is fine.
+ */
+void arb_tree_seed(struct arb_tree *t, uint64_t seed);
 void arb_tree_free(struct arb_tree *t);
 
 /*
@@ -185,6 +215,8 @@ struct arb_node_view {
 	bool exited;       /* it died by itself at least once: */
 	int exit_pid, exit_code, exit_signo; /* code -1 when signalled */
 	enum arb_reason exit_reason;
+	bool ready_wait;   /* STARTING with its process running, not ready */
+	int64_t restart_at_ms; /* RESTARTING after a delay: when; else 0 */
 };
 
 void arb_tree_view(const struct arb_tree *t, uint32_t node,
@@ -202,6 +234,7 @@ const struct arb_spec *arb_tree_spec(const struct arb_tree *t);
 const char *arb_child_state_name(enum arb_child_state s);
 const char *arb_reason_name(enum arb_reason r);
 const char *arb_report_name(enum arb_report_kind r);
+const char *arb_start_failure_name(enum arb_start_failure f);
 const char *arb_reply_name(enum arb_reply_kind r);
 
 /* The M2 classification of a death arbord did not ask for. */

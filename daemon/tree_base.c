@@ -47,6 +47,15 @@ static const char *const report_names[_ARB_REP_MAX] = {
 	[ARB_REP_GIVEUP] = "giveup",
 	[ARB_REP_START_FAILED] = "start_failed",
 	[ARB_REP_DOWN] = "down",
+	[ARB_REP_READY] = "ready",
+	[ARB_REP_WATCHDOG] = "watchdog",
+	[ARB_REP_BACKOFF] = "backoff",
+};
+
+static const char *const failure_names[_ARB_FAIL_MAX] = {
+	[ARB_FAIL_SPAWN] = "spawn",
+	[ARB_FAIL_EXIT] = "exit",
+	[ARB_FAIL_TIMEOUT] = "timeout",
 };
 
 const char *
@@ -71,6 +80,12 @@ const char *
 arb_report_name(enum arb_report_kind r)
 {
 	return r < _ARB_REP_MAX ? report_names[r] : "?";
+}
+
+const char *
+arb_start_failure_name(enum arb_start_failure f)
+{
+	return f < _ARB_FAIL_MAX ? failure_names[f] : "?";
 }
 
 enum arb_reason
@@ -166,6 +181,8 @@ tree_reply(struct arb_tree *t, uint32_t node, uint64_t req_id,
 	act->req_id = req_id;
 	act->reply = what;
 	act->err = err;
+	if (what == ARB_REPLY_START_FAILED)
+		act->failure = t->nodes[node].last_failure;
 }
 
 void
@@ -176,6 +193,7 @@ tree_timer_set(struct arb_tree *t, uint32_t node, int64_t at_ms)
 	if (act)
 		act->at_ms = at_ms;
 	t->nodes[node].timer_armed = true;
+	t->nodes[node].deadline_ms = at_ms;
 }
 
 void
@@ -276,6 +294,7 @@ arb_tree_new(const struct arb_spec *spec)
 		return NULL;
 	t->spec = spec;
 	t->nnodes = spec->nnodes;
+	arb_tree_seed(t, 0);
 	t->nodes = arb_calloc(spec->nnodes, sizeof(*t->nodes));
 	if (!t->nodes)
 		goto fail;
@@ -363,6 +382,15 @@ arb_tree_view(const struct arb_tree *t, uint32_t node,
 	ret->exit_code = n->exit_code;
 	ret->exit_signo = n->exit_signo;
 	ret->exit_reason = n->last_reason;
+	ret->ready_wait = n->state == ARB_CHILD_STARTING && n->pid > 0;
+	ret->restart_at_ms = n->delayed ? n->deadline_ms : 0;
+}
+
+void
+arb_tree_seed(struct arb_tree *t, uint64_t seed)
+{
+	/* xorshift must not start at 0. */
+	t->rng = seed ? seed : 0x9e3779b97f4a7c15ull;
 }
 
 bool

@@ -30,7 +30,13 @@ enum shutdown_why {
 };
 
 /* What waits in a busy supervisor's queue (M5). */
-enum qitem_kind { Q_EXIT, Q_RETRY, Q_SHUTDOWN, Q_REQUEST };
+enum qitem_kind {
+	Q_EXIT,
+	Q_RETRY,   /* R2: restart again, counted */
+	Q_DELAYED, /* M7: a counted restart whose delay is over */
+	Q_SHUTDOWN,
+	Q_REQUEST,
+};
 
 struct qitem {
 	enum qitem_kind kind;
@@ -66,8 +72,17 @@ struct node {
 	uint32_t incarnation; /* bumped at every start; tags queued exits */
 	uint32_t restarts;
 	bool timer_armed;
+	int64_t deadline_ms; /* what the armed timer waits for */
 	int64_t since_ms;
+	int64_t up_ms;       /* when it last became UP (backoff reset) */
+
+	/* Services: why the timer runs, besides the state's own deadline. */
+	bool start_failing;  /* STOPPING/KILLING after start_timeout */
+	bool aborting;       /* UP, SIGABRT sent by the watchdog */
+	bool delayed;        /* RESTARTING until its restart_delay is over */
+	int64_t backoff_ms;  /* the last nominal restart delay; 0: none yet */
 	int last_err; /* errno of its last failed spawn */
+	enum arb_start_failure last_failure;
 	bool exited;  /* the last death by itself: */
 	int exit_pid, exit_code, exit_signo;
 	enum arb_reason last_reason;
@@ -82,6 +97,7 @@ enum msg_kind {
 	MSG_START_FAILED, /* child -> parent: my start failed */
 	MSG_TERMINATED,   /* child -> parent: the termination you asked is done */
 	MSG_EXITED,       /* child -> parent: I died by myself */
+	MSG_DELAY_OVER,   /* child -> parent: my restart_delay is over (M7) */
 };
 
 struct msg {
@@ -100,6 +116,7 @@ struct arb_tree {
 	struct arb_actions *out;
 	bool oom;
 	bool down; /* the root is gone; only stray events may follow */
+	uint64_t rng; /* the backoff's jitter (xorshift64*) */
 };
 
 /* ---- tree_base.c: actions ---- */
