@@ -26,7 +26,7 @@
 struct fake_proc {
 	int pid;          /* live pid, 0 when dead */
 	int zombie;       /* dead, but its death not yet fed to the core */
-	bool ignore_term; /* survives TERMINATE */
+	bool ignore_term; /* survives TERMINATE and ABORT */
 	int fail_spawns;  /* this many next spawns fail */
 	bool timer_armed;
 	int64_t timer_at;
@@ -157,6 +157,13 @@ fake_perform(struct fake *f, const struct arb_action *a)
 		if (!p->ignore_term)
 			fake_die(f, a->node, -1, ARB_SIGTERM);
 		break;
+	case ARB_ACT_ABORT:
+		f->signals_sent++;
+		if (a->pid != p->pid)
+			abort(); /* the watchdog aims at the main process */
+		if (!p->ignore_term)
+			fake_die(f, a->node, -1, 6);
+		break;
 	case ARB_ACT_KILL:
 		f->signals_sent++;
 		if (p->pid != 0 && a->pid == p->pid)
@@ -175,6 +182,14 @@ fake_perform(struct fake *f, const struct arb_action *a)
 		else if (a->report == ARB_REP_EXIT)
 			fake_trace(f, "exit %s %s\n", fake_path(f, a->node),
 				   arb_reason_name(a->reason));
+		else if (a->report == ARB_REP_BACKOFF)
+			fake_trace(f, "backoff %s %lld\n", fake_path(f, a->node),
+				   (long long)a->delay_ms);
+		else if (a->report == ARB_REP_START_FAILED &&
+			 a->failure != ARB_FAIL_SPAWN)
+			fake_trace(f, "start_failed %s %s\n",
+				   fake_path(f, a->node),
+				   arb_start_failure_name(a->failure));
 		else
 			fake_trace(f, "%s %s\n", arb_report_name(a->report),
 				   fake_path(f, a->node));
@@ -306,6 +321,17 @@ fake_request(struct fake *f, const char *path, enum arb_request_kind kind)
 					.node = fake_node(f, path),
 					.request = kind, .req_id = 7});
 	f->requests++;
+	fake_run(f);
+}
+
+/* What the shell learns from a service's notify socket or fd:N. */
+static inline void
+fake_notify(struct fake *f, const char *path, enum arb_event_kind kind)
+{
+	uint32_t node = fake_node(f, path);
+
+	fake_push(f, (struct arb_event){.kind = kind, .node = node,
+					.pid = f->procs[node].pid});
 	fake_run(f);
 }
 

@@ -51,8 +51,17 @@ build(struct arb_spec *s, uint32_t sup, int depth, int *count)
 			build(s, c, depth + 1, count);
 		} else {
 			static const int64_t timeouts[] = {0, 100, 3000};
+			struct arb_spec_node *svc = &s->nodes[c];
 
-			s->nodes[c].stop_timeout_ms = timeouts[rnd(3)];
+			svc->stop_timeout_ms = timeouts[rnd(3)];
+			svc->ready = (enum arb_ready)rnd(_ARB_READY_MAX);
+			svc->start_timeout_ms = 100 + timeouts[rnd(3)];
+			svc->watchdog_ms = rnd(3) == 0 ? 50 + rnd(2000) : 0;
+			if (rnd(3) == 0) {
+				svc->restart_delay_ms = 1 + rnd(500);
+				svc->restart_delay_max_ms =
+					svc->restart_delay_ms * (1 + rnd(8));
+			}
 		}
 		/* Only valid combinations (C5), as config.c guarantees. */
 		if (s->nodes[sup].auto_shutdown != ARB_AUTO_NEVER &&
@@ -90,6 +99,10 @@ check(struct fake *f, unsigned long seed)
 			if (pid == 0)
 				violation(f, seed, "stopping a dead process", i);
 			break;
+		case ARB_CHILD_STARTING: /* waiting for readiness (M6) */
+			if (pid != arb_tree_pid(f->tree, i))
+				violation(f, seed, "starting a stray process", i);
+			break;
 		default:
 			if (pid != 0)
 				violation(f, seed, "a process left running", i);
@@ -110,7 +123,7 @@ random_events(struct fake *f, unsigned long seed)
 	for (int step = 0; step < 200 && f->exit_code < 0; step++) {
 		uint32_t i = 1 + rnd(nn - 1), j = 1 + rnd(nn - 1);
 
-		switch (rnd(8)) {
+		switch (rnd(9)) {
 		case 0:
 		case 1:
 			if (rnd(3) == 2)
@@ -140,6 +153,13 @@ random_events(struct fake *f, unsigned long seed)
 				.kind = ARB_EV_REQUEST, .node = i,
 				.request = (enum arb_request_kind)rnd(_ARB_REQ_MAX)});
 			f->requests++;
+			break;
+		case 8: /* what the notify socket says (M6, watchdog) */
+			fake_push(f, (struct arb_event){
+				.kind = rnd(4) ? ARB_EV_READY
+				       : rnd(2) ? ARB_EV_WATCHDOG
+						: ARB_EV_WATCHDOG_TRIGGER,
+				.node = i, .pid = f->procs[i].pid});
 			break;
 		}
 		fake_run(f);
