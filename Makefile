@@ -55,7 +55,7 @@ $(shell printf '%s\n' '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) || \
 $(FLAGS_STAMP): ;
 
 CORE_SRCS := daemon/tree.c daemon/tree_base.c daemon/spec.c daemon/mem.c
-SHELL_SRCS := daemon/signames.c daemon/config.c daemon/config_keys.c daemon/config_print.c daemon/spawn.c daemon/pidmap.c \
+SHELL_SRCS := daemon/signames.c daemon/config.c daemon/config_keys.c daemon/config_print.c daemon/spawn.c daemon/pidmap.c daemon/notify.c \
 	daemon/runtime.c daemon/events.c daemon/control.c daemon/methods.c daemon/jarena.c \
 	daemon/interface.c daemon/main.c common/wire.c common/sockpath.c
 DAEMON_OBJS := $(CORE_SRCS:.c=.o) $(SHELL_SRCS:.c=.o)
@@ -67,7 +67,7 @@ CTL_OBJS := $(CTL_SRCS:.c=.o) common/wire.o common/sockpath.o
 
 UNIT_TESTS := tests/unit/test_tree tests/unit/test_lifecycle tests/unit/test_tree_random tests/unit/test_spec \
 	tests/unit/test_oracle tests/unit/test_pidmap tests/unit/test_wire \
-	tests/unit/test_sockpath tests/unit/test_render
+	tests/unit/test_sockpath tests/unit/test_render tests/unit/test_notify
 
 .PHONY: all check unit golden pytest integration conformance lint install \
 	uninstall clean bench golden-update fuzz
@@ -116,6 +116,10 @@ tests/unit/test_tree_random: tests/unit/test_tree_random.c \
 tests/unit/test_spec: tests/unit/test_spec.c $(CORE_SRCS:.c=.o)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(CORE_SRCS:.c=.o) \
 		$(LDFLAGS) $(CMOCKA_LIBS)
+
+tests/unit/test_notify: tests/unit/test_notify.c daemon/notify.o
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/notify.o \
+		$(LDFLAGS) $(CMOCKA_LIBS) $(call pc_libs,libev,-lev)
 
 tests/unit/test_pidmap: tests/unit/test_pidmap.c daemon/pidmap.o
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/pidmap.o \

@@ -47,11 +47,12 @@ struct row {
 	json_t *node;
 	const char *name;
 	char kind[64];
-	char state[32];
+	char state[80];
 	char pid[32];
 	char uptime[48];
 	char restarts[32];
 	char last_exit[96];
+	char note[96];
 	const char *color;
 	int depth; /* below the first node */
 	bool last; /* the last of its siblings */
@@ -98,8 +99,7 @@ state_color(const char *state, json_t *node)
 	const char *reason = str_of(last, "reason");
 
 	if (strcmp(state, "up") == 0)
-		return json_is_false(json_object_get(node, "ready")) ? C_YELLOW
-								      : C_GREEN;
+		return C_GREEN;
 	if (strcmp(state, "exited") == 0)
 		return C_RED;
 	/* Down after a crash (a temporary child, a supervisor that gave
@@ -110,6 +110,40 @@ state_color(const char *state, json_t *node)
 	    strcmp(state, "killing") == 0 || strcmp(state, "restarting") == 0)
 		return C_YELLOW;
 	return NULL;
+}
+
+/* "starting (not ready)", "restarting (in 3s)", "up (reloading)". */
+static void
+describe_state(struct row *w, json_t *node, const char *state)
+{
+	char in[48];
+	json_int_t v;
+
+	if (str_of(node, "waiting"))
+		snprintf(w->state, sizeof(w->state), "%s (not ready)", state);
+	else if (int_of(node, "restart_in_ms", &v)) {
+		arb_render_duration(in, sizeof(in), (long long)v + 999);
+		snprintf(w->state, sizeof(w->state), "%s (in %s)", state, in);
+	} else if (json_is_true(json_object_get(node, "stopping")))
+		snprintf(w->state, sizeof(w->state), "%s (stopping)", state);
+	else if (json_is_true(json_object_get(node, "reloading")))
+		snprintf(w->state, sizeof(w->state), "%s (reloading)", state);
+	else
+		snprintf(w->state, sizeof(w->state), "%s", state);
+}
+
+/* What the service said: its STATUS= text, else its ERRNO=. */
+static void
+describe_note(struct row *w, json_t *node)
+{
+	const char *status = str_of(node, "status");
+	const char *error = str_of(node, "error");
+
+	w->note[0] = '\0';
+	if (status && *status)
+		snprintf(w->note, sizeof(w->note), "\"%.80s\"", status);
+	else if (error)
+		snprintf(w->note, sizeof(w->note), "error: %.80s", error);
 }
 
 static void
@@ -138,13 +172,10 @@ fill_row(struct row *w, json_t *node, bool first)
 		snprintf(w->kind, sizeof(w->kind), "%s", kind);
 	if (!state)
 		state = "?";
-	if (strcmp(state, "up") == 0 &&
-	    json_is_false(json_object_get(node, "ready")))
-		snprintf(w->state, sizeof(w->state), "up (not ready)");
-	else
-		snprintf(w->state, sizeof(w->state), "%s", state);
+	describe_state(w, node, state);
 	w->color = state_color(state, node);
 	w->pid[0] = w->uptime[0] = w->restarts[0] = w->last_exit[0] = '\0';
+	describe_note(w, node);
 	if (int_of(node, "pid", &v) && v > 0)
 		snprintf(w->pid, sizeof(w->pid), "pid %" JSON_INTEGER_FORMAT,
 			 v);
@@ -246,6 +277,7 @@ draw_row(FILE *out, const struct arb_render *r, const struct row *w,
 	put_cell(f, w->uptime, NULL, 0);
 	put_cell(f, w->restarts, NULL, width[5]);
 	put_cell(f, w->last_exit, NULL, 0);
+	put_cell(f, w->note, NULL, 0);
 	if (fclose(f) != 0) {
 		free(line);
 		return -ENOMEM;

@@ -545,6 +545,22 @@ arb_control_report(struct arb_control *c, const struct arb_action *a)
 	free(buf);
 }
 
+/* Why a start failed, in words (M6). */
+static const char *
+start_failure_text(const struct arb_action *a)
+{
+	switch (a->failure) {
+	case ARB_FAIL_EXIT:
+		return "exited before it was ready";
+	case ARB_FAIL_TIMEOUT:
+		return "not ready within start_timeout";
+	case ARB_FAIL_SPAWN:
+	case _ARB_FAIL_MAX:
+		break;
+	}
+	return strerror(a->err);
+}
+
 /* The core's answer, as the reply to the call that asked. */
 static void
 answer(struct conn *c, const struct arb_action *a)
@@ -567,8 +583,8 @@ answer(struct conn *c, const struct arb_action *a)
 	p = json_object();
 	if (p && a->reply != ARB_REPLY_ABORTED)
 		json_object_set_new(p, "path", json_string(c->req_path));
-	if (p && a->reply == ARB_REPLY_START_FAILED && a->err > 0)
-		json_object_set_new(p, "error", json_string(strerror(a->err)));
+	if (p && a->reply == ARB_REPLY_START_FAILED)
+		json_object_set_new(p, "error", json_string(start_failure_text(a)));
 	conn_error(c, errors[a->reply], p);
 	json_decref(p);
 }

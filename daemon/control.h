@@ -4,6 +4,7 @@
 #ifndef ARB_CONTROL_H
 #define ARB_CONTROL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <ev.h>
@@ -13,6 +14,14 @@
 
 struct arb_control;
 
+/* What a service said about itself (notify protocol), for Status. */
+struct arb_service_note {
+	char *status;    /* STATUS= text; NULL: none */
+	int errno_value; /* ERRNO=; -1: none */
+	bool reloading;  /* RELOADING=1 until READY=1 */
+	bool stopping;   /* STOPPING=1 */
+};
+
 /* What the control socket asks of the runtime. */
 struct arb_control_hooks {
 	/* Feed an operator's request on node to the core; it answers with
@@ -21,6 +30,8 @@ struct arb_control_hooks {
 			uint64_t req_id);
 	/* Stop the whole tree (M10). */
 	void (*shutdown)(void *ctx);
+	/* What service node last said about itself; never NULL. */
+	const struct arb_service_note *(*note)(void *ctx, uint32_t node);
 };
 
 /*

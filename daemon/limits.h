@@ -40,6 +40,9 @@
 #define ARB_CONN_OUT_MAX (8 * 1024 * 1024)
 #define ARB_CONN_REPLY_LOW (64 * 1024)
 
+/* The longest STATUS= text of a service that status keeps. */
+#define ARB_STATUS_TEXT_MAX 512
+
 /* How long arbord, exiting, waits for its clients to read what is queued. */
 #define ARB_EXIT_FLUSH_MS 1000
 

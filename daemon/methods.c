@@ -164,6 +164,43 @@ exit_json(const struct arb_spec_node *n, const struct arb_node_view *v)
 	return e;
 }
 
+/* Any bytes as a JSON string: what is not UTF-8 becomes '?'. */
+static json_t *
+text_json(const char *text)
+{
+	json_t *j = json_string(text);
+	char *copy;
+
+	if (j)
+		return j;
+	copy = strdup(text);
+	if (!copy)
+		return NULL;
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
+}
+
+/* What a running service said about itself (notify protocol). */
+static void
+note_json(json_t *o, const struct arb_service_note *note)
+{
+	if (note->status)
+		json_object_set_new_nocheck(o, "status", text_json(note->status));
+	if (note->errno_value >= 0) {
+		json_object_set_new_nocheck(o, "errno", json_integer(note->errno_value));
+		json_object_set_new_nocheck(o, "error",
+				    text_json(strerror(note->errno_value)));
+	}
+	if (note->reloading)
+		json_object_set_new_nocheck(o, "reloading", json_true());
+	if (note->stopping)
+		json_object_set_new_nocheck(o, "stopping", json_true());
+}
+
 /*
  * Keys and values here are ASCII by construction (names are checked by the
  * config loader, the rest come from our tables): the _nocheck variants
@@ -196,8 +233,15 @@ node_json(const struct arb_control *ctl, uint32_t i, int64_t now)
 	json_object_set_new_nocheck(o, "restarts", json_integer(v.restarts));
 	if (v.exited)
 		json_object_set_new_nocheck(o, "last_exit", exit_json(n, &v));
-	/* ready = "exec": started is ready (M6). */
+	/* Started means ready (M6). */
 	json_object_set_new_nocheck(o, "ready", json_boolean(v.state == ARB_CHILD_UP));
+	if (v.ready_wait)
+		json_object_set_new_nocheck(o, "waiting", json_string_nocheck("ready"));
+	if (v.restart_at_ms > 0)
+		json_object_set_new_nocheck(o, "restart_in_ms",
+				    json_integer(v.restart_at_ms > now ? v.restart_at_ms - now : 0));
+	if (n->kind == ARB_NODE_SERVICE && v.pid > 0)
+		note_json(o, ctl->hooks.note(ctl->ctx, i));
 	return o;
 }
 

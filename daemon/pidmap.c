@@ -58,6 +58,19 @@ arb_pidmap_put(struct arb_pidmap *m, int pid, uint32_t node)
 }
 
 uint32_t
+arb_pidmap_get(const struct arb_pidmap *m, int pid)
+{
+	uint32_t i = slot_of(m, pid);
+
+	while (m->slots[i].pid != pid) {
+		if (m->slots[i].pid == 0)
+			return UINT32_MAX;
+		i = (i + 1) & m->mask;
+	}
+	return m->slots[i].node;
+}
+
+uint32_t
 arb_pidmap_take(struct arb_pidmap *m, int pid)
 {
 	uint32_t i = slot_of(m, pid), node;

@@ -23,6 +23,9 @@ void arb_pidmap_done(struct arb_pidmap *m);
 /* Adds or replaces pid -> node. -ENOSPC when full (never at <= max). */
 int arb_pidmap_put(struct arb_pidmap *m, int pid, uint32_t node);
 
+/* The node of pid, or UINT32_MAX when unknown. */
+uint32_t arb_pidmap_get(const struct arb_pidmap *m, int pid);
+
 /* Removes pid and returns its node, or UINT32_MAX when unknown. */
 uint32_t arb_pidmap_take(struct arb_pidmap *m, int pid);
 

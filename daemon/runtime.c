@@ -25,6 +25,8 @@
 #include "clock.h"
 #include "control.h"
 #include "events.h"
+#include "limits.h"
+#include "notify.h"
 #include "pidmap.h"
 #include "runtime.h"
 #include "spawn.h"
@@ -77,6 +79,9 @@ struct rt_node {
 	struct runtime *rt;
 	uint32_t index;
 	char **envp; /* NULL: arbord's own environment */
+	int pgid;    /* the process group its process was spawned as */
+	struct arb_ready_pipe ready_pipe; /* ready = "fd:N" */
+	struct arb_service_note note;     /* what it said about itself */
 };
 
 struct runtime {
@@ -85,7 +90,9 @@ struct runtime {
 	struct arb_tree *tree;
 	struct arb_actions out;
 	struct rt_node *nodes;
-	struct arb_pidmap pids;
+	struct arb_pidmap pids;  /* main pid -> node */
+	struct arb_pidmap pgids; /* process group -> node, to place senders */
+	struct arb_notify *notify; /* NULL when no service uses it */
 	struct arb_spawner spawner;
 	struct arb_control *control;
 	ev_child child_watcher;
@@ -149,16 +156,36 @@ feed(struct runtime *rt, const struct arb_event *ev)
 	rt->feeding = false;
 }
 
+static void
+note_clear(struct arb_service_note *note)
+{
+	free(note->status);
+	memset(note, 0, sizeof(*note));
+	note->errno_value = -1;
+}
+
 static char *const *
 env_of(struct runtime *rt, uint32_t node)
 {
 	const struct arb_spec_node *n = &rt->spec->nodes[node];
 	struct rt_node *r = &rt->nodes[node];
 
-	if (!n->env || !n->env[0])
+	char notify[128];
+	char *extra[] = {notify, NULL};
+
+	if (!rt->notify && (!n->env || !n->env[0]))
 		return environ;
-	if (!r->envp)
+	if (!r->envp) {
+		snprintf(notify, sizeof(notify), "NOTIFY_SOCKET=%s",
+			 rt->notify ? arb_notify_address(rt->notify) : "");
 		r->envp = arb_spawn_env_new(environ, n->env);
+		if (r->envp && rt->notify) {
+			char **e = arb_spawn_env_new(r->envp, extra);
+
+			arb_spawn_env_free(r->envp);
+			r->envp = e;
+		}
+	}
 	return r->envp;
 }
 
@@ -174,6 +201,8 @@ do_spawn(struct runtime *rt, uint32_t node)
 		 : -ENOMEM;
 	if (r == 0)
 		r = arb_pidmap_put(&rt->pids, pid, node);
+	if (r == 0)
+		r = arb_pidmap_put(&rt->pgids, pid, node);
 	if (r < 0) {
 		if (pid > 0)
 			(void)kill(-pid, SIGKILL);
@@ -185,21 +214,28 @@ do_spawn(struct runtime *rt, uint32_t node)
 		defer_failed(rt, &ev);
 		return;
 	}
+	rt->nodes[node].pgid = pid;
+	note_clear(&rt->nodes[node].note);
 	ev.kind = ARB_EV_SPAWNED;
 	ev.pid = pid;
 	fifo_push(&rt->pending, &ev);
 }
 
 /*
- * Signals the process group of a service (M1). Its main process leads its
- * own session, so it cannot leave the group; after it is reaped this
- * reaches only what is left of the group.
+ * Signals a service (M1): the process group it was spawned as (its first
+ * process leads its own session; after it is reaped this reaches what is
+ * left of the group), and pid's own group, or pid alone, when MAINPID=
+ * moved the main process elsewhere (M12).
  */
 static void
-signal_group(int pid, int signo)
+signal_service(struct runtime *rt, uint32_t node, int pid, int signo)
 {
-	if (pid > 0)
-		(void)kill(-pid, signo);
+	int pgid = rt->nodes[node].pgid;
+
+	if (pgid > 0)
+		(void)kill(-pgid, signo);
+	if (pid > 0 && pid != pgid && kill(-pid, signo) < 0)
+		(void)kill(pid, signo);
 }
 
 static void
@@ -223,11 +259,12 @@ perform(struct runtime *rt, const struct arb_action *a)
 		do_spawn(rt, a->node);
 		return;
 	case ARB_ACT_TERMINATE:
-		signal_group(a->pid, rt->spec->nodes[a->node].stop_signal);
-		signal_group(a->pid, SIGCONT);
+		signal_service(rt, a->node, a->pid,
+			       rt->spec->nodes[a->node].stop_signal);
+		signal_service(rt, a->node, a->pid, SIGCONT);
 		return;
 	case ARB_ACT_KILL:
-		signal_group(a->pid, SIGKILL);
+		signal_service(rt, a->node, a->pid, SIGKILL);
 		return;
 	case ARB_ACT_ABORT:
 		if (a->pid > 0)
@@ -269,6 +306,10 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 
 	if (node == UINT32_MAX)
 		return; /* M11, X1: an orphan, or a child whose exec failed */
+	/* Its group speaks for it no more; the pgid stays for the last KILL. */
+	if (rt->nodes[node].pgid > 0)
+		(void)arb_pidmap_take(&rt->pgids, rt->nodes[node].pgid);
+	arb_ready_pipe_close(&rt->nodes[node].ready_pipe, loop);
 	ev.node = node;
 	if (WIFSIGNALED(w->rstatus)) {
 		ev.code = -1;
@@ -292,6 +333,166 @@ on_exits_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 
 		feed(rt, &ev);
 	}
+}
+
+/* ---- what services say (notify.c) ------------------------------------- */
+
+/* Whether pid descends from arbord: /proc's parent links, bounded. */
+static bool
+is_descendant(int pid)
+{
+	int self = getpid();
+
+	for (int depth = 0; depth < 64 && pid > 1; depth++) {
+		char path[64], buf[512], *p;
+		ssize_t n;
+		int fd;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return false;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			return false;
+		buf[n] = '\0';
+		/* "pid (comm) state ppid": comm may hold anything but ends at
+		 * the last ')'. */
+		p = strrchr(buf, ')');
+		if (!p || sscanf(p + 1, " %*c %d", &pid) != 1)
+			return false;
+		if (pid == self)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The service a notify message speaks for: its main process, or any
+ * process of the group it was spawned as (a shell's systemd-notify). Any
+ * other sender is ignored, as are messages for a service not running.
+ */
+static uint32_t
+sender_node(struct runtime *rt, int pid)
+{
+	uint32_t node = arb_pidmap_get(&rt->pids, pid);
+	int pgid;
+
+	if (node == UINT32_MAX) {
+		pgid = getpgid(pid);
+		if (pgid <= 0)
+			return ARB_NONE;
+		node = arb_pidmap_get(&rt->pgids, pgid);
+	}
+	if (node == UINT32_MAX || arb_tree_pid(rt->tree, node) <= 0)
+		return ARB_NONE;
+	return node;
+}
+
+/* M12: MAINPID=. Only a process of arbord's can be reaped, so watched. */
+static void
+move_main_pid(struct runtime *rt, uint32_t node, int pid)
+{
+	int old = arb_tree_pid(rt->tree, node);
+	struct arb_event ev = {.kind = ARB_EV_MAINPID, .node = node,
+			       .pid = pid};
+
+	if (pid == old)
+		return;
+	if (pid == getpid() || !is_descendant(pid) ||
+	    arb_pidmap_get(&rt->pids, pid) != UINT32_MAX) {
+		fprintf(stderr, "arbord: child '%s': MAINPID=%d ignored: not "
+			"a process of this service\n",
+			rt->spec->nodes[node].path, pid);
+		return;
+	}
+	(void)arb_pidmap_take(&rt->pids, old);
+	(void)arb_pidmap_put(&rt->pids, pid, node);
+	feed(rt, &ev);
+}
+
+/* STATUS=, ERRNO=, RELOADING=1, STOPPING=1: kept for Status. */
+static void
+note_update(struct arb_service_note *note, const struct arb_notify_msg *m)
+{
+	if (m->status) {
+		char *copy = strndup(m->status, ARB_STATUS_TEXT_MAX);
+
+		if (copy) {
+			free(note->status);
+			note->status = copy;
+		}
+	}
+	if (m->errno_value >= 0)
+		note->errno_value = m->errno_value;
+	if (m->reloading)
+		note->reloading = true;
+	if (m->ready)
+		note->reloading = false;
+	if (m->stopping)
+		note->stopping = true;
+}
+
+static void
+feed_node(struct runtime *rt, enum arb_event_kind kind, uint32_t node,
+	  int64_t ms)
+{
+	struct arb_event ev = {.kind = kind, .node = node, .ms = ms};
+
+	feed(rt, &ev);
+}
+
+static void
+on_notify(void *ctx, int pid, const struct arb_notify_msg *m)
+{
+	struct runtime *rt = ctx;
+	uint32_t node = sender_node(rt, pid);
+	const struct arb_spec_node *n;
+
+	if (node == ARB_NONE)
+		return;
+	n = &rt->spec->nodes[node];
+	note_update(&rt->nodes[node].note, m);
+	if (m->mainpid > 0)
+		move_main_pid(rt, node, m->mainpid);
+	if (m->ready && n->ready == ARB_READY_NOTIFY)
+		feed_node(rt, ARB_EV_READY, node, 0);
+	if (m->extend_ms > 0)
+		feed_node(rt, ARB_EV_EXTEND_TIMEOUT, node, m->extend_ms);
+	if (m->watchdog && n->watchdog_ms > 0)
+		feed_node(rt, ARB_EV_WATCHDOG, node, 0);
+	if (m->watchdog_trigger && n->watchdog_ms > 0)
+		feed_node(rt, ARB_EV_WATCHDOG_TRIGGER, node, 0);
+}
+
+/* fd:N: a line on the pipe. The pipe belongs to the process it was made for. */
+static void
+on_ready_line(struct arb_ready_pipe *p)
+{
+	struct rt_node *r = p->data;
+
+	feed_node(r->rt, ARB_EV_READY, r->index, 0);
+}
+
+static const struct arb_service_note *
+control_note(void *ctx, uint32_t node)
+{
+	struct runtime *rt = ctx;
+
+	return &rt->nodes[node].note;
+}
+
+/* Whether any service speaks the notify protocol: else no socket at all. */
+static bool
+notify_needed(const struct arb_spec *spec)
+{
+	for (uint32_t i = 0; i < spec->nnodes; i++)
+		if (spec->nodes[i].kind == ARB_NODE_SERVICE &&
+		    (spec->nodes[i].ready == ARB_READY_NOTIFY ||
+		     spec->nodes[i].watchdog_ms > 0))
+			return true;
+	return false;
 }
 
 static void
@@ -355,8 +556,11 @@ runtime_done(struct runtime *rt)
 {
 	for (uint32_t i = 0; rt->nodes && i < rt->spec->nnodes; i++) {
 		ev_timer_stop(rt->loop, &rt->nodes[i].timer);
+		arb_ready_pipe_close(&rt->nodes[i].ready_pipe, rt->loop);
+		note_clear(&rt->nodes[i].note);
 		arb_spawn_env_free(rt->nodes[i].envp);
 	}
+	arb_notify_close(rt->notify);
 	if (rt->loop) {
 		ev_child_stop(rt->loop, &rt->child_watcher);
 		ev_idle_stop(rt->loop, &rt->failed_idle);
@@ -371,6 +575,7 @@ runtime_done(struct runtime *rt)
 	free(rt->failed.v);
 	free(rt->exits.v);
 	arb_pidmap_done(&rt->pids);
+	arb_pidmap_done(&rt->pgids);
 	arb_spawner_done(&rt->spawner);
 	arb_actions_done(&rt->out);
 	arb_tree_free(rt->tree);
@@ -395,7 +600,8 @@ runtime_init(struct runtime *rt, const struct arb_spec *spec)
 	if (!rt->tree || !rt->nodes || fifo_init(&rt->pending, n + 8) < 0 ||
 	    fifo_init(&rt->failed, n + 8) < 0 ||
 	    fifo_init(&rt->exits, n + 8) < 0 ||
-	    arb_pidmap_init(&rt->pids, n) < 0)
+	    arb_pidmap_init(&rt->pids, n) < 0 ||
+	    arb_pidmap_init(&rt->pgids, n) < 0)
 		return -ENOMEM;
 	rt->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (rt->devnull < 0)
@@ -407,6 +613,8 @@ runtime_init(struct runtime *rt, const struct arb_spec *spec)
 		r->timer.data = r;
 		r->rt = rt;
 		r->index = i;
+		r->note.errno_value = -1;
+		arb_ready_pipe_init(&r->ready_pipe, on_ready_line, r);
 	}
 	ev_idle_init(&rt->failed_idle, on_failed_idle);
 	rt->failed_idle.data = rt;
@@ -438,6 +646,7 @@ arb_runtime_run(const struct arb_spec *spec, const char *socket_path)
 	static const struct arb_control_hooks hooks = {
 		.request = control_request,
 		.shutdown = control_shutdown,
+		.note = control_note,
 	};
 	struct runtime rt;
 	struct arb_event boot = {.kind = ARB_EV_BOOT};
@@ -452,6 +661,14 @@ arb_runtime_run(const struct arb_spec *spec, const char *socket_path)
 			     &hooks, &rt);
 	if (r < 0)
 		goto out;
+	if (notify_needed(spec)) {
+		r = arb_notify_open(&rt.notify, rt.loop, on_notify, &rt);
+		if (r < 0) {
+			fprintf(stderr, "arbord: cannot open the notify socket: "
+				"%s\n", strerror(-r));
+			goto out;
+		}
+	}
 	/* M11: orphans of our services are reparented to us, and reaped. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
 		r = -errno;

@@ -124,15 +124,17 @@ static void
 test_subtree_and_not_ready(void **state)
 {
 	char *text = tree_text(
-		"[{\"path\":\"web/app\",\"kind\":\"service\",\"state\":\"up\","
-		"\"pid\":7,\"ready\":false},"
+		"[{\"path\":\"web/app\",\"kind\":\"service\",\"state\":"
+		"\"starting\",\"pid\":7,\"ready\":false,\"waiting\":\"ready\","
+		"\"status\":\"loading\"},"
 		"{\"path\":\"web/app/x\",\"kind\":\"service\",\"state\":"
-		"\"starting\"}]",
+		"\"restarting\",\"restart_in_ms\":2500}]",
 		true, false);
 
 	assert_string_equal(
-		text, "web/app  service  \033[33mup (not ready)\033[0m  pid 7\n"
-		      "`- x     service  \033[33mstarting\033[0m\n");
+		text, "web/app  service  \033[33mstarting (not ready)\033[0m  "
+		      "pid 7        \"loading\"\n"
+		      "`- x     service  \033[33mrestarting (in 3s)\033[0m\n");
 	free(text);
 }
 
