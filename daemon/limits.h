@@ -46,4 +46,14 @@
 /* How long arbord, exiting, waits for its clients to read what is queued. */
 #define ARB_EXIT_FLUSH_MS 1000
 
+/*
+ * Sockets of one service's `listen`, passed as descriptors 3 and up; and
+ * the highest descriptor `ready = "fd:N"` may name.
+ */
+#define ARB_LISTEN_MAX 64
+#define ARB_READY_FD_MAX 1023
+
+/* Supplementary groups of one service's user: Linux's NGROUPS_MAX. */
+#define ARB_GROUPS_MAX 65536
+
 #endif
