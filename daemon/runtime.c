@@ -93,6 +93,7 @@ struct runtime {
 	struct arb_pidmap pids;  /* main pid -> node */
 	struct arb_pidmap pgids; /* process group -> node, to place senders */
 	struct arb_notify *notify; /* NULL when no service uses it */
+	char notify_env[96];
 	struct arb_spawner spawner;
 	struct arb_control *control;
 	ev_child child_watcher;
@@ -170,13 +171,13 @@ env_of(struct runtime *rt, uint32_t node)
 	const struct arb_spec_node *n = &rt->spec->nodes[node];
 	struct rt_node *r = &rt->nodes[node];
 
-	char notify[128];
-	char *extra[] = {notify, NULL};
+	char *extra[] = {rt->notify_env, NULL};
 
 	if (!rt->notify && (!n->env || !n->env[0]))
 		return environ;
 	if (!r->envp) {
-		snprintf(notify, sizeof(notify), "NOTIFY_SOCKET=%s",
+		snprintf(rt->notify_env, sizeof(rt->notify_env),
+			 "NOTIFY_SOCKET=%s",
 			 rt->notify ? arb_notify_address(rt->notify) : "");
 		r->envp = arb_spawn_env_new(environ, n->env);
 		if (r->envp && rt->notify) {
