@@ -21,6 +21,12 @@
 #define ARB_ARGV_MAX 1024
 #define ARB_ENV_MAX 1024
 
+/*
+ * Sockets one service may be passed (listen): they become its descriptors
+ * 3 .. 3 + ARB_LISTEN_MAX - 1, and the child places them on its own stack.
+ */
+#define ARB_LISTEN_MAX 64
+
 /* Restart intensity: the ring of timestamps holds intensity + 1 entries. */
 #define ARB_INTENSITY_MAX 100000
 

@@ -24,6 +24,7 @@
 
 #include "clock.h"
 #include "control.h"
+#include "envp.h"
 #include "events.h"
 #include "pidmap.h"
 #include "runtime.h"
@@ -76,7 +77,7 @@ struct rt_node {
 	ev_timer timer; /* its data points back to this rt_node */
 	struct runtime *rt;
 	uint32_t index;
-	char **envp; /* NULL: arbord's own environment */
+	struct arb_envp *env; /* made at the first start, then reused */
 };
 
 struct runtime {
@@ -149,29 +150,29 @@ feed(struct runtime *rt, const struct arb_event *ev)
 	rt->feeding = false;
 }
 
-static char *const *
+/* NULL on OOM. No notify socket yet: NOTIFY_SOCKET is not set. */
+static struct arb_envp *
 env_of(struct runtime *rt, uint32_t node)
 {
-	const struct arb_spec_node *n = &rt->spec->nodes[node];
 	struct rt_node *r = &rt->nodes[node];
 
-	if (!n->env || !n->env[0])
-		return environ;
-	if (!r->envp)
-		r->envp = arb_spawn_env_new(environ, n->env);
-	return r->envp;
+	if (!r->env)
+		r->env = arb_envp_new(&rt->spec->nodes[node], environ, NULL);
+	return r->env;
 }
 
 static void
 do_spawn(struct runtime *rt, uint32_t node)
 {
 	struct arb_event ev = {.node = node};
-	char *const *envp = env_of(rt, node);
+	struct arb_envp *env = env_of(rt, node);
+	struct arb_spawn_io io = {.ready_fd = -1};
+	const char *step = "environment";
 	int pid = 0, r;
 
-	r = envp ? arb_spawn_service(&rt->spawner, &rt->spec->nodes[node],
-				     envp, &pid)
-		 : -ENOMEM;
+	r = env ? arb_spawn_service(&rt->spawner, &rt->spec->nodes[node],
+				    env, &io, &pid, &step)
+		: -ENOMEM;
 	if (r == 0)
 		r = arb_pidmap_put(&rt->pids, pid, node);
 	if (r < 0) {
@@ -179,9 +180,9 @@ do_spawn(struct runtime *rt, uint32_t node)
 			(void)kill(-pid, SIGKILL);
 		ev.kind = ARB_EV_SPAWN_FAILED;
 		ev.err = -r;
-		fprintf(stderr, "arbord: child '%s': cannot start %s: %s\n",
+		fprintf(stderr, "arbord: child '%s': cannot start %s: %s: %s\n",
 			rt->spec->nodes[node].path,
-			rt->spec->nodes[node].exec_path, strerror(-r));
+			rt->spec->nodes[node].exec_path, step, strerror(-r));
 		defer_failed(rt, &ev);
 		return;
 	}
@@ -350,8 +351,10 @@ static void
 runtime_done(struct runtime *rt)
 {
 	for (uint32_t i = 0; rt->nodes && i < rt->spec->nnodes; i++) {
-		ev_timer_stop(rt->loop, &rt->nodes[i].timer);
-		arb_spawn_env_free(rt->nodes[i].envp);
+		struct rt_node *r = &rt->nodes[i];
+
+		ev_timer_stop(rt->loop, &r->timer);
+		arb_envp_free(r->env);
 	}
 	if (rt->loop) {
 		ev_child_stop(rt->loop, &rt->child_watcher);
