@@ -26,6 +26,8 @@
 #include "control.h"
 #include "envp.h"
 #include "events.h"
+#include "limits.h"
+#include "listen.h"
 #include "pidmap.h"
 #include "runtime.h"
 #include "spawn.h"
@@ -78,6 +80,8 @@ struct rt_node {
 	struct runtime *rt;
 	uint32_t index;
 	struct arb_envp *env; /* made at the first start, then reused */
+	int *listen_fds;      /* its listen sockets, held for arbord's life */
+	uint32_t nlisten;
 };
 
 struct runtime {
@@ -166,7 +170,10 @@ do_spawn(struct runtime *rt, uint32_t node)
 {
 	struct arb_event ev = {.node = node};
 	struct arb_envp *env = env_of(rt, node);
-	struct arb_spawn_io io = {.ready_fd = -1};
+	const struct rt_node *rn = &rt->nodes[node];
+	struct arb_spawn_io io = {.listen_fds = rn->listen_fds,
+				  .nlisten = (int)rn->nlisten,
+				  .ready_fd = -1};
 	const char *step = "environment";
 	int pid = 0, r;
 
@@ -355,6 +362,10 @@ runtime_done(struct runtime *rt)
 
 		ev_timer_stop(rt->loop, &r->timer);
 		arb_envp_free(r->env);
+		for (uint32_t j = 0; j < r->nlisten; j++)
+			arb_listen_close(rt->spec->nodes[i].listen[j],
+					 r->listen_fds[j]);
+		free(r->listen_fds);
 	}
 	if (rt->loop) {
 		ev_child_stop(rt->loop, &rt->child_watcher);
@@ -421,6 +432,49 @@ runtime_init(struct runtime *rt, const struct arb_spec *spec)
 	return 0;
 }
 
+/*
+ * Binds every service's listen sockets, before anything starts: a service
+ * whose address is taken must not run without it. 0, or 1 (arbord's exit
+ * status) after saying which one failed.
+ */
+static int
+open_listen(struct runtime *rt)
+{
+	for (uint32_t i = 0; i < rt->spec->nnodes; i++) {
+		const struct arb_spec_node *n = &rt->spec->nodes[i];
+		struct rt_node *r = &rt->nodes[i];
+		uint32_t count = 0;
+
+		while (n->listen && n->listen[count])
+			count++;
+		if (count == 0)
+			continue;
+		if (count > ARB_LISTEN_MAX) {
+			fprintf(stderr, "arbord: child '%s': more than %d "
+				"listen addresses\n", n->path, ARB_LISTEN_MAX);
+			return 1;
+		}
+		r->listen_fds = calloc(count, sizeof(*r->listen_fds));
+		if (!r->listen_fds) {
+			fprintf(stderr, "arbord: out of memory\n");
+			return 1;
+		}
+		for (; r->nlisten < count; r->nlisten++) {
+			const char *addr = n->listen[r->nlisten];
+			int e = arb_listen_open(addr,
+						&r->listen_fds[r->nlisten]);
+
+			if (e < 0) {
+				fprintf(stderr, "arbord: child '%s': cannot "
+					"listen on %s: %s\n", n->path, addr,
+					strerror(-e));
+				return 1;
+			}
+		}
+	}
+	return 0;
+}
+
 /* A mask inherited from our parent would hide SIGTERM from the loop. */
 static void
 unblock_signals(void)
@@ -450,6 +504,10 @@ arb_runtime_run(const struct arb_spec *spec, const char *socket_path)
 	r = arb_control_open(&rt.control, rt.loop, socket_path, spec, rt.tree,
 			     &hooks, &rt);
 	if (r < 0)
+		goto out;
+	/* Clients may queue on them from now on, across every restart. */
+	r = open_listen(&rt);
+	if (r != 0)
 		goto out;
 	/* M11: orphans of our services are reparented to us, and reaped. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
