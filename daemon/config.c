@@ -180,10 +180,10 @@ top_err(struct loader *ld, const config_setting_t *at, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* An error or warning about node c->idx, quoting its path. */
-static PRINTF(4, 0) void
-node_vdiag(struct node_ctx *c, enum arb_diag_level level,
-	   const config_setting_t *at, const char *fmt, va_list ap)
+/* An error or warning about node c->idx at FILE:LINE, quoting its path. */
+static PRINTF(5, 0) void
+node_vdiag(struct node_ctx *c, enum arb_diag_level level, const char *file,
+	   int line, const char *fmt, va_list ap)
 {
 	struct loader *ld = c->ld;
 	const char *prefix = c->top ? "" : "supervisor: ";
@@ -196,8 +196,7 @@ node_vdiag(struct node_ctx *c, enum arb_diag_level level,
 			return;
 		prefix = child;
 	}
-	diag_vadd(ld, level, file_of(ld, at),
-		  (int)config_setting_source_line(at), prefix, fmt, ap);
+	diag_vadd(ld, level, file, line, prefix, fmt, ap);
 	arb_free(child);
 }
 
@@ -207,7 +206,8 @@ node_err(struct node_ctx *c, const config_setting_t *at, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	node_vdiag(c, ARB_DIAG_ERROR, at, fmt, ap);
+	node_vdiag(c, ARB_DIAG_ERROR, file_of(c->ld, at),
+		   (int)config_setting_source_line(at), fmt, ap);
 	va_end(ap);
 }
 
@@ -218,7 +218,19 @@ node_warn(struct node_ctx *c, const config_setting_t *at, const char *fmt,
 	va_list ap;
 
 	va_start(ap, fmt);
-	node_vdiag(c, ARB_DIAG_WARNING, at, fmt, ap);
+	node_vdiag(c, ARB_DIAG_WARNING, file_of(c->ld, at),
+		   (int)config_setting_source_line(at), fmt, ap);
+	va_end(ap);
+}
+
+PRINTF(4, 5) void
+node_err_at(struct node_ctx *c, const char *file, int line, const char *fmt,
+	    ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	node_vdiag(c, ARB_DIAG_ERROR, file, line, fmt, ap);
 	va_end(ap);
 }
 
@@ -339,6 +351,8 @@ load_child(struct loader *ld, uint32_t parent, const config_setting_t *g,
 		return;
 	}
 	parse_keys(&c, g, exec ? IN_SERVICE : IN_SUPERVISOR);
+	if (exec)
+		finish_service(&c, g);
 	check_significant(&c);
 	if (children && !ld->oom)
 		load_children(ld, c.idx, children);
@@ -669,10 +683,12 @@ arb_config_load(const char *path, struct arb_spec **ret_spec,
 		r = -EINVAL;
 		goto fail;
 	}
+	loader_exec_done(&ld);
 	arb_free(dir);
 	*ret_spec = ld.spec;
 	return 0;
 fail:
+	loader_exec_done(&ld);
 	arb_free(dir);
 	arb_spec_free(ld.spec);
 	return r;

@@ -4,8 +4,9 @@
  * Only config*.c include this header; the rest of arbord knows the loader
  * through config.h alone. config.c owns the diagnostics and the walk over
  * files and the tree of children; config_keys.c reads the keys of one node
- * for it. Nothing declared here keeps a pointer into libconfig past the
- * arb_config_load call it belongs to.
+ * for it, and config_exec.c those of a service's execution context. Nothing
+ * declared here keeps a pointer into libconfig past the arb_config_load
+ * call it belongs to.
  */
 #ifndef ARB_CONFIG_INTERNAL_H
 #define ARB_CONFIG_INTERNAL_H
@@ -29,6 +30,14 @@ struct loader {
 	const char *include_dir; /* the main file's directory, for @include */
 	bool oom;
 	bool nodes_full; /* ARB_NODES_MAX reported once, not per child */
+
+	/* arbord's own account, looked up once for every service without
+	 * `user` (config_exec.c); freed by arb_config_load. */
+	struct {
+		bool known;
+		uint32_t uid, gid;
+		char *name, *home, *shell;
+	} self;
 };
 
 /* One node whose keys are being read. */
@@ -37,6 +46,15 @@ struct node_ctx {
 	uint32_t idx;
 	bool top; /* the root's children list: no "supervisor: " prefix */
 	const config_setting_t *significant; /* "significant = true", for C5 */
+
+	/*
+	 * A service's keys that are checked together once all are read
+	 * (finish_service): each is set only when its value was valid.
+	 */
+	const config_setting_t *ready, *start_timeout, *restart_delay,
+		*restart_delay_max, *user, *group, *env_file;
+	uint32_t group_gid;
+	char **file_env; /* env_file's entries, one per KEY, until merged */
 };
 
 /* Where a key may appear. */
@@ -65,6 +83,10 @@ PRINTF(3, 4) void node_err(struct node_ctx *c, const config_setting_t *at,
 PRINTF(3, 4) void node_warn(struct node_ctx *c, const config_setting_t *at,
 			    const char *fmt, ...);
 
+/* As node_err, at line `line` of a file that is not configuration. */
+PRINTF(4, 5) void node_err_at(struct node_ctx *c, const char *file, int line,
+			      const char *fmt, ...);
+
 /*
  * "DIR/NAME" from the first dirlen bytes of dir, in fresh memory the caller
  * frees with arb_free; NULL with ld->oom set on OOM.
@@ -76,13 +98,59 @@ char *join(struct loader *ld, const char *dir, size_t dirlen,
 
 /* "a string", "an integer", ...: what a setting is, for messages. */
 const char *type_name(const config_setting_t *s);
+bool is_int(const config_setting_t *s);
+
+/* The key a setting is the value of, or of whose array it is an element. */
+const char *key_of(const config_setting_t *s);
 
 /*
- * Sets *ret to the string value of `s` (libconfig's memory: copy it before
- * the file is destroyed). -1, after reporting, when `s` is not a string.
+ * Typed values. Each sets *ret and returns 0, or reports the setting as
+ * not of its type and returns -1 with *ret untouched. A string is
+ * libconfig's memory: copy it before the file is destroyed.
  */
 int get_string(struct node_ctx *c, const config_setting_t *s,
 	       const char **ret);
+int get_int(struct node_ctx *c, const config_setting_t *s, long long *ret);
+int get_bool(struct node_ctx *c, const config_setting_t *s, bool *ret);
+
+/* 0 when `s` is an array [ ... ] or a list ( ... ), else -1 (reported). */
+int get_sequence(struct node_ctx *c, const config_setting_t *s);
+
+/*
+ * A sequence of strings as a NULL-terminated vector of copies; NULL with
+ * an error reported (or ld->oom set) when it holds more than `max` or an
+ * element is not a string.
+ */
+char **copy_strings(struct node_ctx *c, const config_setting_t *s, int max);
+
+/*
+ * The keys of a service's execution context (config_exec.c), for the key
+ * table. Each reads one setting into node c->idx and returns 0, or reports
+ * and returns -1.
+ */
+int parse_env(struct node_ctx *c, const config_setting_t *s);
+int parse_env_file(struct node_ctx *c, const config_setting_t *s);
+int parse_inherit_env(struct node_ctx *c, const config_setting_t *s);
+int parse_cwd(struct node_ctx *c, const config_setting_t *s);
+int parse_user(struct node_ctx *c, const config_setting_t *s);
+int parse_group(struct node_ctx *c, const config_setting_t *s);
+int parse_umask(struct node_ctx *c, const config_setting_t *s);
+int parse_nice(struct node_ctx *c, const config_setting_t *s);
+int parse_rlimits(struct node_ctx *c, const config_setting_t *s);
+int parse_no_new_privileges(struct node_ctx *c, const config_setting_t *s);
+
+/*
+ * After parse_keys on service c->idx (group `g`): the checks that span its
+ * keys, and what they leave to resolve (the identity, the environment).
+ * Always called, even after errors or OOM: it frees c->file_env.
+ */
+void finish_service(struct node_ctx *c, const config_setting_t *g);
+
+/* The execution-context half of finish_service (config_exec.c). */
+void finish_exec(struct node_ctx *c);
+
+/* Frees what the loader looked up about arbord's own account. */
+void loader_exec_done(struct loader *ld);
 
 /*
  * Reads every key of group `g` except name and children into node c->idx,

@@ -3,9 +3,13 @@
  *
  * One reader per value type (string, integer, boolean, duration, enum,
  * array) and one parser per key, dispatched from the key table; exec[0] is
- * resolved against $PATH here. It sees one node at a time: checks that span
- * nodes and files are config.c's. No pointer into libconfig survives a call.
+ * resolved against $PATH here, listen addresses checked (never resolved),
+ * and the keys of one service checked against each other. The execution
+ * context's keys are config_exec.c's. It sees one node at a time: checks
+ * that span nodes and files are config.c's. No pointer into libconfig
+ * survives a call.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libconfig.h>
 #include <stdbool.h>
@@ -13,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "config_internal.h"
@@ -52,15 +58,14 @@ type_name(const config_setting_t *s)
 	}
 }
 
-static bool
+bool
 is_int(const config_setting_t *s)
 {
 	return config_setting_type(s) == CONFIG_TYPE_INT ||
 	       config_setting_type(s) == CONFIG_TYPE_INT64;
 }
 
-/* The key a setting is the value of, or of whose array it is an element. */
-static const char *
+const char *
 key_of(const config_setting_t *s)
 {
 	const config_setting_t *p = config_setting_parent(s);
@@ -82,7 +87,7 @@ get_string(struct node_ctx *c, const config_setting_t *s, const char **ret)
 	return 0;
 }
 
-static int
+int
 get_int(struct node_ctx *c, const config_setting_t *s, long long *ret)
 {
 	if (!is_int(s)) {
@@ -94,7 +99,7 @@ get_int(struct node_ctx *c, const config_setting_t *s, long long *ret)
 	return 0;
 }
 
-static int
+int
 get_bool(struct node_ctx *c, const config_setting_t *s, bool *ret)
 {
 	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
@@ -107,7 +112,7 @@ get_bool(struct node_ctx *c, const config_setting_t *s, bool *ret)
 }
 
 /* An array [ ... ] or a list ( ... ) of scalars: either reads the same. */
-static int
+int
 get_sequence(struct node_ctx *c, const config_setting_t *s)
 {
 	if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
@@ -394,11 +399,7 @@ resolve_program(struct node_ctx *c, const config_setting_t *at,
 	}
 }
 
-/*
- * Copies a sequence of strings into a NULL-terminated vector; NULL with
- * an error reported (or ld->oom set) when an element is not a string.
- */
-static char **
+char **
 copy_strings(struct node_ctx *c, const config_setting_t *s, int max)
 {
 	int n = config_setting_length(s);
@@ -518,102 +519,339 @@ parse_normal_exit(struct node_ctx *c, const config_setting_t *s)
 	return bad;
 }
 
-static bool
-is_env_key_char(char ch, bool first)
+/* ---- readiness, watchdog, backoff (SEMANTICS.md M6, M7) ------------------ */
+
+/* "exec", "notify", or "fd:N" with N a descriptor from 3 to 1023. */
+static int
+parse_ready(struct node_ctx *c, const config_setting_t *s)
 {
-	return ch == '_' || (ch >= 'A' && ch <= 'Z') ||
-	       (ch >= 'a' && ch <= 'z') || (!first && ch >= '0' && ch <= '9');
+	const char *text;
+	int v, fd = 0;
+
+	if (get_string(c, s, &text) < 0)
+		return -1;
+	if (strncmp(text, "fd:", 3) == 0) {
+		const char *p = text + 3;
+
+		for (; *p >= '0' && *p <= '9' && fd <= ARB_READY_FD_MAX; p++)
+			fd = fd * 10 + (*p - '0');
+		if (p == text + 3 || *p || fd < 3 || fd > ARB_READY_FD_MAX) {
+			node_err(c, s, "ready: '%s': the descriptor must be a "
+				 "number from 3 to %d", text, ARB_READY_FD_MAX);
+			return -1;
+		}
+		node(c)->ready = ARB_READY_FD;
+		node(c)->ready_fd = fd;
+		c->ready = s;
+		return 0;
+	}
+	v = arb_ready_from_name(text);
+	if (v < 0 || v == ARB_READY_FD) {
+		node_err(c, s, "ready: unknown value '%s' (expected \"exec\", "
+			 "\"notify\" or \"fd:N\")", text);
+		return -1;
+	}
+	node(c)->ready = (enum arb_ready)v;
+	node(c)->ready_fd = -1;
+	c->ready = s;
+	return 0;
+}
+
+/* M6: how long a service may take to become ready; > 0 or "infinity". */
+static int
+parse_start_timeout(struct node_ctx *c, const config_setting_t *s)
+{
+	int64_t ms;
+
+	if (get_duration(c, s, true, &ms) < 0)
+		return -1;
+	if (ms <= 0) {
+		node_err(c, s, "start_timeout: must be greater than 0 "
+			 "(\"infinity\" for no limit)");
+		return -1;
+	}
+	node(c)->start_timeout_ms = ms;
+	c->start_timeout = s;
+	return 0;
+}
+
+/* 0 is no watchdog; a keep-alive every "infinity" would be no watchdog. */
+static int
+parse_watchdog(struct node_ctx *c, const config_setting_t *s)
+{
+	int64_t ms;
+
+	if (get_duration(c, s, false, &ms) < 0)
+		return -1;
+	node(c)->watchdog_ms = ms;
+	return 0;
+}
+
+/* M7: the first delay before a restart; 0 restarts at once. */
+static int
+parse_restart_delay(struct node_ctx *c, const config_setting_t *s)
+{
+	int64_t ms;
+
+	if (get_duration(c, s, false, &ms) < 0)
+		return -1;
+	node(c)->restart_delay_ms = ms;
+	c->restart_delay = s;
+	return 0;
+}
+
+/* M7: the ceiling the delay grows to; checked against restart_delay. */
+static int
+parse_restart_delay_max(struct node_ctx *c, const config_setting_t *s)
+{
+	int64_t ms;
+
+	if (get_duration(c, s, false, &ms) < 0)
+		return -1;
+	node(c)->restart_delay_max_ms = ms;
+	c->restart_delay_max = s;
+	return 0;
+}
+
+/* ---- socket activation --------------------------------------------------- */
+
+enum listen_type { LISTEN_TCP, LISTEN_UDP, LISTEN_UNIX };
+
+/* A listen address reduced to what makes two of them the same socket. */
+struct listen_addr {
+	enum listen_type type;
+	int family; /* AF_INET or AF_INET6; "*" is AF_INET6's any */
+	unsigned char addr[16];
+	unsigned port;
+	const char *path; /* LISTEN_UNIX: "/path" or "@name", in the text */
+};
+
+/* The longest path or abstract name that fits sun_path with its NUL. */
+#define SUN_PATH_MAX ((int)sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+
+static int
+parse_unix_address(struct node_ctx *c, const config_setting_t *e,
+		   const char *text, struct listen_addr *ret)
+{
+	const char *p = text + strlen("unix:");
+
+	if (*p != '/' && *p != '@') {
+		node_err(c, e, "listen: '%s': a unix socket is an absolute "
+			 "path (unix:/run/x.sock) or an abstract name "
+			 "(unix:@name)", text);
+		return -1;
+	}
+	if (p[1] == '\0') {
+		node_err(c, e, "listen: '%s': the %s is empty", text,
+			 *p == '@' ? "abstract name" : "path");
+		return -1;
+	}
+	if ((int)strlen(p + (*p == '@')) > SUN_PATH_MAX) {
+		node_err(c, e, "listen: '%s': longer than a unix socket "
+			 "address (%d bytes)", text, SUN_PATH_MAX);
+		return -1;
+	}
+	ret->type = LISTEN_UNIX;
+	ret->path = p;
+	return 0;
+}
+
+/* "HOST:PORT" of tcp: and udp:, numeric only: no DNS at load time. */
+static int
+parse_inet_address(struct node_ctx *c, const config_setting_t *e,
+		   const char *text, const char *p, struct listen_addr *ret)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *end;
+	size_t len;
+	long port = 0;
+
+	if (*p == '[') {
+		end = strchr(p, ']');
+		len = end ? (size_t)(end - p - 1) : 0;
+		if (!end || end[1] != ':' || len >= sizeof(host))
+			goto bad_host;
+		memcpy(host, p + 1, len);
+		host[len] = '\0';
+		if (inet_pton(AF_INET6, host, ret->addr) != 1)
+			goto bad_host;
+		ret->family = AF_INET6;
+		end++;
+	} else if (*p == '*' && p[1] == ':') {
+		ret->family = AF_INET6; /* in6addr_any: dual-stack */
+		end = p + 1;
+	} else {
+		end = strchr(p, ':');
+		len = end ? (size_t)(end - p) : strlen(p);
+		if (len >= sizeof(host))
+			goto bad_host;
+		memcpy(host, p, len);
+		host[len] = '\0';
+		if (inet_pton(AF_INET, host, ret->addr) != 1) {
+			if (end && strchr(end + 1, ':'))
+				node_err(c, e, "listen: '%s': an IPv6 address "
+					 "goes in brackets, as in "
+					 "tcp:[::1]:80", text);
+			else
+				goto bad_host;
+			return -1;
+		}
+		if (!end) {
+			node_err(c, e, "listen: '%s': no port (write "
+				 "HOST:PORT)", text);
+			return -1;
+		}
+		ret->family = AF_INET;
+	}
+	/* end is at the ':' before the port. */
+	for (p = end + 1; *p >= '0' && *p <= '9' && port <= 65535; p++)
+		port = port * 10 + (*p - '0');
+	if (p == end + 1 || *p || port < 1 || port > 65535) {
+		node_err(c, e, "listen: '%s': the port must be a number from "
+			 "1 to 65535", text);
+		return -1;
+	}
+	ret->port = (unsigned)port;
+	return 0;
+bad_host:
+	node_err(c, e, "listen: '%s': the host must be a numeric IPv4 "
+		 "address, an IPv6 address in brackets, or * (host names "
+		 "are not resolved)", text);
+	return -1;
+}
+
+/* One address of `listen`, reduced into *ret; -1 after reporting. */
+static int
+parse_listen_address(struct node_ctx *c, const config_setting_t *e,
+		     const char *text, struct listen_addr *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (strncmp(text, "unix:", 5) == 0)
+		return parse_unix_address(c, e, text, ret);
+	if (strncmp(text, "tcp:", 4) == 0) {
+		ret->type = LISTEN_TCP;
+		return parse_inet_address(c, e, text, text + 4, ret);
+	}
+	if (strncmp(text, "udp:", 4) == 0) {
+		ret->type = LISTEN_UDP;
+		return parse_inet_address(c, e, text, text + 4, ret);
+	}
+	node_err(c, e, "listen: '%s': expected tcp:HOST:PORT, "
+		 "udp:HOST:PORT, unix:/path or unix:@name", text);
+	return -1;
+}
+
+static bool
+listen_same(const struct listen_addr *a, const struct listen_addr *b)
+{
+	if (a->type != b->type)
+		return false;
+	if (a->type == LISTEN_UNIX)
+		return strcmp(a->path, b->path) == 0;
+	return a->family == b->family && a->port == b->port &&
+	       memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
 }
 
 /*
- * KEY=value with KEY a portable name, [A-Za-z_][A-Za-z0-9_]*: anything
- * else cannot be read back with getenv or a shell.
+ * The sockets passed as descriptors 3.. (LISTEN_FDS), kept as written:
+ * the shell binds them, this only checks that it can make sense of them.
  */
-static bool
-env_entry_valid(const char *e)
-{
-	const char *p = e;
-
-	if (!is_env_key_char(*p, true))
-		return false;
-	for (p++; *p && *p != '='; p++)
-		if (!is_env_key_char(*p, false))
-			return false;
-	return *p == '=';
-}
-
-static bool
-env_same_key(const char *a, const char *b)
-{
-	size_t la = strcspn(a, "="), lb = strcspn(b, "=");
-
-	return la == lb && memcmp(a, b, la) == 0;
-}
-
 static int
-parse_env(struct node_ctx *c, const config_setting_t *s)
+parse_listen(struct node_ctx *c, const config_setting_t *s)
 {
-	char **env;
+	struct listen_addr addrs[ARB_LISTEN_MAX];
+	bool valid[ARB_LISTEN_MAX];
+	char **listen;
 	int bad = 0;
 
 	if (get_sequence(c, s) < 0)
 		return -1;
-	env = copy_strings(c, s, ARB_ENV_MAX);
-	if (!env)
+	listen = copy_strings(c, s, ARB_LISTEN_MAX);
+	if (!listen)
 		return -1;
-	for (int i = 0; env[i]; i++) {
+	for (int i = 0; listen[i]; i++) {
 		const config_setting_t *e = config_setting_get_elem(s, i);
 
-		if (!env_entry_valid(env[i])) {
-			node_err(c, e, "env: '%s' is not KEY=value with KEY "
-				 "made of letters, digits and '_' (not first "
-				 "a digit)", env[i]);
+		valid[i] = parse_listen_address(c, e, listen[i],
+						&addrs[i]) == 0;
+		if (!valid[i]) {
 			bad = -1;
 			continue;
 		}
 		for (int j = 0; j < i; j++) {
-			if (env_same_key(env[i], env[j])) {
-				node_err(c, e, "env: '%.*s' is set twice",
-					 (int)strcspn(env[i], "="), env[i]);
-				bad = -1;
-				break;
-			}
+			if (!valid[j] || !listen_same(&addrs[i], &addrs[j]))
+				continue;
+			if (strcmp(listen[i], listen[j]) == 0)
+				node_err(c, e, "listen: '%s' is given twice",
+					 listen[i]);
+			else
+				node_err(c, e, "listen: '%s' is the same "
+					 "address as '%s'", listen[i],
+					 listen[j]);
+			bad = -1;
+			break;
 		}
 	}
-	arb_spec_strv_free(node(c)->env);
-	node(c)->env = env;
+	arb_spec_strv_free(node(c)->listen);
+	node(c)->listen = listen;
 	return bad;
 }
 
-static int
-parse_cwd(struct node_ctx *c, const config_setting_t *s)
-{
-	const char *dir;
-	struct stat st;
-	char *copy;
+/* ---- what spans keys ----------------------------------------------------- */
 
-	if (get_string(c, s, &dir) < 0)
-		return -1;
-	if (dir[0] != '/') {
-		node_err(c, s, "cwd: '%s' is not an absolute path", dir);
-		return -1;
+static uint32_t
+strv_len(char *const *v)
+{
+	uint32_t n = 0;
+
+	while (v && v[n])
+		n++;
+	return n;
+}
+
+void
+finish_service(struct node_ctx *c, const config_setting_t *g)
+{
+	struct arb_spec_node *n = node(c);
+	uint32_t nlisten = strv_len(n->listen);
+	char a[32], b[32];
+
+	if (c->ld->oom)
+		goto done;
+	if (c->ready && n->ready == ARB_READY_FD &&
+	    (uint32_t)n->ready_fd < 3 + nlisten)
+		node_err(c, c->ready, "ready: fd:%d is the descriptor of "
+			 "listen '%s' (the %u listen sockets are descriptors 3 "
+			 "to %u)", n->ready_fd, n->listen[n->ready_fd - 3],
+			 nlisten, 2 + nlisten);
+	/* Warn only about a value that was read, on a ready that was. */
+	if (c->start_timeout && n->ready == ARB_READY_EXEC &&
+	    (c->ready || !config_setting_get_member(g, "ready")))
+		node_warn(c, c->start_timeout, "start_timeout: has no effect "
+			  "with ready = \"exec\" (a service is started once "
+			  "exec succeeded)");
+	if (c->restart_delay_max && !config_setting_get_member(g,
+							       "restart_delay"))
+		node_err(c, c->restart_delay_max, "restart_delay_max: needs "
+			 "restart_delay, the first delay that grows up to it");
+	if (c->restart_delay && c->restart_delay_max) {
+		arb_spec_format_duration(n->restart_delay_max_ms, a,
+					 sizeof(a));
+		arb_spec_format_duration(n->restart_delay_ms, b, sizeof(b));
+		if (n->restart_delay_max_ms < n->restart_delay_ms)
+			node_err(c, c->restart_delay_max, "restart_delay_max: "
+				 "%s is less than restart_delay %s", a, b);
+		else if (n->restart_delay_ms == 0 &&
+			 n->restart_delay_max_ms > 0)
+			node_err(c, c->restart_delay_max, "restart_delay_max: "
+				 "a delay of 0 does not grow (set "
+				 "restart_delay above 0)");
+	} else if (c->restart_delay) {
+		/* A constant delay: growth is opt-in. */
+		n->restart_delay_max_ms = n->restart_delay_ms;
 	}
-	if (stat(dir, &st) < 0) {
-		node_err(c, s, "cwd: '%s': %s", dir, strerror(errno));
-		return -1;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		node_err(c, s, "cwd: '%s' is not a directory", dir);
-		return -1;
-	}
-	copy = arb_strdup(dir);
-	if (!copy) {
-		c->ld->oom = true;
-		return -1;
-	}
-	arb_free(node(c)->cwd);
-	node(c)->cwd = copy;
-	return 0;
+done:
+	finish_exec(c);
 }
 
 /* ---- the key table ----------------------------------------------------- */
@@ -641,8 +879,26 @@ static const struct key {
 	{"stop_signal", IN_SERVICE, ARB_DEF_STOP_SIGNAL, parse_stop_signal},
 	{"stop_timeout", IN_SERVICE, ARB_DEF_STOP_TIMEOUT, parse_stop_timeout},
 	{"normal_exit", IN_SERVICE, ARB_DEF_NORMAL_EXIT, parse_normal_exit},
+	{"ready", IN_SERVICE, ARB_DEF_READY, parse_ready},
+	{"start_timeout", IN_SERVICE, ARB_DEF_START_TIMEOUT,
+	 parse_start_timeout},
+	{"watchdog", IN_SERVICE, ARB_DEF_WATCHDOG, parse_watchdog},
+	{"restart_delay", IN_SERVICE, ARB_DEF_RESTART_DELAY,
+	 parse_restart_delay},
+	{"restart_delay_max", IN_SERVICE, ARB_DEF_RESTART_DELAY_MAX,
+	 parse_restart_delay_max},
+	{"listen", IN_SERVICE, 0, parse_listen},
 	{"env", IN_SERVICE, ARB_DEF_ENV, parse_env},
+	{"env_file", IN_SERVICE, ARB_DEF_ENV, parse_env_file},
+	{"inherit_env", IN_SERVICE, ARB_DEF_INHERIT_ENV, parse_inherit_env},
 	{"cwd", IN_SERVICE, ARB_DEF_CWD, parse_cwd},
+	{"user", IN_SERVICE, ARB_DEF_USER, parse_user},
+	{"group", IN_SERVICE, ARB_DEF_GROUP, parse_group},
+	{"umask", IN_SERVICE, ARB_DEF_UMASK, parse_umask},
+	{"nice", IN_SERVICE, ARB_DEF_NICE, parse_nice},
+	{"rlimits", IN_SERVICE, 0, parse_rlimits},
+	{"no_new_privileges", IN_SERVICE, ARB_DEF_NO_NEW_PRIVILEGES,
+	 parse_no_new_privileges},
 };
 
 /*
@@ -650,8 +906,7 @@ static const struct key {
  * is clearer than "unknown key", and they must not be silently ignored.
  */
 static const char *const unsupported_keys[] = {
-	"user", "group", "umask", "rlimits", "ready", "start_timeout",
-	"restart_delay", "listen", "watchdog", "log",
+	"log",
 };
 
 static const struct key *

@@ -4,8 +4,11 @@
  * The output is libconfig text that arb_config_load reads back to the same
  * tree: root children of every fragment merged, every key written out,
  * values the configuration left out marked "# default". It only writes to
- * the stream it is given.
+ * the stream it is given, and looks up the name of a service's group (the
+ * spec keeps the gid the loader resolved).
  */
+#include <grp.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -124,6 +127,173 @@ print_normal_exit(FILE *out, unsigned depth, const struct arb_spec_node *n)
 	end_line(out, n, ARB_DEF_NORMAL_EXIT);
 }
 
+/* A key whose default has no literal: a comment saying what happens. */
+static void
+print_unset(FILE *out, unsigned depth, const char *key, const char *what)
+{
+	indent(out, depth);
+	fprintf(out, "# %s: unset, %s # default\n", key, what);
+}
+
+/* M6: start_timeout only matters with a readiness protocol. */
+static void
+print_readiness(FILE *out, unsigned depth, const struct arb_spec_node *n)
+{
+	char buf[32];
+
+	if (n->ready == ARB_READY_FD) {
+		(void)snprintf(buf, sizeof(buf), "fd:%d", n->ready_fd);
+		print_key_string(out, depth, "ready", buf);
+	} else {
+		print_key_string(out, depth, "ready", arb_ready_name(n->ready));
+	}
+	end_line(out, n, ARB_DEF_READY);
+	if (n->ready == ARB_READY_EXEC &&
+	    (n->defaulted & ARB_DEF_START_TIMEOUT)) {
+		indent(out, depth);
+		fputs("# start_timeout: unused with ready = \"exec\" "
+		      "# default\n", out);
+	} else {
+		print_duration(out, depth, "start_timeout",
+			       n->start_timeout_ms);
+		end_line(out, n, ARB_DEF_START_TIMEOUT);
+	}
+	print_duration(out, depth, "watchdog", n->watchdog_ms);
+	end_line(out, n, ARB_DEF_WATCHDOG);
+	print_duration(out, depth, "restart_delay", n->restart_delay_ms);
+	end_line(out, n, ARB_DEF_RESTART_DELAY);
+	print_duration(out, depth, "restart_delay_max",
+		       n->restart_delay_max_ms);
+	end_line(out, n, ARB_DEF_RESTART_DELAY_MAX);
+}
+
+/* The identity after user and group were combined, as id(1) shows it. */
+static void
+print_ids(FILE *out, const struct arb_spec_node *n)
+{
+	fprintf(out, "; # uid=%" PRIu32 " gid=%" PRIu32 " groups=", n->uid,
+		n->gid);
+	for (uint32_t i = 0; i < n->ngroups; i++)
+		fprintf(out, "%s%" PRIu32, i ? "," : "", n->groups[i]);
+	fputc('\n', out);
+}
+
+/*
+ * user by the name it resolved to; group by the name of the gid, or the
+ * number when the group database no longer has it. Without either the
+ * service runs as arbord, whose identity depends on who runs --check.
+ */
+static void
+print_identity(FILE *out, unsigned depth, const struct arb_spec_node *n)
+{
+	bool user = !(n->defaulted & ARB_DEF_USER);
+	bool group = !(n->defaulted & ARB_DEF_GROUP);
+	const struct group *gr;
+	char buf[16];
+
+	if (user) {
+		print_key_string(out, depth, "user", n->user_name);
+		print_ids(out, n);
+	} else {
+		print_unset(out, depth, "user", "arbord's");
+	}
+	if (group) {
+		gr = getgrgid(n->gid);
+		(void)snprintf(buf, sizeof(buf), "%" PRIu32, n->gid);
+		print_key_string(out, depth, "group", gr ? gr->gr_name : buf);
+		if (user)
+			fputs(";\n", out);
+		else
+			fprintf(out, "; # gid=%" PRIu32 "\n", n->gid);
+	} else {
+		print_unset(out, depth, "group", user ? "the user's" :
+			    "arbord's");
+	}
+}
+
+static void
+print_rlimit_value(FILE *out, uint64_t v)
+{
+	if (v == ARB_RLIM_INFINITY)
+		fputs("infinity", out);
+	else
+		fprintf(out, "%" PRIu64, v);
+}
+
+/*
+ * A number when soft = hard (libconfig reads one past 32 bits only with
+ * an L), else a string "SOFT:HARD".
+ */
+static void
+print_rlimits(FILE *out, unsigned depth, const struct arb_spec_node *n)
+{
+	indent(out, depth);
+	if (n->nrlimits == 0) {
+		fputs("rlimits = { }; # default\n", out);
+		return;
+	}
+	fputs("rlimits = {\n", out);
+	for (uint32_t i = 0; i < n->nrlimits; i++) {
+		const struct arb_rlimit *r = &n->rlimits[i];
+		const char *name = arb_rlimit_name(r->resource);
+
+		indent(out, depth + 1);
+		fprintf(out, "%s = ", name ? name : "?");
+		if (r->soft != r->hard) {
+			fputc('"', out);
+			print_rlimit_value(out, r->soft);
+			fputc(':', out);
+			print_rlimit_value(out, r->hard);
+			fputc('"', out);
+		} else if (r->soft == ARB_RLIM_INFINITY) {
+			fputs("\"infinity\"", out);
+		} else {
+			fprintf(out, "%" PRIu64 "%s", r->soft,
+				r->soft > INT32_MAX ? "L" : "");
+		}
+		fputs(";\n", out);
+	}
+	indent(out, depth);
+	fputs("};\n", out);
+}
+
+/* How the process is set up: environment, directory, identity, limits. */
+static void
+print_context(FILE *out, unsigned depth, const struct arb_spec_node *n)
+{
+	char buf[16];
+
+	indent(out, depth);
+	fprintf(out, "inherit_env = %s", n->inherit_env ? "true" : "false");
+	end_line(out, n, ARB_DEF_INHERIT_ENV);
+	if (n->cwd) {
+		print_key_string(out, depth, "cwd", n->cwd);
+		end_line(out, n, ARB_DEF_CWD);
+	} else {
+		print_unset(out, depth, "cwd", "arbord's working directory");
+	}
+	print_identity(out, depth, n);
+	if (n->umask >= 0) {
+		(void)snprintf(buf, sizeof(buf), "%04o", (unsigned)n->umask);
+		print_key_string(out, depth, "umask", buf);
+		end_line(out, n, ARB_DEF_UMASK);
+	} else {
+		print_unset(out, depth, "umask", "arbord's");
+	}
+	if (n->set_nice) {
+		indent(out, depth);
+		fprintf(out, "nice = %d", n->nice);
+		end_line(out, n, ARB_DEF_NICE);
+	} else {
+		print_unset(out, depth, "nice", "arbord's");
+	}
+	print_rlimits(out, depth, n);
+	indent(out, depth);
+	fprintf(out, "no_new_privileges = %s",
+		n->no_new_privileges ? "true" : "false");
+	end_line(out, n, ARB_DEF_NO_NEW_PRIVILEGES);
+}
+
 static void
 print_service(FILE *out, unsigned depth, const struct arb_spec_node *n)
 {
@@ -141,17 +311,13 @@ print_service(FILE *out, unsigned depth, const struct arb_spec_node *n)
 	print_duration(out, depth, "stop_timeout", n->stop_timeout_ms);
 	end_line(out, n, ARB_DEF_STOP_TIMEOUT);
 	print_normal_exit(out, depth, n);
+	print_readiness(out, depth, n);
+	print_strv(out, depth, "listen", n->listen);
+	fputs(n->listen ? ";\n" : "; # default\n", out);
+	/* env_file's entries were merged in: this is the whole list. */
 	print_strv(out, depth, "env", n->env);
 	end_line(out, n, ARB_DEF_ENV);
-	if (n->cwd) {
-		print_key_string(out, depth, "cwd", n->cwd);
-		end_line(out, n, ARB_DEF_CWD);
-	} else {
-		/* No value means "arbord's own", which has no literal. */
-		indent(out, depth);
-		fputs("# cwd: unset, arbord's working directory # default\n",
-		      out);
-	}
+	print_context(out, depth, n);
 }
 
 /* strategy, intensity, period, auto_shutdown: the root's and others'. */

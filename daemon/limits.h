@@ -21,12 +21,6 @@
 #define ARB_ARGV_MAX 1024
 #define ARB_ENV_MAX 1024
 
-/*
- * Sockets one service may be passed (listen): they become its descriptors
- * 3 .. 3 + ARB_LISTEN_MAX - 1, and the child places them on its own stack.
- */
-#define ARB_LISTEN_MAX 64
-
 /* Restart intensity: the ring of timestamps holds intensity + 1 entries. */
 #define ARB_INTENSITY_MAX 100000
 
@@ -48,5 +42,15 @@
 
 /* How long arbord, exiting, waits for its clients to read what is queued. */
 #define ARB_EXIT_FLUSH_MS 1000
+
+/*
+ * Sockets of one service's `listen`, passed as descriptors 3 and up; and
+ * the highest descriptor `ready = "fd:N"` may name.
+ */
+#define ARB_LISTEN_MAX 64
+#define ARB_READY_FD_MAX 1023
+
+/* Supplementary groups of one service's user: Linux's NGROUPS_MAX. */
+#define ARB_GROUPS_MAX 65536
 
 #endif

@@ -38,6 +38,19 @@ static const char *const node_kind_names[_ARB_NODE_KIND_MAX] = {
 	[ARB_NODE_SUPERVISOR] = "supervisor",
 };
 
+static const char *const ready_names[_ARB_READY_MAX] = {
+	[ARB_READY_EXEC] = "exec",
+	[ARB_READY_NOTIFY] = "notify",
+	[ARB_READY_FD] = "fd",
+};
+
+/* Indexed by Linux's RLIMIT_* number: <sys/resource.h> is not ours to use. */
+static const char *const rlimit_names[ARB_RLIMIT_COUNT] = {
+	"cpu", "fsize", "data", "stack", "core", "rss", "nproc", "nofile",
+	"memlock", "as", "locks", "sigpending", "msgqueue", "nice", "rtprio",
+	"rttime",
+};
+
 static int
 lookup(const char *const *table, int n, const char *name)
 {
@@ -71,6 +84,20 @@ arb_node_kind_name(enum arb_node_kind v)
 	return v < _ARB_NODE_KIND_MAX ? node_kind_names[v] : "?";
 }
 
+const char *
+arb_ready_name(enum arb_ready v)
+{
+	return v < _ARB_READY_MAX ? ready_names[v] : "?";
+}
+
+const char *
+arb_rlimit_name(int resource)
+{
+	if (resource < 0 || resource >= ARB_RLIMIT_COUNT)
+		return NULL;
+	return rlimit_names[resource];
+}
+
 int
 arb_strategy_from_name(const char *name)
 {
@@ -87,6 +114,18 @@ int
 arb_auto_shutdown_from_name(const char *name)
 {
 	return lookup(auto_shutdown_names, _ARB_AUTO_SHUTDOWN_MAX, name);
+}
+
+int
+arb_ready_from_name(const char *name)
+{
+	return lookup(ready_names, _ARB_READY_MAX, name);
+}
+
+int
+arb_rlimit_from_name(const char *name)
+{
+	return lookup(rlimit_names, ARB_RLIMIT_COUNT, name);
 }
 
 static void

@@ -89,6 +89,7 @@ enum arb_spec_default {
 	ARB_DEF_NICE = 1u << 18,
 	ARB_DEF_INHERIT_ENV = 1u << 19,
 	ARB_DEF_NO_NEW_PRIVILEGES = 1u << 20,
+	ARB_DEF_GROUP = 1u << 21,
 };
 
 /* Defaults: Elixir's Supervisor, not Erlang's (SEMANTICS.md M13). */
@@ -104,6 +105,12 @@ enum arb_spec_default {
 
 /* An unlimited resource limit (RLIM_INFINITY on Linux). */
 #define ARB_RLIM_INFINITY UINT64_MAX
+
+/*
+ * Linux's RLIMIT_* numbers run from 0 to ARB_RLIMIT_COUNT - 1; the shell
+ * checks the table against <sys/resource.h> (config_exec.c).
+ */
+#define ARB_RLIMIT_COUNT 16
 
 /* One `rlimits` entry. resource is Linux's RLIMIT_* number. */
 struct arb_rlimit {
@@ -227,9 +234,18 @@ const char *arb_strategy_name(enum arb_strategy v);
 const char *arb_restart_name(enum arb_restart v);
 const char *arb_auto_shutdown_name(enum arb_auto_shutdown v);
 const char *arb_node_kind_name(enum arb_node_kind v);
+const char *arb_ready_name(enum arb_ready v); /* "exec", "notify", "fd" */
 int arb_strategy_from_name(const char *name);
 int arb_restart_from_name(const char *name);
 int arb_auto_shutdown_from_name(const char *name);
+int arb_ready_from_name(const char *name);
+
+/*
+ * The rlimits key's names ("nofile", "core", ...) of Linux's RLIMIT_*
+ * numbers: NULL for a number that has none, -1 for an unknown name.
+ */
+const char *arb_rlimit_name(int resource);
+int arb_rlimit_from_name(const char *name);
 
 /* Index of the child of `parent` named `name`, or ARB_NONE. */
 uint32_t arb_spec_find_child(const struct arb_spec *s, uint32_t parent,

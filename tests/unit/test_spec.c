@@ -1,5 +1,6 @@
 /*
- * test_spec.c - the configuration model: durations, names, exit codes.
+ * test_spec.c - the configuration model: durations, names, exit codes,
+ * name tables.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -108,6 +109,35 @@ test_normal_exit(void **state)
 	arb_spec_free(s);
 }
 
+static void
+test_ready_names(void **state)
+{
+	for (int v = 0; v < _ARB_READY_MAX; v++)
+		assert_int_equal(arb_ready_from_name(
+					 arb_ready_name((enum arb_ready)v)), v);
+	assert_string_equal(arb_ready_name(ARB_READY_NOTIFY), "notify");
+	assert_int_equal(arb_ready_from_name("fd:3"), -1);
+	assert_int_equal(arb_ready_from_name("Notify"), -1);
+	assert_string_equal(arb_ready_name(_ARB_READY_MAX), "?");
+}
+
+/* The table is indexed by Linux's RLIMIT_* numbers (asm-generic). */
+static void
+test_rlimit_names(void **state)
+{
+	assert_int_equal(arb_rlimit_from_name("cpu"), 0);
+	assert_int_equal(arb_rlimit_from_name("core"), 4);
+	assert_int_equal(arb_rlimit_from_name("nofile"), 7);
+	assert_int_equal(arb_rlimit_from_name("as"), 9);
+	assert_int_equal(arb_rlimit_from_name("rttime"), 15);
+	assert_int_equal(arb_rlimit_from_name("NOFILE"), -1);
+	assert_int_equal(arb_rlimit_from_name("files"), -1);
+	for (int r = 0; r < ARB_RLIMIT_COUNT; r++)
+		assert_int_equal(arb_rlimit_from_name(arb_rlimit_name(r)), r);
+	assert_null(arb_rlimit_name(-1));
+	assert_null(arb_rlimit_name(ARB_RLIMIT_COUNT));
+}
+
 int
 main(void)
 {
@@ -117,6 +147,8 @@ main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_paths_and_lookup),
 		cmocka_unit_test(test_normal_exit),
+		cmocka_unit_test(test_ready_names),
+		cmocka_unit_test(test_rlimit_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
