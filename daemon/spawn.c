@@ -138,11 +138,14 @@ reset_dispositions(uint64_t altered)
 }
 
 /*
- * Limits, priority, umask, directory and identity, in that order: limits
- * and a lower nice value may need privileges the new identity lacks. The
- * credentials are raw syscalls: glibc's wrappers would broadcast the
- * change to every thread of the process they think they are in, which is
- * arbord (we share its memory, so its thread list).
+ * Limits, priority, umask, identity and directory, in that order: limits
+ * and a lower nice value may need privileges the new identity lacks, and
+ * the directory is entered as the service's user, so that one it may not
+ * enter is an error (not a cwd it could never have reached), and one only
+ * it may enter (NFS with root squashed) works. The credentials are raw
+ * syscalls: glibc's wrappers would broadcast the change to every thread
+ * of the process they think they are in, which is arbord (we share its
+ * memory, so its thread list).
  */
 CHILD_SIDE static void
 set_context(const struct child_args *a)
@@ -165,8 +168,6 @@ set_context(const struct child_args *a)
 		report_and_exit(a->status_fd, STEP_NICE);
 	if (n->umask >= 0)
 		(void)syscall(SYS_umask, n->umask);
-	if (n->cwd && chdir(n->cwd) < 0)
-		report_and_exit(a->status_fd, STEP_CHDIR);
 	if (n->set_ids) {
 		if (a->set_groups &&
 		    syscall(SYS_SETGROUPS, (size_t)n->ngroups, n->groups) < 0)
@@ -176,6 +177,8 @@ set_context(const struct child_args *a)
 		if (syscall(SYS_SETRESUID, n->uid, n->uid, n->uid) < 0)
 			report_and_exit(a->status_fd, STEP_SETUID);
 	}
+	if (n->cwd && chdir(n->cwd) < 0)
+		report_and_exit(a->status_fd, STEP_CHDIR);
 	if (n->no_new_privileges &&
 	    syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		report_and_exit(a->status_fd, STEP_NO_NEW_PRIVS);

@@ -44,13 +44,14 @@ struct arb_spawn_io {
  * Starts the service `n` with environment env (envp.h). The child, in
  * this order: resets every signal disposition arbord changed; leads a new
  * session and process group; sets n's rlimits, nice value and umask;
- * changes to n->cwd; takes n's groups, gid and uid when n->set_ids (the
- * supplementary groups only when it can: an unprivileged arbord running
- * a service as itself keeps its own); sets no_new_privileges; writes its
- * pid into env's LISTEN_PID and WATCHDOG_PID; puts stdin on the spawner's
- * stdin_fd, io's sockets on 3, 4, ... and its ready_fd on n->ready_fd,
- * leaving stdout and stderr inherited and closing every other descriptor
- * at exec; and execs with an empty signal mask. Everything is resolved
+ * takes n's groups, gid and uid when n->set_ids (the supplementary groups
+ * only when it can: an unprivileged arbord running a service as itself
+ * keeps its own); changes to n->cwd as that user; sets
+ * no_new_privileges; puts stdin on the spawner's stdin_fd, io's sockets
+ * on 3, 4, ... and its ready_fd on n->ready_fd, leaving stdout and stderr
+ * inherited and closing every other descriptor at exec; writes its pid
+ * into env's LISTEN_PID and WATCHDOG_PID; and execs with an empty signal
+ * mask. Everything is resolved
  * before this call; the child side only makes async-signal-safe syscalls.
  * io may be NULL: no descriptors beyond 0-2.
  *
