@@ -5,7 +5,7 @@
  * It serves every socket it was passed (fds 3, 4, ...): on a stream it
  * accepts one connection at a time and reads one request line, on a
  * datagram socket it reads one datagram. The request "crash" makes it
- * exit 1 at once; any other gets the reply
+ * exit 1 at once, "exit" exit 0; any other gets the reply
  *   pid=PID fds=N names=NAME:NAME... fd=FD\n
  * (FD the socket it came in on) and, on a stream, the connection closed.
  * Without sockets it exits 2, so a test sees LISTEN_PID go wrong.
@@ -31,6 +31,8 @@ answer(const char *req, int fd, char *reply, size_t size)
 {
 	if (strncmp(req, "crash", 5) == 0)
 		exit(1);
+	if (strncmp(req, "exit", 4) == 0)
+		exit(0);
 	snprintf(reply, size, "pid=%d fds=%d names=%s fd=%d\n", (int)getpid(),
 		 nfds, names, fd);
 }
