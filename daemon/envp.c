@@ -77,7 +77,7 @@ own_kv(struct arb_envp *e, const char *key, const char *value)
 	char *s;
 
 	if (e->nown == ARB_ENVP_OWN_MAX)
-		return NULL; /* cannot happen: see the callers */
+		return NULL; /* cannot happen: see ARB_ENVP_OWN_MAX */
 	s = malloc(len);
 	if (!s)
 		return NULL;
@@ -111,7 +111,8 @@ own_num(struct arb_envp *e, const char *key, uint64_t value)
 	return own_kv(e, key, num);
 }
 
-/* The service's name once per socket, ':' between (sd_listen_fds_with_names). */
+/* The service's name once per socket, ':' between, for
+ * sd_listen_fds_with_names(). */
 static char *
 own_fdnames(struct arb_envp *e, const struct arb_spec_node *n, size_t nlisten)
 {

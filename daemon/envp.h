@@ -22,13 +22,15 @@
 #include "spec.h"
 
 /* The PATH of the clean environment. */
-#define ARB_ENVP_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define ARB_ENVP_PATH \
+	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* Room for the digits of any pid (a positive int) and the NUL. */
 #define ARB_ENVP_PID_ROOM 11
 
-/* Strings an environment allocates itself (base and protocol variables). */
-#define ARB_ENVP_OWN_MAX 12
+/* Strings an environment allocates itself: 5 of the clean base (PATH,
+ * HOME, USER, LOGNAME, SHELL) and 6 protocol variables at most. */
+#define ARB_ENVP_OWN_MAX 11
 
 struct arb_envp {
 	char **v;         /* NULL-terminated: what execve gets */

@@ -38,7 +38,8 @@ int arb_listen_parse(const char *text, struct arb_listen_addr *ret);
  * listening with the largest backlog. tcp sets SO_REUSEADDR, so a restarted
  * arbord can bind at once; "*" binds IPv6 with IPV6_V6ONLY off (plain IPv4
  * when the kernel has no IPv6); a unix path replaces a stale socket file
- * (one nobody listens on; nothing else) and is made 0666, as the service decides who it serves.
+ * (one nobody listens on; nothing else) and is made 0666, as the service
+ * decides whom it serves.
  * 0 and *ret_fd, or -errno (*ret_fd untouched).
  */
 int arb_listen_open(const char *text, int *ret_fd);
