@@ -55,7 +55,7 @@ $(shell printf '%s\n' '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) || \
 $(FLAGS_STAMP): ;
 
 CORE_SRCS := daemon/tree.c daemon/tree_base.c daemon/spec.c daemon/mem.c
-SHELL_SRCS := daemon/signames.c daemon/config.c daemon/config_keys.c daemon/config_exec.c daemon/config_print.c daemon/spawn.c daemon/pidmap.c daemon/notify.c \
+SHELL_SRCS := daemon/signames.c daemon/config.c daemon/config_keys.c daemon/config_exec.c daemon/config_print.c daemon/spawn.c daemon/envp.c daemon/listen.c daemon/pidmap.c daemon/notify.c \
 	daemon/runtime.c daemon/events.c daemon/control.c daemon/methods.c daemon/jarena.c \
 	daemon/interface.c daemon/main.c common/wire.c common/sockpath.c
 DAEMON_OBJS := $(CORE_SRCS:.c=.o) $(SHELL_SRCS:.c=.o)
@@ -131,6 +131,14 @@ tests/unit/test_oracle: tests/unit/test_oracle.c tests/unit/scenario.h \
 		$(CORE_SRCS:.c=.o) $(LDFLAGS) $(CMOCKA_LIBS) \
 		$(call pc_libs,jansson,-ljansson)
 
+# Programs the integration tests run as services; never sanitized (the
+# sanitizers are arbord's), linked only with what they use.
+HELPERS := tests/integration/helpers/listen_echo
+tests/integration/helpers/listen_echo: tests/integration/helpers/listen_echo.c
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) \
+		$(call pc_cflags,libsystemd) -o $@ $< \
+		$(call pc_libs,libsystemd,-lsystemd)
+
 check: unit golden pytest
 
 unit: $(UNIT_TESTS)
@@ -141,10 +149,10 @@ golden: daemon/arbord
 
 # One pytest run for both suites, so its summary is the last line of make check.
 # ARBOR_SANITIZE tells the tests that timings and memory are the sanitizers'.
-pytest: daemon/arbord ctl/arborctl
+pytest: daemon/arbord ctl/arborctl $(HELPERS)
 	ARBOR_SANITIZE=$(SANITIZE) $(PYTEST) -q tests/integration tests/conformance
 
-integration: daemon/arbord ctl/arborctl
+integration: daemon/arbord ctl/arborctl $(HELPERS)
 	ARBOR_SANITIZE=$(SANITIZE) $(PYTEST) -q tests/integration
 
 conformance: daemon/arbord
@@ -224,6 +232,6 @@ bench: daemon/arbord
 clean:
 	rm -f daemon/*.o common/*.o ctl/*.o daemon/arbord ctl/arborctl \
 		$(UNIT_TESTS) $(FLAGS_STAMP) tests/fuzz/config_fuzz \
-		tests/fuzz/wire_fuzz
+		tests/fuzz/wire_fuzz $(HELPERS)
 	rm -rf tests/fuzz/corpus tests/fuzz/wire_corpus
 	$(MAKE) -C tests/bench clean 2>/dev/null || true

@@ -24,8 +24,10 @@
 
 #include "clock.h"
 #include "control.h"
+#include "envp.h"
 #include "events.h"
 #include "limits.h"
+#include "listen.h"
 #include "notify.h"
 #include "pidmap.h"
 #include "runtime.h"
@@ -78,7 +80,9 @@ struct rt_node {
 	ev_timer timer; /* its data points back to this rt_node */
 	struct runtime *rt;
 	uint32_t index;
-	char **envp; /* NULL: arbord's own environment */
+	struct arb_envp *env; /* made at the first start, then reused */
+	int *listen_fds;      /* its listen sockets, held for arbord's life */
+	uint32_t nlisten;
 	int pgid;    /* the process group its process was spawned as */
 	struct arb_ready_pipe ready_pipe; /* ready = "fd:N" */
 	struct arb_service_note note;     /* what it said about itself */
@@ -93,7 +97,6 @@ struct runtime {
 	struct arb_pidmap pids;  /* main pid -> node */
 	struct arb_pidmap pgids; /* process group -> node, to place senders */
 	struct arb_notify *notify; /* NULL when no service uses it */
-	char notify_env[96];
 	struct arb_spawner spawner;
 	struct arb_control *control;
 	ev_child child_watcher;
@@ -165,41 +168,40 @@ note_clear(struct arb_service_note *note)
 	note->errno_value = -1;
 }
 
-static char *const *
+/* NULL on OOM. */
+static struct arb_envp *
 env_of(struct runtime *rt, uint32_t node)
 {
-	const struct arb_spec_node *n = &rt->spec->nodes[node];
 	struct rt_node *r = &rt->nodes[node];
 
-	char *extra[] = {rt->notify_env, NULL};
-
-	if (!rt->notify && (!n->env || !n->env[0]))
-		return environ;
-	if (!r->envp) {
-		snprintf(rt->notify_env, sizeof(rt->notify_env),
-			 "NOTIFY_SOCKET=%s",
-			 rt->notify ? arb_notify_address(rt->notify) : "");
-		r->envp = arb_spawn_env_new(environ, n->env);
-		if (r->envp && rt->notify) {
-			char **e = arb_spawn_env_new(r->envp, extra);
-
-			arb_spawn_env_free(r->envp);
-			r->envp = e;
-		}
-	}
-	return r->envp;
+	if (!r->env)
+		r->env = arb_envp_new(&rt->spec->nodes[node], environ,
+				      rt->notify ? arb_notify_address(rt->notify)
+						 : NULL);
+	return r->env;
 }
 
 static void
 do_spawn(struct runtime *rt, uint32_t node)
 {
 	struct arb_event ev = {.node = node};
-	char *const *envp = env_of(rt, node);
-	int pid = 0, r;
+	const struct arb_spec_node *n = &rt->spec->nodes[node];
+	struct arb_envp *env = env_of(rt, node);
+	struct rt_node *rn = &rt->nodes[node];
+	struct arb_spawn_io io = {.listen_fds = rn->listen_fds,
+				  .nlisten = (int)rn->nlisten,
+				  .ready_fd = -1};
+	const char *step = "environment";
+	int pid = 0, r = env ? 0 : -ENOMEM;
 
-	r = envp ? arb_spawn_service(&rt->spawner, &rt->spec->nodes[node],
-				     envp, &pid)
-		 : -ENOMEM;
+	if (r == 0 && n->ready == ARB_READY_FD) {
+		step = "readiness pipe";
+		r = arb_ready_pipe_open(&rn->ready_pipe, rt->loop);
+		io.ready_fd = rn->ready_pipe.write_fd;
+	}
+	if (r == 0)
+		r = arb_spawn_service(&rt->spawner, n, env, &io, &pid, &step);
+	arb_ready_pipe_spawned(&rn->ready_pipe);
 	if (r == 0)
 		r = arb_pidmap_put(&rt->pids, pid, node);
 	if (r == 0)
@@ -209,9 +211,9 @@ do_spawn(struct runtime *rt, uint32_t node)
 			(void)kill(-pid, SIGKILL);
 		ev.kind = ARB_EV_SPAWN_FAILED;
 		ev.err = -r;
-		fprintf(stderr, "arbord: child '%s': cannot start %s: %s\n",
+		fprintf(stderr, "arbord: child '%s': cannot start %s: %s: %s\n",
 			rt->spec->nodes[node].path,
-			rt->spec->nodes[node].exec_path, strerror(-r));
+			rt->spec->nodes[node].exec_path, step, strerror(-r));
 		defer_failed(rt, &ev);
 		return;
 	}
@@ -556,10 +558,16 @@ static void
 runtime_done(struct runtime *rt)
 {
 	for (uint32_t i = 0; rt->nodes && i < rt->spec->nnodes; i++) {
-		ev_timer_stop(rt->loop, &rt->nodes[i].timer);
-		arb_ready_pipe_close(&rt->nodes[i].ready_pipe, rt->loop);
-		note_clear(&rt->nodes[i].note);
-		arb_spawn_env_free(rt->nodes[i].envp);
+		struct rt_node *r = &rt->nodes[i];
+
+		ev_timer_stop(rt->loop, &r->timer);
+		arb_ready_pipe_close(&r->ready_pipe, rt->loop);
+		note_clear(&r->note);
+		arb_envp_free(r->env);
+		for (uint32_t j = 0; j < r->nlisten; j++)
+			arb_listen_close(rt->spec->nodes[i].listen[j],
+					 r->listen_fds[j]);
+		free(r->listen_fds);
 	}
 	arb_notify_close(rt->notify);
 	if (rt->loop) {
@@ -631,6 +639,49 @@ runtime_init(struct runtime *rt, const struct arb_spec *spec)
 	return 0;
 }
 
+/*
+ * Binds every service's listen sockets, before anything starts: a service
+ * whose address is taken must not run without it. 0, or 1 (arbord's exit
+ * status) after saying which one failed.
+ */
+static int
+open_listen(struct runtime *rt)
+{
+	for (uint32_t i = 0; i < rt->spec->nnodes; i++) {
+		const struct arb_spec_node *n = &rt->spec->nodes[i];
+		struct rt_node *r = &rt->nodes[i];
+		uint32_t count = 0;
+
+		while (n->listen && n->listen[count])
+			count++;
+		if (count == 0)
+			continue;
+		if (count > ARB_LISTEN_MAX) {
+			fprintf(stderr, "arbord: child '%s': more than %d "
+				"listen addresses\n", n->path, ARB_LISTEN_MAX);
+			return 1;
+		}
+		r->listen_fds = calloc(count, sizeof(*r->listen_fds));
+		if (!r->listen_fds) {
+			fprintf(stderr, "arbord: out of memory\n");
+			return 1;
+		}
+		for (; r->nlisten < count; r->nlisten++) {
+			const char *addr = n->listen[r->nlisten];
+			int e = arb_listen_open(addr,
+						&r->listen_fds[r->nlisten]);
+
+			if (e < 0) {
+				fprintf(stderr, "arbord: child '%s': cannot "
+					"listen on %s: %s\n", n->path, addr,
+					strerror(-e));
+				return 1;
+			}
+		}
+	}
+	return 0;
+}
+
 /* A mask inherited from our parent would hide SIGTERM from the loop. */
 static void
 unblock_signals(void)
@@ -661,6 +712,10 @@ arb_runtime_run(const struct arb_spec *spec, const char *socket_path)
 	r = arb_control_open(&rt.control, rt.loop, socket_path, spec, rt.tree,
 			     &hooks, &rt);
 	if (r < 0)
+		goto out;
+	/* Clients may queue on them from now on, across every restart. */
+	r = open_listen(&rt);
+	if (r != 0)
 		goto out;
 	if (notify_needed(spec)) {
 		r = arb_notify_open(&rt.notify, rt.loop, on_notify, &rt);

@@ -5,22 +5,27 @@
  * own, as posix_spawn does: no page tables are copied, and the parent
  * resumes only when the child has exec'ed or died, so "exec succeeded" is
  * known without a round trip through the event loop (M6 for ready = exec).
- * Exec failure comes back through a close-on-exec pipe. The child side
- * touches no shared memory other than its stack and makes only
- * async-signal-safe calls; it never returns.
+ * Any failure before exec comes back through a close-on-exec pipe. The
+ * child side writes no shared memory other than its stack and the pid
+ * slots of the environment (the parent is suspended meanwhile), and makes
+ * only async-signal-safe calls; it never returns. How its environment is
+ * made is envp.c's job, how its sockets are, listen.c's.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "limits.h"
 #include "spawn.h"
 
 #define CHILD_STACK_SIZE (64 * 1024)
@@ -32,10 +37,64 @@
  */
 #define CHILD_SIDE __attribute__((no_sanitize("address", "undefined")))
 
+/* What the child was doing when it failed, for the diagnostic. */
+enum step {
+	STEP_SETSID,
+	STEP_RLIMIT,
+	STEP_NICE,
+	STEP_CHDIR,
+	STEP_SETGROUPS,
+	STEP_SETGID,
+	STEP_SETUID,
+	STEP_NO_NEW_PRIVS,
+	STEP_FDS,
+	STEP_EXEC,
+	_STEP_MAX
+};
+
+static const char *const step_names[_STEP_MAX] = {
+	[STEP_SETSID] = "setsid",
+	[STEP_RLIMIT] = "setrlimit",
+	[STEP_NICE] = "setpriority",
+	[STEP_CHDIR] = "chdir",
+	[STEP_SETGROUPS] = "setgroups",
+	[STEP_SETGID] = "setresgid",
+	[STEP_SETUID] = "setresuid",
+	[STEP_NO_NEW_PRIVS] = "no_new_privileges",
+	[STEP_FDS] = "descriptors",
+	[STEP_EXEC] = "exec",
+};
+
+/* What a failed child writes to the status pipe: one write, atomic. */
+struct status_msg {
+	int err;
+	int step; /* enum step */
+};
+
+/* The spec's gid list goes to the kernel as it is. */
+_Static_assert(sizeof(gid_t) == sizeof(uint32_t), "gid_t is 32 bits");
+
+/* Where the plain calls still take 16-bit ids, the 32-bit ones. */
+#ifdef SYS_setgroups32
+#define SYS_SETGROUPS SYS_setgroups32
+#define SYS_SETRESGID SYS_setresgid32
+#define SYS_SETRESUID SYS_setresuid32
+#else
+#define SYS_SETGROUPS SYS_setgroups
+#define SYS_SETRESGID SYS_setresgid
+#define SYS_SETRESUID SYS_setresuid
+#endif
+
 struct child_args {
 	const struct arb_spec_node *n;
 	char *const *envp;
+	char *pid_at[2];  /* the env's pid slots (envp.h), NULL when absent */
 	int stdin_fd;
+	const int *listen_fds;
+	int nlisten;
+	int ready_fd;     /* source of n->ready_fd, or -1 */
+	int hi;           /* above every descriptor the child is given */
+	bool set_groups;  /* with n->set_ids: setgroups too */
 	uint64_t altered; /* signals to put back to SIG_DFL */
 	int max_fd;       /* above every descriptor arbord may hold */
 	int status_fd; /* write end of the close-on-exec status pipe */
@@ -43,11 +102,12 @@ struct child_args {
 };
 
 CHILD_SIDE static void
-report_and_exit(int status_fd, int err)
+report_and_exit(int status_fd, enum step step)
 {
+	struct status_msg msg = {.err = errno, .step = (int)step};
 	ssize_t unused;
 
-	unused = write(status_fd, &err, sizeof(err));
+	unused = write(status_fd, &msg, sizeof(msg));
 	(void)unused;
 	_exit(127);
 }
@@ -78,6 +138,53 @@ reset_dispositions(uint64_t altered)
 }
 
 /*
+ * Limits, priority, umask, identity and directory, in that order: limits
+ * and a lower nice value may need privileges the new identity lacks, and
+ * the directory is entered as the service's user, so that one it may not
+ * enter is an error (not a cwd it could never have reached), and one only
+ * it may enter (NFS with root squashed) works. The credentials are raw
+ * syscalls: glibc's wrappers would broadcast the change to every thread
+ * of the process they think they are in, which is arbord (we share its
+ * memory, so its thread list).
+ */
+CHILD_SIDE static void
+set_context(const struct child_args *a)
+{
+	const struct arb_spec_node *n = a->n;
+
+	for (uint32_t i = 0; i < n->nrlimits; i++) {
+		/* The kernel's struct rlimit64; ARB_RLIM_INFINITY is its
+		 * RLIM64_INFINITY. */
+		struct {
+			uint64_t cur, max;
+		} lim = {n->rlimits[i].soft, n->rlimits[i].hard};
+
+		if (syscall(SYS_prlimit64, 0, n->rlimits[i].resource, &lim,
+			    NULL) < 0)
+			report_and_exit(a->status_fd, STEP_RLIMIT);
+	}
+	if (n->set_nice &&
+	    syscall(SYS_setpriority, PRIO_PROCESS, 0, n->nice) < 0)
+		report_and_exit(a->status_fd, STEP_NICE);
+	if (n->umask >= 0)
+		(void)syscall(SYS_umask, n->umask);
+	if (n->set_ids) {
+		if (a->set_groups &&
+		    syscall(SYS_SETGROUPS, (size_t)n->ngroups, n->groups) < 0)
+			report_and_exit(a->status_fd, STEP_SETGROUPS);
+		if (syscall(SYS_SETRESGID, n->gid, n->gid, n->gid) < 0)
+			report_and_exit(a->status_fd, STEP_SETGID);
+		if (syscall(SYS_SETRESUID, n->uid, n->uid, n->uid) < 0)
+			report_and_exit(a->status_fd, STEP_SETUID);
+	}
+	if (n->cwd && chdir(n->cwd) < 0)
+		report_and_exit(a->status_fd, STEP_CHDIR);
+	if (n->no_new_privileges &&
+	    syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		report_and_exit(a->status_fd, STEP_NO_NEW_PRIVS);
+}
+
+/*
  * Everything past stderr closes at exec, the status pipe included (it must
  * stay open until then). close_range() does it in one call from Linux 5.11;
  * older kernels get the loop.
@@ -91,22 +198,90 @@ mark_cloexec_from_3(int max_fd)
 		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
+/* Moves *fd to a close-on-exec copy at hi or above, if it is below. */
+CHILD_SIDE static int
+move_above(int *fd, int hi)
+{
+	int moved;
+
+	if (*fd >= hi)
+		return 0;
+	moved = fcntl(*fd, F_DUPFD_CLOEXEC, hi);
+	if (moved < 0)
+		return -1;
+	*fd = moved;
+	return 0;
+}
+
+/*
+ * stdin, then the sockets on 3, 4, ... and the readiness pipe on
+ * n->ready_fd. A source may sit on another's target (arbord's own
+ * descriptors have low numbers too), so every source below the highest
+ * target, and the status pipe, first move above it; then everything is
+ * marked close-on-exec and the dup2()s, whose copies are not, come last.
+ */
+CHILD_SIDE static int
+place_fds(const struct child_args *a, int *status_fd)
+{
+	int src[ARB_LISTEN_MAX], ready = a->ready_fd;
+
+	if (a->stdin_fd != 0 && dup2(a->stdin_fd, 0) < 0)
+		return -1;
+	if (move_above(status_fd, a->hi) < 0)
+		return -1;
+	for (int i = 0; i < a->nlisten; i++) {
+		src[i] = a->listen_fds[i];
+		if (move_above(&src[i], a->hi) < 0)
+			return -1;
+	}
+	if (ready >= 0 && move_above(&ready, a->hi) < 0)
+		return -1;
+	mark_cloexec_from_3(a->max_fd);
+	for (int i = 0; i < a->nlisten; i++)
+		if (dup2(src[i], 3 + i) < 0)
+			return -1;
+	if (ready >= 0 && dup2(ready, a->n->ready_fd) < 0)
+		return -1;
+	return 0;
+}
+
+/* The child's pid, in decimal, into a slot of ARB_ENVP_PID_ROOM bytes. */
+CHILD_SIDE static void
+write_pid(char *at, long pid)
+{
+	char digits[ARB_ENVP_PID_ROOM];
+	int len = 0;
+
+	do {
+		digits[len++] = (char)('0' + pid % 10);
+		pid /= 10;
+	} while (pid > 0 && len < ARB_ENVP_PID_ROOM - 1);
+	for (int i = 0; i < len; i++)
+		at[i] = digits[len - 1 - i];
+	at[len] = '\0';
+}
+
 CHILD_SIDE static int
 child_main(void *arg)
 {
 	const struct child_args *a = arg;
+	int status_fd = a->status_fd;
+	long pid;
 
 	reset_dispositions(a->altered);
 	if (setsid() < 0)
-		report_and_exit(a->status_fd, errno);
-	if (a->n->cwd && chdir(a->n->cwd) < 0)
-		report_and_exit(a->status_fd, errno);
-	if (a->stdin_fd != 0 && dup2(a->stdin_fd, 0) < 0)
-		report_and_exit(a->status_fd, errno);
-	mark_cloexec_from_3(a->max_fd);
+		report_and_exit(status_fd, STEP_SETSID);
+	set_context(a);
+	if (place_fds(a, &status_fd) < 0)
+		report_and_exit(status_fd, STEP_FDS);
+	/* The parent is suspended: nobody else reads these meanwhile. */
+	pid = syscall(SYS_getpid);
+	for (int i = 0; i < 2; i++)
+		if (a->pid_at[i])
+			write_pid(a->pid_at[i], pid);
 	(void)sigprocmask(SIG_SETMASK, &a->mask, NULL);
 	execve(a->n->exec_path, a->n->argv, a->envp);
-	report_and_exit(a->status_fd, errno);
+	report_and_exit(status_fd, STEP_EXEC);
 	return 0;
 }
 
@@ -169,20 +344,58 @@ arb_spawner_done(struct arb_spawner *sp)
 	sp->stack = NULL;
 }
 
+/* Whether io fits n: its sockets and its readiness pipe have a place. */
+static bool
+io_fits(const struct arb_spec_node *n, const struct arb_spawn_io *io)
+{
+	if (io->nlisten < 0 || io->nlisten > ARB_LISTEN_MAX ||
+	    (io->nlisten > 0 && !io->listen_fds))
+		return false;
+	return io->ready_fd < 0 || n->ready_fd >= 3 + io->nlisten;
+}
+
 int
 arb_spawn_service(const struct arb_spawner *sp, const struct arb_spec_node *n,
-		  char *const *envp, int *ret_pid)
+		  struct arb_envp *env, const struct arb_spawn_io *io,
+		  int *ret_pid, const char **failed_step)
 {
-	struct child_args args = {.n = n, .envp = envp,
+	static const struct arb_spawn_io none = {.ready_fd = -1};
+	struct child_args args = {.n = n, .envp = env->v,
+				  .pid_at = {env->pid_at[0], env->pid_at[1]},
 				  .stdin_fd = sp->stdin_fd,
 				  .altered = sp->altered,
-				  .max_fd = sp->max_fd};
+				  .max_fd = sp->max_fd,
+				  .set_groups = true};
+	struct status_msg msg = {0};
 	sigset_t all, old;
-	int pipefd[2], err = 0, pid, saved;
+	int pipefd[2], pid, saved;
 	ssize_t got;
 
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
+	if (!io)
+		io = &none;
+	if (!io_fits(n, io)) {
+		if (failed_step)
+			*failed_step = step_names[STEP_FDS];
+		return -EINVAL;
+	}
+	args.listen_fds = io->listen_fds;
+	args.nlisten = io->nlisten;
+	args.ready_fd = io->ready_fd;
+	args.hi = 3 + io->nlisten;
+	if (io->ready_fd >= 0 && n->ready_fd >= args.hi)
+		args.hi = n->ready_fd + 1;
+	/*
+	 * Without CAP_SETGID setgroups() fails even for one's own groups: an
+	 * unprivileged arbord running a service as itself keeps them.
+	 */
+	if (n->set_ids && geteuid() != 0 && n->uid == geteuid() &&
+	    n->gid == getegid())
+		args.set_groups = false;
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		if (failed_step)
+			*failed_step = "pipe";
 		return -errno;
+	}
 	args.status_fd = pipefd[1];
 	sigemptyset(&args.mask);
 	/* No handler of ours may run on the child's side of shared memory. */
@@ -195,58 +408,21 @@ arb_spawn_service(const struct arb_spawner *sp, const struct arb_spec_node *n,
 	close(pipefd[1]);
 	if (pid < 0) {
 		close(pipefd[0]);
+		if (failed_step)
+			*failed_step = "clone";
 		return -saved;
 	}
 	do
-		got = read(pipefd[0], &err, sizeof(err));
+		got = read(pipefd[0], &msg, sizeof(msg));
 	while (got < 0 && errno == EINTR);
 	close(pipefd[0]);
-	if (got == (ssize_t)sizeof(err))
-		return -(err > 0 ? err : EIO);
+	if (got == (ssize_t)sizeof(msg)) {
+		if (failed_step)
+			*failed_step = msg.step >= 0 && msg.step < _STEP_MAX
+					       ? step_names[msg.step]
+					       : "exec";
+		return -(msg.err > 0 ? msg.err : EIO);
+	}
 	*ret_pid = pid;
 	return 0;
-}
-
-static size_t
-env_key_len(const char *kv)
-{
-	const char *eq = strchr(kv, '=');
-
-	return eq ? (size_t)(eq - kv) : strlen(kv);
-}
-
-char **
-arb_spawn_env_new(char *const *base, char *const *overrides)
-{
-	size_t nbase = 0, nover = 0, n = 0;
-	char **env;
-
-	while (base && base[nbase])
-		nbase++;
-	while (overrides && overrides[nover])
-		nover++;
-	env = calloc(nbase + nover + 1, sizeof(*env));
-	if (!env)
-		return NULL;
-	for (size_t i = 0; i < nbase; i++) {
-		size_t klen = env_key_len(base[i]);
-		int replaced = 0;
-
-		for (size_t j = 0; j < nover && !replaced; j++)
-			replaced = env_key_len(overrides[j]) == klen &&
-				   strncmp(base[i], overrides[j], klen) == 0;
-		if (!replaced)
-			env[n++] = base[i];
-	}
-	for (size_t j = 0; j < nover; j++)
-		env[n++] = overrides[j];
-	env[n] = NULL;
-	return env;
-}
-
-void
-arb_spawn_env_free(char **env)
-{
-	/* The strings belong to the environment and the spec. */
-	free(env);
 }

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "envp.h"
 #include "spec.h"
 
 /* What every spawn shares: made once, reused for each child. */
@@ -29,27 +30,43 @@ void arb_spawner_refresh(struct arb_spawner *sp);
 void arb_spawner_done(struct arb_spawner *sp);
 
 /*
- * Starts the service `n` in a new session and process group, with stdin on
- * the spawner's stdin_fd, stdout and stderr inherited, every other
- * descriptor closed, the signal mask empty and every disposition default,
- * and environment envp. Everything is resolved before this call; the child
- * side only makes async-signal-safe syscalls.
+ * The descriptors a start passes on besides 0-2. Every pointer and fd is
+ * borrowed: the caller keeps them open and closes them itself.
+ */
+struct arb_spawn_io {
+	const int *listen_fds; /* nlisten sockets, given as fds 3, 4, ... */
+	int nlisten;           /* 0 .. ARB_LISTEN_MAX */
+	int ready_fd;          /* the write end of the readiness pipe, given
+				* as descriptor n->ready_fd (fd:N); -1: none */
+};
+
+/*
+ * Starts the service `n` with environment env (envp.h). The child, in
+ * this order: resets every signal disposition arbord changed; leads a new
+ * session and process group; sets n's rlimits, nice value and umask;
+ * takes n's groups, gid and uid when n->set_ids (the supplementary groups
+ * only when it can: an unprivileged arbord running a service as itself
+ * keeps its own); changes to n->cwd as that user; sets
+ * no_new_privileges; puts stdin on the spawner's stdin_fd, io's sockets
+ * on 3, 4, ... and its ready_fd on n->ready_fd, leaving stdout and stderr
+ * inherited and closing every other descriptor at exec; writes its pid
+ * into env's LISTEN_PID and WATCHDOG_PID; and execs with an empty signal
+ * mask. Everything is resolved
+ * before this call; the child side only makes async-signal-safe syscalls.
+ * io may be NULL: no descriptors beyond 0-2.
  *
  * Returns only once the child has exec'ed or failed to (the parent is
  * suspended meanwhile, as with vfork), so success means the program runs:
- * 0 and *ret_pid; -errno when fork or exec failed (*ret_pid untouched; a
- * child whose exec failed has exited with status 127 and is reaped as an
- * unknown pid).
+ * 0 and *ret_pid. On failure -errno (*ret_pid untouched; a child that
+ * failed has exited with status 127 and is reaped as an unknown pid), and
+ * *failed_step, when failed_step is not NULL, names what failed for a
+ * diagnostic: "clone", "setrlimit", "chdir", "setresuid", "exec", ...
+ * -EINVAL without a child when io does not fit n (too many sockets, or a
+ * ready_fd below 3 or among the sockets').
  */
 int arb_spawn_service(const struct arb_spawner *sp,
-		      const struct arb_spec_node *n, char *const *envp,
-		      int *ret_pid);
-
-/*
- * A new environment: base with every KEY=value of overrides replacing or
- * added. NULL-terminated; free with arb_spawn_env_free(). NULL on OOM.
- */
-char **arb_spawn_env_new(char *const *base, char *const *overrides);
-void arb_spawn_env_free(char **env);
+		      const struct arb_spec_node *n, struct arb_envp *env,
+		      const struct arb_spawn_io *io, int *ret_pid,
+		      const char **failed_step);
 
 #endif
