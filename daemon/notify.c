@@ -211,6 +211,9 @@ arb_notify_open(struct arb_notify **ret, struct ev_loop *loop,
 	n->ctx = ctx;
 	ev_io_init(&n->io, on_readable, fd, EV_READ);
 	n->io.data = n;
+	/* Before any death reaped in the same wake-up: what a process said
+	 * just before it exited (READY=1, MAINPID=) must count. */
+	ev_set_priority(&n->io, EV_MAXPRI);
 	ev_io_start(loop, &n->io);
 	*ret = n;
 	return 0;
@@ -262,6 +265,7 @@ arb_ready_pipe_init(struct arb_ready_pipe *p,
 {
 	ev_io_init(&p->io, on_ready_pipe, -1, EV_READ);
 	p->io.data = p;
+	ev_set_priority(&p->io, EV_MAXPRI); /* as the notify socket's */
 	p->write_fd = -1;
 	p->ready = ready;
 	p->data = data;
