@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "manager.h"
 #include "runtime.h"
 #include "sockpath.h"
 #include "spec.h"
@@ -157,7 +158,15 @@ main(int argc, char **argv)
 	 * PSS with 1000 children).
 	 */
 	malloc_trim(0);
+	r = arb_manager_init();
+	if (r < 0) {
+		fprintf(stderr, "arbord: cannot read systemd's environment: "
+			"%s\n", strerror(-r));
+		arb_spec_free(spec);
+		return EXIT_FAILED;
+	}
 	r = arb_runtime_run(spec, socket_path);
+	arb_manager_done();
 	arb_spec_free(spec);
 	if (r == -EALREADY) {
 		fprintf(stderr, "arbord: another arbord is running on %s\n",

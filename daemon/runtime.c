@@ -25,6 +25,7 @@
 #include "clock.h"
 #include "control.h"
 #include "events.h"
+#include "manager.h"
 #include "pidmap.h"
 #include "runtime.h"
 #include "spawn.h"
@@ -145,6 +146,7 @@ feed(struct runtime *rt, const struct arb_event *ev)
 		}
 		for (size_t i = 0; i < rt->out.n; i++)
 			perform(rt, &rt->out.v[i]);
+		arb_manager_step(rt->tree, &next, &rt->out);
 	}
 	rt->feeding = false;
 }
