@@ -1,15 +1,19 @@
 /*
  * manager.c - arbord's side of systemd's protocols, for arbord itself:
- * notify (READY=1, STATUS=, STOPPING=1, WATCHDOG=1). It reads the core's
- * state but decides nothing about the tree, and it does not log. Its only
- * periodic wake-up is the watchdog systemd asked for.
+ * notify (READY=1, STATUS=, STOPPING=1, WATCHDOG=1) and the control socket
+ * passed by socket activation. It reads the core's state but decides
+ * nothing about the tree, and it does not log (main.c reports what it
+ * returns). Its only periodic wake-up is the watchdog systemd asked for.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <ev.h>
 #include <systemd/sd-daemon.h>
@@ -21,7 +25,7 @@
 
 /*
  * One per process, as the environment it comes from: a static keeps the
- * runtime's side of it to one call.
+ * runtime's and the control socket's side of it to one call each.
  */
 static struct manager {
 	struct ev_loop *loop;       /* NULL: not started with NOTIFY_SOCKET */
@@ -29,10 +33,11 @@ static struct manager {
 	ev_timer watchdog;          /* WATCHDOG=1 at half WATCHDOG_USEC */
 	ev_timer status_limit;      /* running: a STATUS= went out recently */
 	const struct arb_tree *tree; /* borrowed, from the last step */
+	int control_fd;             /* passed by systemd, not yet taken */
 	bool ready, stopping;
 	bool status_dirty;          /* changed since the last STATUS= */
 	char status[96];            /* the last STATUS= sent */
-} m;
+} m = {.control_fd = -1};
 
 /*
  * NOTIFY_SOCKET is taken out of the environment at start, so that no
@@ -117,11 +122,31 @@ on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
 		(void)sd_notify(1, "WATCHDOG=1");
 }
 
+/*
+ * Keeps the first listening Unix stream socket of the n passed descriptors
+ * and closes the others. None may leak into a service, so each is made
+ * close-on-exec first.
+ */
+static void
+take_listen_fds(int n)
+{
+	for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n;
+	     fd++) {
+		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+		if (m.control_fd < 0 &&
+		    sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) > 0)
+			m.control_fd = fd;
+		else
+			(void)close(fd);
+	}
+}
+
 int
-arb_manager_init(void)
+arb_manager_init(struct arb_manager_passed *ret)
 {
 	const char *sock = getenv("NOTIFY_SOCKET");
 	uint64_t watchdog_usec = 0;
+	int n;
 
 	if (sock && sock[0]) {
 		m.notify_socket = strdup(sock);
@@ -129,9 +154,12 @@ arb_manager_init(void)
 			return -ENOMEM;
 	}
 	(void)unsetenv("NOTIFY_SOCKET");
-	/* It removes them whether or not they are for us. */
+	/* Both remove their variables whether or not they are for us. */
 	if (sd_watchdog_enabled(1, &watchdog_usec) <= 0)
 		watchdog_usec = 0;
+	n = sd_listen_fds(1);
+	if (n > 0)
+		take_listen_fds(n);
 
 	if (m.notify_socket) {
 		m.loop = ev_default_loop(EVFLAG_AUTO);
@@ -148,7 +176,20 @@ arb_manager_init(void)
 			ev_timer_start(m.loop, &m.watchdog);
 		}
 	}
+	ret->first_fd = SD_LISTEN_FDS_START;
+	ret->nfds = n > 0 ? n : 0;
+	ret->control_fd = m.control_fd;
+	ret->err = n < 0 ? n : 0;
 	return 0;
+}
+
+int
+arb_manager_take_control_fd(void)
+{
+	int fd = m.control_fd;
+
+	m.control_fd = -1;
+	return fd;
 }
 
 /* Whether a report says the whole tree is going down. */
@@ -202,6 +243,9 @@ arb_manager_done(void)
 		ev_timer_stop(m.loop, &m.watchdog);
 		ev_timer_stop(m.loop, &m.status_limit);
 	}
+	if (m.control_fd >= 0)
+		(void)close(m.control_fd);
 	free(m.notify_socket);
 	memset(&m, 0, sizeof(m));
+	m.control_fd = -1;
 }
