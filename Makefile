@@ -4,7 +4,8 @@
 #   make check            build and run every test (unit, golden, integration,
 #                         conformance); SANITIZE=1 runs them under ASan+UBSan
 #   make lint             prove the pure core makes no syscalls (STYLE.md 1)
-#   make install          honours PREFIX, DESTDIR, SYSCONFDIR, MANDIR
+#   make install          honours PREFIX, DESTDIR, SYSCONFDIR, MANDIR,
+#                         SYSTEMDUNITDIR
 #   make bench            run the benchmarks in tests/bench/
 #   make fuzz             fuzz the config loader for FUZZ_SECONDS (clang)
 
@@ -14,6 +15,7 @@ SBINDIR ?= $(PREFIX)/sbin
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 MANDIR ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 DESTDIR ?=
 VERSION := 0.1.0
 
@@ -57,7 +59,7 @@ $(FLAGS_STAMP): ;
 CORE_SRCS := daemon/tree.c daemon/tree_base.c daemon/spec.c daemon/mem.c
 SHELL_SRCS := daemon/signames.c daemon/config.c daemon/config_keys.c daemon/config_exec.c daemon/config_print.c daemon/spawn.c daemon/envp.c daemon/listen.c daemon/pidmap.c daemon/notify.c \
 	daemon/runtime.c daemon/events.c daemon/control.c daemon/methods.c daemon/jarena.c \
-	daemon/interface.c daemon/main.c common/wire.c common/sockpath.c
+	daemon/interface.c daemon/manager.c daemon/main.c common/wire.c common/sockpath.c
 DAEMON_OBJS := $(CORE_SRCS:.c=.o) $(SHELL_SRCS:.c=.o)
 HEADERS := $(wildcard daemon/*.h common/*.h ctl/*.h)
 JANSSON_CFLAGS := $(call pc_cflags,jansson)
@@ -181,7 +183,8 @@ lint:
 install: daemon/arbord ctl/arborctl
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
-		$(DESTDIR)$(SYSCONFDIR)/arbor/conf.d $(DESTDIR)$(BASHCOMPDIR)
+		$(DESTDIR)$(SYSCONFDIR)/arbor/conf.d $(DESTDIR)$(BASHCOMPDIR) \
+		$(DESTDIR)$(SYSTEMDUNITDIR)
 	install -m 755 daemon/arbord $(DESTDIR)$(SBINDIR)/arbord
 	install -m 755 ctl/arborctl $(DESTDIR)$(BINDIR)/arborctl
 	install -m 644 man/arbord.8 $(DESTDIR)$(MANDIR)/man8/arbord.8
@@ -189,6 +192,11 @@ install: daemon/arbord ctl/arborctl
 	install -m 644 packaging/bash-completion/arborctl \
 		$(DESTDIR)$(BASHCOMPDIR)/arborctl
 	install -m 644 man/arbor.conf.5 $(DESTDIR)$(MANDIR)/man5/arbor.conf.5
+	sed 's|^ExecStart=/usr/local/sbin/|ExecStart=$(SBINDIR)/|' \
+		packaging/arbord.service > $(DESTDIR)$(SYSTEMDUNITDIR)/arbord.service
+	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/arbord.service
+	install -m 644 packaging/arbord.socket \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/arbord.socket
 	test -e $(DESTDIR)$(SYSCONFDIR)/arbor/arbor.conf || \
 		install -m 644 conf.d/arbor.conf $(DESTDIR)$(SYSCONFDIR)/arbor/arbor.conf
 
@@ -196,7 +204,9 @@ uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/arbord $(DESTDIR)$(MANDIR)/man8/arbord.8 \
 		$(DESTDIR)$(MANDIR)/man5/arbor.conf.5 \
 		$(DESTDIR)$(BINDIR)/arborctl $(DESTDIR)$(MANDIR)/man8/arborctl.8 \
-		$(DESTDIR)$(BASHCOMPDIR)/arborctl
+		$(DESTDIR)$(BASHCOMPDIR)/arborctl \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/arbord.service \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/arbord.socket
 
 # libFuzzer on the config loader, for FUZZ_SECONDS, seeded with the golden
 # configurations. Needs clang with libFuzzer (Debian: clang, libclang-rt-dev).

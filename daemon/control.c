@@ -26,6 +26,7 @@
 #include "clock.h"
 #include "control_internal.h"
 #include "limits.h"
+#include "manager.h"
 
 static void conn_close(struct conn *c);
 static void conn_process(struct conn *c);
@@ -452,6 +453,47 @@ bind_socket(struct arb_control *ctl, int gid)
 	return 0;
 }
 
+/*
+ * The socket at path, made by arbord: its directory, the lock, the socket
+ * with its mode and group. ctl->path is set, so that close removes it.
+ */
+static int
+open_path(struct arb_control *ctl, const char *path, int gid)
+{
+	int r;
+
+	ctl->path = strdup(path);
+	if (!ctl->path || asprintf(&ctl->lock_path, "%s.lock", path) < 0) {
+		ctl->lock_path = NULL;
+		return -ENOMEM;
+	}
+	r = make_socket_dir(path, gid);
+	if (r == 0)
+		r = take_lock(ctl);
+	if (r == 0)
+		r = bind_socket(ctl, gid);
+	return r;
+}
+
+/*
+ * The socket systemd passed (socket activation); takes ownership of fd.
+ * Its path, mode, group and lifetime are the socket unit's, and systemd
+ * runs one arbord per unit: no lock, no chmod, and ctl->path stays NULL so
+ * that nothing is removed at exit.
+ */
+static int
+adopt_socket(struct arb_control *ctl, int fd)
+{
+	int flags;
+
+	ctl->fd = fd;
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	return 0;
+}
+
 int
 arb_control_open(struct arb_control **ret, struct ev_loop *loop,
 		 const char *path, const struct arb_spec *spec,
@@ -459,7 +501,7 @@ arb_control_open(struct arb_control **ret, struct ev_loop *loop,
 		 const struct arb_control_hooks *hooks, void *ctx)
 {
 	struct arb_control *ctl = calloc(1, sizeof(*ctl));
-	int r;
+	int fd, r;
 
 	if (!ctl)
 		return -ENOMEM;
@@ -471,17 +513,11 @@ arb_control_open(struct arb_control **ret, struct ev_loop *loop,
 	ctl->fd = -1;
 	ctl->lock_fd = -1;
 	ctl->next_req_id = 1;
-	ctl->path = strdup(path);
-	if (!ctl->path || asprintf(&ctl->lock_path, "%s.lock", path) < 0) {
-		ctl->lock_path = NULL;
-		r = -ENOMEM;
-		goto fail;
-	}
-	r = make_socket_dir(path, spec->control_gid);
-	if (r == 0)
-		r = take_lock(ctl);
-	if (r == 0)
-		r = bind_socket(ctl, spec->control_gid);
+	fd = arb_manager_take_control_fd();
+	if (fd >= 0)
+		r = adopt_socket(ctl, fd);
+	else
+		r = open_path(ctl, path, spec->control_gid);
 	if (r < 0)
 		goto fail;
 	ev_io_init(&ctl->accept_io, on_accept, ctl->fd, EV_READ);

@@ -39,7 +39,10 @@ struct arb_control_hooks {
  * spec->control_gid when set, creating its directory (0700, or 0750 with a
  * group) if missing. A lock beside the socket (path.lock) tells a live
  * arbord from a stale socket: a stale one is replaced, a live one is never
- * taken (-EALREADY). spec and tree are borrowed for status. 0 or -errno.
+ * taken (-EALREADY). When systemd passed a listening socket instead
+ * (arb_manager_take_control_fd()), that one is served as it is: no path is
+ * bound, locked, changed or, at close, removed. spec and tree are borrowed
+ * for status. 0 or -errno.
  */
 int arb_control_open(struct arb_control **ret, struct ev_loop *loop,
 		     const char *path, const struct arb_spec *spec,

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "manager.h"
 #include "runtime.h"
 #include "sockpath.h"
 #include "spec.h"
@@ -71,6 +72,20 @@ sanitize_std_fds(void)
 	return 0;
 }
 
+/* What systemd passed that arbord does not use is said, not ignored. */
+static void
+print_passed(const struct arb_manager_passed *p)
+{
+	if (p->err < 0)
+		fprintf(stderr, "arbord: warning: ignoring LISTEN_FDS: %s\n",
+			strerror(-p->err));
+	for (int fd = p->first_fd; fd < p->first_fd + p->nfds; fd++)
+		if (fd != p->control_fd)
+			fprintf(stderr, "arbord: warning: closed descriptor %d "
+				"passed by systemd: not a listening Unix "
+				"stream socket\n", fd);
+}
+
 static void
 print_diag(const struct arb_diag *d)
 {
@@ -95,6 +110,7 @@ main(int argc, char **argv)
 	const char *config = DEFAULT_CONFIG, *socket_opt = NULL;
 	char socket_path[ARB_SOCKPATH_MAX + 1];
 	struct arb_diag diag = {0};
+	struct arb_manager_passed passed;
 	struct arb_spec *spec = NULL;
 	int check = 0, opt, r;
 
@@ -157,7 +173,16 @@ main(int argc, char **argv)
 	 * PSS with 1000 children).
 	 */
 	malloc_trim(0);
+	r = arb_manager_init(&passed);
+	if (r < 0) {
+		fprintf(stderr, "arbord: cannot read systemd's environment: "
+			"%s\n", strerror(-r));
+		arb_spec_free(spec);
+		return EXIT_FAILED;
+	}
+	print_passed(&passed);
 	r = arb_runtime_run(spec, socket_path);
+	arb_manager_done();
 	arb_spec_free(spec);
 	if (r == -EALREADY) {
 		fprintf(stderr, "arbord: another arbord is running on %s\n",

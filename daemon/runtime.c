@@ -28,6 +28,7 @@
 #include "events.h"
 #include "limits.h"
 #include "listen.h"
+#include "manager.h"
 #include "notify.h"
 #include "pidmap.h"
 #include "runtime.h"
@@ -156,6 +157,7 @@ feed(struct runtime *rt, const struct arb_event *ev)
 		}
 		for (size_t i = 0; i < rt->out.n; i++)
 			perform(rt, &rt->out.v[i]);
+		arb_manager_step(rt->tree, &next, &rt->out);
 	}
 	rt->feeding = false;
 }
