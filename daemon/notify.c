@@ -164,7 +164,7 @@ receive_one(struct arb_notify *n)
 	    len > NOTIFY_DGRAM_MAX)
 		return true; /* anonymous, or cut short: ignored */
 	arb_notify_parse(n->buf, (size_t)len, &m);
-	n->fn(n->ctx, cred->pid, &m);
+	n->fn(n->ctx, cred->pid, (long)cred->uid, &m);
 	return true;
 }
 

@@ -38,8 +38,9 @@ void arb_notify_parse(char *buf, size_t len, struct arb_notify_msg *ret);
 
 struct arb_notify;
 
-/* Called for each datagram with the sender's pid from SCM_CREDENTIALS. */
-typedef void arb_notify_fn(void *ctx, int pid, const struct arb_notify_msg *m);
+/* Called for each datagram with the sender's pid and uid (SCM_CREDENTIALS). */
+typedef void arb_notify_fn(void *ctx, int pid, long uid,
+			   const struct arb_notify_msg *m);
 
 /*
  * Opens the notify socket: an abstract AF_UNIX datagram socket with

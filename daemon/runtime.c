@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -85,6 +87,8 @@ struct rt_node {
 	int *listen_fds;      /* its listen sockets, held for arbord's life */
 	uint32_t nlisten;
 	int pgid;    /* the process group its process was spawned as */
+	ev_io main_watch; /* a pidfd on a MAINPID= process; fd -1: none */
+	int main_pid;
 	struct arb_ready_pipe ready_pipe; /* ready = "fd:N" */
 	struct arb_service_note note;     /* what it said about itself */
 };
@@ -98,6 +102,7 @@ struct runtime {
 	struct arb_pidmap pids;  /* main pid -> node */
 	struct arb_pidmap pgids; /* process group -> node, to place senders */
 	struct arb_notify *notify; /* NULL when no service uses it */
+	struct arb_envp *plain_env; /* shared by the services of env_is_plain() */
 	struct arb_spawner spawner;
 	struct arb_control *control;
 	ev_child child_watcher;
@@ -170,16 +175,36 @@ note_clear(struct arb_service_note *note)
 	note->errno_value = -1;
 }
 
+/*
+ * Whether n's environment is the plain one: the clean base of arbord's own
+ * user and nothing else. Those services share a single copy.
+ */
+static bool
+env_is_plain(const struct arb_spec_node *n)
+{
+	return !n->inherit_env && !n->set_ids && (!n->env || !n->env[0]) &&
+	       (!n->listen || !n->listen[0]) && n->watchdog_ms == 0 &&
+	       n->ready != ARB_READY_NOTIFY;
+}
+
 /* NULL on OOM. */
 static struct arb_envp *
 env_of(struct runtime *rt, uint32_t node)
 {
+	const struct arb_spec_node *n = &rt->spec->nodes[node];
 	struct rt_node *r = &rt->nodes[node];
+	const char *notify = rt->notify ? arb_notify_address(rt->notify)
+					: NULL;
 
-	if (!r->env)
-		r->env = arb_envp_new(&rt->spec->nodes[node], environ,
-				      rt->notify ? arb_notify_address(rt->notify)
-						 : NULL);
+	if (r->env)
+		return r->env;
+	if (!env_is_plain(n)) {
+		r->env = arb_envp_new(n, environ, notify);
+		return r->env;
+	}
+	if (!rt->plain_env)
+		rt->plain_env = arb_envp_new(n, environ, notify);
+	r->env = rt->plain_env;
 	return r->env;
 }
 
@@ -233,13 +258,14 @@ do_spawn(struct runtime *rt, uint32_t node)
  * moved the main process elsewhere (M12).
  */
 static void
-signal_service(struct runtime *rt, uint32_t node, int pid, int signo)
+signal_service(struct runtime *rt, uint32_t node, int pid, int signo,
+	       bool alive)
 {
 	int pgid = rt->nodes[node].pgid;
 
 	if (pgid > 0)
 		(void)kill(-pgid, signo);
-	if (pid > 0 && pid != pgid && kill(-pid, signo) < 0)
+	if (pid > 0 && pid != pgid && kill(-pid, signo) < 0 && alive)
 		(void)kill(pid, signo);
 }
 
@@ -265,11 +291,13 @@ perform(struct runtime *rt, const struct arb_action *a)
 		return;
 	case ARB_ACT_TERMINATE:
 		signal_service(rt, a->node, a->pid,
-			       rt->spec->nodes[a->node].stop_signal);
-		signal_service(rt, a->node, a->pid, SIGCONT);
+			       rt->spec->nodes[a->node].stop_signal, true);
+		signal_service(rt, a->node, a->pid, SIGCONT, true);
 		return;
 	case ARB_ACT_KILL:
-		signal_service(rt, a->node, a->pid, SIGKILL);
+		/* After a death (the core forgot the pid) groups only (M1). */
+		signal_service(rt, a->node, a->pid, SIGKILL,
+			       arb_tree_pid(rt->tree, a->node) == a->pid);
 		return;
 	case ARB_ACT_ABORT:
 		if (a->pid > 0)
@@ -303,27 +331,81 @@ perform(struct runtime *rt, const struct arb_action *a)
 }
 
 static void
+main_watch_stop(struct runtime *rt, struct rt_node *r)
+{
+	if (r->main_watch.fd < 0)
+		return;
+	ev_io_stop(rt->loop, &r->main_watch);
+	close(r->main_watch.fd);
+	ev_io_set(&r->main_watch, -1, EV_READ);
+}
+
+/*
+ * The main process of node is gone: code >= 0, or signo > 0, or code -1
+ * and signo 0 when another process reaped it and its status is unknown.
+ * Fed when the loop is about to poll (on_exits_prepare).
+ */
+static void
+main_died(struct runtime *rt, uint32_t node, int pid, int code, int signo)
+{
+	struct rt_node *r = &rt->nodes[node];
+	struct arb_event ev = {.kind = ARB_EV_EXITED, .node = node, .pid = pid,
+			       .code = code, .signo = signo};
+
+	(void)arb_pidmap_take(&rt->pids, pid);
+	/* Its group speaks for it no more; the pgid stays for the last KILL. */
+	if (r->pgid > 0)
+		(void)arb_pidmap_take(&rt->pgids, r->pgid);
+	arb_ready_pipe_close(&r->ready_pipe, rt->loop);
+	main_watch_stop(rt, r);
+	fifo_push(&rt->exits, &ev);
+	ev_prepare_start(rt->loop, &rt->exits_prepare);
+}
+
+static void
 on_child(struct ev_loop *loop, ev_child *w, int revents)
 {
 	struct runtime *rt = w->data;
-	uint32_t node = arb_pidmap_take(&rt->pids, w->rpid);
-	struct arb_event ev = {.kind = ARB_EV_EXITED, .pid = w->rpid};
+	uint32_t node = arb_pidmap_get(&rt->pids, w->rpid);
 
 	if (node == UINT32_MAX)
 		return; /* M11, X1: an orphan, or a child whose exec failed */
-	/* Its group speaks for it no more; the pgid stays for the last KILL. */
-	if (rt->nodes[node].pgid > 0)
-		(void)arb_pidmap_take(&rt->pgids, rt->nodes[node].pgid);
-	arb_ready_pipe_close(&rt->nodes[node].ready_pipe, loop);
-	ev.node = node;
-	if (WIFSIGNALED(w->rstatus)) {
-		ev.code = -1;
-		ev.signo = WTERMSIG(w->rstatus);
-	} else {
-		ev.code = WEXITSTATUS(w->rstatus);
+	if (WIFSIGNALED(w->rstatus))
+		main_died(rt, node, w->rpid, -1, WTERMSIG(w->rstatus));
+	else
+		main_died(rt, node, w->rpid, WEXITSTATUS(w->rstatus), 0);
+}
+
+/*
+ * A main process named by MAINPID= ended. If it is arbord's child its
+ * status is collected here; if another process reaped it (a shell that
+ * waited for it), the status is lost, but not the death (M12).
+ */
+static void
+on_main_gone(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct rt_node *r = w->data;
+	struct runtime *rt = r->rt;
+	int pid = r->main_pid;
+	siginfo_t si;
+	long ret;
+
+	memset(&si, 0, sizeof(si));
+	if (arb_pidmap_get(&rt->pids, pid) != r->index) {
+		main_watch_stop(rt, r);
+		return; /* on_child came first */
 	}
-	fifo_push(&rt->exits, &ev);
-	ev_prepare_start(loop, &rt->exits_prepare);
+	ret = syscall(SYS_waitid, P_PIDFD, w->fd, &si, WEXITED | WNOHANG, NULL);
+	if (ret == 0 && si.si_pid == pid) {
+		if (si.si_code == CLD_EXITED)
+			main_died(rt, r->index, pid, si.si_status, 0);
+		else
+			main_died(rt, r->index, pid, -1, si.si_status);
+		return;
+	}
+	if (ret == 0)
+		return; /* our child, not gone yet: a spurious wake-up */
+	main_died(rt, r->index, pid, -1, 0); /* not ours: reaped elsewhere */
 }
 
 /* Every death reaped since the last poll, in the order they were reaped. */
@@ -395,26 +477,84 @@ sender_node(struct runtime *rt, int pid)
 	return node;
 }
 
-/* M12: MAINPID=. Only a process of arbord's can be reaped, so watched. */
-static void
-move_main_pid(struct runtime *rt, uint32_t node, int pid)
+#ifndef P_PIDFD
+#define P_PIDFD 3 /* waitid(2) on a pidfd; glibc < 2.36 lacks the name */
+#endif
+
+/* The owner of pid, from /proc; -1 when it is gone. */
+static long
+uid_of(int pid)
 {
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d", pid);
+	return stat(path, &st) == 0 ? (long)st.st_uid : -1;
+}
+
+/*
+ * Whether MAINPID=pid, sent by a process of uid for node, may be believed:
+ * a descendant of arbord, not arbord, not any service's main process, not
+ * in another service's process group or session, and, from a sender other
+ * than root, one of the sender's own processes.
+ */
+static bool
+mainpid_allowed(struct runtime *rt, uint32_t node, int pid, long uid)
+{
+	uint32_t other;
+
+	if (pid == getpid() || !is_descendant(pid) ||
+	    arb_pidmap_get(&rt->pids, pid) != UINT32_MAX)
+		return false;
+	other = arb_pidmap_get(&rt->pgids, getpgid(pid));
+	if (other != UINT32_MAX && other != node)
+		return false;
+	other = arb_pidmap_get(&rt->pgids, getsid(pid));
+	if (other != UINT32_MAX && other != node)
+		return false;
+	return uid == 0 || uid_of(pid) == uid;
+}
+
+/*
+ * M12: MAINPID=. The core takes it only from a running service; then the
+ * new main process is looked up by its pid when it is reaped, and watched
+ * through a pidfd in case another process reaps it.
+ */
+static void
+move_main_pid(struct runtime *rt, uint32_t node, int pid, long uid)
+{
+	struct rt_node *r = &rt->nodes[node];
 	int old = arb_tree_pid(rt->tree, node);
+	enum arb_child_state st = arb_tree_state(rt->tree, node);
 	struct arb_event ev = {.kind = ARB_EV_MAINPID, .node = node,
 			       .pid = pid};
+	int fd;
 
-	if (pid == old)
+	if (pid == old || old <= 0 ||
+	    (st != ARB_CHILD_UP && st != ARB_CHILD_STARTING))
 		return;
-	if (pid == getpid() || !is_descendant(pid) ||
-	    arb_pidmap_get(&rt->pids, pid) != UINT32_MAX) {
+	if (!mainpid_allowed(rt, node, pid, uid)) {
 		fprintf(stderr, "arbord: child '%s': MAINPID=%d ignored: not "
 			"a process of this service\n",
 			rt->spec->nodes[node].path, pid);
 		return;
 	}
+	fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	feed(rt, &ev);
+	if (arb_tree_pid(rt->tree, node) != pid) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
 	(void)arb_pidmap_take(&rt->pids, old);
 	(void)arb_pidmap_put(&rt->pids, pid, node);
-	feed(rt, &ev);
+	main_watch_stop(rt, r);
+	if (fd < 0)
+		return; /* before Linux 5.3: only a reap by arbord is seen */
+	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	r->main_pid = pid;
+	ev_io_set(&r->main_watch, fd, EV_READ);
+	ev_io_start(rt->loop, &r->main_watch);
 }
 
 /* STATUS=, ERRNO=, RELOADING=1, STOPPING=1: kept for Status. */
@@ -449,7 +589,7 @@ feed_node(struct runtime *rt, enum arb_event_kind kind, uint32_t node,
 }
 
 static void
-on_notify(void *ctx, int pid, const struct arb_notify_msg *m)
+on_notify(void *ctx, int pid, long uid, const struct arb_notify_msg *m)
 {
 	struct runtime *rt = ctx;
 	uint32_t node = sender_node(rt, pid);
@@ -460,7 +600,7 @@ on_notify(void *ctx, int pid, const struct arb_notify_msg *m)
 	n = &rt->spec->nodes[node];
 	note_update(&rt->nodes[node].note, m);
 	if (m->mainpid > 0)
-		move_main_pid(rt, node, m->mainpid);
+		move_main_pid(rt, node, m->mainpid, uid);
 	if (m->ready && n->ready == ARB_READY_NOTIFY)
 		feed_node(rt, ARB_EV_READY, node, 0);
 	if (m->extend_ms > 0)
@@ -564,13 +704,16 @@ runtime_done(struct runtime *rt)
 
 		ev_timer_stop(rt->loop, &r->timer);
 		arb_ready_pipe_close(&r->ready_pipe, rt->loop);
+		main_watch_stop(rt, r);
 		note_clear(&r->note);
-		arb_envp_free(r->env);
+		if (r->env != rt->plain_env)
+			arb_envp_free(r->env);
 		for (uint32_t j = 0; j < r->nlisten; j++)
 			arb_listen_close(rt->spec->nodes[i].listen[j],
 					 r->listen_fds[j]);
 		free(r->listen_fds);
 	}
+	arb_envp_free(rt->plain_env);
 	arb_notify_close(rt->notify);
 	if (rt->loop) {
 		ev_child_stop(rt->loop, &rt->child_watcher);
@@ -625,6 +768,8 @@ runtime_init(struct runtime *rt, const struct arb_spec *spec)
 		r->rt = rt;
 		r->index = i;
 		r->note.errno_value = -1;
+		ev_io_init(&r->main_watch, on_main_gone, -1, EV_READ);
+		r->main_watch.data = r;
 		arb_ready_pipe_init(&r->ready_pipe, on_ready_line, r);
 	}
 	ev_idle_init(&rt->failed_idle, on_failed_idle);

@@ -463,9 +463,10 @@ handle_delayed(struct arb_tree *t, uint32_t sup, uint32_t child,
 {
 	struct node *n = &t->nodes[child];
 
-	if (n->state != ARB_CHILD_RESTARTING || n->delayed ||
-	    n->incarnation != incarnation)
+	if (n->state != ARB_CHILD_RESTARTING || !n->delayed ||
+	    n->timer_armed || n->incarnation != incarnation)
 		return;
+	n->delayed = false;
 	restart_group(t, sup, child);
 }
 
@@ -601,7 +602,10 @@ sup_init(struct arb_tree *t, uint32_t sup)
 	s->hist_len = 0;
 	sup_reset_queue(t, s);
 	for (uint32_t i = 0; i < spec->nchildren; i++) {
-		t->nodes[spec->children[i]].present = true;
+		struct node *c = &t->nodes[spec->children[i]];
+
+		c->present = true;
+		c->backoff_ms = 0; /* I7: from its configuration, afresh */
 		child_enter(t, spec->children[i], ARB_CHILD_DOWN);
 	}
 	tree_report(t, ARB_REP_START, sup);
@@ -920,10 +924,10 @@ service_timer(struct arb_tree *t, uint32_t node)
 			watchdog_fire(t, node);
 		return;
 	case ARB_CHILD_RESTARTING:
-		if (!n->delayed)
-			return;
-		n->delayed = false;
-		tree_post(t, MSG_DELAY_OVER, parent_of(t, node), node);
+		/* Still delayed until its supervisor acts: a queued retry
+		 * must not count it again meanwhile. */
+		if (n->delayed)
+			tree_post(t, MSG_DELAY_OVER, parent_of(t, node), node);
 		return;
 	case ARB_CHILD_DOWN:
 	case ARB_CHILD_EXITED:

@@ -263,3 +263,53 @@ def test_mainpid_moves_the_main_process(arbord):
         # Its group's leader is gone, so the fixture cannot find it.
         if pid_alive(main):
             os.kill(main, 9)
+
+
+def test_mainpid_reaped_by_the_service_itself_is_seen(arbord):
+    """A wrapper that starts its daemon, names it with MAINPID= and waits
+    for it: the wrapper reaps the daemon, arbord still sees the death
+    (through a pidfd) and restarts the service."""
+    a = arbord(tree([service("d", sh(
+        "sleep 1000 & systemd-notify --ready MAINPID=$!; wait; exit 3"),
+        ready='"notify"')]))
+    a.wait_event("ready", "d")
+    wait_until(lambda: a.socket.exists(), what="the control socket")
+    main = wait_until(lambda: node(a, "d").get("pid") != a.pid_of("d")
+                      and node(a, "d").get("pid"), what="the new main pid")
+    os.kill(main, 9)
+    died = a.wait_event("exit", "d")
+    assert died["pid"] == str(main) and died["reason"] == "crash"
+    a.wait_event("ready", "d", count=2)
+    assert a.stop() == 0
+
+
+def test_mainpid_while_stopping_is_ignored(arbord):
+    """MAINPID= from a service that is being stopped changes nothing: the
+    stop completes."""
+    a = arbord(tree([service("d", sh(
+        "trap 'sleep 1000 & systemd-notify MAINPID=$!; exit 0' TERM; "
+        "systemd-notify --ready; while :; do sleep 0.2 & wait $!; done"),
+        ready='"notify"', stop_timeout='"1s"')]))
+    a.wait_event("ready", "d")
+    assert a.stop() == 0
+    assert a.find("stop", "d")
+
+
+def test_mainpid_of_another_services_process_is_refused(arbord, tmp_path):
+    """A service cannot name another service's process as its own."""
+    pidfile = tmp_path / "b.pid"
+    a = arbord(tree([
+        service("b", sh(f"sleep 1000 & echo $! > {pidfile}; wait")),
+        service("a", sh(f"while [ ! -s {pidfile} ]; do sleep 0.02; done; "
+                        f"systemd-notify --ready MAINPID=$(cat {pidfile}); "
+                        "exec sleep 1000"), ready='"notify"')]))
+    a.wait_event("ready", "a")
+    worker = int(pidfile.read_text())
+    wait_until(lambda: any("MAINPID" in l for l in a.lines),
+               what="the refusal")
+    assert any(f"MAINPID={worker} ignored" in l for l in a.lines)
+    wait_until(lambda: a.socket.exists(), what="the control socket")
+    assert node(a, "a")["pid"] == a.pid_of("a")
+    call(str(a.socket), SUP + "Stop", {"path": "a"})
+    assert pid_alive(worker)
+    assert a.stop() == 0
