@@ -231,7 +231,8 @@ def test_sockets_exist_before_the_service_and_after_it_dies(arbord, tmp_path):
         waiting.sendall(b"ping\n")
         assert call(a.socket, START, {"path": "echo"}) == {}
         reply = parse_reply(waiting.recv(4096))
-    second = a.pid_of("echo")
+    # The reader thread may not have parsed the start line yet.
+    second = int(a.wait_event("start", "echo", count=2)["pid"])
     assert int(reply["pid"]) == second != first
     assert a.stop() == 0
     assert not path.exists()
