@@ -7,7 +7,7 @@
 #   make install          honours PREFIX, DESTDIR, SYSCONFDIR, MANDIR,
 #                         SYSTEMDUNITDIR
 #   make bench            run the benchmarks in tests/bench/
-#   make fuzz             fuzz the config loader for FUZZ_SECONDS (clang)
+#   make fuzz             fuzz the config loader, the wire and notify parsers (clang)
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
@@ -224,7 +224,13 @@ tests/fuzz/wire_fuzz: tests/fuzz/wire_fuzz.c common/wire.c common/wire.h \
 		$(JANSSON_CFLAGS) -o $@ tests/fuzz/wire_fuzz.c common/wire.c \
 		$(JANSSON_LIBS)
 
-fuzz: tests/fuzz/config_fuzz tests/fuzz/wire_fuzz
+tests/fuzz/notify_fuzz: tests/fuzz/notify_fuzz.c daemon/notify.c \
+		daemon/notify.h
+	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+		-o $@ tests/fuzz/notify_fuzz.c daemon/notify.c \
+		$(call pc_libs,libev,-lev)
+
+fuzz: tests/fuzz/config_fuzz tests/fuzz/wire_fuzz tests/fuzz/notify_fuzz
 	rm -rf tests/fuzz/corpus && mkdir -p tests/fuzz/corpus
 	cp tests/golden/*.conf tests/fuzz/corpus/
 	LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp \
@@ -234,6 +240,7 @@ fuzz: tests/fuzz/config_fuzz tests/fuzz/wire_fuzz
 	cp tests/fuzz/wire_seeds/* tests/fuzz/wire_corpus/
 	tests/fuzz/wire_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
 		tests/fuzz/wire_corpus
+	tests/fuzz/notify_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096
 
 bench: daemon/arbord
 	$(MAKE) -C tests/bench
@@ -242,6 +249,6 @@ bench: daemon/arbord
 clean:
 	rm -f daemon/*.o common/*.o ctl/*.o daemon/arbord ctl/arborctl \
 		$(UNIT_TESTS) $(FLAGS_STAMP) tests/fuzz/config_fuzz \
-		tests/fuzz/wire_fuzz $(HELPERS)
+		tests/fuzz/wire_fuzz tests/fuzz/notify_fuzz $(HELPERS)
 	rm -rf tests/fuzz/corpus tests/fuzz/wire_corpus
 	$(MAKE) -C tests/bench clean 2>/dev/null || true
