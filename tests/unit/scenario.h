@@ -21,7 +21,7 @@
 #include "tree.h"
 
 #define FAKE_MAX_NODES 256
-#define FAKE_TRACE_MAX 16384
+#define FAKE_TRACE_MAX (256 * 1024)
 
 struct fake_proc {
 	int pid;          /* live pid, 0 when dead */
