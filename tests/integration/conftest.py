@@ -51,6 +51,14 @@ class Arbord:
 
     def __init__(self, tmp_path, config, name="arbor.conf", args=(),
                  preexec_fn=None):
+        self._prepare(tmp_path, config, name)
+        # Each arbord gets its own control socket, never the system's.
+        env = dict(os.environ, ARBOR_SOCKET=str(self.socket))
+        self._launch([ARBORD, "-c", str(self.config), *args], env,
+                     preexec_fn=preexec_fn)
+
+    def _prepare(self, tmp_path, config, name="arbor.conf"):
+        """The configuration file and the state the reader fills."""
         self.dir = tmp_path
         self.config = tmp_path / name
         self.config.write_text(config)
@@ -58,28 +66,31 @@ class Arbord:
         self.events = []
         self.pids = set()
         self.lock = threading.Lock()
-        # Each arbord gets its own control socket, never the system's.
         self.socket = tmp_path / "arbor.sock"
-        env = dict(os.environ, ARBOR_SOCKET=str(self.socket))
+
+    def _launch(self, argv, env, **popen):
+        """Starts argv (arbord, or what execs it) and the stderr reader."""
         self.proc = subprocess.Popen(
-            [ARBORD, "-c", str(self.config), *args], env=env,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, cwd=str(tmp_path), preexec_fn=preexec_fn)
+            argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, cwd=str(self.dir), **popen)
         with open(f"/proc/{self.proc.pid}/stat") as f:
             self.start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
+    def _line(self, line):
+        """One line of arbord's stderr: kept, and parsed when an event."""
+        with self.lock:
+            self.lines.append(line)
+            if line.startswith("event="):
+                ev = parse_logfmt(line)
+                self.events.append(ev)
+                if ev.get("event") == "start" and "pid" in ev:
+                    self.pids.add(int(ev["pid"]))
+
     def _read(self):
         for raw in self.proc.stderr:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            with self.lock:
-                self.lines.append(line)
-                if line.startswith("event="):
-                    ev = parse_logfmt(line)
-                    self.events.append(ev)
-                    if ev.get("event") == "start" and "pid" in ev:
-                        self.pids.add(int(ev["pid"]))
+            self._line(raw.decode("utf-8", "replace").rstrip("\n"))
 
     def snapshot(self):
         with self.lock:

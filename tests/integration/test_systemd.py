@@ -23,7 +23,6 @@ import stat
 import struct
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 
@@ -90,13 +89,8 @@ class SystemdArbord(Arbord):
 
     def __init__(self, tmp_path, config, *, notify=True, env=None,
                  own_pid=(), listen=(), wrap=(), args=()):
-        self.dir = tmp_path
-        self.config = tmp_path / "arbor.conf"
-        self.config.write_text(config)
-        self.lines, self.events, self.pids = [], [], set()
+        self._prepare(tmp_path, config)
         self.messages = []
-        self.lock = threading.Lock()
-        self.socket = tmp_path / "arbor.sock"
         self.notify = None
         self.closing = False  # cleanup: the reader must let go
         e = dict(os.environ, ARBOR_SOCKET=str(self.socket))
@@ -113,25 +107,9 @@ class SystemdArbord(Arbord):
                 *(str(s.fileno()) for s in listen), ",".join(own_pid),
                 *wrap, os.path.join(REPO, "daemon", "arbord"),
                 "-c", str(self.config), *args]
-        self.proc = subprocess.Popen(
-            argv, env=e, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, cwd=str(tmp_path),
-            pass_fds=[s.fileno() for s in listen])
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            self.start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
+        self._launch(argv, e, pass_fds=[s.fileno() for s in listen])
 
     # ---- reading stderr and the notify socket, in order ----
-
-    def _line(self, line):
-        with self.lock:
-            self.lines.append(line)
-            if line.startswith("event="):
-                ev = parse_logfmt(line)
-                self.events.append(ev)
-                if ev.get("event") == "start" and "pid" in ev:
-                    self.pids.add(int(ev["pid"]))
 
     def _read(self):
         err = self.proc.stderr.fileno()
