@@ -43,16 +43,6 @@ _Static_assert(sizeof(uid_t) == sizeof(uint32_t) &&
 	       sizeof(gid_t) == sizeof(uint32_t),
 	       "the spec keeps uids and gids in 32 bits");
 
-static uint32_t
-strv_len(char *const *v)
-{
-	uint32_t n = 0;
-
-	while (v && v[n])
-		n++;
-	return n;
-}
-
 static bool
 is_blank(char ch)
 {
@@ -350,7 +340,8 @@ static void
 merge_env(struct node_ctx *c)
 {
 	struct arb_spec_node *n = node(c);
-	uint32_t nf = strv_len(c->file_env), ne = strv_len(n->env), k = 0;
+	uint32_t nf = arb_spec_strv_len(c->file_env);
+	uint32_t ne = arb_spec_strv_len(n->env), k = 0;
 	uint32_t kept = 0;
 	char **merged;
 

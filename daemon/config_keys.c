@@ -799,21 +799,11 @@ parse_listen(struct node_ctx *c, const config_setting_t *s)
 
 /* ---- what spans keys ----------------------------------------------------- */
 
-static uint32_t
-strv_len(char *const *v)
-{
-	uint32_t n = 0;
-
-	while (v && v[n])
-		n++;
-	return n;
-}
-
 void
 finish_service(struct node_ctx *c, const config_setting_t *g)
 {
 	struct arb_spec_node *n = node(c);
-	uint32_t nlisten = strv_len(n->listen);
+	uint32_t nlisten = arb_spec_strv_len(n->listen);
 	char a[32], b[32];
 
 	if (c->ld->oom)

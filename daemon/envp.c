@@ -130,16 +130,6 @@ own_fdnames(struct arb_envp *e, const struct arb_spec_node *n, size_t nlisten)
 	return s;
 }
 
-static size_t
-count(char *const *v)
-{
-	size_t n = 0;
-
-	while (v && v[n])
-		n++;
-	return n;
-}
-
 #define ADD(expr)                       \
 	do {                            \
 		if (!(add[k] = (expr))) \
@@ -170,7 +160,7 @@ static int
 protocol_layer(struct arb_envp *e, const struct arb_spec_node *n,
 	       const char *notify_socket, char **add)
 {
-	size_t nlisten = count(n->listen);
+	size_t nlisten = arb_spec_strv_len(n->listen);
 	int k = 0;
 
 	if (nlisten > 0) {
@@ -203,8 +193,8 @@ arb_envp_new(const struct arb_spec_node *n, char *const *inherited,
 	char *base[5], *proto[6];
 	struct arb_envp *e = calloc(1, sizeof(*e));
 	struct candidate *c = NULL;
-	size_t ninh = n->inherit_env ? count(inherited) : 0;
-	size_t nenv = count(n->env), nc = 0, kept = 0, max;
+	size_t ninh = n->inherit_env ? arb_spec_strv_len(inherited) : 0;
+	size_t nenv = arb_spec_strv_len(n->env), nc = 0, kept = 0, max;
 	int nbase = 0, nproto;
 
 	if (!e)

@@ -797,10 +797,8 @@ open_listen(struct runtime *rt)
 	for (uint32_t i = 0; i < rt->spec->nnodes; i++) {
 		const struct arb_spec_node *n = &rt->spec->nodes[i];
 		struct rt_node *r = &rt->nodes[i];
-		uint32_t count = 0;
+		uint32_t count = arb_spec_strv_len(n->listen);
 
-		while (n->listen && n->listen[count])
-			count++;
 		if (count == 0)
 			continue;
 		if (count > ARB_LISTEN_MAX) {

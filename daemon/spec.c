@@ -172,6 +172,16 @@ fail:
 	return NULL;
 }
 
+uint32_t
+arb_spec_strv_len(char *const *v)
+{
+	uint32_t n = 0;
+
+	while (v && v[n])
+		n++;
+	return n;
+}
+
 void
 arb_spec_strv_free(char **v)
 {

@@ -208,6 +208,9 @@ uint32_t arb_spec_add(struct arb_spec *s, uint32_t parent,
 /* Frees a NULL-terminated vector of strings (argv, env). NULL is a no-op. */
 void arb_spec_strv_free(char **v);
 
+/* The number of strings in a NULL-terminated vector; NULL has none. */
+uint32_t arb_spec_strv_len(char *const *v);
+
 /* Records a file name; returns the spec's copy, NULL on OOM. */
 const char *arb_spec_add_file(struct arb_spec *s, const char *file);
 
