@@ -27,6 +27,11 @@ def sh(script):
     return ["/bin/sh", "-c", script]
 
 
+def once(path, script):
+    """A shell that runs script once path exists (the test's go-ahead)."""
+    return sh(f"while [ ! -e {path} ]; do sleep 0.02; done; {script}")
+
+
 def index_of(a, event, path):
     for i, e in enumerate(a.snapshot()):
         if e.get("event") == event and e.get("path") == path:
@@ -39,8 +44,7 @@ def test_notify_next_sibling_waits_for_ready(arbord, tmp_path):
     only after READY=1, and STATUS= shows in status."""
     go = tmp_path / "go"
     a = arbord(tree([
-        service("db", sh(f"while [ ! -e {go} ]; do sleep 0.02; done; "
-                         "systemd-notify --ready --status='Accepting'; "
+        service("db", once(go, "systemd-notify --ready --status='Accepting'; "
                          "exec sleep 1000"), ready='"notify"'),
         service("web", SLEEPER)]))
     a.wait_event("start", "db")
@@ -96,8 +100,7 @@ def test_notify_from_an_unrelated_process_is_ignored(arbord, tmp_path):
     itself) changes nothing; the service's own message does."""
     go = tmp_path / "go"
     a = arbord(tree([
-        service("db", sh(f"while [ ! -e {go} ]; do sleep 0.02; done; "
-                         "systemd-notify --ready; exec sleep 1000"),
+        service("db", once(go, "systemd-notify --ready; exec sleep 1000"),
                 ready='"notify"'),
         service("web", SLEEPER)]))
     a.wait_event("start", "db")
@@ -120,8 +123,7 @@ def test_fd_readiness(arbord, tmp_path):
     """ready = "fd:3": a line on descriptor 3 is readiness (s6's way)."""
     go = tmp_path / "go"
     a = arbord(tree([
-        service("db", sh(f"while [ ! -e {go} ]; do sleep 0.02; done; "
-                         "echo ready >&3; exec sleep 1000"),
+        service("db", once(go, "echo ready >&3; exec sleep 1000"),
                 ready='"fd:3"'),
         service("web", SLEEPER)]))
     a.wait_event("start", "db")
