@@ -139,6 +139,9 @@ int parse_nice(struct node_ctx *c, const config_setting_t *s);
 int parse_rlimits(struct node_ctx *c, const config_setting_t *s);
 int parse_no_new_privileges(struct node_ctx *c, const config_setting_t *s);
 
+/* The `log` group of any node (config_log.c). */
+int parse_log(struct node_ctx *c, const config_setting_t *s);
+
 /*
  * After parse_keys on service c->idx (group `g`): the checks that span its
  * keys, and what they leave to resolve (the identity, the environment).

@@ -889,14 +889,7 @@ static const struct key {
 	{"rlimits", IN_SERVICE, 0, parse_rlimits},
 	{"no_new_privileges", IN_SERVICE, ARB_DEF_NO_NEW_PRIVILEGES,
 	 parse_no_new_privileges},
-};
-
-/*
- * Keys DESIGN.md promises that this version does not implement: saying so
- * is clearer than "unknown key", and they must not be silently ignored.
- */
-static const char *const unsupported_keys[] = {
-	"log",
+	{"log", IN_SERVICE | IN_SUPERVISOR | IN_ROOT, 0, parse_log},
 };
 
 static const struct key *
@@ -906,16 +899,6 @@ find_key(const char *name)
 		if (strcmp(keys[i].name, name) == 0)
 			return &keys[i];
 	return NULL;
-}
-
-static bool
-key_unsupported(const char *name)
-{
-	for (size_t i = 0;
-	     i < sizeof(unsupported_keys) / sizeof(unsupported_keys[0]); i++)
-		if (strcmp(unsupported_keys[i], name) == 0)
-			return true;
-	return false;
 }
 
 static void
@@ -947,11 +930,7 @@ parse_keys(struct node_ctx *c, const config_setting_t *g, unsigned where)
 		const struct key *k = find_key(name);
 
 		if (!k) {
-			if (key_unsupported(name))
-				node_err(c, m, "key '%s' is not supported by "
-					 "this version of arbord", name);
-			else
-				node_err(c, m, "unknown key '%s'", name);
+			node_err(c, m, "unknown key '%s'", name);
 			continue;
 		}
 		if (!(k->where & where)) {

@@ -9,6 +9,7 @@
  */
 #include <grp.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -294,6 +295,48 @@ print_context(FILE *out, unsigned depth, const struct arb_spec_node *n)
 	end_line(out, n, ARB_DEF_NO_NEW_PRIVILEGES);
 }
 
+/*
+ * The node's log settings, resolved (its own keys over its supervisor's),
+ * when a configuration gave any of them; all defaults print nothing.
+ */
+static void
+print_log(FILE *out, unsigned depth, const struct arb_spec_node *n)
+{
+	const struct arb_log_spec *log = &n->log;
+	char size[32];
+	bool first = true;
+
+	if (!log->given)
+		return;
+	indent(out, depth);
+	fputs("log = {\n", out);
+	indent(out, depth + 1);
+	fputs("sinks = [", out);
+	for (unsigned bit = 1; bit <= ARB_SINK_CONSOLE; bit <<= 1) {
+		if (!(log->sinks & bit))
+			continue;
+		fprintf(out, "%s\"%s\"", first ? " " : ", ",
+			arb_log_sink_name(bit));
+		first = false;
+	}
+	fprintf(out, " ];%s\n", log->given & ARB_LOG_SINKS ? "" : " # default");
+	arb_spec_format_size(log->ring_size, size, sizeof(size));
+	print_key_string(out, depth + 1, "ring_size", size);
+	fputs(log->given & ARB_LOG_RING_SIZE ? ";\n" : "; # default\n", out);
+	if (log->file) {
+		print_key_string(out, depth + 1, "file", log->file);
+		fputs(";\n", out);
+	}
+	arb_spec_format_size(log->max_size, size, sizeof(size));
+	print_key_string(out, depth + 1, "max_size", size);
+	fputs(log->given & ARB_LOG_MAX_SIZE ? ";\n" : "; # default\n", out);
+	indent(out, depth + 1);
+	fprintf(out, "keep = %u;%s\n", log->keep,
+		log->given & ARB_LOG_KEEP ? "" : " # default");
+	indent(out, depth);
+	fputs("};\n", out);
+}
+
 static void
 print_service(FILE *out, unsigned depth, const struct arb_spec_node *n)
 {
@@ -318,6 +361,7 @@ print_service(FILE *out, unsigned depth, const struct arb_spec_node *n)
 	print_strv(out, depth, "env", n->env);
 	end_line(out, n, ARB_DEF_ENV);
 	print_context(out, depth, n);
+	print_log(out, depth, n);
 }
 
 /* strategy, intensity, period, auto_shutdown: the root's and others'. */
@@ -335,6 +379,7 @@ print_flags(FILE *out, unsigned depth, const struct arb_spec_node *n)
 	print_key_string(out, depth, "auto_shutdown",
 			 arb_auto_shutdown_name(n->auto_shutdown));
 	end_line(out, n, ARB_DEF_AUTO_SHUTDOWN);
+	print_log(out, depth, n);
 }
 
 static void print_children(FILE *out, unsigned depth,

@@ -53,6 +53,26 @@
 #define ARB_LISTEN_MAX 64
 #define ARB_READY_FD_MAX 1023
 
+/*
+ * Logs: the longest line kept whole (a longer one is cut into pieces of
+ * this size, each but the last marked ARB_LINE_CUT); the bounds of a
+ * service's ring; rotated files kept; and what one service's pipe gives in
+ * one wake-up, so a flood cannot keep the loop from anything else.
+ */
+#define ARB_LOG_LINE_MAX 8192
+#define ARB_LOG_RING_MIN (16 * 1024)
+#define ARB_LOG_RING_MAX (64 * 1024 * 1024)
+#define ARB_LOG_KEEP_MAX 1000
+#define ARB_SIZE_MAX (1ull << 40) /* any size key: 1 TiB */
+#define ARB_LOG_READ_MAX (64 * 1024)
+
+/*
+ * What may wait for a slow console (arbord's stdout and stderr) and for a
+ * slow `arborctl logs -f` reader before lines are dropped and counted.
+ */
+#define ARB_LOG_CONSOLE_QUEUE (256 * 1024)
+#define ARB_LOG_FOLLOW_QUEUE (1024 * 1024)
+
 /* Supplementary groups of one service's user: Linux's NGROUPS_MAX. */
 #define ARB_GROUPS_MAX 65536
 

@@ -143,6 +143,10 @@ node_defaults(struct arb_spec_node *n)
 	n->ready_fd = -1;
 	n->start_timeout_ms = ARB_DEFAULT_START_TIMEOUT_MS;
 	n->umask = -1;
+	n->log.sinks = ARB_DEFAULT_LOG_SINKS;
+	n->log.ring_size = ARB_DEFAULT_LOG_RING_SIZE;
+	n->log.max_size = ARB_DEFAULT_LOG_MAX_SIZE;
+	n->log.keep = ARB_DEFAULT_LOG_KEEP;
 	n->defaulted = ~0u;
 	n->parent = ARB_NONE;
 }
@@ -213,6 +217,7 @@ arb_spec_free(struct arb_spec *s)
 		arb_free(n->home);
 		arb_free(n->shell);
 		arb_free(n->rlimits);
+		arb_free(n->log.file);
 	}
 	arb_free(s->nodes);
 	for (uint32_t i = 0; i < s->nfiles; i++)
@@ -292,9 +297,13 @@ arb_spec_add(struct arb_spec *s, uint32_t parent, enum arb_node_kind kind,
 	n->line = line;
 	n->name = arb_strdup(name);
 	n->path = join_path(p->path, name);
-	if (!n->name || !n->path) {
+	/* A child logs as its supervisor does unless it says otherwise. */
+	n->log = p->log;
+	n->log.file = p->log.file ? arb_strdup(p->log.file) : NULL;
+	if (!n->name || !n->path || (p->log.file && !n->log.file)) {
 		arb_free(n->name);
 		arb_free(n->path);
+		arb_free(n->log.file);
 		memset(n, 0, sizeof(*n));
 		return ARB_NONE;
 	}
@@ -429,6 +438,90 @@ arb_spec_format_duration(int64_t ms, char *buf, size_t size)
 	for (const char *s = units[i].suffix; *s && len + 1 < size; s++)
 		buf[len++] = *s;
 	buf[len] = '\0';
+}
+
+int
+arb_spec_parse_size(const char *text, uint64_t *ret)
+{
+	uint64_t v = 0, unit = 1;
+	const char *p = text;
+
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > ARB_SIZE_MAX)
+			return -1;
+	}
+	switch (*p) {
+	case '\0':
+		break;
+	case 'K':
+		unit = 1024;
+		p++;
+		break;
+	case 'M':
+		unit = 1024 * 1024;
+		p++;
+		break;
+	case 'G':
+		unit = 1024 * 1024 * 1024;
+		p++;
+		break;
+	default:
+		return -1;
+	}
+	if (*p != '\0' || v > ARB_SIZE_MAX / unit)
+		return -1;
+	*ret = v * unit;
+	return 0;
+}
+
+void
+arb_spec_format_size(uint64_t bytes, char *buf, size_t size)
+{
+	static const char suffix[] = {'G', 'M', 'K'};
+	uint64_t unit = 1024 * 1024 * 1024;
+	size_t len = 0;
+
+	if (size == 0)
+		return;
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(suffix); i++, unit /= 1024) {
+		if (bytes != 0 && bytes % unit == 0) {
+			put_number(buf, size, &len, (int64_t)(bytes / unit));
+			if (len + 1 < size) {
+				buf[len++] = suffix[i];
+				buf[len] = '\0';
+			}
+			return;
+		}
+	}
+	put_number(buf, size, &len, (int64_t)bytes);
+}
+
+static const char *const log_sink_names[] = {
+	"ring", "file", "journal", "console",
+};
+
+const char *
+arb_log_sink_name(enum arb_log_sink v)
+{
+	for (size_t i = 0; i < sizeof(log_sink_names) / sizeof(*log_sink_names);
+	     i++)
+		if (v == 1u << i)
+			return log_sink_names[i];
+	return NULL;
+}
+
+unsigned
+arb_log_sink_from_name(const char *name)
+{
+	for (size_t i = 0; i < sizeof(log_sink_names) / sizeof(*log_sink_names);
+	     i++)
+		if (strcmp(name, log_sink_names[i]) == 0)
+			return 1u << i;
+	return 0;
 }
 
 uint32_t

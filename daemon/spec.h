@@ -118,6 +118,42 @@ struct arb_rlimit {
 	uint64_t soft, hard; /* ARB_RLIM_INFINITY: unlimited */
 };
 
+/* Where a node's output lines go (logs.c); any combination. */
+enum arb_log_sink {
+	ARB_SINK_RING = 1u << 0,    /* memory, for arborctl logs */
+	ARB_SINK_FILE = 1u << 1,    /* a file, rotated by size */
+	ARB_SINK_JOURNAL = 1u << 2, /* systemd-journald, when present */
+	ARB_SINK_CONSOLE = 1u << 3, /* arbord's stdout and stderr */
+};
+
+/* The keys of a `log` group, as bits of arb_log_spec.given. */
+enum arb_log_key {
+	ARB_LOG_SINKS = 1u << 0,
+	ARB_LOG_RING_SIZE = 1u << 1,
+	ARB_LOG_FILE = 1u << 2,
+	ARB_LOG_MAX_SIZE = 1u << 3,
+	ARB_LOG_KEEP = 1u << 4,
+};
+
+#define ARB_DEFAULT_LOG_SINKS ARB_SINK_RING
+#define ARB_DEFAULT_LOG_RING_SIZE (64u * 1024)
+#define ARB_DEFAULT_LOG_MAX_SIZE (10ull * 1024 * 1024)
+#define ARB_DEFAULT_LOG_KEEP 5u
+
+/*
+ * A node's `log` settings: its own keys over its supervisor's, over the
+ * defaults. `given` says which keys came from a configuration (this node's
+ * or an ancestor's) rather than a default.
+ */
+struct arb_log_spec {
+	unsigned sinks;     /* enum arb_log_sink bits */
+	uint32_t ring_size; /* bytes */
+	char *file;         /* absolute path; NULL: none */
+	uint64_t max_size;  /* rotate before the file would exceed it; 0: never */
+	uint32_t keep;      /* rotated files kept: file.1 .. file.keep */
+	unsigned given;     /* enum arb_log_key bits */
+};
+
 struct arb_spec_node {
 	char *name;   /* "app"; the root's is "/" */
 	char *path;   /* "web/app"; the root's is "/" */
@@ -176,6 +212,10 @@ struct arb_spec_node {
 	uint32_t nrlimits;
 	bool no_new_privileges;
 	bool inherit_env;     /* start from arbord's environment, not a clean one */
+
+	/* Where its output goes; a supervisor's is its services' default.
+	 * The root's also takes arbord's own events. */
+	struct arb_log_spec log;
 };
 
 struct arb_spec {
@@ -231,6 +271,20 @@ int arb_spec_parse_duration(const char *text, bool allow_infinity,
 
 /* Writes ms as the shortest exact unit ("5s", "250ms", "2min", "infinity"). */
 void arb_spec_format_duration(int64_t ms, char *buf, size_t size);
+
+/*
+ * Sizes in bytes: a bare number, or a number with K, M or G (powers of
+ * 1024: "64K", "10M"). 0 and *ret, or -1 when malformed or above 1 TiB.
+ */
+int arb_spec_parse_size(const char *text, uint64_t *ret);
+
+/* Writes bytes in the largest unit that is exact ("64K", "1536", "10M"). */
+void arb_spec_format_size(uint64_t bytes, char *buf, size_t size);
+
+/* A log sink's name ("ring", "file", "journal", "console") and its bit;
+ * 0 for an unknown name. */
+const char *arb_log_sink_name(enum arb_log_sink v);
+unsigned arb_log_sink_from_name(const char *name);
 
 /* Name tables; the lookups return -1 for an unknown name. */
 const char *arb_strategy_name(enum arb_strategy v);
