@@ -57,8 +57,8 @@ $(shell printf '%s\n' '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) || \
 $(FLAGS_STAMP): ;
 
 CORE_SRCS := daemon/tree.c daemon/tree_base.c daemon/spec.c daemon/mem.c
-SHELL_SRCS := daemon/signames.c daemon/config.c daemon/config_keys.c daemon/config_exec.c daemon/config_print.c daemon/config_log.c daemon/spawn.c daemon/envp.c daemon/listen.c daemon/pidmap.c daemon/notify.c \
-	daemon/runtime.c daemon/events.c daemon/control.c daemon/methods.c daemon/jarena.c \
+SHELL_SRCS := daemon/signames.c daemon/config.c daemon/config_keys.c daemon/config_exec.c daemon/config_print.c daemon/config_log.c daemon/logring.c daemon/logsink.c daemon/logs.c daemon/spawn.c daemon/envp.c daemon/listen.c daemon/pidmap.c daemon/notify.c \
+	daemon/runtime.c daemon/events.c daemon/control.c daemon/methods.c daemon/methods_logs.c daemon/jarena.c \
 	daemon/interface.c daemon/manager.c daemon/main.c common/wire.c common/sockpath.c
 DAEMON_OBJS := $(CORE_SRCS:.c=.o) $(SHELL_SRCS:.c=.o)
 HEADERS := $(wildcard daemon/*.h common/*.h ctl/*.h)
@@ -212,7 +212,7 @@ uninstall:
 # configurations. Needs clang with libFuzzer (Debian: clang, libclang-rt-dev).
 FUZZ_SECONDS ?= 60
 FUZZ_SRCS := tests/fuzz/config_fuzz.c daemon/config.c daemon/config_keys.c \
-	daemon/config_exec.c daemon/config_print.c daemon/config_log.c daemon/spec.c daemon/mem.c \
+	daemon/config_exec.c daemon/config_print.c daemon/config_log.c daemon/logring.c daemon/logsink.c daemon/logs.c daemon/spec.c daemon/mem.c \
 	daemon/signames.c
 tests/fuzz/config_fuzz: $(FUZZ_SRCS) $(HEADERS)
 	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \

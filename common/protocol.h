@@ -32,6 +32,8 @@
 #define ARB_METHOD_SIGNAL ARB_INTERFACE ".Signal"
 #define ARB_METHOD_EVENTS ARB_INTERFACE ".Events"
 #define ARB_METHOD_SHUTDOWN ARB_INTERFACE ".Shutdown"
+#define ARB_METHOD_LOGS ARB_INTERFACE ".Logs"
+#define ARB_METHOD_REOPEN_LOGS ARB_INTERFACE ".ReopenLogs"
 
 #define ARB_METHOD_GET_INFO "org.varlink.service.GetInfo"
 #define ARB_METHOD_GET_INTERFACE "org.varlink.service.GetInterfaceDescription"
@@ -52,5 +54,6 @@
 #define ARB_ERR_SHUTTING_DOWN ARB_INTERFACE ".ShuttingDown"
 #define ARB_ERR_INVALID_PATH ARB_INTERFACE ".InvalidPath"
 #define ARB_ERR_TEMPORARY ARB_INTERFACE ".Temporary"
+#define ARB_ERR_REOPEN_FAILED ARB_INTERFACE ".ReopenFailed"
 
 #endif

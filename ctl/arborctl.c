@@ -58,6 +58,9 @@ struct ctl {
 struct args {
 	const char *signal; /* kill -s */
 	bool more;	    /* call --more */
+	const char *lines;  /* logs -n */
+	bool follow;	    /* logs -f */
+	bool reopen;	    /* logs --reopen */
 	int argc;	    /* operands */
 	char **argv;
 };
@@ -74,6 +77,11 @@ static const char usage_text[] =
 	"  restart PATH           stop and start a child\n"
 	"  kill [-s SIG] PATH     send SIG (default TERM) to a service\n"
 	"  events                 follow supervision events until the end\n"
+	"  logs [-n N] [-f] [PATH]\n"
+	"                         the last N (10; all) lines of a service's\n"
+	"                         output, or a subtree's in time order; -f\n"
+	"                         follows\n"
+	"  logs --reopen          reopen the log files (after logrotate)\n"
 	"  shutdown               stop the tree and arbord\n"
 	"  call [--more] METHOD [JSON]\n"
 	"                         send any method, print the reply\n"
@@ -629,6 +637,70 @@ cmd_events(struct ctl *c, struct args *a)
 }
 
 static void
+show_lines(struct ctl *c, json_t *params)
+{
+	json_t *lines = json_object_get(params, "lines"), *l;
+	size_t i;
+
+	json_array_foreach(lines, i, l) {
+		if (c->json)
+			print_json(l, JSON_COMPACT);
+		else
+			arb_render_log_line(stdout, &c->render, l);
+	}
+}
+
+/* -n N: a count, or "all". */
+static int
+lines_of(const char *text, json_int_t *ret)
+{
+	char *end;
+	long long v;
+
+	if (strcmp(text, "all") == 0) {
+		*ret = -1;
+		return 0;
+	}
+	errno = 0;
+	v = strtoll(text, &end, 10);
+	if (errno || end == text || *end || v < 0)
+		return -1;
+	*ret = v;
+	return 0;
+}
+
+static int
+cmd_logs(struct ctl *c, struct args *a)
+{
+	json_int_t lines = 10;
+	json_t *params;
+	int rc;
+
+	if (a->reopen) {
+		if (a->argc || a->lines || a->follow)
+			return usage_error("logs --reopen takes nothing else");
+		return simple_call(c, ARB_METHOD_REOPEN_LOGS, NULL);
+	}
+	if (a->argc > 1)
+		return usage_error("logs takes at most one PATH");
+	if (a->lines && lines_of(a->lines, &lines) < 0)
+		return usage_error("-n: '%s' is not a number of lines or "
+				   "'all'", a->lines);
+	params = json_pack("{s:I,s:b}", "lines", lines, "follow", a->follow);
+	if (params && a->argc)
+		json_object_set_new(params, "path", json_string(a->argv[0]));
+	if (!params) {
+		fprintf(stderr, "arborctl: out of memory\n");
+		return EXIT_FAILED;
+	}
+	if (a->follow)
+		setvbuf(stdout, NULL, _IOLBF, 0);
+	rc = follow(c, ARB_METHOD_LOGS, params, true, show_lines);
+	json_decref(params);
+	return rc;
+}
+
+static void
 show_raw(struct ctl *c, json_t *params)
 {
 	print_json(params, c->json ? JSON_COMPACT : JSON_INDENT(2));
@@ -667,7 +739,7 @@ cmd_call(struct ctl *c, struct args *a)
 	return rc;
 }
 
-enum { OPT_SOCKET = 0x100, OPT_MORE };
+enum { OPT_SOCKET = 0x100, OPT_MORE, OPT_REOPEN };
 
 static const struct option global_options[] = {
 	{"json", no_argument, NULL, 'j'},
@@ -676,6 +748,9 @@ static const struct option global_options[] = {
 	{"version", no_argument, NULL, 'V'},
 	{"signal", required_argument, NULL, 's'}, /* kill only */
 	{"more", no_argument, NULL, OPT_MORE},	  /* call only */
+	{"lines", required_argument, NULL, 'n'},  /* logs only */
+	{"follow", no_argument, NULL, 'f'},	  /* logs only */
+	{"reopen", no_argument, NULL, OPT_REOPEN}, /* logs only */
 	{NULL, 0, NULL, 0},
 };
 
@@ -686,6 +761,7 @@ static const struct command {
 	{"status", cmd_status},	    {"start", cmd_start},
 	{"stop", cmd_stop},	    {"restart", cmd_restart},
 	{"kill", cmd_kill},	    {"events", cmd_events},
+	{"logs", cmd_logs},
 	{"shutdown", cmd_shutdown}, {"call", cmd_call},
 };
 
@@ -702,7 +778,9 @@ parse(struct ctl *c, int argc, char **argv, const char *cmd, struct args *a,
 	 * command's name in the first pass. */
 	const char *shortopts = !cmd			   ? "+:jhVs"
 				: strcmp(cmd, "kill") == 0 ? ":jhVs:"
+				: strcmp(cmd, "logs") == 0 ? ":jhVsn:f"
 							   : ":jhVs";
+	bool logs = cmd && strcmp(cmd, "logs") == 0;
 	char unknown[3] = "-?";
 	int opt;
 
@@ -732,6 +810,22 @@ parse(struct ctl *c, int argc, char **argv, const char *cmd, struct args *a,
 				return usage_error("-s SIGNAL is an option of "
 						   "kill");
 			a->signal = optarg;
+			break;
+		case 'n':
+			if (!logs)
+				return usage_error("-n N is an option of logs");
+			a->lines = optarg;
+			break;
+		case 'f':
+			if (!logs)
+				return usage_error("-f is an option of logs");
+			a->follow = true;
+			break;
+		case OPT_REOPEN:
+			if (!logs)
+				return usage_error("--reopen is an option of "
+						   "logs");
+			a->reopen = true;
 			break;
 		case OPT_MORE:
 			if (!cmd || strcmp(cmd, "call") != 0)
@@ -822,7 +916,7 @@ main(int argc, char **argv)
 	if (rc || done)
 		return rc;
 	/* A stream lives on: only a one-request command may never free. */
-	if (strcmp(cmd->name, "events") != 0 && !a.more)
+	if (strcmp(cmd->name, "events") != 0 && !a.more && !a.follow)
 		json_set_alloc_funcs(bump_malloc, bump_free);
 
 	(void)setlocale(LC_CTYPE, "");

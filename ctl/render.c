@@ -434,3 +434,51 @@ arb_render_event(FILE *out, const struct arb_render *r, json_t *ev,
 	fputc('\n', out);
 }
 
+
+/* "2026-11-21T10:00:00.123456Z" as local "2026-11-21 10:00:00.123". */
+static void
+put_local_time(FILE *out, const char *iso)
+{
+	struct tm tm = {0};
+	const char *frac = iso ? strptime(iso, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+	time_t t;
+	char buf[32];
+
+	if (!frac) {
+		fputs("-", out); /* no time: say so, do not guess */
+		return;
+	}
+	t = timegm(&tm);
+	localtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+	fputs(buf, out);
+	if (*frac == '.' && strlen(frac) >= 4)
+		fprintf(out, ".%.3s", frac + 1);
+}
+
+void
+arb_render_log_line(FILE *out, const struct arb_render *r, json_t *l)
+{
+	const char *path = str_of(l, "path"), *text = str_of(l, "line");
+	const char *stream = str_of(l, "stream");
+	json_int_t pid = 0;
+
+	put_local_time(out, str_of(l, "time"));
+	(void)int_of(l, "pid", &pid);
+	fputc(' ', out);
+	if (!path || strcmp(path, "/") == 0)
+		fputs("arbord", out);
+	else
+		arb_render_safe(out, path);
+	fprintf(out, "[%lld]", (long long)pid);
+	if (r->color && stream && strcmp(stream, "stderr") == 0)
+		fputs("\033[31m:\033[0m ", out);
+	else
+		fputs(": ", out);
+	for (const unsigned char *c = (const unsigned char *)(text ? text : "");
+	     *c; c++)
+		fputc((*c < 0x20 && *c != '\t') || *c == 0x7f ? '?' : *c, out);
+	if (json_is_true(json_object_get(l, "cut")))
+		fputs(" [cut]", out);
+	fputc('\n', out);
+}

@@ -32,6 +32,14 @@ int arb_render_tree(FILE *out, const struct arb_render *r, json_t *nodes);
 void arb_render_event(FILE *out, const struct arb_render *r, json_t *ev,
 		      time_t when);
 
+/*
+ * Writes one line of a Logs reply as "2026-11-21 10:00:00.123
+ * web/app[4242]: text" (local time), arbord's own as "arbord[PID]",
+ * control characters but tabs as '?', a piece of a cut line ending in
+ * " [cut]".
+ */
+void arb_render_log_line(FILE *out, const struct arb_render *r, json_t *l);
+
 /* ms as 45s, 3m12s, 2h5m or 3d4h (negative counts as 0). */
 void arb_render_duration(char *buf, size_t size, long long ms);
 

@@ -52,7 +52,7 @@ conn_flush(struct conn *c)
 		return;
 	}
 	/* Output was the only thing holding it back: take the next calls. */
-	if (!c->waiting && !c->events)
+	if (!c->waiting && !conn_streaming(c))
 		conn_process(c);
 }
 
@@ -149,7 +149,7 @@ conn_process(struct conn *c)
 	size_t len;
 	int r = 1;
 
-	while (conn_ready(c) && !c->events) {
+	while (conn_ready(c) && !conn_streaming(c)) {
 		r = arb_wire_reader_next(&c->in, &msg, &len);
 		if (r == 0)
 			break;
@@ -165,9 +165,9 @@ conn_process(struct conn *c)
 		conn_close(c);
 		return;
 	}
-	if (conn_ready(c) && !c->events && !c->eof)
+	if (conn_ready(c) && !conn_streaming(c) && !c->eof)
 		ev_io_start(c->ctl->loop, &c->rio);
-	else if (!c->events)
+	else if (!conn_streaming(c))
 		ev_io_stop(c->ctl->loop, &c->rio);
 }
 
@@ -182,7 +182,7 @@ on_conn_read(struct ev_loop *loop, ev_io *w, int revents)
 		conn_process(c);
 		return;
 	}
-	if (c->events) {
+	if (conn_streaming(c)) {
 		/* A subscriber only listens: anything it sends, or an
 		 * error, ends the stream. */
 		char byte;
@@ -229,6 +229,8 @@ conn_close(struct conn *c)
 	arb_wire_reader_done(&c->in);
 	arb_wire_outq_done(&c->out);
 	free(c->req_path);
+	if (c->logs_follow)
+		ctl->nfollowers--;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -581,6 +583,12 @@ arb_control_report(struct arb_control *c, const struct arb_action *a)
 	free(buf);
 }
 
+void
+arb_control_set_logs(struct arb_control *c, struct arb_logs *logs)
+{
+	c->logs = logs;
+}
+
 /* Why a start failed, in words (M6). */
 static const char *
 start_failure_text(const struct arb_action *a)
@@ -689,6 +697,7 @@ arb_control_close(struct arb_control *ctl)
 {
 	if (!ctl)
 		return;
+	methods_logs_end(ctl);
 	flush_all(ctl);
 	while (ctl->conns)
 		conn_close(ctl->conns);

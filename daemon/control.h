@@ -52,6 +52,19 @@ int arb_control_open(struct arb_control **ret, struct ev_loop *loop,
 /* A supervision event (REPORT action), for the Events streams. */
 void arb_control_report(struct arb_control *c, const struct arb_action *a);
 
+struct arb_logs;
+struct arb_log_line;
+
+/* The logs Logs reads and ReopenLogs reopens (borrowed). */
+void arb_control_set_logs(struct arb_control *c, struct arb_logs *logs);
+
+/*
+ * A line captured for node (an arb_logs_line_fn, ctx the arb_control):
+ * to the Logs streams that follow its subtree.
+ */
+void arb_control_log_line(void *ctx, uint32_t node,
+			  const struct arb_log_line *l);
+
 /* The core's answer (REPLY action) to a request. */
 void arb_control_reply(struct arb_control *c, const struct arb_action *a);
 

@@ -25,6 +25,9 @@ struct conn {
 	uid_t uid;      /* the peer, from SO_PEERCRED */
 	bool may_write; /* root or arbord's own uid: may change the tree */
 	bool events;    /* subscribed to Events */
+	bool logs_follow;       /* following Logs (methods_logs.c) */
+	uint32_t logs_top;      /* ... of this subtree */
+	uint64_t logs_dropped;  /* lines it was too slow for, to announce */
 	bool oneway;    /* the call being answered wants no reply */
 	bool waiting;   /* a request is with the core: later calls wait */
 	uint64_t req_id;
@@ -47,6 +50,8 @@ struct arb_control {
 	struct conn *conns;
 	unsigned nconns;
 	uint64_t next_req_id;
+	struct arb_logs *logs; /* NULL: no Logs method (tests) */
+	unsigned nfollowers;   /* connections with logs_follow */
 	bool down; /* the root is gone: no new work */
 	bool full; /* refusing clients at ARB_CLIENTS_MAX (logged once) */
 };
@@ -60,7 +65,32 @@ void conn_error(struct conn *c, const char *name, json_t *parameters);
 void conn_error_str(struct conn *c, const char *name, const char *key,
 		    const char *value);
 
+/* Whether c is a stream (Events, Logs with follow): it takes no calls. */
+static inline bool
+conn_streaming(const struct conn *c)
+{
+	return c->events || c->logs_follow;
+}
+
 /* ---- methods.c ---- */
+
+/*
+ * The "path" parameter as a node: ARB_NONE after an error reply when it is
+ * missing, not a string, or names nothing. optional: absent means the root.
+ */
+uint32_t methods_path_param(struct conn *c, json_t *params, bool optional,
+			    const char **ret_path);
+
+/* Whether c may change the tree; else answers PermissionDenied. */
+bool methods_allowed(struct conn *c);
+
+/* ---- methods_logs.c ---- */
+
+void method_logs(struct conn *c, json_t *params, bool more);
+void method_reopen_logs(struct conn *c);
+
+/* Ends every Logs stream with a last reply (arbord is exiting). */
+void methods_logs_end(struct arb_control *ctl);
 
 /*
  * Answers one decoded call on c: every method of org.arbor.Supervisor and

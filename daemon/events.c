@@ -114,15 +114,24 @@ arb_logfmt_int(struct arb_logfmt *l, const char *key, long long value)
 	arb_logfmt_str(l, key, num);
 }
 
+const char *
+arb_logfmt_end(struct arb_logfmt *l)
+{
+	if (l->truncated) {
+		memcpy(l->buf + l->len, TRUNCATED, sizeof(TRUNCATED) - 1);
+		l->len += sizeof(TRUNCATED) - 1;
+		l->truncated = 0;
+	}
+	l->buf[l->len] = '\0';
+	return l->buf;
+}
+
 int
 arb_logfmt_write(struct arb_logfmt *l, int fd)
 {
 	size_t off = 0;
 
-	if (l->truncated) {
-		memcpy(l->buf + l->len, TRUNCATED, sizeof(TRUNCATED) - 1);
-		l->len += sizeof(TRUNCATED) - 1;
-	}
+	(void)arb_logfmt_end(l);
 	l->buf[l->len] = '\n';
 	while (off < l->len + 1) {
 		ssize_t n = write(fd, l->buf + off, l->len + 1 - off);
@@ -244,19 +253,18 @@ arb_events_fields(const struct arb_spec *spec, const struct arb_action *a,
 }
 
 void
-arb_events_report(int fd, const struct arb_spec *spec,
-		  const struct arb_action *a)
+arb_events_format(const struct arb_spec *spec, const struct arb_action *a,
+		  struct arb_logfmt *l)
 {
 	struct arb_event_fields f;
-	struct arb_logfmt l;
 
 	arb_events_fields(spec, a, &f);
-	arb_logfmt_init(&l);
+	arb_logfmt_init(l);
 	for (size_t i = 0; i < f.n; i++) {
 		if (f.v[i].str)
-			arb_logfmt_str(&l, f.v[i].key, f.v[i].str);
+			arb_logfmt_str(l, f.v[i].key, f.v[i].str);
 		else
-			arb_logfmt_int(&l, f.v[i].key, f.v[i].num);
+			arb_logfmt_int(l, f.v[i].key, f.v[i].num);
 	}
-	(void)arb_logfmt_write(&l, fd);
+	(void)arb_logfmt_end(l);
 }

@@ -32,7 +32,11 @@ void arb_logfmt_init(struct arb_logfmt *l);
 void arb_logfmt_str(struct arb_logfmt *l, const char *key, const char *value);
 void arb_logfmt_int(struct arb_logfmt *l, const char *key, long long value);
 
-/* Writes the line and a newline to fd; 0 or -errno. */
+/* Ends the line (with ` truncated=true` when it was cut): its text, in
+ * l->buf, l->len bytes, NUL-terminated. */
+const char *arb_logfmt_end(struct arb_logfmt *l);
+
+/* Ends the line and writes it and a newline to fd; 0 or -errno. */
 int arb_logfmt_write(struct arb_logfmt *l, int fd);
 
 /*
@@ -53,8 +57,8 @@ struct arb_event_fields {
 void arb_events_fields(const struct arb_spec *spec, const struct arb_action *a,
 		       struct arb_event_fields *ret);
 
-/* Formats and writes one REPORT action of the core. */
-void arb_events_report(int fd, const struct arb_spec *spec,
-		       const struct arb_action *a);
+/* Formats one REPORT action of the core as an ended line in *l. */
+void arb_events_format(const struct arb_spec *spec, const struct arb_action *a,
+		       struct arb_logfmt *l);
 
 #endif

@@ -63,6 +63,8 @@
 #define ARB_LOG_RING_MIN (16 * 1024)
 #define ARB_LOG_RING_MAX (64 * 1024 * 1024)
 #define ARB_LOG_KEEP_MAX 1000
+/* Room for "KEY=" and the longest path, and a newline. */
+#define ARB_LOG_PATH_FIELD ((ARB_DEPTH_MAX + 1) * (ARB_NAME_MAX + 1) + 32)
 #define ARB_SIZE_MAX (1ull << 40) /* any size key: 1 TiB */
 #define ARB_LOG_READ_MAX (64 * 1024)
 

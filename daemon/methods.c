@@ -110,12 +110,8 @@ no_such_child(struct conn *c, const char *path)
 	json_decref(p);
 }
 
-/*
- * The "path" parameter as a node: ARB_NONE after an error reply when it is
- * missing, not a string, or names nothing. optional: absent means the root.
- */
-static uint32_t
-path_param(struct conn *c, json_t *params, bool optional,
+uint32_t
+methods_path_param(struct conn *c, json_t *params, bool optional,
 	   const char **ret_path)
 {
 	json_t *v = json_object_get(params, "path");
@@ -266,7 +262,7 @@ static void
 method_status(struct conn *c, json_t *params)
 {
 	const char *path;
-	uint32_t node = path_param(c, params, true, &path);
+	uint32_t node = methods_path_param(c, params, true, &path);
 	json_t *nodes, *reply;
 
 	if (node == ARB_NONE)
@@ -290,8 +286,8 @@ method_status(struct conn *c, json_t *params)
 
 /* ---- requests that change the tree -------------------------------------- */
 
-static bool
-allowed(struct conn *c)
+bool
+methods_allowed(struct conn *c)
 {
 	if (c->may_write)
 		return true;
@@ -306,9 +302,9 @@ method_request(struct conn *c, json_t *params, enum arb_request_kind kind)
 	const char *path;
 	uint32_t node;
 
-	if (!allowed(c))
+	if (!methods_allowed(c))
 		return;
-	node = path_param(c, params, false, &path);
+	node = methods_path_param(c, params, false, &path);
 	if (node == ARB_NONE)
 		return;
 	if (node == ARB_ROOT) {
@@ -340,7 +336,7 @@ method_signal(struct conn *c, json_t *params)
 	uint32_t node;
 	int signo;
 
-	if (!allowed(c))
+	if (!methods_allowed(c))
 		return;
 	if (!json_is_string(sv) ||
 	    (signo = arb_signal_from_name(json_string_value(sv))) < 0) {
@@ -348,7 +344,7 @@ method_signal(struct conn *c, json_t *params)
 			       "signal");
 		return;
 	}
-	node = path_param(c, params, false, &path);
+	node = methods_path_param(c, params, false, &path);
 	if (node == ARB_NONE)
 		return;
 	arb_tree_view(c->ctl->tree, node, &v);
@@ -378,7 +374,7 @@ method_events(struct conn *c, bool more)
 static void
 method_shutdown(struct conn *c)
 {
-	if (!allowed(c))
+	if (!methods_allowed(c))
 		return;
 	conn_reply(c, NULL, false);
 	c->ctl->hooks.shutdown(c->ctl->ctx);
@@ -442,6 +438,10 @@ methods_dispatch(struct conn *c, const char *method, json_t *params,
 		method_events(c, more);
 	else if (strcmp(method, ARB_METHOD_SHUTDOWN) == 0)
 		method_shutdown(c);
+	else if (strcmp(method, ARB_METHOD_LOGS) == 0)
+		method_logs(c, params, more);
+	else if (strcmp(method, ARB_METHOD_REOPEN_LOGS) == 0)
+		method_reopen_logs(c);
 	else if (strcmp(method, ARB_METHOD_GET_INFO) == 0)
 		method_get_info(c);
 	else if (strcmp(method, ARB_METHOD_GET_INTERFACE) == 0)

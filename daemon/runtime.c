@@ -30,6 +30,7 @@
 #include "events.h"
 #include "limits.h"
 #include "listen.h"
+#include "logs.h"
 #include "manager.h"
 #include "notify.h"
 #include "pidmap.h"
@@ -105,6 +106,7 @@ struct runtime {
 	struct arb_envp *plain_env; /* shared by the services of env_is_plain() */
 	struct arb_spawner spawner;
 	struct arb_control *control;
+	struct arb_logs *logs;
 	ev_child child_watcher;
 	ev_signal sig_term, sig_int, sig_hup;
 	int devnull;
@@ -221,6 +223,12 @@ do_spawn(struct runtime *rt, uint32_t node)
 	const char *step = "environment";
 	int pid = 0, r = env ? 0 : -ENOMEM;
 
+	if (r == 0) {
+		step = "output pipes";
+		r = arb_logs_pipes(rt->logs, node, &io.stdout_fd,
+				   &io.stderr_fd);
+	}
+
 	if (r == 0 && n->ready == ARB_READY_FD) {
 		step = "readiness pipe";
 		r = arb_ready_pipe_open(&rn->ready_pipe, rt->loop);
@@ -245,6 +253,7 @@ do_spawn(struct runtime *rt, uint32_t node)
 		return;
 	}
 	rt->nodes[node].pgid = pid;
+	arb_logs_started(rt->logs, node, pid);
 	note_clear(&rt->nodes[node].note);
 	ev.kind = ARB_EV_SPAWNED;
 	ev.pid = pid;
@@ -309,10 +318,14 @@ perform(struct runtime *rt, const struct arb_action *a)
 	case ARB_ACT_TIMER_CANCEL:
 		ev_timer_stop(rt->loop, &rt->nodes[a->node].timer);
 		return;
-	case ARB_ACT_REPORT:
-		arb_events_report(STDERR_FILENO, rt->spec, a);
+	case ARB_ACT_REPORT: {
+		struct arb_logfmt line;
+
+		arb_events_format(rt->spec, a, &line);
+		arb_logs_event(rt->logs, line.buf, line.len);
 		arb_control_report(rt->control, a);
 		return;
+	}
 	case ARB_ACT_REPLY:
 		arb_control_reply(rt->control, a);
 		return;
@@ -358,6 +371,8 @@ main_died(struct runtime *rt, uint32_t node, int pid, int code, int signo)
 		(void)arb_pidmap_take(&rt->pgids, r->pgid);
 	arb_ready_pipe_close(&r->ready_pipe, rt->loop);
 	main_watch_stop(rt, r);
+	/* Its last words come before its death. */
+	arb_logs_exited(rt->logs, node);
 	fifo_push(&rt->exits, &ev);
 	ev_prepare_start(rt->loop, &rt->exits_prepare);
 }
@@ -552,6 +567,7 @@ move_main_pid(struct runtime *rt, uint32_t node, int pid, long uid)
 	if (fd < 0)
 		return; /* before Linux 5.3: only a reap by arbord is seen */
 	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	arb_logs_started(rt->logs, node, pid);
 	r->main_pid = pid;
 	ev_io_set(&r->main_watch, fd, EV_READ);
 	ev_io_start(rt->loop, &r->main_watch);
@@ -715,6 +731,8 @@ runtime_done(struct runtime *rt)
 	}
 	arb_envp_free(rt->plain_env);
 	arb_notify_close(rt->notify);
+	/* Before the control socket: what is left reaches its followers. */
+	arb_logs_free(rt->logs);
 	if (rt->loop) {
 		ev_child_stop(rt->loop, &rt->child_watcher);
 		ev_idle_stop(rt->loop, &rt->failed_idle);
@@ -760,6 +778,8 @@ runtime_init(struct runtime *rt, const struct arb_spec *spec)
 	rt->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (rt->devnull < 0)
 		return -errno;
+	if (arb_logs_new(&rt->logs, rt->loop, spec, 0) < 0)
+		return -ENOMEM;
 	for (uint32_t i = 0; i < n; i++) {
 		struct rt_node *r = &rt->nodes[i];
 
@@ -858,6 +878,8 @@ arb_runtime_run(const struct arb_spec *spec, const char *socket_path)
 			     &hooks, &rt);
 	if (r < 0)
 		goto out;
+	arb_control_set_logs(rt.control, rt.logs);
+	arb_logs_set_follower(rt.logs, arb_control_log_line, rt.control);
 	/* Clients may queue on them from now on, across every restart. */
 	r = open_listen(&rt);
 	if (r != 0)

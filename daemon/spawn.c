@@ -90,6 +90,7 @@ struct child_args {
 	char *const *envp;
 	char *pid_at[2];  /* the env's pid slots (envp.h), NULL when absent */
 	int stdin_fd;
+	int stdout_fd, stderr_fd; /* -1: keep arbord's */
 	const int *listen_fds;
 	int nlisten;
 	int ready_fd;     /* source of n->ready_fd, or -1 */
@@ -97,6 +98,7 @@ struct child_args {
 	bool set_groups;  /* with n->set_ids: setgroups too */
 	uint64_t altered; /* signals to put back to SIG_DFL */
 	int max_fd;       /* above every descriptor arbord may hold */
+	const struct arb_spawner *sp;
 	int status_fd; /* write end of the close-on-exec status pipe */
 	sigset_t mask; /* what the child unblocks to: nothing */
 };
@@ -152,6 +154,14 @@ set_context(const struct child_args *a)
 {
 	const struct arb_spec_node *n = a->n;
 
+	if (a->sp->restore_nofile) {
+		struct {
+			uint64_t cur, max;
+		} lim = {a->sp->nofile_cur, a->sp->nofile_max};
+
+		if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &lim, NULL) < 0)
+			report_and_exit(a->status_fd, STEP_RLIMIT);
+	}
 	for (uint32_t i = 0; i < n->nrlimits; i++) {
 		/* The kernel's struct rlimit64; ARB_RLIM_INFINITY is its
 		 * RLIM64_INFINITY. */
@@ -226,6 +236,11 @@ place_fds(const struct child_args *a, int *status_fd)
 	int src[ARB_LISTEN_MAX], ready = a->ready_fd;
 
 	if (a->stdin_fd != 0 && dup2(a->stdin_fd, 0) < 0)
+		return -1;
+	/* Pipes arbord made after its 0-2 were filled: all above 2. */
+	if (a->stdout_fd >= 0 && dup2(a->stdout_fd, 1) < 0)
+		return -1;
+	if (a->stderr_fd >= 0 && dup2(a->stderr_fd, 2) < 0)
 		return -1;
 	if (move_above(status_fd, a->hi) < 0)
 		return -1;
@@ -359,12 +374,14 @@ arb_spawn_service(const struct arb_spawner *sp, const struct arb_spec_node *n,
 		  struct arb_envp *env, const struct arb_spawn_io *io,
 		  int *ret_pid, const char **failed_step)
 {
-	static const struct arb_spawn_io none = {.ready_fd = -1};
+	static const struct arb_spawn_io none = {
+		.stdout_fd = -1, .stderr_fd = -1, .ready_fd = -1};
 	struct child_args args = {.n = n, .envp = env->v,
 				  .pid_at = {env->pid_at[0], env->pid_at[1]},
 				  .stdin_fd = sp->stdin_fd,
 				  .altered = sp->altered,
 				  .max_fd = sp->max_fd,
+				  .sp = sp,
 				  .set_groups = true};
 	struct status_msg msg = {0};
 	sigset_t all, old;
@@ -378,6 +395,8 @@ arb_spawn_service(const struct arb_spawner *sp, const struct arb_spec_node *n,
 			*failed_step = step_names[STEP_FDS];
 		return -EINVAL;
 	}
+	args.stdout_fd = io->stdout_fd;
+	args.stderr_fd = io->stderr_fd;
 	args.listen_fds = io->listen_fds;
 	args.nlisten = io->nlisten;
 	args.ready_fd = io->ready_fd;

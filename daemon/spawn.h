@@ -4,6 +4,7 @@
 #ifndef ARB_SPAWN_H
 #define ARB_SPAWN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "envp.h"
@@ -17,6 +18,10 @@ struct arb_spawner {
 	void *map;        /* the stack's mapping, guard page included */
 	size_t map_size;
 	int max_fd;       /* where the pre-5.11 descriptor sweep stops */
+	/* The descriptor limit arbord had before raising its own for the
+	 * pipes of many services: what every child gets back. */
+	uint64_t nofile_cur, nofile_max;
+	bool restore_nofile;
 };
 
 /*
@@ -34,6 +39,7 @@ void arb_spawner_done(struct arb_spawner *sp);
  * borrowed: the caller keeps them open and closes them itself.
  */
 struct arb_spawn_io {
+	int stdout_fd, stderr_fd; /* given as 1 and 2; -1: arbord's own */
 	const int *listen_fds; /* nlisten sockets, given as fds 3, 4, ... */
 	int nlisten;           /* 0 .. ARB_LISTEN_MAX */
 	int ready_fd;          /* the write end of the readiness pipe, given
@@ -47,9 +53,10 @@ struct arb_spawn_io {
  * takes n's groups, gid and uid when n->set_ids (the supplementary groups
  * only when it can: an unprivileged arbord running a service as itself
  * keeps its own); changes to n->cwd as that user; sets
- * no_new_privileges; puts stdin on the spawner's stdin_fd, io's sockets
- * on 3, 4, ... and its ready_fd on n->ready_fd, leaving stdout and stderr
- * inherited and closing every other descriptor at exec; writes its pid
+ * no_new_privileges; puts stdin on the spawner's stdin_fd, io's stdout_fd
+ * and stderr_fd on 1 and 2 (arbord's own when -1), io's sockets on 3,
+ * 4, ... and its ready_fd on n->ready_fd, closing every other descriptor
+ * at exec; writes its pid
  * into env's LISTEN_PID and WATCHDOG_PID; and execs with an empty signal
  * mask. Everything is resolved
  * before this call; the child side only makes async-signal-safe syscalls.

@@ -1,0 +1,492 @@
+/*
+ * logs.c - capture of services' output, and the dispatch of each line to
+ * its sinks (logs.h).
+ */
+#include "logs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "limits.h"
+#include "logsink.h"
+
+/* Reads of one pipe when its process died: a bound, as the group may
+ * still hold it open and write. */
+#define EXIT_READS_MAX 16
+
+struct capture {
+	ev_io io[2];       /* stdout, stderr; fd -1 until the first start */
+	int write_fd[2];
+	int pid;
+	uint16_t partial_len[2];
+	char *partial;     /* a line without its newline yet, per stream:
+			    * 2 x ARB_LOG_LINE_MAX, allocated at the first */
+	struct arb_logring ring;
+	struct arb_logfile *file; /* shared by the nodes naming one path */
+	uint64_t journal_dropped;
+	unsigned sinks;
+};
+
+struct arb_logs {
+	struct ev_loop *loop;
+	const struct arb_spec *spec;
+	struct capture *caps; /* one per node */
+	struct arb_logfile *files;
+	struct arb_console out, err;
+	struct arb_journal journal;
+	uint64_t seq;
+	int self_pid;
+	char *scratch; /* a partial line and one read after it */
+	arb_logs_line_fn follow;
+	void *follow_ctx;
+};
+
+/* What the lines of one read share, formatted once. */
+struct batch {
+	const char *path;
+	int64_t time_us;
+	int pid;
+	enum arb_log_stream stream;
+	char file_prefix[ARB_LOG_PATH_FIELD + 96];
+	size_t file_prefix_len;
+	char console_prefix[ARB_LOG_PATH_FIELD];
+	size_t console_prefix_len;
+};
+
+static int64_t
+wall_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void
+batch_init(struct arb_logs *l, struct batch *b, uint32_t node,
+	   enum arb_log_stream stream)
+{
+	struct capture *cap = &l->caps[node];
+	bool root = node == ARB_ROOT;
+
+	b->path = root ? "arbord" : l->spec->nodes[node].path;
+	b->time_us = wall_us();
+	b->pid = root ? l->self_pid : cap->pid;
+	b->stream = stream;
+	b->file_prefix_len = 0;
+	if (cap->file)
+		b->file_prefix_len = arb_logfile_prefix(
+			b->file_prefix, sizeof(b->file_prefix), b->time_us,
+			b->path, b->pid, stream, 0);
+	/* arbord's events carry their path already. */
+	b->console_prefix_len = 0;
+	if (!root)
+		b->console_prefix_len = (size_t)snprintf(
+			b->console_prefix, sizeof(b->console_prefix), "%s: ",
+			b->path);
+}
+
+static void
+send_journal(struct arb_logs *l, struct capture *cap, const struct batch *b,
+	     const char *text, size_t len)
+{
+	if (cap->journal_dropped > 0) {
+		char marker[64];
+		int n = snprintf(marker, sizeof(marker),
+				 "arbor: %llu lines dropped",
+				 (unsigned long long)cap->journal_dropped);
+
+		if (arb_journal_send(&l->journal, b->path, b->pid,
+				     ARB_STREAM_ARBOR, marker, (size_t)n) < 0) {
+			cap->journal_dropped++;
+			return;
+		}
+		cap->journal_dropped = 0;
+	}
+	if (arb_journal_send(&l->journal, b->path, b->pid, b->stream, text,
+			     len) == 0)
+		return;
+	cap->journal_dropped++;
+	if (!l->journal.warned && l->journal.fd < 0) {
+		l->journal.warned = true;
+		fprintf(stderr, "arbord: warning: no journal at %s: the lines "
+			"of services that log to it are dropped\n",
+			l->journal.socket_path);
+	}
+}
+
+/* One line to every sink of its node. */
+static void
+emit(struct arb_logs *l, uint32_t node, const struct batch *b,
+     const char *text, size_t len, unsigned flags)
+{
+	struct capture *cap = &l->caps[node];
+	struct arb_log_line line = {
+		.seq = l->seq++, .time_us = b->time_us, .pid = b->pid,
+		.stream = (uint8_t)b->stream, .flags = (uint8_t)flags,
+		.len = (uint16_t)len, .text = text,
+	};
+
+	if (cap->sinks & ARB_SINK_RING)
+		(void)arb_logring_put(&cap->ring, &line);
+	if (cap->file) {
+		char prefix[sizeof(b->file_prefix)];
+
+		if (flags == 0) {
+			arb_logfile_put(cap->file, b->file_prefix,
+					b->file_prefix_len, text, len);
+		} else {
+			size_t plen = arb_logfile_prefix(
+				prefix, sizeof(prefix), b->time_us, b->path,
+				b->pid, b->stream, flags);
+
+			arb_logfile_put(cap->file, prefix, plen, text, len);
+		}
+	}
+	if (cap->sinks & ARB_SINK_JOURNAL)
+		send_journal(l, cap, b, text, len);
+	if ((cap->sinks & ARB_SINK_CONSOLE) || node == ARB_ROOT)
+		arb_console_put(b->stream == ARB_STREAM_STDOUT ? &l->out
+							       : &l->err,
+				b->console_prefix, b->console_prefix_len,
+				text, len);
+	if (l->follow)
+		l->follow(l->follow_ctx, node, &line);
+}
+
+/*
+ * Cuts data into lines and emits them; what follows the last newline is
+ * kept as the stream's partial line, unless it is a whole piece of a long
+ * line already.
+ */
+static void
+split(struct arb_logs *l, uint32_t node, const struct batch *b,
+      const char *data, size_t n)
+{
+	struct capture *cap = &l->caps[node];
+	const char *p = data, *end = data + n;
+	int s = b->stream;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = (size_t)((nl ? nl : end) - p);
+
+		while (len > ARB_LOG_LINE_MAX ||
+		       (!nl && len == ARB_LOG_LINE_MAX)) {
+			emit(l, node, b, p, ARB_LOG_LINE_MAX, ARB_LINE_CUT);
+			p += ARB_LOG_LINE_MAX;
+			len -= ARB_LOG_LINE_MAX;
+		}
+		if (!nl)
+			break;
+		emit(l, node, b, p, len, 0);
+		p = nl + 1;
+	}
+	cap->partial_len[s] = 0;
+	if (p < end) {
+		if (!cap->partial)
+			cap->partial = malloc(2 * ARB_LOG_LINE_MAX);
+		if (!cap->partial) {
+			emit(l, node, b, p, (size_t)(end - p), 0);
+			return;
+		}
+		memcpy(cap->partial + s * ARB_LOG_LINE_MAX, p,
+		       (size_t)(end - p));
+		cap->partial_len[s] = (uint16_t)(end - p);
+	}
+}
+
+/* Ends a partial line of stream s as a line of its own. */
+static void
+flush_partial(struct arb_logs *l, uint32_t node, int s)
+{
+	struct capture *cap = &l->caps[node];
+	struct batch b;
+
+	if (cap->partial_len[s] == 0)
+		return;
+	batch_init(l, &b, node, (enum arb_log_stream)s);
+	emit(l, node, &b, cap->partial + s * ARB_LOG_LINE_MAX,
+	     cap->partial_len[s], 0);
+	cap->partial_len[s] = 0;
+}
+
+/*
+ * One read of node's stream s: true when it got bytes (and may have more).
+ * The partial line goes first into the scratch buffer so that a line
+ * split between two reads is emitted whole.
+ */
+static bool
+read_once(struct arb_logs *l, uint32_t node, int s)
+{
+	struct capture *cap = &l->caps[node];
+	size_t keep = cap->partial_len[s];
+	struct batch b;
+	ssize_t n;
+
+	if (keep)
+		memcpy(l->scratch, cap->partial + s * ARB_LOG_LINE_MAX, keep);
+	do {
+		n = read(cap->io[s].fd, l->scratch + keep, ARB_LOG_READ_MAX);
+	} while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		/* EAGAIN: all read. EOF cannot come while arbord holds the
+		 * write end; stop watching rather than spin if it does. */
+		if (n == 0)
+			ev_io_stop(l->loop, &cap->io[s]);
+		return false;
+	}
+	batch_init(l, &b, node, (enum arb_log_stream)s);
+	split(l, node, &b, l->scratch, keep + (size_t)n);
+	return true;
+}
+
+static void
+on_pipe(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct arb_logs *l = w->data;
+	uint32_t node;
+	int s;
+
+	/* The watchers are caps[node].io[s]: find which from the address. */
+	node = (uint32_t)(((char *)w - (char *)l->caps) / sizeof(*l->caps));
+	s = w == &l->caps[node].io[1];
+	(void)read_once(l, node, s);
+	if (l->caps[node].file)
+		(void)arb_logfile_flush(l->caps[node].file);
+}
+
+/* The file sink of path, shared with the nodes that named it before. */
+static struct arb_logfile *
+file_for(struct arb_logs *l, const struct arb_spec_node *n)
+{
+	struct arb_logfile *f;
+
+	for (f = l->files; f; f = f->next)
+		if (strcmp(f->path, n->log.file) == 0)
+			return f;
+	f = arb_logfile_new(n->log.file, n->log.max_size, n->log.keep);
+	if (!f)
+		return NULL;
+	if (f->err)
+		fprintf(stderr, "arbord: child '%s': cannot open log file %s: "
+			"%s; its lines are dropped until `arborctl logs "
+			"--reopen` succeeds\n", n->path, n->log.file,
+			strerror(f->err));
+	f->next = l->files;
+	l->files = f;
+	return f;
+}
+
+int
+arb_logs_new(struct arb_logs **ret, struct ev_loop *loop,
+	     const struct arb_spec *spec, unsigned default_sinks)
+{
+	struct arb_logs *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return -ENOMEM;
+	l->loop = loop;
+	l->spec = spec;
+	l->self_pid = (int)getpid();
+	l->caps = calloc(spec->nnodes, sizeof(*l->caps));
+	l->scratch = malloc(ARB_LOG_LINE_MAX + ARB_LOG_READ_MAX);
+	if (!l->caps || !l->scratch)
+		goto oom;
+	arb_console_init(&l->out, loop, STDOUT_FILENO);
+	arb_console_init(&l->err, loop, STDERR_FILENO);
+	arb_journal_init(&l->journal);
+	for (uint32_t i = 0; i < spec->nnodes; i++) {
+		const struct arb_spec_node *n = &spec->nodes[i];
+		struct capture *cap = &l->caps[i];
+
+		for (int s = 0; s < 2; s++) {
+			ev_io_init(&cap->io[s], on_pipe, -1, EV_READ);
+			cap->io[s].data = l;
+			cap->write_fd[s] = -1;
+		}
+		cap->sinks = n->log.sinks;
+		if (!(n->log.given & ARB_LOG_SINKS))
+			cap->sinks |= default_sinks;
+		arb_logring_init(&cap->ring, n->log.ring_size);
+		/* Supervisors other than the root write nothing. */
+		if (n->kind == ARB_NODE_SUPERVISOR && i != ARB_ROOT)
+			continue;
+		if ((cap->sinks & ARB_SINK_FILE) && n->log.file) {
+			cap->file = file_for(l, n);
+			if (!cap->file)
+				goto oom;
+		}
+	}
+	*ret = l;
+	return 0;
+oom:
+	arb_logs_free(l);
+	return -ENOMEM;
+}
+
+void
+arb_logs_free(struct arb_logs *l)
+{
+	if (!l)
+		return;
+	for (uint32_t i = 0; l->caps && i < l->spec->nnodes; i++) {
+		struct capture *cap = &l->caps[i];
+
+		if (cap->io[0].fd >= 0)
+			arb_logs_exited(l, i);
+		for (int s = 0; s < 2; s++) {
+			if (cap->io[s].fd < 0)
+				continue;
+			ev_io_stop(l->loop, &cap->io[s]);
+			close(cap->io[s].fd);
+			close(cap->write_fd[s]);
+		}
+		free(cap->partial);
+		arb_logring_done(&cap->ring);
+	}
+	while (l->files) {
+		struct arb_logfile *next = l->files->next;
+
+		arb_logfile_free(l->files);
+		l->files = next;
+	}
+	if (l->caps) {
+		arb_console_drain(&l->out, ARB_EXIT_FLUSH_MS);
+		arb_console_drain(&l->err, ARB_EXIT_FLUSH_MS);
+		arb_console_done(&l->out);
+		arb_console_done(&l->err);
+		arb_journal_done(&l->journal);
+	}
+	free(l->caps);
+	free(l->scratch);
+	free(l);
+}
+
+void
+arb_logs_set_follower(struct arb_logs *l, arb_logs_line_fn fn, void *ctx)
+{
+	l->follow = fn;
+	l->follow_ctx = ctx;
+}
+
+/* A pipe whose read end is arbord's (non-blocking) and whose write end
+ * is the children's (blocking: a writer waits when the pipe is full). */
+static int
+make_pipe(int *ret_read, int *ret_write)
+{
+	int fds[2];
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	if (fcntl(fds[0], F_SETFL, O_NONBLOCK) < 0) {
+		int err = errno;
+
+		close(fds[0]);
+		close(fds[1]);
+		return -err;
+	}
+	*ret_read = fds[0];
+	*ret_write = fds[1];
+	return 0;
+}
+
+int
+arb_logs_pipes(struct arb_logs *l, uint32_t node, int *ret_stdout,
+	       int *ret_stderr)
+{
+	struct capture *cap = &l->caps[node];
+
+	if (cap->io[0].fd < 0) {
+		int rfd[2], wfd[2], r;
+
+		r = make_pipe(&rfd[0], &wfd[0]);
+		if (r < 0)
+			return r;
+		r = make_pipe(&rfd[1], &wfd[1]);
+		if (r < 0) {
+			close(rfd[0]);
+			close(wfd[0]);
+			return r;
+		}
+		for (int s = 0; s < 2; s++) {
+			ev_io_set(&cap->io[s], rfd[s], EV_READ);
+			ev_io_start(l->loop, &cap->io[s]);
+			cap->write_fd[s] = wfd[s];
+		}
+	}
+	*ret_stdout = cap->write_fd[0];
+	*ret_stderr = cap->write_fd[1];
+	return 0;
+}
+
+void
+arb_logs_started(struct arb_logs *l, uint32_t node, int pid)
+{
+	l->caps[node].pid = pid;
+}
+
+void
+arb_logs_exited(struct arb_logs *l, uint32_t node)
+{
+	struct capture *cap = &l->caps[node];
+
+	if (cap->io[0].fd < 0)
+		return;
+	for (int s = 0; s < 2; s++) {
+		for (int i = 0; i < EXIT_READS_MAX && read_once(l, node, s);
+		     i++)
+			;
+		flush_partial(l, node, s);
+	}
+	if (cap->file)
+		(void)arb_logfile_flush(cap->file);
+}
+
+void
+arb_logs_event(struct arb_logs *l, const char *text, size_t len)
+{
+	struct batch b;
+
+	batch_init(l, &b, ARB_ROOT, ARB_STREAM_ARBOR);
+	if (len > ARB_LOG_LINE_MAX)
+		len = ARB_LOG_LINE_MAX;
+	emit(l, ARB_ROOT, &b, text, len, 0);
+	if (l->caps[ARB_ROOT].file)
+		(void)arb_logfile_flush(l->caps[ARB_ROOT].file);
+}
+
+int
+arb_logs_reopen(struct arb_logs *l, const char **ret_failed)
+{
+	int first = 0;
+
+	for (struct arb_logfile *f = l->files; f; f = f->next) {
+		int r = arb_logfile_reopen(f);
+
+		if (r < 0 && first == 0) {
+			first = r;
+			*ret_failed = f->path;
+		}
+	}
+	return first;
+}
+
+const struct arb_logring *
+arb_logs_ring(const struct arb_logs *l, uint32_t node)
+{
+	return l->caps[node].sinks & ARB_SINK_RING ? &l->caps[node].ring
+						   : NULL;
+}
+
+void
+arb_logs_drain_console(struct arb_logs *l, int timeout_ms)
+{
+	arb_console_drain(&l->out, timeout_ms);
+	arb_console_drain(&l->err, timeout_ms);
+}

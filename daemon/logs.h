@@ -1,0 +1,83 @@
+/*
+ * logs.h - capture of every service's output (DESIGN.md "logs.c").
+ *
+ * Each service's stdout and stderr are pipes that arbord makes at its
+ * first start and keeps for its life, across restarts: what a dying
+ * process wrote is still in the pipe after its death and is read then,
+ * before its exit is handled. The bytes are cut into lines, each stamped
+ * with the wall clock, the stream and the pid of the service's process,
+ * and given to the service's sinks (spec.h arb_log_sink): its ring, a
+ * file, the journal, the console. arbord's own events are lines of the
+ * root node and take the same way, always to arbord's stderr too.
+ *
+ * Back-pressure: one read of at most ARB_LOG_READ_MAX per pipe per
+ * wake-up; a service that writes faster than its sinks take waits in
+ * write(2) on its full pipe, as it would on a terminal. Memory is bounded
+ * by the rings' sizes, a file buffer per file and the console's queue;
+ * the console and the journal drop what they cannot take at once and say
+ * how much (logsink.h).
+ */
+#ifndef ARB_LOGS_H
+#define ARB_LOGS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "logring.h"
+#include "spec.h"
+
+struct arb_logs;
+
+/* Called for every line captured or event logged, for `logs -f`. */
+typedef void (*arb_logs_line_fn)(void *ctx, uint32_t node,
+				 const struct arb_log_line *line);
+
+/*
+ * Sets up capture for the nodes of spec (borrowed) and opens every log
+ * file. default_sinks is added to the sinks of every node whose
+ * configuration did not choose them (ARB_SINK_CONSOLE in a container).
+ * A file that cannot be opened is reported on stderr; its lines are
+ * dropped until `arborctl logs --reopen` succeeds. 0 or -ENOMEM.
+ */
+int arb_logs_new(struct arb_logs **ret, struct ev_loop *loop,
+		 const struct arb_spec *spec, unsigned default_sinks);
+
+/* Reads what is left in every pipe, writes every file, closes all. */
+void arb_logs_free(struct arb_logs *l);
+
+void arb_logs_set_follower(struct arb_logs *l, arb_logs_line_fn fn,
+			   void *ctx);
+
+/*
+ * The write ends of node's pipes, for a start (borrowed: they stay open
+ * for arbord's life). Made, and watched, at the first call. 0 or -errno.
+ */
+int arb_logs_pipes(struct arb_logs *l, uint32_t node, int *ret_stdout,
+		   int *ret_stderr);
+
+/* Node's process is now pid: its lines are stamped with it. */
+void arb_logs_started(struct arb_logs *l, uint32_t node, int pid);
+
+/*
+ * Node's process died: reads what it left in the pipes and ends a last
+ * line that had no newline, so all of it comes before the death.
+ */
+void arb_logs_exited(struct arb_logs *l, uint32_t node);
+
+/* One line of arbord's own (an event), without its newline. */
+void arb_logs_event(struct arb_logs *l, const char *text, size_t len);
+
+/* Reopens every log file (after an outside rotation). 0 or the first
+ * -errno; *ret_failed names the file that failed. */
+int arb_logs_reopen(struct arb_logs *l, const char **ret_failed);
+
+/* Node's ring, or NULL when it keeps none. */
+const struct arb_logring *arb_logs_ring(const struct arb_logs *l,
+					uint32_t node);
+
+/* Writes what waits for arbord's stdout and stderr, for up to timeout_ms. */
+void arb_logs_drain_console(struct arb_logs *l, int timeout_ms);
+
+#endif
