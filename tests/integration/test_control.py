@@ -482,7 +482,9 @@ def test_get_interface_description(arbord):
               "Start(path: string) -> ()", "Stop(path: string) -> ()",
               "Restart(path: string) -> ()",
               "Signal(path: string, signal: string) -> ()",
-              "Events() -> (event: Event)", "Shutdown() -> ()"):
+              "Events() -> (event: Event)", "Shutdown() -> ()",
+              "Logs(path: ?string, lines: ?int, follow: ?bool) -> "
+              "(lines: []LogLine)", "ReopenLogs() -> ()"):
         assert f"\nmethod {m}\n" in desc, m
     header = open(os.path.join(HERE, "..", "..", "common",
                                "protocol.h")).read()
@@ -490,10 +492,11 @@ def test_get_interface_description(arbord):
               for line in header.splitlines()
               if line.startswith("#define ARB_ERR_")
               and "ARB_INTERFACE" in line]
-    assert len(errors) == 8
+    assert len(errors) == 9
     for e in errors:
         assert f"\nerror {e} (" in desc, e
-    for t in ("type Node (", "type Exit (", "type Event ("):
+    for t in ("type Node (", "type Exit (", "type Event (",
+              "type LogLine ("):
         assert t in desc
     assert error_of(a.socket, GET_INTERFACE, {"interface": "org.nope"}) == \
         ("org.varlink.service.InterfaceNotFound", {"interface": "org.nope"})

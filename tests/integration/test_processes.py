@@ -197,7 +197,13 @@ def test_closed_standard_fds_are_filled(arbord):
     pid = int(a.wait_event("start", "c")["pid"])
     for fd in (0, 1):
         assert os.readlink(f"/proc/{a.proc.pid}/fd/{fd}") == "/dev/null"
-        assert os.readlink(f"/proc/{pid}/fd/{fd}") == "/dev/null"
+    assert os.readlink(f"/proc/{pid}/fd/0") == "/dev/null"
+    # Its stdout is its log pipe, whose other end arbord holds.
+    out = os.readlink(f"/proc/{pid}/fd/1")
+    assert out.startswith("pipe:")
+    held = {os.readlink(f"/proc/{a.proc.pid}/fd/{fd}")
+            for fd in os.listdir(f"/proc/{a.proc.pid}/fd")}
+    assert out in held
     assert a.stop() == 0
 
 
