@@ -26,13 +26,19 @@
 
 /* ---- a line as JSON --------------------------------------------------- */
 
-/* The length of the UTF-8 character at p (n bytes left), 0 if invalid. */
+/*
+ * The length of the UTF-8 character at p (n bytes left), 0 if invalid.
+ * NUL counts as invalid: many JSON readers (jansson by default) refuse
+ * \u0000, and a C string would end there.
+ */
 static size_t
 utf8_char(const unsigned char *p, size_t n)
 {
 	unsigned char lo = 0x80, hi = 0xbf;
 	size_t len;
 
+	if (p[0] == 0)
+		return 0;
 	if (p[0] < 0x80)
 		return 1;
 	if (p[0] >= 0xc2 && p[0] <= 0xdf)

@@ -1,0 +1,443 @@
+"""Logs: every line a service writes is captured, kept and shown, across
+crashes and restarts, with real shells and real pipes (issue 5)."""
+
+import json
+import os
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import (REPO, SLOW, service, supervisor, tree, wait_until,
+                      SLEEPER)
+from ctlclient import status
+
+ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
+
+
+def ctl(sock, *args, timeout=30):
+    e = dict(os.environ, ARBOR_SOCKET=str(sock))
+    return subprocess.run([ARBORCTL, *args], capture_output=True, env=e,
+                          timeout=timeout * SLOW, stdin=subprocess.DEVNULL)
+
+
+def logs(sock, *args):
+    """Logs as JSON objects, oldest first (arborctl logs --json -n all)."""
+    # arbord may still be setting its socket up (exit status 4).
+    r = wait_until(lambda: (lambda r: r if r.returncode != 4 else None)(
+        ctl(sock, "logs", "--json", "-n", "all", *args)), 5, "the socket")
+    assert r.returncode == 0, r.stderr
+    return [json.loads(ln) for ln in r.stdout.decode().splitlines()]
+
+
+def texts(lines, path, stream="stdout"):
+    return [ln["line"] for ln in lines
+            if ln["path"] == path and ln["stream"] == stream]
+
+
+def log_config(**keys):
+    return "{ " + " ".join(f"{k} = {v};" for k, v in keys.items()) + " }"
+
+
+def numbered(count, start=0):
+    return [f"line {i}" for i in range(start, start + count)]
+
+
+def file_lines(path):
+    """The texts of a log file's lines (after "TIME PATH[PID] STREAM: ")."""
+    out = []
+    with open(path, "rb") as f:
+        for raw in f.read().split(b"\n")[:-1]:
+            out.append(raw.split(b": ", 1)[1].decode())
+    return out
+
+
+def test_ten_thousand_lines_then_a_crash(arbord, tmp_path):
+    """A child prints 10,000 numbered lines and crashes at once: all are in
+    the ring and in the file, in order, none twice, all before the exit
+    event, stamped with the child's pid."""
+    log = tmp_path / "count.log"
+    script = "i=0; while [ $i -lt 10000 ]; do echo line $i; i=$((i+1)); " \
+             "done; kill -SEGV $$"
+    a = arbord(tree([service("count", ["/bin/sh", "-c", script],
+                             restart='"temporary"',
+                             log=log_config(file=f'"{log}"',
+                                            ring_size='"1M"'))]))
+    ev = a.wait_event("exit", "count", timeout=20)
+    assert ev["signal"] == "SEGV"
+    lines = logs(a.socket)
+    assert texts(lines, "count") == numbered(10000)
+    pid = int(ev["pid"])
+    assert {ln["pid"] for ln in lines if ln["path"] == "count"} == {pid}
+    # The death's event line comes after every line the process wrote.
+    exit_seq = [ln["seq"] for ln in lines if ln["path"] == "/"
+                and "event=exit" in ln["line"]][0]
+    assert max(ln["seq"] for ln in lines if ln["path"] == "count") < exit_seq
+    assert file_lines(log) == numbered(10000)
+    with open(log) as f:
+        first = f.readline()
+    assert f" count[{pid}] stdout: line 0" in first
+    assert a.stop() == 0
+
+
+def test_lines_around_five_restarts(arbord, tmp_path):
+    """Each run prints lines and crashes; after five restarts the lines of
+    all six runs are in the ring and the file, each with its run's pid."""
+    log = tmp_path / "r.log"
+    runs = tmp_path / "runs"
+    script = f"n=$(cat {runs} 2>/dev/null || echo 0); n=$((n+1)); " \
+             f"echo $n > {runs}; " \
+             "for i in 1 2 3; do echo run $$ line $i; done; " \
+             "echo oops >&2; [ $n -le 5 ] && exit 7; exec sleep 1000"
+    a = arbord(tree([service("r", ["/bin/sh", "-c", script],
+                             log=log_config(file=f'"{log}"'))],
+                    intensity=10))
+    a.wait_event("start", "r", count=6)
+    pids = [int(e["pid"]) for e in a.find("start", "r")]
+    want = [f"run {p} line {i}" for p in pids for i in (1, 2, 3)]
+    wait_until(lambda: texts(logs(a.socket, "r"), "r") == want, 5,
+               "the lines of six runs")
+    assert texts(logs(a.socket, "r"), "r", "stderr") == ["oops"] * 6
+    assert [x for x in file_lines(log) if x.startswith("run")] == want
+    assert len(a.find("exit", "r")) == 5
+    a.stop()
+
+
+def test_rotation_loses_and_repeats_nothing(arbord, tmp_path):
+    """At a small max_size the file rotates many times; with enough kept
+    files every line is in exactly one of them, in order; and only `keep`
+    rotated files are ever kept."""
+    log = tmp_path / "rot.log"
+    script = "i=0; while [ $i -lt 3000 ]; do echo line $i; i=$((i+1)); " \
+             "done; exec sleep 1000"
+    a = arbord(tree([service("rot", ["/bin/sh", "-c", script],
+                             log=log_config(file=f'"{log}"',
+                                            max_size='"4K"', keep=100))]))
+    wait_until(lambda: log.exists() and "line 2999" in log.read_text(),
+               10, "the last line in the file")
+    rotated = sorted((p for p in tmp_path.iterdir()
+                      if p.name.startswith("rot.log.")),
+                     key=lambda p: -int(p.name.rsplit(".", 1)[1]))
+    assert len(rotated) > 20
+    got = []
+    for p in rotated + [log]:
+        assert p.stat().st_size <= 4096
+        got += file_lines(p)
+    assert got == numbered(3000)
+    a.stop()
+
+    # keep = 3: the three newest rotated files and the current one.
+    small = tmp_path / "small"
+    small.mkdir()
+    log = small / "rot.log"
+    b = arbord(tree([service("rot", ["/bin/sh", "-c", script],
+                             log=log_config(file=f'"{log}"',
+                                            max_size='"4K"', keep=3))]))
+    wait_until(lambda: log.exists() and "line 2999" in log.read_text(),
+               10, "the last line in the file")
+    assert sorted(p.name for p in small.iterdir()) == \
+        ["rot.log", "rot.log.1", "rot.log.2", "rot.log.3"]
+    got = []
+    for p in [small / "rot.log.3", small / "rot.log.2", small / "rot.log.1",
+              log]:
+        got += file_lines(p)
+    n = len(got)
+    assert got == numbered(n, 3000 - n)
+    b.stop()
+
+
+def test_reopen_after_an_outside_rotation(arbord, tmp_path):
+    """logrotate's way: the file is moved away, `arborctl logs --reopen`,
+    and new lines go to a new file at the configured path."""
+    log = tmp_path / "app.log"
+    fifo = tmp_path / "go"
+    os.mkfifo(fifo)
+    script = f"echo before; read x < {fifo}; echo after; exec sleep 1000"
+    a = arbord(tree([service("app", ["/bin/sh", "-c", script],
+                             log=log_config(file=f'"{log}"'))]))
+    wait_until(lambda: log.exists() and "before" in log.read_text(), 5,
+               "the first line")
+    os.rename(log, tmp_path / "app.log.old")
+    r = ctl(a.socket, "logs", "--reopen")
+    assert r.returncode == 0, r.stderr
+    with open(fifo, "w") as f:
+        f.write("go\n")
+    wait_until(lambda: log.exists() and "after" in log.read_text(), 5,
+               "the line after --reopen")
+    assert file_lines(log) == ["after"]
+    assert file_lines(tmp_path / "app.log.old") == ["before"]
+    a.stop()
+
+
+def test_partial_last_line_is_kept(arbord):
+    """A last line without a newline is a line once its process exits."""
+    a = arbord(tree([service("p", ["/bin/sh", "-c",
+                                   "echo whole; printf 'no newline'"],
+                             restart='"temporary"')]))
+    a.wait_event("exit", "p")
+    assert texts(logs(a.socket), "p") == ["whole", "no newline"]
+    a.stop()
+
+
+def test_binary_and_invalid_utf8_pass_safely(arbord, tmp_path):
+    """Bytes that are not UTF-8, NULs and escapes reach the file as they
+    are, and JSON as valid strings with U+FFFD plus the exact bytes."""
+    log = tmp_path / "bin.log"
+    script = r"printf 'ok \303\251\n'; printf 'bad \377\376 \000 \033[31m x\n'"
+    a = arbord(tree([service("bin", ["/bin/sh", "-c", script],
+                             restart='"temporary"',
+                             log=log_config(file=f'"{log}"'))]))
+    a.wait_event("exit", "bin")
+    lines = [ln for ln in logs(a.socket) if ln["path"] == "bin"]
+    assert lines[0]["line"] == "ok \u00e9" and "raw" not in lines[0]
+    raw = b"bad \xff\xfe \x00 \x1b[31m x"
+    assert bytes(lines[1]["raw"]) == raw
+    # NUL too is replaced: JSON readers and C strings choke on it.
+    assert lines[1]["line"] == \
+        raw.decode("utf-8", "replace").replace("\0", "\ufffd")
+    with open(log, "rb") as f:
+        assert f.read().split(b"\n")[1].endswith(b"stdout: " + raw)
+    # People get no terminal escapes from it.
+    r = ctl(a.socket, "logs", "bin")
+    assert b"\x1b" not in r.stdout and b"bad " in r.stdout
+    a.stop()
+
+
+def test_long_lines_are_cut_and_marked(arbord):
+    """A 20,000-byte line becomes pieces of 8192, 8192 and 3616 bytes, the
+    first two marked cut; nothing is lost."""
+    script = "head -c 20000 /dev/zero | tr '\\0' x; echo; echo next"
+    a = arbord(tree([service("long", ["/bin/sh", "-c", script],
+                             restart='"temporary"')]))
+    a.wait_event("exit", "long")
+    lines = [ln for ln in logs(a.socket) if ln["path"] == "long"]
+    assert [len(ln["line"]) for ln in lines] == [8192, 8192, 3616, 4]
+    assert [ln.get("cut", False) for ln in lines] == \
+        [True, True, False, False]
+    a.stop()
+
+
+def test_last_n_of_a_subtree_in_time_order(arbord):
+    """logs -n N PATH: the newest N lines of the services under PATH,
+    interleaved in the order they were read; other services not shown."""
+    fifo_names = ["x", "y"]
+    script = "for i in 1 2 3; do echo {0}$i; sleep 0.05; done; " \
+             "exec sleep 1000"
+    a = arbord(tree([
+        supervisor("web", [
+            service(n, ["/bin/sh", "-c", script.format(n)])
+            for n in fifo_names]),
+        service("other", ["/bin/sh", "-c", "echo other; exec sleep 1000"]),
+    ]))
+    wait_until(lambda: len([ln for ln in logs(a.socket, "web")
+                            if ln["stream"] == "stdout"]) == 6, 5, "6 lines")
+    lines = [ln for ln in logs(a.socket, "web") if ln["stream"] == "stdout"]
+    assert {ln["path"] for ln in lines} == {"web/x", "web/y"}
+    assert [ln["seq"] for ln in lines] == sorted(ln["seq"] for ln in lines)
+    assert sorted(ln["line"] for ln in lines) == \
+        ["x1", "x2", "x3", "y1", "y2", "y3"]
+    r = ctl(a.socket, "logs", "-n", "2", "web/x")
+    out = r.stdout.decode().splitlines()
+    assert len(out) == 2 and out[0].endswith("web/x[" + str(a.pid_of(
+        "web/x")) + "]: x2") and out[1].endswith("]: x3")
+    a.stop()
+
+
+def test_follow(arbord, tmp_path):
+    """logs -f shows the backlog, then new lines as they are written,
+    until arbord stops."""
+    fifo = tmp_path / "go"
+    os.mkfifo(fifo)
+    script = f"echo first; read x < {fifo}; echo second; exec sleep 1000"
+    a = arbord(tree([service("f", ["/bin/sh", "-c", script])]))
+    wait_until(lambda: texts(logs(a.socket), "f") == ["first"], 5, "first")
+    e = dict(os.environ, ARBOR_SOCKET=str(a.socket))
+    follower = subprocess.Popen([ARBORCTL, "logs", "-f", "--json", "f"],
+                                stdout=subprocess.PIPE, env=e)
+    try:
+        got = [json.loads(follower.stdout.readline())["line"]]
+        with open(fifo, "w") as f:
+            f.write("go\n")
+        got.append(json.loads(follower.stdout.readline())["line"])
+        assert got == ["first", "second"]
+        a.stop()
+        assert follower.wait(timeout=5 * SLOW) == 0
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait()
+        follower.stdout.close()
+
+
+def test_console_sink_prefixes_and_keeps_streams(arbord):
+    """console: stdout lines on arbord's stdout, stderr lines on its
+    stderr, each prefixed with the path."""
+    a = arbord(tree([service("c", ["/bin/sh", "-c",
+                                   "echo to-out; echo to-err >&2"],
+                             restart='"temporary"',
+                             log=log_config(sinks='["console"]'))]))
+    a.wait_event("exit", "c")
+    wait_until(lambda: "c: to-err" in a.lines, 5, "the stderr line")
+    assert a.stop() == 0
+    assert a.proc.stdout.read().decode().splitlines() == ["c: to-out"]
+    # Without the ring, logs has nothing of it.
+    assert "c: to-out" not in a.lines
+
+
+def test_a_stuck_console_drops_and_counts(arbord):
+    """Nobody reads arbord's stdout: the console sink drops what does not
+    fit and counts it, arbord still answers, and once stdout is read again
+    a line says how many were dropped. The ring has every line."""
+    script = "i=0; while [ $i -lt 20000 ]; do echo line $i; i=$((i+1)); " \
+             "done; exec sleep 1000"
+    a = arbord(tree([service("loud", ["/bin/sh", "-c", script],
+                             log=log_config(sinks='["ring", "console"]',
+                                            ring_size='"2M"'))]))
+    wait_until(lambda: "line 19999" in
+               (texts(logs(a.socket, "loud"), "loud")[-1:] or [""])[0],
+               20, "the last line in the ring")
+    t = time.monotonic()
+    status(a.socket)
+    assert time.monotonic() - t < 0.5 * SLOW
+    assert texts(logs(a.socket, "loud"), "loud") == numbered(20000)
+    # Read what was queued, then make one more line come.
+    out = []
+    reader = threading.Thread(
+        target=lambda: out.extend(a.proc.stdout.read().decode()
+                                  .splitlines()), daemon=True)
+    reader.start()
+    ctl(a.socket, "restart", "loud")
+    a.wait_event("start", "loud", count=2)
+    assert a.stop() == 0
+    reader.join(timeout=10)
+    markers = [x for x in out if x.startswith("arbor: ")]
+    assert markers and markers[0].endswith(" lines dropped")
+    dropped = int(markers[0].split()[1])
+    shown = [x for x in out if x.startswith("loud: ")]
+    assert dropped > 0
+    assert len(shown) >= 20000 - dropped
+
+
+def test_journal_native_protocol(arbord, tmp_path):
+    """journal: one datagram per line in journald's native protocol, with
+    MESSAGE (binary-safe), PRIORITY by stream, SYSLOG_IDENTIFIER, the
+    service's pid and ARBOR_PATH. The socket is a test's stand-in for
+    /run/systemd/journal/socket (ARBOR_JOURNAL_SOCKET)."""
+    path = tmp_path / "journal.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(5 * SLOW)
+    try:
+        os.environ["ARBOR_JOURNAL_SOCKET"] = str(path)
+        try:
+            a = arbord(tree([service(
+                "j", ["/bin/sh", "-c", "echo hello; echo 'bad' >&2"],
+                restart='"temporary"', log=log_config(sinks='["journal"]'))]))
+        finally:
+            del os.environ["ARBOR_JOURNAL_SOCKET"]
+        entries = [parse_native(sock.recv(65536)) for _ in range(2)]
+        pid = a.pid_of("j")
+        by_msg = {e[b"MESSAGE"]: e for e in entries}
+        assert by_msg[b"hello"][b"PRIORITY"] == b"6"
+        assert by_msg[b"bad"][b"PRIORITY"] == b"3"
+        for e in entries:
+            assert e[b"SYSLOG_IDENTIFIER"] == b"j"
+            assert e[b"ARBOR_PATH"] == b"j"
+            assert e[b"SYSLOG_PID"] == str(pid).encode()
+        a.stop()
+    finally:
+        sock.close()
+
+
+def parse_native(data):
+    """journald's native protocol: KEY=value lines, or KEY, a newline, a
+    64-bit little-endian length, the bytes and a newline."""
+    fields, i = {}, 0
+    while i < len(data):
+        nl = data.index(b"\n", i)
+        line = data[i:nl]
+        if b"=" in line:
+            k, v = line.split(b"=", 1)
+            fields[k] = v
+            i = nl + 1
+        else:
+            (n,) = struct.unpack("<Q", data[nl + 1:nl + 9])
+            fields[line] = data[nl + 9:nl + 9 + n]
+            i = nl + 9 + n + 1
+    return fields
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_a_gigabyte_writer_leaves_arbord_responsive(arbord):
+    """A child writes 1 GiB of lines as fast as it can: arbord reads it
+    all, its memory stays within its buffers, and Status answers within
+    100 ms the whole time."""
+    line = "x" * 99
+    script = f"yes {line} | head -c 1073741824; exec sleep 1000"
+    a = arbord(tree([service("flood", ["/bin/sh", "-c", script]),
+                     service("calm", SLEEPER)]))
+    a.wait_event("start", "calm")
+    wait_until(lambda: a.socket.exists(), what="the socket")
+    base = rss_kib(a.proc.pid)
+    worst, peak, calls = 0.0, base, 0
+    deadline = time.monotonic() + 120 * SLOW
+    while time.monotonic() < deadline:
+        t = time.monotonic()
+        nodes = status(a.socket)
+        worst = max(worst, time.monotonic() - t)
+        calls += 1
+        peak = max(peak, rss_kib(a.proc.pid))
+        flood = [n for n in nodes if n["path"] == "flood"][0]
+        # Done once the pipe is empty and only sleep is left.
+        if not any(os.path.exists(f"/proc/{p}") for p in writers(flood)):
+            break
+        time.sleep(0.02)
+    else:
+        raise AssertionError("the writer did not finish")
+    last = texts(logs(a.socket, "flood"), "flood")
+    assert last and last[-1].startswith("x")
+    assert calls > 10
+    assert worst < 0.1 * SLOW, f"slowest Status: {worst * 1000:.0f} ms"
+    # The ring (64 KiB), the reader's buffer and the partial lines.
+    assert peak - base < 2048, f"RSS grew from {base} to {peak} KiB"
+    a.stop()
+
+
+def writers(node):
+    """The pids of the `yes` and `head` of the flood's group."""
+    pgid = node["pid"]
+    out = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{p}/comm") as f:
+                comm = f.read().strip()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and comm in ("yes", "head"):
+            out.append(int(p))
+    return out
+
+
+def test_config_errors(tmp_path):
+    """Bad log settings are configuration errors with file and line."""
+    conf = tmp_path / "bad.conf"
+    conf.write_text('children = ( { name = "a"; exec = [ "/bin/true" ]; '
+                    'log = { sinks = [ "file" ]; }; } );\n')
+    r = subprocess.run([os.path.join(REPO, "daemon", "arbord"), "--check",
+                        "-c", str(conf)], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert f"{conf}:1: child 'a': log: sink 'file' needs a file" in r.stderr
