@@ -69,7 +69,8 @@ CTL_OBJS := $(CTL_SRCS:.c=.o) common/wire.o common/sockpath.o
 
 UNIT_TESTS := tests/unit/test_tree tests/unit/test_lifecycle tests/unit/test_tree_random tests/unit/test_spec \
 	tests/unit/test_oracle tests/unit/test_pidmap tests/unit/test_wire \
-	tests/unit/test_sockpath tests/unit/test_render tests/unit/test_notify
+	tests/unit/test_sockpath tests/unit/test_render tests/unit/test_notify \
+	tests/unit/test_logring
 
 .PHONY: all check unit golden pytest integration conformance lint install \
 	uninstall clean bench golden-update fuzz
@@ -122,6 +123,10 @@ tests/unit/test_spec: tests/unit/test_spec.c $(CORE_SRCS:.c=.o)
 tests/unit/test_notify: tests/unit/test_notify.c daemon/notify.o
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/notify.o \
 		$(LDFLAGS) $(CMOCKA_LIBS) $(call pc_libs,libev,-lev)
+
+tests/unit/test_logring: tests/unit/test_logring.c daemon/logring.o daemon/mem.o
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/logring.o daemon/mem.o \
+		$(LDFLAGS) $(CMOCKA_LIBS)
 
 tests/unit/test_pidmap: tests/unit/test_pidmap.c daemon/pidmap.o
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/pidmap.o \

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -847,6 +848,35 @@ open_listen(struct runtime *rt)
 	return 0;
 }
 
+/*
+ * Each service holds two pipes (four descriptors) for its output: with
+ * many services the usual soft limit of 1024 is too low. Raise arbord's
+ * own, within the hard limit, and give children back the original (a
+ * program using select(2) must not get descriptors past 1023).
+ */
+static void
+raise_nofile(const struct arb_spec *spec, struct arb_spawner *sp)
+{
+	struct rlimit lim, raised;
+	rlim_t need = 64;
+
+	for (uint32_t i = 0; i < spec->nnodes; i++)
+		if (spec->nodes[i].kind == ARB_NODE_SERVICE)
+			need += 4 + arb_spec_strv_len(spec->nodes[i].listen);
+	if (getrlimit(RLIMIT_NOFILE, &lim) < 0 || lim.rlim_cur >= need)
+		return;
+	raised = lim;
+	raised.rlim_cur = lim.rlim_max == RLIM_INFINITY || lim.rlim_max > need
+				  ? need : lim.rlim_max;
+	if (raised.rlim_cur <= lim.rlim_cur ||
+	    setrlimit(RLIMIT_NOFILE, &raised) < 0)
+		return;
+	sp->nofile_cur = lim.rlim_cur;
+	sp->nofile_max = lim.rlim_max == RLIM_INFINITY ? ARB_RLIM_INFINITY
+						       : lim.rlim_max;
+	sp->restore_nofile = true;
+}
+
 /* A mask inherited from our parent would hide SIGTERM from the loop. */
 static void
 unblock_signals(void)
@@ -900,6 +930,7 @@ arb_runtime_run(const struct arb_spec *spec, const char *socket_path)
 	/* A closed stderr must not kill the supervisor of a whole tree. */
 	signal(SIGPIPE, SIG_IGN);
 	unblock_signals();
+	raise_nofile(spec, &rt.spawner);
 	/* After every disposition is set: children reset what differs. */
 	r = arb_spawner_init(&rt.spawner, rt.devnull);
 	if (r < 0)

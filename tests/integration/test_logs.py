@@ -441,3 +441,22 @@ def test_config_errors(tmp_path):
                         "-c", str(conf)], capture_output=True, text=True)
     assert r.returncode == 1
     assert f"{conf}:1: child 'a': log: sink 'file' needs a file" in r.stderr
+
+
+def test_many_services_with_a_low_descriptor_limit(arbord):
+    """Two pipes per service do not fit a soft limit of 64 for 40
+    services: arbord raises its own limit, and the services still get 64."""
+    import resource
+
+    def low_limit():
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
+
+    script = "echo limit $(ulimit -Sn); exec sleep 1000"
+    a = arbord(tree([service(f"s{i}", ["/bin/sh", "-c", script])
+                     for i in range(40)]), preexec_fn=low_limit)
+    a.wait_event("start", "s39", timeout=10)
+    assert not a.find("exit")
+    wait_until(lambda: texts(logs(a.socket, "s39"), "s39") == ["limit 64"],
+               5, "the last service's line")
+    assert a.stop() == 0
