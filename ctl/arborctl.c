@@ -916,7 +916,8 @@ main(int argc, char **argv)
 	if (rc || done)
 		return rc;
 	/* A stream lives on: only a one-request command may never free. */
-	if (strcmp(cmd->name, "events") != 0 && !a.more && !a.follow)
+	if (strcmp(cmd->name, "events") != 0 &&
+	    strcmp(cmd->name, "logs") != 0 && !a.more)
 		json_set_alloc_funcs(bump_malloc, bump_free);
 
 	(void)setlocale(LC_CTYPE, "");

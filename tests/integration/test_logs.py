@@ -408,8 +408,11 @@ def test_a_gigabyte_writer_leaves_arbord_responsive(arbord):
     assert last and last[-1].startswith("x")
     assert calls > 10
     assert worst < 0.1 * SLOW, f"slowest Status: {worst * 1000:.0f} ms"
-    # The ring (64 KiB), the reader's buffer and the partial lines.
-    assert peak - base < 2048, f"RSS grew from {base} to {peak} KiB"
+    # The ring (64 KiB), the reader's buffer and the partial lines. Under
+    # AddressSanitizer freed memory (the Status replies) sits in its
+    # quarantine for a while and counts in RSS.
+    bound = 2048 if SLOW == 1.0 else 32768
+    assert peak - base < bound, f"RSS grew from {base} to {peak} KiB"
     a.stop()
 
 
