@@ -250,6 +250,7 @@ fuzz: tests/fuzz/config_fuzz tests/fuzz/wire_fuzz tests/fuzz/notify_fuzz
 bench: daemon/arbord
 	$(MAKE) -C tests/bench
 	/usr/bin/python3 tests/bench/run.py
+	/usr/bin/python3 tests/bench/logs_bench.py
 
 clean:
 	rm -f daemon/*.o common/*.o ctl/*.o daemon/arbord ctl/arborctl \

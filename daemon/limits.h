@@ -66,7 +66,10 @@
 /* Room for "KEY=" and the longest path, and a newline. */
 #define ARB_LOG_PATH_FIELD ((ARB_DEPTH_MAX + 1) * (ARB_NAME_MAX + 1) + 32)
 #define ARB_SIZE_MAX (1ull << 40) /* any size key: 1 TiB */
-#define ARB_LOG_READ_MAX (64 * 1024)
+#define ARB_LOG_READ_MAX (256 * 1024)
+/* A pipe found full is grown to this, so a busy service wakes arbord
+ * less often; quiet ones keep the kernel's 64 KiB. */
+#define ARB_LOG_PIPE_BUSY (1024 * 1024)
 
 /*
  * What may wait for a slow console (arbord's stdout and stderr) and for a

@@ -30,6 +30,7 @@ struct capture {
 	struct arb_logfile *file; /* shared by the nodes naming one path */
 	uint64_t journal_dropped;
 	unsigned sinks;
+	uint8_t grown; /* bit s: stream s's pipe was made larger */
 };
 
 struct arb_logs {
@@ -243,6 +244,12 @@ read_once(struct arb_logs *l, uint32_t node, int s)
 	}
 	batch_init(l, &b, node, (enum arb_log_stream)s);
 	split(l, node, &b, l->scratch, keep + (size_t)n);
+	/* A full pipe: its writer waits on arbord; give it more room (the
+	 * kernel may refuse past the user's pipe quota: then it stays). */
+	if ((size_t)n >= 64 * 1024 && !(cap->grown & (1u << s))) {
+		(void)fcntl(cap->io[s].fd, F_SETPIPE_SZ, ARB_LOG_PIPE_BUSY);
+		cap->grown |= 1u << s;
+	}
 	return true;
 }
 

@@ -21,7 +21,7 @@
 
 #include "limits.h"
 
-#define FILE_BUF_SIZE (64 * 1024)
+#define FILE_BUF_SIZE (256 * 1024)
 /* PIPE_BUF on Linux: a write this small to a pipe that polls writable
  * cannot block (daemon/limits.h hides <limits.h>). */
 #define CONSOLE_CHUNK 4096
