@@ -56,7 +56,8 @@ $(shell printf '%s\n' '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) || \
 # rule a fresh tree would fall back to the built-in %.o rule and its flags.
 $(FLAGS_STAMP): ;
 
-CORE_SRCS := daemon/tree.c daemon/tree_base.c daemon/spec.c daemon/mem.c
+CORE_SRCS := daemon/tree.c daemon/tree_base.c daemon/spec.c daemon/mem.c \
+	daemon/shutdown.c
 SHELL_SRCS := daemon/signames.c daemon/config.c daemon/config_keys.c daemon/config_exec.c daemon/config_print.c daemon/spawn.c daemon/envp.c daemon/listen.c daemon/pidmap.c daemon/notify.c \
 	daemon/runtime.c daemon/events.c daemon/control.c daemon/methods.c daemon/jarena.c \
 	daemon/interface.c daemon/manager.c daemon/main.c common/wire.c common/sockpath.c
@@ -69,7 +70,8 @@ CTL_OBJS := $(CTL_SRCS:.c=.o) common/wire.o common/sockpath.o
 
 UNIT_TESTS := tests/unit/test_tree tests/unit/test_lifecycle tests/unit/test_tree_random tests/unit/test_spec \
 	tests/unit/test_oracle tests/unit/test_pidmap tests/unit/test_wire \
-	tests/unit/test_sockpath tests/unit/test_render tests/unit/test_notify
+	tests/unit/test_sockpath tests/unit/test_render tests/unit/test_notify \
+	tests/unit/test_shutdown
 
 .PHONY: all check unit golden pytest integration conformance lint install \
 	uninstall clean bench golden-update fuzz
@@ -119,6 +121,10 @@ tests/unit/test_spec: tests/unit/test_spec.c $(CORE_SRCS:.c=.o)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(CORE_SRCS:.c=.o) \
 		$(LDFLAGS) $(CMOCKA_LIBS)
 
+tests/unit/test_shutdown: tests/unit/test_shutdown.c daemon/shutdown.o
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/shutdown.o \
+		$(LDFLAGS) $(CMOCKA_LIBS)
+
 tests/unit/test_notify: tests/unit/test_notify.c daemon/notify.o
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/notify.o \
 		$(LDFLAGS) $(CMOCKA_LIBS) $(call pc_libs,libev,-lev)
@@ -165,10 +171,11 @@ golden-update: daemon/arbord
 
 # The pure core: an allow-list of headers, and no clock.
 CORE_PURE := daemon/tree.c daemon/tree_base.c daemon/tree.h \
-	daemon/tree_internal.h daemon/spec.c daemon/spec.h
+	daemon/tree_internal.h daemon/spec.c daemon/spec.h \
+	daemon/shutdown.c daemon/shutdown.h
 lint:
 	@bad=$$(grep -nE '^[[:space:]]*#[[:space:]]*include' $(CORE_PURE) | \
-		grep -vE '<(stdint|stdbool|stddef|string)\.h>|"(tree|tree_internal|spec|mem|limits)\.h"'); \
+		grep -vE '<(stdint|stdbool|stddef|string)\.h>|"(tree|tree_internal|spec|mem|limits|shutdown)\.h"'); \
 	if [ -n "$$bad" ]; then \
 		echo "lint: the pure core includes a forbidden header:"; \
 		echo "$$bad"; exit 1; fi
