@@ -60,7 +60,7 @@ CORE_SRCS := daemon/tree.c daemon/tree_base.c daemon/spec.c daemon/mem.c \
 	daemon/shutdown.c
 SHELL_SRCS := daemon/signames.c daemon/config.c daemon/config_keys.c daemon/config_exec.c daemon/config_print.c daemon/spawn.c daemon/envp.c daemon/listen.c daemon/pidmap.c daemon/notify.c \
 	daemon/runtime.c daemon/events.c daemon/control.c daemon/methods.c daemon/jarena.c \
-	daemon/interface.c daemon/manager.c daemon/main.c common/wire.c common/sockpath.c
+	daemon/interface.c daemon/manager.c daemon/pid1.c daemon/system.c daemon/main.c common/wire.c common/sockpath.c
 DAEMON_OBJS := $(CORE_SRCS:.c=.o) $(SHELL_SRCS:.c=.o)
 HEADERS := $(wildcard daemon/*.h common/*.h ctl/*.h)
 JANSSON_CFLAGS := $(call pc_cflags,jansson)

@@ -52,5 +52,6 @@
 #define ARB_ERR_SHUTTING_DOWN ARB_INTERFACE ".ShuttingDown"
 #define ARB_ERR_INVALID_PATH ARB_INTERFACE ".InvalidPath"
 #define ARB_ERR_TEMPORARY ARB_INTERFACE ".Temporary"
+#define ARB_ERR_NOT_INIT ARB_INTERFACE ".NotInit"
 
 #endif

@@ -95,8 +95,11 @@ const char arb_interface_description[] =
 	"# ends with the down event when arbord stops.\n"
 	"method Events() -> (event: Event)\n"
 	"\n"
-	"# Stops the whole tree in reverse order; then arbord exits.\n"
-	"method Shutdown() -> ()\n"
+	"# Stops the whole tree in reverse order; then arbord exits, or, as\n"
+	"# the system's init (PID 1), ends every other process and powers\n"
+	"# off, reboots or halts: action poweroff (its default there),\n"
+	"# reboot or halt. Answered before the tree begins to stop.\n"
+	"method Shutdown(action: ?string) -> ()\n"
 	"\n"
 	"# No node has this path; nearest is the closest one that exists.\n"
 	"error NoSuchChild (path: string, nearest: ?string)\n"
@@ -112,7 +115,9 @@ const char arb_interface_description[] =
 	"error ShuttingDown ()\n"
 	"# A temporary child cannot be restarted: stopping it deletes it, as\n"
 	"# in OTP. Stop it, or let its supervisor be restarted.\n"
-	"error Temporary (path: string)\n";
+	"error Temporary (path: string)\n"
+	"# Shutdown named an action, and arbord is not the system's init.\n"
+	"error NotInit ()\n";
 
 const char arb_varlink_service_description[] =
 	"# The Varlink Service Interface is provided by every varlink service.\n"

@@ -113,9 +113,11 @@ arb_shutdown_step(struct arb_shutdown *s, const struct arb_sd_event *ev,
 	}
 	switch (s->state) {
 	case ARB_SD_TREE:
-		if (ev->kind == ARB_SD_TREE_DOWN)
-			enter_signal(s, ARB_SD_TERM, ARB_SIGTERM,
-				     ev->now_ms + s->term_ms, out);
+		if (ev->kind != ARB_SD_TREE_DOWN)
+			return;
+		s->exit_code = ev->exit_code;
+		enter_signal(s, ARB_SD_TERM, ARB_SIGTERM, ev->now_ms + s->term_ms,
+			     out);
 		return;
 	case ARB_SD_TERM:
 		if (ev->kind == ARB_SD_TIMER)

@@ -52,7 +52,7 @@ enum arb_sd_state {
 
 enum arb_sd_event_kind {
 	ARB_SD_BEGIN,        /* final, exit_code; tree_down: nothing to stop */
-	ARB_SD_TREE_DOWN,    /* the root supervisor is down */
+	ARB_SD_TREE_DOWN,    /* the root supervisor is down: exit_code */
 	ARB_SD_TIMER,        /* the deadline set last has passed */
 	ARB_SD_NO_PROCESSES, /* arbord has no child left (ECHILD) */
 	_ARB_SD_EV_MAX
@@ -61,7 +61,8 @@ enum arb_sd_event_kind {
 struct arb_sd_event {
 	enum arb_sd_event_kind kind;
 	enum arb_final final; /* BEGIN */
-	int exit_code;        /* BEGIN: the status of ARB_FINAL_EXIT */
+	int exit_code;        /* BEGIN, TREE_DOWN: the status of ARB_FINAL_EXIT;
+				 the root's, once it is down, wins */
 	bool tree_down;       /* BEGIN */
 	int64_t now_ms;       /* monotonic */
 };
