@@ -482,7 +482,8 @@ def test_get_interface_description(arbord):
               "Start(path: string) -> ()", "Stop(path: string) -> ()",
               "Restart(path: string) -> ()",
               "Signal(path: string, signal: string) -> ()",
-              "Events() -> (event: Event)", "Shutdown() -> ()"):
+              "Events() -> (event: Event)",
+              "Shutdown(action: ?string) -> ()"):
         assert f"\nmethod {m}\n" in desc, m
     header = open(os.path.join(HERE, "..", "..", "common",
                                "protocol.h")).read()
@@ -490,7 +491,7 @@ def test_get_interface_description(arbord):
               for line in header.splitlines()
               if line.startswith("#define ARB_ERR_")
               and "ARB_INTERFACE" in line]
-    assert len(errors) == 8
+    assert len(errors) == 9
     for e in errors:
         assert f"\nerror {e} (" in desc, e
     for t in ("type Node (", "type Exit (", "type Event ("):

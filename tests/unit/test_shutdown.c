@@ -213,6 +213,16 @@ test_container_exit(void **state)
 		{41, ARB_SD_NO_PROCESSES, 0, 0, false, "cancel; exit 0",
 		 ARB_SD_DONE},
 	};
+	/* The root's status wins: a stop that was asked for, yet ended in
+	 * a give-up (a service that would not stop), exits 1. */
+	static const struct step root_status[] = {
+		{0, ARB_SD_BEGIN, ARB_FINAL_EXIT, 0, false, "stop tree",
+		 ARB_SD_TREE},
+		{40, ARB_SD_TREE_DOWN, 0, 1, false, "signal TERM; timer 5040",
+		 ARB_SD_TERM},
+		{41, ARB_SD_NO_PROCESSES, 0, 0, false, "cancel; exit 1",
+		 ARB_SD_DONE},
+	};
 	static const struct step gave_up[] = {
 		{0, ARB_SD_BEGIN, ARB_FINAL_EXIT, 1, true,
 		 "signal TERM; timer 5000", ARB_SD_TERM},
@@ -222,6 +232,7 @@ test_container_exit(void **state)
 	};
 
 	RUN(steps);
+	RUN(root_status);
 	RUN(gave_up);
 }
 
