@@ -321,6 +321,8 @@ perform(struct runtime *rt, const struct arb_action *a)
 		return;
 	case ARB_ACT_EXIT:
 		if (rt->system) {
+			/* Not arbord's end: arborctl keeps being served. */
+			arb_control_set_tree(rt->control, rt->tree);
 			arb_system_root_down(rt->system, a->exit_code);
 			return;
 		}

@@ -250,15 +250,16 @@ def test_init_giveup_poweroff(pidns):
     assert a.find("reboot")[0]["action"] == "poweroff"
 
 
-def test_init_giveup_emergency_shell_then_reboot(pidns):
-    """on_giveup = "shell": the emergency shell runs in the foreground;
-    when it exits arbord reboots."""
+def test_init_giveup_emergency_shell_then_reboot(pidns, tmp_path):
+    """on_giveup = "shell": the emergency shell runs in the foreground, and
+    arborctl still reaches arbord from it; when it exits arbord reboots."""
     crash = service("crash", ["/bin/sh", "-c", "exit 3"])
-    shell = '[ "/bin/sh", "-c", "echo shell-ran; touch shell-ran" ]'
+    shell = (f'[ "/bin/sh", "-c", "{ARBORCTL} --socket {tmp_path}/arbor.sock '
+             'status crash > shell-ran; exit 0" ]')
     a = pidns(tree([crash], intensity=0, on_giveup='"shell"',
                    emergency_shell=shell), args=["--init"])
     assert a.wait_exit() == -signal.SIGHUP
-    assert (a.dir / "shell-ran").exists()
+    assert "crash" in (a.dir / "shell-ran").read_text()
     assert a.find("emergency_shell")[0]["exec"] == "/bin/sh"
     sd = a.find("shutdown")[0]
     assert (sd["action"], sd["reason"]) == ("reboot", "shell")
