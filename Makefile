@@ -56,10 +56,11 @@ $(shell printf '%s\n' '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) || \
 # rule a fresh tree would fall back to the built-in %.o rule and its flags.
 $(FLAGS_STAMP): ;
 
-CORE_SRCS := daemon/tree.c daemon/tree_base.c daemon/spec.c daemon/mem.c
+CORE_SRCS := daemon/tree.c daemon/tree_base.c daemon/spec.c daemon/mem.c \
+	daemon/shutdown.c
 SHELL_SRCS := daemon/signames.c daemon/config.c daemon/config_keys.c daemon/config_exec.c daemon/config_print.c daemon/config_log.c daemon/logring.c daemon/logsink.c daemon/logs.c daemon/spawn.c daemon/envp.c daemon/listen.c daemon/pidmap.c daemon/notify.c \
 	daemon/runtime.c daemon/events.c daemon/control.c daemon/methods.c daemon/methods_logs.c daemon/jarena.c \
-	daemon/interface.c daemon/manager.c daemon/main.c common/wire.c common/sockpath.c
+	daemon/interface.c daemon/manager.c daemon/pid1.c daemon/system.c daemon/main.c common/wire.c common/sockpath.c
 DAEMON_OBJS := $(CORE_SRCS:.c=.o) $(SHELL_SRCS:.c=.o)
 HEADERS := $(wildcard daemon/*.h common/*.h ctl/*.h)
 JANSSON_CFLAGS := $(call pc_cflags,jansson)
@@ -70,7 +71,7 @@ CTL_OBJS := $(CTL_SRCS:.c=.o) common/wire.o common/sockpath.o
 UNIT_TESTS := tests/unit/test_tree tests/unit/test_lifecycle tests/unit/test_tree_random tests/unit/test_spec \
 	tests/unit/test_oracle tests/unit/test_pidmap tests/unit/test_wire \
 	tests/unit/test_sockpath tests/unit/test_render tests/unit/test_notify \
-	tests/unit/test_logring
+	tests/unit/test_logring tests/unit/test_shutdown
 
 .PHONY: all check unit golden pytest integration conformance lint install \
 	uninstall clean bench golden-update fuzz
@@ -118,6 +119,10 @@ tests/unit/test_tree_random: tests/unit/test_tree_random.c \
 
 tests/unit/test_spec: tests/unit/test_spec.c $(CORE_SRCS:.c=.o)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(CORE_SRCS:.c=.o) \
+		$(LDFLAGS) $(CMOCKA_LIBS)
+
+tests/unit/test_shutdown: tests/unit/test_shutdown.c daemon/shutdown.o
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/shutdown.o \
 		$(LDFLAGS) $(CMOCKA_LIBS)
 
 tests/unit/test_notify: tests/unit/test_notify.c daemon/notify.o
@@ -170,10 +175,11 @@ golden-update: daemon/arbord
 
 # The pure core: an allow-list of headers, and no clock.
 CORE_PURE := daemon/tree.c daemon/tree_base.c daemon/tree.h \
-	daemon/tree_internal.h daemon/spec.c daemon/spec.h
+	daemon/tree_internal.h daemon/spec.c daemon/spec.h \
+	daemon/shutdown.c daemon/shutdown.h
 lint:
 	@bad=$$(grep -nE '^[[:space:]]*#[[:space:]]*include' $(CORE_PURE) | \
-		grep -vE '<(stdint|stdbool|stddef|string)\.h>|"(tree|tree_internal|spec|mem|limits)\.h"'); \
+		grep -vE '<(stdint|stdbool|stddef|string)\.h>|"(tree|tree_internal|spec|mem|limits|shutdown)\.h"'); \
 	if [ -n "$$bad" ]; then \
 		echo "lint: the pure core includes a forbidden header:"; \
 		echo "$$bad"; exit 1; fi

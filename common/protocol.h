@@ -55,5 +55,6 @@
 #define ARB_ERR_INVALID_PATH ARB_INTERFACE ".InvalidPath"
 #define ARB_ERR_TEMPORARY ARB_INTERFACE ".Temporary"
 #define ARB_ERR_REOPEN_FAILED ARB_INTERFACE ".ReopenFailed"
+#define ARB_ERR_NOT_INIT ARB_INTERFACE ".NotInit"
 
 #endif

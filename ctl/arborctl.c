@@ -83,6 +83,8 @@ static const char usage_text[] =
 	"                         follows\n"
 	"  logs --reopen          reopen the log files (after logrotate)\n"
 	"  shutdown               stop the tree and arbord\n"
+	"  poweroff, reboot, halt stop the tree, then the machine (arbord as\n"
+	"                         the system's init only)\n"
 	"  call [--more] METHOD [JSON]\n"
 	"                         send any method, print the reply\n"
 	"\n"
@@ -395,6 +397,9 @@ report_error(struct ctl *c, const char *method, json_t *params,
 		/* written: a sentence about the node */
 	} else if (strcmp(e, ARB_ERR_SHUTTING_DOWN) == 0) {
 		fputs("arbord is shutting down", stderr);
+	} else if (strcmp(e, ARB_ERR_NOT_INIT) == 0) {
+		fputs("arbord is not the system's init: it cannot power off, "
+		      "reboot or halt (use shutdown to stop the tree)", stderr);
 	} else if (strcmp(e, ARB_ERR_PERMISSION_DENIED) == 0) {
 		fprintf(stderr, "permission denied: uid %lu may not call ",
 			(unsigned long)geteuid());
@@ -577,6 +582,43 @@ cmd_shutdown(struct ctl *c, struct args *a)
 	if (a->argc)
 		return usage_error("shutdown takes no argument");
 	return simple_call(c, ARB_METHOD_SHUTDOWN, NULL);
+}
+
+/* poweroff, reboot, halt: Shutdown with an action. */
+static int
+power_call(struct ctl *c, struct args *a, const char *action)
+{
+	json_t *params;
+	int rc;
+
+	if (a->argc)
+		return usage_error("%s takes no argument", action);
+	params = json_pack("{s:s}", "action", action);
+	if (!params) {
+		fputs("arborctl: out of memory\n", stderr);
+		return EXIT_FAILED;
+	}
+	rc = simple_call(c, ARB_METHOD_SHUTDOWN, params);
+	json_decref(params);
+	return rc;
+}
+
+static int
+cmd_poweroff(struct ctl *c, struct args *a)
+{
+	return power_call(c, a, "poweroff");
+}
+
+static int
+cmd_reboot(struct ctl *c, struct args *a)
+{
+	return power_call(c, a, "reboot");
+}
+
+static int
+cmd_halt(struct ctl *c, struct args *a)
+{
+	return power_call(c, a, "halt");
 }
 
 /*
@@ -763,6 +805,8 @@ static const struct command {
 	{"kill", cmd_kill},	    {"events", cmd_events},
 	{"logs", cmd_logs},
 	{"shutdown", cmd_shutdown}, {"call", cmd_call},
+	{"poweroff", cmd_poweroff}, {"reboot", cmd_reboot},
+	{"halt", cmd_halt},
 };
 
 /*

@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libconfig.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -292,6 +293,60 @@ parse_auto_shutdown(struct node_ctx *c, const config_setting_t *s)
 	return 0;
 }
 
+/* ---- the root's keys as an init (M10) ------------------------------------ */
+
+static int
+parse_on_giveup(struct node_ctx *c, const config_setting_t *s)
+{
+	int v;
+
+	if (get_enum(c, s, arb_giveup_from_name,
+		     "reboot, poweroff, halt, restart or shell", &v) < 0)
+		return -1;
+	c->ld->spec->on_giveup = (enum arb_giveup)v;
+	return 0;
+}
+
+static int check_executable(const char *path);
+
+/*
+ * An argv as exec's, but never looked up in $PATH: the shell of a system
+ * that could not start its services must not depend on its environment.
+ */
+static int
+parse_emergency_shell(struct node_ctx *c, const config_setting_t *s)
+{
+	char **argv;
+	int r;
+
+	if (get_sequence(c, s) < 0)
+		return -1;
+	if (config_setting_length(s) == 0) {
+		node_err(c, s, "emergency_shell: must name a program (the "
+			 "array is empty)");
+		return -1;
+	}
+	argv = copy_strings(c, s, ARB_ARGV_MAX);
+	if (!argv)
+		return -1;
+	if (argv[0][0] != '/') {
+		node_err(c, config_setting_get_elem(s, 0), "emergency_shell: "
+			 "'%s' is not an absolute path", argv[0]);
+		arb_spec_strv_free(argv);
+		return -1;
+	}
+	r = check_executable(argv[0]);
+	if (r < 0) {
+		node_err(c, config_setting_get_elem(s, 0), "emergency_shell: "
+			 "'%s': %s", argv[0], strerror(-r));
+		arb_spec_strv_free(argv);
+		return -1;
+	}
+	arb_spec_strv_free(c->ld->spec->emergency_shell);
+	c->ld->spec->emergency_shell = argv;
+	return 0;
+}
+
 /* ---- service keys -------------------------------------------------------- */
 
 /*
@@ -452,6 +507,46 @@ parse_exec(struct node_ctx *c, const config_setting_t *s)
 	arb_spec_strv_free(node(c)->argv);
 	node(c)->argv = argv;
 	return resolve_program(c, config_setting_get_elem(s, 0), argv[0]);
+}
+
+/*
+ * The signals a container's init passes on; TERM is not one of them (it
+ * stops the tree), nor are KILL, STOP and the signals of faults.
+ */
+#define FORWARDABLE                                                        \
+	((1u << SIGHUP) | (1u << SIGINT) | (1u << SIGQUIT) | (1u << SIGUSR1) | \
+	 (1u << SIGUSR2) | (1u << SIGWINCH))
+
+static int
+parse_forward_signals(struct node_ctx *c, const config_setting_t *s)
+{
+	int n = config_setting_length(s);
+	uint32_t mask = 0;
+
+	if (get_sequence(c, s) < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, i);
+		const char *text;
+		int signo;
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			node_err(c, e, "forward_signals: element %d is %s, "
+				 "expected a string", i + 1, type_name(e));
+			return -1;
+		}
+		text = config_setting_get_string(e);
+		signo = arb_signal_from_name(text);
+		if (signo < 0 || signo >= 32 || !(FORWARDABLE & (1u << signo))) {
+			node_err(c, e, "forward_signals: cannot forward '%s' "
+				 "(only HUP, INT, QUIT, USR1, USR2 and WINCH; "
+				 "TERM stops the tree)", text);
+			return -1;
+		}
+		mask |= 1u << signo;
+	}
+	node(c)->forward_signals = mask;
+	return 0;
 }
 
 static int
@@ -866,6 +961,9 @@ static const struct key {
 	{"period", IN_SUPERVISOR | IN_ROOT, ARB_DEF_PERIOD, parse_period},
 	{"auto_shutdown", IN_SUPERVISOR | IN_ROOT, ARB_DEF_AUTO_SHUTDOWN,
 	 parse_auto_shutdown},
+	{"on_giveup", IN_ROOT, ARB_DEF_ON_GIVEUP, parse_on_giveup},
+	{"emergency_shell", IN_ROOT, ARB_DEF_EMERGENCY_SHELL,
+	 parse_emergency_shell},
 	{"stop_signal", IN_SERVICE, ARB_DEF_STOP_SIGNAL, parse_stop_signal},
 	{"stop_timeout", IN_SERVICE, ARB_DEF_STOP_TIMEOUT, parse_stop_timeout},
 	{"normal_exit", IN_SERVICE, ARB_DEF_NORMAL_EXIT, parse_normal_exit},
@@ -890,6 +988,8 @@ static const struct key {
 	{"no_new_privileges", IN_SERVICE, ARB_DEF_NO_NEW_PRIVILEGES,
 	 parse_no_new_privileges},
 	{"log", IN_SERVICE | IN_SUPERVISOR | IN_ROOT, 0, parse_log},
+	{"forward_signals", IN_SERVICE, ARB_DEF_FORWARD_SIGNALS,
+	 parse_forward_signals},
 };
 
 static const struct key *
@@ -909,6 +1009,9 @@ report_misplaced(struct node_ctx *c, const config_setting_t *m,
 
 	if (where == IN_ROOT)
 		node_err(c, m, "key '%s' does not belong in the root's "
+			 "'supervisor' group", name);
+	else if (k->where == IN_ROOT)
+		node_err(c, m, "key '%s' belongs only in the root's "
 			 "'supervisor' group", name);
 	else if (k->where & IN_SUPERVISOR)
 		node_err(c, m, "key '%s' applies only to supervisors (this "

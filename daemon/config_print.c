@@ -337,6 +337,42 @@ print_log(FILE *out, unsigned depth, const struct arb_spec_node *n)
 	fputs("};\n", out);
 }
 
+/* As a container's init only; names in signal order. */
+static void
+print_forward_signals(FILE *out, unsigned depth,
+		      const struct arb_spec_node *n)
+{
+	const char *sep = " ";
+
+	indent(out, depth);
+	fputs("forward_signals = [", out);
+	for (int signo = 1; signo < 32; signo++) {
+		const char *name = arb_signal_name(signo);
+
+		if (!(n->forward_signals & (1u << signo)) || !name)
+			continue;
+		fprintf(out, "%s\"%s\"", sep, name);
+		sep = ", ";
+	}
+	fputs(" ]", out);
+	end_line(out, n, ARB_DEF_FORWARD_SIGNALS);
+}
+
+/* What the root does when it gives up as the system's init (M10). */
+static void
+print_giveup(FILE *out, const struct arb_spec *spec)
+{
+	const struct arb_spec_node *root = &spec->nodes[ARB_ROOT];
+	char *const plain[] = {ARB_DEFAULT_EMERGENCY_SHELL, NULL};
+
+	print_key_string(out, 1, "on_giveup",
+			 arb_giveup_name(spec->on_giveup));
+	end_line(out, root, ARB_DEF_ON_GIVEUP);
+	print_strv(out, 1, "emergency_shell",
+		   spec->emergency_shell ? spec->emergency_shell : plain);
+	end_line(out, root, ARB_DEF_EMERGENCY_SHELL);
+}
+
 static void
 print_service(FILE *out, unsigned depth, const struct arb_spec_node *n)
 {
@@ -362,6 +398,7 @@ print_service(FILE *out, unsigned depth, const struct arb_spec_node *n)
 	end_line(out, n, ARB_DEF_ENV);
 	print_context(out, depth, n);
 	print_log(out, depth, n);
+	print_forward_signals(out, depth, n);
 }
 
 /* strategy, intensity, period, auto_shutdown: the root's and others'. */
@@ -438,6 +475,7 @@ arb_config_print(const struct arb_spec *spec, FILE *out)
 	      " written.\n", out);
 	fputs("supervisor = {\n", out);
 	print_flags(out, 1, root);
+	print_giveup(out, spec);
 	fputs("};\n", out);
 	if (spec->control_group)
 		fprintf(out, "control_group = \"%s\";\n", spec->control_group);

@@ -542,6 +542,15 @@ fail:
 /* ---- from the runtime --------------------------------------------------- */
 
 void
+arb_control_set_tree(struct arb_control *c, const struct arb_tree *tree)
+{
+	if (!c)
+		return;
+	c->tree = tree;
+	c->down = false;
+}
+
+void
 arb_control_report(struct arb_control *c, const struct arb_action *a)
 {
 	json_t *params;

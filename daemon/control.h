@@ -28,8 +28,11 @@ struct arb_control_hooks {
 	 * an ARB_ACT_REPLY carrying req_id (arb_control_reply). */
 	void (*request)(void *ctx, uint32_t node, enum arb_request_kind kind,
 			uint64_t req_id);
-	/* Stop the whole tree (M10). */
-	void (*shutdown)(void *ctx);
+	/* Stop the whole tree (M10); as the system's init, then power off,
+	 * reboot or halt: action is an enum arb_final, or -1 for none. */
+	void (*shutdown)(void *ctx, int action);
+	/* Whether Shutdown may name an action: arbord is the system's init. */
+	bool (*takes_action)(void *ctx);
 	/* What service node last said about itself; never NULL. */
 	const struct arb_service_note *(*note)(void *ctx, uint32_t node);
 };
@@ -67,6 +70,12 @@ void arb_control_log_line(void *ctx, uint32_t node,
 
 /* The core's answer (REPLY action) to a request. */
 void arb_control_reply(struct arb_control *c, const struct arb_action *a);
+
+/*
+ * The tree was rebuilt (on_giveup = "restart"), or the old one may be
+ * asked about again: serve tree from now on and accept new clients.
+ */
+void arb_control_set_tree(struct arb_control *c, const struct arb_tree *tree);
 
 /*
  * Ends every stream, writes what is queued (briefly waiting for slow

@@ -95,8 +95,11 @@ const char arb_interface_description[] =
 	"# ends with the down event when arbord stops.\n"
 	"method Events() -> (event: Event)\n"
 	"\n"
-	"# Stops the whole tree in reverse order; then arbord exits.\n"
-	"method Shutdown() -> ()\n"
+	"# Stops the whole tree in reverse order; then arbord exits, or, as\n"
+	"# the system's init (PID 1), ends every other process and powers\n"
+	"# off, reboots or halts: action poweroff (its default there),\n"
+	"# reboot or halt. Answered before the tree begins to stop.\n"
+	"method Shutdown(action: ?string) -> ()\n"
 	"\n"
 	"# One line of a service's output, or of arbord's own (path /).\n"
 	"type LogLine (\n"
@@ -144,7 +147,9 @@ const char arb_interface_description[] =
 	"# in OTP. Stop it, or let its supervisor be restarted.\n"
 	"error Temporary (path: string)\n"
 	"# A log file could not be opened again.\n"
-	"error ReopenFailed (file: string, error: string)\n";
+	"error ReopenFailed (file: string, error: string)\n"
+	"# Shutdown named an action, and arbord is not the system's init.\n"
+	"error NotInit ()\n";
 
 const char arb_varlink_service_description[] =
 	"# The Varlink Service Interface is provided by every varlink service.\n"

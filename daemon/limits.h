@@ -78,6 +78,20 @@
 #define ARB_LOG_CONSOLE_QUEUE (256 * 1024)
 #define ARB_LOG_FOLLOW_QUEUE (1024 * 1024)
 
+/*
+ * The final shutdown of an init (shutdown.h): how long every process left
+ * after the tree has to end on SIGTERM, then how long SIGKILL is given
+ * before sync, unmount and reboot go on regardless (a process in D state).
+ */
+#define ARB_SHUTDOWN_TERM_MS 5000
+#define ARB_SHUTDOWN_KILL_MS 2000
+
+/*
+ * on_giveup = "restart": the pause before the tree boots again, so a tree
+ * that cannot start does not spin the machine.
+ */
+#define ARB_GIVEUP_RESTART_DELAY_MS 1000
+
 /* Supplementary groups of one service's user: Linux's NGROUPS_MAX. */
 #define ARB_GROUPS_MAX 65536
 

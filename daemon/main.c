@@ -7,13 +7,16 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <malloc.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "events.h"
 #include "manager.h"
+#include "pid1.h"
 #include "runtime.h"
 #include "sockpath.h"
 #include "spec.h"
@@ -23,6 +26,8 @@
 #endif
 
 #define DEFAULT_CONFIG ARB_SYSCONFDIR "/arbor/arbor.conf"
+
+enum { OPT_INIT = 0x100, OPT_CONTAINER };
 
 enum {
 	EXIT_OK = 0,
@@ -34,7 +39,7 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-		"usage: arbord [-c FILE] [-s SOCKET] [--check]\n"
+		"usage: arbord [-c FILE] [-s SOCKET] [--check] [--init | --container]\n"
 		"\n"
 		"Runs the supervision tree of FILE and the conf.d/*.conf beside it\n"
 		"in the foreground, one logfmt event per line on stderr.\n"
@@ -44,12 +49,16 @@ usage(FILE *out)
 		"                     /run/arbor/arbor.sock for root, else\n"
 		"                     $XDG_RUNTIME_DIR/arbor/arbor.sock)\n"
 		"  -n, --check        validate, print the resolved tree, exit\n"
+		"      --init         act as the system's init, as if PID 1\n"
+		"      --container    act as a container's init (PID 1 in a\n"
+		"                     container is one without this)\n"
 		"  -h, --help         this help\n"
 		"  -V, --version      print the version\n"
 		"\n"
 		"Exit status: 0 stopped cleanly or shut down automatically;\n"
 		"1 bad configuration, or the root supervisor gave up or failed\n"
-		"to start; 2 bad usage. See arbord(8) and arbor.conf(5).\n",
+		"to start; 2 bad usage. As the system's init arbord never exits:\n"
+		"see PID 1 in arbord(8), and arbor.conf(5).\n",
 		DEFAULT_CONFIG);
 }
 
@@ -86,6 +95,91 @@ print_passed(const struct arb_manager_passed *p)
 				"stream socket\n", fd);
 }
 
+static const char *
+mode_name(const struct arb_mode *m)
+{
+	return !m->pid1 ? "service" : m->container ? "container" : "init";
+}
+
+static void
+say_result(struct arb_logfmt *l, int r, const char *done, const char *not)
+{
+	if (r < 0)
+		arb_logfmt_str(l, "error", strerror(-r));
+	else
+		arb_logfmt_str(l, "result", r == 0 ? done : not);
+}
+
+/* One logfmt line per duty of the boot, on the console as PID 1. */
+static void
+print_boot(const struct arb_mode *m, const struct arb_pid1_boot *b)
+{
+	struct arb_logfmt l;
+
+	arb_logfmt_init(&l);
+	arb_logfmt_str(&l, "event", "mode");
+	arb_logfmt_str(&l, "mode", mode_name(m));
+	arb_logfmt_str(&l, "real_pid1", m->real_pid1 ? "true" : "false");
+	arb_logfmt_str(&l, "in_container", m->in_container ? "true" : "false");
+	(void)arb_logfmt_write(&l, STDERR_FILENO);
+	if (!b->ran)
+		return;
+	arb_logfmt_init(&l);
+	arb_logfmt_str(&l, "event", "console");
+	say_result(&l, b->console, "opened", "inherited");
+	(void)arb_logfmt_write(&l, STDERR_FILENO);
+	arb_logfmt_init(&l);
+	arb_logfmt_str(&l, "event", "ctrlaltdel");
+	say_result(&l, b->cad, "sigint", "sigint");
+	(void)arb_logfmt_write(&l, STDERR_FILENO);
+	for (int i = 0; i < 4; i++) {
+		arb_logfmt_init(&l);
+		arb_logfmt_str(&l, "event", "mount");
+		arb_logfmt_str(&l, "target", b->mounts[i].target);
+		arb_logfmt_str(&l, "fstype", b->mounts[i].fstype);
+		say_result(&l, b->mounts[i].result, "mounted", "already");
+		(void)arb_logfmt_write(&l, STDERR_FILENO);
+	}
+	if (b->hostname == 1)
+		return;
+	arb_logfmt_init(&l);
+	arb_logfmt_str(&l, "event", "hostname");
+	if (b->hostname == 0)
+		arb_logfmt_str(&l, "name", b->hostname_value);
+	say_result(&l, b->hostname, "set", "set");
+	(void)arb_logfmt_write(&l, STDERR_FILENO);
+}
+
+/*
+ * The system's init could not even start its tree (a configuration with
+ * errors, no control socket): it may not exit, and nothing ran that would
+ * need stopping, so it syncs and reboots. It returns only when arbord is
+ * not PID 1 after all (--init), with arbord's exit status.
+ */
+static int
+fail_as_init(const struct arb_mode *m)
+{
+	struct arb_logfmt l;
+
+	if (!arb_mode_is_init(m))
+		return EXIT_FAILED;
+	arb_logfmt_init(&l);
+	arb_logfmt_str(&l, "event", "on_giveup");
+	arb_logfmt_str(&l, "action", "reboot");
+	arb_logfmt_int(&l, "status", EXIT_FAILED);
+	(void)arb_logfmt_write(&l, STDERR_FILENO);
+	(void)arb_pid1_signal_all(m, SIGTERM);
+	arb_pid1_sync();
+	arb_logfmt_init(&l);
+	arb_logfmt_str(&l, "event", "reboot");
+	arb_logfmt_str(&l, "action", "reboot");
+	(void)arb_logfmt_write(&l, STDERR_FILENO);
+	if (arb_pid1_reboot(m, ARB_FINAL_REBOOT) == -EPERM)
+		fprintf(stderr, "arbord: not PID 1: exiting instead of "
+			"reboot(2)\n");
+	return EXIT_FAILED;
+}
+
 static void
 print_diag(const struct arb_diag *d)
 {
@@ -103,6 +197,8 @@ main(int argc, char **argv)
 		{"config", required_argument, NULL, 'c'},
 		{"socket", required_argument, NULL, 's'},
 		{"check", no_argument, NULL, 'n'},
+		{"init", no_argument, NULL, OPT_INIT},
+		{"container", no_argument, NULL, OPT_CONTAINER},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -112,10 +208,11 @@ main(int argc, char **argv)
 	struct arb_diag diag = {0};
 	struct arb_manager_passed passed;
 	struct arb_spec *spec = NULL;
+	enum arb_mode_force force = ARB_FORCE_NONE;
+	struct arb_mode mode;
+	struct arb_pid1_boot boot;
 	int check = 0, opt, r;
 
-	if (sanitize_std_fds() < 0)
-		return EXIT_FAILED;
 	while ((opt = getopt_long(argc, argv, "c:s:nhV", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -126,6 +223,16 @@ main(int argc, char **argv)
 			break;
 		case 'n':
 			check = 1;
+			break;
+		case OPT_INIT:
+		case OPT_CONTAINER:
+			if (force != ARB_FORCE_NONE) {
+				fprintf(stderr, "arbord: --init and --container "
+					"exclude each other\n");
+				return EXIT_USAGE;
+			}
+			force = opt == OPT_INIT ? ARB_FORCE_INIT
+						: ARB_FORCE_CONTAINER;
 			break;
 		case 'h':
 			usage(stdout);
@@ -144,6 +251,23 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	/*
+	 * getopt opened nothing: as PID 1 the console, /dev and the rest come
+	 * before anything else, and only then can holes in fds 0-2 be filled.
+	 */
+	memset(&mode, 0, sizeof(mode));
+	if (!check)
+		arb_pid1_detect(force, &mode);
+	if (mode.pid1) {
+		arb_pid1_block_signals();
+		if (arb_mode_is_init(&mode))
+			arb_pid1_boot(&mode, &boot);
+		else
+			memset(&boot, 0, sizeof(boot));
+		print_boot(&mode, &boot);
+	}
+	if (sanitize_std_fds() < 0 && !mode.pid1)
+		return EXIT_FAILED;
 
 	if (!check && arb_sockpath_pick(socket_opt, socket_path,
 					sizeof(socket_path)) < 0) {
@@ -155,12 +279,12 @@ main(int argc, char **argv)
 	arb_diag_done(&diag);
 	if (r == -ENOMEM) {
 		fprintf(stderr, "arbord: out of memory\n");
-		return EXIT_FAILED;
+		return fail_as_init(&mode);
 	}
 	if (r < 0) {
 		fprintf(stderr, "arbord: %s: configuration has errors\n",
 			config);
-		return EXIT_FAILED;
+		return fail_as_init(&mode);
 	}
 	if (check) {
 		arb_config_print(spec, stdout);
@@ -178,21 +302,21 @@ main(int argc, char **argv)
 		fprintf(stderr, "arbord: cannot read systemd's environment: "
 			"%s\n", strerror(-r));
 		arb_spec_free(spec);
-		return EXIT_FAILED;
+		return fail_as_init(&mode);
 	}
 	print_passed(&passed);
-	r = arb_runtime_run(spec, socket_path);
+	r = arb_runtime_run(spec, socket_path, &mode);
 	arb_manager_done();
 	arb_spec_free(spec);
 	if (r == -EALREADY) {
 		fprintf(stderr, "arbord: another arbord is running on %s\n",
 			socket_path);
-		return EXIT_FAILED;
+		return fail_as_init(&mode);
 	}
 	if (r < 0) {
 		fprintf(stderr, "arbord: cannot start (control socket %s): %s\n",
 			socket_path, strerror(-r));
-		return EXIT_FAILED;
+		return fail_as_init(&mode);
 	}
 	return r;
 }

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "protocol.h"
+#include "shutdown.h"
 #include "clock.h"
 #include "control_internal.h"
 #include "events.h"
@@ -371,13 +372,35 @@ method_events(struct conn *c, bool more)
 	c->events = true;
 }
 
+/*
+ * Shutdown(action): poweroff, reboot or halt, only arbord as the system's
+ * init takes; the reply comes first, since the machine may be gone next.
+ */
 static void
-method_shutdown(struct conn *c)
+method_shutdown(struct conn *c, json_t *params)
 {
+	json_t *av = json_object_get(params, "action");
+	int action = -1;
+
 	if (!methods_allowed(c))
 		return;
+	if (av && !json_is_null(av)) {
+		if (!json_is_string(av) ||
+		    (action = arb_final_from_name(json_string_value(av))) < 0 ||
+		    action == ARB_FINAL_EXIT) {
+			conn_error_str(c, ARB_ERR_INVALID_PARAMETER,
+				       "parameter", "action");
+			return;
+		}
+	}
+	if (action >= 0 && !c->ctl->hooks.takes_action(c->ctl->ctx)) {
+		conn_error(c, ARB_ERR_NOT_INIT, NULL);
+		return;
+	}
 	conn_reply(c, NULL, false);
-	c->ctl->hooks.shutdown(c->ctl->ctx);
+	/* Out now: the machine may go down before the loop writes again. */
+	(void)arb_wire_outq_flush(&c->out, c->fd);
+	c->ctl->hooks.shutdown(c->ctl->ctx, action);
 }
 
 /* ---- org.varlink.service -------------------------------------------------- */
@@ -437,7 +460,7 @@ methods_dispatch(struct conn *c, const char *method, json_t *params,
 	else if (strcmp(method, ARB_METHOD_EVENTS) == 0)
 		method_events(c, more);
 	else if (strcmp(method, ARB_METHOD_SHUTDOWN) == 0)
-		method_shutdown(c);
+		method_shutdown(c, params);
 	else if (strcmp(method, ARB_METHOD_LOGS) == 0)
 		method_logs(c, params, more);
 	else if (strcmp(method, ARB_METHOD_REOPEN_LOGS) == 0)

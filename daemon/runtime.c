@@ -37,6 +37,7 @@
 #include "pidmap.h"
 #include "runtime.h"
 #include "spawn.h"
+#include "system.h"
 #include "tree.h"
 
 _Static_assert(ARB_SIGTERM == SIGTERM, "spec.h's SIGTERM is Linux's");
@@ -98,6 +99,8 @@ struct rt_node {
 struct runtime {
 	struct ev_loop *loop;
 	const struct arb_spec *spec;
+	const struct arb_mode *mode;
+	struct arb_system *system; /* as PID 1 only: the root's end is its */
 	struct arb_tree *tree;
 	struct arb_actions out;
 	struct rt_node *nodes;
@@ -331,6 +334,12 @@ perform(struct runtime *rt, const struct arb_action *a)
 		arb_control_reply(rt->control, a);
 		return;
 	case ARB_ACT_EXIT:
+		if (rt->system) {
+			/* Not arbord's end: arborctl keeps being served. */
+			arb_control_set_tree(rt->control, rt->tree);
+			arb_system_root_down(rt->system, a->exit_code);
+			return;
+		}
 		rt->exit_code = a->exit_code;
 		rt->down = true;
 		ev_break(rt->loop, EVBREAK_ALL);
@@ -384,8 +393,12 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 	struct runtime *rt = w->data;
 	uint32_t node = arb_pidmap_get(&rt->pids, w->rpid);
 
-	if (node == UINT32_MAX)
-		return; /* M11, X1: an orphan, or a child whose exec failed */
+	if (node == UINT32_MAX) {
+		/* M11, X1: an orphan, or a child whose exec failed. */
+		if (rt->system)
+			arb_system_reaped(rt->system, w->rpid, w->rstatus);
+		return;
+	}
 	if (WIFSIGNALED(w->rstatus))
 		main_died(rt, node, w->rpid, -1, WTERMSIG(w->rstatus));
 	else
@@ -698,11 +711,93 @@ control_request(void *ctx, uint32_t node, enum arb_request_kind kind,
 }
 
 static void
-control_shutdown(void *ctx)
+control_shutdown(void *ctx, int action)
+{
+	struct runtime *rt = ctx;
+	struct arb_event ev = {.kind = ARB_EV_SHUTDOWN};
+
+	if (rt->system)
+		(void)arb_system_request(rt->system, action);
+	else
+		feed(rt, &ev);
+}
+
+/* Power is the system init's alone to cut. */
+static bool
+control_takes_action(void *ctx)
+{
+	struct runtime *rt = ctx;
+
+	return arb_mode_is_init(rt->mode);
+}
+
+/* ---- as PID 1 (system.c) ----------------------------------------------- */
+
+static void
+sys_stop_tree(void *ctx)
 {
 	struct arb_event ev = {.kind = ARB_EV_SHUTDOWN};
 
 	feed(ctx, &ev);
+}
+
+/* on_giveup = "restart": a new instance of every supervisor (I7). */
+static int
+sys_restart_tree(void *ctx)
+{
+	struct runtime *rt = ctx;
+	struct arb_tree *t = arb_tree_new(rt->spec);
+	struct arb_event boot = {.kind = ARB_EV_BOOT};
+
+	if (!t)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < rt->spec->nnodes; i++)
+		ev_timer_stop(rt->loop, &rt->nodes[i].timer);
+	arb_tree_free(rt->tree);
+	rt->tree = t;
+	arb_control_set_tree(rt->control, t);
+	feed(rt, &boot);
+	return 0;
+}
+
+static void
+sys_forward(void *ctx, int signo)
+{
+	struct runtime *rt = ctx;
+
+	for (uint32_t i = 0; i < rt->spec->nnodes; i++) {
+		int pid = arb_tree_pid(rt->tree, i);
+
+		if (rt->spec->nodes[i].kind == ARB_NODE_SERVICE && pid > 0 &&
+		    (rt->spec->nodes[i].forward_signals & (1u << signo)))
+			signal_service(rt, i, pid, signo, true);
+	}
+}
+
+static void
+sys_leave(void *ctx, int code)
+{
+	struct runtime *rt = ctx;
+
+	rt->exit_code = code;
+	rt->down = true;
+	ev_break(rt->loop, EVBREAK_ALL);
+}
+
+static void
+sys_say(void *ctx, const char *line, size_t len)
+{
+	struct runtime *rt = ctx;
+
+	arb_logs_event(rt->logs, line, len);
+}
+
+static void
+sys_flush(void *ctx)
+{
+	struct runtime *rt = ctx;
+
+	arb_logs_drain_console(rt->logs, ARB_EXIT_FLUSH_MS);
 }
 
 static void
@@ -742,6 +837,7 @@ runtime_done(struct runtime *rt)
 		ev_signal_stop(rt->loop, &rt->sig_int);
 		ev_signal_stop(rt->loop, &rt->sig_hup);
 	}
+	arb_system_free(rt->system);
 	arb_control_close(rt->control);
 	free(rt->nodes);
 	free(rt->pending.v);
@@ -757,11 +853,21 @@ runtime_done(struct runtime *rt)
 }
 
 static int
-runtime_init(struct runtime *rt, const struct arb_spec *spec)
+runtime_init(struct runtime *rt, const struct arb_spec *spec,
+	     const struct arb_mode *mode)
 {
+	static const struct arb_system_hooks sys_hooks = {
+		.stop_tree = sys_stop_tree,
+		.restart_tree = sys_restart_tree,
+		.forward = sys_forward,
+		.leave = sys_leave,
+		.say = sys_say,
+		.flush = sys_flush,
+	};
 	uint32_t n = spec->nnodes;
 
 	rt->spec = spec;
+	rt->mode = mode;
 	rt->devnull = -1;
 	arb_actions_init(&rt->out);
 	rt->loop = ev_default_loop(EVFLAG_AUTO);
@@ -779,7 +885,10 @@ runtime_init(struct runtime *rt, const struct arb_spec *spec)
 	rt->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (rt->devnull < 0)
 		return -errno;
-	if (arb_logs_new(&rt->logs, rt->loop, spec, 0) < 0)
+	/* As an init, the console is where people look: services' output
+	 * goes there too unless their log settings choose. */
+	if (arb_logs_new(&rt->logs, rt->loop, spec,
+			 mode->pid1 ? ARB_SINK_CONSOLE : 0) < 0)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < n; i++) {
 		struct rt_node *r = &rt->nodes[i];
@@ -800,6 +909,9 @@ runtime_init(struct runtime *rt, const struct arb_spec *spec)
 	ev_child_init(&rt->child_watcher, on_child, 0, 0);
 	rt->child_watcher.data = rt;
 	ev_child_start(rt->loop, &rt->child_watcher);
+	if (mode->pid1)
+		return arb_system_new(&rt->system, rt->loop, mode, spec,
+				      &sys_hooks, rt);
 	watch_signal(rt, &rt->sig_term, SIGTERM);
 	watch_signal(rt, &rt->sig_int, SIGINT);
 	/* No reload yet: a hangup must not orphan the tree, so it stops it. */
@@ -888,11 +1000,13 @@ unblock_signals(void)
 }
 
 int
-arb_runtime_run(const struct arb_spec *spec, const char *socket_path)
+arb_runtime_run(const struct arb_spec *spec, const char *socket_path,
+		const struct arb_mode *mode)
 {
 	static const struct arb_control_hooks hooks = {
 		.request = control_request,
 		.shutdown = control_shutdown,
+		.takes_action = control_takes_action,
 		.note = control_note,
 	};
 	struct runtime rt;
@@ -900,7 +1014,7 @@ arb_runtime_run(const struct arb_spec *spec, const char *socket_path)
 	int r;
 
 	memset(&rt, 0, sizeof(rt));
-	r = runtime_init(&rt, spec);
+	r = runtime_init(&rt, spec, mode);
 	if (r < 0)
 		goto out;
 	/* Before any child: a second arbord on this socket starts nothing. */

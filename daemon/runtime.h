@@ -5,16 +5,20 @@
 #ifndef ARB_RUNTIME_H
 #define ARB_RUNTIME_H
 
+#include "pid1.h"
 #include "spec.h"
 
 /*
  * Runs the tree of `spec` (borrowed) on libev's default loop until the root
- * is down, serving the control socket at socket_path. Returns arbord's exit
- * status (M10): 0 after a requested stop or an auto shutdown, 1 after the
- * root gave up or failed to start; -errno if the runtime itself could not
- * be set up (nothing was started then): -EALREADY when another arbord
- * serves socket_path.
+ * is down, serving the control socket at socket_path. `mode` (borrowed)
+ * says how: as a service manager, or as PID 1 (system.h), where the root's
+ * end is not arbord's. Returns arbord's exit status (M10): 0 after a
+ * requested stop or an auto shutdown, 1 after the root gave up or failed
+ * to start; -errno if the runtime itself could not be set up (nothing was
+ * started then): -EALREADY when another arbord serves socket_path. As the
+ * system's init it returns only when it is not PID 1 after all (--init).
  */
-int arb_runtime_run(const struct arb_spec *spec, const char *socket_path);
+int arb_runtime_run(const struct arb_spec *spec, const char *socket_path,
+		    const struct arb_mode *mode);
 
 #endif

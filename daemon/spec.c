@@ -72,6 +72,26 @@ arb_restart_name(enum arb_restart v)
 	return v < _ARB_RESTART_MAX ? restart_names[v] : "?";
 }
 
+static const char *const giveup_names[_ARB_GIVEUP_MAX] = {
+	[ARB_GIVEUP_REBOOT] = "reboot",
+	[ARB_GIVEUP_POWEROFF] = "poweroff",
+	[ARB_GIVEUP_HALT] = "halt",
+	[ARB_GIVEUP_RESTART] = "restart",
+	[ARB_GIVEUP_SHELL] = "shell",
+};
+
+const char *
+arb_giveup_name(enum arb_giveup v)
+{
+	return v < _ARB_GIVEUP_MAX ? giveup_names[v] : "?";
+}
+
+int
+arb_giveup_from_name(const char *name)
+{
+	return lookup(giveup_names, _ARB_GIVEUP_MAX, name);
+}
+
 const char *
 arb_auto_shutdown_name(enum arb_auto_shutdown v)
 {
@@ -164,6 +184,7 @@ arb_spec_new(void)
 		goto fail;
 	s->nnodes = 1;
 	s->control_gid = -1;
+	s->on_giveup = ARB_DEFAULT_ON_GIVEUP;
 	node_defaults(&s->nodes[0]);
 	s->nodes[0].kind = ARB_NODE_SUPERVISOR;
 	s->nodes[0].name = arb_strdup("/");
@@ -224,6 +245,7 @@ arb_spec_free(struct arb_spec *s)
 		arb_free(s->files[i]);
 	arb_free(s->files);
 	arb_free(s->control_group);
+	arb_spec_strv_free(s->emergency_shell);
 	arb_free(s);
 }
 

@@ -64,6 +64,20 @@ enum arb_auto_shutdown {
 };
 
 /*
+ * M10: what arbord does, as the system's init, when the root gives up,
+ * shuts down automatically or fails to start. Outside that mode the key
+ * is read but arbord exits instead.
+ */
+enum arb_giveup {
+	ARB_GIVEUP_REBOOT,
+	ARB_GIVEUP_POWEROFF,
+	ARB_GIVEUP_HALT,
+	ARB_GIVEUP_RESTART, /* rebuild the tree from the spec and boot it (I7) */
+	ARB_GIVEUP_SHELL,   /* run emergency_shell, then reboot */
+	_ARB_GIVEUP_MAX
+};
+
+/*
  * Which keys of a node were filled in from defaults rather than written in
  * the configuration; `arbord --check` marks them.
  */
@@ -90,6 +104,9 @@ enum arb_spec_default {
 	ARB_DEF_INHERIT_ENV = 1u << 19,
 	ARB_DEF_NO_NEW_PRIVILEGES = 1u << 20,
 	ARB_DEF_GROUP = 1u << 21,
+	ARB_DEF_ON_GIVEUP = 1u << 22,       /* the root's */
+	ARB_DEF_EMERGENCY_SHELL = 1u << 23, /* the root's */
+	ARB_DEF_FORWARD_SIGNALS = 1u << 24,
 };
 
 /* Defaults: Elixir's Supervisor, not Erlang's (SEMANTICS.md M13). */
@@ -102,6 +119,8 @@ enum arb_spec_default {
 #define ARB_DEFAULT_STOP_TIMEOUT_MS 5000
 #define ARB_DEFAULT_READY ARB_READY_EXEC
 #define ARB_DEFAULT_START_TIMEOUT_MS 90000 /* notify and fd:N */
+#define ARB_DEFAULT_ON_GIVEUP ARB_GIVEUP_REBOOT
+#define ARB_DEFAULT_EMERGENCY_SHELL "/bin/sh" /* emergency_shell unset */
 
 /* An unlimited resource limit (RLIM_INFINITY on Linux). */
 #define ARB_RLIM_INFINITY UINT64_MAX
@@ -216,6 +235,10 @@ struct arb_spec_node {
 	/* Where its output goes; a supervisor's is its services' default.
 	 * The root's also takes arbord's own events. */
 	struct arb_log_spec log;
+
+	/* As a container's init: the signals arbord passes on to this
+	 * service's process group; bit 1 << signo. */
+	uint32_t forward_signals;
 };
 
 struct arb_spec {
@@ -228,6 +251,11 @@ struct arb_spec {
 	/* Who may read the control socket besides its owner: none when NULL. */
 	char *control_group;
 	int control_gid;
+
+	/* The root's give-up action as the system's init (M10), and the argv
+	 * of the emergency shell (NULL: ARB_DEFAULT_EMERGENCY_SHELL alone). */
+	enum arb_giveup on_giveup;
+	char **emergency_shell;
 };
 
 /* A new spec with only a root supervisor, all defaults. NULL on OOM. */
@@ -292,10 +320,12 @@ const char *arb_restart_name(enum arb_restart v);
 const char *arb_auto_shutdown_name(enum arb_auto_shutdown v);
 const char *arb_node_kind_name(enum arb_node_kind v);
 const char *arb_ready_name(enum arb_ready v); /* "exec", "notify", "fd" */
+const char *arb_giveup_name(enum arb_giveup v);
 int arb_strategy_from_name(const char *name);
 int arb_restart_from_name(const char *name);
 int arb_auto_shutdown_from_name(const char *name);
 int arb_ready_from_name(const char *name);
+int arb_giveup_from_name(const char *name);
 
 /*
  * The rlimits key's names ("nofile", "core", ...) of Linux's RLIMIT_*

@@ -482,7 +482,8 @@ def test_get_interface_description(arbord):
               "Start(path: string) -> ()", "Stop(path: string) -> ()",
               "Restart(path: string) -> ()",
               "Signal(path: string, signal: string) -> ()",
-              "Events() -> (event: Event)", "Shutdown() -> ()",
+              "Events() -> (event: Event)",
+              "Shutdown(action: ?string) -> ()",
               "Logs(path: ?string, lines: ?int, follow: ?bool) -> "
               "(lines: []LogLine)", "ReopenLogs() -> ()"):
         assert f"\nmethod {m}\n" in desc, m
@@ -492,7 +493,7 @@ def test_get_interface_description(arbord):
               for line in header.splitlines()
               if line.startswith("#define ARB_ERR_")
               and "ARB_INTERFACE" in line]
-    assert len(errors) == 9
+    assert len(errors) == 10
     for e in errors:
         assert f"\nerror {e} (" in desc, e
     for t in ("type Node (", "type Exit (", "type Event (",
