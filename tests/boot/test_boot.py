@@ -9,6 +9,7 @@ booted; every assertion message carries the console with timestamps.
 
 import re
 
+from harness import boots  # noqa: F401 (the fixture)
 from logfmt import parse_logfmt
 from scenarios import SERVICES
 

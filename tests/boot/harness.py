@@ -1,4 +1,7 @@
-"""Fixtures for booting arbord as init under qemu.
+"""The fixture that boots arbord as init under qemu, for test_boot.py.
+
+(Not a conftest.py: the integration tests import their conftest by that
+name, and a second one would take its place in sys.modules.)
 
 The tests are skipped, with the reason, when qemu, busybox or a kernel
 image is missing (packaging/install-deps --test installs all three), or
