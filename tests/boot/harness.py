@@ -80,7 +80,7 @@ class Boots:
             initrd = os.path.join(tmp, f"{name}.cpio")
             self.sizes[name] = initramfs.build(initrd, arbord, arborctl,
                                                config, files)
-            self.boots[name] = qemu.Boot(kernel, initrd, timeout=60,
+            self.boots[name] = qemu.Boot(kernel, initrd, timeout=40,
                                          name=name)
         for boot in self.boots.values():
             boot.start()
