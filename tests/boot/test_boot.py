@@ -30,12 +30,42 @@ def events(boot, kind=None, path=None):
     return out
 
 
+def in_order(boot, patterns):
+    """Asserts that lines match the regular expressions, one after
+    another (other lines may come between)."""
+    lines, at = boot.text(), 0
+    for pattern in patterns:
+        rx = re.compile(pattern)
+        while at < len(lines) and not rx.search(lines[at]):
+            at += 1
+        assert at < len(lines), (f"no line /{pattern}/ after the ones "
+                                 f"before it in {patterns}\n"
+                                 + boot.console())
+        at += 1
+
+
 def index(lines, needle, start=0):
     """The index of the first line from start that contains needle."""
     for i in range(start, len(lines)):
         if needle in lines[i]:
             return i
     return None
+
+
+def test_boot_does_the_duties_of_init(boots):
+    """As process 1 of a real kernel, arbord knows it is the system's
+    init, mounts /proc, /sys, /dev and /run, and sets the hostname from
+    /etc/hostname, before it starts the tree."""
+    boot, ending = boots.wait("boot")
+    in_order(boot, [
+        r"^event=mode mode=init real_pid1=true in_container=false$",
+        r"^event=mount target=/proc fstype=proc result=mounted$",
+        r"^event=mount target=/sys fstype=sysfs result=mounted$",
+        r"^event=mount target=/dev fstype=devtmpfs result=mounted$",
+        r"^event=mount target=/run fstype=tmpfs result=mounted$",
+        r"^event=hostname name=arbor-boot result=set$",
+        r"^event=start path=/$"])
+    assert not [e for e in events(boot) if "error" in e], boot.console()
 
 
 def test_boot_runs_services_in_order(boots):
@@ -107,6 +137,22 @@ def test_boot_poweroff_stops_in_reverse_order(boots):
     assert not boot.find("Kernel panic"), why
 
 
+def test_boot_poweroff_ends_with_the_final_shutdown(boots):
+    """After the tree is down: what is left is killed, the disks are
+    synced and unmounted, and reboot(2) powers the machine off."""
+    boot, ending = boots.wait("boot")
+    in_order(boot, [
+        r"^driver: poweroff$",
+        r"^event=shutdown action=poweroff reason=request$",
+        r"^event=stop path=a ",
+        r"^event=down$",
+        r"^event=killall signal=TERM$",
+        r"^event=sync$",
+        r"^event=unmount ",
+        r"^event=reboot action=poweroff$",
+        r"reboot: Power down$"])
+
+
 def test_crash_loop_makes_the_root_give_up_and_reboot(boots):
     """A service that keeps crashing exhausts the root's intensity: the
     root gives up, stops the rest, and as init arbord reboots the machine
@@ -118,7 +164,18 @@ def test_crash_loop_makes_the_root_give_up_and_reboot(boots):
     assert len(crashes) == 3, why
     assert all(e["reason"] == "crash" and e.get("code") == "1"
                for e in crashes), why
-    assert events(boot, "giveup", "/"), why
-    assert [e["path"] for e in events(boot, "stop")][:1] == ["steady"], why
+    assert [e["path"] for e in events(boot, "stop")] == ["steady"], why
     assert boot.find("^svc: steady got TERM$"), why
+    in_order(boot, [
+        r"^event=exit path=crasher .*reason=crash$",
+        r"^event=giveup path=/$",
+        r"^event=stop path=steady ",
+        r"^event=down$",
+        r"^event=on_giveup action=reboot status=1$",
+        r"^event=shutdown action=reboot reason=giveup$",
+        r"^event=killall signal=TERM$",
+        r"^event=sync$",
+        r"^event=unmount ",
+        r"^event=reboot action=reboot$",
+        r"reboot: Restarting system$"])
     assert not boot.find("Kernel panic"), why
