@@ -12,13 +12,15 @@ the median (p50) of:
   wall      qemu start to qemu's exit
 
 and the sizes of the initramfs, of arbord, and of arbord with its shared
-libraries (the figure for the closing note). Needs what the boot tests
+libraries (the figure for the closing note), with arbord stripped and
+each library apart. Needs what the boot tests
 need: make boot-bins, qemu, busybox and the kernel of install-deps --test.
 """
 
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +52,18 @@ def one(kernel, initrd):
     return out
 
 
+def closure(arbord, tmp):
+    """arbord's size stripped, and each shared library's, in KiB."""
+    stripped = os.path.join(tmp, "arbord.stripped")
+    subprocess.run(["strip", "-o", stripped, arbord], check=True)
+    parts = [("arbord (as built)", os.path.getsize(arbord)),
+             ("arbord (stripped)", os.path.getsize(stripped))]
+    for lib in initramfs.shared_libraries(arbord):
+        parts.append((os.path.basename(lib),
+                      os.path.getsize(os.path.realpath(lib))))
+    return "; ".join(f"{name} {size / 1024:.0f}" for name, size in parts)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=5)
@@ -68,6 +82,7 @@ def main():
         sizes = initramfs.build(initrd, args.arbord, args.arborctl, config,
                                 files)
         runs = [one(kernel, initrd) for _ in range(args.runs)]
+        parts = closure(args.arbord, tmp)
     print(f"boot under qemu TCG, {os.path.basename(kernel)}, "
           f"{args.runs} runs (seconds from qemu start):")
     for key in ("init", "ready", "poweroff", "wall"):
@@ -75,6 +90,7 @@ def main():
         print(f"  {key:9} p50 {statistics.median(values):5.2f}  "
               f"(min {min(values):.2f}, max {max(values):.2f})")
     print(initramfs.format_sizes(sizes))
+    print(f"KiB: {parts}")
     return 0
 
 
