@@ -1,0 +1,103 @@
+"""The systems the boot tests boot: an arbor.conf and the scripts it runs.
+
+A guest has no channel to the test but its console, so each scenario is
+driven from inside: the last service, "driver", is a busybox sh script that
+does what the test wants (arborctl status, kill a service, arborctl
+poweroff) and prints what it saw between "driver:" markers. Services print
+"svc: NAME up pid=N" when they run and "svc: NAME got TERM" when stopped.
+arbord's own event lines (event=start ...) reach the console on its
+standard error.
+"""
+
+SERVICES = ("a", "b", "c")
+
+# A long-running service: says it runs, keeps its pid where the driver
+# finds it, and says it was stopped. The sleep runs in the background so
+# that the trap runs as soon as TERM arrives.
+SVC = r"""#!/bin/sh
+export PATH=/bin
+name=$1
+echo $$ > /tmp/$name.pid
+echo "svc: $name up pid=$$"
+trap 'echo "svc: $name got TERM"; exit 0' TERM
+while :; do sleep 1000 & wait $!; done
+"""
+
+# Waits (bounded) until every service has written its pid, then drives.
+DRIVER_HEAD = r"""#!/bin/sh
+export PATH=/bin
+echo "driver: up"
+for n in %(services)s; do
+	i=0
+	while [ ! -s /tmp/$n.pid ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+done
+"""
+
+# The boot scenario: status, a service killed and restarted, poweroff.
+DRIVER_BOOT = DRIVER_HEAD + r"""
+echo "driver: status begin"
+arborctl status
+echo "driver: status end rc=$?"
+old=$(cat /tmp/b.pid)
+echo "driver: killing b pid=$old"
+kill -KILL "$old"
+i=0
+new=$old
+while [ $i -lt 100 ]; do
+	new=$(cat /tmp/b.pid 2>/dev/null)
+	[ -n "$new" ] && [ "$new" != "$old" ] && break
+	sleep 0.1
+	i=$((i + 1))
+done
+echo "driver: b restarted pid=$new"
+echo "driver: poweroff"
+arborctl poweroff
+echo "driver: poweroff rc=$?"
+exec sleep 1000
+"""
+
+# The benchmark's: nothing but poweroff once every service runs.
+DRIVER_BENCH = DRIVER_HEAD + r"""
+echo "driver: all up"
+arborctl poweroff
+exec sleep 1000
+"""
+
+
+def _service(name):
+    return (f'  {{ name = "{name}"; exec = [ "/bin/sh", "/etc/svc.sh", '
+            f'"{name}" ]; }},\n')
+
+
+def _driver():
+    return ('  { name = "driver"; exec = [ "/bin/sh", "/etc/driver.sh" ];\n'
+            '    restart = "temporary"; }\n')
+
+
+def boot(driver=DRIVER_BOOT):
+    """Three services a, b, c, then the driver: (config, files)."""
+    config = ("# The boot test: services in order, then the driver.\n"
+              "children = (\n"
+              + "".join(_service(n) for n in SERVICES)
+              + _driver() + ");\n")
+    files = {"/etc/svc.sh": (SVC, 0o755),
+             "/etc/driver.sh": (driver % {"services": " ".join(SERVICES)},
+                                0o755)}
+    return config, files
+
+
+def bench():
+    return boot(DRIVER_BENCH)
+
+
+def crashloop():
+    """A steady service, then one that exits at once, every time: the
+    root's intensity (2 in 10 s) is soon exceeded and it gives up."""
+    config = ("# The crash loop: the root gives up, the system reboots.\n"
+              'supervisor = { intensity = 2; period = "10s"; };\n'
+              "children = (\n"
+              + _service("steady")
+              + '  { name = "crasher"; exec = [ "/bin/sh", "-c",\n'
+              '      "echo crasher: dying; exit 1" ]; }\n'
+              ");\n")
+    return config, {"/etc/svc.sh": (SVC, 0o755)}

@@ -1,0 +1,181 @@
+"""arbord as /init of a real Linux kernel under qemu, read from the console.
+
+What only a real boot shows: arbord is PID 1 with the console as its
+standard streams, mounts what a system needs, runs and restarts services,
+answers arborctl inside the guest, and ends the machine with reboot(2)
+after stopping everything in reverse order. scenarios.py has the systems
+booted; every assertion message carries the console with timestamps.
+"""
+
+import re
+
+from harness import boots  # noqa: F401 (the fixture)
+from logfmt import parse_logfmt
+from scenarios import SERVICES
+
+# arborctl colours the states when its output is a terminal: the console.
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def events(boot, kind=None, path=None):
+    """arbord's event lines on the console, parsed, in order."""
+    out = []
+    for line in boot.text():
+        if not line.startswith("event="):
+            continue
+        ev = parse_logfmt(line)
+        if ((kind is None or ev.get("event") == kind)
+                and (path is None or ev.get("path") == path)):
+            out.append(ev)
+    return out
+
+
+def in_order(boot, patterns):
+    """Asserts that lines match the regular expressions, one after
+    another (other lines may come between)."""
+    lines, at = boot.text(), 0
+    for pattern in patterns:
+        rx = re.compile(pattern)
+        while at < len(lines) and not rx.search(lines[at]):
+            at += 1
+        assert at < len(lines), (f"no line /{pattern}/ after the ones "
+                                 f"before it in {patterns}\n"
+                                 + boot.console())
+        at += 1
+
+
+def index(lines, needle, start=0):
+    """The index of the first line from start that contains needle."""
+    for i in range(start, len(lines)):
+        if needle in lines[i]:
+            return i
+    return None
+
+
+def test_boot_does_the_duties_of_init(boots):
+    """As process 1 of a real kernel, arbord knows it is the system's
+    init, mounts /proc, /sys, /dev and /run, and sets the hostname from
+    /etc/hostname, before it starts the tree."""
+    boot, ending = boots.wait("boot")
+    in_order(boot, [
+        r"^event=mode mode=init real_pid1=true in_container=false$",
+        r"^event=mount target=/proc fstype=proc result=mounted$",
+        r"^event=mount target=/sys fstype=sysfs result=mounted$",
+        r"^event=mount target=/dev fstype=devtmpfs result=mounted$",
+        r"^event=mount target=/run fstype=tmpfs result=mounted$",
+        r"^event=hostname name=arbor-boot result=set$",
+        r"^event=start path=/$"])
+    assert not [e for e in events(boot) if "error" in e], boot.console()
+
+
+def test_boot_runs_services_in_order(boots):
+    """Boots to every service running, started one after another in the
+    order of the configuration, each seen running by its own output."""
+    boot, ending = boots.wait("boot")
+    why = boot.console()
+    starts = [e["path"] for e in events(boot, "start") if "pid" in e]
+    assert starts[:4] == [*SERVICES, "driver"], why
+    for name in SERVICES:
+        assert boot.find(rf"^svc: {name} up pid=\d+$"), why
+    assert boot.find(r"^driver: up$"), why
+
+
+def test_boot_restarts_a_killed_service(boots):
+    """A service killed with SIGKILL is reported as a crash and started
+    again, with a new pid."""
+    boot, ending = boots.wait("boot")
+    why = boot.console()
+    killed = boot.find(r"^driver: killing b pid=(\d+)$")
+    assert killed, why
+    old = killed[1].rsplit("=", 1)[1]
+    exits = events(boot, "exit", "b")
+    assert len(exits) == 1, why
+    assert exits[0]["pid"] == old, why
+    assert exits[0].get("signal") == "KILL", why
+    assert exits[0]["reason"] == "crash", why
+    starts = events(boot, "start", "b")
+    assert len(starts) == 2 and starts[1]["pid"] != old, why
+    assert boot.find(rf"^driver: b restarted pid={starts[1]['pid']}$"), why
+
+
+def test_boot_arborctl_status_in_the_guest(boots):
+    """arborctl status answers inside the guest, on the default socket,
+    and shows every service running."""
+    boot, ending = boots.wait("boot")
+    lines = boot.text()
+    why = boot.console()
+    begin = index(lines, "driver: status begin")
+    end = index(lines, "driver: status end", begin or 0)
+    assert begin is not None and end is not None, why
+    assert lines[end] == "driver: status end rc=0", why
+    status = [ANSI.sub("", line) for line in lines[begin + 1:end]
+              if not line.startswith(("event=", "svc:", "["))]
+    assert status and status[0].split()[:2] == ["/", "supervisor"], why
+    for name in [*SERVICES, "driver"]:
+        row = [line for line in status if f" {name} " in line]
+        assert len(row) == 1, why
+        assert " up " in row[0] and " pid " in row[0], why
+
+
+def test_boot_poweroff_stops_in_reverse_order(boots):
+    """arborctl poweroff stops every service, in the reverse order of
+    their start, then powers the machine off: qemu exits by itself."""
+    boot, ending = boots.wait("boot")
+    lines = boot.text()
+    why = boot.console()
+    assert ending == "poweroff", why
+    asked = index(lines, "driver: poweroff")
+    assert asked is not None, why
+    stops = [e["path"] for e in events(boot, "stop")]
+    assert stops[:4] == ["driver", *reversed(SERVICES)], why
+    # Each service saw its TERM, after the poweroff was asked for, and
+    # before the kernel's last words.
+    off = index(lines, "reboot: Power down")
+    for name in SERVICES:
+        got = index(lines, f"svc: {name} got TERM", asked)
+        assert got is not None and got < off, why
+    assert not boot.find("Kernel panic"), why
+
+
+def test_boot_poweroff_ends_with_the_final_shutdown(boots):
+    """After the tree is down: what is left is killed, the disks are
+    synced and unmounted, and reboot(2) powers the machine off."""
+    boot, ending = boots.wait("boot")
+    in_order(boot, [
+        r"^driver: poweroff$",
+        r"^event=shutdown action=poweroff reason=request$",
+        r"^event=stop path=a ",
+        r"^event=down$",
+        r"^event=killall signal=TERM$",
+        r"^event=sync$",
+        r"^event=unmount ",
+        r"^event=reboot action=poweroff$",
+        r"reboot: Power down$"])
+
+
+def test_crash_loop_makes_the_root_give_up_and_reboot(boots):
+    """A service that keeps crashing exhausts the root's intensity: the
+    root gives up, stops the rest, and as init arbord reboots the machine
+    (qemu exits because of -no-reboot) instead of exiting."""
+    boot, ending = boots.wait("crashloop")
+    why = boot.console()
+    assert ending == "restart", why
+    crashes = events(boot, "exit", "crasher")
+    assert len(crashes) == 3, why
+    assert all(e["reason"] == "crash" and e.get("code") == "1"
+               for e in crashes), why
+    assert [e["path"] for e in events(boot, "stop")] == ["steady"], why
+    assert boot.find("^svc: steady got TERM$"), why
+    in_order(boot, [
+        r"^event=exit path=crasher .*reason=crash$",
+        r"^event=giveup path=/$",
+        r"^event=stop path=steady ",
+        r"^event=down$",
+        r"^event=on_giveup action=reboot status=1$",
+        r"^event=shutdown action=reboot reason=giveup$",
+        r"^event=killall signal=TERM$",
+        r"^event=sync$",
+        r"^event=unmount ",
+        r"^event=reboot action=reboot$",
+        r"reboot: Restarting system$"])
+    assert not boot.find("Kernel panic"), why
