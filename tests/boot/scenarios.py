@@ -4,7 +4,8 @@ A guest has no channel to the test but its console, so each scenario is
 driven from inside: the last service, "driver", is a busybox sh script that
 does what the test wants (arborctl status, kill a service, arborctl
 poweroff) and prints what it saw between "driver:" markers. Services print
-"svc: NAME up pid=N" when they run and "svc: NAME got TERM" when stopped.
+"up pid=N" when they run and "got TERM" when stopped; arbord, as the
+system's init, shows them on the console as "NAME: up pid=N".
 arbord's own event lines (event=start ...) reach the console on its
 standard error.
 """
@@ -18,15 +19,15 @@ SVC = r"""#!/bin/sh
 export PATH=/bin
 name=$1
 echo $$ > /tmp/$name.pid
-echo "svc: $name up pid=$$"
-trap 'echo "svc: $name got TERM"; exit 0' TERM
+echo "up pid=$$"
+trap 'echo "got TERM"; exit 0' TERM
 while :; do sleep 1000 & wait $!; done
 """
 
 # Waits (bounded) until every service has written its pid, then drives.
 DRIVER_HEAD = r"""#!/bin/sh
 export PATH=/bin
-echo "driver: up"
+echo "up"
 for n in %(services)s; do
 	i=0
 	while [ ! -s /tmp/$n.pid ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
@@ -35,11 +36,11 @@ done
 
 # The boot scenario: status, a service killed and restarted, poweroff.
 DRIVER_BOOT = DRIVER_HEAD + r"""
-echo "driver: status begin"
+echo "status begin"
 arborctl status
-echo "driver: status end rc=$?"
+echo "status end rc=$?"
 old=$(cat /tmp/b.pid)
-echo "driver: killing b pid=$old"
+echo "killing b pid=$old"
 kill -KILL "$old"
 i=0
 new=$old
@@ -49,16 +50,16 @@ while [ $i -lt 100 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done
-echo "driver: b restarted pid=$new"
-echo "driver: poweroff"
+echo "b restarted pid=$new"
+echo "poweroff"
 arborctl poweroff
-echo "driver: poweroff rc=$?"
+echo "poweroff rc=$?"
 exec sleep 1000
 """
 
 # The benchmark's: nothing but poweroff once every service runs.
 DRIVER_BENCH = DRIVER_HEAD + r"""
-echo "driver: all up"
+echo "all up"
 arborctl poweroff
 exec sleep 1000
 """
@@ -98,6 +99,6 @@ def crashloop():
               "children = (\n"
               + _service("steady")
               + '  { name = "crasher"; exec = [ "/bin/sh", "-c",\n'
-              '      "echo crasher: dying; exit 1" ]; }\n'
+              '      "echo dying; exit 1" ]; }\n'
               ");\n")
     return config, {"/etc/svc.sh": (SVC, 0o755)}

@@ -76,7 +76,7 @@ def test_boot_runs_services_in_order(boots):
     starts = [e["path"] for e in events(boot, "start") if "pid" in e]
     assert starts[:4] == [*SERVICES, "driver"], why
     for name in SERVICES:
-        assert boot.find(rf"^svc: {name} up pid=\d+$"), why
+        assert boot.find(rf"^{name}: up pid=\d+$"), why
     assert boot.find(r"^driver: up$"), why
 
 
@@ -108,8 +108,10 @@ def test_boot_arborctl_status_in_the_guest(boots):
     end = index(lines, "driver: status end", begin or 0)
     assert begin is not None and end is not None, why
     assert lines[end] == "driver: status end rc=0", why
-    status = [ANSI.sub("", line) for line in lines[begin + 1:end]
-              if not line.startswith(("event=", "svc:", "["))]
+    # arborctl's output is the driver's: on the console with its path.
+    status = [ANSI.sub("", line[len("driver: "):])
+              for line in lines[begin + 1:end]
+              if line.startswith("driver: ")]
     assert status and status[0].split()[:2] == ["/", "supervisor"], why
     for name in [*SERVICES, "driver"]:
         row = [line for line in status if f" {name} " in line]
@@ -132,7 +134,7 @@ def test_boot_poweroff_stops_in_reverse_order(boots):
     # before the kernel's last words.
     off = index(lines, "reboot: Power down")
     for name in SERVICES:
-        got = index(lines, f"svc: {name} got TERM", asked)
+        got = index(lines, f"{name}: got TERM", asked)
         assert got is not None and got < off, why
     assert not boot.find("Kernel panic"), why
 
@@ -165,7 +167,7 @@ def test_crash_loop_makes_the_root_give_up_and_reboot(boots):
     assert all(e["reason"] == "crash" and e.get("code") == "1"
                for e in crashes), why
     assert [e["path"] for e in events(boot, "stop")] == ["steady"], why
-    assert boot.find("^svc: steady got TERM$"), why
+    assert boot.find("^steady: got TERM$"), why
     in_order(boot, [
         r"^event=exit path=crasher .*reason=crash$",
         r"^event=giveup path=/$",
