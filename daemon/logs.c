@@ -45,6 +45,7 @@ struct arb_logs {
 	char *scratch; /* a partial line and one read after it */
 	arb_logs_line_fn follow;
 	void *follow_ctx;
+	bool keep_write_ends; /* /proc cannot give them again */
 };
 
 /* What the lines of one read share, formatted once. */
@@ -352,7 +353,8 @@ arb_logs_free(struct arb_logs *l)
 				continue;
 			ev_io_stop(l->loop, &cap->io[s]);
 			close(cap->io[s].fd);
-			close(cap->write_fd[s]);
+			if (cap->write_fd[s] >= 0)
+				close(cap->write_fd[s]);
 		}
 		free(cap->partial);
 		arb_logring_done(&cap->ring);
@@ -403,6 +405,22 @@ make_pipe(int *ret_read, int *ret_write)
 	return 0;
 }
 
+/*
+ * A new write end of the pipe whose read end is fd, through /proc: arbord
+ * then holds only the read ends between starts (each descriptor arbord
+ * holds is copied into, and closed in, every child it spawns).
+ */
+static int
+reopen_write_end(int fd)
+{
+	char path[48];
+	int w;
+
+	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	w = open(path, O_WRONLY | O_CLOEXEC);
+	return w < 0 ? -errno : w;
+}
+
 int
 arb_logs_pipes(struct arb_logs *l, uint32_t node, int *ret_stdout,
 	       int *ret_stderr)
@@ -423,13 +441,53 @@ arb_logs_pipes(struct arb_logs *l, uint32_t node, int *ret_stdout,
 		}
 		for (int s = 0; s < 2; s++) {
 			ev_io_set(&cap->io[s], rfd[s], EV_READ);
-			ev_io_start(l->loop, &cap->io[s]);
 			cap->write_fd[s] = wfd[s];
 		}
+	}
+	for (int s = 0; s < 2; s++) {
+		if (cap->write_fd[s] < 0) {
+			int w = reopen_write_end(cap->io[s].fd);
+
+			if (w < 0) {
+				if (s == 1) {
+					close(cap->write_fd[0]);
+					cap->write_fd[0] = -1;
+				}
+				return w;
+			}
+			cap->write_fd[s] = w;
+		}
+		/* Stopped at an end of file: every writer was gone. */
+		ev_io_start(l->loop, &cap->io[s]);
 	}
 	*ret_stdout = cap->write_fd[0];
 	*ret_stderr = cap->write_fd[1];
 	return 0;
+}
+
+void
+arb_logs_pipes_given(struct arb_logs *l, uint32_t node)
+{
+	struct capture *cap = &l->caps[node];
+
+	if (l->keep_write_ends)
+		return;
+	for (int s = 0; s < 2; s++) {
+		if (cap->write_fd[s] < 0)
+			continue;
+		/* Without /proc (a chroot), the write ends stay with arbord. */
+		if (s == 0) {
+			int probe = reopen_write_end(cap->io[0].fd);
+
+			if (probe < 0) {
+				l->keep_write_ends = true;
+				return;
+			}
+			close(probe);
+		}
+		close(cap->write_fd[s]);
+		cap->write_fd[s] = -1;
+	}
 }
 
 void

@@ -51,11 +51,19 @@ void arb_logs_set_follower(struct arb_logs *l, arb_logs_line_fn fn,
 			   void *ctx);
 
 /*
- * The write ends of node's pipes, for a start (borrowed: they stay open
- * for arbord's life). Made, and watched, at the first call. 0 or -errno.
+ * The write ends of node's pipes, for a start (borrowed until
+ * arb_logs_pipes_given). The pipes are made, and watched, at the first
+ * call; the read ends stay open for arbord's life. 0 or -errno.
  */
 int arb_logs_pipes(struct arb_logs *l, uint32_t node, int *ret_stdout,
 		   int *ret_stderr);
+
+/*
+ * The start is done (or failed): arbord closes its copies of the write
+ * ends, which it opens again from the read ends (/proc/self/fd) at the
+ * next start; without /proc it keeps them.
+ */
+void arb_logs_pipes_given(struct arb_logs *l, uint32_t node);
 
 /* Node's process is now pid: its lines are stamped with it. */
 void arb_logs_started(struct arb_logs *l, uint32_t node, int pid);

@@ -412,6 +412,18 @@ arb_console_drain(struct arb_console *c, int timeout_ms)
 {
 	struct timespec start, now;
 
+	/* The last word on what was lost. */
+	if (c->dropped > 0 && c->buf) {
+		char marker[64];
+		int n = snprintf(marker, sizeof(marker), DROPPED_FMT "\n",
+				 c->dropped);
+
+		if (queue(c, marker, (size_t)n)) {
+			c->dropped = 0;
+			if (!ev_is_active(&c->w))
+				write_console(c);
+		}
+	}
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (c->len > 0) {
 		struct pollfd p = {.fd = c->fd, .events = POLLOUT};

@@ -241,6 +241,7 @@ do_spawn(struct runtime *rt, uint32_t node)
 	if (r == 0)
 		r = arb_spawn_service(&rt->spawner, n, env, &io, &pid, &step);
 	arb_ready_pipe_spawned(&rn->ready_pipe);
+	arb_logs_pipes_given(rt->logs, node);
 	if (r == 0)
 		r = arb_pidmap_put(&rt->pids, pid, node);
 	if (r == 0)

@@ -19,7 +19,8 @@ import subprocess
 
 import pytest
 
-from conftest import (ARBORD, REPO, Arbord, service, tree, wait_until)
+from conftest import (ARBORD, REPO, Arbord, service, supervisor, tree,
+                      wait_until)
 from ctlclient import try_call
 
 ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
@@ -333,6 +334,21 @@ def test_container_sigterm_stops_in_reverse_and_exits_0(pidns):
     assert a.wait_exit() == 0
     assert a.tree_trace()[-4:] == ["stop c", "stop b", "stop a", "down"]
     assert not a.find("reboot")
+
+
+def test_container_output_goes_to_stdout_with_paths(pidns):
+    """A container's init shows its services' output as `docker logs`
+    expects: stdout lines on arbord's stdout, stderr lines on its stderr,
+    each with the service's path; and keeps them for arborctl logs."""
+    talk = service("talk", ["/bin/sh", "-c",
+                            "echo hello; echo oops >&2; exec sleep 1000"])
+    a = pidns(tree([supervisor("web", [talk])]))
+    wait_until(lambda: "web/talk: oops" in a.lines, 5, "the stderr line")
+    r = ctl(a.socket, "logs", "web")
+    assert r.stdout.rstrip().endswith(("]: hello", "]: oops")), r.stdout
+    a.signal(signal.SIGTERM)
+    assert a.wait_exit() == 0
+    assert a.proc.stdout.read().decode().splitlines() == ["web/talk: hello"]
 
 
 def test_container_giveup_exits_1(pidns):
