@@ -51,6 +51,9 @@ conn_flush(struct conn *c)
 		conn_close(c);
 		return;
 	}
+	/* A follower that caught up learns what it missed. */
+	if (c->logs_follow && c->logs_dropped > 0)
+		methods_logs_caught_up(c);
 	/* Output was the only thing holding it back: take the next calls. */
 	if (!c->waiting && !conn_streaming(c))
 		conn_process(c);
@@ -171,6 +174,20 @@ conn_process(struct conn *c)
 		ev_io_stop(c->ctl->loop, &c->rio);
 }
 
+/*
+ * After an end of file: whether the peer closed its side for writing
+ * only (it still reads a stream), or closed the socket. A Unix stream
+ * socket whose peer is gone polls POLLHUP; a quiet stream would never
+ * find out by writing.
+ */
+static bool
+peer_gone(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+}
+
 static void
 on_conn_read(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -188,7 +205,9 @@ on_conn_read(struct ev_loop *loop, ev_io *w, int revents)
 		char byte;
 
 		n = recv(c->fd, &byte, 1, MSG_DONTWAIT);
-		if (n == 0)
+		if (n == 0 && peer_gone(c->fd))
+			conn_close(c); /* closed, not half-closed: nobody reads */
+		else if (n == 0)
 			ev_io_stop(loop, w); /* half-closed: still listening */
 		else if (n > 0 || (errno != EAGAIN && errno != EINTR))
 			conn_close(c);

@@ -28,6 +28,8 @@ struct conn {
 	bool logs_follow;       /* following Logs (methods_logs.c) */
 	uint32_t logs_top;      /* ... of this subtree */
 	uint64_t logs_dropped;  /* lines it was too slow for, to announce */
+	uint64_t logs_dropped_seq; /* the last of them */
+	uint32_t logs_dropped_node;
 	bool oneway;    /* the call being answered wants no reply */
 	bool waiting;   /* a request is with the core: later calls wait */
 	uint64_t req_id;
@@ -88,6 +90,9 @@ bool methods_allowed(struct conn *c);
 
 void method_logs(struct conn *c, json_t *params, bool more);
 void method_reopen_logs(struct conn *c);
+
+/* c's queue is empty and it missed lines: the marker that says so. */
+void methods_logs_caught_up(struct conn *c);
 
 /* Ends every Logs stream with a last reply (arbord is exiting). */
 void methods_logs_end(struct arb_control *ctl);

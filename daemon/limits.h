@@ -78,6 +78,10 @@
 #define ARB_LOG_CONSOLE_QUEUE (256 * 1024)
 #define ARB_LOG_FOLLOW_QUEUE (1024 * 1024)
 
+/* The most one Logs call's backlog may take (bounded per line, before
+ * encoding): the newest lines that fit are sent. */
+#define ARB_LOG_BACKLOG_MAX (16 * 1024 * 1024)
+
 /*
  * The final shutdown of an init (shutdown.h): how long every process left
  * after the tree has to end on SIGTERM, then how long SIGKILL is given

@@ -36,14 +36,14 @@ void
 arb_logring_init(struct arb_logring *r, uint32_t size)
 {
 	memset(r, 0, sizeof(*r));
-	r->size = size & ~7u;
+	r->max = size & ~7u;
 }
 
 void
 arb_logring_done(struct arb_logring *r)
 {
 	arb_free(r->buf);
-	arb_logring_init(r, r->size);
+	arb_logring_init(r, r->max);
 }
 
 static struct record *
@@ -67,10 +67,46 @@ drop_oldest(struct arb_logring *r)
 	}
 }
 
-/* Makes room for need bytes at tail; false only when need > size. */
+/*
+ * Moves the records, oldest first, to the start of a buffer twice as large
+ * (at most max). false on OOM: the ring stays as it was.
+ */
+static bool
+grow(struct arb_logring *r)
+{
+	uint32_t size = r->size > r->max / 2 ? r->max : r->size * 2;
+	char *buf = arb_calloc(size, 1);
+	uint32_t off = r->head, at = 0;
+
+	if (!buf)
+		return false;
+	for (uint32_t i = 0; i < r->count; i++) {
+		uint32_t len = (uint32_t)arb_logring_record_size(
+			record_at(r, off)->len);
+
+		memcpy(buf + at, r->buf + off, len);
+		at += len;
+		off += len;
+		if (r->wrapped && off == r->end)
+			off = 0;
+	}
+	arb_free(r->buf);
+	r->buf = buf;
+	r->size = size;
+	r->head = 0;
+	r->tail = at;
+	r->wrapped = false;
+	return true;
+}
+
+/* Makes room for need bytes at tail; false only when need > max. */
 static bool
 make_room(struct arb_logring *r, uint32_t need)
 {
+	if (need > r->max)
+		return false;
+	while (need > r->size && grow(r))
+		;
 	if (need > r->size)
 		return false;
 	for (;;) {
@@ -88,6 +124,8 @@ make_room(struct arb_logring *r, uint32_t need)
 		}
 		if (r->head - r->tail >= need)
 			return true;
+		if (r->size < r->max && grow(r))
+			continue;
 		drop_oldest(r);
 	}
 }
@@ -98,9 +136,12 @@ arb_logring_put(struct arb_logring *r, const struct arb_log_line *line)
 	uint32_t need = (uint32_t)arb_logring_record_size(line->len);
 	struct record *rec;
 
+	if (need > r->max)
+		return -E2BIG;
 	if (!r->buf) {
-		if (r->size < need)
-			return -E2BIG;
+		r->size = ARB_LOGRING_FIRST < r->max ? ARB_LOGRING_FIRST : r->max;
+		while (r->size < need)
+			r->size = r->size > r->max / 2 ? r->max : r->size * 2;
 		r->buf = arb_calloc(r->size, 1);
 		if (!r->buf)
 			return -ENOMEM;

@@ -40,7 +40,9 @@ struct arb_log_line {
 
 struct arb_logring {
 	char *buf;      /* NULL until the first line (allocated lazily) */
-	uint32_t size;  /* capacity in bytes, fixed at init */
+	uint32_t size;  /* bytes allocated: from ARB_LOGRING_FIRST, doubled
+			 * as lines come, up to max */
+	uint32_t max;   /* the configured size */
 	uint32_t head;  /* offset of the oldest record */
 	uint32_t tail;  /* offset where the next record goes */
 	uint32_t end;   /* while wrapped: where the stretch from head ends
@@ -49,13 +51,20 @@ struct arb_logring {
 	bool wrapped;
 };
 
-/* A ring of `size` bytes, allocated at its first line. */
+#define ARB_LOGRING_FIRST 4096u
+
+/*
+ * A ring of at most `size` bytes: 4 KiB allocated at its first line, and
+ * twice as much each time it fills, so a service that writes little costs
+ * little.
+ */
 void arb_logring_init(struct arb_logring *r, uint32_t size);
 void arb_logring_done(struct arb_logring *r);
 
 /*
- * Stores a copy of `line` (its text included), forgetting the oldest lines
- * until it fits. 0; -ENOMEM when the buffer could not be allocated;
+ * Stores a copy of `line` (its text included), growing the ring or, at its
+ * maximum, forgetting the oldest lines until it fits. 0; -ENOMEM when the
+ * buffer could not be allocated (or grown: the oldest lines go instead);
  * -E2BIG when a single line cannot fit the ring at all.
  */
 int arb_logring_put(struct arb_logring *r, const struct arb_log_line *line);

@@ -178,8 +178,7 @@ split(struct arb_logs *l, uint32_t node, const struct batch *b,
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t len = (size_t)((nl ? nl : end) - p);
 
-		while (len > ARB_LOG_LINE_MAX ||
-		       (!nl && len == ARB_LOG_LINE_MAX)) {
+		while (len > ARB_LOG_LINE_MAX) {
 			emit(l, node, b, p, ARB_LOG_LINE_MAX, ARB_LINE_CUT);
 			p += ARB_LOG_LINE_MAX;
 			len -= ARB_LOG_LINE_MAX;
@@ -309,15 +308,18 @@ arb_logs_new(struct arb_logs **ret, struct ev_loop *loop,
 	arb_console_init(&l->out, loop, STDOUT_FILENO);
 	arb_console_init(&l->err, loop, STDERR_FILENO);
 	arb_journal_init(&l->journal);
+	/* All closed before anything can fail: arb_logs_free closes fds. */
+	for (uint32_t i = 0; i < spec->nnodes; i++) {
+		for (int s = 0; s < 2; s++) {
+			ev_io_init(&l->caps[i].io[s], on_pipe, -1, EV_READ);
+			l->caps[i].io[s].data = l;
+			l->caps[i].write_fd[s] = -1;
+		}
+	}
 	for (uint32_t i = 0; i < spec->nnodes; i++) {
 		const struct arb_spec_node *n = &spec->nodes[i];
 		struct capture *cap = &l->caps[i];
 
-		for (int s = 0; s < 2; s++) {
-			ev_io_init(&cap->io[s], on_pipe, -1, EV_READ);
-			cap->io[s].data = l;
-			cap->write_fd[s] = -1;
-		}
 		cap->sinks = n->log.sinks;
 		if (!(n->log.given & ARB_LOG_SINKS))
 			cap->sinks |= default_sinks;

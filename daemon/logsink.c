@@ -209,7 +209,9 @@ put_dropped_marker(struct arb_logfile *f)
 
 	plen = arb_logfile_prefix(line, sizeof(line), wall_us(), "arbord",
 				  (int)getpid(), ARB_STREAM_ARBOR, 0);
-	tlen = snprintf(text, sizeof(text), DROPPED_FMT "\n", f->dropped);
+	/* The prefix ends in "arbor: " already. */
+	tlen = snprintf(text, sizeof(text), "%" PRIu64 " lines dropped\n",
+			f->dropped);
 	if (plen + (size_t)tlen >= sizeof(line))
 		return;
 	memcpy(line + plen, text, (size_t)tlen);
@@ -250,8 +252,8 @@ arb_logfile_put(struct arb_logfile *f, const char *prefix, size_t prefix_len,
 {
 	size_t need = prefix_len + len + 1;
 
-	if (f->max_size && f->size + f->len + need > f->max_size &&
-	    f->size + f->len > 0) {
+	if (f->max_size && f->fd >= 0 &&
+	    f->size + f->len + need > f->max_size && f->size + f->len > 0) {
 		(void)arb_logfile_flush(f);
 		if (rotate(f) < 0)
 			f->err = errno ? errno : EIO;
@@ -332,8 +334,16 @@ write_console(struct arb_console *c)
 					goto wait;
 				goto lost;
 			}
-			if (chunk > CONSOLE_CHUNK)
-				chunk = CONSOLE_CHUNK;
+			if (chunk > CONSOLE_CHUNK) {
+				/* Whole lines: stdout and stderr may share
+				 * one pipe, and the other queue's bytes must
+				 * not land inside a line. */
+				const char *nl = memrchr(c->buf + c->off, '\n',
+							 CONSOLE_CHUNK);
+
+				chunk = nl ? (size_t)(nl - (c->buf + c->off)) + 1
+					   : CONSOLE_CHUNK;
+			}
 		}
 		n = write(c->fd, c->buf + c->off, chunk);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
@@ -393,11 +403,12 @@ arb_console_put(struct arb_console *c, const char *prefix, size_t prefix_len,
 		int n = snprintf(marker, sizeof(marker), DROPPED_FMT "\n",
 				 c->dropped);
 
-		if (!queue(c, marker, (size_t)n) ||
-		    c->len + need > ARB_LOG_CONSOLE_QUEUE) {
+		/* The marker and the line, or neither. */
+		if (c->len + (size_t)n + need > ARB_LOG_CONSOLE_QUEUE) {
 			c->dropped++;
 			return;
 		}
+		(void)queue(c, marker, (size_t)n);
 		c->dropped = 0;
 	}
 	(void)queue(c, prefix, prefix_len);

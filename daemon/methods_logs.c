@@ -231,13 +231,55 @@ gather(const struct arb_control *ctl, uint32_t top, uint32_t last,
 	return 0;
 }
 
-/* Replies with lines, a batch at a time; the last one ends the call
- * unless it follows. */
+/*
+ * A bound on a line's JSON: its text, six bytes a byte as numbers in raw
+ * and as U+FFFD when it is not UTF-8, and the other fields.
+ */
+static size_t
+json_bound(const struct arb_log_line *l)
+{
+	for (uint16_t i = 0; i < l->len; i++) {
+		unsigned char b = (unsigned char)l->text[i];
+
+		if (b < 0x20 || b >= 0x80 || b == '"' || b == '\\')
+			return (size_t)l->len * 6 + 256;
+	}
+	return (size_t)l->len + 256;
+}
+
+/*
+ * Replies with lines, a batch at a time; the last one ends the call
+ * unless it follows. A backlog is encoded at once, so it is cut to
+ * ARB_LOG_BACKLOG_MAX of output (the newest lines kept): one call can
+ * neither hold the loop for long nor take much memory.
+ */
 static void
 send_backlog(struct conn *c, const struct entry *v, size_t n, bool follow)
 {
-	size_t i = 0;
+	size_t i = n, bytes = 0;
 
+	while (i > 0 && bytes + json_bound(&v[i - 1].line) <=
+				ARB_LOG_BACKLOG_MAX)
+		bytes += json_bound(&v[--i].line);
+	if (i > 0) {
+		/* Say where the backlog starts, in place of what is left. */
+		char text[96];
+		struct arb_log_line l = v[i - 1].line;
+		json_t *p;
+
+		l.stream = ARB_STREAM_ARBOR;
+		l.flags = 0;
+		l.pid = (int32_t)getpid();
+		l.len = (uint16_t)snprintf(text, sizeof(text),
+					   "arbor: %zu older lines not sent "
+					   "(more than %d MiB)", i,
+					   ARB_LOG_BACKLOG_MAX >> 20);
+		l.text = text;
+		p = json_pack("{s:[o]}", "lines",
+			      line_json(c->ctl, v[i - 1].node, &l));
+		conn_reply(c, p, true);
+		json_decref(p);
+	}
 	do {
 		json_t *lines = json_array(), *p;
 
@@ -307,13 +349,14 @@ method_logs(struct conn *c, json_t *params, bool more)
 	}
 }
 
-/* The marker that tells a follower how many lines it missed. */
+/* The marker that tells a follower how many lines it missed; it takes
+ * the place (and the seq) of the last of them. */
 static void
-send_dropped(struct conn *c, uint32_t node)
+send_dropped(struct conn *c)
 {
 	char text[64];
 	struct arb_log_line l = {
-		.time_us = 0, .pid = (int32_t)getpid(),
+		.seq = c->logs_dropped_seq, .pid = (int32_t)getpid(),
 		.stream = ARB_STREAM_ARBOR,
 	};
 	struct timespec ts;
@@ -325,10 +368,17 @@ send_dropped(struct conn *c, uint32_t node)
 				   "arbor: %llu lines dropped",
 				   (unsigned long long)c->logs_dropped);
 	l.text = text;
-	p = json_pack("{s:[o]}", "lines", line_json(c->ctl, node, &l));
+	p = json_pack("{s:[o]}", "lines",
+		      line_json(c->ctl, c->logs_dropped_node, &l));
 	conn_reply(c, p, true);
 	json_decref(p);
 	c->logs_dropped = 0;
+}
+
+void
+methods_logs_caught_up(struct conn *c)
+{
+	send_dropped(c);
 }
 
 void
@@ -357,10 +407,12 @@ arb_control_log_line(void *ctx, uint32_t node, const struct arb_log_line *l)
 		}
 		if (arb_wire_outq_queued(&x->out) + len > ARB_LOG_FOLLOW_QUEUE) {
 			x->logs_dropped++;
+			x->logs_dropped_seq = l->seq;
+			x->logs_dropped_node = node;
 			continue;
 		}
 		if (x->logs_dropped > 0)
-			send_dropped(x, node);
+			send_dropped(x);
 		if (arb_wire_outq_push_copy(&x->out, buf, len) < 0) {
 			x->closing = true;
 			continue;

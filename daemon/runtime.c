@@ -971,11 +971,15 @@ static void
 raise_nofile(const struct arb_spec *spec, struct arb_spawner *sp)
 {
 	struct rlimit lim, raised;
-	rlim_t need = 64;
+	/* arbord's own (the loop, the sockets, a spawn's pipes, log files),
+	 * every control client, and per service: its two log pipes' read
+	 * ends, a readiness pipe, a pidfd and its listen sockets. */
+	rlim_t need = 64 + ARB_CLIENTS_MAX;
 
 	for (uint32_t i = 0; i < spec->nnodes; i++)
 		if (spec->nodes[i].kind == ARB_NODE_SERVICE)
-			need += 4 + arb_spec_strv_len(spec->nodes[i].listen);
+			need += 4 + arb_spec_strv_len(spec->nodes[i].listen) +
+				(spec->nodes[i].log.file ? 1 : 0);
 	if (getrlimit(RLIMIT_NOFILE, &lim) < 0 || lim.rlim_cur >= need)
 		return;
 	raised = lim;

@@ -2,6 +2,7 @@
 crashes and restarts, with real shells and real pipes (issue 5)."""
 
 import json
+import re
 import os
 import socket
 import struct
@@ -463,3 +464,102 @@ def test_many_services_with_a_low_descriptor_limit(arbord):
     wait_until(lambda: texts(logs(a.socket, "s39"), "s39") == ["limit 64"],
                5, "the last service's line")
     assert a.stop() == 0
+
+
+def test_a_line_of_exactly_the_limit_is_whole(arbord):
+    """8192 bytes and then, in a later write, the newline: one line, not
+    cut, and no empty line after it."""
+    script = "head -c 8192 /dev/zero | tr '\\0' a; sleep 0.3; " \
+             "printf '\\nnext\\n'"
+    a = arbord(tree([service("edge", ["/bin/sh", "-c", script],
+                             restart='"temporary"')]))
+    a.wait_event("exit", "edge")
+    lines = [ln for ln in logs(a.socket) if ln["path"] == "edge"]
+    assert [(len(ln["line"]), ln.get("cut", False)) for ln in lines] == \
+        [(8192, False), (4, False)]
+    a.stop()
+
+
+def fds_of(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_a_follower_that_quits_is_let_go(arbord):
+    """logs -f on a quiet service, interrupted: arbord closes the
+    connection at once, not at the next line that will never come."""
+    a = arbord(tree([service("quiet", SLEEPER)]))
+    a.wait_event("start", "quiet")
+    wait_until(lambda: a.socket.exists(), what="the socket")
+    status(a.socket)
+    before = fds_of(a.proc.pid)
+    e = dict(os.environ, ARBOR_SOCKET=str(a.socket))
+    for _ in range(5):
+        f = subprocess.Popen([ARBORCTL, "logs", "-f", "quiet"], env=e,
+                             stdout=subprocess.DEVNULL)
+        time.sleep(0.1)
+        f.kill()
+        f.wait()
+    wait_until(lambda: fds_of(a.proc.pid) <= before, 5,
+               "the followers' connections closed")
+    a.stop()
+
+
+def test_a_huge_backlog_is_cut_to_its_newest_lines(arbord):
+    """logs -n all of more than 16 MiB: the newest lines that fit, after
+    a line that says how many older ones were not sent; arbord answers
+    Status meanwhile."""
+    script = "yes $(head -c 999 /dev/zero | tr '\\0' z) | head -n 20000; " \
+             "echo last; exec sleep 1000"
+    a = arbord(tree([service("big", ["/bin/sh", "-c", script],
+                             log=log_config(ring_size='"64M"'))]))
+    wait_until(lambda: texts(logs(a.socket, "-n", "1", "big"), "big") ==
+               ["last"], 20, "the last line")
+    lines = logs(a.socket, "big")
+    assert lines[0]["stream"] == "arbor"
+    assert lines[0]["line"].endswith("older lines not sent (more than "
+                                     "16 MiB)")
+    skipped = int(lines[0]["line"].split()[1])
+    body = texts(lines, "big")
+    assert body[-1] == "last" and skipped + len(body) == 20001
+    # Each 999-byte line counts 999 + 256 bytes against the 16 MiB.
+    assert len(body) == (16 << 20) // (999 + 256)
+    a.stop()
+
+
+def test_stdout_and_stderr_on_one_pipe_keep_whole_lines(tmp_path):
+    """arbord's stdout and stderr are one pipe, read slowly: lines of the
+    two consoles never land inside each other."""
+    conf = tmp_path / "arbor.conf"
+    flood = "i=0; while [ $i -lt 3000 ]; do echo {0} $i " + "x" * 60 + \
+        "{1}; i=$((i+1)); done; exec sleep 1000"
+    conf.write_text(tree([
+        service("o", ["/bin/sh", "-c", flood.format("OUT", "")],
+                log=log_config(sinks='["console"]')),
+        service("e", ["/bin/sh", "-c", flood.format("ERR", " >&2")],
+                log=log_config(sinks='["console"]'))]))
+    r, w = os.pipe()
+    proc = subprocess.Popen(
+        [os.path.join(REPO, "daemon", "arbord"), "-c", str(conf), "-s",
+         str(tmp_path / "s.sock")], stdin=subprocess.DEVNULL, stdout=w,
+        stderr=w)
+    os.close(w)
+    out = b""
+    try:
+        with os.fdopen(r, "rb") as f:
+            time.sleep(0.5 * SLOW)  # let the pipe fill up
+            while b"e: ERR 2999" not in out or b"o: OUT 2999" not in out:
+                chunk = f.read1(4096)
+                assert chunk, "arbord's output ended early"
+                out += chunk
+                time.sleep(0.001)
+            proc.terminate()
+            out += f.read()
+        assert proc.wait(timeout=10 * SLOW) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    for line in out.decode().splitlines():
+        assert (line.startswith(("event=", "arbor: ")) or
+                re.fullmatch(r"o: OUT \d+ x{60}", line) or
+                re.fullmatch(r"e: ERR \d+ x{60}", line)), line

@@ -41,12 +41,15 @@ assert_holds_suffix(const struct arb_logring *r, uint32_t n)
 		i++;
 	}
 	assert_int_equal(i, n);
-	assert_true(bytes <= r->size);
-	/* Room is not wasted: at most the stretch a wrap leaves unused and
-	 * the hole of the record being put. */
-	if (first > 0)
+	assert_true(bytes <= r->size && r->size <= r->max);
+	/* Lines are forgotten only at the largest size, and room is not
+	 * wasted: at most the stretch a wrap leaves unused and the hole of
+	 * the record being put. */
+	if (first > 0) {
+		assert_int_equal(r->size, r->max);
 		assert_true(bytes + 2 * arb_logring_record_size(LEN_MAX) >=
 			    r->size);
+	}
 }
 
 static void
@@ -75,11 +78,12 @@ test_random_lengths_keep_newest_suffix(void **state)
 
 		arb_logring_init(&r, sizes[s]);
 		assert_null(r.buf); /* nothing allocated before a line */
+		assert_int_equal(r.size, 0);
 		for (uint32_t i = 0; i < PUTS; i++) {
 			uint16_t len = (uint16_t)(rand() % (i % 7 == 0 ?
 					LEN_MAX : 40));
 
-			if (arb_logring_record_size(len) > r.size)
+			if (arb_logring_record_size(len) > r.max)
 				len = 0;
 			put_random(&r, i, len);
 			assert_true(r.count >= 1);
@@ -112,6 +116,24 @@ test_last_n(void **state)
 }
 
 static void
+test_grows_with_what_is_written(void **state)
+{
+	struct arb_logring r;
+
+	arb_logring_init(&r, 1 << 20);
+	put_random(&r, 0, 10);
+	assert_int_equal(r.size, ARB_LOGRING_FIRST);
+	for (uint32_t i = 1; i < 100; i++)
+		put_random(&r, i, 10);
+	assert_int_equal(r.size, 4096); /* 100 x 40 bytes */
+	for (uint32_t i = 100; i < 1000; i++)
+		put_random(&r, i, 10);
+	assert_int_equal(r.size, 65536);
+	assert_holds_suffix(&r, 1000);
+	arb_logring_done(&r);
+}
+
+static void
 test_too_long_refused(void **state)
 {
 	struct arb_logring r;
@@ -128,6 +150,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_random_lengths_keep_newest_suffix),
 		cmocka_unit_test(test_last_n),
+		cmocka_unit_test(test_grows_with_what_is_written),
 		cmocka_unit_test(test_too_long_refused),
 	};
 
