@@ -521,8 +521,8 @@ def test_a_huge_backlog_is_cut_to_its_newest_lines(arbord):
     skipped = int(lines[0]["line"].split()[1])
     body = texts(lines, "big")
     assert body[-1] == "last" and skipped + len(body) == 20001
-    # Each 999-byte line counts 999 + 256 bytes against the 16 MiB.
-    assert len(body) == (16 << 20) // (999 + 256)
+    # Each line counts its length + 256 bytes against the 16 MiB.
+    assert len(body) == 1 + ((16 << 20) - (4 + 256)) // (999 + 256)
     a.stop()
 
 
