@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,8 +21,9 @@
 #define EXIT_READS_MAX 16
 
 struct capture {
-	ev_io io[2];       /* stdout, stderr; fd -1 until the first start */
-	int write_fd[2];
+	int fd[2];         /* read ends of stdout, stderr; -1 until the first
+			    * start */
+	int write_fd[2];   /* during a start only */
 	int pid;
 	uint16_t partial_len[2];
 	char *partial;     /* a line without its newline yet, per stream:
@@ -29,12 +31,22 @@ struct capture {
 	struct arb_logring ring;
 	struct arb_logfile *file; /* shared by the nodes naming one path */
 	uint64_t journal_dropped;
-	unsigned sinks;
-	uint8_t grown; /* bit s: stream s's pipe was made larger */
+	uint8_t sinks;
+	uint8_t grown;    /* bit s: stream s's pipe was made larger */
+	uint8_t watching; /* bit s: stream s is in the epoll set */
 };
+
+/*
+ * The pipes are watched by an epoll set of their own, which the loop
+ * watches as one descriptor: a pipe costs arbord an int rather than a
+ * libev watcher and its slot in libev's table of descriptors.
+ */
+#define EPOLL_BATCH 64
 
 struct arb_logs {
 	struct ev_loop *loop;
+	int epfd;
+	ev_io epoll_watch;
 	const struct arb_spec *spec;
 	struct capture *caps; /* one per node */
 	struct arb_logfile *files;
@@ -233,13 +245,16 @@ read_once(struct arb_logs *l, uint32_t node, int s)
 	if (keep)
 		memcpy(l->scratch, cap->partial + s * ARB_LOG_LINE_MAX, keep);
 	do {
-		n = read(cap->io[s].fd, l->scratch + keep, ARB_LOG_READ_MAX);
+		n = read(cap->fd[s], l->scratch + keep, ARB_LOG_READ_MAX);
 	} while (n < 0 && errno == EINTR);
 	if (n <= 0) {
 		/* EAGAIN: all read. EOF cannot come while arbord holds the
 		 * write end; stop watching rather than spin if it does. */
-		if (n == 0)
-			ev_io_stop(l->loop, &cap->io[s]);
+		if (n == 0 && (cap->watching & (1u << s))) {
+			(void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, cap->fd[s],
+					NULL);
+			cap->watching &= (uint8_t)~(1u << s);
+		}
 		return false;
 	}
 	batch_init(l, &b, node, (enum arb_log_stream)s);
@@ -247,25 +262,28 @@ read_once(struct arb_logs *l, uint32_t node, int s)
 	/* A full pipe: its writer waits on arbord; give it more room (the
 	 * kernel may refuse past the user's pipe quota: then it stays). */
 	if ((size_t)n >= 64 * 1024 && !(cap->grown & (1u << s))) {
-		(void)fcntl(cap->io[s].fd, F_SETPIPE_SZ, ARB_LOG_PIPE_BUSY);
+		(void)fcntl(cap->fd[s], F_SETPIPE_SZ, ARB_LOG_PIPE_BUSY);
 		cap->grown |= 1u << s;
 	}
 	return true;
 }
 
+/* Some pipes have bytes: one bounded read of each. */
 static void
-on_pipe(struct ev_loop *loop, ev_io *w, int revents)
+on_pipes(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct arb_logs *l = w->data;
-	uint32_t node;
-	int s;
+	struct epoll_event evs[EPOLL_BATCH];
+	int n = epoll_wait(l->epfd, evs, EPOLL_BATCH, 0);
 
-	/* The watchers are caps[node].io[s]: find which from the address. */
-	node = (uint32_t)(((char *)w - (char *)l->caps) / sizeof(*l->caps));
-	s = w == &l->caps[node].io[1];
-	(void)read_once(l, node, s);
-	if (l->caps[node].file)
-		(void)arb_logfile_flush(l->caps[node].file);
+	for (int i = 0; i < n; i++) {
+		uint32_t node = (uint32_t)(evs[i].data.u64 >> 1);
+		int s = (int)(evs[i].data.u64 & 1);
+
+		(void)read_once(l, node, s);
+		if (l->caps[node].file)
+			(void)arb_logfile_flush(l->caps[node].file);
+	}
 }
 
 /* The file sink of path, shared with the nodes that named it before. */
@@ -300,6 +318,7 @@ arb_logs_new(struct arb_logs **ret, struct ev_loop *loop,
 		return -ENOMEM;
 	l->loop = loop;
 	l->spec = spec;
+	l->epfd = -1;
 	l->self_pid = (int)getpid();
 	l->caps = calloc(spec->nnodes, sizeof(*l->caps));
 	l->scratch = malloc(ARB_LOG_LINE_MAX + ARB_LOG_READ_MAX);
@@ -311,11 +330,16 @@ arb_logs_new(struct arb_logs **ret, struct ev_loop *loop,
 	/* All closed before anything can fail: arb_logs_free closes fds. */
 	for (uint32_t i = 0; i < spec->nnodes; i++) {
 		for (int s = 0; s < 2; s++) {
-			ev_io_init(&l->caps[i].io[s], on_pipe, -1, EV_READ);
-			l->caps[i].io[s].data = l;
+			l->caps[i].fd[s] = -1;
 			l->caps[i].write_fd[s] = -1;
 		}
 	}
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (l->epfd < 0)
+		goto oom;
+	ev_io_init(&l->epoll_watch, on_pipes, l->epfd, EV_READ);
+	l->epoll_watch.data = l;
+	ev_io_start(loop, &l->epoll_watch);
 	for (uint32_t i = 0; i < spec->nnodes; i++) {
 		const struct arb_spec_node *n = &spec->nodes[i];
 		struct capture *cap = &l->caps[i];
@@ -348,13 +372,12 @@ arb_logs_free(struct arb_logs *l)
 	for (uint32_t i = 0; l->caps && i < l->spec->nnodes; i++) {
 		struct capture *cap = &l->caps[i];
 
-		if (cap->io[0].fd >= 0)
+		if (cap->fd[0] >= 0)
 			arb_logs_exited(l, i);
 		for (int s = 0; s < 2; s++) {
-			if (cap->io[s].fd < 0)
+			if (cap->fd[s] < 0)
 				continue;
-			ev_io_stop(l->loop, &cap->io[s]);
-			close(cap->io[s].fd);
+			close(cap->fd[s]);
 			if (cap->write_fd[s] >= 0)
 				close(cap->write_fd[s]);
 		}
@@ -373,6 +396,10 @@ arb_logs_free(struct arb_logs *l)
 		arb_console_done(&l->out);
 		arb_console_done(&l->err);
 		arb_journal_done(&l->journal);
+	}
+	if (l->epfd >= 0) {
+		ev_io_stop(l->loop, &l->epoll_watch);
+		close(l->epfd);
 	}
 	free(l->caps);
 	free(l->scratch);
@@ -429,7 +456,7 @@ arb_logs_pipes(struct arb_logs *l, uint32_t node, int *ret_stdout,
 {
 	struct capture *cap = &l->caps[node];
 
-	if (cap->io[0].fd < 0) {
+	if (cap->fd[0] < 0) {
 		int rfd[2], wfd[2], r;
 
 		r = make_pipe(&rfd[0], &wfd[0]);
@@ -442,13 +469,13 @@ arb_logs_pipes(struct arb_logs *l, uint32_t node, int *ret_stdout,
 			return r;
 		}
 		for (int s = 0; s < 2; s++) {
-			ev_io_set(&cap->io[s], rfd[s], EV_READ);
+			cap->fd[s] = rfd[s];
 			cap->write_fd[s] = wfd[s];
 		}
 	}
 	for (int s = 0; s < 2; s++) {
 		if (cap->write_fd[s] < 0) {
-			int w = reopen_write_end(cap->io[s].fd);
+			int w = reopen_write_end(cap->fd[s]);
 
 			if (w < 0) {
 				if (s == 1) {
@@ -459,8 +486,18 @@ arb_logs_pipes(struct arb_logs *l, uint32_t node, int *ret_stdout,
 			}
 			cap->write_fd[s] = w;
 		}
-		/* Stopped at an end of file: every writer was gone. */
-		ev_io_start(l->loop, &cap->io[s]);
+		/* New, or left at an end of file: every writer was gone. */
+		if (!(cap->watching & (1u << s))) {
+			struct epoll_event ev = {
+				.events = EPOLLIN,
+				.data.u64 = (uint64_t)node << 1 | (uint64_t)s,
+			};
+
+			if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, cap->fd[s],
+				      &ev) < 0)
+				return -errno;
+			cap->watching |= (uint8_t)(1u << s);
+		}
 	}
 	*ret_stdout = cap->write_fd[0];
 	*ret_stderr = cap->write_fd[1];
@@ -479,7 +516,7 @@ arb_logs_pipes_given(struct arb_logs *l, uint32_t node)
 			continue;
 		/* Without /proc (a chroot), the write ends stay with arbord. */
 		if (s == 0) {
-			int probe = reopen_write_end(cap->io[0].fd);
+			int probe = reopen_write_end(cap->fd[0]);
 
 			if (probe < 0) {
 				l->keep_write_ends = true;
@@ -503,7 +540,7 @@ arb_logs_exited(struct arb_logs *l, uint32_t node)
 {
 	struct capture *cap = &l->caps[node];
 
-	if (cap->io[0].fd < 0)
+	if (cap->fd[0] < 0)
 		return;
 	for (int s = 0; s < 2; s++) {
 		for (int i = 0; i < EXIT_READS_MAX && read_once(l, node, s);
