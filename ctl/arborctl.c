@@ -27,6 +27,7 @@
 
 #include "protocol.h"
 #include "render.h"
+#include "seed.h"
 #include "sockpath.h"
 #include "wire.h"
 
@@ -945,6 +946,7 @@ main(int argc, char **argv)
 	bool done = false;
 	int rc;
 
+	arb_seed_json();
 	rc = parse(&c, argc, argv, NULL, &a, &done);
 	if (rc || done)
 		return rc;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "seed.h"
 #include "events.h"
 #include "manager.h"
 #include "pid1.h"
@@ -213,6 +214,7 @@ main(int argc, char **argv)
 	struct arb_pid1_boot boot;
 	int check = 0, opt, r;
 
+	arb_seed_json();
 	while ((opt = getopt_long(argc, argv, "c:s:nhV", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
