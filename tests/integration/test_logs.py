@@ -167,14 +167,14 @@ def test_reopen_after_an_outside_rotation(arbord, tmp_path):
     script = f"echo before; read x < {fifo}; echo after; exec sleep 1000"
     a = arbord(tree([service("app", ["/bin/sh", "-c", script],
                              log=log_config(file=f'"{log}"'))]))
-    wait_until(lambda: log.exists() and "before" in log.read_text(), 5,
+    wait_until(lambda: "before" in text_of(log), 5,
                "the first line")
     os.rename(log, tmp_path / "app.log.old")
     r = ctl(a.socket, "logs", "--reopen")
     assert r.returncode == 0, r.stderr
     with open(fifo, "w") as f:
         f.write("go\n")
-    wait_until(lambda: log.exists() and "after" in log.read_text(), 5,
+    wait_until(lambda: "after" in text_of(log), 5,
                "the line after --reopen")
     assert file_lines(log) == ["after"]
     assert file_lines(tmp_path / "app.log.old") == ["before"]
