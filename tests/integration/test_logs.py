@@ -571,3 +571,42 @@ def test_stdout_and_stderr_on_one_pipe_keep_whole_lines(tmp_path):
         assert (line.startswith(("event=", "arbor: ")) or
                 re.fullmatch(r"o: OUT \d+ x{60}", line) or
                 re.fullmatch(r"e: ERR \d+ x{60}", line)), line
+
+
+def test_a_slow_follower_hears_what_it_missed(arbord, tmp_path):
+    """A follower that does not read while a service writes 200,000 lines
+    falls more than 1 MiB behind: arbord drops lines for it alone (the
+    ring keeps them all), and once it has caught up a line
+    "arbor: N lines dropped" accounts for every one, even though the
+    service has gone quiet."""
+    from ctlclient import Conn
+
+    fifo = tmp_path / "go"
+    os.mkfifo(fifo)
+    script = f"read x < {fifo}; seq 1 200000; exec sleep 1000"
+    a = arbord(tree([service("burst", ["/bin/sh", "-c", script],
+                             log=log_config(ring_size='"8M"'))]))
+    a.wait_event("start", "burst")
+    wait_until(lambda: a.socket.exists(), what="the socket")
+    with Conn(str(a.socket), timeout=10 * SLOW) as c:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.send("org.arbor.Supervisor.Logs",
+               {"path": "burst", "lines": 0, "follow": True}, more=True)
+        assert c.reply()["lines"] == []
+        with open(fifo, "w") as f:
+            f.write("go\n")
+        wait_until(lambda: len(texts(logs(a.socket, "-n", "1", "burst"),
+                                     "burst") or []) == 1 and
+                   texts(logs(a.socket, "-n", "1", "burst"), "burst") ==
+                   ["200000"], 20, "the burst in the ring")
+        got, dropped = 0, 0
+        while got + dropped < 200000:
+            for ln in c.reply()["lines"]:
+                if ln["stream"] == "arbor":
+                    assert ln["line"].endswith(" lines dropped")
+                    dropped += int(ln["line"].split()[1])
+                else:
+                    got += 1
+        assert dropped > 0 and got + dropped == 200000
+    assert texts(logs(a.socket, "burst"), "burst")[-1] == "200000"
+    a.stop()
