@@ -28,9 +28,9 @@ struct capture {
 	uint16_t partial_len[2];
 	char *partial;     /* a line without its newline yet, per stream:
 			    * 2 x ARB_LOG_LINE_MAX, allocated at the first */
-	struct arb_logring ring;
+	struct arb_logring *ring; /* at the first line, when it keeps one */
 	struct arb_logfile *file; /* shared by the nodes naming one path */
-	uint64_t journal_dropped;
+	uint32_t journal_dropped;
 	uint8_t sinks;
 	uint8_t grown;    /* bit s: stream s's pipe was made larger */
 	uint8_t watching; /* bit s: stream s is in the epoll set */
@@ -134,6 +134,21 @@ send_journal(struct arb_logs *l, struct capture *cap, const struct batch *b,
 	}
 }
 
+/* Into node's ring, made at its first line: a quiet service has none. */
+static void
+put_ring(struct arb_logs *l, uint32_t node, const struct arb_log_line *line)
+{
+	struct capture *cap = &l->caps[node];
+
+	if (!cap->ring) {
+		cap->ring = malloc(sizeof(*cap->ring));
+		if (!cap->ring)
+			return;
+		arb_logring_init(cap->ring, l->spec->nodes[node].log.ring_size);
+	}
+	(void)arb_logring_put(cap->ring, line);
+}
+
 /* One line to every sink of its node. */
 static void
 emit(struct arb_logs *l, uint32_t node, const struct batch *b,
@@ -147,7 +162,7 @@ emit(struct arb_logs *l, uint32_t node, const struct batch *b,
 	};
 
 	if (cap->sinks & ARB_SINK_RING)
-		(void)arb_logring_put(&cap->ring, &line);
+		put_ring(l, node, &line);
 	if (cap->file) {
 		char prefix[sizeof(b->file_prefix)];
 
@@ -347,7 +362,6 @@ arb_logs_new(struct arb_logs **ret, struct ev_loop *loop,
 		cap->sinks = n->log.sinks;
 		if (!(n->log.given & ARB_LOG_SINKS))
 			cap->sinks |= default_sinks;
-		arb_logring_init(&cap->ring, n->log.ring_size);
 		/* Supervisors other than the root write nothing. */
 		if (n->kind == ARB_NODE_SUPERVISOR && i != ARB_ROOT)
 			continue;
@@ -382,7 +396,9 @@ arb_logs_free(struct arb_logs *l)
 				close(cap->write_fd[s]);
 		}
 		free(cap->partial);
-		arb_logring_done(&cap->ring);
+		if (cap->ring)
+			arb_logring_done(cap->ring);
+		free(cap->ring);
 	}
 	while (l->files) {
 		struct arb_logfile *next = l->files->next;
@@ -584,8 +600,7 @@ arb_logs_reopen(struct arb_logs *l, const char **ret_failed)
 const struct arb_logring *
 arb_logs_ring(const struct arb_logs *l, uint32_t node)
 {
-	return l->caps[node].sinks & ARB_SINK_RING ? &l->caps[node].ring
-						   : NULL;
+	return l->caps[node].ring;
 }
 
 void
