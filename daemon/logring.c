@@ -46,6 +46,18 @@ arb_logring_done(struct arb_logring *r)
 	arb_logring_init(r, r->max);
 }
 
+int
+arb_logring_reserve(struct arb_logring *r)
+{
+	if (r->buf)
+		return 0;
+	r->buf = arb_calloc(r->max, 1);
+	if (!r->buf)
+		return -ENOMEM;
+	r->size = r->max;
+	return 0;
+}
+
 static struct record *
 record_at(const struct arb_logring *r, uint32_t off)
 {

@@ -62,6 +62,13 @@ void arb_logring_init(struct arb_logring *r, uint32_t size);
 void arb_logring_done(struct arb_logring *r);
 
 /*
+ * Allocates the whole size at once, for a ring that will fill anyway
+ * (arbord's events): growing would leave the smaller buffers behind in
+ * the heap. 0 or -ENOMEM.
+ */
+int arb_logring_reserve(struct arb_logring *r);
+
+/*
  * Stores a copy of `line` (its text included), growing the ring or, at its
  * maximum, forgetting the oldest lines until it fits. 0; -ENOMEM when the
  * buffer could not be allocated (or grown: the oldest lines go instead);

@@ -145,6 +145,9 @@ put_ring(struct arb_logs *l, uint32_t node, const struct arb_log_line *line)
 		if (!cap->ring)
 			return;
 		arb_logring_init(cap->ring, l->spec->nodes[node].log.ring_size);
+		/* arbord's events fill a ring of any size: all of it at once. */
+		if (node == ARB_ROOT)
+			(void)arb_logring_reserve(cap->ring);
 	}
 	(void)arb_logring_put(cap->ring, line);
 }

@@ -134,6 +134,22 @@ test_grows_with_what_is_written(void **state)
 }
 
 static void
+test_reserved_ring_never_grows(void **state)
+{
+	struct arb_logring r;
+
+	arb_logring_init(&r, 1 << 16);
+	assert_int_equal(arb_logring_reserve(&r), 0);
+	assert_int_equal(r.size, 1 << 16);
+	for (uint32_t i = 0; i < 5000; i++) {
+		put_random(&r, i, (uint16_t)(i % 50));
+		assert_int_equal(r.size, 1 << 16);
+	}
+	assert_holds_suffix(&r, 5000);
+	arb_logring_done(&r);
+}
+
+static void
 test_too_long_refused(void **state)
 {
 	struct arb_logring r;
@@ -151,6 +167,7 @@ main(void)
 		cmocka_unit_test(test_random_lengths_keep_newest_suffix),
 		cmocka_unit_test(test_last_n),
 		cmocka_unit_test(test_grows_with_what_is_written),
+		cmocka_unit_test(test_reserved_ring_never_grows),
 		cmocka_unit_test(test_too_long_refused),
 	};
 
