@@ -96,6 +96,9 @@
  */
 #define ARB_GIVEUP_RESTART_DELAY_MS 1000
 
+/* Low descriptors kept for what a start hands its child (spawn.h). */
+#define ARB_SPAWN_SLOTS 8
+
 /* Supplementary groups of one service's user: Linux's NGROUPS_MAX. */
 #define ARB_GROUPS_MAX 65536
 

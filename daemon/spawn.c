@@ -24,6 +24,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/close_range.h>
 
 #include "limits.h"
 #include "spawn.h"
@@ -98,6 +99,8 @@ struct child_args {
 	bool set_groups;  /* with n->set_ids: setgroups too */
 	uint64_t altered; /* signals to put back to SIG_DFL */
 	int max_fd;       /* above every descriptor arbord may hold */
+	int unshare_below; /* > 0: the table is arbord's (CLONE_FILES); keep
+			    * a copy of the descriptors below this only */
 	const struct arb_spawner *sp;
 	int status_fd; /* write end of the close-on-exec status pipe */
 	sigset_t mask; /* what the child unblocks to: nothing */
@@ -283,6 +286,12 @@ child_main(void *arg)
 	int status_fd = a->status_fd;
 	long pid;
 
+	/* First of all: a table of our own, before anything changes it. */
+	if (a->unshare_below > 0 &&
+	    syscall(SYS_close_range, a->unshare_below, ~0U,
+		    CLOSE_RANGE_UNSHARE) < 0 &&
+	    syscall(SYS_unshare, CLONE_FILES) < 0)
+		report_and_exit(status_fd, STEP_FDS);
 	reset_dispositions(a->altered);
 	if (setsid() < 0)
 		report_and_exit(status_fd, STEP_SETSID);
@@ -346,6 +355,18 @@ arb_spawner_init(struct arb_spawner *sp, int stdin_fd)
 	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < 65536)
 		sp->max_fd = (int)nofile.rlim_cur;
 	sp->stdin_fd = stdin_fd;
+	/* The lowest free numbers: before the services' pipes take them. */
+	sp->nslots = 0;
+	sp->slot_top = 0;
+	for (int i = 0; i < ARB_SPAWN_SLOTS; i++) {
+		int fd = fcntl(stdin_fd, F_DUPFD_CLOEXEC, 3);
+
+		if (fd < 0)
+			break;
+		sp->slots[sp->nslots++] = fd;
+		if (fd + 1 > sp->slot_top)
+			sp->slot_top = fd + 1;
+	}
 	arb_spawner_refresh(sp);
 	return 0;
 }
@@ -357,6 +378,65 @@ arb_spawner_done(struct arb_spawner *sp)
 		(void)munmap(sp->map, sp->map_size);
 	sp->map = NULL;
 	sp->stack = NULL;
+	for (int i = 0; i < sp->nslots; i++)
+		close(sp->slots[i]);
+	sp->nslots = 0;
+	sp->slot_top = 0;
+}
+
+/*
+ * Puts *fd in the next free slot unless it is low already (below
+ * slot_top, so the child's copy has it). false when the slots run out.
+ */
+static bool
+to_slot(const struct arb_spawner *sp, int *fd, int *used)
+{
+	if (*fd < 0 || *fd < sp->slot_top)
+		return true;
+	if (*used == sp->nslots ||
+	    dup3(*fd, sp->slots[*used], O_CLOEXEC) < 0)
+		return false;
+	*fd = sp->slots[(*used)++];
+	return true;
+}
+
+/* The slots back on /dev/null: arbord must not hold the child's pipes. */
+static void
+free_slots(const struct arb_spawner *sp, int used)
+{
+	for (int i = 0; i < used; i++)
+		(void)dup3(sp->stdin_fd, sp->slots[i], O_CLOEXEC);
+}
+
+/*
+ * Whether the child can start from arbord's table: everything it is
+ * handed moved into slots (sources and their count in args). Else the
+ * slots used so far are freed and the child gets a copy of the table.
+ */
+static bool
+use_slots(const struct arb_spawner *sp, struct child_args *args,
+	  int *listen_slots, int *ret_used)
+{
+	int used = 0;
+	bool ok = to_slot(sp, &args->stdin_fd, &used) &&
+		  to_slot(sp, &args->stdout_fd, &used) &&
+		  to_slot(sp, &args->stderr_fd, &used) &&
+		  to_slot(sp, &args->ready_fd, &used) &&
+		  to_slot(sp, &args->status_fd, &used);
+
+	for (int i = 0; ok && i < args->nlisten; i++) {
+		listen_slots[i] = args->listen_fds[i];
+		ok = to_slot(sp, &listen_slots[i], &used);
+	}
+	if (!ok) {
+		free_slots(sp, used);
+		*ret_used = 0;
+		return false;
+	}
+	if (args->nlisten > 0)
+		args->listen_fds = listen_slots;
+	*ret_used = used;
+	return true;
 }
 
 /* Whether io fits n: its sockets and its readiness pipe have a place. */
@@ -385,7 +465,8 @@ arb_spawn_service(const struct arb_spawner *sp, const struct arb_spec_node *n,
 				  .set_groups = true};
 	struct status_msg msg = {0};
 	sigset_t all, old;
-	int pipefd[2], pid, saved;
+	int pipefd[2], pid, saved, used = 0, flags = CLONE_VM | CLONE_VFORK;
+	int listen_slots[ARB_LISTEN_MAX];
 	ssize_t got;
 
 	if (!io)
@@ -416,14 +497,21 @@ arb_spawn_service(const struct arb_spawner *sp, const struct arb_spec_node *n,
 		return -errno;
 	}
 	args.status_fd = pipefd[1];
+	if (sp->slot_top > 0 && use_slots(sp, &args, listen_slots, &used)) {
+		flags |= CLONE_FILES;
+		args.unshare_below = sp->slot_top;
+	}
 	sigemptyset(&args.mask);
 	/* No handler of ours may run on the child's side of shared memory. */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
-	pid = clone(child_main, sp->stack + CHILD_STACK_SIZE,
-		    CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+	pid = clone(child_main, sp->stack + CHILD_STACK_SIZE, flags | SIGCHLD,
+		    &args);
 	saved = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
+	/* Before the read: the slot holding the status pipe's write end
+	 * would keep it from ever reaching its end. */
+	free_slots(sp, used);
 	close(pipefd[1]);
 	if (pid < 0) {
 		close(pipefd[0]);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "envp.h"
+#include "limits.h"
 #include "spec.h"
 
 /* What every spawn shares: made once, reused for each child. */
@@ -22,6 +23,16 @@ struct arb_spawner {
 	 * pipes of many services: what every child gets back. */
 	uint64_t nofile_cur, nofile_max;
 	bool restore_nofile;
+	/*
+	 * Low descriptors held on /dev/null (close-on-exec), where a start
+	 * puts what it hands the child: the child then shares arbord's table
+	 * (CLONE_FILES) and keeps only the descriptors below slot_top
+	 * (close_range's CLOSE_RANGE_UNSHARE), instead of a copy of all of
+	 * them, two per service's log pipes, to close again at exec.
+	 */
+	int slots[ARB_SPAWN_SLOTS];
+	int nslots;
+	int slot_top; /* above every slot; 0: no slots */
 };
 
 /*

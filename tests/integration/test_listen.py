@@ -238,3 +238,29 @@ def test_sockets_exist_before_the_service_and_after_it_dies(arbord, tmp_path):
     assert not path.exists()
     with pytest.raises(ConnectionRefusedError):
         ask_tcp(port)  # the socket is gone with arbord
+
+
+def test_more_sockets_than_spawn_slots(arbord, tmp_path):
+    """Twelve sockets do not fit the spawner's eight low slots: that start
+    takes the other way (a copy of arbord's table), and the service still
+    gets exactly fds 0-2 and 3..14, in order; its neighbour, started the
+    slotted way, has 0-2 alone."""
+    paths = [tmp_path / f"s{i}.sock" for i in range(12)]
+    a = arbord(tree([
+        service("many", ["/bin/sleep", "1000"],
+                listen="[ " + ", ".join(f'"unix:{p}"' for p in paths) +
+                " ]"),
+        service("few", SLEEPER)]))
+    pid = int(a.wait_event("start", "many")["pid"])
+    few = int(a.wait_event("start", "few")["pid"])
+    wait_until(lambda: fds(pid) == list(range(15)), 2, "fds 0-14")
+    # Each fd is the socket bound at its address, in the listed order.
+    with open("/proc/net/unix") as f:
+        path_of = {ln.split()[6]: ln.split()[7] for ln in f.readlines()[1:]
+                   if len(ln.split()) > 7}
+    for i, p in enumerate(paths):
+        inode = os.readlink(f"/proc/{pid}/fd/{3 + i}")[len("socket:["):-1]
+        assert path_of[inode] == str(p)
+    assert environ(pid)["LISTEN_FDS"] == "12"
+    wait_until(lambda: fds(few) == [0, 1, 2], 2, "fds 0-2")
+    a.stop()

@@ -610,3 +610,20 @@ def test_a_slow_follower_hears_what_it_missed(arbord, tmp_path):
         assert dropped > 0 and got + dropped == 200000
     assert texts(logs(a.socket, "burst"), "burst")[-1] == "200000"
     a.stop()
+
+
+def test_arbord_holds_only_the_read_ends(arbord):
+    """Between starts arbord holds each pipe's read end alone: the write
+    ends a start handed over (through a low slot) are all closed again,
+    so a pipe ends when its service's processes are gone."""
+    a = arbord(tree([service(f"s{i}", SLEEPER) for i in range(5)]))
+    pids = [int(a.wait_event("start", f"s{i}")["pid"]) for i in range(5)]
+    held = [os.readlink(f"/proc/{a.proc.pid}/fd/{fd}")
+            for fd in os.listdir(f"/proc/{a.proc.pid}/fd")]
+    for pid in pids:
+        for fd in (1, 2):
+            pipe = os.readlink(f"/proc/{pid}/fd/{fd}")
+            assert pipe.startswith("pipe:") and held.count(pipe) == 1
+    # The slots are back on /dev/null.
+    assert held.count("/dev/null") >= 8
+    a.stop()
