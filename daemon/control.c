@@ -430,8 +430,10 @@ make_socket_dir(const char *path, int gid)
 static int
 take_lock(struct arb_control *ctl)
 {
+	/* Read-only: flock needs no more, and as PID 1 a file open for
+	 * writing would keep /run from being remounted read-only. */
 	ctl->lock_fd = open(ctl->lock_path,
-			    O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+			    O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (ctl->lock_fd < 0)
 		return -errno;
 	if (flock(ctl->lock_fd, LOCK_EX | LOCK_NB) < 0)

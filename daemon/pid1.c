@@ -277,8 +277,11 @@ arb_pid1_unmount(const struct arb_mode *m, struct arb_pid1_unmount *ret)
 			ret->unmounted++;
 		else if (mount(NULL, t, NULL, MS_REMOUNT | MS_RDONLY, NULL) == 0)
 			ret->readonly++;
-		else
-			ret->failed++;
+		else if (ret->failed++ == 0) {
+			ret->failed_errno = errno;
+			(void)snprintf(ret->failed_at, sizeof(ret->failed_at),
+				       "%s", t);
+		}
 	}
 	return 0;
 }

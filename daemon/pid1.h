@@ -94,6 +94,8 @@ void arb_pid1_sync(void);
 
 struct arb_pid1_unmount {
 	int unmounted, readonly, failed;
+	char failed_at[256]; /* the first that failed, and why (errno) */
+	int failed_errno;
 };
 
 /*

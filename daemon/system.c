@@ -113,6 +113,10 @@ do_unmount(struct arb_system *s)
 		arb_logfmt_int(&l, "unmounted", u.unmounted);
 		arb_logfmt_int(&l, "readonly", u.readonly);
 		arb_logfmt_int(&l, "failed", u.failed);
+		if (u.failed > 0) {
+			arb_logfmt_str(&l, "first_failed", u.failed_at);
+			arb_logfmt_str(&l, "error", strerror(u.failed_errno));
+		}
 	}
 	line_write(s, &l);
 }

@@ -150,7 +150,7 @@ def test_boot_poweroff_ends_with_the_final_shutdown(boots):
         r"^event=down$",
         r"^event=killall signal=TERM$",
         r"^event=sync$",
-        r"^event=unmount ",
+        r"^event=unmount unmounted=\d+ readonly=\d+ failed=0$",
         r"^event=reboot action=poweroff$",
         r"reboot: Power down$"])
 
@@ -177,7 +177,7 @@ def test_crash_loop_makes_the_root_give_up_and_reboot(boots):
         r"^event=shutdown action=reboot reason=giveup$",
         r"^event=killall signal=TERM$",
         r"^event=sync$",
-        r"^event=unmount ",
+        r"^event=unmount unmounted=\d+ readonly=\d+ failed=0$",
         r"^event=reboot action=reboot$",
         r"reboot: Restarting system$"])
     assert not boot.find("Kernel panic"), why
