@@ -263,7 +263,7 @@ uninstall:
 # configurations. Needs clang with libFuzzer (Debian: clang, libclang-rt-dev).
 FUZZ_SECONDS ?= 60
 FUZZ_SRCS := tests/fuzz/config_fuzz.c daemon/config.c daemon/config_keys.c \
-	daemon/config_exec.c daemon/config_print.c daemon/config_log.c daemon/logring.c daemon/logsink.c daemon/logs.c daemon/spec.c daemon/mem.c \
+	daemon/config_exec.c daemon/config_print.c daemon/config_log.c daemon/spec.c daemon/mem.c \
 	daemon/signames.c
 tests/fuzz/config_fuzz: $(FUZZ_SRCS) $(HEADERS)
 	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
