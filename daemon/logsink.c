@@ -303,7 +303,25 @@ arb_console_init(struct arb_console *c, struct ev_loop *loop, int fd)
 	c->loop = loop;
 	c->fd = fd;
 	c->regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-	ev_io_init(&c->w, on_console_writable, fd, EV_WRITE);
+	if (!c->regular) {
+		/*
+		 * A description of our own that never blocks: a terminal
+		 * stopped with ^S (or a serial console) polls writable and
+		 * would still hold a write for as long as it stays stopped.
+		 * fd's own flags are shared with whoever gave it to us. Not
+		 * possible for a socket: poll and small writes guard that.
+		 */
+		char path[48];
+		int own;
+
+		(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		own = open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		if (own >= 0) {
+			c->fd = own;
+			c->owned = true;
+		}
+	}
+	ev_io_init(&c->w, on_console_writable, c->fd, EV_WRITE);
 	c->w.data = c;
 }
 
@@ -311,6 +329,9 @@ void
 arb_console_done(struct arb_console *c)
 {
 	ev_io_stop(c->loop, &c->w);
+	if (c->owned)
+		close(c->fd);
+	c->owned = false;
 	free(c->buf);
 	c->buf = NULL;
 	c->len = c->off = 0;

@@ -69,6 +69,7 @@ struct arb_console {
 	struct ev_loop *loop;
 	int fd;
 	bool regular; /* a file: written whole, never waits for a reader */
+	bool owned;   /* fd is our own non-blocking open of the console */
 	ev_io w;      /* waits for room while something is queued */
 	char *buf;    /* ARB_LOG_CONSOLE_QUEUE bytes, allocated at first use */
 	size_t off, len;
