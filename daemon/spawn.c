@@ -355,9 +355,17 @@ arb_spawner_init(struct arb_spawner *sp, int stdin_fd)
 	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < 65536)
 		sp->max_fd = (int)nofile.rlim_cur;
 	sp->stdin_fd = stdin_fd;
-	/* The lowest free numbers: before the services' pipes take them. */
+	/*
+	 * The lowest free numbers: before the services' pipes take them.
+	 * Only where the child can then take its own table: a seccomp
+	 * filter may refuse close_range and unshare, and a child sharing
+	 * arbord's table could not start. The probe does nothing otherwise
+	 * (an unshared table, an empty range).
+	 */
 	sp->nslots = 0;
 	sp->slot_top = 0;
+	if (syscall(SYS_close_range, ~0U, ~0U, CLOSE_RANGE_UNSHARE) < 0)
+		goto slots_done;
 	for (int i = 0; i < ARB_SPAWN_SLOTS; i++) {
 		int fd = fcntl(stdin_fd, F_DUPFD_CLOEXEC, 3);
 
@@ -367,6 +375,7 @@ arb_spawner_init(struct arb_spawner *sp, int stdin_fd)
 		if (fd + 1 > sp->slot_top)
 			sp->slot_top = fd + 1;
 	}
+slots_done:
 	arb_spawner_refresh(sp);
 	return 0;
 }
@@ -405,7 +414,10 @@ static void
 free_slots(const struct arb_spawner *sp, int used)
 {
 	for (int i = 0; i < used; i++)
-		(void)dup3(sp->stdin_fd, sp->slots[i], O_CLOEXEC);
+		if (dup3(sp->stdin_fd, sp->slots[i], O_CLOEXEC) < 0)
+			/* Never keep the child's end: the status pipe would
+			 * not end, and a log pipe would not either. */
+			(void)close(sp->slots[i]);
 }
 
 /*
@@ -417,15 +429,16 @@ static bool
 use_slots(const struct arb_spawner *sp, struct child_args *args,
 	  int *listen_slots, int *ret_used)
 {
+	struct child_args t = *args; /* args stay as they are on failure */
 	int used = 0;
-	bool ok = to_slot(sp, &args->stdin_fd, &used) &&
-		  to_slot(sp, &args->stdout_fd, &used) &&
-		  to_slot(sp, &args->stderr_fd, &used) &&
-		  to_slot(sp, &args->ready_fd, &used) &&
-		  to_slot(sp, &args->status_fd, &used);
+	bool ok = to_slot(sp, &t.stdin_fd, &used) &&
+		  to_slot(sp, &t.stdout_fd, &used) &&
+		  to_slot(sp, &t.stderr_fd, &used) &&
+		  to_slot(sp, &t.ready_fd, &used) &&
+		  to_slot(sp, &t.status_fd, &used);
 
-	for (int i = 0; ok && i < args->nlisten; i++) {
-		listen_slots[i] = args->listen_fds[i];
+	for (int i = 0; ok && i < t.nlisten; i++) {
+		listen_slots[i] = t.listen_fds[i];
 		ok = to_slot(sp, &listen_slots[i], &used);
 	}
 	if (!ok) {
@@ -433,8 +446,9 @@ use_slots(const struct arb_spawner *sp, struct child_args *args,
 		*ret_used = 0;
 		return false;
 	}
-	if (args->nlisten > 0)
-		args->listen_fds = listen_slots;
+	if (t.nlisten > 0)
+		t.listen_fds = listen_slots;
+	*args = t;
 	*ret_used = used;
 	return true;
 }

@@ -240,11 +240,10 @@ def test_sockets_exist_before_the_service_and_after_it_dies(arbord, tmp_path):
         ask_tcp(port)  # the socket is gone with arbord
 
 
-def test_more_sockets_than_spawn_slots(arbord, tmp_path):
-    """Twelve sockets do not fit the spawner's eight low slots: that start
-    takes the other way (a copy of arbord's table), and the service still
-    gets exactly fds 0-2 and 3..14, in order; its neighbour, started the
-    slotted way, has 0-2 alone."""
+def test_twelve_sockets_in_order(arbord, tmp_path):
+    """Twelve sockets (bound before the spawner reserves its slots, so
+    below them: the child's share of arbord's table has them) become
+    exactly fds 3..14, in order, besides 0-2; a neighbour has 0-2 alone."""
     paths = [tmp_path / f"s{i}.sock" for i in range(12)]
     a = arbord(tree([
         service("many", ["/bin/sleep", "1000"],

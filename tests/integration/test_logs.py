@@ -627,3 +627,50 @@ def test_arbord_holds_only_the_read_ends(arbord):
     # The slots are back on /dev/null.
     assert held.count("/dev/null") >= 8
     a.stop()
+
+
+FEWSLOTS = os.path.join(REPO, "tests", "integration", "helpers",
+                        "fewslots.so")
+
+
+def test_starts_without_spawn_slots_copy_the_table(arbord, tmp_path):
+    """With too few low slots (a nearly full descriptor table, simulated
+    by fewslots.so), every start takes the way that copies arbord's table
+    into the child: each child still gets its own log pipes on 1 and 2,
+    its readiness pipe on fd 5, and nothing else."""
+    env = {"LD_PRELOAD": FEWSLOTS, "FEWSLOTS": "2",
+           # Under ASan the preload comes before its runtime; allowed.
+           "ASAN_OPTIONS": (os.environ.get("ASAN_OPTIONS", "") +
+                            ":verify_asan_link_order=0").lstrip(":")}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        a = arbord(tree([
+            service("talk", ["/bin/sh", "-c",
+                             "echo out; echo err >&2; exec sleep 1000"]),
+            service("rdy", ["/bin/sh", "-c",
+                            "echo ready >&5; exec sleep 1000"],
+                    ready='"fd:5"')]))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    a.wait_event("ready", "rdy")
+    talk, rdy = a.pid_of("talk"), a.pid_of("rdy")
+    wait_until(lambda: texts(logs(a.socket, "talk"), "talk") == ["out"] and
+               texts(logs(a.socket, "talk"), "talk", "stderr") == ["err"],
+               5, "both lines")
+    links = [os.readlink(f"/proc/{a.proc.pid}/fd/{fd}")
+             for fd in os.listdir(f"/proc/{a.proc.pid}/fd")]
+    # Two slots, not eight: a start needs three (stdout, stderr, status).
+    assert links.count("/dev/null") < 8
+    # (sleep keeps the readiness pipe sh was given on 5.)
+    for pid, want in ((talk, [0, 1, 2]), (rdy, [0, 1, 2, 5])):
+        got = sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd"))
+        assert got == want, (pid, got)
+        for fd in (1, 2):
+            assert os.readlink(f"/proc/{pid}/fd/{fd}") in links
+    assert os.readlink(f"/proc/{rdy}/fd/5").startswith("pipe:")
+    assert a.stop() == 0
