@@ -61,7 +61,7 @@ $(FLAGS_STAMP): ;
 
 CORE_SRCS := daemon/tree.c daemon/tree_base.c daemon/spec.c daemon/mem.c \
 	daemon/shutdown.c
-SHELL_SRCS := daemon/signames.c daemon/config.c daemon/config_keys.c daemon/config_exec.c daemon/config_print.c daemon/config_log.c daemon/logring.c daemon/logsink.c daemon/logs.c daemon/spawn.c daemon/envp.c daemon/listen.c daemon/pidmap.c daemon/notify.c \
+SHELL_SRCS := daemon/signames.c daemon/config.c daemon/config_keys.c daemon/config_exec.c daemon/config_print.c daemon/config_log.c daemon/logring.c daemon/logsink.c daemon/logs.c daemon/spawn.c daemon/envp.c daemon/listen.c daemon/pidmap.c daemon/fdutil.c daemon/notify.c \
 	daemon/runtime.c daemon/events.c daemon/control.c daemon/methods.c daemon/methods_logs.c daemon/jarena.c \
 	daemon/interface.c daemon/manager.c daemon/pid1.c daemon/system.c daemon/main.c common/wire.c common/sockpath.c
 DAEMON_OBJS := $(CORE_SRCS:.c=.o) $(SHELL_SRCS:.c=.o)
@@ -128,8 +128,8 @@ tests/unit/test_shutdown: tests/unit/test_shutdown.c daemon/shutdown.o
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/shutdown.o \
 		$(LDFLAGS) $(CMOCKA_LIBS)
 
-tests/unit/test_notify: tests/unit/test_notify.c daemon/notify.o
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/notify.o \
+tests/unit/test_notify: tests/unit/test_notify.c daemon/notify.o daemon/fdutil.o
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/notify.o daemon/fdutil.o \
 		$(LDFLAGS) $(CMOCKA_LIBS) $(call pc_libs,libev,-lev)
 
 tests/unit/test_logring: tests/unit/test_logring.c daemon/logring.o daemon/mem.o
@@ -279,10 +279,10 @@ tests/fuzz/wire_fuzz: tests/fuzz/wire_fuzz.c common/wire.c common/wire.h \
 		$(JANSSON_CFLAGS) -o $@ tests/fuzz/wire_fuzz.c common/wire.c \
 		$(JANSSON_LIBS)
 
-tests/fuzz/notify_fuzz: tests/fuzz/notify_fuzz.c daemon/notify.c \
+tests/fuzz/notify_fuzz: tests/fuzz/notify_fuzz.c daemon/notify.c daemon/fdutil.c \
 		daemon/notify.h
 	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
-		-o $@ tests/fuzz/notify_fuzz.c daemon/notify.c \
+		-o $@ tests/fuzz/notify_fuzz.c daemon/notify.c daemon/fdutil.c \
 		$(call pc_libs,libev,-lev)
 
 fuzz: tests/fuzz/config_fuzz tests/fuzz/wire_fuzz tests/fuzz/notify_fuzz

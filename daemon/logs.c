@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "fdutil.h"
 #include "limits.h"
 #include "logsink.h"
 
@@ -72,15 +74,6 @@ struct batch {
 	size_t console_prefix_len;
 };
 
-static int64_t
-wall_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void
 batch_init(struct arb_logs *l, struct batch *b, uint32_t node,
 	   enum arb_log_stream stream)
@@ -89,7 +82,7 @@ batch_init(struct arb_logs *l, struct batch *b, uint32_t node,
 	bool root = node == ARB_ROOT;
 
 	b->path = root ? "arbord" : l->spec->nodes[node].path;
-	b->time_us = wall_us();
+	b->time_us = arb_wall_us();
 	b->pid = root ? l->self_pid : cap->pid;
 	b->stream = stream;
 	b->file_prefix_len = 0;
@@ -99,7 +92,7 @@ batch_init(struct arb_logs *l, struct batch *b, uint32_t node,
 			b->path, b->pid, stream, 0);
 	/* arbord's events carry their path already. */
 	b->console_prefix_len = 0;
-	if (!root)
+	if (!root && (cap->sinks & ARB_SINK_CONSOLE))
 		b->console_prefix_len = (size_t)snprintf(
 			b->console_prefix, sizeof(b->console_prefix), "%s: ",
 			b->path);
@@ -111,12 +104,11 @@ send_journal(struct arb_logs *l, struct capture *cap, const struct batch *b,
 {
 	if (cap->journal_dropped > 0) {
 		char marker[64];
-		int n = snprintf(marker, sizeof(marker),
-				 "arbor: %llu lines dropped",
-				 (unsigned long long)cap->journal_dropped);
+		size_t n = arb_log_dropped_text(marker, sizeof(marker),
+						cap->journal_dropped);
 
 		if (arb_journal_send(&l->journal, b->path, b->pid,
-				     ARB_STREAM_ARBOR, marker, (size_t)n) < 0) {
+				     ARB_STREAM_ARBOR, marker, n) < 0) {
 			cap->journal_dropped++;
 			return;
 		}
@@ -182,7 +174,7 @@ emit(struct arb_logs *l, uint32_t node, const struct batch *b,
 	}
 	if (cap->sinks & ARB_SINK_JOURNAL)
 		send_journal(l, cap, b, text, len);
-	if ((cap->sinks & ARB_SINK_CONSOLE) || node == ARB_ROOT)
+	if (cap->sinks & ARB_SINK_CONSOLE)
 		arb_console_put(b->stream == ARB_STREAM_STDOUT ? &l->out
 							       : &l->err,
 				b->console_prefix, b->console_prefix_len,
@@ -365,6 +357,9 @@ arb_logs_new(struct arb_logs **ret, struct ev_loop *loop,
 		cap->sinks = n->log.sinks;
 		if (!(n->log.given & ARB_LOG_SINKS))
 			cap->sinks |= default_sinks;
+		/* arbord's events always reach its stderr. */
+		if (i == ARB_ROOT)
+			cap->sinks |= ARB_SINK_CONSOLE;
 		/* Supervisors other than the root write nothing. */
 		if (n->kind == ARB_NODE_SUPERVISOR && i != ARB_ROOT)
 			continue;
@@ -432,43 +427,6 @@ arb_logs_set_follower(struct arb_logs *l, arb_logs_line_fn fn, void *ctx)
 	l->follow_ctx = ctx;
 }
 
-/* A pipe whose read end is arbord's (non-blocking) and whose write end
- * is the children's (blocking: a writer waits when the pipe is full). */
-static int
-make_pipe(int *ret_read, int *ret_write)
-{
-	int fds[2];
-
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -errno;
-	if (fcntl(fds[0], F_SETFL, O_NONBLOCK) < 0) {
-		int err = errno;
-
-		close(fds[0]);
-		close(fds[1]);
-		return -err;
-	}
-	*ret_read = fds[0];
-	*ret_write = fds[1];
-	return 0;
-}
-
-/*
- * A new write end of the pipe whose read end is fd, through /proc: arbord
- * then holds only the read ends between starts (each descriptor arbord
- * holds is copied into, and closed in, every child it spawns).
- */
-static int
-reopen_write_end(int fd)
-{
-	char path[48];
-	int w;
-
-	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	w = open(path, O_WRONLY | O_CLOEXEC);
-	return w < 0 ? -errno : w;
-}
-
 int
 arb_logs_pipes(struct arb_logs *l, uint32_t node, int *ret_stdout,
 	       int *ret_stderr)
@@ -478,10 +436,10 @@ arb_logs_pipes(struct arb_logs *l, uint32_t node, int *ret_stdout,
 	if (cap->fd[0] < 0) {
 		int rfd[2], wfd[2], r;
 
-		r = make_pipe(&rfd[0], &wfd[0]);
+		r = arb_reader_pipe(&rfd[0], &wfd[0]);
 		if (r < 0)
 			return r;
-		r = make_pipe(&rfd[1], &wfd[1]);
+		r = arb_reader_pipe(&rfd[1], &wfd[1]);
 		if (r < 0) {
 			close(rfd[0]);
 			close(wfd[0]);
@@ -494,7 +452,7 @@ arb_logs_pipes(struct arb_logs *l, uint32_t node, int *ret_stdout,
 	}
 	for (int s = 0; s < 2; s++) {
 		if (cap->write_fd[s] < 0) {
-			int w = reopen_write_end(cap->fd[s]);
+			int w = arb_reopen(cap->fd[s], O_WRONLY);
 
 			if (w < 0) {
 				if (s == 1) {
@@ -535,7 +493,7 @@ arb_logs_pipes_given(struct arb_logs *l, uint32_t node)
 			continue;
 		/* Without /proc (a chroot), the write ends stay with arbord. */
 		if (s == 0) {
-			int probe = reopen_write_end(cap->fd[0]);
+			int probe = arb_reopen(cap->fd[0], O_WRONLY);
 
 			if (probe < 0) {
 				l->keep_write_ends = true;

@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "fdutil.h"
 #include "limits.h"
 
 #define FILE_BUF_SIZE (256 * 1024)
@@ -26,7 +28,6 @@
  * cannot block (daemon/limits.h hides <limits.h>). */
 #define CONSOLE_CHUNK 4096
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
-#define DROPPED_FMT "arbor: %" PRIu64 " lines dropped"
 
 static const char *const stream_names[] = {
 	[ARB_STREAM_STDOUT] = "stdout",
@@ -34,19 +35,19 @@ static const char *const stream_names[] = {
 	[ARB_STREAM_ARBOR] = "arbor",
 };
 
+size_t
+arb_log_dropped_text(char *buf, size_t size, uint64_t n)
+{
+	int len = snprintf(buf, size, ARB_LOG_DROPPED_PREFIX "%" PRIu64
+			   " lines dropped", n);
+
+	return len < 0 ? 0 : (size_t)len < size ? (size_t)len : size - 1;
+}
+
 const char *
 arb_log_stream_name(enum arb_log_stream s)
 {
 	return s < _ARB_STREAM_MAX ? stream_names[s] : "?";
-}
-
-static int64_t
-wall_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* write(2) of everything, through EINTR; 0 or -errno. */
@@ -204,18 +205,18 @@ static void
 put_dropped_marker(struct arb_logfile *f)
 {
 	char line[256], text[64];
-	size_t plen, done;
-	int tlen;
+	size_t plen, tlen, done;
+	/* The prefix's stream tag says "arbor: " already. */
+	const size_t skip = sizeof(ARB_LOG_DROPPED_PREFIX) - 1;
 
-	plen = arb_logfile_prefix(line, sizeof(line), wall_us(), "arbord",
+	plen = arb_logfile_prefix(line, sizeof(line), arb_wall_us(), "arbord",
 				  (int)getpid(), ARB_STREAM_ARBOR, 0);
-	/* The prefix ends in "arbor: " already. */
-	tlen = snprintf(text, sizeof(text), "%" PRIu64 " lines dropped\n",
-			f->dropped);
-	if (plen + (size_t)tlen >= sizeof(line))
+	tlen = arb_log_dropped_text(text, sizeof(text), f->dropped) - skip;
+	if (plen + tlen + 1 >= sizeof(line))
 		return;
-	memcpy(line + plen, text, (size_t)tlen);
-	if (write_all(f->fd, line, plen + (size_t)tlen, &done) == 0) {
+	memcpy(line + plen, text + skip, tlen);
+	line[plen + tlen++] = '\n';
+	if (write_all(f->fd, line, plen + tlen, &done) == 0) {
 		f->size += done;
 		f->dropped = 0;
 	}
@@ -311,11 +312,8 @@ arb_console_init(struct arb_console *c, struct ev_loop *loop, int fd)
 		 * fd's own flags are shared with whoever gave it to us. Not
 		 * possible for a socket: poll and small writes guard that.
 		 */
-		char path[48];
-		int own;
+		int own = arb_reopen(fd, O_WRONLY | O_NONBLOCK | O_NOCTTY);
 
-		(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		own = open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 		if (own >= 0) {
 			c->fd = own;
 			c->owned = true;
@@ -402,6 +400,27 @@ queue(struct arb_console *c, const char *p, size_t len)
 	return true;
 }
 
+/*
+ * Queues the line that says how many lines were dropped, if any were,
+ * with room left for `also` bytes after it: false when it does not fit.
+ */
+static bool
+queue_dropped(struct arb_console *c, size_t also)
+{
+	char marker[64];
+	size_t n;
+
+	if (c->dropped == 0)
+		return true;
+	n = arb_log_dropped_text(marker, sizeof(marker) - 1, c->dropped);
+	marker[n++] = '\n';
+	if (c->len + n + also > ARB_LOG_CONSOLE_QUEUE)
+		return false;
+	(void)queue(c, marker, n);
+	c->dropped = 0;
+	return true;
+}
+
 void
 arb_console_put(struct arb_console *c, const char *prefix, size_t prefix_len,
 		const char *text, size_t len)
@@ -415,22 +434,10 @@ arb_console_put(struct arb_console *c, const char *prefix, size_t prefix_len,
 			return;
 		}
 	}
-	if (c->len + need > ARB_LOG_CONSOLE_QUEUE) {
+	/* The marker and the line, or neither. */
+	if (c->len + need > ARB_LOG_CONSOLE_QUEUE || !queue_dropped(c, need)) {
 		c->dropped++;
 		return;
-	}
-	if (c->dropped > 0) {
-		char marker[64];
-		int n = snprintf(marker, sizeof(marker), DROPPED_FMT "\n",
-				 c->dropped);
-
-		/* The marker and the line, or neither. */
-		if (c->len + (size_t)n + need > ARB_LOG_CONSOLE_QUEUE) {
-			c->dropped++;
-			return;
-		}
-		(void)queue(c, marker, (size_t)n);
-		c->dropped = 0;
 	}
 	(void)queue(c, prefix, prefix_len);
 	(void)queue(c, text, len);
@@ -445,17 +452,9 @@ arb_console_drain(struct arb_console *c, int timeout_ms)
 	struct timespec start, now;
 
 	/* The last word on what was lost. */
-	if (c->dropped > 0 && c->buf) {
-		char marker[64];
-		int n = snprintf(marker, sizeof(marker), DROPPED_FMT "\n",
-				 c->dropped);
-
-		if (queue(c, marker, (size_t)n)) {
-			c->dropped = 0;
-			if (!ev_is_active(&c->w))
-				write_console(c);
-		}
-	}
+	if (c->buf && c->dropped > 0 && queue_dropped(c, 0) &&
+	    !ev_is_active(&c->w))
+		write_console(c);
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (c->len > 0) {
 		struct pollfd p = {.fd = c->fd, .events = POLLOUT};

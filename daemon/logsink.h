@@ -114,6 +114,10 @@ int arb_journal_send(struct arb_journal *j, const char *path, int pid,
 /* time_us as "2026-11-21T10:00:00.123456Z" (UTC); its length. */
 size_t arb_log_format_time(char *buf, size_t size, int64_t time_us);
 
+/* "arbor: 1234 lines dropped", the marker of every sink; its length. */
+#define ARB_LOG_DROPPED_PREFIX "arbor: "
+size_t arb_log_dropped_text(char *buf, size_t size, uint64_t n);
+
 /* The stream's name: "stdout", "stderr", "arbor". */
 const char *arb_log_stream_name(enum arb_log_stream s);
 

@@ -11,10 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "protocol.h"
+#include "clock.h"
 #include "control_internal.h"
 #include "limits.h"
 #include "logs.h"
@@ -232,6 +232,24 @@ gather(const struct arb_control *ctl, uint32_t top, uint32_t last,
 }
 
 /*
+ * A line of arbord's own about node's lines (how many were left out or
+ * dropped), in place of them: it takes seq, and the time of now_us.
+ */
+static void
+send_arbor_line(struct conn *c, uint32_t node, uint64_t seq, int64_t now_us,
+		const char *text, size_t len)
+{
+	struct arb_log_line l = {
+		.seq = seq, .time_us = now_us, .pid = (int32_t)getpid(),
+		.stream = ARB_STREAM_ARBOR, .len = (uint16_t)len, .text = text,
+	};
+	json_t *p = json_pack("{s:[o]}", "lines", line_json(c->ctl, node, &l));
+
+	conn_reply(c, p, true);
+	json_decref(p);
+}
+
+/*
  * A bound on a line's JSON: its text, six bytes a byte as numbers in raw
  * and as U+FFFD when it is not UTF-8, and the other fields.
  */
@@ -264,21 +282,12 @@ send_backlog(struct conn *c, const struct entry *v, size_t n, bool follow)
 	if (i > 0) {
 		/* Say where the backlog starts, in place of what is left. */
 		char text[96];
-		struct arb_log_line l = v[i - 1].line;
-		json_t *p;
+		int len = snprintf(text, sizeof(text), "arbor: %zu older lines "
+				   "not sent (more than %d MiB)", i,
+				   ARB_LOG_BACKLOG_MAX >> 20);
 
-		l.stream = ARB_STREAM_ARBOR;
-		l.flags = 0;
-		l.pid = (int32_t)getpid();
-		l.len = (uint16_t)snprintf(text, sizeof(text),
-					   "arbor: %zu older lines not sent "
-					   "(more than %d MiB)", i,
-					   ARB_LOG_BACKLOG_MAX >> 20);
-		l.text = text;
-		p = json_pack("{s:[o]}", "lines",
-			      line_json(c->ctl, v[i - 1].node, &l));
-		conn_reply(c, p, true);
-		json_decref(p);
+		send_arbor_line(c, v[i - 1].node, v[i - 1].line.seq,
+				v[i - 1].line.time_us, text, (size_t)len);
 	}
 	do {
 		json_t *lines = json_array(), *p;
@@ -355,23 +364,10 @@ static void
 send_dropped(struct conn *c)
 {
 	char text[64];
-	struct arb_log_line l = {
-		.seq = c->logs_dropped_seq, .pid = (int32_t)getpid(),
-		.stream = ARB_STREAM_ARBOR,
-	};
-	struct timespec ts;
-	json_t *p;
+	size_t len = arb_log_dropped_text(text, sizeof(text), c->logs_dropped);
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	l.time_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-	l.len = (uint16_t)snprintf(text, sizeof(text),
-				   "arbor: %llu lines dropped",
-				   (unsigned long long)c->logs_dropped);
-	l.text = text;
-	p = json_pack("{s:[o]}", "lines",
-		      line_json(c->ctl, c->logs_dropped_node, &l));
-	conn_reply(c, p, true);
-	json_decref(p);
+	send_arbor_line(c, c->logs_dropped_node, c->logs_dropped_seq,
+			arb_wall_us(), text, len);
 	c->logs_dropped = 0;
 }
 

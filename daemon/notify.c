@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fdutil.h"
 #include "notify.h"
 
 /*
@@ -274,21 +275,14 @@ arb_ready_pipe_init(struct arb_ready_pipe *p,
 int
 arb_ready_pipe_open(struct arb_ready_pipe *p, struct ev_loop *loop)
 {
-	int fds[2];
+	int rfd, r;
 
 	arb_ready_pipe_close(p, loop);
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -errno;
-	if (fcntl(fds[0], F_SETFL, O_NONBLOCK) < 0) {
-		int err = errno;
-
-		close(fds[0]);
-		close(fds[1]);
-		return -err;
-	}
-	ev_io_set(&p->io, fds[0], EV_READ);
+	r = arb_reader_pipe(&rfd, &p->write_fd);
+	if (r < 0)
+		return r;
+	ev_io_set(&p->io, rfd, EV_READ);
 	ev_io_start(loop, &p->io);
-	p->write_fd = fds[1];
 	return 0;
 }
 

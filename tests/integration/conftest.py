@@ -50,10 +50,10 @@ class Arbord:
     """One running arbord, its events and its stderr."""
 
     def __init__(self, tmp_path, config, name="arbor.conf", args=(),
-                 preexec_fn=None):
+                 preexec_fn=None, env=None):
         self._prepare(tmp_path, config, name)
         # Each arbord gets its own control socket, never the system's.
-        env = dict(os.environ, ARBOR_SOCKET=str(self.socket))
+        env = dict(os.environ, **(env or {}), ARBOR_SOCKET=str(self.socket))
         self._launch([ARBORD, "-c", str(self.config), *args], env,
                      preexec_fn=preexec_fn)
 

@@ -340,13 +340,10 @@ def test_journal_native_protocol(arbord, tmp_path):
     sock.bind(str(path))
     sock.settimeout(5 * SLOW)
     try:
-        os.environ["ARBOR_JOURNAL_SOCKET"] = str(path)
-        try:
-            a = arbord(tree([service(
-                "j", ["/bin/sh", "-c", "echo hello; echo 'bad' >&2"],
-                restart='"temporary"', log=log_config(sinks='["journal"]'))]))
-        finally:
-            del os.environ["ARBOR_JOURNAL_SOCKET"]
+        a = arbord(tree([service(
+            "j", ["/bin/sh", "-c", "echo hello; echo 'bad' >&2"],
+            restart='"temporary"', log=log_config(sinks='["journal"]'))]),
+            env={"ARBOR_JOURNAL_SOCKET": str(path)})
         entries = [parse_native(sock.recv(65536)) for _ in range(2)]
         pid = a.pid_of("j")
         by_msg = {e[b"MESSAGE"]: e for e in entries}
@@ -642,21 +639,11 @@ def test_starts_without_spawn_slots_copy_the_table(arbord, tmp_path):
            # Under ASan the preload comes before its runtime; allowed.
            "ASAN_OPTIONS": (os.environ.get("ASAN_OPTIONS", "") +
                             ":verify_asan_link_order=0").lstrip(":")}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        a = arbord(tree([
-            service("talk", ["/bin/sh", "-c",
-                             "echo out; echo err >&2; exec sleep 1000"]),
-            service("rdy", ["/bin/sh", "-c",
-                            "echo ready >&5; exec sleep 1000"],
-                    ready='"fd:5"')]))
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    a = arbord(tree([
+        service("talk", ["/bin/sh", "-c",
+                         "echo out; echo err >&2; exec sleep 1000"]),
+        service("rdy", ["/bin/sh", "-c", "echo ready >&5; exec sleep 1000"],
+                ready='"fd:5"')]), env=env)
     a.wait_event("ready", "rdy")
     talk, rdy = a.pid_of("talk"), a.pid_of("rdy")
     wait_until(lambda: texts(logs(a.socket, "talk"), "talk") == ["out"] and
