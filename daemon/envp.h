@@ -19,7 +19,7 @@
 
 #include <stddef.h>
 
-#include "spec.h"
+#include "core/spec.h"
 
 /* The PATH of the clean environment. */
 #define ARB_ENVP_PATH \

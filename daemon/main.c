@@ -13,14 +13,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "seed.h"
-#include "events.h"
-#include "manager.h"
-#include "pid1.h"
+#include "logs/event_log.h"
+#include "systemd.h"
+#include "init/pid1.h"
 #include "runtime.h"
 #include "sockpath.h"
-#include "spec.h"
+#include "core/spec.h"
 
 #ifndef ARB_SYSCONFDIR
 #define ARB_SYSCONFDIR "/etc"

@@ -26,19 +26,19 @@
 #include <ev.h>
 
 #include "clock.h"
-#include "control.h"
+#include "control/control.h"
 #include "envp.h"
-#include "events.h"
-#include "limits.h"
+#include "logs/event_log.h"
+#include "core/limits.h"
 #include "listen.h"
-#include "logs.h"
-#include "manager.h"
+#include "logs/capture.h"
+#include "systemd.h"
 #include "notify.h"
 #include "pidmap.h"
 #include "runtime.h"
 #include "spawn.h"
-#include "system.h"
-#include "tree.h"
+#include "init/init.h"
+#include "core/tree.h"
 
 _Static_assert(ARB_SIGTERM == SIGTERM, "spec.h's SIGTERM is Linux's");
 _Static_assert(ARB_SIGKILL == SIGKILL, "spec.h's SIGKILL is Linux's");

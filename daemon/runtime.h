@@ -5,8 +5,8 @@
 #ifndef ARB_RUNTIME_H
 #define ARB_RUNTIME_H
 
-#include "pid1.h"
-#include "spec.h"
+#include "init/pid1.h"
+#include "core/spec.h"
 
 /*
  * Runs the tree of `spec` (borrowed) on libev's default loop until the root

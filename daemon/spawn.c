@@ -26,7 +26,7 @@
 #include <unistd.h>
 #include <linux/close_range.h>
 
-#include "limits.h"
+#include "core/limits.h"
 #include "spawn.h"
 
 #define CHILD_STACK_SIZE (64 * 1024)

@@ -8,8 +8,8 @@
 #include <stdint.h>
 
 #include "envp.h"
-#include "limits.h"
-#include "spec.h"
+#include "core/limits.h"
+#include "core/spec.h"
 
 /* What every spawn shares: made once, reused for each child. */
 struct arb_spawner {

@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "spec.h"
+#include "config/config.h"
+#include "core/spec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

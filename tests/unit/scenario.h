@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "spec.h"
-#include "tree.h"
+#include "core/spec.h"
+#include "core/tree.h"
 
 #define FAKE_MAX_NODES 256
 #define FAKE_TRACE_MAX (256 * 1024)

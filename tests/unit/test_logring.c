@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "logring.h"
+#include "logs/ring.h"
 
 #define PUTS 50000
 #define LEN_MAX 700

@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "shutdown.h"
-#include "spec.h"
+#include "core/shutdown.h"
+#include "core/spec.h"
 
 #define TERM_MS 5000
 #define KILL_MS 2000

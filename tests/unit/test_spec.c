@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "spec.h"
+#include "core/spec.h"
 
 static int64_t
 ms(const char *text, bool infinity_ok)

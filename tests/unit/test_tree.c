@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "mem.h"
+#include "core/mem.h"
 #include "scenario.h"
 
 #define assert_trace(f, expected) assert_string_equal((f)->trace, expected)

@@ -23,11 +23,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "config_internal.h"
-#include "limits.h"
-#include "mem.h"
+#include "internal.h"
+#include "core/limits.h"
+#include "core/mem.h"
 #include "signames.h"
-#include "spec.h"
+#include "core/spec.h"
 
 /* The search path when arbord's environment has no $PATH. */
 #define DEFAULT_PATH \

@@ -15,10 +15,10 @@
 
 #include "protocol.h"
 #include "clock.h"
-#include "control_internal.h"
-#include "limits.h"
-#include "logs.h"
-#include "logsink.h"
+#include "connection.h"
+#include "core/limits.h"
+#include "logs/capture.h"
+#include "logs/sink.h"
 
 /* Lines per reply of the backlog: replies stay far below ARB_REPLY_MAX. */
 #define LINES_PER_REPLY 256

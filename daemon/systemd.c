@@ -19,7 +19,7 @@
 
 #include <ev.h>
 
-#include "manager.h"
+#include "systemd.h"
 
 /*
  * systemd's two protocols for a service (sd_notify(3), sd_listen_fds(3))

@@ -9,8 +9,8 @@
 
 #include <ev.h>
 
-#include "spec.h"
-#include "tree.h"
+#include "core/spec.h"
+#include "core/tree.h"
 
 struct arb_control;
 

@@ -23,10 +23,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config_internal.h"
-#include "limits.h"
-#include "mem.h"
-#include "spec.h"
+#include "internal.h"
+#include "core/limits.h"
+#include "core/mem.h"
+#include "core/spec.h"
 
 /* spec.c names the limits by Linux's numbers; hold it to them. */
 _Static_assert(RLIMIT_CPU == 0 && RLIMIT_FSIZE == 1 && RLIMIT_DATA == 2 &&

@@ -10,7 +10,7 @@
 #ifndef ARB_MANAGER_H
 #define ARB_MANAGER_H
 
-#include "tree.h"
+#include "core/tree.h"
 
 /* What systemd passed, for main.c to report. */
 struct arb_manager_passed {

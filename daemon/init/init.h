@@ -25,7 +25,7 @@
 #include <ev.h>
 
 #include "pid1.h"
-#include "spec.h"
+#include "core/spec.h"
 
 struct arb_system;
 

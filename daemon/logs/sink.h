@@ -17,7 +17,7 @@
 
 #include <ev.h>
 
-#include "logring.h"
+#include "ring.h"
 
 /* ---- a file, rotated by size ------------------------------------------- */
 

@@ -24,9 +24,9 @@
 
 #include "protocol.h"
 #include "clock.h"
-#include "control_internal.h"
-#include "limits.h"
-#include "manager.h"
+#include "connection.h"
+#include "core/limits.h"
+#include "systemd.h"
 
 static void conn_close(struct conn *c);
 static void conn_process(struct conn *c);

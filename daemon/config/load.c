@@ -19,10 +19,10 @@
 #include <sys/stat.h>
 
 #include "config.h"
-#include "config_internal.h"
-#include "limits.h"
-#include "mem.h"
-#include "spec.h"
+#include "internal.h"
+#include "core/limits.h"
+#include "core/mem.h"
+#include "core/spec.h"
 
 /* ---- diagnostics ---------------------------------------------------- */
 

@@ -2,7 +2,7 @@
  * logsink.c - the file, console and journal sinks of captured lines
  * (logsink.h).
  */
-#include "logsink.h"
+#include "sink.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -21,7 +21,7 @@
 
 #include "clock.h"
 #include "fdutil.h"
-#include "limits.h"
+#include "core/limits.h"
 
 #define FILE_BUF_SIZE (256 * 1024)
 /* PIPE_BUF on Linux: a write this small to a pipe that polls writable

@@ -10,9 +10,9 @@
 #include <libconfig.h>
 #include <string.h>
 
-#include "config_internal.h"
-#include "limits.h"
-#include "mem.h"
+#include "internal.h"
+#include "core/limits.h"
+#include "core/mem.h"
 
 /* A size: a number of bytes, or a string such as "64K" or "10M". */
 static int

@@ -14,7 +14,7 @@
 
 #include <stdbool.h>
 
-#include "shutdown.h"
+#include "core/shutdown.h"
 
 /*
  * How arbord runs, decided once by main.c and handed to the runtime (and

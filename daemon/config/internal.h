@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "spec.h"
+#include "core/spec.h"
 
 #define PRINTF(f, a) __attribute__((format(printf, f, a)))
 

@@ -15,7 +15,7 @@
 
 #include "config.h"
 #include "signames.h"
-#include "spec.h"
+#include "core/spec.h"
 
 #define INDENT "    "
 

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "tree.h"
+#include "core/tree.h"
 
 /*
  * Room for the longest path the limits allow, ARB_DEPTH_MAX names of

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "spec.h"
+#include "core/spec.h"
 
 enum arb_diag_level { ARB_DIAG_ERROR, ARB_DIAG_WARNING };
 

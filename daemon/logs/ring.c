@@ -7,12 +7,12 @@
  * [tail, head) between. Forgetting the oldest record moves head; when head
  * reaches end the ring is unwrapped again.
  */
-#include "logring.h"
+#include "ring.h"
 
 #include <errno.h>
 #include <string.h>
 
-#include "mem.h"
+#include "core/mem.h"
 
 struct record {
 	uint64_t seq;

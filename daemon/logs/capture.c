@@ -2,7 +2,7 @@
  * logs.c - capture of services' output, and the dispatch of each line to
  * its sinks (logs.h).
  */
-#include "logs.h"
+#include "capture.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,8 +15,8 @@
 
 #include "clock.h"
 #include "fdutil.h"
-#include "limits.h"
-#include "logsink.h"
+#include "core/limits.h"
+#include "sink.h"
 
 /* Reads of one pipe when its process died: a bound, as the group may
  * still hold it open and write. */

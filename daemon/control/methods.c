@@ -11,10 +11,10 @@
 #include <time.h>
 
 #include "protocol.h"
-#include "shutdown.h"
+#include "core/shutdown.h"
 #include "clock.h"
-#include "control_internal.h"
-#include "events.h"
+#include "connection.h"
+#include "logs/event_log.h"
 #include "interface.h"
 #include "jarena.h"
 #include "signames.h"

@@ -17,12 +17,12 @@
 #include <ev.h>
 
 #include "clock.h"
-#include "events.h"
-#include "limits.h"
+#include "logs/event_log.h"
+#include "core/limits.h"
 #include "pid1.h"
-#include "shutdown.h"
+#include "core/shutdown.h"
 #include "signames.h"
-#include "system.h"
+#include "init.h"
 
 _Static_assert(ARB_SIGTERM == SIGTERM && ARB_SIGKILL == SIGKILL,
 	       "spec.h's signal numbers are Linux's");

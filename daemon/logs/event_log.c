@@ -11,10 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "events.h"
-#include "limits.h"
+#include "event_log.h"
+#include "core/limits.h"
 #include "signames.h"
-#include "spec.h"
+#include "core/spec.h"
 
 void
 arb_logfmt_init(struct arb_logfmt *l)

@@ -25,8 +25,8 @@
 
 #include <ev.h>
 
-#include "logring.h"
-#include "spec.h"
+#include "ring.h"
+#include "core/spec.h"
 
 struct arb_logs;
 
