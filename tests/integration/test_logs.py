@@ -489,6 +489,20 @@ def fds_of(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def sockets_of(pid):
+    """The sockets a process holds, by inode: a new connection is a new
+    inode even where its descriptor number was used before."""
+    found = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:
+            continue
+        if target.startswith("socket:"):
+            found.add(target)
+    return found
+
+
 def test_a_follower_that_quits_is_let_go(arbord):
     """logs -f on a quiet service, interrupted: arbord closes the
     connection at once, not at the next line that will never come."""
@@ -501,7 +515,11 @@ def test_a_follower_that_quits_is_let_go(arbord):
     for _ in range(5):
         f = subprocess.Popen([ARBORCTL, "logs", "-f", "quiet"], env=e,
                              stdout=subprocess.DEVNULL)
-        time.sleep(0.1)
+        # Killed only once arbord holds its connection: a follower killed
+        # before it connected would leave nothing to let go.
+        known = sockets_of(a.proc.pid)
+        wait_until(lambda: sockets_of(a.proc.pid) - known, 5,
+                   "the follower's connection")
         f.kill()
         f.wait()
     wait_until(lambda: fds_of(a.proc.pid) <= before, 5,
