@@ -6,7 +6,7 @@
  * event; effects leave as actions. Supervisors never call into each other:
  * they post messages to one queue that arb_tree_step() drains, so a deep
  * tree never recurses and every step is bounded by the work it causes.
- * The data and its primitives are in tree_base.c.
+ * The data and its primitives are in tree_data.c.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -731,40 +731,42 @@ service_up(struct arb_tree *t, uint32_t node)
 	tree_post(t, MSG_STARTED, parent_of(t, node), node);
 }
 
-static void
+static bool
 service_spawned(struct arb_tree *t, uint32_t node, int pid)
 {
 	struct node *n = &t->nodes[node];
 	struct arb_action *act;
 
 	if (n->state != ARB_CHILD_STARTING || n->pid != 0)
-		return;
+		return false;
 	n->pid = pid;
 	act = tree_report(t, ARB_REP_START, node);
 	if (act)
 		act->pid = pid;
 	if (n->spec->ready == ARB_READY_EXEC) {
 		service_up(t, node);
-		return;
+		return true;
 	}
 	/* It runs; it is started when it says so (M6). */
 	if (n->spec->start_timeout_ms != ARB_INFINITY_MS)
 		tree_timer_set(t, node, t->now_ms + n->spec->start_timeout_ms);
+	return true;
 }
 
-static void
+static bool
 service_ready(struct arb_tree *t, uint32_t node)
 {
 	struct node *n = &t->nodes[node];
 	struct arb_action *act;
 
 	if (n->state != ARB_CHILD_STARTING || n->pid == 0)
-		return; /* not waiting: a repeated READY=1 means nothing */
+		return false; /* not waiting: a repeated READY=1 means nothing */
 	tree_timer_cancel(t, node);
 	act = tree_report(t, ARB_REP_READY, node);
 	if (act)
 		act->pid = n->pid;
 	service_up(t, node);
+	return true;
 }
 
 static void
@@ -835,41 +837,42 @@ service_died(struct arb_tree *t, const struct arb_event *ev)
  * The main process of a service died. Whatever is left of its process group
  * is killed at once (M1, M3), whatever the state.
  */
-static void
+static bool
 service_exited(struct arb_tree *t, const struct arb_event *ev)
 {
 	struct node *n = &t->nodes[ev->node];
 
 	if (ev->pid <= 0 || n->pid != ev->pid)
-		return; /* X1: not a current child */
+		return false; /* X1: not a current child */
 	tree_emit_signal(t, ARB_ACT_KILL, ev->node, ev->pid);
 	switch (n->state) {
 	case ARB_CHILD_UP:
 		service_died(t, ev);
-		return;
+		return true;
 	case ARB_CHILD_STARTING:
 		/* M6: dead before it was ready. */
 		service_start_failed(t, ev->node, ARB_FAIL_EXIT, 0, ev);
-		return;
+		return true;
 	case ARB_CHILD_STOPPING:
 	case ARB_CHILD_KILLING:
 		if (n->start_failing) {
 			service_start_failed(t, ev->node, ARB_FAIL_TIMEOUT, 0,
 					     NULL);
-			return;
+			return true;
 		}
 		/* T4: how it died is logged, never acted on. */
 		tree_timer_cancel(t, ev->node);
 		fill_exit(tree_report(t, ARB_REP_STOP, ev->node), ev);
 		child_stopped(t, ev->node);
 		tree_post(t, MSG_TERMINATED, parent_of(t, ev->node), ev->node);
-		return;
+		return true;
 	case ARB_CHILD_DOWN:
 	case ARB_CHILD_EXITED:
 	case ARB_CHILD_RESTARTING:
 	case _ARB_CHILD_STATE_MAX:
-		return;
+		break;
 	}
+	return false;
 }
 
 /*
@@ -898,7 +901,7 @@ watchdog_fire(struct arb_tree *t, uint32_t node)
 }
 
 /* The node's one timer: what it waited for depends on the state. */
-static void
+static bool
 service_timer(struct arb_tree *t, uint32_t node)
 {
 	struct node *n = &t->nodes[node];
@@ -909,59 +912,68 @@ service_timer(struct arb_tree *t, uint32_t node)
 		/* M3: stop_timeout passed; SIGKILL, keep waiting for the reap. */
 		tree_emit_signal(t, ARB_ACT_KILL, node, n->pid);
 		child_enter(t, node, ARB_CHILD_KILLING);
-		return;
+		return true;
 	case ARB_CHILD_STARTING:
 		/* M6: start_timeout passed; stop it, then it failed to start. */
 		if (n->pid == 0)
-			return;
+			return false;
 		n->start_failing = true;
 		stop_service(t, node);
-		return;
+		return true;
 	case ARB_CHILD_UP:
 		if (n->aborting)
 			tree_emit_signal(t, ARB_ACT_KILL, node, n->pid);
 		else if (n->spec->watchdog_ms > 0)
 			watchdog_fire(t, node);
-		return;
+		else
+			return false;
+		return true;
 	case ARB_CHILD_RESTARTING:
 		/* Still delayed until its supervisor acts: a queued retry
 		 * must not count it again meanwhile. */
-		if (n->delayed)
-			tree_post(t, MSG_DELAY_OVER, parent_of(t, node), node);
-		return;
+		if (!n->delayed)
+			return false;
+		tree_post(t, MSG_DELAY_OVER, parent_of(t, node), node);
+		return true;
 	case ARB_CHILD_DOWN:
 	case ARB_CHILD_EXITED:
 	case ARB_CHILD_KILLING:
 	case _ARB_CHILD_STATE_MAX:
-		return;
+		break;
 	}
+	return false;
 }
 
 /* WATCHDOG=1: the next keep-alive is due a full interval from now. */
-static void
+static bool
 service_keepalive(struct arb_tree *t, uint32_t node)
 {
 	struct node *n = &t->nodes[node];
 
-	if (n->state == ARB_CHILD_UP && !n->aborting)
-		watchdog_arm(t, node);
+	if (n->state != ARB_CHILD_UP || n->aborting ||
+	    n->spec->watchdog_ms <= 0)
+		return false;
+	watchdog_arm(t, node);
+	return true;
 }
 
-static void
+static bool
 service_watchdog_trigger(struct arb_tree *t, uint32_t node)
 {
 	struct node *n = &t->nodes[node];
 
-	if (n->state == ARB_CHILD_UP && !n->aborting &&
-	    n->spec->watchdog_ms > 0)
-		watchdog_fire(t, node);
+	if (n->state != ARB_CHILD_UP || n->aborting ||
+	    n->spec->watchdog_ms <= 0)
+		return false;
+	watchdog_fire(t, node);
+	return true;
 }
 
 /*
  * EXTEND_TIMEOUT_USEC: the start or stop deadline becomes at least now +
  * ms; it never moves closer (as systemd's).
  */
-static void
+static bool
 service_extend(struct arb_tree *t, uint32_t node, int64_t ms)
 {
 	struct node *n = &t->nodes[node];
@@ -969,21 +981,24 @@ service_extend(struct arb_tree *t, uint32_t node, int64_t ms)
 		       n->state == ARB_CHILD_STOPPING;
 
 	if (!waiting || !n->timer_armed || ms <= 0 ||
-	    ms > ARB_INFINITY_MS - t->now_ms)
-		return;
-	if (t->now_ms + ms > n->deadline_ms)
-		tree_timer_set(t, node, t->now_ms + ms);
+	    ms > ARB_INFINITY_MS - t->now_ms ||
+	    t->now_ms + ms <= n->deadline_ms)
+		return false;
+	tree_timer_set(t, node, t->now_ms + ms);
+	return true;
 }
 
 /* M12: MAINPID=; the shell checked who sent it. */
-static void
+static bool
 service_mainpid(struct arb_tree *t, uint32_t node, int pid)
 {
 	struct node *n = &t->nodes[node];
 
-	if (pid > 0 && n->pid > 0 &&
-	    (n->state == ARB_CHILD_UP || n->state == ARB_CHILD_STARTING))
-		n->pid = pid;
+	if (pid <= 0 || n->pid <= 0 ||
+	    (n->state != ARB_CHILD_UP && n->state != ARB_CHILD_STARTING))
+		return false;
+	n->pid = pid;
+	return true;
 }
 
 static bool
@@ -1020,10 +1035,91 @@ route_request(struct arb_tree *t, const struct arb_event *ev)
 	sup_drain(t, sup);
 }
 
+/*
+ * An event that changed nothing, counted by the state its node was in (see
+ * tree_internal.h): tests read the counts to tell a rule that acted from
+ * one that let the event pass.
+ */
+static void
+ignore_event(struct arb_tree *t, const struct arb_event *ev)
+{
+	if (ev->node >= t->nnodes || ev->kind >= _ARB_EV_MAX) {
+		t->ignored_stray++;
+		return;
+	}
+	t->ignored[t->nodes[ev->node].state][ev->kind]++;
+}
+
+/* One event on a service; false when it found nothing to do. */
+static bool
+service_step(struct arb_tree *t, const struct arb_event *ev)
+{
+	struct node *n = &t->nodes[ev->node];
+
+	switch (ev->kind) {
+	case ARB_EV_SPAWNED:
+		return service_spawned(t, ev->node, ev->pid);
+	case ARB_EV_SPAWN_FAILED:
+		if (n->state != ARB_CHILD_STARTING || n->pid != 0)
+			return false;
+		service_start_failed(t, ev->node, ARB_FAIL_SPAWN, ev->err,
+				     NULL);
+		return true;
+	case ARB_EV_EXITED:
+		return service_exited(t, ev);
+	case ARB_EV_TIMER:
+		return service_timer(t, ev->node);
+	case ARB_EV_READY:
+		return service_ready(t, ev->node);
+	case ARB_EV_WATCHDOG:
+		return service_keepalive(t, ev->node);
+	case ARB_EV_WATCHDOG_TRIGGER:
+		return service_watchdog_trigger(t, ev->node);
+	case ARB_EV_EXTEND_TIMEOUT:
+		return service_extend(t, ev->node, ev->ms);
+	case ARB_EV_MAINPID:
+		return service_mainpid(t, ev->node, ev->pid);
+	case ARB_EV_BOOT:
+	case ARB_EV_SHUTDOWN:
+	case ARB_EV_REQUEST:
+	case _ARB_EV_MAX:
+		break;
+	}
+	return false;
+}
+
+/* The tree as a whole: its start, its stop, an operator's request. */
+static bool
+tree_level_step(struct arb_tree *t, const struct arb_event *ev)
+{
+	switch (ev->kind) {
+	case ARB_EV_BOOT:
+		if (t->nodes[ARB_ROOT].state != ARB_CHILD_DOWN || t->down)
+			return false;
+		/* Nodes that never start have been down since now. */
+		for (uint32_t i = 0; i < t->nnodes; i++)
+			t->nodes[i].since_ms = t->now_ms;
+		start_child(t, ARB_ROOT);
+		return true;
+	case ARB_EV_SHUTDOWN:
+		if (t->down || t->nodes[ARB_ROOT].state == ARB_CHILD_DOWN)
+			return false;
+		tree_post(t, MSG_SHUTDOWN, ARB_ROOT, ARB_NONE);
+		return true;
+	case ARB_EV_REQUEST:
+		route_request(t, ev); /* always answered */
+		return true;
+	default:
+		return false;
+	}
+}
+
 int
 arb_tree_step(struct arb_tree *t, const struct arb_event *ev,
 	      struct arb_actions *out)
 {
+	bool acted;
+
 	out->n = 0;
 	t->out = out;
 	t->now_ms = ev->now_ms;
@@ -1031,62 +1127,25 @@ arb_tree_step(struct arb_tree *t, const struct arb_event *ev,
 		return -1;
 	switch (ev->kind) {
 	case ARB_EV_BOOT:
-		if (t->nodes[ARB_ROOT].state != ARB_CHILD_DOWN || t->down)
-			break;
-		/* Nodes that never start have been down since now. */
-		for (uint32_t i = 0; i < t->nnodes; i++)
-			t->nodes[i].since_ms = t->now_ms;
-		start_child(t, ARB_ROOT);
-		break;
 	case ARB_EV_SHUTDOWN:
-		if (!t->down && t->nodes[ARB_ROOT].state != ARB_CHILD_DOWN)
-			tree_post(t, MSG_SHUTDOWN, ARB_ROOT, ARB_NONE);
-		break;
-	case ARB_EV_SPAWNED:
-		if (is_service(t, ev->node))
-			service_spawned(t, ev->node, ev->pid);
-		break;
-	case ARB_EV_SPAWN_FAILED:
-		if (is_service(t, ev->node) &&
-		    t->nodes[ev->node].state == ARB_CHILD_STARTING &&
-		    t->nodes[ev->node].pid == 0)
-			service_start_failed(t, ev->node, ARB_FAIL_SPAWN,
-					     ev->err, NULL);
-		break;
-	case ARB_EV_EXITED:
-		if (is_service(t, ev->node))
-			service_exited(t, ev);
-		break;
-	case ARB_EV_TIMER:
-		if (is_service(t, ev->node))
-			service_timer(t, ev->node);
-		break;
 	case ARB_EV_REQUEST:
-		route_request(t, ev);
+		acted = tree_level_step(t, ev);
 		break;
-	case ARB_EV_READY:
-		if (is_service(t, ev->node))
-			service_ready(t, ev->node);
-		break;
-	case ARB_EV_WATCHDOG:
-		if (is_service(t, ev->node))
-			service_keepalive(t, ev->node);
-		break;
-	case ARB_EV_WATCHDOG_TRIGGER:
-		if (is_service(t, ev->node))
-			service_watchdog_trigger(t, ev->node);
-		break;
-	case ARB_EV_EXTEND_TIMEOUT:
-		if (is_service(t, ev->node))
-			service_extend(t, ev->node, ev->ms);
-		break;
-	case ARB_EV_MAINPID:
-		if (is_service(t, ev->node))
-			service_mainpid(t, ev->node, ev->pid);
-		break;
-	case _ARB_EV_MAX:
+	default:
+		acted = is_service(t, ev->node) && service_step(t, ev);
 		break;
 	}
+	if (!acted)
+		ignore_event(t, ev);
 	drain_messages(t);
 	return t->oom ? -1 : 0;
+}
+
+uint32_t
+arb_tree_ignored(const struct arb_tree *t, enum arb_child_state state,
+		 enum arb_event_kind kind)
+{
+	if (state >= _ARB_CHILD_STATE_MAX || kind >= _ARB_EV_MAX)
+		return t->ignored_stray;
+	return t->ignored[state][kind];
 }

@@ -231,6 +231,15 @@ uint32_t arb_tree_restarts(const struct arb_tree *t, uint32_t node);
 bool arb_tree_busy(const struct arb_tree *t, uint32_t node);
 const struct arb_spec *arb_tree_spec(const struct arb_tree *t);
 
+/*
+ * How many events of `kind` found nothing to do on a node in `state` (a
+ * stale exit, a READY=1 nobody waits for, a timer that lost its reason).
+ * Out-of-range arguments give the count of events for nodes the tree does
+ * not have. For tests: an ignored pair is never an error.
+ */
+uint32_t arb_tree_ignored(const struct arb_tree *t, enum arb_child_state state,
+			  enum arb_event_kind kind);
+
 const char *arb_child_state_name(enum arb_child_state s);
 const char *arb_reason_name(enum arb_reason r);
 const char *arb_report_name(enum arb_report_kind r);

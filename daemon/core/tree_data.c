@@ -1,5 +1,5 @@
 /*
- * tree_base.c - the data of the supervision core: name tables, the action
+ * tree_data.c - the data of the supervision core: name tables, the action
  * and message primitives, construction, and read access for status.
  *
  * Pure, as tree.c (STYLE.md 1): no syscalls, no clock; memory from mem.h.

@@ -1,8 +1,39 @@
 /*
  * tree_internal.h - what the two halves of the pure core share: tree.c
- * (the supervision rules) and tree_base.c (the data they work on, its
+ * (the supervision rules) and tree_data.c (the data they work on, its
  * construction and read access, and the primitives that emit actions and
  * queue messages). Not an API: only tree*.c include it. Pure, like them.
+ *
+ * A supervisor does one job at a time (M5); what arrives meanwhile waits in
+ * its queue (Q_*) and is drained, in arrival order, when the job is done.
+ * A job walks a group of its children [first, last] with a cursor: its
+ * terminate phase in reverse order (T1), its start phase in order (S1).
+ * Each step waits for one child's answer (MSG_TERMINATED, MSG_STARTED or
+ * MSG_START_FAILED) before the cursor moves on.
+ *
+ *   job          begun by                 phases             done ->
+ *   NONE         -                        -                  drain the queue
+ *   INIT         MSG_START from parent    start all          UP; MSG_STARTED
+ *                (S1, I7)                                    to the parent
+ *   INIT_ABORT   a start failed during    terminate the      DOWN;
+ *                INIT (S3)                started, reverse   MSG_START_FAILED
+ *                                                            (root: EXIT 1)
+ *   RESTART      a child's exit that      terminate group,   drain the queue;
+ *                restarts (ST1-ST3, R1)   then start it      a failed start
+ *                                                            queues Q_RETRY
+ *   SHUTDOWN     parent's MSG_SHUTDOWN,   terminate all,     STOPPING: DOWN,
+ *                giveup (E1), auto        reverse            MSG_TERMINATED;
+ *                shutdown (A5)                               else EXITED with
+ *                                                            reason shutdown
+ *                                                            (root: EXIT)
+ *   REQUEST      an operator's start,     stop: terminate;   REPLY OK, drain;
+ *                stop or restart of one   start: start;      a failed start:
+ *                child (D2, D3)           restart: both      REPLY START_FAILED
+ *
+ * Events that find nothing to do (a stale exit, a READY=1 of a service that
+ * is not waiting for it, a timer that lost its reason) are not errors: the
+ * step counts each such (state, event) pair in `ignored`, which tests read
+ * through arb_tree_ignored().
  */
 #ifndef ARB_TREE_INTERNAL_H
 #define ARB_TREE_INTERNAL_H
@@ -116,10 +147,14 @@ struct arb_tree {
 	struct arb_actions *out;
 	bool oom;
 	bool down; /* the root is gone; only stray events may follow */
+	/* Events that changed nothing, by the node's state when they came;
+	 * ignored_stray: for a node the tree does not have. */
+	uint32_t ignored[_ARB_CHILD_STATE_MAX][_ARB_EV_MAX];
+	uint32_t ignored_stray;
 	uint64_t rng; /* the backoff's jitter (xorshift64*) */
 };
 
-/* ---- tree_base.c: actions ---- */
+/* ---- tree_data.c: actions ---- */
 
 /* Appends an action (NULL, with t->oom set, when memory ran out). */
 struct arb_action *tree_emit(struct arb_tree *t, enum arb_action_kind kind,
@@ -138,7 +173,7 @@ void tree_reply(struct arb_tree *t, uint32_t node, uint64_t req_id,
 void tree_timer_set(struct arb_tree *t, uint32_t node, int64_t at_ms);
 void tree_timer_cancel(struct arb_tree *t, uint32_t node);
 
-/* ---- tree_base.c: queues ---- */
+/* ---- tree_data.c: queues ---- */
 
 /* A message to node `to` from `from` (ARB_NONE: from the parent). */
 void tree_post(struct arb_tree *t, enum msg_kind kind, uint32_t to,

@@ -50,8 +50,12 @@ test_M6_next_sibling_waits_for_ready(void **state)
 	assert_trace(f, "start root\nstart db\n");
 	fake_notify(f, "db", ARB_EV_READY);
 	assert_trace(f, "start root\nstart db\nready db\nstart web\n");
+	assert_int_equal(arb_tree_ignored(f->tree, ARB_CHILD_UP,
+					  ARB_EV_READY), 0);
 	/* A second READY=1 (after RELOADING=1, say) changes nothing. */
 	fake_notify(f, "db", ARB_EV_READY);
+	assert_int_equal(arb_tree_ignored(f->tree, ARB_CHILD_UP,
+					  ARB_EV_READY), 1);
 	fake_shutdown(f);
 	assert_trace(f, "start root\nstart db\nready db\nstart web\n"
 			"stop web\nstop db\ndown\n");
@@ -446,12 +450,61 @@ test_M12_mainpid(void **state)
 	fake_run(f);
 	assert_int_equal(arb_tree_pid(f->tree, a), 4242);
 	assert_trace(f, "start root\nstart a\nready a\n");
+	/* X1: the launcher's death is no longer the service's. */
+	assert_int_equal(arb_tree_ignored(f->tree, ARB_CHILD_UP,
+					  ARB_EV_EXITED), 1);
 	fake_push(f, (struct arb_event){.kind = ARB_EV_EXITED, .node = a,
 					.pid = 4242, .code = 3});
 	f->procs[a].pid = 0;
 	fake_run(f);
 	assert_trace(f, "start root\nstart a\nready a\nexit a crash\n"
 			"start a\n");
+	fake_free(f);
+}
+
+/*
+ * The core's ignored (state, event) pairs: a clean start, restart and stop
+ * ignores nothing; stray events are counted, each under the state its node
+ * was in, and change nothing.
+ */
+static void
+test_ignored_pairs_are_counted(void **state)
+{
+	struct arb_spec *s = spec_new(ARB_ONE_FOR_ONE, 3, 5000);
+	struct fake *f;
+	uint32_t a, total = 0;
+
+	a = svc(s, "a", ARB_READY_EXEC);
+	f = fake_new(s);
+	fake_boot(f);
+	fake_exit(f, "a", 1);
+	for (int st = 0; st < _ARB_CHILD_STATE_MAX; st++)
+		for (int ev = 0; ev < _ARB_EV_MAX; ev++)
+			total += arb_tree_ignored(f->tree, st, ev);
+	assert_int_equal(total, 0);
+
+	fake_notify(f, "a", ARB_EV_READY);     /* nobody waits for it */
+	fake_notify(f, "a", ARB_EV_WATCHDOG);  /* it has no watchdog */
+	fake_push(f, (struct arb_event){.kind = ARB_EV_SPAWNED, .node = a,
+					.pid = 99});
+	fake_push(f, (struct arb_event){.kind = ARB_EV_TIMER, .node = 77});
+	fake_run(f);
+	assert_int_equal(arb_tree_ignored(f->tree, ARB_CHILD_UP,
+					  ARB_EV_READY), 1);
+	assert_int_equal(arb_tree_ignored(f->tree, ARB_CHILD_UP,
+					  ARB_EV_WATCHDOG), 1);
+	assert_int_equal(arb_tree_ignored(f->tree, ARB_CHILD_UP,
+					  ARB_EV_SPAWNED), 1);
+	assert_int_equal(arb_tree_ignored(f->tree, _ARB_CHILD_STATE_MAX,
+					  _ARB_EV_MAX), 1); /* node 77 */
+	assert_int_equal(arb_tree_pid(f->tree, a), f->procs[a].pid);
+	assert_trace(f, "start root\nstart a\nexit a crash\nstart a\n");
+
+	fake_shutdown(f);
+	fake_shutdown(f); /* the root is down already */
+	assert_int_equal(arb_tree_ignored(f->tree,
+					  arb_tree_state(f->tree, ARB_ROOT),
+					  ARB_EV_SHUTDOWN), 1);
 	fake_free(f);
 }
 
@@ -476,6 +529,7 @@ main(void)
 		cmocka_unit_test(test_M7_delay_then_group_restart),
 		cmocka_unit_test(test_M7_failed_starts_back_off),
 		cmocka_unit_test(test_M12_mainpid),
+		cmocka_unit_test(test_ignored_pairs_are_counted),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
