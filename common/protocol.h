@@ -7,7 +7,7 @@
  * optionally with "more":true (a stream) or "oneway":true (no reply).
  * A reply is {"parameters":{...}}, with "continues":true on every reply of
  * a stream but the last, or {"error":"NAME","parameters":{...}}.
- * The interface itself is described in daemon/interface.c.
+ * The interface itself is described in daemon/control/interface.c.
  */
 #ifndef ARB_PROTOCOL_H
 #define ARB_PROTOCOL_H

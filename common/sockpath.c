@@ -2,7 +2,7 @@
  * sockpath.c - the control socket's path and address, for both sides.
  *
  * Only computes names: creating the directory, checking who owns it and
- * removing a stale socket are arbord's job (daemon/control.c).
+ * removing a stale socket are arbord's job (daemon/control/socket.c).
  */
 #include <errno.h>
 #include <stddef.h>

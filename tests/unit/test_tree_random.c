@@ -63,7 +63,7 @@ build(struct arb_spec *s, uint32_t sup, int depth, int *count)
 					svc->restart_delay_ms * (1 + rnd(8));
 			}
 		}
-		/* Only valid combinations (C5), as config.c guarantees. */
+		/* Only valid combinations (C5), as the config loader guarantees. */
 		if (s->nodes[sup].auto_shutdown != ARB_AUTO_NEVER &&
 		    s->nodes[c].restart != ARB_PERMANENT && rnd(2))
 			s->nodes[c].significant = true;
