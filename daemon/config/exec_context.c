@@ -1,5 +1,5 @@
 /*
- * config_exec.c - a service's execution context, resolved at load time.
+ * exec_context.c - a service's execution context, resolved at load time.
  *
  * The keys that say how a service runs rather than when: env, env_file,
  * inherit_env, cwd, user, group, umask, nice, rlimits, no_new_privileges.

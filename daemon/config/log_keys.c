@@ -1,5 +1,5 @@
 /*
- * config_log.c - the `log = { ... }` group of a service or a supervisor.
+ * log_keys.c - the `log = { ... }` group of a service or a supervisor.
  *
  * A node starts with its supervisor's log settings (spec.c copies them at
  * arb_spec_add); the keys of its own group replace them one by one, so

@@ -1,5 +1,5 @@
 /*
- * config_print.c - a spec written back as arbor.conf (`arbord --check`).
+ * print.c - a spec written back as arbor.conf (`arbord --check`).
  *
  * The output is libconfig text that arb_config_load reads back to the same
  * tree: root children of every fragment merged, every key written out,
