@@ -118,13 +118,15 @@ join(struct loader *ld, const char *dir, size_t dirlen, const char *name)
 }
 
 /*
- * libconfig names an @include'd file as written, though it opened it
- * relative to the include directory: this is the path it really read.
+ * libconfig 1.5 opens DIR/NAME for `@include "NAME"`, whatever NAME
+ * starts with (even "/"), and names the file NAME: this is the path it
+ * really read.
  */
 char *
 included_name(struct loader *ld, const char *f)
 {
-	if (f[0] == '/' || strcmp(ld->include_dir, ".") == 0)
+	f += strspn(f, "/");
+	if (strcmp(ld->include_dir, ".") == 0)
 		return format(ld, "%s", f);
 	return join(ld, ld->include_dir, strlen(ld->include_dir), f);
 }

@@ -5,6 +5,7 @@
  * loader through config.h alone. The files depend on each other one way:
  *
  *   load.c        the walk over files and the tree of children
+ *     source.c    the text of one file, and the files it includes checked
  *     keys.c      the keys of one node, through its key table
  *       exec_context.c, log_keys.c   a service's execution keys, `log`
  *         values.c  typed values of a setting
@@ -124,6 +125,17 @@ char *included_name(struct loader *ld, const char *f);
  * being read, or one it pulled in with @include.
  */
 const char *file_of(struct loader *ld, const config_setting_t *s);
+
+/* ---- the text of a file (source.c) -------------------------------------- */
+
+/*
+ * The text of the configuration file `path` in fresh memory (*ret_text,
+ * NUL-terminated, freed with arb_free), for config_read_string. The file
+ * must be regular, and with every file it @includes (each checked the same
+ * way, relative to ld->include_dir) hold at most ARB_CONF_SIZE_MAX bytes.
+ * 0, or -1 after reporting every problem (or with ld->oom set).
+ */
+int read_config_file(struct loader *ld, const char *path, char **ret_text);
 
 /* ---- typed values (values.c) -------------------------------------------- */
 

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "config.h"
 #include "internal.h"
@@ -263,27 +262,6 @@ load_top(struct loader *ld, const config_setting_t *root, bool fragment)
 
 /* ---- files ------------------------------------------------------------- */
 
-/*
- * 0 when `path` can be opened for reading as a file, else -errno: libconfig
- * only says "file I/O error", and fopen succeeds on a directory.
- */
-static int
-check_readable(const char *path)
-{
-	struct stat st;
-	FILE *f = fopen(path, "r");
-	int r = 0;
-
-	if (!f)
-		return -errno;
-	if (fstat(fileno(f), &st) < 0)
-		r = -errno;
-	else if (S_ISDIR(st.st_mode))
-		r = -EISDIR;
-	(void)fclose(f);
-	return r;
-}
-
 static void
 report_syntax_error(struct loader *ld, const config_t *cfg, const char *path)
 {
@@ -300,39 +278,33 @@ report_syntax_error(struct loader *ld, const config_t *cfg, const char *path)
 	arb_free(name);
 }
 
-/* Reads and loads one file; every problem goes to the diag. */
+/*
+ * Reads and loads one file; every problem goes to the diag. libconfig
+ * gets the text, not the file: source.c read it, safely.
+ */
 static void
 load_file(struct loader *ld, const char *path, const char *include_dir,
 	  bool fragment)
 {
 	config_t cfg;
-	int r;
+	char *text;
 
 	ld->file = arb_spec_add_file(ld->spec, path);
 	if (!ld->file) {
 		ld->oom = true;
 		return;
 	}
-	r = check_readable(path);
-	if (r < 0) {
-		at_err(ld, path, 0, "cannot read: %s", strerror(-r));
-		return;
-	}
-	config_init(&cfg);
 	ld->include_dir = include_dir;
-	config_set_include_dir(&cfg, include_dir);
-	errno = 0;
-	if (!config_read_file(&cfg, path)) {
-		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
-			at_err(ld, path, 0, "cannot read: %s",
-			       strerror(errno ? errno : EIO));
-		else
-			report_syntax_error(ld, &cfg, path);
-		config_destroy(&cfg);
+	if (read_config_file(ld, path, &text) < 0)
 		return;
-	}
-	load_top(ld, config_root_setting(&cfg), fragment);
+	config_init(&cfg);
+	config_set_include_dir(&cfg, include_dir);
+	if (!config_read_string(&cfg, text))
+		report_syntax_error(ld, &cfg, path);
+	else
+		load_top(ld, config_root_setting(&cfg), fragment);
 	config_destroy(&cfg);
+	arb_free(text);
 }
 
 /* The directory part of `path`: "." when there is none, "/" for "/x". */

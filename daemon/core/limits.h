@@ -28,6 +28,13 @@
 #define ARB_CONF_FILES_MAX 1024
 
 /*
+ * Bytes of one configuration file with the files it @includes, counted
+ * at each inclusion: libconfig 1.5 scans a long token of an included file
+ * in time quadratic in its length (1 MiB, half a second).
+ */
+#define ARB_CONF_SIZE_MAX (1024 * 1024)
+
+/*
  * Control socket: connections served at once (more are accepted and closed
  * at once), of which the last ARB_CLIENTS_RESERVED only for peers that may
  * change the tree; the bytes an Events subscriber may have queued before it
