@@ -6,6 +6,7 @@
  *
  *   load.c        the walk over files and the tree of children
  *     source.c    the text of one file, and the files it includes checked
+ *     siblings.c  the names of each supervisor's children, indexed
  *     keys.c      the keys of one node, through its key table
  *       exec_context.c, log_keys.c   a service's execution keys, `log`
  *         values.c  typed values of a setting
@@ -29,6 +30,12 @@
 
 #define PRINTF(f, a) __attribute__((format(printf, f, a)))
 
+/* Children's names by (parent, name): siblings.c. */
+struct sibling_index {
+	uint32_t *slots; /* node indices; ARB_ROOT marks an empty slot */
+	uint32_t cap, n;
+};
+
 /* State of one arb_config_load call. */
 struct loader {
 	struct arb_spec *spec;
@@ -38,6 +45,7 @@ struct loader {
 	const char *include_dir; /* the main file's directory, for @include */
 	bool oom;
 	bool nodes_full; /* ARB_NODES_MAX reported once, not per child */
+	struct sibling_index siblings; /* every named child so far */
 
 	/* arbord's own account, looked up once for every service without
 	 * `user` (exec_context.c); freed by arb_config_load. */
@@ -136,6 +144,20 @@ const char *file_of(struct loader *ld, const config_setting_t *s);
  * 0, or -1 after reporting every problem (or with ld->oom set).
  */
 int read_config_file(struct loader *ld, const char *path, char **ret_text);
+
+/* ---- children's names (siblings.c) -------------------------------------- */
+
+/* The child of `parent` named `name` in x, or ARB_NONE. */
+uint32_t sibling_index_find(const struct sibling_index *x,
+			    const struct arb_spec *spec, uint32_t parent,
+			    const char *name);
+
+/* Indexes node idx of spec under its parent and name; 0 or -ENOMEM. */
+int sibling_index_add(struct sibling_index *x, const struct arb_spec *spec,
+		      uint32_t idx);
+
+/* Frees the index and empties it. */
+void sibling_index_done(struct sibling_index *x);
 
 /* ---- typed values (values.c) -------------------------------------------- */
 

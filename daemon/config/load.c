@@ -116,12 +116,18 @@ load_child(struct loader *ld, uint32_t parent, const config_setting_t *g,
 	char buf[16];
 	const char *name = child_name(g, pos, buf, sizeof(buf));
 	uint32_t dup = name == buf ? ARB_NONE :
-		arb_spec_find_child(ld->spec, parent, name);
+		sibling_index_find(&ld->siblings, ld->spec, parent, name);
 
 	c.idx = add_node(ld, parent, exec ? ARB_NODE_SERVICE :
 			 ARB_NODE_SUPERVISOR, name, g);
 	if (c.idx == ARB_NONE)
 		return;
+	/* The first of two with one name stays the one found. */
+	if (name != buf && dup == ARB_NONE &&
+	    sibling_index_add(&ld->siblings, ld->spec, c.idx) < 0) {
+		ld->oom = true;
+		return;
+	}
 	check_name(&c, g);
 	if (dup != ARB_NONE)
 		node_err(&c, config_setting_get_member(g, "name"),
@@ -445,11 +451,13 @@ arb_config_load(const char *path, struct arb_spec **ret_spec,
 		goto fail;
 	}
 	loader_exec_done(&ld);
+	sibling_index_done(&ld.siblings);
 	arb_free(dir);
 	*ret_spec = ld.spec;
 	return 0;
 fail:
 	loader_exec_done(&ld);
+	sibling_index_done(&ld.siblings);
 	arb_free(dir);
 	arb_spec_free(ld.spec);
 	return r;

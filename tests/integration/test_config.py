@@ -6,6 +6,7 @@ blocks fails the test instead of hanging the suite.
 """
 
 import os
+import resource
 import subprocess
 
 import pytest
@@ -134,3 +135,43 @@ def test_includes_count_toward_the_size_limit(tmp_path):
     assert (f"{conf}:{last}: @include '{big}': larger than 1M with what "
             "includes it (a file, with what it includes, holds at most "
             "1M)") in r.stderr
+
+
+def siblings(n):
+    """A root with n services."""
+    return tree([service(f"s{i:05d}", ["/bin/true"]) for i in range(n)])
+
+
+def check_cpu(conf):
+    """The CPU time (user + system) of one arbord --check that succeeds."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.Popen([ARBORD, "--check", "-c", str(conf)],
+                            stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        assert proc.wait(timeout=60 * SLOW) == 0
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"arbord --check -c {conf} ran over {60 * SLOW:.0f}s")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime +
+            after.ru_stime - before.ru_stime)
+
+
+def test_check_of_many_siblings_takes_linear_time(tmp_path):
+    """Bug 8: --check on 16,000 siblings took 0.76 s, quadratic in the
+    number of siblings (each name was compared with every earlier one).
+    Four times the siblings must cost well under sixteen times the CPU:
+    the best of three runs of each, in CPU time, so that a loaded machine
+    does not decide."""
+    small, large = tmp_path / "small.conf", tmp_path / "large.conf"
+    small.write_text(siblings(4000))
+    large.write_text(siblings(16000))
+    t_small = min(check_cpu(small) for _ in range(3))
+    t_large = min(check_cpu(large) for _ in range(3))
+    assert t_large < 8 * max(t_small, 0.005), \
+        f"4000 siblings: {t_small:.3f}s CPU, 16000: {t_large:.3f}s CPU"
