@@ -10,8 +10,13 @@
  * linear time. libconfig 1.5 has no include hook, so @include is found
  * here as its scanner finds it; libconfig then opens those files again
  * by name (a file swapped between the two opens is not caught).
+ *
+ * The same pass refuses what libconfig would read as something else
+ * without a word: a NUL byte (it ends a string there), and an integer
+ * it would cut to 32 bits or saturate at 64.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <string.h>
@@ -104,8 +109,8 @@ fail:
 	return r;
 }
 
-static int check_includes(struct source *s, const char *file,
-			  const char *text, size_t len, int depth);
+static int scan_text(struct source *s, const char *file, const char *text,
+		     size_t len, int depth);
 
 /* The file an @include names, checked and its own includes followed. */
 static int
@@ -130,7 +135,7 @@ check_include(struct source *s, const char *file, int line,
 	else if (r)
 		at_err(ld, file, line, "@include '%s': %s", path, why(r));
 	else
-		r = check_includes(s, path, text, len, depth + 1);
+		r = scan_text(s, path, text, len, depth + 1);
 	arb_free(text);
 	arb_free(path);
 	return r ? -1 : 0;
@@ -219,19 +224,147 @@ skip_block_comment(const char *p, const char *end, int *line)
 	return end;
 }
 
+static bool
+is_digit(char ch)
+{
+	return ch >= '0' && ch <= '9';
+}
+
+static bool
+is_hex_digit(char ch)
+{
+	return is_digit(ch) || (ch >= 'a' && ch <= 'f') ||
+	       (ch >= 'A' && ch <= 'F');
+}
+
+/* libconfig's {name}: [A-Za-z*][-A-Za-z0-9_*]* */
+static bool
+is_name_char(char ch, bool first)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	       ch == '*' || (!first && (is_digit(ch) || ch == '-' ||
+					ch == '_'));
+}
+
+/* Past `[eE][-+]?[0-9]+` at p, or p when there is none. */
+static const char *
+skip_exponent(const char *p, const char *end)
+{
+	const char *c = p;
+
+	if (c == end || (*c != 'e' && *c != 'E'))
+		return p;
+	c++;
+	if (c < end && (*c == '-' || *c == '+'))
+		c++;
+	if (c == end || !is_digit(*c))
+		return p;
+	while (c < end && is_digit(*c))
+		c++;
+	return c;
+}
+
+/* Past `L` or `LL` at p: libconfig's 64-bit integer suffix. */
+static const char *
+skip_long_suffix(const char *p, const char *end, bool *ret_long)
+{
+	*ret_long = p < end && *p == 'L';
+	if (*ret_long)
+		p++;
+	if (*ret_long && p < end && *p == 'L')
+		p++;
+	return p;
+}
+
+/*
+ * Whether the `n` digits at p, in base 10 or 16, are at most `max`
+ * (magnitude).
+ */
+static bool
+fits(const char *p, size_t n, unsigned base, uint64_t max)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned d = is_digit(p[i]) ? (unsigned)(p[i] - '0') :
+			(unsigned)((p[i] | 0x20) - 'a' + 10);
+
+		if (v > (max - d) / base)
+			return false;
+		v = v * base + d;
+	}
+	return true;
+}
+
+/*
+ * One number of libconfig's scanner at p (a digit, a sign or a point):
+ * past it, with an error when it is an integer that libconfig 1.5 would
+ * not read as written. Without L it is an int: a larger one is cut to 32
+ * bits (4294967296 reads as 0); with L, atoll saturates (18446744073709551615L
+ * reads as 9223372036854775807); a hex one past 0x7fffffff turns negative.
+ */
+static const char *
+scan_number(struct source *s, const char *file, int line, const char *p,
+	    const char *end, int *bad)
+{
+	const char *start = p, *digits, *after;
+	bool neg = false, is_long, hex;
+	uint64_t max;
+
+	hex = end - p > 2 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X') &&
+	      is_hex_digit(p[2]);
+	if (!hex && (*p == '-' || *p == '+'))
+		neg = *p++ == '-';
+	if (hex)
+		p += 2;
+	digits = p;
+	while (p < end && (hex ? is_hex_digit(*p) : is_digit(*p)))
+		p++;
+	if (!hex && ((p < end && *p == '.') || skip_exponent(p, end) != p)) {
+		/* A float, which libconfig reads with atof. */
+		if (p < end && *p == '.')
+			for (p++; p < end && is_digit(*p); p++)
+				;
+		return skip_exponent(p, end);
+	}
+	if (p == digits)
+		return start + 1; /* a lone sign: libconfig's syntax error */
+	after = skip_long_suffix(p, end, &is_long);
+	max = is_long ? INT64_MAX : INT32_MAX;
+	if (!fits(digits, (size_t)(p - digits), hex ? 16 : 10,
+		  max + (neg ? 1 : 0))) {
+		at_err(s->ld, file, line, "integer %.*s is out of range: "
+		       "libconfig would read another number (%s to %" PRId64
+		       "%s)", (int)(after - start), start,
+		       hex ? "0" : is_long ? "-9223372036854775808" :
+		       "-2147483648", (int64_t)max, is_long ? "" :
+		       "; with an L suffix, to 9223372036854775807");
+		*bad = -1;
+	}
+	return after;
+}
+
 /*
  * Every @include of `text` (of file `file`), found where libconfig's
  * scanner finds one: at the start of a line, outside comments and
- * strings. 0, or -1 after reporting every problem.
+ * strings; and every integer, NUL byte. 0, or -1 after reporting every
+ * problem.
  */
 static int
-check_includes(struct source *s, const char *file, const char *text,
-	       size_t len, int depth)
+scan_text(struct source *s, const char *file, const char *text, size_t len,
+	  int depth)
 {
-	const char *p = text, *end = text + len;
+	const char *p = text, *end = text + len, *nul = memchr(text, 0, len);
 	int line = 1, bad = 0;
 	size_t open;
 
+	if (nul) {
+		for (const char *c = text; c < nul; c++)
+			line += *c == '\n';
+		at_err(s->ld, file, line, "a NUL byte: a configuration file is "
+		       "text (libconfig would end a string there)");
+		return -1;
+	}
 	while (p < end && !s->ld->oom) {
 		bool bol = p == text || p[-1] == '\n';
 
@@ -258,6 +391,12 @@ check_includes(struct source *s, const char *file, const char *text,
 					 p[1] == '/')) {
 			p = memchr(p, '\n', (size_t)(end - p));
 			p = p ? p : end;
+		} else if (is_name_char(*p, true)) {
+			while (p < end && is_name_char(*p, false))
+				p++;
+		} else if (is_digit(*p) || *p == '-' || *p == '+' ||
+			   *p == '.') {
+			p = scan_number(s, file, line, p, end, &bad);
 		} else {
 			p++;
 		}
@@ -288,7 +427,7 @@ read_config_file(struct loader *ld, const char *path, char **ret_text)
 		at_err(ld, path, 0, "cannot read: %s", why(r));
 		return -1;
 	}
-	if (check_includes(&s, path, text, len, 0) < 0) {
+	if (scan_text(&s, path, text, len, 0) < 0) {
 		arb_free(text);
 		return -1;
 	}
