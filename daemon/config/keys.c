@@ -61,7 +61,8 @@ get_enum(struct node_ctx *c, const config_setting_t *s,
 /*
  * A duration: a libconfig number is seconds, a string goes through
  * arb_spec_parse_duration. Numbers are turned into text so that both
- * forms share one parser and one set of limits.
+ * forms share one parser and one set of limits; a float gets the nine
+ * places the parser reads, so that a fraction of a millisecond shows.
  */
 static int
 get_duration(struct node_ctx *c, const config_setting_t *s,
@@ -69,6 +70,8 @@ get_duration(struct node_ctx *c, const config_setting_t *s,
 {
 	char buf[64], shown[64];
 	const char *text;
+	bool tiny = false; /* a float too small for nine places */
+	int r;
 
 	switch (config_setting_type(s)) {
 	case CONFIG_TYPE_INT:
@@ -79,11 +82,13 @@ get_duration(struct node_ctx *c, const config_setting_t *s,
 		(void)snprintf(shown, sizeof(shown), "%s", buf);
 		break;
 	case CONFIG_TYPE_FLOAT:
-		(void)snprintf(buf, sizeof(buf), "%.6f",
+		(void)snprintf(buf, sizeof(buf), "%.9f",
 			       config_setting_get_float(s));
 		text = buf;
 		(void)snprintf(shown, sizeof(shown), "%g",
 			       config_setting_get_float(s));
+		tiny = config_setting_get_float(s) > 0 &&
+		       config_setting_get_float(s) < 1e-3;
 		break;
 	case CONFIG_TYPE_STRING:
 		text = config_setting_get_string(s);
@@ -99,7 +104,13 @@ get_duration(struct node_ctx *c, const config_setting_t *s,
 			 key_of(s));
 		return -1;
 	}
-	if (arb_spec_parse_duration(text, allow_infinity, ret_ms) < 0) {
+	r = tiny ? -2 : arb_spec_parse_duration(text, allow_infinity, ret_ms);
+	if (r == -2) {
+		node_err(c, s, "%s: '%s' is not a whole number of milliseconds "
+			 "(the finest a duration can be)", key_of(s), shown);
+		return -1;
+	}
+	if (r < 0) {
 		node_err(c, s, "%s: invalid duration '%s' (expected seconds, "
 			 "or a number with a unit: \"250ms\", \"5s\", "
 			 "\"2min\", \"1h\"; at most a year%s)", key_of(s),

@@ -385,7 +385,7 @@ arb_spec_parse_duration(const char *text, bool allow_infinity,
 {
 	int64_t whole = 0, frac = 0, frac_scale = 1, unit = 1000, ms;
 	const char *c = text;
-	bool digits = false;
+	bool digits = false, finer = false;
 
 	if (strcmp(text, "infinity") == 0) {
 		if (!allow_infinity)
@@ -399,10 +399,13 @@ arb_spec_parse_duration(const char *text, bool allow_infinity,
 			return -1;
 	}
 	if (*c == '.') {
+		/* Nine places hold any whole millisecond of an hour. */
 		for (c++; *c >= '0' && *c <= '9'; c++, digits = true) {
-			if (frac_scale < 1000000) {
+			if (frac_scale < 1000000000) {
 				frac = frac * 10 + (*c - '0');
 				frac_scale *= 10;
+			} else if (*c != '0') {
+				finer = true;
 			}
 		}
 	}
@@ -421,6 +424,9 @@ arb_spec_parse_duration(const char *text, bool allow_infinity,
 	ms = whole * unit + frac * unit / frac_scale;
 	if (ms > DURATION_MAX_MS)
 		return -1;
+	/* "0.0001ms" would be 0: no watchdog, or a stop that kills at once. */
+	if (finer || frac * unit % frac_scale != 0)
+		return -2;
 	*ret_ms = ms;
 	return 0;
 }
