@@ -344,7 +344,8 @@ is_fragment_name(const char *name)
 
 /*
  * The *.conf names in `confd`, sorted with strcmp; 0 with *ret_n = 0 when
- * the directory does not exist, -1 after reporting any other problem.
+ * there is no conf.d, -1 after reporting any other problem (one that is
+ * not a directory too).
  */
 static int
 list_fragments(struct loader *ld, const char *confd, char ***ret_names,
@@ -359,9 +360,12 @@ list_fragments(struct loader *ld, const char *confd, char ***ret_names,
 	*ret_n = 0;
 	d = opendir(confd);
 	if (!d) {
-		if (errno == ENOENT || errno == ENOTDIR)
+		if (errno == ENOENT)
 			return 0;
-		at_err(ld, confd, 0, "cannot read: %s", strerror(errno));
+		/* A conf.d that is a file would be fragments lost unsaid. */
+		at_err(ld, confd, 0, "cannot read: %s", errno == ENOTDIR ?
+		       "not a directory (fragments go in a directory conf.d)" :
+		       strerror(errno));
 		return -1;
 	}
 	while ((e = readdir(d))) {
