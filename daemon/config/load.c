@@ -144,6 +144,12 @@ load_child(struct loader *ld, uint32_t parent, const config_setting_t *g,
 			 "'children' (a supervisor)");
 		return;
 	}
+	/* A service may sit under the deepest supervisor. */
+	if (children && node(&c)->depth > ARB_DEPTH_MAX) {
+		node_err(&c, children, "children: a supervisor nested more "
+			 "than %d levels below the root", ARB_DEPTH_MAX);
+		return;
+	}
 	parse_keys(&c, g, exec ? IN_SERVICE : IN_SUPERVISOR);
 	if (exec)
 		finish_service(&c, g);
@@ -169,11 +175,6 @@ load_children(struct loader *ld, uint32_t parent,
 		return;
 	}
 	n = config_setting_length(list);
-	if (n > 0 && p->depth >= ARB_DEPTH_MAX) {
-		node_err(&pc, list, "children: nested more than %d levels "
-			 "below the root", ARB_DEPTH_MAX);
-		return;
-	}
 	if ((long)p->nchildren + n > ARB_CHILDREN_MAX) {
 		node_err(&pc, list, "children: more than %d children under "
 			 "'%s'", ARB_CHILDREN_MAX, p->path);

@@ -10,7 +10,10 @@
 /* Longest name of one node ([A-Za-z0-9_.-]+). */
 #define ARB_NAME_MAX 64
 
-/* Deepest nesting of supervisors below the root (the root is depth 0). */
+/*
+ * Deepest nesting of supervisors below the root (the root is depth 0); a
+ * service may sit one level deeper, so a path has ARB_DEPTH_MAX + 1 names.
+ */
 #define ARB_DEPTH_MAX 32
 
 /* Children of one supervisor, and nodes in the whole tree. */
