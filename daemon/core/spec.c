@@ -302,11 +302,20 @@ arb_spec_add(struct arb_spec *s, uint32_t parent, enum arb_node_kind kind,
 		s->cap *= 2;
 	}
 	p = &s->nodes[parent];
-	children = arb_reallocarray(p->children, p->nchildren + 1,
-				    sizeof(*children));
-	if (!children)
-		return ARB_NONE;
-	p->children = children;
+	/*
+	 * The children array doubles when full, its room implied by
+	 * nchildren (a power of two from 4): one more each time copied it
+	 * whole per child, quadratic in the number of siblings.
+	 */
+	if (p->nchildren == 0 || (p->nchildren >= 4 &&
+				  (p->nchildren & (p->nchildren - 1)) == 0)) {
+		children = arb_reallocarray(p->children,
+					    p->nchildren ? p->nchildren * 2 : 4,
+					    sizeof(*children));
+		if (!children)
+			return ARB_NONE;
+		p->children = children;
+	}
 
 	idx = s->nnodes;
 	n = &s->nodes[idx];
