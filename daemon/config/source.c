@@ -75,14 +75,14 @@ read_regular(struct source *s, const char *path, char **ret,
 	    (uint64_t)st.st_size > room ? TOO_LARGE : 0;
 	if (r)
 		goto fail;
-	/* One byte past the room tells a file that grew since fstat. */
-	buf = arb_calloc((size_t)st.st_size + 2, 1);
+	/* The file as fstat saw it: what is appended meanwhile is not read. */
+	buf = arb_calloc((size_t)st.st_size + 1, 1);
 	if (!buf) {
 		r = -ENOMEM;
 		goto fail;
 	}
-	while (len <= (size_t)st.st_size) {
-		n = read(fd, buf + len, (size_t)st.st_size + 1 - len);
+	while (len < (size_t)st.st_size) {
+		n = read(fd, buf + len, (size_t)st.st_size - len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -92,10 +92,6 @@ read_regular(struct source *s, const char *path, char **ret,
 		if (n == 0)
 			break;
 		len += (size_t)n;
-	}
-	if (len > (size_t)st.st_size) {
-		r = TOO_LARGE;
-		goto fail;
 	}
 	(void)close(fd);
 	buf[len] = '\0';
@@ -151,27 +147,28 @@ check_include(struct source *s, const char *file, int line,
 static char *
 include_name(struct loader *ld, const char **p, const char *end, int *line)
 {
-	char *name = arb_calloc((size_t)(end - *p) + 1, 1);
+	const char *close = *p, *c;
+	char *name;
 	size_t n = 0;
-	const char *c;
 
+	while (close < end && *close != '"')
+		close += *close == '\\' && close + 1 < end ? 2 : 1;
+	if (close >= end)
+		return NULL;
+	name = arb_calloc((size_t)(close - *p) + 1, 1);
 	if (!name) {
 		ld->oom = true;
 		return NULL;
 	}
-	for (c = *p; c < end && *c != '"'; c++) {
+	for (c = *p; c < close; c++) {
 		if (*c == '\n')
 			(*line)++;
-		if (*c == '\\' && c + 1 < end && (c[1] == '\\' || c[1] == '"'))
+		if (*c == '\\' && (c[1] == '\\' || c[1] == '"'))
 			name[n++] = *++c;
 		else if (*c != '\\')
 			name[n++] = *c;
 	}
-	if (c == end) {
-		arb_free(name);
-		return NULL;
-	}
-	*p = c + 1;
+	*p = close + 1;
 	return name;
 }
 
