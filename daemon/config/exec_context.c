@@ -1,5 +1,5 @@
 /*
- * config_exec.c - a service's execution context, resolved at load time.
+ * exec_context.c - a service's execution context, resolved at load time.
  *
  * The keys that say how a service runs rather than when: env, env_file,
  * inherit_env, cwd, user, group, umask, nice, rlimits, no_new_privileges.
@@ -168,7 +168,8 @@ env_put(char ***v, uint32_t *n, char *entry)
  * One line of an env file, `len` bytes with its newline: KEY=value, blank,
  * or a comment (# or ;). Whitespace around the line and the value is
  * dropped, then one pair of matching quotes around the value; nothing is
- * expanded. 0 when read or skipped, -1 after reporting, -ENOMEM.
+ * expanded. 0 when read or skipped, -1 after reporting, -E2BIG after
+ * reporting one variable too many (the rest need not be read), -ENOMEM.
  */
 static int
 env_file_line(struct node_ctx *c, const char *path, int lineno, char *line,
@@ -212,7 +213,7 @@ env_file_line(struct node_ctx *c, const char *path, int lineno, char *line,
 	if (*n >= ARB_ENV_MAX && !env_has_key(*v, p)) {
 		node_err_at(c, path, lineno, "env_file: more than %d "
 			    "variables", ARB_ENV_MAX);
-		return -1;
+		return -E2BIG;
 	}
 	entry = arb_calloc((size_t)(eq - p) + vlen + 2, 1);
 	if (!entry)
@@ -241,6 +242,9 @@ read_env_file(struct node_ctx *c, FILE *f, const char *path, char ***ret)
 		if (r < 0)
 			bad = -1;
 		errno = 0;
+		/* One error says it, not one per line past the limit. */
+		if (r == -E2BIG)
+			break;
 	}
 	if (errno == ENOMEM)
 		goto oom;

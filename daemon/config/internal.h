@@ -1,12 +1,21 @@
 /*
- * config_internal.h - what config.c and config_keys.c share. Not an API.
+ * internal.h - what the loader's files share. Not an API.
  *
- * Only config*.c include this header; the rest of arbord knows the loader
- * through config.h alone. config.c owns the diagnostics and the walk over
- * files and the tree of children; config_keys.c reads the keys of one node
- * for it, and config_exec.c those of a service's execution context. Nothing
- * declared here keeps a pointer into libconfig past the arb_config_load
- * call it belongs to.
+ * Only daemon/config/ includes this header; the rest of arbord knows the
+ * loader through config.h alone. The files depend on each other one way:
+ *
+ *   load.c        the walk over files and the tree of children
+ *     source.c    the text of one file, and the files it includes checked
+ *     siblings.c  the names of each supervisor's children, indexed
+ *     keys.c      the keys of one node, through its key table
+ *       exec_context.c, log_keys.c   a service's execution keys, `log`
+ *         values.c  typed values of a setting
+ *           diag.c  "FILE:LINE: message" diagnostics
+ *
+ * each using only those below it, never one above (load.c also frees what
+ * exec_context.c looked up, and print.c stands apart: it reads a spec).
+ * Nothing declared here keeps a pointer into libconfig past the
+ * arb_config_load call it belongs to.
  */
 #ifndef ARB_CONFIG_INTERNAL_H
 #define ARB_CONFIG_INTERNAL_H
@@ -21,6 +30,12 @@
 
 #define PRINTF(f, a) __attribute__((format(printf, f, a)))
 
+/* Children's names by (parent, name): siblings.c. */
+struct sibling_index {
+	uint32_t *slots; /* node indices; ARB_ROOT marks an empty slot */
+	uint32_t cap, n;
+};
+
 /* State of one arb_config_load call. */
 struct loader {
 	struct arb_spec *spec;
@@ -30,9 +45,10 @@ struct loader {
 	const char *include_dir; /* the main file's directory, for @include */
 	bool oom;
 	bool nodes_full; /* ARB_NODES_MAX reported once, not per child */
+	struct sibling_index siblings; /* every named child so far */
 
 	/* arbord's own account, looked up once for every service without
-	 * `user` (config_exec.c); freed by arb_config_load. */
+	 * `user` (exec_context.c); freed by arb_config_load. */
 	struct {
 		bool known;
 		uint32_t uid, gid;
@@ -71,7 +87,18 @@ node(struct node_ctx *c)
 	return &c->ld->spec->nodes[c->idx];
 }
 
-/* ---- diagnostics (config.c) ------------------------------------------- */
+/* ---- diagnostics (diag.c) ------------------------------------------------ */
+
+/* `fmt` formatted into fresh memory; NULL with ld->oom set on OOM. */
+PRINTF(2, 3) char *format(struct loader *ld, const char *fmt, ...);
+
+/* An error at FILE:LINE, or at FILE alone when line <= 0. */
+PRINTF(4, 5) void at_err(struct loader *ld, const char *file, int line,
+			 const char *fmt, ...);
+
+/* An error at setting `at`, outside any child. */
+PRINTF(3, 4) void top_err(struct loader *ld, const config_setting_t *at,
+			  const char *fmt, ...);
 
 /*
  * An error or a warning at setting `at` about node c->idx, appended to the
@@ -94,7 +121,45 @@ PRINTF(4, 5) void node_err_at(struct node_ctx *c, const char *file, int line,
 char *join(struct loader *ld, const char *dir, size_t dirlen,
 	   const char *name);
 
-/* ---- key parsing (config_keys.c) -------------------------------------- */
+/*
+ * The path of a file pulled in with @include, as libconfig names it
+ * (`f`, as written): libconfig opened it relative to the include
+ * directory. Fresh memory, or NULL with ld->oom set.
+ */
+char *included_name(struct loader *ld, const char *f);
+
+/*
+ * The spec's copy of the name of the file setting `s` came from: the file
+ * being read, or one it pulled in with @include.
+ */
+const char *file_of(struct loader *ld, const config_setting_t *s);
+
+/* ---- the text of a file (source.c) -------------------------------------- */
+
+/*
+ * The text of the configuration file `path` in fresh memory (*ret_text,
+ * NUL-terminated, freed with arb_free), for config_read_string. The file
+ * must be regular, and with every file it @includes (each checked the same
+ * way, relative to ld->include_dir) hold at most ARB_CONF_SIZE_MAX bytes.
+ * 0, or -1 after reporting every problem (or with ld->oom set).
+ */
+int read_config_file(struct loader *ld, const char *path, char **ret_text);
+
+/* ---- children's names (siblings.c) -------------------------------------- */
+
+/* The child of `parent` named `name` in x, or ARB_NONE. */
+uint32_t sibling_index_find(const struct sibling_index *x,
+			    const struct arb_spec *spec, uint32_t parent,
+			    const char *name);
+
+/* Indexes node idx of spec under its parent and name; 0 or -ENOMEM. */
+int sibling_index_add(struct sibling_index *x, const struct arb_spec *spec,
+		      uint32_t idx);
+
+/* Frees the index and empties it. */
+void sibling_index_done(struct sibling_index *x);
+
+/* ---- typed values (values.c) -------------------------------------------- */
 
 /* "a string", "an integer", ...: what a setting is, for messages. */
 const char *type_name(const config_setting_t *s);
@@ -123,10 +188,12 @@ int get_sequence(struct node_ctx *c, const config_setting_t *s);
  */
 char **copy_strings(struct node_ctx *c, const config_setting_t *s, int max);
 
+/* ---- a service's execution context (exec_context.c) --------------------- */
+
 /*
- * The keys of a service's execution context (config_exec.c), for the key
- * table. Each reads one setting into node c->idx and returns 0, or reports
- * and returns -1.
+ * The keys of a service's execution context, for keys.c's key table.
+ * Each reads one setting into node c->idx and returns 0, or reports and
+ * returns -1.
  */
 int parse_env(struct node_ctx *c, const config_setting_t *s);
 int parse_env_file(struct node_ctx *c, const config_setting_t *s);
@@ -139,8 +206,18 @@ int parse_nice(struct node_ctx *c, const config_setting_t *s);
 int parse_rlimits(struct node_ctx *c, const config_setting_t *s);
 int parse_no_new_privileges(struct node_ctx *c, const config_setting_t *s);
 
-/* The `log` group of any node (config_log.c). */
+/* The execution-context half of finish_service. */
+void finish_exec(struct node_ctx *c);
+
+/* Frees what the loader looked up about arbord's own account. */
+void loader_exec_done(struct loader *ld);
+
+/* ---- the log group (log_keys.c) ------------------------------------------ */
+
+/* The `log` group of any node. */
 int parse_log(struct node_ctx *c, const config_setting_t *s);
+
+/* ---- the keys of one node (keys.c) --------------------------------------- */
 
 /*
  * After parse_keys on service c->idx (group `g`): the checks that span its
@@ -148,12 +225,6 @@ int parse_log(struct node_ctx *c, const config_setting_t *s);
  * Always called, even after errors or OOM: it frees c->file_env.
  */
 void finish_service(struct node_ctx *c, const config_setting_t *g);
-
-/* The execution-context half of finish_service (config_exec.c). */
-void finish_exec(struct node_ctx *c);
-
-/* Frees what the loader looked up about arbord's own account. */
-void loader_exec_done(struct loader *ld);
 
 /*
  * Reads every key of group `g` except name and children into node c->idx,

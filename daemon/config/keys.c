@@ -1,12 +1,12 @@
 /*
- * config_keys.c - the keys of one child, read into its spec node.
+ * keys.c - the keys of one child, read into its spec node.
  *
- * One reader per value type (string, integer, boolean, duration, enum,
- * array) and one parser per key, dispatched from the key table; exec[0] is
- * resolved against $PATH here, listen addresses checked (never resolved),
- * and the keys of one service checked against each other. The execution
- * context's keys are config_exec.c's. It sees one node at a time: checks
- * that span nodes and files are config.c's. No pointer into libconfig
+ * One parser per key, dispatched from the key table, on the typed values
+ * of values.c (durations and enums are read here); exec[0] is resolved
+ * against $PATH here, listen addresses checked (never resolved), and the
+ * keys of one service checked against each other. The execution context's
+ * keys are exec_context.c's, the log group's log_keys.c's. It sees one
+ * node at a time: checks that span nodes and files are load.c's. No pointer into libconfig
  * survives a call.
  */
 #include <arpa/inet.h>
@@ -33,96 +33,7 @@
 #define DEFAULT_PATH \
 	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-/* ---- typed values ----------------------------------------------------- */
-
-const char *
-type_name(const config_setting_t *s)
-{
-	switch (config_setting_type(s)) {
-	case CONFIG_TYPE_GROUP:
-		return "a group";
-	case CONFIG_TYPE_INT:
-	case CONFIG_TYPE_INT64:
-		return "an integer";
-	case CONFIG_TYPE_FLOAT:
-		return "a float";
-	case CONFIG_TYPE_STRING:
-		return "a string";
-	case CONFIG_TYPE_BOOL:
-		return "a boolean";
-	case CONFIG_TYPE_ARRAY:
-		return "an array";
-	case CONFIG_TYPE_LIST:
-		return "a list";
-	default:
-		return "nothing";
-	}
-}
-
-bool
-is_int(const config_setting_t *s)
-{
-	return config_setting_type(s) == CONFIG_TYPE_INT ||
-	       config_setting_type(s) == CONFIG_TYPE_INT64;
-}
-
-const char *
-key_of(const config_setting_t *s)
-{
-	const config_setting_t *p = config_setting_parent(s);
-
-	if (!config_setting_name(s) && p && config_setting_name(p))
-		return config_setting_name(p);
-	return config_setting_name(s) ? config_setting_name(s) : "?";
-}
-
-int
-get_string(struct node_ctx *c, const config_setting_t *s, const char **ret)
-{
-	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-		node_err(c, s, "%s: expected a string, got %s", key_of(s),
-			 type_name(s));
-		return -1;
-	}
-	*ret = config_setting_get_string(s);
-	return 0;
-}
-
-int
-get_int(struct node_ctx *c, const config_setting_t *s, long long *ret)
-{
-	if (!is_int(s)) {
-		node_err(c, s, "%s: expected an integer, got %s", key_of(s),
-			 type_name(s));
-		return -1;
-	}
-	*ret = config_setting_get_int64(s);
-	return 0;
-}
-
-int
-get_bool(struct node_ctx *c, const config_setting_t *s, bool *ret)
-{
-	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
-		node_err(c, s, "%s: expected a boolean (true or false), got %s",
-			 key_of(s), type_name(s));
-		return -1;
-	}
-	*ret = config_setting_get_bool(s);
-	return 0;
-}
-
-/* An array [ ... ] or a list ( ... ) of scalars: either reads the same. */
-int
-get_sequence(struct node_ctx *c, const config_setting_t *s)
-{
-	if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
-		node_err(c, s, "%s: expected an array [ ... ], got %s",
-			 key_of(s), type_name(s));
-		return -1;
-	}
-	return 0;
-}
+/* ---- durations and names ------------------------------------------------ */
 
 /*
  * A name from one of spec.c's tables; `expected` lists the valid names
@@ -150,7 +61,8 @@ get_enum(struct node_ctx *c, const config_setting_t *s,
 /*
  * A duration: a libconfig number is seconds, a string goes through
  * arb_spec_parse_duration. Numbers are turned into text so that both
- * forms share one parser and one set of limits.
+ * forms share one parser and one set of limits; a float gets the nine
+ * places the parser reads, so that a fraction of a millisecond shows.
  */
 static int
 get_duration(struct node_ctx *c, const config_setting_t *s,
@@ -158,6 +70,8 @@ get_duration(struct node_ctx *c, const config_setting_t *s,
 {
 	char buf[64], shown[64];
 	const char *text;
+	bool tiny = false; /* a float too small for nine places */
+	int r;
 
 	switch (config_setting_type(s)) {
 	case CONFIG_TYPE_INT:
@@ -168,11 +82,13 @@ get_duration(struct node_ctx *c, const config_setting_t *s,
 		(void)snprintf(shown, sizeof(shown), "%s", buf);
 		break;
 	case CONFIG_TYPE_FLOAT:
-		(void)snprintf(buf, sizeof(buf), "%.6f",
+		(void)snprintf(buf, sizeof(buf), "%.9f",
 			       config_setting_get_float(s));
 		text = buf;
 		(void)snprintf(shown, sizeof(shown), "%g",
 			       config_setting_get_float(s));
+		tiny = config_setting_get_float(s) > 0 &&
+		       config_setting_get_float(s) < 1e-3;
 		break;
 	case CONFIG_TYPE_STRING:
 		text = config_setting_get_string(s);
@@ -188,7 +104,13 @@ get_duration(struct node_ctx *c, const config_setting_t *s,
 			 key_of(s));
 		return -1;
 	}
-	if (arb_spec_parse_duration(text, allow_infinity, ret_ms) < 0) {
+	r = tiny ? -2 : arb_spec_parse_duration(text, allow_infinity, ret_ms);
+	if (r == -2) {
+		node_err(c, s, "%s: '%s' is not a whole number of milliseconds "
+			 "(the finest a duration can be)", key_of(s), shown);
+		return -1;
+	}
+	if (r < 0) {
 		node_err(c, s, "%s: invalid duration '%s' (expected seconds, "
 			 "or a number with a unit: \"250ms\", \"5s\", "
 			 "\"2min\", \"1h\"; at most a year%s)", key_of(s),
@@ -452,41 +374,6 @@ resolve_program(struct node_ctx *c, const config_setting_t *at,
 		node_err(c, at, "exec: program '%s': %s", prog, strerror(-r));
 		return -1;
 	}
-}
-
-char **
-copy_strings(struct node_ctx *c, const config_setting_t *s, int max)
-{
-	int n = config_setting_length(s);
-	char **v;
-
-	if (n > max) {
-		node_err(c, s, "%s: more than %d entries", key_of(s), max);
-		return NULL;
-	}
-	v = arb_calloc((size_t)n + 1, sizeof(*v));
-	if (!v)
-		goto oom;
-	for (int i = 0; i < n; i++) {
-		const config_setting_t *e = config_setting_get_elem(s, i);
-		const char *text;
-
-		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
-			node_err(c, e, "%s: element %d is %s, expected a "
-				 "string", key_of(s), i + 1, type_name(e));
-			goto fail;
-		}
-		text = config_setting_get_string(e);
-		v[i] = arb_strdup(text);
-		if (!v[i])
-			goto oom;
-	}
-	return v;
-oom:
-	c->ld->oom = true;
-fail:
-	arb_spec_strv_free(v);
-	return NULL;
 }
 
 static int

@@ -1,9 +1,9 @@
 /*
- * config.c - arbor.conf and conf.d/ into a spec (DESIGN.md "Configuration").
+ * load.c - arbor.conf and conf.d/ into a spec (DESIGN.md "Configuration").
  *
  * Reads the main file and each fragment with libconfig, walks the tree of
  * children and checks what spans nodes: names, duplicates, C5, limits. The
- * keys of one node are config_keys.c's. It collects every problem as
+ * keys of one node are keys.c's. It collects every problem as
  * "FILE:LINE: message" and reports through arb_diag only: main.c decides
  * what to print. No pointer into libconfig survives a call.
  */
@@ -11,228 +11,16 @@
 #include <errno.h>
 #include <grp.h>
 #include <libconfig.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "config.h"
 #include "internal.h"
 #include "core/limits.h"
 #include "core/mem.h"
 #include "core/spec.h"
-
-/* ---- diagnostics ---------------------------------------------------- */
-
-void
-arb_diag_done(struct arb_diag *d)
-{
-	for (size_t i = 0; i < d->n; i++)
-		arb_free(d->entries[i].text);
-	arb_free(d->entries);
-	memset(d, 0, sizeof(*d));
-}
-
-/* `fmt` formatted into fresh memory from arb_calloc; NULL on OOM. */
-static PRINTF(1, 0) char *
-vformat(const char *fmt, va_list ap)
-{
-	va_list aq;
-	char *buf;
-	int len;
-
-	va_copy(aq, ap);
-	len = vsnprintf(NULL, 0, fmt, aq);
-	va_end(aq);
-	if (len < 0)
-		return NULL;
-	buf = arb_calloc((size_t)len + 1, 1);
-	if (buf)
-		(void)vsnprintf(buf, (size_t)len + 1, fmt, ap);
-	return buf;
-}
-
-static PRINTF(2, 3) char *
-format(struct loader *ld, const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	s = vformat(fmt, ap);
-	va_end(ap);
-	if (!s)
-		ld->oom = true;
-	return s;
-}
-
-/* Appends "FILE:LINE: " + prefix + message (no ":LINE" when line <= 0). */
-static PRINTF(6, 0) void
-diag_vadd(struct loader *ld, enum arb_diag_level level, const char *file,
-	  int line, const char *prefix, const char *fmt, va_list ap)
-{
-	struct arb_diag *d = ld->diag;
-	struct arb_diag_entry *entries;
-	char *msg, *text;
-
-	entries = arb_reallocarray(d->entries, d->n + 1, sizeof(*entries));
-	if (!entries) {
-		ld->oom = true;
-		return;
-	}
-	d->entries = entries;
-	msg = vformat(fmt, ap);
-	if (!msg) {
-		ld->oom = true;
-		return;
-	}
-	if (line > 0)
-		text = format(ld, "%s:%d: %s%s", file, line, prefix, msg);
-	else
-		text = format(ld, "%s: %s%s", file, prefix, msg);
-	arb_free(msg);
-	if (!text)
-		return;
-	/* One entry is one line, whatever the user's strings hold. */
-	for (char *p = text; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	d->entries[d->n].level = level;
-	d->entries[d->n].text = text;
-	d->n++;
-	if (level == ARB_DIAG_ERROR)
-		d->nerrors++;
-	else
-		d->nwarnings++;
-}
-
-/* An error at FILE:LINE, or at FILE alone when line <= 0. */
-static PRINTF(4, 5) void
-at_err(struct loader *ld, const char *file, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	diag_vadd(ld, ARB_DIAG_ERROR, file, line, "", fmt, ap);
-	va_end(ap);
-}
-
-/* "DIR/NAME" from the first dirlen bytes of dir; NULL (and oom) on OOM. */
-char *
-join(struct loader *ld, const char *dir, size_t dirlen, const char *name)
-{
-	return format(ld, "%.*s%s%s", (int)dirlen, dir,
-		      dirlen && dir[dirlen - 1] != '/' ? "/" : "", name);
-}
-
-/*
- * libconfig names an @include'd file as written, though it opened it
- * relative to the include directory: this is the path it really read.
- */
-static char *
-included_name(struct loader *ld, const char *f)
-{
-	if (f[0] == '/' || strcmp(ld->include_dir, ".") == 0)
-		return format(ld, "%s", f);
-	return join(ld, ld->include_dir, strlen(ld->include_dir), f);
-}
-
-/*
- * The spec's copy of the file a setting came from: the file being read,
- * or one it pulled in with @include.
- */
-static const char *
-file_of(struct loader *ld, const config_setting_t *s)
-{
-	const char *f = config_setting_source_file(s);
-	const char *copy = NULL;
-	char *name;
-
-	if (!f || strcmp(f, ld->file) == 0)
-		return ld->file;
-	name = included_name(ld, f);
-	if (!name)
-		return ld->file;
-	for (uint32_t i = 0; i < ld->spec->nfiles && !copy; i++)
-		if (strcmp(ld->spec->files[i], name) == 0)
-			copy = ld->spec->files[i];
-	if (!copy)
-		copy = arb_spec_add_file(ld->spec, name);
-	arb_free(name);
-	if (!copy) {
-		ld->oom = true;
-		return ld->file;
-	}
-	return copy;
-}
-
-/* An error at setting `at`, outside any child. */
-static PRINTF(3, 4) void
-top_err(struct loader *ld, const config_setting_t *at, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	diag_vadd(ld, ARB_DIAG_ERROR, file_of(ld, at),
-		  (int)config_setting_source_line(at), "", fmt, ap);
-	va_end(ap);
-}
-
-/* An error or warning about node c->idx at FILE:LINE, quoting its path. */
-static PRINTF(5, 0) void
-node_vdiag(struct node_ctx *c, enum arb_diag_level level, const char *file,
-	   int line, const char *fmt, va_list ap)
-{
-	struct loader *ld = c->ld;
-	const char *prefix = c->top ? "" : "supervisor: ";
-	char *child = NULL;
-
-	if (!c->top && c->idx != ARB_ROOT) {
-		child = format(ld, "child '%s': ",
-			       ld->spec->nodes[c->idx].path);
-		if (!child)
-			return;
-		prefix = child;
-	}
-	diag_vadd(ld, level, file, line, prefix, fmt, ap);
-	arb_free(child);
-}
-
-PRINTF(3, 4) void
-node_err(struct node_ctx *c, const config_setting_t *at, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	node_vdiag(c, ARB_DIAG_ERROR, file_of(c->ld, at),
-		   (int)config_setting_source_line(at), fmt, ap);
-	va_end(ap);
-}
-
-PRINTF(3, 4) void
-node_warn(struct node_ctx *c, const config_setting_t *at, const char *fmt,
-	  ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	node_vdiag(c, ARB_DIAG_WARNING, file_of(c->ld, at),
-		   (int)config_setting_source_line(at), fmt, ap);
-	va_end(ap);
-}
-
-PRINTF(4, 5) void
-node_err_at(struct node_ctx *c, const char *file, int line, const char *fmt,
-	    ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	node_vdiag(c, ARB_DIAG_ERROR, file, line, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- the tree ---------------------------------------------------------- */
 
@@ -328,12 +116,18 @@ load_child(struct loader *ld, uint32_t parent, const config_setting_t *g,
 	char buf[16];
 	const char *name = child_name(g, pos, buf, sizeof(buf));
 	uint32_t dup = name == buf ? ARB_NONE :
-		arb_spec_find_child(ld->spec, parent, name);
+		sibling_index_find(&ld->siblings, ld->spec, parent, name);
 
 	c.idx = add_node(ld, parent, exec ? ARB_NODE_SERVICE :
 			 ARB_NODE_SUPERVISOR, name, g);
 	if (c.idx == ARB_NONE)
 		return;
+	/* The first of two with one name stays the one found. */
+	if (name != buf && dup == ARB_NONE &&
+	    sibling_index_add(&ld->siblings, ld->spec, c.idx) < 0) {
+		ld->oom = true;
+		return;
+	}
 	check_name(&c, g);
 	if (dup != ARB_NONE)
 		node_err(&c, config_setting_get_member(g, "name"),
@@ -348,6 +142,12 @@ load_child(struct loader *ld, uint32_t parent, const config_setting_t *g,
 	if (!exec && !children) {
 		node_err(&c, g, "has neither 'exec' (a service) nor "
 			 "'children' (a supervisor)");
+		return;
+	}
+	/* A service may sit under the deepest supervisor. */
+	if (children && node(&c)->depth > ARB_DEPTH_MAX) {
+		node_err(&c, children, "children: a supervisor nested more "
+			 "than %d levels below the root", ARB_DEPTH_MAX);
 		return;
 	}
 	parse_keys(&c, g, exec ? IN_SERVICE : IN_SUPERVISOR);
@@ -375,11 +175,6 @@ load_children(struct loader *ld, uint32_t parent,
 		return;
 	}
 	n = config_setting_length(list);
-	if (n > 0 && p->depth >= ARB_DEPTH_MAX) {
-		node_err(&pc, list, "children: nested more than %d levels "
-			 "below the root", ARB_DEPTH_MAX);
-		return;
-	}
 	if ((long)p->nchildren + n > ARB_CHILDREN_MAX) {
 		node_err(&pc, list, "children: more than %d children under "
 			 "'%s'", ARB_CHILDREN_MAX, p->path);
@@ -474,27 +269,6 @@ load_top(struct loader *ld, const config_setting_t *root, bool fragment)
 
 /* ---- files ------------------------------------------------------------- */
 
-/*
- * 0 when `path` can be opened for reading as a file, else -errno: libconfig
- * only says "file I/O error", and fopen succeeds on a directory.
- */
-static int
-check_readable(const char *path)
-{
-	struct stat st;
-	FILE *f = fopen(path, "r");
-	int r = 0;
-
-	if (!f)
-		return -errno;
-	if (fstat(fileno(f), &st) < 0)
-		r = -errno;
-	else if (S_ISDIR(st.st_mode))
-		r = -EISDIR;
-	(void)fclose(f);
-	return r;
-}
-
 static void
 report_syntax_error(struct loader *ld, const config_t *cfg, const char *path)
 {
@@ -511,39 +285,33 @@ report_syntax_error(struct loader *ld, const config_t *cfg, const char *path)
 	arb_free(name);
 }
 
-/* Reads and loads one file; every problem goes to the diag. */
+/*
+ * Reads and loads one file; every problem goes to the diag. libconfig
+ * gets the text, not the file: source.c read it, safely.
+ */
 static void
 load_file(struct loader *ld, const char *path, const char *include_dir,
 	  bool fragment)
 {
 	config_t cfg;
-	int r;
+	char *text;
 
 	ld->file = arb_spec_add_file(ld->spec, path);
 	if (!ld->file) {
 		ld->oom = true;
 		return;
 	}
-	r = check_readable(path);
-	if (r < 0) {
-		at_err(ld, path, 0, "cannot read: %s", strerror(-r));
-		return;
-	}
-	config_init(&cfg);
 	ld->include_dir = include_dir;
-	config_set_include_dir(&cfg, include_dir);
-	errno = 0;
-	if (!config_read_file(&cfg, path)) {
-		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
-			at_err(ld, path, 0, "cannot read: %s",
-			       strerror(errno ? errno : EIO));
-		else
-			report_syntax_error(ld, &cfg, path);
-		config_destroy(&cfg);
+	if (read_config_file(ld, path, &text) < 0)
 		return;
-	}
-	load_top(ld, config_root_setting(&cfg), fragment);
+	config_init(&cfg);
+	config_set_include_dir(&cfg, include_dir);
+	if (!config_read_string(&cfg, text))
+		report_syntax_error(ld, &cfg, path);
+	else
+		load_top(ld, config_root_setting(&cfg), fragment);
 	config_destroy(&cfg);
+	arb_free(text);
 }
 
 /* The directory part of `path`: "." when there is none, "/" for "/x". */
@@ -577,7 +345,8 @@ is_fragment_name(const char *name)
 
 /*
  * The *.conf names in `confd`, sorted with strcmp; 0 with *ret_n = 0 when
- * the directory does not exist, -1 after reporting any other problem.
+ * there is no conf.d, -1 after reporting any other problem (one that is
+ * not a directory too).
  */
 static int
 list_fragments(struct loader *ld, const char *confd, char ***ret_names,
@@ -592,9 +361,12 @@ list_fragments(struct loader *ld, const char *confd, char ***ret_names,
 	*ret_n = 0;
 	d = opendir(confd);
 	if (!d) {
-		if (errno == ENOENT || errno == ENOTDIR)
+		if (errno == ENOENT)
 			return 0;
-		at_err(ld, confd, 0, "cannot read: %s", strerror(errno));
+		/* A conf.d that is a file would be fragments lost unsaid. */
+		at_err(ld, confd, 0, "cannot read: %s", errno == ENOTDIR ?
+		       "not a directory (fragments go in a directory conf.d)" :
+		       strerror(errno));
 		return -1;
 	}
 	while ((e = readdir(d))) {
@@ -684,11 +456,13 @@ arb_config_load(const char *path, struct arb_spec **ret_spec,
 		goto fail;
 	}
 	loader_exec_done(&ld);
+	sibling_index_done(&ld.siblings);
 	arb_free(dir);
 	*ret_spec = ld.spec;
 	return 0;
 fail:
 	loader_exec_done(&ld);
+	sibling_index_done(&ld.siblings);
 	arb_free(dir);
 	arb_spec_free(ld.spec);
 	return r;

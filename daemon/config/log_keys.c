@@ -1,5 +1,5 @@
 /*
- * config_log.c - the `log = { ... }` group of a service or a supervisor.
+ * log_keys.c - the `log = { ... }` group of a service or a supervisor.
  *
  * A node starts with its supervisor's log settings (spec.c copies them at
  * arb_spec_add); the keys of its own group replace them one by one, so
@@ -7,8 +7,10 @@
  * services to one file and a service can still keep a ring of its own
  * size.
  */
+#include <errno.h>
 #include <libconfig.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 #include "core/limits.h"
@@ -81,12 +83,34 @@ parse_sinks(struct node_ctx *c, const config_setting_t *s, unsigned *ret)
 	return 0;
 }
 
+/*
+ * 0 when the directory of the absolute file `path` exists, else -errno
+ * (-ENOTDIR for something else): arbord opens the file, never creates
+ * the directory, so --check must say so rather than the start.
+ */
+static int
+check_directory(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[4096];
+	struct stat st;
+
+	if (slash == path)
+		return 0;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	if (stat(dir, &st) < 0)
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
 static int
 parse_file(struct node_ctx *c, const config_setting_t *s)
 {
 	struct arb_log_spec *log = &node(c)->log;
 	const char *path;
 	char *copy;
+	int r, dirlen;
 
 	if (get_string(c, s, &path) < 0)
 		return -1;
@@ -97,6 +121,18 @@ parse_file(struct node_ctx *c, const config_setting_t *s)
 	}
 	if (strlen(path) + 8 > 4096) { /* room for ".1000" when rotated */
 		node_err(c, s, "file: path too long");
+		return -1;
+	}
+	r = check_directory(path);
+	dirlen = (int)(strrchr(path, '/') - path);
+	if (r == -ENOTDIR) {
+		node_err(c, s, "file: '%s': '%.*s' is not a directory", path,
+			 dirlen, path);
+		return -1;
+	}
+	if (r < 0) {
+		node_err(c, s, "file: '%s': directory '%.*s': %s", path,
+			 dirlen, path, strerror(-r));
 		return -1;
 	}
 	copy = arb_strdup(path);

@@ -1,5 +1,5 @@
 /*
- * config_print.c - a spec written back as arbor.conf (`arbord --check`).
+ * print.c - a spec written back as arbor.conf (`arbord --check`).
  *
  * The output is libconfig text that arb_config_load reads back to the same
  * tree: root children of every fragment merged, every key written out,
@@ -223,7 +223,8 @@ print_rlimit_value(FILE *out, uint64_t v)
 
 /*
  * A number when soft = hard (libconfig reads one past 32 bits only with
- * an L), else a string "SOFT:HARD".
+ * an L, and none past 63 bits: those are strings), else a string
+ * "SOFT:HARD".
  */
 static void
 print_rlimits(FILE *out, unsigned depth, const struct arb_spec_node *n)
@@ -248,6 +249,8 @@ print_rlimits(FILE *out, unsigned depth, const struct arb_spec_node *n)
 			fputc('"', out);
 		} else if (r->soft == ARB_RLIM_INFINITY) {
 			fputs("\"infinity\"", out);
+		} else if (r->soft > INT64_MAX) {
+			fprintf(out, "\"%" PRIu64 "\"", r->soft);
 		} else {
 			fprintf(out, "%" PRIu64 "%s", r->soft,
 				r->soft > INT32_MAX ? "L" : "");

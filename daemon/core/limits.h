@@ -10,7 +10,10 @@
 /* Longest name of one node ([A-Za-z0-9_.-]+). */
 #define ARB_NAME_MAX 64
 
-/* Deepest nesting of supervisors below the root (the root is depth 0). */
+/*
+ * Deepest nesting of supervisors below the root (the root is depth 0); a
+ * service may sit one level deeper, so a path has ARB_DEPTH_MAX + 1 names.
+ */
 #define ARB_DEPTH_MAX 32
 
 /* Children of one supervisor, and nodes in the whole tree. */
@@ -26,6 +29,13 @@
 
 /* Fragments read from conf.d/. */
 #define ARB_CONF_FILES_MAX 1024
+
+/*
+ * Bytes of one configuration file with the files it @includes, counted
+ * at each inclusion: libconfig 1.5 scans a long token of an included file
+ * in time quadratic in its length (1 MiB, half a second).
+ */
+#define ARB_CONF_SIZE_MAX (1024 * 1024)
 
 /*
  * Control socket: connections served at once (more are accepted and closed

@@ -302,11 +302,20 @@ arb_spec_add(struct arb_spec *s, uint32_t parent, enum arb_node_kind kind,
 		s->cap *= 2;
 	}
 	p = &s->nodes[parent];
-	children = arb_reallocarray(p->children, p->nchildren + 1,
-				    sizeof(*children));
-	if (!children)
-		return ARB_NONE;
-	p->children = children;
+	/*
+	 * The children array doubles when full, its room implied by
+	 * nchildren (a power of two from 4): one more each time copied it
+	 * whole per child, quadratic in the number of siblings.
+	 */
+	if (p->nchildren == 0 || (p->nchildren >= 4 &&
+				  (p->nchildren & (p->nchildren - 1)) == 0)) {
+		children = arb_reallocarray(p->children,
+					    p->nchildren ? p->nchildren * 2 : 4,
+					    sizeof(*children));
+		if (!children)
+			return ARB_NONE;
+		p->children = children;
+	}
 
 	idx = s->nnodes;
 	n = &s->nodes[idx];
@@ -385,7 +394,7 @@ arb_spec_parse_duration(const char *text, bool allow_infinity,
 {
 	int64_t whole = 0, frac = 0, frac_scale = 1, unit = 1000, ms;
 	const char *c = text;
-	bool digits = false;
+	bool digits = false, finer = false;
 
 	if (strcmp(text, "infinity") == 0) {
 		if (!allow_infinity)
@@ -399,10 +408,13 @@ arb_spec_parse_duration(const char *text, bool allow_infinity,
 			return -1;
 	}
 	if (*c == '.') {
+		/* Nine places hold any whole millisecond of an hour. */
 		for (c++; *c >= '0' && *c <= '9'; c++, digits = true) {
-			if (frac_scale < 1000000) {
+			if (frac_scale < 1000000000) {
 				frac = frac * 10 + (*c - '0');
 				frac_scale *= 10;
+			} else if (*c != '0') {
+				finer = true;
 			}
 		}
 	}
@@ -421,6 +433,9 @@ arb_spec_parse_duration(const char *text, bool allow_infinity,
 	ms = whole * unit + frac * unit / frac_scale;
 	if (ms > DURATION_MAX_MS)
 		return -1;
+	/* "0.0001ms" would be 0: no watchdog, or a stop that kills at once. */
+	if (finer || frac * unit % frac_scale != 0)
+		return -2;
 	*ret_ms = ms;
 	return 0;
 }

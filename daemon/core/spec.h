@@ -292,7 +292,9 @@ void arb_spec_set_normal_exit(struct arb_spec_node *n, int code);
 /*
  * Durations: "250ms", "5s", "2min", "1h", a bare number of seconds
  * ("1.5"), or "infinity" when allow_infinity. Returns 0 and sets *ret_ms,
- * or -1 (and *ret_ms untouched) when malformed, negative or too large.
+ * or -1 (and *ret_ms untouched) when malformed, negative or too large, or
+ * -2 when it is not a whole number of milliseconds ("0.0001ms", "1.5ms"),
+ * which would be cut without a word.
  */
 int arb_spec_parse_duration(const char *text, bool allow_infinity,
 			    int64_t *ret_ms);

@@ -44,6 +44,28 @@ test_durations(void **state)
 	assert_int_equal(ms("9000h", false), -1); /* over a year */
 }
 
+/* Bug 9: "0.0001ms" read as 0 disabled a watchdog without a word. */
+static void
+test_duration_finer_than_a_millisecond_is_refused(void **state)
+{
+	int64_t v = -42;
+
+	assert_int_equal(arb_spec_parse_duration("0.0001ms", false, &v), -2);
+	assert_int_equal(arb_spec_parse_duration("0.0000001ms", true, &v), -2);
+	assert_int_equal(arb_spec_parse_duration("1.5ms", false, &v), -2);
+	assert_int_equal(arb_spec_parse_duration("0.0001", false, &v), -2);
+	assert_int_equal(arb_spec_parse_duration("1.0000000001s", false, &v),
+			 -2);
+	assert_int_equal(arb_spec_parse_duration("0.000001h", false, &v), -2);
+	assert_int_equal(v, -42);
+	/* Whole milliseconds, however written, are read. */
+	assert_int_equal(ms("0.001", false), 1);
+	assert_int_equal(ms("0.0015min", false), 90);
+	assert_int_equal(ms("0.00001h", false), 36);
+	assert_int_equal(ms("1.000000000000ms", false), 1);
+	assert_int_equal(ms("2.675", false), 2675);
+}
+
 static void
 test_duration_format_round_trips(void **state)
 {
@@ -143,6 +165,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_duration_finer_than_a_millisecond_is_refused),
 		cmocka_unit_test(test_duration_format_round_trips),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_paths_and_lookup),

@@ -1,0 +1,1 @@
+# conf.d is a regular file here, not a directory: an error.
