@@ -423,6 +423,60 @@ make_socket_dir(const char *path, int gid)
 }
 
 /*
+ * The lock file, opened or made. An existing one is opened without
+ * O_CREAT, so that one of another user's in a sticky directory can be
+ * looked at (fs.protected_regular refuses O_CREAT on it, even to root),
+ * and non-blocking, so that a FIFO planted there cannot hold us in
+ * open(2). Read-only: flock needs no more, and as PID 1 a file open for
+ * writing would keep /run from being remounted read-only. The fd, or
+ * -errno.
+ */
+static int
+open_lock(const char *path)
+{
+	const int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+
+	/* Only a file removed or made between the two opens loops. */
+	for (int tries = 0; tries < 8; tries++) {
+		int fd = open(path, flags);
+
+		if (fd >= 0 || errno != ENOENT)
+			return fd >= 0 ? fd : -errno;
+		fd = open(path, flags | O_CREAT | O_EXCL, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			return fd >= 0 ? fd : -errno;
+	}
+	return -EEXIST;
+}
+
+/*
+ * Why the lock file at path, open as fd, is not ours to lock, written on
+ * stderr: another user's could be locked by its owner for ever (arbord
+ * would never start) or swapped; -EPERM. 0 when it is a regular file of
+ * our user's.
+ */
+static int
+check_lock_owner(const char *path, int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		fprintf(stderr, "arbord: control: %s is not a regular file",
+			path);
+	else if (st.st_uid != geteuid())
+		fprintf(stderr, "arbord: control: %s is owned by uid %u, not "
+			"by arbord's uid %u", path, (unsigned)st.st_uid,
+			(unsigned)geteuid());
+	else
+		return 0;
+	fputs(": not ours to lock; remove it, or choose another socket "
+	      "path\n", stderr);
+	return -EPERM;
+}
+
+/*
  * Holds path.lock for arbord's lifetime. The lock, not the socket file,
  * says whether an arbord is alive: a socket left by one that crashed has
  * no lock holder and is replaced.
@@ -430,12 +484,14 @@ make_socket_dir(const char *path, int gid)
 static int
 take_lock(struct arb_control *ctl)
 {
-	/* Read-only: flock needs no more, and as PID 1 a file open for
-	 * writing would keep /run from being remounted read-only. */
-	ctl->lock_fd = open(ctl->lock_path,
-			    O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (ctl->lock_fd < 0)
-		return -errno;
+	int fd = open_lock(ctl->lock_path), r;
+
+	if (fd < 0)
+		return fd;
+	ctl->lock_fd = fd;
+	r = check_lock_owner(ctl->lock_path, ctl->lock_fd);
+	if (r < 0)
+		return r;
 	if (flock(ctl->lock_fd, LOCK_EX | LOCK_NB) < 0)
 		return errno == EWOULDBLOCK ? -EALREADY : -errno;
 	return 0;

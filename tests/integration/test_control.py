@@ -9,6 +9,7 @@ passed with -s) through ctlclient. Waits are bounded polls.
 import grp
 import json
 import os
+import pwd
 import select
 import shutil
 import signal
@@ -1021,6 +1022,54 @@ def test_stale_socket_is_replaced(arbord):
     assert status(b.socket, "x")[0]["pid"] == b.pid_of("x")
     assert [n["path"] for n in status(b.socket)] == ["/", "x"]
     assert b.proc.poll() is None
+
+
+@pytest.fixture
+def sticky_dir():
+    """A world-writable sticky directory of root's, as /tmp is."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to plant a file of nobody's")
+    d = tempfile.mkdtemp(prefix="arbor-sticky-")
+    os.chmod(d, 0o1777)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_a_lock_file_of_another_user_is_refused_with_a_reason(arbord,
+                                                              sticky_dir):
+    """Bug 11 (issue 11): in a sticky world-writable directory
+    (ARBOR_SOCKET=/tmp/x.sock) anyone can plant x.sock.lock. arbord
+    locked a lock file another user owns (who could hold the lock and
+    keep arbord from ever starting), or, with fs.protected_regular, could
+    not open it and did not say why. It refuses to start, names the file
+    and its owner, and leaves the file alone."""
+    sock = os.path.join(sticky_dir, "x.sock")
+    lock = sock + ".lock"
+    with open(lock, "w"):
+        pass
+    nobody = pwd.getpwnam("nobody").pw_uid
+    os.chown(lock, nobody, grp.getgrnam("nogroup").gr_gid)
+    a = arbord(tree([service("a", SLEEPER)]), args=("-s", sock))
+    assert a.wait_exit() == 1
+    assert f"arbord: control: {lock} is owned by uid {nobody}, not by " \
+           f"arbord's uid 0: not ours to lock; remove it, or choose " \
+           "another socket path" in a.lines, a.lines
+    assert not a.find("start")
+    assert os.stat(lock).st_uid == nobody
+    assert not os.path.exists(sock)
+
+
+def test_a_fifo_as_the_lock_file_is_refused_at_once(arbord, sticky_dir):
+    """Bug 11 (issue 11): a FIFO planted as the lock file made arbord wait
+    for ever in open(2). It is refused at once as not a regular file."""
+    sock = os.path.join(sticky_dir, "x.sock")
+    os.mkfifo(sock + ".lock", 0o600)
+    a = arbord(tree([service("a", SLEEPER)]), args=("-s", sock))
+    assert a.wait_exit() == 1
+    assert f"arbord: control: {sock}.lock is not a regular file: not " \
+           "ours to lock; remove it, or choose another socket path" \
+           in a.lines, a.lines
+    assert not a.find("start")
 
 
 # ---- permissions ------------------------------------------------------------
