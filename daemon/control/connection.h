@@ -86,6 +86,13 @@ uint32_t methods_path_param(struct conn *c, json_t *params, bool optional,
 /* Whether c may change the tree; else answers PermissionDenied. */
 bool methods_allowed(struct conn *c);
 
+/*
+ * Whether c may read the services' output (Logs): those who may change
+ * the tree, and readers when control_read_logs allows; else answers
+ * PermissionDenied.
+ */
+bool methods_may_read_logs(struct conn *c);
+
 /* ---- methods_logs.c ---- */
 
 void method_logs(struct conn *c, json_t *params, bool more);
