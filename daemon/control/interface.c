@@ -150,7 +150,10 @@ const char arb_interface_description[] =
 	"# A log file could not be opened again.\n"
 	"error ReopenFailed (file: string, error: string)\n"
 	"# Shutdown named an action, and arbord is not the system's init.\n"
-	"error NotInit ()\n";
+	"error NotInit ()\n"
+	"# Every connection this peer may have is taken; sent before arbord\n"
+	"# closes the connection, whether or not a call came.\n"
+	"error TooManyClients ()\n";
 
 const char arb_varlink_service_description[] =
 	"# The Varlink Service Interface is provided by every varlink service.\n"

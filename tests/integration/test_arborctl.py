@@ -19,6 +19,7 @@ import pytest
 
 from conftest import REPO, SLEEPER, SLOW, pid_alive, service, start_web, \
     tree, wait_until, web_tree
+from ctlclient import Conn
 
 ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
 
@@ -440,3 +441,25 @@ def test_control_read_logs_lets_readers_read_logs(arbord, public_dir):
     assert r.stderr == "arborctl: permission denied: uid 65534 may not " \
                        "call org.arbor.Supervisor.ReopenLogs\n"
 
+
+def test_a_refused_client_says_arbord_has_too_many_clients(arbord):
+    """Bug 10 (issue 11): with every connection slot taken, arborctl said
+    only that arbord closed the connection (or could not send). arbord
+    now answers TooManyClients before closing, and arborctl says so:
+    exit 4, one line."""
+    a = start_web(arbord)
+    held = []
+    try:
+        for _ in range(256):
+            c = Conn(a.socket)
+            held.append(c)
+            c.send("org.arbor.Supervisor.Events", {}, more=True)
+        r = ctl(a.socket, "status")
+        assert r.returncode == 4, r.stderr
+        assert r.stderr == "arborctl: arbord refused the connection: too " \
+                           "many clients; try again later\n"
+    finally:
+        for c in held:
+            c.close()
+    wait_until(lambda: ctl(a.socket, "status").returncode == 0,
+               what="arborctl status answered once the streams are gone")
