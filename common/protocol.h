@@ -56,5 +56,6 @@
 #define ARB_ERR_TEMPORARY ARB_INTERFACE ".Temporary"
 #define ARB_ERR_REOPEN_FAILED ARB_INTERFACE ".ReopenFailed"
 #define ARB_ERR_NOT_INIT ARB_INTERFACE ".NotInit"
+#define ARB_ERR_TOO_MANY_CLIENTS ARB_INTERFACE ".TooManyClients"
 
 #endif

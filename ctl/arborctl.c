@@ -247,6 +247,10 @@ send_call(struct ctl *c, const char *method, json_t *params, int flags)
 		return EXIT_FAILED;
 	}
 	rc = send_all(c->fd, &buf, len);
+	/* arbord may have answered without reading the call (no slot left:
+	 * TooManyClients) and closed: that answer says why, read it. */
+	if (rc == -EPIPE || rc == -ECONNRESET)
+		return EXIT_OK;
 	if (rc == -ETIMEDOUT) {
 		fprintf(stderr, "arborctl: arbord did not read the call "
 				"within %d s\n",
@@ -398,6 +402,10 @@ report_error(struct ctl *c, const char *method, json_t *params,
 		/* written: a sentence about the node */
 	} else if (strcmp(e, ARB_ERR_SHUTTING_DOWN) == 0) {
 		fputs("arbord is shutting down", stderr);
+	} else if (strcmp(e, ARB_ERR_TOO_MANY_CLIENTS) == 0) {
+		fputs("arbord refused the connection: too many clients; try "
+		      "again later\n", stderr);
+		return EXIT_UNREACHABLE; /* nothing was asked of it */
 	} else if (strcmp(e, ARB_ERR_NOT_INIT) == 0) {
 		fputs("arbord is not the system's init: it cannot power off, "
 		      "reboot or halt (use shutdown to stop the tree)", stderr);

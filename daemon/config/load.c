@@ -235,6 +235,18 @@ load_control_group(struct loader *ld, const config_setting_t *m)
 	ld->spec->control_gid = (int)gid;
 }
 
+/* control_read_logs: whether control_group readers may call Logs. */
+static void
+load_control_read_logs(struct loader *ld, const config_setting_t *m)
+{
+	if (config_setting_type(m) != CONFIG_TYPE_BOOL) {
+		top_err(ld, m, "control_read_logs: expected a boolean (true or "
+			"false), got %s", type_name(m));
+		return;
+	}
+	ld->spec->control_read_logs = config_setting_get_bool(m);
+}
+
 /*
  * The top level of one file. The main file holds the root's flags and
  * children; a fragment may only add children, so that one file decides
@@ -256,12 +268,15 @@ load_top(struct loader *ld, const config_setting_t *root, bool fragment)
 		if (strcmp(name, "children") == 0)
 			load_children(ld, ARB_ROOT, m);
 		else if ((strcmp(name, "supervisor") == 0 ||
-			  strcmp(name, "control_group") == 0) && fragment)
+			  strcmp(name, "control_group") == 0 ||
+			  strcmp(name, "control_read_logs") == 0) && fragment)
 			top_err(ld, m, "key '%s' is not allowed in a "
 				"conf.d fragment (only 'children'); it belongs "
 				"in %s", name, ld->main_file);
 		else if (strcmp(name, "control_group") == 0)
 			load_control_group(ld, m);
+		else if (strcmp(name, "control_read_logs") == 0)
+			load_control_read_logs(ld, m);
 		else if (strcmp(name, "supervisor") != 0)
 			top_err(ld, m, "unknown key '%s'", name);
 	}

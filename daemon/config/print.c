@@ -482,5 +482,9 @@ arb_config_print(const struct arb_spec *spec, FILE *out)
 	fputs("};\n", out);
 	if (spec->control_group)
 		fprintf(out, "control_group = \"%s\";\n", spec->control_group);
+	if (spec->control_group || spec->control_read_logs)
+		fprintf(out, "control_read_logs = %s;%s\n",
+			spec->control_read_logs ? "true" : "false",
+			spec->control_read_logs ? "" : " # default");
 	print_children(out, 0, spec, root);
 }

@@ -20,6 +20,7 @@ struct conn {
 	struct arb_control *ctl;
 	int fd;
 	ev_io rio, wio;
+	ev_timer idle;  /* closes it after ARB_CONN_IDLE_MS idle (socket.c) */
 	struct arb_wire_reader in;
 	struct arb_wire_outq out;
 	uid_t uid;      /* the peer, from SO_PEERCRED */
@@ -55,7 +56,7 @@ struct arb_control {
 	struct arb_logs *logs; /* NULL: no Logs method (tests) */
 	unsigned nfollowers;   /* connections with logs_follow */
 	bool down; /* the root is gone: no new work */
-	bool full; /* refusing clients at ARB_CLIENTS_MAX (logged once) */
+	bool full; /* refusing clients for want of a slot (logged once) */
 };
 
 /* ---- control.c: replies on one connection ---- */
@@ -85,6 +86,13 @@ uint32_t methods_path_param(struct conn *c, json_t *params, bool optional,
 
 /* Whether c may change the tree; else answers PermissionDenied. */
 bool methods_allowed(struct conn *c);
+
+/*
+ * Whether c may read the services' output (Logs): those who may change
+ * the tree, and readers when control_read_logs allows; else answers
+ * PermissionDenied.
+ */
+bool methods_may_read_logs(struct conn *c);
 
 /* ---- methods_logs.c ---- */
 

@@ -124,7 +124,8 @@ const char arb_interface_description[] =
 	"# subtree at path (default /) hold, oldest first, in the order they\n"
 	"# were read; call with more. With follow, new lines come as they are\n"
 	"# read, until arbord stops; a reader that falls behind gets\n"
-	"# \"arbor: N lines dropped\" in place of what it missed.\n"
+	"# \"arbor: N lines dropped\" in place of what it missed. Output can\n"
+	"# hold secrets: readers (control_group) need control_read_logs.\n"
 	"method Logs(path: ?string, lines: ?int, follow: ?bool) -> "
 	"(lines: []LogLine)\n"
 	"\n"
@@ -149,7 +150,10 @@ const char arb_interface_description[] =
 	"# A log file could not be opened again.\n"
 	"error ReopenFailed (file: string, error: string)\n"
 	"# Shutdown named an action, and arbord is not the system's init.\n"
-	"error NotInit ()\n";
+	"error NotInit ()\n"
+	"# Every connection this peer may have is taken; sent before arbord\n"
+	"# closes the connection, whether or not a call came.\n"
+	"error TooManyClients ()\n";
 
 const char arb_varlink_service_description[] =
 	"# The Varlink Service Interface is provided by every varlink service.\n"

@@ -296,6 +296,14 @@ methods_allowed(struct conn *c)
 	return false;
 }
 
+bool
+methods_may_read_logs(struct conn *c)
+{
+	if (c->ctl->spec->control_read_logs)
+		return true;
+	return methods_allowed(c);
+}
+
 static void
 method_request(struct conn *c, json_t *params, enum arb_request_kind kind)
 {

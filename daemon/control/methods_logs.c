@@ -332,6 +332,9 @@ method_logs(struct conn *c, json_t *params, bool more)
 	size_t n = 0;
 	bool follow;
 
+	/* Output can hold secrets: not for every reader (arbord(8)). */
+	if (!methods_may_read_logs(c))
+		return;
 	if (!more) {
 		conn_error(c, ARB_ERR_EXPECTED_MORE, NULL);
 		return;

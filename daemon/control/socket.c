@@ -6,7 +6,9 @@
  * request waiting for the core and less than ARB_CONN_OUT_MAX queued, so a
  * client that sends without reading cannot grow arbord's memory; an Events
  * subscriber that falls that far behind is dropped. A malformed frame
- * closes that one connection. What the methods do is in methods.c.
+ * closes that one connection, and so does ARB_CONN_IDLE_MS of idleness.
+ * Slots are kept for root and arbord's user, and a client refused for
+ * want of one is told so. What the methods do is in methods.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,17 +33,45 @@
 static void conn_close(struct conn *c);
 static void conn_process(struct conn *c);
 
+/* ---- idleness ------------------------------------------------------------ */
+
+/*
+ * A connection is busy while a call of its waits for the core or while it
+ * is a stream; otherwise it has ARB_CONN_IDLE_MS from its last progress (a
+ * complete call received, some of its answers read) before it is closed,
+ * so that idle clients cannot hold every slot. Bytes that complete no call
+ * are no progress: a client dribbling an endless call is closed all the
+ * same.
+ */
+static void
+conn_idle_restart(struct conn *c)
+{
+	if (c->waiting || conn_streaming(c))
+		ev_timer_stop(c->ctl->loop, &c->idle);
+	else
+		ev_timer_again(c->ctl->loop, &c->idle);
+}
+
+static void
+on_conn_idle(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	conn_close(w->data);
+}
+
 /* ---- writing ------------------------------------------------------------ */
 
 static void
 conn_flush(struct conn *c)
 {
+	size_t before = arb_wire_outq_queued(&c->out);
 	ssize_t left = arb_wire_outq_flush(&c->out, c->fd);
 
 	if (left < 0) {
 		conn_close(c);
 		return;
 	}
+	if ((size_t)left < before)
+		conn_idle_restart(c); /* it reads: not idle */
 	if (left > 0) {
 		ev_io_start(c->ctl->loop, &c->wio);
 		return;
@@ -161,6 +191,7 @@ conn_process(struct conn *c)
 			break;
 		}
 		conn_call(c, msg, len);
+		conn_idle_restart(c);
 	}
 	if (c->eof && r == 0 && !c->waiting)
 		c->closing = true; /* every call it sent is answered */
@@ -244,6 +275,7 @@ conn_close(struct conn *c)
 
 	ev_io_stop(ctl->loop, &c->rio);
 	ev_io_stop(ctl->loop, &c->wio);
+	ev_timer_stop(ctl->loop, &c->idle);
 	close(c->fd);
 	arb_wire_reader_done(&c->in);
 	arb_wire_outq_done(&c->out);
@@ -276,44 +308,96 @@ peer_may_write(int fd, uid_t *ret_uid)
 	return cred.uid == 0 || cred.uid == geteuid();
 }
 
+/*
+ * The connections a peer may find open when it comes. Readers leave the
+ * last ARB_CLIENTS_RESERVED to root and arbord's user, and arbord's user
+ * (any service that runs as it) leaves the last ARB_CLIENTS_ROOT of those
+ * to root: neither can lock root out by holding every slot.
+ */
+static unsigned
+slots_for(uid_t uid, bool may_write)
+{
+	if (uid == 0)
+		return ARB_CLIENTS_MAX;
+	if (may_write)
+		return ARB_CLIENTS_MAX - ARB_CLIENTS_ROOT;
+	return ARB_CLIENTS_MAX - ARB_CLIENTS_RESERVED;
+}
+
+/*
+ * Tells a client there is no slot for it (TooManyClients), so that it can
+ * say why, and closes fd. The one small message fits in the empty buffer
+ * of a socket just accepted: a send that does not wait is enough, and a
+ * client that sends its call after the close still finds it to read.
+ */
 static void
-conn_new(struct arb_control *ctl, int fd)
+refuse(int fd)
+{
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (arb_wire_encode_error(ARB_ERR_TOO_MANY_CLIENTS, NULL, &buf,
+				  &len) == 0)
+		(void)send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	free(buf);
+	close(fd);
+}
+
+/* Serves fd, takes ownership of it. */
+static void
+conn_new(struct arb_control *ctl, int fd, uid_t uid, bool may_write)
 {
 	struct conn *c = calloc(1, sizeof(*c));
-	int w;
 
 	if (!c) {
 		close(fd);
 		return;
 	}
-	w = peer_may_write(fd, &c->uid);
-	if (w < 0) {
-		free(c);
-		close(fd);
-		return;
-	}
-	/* The last slots are kept for root and our user: readers in
-	 * control_group cannot lock them out by holding every slot. */
-	if (!w && ctl->nconns >= ARB_CLIENTS_MAX - ARB_CLIENTS_RESERVED) {
-		free(c);
-		close(fd);
-		return;
-	}
-	c->may_write = w;
+	c->uid = uid;
+	c->may_write = may_write;
 	c->ctl = ctl;
 	c->fd = fd;
 	arb_wire_reader_init(&c->in, ARB_MSG_MAX);
 	arb_wire_outq_init(&c->out);
 	ev_io_init(&c->rio, on_conn_read, fd, EV_READ);
 	ev_io_init(&c->wio, on_conn_write, fd, EV_WRITE);
+	ev_init(&c->idle, on_conn_idle);
+	c->idle.repeat = ARB_CONN_IDLE_MS / 1000.0;
 	c->rio.data = c;
 	c->wio.data = c;
+	c->idle.data = c;
 	c->next = ctl->conns;
 	if (ctl->conns)
 		ctl->conns->prev = c;
 	ctl->conns = c;
 	ctl->nconns++;
 	ev_io_start(ctl->loop, &c->rio);
+	conn_idle_restart(c);
+}
+
+/* A connection just accepted (fd, taken): served if its peer has a slot. */
+static void
+admit(struct arb_control *ctl, int fd)
+{
+	uid_t uid = (uid_t)-1; /* set unless w < 0 */
+	int w = peer_may_write(fd, &uid);
+
+	if (w < 0) {
+		close(fd);
+		return;
+	}
+	if (ctl->nconns >= slots_for(uid, w)) {
+		/* Once per burst: a flood must not flood the log. */
+		if (!ctl->full)
+			fprintf(stderr, "arbord: control: %u clients "
+				"connected, no slot left for uid %u: told "
+				"TooManyClients\n", ctl->nconns, (unsigned)uid);
+		ctl->full = true;
+		refuse(fd);
+		return;
+	}
+	ctl->full = false;
+	conn_new(ctl, fd, uid, w);
 }
 
 static void
@@ -337,18 +421,11 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			}
 			return;
 		}
-		if (ctl->nconns >= ARB_CLIENTS_MAX || ctl->down) {
-			/* Once per burst: a flood must not flood the log. */
-			if (!ctl->full && !ctl->down)
-				fprintf(stderr, "arbord: control: %d clients "
-					"connected; refusing more\n",
-					ARB_CLIENTS_MAX);
-			ctl->full = true;
-			close(fd);
+		if (ctl->down) {
+			close(fd); /* exiting: no new work */
 			continue;
 		}
-		ctl->full = false;
-		conn_new(ctl, fd);
+		admit(ctl, fd);
 	}
 }
 
@@ -423,6 +500,60 @@ make_socket_dir(const char *path, int gid)
 }
 
 /*
+ * The lock file, opened or made. An existing one is opened without
+ * O_CREAT, so that one of another user's in a sticky directory can be
+ * looked at (fs.protected_regular refuses O_CREAT on it, even to root),
+ * and non-blocking, so that a FIFO planted there cannot hold us in
+ * open(2). Read-only: flock needs no more, and as PID 1 a file open for
+ * writing would keep /run from being remounted read-only. The fd, or
+ * -errno.
+ */
+static int
+open_lock(const char *path)
+{
+	const int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+
+	/* Only a file removed or made between the two opens loops. */
+	for (int tries = 0; tries < 8; tries++) {
+		int fd = open(path, flags);
+
+		if (fd >= 0 || errno != ENOENT)
+			return fd >= 0 ? fd : -errno;
+		fd = open(path, flags | O_CREAT | O_EXCL, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			return fd >= 0 ? fd : -errno;
+	}
+	return -EEXIST;
+}
+
+/*
+ * Why the lock file at path, open as fd, is not ours to lock, written on
+ * stderr: another user's could be locked by its owner for ever (arbord
+ * would never start) or swapped; -EPERM. 0 when it is a regular file of
+ * our user's.
+ */
+static int
+check_lock_owner(const char *path, int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		fprintf(stderr, "arbord: control: %s is not a regular file",
+			path);
+	else if (st.st_uid != geteuid())
+		fprintf(stderr, "arbord: control: %s is owned by uid %u, not "
+			"by arbord's uid %u", path, (unsigned)st.st_uid,
+			(unsigned)geteuid());
+	else
+		return 0;
+	fputs(": not ours to lock; remove it, or choose another socket "
+	      "path\n", stderr);
+	return -EPERM;
+}
+
+/*
  * Holds path.lock for arbord's lifetime. The lock, not the socket file,
  * says whether an arbord is alive: a socket left by one that crashed has
  * no lock holder and is replaced.
@@ -430,12 +561,14 @@ make_socket_dir(const char *path, int gid)
 static int
 take_lock(struct arb_control *ctl)
 {
-	/* Read-only: flock needs no more, and as PID 1 a file open for
-	 * writing would keep /run from being remounted read-only. */
-	ctl->lock_fd = open(ctl->lock_path,
-			    O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (ctl->lock_fd < 0)
-		return -errno;
+	int fd = open_lock(ctl->lock_path), r;
+
+	if (fd < 0)
+		return fd;
+	ctl->lock_fd = fd;
+	r = check_lock_owner(ctl->lock_path, ctl->lock_fd);
+	if (r < 0)
+		return r;
 	if (flock(ctl->lock_fd, LOCK_EX | LOCK_NB) < 0)
 		return errno == EWOULDBLOCK ? -EALREADY : -errno;
 	return 0;
@@ -679,6 +812,7 @@ arb_control_reply(struct arb_control *ctl, const struct arb_action *a)
 	c->waiting = false;
 	free(c->req_path);
 	c->req_path = NULL;
+	conn_idle_restart(c);
 	/* Its next calls are handled from the loop, not from inside the
 	 * core's step that produced this reply. */
 	ev_feed_event(ctl->loop, &c->rio, EV_READ | EV_CUSTOM);

@@ -38,15 +38,20 @@
 #define ARB_CONF_SIZE_MAX (1024 * 1024)
 
 /*
- * Control socket: connections served at once (more are accepted and closed
- * at once), of which the last ARB_CLIENTS_RESERVED only for peers that may
- * change the tree; the bytes an Events subscriber may have queued before it
- * is dropped as too slow a reader (a stuck `arborctl events`); and the
- * output under which a request/reply connection's next call is taken, so
- * each holds about one reply at a time.
+ * Control socket: connections served at once (more are told TooManyClients
+ * and closed at once), of which the last ARB_CLIENTS_RESERVED only for
+ * root and arbord's own user, and the last ARB_CLIENTS_ROOT of those for
+ * root alone; how long a connection may stay idle (no call in progress,
+ * no stream, no complete call received and nothing of its answers read)
+ * before it is closed; the bytes an Events subscriber may have queued
+ * before it is dropped as too slow a reader (a stuck `arborctl events`);
+ * and the output under which a request/reply connection's next call is
+ * taken, so each holds about one reply at a time.
  */
 #define ARB_CLIENTS_MAX 256
 #define ARB_CLIENTS_RESERVED 16
+#define ARB_CLIENTS_ROOT 8
+#define ARB_CONN_IDLE_MS 5000
 #define ARB_CONN_OUT_MAX (8 * 1024 * 1024)
 #define ARB_CONN_REPLY_LOW (64 * 1024)
 

@@ -251,6 +251,9 @@ struct arb_spec {
 	/* Who may read the control socket besides its owner: none when NULL. */
 	char *control_group;
 	int control_gid;
+	/* Whether those readers may also read the services' output (Logs):
+	 * it can hold secrets. */
+	bool control_read_logs;
 
 	/* The root's give-up action as the system's init (M10), and the argv
 	 * of the emergency shell (NULL: ARB_DEFAULT_EMERGENCY_SHELL alone). */

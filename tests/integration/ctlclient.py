@@ -157,13 +157,18 @@ class Conn:
 
     def is_open(self):
         """True unless the peer has closed (non-blocking peek; data that is
-        waiting counts as open)."""
+        waiting counts as open). A socket with a timeout would wait for
+        it before MSG_DONTWAIT applies: made non-blocking for the peek."""
+        timeout = self.sock.gettimeout()
+        self.sock.setblocking(False)
         try:
-            data = self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            data = self.sock.recv(1, socket.MSG_PEEK)
         except BlockingIOError:
             return True
         except (ConnectionResetError, BrokenPipeError):
             return False
+        finally:
+            self.sock.settimeout(timeout)
         return bool(data)
 
 

@@ -17,7 +17,9 @@ import tempfile
 
 import pytest
 
-from conftest import REPO, SLOW, pid_alive, start_web, wait_until, web_tree
+from conftest import REPO, SLEEPER, SLOW, pid_alive, service, start_web, \
+    tree, wait_until, web_tree
+from ctlclient import Conn
 
 ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
 
@@ -398,3 +400,66 @@ def test_another_user_is_refused(arbord, public_dir):
     assert r.stderr == "arborctl: permission denied: uid 65534 may not " \
                        "call org.arbor.Supervisor.Stop\n"
     assert pid_alive(pid)
+
+
+SECRET = ["/bin/sh", "-c", "echo secret-token; exec /bin/sleep 1000"]
+
+
+def test_control_group_readers_may_not_read_logs(arbord, public_dir):
+    """Bug 12 (issue 11): control_group readers read every service's
+    output through Logs, though arbord(8) says readers see status and
+    events, and output can hold secrets. Without control_read_logs a
+    reader's `arborctl logs` is refused (exit 1, one line) and shows
+    nothing; root still reads the line."""
+    sock = os.path.join(public_dir, "arbor.sock")
+    a = arbord('control_group = "nogroup";\n' +
+               tree([service("s", SECRET)]), args=("-s", sock))
+    a.wait_event("start", "s")
+    wait_until(lambda: "secret-token" in ctl(sock, "logs", "s").stdout,
+               what="root to read the service's line")
+    r = as_nobody(sock, "logs", "s")
+    assert (r.returncode, r.stdout) == (1, ""), r
+    assert r.stderr == "arborctl: permission denied: uid 65534 may not " \
+                       "call org.arbor.Supervisor.Logs\n"
+    r = as_nobody(sock, "status", "s")
+    assert r.returncode == 0, r.stderr
+
+
+def test_control_read_logs_lets_readers_read_logs(arbord, public_dir):
+    """Bug 12 (issue 11): with control_read_logs = true, control_group
+    readers may read the services' output, and still may not reopen the
+    log files."""
+    sock = os.path.join(public_dir, "arbor.sock")
+    a = arbord('control_group = "nogroup";\ncontrol_read_logs = true;\n' +
+               tree([service("s", SECRET)]), args=("-s", sock))
+    a.wait_event("start", "s")
+    wait_until(lambda: "secret-token" in as_nobody(sock, "logs",
+                                                   "s").stdout,
+               what="nobody to read the service's line")
+    r = as_nobody(sock, "logs", "--reopen")
+    assert r.returncode == 1
+    assert r.stderr == "arborctl: permission denied: uid 65534 may not " \
+                       "call org.arbor.Supervisor.ReopenLogs\n"
+
+
+def test_a_refused_client_says_arbord_has_too_many_clients(arbord):
+    """Bug 10 (issue 11): with every connection slot taken, arborctl said
+    only that arbord closed the connection (or could not send). arbord
+    now answers TooManyClients before closing, and arborctl says so:
+    exit 4, one line."""
+    a = start_web(arbord)
+    held = []
+    try:
+        for _ in range(256):
+            c = Conn(a.socket)
+            held.append(c)
+            c.send("org.arbor.Supervisor.Events", {}, more=True)
+        r = ctl(a.socket, "status")
+        assert r.returncode == 4, r.stderr
+        assert r.stderr == "arborctl: arbord refused the connection: too " \
+                           "many clients; try again later\n"
+    finally:
+        for c in held:
+            c.close()
+    wait_until(lambda: ctl(a.socket, "status").returncode == 0,
+               what="arborctl status answered once the streams are gone")

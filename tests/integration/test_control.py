@@ -9,6 +9,8 @@ passed with -s) through ctlclient. Waits are bounded polls.
 import grp
 import json
 import os
+import pathlib
+import pwd
 import select
 import shutil
 import signal
@@ -21,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import SLEEPER, SLOW, pid_alive, service, start_web, \
+from conftest import SLEEPER, SLOW, Arbord, pid_alive, service, start_web, \
     supervisor, tree, wait_until, web_tree
 from ctlclient import MSG_MAX, Closed, Conn, VarlinkError, call, encode, \
     status, status_by_path, try_call
@@ -39,6 +41,7 @@ GET_INFO = "org.varlink.service.GetInfo"
 GET_INTERFACE = "org.varlink.service.GetInterfaceDescription"
 INVALID_PARAMETER = "org.varlink.service.InvalidParameter"
 PERMISSION_DENIED = "org.varlink.service.PermissionDenied"
+TOO_MANY_CLIENTS = SUP + "TooManyClients"
 PYTHON = "/usr/bin/python3"
 
 
@@ -493,7 +496,7 @@ def test_get_interface_description(arbord):
               for line in header.splitlines()
               if line.startswith("#define ARB_ERR_")
               and "ARB_INTERFACE" in line]
-    assert len(errors) == 10
+    assert len(errors) == 11
     for e in errors:
         assert f"\nerror {e} (" in desc, e
     for t in ("type Node (", "type Exit (", "type Event (",
@@ -874,6 +877,9 @@ def test_thousand_connections_at_once(arbord):
             try:
                 assert c.reply(left)["nodes"][0]["pid"] == before["a"]
                 served += 1
+            except VarlinkError as e:
+                assert e.name == TOO_MANY_CLIENTS, e
+                closed += 1
             except Closed:
                 closed += 1
         assert served + closed == 1000
@@ -967,6 +973,178 @@ def test_stuck_subscriber_is_dropped_and_memory_stays_bounded(arbord):
     reader.close()
 
 
+# ---- admission: slots and idle clients ---------------------------------------
+
+# How long a client may hold a connection without a call in progress, a
+# stream or progress (ARB_CONN_IDLE_MS), and arbord's connection slots.
+IDLE_S = 5.0
+CLIENTS_MAX = 256
+
+
+def test_a_silent_client_is_disconnected_after_the_idle_timeout(arbord):
+    """Bug 10 (issue 11): a client that connected and sent nothing kept its
+    slot for ever, so 256 of them locked every client out. It is closed
+    once it has been idle for IDLE_S, with nothing sent to it."""
+    a = start_web(arbord)
+    with Conn(a.socket) as silent:
+        t0 = time.monotonic()
+        assert silent.wait_closed(timeout=(IDLE_S + 5) * SLOW) == b""
+        took = time.monotonic() - t0
+    assert took > IDLE_S - 0.5, f"closed after {took:.1f}s"
+    assert call(a.socket, GET_INFO)["product"] == "arbord"
+
+
+def test_a_client_dribbling_an_incomplete_call_is_disconnected(arbord):
+    """Bug 10 (issue 11): bytes that never make a complete call do not keep
+    a connection alive (slowloris): a client sending one byte of an
+    endless call every 100 ms is closed after the idle timeout."""
+    a = start_web(arbord)
+    with Conn(a.socket) as c:
+        body = b'{"method":"org.arbor.Supervisor.Status","parameters":{"x":"'
+        deadline = time.monotonic() + (IDLE_S + 5) * SLOW
+        t0 = time.monotonic()
+        sent = 0
+        while c.is_open():
+            assert time.monotonic() < deadline, "still connected"
+            # Paced by a bounded wait for the close, not by a sleep.
+            select.select([c.sock], [], [], 0.1)
+            try:
+                c.send_raw(body[sent:sent + 1] if sent < len(body) else b"x")
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            sent += 1
+        took = time.monotonic() - t0
+    assert took > IDLE_S - 0.5, f"closed after {took:.1f}s"
+    assert sent > 10
+    assert call(a.socket, GET_INFO)["product"] == "arbord"
+
+
+def test_a_waiting_request_and_a_stream_are_not_idle(arbord):
+    """Bug 10 (issue 11): the idle timeout cuts only idle clients. A Stop
+    that waits longer than IDLE_S for its service, and an Events stream
+    with nothing to say, stay connected while a silent client opened with
+    them is closed; both then get what they wait for."""
+    slow = ["/bin/sh", "-c", "trap '' TERM; /bin/sleep 1000 & wait"]
+    a = arbord(tree([service("slow", slow, stop_timeout='"12s"'),
+                     service("b", SLEEPER)]))
+    a.wait_event("start", "b")
+    wait_until(lambda: a.socket.exists(), what="the control socket")
+    sub = subscribe(a.socket)
+    stopper = Conn(a.socket, timeout=60 * SLOW)
+    silent = Conn(a.socket)
+    try:
+        stopper.send(STOP, {"path": "slow"})
+        assert silent.wait_closed(timeout=(IDLE_S + 5) * SLOW) == b""
+        assert stopper.is_open() and sub.is_open()
+        assert not a.find("stop", "slow"), "stopped before the timeout"
+        assert stopper.reply() == {}
+        ev = sub.reply(timeout=30 * SLOW)["event"]
+        assert (ev["event"], ev["path"]) == ("stop", "slow")
+    finally:
+        for c in (sub, stopper, silent):
+            c.close()
+
+
+def become_nobody():
+    """preexec_fn: nobody:nogroup with no other group."""
+    os.setgroups([])
+    os.setgid(grp.getgrnam("nogroup").gr_gid)
+    os.setuid(pwd.getpwnam("nobody").pw_uid)
+
+
+@pytest.fixture
+def nobody_arbord(public_dir):
+    """nobody_arbord(config) starts arbord as nobody in a directory of
+    nobody's under public_dir (its socket is there); all are cleaned up."""
+    d = pathlib.Path(public_dir) / "nobody"
+    d.mkdir()
+    os.chown(d, pwd.getpwnam("nobody").pw_uid,
+             grp.getgrnam("nogroup").gr_gid)
+    started = []
+
+    def start(config):
+        a = Arbord(d, config, preexec_fn=become_nobody)
+        started.append(a)
+        return a
+
+    yield start
+    for a in started:
+        a.cleanup()
+
+
+def nobody_holding_streams(public_dir, sock, n):
+    """A client as nobody that opens n connections, subscribes to Events on
+    each, prints 'connected' once every connect has returned, and holds
+    them until its stdin closes."""
+    prog = ("import sys; sys.path.insert(0, sys.argv[1])\n"
+            "import ctlclient\n"
+            "conns = []\n"
+            "for _ in range(int(sys.argv[3])):\n"
+            "    c = ctlclient.Conn(sys.argv[2], timeout=20)\n"
+            "    try:\n"
+            "        c.send('org.arbor.Supervisor.Events', {}, more=True)\n"
+            "    except OSError:\n"
+            "        pass\n"
+            "    conns.append(c)\n"
+            "print('connected', flush=True)\n"
+            "sys.stdin.read()\n")
+    return subprocess.Popen(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+         PYTHON, "-c", prog, public_dir, str(sock), str(n)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        cwd=public_dir)
+
+
+def test_arbords_own_user_cannot_take_the_slots_kept_for_root(
+        nobody_arbord, public_dir):
+    """Bug 10 (issue 11): the reserved slots only kept control_group
+    readers out, so arbord's own user (here nobody, running arbord)
+    holding 256 Events streams locked root out as well. Root keeps slots
+    of its own: with 300 streams of nobody's held, Status as root is
+    answered. arbord accepts in order, so root's connection, made after
+    every one of nobody's returned, is accepted after them."""
+    a = nobody_arbord(tree([service("a", SLEEPER)]))
+    a.wait_event("start", "a")
+    wait_until(lambda: a.socket.exists(), what="the control socket")
+    holder = nobody_holding_streams(public_dir, a.socket, 300)
+    try:
+        assert readline(holder, 30) == "connected\n"
+        assert status(a.socket, "a")[0]["pid"] == a.pid_of("a")
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+        holder.stdout.close()
+
+
+def test_a_client_over_the_limit_is_told_too_many_clients(arbord):
+    """Bug 10 (issue 11): a client over the limit was closed without a
+    word. It gets the error TooManyClients before arbord closes it, and
+    a client that did not wait for it still finds it to read."""
+    a = start_web(arbord)
+    held = []
+    try:
+        for _ in range(CLIENTS_MAX):
+            c = Conn(a.socket)
+            held.append(c)
+            c.send(EVENTS, {}, more=True)
+        with Conn(a.socket) as late:
+            try:
+                late.send(STATUS)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # refused before it wrote: the error still waits
+            with pytest.raises(VarlinkError) as e:
+                late.reply()
+            assert e.value.name == TOO_MANY_CLIENTS
+            assert late.wait_closed() == b""
+        assert sum(c.is_open() for c in held) == CLIENTS_MAX
+    finally:
+        for c in held:
+            c.close()
+    wait_until(lambda: socket_fds(a.proc.pid) == 1,
+               what="arbord to let the streams go")
+    assert call(a.socket, GET_INFO)["product"] == "arbord"
+
+
 # ---- the socket's life cycle ------------------------------------------------
 
 
@@ -1021,6 +1199,54 @@ def test_stale_socket_is_replaced(arbord):
     assert status(b.socket, "x")[0]["pid"] == b.pid_of("x")
     assert [n["path"] for n in status(b.socket)] == ["/", "x"]
     assert b.proc.poll() is None
+
+
+@pytest.fixture
+def sticky_dir():
+    """A world-writable sticky directory of root's, as /tmp is."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to plant a file of nobody's")
+    d = tempfile.mkdtemp(prefix="arbor-sticky-")
+    os.chmod(d, 0o1777)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_a_lock_file_of_another_user_is_refused_with_a_reason(arbord,
+                                                              sticky_dir):
+    """Bug 11 (issue 11): in a sticky world-writable directory
+    (ARBOR_SOCKET=/tmp/x.sock) anyone can plant x.sock.lock. arbord
+    locked a lock file another user owns (who could hold the lock and
+    keep arbord from ever starting), or, with fs.protected_regular, could
+    not open it and did not say why. It refuses to start, names the file
+    and its owner, and leaves the file alone."""
+    sock = os.path.join(sticky_dir, "x.sock")
+    lock = sock + ".lock"
+    with open(lock, "w"):
+        pass
+    nobody = pwd.getpwnam("nobody").pw_uid
+    os.chown(lock, nobody, grp.getgrnam("nogroup").gr_gid)
+    a = arbord(tree([service("a", SLEEPER)]), args=("-s", sock))
+    assert a.wait_exit() == 1
+    assert f"arbord: control: {lock} is owned by uid {nobody}, not by " \
+           f"arbord's uid 0: not ours to lock; remove it, or choose " \
+           "another socket path" in a.lines, a.lines
+    assert not a.find("start")
+    assert os.stat(lock).st_uid == nobody
+    assert not os.path.exists(sock)
+
+
+def test_a_fifo_as_the_lock_file_is_refused_at_once(arbord, sticky_dir):
+    """Bug 11 (issue 11): a FIFO planted as the lock file made arbord wait
+    for ever in open(2). It is refused at once as not a regular file."""
+    sock = os.path.join(sticky_dir, "x.sock")
+    os.mkfifo(sock + ".lock", 0o600)
+    a = arbord(tree([service("a", SLEEPER)]), args=("-s", sock))
+    assert a.wait_exit() == 1
+    assert f"arbord: control: {sock}.lock is not a regular file: not " \
+           "ours to lock; remove it, or choose another socket path" \
+           in a.lines, a.lines
+    assert not a.find("start")
 
 
 # ---- permissions ------------------------------------------------------------
