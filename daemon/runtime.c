@@ -39,6 +39,10 @@
 #include "init/init.h"
 #include "core/tree.h"
 
+#ifndef P_PIDFD
+#define P_PIDFD 3 /* waitid(2) on a pidfd; glibc < 2.36 lacks the name */
+#endif
+
 _Static_assert(ARB_SIGTERM == SIGTERM, "spec.h's SIGTERM is Linux's");
 _Static_assert(ARB_SIGKILL == SIGKILL, "spec.h's SIGKILL is Linux's");
 
@@ -88,8 +92,7 @@ struct rt_node {
 	struct arb_envp *env; /* made at the first start, then reused */
 	int *listen_fds;      /* its listen sockets, held for arbord's life */
 	uint32_t nlisten;
-	ev_io main_watch; /* a pidfd on a MAINPID= process; fd -1: none */
-	int main_pid;
+	ev_io main_watch; /* the pidfd of a MAINPID= process; fd -1: none */
 	struct arb_ready_pipe ready_pipe; /* ready = "fd:N" */
 	struct arb_service_note note;     /* what it said about itself */
 };
@@ -280,21 +283,17 @@ perform(struct runtime *rt, const struct arb_action *a)
 		do_spawn(rt, a->node);
 		return;
 	case ARB_ACT_TERMINATE:
-		arb_service_procs_signal(&rt->procs, a->node, a->pid,
-					 rt->spec->nodes[a->node].stop_signal,
-					 true);
-		arb_service_procs_signal(&rt->procs, a->node, a->pid, SIGCONT,
-					 true);
+		(void)arb_service_procs_signal(
+			&rt->procs, a->node, rt->spec->nodes[a->node].stop_signal);
+		(void)arb_service_procs_signal(&rt->procs, a->node, SIGCONT);
 		return;
 	case ARB_ACT_KILL:
-		/* After a death (the core forgot the pid) groups only (M1). */
-		arb_service_procs_signal(&rt->procs, a->node, a->pid, SIGKILL,
-					 arb_tree_pid(rt->tree, a->node) ==
-						 a->pid);
+		/* After a death too: what is left of its groups (M3). */
+		(void)arb_service_procs_signal(&rt->procs, a->node, SIGKILL);
 		return;
 	case ARB_ACT_ABORT:
-		if (a->pid > 0)
-			(void)kill(a->pid, SIGABRT);
+		(void)arb_service_procs_signal_main(&rt->procs, a->node, a->pid,
+						    SIGABRT);
 		return;
 	case ARB_ACT_TIMER_SET:
 		timer_set(rt, a->node, a->at_ms);
@@ -333,13 +332,13 @@ perform(struct runtime *rt, const struct arb_action *a)
 	}
 }
 
+/* The pidfd stays open: service_procs holds it, for the last SIGKILL. */
 static void
 main_watch_stop(struct runtime *rt, struct rt_node *r)
 {
 	if (r->main_watch.fd < 0)
 		return;
 	ev_io_stop(rt->loop, &r->main_watch);
-	close(r->main_watch.fd);
 	ev_io_set(&r->main_watch, -1, EV_READ);
 }
 
@@ -392,7 +391,7 @@ on_main_gone(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct rt_node *r = w->data;
 	struct runtime *rt = r->rt;
-	int pid = r->main_pid;
+	int pid = rt->procs.v[r->index].main.pid;
 	siginfo_t si;
 	long ret;
 
@@ -429,10 +428,6 @@ on_exits_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 }
 
 /* ---- what services say (notify.c) ------------------------------------- */
-
-#ifndef P_PIDFD
-#define P_PIDFD 3 /* waitid(2) on a pidfd; glibc < 2.36 lacks the name */
-#endif
 
 /*
  * The service a notify message speaks for (service_procs.c says whose the
@@ -472,20 +467,14 @@ move_main_pid(struct runtime *rt, uint32_t node, int pid, long uid)
 			rt->spec->nodes[node].path, pid);
 		return;
 	}
-	fd = (int)syscall(SYS_pidfd_open, pid, 0);
 	feed(rt, &ev);
-	if (arb_tree_pid(rt->tree, node) != pid) {
-		if (fd >= 0)
-			close(fd);
+	if (arb_tree_pid(rt->tree, node) != pid)
 		return;
-	}
-	arb_service_procs_move_main(&rt->procs, node, old, pid);
 	main_watch_stop(rt, r);
+	fd = arb_service_procs_move_main(&rt->procs, node, old, pid);
 	if (fd < 0)
 		return; /* before Linux 5.3: only a reap by arbord is seen */
-	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 	arb_logs_started(rt->logs, node, pid);
-	r->main_pid = pid;
 	ev_io_set(&r->main_watch, fd, EV_READ);
 	ev_io_start(rt->loop, &r->main_watch);
 }
@@ -673,8 +662,7 @@ sys_forward(void *ctx, int signo)
 
 		if (rt->spec->nodes[i].kind == ARB_NODE_SERVICE && pid > 0 &&
 		    (rt->spec->nodes[i].forward_signals & (1u << signo)))
-			arb_service_procs_signal(&rt->procs, i, pid, signo,
-						 true);
+			(void)arb_service_procs_signal(&rt->procs, i, signo);
 	}
 }
 
@@ -874,12 +862,12 @@ raise_nofile(const struct arb_spec *spec, struct arb_spawner *sp)
 	struct rlimit lim, raised;
 	/* arbord's own (the loop, the sockets, a spawn's pipes, log files),
 	 * every control client, and per service: its two log pipes' read
-	 * ends, a readiness pipe, a pidfd and its listen sockets. */
+	 * ends, a readiness pipe, two pidfds and its listen sockets. */
 	rlim_t need = 64 + ARB_CLIENTS_MAX;
 
 	for (uint32_t i = 0; i < spec->nnodes; i++)
 		if (spec->nodes[i].kind == ARB_NODE_SERVICE)
-			need += 4 + arb_spec_strv_len(spec->nodes[i].listen) +
+			need += 5 + arb_spec_strv_len(spec->nodes[i].listen) +
 				(spec->nodes[i].log.file ? 1 : 0);
 	if (getrlimit(RLIMIT_NOFILE, &lim) < 0 || lim.rlim_cur >= need)
 		return;

@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,33 +20,56 @@ int
 arb_service_procs_init(struct arb_service_procs *ps, uint32_t n)
 {
 	ps->n = n;
-	ps->pgid = calloc(n, sizeof(*ps->pgid));
-	if (!ps->pgid || arb_pidmap_init(&ps->mains, n) < 0 ||
+	ps->v = calloc(n, sizeof(*ps->v));
+	if (!ps->v || arb_pidmap_init(&ps->mains, n) < 0 ||
 	    arb_pidmap_init(&ps->groups, n) < 0)
 		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		arb_pidfd_init(&ps->v[i].first);
+		arb_pidfd_init(&ps->v[i].main);
+	}
 	return 0;
 }
 
 void
 arb_service_procs_done(struct arb_service_procs *ps)
 {
-	free(ps->pgid);
-	ps->pgid = NULL;
+	for (uint32_t i = 0; ps->v && i < ps->n; i++) {
+		arb_pidfd_release(&ps->v[i].first);
+		arb_pidfd_release(&ps->v[i].main);
+	}
+	free(ps->v);
+	ps->v = NULL;
 	arb_pidmap_done(&ps->mains);
 	arb_pidmap_done(&ps->groups);
+}
+
+/* Takes key -> node out of m only if node owns it: a number that another
+ * node's process has since been given is that node's. */
+static void
+take_if_owner(struct arb_pidmap *m, int key, uint32_t node)
+{
+	if (arb_pidmap_get(m, key) == node)
+		(void)arb_pidmap_take(m, key);
 }
 
 int
 arb_service_procs_spawned(struct arb_service_procs *ps, uint32_t node,
 			  int pid)
 {
+	struct arb_service_proc *s = &ps->v[node];
 	int r = arb_pidmap_put(&ps->mains, pid, node);
 
 	if (r == 0)
 		r = arb_pidmap_put(&ps->groups, pid, node);
-	if (r == 0)
-		ps->pgid[node] = pid;
-	return r;
+	if (r < 0) {
+		take_if_owner(&ps->mains, pid, node);
+		return r;
+	}
+	arb_pidfd_release(&s->main);
+	/* Without a pidfd its number is used until main_died says reaped. */
+	(void)arb_pidfd_hold(&s->first, pid);
+	return 0;
 }
 
 uint32_t
@@ -60,10 +82,14 @@ void
 arb_service_procs_main_died(struct arb_service_procs *ps, uint32_t node,
 			    int pid)
 {
-	(void)arb_pidmap_take(&ps->mains, pid);
-	/* Its group speaks for it no more; the pgid stays for the last KILL. */
-	if (ps->pgid[node] > 0)
-		(void)arb_pidmap_take(&ps->groups, ps->pgid[node]);
+	struct arb_service_proc *s = &ps->v[node];
+
+	take_if_owner(&ps->mains, pid, node);
+	take_if_owner(&ps->groups, s->first.pid, node);
+	if (pid == s->main.pid)
+		arb_pidfd_reaped(&s->main);
+	if (pid == s->first.pid)
+		arb_pidfd_reaped(&s->first);
 }
 
 uint32_t
@@ -136,22 +162,50 @@ arb_service_procs_mainpid_allowed(const struct arb_service_procs *ps,
 	return uid == 0 || uid_of(pid) == uid;
 }
 
-void
+int
 arb_service_procs_move_main(struct arb_service_procs *ps, uint32_t node,
 			    int old, int pid)
 {
-	(void)arb_pidmap_take(&ps->mains, old);
+	struct arb_service_proc *s = &ps->v[node];
+	int r;
+
+	take_if_owner(&ps->mains, old, node);
+	/* Cannot fail: a node has one main pid, and room is made for all. */
 	(void)arb_pidmap_put(&ps->mains, pid, node);
+	/* Without a pidfd the first process's reap goes unseen from now on:
+	 * its number may be another's at any time. */
+	if (s->first.fd < 0)
+		arb_pidfd_reaped(&s->first);
+	r = arb_pidfd_hold(&s->main, pid);
+	return r < 0 ? r : s->main.fd;
 }
 
-void
+int
 arb_service_procs_signal(const struct arb_service_procs *ps, uint32_t node,
-			 int pid, int signo, bool alive)
+			 int signo)
 {
-	int pgid = ps->pgid[node];
+	const struct arb_service_proc *s = &ps->v[node];
+	bool reached = arb_pidfd_signal_group(&s->first, signo) == 0;
+	int r;
 
-	if (pgid > 0)
-		(void)kill(-pgid, signo);
-	if (pid > 0 && pid != pgid && kill(-pid, signo) < 0 && alive)
-		(void)kill(pid, signo);
+	if (s->main.pid <= 0)
+		return reached ? 0 : -ESRCH;
+	r = arb_pidfd_signal_group(&s->main, signo);
+	/* It leads no group: alone, unless it got signo with the first's. */
+	if (r == -ESRCH && !(reached && getpgid(s->main.pid) == s->first.pid))
+		r = arb_pidfd_signal(&s->main, signo);
+	return reached || r == 0 ? 0 : -ESRCH;
+}
+
+int
+arb_service_procs_signal_main(const struct arb_service_procs *ps,
+			      uint32_t node, int pid, int signo)
+{
+	const struct arb_service_proc *s = &ps->v[node];
+
+	if (pid > 0 && pid == s->main.pid)
+		return arb_pidfd_signal(&s->main, signo);
+	if (pid > 0 && pid == s->first.pid && s->main.pid <= 0)
+		return arb_pidfd_signal(&s->first, signo);
+	return -ESRCH;
 }

@@ -10,10 +10,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "pidfd.h"
 #include "pidmap.h"
 
 struct arb_service_procs {
-	int *pgid; /* per node: the process group its process was spawned as */
+	struct arb_service_proc {
+		/* The process spawned, leader of its own session and group;
+		 * held until the next spawn, so the last SIGKILL reaches what
+		 * is left of its group, and nothing else. */
+		struct arb_pidfd first;
+		/* The process MAINPID= named; pid 0 while the first is the
+		 * main process. */
+		struct arb_pidfd main;
+	} *v;
 	uint32_t n;
 	struct arb_pidmap mains;  /* live main pid -> node */
 	struct arb_pidmap groups; /* first process's pid (its group) -> node */
@@ -24,8 +33,9 @@ int arb_service_procs_init(struct arb_service_procs *ps, uint32_t n);
 void arb_service_procs_done(struct arb_service_procs *ps);
 
 /*
- * node's process pid was just spawned: it is the main process and its
- * group speaks for node. 0 or -errno (-ENOSPC, -EINVAL).
+ * node's process pid was just spawned (not reaped yet): it is the main
+ * process and its group speaks for node. Whatever node held before is
+ * released. 0 or -errno (-ENOSPC, -EINVAL); then nothing is kept.
  */
 int arb_service_procs_spawned(struct arb_service_procs *ps, uint32_t node,
 			      int pid);
@@ -36,8 +46,8 @@ uint32_t arb_service_procs_main_of(const struct arb_service_procs *ps,
 
 /*
  * node's main process pid is dead (reaped, by arbord or another): neither
- * it nor its group speaks for node any more. The pgid stays for the last
- * KILL.
+ * it nor its first process's group speaks for node any more. What node
+ * holds stays, for the SIGKILL of what is left of its groups.
  */
 void arb_service_procs_main_died(struct arb_service_procs *ps, uint32_t node,
 				 int pid);
@@ -58,17 +68,31 @@ uint32_t arb_service_procs_sender(const struct arb_service_procs *ps,
 bool arb_service_procs_mainpid_allowed(const struct arb_service_procs *ps,
 				       uint32_t node, int pid, long uid);
 
-/* The core took MAINPID=pid for node, whose main process was old. */
-void arb_service_procs_move_main(struct arb_service_procs *ps, uint32_t node,
-				 int old, int pid);
+/*
+ * The core took MAINPID=pid for node, whose main process was old. Returns
+ * the pidfd node holds for pid (borrowed: valid until node's next move or
+ * spawn), to watch for its death, or -errno when there is none (Linux
+ * before 5.3): then only a reap by arbord shows its death.
+ */
+int arb_service_procs_move_main(struct arb_service_procs *ps, uint32_t node,
+				int old, int pid);
 
 /*
- * Signals a service (M1): the process group it was spawned as (its first
- * process leads its own session; after it is reaped this reaches what is
- * left of the group), and pid's own group, or pid alone (if alive), when
- * MAINPID= moved the main process elsewhere (M12).
+ * The one rule for every signal to a service, from a stop, a kill, a
+ * forwarded signal or arborctl kill: the group its first process leads,
+ * while anyone is left in it; and its MAINPID= process's own group, or
+ * that process alone when it leads none and the first did not reach it.
+ * Groups and processes are reached by pidfd, never by a number kept after
+ * its process. 0 when any process got signo, else -ESRCH.
  */
-void arb_service_procs_signal(const struct arb_service_procs *ps,
-			      uint32_t node, int pid, int signo, bool alive);
+int arb_service_procs_signal(const struct arb_service_procs *ps,
+			     uint32_t node, int signo);
+
+/*
+ * signo to node's main process pid alone (the watchdog's SIGABRT), if pid
+ * still is what node holds. 0 or -ESRCH.
+ */
+int arb_service_procs_signal_main(const struct arb_service_procs *ps,
+				  uint32_t node, int pid, int signo);
 
 #endif
