@@ -602,6 +602,15 @@ control_request(void *ctx, uint32_t node, enum arb_request_kind kind,
 	feed(ctx, &ev);
 }
 
+/* arborctl kill: by the same rule as stops and kills (M1, M12). */
+static int
+control_signal(void *ctx, uint32_t node, int signo)
+{
+	struct runtime *rt = ctx;
+
+	return arb_service_procs_signal(&rt->procs, node, signo);
+}
+
 static void
 control_shutdown(void *ctx, int action)
 {
@@ -899,6 +908,7 @@ arb_runtime_run(const struct arb_spec *spec, const char *socket_path,
 {
 	static const struct arb_control_hooks hooks = {
 		.request = control_request,
+		.signal = control_signal,
 		.shutdown = control_shutdown,
 		.takes_action = control_takes_action,
 		.note = control_note,

@@ -18,8 +18,8 @@ from conftest import SLEEPER, pid_alive, service, tree, wait_until
 from ctlclient import SUP, call, status
 from test_pid1 import _can_unshare, ctl, pidns  # noqa: F401 (a fixture)
 
-pytestmark = pytest.mark.skipif(not _can_unshare(),
-                                reason="needs root and unshare --pid")
+needs_pidns = pytest.mark.skipif(not _can_unshare(),
+                                 reason="needs root and unshare --pid")
 
 
 def sh(script):
@@ -91,6 +91,7 @@ def hand_a_over_and_give_its_number_to_b(pidns, b=SLEEPER, **b_keys):  # noqa: F
     return a, launcher, daemon
 
 
+@needs_pidns
 def test_a_services_death_spares_the_group_that_took_its_number(pidns):  # noqa: F811
     """Issue 11 bug 1: after MAINPID= moved a service's main process out of
     its launcher's group and the launcher exited, the launcher's pid went
@@ -108,6 +109,7 @@ def test_a_services_death_spares_the_group_that_took_its_number(pidns):  # noqa:
     assert a.stop() == 0
 
 
+@needs_pidns
 def test_a_stop_spares_the_group_that_took_its_number(pidns):  # noqa: F811
     """Issue 11 bug 1: stopping a (stop signal, then SIGKILL for what is
     left) reaches a's daemon and nothing of b, whose launcher has the
@@ -127,6 +129,7 @@ def test_a_stop_spares_the_group_that_took_its_number(pidns):  # noqa: F811
     assert a.stop() == 0
 
 
+@needs_pidns
 def test_a_services_death_leaves_the_new_owner_of_its_number_heard(
         pidns, tmp_path):  # noqa: F811
     """Issue 11 bug 1: a's death also forgot which service the group of
@@ -154,3 +157,28 @@ def test_a_services_death_leaves_the_new_owner_of_its_number_heard(
     assert node(a, "b")["pid"] == b_pid
     assert a.stop() == 0
 
+
+def test_kill_reaches_a_mainpid_that_is_not_a_group_leader(arbord):
+    """Issue 11 bug 2: arborctl kill answered "not running" for a running
+    service whose MAINPID= process stayed in its launcher's group: the
+    control socket sent the signal to a group that pid does not lead."""
+    a = arbord(tree([service("d", sh(
+        "/bin/sleep 1000 & systemd-notify --ready MAINPID=$!; exit 0"),
+        ready='"notify"', restart='"temporary"')]))
+    a.wait_event("ready", "d")
+    wait_until(lambda: a.socket.exists(), what="the control socket")
+    launcher = a.pid_of("d")
+    main = wait_until(lambda: node(a, "d").get("pid") != launcher
+                      and node(a, "d").get("pid"), what="MAINPID=")
+    try:
+        wait_until(lambda: not pid_alive(launcher), what="the launcher gone")
+        assert os.getpgid(main) == launcher
+        r = ctl(a.socket, "kill", "-s", "USR1", "d")
+        assert r.returncode == 0, r.stderr
+        died = a.wait_event("exit", "d")
+        assert (died["pid"], died["signal"]) == (str(main), "USR1")
+        assert a.stop() == 0
+    finally:
+        # Its group's leader is gone, so the fixture cannot find it.
+        if pid_alive(main):
+            os.kill(main, 9)
