@@ -97,8 +97,17 @@ arb_service_procs_sender(const struct arb_service_procs *ps, int pid)
 {
 	uint32_t node = arb_pidmap_get(&ps->mains, pid);
 
-	if (node == ARB_NONE)
-		node = arb_pidmap_get(&ps->groups, getpgid(pid));
+	if (node != ARB_NONE)
+		return node;
+	node = arb_pidmap_get(&ps->groups, getpgid(pid));
+	/*
+	 * The number is the first process's group only while that group,
+	 * asked by pidfd (signal 0), has anyone left: once it is empty the
+	 * number may lead another process's new group.
+	 */
+	if (node != ARB_NONE &&
+	    arb_pidfd_signal_group(&ps->v[node].first, 0) < 0)
+		return ARB_NONE;
 	return node;
 }
 

@@ -54,7 +54,8 @@ void arb_service_procs_main_died(struct arb_service_procs *ps, uint32_t node,
 
 /*
  * The node a notify message from pid speaks for: pid is its main process,
- * or in the group its first process leads. ARB_NONE for any other sender.
+ * or in the group its first process leads (by identity: not a new group
+ * that took the number of an empty one). ARB_NONE for any other sender.
  */
 uint32_t arb_service_procs_sender(const struct arb_service_procs *ps,
 				  int pid);

@@ -77,10 +77,10 @@ DAEMON = sh("setsid /bin/sleep 1000 & "
             "systemd-notify --ready MAINPID=$!; exit 0")
 
 
-def hand_a_over_and_give_its_number_to_b(pidns, b=SLEEPER, **b_keys):  # noqa: F811
+def start_a_and_b_and_hand_a_over(pidns, b, **b_keys):  # noqa: F811
     """a's launcher hands over to a daemon in a session of its own and
-    exits; then b is restarted with the launcher's freed number. Returns
-    (arbord, the launcher's pid, the daemon's pid), namespace pids."""
+    exits (its group is then empty); b runs. Returns (arbord, the
+    launcher's pid, the daemon's pid), namespace pids."""
     a = pidns(tree([service("a", DAEMON, ready='"notify"'),
                     service("b", b, **b_keys)]))
     # Ready: a restart is refused while b is still starting.
@@ -91,6 +91,13 @@ def hand_a_over_and_give_its_number_to_b(pidns, b=SLEEPER, **b_keys):  # noqa: F
                         and node(a, "a").get("pid"), what="MAINPID=")
     wait_until(lambda: not os.path.exists(ns_proc(a, launcher)),
                what="a's launcher reaped")
+    return a, launcher, daemon
+
+
+def hand_a_over_and_give_its_number_to_b(pidns, b=SLEEPER, **b_keys):  # noqa: F811
+    """start_a_and_b_and_hand_a_over, then b is restarted with the
+    launcher's freed number."""
+    a, launcher, daemon = start_a_and_b_and_hand_a_over(pidns, b, **b_keys)
     in_namespace(a, f"echo {launcher - 1} > /proc/sys/kernel/ns_last_pid")
     r = ctl(a.socket, "restart", "b")
     assert r.returncode == 0, r.stderr
@@ -153,6 +160,43 @@ def test_a_services_death_leaves_the_new_owner_of_its_number_heard(
     wait_until(lambda: node(a, "b").get("status") == "heard",
                what="b's STATUS= heard")
     assert node(a, "b")["pid"] == b_pid
+    assert a.stop() == 0
+
+
+@needs_pidns
+def test_a_group_that_took_a_services_number_does_not_speak_for_it(
+        pidns, tmp_path):  # noqa: F811
+    """Issue 11 bug 1, the same number on the notify socket: a notify
+    sender in a's first group speaks for a. Once that group was empty and
+    its number went to another process's new group, arbord still placed
+    that group's senders by the number it kept: an impostor set a's
+    STATUS=."""
+    go = tmp_path / "go"
+    os.mkfifo(go)
+    a, launcher, daemon = start_a_and_b_and_hand_a_over(
+        pidns, sh(f"systemd-notify --ready; read x < {go}; "
+                  "(systemd-notify --status=b; true); exec sleep 1000"),
+        ready='"notify"')
+    with open(ns_proc(a, daemon) + "/environ", "rb") as f:
+        notify = dict(v.split(b"=", 1) for v in f.read().split(b"\0")
+                      if b"=" in v)[b"NOTIFY_SOCKET"].decode()
+    # The forked setsid gets a's first number and leads a new group of
+    # it; systemd-notify, run by root, names its parent (the subshell,
+    # in that group) as the sender.
+    impostor = tmp_path / "impostor.pid"
+    in_namespace(a, f"echo {launcher - 1} > /proc/sys/kernel/ns_last_pid; "
+                 f"NOTIFY_SOCKET={notify} setsid /bin/sh -c "
+                 f"'echo $$ > {impostor}; "
+                 "(systemd-notify --status=impostor; true)'")
+    assert int(impostor.read_text()) == launcher
+    # The notify socket keeps the order of its messages: once b's, sent
+    # after, is heard, the impostor's has been read.
+    fd = wait_until(lambda: open_for_writing(go), what="b reading the fifo")
+    os.write(fd, b"go\n")
+    os.close(fd)
+    wait_until(lambda: node(a, "b").get("status") == "b",
+               what="b's STATUS= heard")
+    assert node(a, "a").get("status") is None
     assert a.stop() == 0
 
 
