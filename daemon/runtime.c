@@ -391,7 +391,7 @@ on_main_gone(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct rt_node *r = w->data;
 	struct runtime *rt = r->rt;
-	int pid = rt->procs.v[r->index].main.pid;
+	int pid = arb_service_procs_mainpid(&rt->procs, r->index);
 	siginfo_t si;
 	long ret;
 

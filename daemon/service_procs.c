@@ -1,9 +1,9 @@
 /*
  * service_procs.c - which processes are a service's, and how a signal
- * reaches them. Taken out of runtime.c, which keeps the libev wiring: here
- * are the pid maps that route exits and notify messages to nodes, the
- * checks MAINPID= must pass, and the signal rule. No logging, no core
- * events: callers get answers and 0 or -errno.
+ * reaches them: the pid maps that route exits and notify messages to
+ * nodes, the checks MAINPID= must pass, and the signal rule. runtime.c
+ * keeps the libev wiring around them. No logging, no core events here:
+ * callers get answers and 0 or -errno.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -76,6 +76,12 @@ uint32_t
 arb_service_procs_main_of(const struct arb_service_procs *ps, int pid)
 {
 	return arb_pidmap_get(&ps->mains, pid);
+}
+
+int
+arb_service_procs_mainpid(const struct arb_service_procs *ps, uint32_t node)
+{
+	return ps->v[node].main.pid;
 }
 
 void

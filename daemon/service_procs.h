@@ -44,6 +44,10 @@ int arb_service_procs_spawned(struct arb_service_procs *ps, uint32_t node,
 uint32_t arb_service_procs_main_of(const struct arb_service_procs *ps,
 				   int pid);
 
+/* The pid MAINPID= last made node's main process; 0 when none. */
+int arb_service_procs_mainpid(const struct arb_service_procs *ps,
+			      uint32_t node);
+
 /*
  * node's main process pid is dead (reaped, by arbord or another): neither
  * it nor its first process's group speaks for node any more. What node
