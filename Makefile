@@ -76,7 +76,8 @@ CTL_SRCS := ctl/arborctl.c ctl/render.c
 CTL_OBJS := $(CTL_SRCS:.c=.o) common/wire.o common/sockpath.o
 
 UNIT_TESTS := tests/unit/test_tree tests/unit/test_lifecycle tests/unit/test_tree_random tests/unit/test_spec \
-	tests/unit/test_oracle tests/unit/test_pidmap tests/unit/test_wire \
+	tests/unit/test_oracle tests/unit/test_pidmap tests/unit/test_pidfd \
+	tests/unit/test_wire \
 	tests/unit/test_sockpath tests/unit/test_render tests/unit/test_notify \
 	tests/unit/test_logring tests/unit/test_shutdown
 
@@ -142,6 +143,10 @@ tests/unit/test_logring: tests/unit/test_logring.c daemon/logs/ring.o daemon/cor
 
 tests/unit/test_pidmap: tests/unit/test_pidmap.c daemon/pidmap.o
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/pidmap.o \
+		$(LDFLAGS) $(CMOCKA_LIBS)
+
+tests/unit/test_pidfd: tests/unit/test_pidfd.c daemon/pidfd.o
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/pidfd.o \
 		$(LDFLAGS) $(CMOCKA_LIBS)
 
 tests/unit/test_oracle: tests/unit/test_oracle.c tests/unit/scenario.h \

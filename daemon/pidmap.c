@@ -41,6 +41,8 @@ arb_pidmap_put(struct arb_pidmap *m, int pid, uint32_t node)
 {
 	uint32_t i = slot_of(m, pid);
 
+	if (pid <= 0)
+		return -EINVAL; /* 0 marks an empty slot; neither is a process */
 	for (;; i = (i + 1) & m->mask) {
 		if (m->slots[i].pid == pid) {
 			m->slots[i].node = node;
@@ -62,6 +64,8 @@ arb_pidmap_get(const struct arb_pidmap *m, int pid)
 {
 	uint32_t i = slot_of(m, pid);
 
+	if (pid <= 0)
+		return UINT32_MAX; /* else 0 would match the first empty slot */
 	while (m->slots[i].pid != pid) {
 		if (m->slots[i].pid == 0)
 			return UINT32_MAX;
@@ -75,6 +79,8 @@ arb_pidmap_take(struct arb_pidmap *m, int pid)
 {
 	uint32_t i = slot_of(m, pid), node;
 
+	if (pid <= 0)
+		return UINT32_MAX;
 	while (m->slots[i].pid != pid) {
 		if (m->slots[i].pid == 0)
 			return UINT32_MAX;

@@ -20,10 +20,13 @@ struct arb_pidmap {
 int arb_pidmap_init(struct arb_pidmap *m, uint32_t max);
 void arb_pidmap_done(struct arb_pidmap *m);
 
-/* Adds or replaces pid -> node. -ENOSPC when full (never at <= max). */
+/*
+ * Adds or replaces pid -> node. -EINVAL for pid <= 0 (no process);
+ * -ENOSPC when full (never at <= max).
+ */
 int arb_pidmap_put(struct arb_pidmap *m, int pid, uint32_t node);
 
-/* The node of pid, or UINT32_MAX when unknown. */
+/* The node of pid, or UINT32_MAX when unknown (always for pid <= 0). */
 uint32_t arb_pidmap_get(const struct arb_pidmap *m, int pid);
 
 /* Removes pid and returns its node, or UINT32_MAX when unknown. */

@@ -17,7 +17,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -34,11 +33,15 @@
 #include "logs/capture.h"
 #include "systemd.h"
 #include "notify.h"
-#include "pidmap.h"
 #include "runtime.h"
+#include "service_procs.h"
 #include "spawn.h"
 #include "init/init.h"
 #include "core/tree.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3 /* waitid(2) on a pidfd; glibc < 2.36 lacks the name */
+#endif
 
 _Static_assert(ARB_SIGTERM == SIGTERM, "spec.h's SIGTERM is Linux's");
 _Static_assert(ARB_SIGKILL == SIGKILL, "spec.h's SIGKILL is Linux's");
@@ -89,9 +92,7 @@ struct rt_node {
 	struct arb_envp *env; /* made at the first start, then reused */
 	int *listen_fds;      /* its listen sockets, held for arbord's life */
 	uint32_t nlisten;
-	int pgid;    /* the process group its process was spawned as */
-	ev_io main_watch; /* a pidfd on a MAINPID= process; fd -1: none */
-	int main_pid;
+	ev_io main_watch; /* the pidfd of a MAINPID= process; fd -1: none */
 	struct arb_ready_pipe ready_pipe; /* ready = "fd:N" */
 	struct arb_service_note note;     /* what it said about itself */
 };
@@ -104,8 +105,7 @@ struct runtime {
 	struct arb_tree *tree;
 	struct arb_actions out;
 	struct rt_node *nodes;
-	struct arb_pidmap pids;  /* main pid -> node */
-	struct arb_pidmap pgids; /* process group -> node, to place senders */
+	struct arb_service_procs procs; /* whose each process is */
 	struct arb_notify *notify; /* NULL when no service uses it */
 	struct arb_envp *plain_env; /* shared by the services of env_is_plain() */
 	struct arb_spawner spawner;
@@ -243,9 +243,7 @@ do_spawn(struct runtime *rt, uint32_t node)
 	arb_ready_pipe_spawned(&rn->ready_pipe);
 	arb_logs_pipes_given(rt->logs, node);
 	if (r == 0)
-		r = arb_pidmap_put(&rt->pids, pid, node);
-	if (r == 0)
-		r = arb_pidmap_put(&rt->pgids, pid, node);
+		r = arb_service_procs_spawned(&rt->procs, node, pid);
 	if (r < 0) {
 		if (pid > 0)
 			(void)kill(-pid, SIGKILL);
@@ -257,30 +255,11 @@ do_spawn(struct runtime *rt, uint32_t node)
 		defer_failed(rt, &ev);
 		return;
 	}
-	rt->nodes[node].pgid = pid;
 	arb_logs_started(rt->logs, node, pid);
 	note_clear(&rt->nodes[node].note);
 	ev.kind = ARB_EV_SPAWNED;
 	ev.pid = pid;
 	fifo_push(&rt->pending, &ev);
-}
-
-/*
- * Signals a service (M1): the process group it was spawned as (its first
- * process leads its own session; after it is reaped this reaches what is
- * left of the group), and pid's own group, or pid alone, when MAINPID=
- * moved the main process elsewhere (M12).
- */
-static void
-signal_service(struct runtime *rt, uint32_t node, int pid, int signo,
-	       bool alive)
-{
-	int pgid = rt->nodes[node].pgid;
-
-	if (pgid > 0)
-		(void)kill(-pgid, signo);
-	if (pid > 0 && pid != pgid && kill(-pid, signo) < 0 && alive)
-		(void)kill(pid, signo);
 }
 
 static void
@@ -304,18 +283,17 @@ perform(struct runtime *rt, const struct arb_action *a)
 		do_spawn(rt, a->node);
 		return;
 	case ARB_ACT_TERMINATE:
-		signal_service(rt, a->node, a->pid,
-			       rt->spec->nodes[a->node].stop_signal, true);
-		signal_service(rt, a->node, a->pid, SIGCONT, true);
+		(void)arb_service_procs_signal(
+			&rt->procs, a->node, rt->spec->nodes[a->node].stop_signal);
+		(void)arb_service_procs_signal(&rt->procs, a->node, SIGCONT);
 		return;
 	case ARB_ACT_KILL:
-		/* After a death (the core forgot the pid) groups only (M1). */
-		signal_service(rt, a->node, a->pid, SIGKILL,
-			       arb_tree_pid(rt->tree, a->node) == a->pid);
+		/* After a death too: what is left of its groups (M3). */
+		(void)arb_service_procs_signal(&rt->procs, a->node, SIGKILL);
 		return;
 	case ARB_ACT_ABORT:
-		if (a->pid > 0)
-			(void)kill(a->pid, SIGABRT);
+		(void)arb_service_procs_signal_main(&rt->procs, a->node, a->pid,
+						    SIGABRT);
 		return;
 	case ARB_ACT_TIMER_SET:
 		timer_set(rt, a->node, a->at_ms);
@@ -354,13 +332,13 @@ perform(struct runtime *rt, const struct arb_action *a)
 	}
 }
 
+/* The pidfd stays open: service_procs holds it, for the last SIGKILL. */
 static void
 main_watch_stop(struct runtime *rt, struct rt_node *r)
 {
 	if (r->main_watch.fd < 0)
 		return;
 	ev_io_stop(rt->loop, &r->main_watch);
-	close(r->main_watch.fd);
 	ev_io_set(&r->main_watch, -1, EV_READ);
 }
 
@@ -376,10 +354,7 @@ main_died(struct runtime *rt, uint32_t node, int pid, int code, int signo)
 	struct arb_event ev = {.kind = ARB_EV_EXITED, .node = node, .pid = pid,
 			       .code = code, .signo = signo};
 
-	(void)arb_pidmap_take(&rt->pids, pid);
-	/* Its group speaks for it no more; the pgid stays for the last KILL. */
-	if (r->pgid > 0)
-		(void)arb_pidmap_take(&rt->pgids, r->pgid);
+	arb_service_procs_main_died(&rt->procs, node, pid);
 	arb_ready_pipe_close(&r->ready_pipe, rt->loop);
 	main_watch_stop(rt, r);
 	/* Its last words come before its death. */
@@ -392,9 +367,9 @@ static void
 on_child(struct ev_loop *loop, ev_child *w, int revents)
 {
 	struct runtime *rt = w->data;
-	uint32_t node = arb_pidmap_get(&rt->pids, w->rpid);
+	uint32_t node = arb_service_procs_main_of(&rt->procs, w->rpid);
 
-	if (node == UINT32_MAX) {
+	if (node == ARB_NONE) {
 		/* M11, X1: an orphan, or a child whose exec failed. */
 		if (rt->system)
 			arb_system_reaped(rt->system, w->rpid, w->rstatus);
@@ -416,12 +391,12 @@ on_main_gone(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct rt_node *r = w->data;
 	struct runtime *rt = r->rt;
-	int pid = r->main_pid;
+	int pid = arb_service_procs_mainpid(&rt->procs, r->index);
 	siginfo_t si;
 	long ret;
 
 	memset(&si, 0, sizeof(si));
-	if (arb_pidmap_get(&rt->pids, pid) != r->index) {
+	if (arb_service_procs_main_of(&rt->procs, pid) != r->index) {
 		main_watch_stop(rt, r);
 		return; /* on_child came first */
 	}
@@ -454,95 +429,18 @@ on_exits_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 
 /* ---- what services say (notify.c) ------------------------------------- */
 
-/* Whether pid descends from arbord: /proc's parent links, bounded. */
-static bool
-is_descendant(int pid)
-{
-	int self = getpid();
-
-	for (int depth = 0; depth < 64 && pid > 1; depth++) {
-		char path[64], buf[512], *p;
-		ssize_t n;
-		int fd;
-
-		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return false;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			return false;
-		buf[n] = '\0';
-		/* "pid (comm) state ppid": comm may hold anything but ends at
-		 * the last ')'. */
-		p = strrchr(buf, ')');
-		if (!p || sscanf(p + 1, " %*c %d", &pid) != 1)
-			return false;
-		if (pid == self)
-			return true;
-	}
-	return false;
-}
-
 /*
- * The service a notify message speaks for: its main process, or any
- * process of the group it was spawned as (a shell's systemd-notify). Any
- * other sender is ignored, as are messages for a service not running.
+ * The service a notify message speaks for (service_procs.c says whose the
+ * sender is); messages for a service not running are ignored.
  */
 static uint32_t
 sender_node(struct runtime *rt, int pid)
 {
-	uint32_t node = arb_pidmap_get(&rt->pids, pid);
-	int pgid;
+	uint32_t node = arb_service_procs_sender(&rt->procs, pid);
 
-	if (node == UINT32_MAX) {
-		pgid = getpgid(pid);
-		if (pgid <= 0)
-			return ARB_NONE;
-		node = arb_pidmap_get(&rt->pgids, pgid);
-	}
-	if (node == UINT32_MAX || arb_tree_pid(rt->tree, node) <= 0)
+	if (node == ARB_NONE || arb_tree_pid(rt->tree, node) <= 0)
 		return ARB_NONE;
 	return node;
-}
-
-#ifndef P_PIDFD
-#define P_PIDFD 3 /* waitid(2) on a pidfd; glibc < 2.36 lacks the name */
-#endif
-
-/* The owner of pid, from /proc; -1 when it is gone. */
-static long
-uid_of(int pid)
-{
-	char path[64];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "/proc/%d", pid);
-	return stat(path, &st) == 0 ? (long)st.st_uid : -1;
-}
-
-/*
- * Whether MAINPID=pid, sent by a process of uid for node, may be believed:
- * a descendant of arbord, not arbord, not any service's main process, not
- * in another service's process group or session, and, from a sender other
- * than root, one of the sender's own processes.
- */
-static bool
-mainpid_allowed(struct runtime *rt, uint32_t node, int pid, long uid)
-{
-	uint32_t other;
-
-	if (pid == getpid() || !is_descendant(pid) ||
-	    arb_pidmap_get(&rt->pids, pid) != UINT32_MAX)
-		return false;
-	other = arb_pidmap_get(&rt->pgids, getpgid(pid));
-	if (other != UINT32_MAX && other != node)
-		return false;
-	other = arb_pidmap_get(&rt->pgids, getsid(pid));
-	if (other != UINT32_MAX && other != node)
-		return false;
-	return uid == 0 || uid_of(pid) == uid;
 }
 
 /*
@@ -563,27 +461,20 @@ move_main_pid(struct runtime *rt, uint32_t node, int pid, long uid)
 	if (pid == old || old <= 0 ||
 	    (st != ARB_CHILD_UP && st != ARB_CHILD_STARTING))
 		return;
-	if (!mainpid_allowed(rt, node, pid, uid)) {
+	if (!arb_service_procs_mainpid_allowed(&rt->procs, node, pid, uid)) {
 		fprintf(stderr, "arbord: child '%s': MAINPID=%d ignored: not "
 			"a process of this service\n",
 			rt->spec->nodes[node].path, pid);
 		return;
 	}
-	fd = (int)syscall(SYS_pidfd_open, pid, 0);
 	feed(rt, &ev);
-	if (arb_tree_pid(rt->tree, node) != pid) {
-		if (fd >= 0)
-			close(fd);
+	if (arb_tree_pid(rt->tree, node) != pid)
 		return;
-	}
-	(void)arb_pidmap_take(&rt->pids, old);
-	(void)arb_pidmap_put(&rt->pids, pid, node);
 	main_watch_stop(rt, r);
+	fd = arb_service_procs_move_main(&rt->procs, node, old, pid);
 	if (fd < 0)
 		return; /* before Linux 5.3: only a reap by arbord is seen */
-	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 	arb_logs_started(rt->logs, node, pid);
-	r->main_pid = pid;
 	ev_io_set(&r->main_watch, fd, EV_READ);
 	ev_io_start(rt->loop, &r->main_watch);
 }
@@ -711,6 +602,15 @@ control_request(void *ctx, uint32_t node, enum arb_request_kind kind,
 	feed(ctx, &ev);
 }
 
+/* arborctl kill: by the same rule as stops and kills (M1, M12). */
+static int
+control_signal(void *ctx, uint32_t node, int signo)
+{
+	struct runtime *rt = ctx;
+
+	return arb_service_procs_signal(&rt->procs, node, signo);
+}
+
 static void
 control_shutdown(void *ctx, int action)
 {
@@ -771,7 +671,7 @@ sys_forward(void *ctx, int signo)
 
 		if (rt->spec->nodes[i].kind == ARB_NODE_SERVICE && pid > 0 &&
 		    (rt->spec->nodes[i].forward_signals & (1u << signo)))
-			signal_service(rt, i, pid, signo, true);
+			(void)arb_service_procs_signal(&rt->procs, i, signo);
 	}
 }
 
@@ -844,8 +744,7 @@ runtime_done(struct runtime *rt)
 	free(rt->pending.v);
 	free(rt->failed.v);
 	free(rt->exits.v);
-	arb_pidmap_done(&rt->pids);
-	arb_pidmap_done(&rt->pgids);
+	arb_service_procs_done(&rt->procs);
 	arb_spawner_done(&rt->spawner);
 	arb_actions_done(&rt->out);
 	arb_tree_free(rt->tree);
@@ -880,8 +779,7 @@ runtime_init(struct runtime *rt, const struct arb_spec *spec,
 	if (!rt->tree || !rt->nodes || fifo_init(&rt->pending, n + 8) < 0 ||
 	    fifo_init(&rt->failed, n + 8) < 0 ||
 	    fifo_init(&rt->exits, n + 8) < 0 ||
-	    arb_pidmap_init(&rt->pids, n) < 0 ||
-	    arb_pidmap_init(&rt->pgids, n) < 0)
+	    arb_service_procs_init(&rt->procs, n) < 0)
 		return -ENOMEM;
 	rt->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (rt->devnull < 0)
@@ -973,12 +871,12 @@ raise_nofile(const struct arb_spec *spec, struct arb_spawner *sp)
 	struct rlimit lim, raised;
 	/* arbord's own (the loop, the sockets, a spawn's pipes, log files),
 	 * every control client, and per service: its two log pipes' read
-	 * ends, a readiness pipe, a pidfd and its listen sockets. */
+	 * ends, a readiness pipe, two pidfds and its listen sockets. */
 	rlim_t need = 64 + ARB_CLIENTS_MAX;
 
 	for (uint32_t i = 0; i < spec->nnodes; i++)
 		if (spec->nodes[i].kind == ARB_NODE_SERVICE)
-			need += 4 + arb_spec_strv_len(spec->nodes[i].listen) +
+			need += 5 + arb_spec_strv_len(spec->nodes[i].listen) +
 				(spec->nodes[i].log.file ? 1 : 0);
 	if (getrlimit(RLIMIT_NOFILE, &lim) < 0 || lim.rlim_cur >= need)
 		return;
@@ -1010,6 +908,7 @@ arb_runtime_run(const struct arb_spec *spec, const char *socket_path,
 {
 	static const struct arb_control_hooks hooks = {
 		.request = control_request,
+		.signal = control_signal,
 		.shutdown = control_shutdown,
 		.takes_action = control_takes_action,
 		.note = control_note,

@@ -33,6 +33,10 @@ struct arb_control_hooks {
 	void (*shutdown)(void *ctx, int action);
 	/* Whether Shutdown may name an action: arbord is the system's init. */
 	bool (*takes_action)(void *ctx);
+	/* signo to running service node's processes, by the rule of stops
+	 * and kills (arb_service_procs_signal). 0, or -ESRCH when none
+	 * got it. */
+	int (*signal)(void *ctx, uint32_t node, int signo);
 	/* What service node last said about itself; never NULL. */
 	const struct arb_service_note *(*note)(void *ctx, uint32_t node);
 };

@@ -5,7 +5,6 @@
  * It never writes to a socket itself; control.c does.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -357,8 +356,10 @@ method_signal(struct conn *c, json_t *params)
 	if (node == ARB_NONE)
 		return;
 	arb_tree_view(c->ctl->tree, node, &v);
+	/* Only the runtime signals processes: it knows which are the
+	 * service's now (M1, M12). */
 	if (spec->nodes[node].kind != ARB_NODE_SERVICE || v.pid <= 0 ||
-	    kill(-v.pid, signo) < 0) {
+	    c->ctl->hooks.signal(c->ctl->ctx, node, signo) < 0) {
 		conn_error_str(c, ARB_ERR_NOT_RUNNING, "path",
 			       spec->nodes[node].path);
 		return;

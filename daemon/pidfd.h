@@ -1,0 +1,45 @@
+/*
+ * pidfd.h - a process held by a pidfd, so that it and the process group it
+ * leads are signalled by identity: a number the kernel has since handed to
+ * another process is never signalled (SEMANTICS.md M1).
+ */
+#ifndef ARB_PIDFD_H
+#define ARB_PIDFD_H
+
+#include <stdbool.h>
+
+struct arb_pidfd {
+	int pid;   /* 0: none held */
+	int fd;    /* -1 when pidfd_open(2) failed (Linux < 5.3, EMFILE) */
+	bool gone; /* reaped; only consulted without fd */
+};
+
+/* Holds nothing. */
+void arb_pidfd_init(struct arb_pidfd *p);
+
+/*
+ * Holds pid, which must not have been reaped yet (a child of arbord that
+ * the loop has not reaped, or a process just checked by its caller).
+ * Whatever p held before is released. Without a pidfd (-errno returned)
+ * pid is kept and signalled by number until arb_pidfd_reaped().
+ */
+int arb_pidfd_hold(struct arb_pidfd *p, int pid);
+
+/* Releases what p holds (closes the pidfd). */
+void arb_pidfd_release(struct arb_pidfd *p);
+
+/* The process is reaped: without a pidfd, its number is no longer its. */
+void arb_pidfd_reaped(struct arb_pidfd *p);
+
+/* signo to the process itself. 0, or -ESRCH when it is gone. */
+int arb_pidfd_signal(const struct arb_pidfd *p, int signo);
+
+/*
+ * signo to the process group the process leads, also after the leader
+ * itself is gone, while any of the group is left (Linux 6.9 and later).
+ * Before 6.9 the group is reached only while its leader is there to hold
+ * its number. 0, or -ESRCH when it leads no group with anyone left in it.
+ */
+int arb_pidfd_signal_group(const struct arb_pidfd *p, int signo);
+
+#endif

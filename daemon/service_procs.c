@@ -1,0 +1,226 @@
+/*
+ * service_procs.c - which processes are a service's, and how a signal
+ * reaches them: the pid maps that route exits and notify messages to
+ * nodes, the checks MAINPID= must pass, and the signal rule. runtime.c
+ * keeps the libev wiring around them. No logging, no core events here:
+ * callers get answers and 0 or -errno.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/spec.h"
+#include "service_procs.h"
+
+int
+arb_service_procs_init(struct arb_service_procs *ps, uint32_t n)
+{
+	ps->n = n;
+	ps->v = calloc(n, sizeof(*ps->v));
+	if (!ps->v || arb_pidmap_init(&ps->mains, n) < 0 ||
+	    arb_pidmap_init(&ps->groups, n) < 0)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		arb_pidfd_init(&ps->v[i].first);
+		arb_pidfd_init(&ps->v[i].main);
+	}
+	return 0;
+}
+
+void
+arb_service_procs_done(struct arb_service_procs *ps)
+{
+	for (uint32_t i = 0; ps->v && i < ps->n; i++) {
+		arb_pidfd_release(&ps->v[i].first);
+		arb_pidfd_release(&ps->v[i].main);
+	}
+	free(ps->v);
+	ps->v = NULL;
+	arb_pidmap_done(&ps->mains);
+	arb_pidmap_done(&ps->groups);
+}
+
+/* Takes key -> node out of m only if node owns it: a number that another
+ * node's process has since been given is that node's. */
+static void
+take_if_owner(struct arb_pidmap *m, int key, uint32_t node)
+{
+	if (arb_pidmap_get(m, key) == node)
+		(void)arb_pidmap_take(m, key);
+}
+
+int
+arb_service_procs_spawned(struct arb_service_procs *ps, uint32_t node,
+			  int pid)
+{
+	struct arb_service_proc *s = &ps->v[node];
+	int r = arb_pidmap_put(&ps->mains, pid, node);
+
+	if (r == 0)
+		r = arb_pidmap_put(&ps->groups, pid, node);
+	if (r < 0) {
+		take_if_owner(&ps->mains, pid, node);
+		return r;
+	}
+	arb_pidfd_release(&s->main);
+	/* Without a pidfd its number is used until main_died says reaped. */
+	(void)arb_pidfd_hold(&s->first, pid);
+	return 0;
+}
+
+uint32_t
+arb_service_procs_main_of(const struct arb_service_procs *ps, int pid)
+{
+	return arb_pidmap_get(&ps->mains, pid);
+}
+
+int
+arb_service_procs_mainpid(const struct arb_service_procs *ps, uint32_t node)
+{
+	return ps->v[node].main.pid;
+}
+
+void
+arb_service_procs_main_died(struct arb_service_procs *ps, uint32_t node,
+			    int pid)
+{
+	struct arb_service_proc *s = &ps->v[node];
+
+	take_if_owner(&ps->mains, pid, node);
+	take_if_owner(&ps->groups, s->first.pid, node);
+	if (pid == s->main.pid)
+		arb_pidfd_reaped(&s->main);
+	if (pid == s->first.pid)
+		arb_pidfd_reaped(&s->first);
+}
+
+uint32_t
+arb_service_procs_sender(const struct arb_service_procs *ps, int pid)
+{
+	uint32_t node = arb_pidmap_get(&ps->mains, pid);
+
+	if (node != ARB_NONE)
+		return node;
+	node = arb_pidmap_get(&ps->groups, getpgid(pid));
+	/*
+	 * The number is the first process's group only while that group,
+	 * asked by pidfd (signal 0), has anyone left: once it is empty the
+	 * number may lead another process's new group.
+	 */
+	if (node != ARB_NONE &&
+	    arb_pidfd_signal_group(&ps->v[node].first, 0) < 0)
+		return ARB_NONE;
+	return node;
+}
+
+/* Whether pid descends from arbord: /proc's parent links, bounded. */
+static bool
+is_descendant(int pid)
+{
+	int self = getpid();
+
+	for (int depth = 0; depth < 64 && pid > 1; depth++) {
+		char path[64], buf[512], *p;
+		ssize_t n;
+		int fd;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return false;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			return false;
+		buf[n] = '\0';
+		/* "pid (comm) state ppid": comm may hold anything but ends at
+		 * the last ')'. */
+		p = strrchr(buf, ')');
+		if (!p || sscanf(p + 1, " %*c %d", &pid) != 1)
+			return false;
+		if (pid == self)
+			return true;
+	}
+	return false;
+}
+
+/* The owner of pid, from /proc; -1 when it is gone. */
+static long
+uid_of(int pid)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d", pid);
+	return stat(path, &st) == 0 ? (long)st.st_uid : -1;
+}
+
+bool
+arb_service_procs_mainpid_allowed(const struct arb_service_procs *ps,
+				  uint32_t node, int pid, long uid)
+{
+	uint32_t other;
+
+	if (pid == getpid() || !is_descendant(pid) ||
+	    arb_pidmap_get(&ps->mains, pid) != ARB_NONE)
+		return false;
+	other = arb_pidmap_get(&ps->groups, getpgid(pid));
+	if (other != ARB_NONE && other != node)
+		return false;
+	other = arb_pidmap_get(&ps->groups, getsid(pid));
+	if (other != ARB_NONE && other != node)
+		return false;
+	return uid == 0 || uid_of(pid) == uid;
+}
+
+int
+arb_service_procs_move_main(struct arb_service_procs *ps, uint32_t node,
+			    int old, int pid)
+{
+	struct arb_service_proc *s = &ps->v[node];
+	int r;
+
+	take_if_owner(&ps->mains, old, node);
+	/* Cannot fail: a node has one main pid, and room is made for all. */
+	(void)arb_pidmap_put(&ps->mains, pid, node);
+	/* Without a pidfd the first process's reap goes unseen from now on:
+	 * its number may be another's at any time. */
+	if (s->first.fd < 0)
+		arb_pidfd_reaped(&s->first);
+	r = arb_pidfd_hold(&s->main, pid);
+	return r < 0 ? r : s->main.fd;
+}
+
+int
+arb_service_procs_signal(const struct arb_service_procs *ps, uint32_t node,
+			 int signo)
+{
+	const struct arb_service_proc *s = &ps->v[node];
+	bool reached = arb_pidfd_signal_group(&s->first, signo) == 0;
+	int r;
+
+	if (s->main.pid <= 0)
+		return reached ? 0 : -ESRCH;
+	r = arb_pidfd_signal_group(&s->main, signo);
+	/* It leads no group: alone, unless it got signo with the first's. */
+	if (r == -ESRCH && !(reached && getpgid(s->main.pid) == s->first.pid))
+		r = arb_pidfd_signal(&s->main, signo);
+	return reached || r == 0 ? 0 : -ESRCH;
+}
+
+int
+arb_service_procs_signal_main(const struct arb_service_procs *ps,
+			      uint32_t node, int pid, int signo)
+{
+	const struct arb_service_proc *s = &ps->v[node];
+
+	if (pid > 0 && pid == s->main.pid)
+		return arb_pidfd_signal(&s->main, signo);
+	if (pid > 0 && pid == s->first.pid && s->main.pid <= 0)
+		return arb_pidfd_signal(&s->first, signo);
+	return -ESRCH;
+}

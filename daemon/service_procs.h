@@ -1,0 +1,103 @@
+/*
+ * service_procs.h - the processes of each service as the shell knows them:
+ * its main process (the one spawned, or the one MAINPID= named), the
+ * process group it was spawned as, which senders on the notify socket
+ * speak for it, and the one rule by which a signal reaches them (M1, M12).
+ */
+#ifndef ARB_SERVICE_PROCS_H
+#define ARB_SERVICE_PROCS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pidfd.h"
+#include "pidmap.h"
+
+struct arb_service_procs {
+	struct arb_service_proc {
+		/* The process spawned, leader of its own session and group;
+		 * held until the next spawn, so the last SIGKILL reaches what
+		 * is left of its group, and nothing else. */
+		struct arb_pidfd first;
+		/* The process MAINPID= named; pid 0 while the first is the
+		 * main process. */
+		struct arb_pidfd main;
+	} *v;
+	uint32_t n;
+	struct arb_pidmap mains;  /* live main pid -> node */
+	struct arb_pidmap groups; /* first process's pid (its group) -> node */
+};
+
+/* For n nodes. 0 or -ENOMEM. */
+int arb_service_procs_init(struct arb_service_procs *ps, uint32_t n);
+void arb_service_procs_done(struct arb_service_procs *ps);
+
+/*
+ * node's process pid was just spawned (not reaped yet): it is the main
+ * process and its group speaks for node. Whatever node held before is
+ * released. 0 or -errno (-ENOSPC, -EINVAL); then nothing is kept.
+ */
+int arb_service_procs_spawned(struct arb_service_procs *ps, uint32_t node,
+			      int pid);
+
+/* The node whose main process is pid, or ARB_NONE. */
+uint32_t arb_service_procs_main_of(const struct arb_service_procs *ps,
+				   int pid);
+
+/* The pid MAINPID= last made node's main process; 0 when none. */
+int arb_service_procs_mainpid(const struct arb_service_procs *ps,
+			      uint32_t node);
+
+/*
+ * node's main process pid is dead (reaped, by arbord or another): neither
+ * it nor its first process's group speaks for node any more. What node
+ * holds stays, for the SIGKILL of what is left of its groups.
+ */
+void arb_service_procs_main_died(struct arb_service_procs *ps, uint32_t node,
+				 int pid);
+
+/*
+ * The node a notify message from pid speaks for: pid is its main process,
+ * or in the group its first process leads (by identity: not a new group
+ * that took the number of an empty one). ARB_NONE for any other sender.
+ */
+uint32_t arb_service_procs_sender(const struct arb_service_procs *ps,
+				  int pid);
+
+/*
+ * Whether MAINPID=pid, sent by a process of uid for node, may be believed:
+ * a descendant of arbord, not arbord, not any service's main process, not
+ * in another service's process group or session, and, from a sender other
+ * than root, one of the sender's own processes.
+ */
+bool arb_service_procs_mainpid_allowed(const struct arb_service_procs *ps,
+				       uint32_t node, int pid, long uid);
+
+/*
+ * The core took MAINPID=pid for node, whose main process was old. Returns
+ * the pidfd node holds for pid (borrowed: valid until node's next move or
+ * spawn), to watch for its death, or -errno when there is none (Linux
+ * before 5.3): then only a reap by arbord shows its death.
+ */
+int arb_service_procs_move_main(struct arb_service_procs *ps, uint32_t node,
+				int old, int pid);
+
+/*
+ * The one rule for every signal to a service, from a stop, a kill, a
+ * forwarded signal or arborctl kill: the group its first process leads,
+ * while anyone is left in it; and its MAINPID= process's own group, or
+ * that process alone when it leads none and the first did not reach it.
+ * Groups and processes are reached by pidfd, never by a number kept after
+ * its process. 0 when any process got signo, else -ESRCH.
+ */
+int arb_service_procs_signal(const struct arb_service_procs *ps,
+			     uint32_t node, int signo);
+
+/*
+ * signo to node's main process pid alone (the watchdog's SIGABRT), if pid
+ * still is what node holds. 0 or -ESRCH.
+ */
+int arb_service_procs_signal_main(const struct arb_service_procs *ps,
+				  uint32_t node, int pid, int signo);
+
+#endif
