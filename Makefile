@@ -153,8 +153,12 @@ tests/unit/test_oracle: tests/unit/test_oracle.c tests/unit/scenario.h \
 # Programs the integration tests run as services; never sanitized (the
 # sanitizers are arbord's), linked only with what they use.
 HELPERS := tests/integration/helpers/listen_echo \
-	tests/integration/helpers/fewslots.so
+	tests/integration/helpers/fewslots.so \
+	tests/integration/helpers/forkmask.so
 tests/integration/helpers/fewslots.so: tests/integration/helpers/fewslots.c
+	$(CC) -std=c11 $(WARN) -Wno-missing-prototypes $(CFLAGS) -shared -fPIC \
+		-o $@ $< -ldl
+tests/integration/helpers/forkmask.so: tests/integration/helpers/forkmask.c
 	$(CC) -std=c11 $(WARN) -Wno-missing-prototypes $(CFLAGS) -shared -fPIC \
 		-o $@ $< -ldl
 tests/integration/helpers/listen_echo: tests/integration/helpers/listen_echo.c

@@ -313,20 +313,27 @@ int
 arb_pid1_shell(const struct arb_mode *m, char *const argv[], int *ret_pid)
 {
 	bool console = !m->in_container && is_pid1();
-	sigset_t none;
-	int pid = fork();
+	sigset_t all, old;
+	int pid, err;
 
-	if (pid < 0)
-		return -errno;
-	if (pid > 0) {
+	/* Born with every signal blocked: until it resets them, arbord's
+	 * handlers are the child's, and must not run there (as spawn.c). */
+	sigfillset(&all);
+	(void)sigprocmask(SIG_SETMASK, &all, &old);
+	pid = fork();
+	if (pid != 0) {
+		err = errno;
+		(void)sigprocmask(SIG_SETMASK, &old, NULL);
+		if (pid < 0)
+			return -err;
 		*ret_pid = pid;
 		return 0;
 	}
 	/* The child: only async-signal-safe calls from here on. */
 	for (int sig = 1; sig < NSIG; sig++)
 		(void)signal(sig, SIG_DFL);
-	sigemptyset(&none);
-	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	sigemptyset(&all);
+	(void)sigprocmask(SIG_SETMASK, &all, NULL);
 	(void)setsid();
 	if (console) {
 		int fd = open("/dev/console", O_RDWR);
