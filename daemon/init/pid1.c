@@ -316,6 +316,8 @@ arb_pid1_shell(const struct arb_mode *m, char *const argv[], int *ret_pid)
 	sigset_t all, old;
 	int pid, err;
 
+	if (access(argv[0], X_OK) < 0)
+		return -errno; /* no shell: nothing to fork */
 	/* Born with every signal blocked: until it resets them, arbord's
 	 * handlers are the child's, and must not run there (as spawn.c). */
 	sigfillset(&all);
@@ -348,4 +350,19 @@ arb_pid1_shell(const struct arb_mode *m, char *const argv[], int *ret_pid)
 	}
 	execve(argv[0], argv, environ);
 	_exit(127);
+}
+
+/*
+ * Before any loop exists (main.c's early failure), nothing else reaps:
+ * wait here, collecting the orphans that come to PID 1 meanwhile.
+ */
+int
+arb_pid1_wait_shell(int pid)
+{
+	int status, r;
+
+	while ((r = waitpid(-1, &status, 0)) != pid)
+		if (r < 0 && errno != EINTR)
+			return -errno;
+	return status;
 }
