@@ -28,6 +28,7 @@
 #include "clock.h"
 #include "control/control.h"
 #include "envp.h"
+#include "faults.h"
 #include "logs/event_log.h"
 #include "core/limits.h"
 #include "listen.h"
@@ -877,9 +878,10 @@ runtime_init(struct runtime *rt, const struct arb_spec *spec,
 	rt->tree = arb_tree_new(spec);
 	rt->nodes = calloc(n, sizeof(*rt->nodes));
 	/* Each node has at most one event of each kind in flight. */
-	if (!rt->tree || !rt->nodes || fifo_init(&rt->pending, n + 8) < 0 ||
-	    fifo_init(&rt->failed, n + 8) < 0 ||
-	    fifo_init(&rt->exits, n + 8) < 0 ||
+	if (!rt->tree || !rt->nodes ||
+	    fifo_init(&rt->pending, arb_faults_queue_cap(n + 8)) < 0 ||
+	    fifo_init(&rt->failed, arb_faults_queue_cap(n + 8)) < 0 ||
+	    fifo_init(&rt->exits, arb_faults_queue_cap(n + 8)) < 0 ||
 	    arb_pidmap_init(&rt->pids, n) < 0 ||
 	    arb_pidmap_init(&rt->pgids, n) < 0)
 		return -ENOMEM;
@@ -1055,6 +1057,7 @@ arb_runtime_run(const struct arb_spec *spec, const char *socket_path,
 	if (r < 0)
 		goto out;
 	rt.exit_code = 1;
+	arb_faults_arm_core();
 	feed(&rt, &boot);
 	if (!rt.down)
 		ev_run(rt.loop, 0);
