@@ -347,6 +347,34 @@ on_down_timer(struct ev_loop *loop, ev_timer *w, int revents)
 		on_giveup(s);
 }
 
+/* What the root's give-up would end with, where the tree cannot be
+ * restarted nor a shell run beside it: every process must go first. */
+static enum arb_final
+lost_final(const struct arb_system *s)
+{
+	if (s->mode->container)
+		return ARB_FINAL_EXIT;
+	if (s->spec->on_giveup == ARB_GIVEUP_POWEROFF)
+		return ARB_FINAL_POWEROFF;
+	if (s->spec->on_giveup == ARB_GIVEUP_HALT)
+		return ARB_FINAL_HALT;
+	return ARB_FINAL_REBOOT;
+}
+
+void
+arb_system_core_lost(struct arb_system *s)
+{
+	struct arb_sd_event down = {.kind = ARB_SD_TREE_DOWN, .exit_code = 1};
+
+	s->tree_down = true;
+	s->root_code = 1;
+	ev_timer_stop(s->loop, &s->down_timer);
+	if (s->sd.state == ARB_SD_TREE)
+		sd_feed(s, &down); /* the tree will never say it is down */
+	else if (s->sd.state == ARB_SD_IDLE)
+		begin(s, lost_final(s), "core_lost", 0);
+}
+
 void
 arb_system_root_down(struct arb_system *s, int exit_code)
 {

@@ -26,6 +26,8 @@ from ctlclient import try_call
 ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
 FORKMASK = os.path.join(REPO, "tests", "integration", "helpers",
                         "forkmask.so")
+FAULTS_ARBORD = os.path.join(REPO, "tests", "integration", "helpers",
+                             "arbord-faults")
 
 
 def _can_unshare():
@@ -47,13 +49,14 @@ class PidnsArbord(Arbord):
     namespace's, so they are never killed from here: cleanup ends the
     namespace through unshare --kill-child."""
 
-    def __init__(self, tmp_path, config, args=(), shell=None, env=None):
+    def __init__(self, tmp_path, config, args=(), shell=None, env=None,
+                 arbord=ARBORD):
         self._prepare(tmp_path, config)
         argv = ["unshare", "--pid", "--fork", "--mount-proc",
                 "--kill-child=SIGKILL"]
         if shell:  # arbord below a shell: not PID 1 of the namespace
             argv += ["/bin/sh", "-c", shell + ' "$@"', "sh"]
-        argv += [ARBORD, "-c", str(self.config), "-s", str(self.socket),
+        argv += [arbord, "-c", str(self.config), "-s", str(self.socket),
                  *args]
         env = dict(os.environ, **(env or {}))
         env.pop("ARBOR_SOCKET", None)
@@ -291,6 +294,35 @@ def test_emergency_shell_is_forked_with_every_signal_blocked(pidns,
     assert born == ["unblocked="]
     status = (tmp_path / "shell-signals").read_text().split()
     assert status == ["SigBlk:", "0" * 16, "SigIgn:", "0" * 16]
+
+
+def test_init_core_out_of_memory_reboots_instead_of_aborting(pidns):
+    """Bug: as PID 1, the core running out of memory made arbord abort(),
+    which panics the kernel. The core's first allocation fails
+    (arbord-faults): arbord says so, counted, and the final shutdown
+    reboots, as the root's give-up does."""
+    a = pidns(tree([service("a", SLEEP)]), args=["--init"],
+              env={"ARBOR_FAULT_CORE_ALLOC": "1"}, arbord=FAULTS_ARBORD)
+    code = a.wait_exit()
+    print("arbord's stderr:", a.lines)
+    assert code == -signal.SIGHUP
+    lost = a.find("core_lost")[0]
+    assert (lost["error"], lost["count"]) == ("out of memory in the core",
+                                             "1")
+    sd = a.find("shutdown")[0]
+    assert (sd["action"], sd["reason"]) == ("reboot", "core_lost")
+    assert a.lines_from("core_lost") == ["core_lost", "shutdown"] + \
+        SHUTDOWN_STEPS[1:]
+
+
+def test_container_core_out_of_memory_exits_1(pidns):
+    """The same failure in a container's init: it exits with status 1,
+    after the final shutdown's kill(-1)."""
+    a = pidns(tree([service("a", SLEEP)]),
+              env={"ARBOR_FAULT_CORE_ALLOC": "1"}, arbord=FAULTS_ARBORD)
+    assert a.wait_exit() == 1
+    sd = a.find("shutdown")[0]
+    assert (sd["action"], sd["reason"]) == ("exit", "core_lost")
 
 
 def test_init_giveup_restarts_the_tree(pidns):
