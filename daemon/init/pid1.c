@@ -15,6 +15,7 @@
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -309,6 +310,23 @@ arb_pid1_reboot(const struct arb_mode *m, enum arb_final final)
 	return reboot(cmd) < 0 ? -errno : 0;
 }
 
+/*
+ * The child's signals back to SIG_DFL, through the raw syscall: glibc's
+ * signal() refuses its reserved 32 and 33, which GNU make, for one,
+ * ignores, and an ignored signal survives exec. A zeroed kernel sigaction
+ * is SIG_DFL with no flags and an empty mask (as spawn.c's).
+ */
+static void
+reset_dispositions(void)
+{
+	static const unsigned long dfl[8];
+
+	for (int sig = 1; sig < _NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			(void)syscall(SYS_rt_sigaction, sig, dfl, NULL,
+				      _NSIG / 8);
+}
+
 int
 arb_pid1_shell(const struct arb_mode *m, char *const argv[], int *ret_pid)
 {
@@ -332,8 +350,7 @@ arb_pid1_shell(const struct arb_mode *m, char *const argv[], int *ret_pid)
 		return 0;
 	}
 	/* The child: only async-signal-safe calls from here on. */
-	for (int sig = 1; sig < NSIG; sig++)
-		(void)signal(sig, SIG_DFL);
+	reset_dispositions();
 	sigemptyset(&all);
 	(void)sigprocmask(SIG_SETMASK, &all, NULL);
 	(void)setsid();
