@@ -18,6 +18,7 @@
 #include "logs/event_log.h"
 #include "systemd.h"
 #include "init/pid1.h"
+#include "init/shell.h"
 #include "runtime.h"
 #include "sockpath.h"
 #include "core/spec.h"
@@ -178,10 +179,10 @@ run_emergency_shell(const struct arb_mode *m, const char *why)
 		fprintf(stderr, "arbord: %s: starting the emergency shell %s "
 			"on the console; the system reboots when it exits\n",
 			why, argv[0]);
-		err = arb_pid1_shell(m, argv, &pid);
+		err = arb_shell_start(m, argv, &pid);
 	}
 	if (err == 0)
-		err = arb_pid1_wait_shell(pid);
+		err = arb_shell_wait(pid);
 	if (err < 0) {
 		fprintf(stderr, "arbord: no emergency shell: %s: %s; "
 			"rebooting\n", argv[0], strerror(-err));

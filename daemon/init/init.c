@@ -20,6 +20,7 @@
 #include "logs/event_log.h"
 #include "core/limits.h"
 #include "pid1.h"
+#include "shell.h"
 #include "core/shutdown.h"
 #include "signames.h"
 #include "init.h"
@@ -265,7 +266,7 @@ start_shell(struct arb_system *s)
 	char *const *argv = s->spec->emergency_shell ? s->spec->emergency_shell
 						     : plain;
 	struct arb_logfmt l;
-	int pid = 0, r = arb_pid1_shell(s->mode, argv, &pid);
+	int pid = 0, r = arb_shell_start(s->mode, argv, &pid);
 
 	line_begin(&l, "emergency_shell");
 	arb_logfmt_str(&l, "exec", argv[0]);

@@ -112,20 +112,4 @@ int arb_pid1_unmount(const struct arb_mode *m, struct arb_pid1_unmount *ret);
  */
 int arb_pid1_reboot(const struct arb_mode *m, enum arb_final final);
 
-/*
- * Starts argv as the emergency shell: its own session, /dev/console as its
- * terminal (inherited descriptors in a container), default signals. The
- * caller learns of its end through its reaper. 0 and *ret_pid, or -errno:
- * -ENOENT or -EACCES, without forking, when argv[0] is no executable file.
- */
-int arb_pid1_shell(const struct arb_mode *m, char *const argv[],
-		   int *ret_pid);
-
-/*
- * Waits for the shell pid to end, reaping every other child meanwhile;
- * only for when no event loop runs (it would reap them). Its wait status,
- * or -errno.
- */
-int arb_pid1_wait_shell(int pid);
-
 #endif
