@@ -33,6 +33,16 @@ def faulty(tmp_path, request, config, **faults):
     return a
 
 
+def assert_core_lost_and_exit_1(a, error):
+    """arbord said once that its core is lost, for error, and exited 1
+    (an abort() would be -SIGABRT)."""
+    code = a.wait_exit()
+    print("arbord's stderr:", a.lines)
+    assert code == 1
+    assert [(e["error"], e["count"]) for e in a.find("core_lost")] == \
+        [(error, "1")]
+
+
 def zombie(pid):
     with open(f"/proc/{pid}/stat") as f:
         return f.read().rsplit(")", 1)[1].split()[0] == "Z"
@@ -43,12 +53,7 @@ def test_core_out_of_memory_exits_instead_of_aborting(tmp_path, request):
     It says so, counted, and exits with status 1."""
     a = faulty(tmp_path, request, tree([service("a", SLEEPER)]),
                ARBOR_FAULT_CORE_ALLOC="1")
-    code = a.wait_exit()
-    print("arbord's stderr:", a.lines)
-    assert code == 1
-    lost = a.find("core_lost")
-    assert [(e["error"], e["count"]) for e in lost] == \
-        [("out of memory in the core", "1")]
+    assert_core_lost_and_exit_1(a, "out of memory in the core")
     assert not a.find("start")
 
 
@@ -94,10 +99,5 @@ def test_queue_that_cannot_grow_stops_the_services_and_exits(tmp_path,
                    what="a and b dead, not reaped")
     finally:
         a.signal(signal.SIGCONT)
-    code = a.wait_exit()
-    print("arbord's stderr:", a.lines)
-    assert code == 1
-    lost = a.find("core_lost")
-    assert [(e["error"], e["count"]) for e in lost] == \
-        [("out of memory for the event queue", "1")]
+    assert_core_lost_and_exit_1(a, "out of memory for the event queue")
     assert not pid_alive(pids["c"])
