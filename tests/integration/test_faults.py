@@ -78,6 +78,19 @@ def test_event_queue_overflow_grows_and_is_counted(tmp_path, request):
     assert a.trace()[-3:] == ["stop b", "stop a", "down"]
 
 
+def reap_two_together(a, first, second):
+    """Kills two services while arbord is stopped, so that their deaths
+    are reaped together when it runs again."""
+    a.signal(signal.SIGSTOP)
+    try:
+        for pid in (first, second):
+            os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: zombie(first) and zombie(second),
+                   what="both dead, not reaped")
+    finally:
+        a.signal(signal.SIGCONT)
+
+
 def test_queue_that_cannot_grow_stops_the_services_and_exits(tmp_path,
                                                              request):
     """Bug: the same overflow when memory has run out. Two deaths reaped
@@ -89,15 +102,25 @@ def test_queue_that_cannot_grow_stops_the_services_and_exits(tmp_path,
                      service("c", SLEEPER)]),
                ARBOR_FAULT_QUEUE_CAP="1", ARBOR_FAULT_QUEUE_GROW="0")
     a.wait_event("start", "c")
-    pids = {p: a.pid_of(p) for p in ("a", "b", "c")}
-    # Both deaths are waiting when arbord runs again: reaped together.
-    a.signal(signal.SIGSTOP)
-    try:
-        for p in ("a", "b"):
-            os.kill(pids[p], signal.SIGKILL)
-        wait_until(lambda: zombie(pids["a"]) and zombie(pids["b"]),
-                   what="a and b dead, not reaped")
-    finally:
-        a.signal(signal.SIGCONT)
+    c = a.pid_of("c")
+    reap_two_together(a, a.pid_of("a"), a.pid_of("b"))
     assert_core_lost_and_exit_1(a, "out of memory for the event queue")
-    assert not pid_alive(pids["c"])
+    assert not pid_alive(c)
+
+
+def test_core_lost_kills_a_service_that_ignores_sigterm(tmp_path, request):
+    """After the core is lost, a service that ignores SIGTERM is killed
+    once ARB_SHUTDOWN_TERM_MS (5 s) have passed, and arbord exits 1: it
+    leaves nothing running behind it."""
+    a = faulty(tmp_path, request,
+               tree([service("a", SLEEPER), service("b", SLEEPER),
+                     service("deaf", ["/bin/sh", "-c",
+                                      "trap '' TERM; echo deaf > armed; "
+                                      "while :; do sleep 1; done"])]),
+               ARBOR_FAULT_QUEUE_CAP="1", ARBOR_FAULT_QUEUE_GROW="0")
+    a.wait_event("start", "deaf")
+    wait_until(lambda: (tmp_path / "armed").exists(), what="the trap")
+    deaf = a.pid_of("deaf")
+    reap_two_together(a, a.pid_of("a"), a.pid_of("b"))
+    assert_core_lost_and_exit_1(a, "out of memory for the event queue")
+    wait_until(lambda: not pid_alive(deaf), what="deaf killed")
