@@ -158,14 +158,28 @@ tests/unit/test_oracle: tests/unit/test_oracle.c tests/unit/scenario.h \
 # Programs the integration tests run as services; never sanitized (the
 # sanitizers are arbord's), linked only with what they use.
 HELPERS := tests/integration/helpers/listen_echo \
-	tests/integration/helpers/fewslots.so
+	tests/integration/helpers/fewslots.so \
+	tests/integration/helpers/forkmask.so
 tests/integration/helpers/fewslots.so: tests/integration/helpers/fewslots.c
+	$(CC) -std=c11 $(WARN) -Wno-missing-prototypes $(CFLAGS) -shared -fPIC \
+		-o $@ $< -ldl
+tests/integration/helpers/forkmask.so: tests/integration/helpers/forkmask.c
 	$(CC) -std=c11 $(WARN) -Wno-missing-prototypes $(CFLAGS) -shared -fPIC \
 		-o $@ $< -ldl
 tests/integration/helpers/listen_echo: tests/integration/helpers/listen_echo.c
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) \
 		$(call pc_cflags,libsystemd) -o $@ $< \
 		$(call pc_libs,libsystemd,-lsystemd)
+
+# arbord with failure injection (daemon/faults.c with -DARB_FAULTS), for
+# the tests that make its core fail; sanitized like arbord, never installed.
+FAULTS_ARBORD := tests/integration/helpers/arbord-faults
+tests/integration/helpers/faults.o: daemon/faults.c $(HEADERS) Makefile \
+		$(FLAGS_STAMP)
+	$(CC) $(CPPFLAGS) -DARB_FAULTS $(ALL_CFLAGS) -c -o $@ $<
+$(FAULTS_ARBORD): $(filter-out daemon/faults.o,$(DAEMON_OBJS)) \
+		tests/integration/helpers/faults.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
 # arbord and arborctl for the boot tests' initramfs: never sanitized,
 # whatever SANITIZE says (ASan reads /proc, which arbord as init mounts only
@@ -207,7 +221,7 @@ golden: daemon/arbord
 # One pytest run for every suite, so its summary is the last line of make
 # check. ARBOR_SANITIZE tells the tests that timings and memory are the
 # sanitizers'. The boot tests skip, saying why, without qemu or a kernel.
-pytest: daemon/arbord ctl/arborctl $(HELPERS) boot-bins
+pytest: daemon/arbord ctl/arborctl $(HELPERS) $(FAULTS_ARBORD) boot-bins
 	ARBOR_SANITIZE=$(SANITIZE) $(PYTEST) -q tests/integration \
 		tests/conformance tests/boot
 
@@ -217,7 +231,7 @@ boot: boot-bins
 bench-boot: boot-bins
 	/usr/bin/python3 tests/bench/boot_time.py
 
-integration: daemon/arbord ctl/arborctl $(HELPERS)
+integration: daemon/arbord ctl/arborctl $(HELPERS) $(FAULTS_ARBORD)
 	ARBOR_SANITIZE=$(SANITIZE) $(PYTEST) -q tests/integration
 
 conformance: daemon/arbord
@@ -320,6 +334,7 @@ clean:
 	rm -f daemon/*.o daemon/*/*.o common/*.o ctl/*.o daemon/arbord ctl/arborctl \
 		$(UNIT_TESTS) $(FLAGS_STAMP) tests/fuzz/config_fuzz \
 		tests/fuzz/wire_fuzz tests/fuzz/notify_fuzz $(HELPERS) \
+		$(FAULTS_ARBORD) \
 		$(BOOT_STAMP)
 	rm -rf tests/fuzz/corpus tests/fuzz/wire_corpus $(BOOT_DIR)
 	$(MAKE) -C tests/bench clean 2>/dev/null || true

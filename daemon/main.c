@@ -18,6 +18,7 @@
 #include "logs/event_log.h"
 #include "systemd.h"
 #include "init/pid1.h"
+#include "init/shell.h"
 #include "runtime.h"
 #include "sockpath.h"
 #include "core/spec.h"
@@ -154,22 +155,62 @@ print_boot(const struct arb_mode *m, const struct arb_pid1_boot *b)
 }
 
 /*
- * The system's init could not even start its tree (a configuration with
- * errors, no control socket): it may not exit, and nothing ran that would
- * need stopping, so it syncs and reboots. It returns only when arbord is
- * not PID 1 after all (--init), with arbord's exit status.
+ * The system's init could not start its tree, and why (the first error,
+ * with its file:line). A reboot would read the same file again, a loop:
+ * the emergency shell lets someone on the console repair it. 0 once the
+ * shell has exited, -errno when there is none (or it cannot start).
  */
 static int
-fail_as_init(const struct arb_mode *m)
+run_emergency_shell(const struct arb_mode *m, const char *why)
+{
+	static char *const argv[] = {ARB_DEFAULT_EMERGENCY_SHELL, NULL};
+	bool exists = access(argv[0], X_OK) == 0;
+	int err = exists ? 0 : -errno;
+	struct arb_logfmt l;
+	int pid = 0;
+
+	arb_logfmt_init(&l);
+	arb_logfmt_str(&l, "event", "on_giveup");
+	arb_logfmt_str(&l, "action", exists ? "shell" : "reboot");
+	arb_logfmt_int(&l, "status", EXIT_FAILED);
+	arb_logfmt_str(&l, "error", why);
+	(void)arb_logfmt_write(&l, STDERR_FILENO);
+	if (exists) {
+		fprintf(stderr, "arbord: %s: starting the emergency shell %s "
+			"on the console; the system reboots when it exits\n",
+			why, argv[0]);
+		err = arb_shell_start(m, argv, &pid);
+	}
+	if (err == 0)
+		err = arb_shell_wait(pid);
+	if (err < 0) {
+		fprintf(stderr, "arbord: no emergency shell: %s: %s; "
+			"rebooting\n", argv[0], strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+/*
+ * The system's init could not even start its tree (a configuration with
+ * errors, no control socket), for the reason why: it may not exit, and
+ * nothing ran that would need stopping. It runs the emergency shell, then
+ * syncs and reboots. It returns only when arbord is not PID 1 after all
+ * (--init), with arbord's exit status.
+ */
+static int
+fail_as_init(const struct arb_mode *m, const char *why)
 {
 	struct arb_logfmt l;
+	bool shell_ran;
 
 	if (!arb_mode_is_init(m))
 		return EXIT_FAILED;
+	shell_ran = run_emergency_shell(m, why) == 0;
 	arb_logfmt_init(&l);
-	arb_logfmt_str(&l, "event", "on_giveup");
+	arb_logfmt_str(&l, "event", "shutdown");
 	arb_logfmt_str(&l, "action", "reboot");
-	arb_logfmt_int(&l, "status", EXIT_FAILED);
+	arb_logfmt_str(&l, "reason", shell_ran ? "shell" : "giveup");
 	(void)arb_logfmt_write(&l, STDERR_FILENO);
 	(void)arb_pid1_signal_all(m, SIGTERM);
 	arb_pid1_sync();
@@ -181,6 +222,19 @@ fail_as_init(const struct arb_mode *m)
 		fprintf(stderr, "arbord: not PID 1: exiting instead of "
 			"reboot(2)\n");
 	return EXIT_FAILED;
+}
+
+/* The first error of a configuration, "FILE:LINE: message", into why. */
+static void
+first_error(const struct arb_diag *d, const char *config, char *why,
+	    size_t size)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (d->entries[i].level != ARB_DIAG_WARNING) {
+			snprintf(why, size, "%s", d->entries[i].text);
+			return;
+		}
+	snprintf(why, size, "%s: configuration has errors", config);
 }
 
 static void
@@ -214,6 +268,7 @@ main(int argc, char **argv)
 	enum arb_mode_force force = ARB_FORCE_NONE;
 	struct arb_mode mode;
 	struct arb_pid1_boot boot;
+	char why[512];
 	int check = 0, opt, r;
 
 	arb_seed_json();
@@ -280,15 +335,16 @@ main(int argc, char **argv)
 	}
 	r = arb_config_load(config, &spec, &diag);
 	print_diag(&diag);
+	first_error(&diag, config, why, sizeof(why));
 	arb_diag_done(&diag);
 	if (r == -ENOMEM) {
 		fprintf(stderr, "arbord: out of memory\n");
-		return fail_as_init(&mode);
+		return fail_as_init(&mode, "out of memory");
 	}
 	if (r < 0) {
 		fprintf(stderr, "arbord: %s: configuration has errors\n",
 			config);
-		return fail_as_init(&mode);
+		return fail_as_init(&mode, why);
 	}
 	if (check) {
 		arb_config_print(spec, stdout);
@@ -303,24 +359,25 @@ main(int argc, char **argv)
 	malloc_trim(0);
 	r = arb_manager_init(&passed);
 	if (r < 0) {
-		fprintf(stderr, "arbord: cannot read systemd's environment: "
-			"%s\n", strerror(-r));
+		snprintf(why, sizeof(why), "cannot read systemd's environment: "
+			 "%s", strerror(-r));
+		fprintf(stderr, "arbord: %s\n", why);
 		arb_spec_free(spec);
-		return fail_as_init(&mode);
+		return fail_as_init(&mode, why);
 	}
 	print_passed(&passed);
 	r = arb_runtime_run(spec, socket_path, &mode);
 	arb_manager_done();
 	arb_spec_free(spec);
-	if (r == -EALREADY) {
-		fprintf(stderr, "arbord: another arbord is running on %s\n",
-			socket_path);
-		return fail_as_init(&mode);
-	}
+	if (r == -EALREADY)
+		snprintf(why, sizeof(why), "another arbord is running on %s",
+			 socket_path);
+	else if (r < 0)
+		snprintf(why, sizeof(why), "cannot start (control socket %s): "
+			 "%s", socket_path, strerror(-r));
 	if (r < 0) {
-		fprintf(stderr, "arbord: cannot start (control socket %s): %s\n",
-			socket_path, strerror(-r));
-		return fail_as_init(&mode);
+		fprintf(stderr, "arbord: %s\n", why);
+		return fail_as_init(&mode, why);
 	}
 	return r;
 }

@@ -27,6 +27,7 @@
 #include "clock.h"
 #include "control/control.h"
 #include "envp.h"
+#include "faults.h"
 #include "logs/event_log.h"
 #include "core/limits.h"
 #include "listen.h"
@@ -56,15 +57,34 @@ struct event_fifo {
 	uint32_t head, len, cap;
 };
 
-static void
+/*
+ * Appends ev. A full queue "cannot happen" (one event per node and kind),
+ * but an init must not die of a broken invariant: the queue doubles, and
+ * the caller says so. 0, 1 when it had to grow, or -ENOMEM.
+ */
+static int
 fifo_push(struct event_fifo *f, const struct arb_event *ev)
 {
+	int grown = 0;
+
 	if (f->len == f->cap) {
-		/* Cannot happen: each node has at most one such event. */
-		fprintf(stderr, "arbord: internal error: event queue full\n");
-		abort();
+		uint32_t cap = f->cap ? f->cap * 2 : 1;
+		struct arb_event *v = arb_faults_queue_may_grow()
+					      ? calloc(cap, sizeof(*v))
+					      : NULL;
+
+		if (!v)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < f->len; i++)
+			v[i] = f->v[(f->head + i) % f->cap];
+		free(f->v);
+		f->v = v;
+		f->cap = cap;
+		f->head = 0;
+		grown = 1;
 	}
 	f->v[(f->head + f->len++) % f->cap] = *ev;
+	return grown;
 }
 
 static struct arb_event
@@ -80,9 +100,9 @@ fifo_pop(struct event_fifo *f)
 static int
 fifo_init(struct event_fifo *f, uint32_t cap)
 {
-	f->v = calloc(cap, sizeof(*f->v));
+	f->v = cap ? calloc(cap, sizeof(*f->v)) : NULL;
 	f->cap = cap;
-	return f->v ? 0 : -ENOMEM;
+	return f->v || cap == 0 ? 0 : -ENOMEM;
 }
 
 struct rt_node {
@@ -117,6 +137,13 @@ struct runtime {
 	int exit_code;
 	bool down; /* the root is gone: leave the loop */
 
+	/* The core failed (core_lost): it is fed nothing more, and the
+	 * services are stopped without it; the kill deadline, when no init
+	 * ends the tree. internal_errors counts broken invariants. */
+	bool lost;
+	ev_timer lost_timer;
+	long long internal_errors;
+
 	/* Events waiting to be fed, in order; one per node at most, + signals. */
 	struct event_fifo pending;
 	bool feeding;
@@ -141,12 +168,16 @@ struct runtime {
 };
 
 static void perform(struct runtime *rt, const struct arb_action *a);
+static void queue_event(struct runtime *rt, struct event_fifo *f,
+			const struct arb_event *ev);
+static void core_lost(struct runtime *rt, const char *why);
+static void lost_reaped(struct runtime *rt);
 
 /* Queues a failed start; on_failed_idle feeds it when the loop is idle. */
 static void
 defer_failed(struct runtime *rt, const struct arb_event *ev)
 {
-	fifo_push(&rt->failed, ev);
+	queue_event(rt, &rt->failed, ev);
 	ev_idle_start(rt->loop, &rt->failed_idle);
 }
 
@@ -154,23 +185,132 @@ defer_failed(struct runtime *rt, const struct arb_event *ev)
 static void
 feed(struct runtime *rt, const struct arb_event *ev)
 {
-	fifo_push(&rt->pending, ev);
+	if (rt->lost) {
+		lost_reaped(rt); /* a death, a request: only deaths matter */
+		return;
+	}
+	queue_event(rt, &rt->pending, ev);
 	if (rt->feeding)
 		return;
 	rt->feeding = true;
-	while (rt->pending.len > 0) {
+	while (rt->pending.len > 0 && !rt->lost) {
 		struct arb_event next = fifo_pop(&rt->pending);
 
 		next.now_ms = arb_monotonic_ms();
 		if (arb_tree_step(rt->tree, &next, &rt->out) < 0) {
-			fprintf(stderr, "arbord: out of memory in the core\n");
-			abort();
+			core_lost(rt, "out of memory in the core");
+			break;
 		}
-		for (size_t i = 0; i < rt->out.n; i++)
+		for (size_t i = 0; i < rt->out.n && !rt->lost; i++)
 			perform(rt, &rt->out.v[i]);
 		arb_manager_step(rt->tree, &next, &rt->out);
 	}
 	rt->feeding = false;
+}
+
+/* ---- when the core cannot go on ---------------------------------------- */
+
+/* One line on the events' way, counted: tests and people read both. */
+static void
+say_internal_error(struct runtime *rt, const char *event, const char *what)
+{
+	struct arb_logfmt l;
+
+	rt->internal_errors++;
+	arb_logfmt_init(&l);
+	arb_logfmt_str(&l, "event", event);
+	arb_logfmt_str(&l, "error", what);
+	arb_logfmt_int(&l, "count", rt->internal_errors);
+	arb_logfmt_end(&l);
+	arb_logs_event(rt->logs, l.buf, l.len);
+}
+
+/* fifo_push, and what a queue that had to grow, or could not, means. */
+static void
+queue_event(struct runtime *rt, struct event_fifo *f,
+	    const struct arb_event *ev)
+{
+	int r = fifo_push(f, ev);
+
+	if (r == 1)
+		say_internal_error(rt, "internal_error", "event queue full: "
+				   "grown");
+	else if (r < 0)
+		core_lost(rt, "out of memory for the event queue");
+}
+
+/*
+ * signo to every service whose main process has not been reaped, through
+ * the one rule of service_procs.c (by pidfd: a reaped pid may be another
+ * process's by now).
+ */
+static void
+signal_every_service(struct runtime *rt, int signo)
+{
+	for (uint32_t i = 0; i < rt->spec->nnodes; i++) {
+		int pid = arb_tree_pid(rt->tree, i);
+
+		if (pid > 0 && arb_service_procs_main_of(&rt->procs, pid) == i)
+			(void)arb_service_procs_signal(&rt->procs, i, signo);
+	}
+}
+
+static void
+lost_leave(struct runtime *rt)
+{
+	ev_timer_stop(rt->loop, &rt->lost_timer);
+	rt->exit_code = 1;
+	rt->down = true;
+	ev_break(rt->loop, EVBREAK_ALL);
+}
+
+/* The stop deadline passed: what is left is killed, and arbord leaves. */
+static void
+on_lost_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct runtime *rt = w->data;
+
+	signal_every_service(rt, SIGKILL);
+	lost_leave(rt);
+}
+
+/* A process ended after the core was lost: the end once none is left. */
+static void
+lost_reaped(struct runtime *rt)
+{
+	if (rt->system)
+		arb_system_reaped(rt->system, 0, 0);
+	else if (!rt->down && !arb_pid1_children_left())
+		lost_leave(rt);
+}
+
+/*
+ * The core ran out of memory, or a queue could not grow: it cannot be
+ * fed another event. abort() would panic the kernel as PID 1, and orphan
+ * the tree anywhere. Instead arbord says so, stops every service it knows
+ * without the core, and ends as if the root had given up: as an init
+ * through the shutdown machine (init.c), elsewhere by leaving with status
+ * 1 once they are gone, or killed after ARB_SHUTDOWN_TERM_MS.
+ */
+static void
+core_lost(struct runtime *rt, const char *why)
+{
+	if (rt->lost)
+		return;
+	rt->lost = true;
+	rt->pending.len = 0;
+	say_internal_error(rt, "core_lost", why);
+	fprintf(stderr, "arbord: %s: the tree cannot be supervised any "
+		"more; stopping every service\n", why);
+	signal_every_service(rt, SIGTERM);
+	signal_every_service(rt, SIGCONT);
+	if (rt->system) {
+		arb_system_core_lost(rt->system);
+		return;
+	}
+	ev_timer_set(&rt->lost_timer, ARB_SHUTDOWN_TERM_MS / 1000.0, 0.0);
+	ev_timer_start(rt->loop, &rt->lost_timer);
+	lost_reaped(rt);
 }
 
 static void
@@ -259,7 +399,7 @@ do_spawn(struct runtime *rt, uint32_t node)
 	note_clear(&rt->nodes[node].note);
 	ev.kind = ARB_EV_SPAWNED;
 	ev.pid = pid;
-	fifo_push(&rt->pending, &ev);
+	queue_event(rt, &rt->pending, &ev);
 }
 
 static void
@@ -359,7 +499,7 @@ main_died(struct runtime *rt, uint32_t node, int pid, int code, int signo)
 	main_watch_stop(rt, r);
 	/* Its last words come before its death. */
 	arb_logs_exited(rt->logs, node);
-	fifo_push(&rt->exits, &ev);
+	queue_event(rt, &rt->exits, &ev);
 	ev_prepare_start(rt->loop, &rt->exits_prepare);
 }
 
@@ -733,6 +873,7 @@ runtime_done(struct runtime *rt)
 	if (rt->loop) {
 		ev_child_stop(rt->loop, &rt->child_watcher);
 		ev_idle_stop(rt->loop, &rt->failed_idle);
+		ev_timer_stop(rt->loop, &rt->lost_timer);
 		ev_prepare_stop(rt->loop, &rt->exits_prepare);
 		ev_signal_stop(rt->loop, &rt->sig_term);
 		ev_signal_stop(rt->loop, &rt->sig_int);
@@ -776,9 +917,10 @@ runtime_init(struct runtime *rt, const struct arb_spec *spec,
 	rt->tree = arb_tree_new(spec);
 	rt->nodes = calloc(n, sizeof(*rt->nodes));
 	/* Each node has at most one event of each kind in flight. */
-	if (!rt->tree || !rt->nodes || fifo_init(&rt->pending, n + 8) < 0 ||
-	    fifo_init(&rt->failed, n + 8) < 0 ||
-	    fifo_init(&rt->exits, n + 8) < 0 ||
+	if (!rt->tree || !rt->nodes ||
+	    fifo_init(&rt->pending, arb_faults_queue_cap(n + 8)) < 0 ||
+	    fifo_init(&rt->failed, arb_faults_queue_cap(n + 8)) < 0 ||
+	    fifo_init(&rt->exits, arb_faults_queue_cap(n + 8)) < 0 ||
 	    arb_service_procs_init(&rt->procs, n) < 0)
 		return -ENOMEM;
 	rt->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -803,6 +945,8 @@ runtime_init(struct runtime *rt, const struct arb_spec *spec,
 	}
 	ev_idle_init(&rt->failed_idle, on_failed_idle);
 	rt->failed_idle.data = rt;
+	ev_timer_init(&rt->lost_timer, on_lost_timer, 0.0, 0.0);
+	rt->lost_timer.data = rt;
 	ev_prepare_init(&rt->exits_prepare, on_exits_prepare);
 	rt->exits_prepare.data = rt;
 	ev_child_init(&rt->child_watcher, on_child, 0, 0);
@@ -954,6 +1098,7 @@ arb_runtime_run(const struct arb_spec *spec, const char *socket_path,
 	if (r < 0)
 		goto out;
 	rt.exit_code = 1;
+	arb_faults_arm_core();
 	feed(&rt, &boot);
 	if (!rt.down)
 		ev_run(rt.loop, 0);

@@ -20,6 +20,7 @@
 #include "logs/event_log.h"
 #include "core/limits.h"
 #include "pid1.h"
+#include "shell.h"
 #include "core/shutdown.h"
 #include "signames.h"
 #include "init.h"
@@ -265,7 +266,7 @@ start_shell(struct arb_system *s)
 	char *const *argv = s->spec->emergency_shell ? s->spec->emergency_shell
 						     : plain;
 	struct arb_logfmt l;
-	int pid = 0, r = arb_pid1_shell(s->mode, argv, &pid);
+	int pid = 0, r = arb_shell_start(s->mode, argv, &pid);
 
 	line_begin(&l, "emergency_shell");
 	arb_logfmt_str(&l, "exec", argv[0]);
@@ -345,6 +346,34 @@ on_down_timer(struct ev_loop *loop, ev_timer *w, int revents)
 		      s->root_code ? "giveup" : "auto_shutdown", 0);
 	else
 		on_giveup(s);
+}
+
+/* What the root's give-up would end with, where the tree cannot be
+ * restarted nor a shell run beside it: every process must go first. */
+static enum arb_final
+lost_final(const struct arb_system *s)
+{
+	if (s->mode->container)
+		return ARB_FINAL_EXIT;
+	if (s->spec->on_giveup == ARB_GIVEUP_POWEROFF)
+		return ARB_FINAL_POWEROFF;
+	if (s->spec->on_giveup == ARB_GIVEUP_HALT)
+		return ARB_FINAL_HALT;
+	return ARB_FINAL_REBOOT;
+}
+
+void
+arb_system_core_lost(struct arb_system *s)
+{
+	struct arb_sd_event down = {.kind = ARB_SD_TREE_DOWN, .exit_code = 1};
+
+	s->tree_down = true;
+	s->root_code = 1;
+	ev_timer_stop(s->loop, &s->down_timer);
+	if (s->sd.state == ARB_SD_TREE)
+		sd_feed(s, &down); /* the tree will never say it is down */
+	else if (s->sd.state == ARB_SD_IDLE)
+		begin(s, lost_final(s), "core_lost", 0);
 }
 
 void

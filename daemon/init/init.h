@@ -66,6 +66,15 @@ void arb_system_free(struct arb_system *s);
 void arb_system_root_down(struct arb_system *s, int exit_code);
 
 /*
+ * The core cannot go on (runtime.c has already signalled the services it
+ * knew): the final shutdown from its kill(-1) on, as the root's give-up
+ * ends it when no tree can be restarted or run beside a shell: on_giveup's
+ * power-off or halt, else a reboot; a container's init exits with 1. A
+ * shutdown that waited for the tree goes on without it.
+ */
+void arb_system_core_lost(struct arb_system *s);
+
+/*
  * The control socket's Shutdown: action is an enum arb_final, or -1 for
  * none (the system's init powers off; a container's init ends). 0, or
  * -EPERM when an action is asked of a container's init.

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
@@ -20,7 +19,6 @@
 
 #include "pid1.h"
 
-extern char **environ;
 
 /* The inode of the initial pid namespace (PROC_PID_INIT_INO, Linux 3.8). */
 #define INITIAL_PID_NS_INO 0xEFFFFFFCu
@@ -307,38 +305,4 @@ arb_pid1_reboot(const struct arb_mode *m, enum arb_final final)
 	if (!is_pid1())
 		return -EPERM;
 	return reboot(cmd) < 0 ? -errno : 0;
-}
-
-int
-arb_pid1_shell(const struct arb_mode *m, char *const argv[], int *ret_pid)
-{
-	bool console = !m->in_container && is_pid1();
-	sigset_t none;
-	int pid = fork();
-
-	if (pid < 0)
-		return -errno;
-	if (pid > 0) {
-		*ret_pid = pid;
-		return 0;
-	}
-	/* The child: only async-signal-safe calls from here on. */
-	for (int sig = 1; sig < NSIG; sig++)
-		(void)signal(sig, SIG_DFL);
-	sigemptyset(&none);
-	(void)sigprocmask(SIG_SETMASK, &none, NULL);
-	(void)setsid();
-	if (console) {
-		int fd = open("/dev/console", O_RDWR);
-
-		if (fd >= 0) {
-			(void)ioctl(fd, TIOCSCTTY, 1);
-			for (int i = 0; i <= 2; i++)
-				(void)dup2(fd, i);
-			if (fd > 2)
-				close(fd);
-		}
-	}
-	execve(argv[0], argv, environ);
-	_exit(127);
 }

@@ -112,12 +112,4 @@ int arb_pid1_unmount(const struct arb_mode *m, struct arb_pid1_unmount *ret);
  */
 int arb_pid1_reboot(const struct arb_mode *m, enum arb_final final);
 
-/*
- * Starts argv as the emergency shell: its own session, /dev/console as its
- * terminal (inherited descriptors in a container), default signals. The
- * caller learns of its end through its reaper. 0 and *ret_pid, or -errno.
- */
-int arb_pid1_shell(const struct arb_mode *m, char *const argv[],
-		   int *ret_pid);
-
 #endif

@@ -33,7 +33,16 @@ REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 SCENARIOS = {
     "boot": scenarios.boot(),
     "crashloop": scenarios.crashloop(),
+    "badconfig": scenarios.badconfig(),
+    "badconfig_noshell": scenarios.badconfig_noshell(),
 }
+
+# Guest paths a scenario's initramfs leaves out.
+OMIT = {"badconfig_noshell": ("/bin/sh",)}
+
+# What a scenario types on the console once a line matches: (regex, text).
+ANSWERS = {"badconfig": (r"starting the emergency shell",
+                         scenarios.SHELL_INPUT)}
 
 
 def binaries():
@@ -79,9 +88,11 @@ class Boots:
         for name, (config, files) in SCENARIOS.items():
             initrd = os.path.join(tmp, f"{name}.cpio")
             self.sizes[name] = initramfs.build(initrd, arbord, arborctl,
-                                               config, files)
+                                               config, files,
+                                               omit=OMIT.get(name, ()))
             self.boots[name] = qemu.Boot(kernel, initrd, timeout=40,
-                                         name=name)
+                                         name=name,
+                                         answer=ANSWERS.get(name))
         for boot in self.boots.values():
             boot.start()
         self.endings = {}

@@ -114,9 +114,10 @@ def busybox_applets(busybox=BUSYBOX):
 
 
 def build(out, arbord, arborctl, config, files=None, hostname="arbor-boot",
-          compress=False, busybox=BUSYBOX):
+          compress=False, busybox=BUSYBOX, omit=()):
     """Writes the initramfs to out; files maps a guest path to (text or
-    bytes, mode). Returns a dict of sizes in bytes: the archive, arbord and its
+    bytes, mode); omit names busybox applets' links to leave out (a
+    system without /bin/sh). Returns a dict of sizes in bytes: the archive, arbord and its
     libraries, arborctl and its libraries."""
     a = Newc()
     for d in ("bin", "dev", "etc/arbor", "proc", "sys", "run", "tmp",
@@ -133,7 +134,8 @@ def build(out, arbord, arborctl, config, files=None, hostname="arbor-boot",
     with open(busybox, "rb") as f:
         a.file("/bin/busybox", f.read(), 0o755)
     for applet in busybox_applets(busybox):
-        a.symlink(f"/bin/{applet}", "busybox")
+        if f"/bin/{applet}" not in omit:
+            a.symlink(f"/bin/{applet}", "busybox")
     a.chardev("/dev/console", 5, 1)
     a.file("/etc/hostname", (hostname + "\n").encode())
     a.file("/etc/arbor/arbor.conf", config.encode())

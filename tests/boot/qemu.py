@@ -79,8 +79,11 @@ class Boot:
     """One qemu run: start(), then wait() for how it ended."""
 
     def __init__(self, kernel, initrd, timeout=60, memory_mb=256,
-                 append=APPEND, name="boot", cpu=None):
+                 append=APPEND, name="boot", cpu=None, answer=None):
+        """answer: (regex, text) to type on the console, once, after the
+        first line that matches."""
         self.kernel, self.initrd = kernel, initrd
+        self.answer = answer
         self.timeout, self.memory_mb = timeout, memory_mb
         self.append, self.name, self.cpu = append, name, cpu
         self.lines = []  # (seconds since start, text)
@@ -106,8 +109,9 @@ class Boot:
         # cleanup() kills that group, by timeout's pid.
         self.t0 = time.monotonic()
         self.proc = subprocess.Popen(
-            self.argv(qemu), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT)
+            self.argv(qemu),
+            stdin=subprocess.PIPE if self.answer else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
         return self
@@ -119,8 +123,19 @@ class Boot:
             with self.cond:
                 self.lines.append((time.monotonic() - self.t0, text))
                 self.cond.notify_all()
+            if self.answer and re.search(self.answer[0], text):
+                self._type(self.answer[1])
         with self.cond:
             self.cond.notify_all()
+
+    def _type(self, text):
+        """Types text on the guest's console (qemu's stdin), once."""
+        self.answer = None
+        try:
+            self.proc.stdin.write(text.encode())
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # qemu is gone: the test says what the console shows
 
     def text(self):
         with self.lock:
@@ -146,6 +161,8 @@ class Boot:
             self.returncode = self.proc.wait()
         self.reader.join(timeout=5)
         self.proc.stdout.close()
+        if self.proc.stdin:
+            self.proc.stdin.close()
         lines = self.text()
         self.ending = None
         for needle, name in ENDINGS:
@@ -167,6 +184,8 @@ class Boot:
             except ProcessLookupError:
                 pass
             self.proc.wait()
+        if self.proc is not None and self.proc.stdin:
+            self.proc.stdin.close()
 
     def console(self, last=None):
         """The console with timestamps, for an assertion's message."""

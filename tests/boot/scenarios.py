@@ -102,3 +102,26 @@ def crashloop():
               '      "echo dying; exit 1" ]; }\n'
               ");\n")
     return config, {"/etc/svc.sh": (SVC, 0o755)}
+
+
+# A configuration with an error on line 3, for the system's init to refuse.
+BAD_CONFIG = ("# An error on line 3: arbord cannot run this tree.\n"
+              "children = (\n"
+              "  oops\n"
+              ");\n")
+
+# What is typed into the emergency shell: its answer is computed, so the
+# line "shell-answers-42" can only come from a shell that ran it.
+SHELL_INPUT = "echo shell-answers-$((6 * 7)); exit\n"
+
+
+def badconfig():
+    """A configuration with an error: the emergency shell starts; the
+    test types SHELL_INPUT into it (harness.ANSWERS)."""
+    return BAD_CONFIG, {}
+
+
+def badconfig_noshell():
+    """The same configuration, and no /bin/sh in the initramfs
+    (harness.OMIT): no emergency shell to start."""
+    return BAD_CONFIG, {}

@@ -181,3 +181,45 @@ def test_crash_loop_makes_the_root_give_up_and_reboot(boots):
         r"^event=reboot action=reboot$",
         r"reboot: Restarting system$"])
     assert not boot.find("Kernel panic"), why
+
+
+def test_bad_configuration_starts_the_emergency_shell_not_a_reboot_loop(
+        boots):
+    """Bug: a configuration with errors made the system's init reboot,
+    and the next boot read the same file: a reboot loop. It starts the
+    emergency shell on the console instead, saying why with the file:line
+    of the error; the shell answers what is typed into it, and the system
+    reboots only when it exits."""
+    boot, ending = boots.wait("badconfig")
+    why = boot.console()
+    in_order(boot, [
+        r"^arbord: /etc/arbor/arbor.conf:3: syntax error$",
+        r"^event=on_giveup action=shell status=1 "
+        r'error="/etc/arbor/arbor.conf:3: syntax error"$',
+        r"^arbord: /etc/arbor/arbor.conf:3: syntax error: starting the "
+        r"emergency shell /bin/sh on the console",
+        r"^shell-answers-42$",
+        r"^event=shutdown action=reboot reason=shell$",
+        r"^event=reboot action=reboot$",
+        r"reboot: Restarting system$"])
+    assert ending == "restart", why
+    assert not boot.find("Kernel panic"), why
+
+
+def test_bad_configuration_without_a_shell_reboots_once(boots):
+    """With no emergency shell (/bin/sh) to start, the system's init
+    says so with the file:line of the error and reboots (qemu exits
+    because of -no-reboot), once, instead of exiting and panicking."""
+    boot, ending = boots.wait("badconfig_noshell")
+    why = boot.console()
+    in_order(boot, [
+        r"^event=on_giveup action=reboot status=1 "
+        r'error="/etc/arbor/arbor.conf:3: syntax error"$',
+        r"^arbord: no emergency shell: /bin/sh: No such file or directory; "
+        r"rebooting$",
+        r"^event=shutdown action=reboot reason=giveup$",
+        r"^event=reboot action=reboot$",
+        r"reboot: Restarting system$"])
+    assert ending == "restart", why
+    assert len(events(boot, "mode")) == 1, why
+    assert not boot.find("Kernel panic"), why

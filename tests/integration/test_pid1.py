@@ -24,6 +24,10 @@ from conftest import (ARBORD, REPO, Arbord, service, supervisor, tree,
 from ctlclient import try_call
 
 ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
+FORKMASK = os.path.join(REPO, "tests", "integration", "helpers",
+                        "forkmask.so")
+FAULTS_ARBORD = os.path.join(REPO, "tests", "integration", "helpers",
+                             "arbord-faults")
 
 
 def _can_unshare():
@@ -45,15 +49,16 @@ class PidnsArbord(Arbord):
     namespace's, so they are never killed from here: cleanup ends the
     namespace through unshare --kill-child."""
 
-    def __init__(self, tmp_path, config, args=(), shell=None):
+    def __init__(self, tmp_path, config, args=(), shell=None, env=None,
+                 arbord=ARBORD):
         self._prepare(tmp_path, config)
         argv = ["unshare", "--pid", "--fork", "--mount-proc",
                 "--kill-child=SIGKILL"]
         if shell:  # arbord below a shell: not PID 1 of the namespace
             argv += ["/bin/sh", "-c", shell + ' "$@"', "sh"]
-        argv += [ARBORD, "-c", str(self.config), "-s", str(self.socket),
+        argv += [arbord, "-c", str(self.config), "-s", str(self.socket),
                  *args]
-        env = dict(os.environ)
+        env = dict(os.environ, **(env or {}))
         env.pop("ARBOR_SOCKET", None)
         env.pop("container", None)
         self._launch(argv, env)
@@ -264,6 +269,62 @@ def test_init_giveup_emergency_shell_then_reboot(pidns, tmp_path):
     assert a.find("emergency_shell")[0]["exec"] == "/bin/sh"
     sd = a.find("shutdown")[0]
     assert (sd["action"], sd["reason"]) == ("reboot", "shell")
+
+
+def test_emergency_shell_is_forked_with_every_signal_blocked(pidns,
+                                                             tmp_path):
+    """Bug: pid1.c forked the emergency shell with arbord's signal
+    handlers live, so a signal arriving before the child reset them ran
+    arbord's handler in the child. forkmask.so records the mask the child
+    is born with, before any of arbord's code runs in it: every signal
+    blocked. The shell itself then runs with none blocked or ignored,
+    not even glibc's reserved 32 and 33, which signal() cannot reset and
+    which arbord inherits ignored under GNU make (make check)."""
+    crash = service("crash", ["/bin/sh", "-c", "exit 3"])
+    shell = ('[ "/bin/sh", "-c", "grep -E \'^Sig(Blk|Ign):\' '
+             '/proc/self/status > shell-signals" ]')
+    env = {"LD_PRELOAD": FORKMASK, "FORKMASK": str(tmp_path / "forkmask"),
+           # Under ASan the preload comes before its runtime; allowed.
+           "ASAN_OPTIONS": (os.environ.get("ASAN_OPTIONS", "") +
+                            ":verify_asan_link_order=0").lstrip(":")}
+    a = pidns(tree([crash], intensity=0, on_giveup='"shell"',
+                   emergency_shell=shell), args=["--init"], env=env)
+    assert a.wait_exit() == -signal.SIGHUP
+    assert a.find("emergency_shell")[0]["exec"] == "/bin/sh"
+    born = (tmp_path / "forkmask").read_text().splitlines()
+    print("the shell's process was born with:", born)
+    assert born == ["unblocked="]
+    status = (tmp_path / "shell-signals").read_text().split()
+    assert status == ["SigBlk:", "0" * 16, "SigIgn:", "0" * 16]
+
+
+def test_init_core_out_of_memory_reboots_instead_of_aborting(pidns):
+    """Bug: as PID 1, the core running out of memory made arbord abort(),
+    which panics the kernel. The core's first allocation fails
+    (arbord-faults): arbord says so, counted, and the final shutdown
+    reboots, as the root's give-up does."""
+    a = pidns(tree([service("a", SLEEP)]), args=["--init"],
+              env={"ARBOR_FAULT_CORE_ALLOC": "1"}, arbord=FAULTS_ARBORD)
+    code = a.wait_exit()
+    print("arbord's stderr:", a.lines)
+    assert code == -signal.SIGHUP
+    lost = a.find("core_lost")[0]
+    assert (lost["error"], lost["count"]) == ("out of memory in the core",
+                                             "1")
+    sd = a.find("shutdown")[0]
+    assert (sd["action"], sd["reason"]) == ("reboot", "core_lost")
+    assert a.lines_from("core_lost") == ["core_lost", "shutdown"] + \
+        SHUTDOWN_STEPS[1:]
+
+
+def test_container_core_out_of_memory_exits_1(pidns):
+    """The same failure in a container's init: it exits with status 1,
+    after the final shutdown's kill(-1)."""
+    a = pidns(tree([service("a", SLEEP)]),
+              env={"ARBOR_FAULT_CORE_ALLOC": "1"}, arbord=FAULTS_ARBORD)
+    assert a.wait_exit() == 1
+    sd = a.find("shutdown")[0]
+    assert (sd["action"], sd["reason"]) == ("exit", "core_lost")
 
 
 def test_init_giveup_restarts_the_tree(pidns):

@@ -1,0 +1,29 @@
+/*
+ * faults.h - failure injection for the tests, read from the environment
+ * only by the test build (tests/integration/helpers/arbord-faults, made
+ * with -DARB_FAULTS). In arbord itself each function does nothing, and
+ * no variable is read: a user's environment cannot make arbord fail.
+ */
+#ifndef ARB_FAULTS_H
+#define ARB_FAULTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * Called just before the tree boots: with ARBOR_FAULT_CORE_ALLOC=N the
+ * Nth allocation of the core from then on fails (mem.h's hook).
+ */
+void arb_faults_arm_core(void);
+
+/*
+ * The capacity of one of the runtime's event queues: cap, or
+ * ARBOR_FAULT_QUEUE_CAP, so that they overflow.
+ */
+uint32_t arb_faults_queue_cap(uint32_t cap);
+
+/* Whether a full event queue may grow: not with ARBOR_FAULT_QUEUE_GROW=0,
+ * as if memory had run out. */
+bool arb_faults_queue_may_grow(void);
+
+#endif
