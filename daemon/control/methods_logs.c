@@ -161,6 +161,109 @@ line_json(const struct arb_control *ctl, uint32_t node,
 	return o;
 }
 
+/* ---- a follower ------------------------------------------------------ */
+
+/* What a connection following Logs holds (its conn's stream_data). */
+struct follower {
+	uint32_t top;          /* the subtree it follows */
+	uint64_t dropped;      /* lines it was too slow for, to announce */
+	uint64_t dropped_seq;  /* the last of them */
+	uint32_t dropped_node;
+};
+
+static void follow_drained(struct conn *c);
+static void follow_end(struct conn *c);
+static void follow_closed(struct conn *c);
+
+static const struct conn_stream follow_stream = {
+	.drained = follow_drained,
+	.end = follow_end,
+	.closed = follow_closed,
+};
+
+static struct follower *
+follower_of(const struct conn *c)
+{
+	return c->stream == &follow_stream ? c->stream_data : NULL;
+}
+
+/* c follows the subtree at top from now on; OOM closes c. */
+static void
+follow_begin(struct conn *c, uint32_t top)
+{
+	struct follower *f = calloc(1, sizeof(*f));
+
+	if (!f) {
+		c->closing = true;
+		return;
+	}
+	f->top = top;
+	c->stream = &follow_stream;
+	c->stream_data = f;
+	c->ctl->nfollowers++;
+}
+
+/*
+ * A line of arbord's own about node's lines (how many were left out or
+ * dropped), in place of them: it takes seq, and the time of now_us.
+ */
+static void
+send_arbor_line(struct conn *c, uint32_t node, uint64_t seq, int64_t now_us,
+		const char *text, size_t len)
+{
+	struct arb_log_line l = {
+		.seq = seq, .time_us = now_us, .pid = (int32_t)getpid(),
+		.stream = ARB_STREAM_ARBOR, .len = (uint16_t)len, .text = text,
+	};
+	json_t *p = json_pack("{s:[o]}", "lines", line_json(c->ctl, node, &l));
+
+	conn_reply(c, p, true);
+	json_decref(p);
+}
+
+/* The marker that tells a follower how many lines it missed; it takes
+ * the place (and the seq) of the last of them. */
+static void
+send_dropped(struct conn *c, struct follower *f)
+{
+	char text[64];
+	size_t len = arb_log_dropped_text(text, sizeof(text), f->dropped);
+
+	send_arbor_line(c, f->dropped_node, f->dropped_seq, arb_wall_us(),
+			text, len);
+	f->dropped = 0;
+}
+
+/* Its queue is written: a follower that missed lines learns how many. */
+static void
+follow_drained(struct conn *c)
+{
+	struct follower *f = c->stream_data;
+
+	if (f->dropped > 0)
+		send_dropped(c, f);
+}
+
+/* arbord is exiting: the last reply, with no lines. */
+static void
+follow_end(struct conn *c)
+{
+	json_t *p = json_pack("{s:[]}", "lines");
+
+	conn_reply(c, p, false);
+	json_decref(p);
+	c->closing = true;
+}
+
+static void
+follow_closed(struct conn *c)
+{
+	free(c->stream_data);
+	c->stream_data = NULL;
+	c->stream = NULL;
+	c->ctl->nfollowers--;
+}
+
 /* ---- Logs ------------------------------------------------------------- */
 
 static bool
@@ -229,24 +332,6 @@ gather(const struct arb_control *ctl, uint32_t top, uint32_t last,
 	*ret = v;
 	*ret_n = n;
 	return 0;
-}
-
-/*
- * A line of arbord's own about node's lines (how many were left out or
- * dropped), in place of them: it takes seq, and the time of now_us.
- */
-static void
-send_arbor_line(struct conn *c, uint32_t node, uint64_t seq, int64_t now_us,
-		const char *text, size_t len)
-{
-	struct arb_log_line l = {
-		.seq = seq, .time_us = now_us, .pid = (int32_t)getpid(),
-		.stream = ARB_STREAM_ARBOR, .len = (uint16_t)len, .text = text,
-	};
-	json_t *p = json_pack("{s:[o]}", "lines", line_json(c->ctl, node, &l));
-
-	conn_reply(c, p, true);
-	json_decref(p);
 }
 
 /*
@@ -351,30 +436,8 @@ method_logs(struct conn *c, json_t *params, bool more)
 	}
 	send_backlog(c, v, n, follow);
 	free(v);
-	if (follow) {
-		c->logs_follow = true;
-		c->logs_top = top;
-		ctl->nfollowers++;
-	}
-}
-
-/* The marker that tells a follower how many lines it missed; it takes
- * the place (and the seq) of the last of them. */
-static void
-send_dropped(struct conn *c)
-{
-	char text[64];
-	size_t len = arb_log_dropped_text(text, sizeof(text), c->logs_dropped);
-
-	send_arbor_line(c, c->logs_dropped_node, c->logs_dropped_seq,
-			arb_wall_us(), text, len);
-	c->logs_dropped = 0;
-}
-
-void
-methods_logs_caught_up(struct conn *c)
-{
-	send_dropped(c);
+	if (follow)
+		follow_begin(c, top);
 }
 
 void
@@ -387,8 +450,9 @@ arb_control_log_line(void *ctx, uint32_t node, const struct arb_log_line *l)
 	if (!ctl || ctl->nfollowers == 0)
 		return;
 	for (struct conn *x = ctl->conns; x; x = x->next) {
-		if (!x->logs_follow || x->closing ||
-		    !in_subtree(ctl->spec, node, x->logs_top))
+		struct follower *f = follower_of(x);
+
+		if (!f || x->closing || !in_subtree(ctl->spec, node, f->top))
 			continue;
 		if (!buf) {
 			json_t *p = json_pack("{s:[o]}", "lines",
@@ -402,13 +466,13 @@ arb_control_log_line(void *ctx, uint32_t node, const struct arb_log_line *l)
 			json_decref(p);
 		}
 		if (arb_wire_outq_queued(&x->out) + len > ARB_LOG_FOLLOW_QUEUE) {
-			x->logs_dropped++;
-			x->logs_dropped_seq = l->seq;
-			x->logs_dropped_node = node;
+			f->dropped++;
+			f->dropped_seq = l->seq;
+			f->dropped_node = node;
 			continue;
 		}
-		if (x->logs_dropped > 0)
-			send_dropped(x);
+		if (f->dropped > 0)
+			send_dropped(x, f);
 		if (arb_wire_outq_push_copy(&x->out, buf, len) < 0) {
 			x->closing = true;
 			continue;
@@ -416,21 +480,6 @@ arb_control_log_line(void *ctx, uint32_t node, const struct arb_log_line *l)
 		ev_io_start(ctl->loop, &x->wio);
 	}
 	free(buf);
-}
-
-void
-methods_logs_end(struct arb_control *ctl)
-{
-	for (struct conn *x = ctl->conns; x; x = x->next) {
-		json_t *p;
-
-		if (!x->logs_follow)
-			continue;
-		p = json_pack("{s:[]}", "lines");
-		conn_reply(x, p, false);
-		json_decref(p);
-		x->closing = true;
-	}
 }
 
 /* ---- ReopenLogs -------------------------------------------------------- */
