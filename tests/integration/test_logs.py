@@ -513,11 +513,13 @@ def test_a_follower_that_quits_is_let_go(arbord):
     before = fds_of(a.proc.pid)
     e = dict(os.environ, ARBOR_SOCKET=str(a.socket))
     for _ in range(5):
+        # Known before it starts: a follower quick to connect would
+        # otherwise be among them, and never seen as new.
+        known = sockets_of(a.proc.pid)
         f = subprocess.Popen([ARBORCTL, "logs", "-f", "quiet"], env=e,
                              stdout=subprocess.DEVNULL)
         # Killed only once arbord holds its connection: a follower killed
         # before it connected would leave nothing to let go.
-        known = sockets_of(a.proc.pid)
         wait_until(lambda: sockets_of(a.proc.pid) - known, 5,
                    "the follower's connection")
         f.kill()
