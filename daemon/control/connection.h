@@ -67,7 +67,8 @@ struct arb_control {
 	unsigned nconns;
 	uint64_t next_req_id;
 	struct arb_logs *logs; /* NULL: no Logs method (tests) */
-	unsigned nfollowers;   /* connections following Logs */
+	struct logs_fanout *logs_fanout; /* methods_logs.c's; NULL: no
+					  * one follows Logs */
 	bool down; /* the root is gone: no new work */
 	bool full; /* refusing clients at ARB_CLIENTS_MAX (logged once) */
 };
