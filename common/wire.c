@@ -515,12 +515,51 @@ arb_wire_encode_error(const char *name, json_t *parameters, char **ret_buf,
 	return rc;
 }
 
+struct arb_wire_shared {
+	unsigned refs;
+	size_t len;
+	char *buf;
+};
+
 struct arb_wire_chunk {
 	struct arb_wire_chunk *next;
-	char *buf;
+	char *buf;     /* owned, unless shared */
 	size_t len;
-	size_t off; /* bytes of buf already written */
+	size_t off;    /* bytes of buf already written */
+	struct arb_wire_shared *shared; /* NULL: buf is the chunk's own */
 };
+
+struct arb_wire_shared *
+arb_wire_shared_new(char **buf, size_t len)
+{
+	struct arb_wire_shared *s = malloc(sizeof(*s));
+
+	if (!s) {
+		free(*buf);
+		*buf = NULL;
+		return NULL;
+	}
+	s->refs = 1;
+	s->len = len;
+	s->buf = *buf;
+	*buf = NULL;
+	return s;
+}
+
+void
+arb_wire_shared_unref(struct arb_wire_shared *s)
+{
+	if (!s || --s->refs > 0)
+		return;
+	free(s->buf);
+	free(s);
+}
+
+size_t
+arb_wire_shared_len(const struct arb_wire_shared *s)
+{
+	return s->len;
+}
 
 void
 arb_wire_outq_init(struct arb_wire_outq *q)
@@ -537,8 +576,33 @@ pop(struct arb_wire_outq *q)
 	q->head = c->next;
 	if (!q->head)
 		q->tail = NULL;
-	free(c->buf);
+	if (c->shared)
+		arb_wire_shared_unref(c->shared);
+	else
+		free(c->buf);
 	free(c);
+}
+
+/* Appends a chunk of len bytes at buf (owned by the caller until then). */
+static struct arb_wire_chunk *
+append(struct arb_wire_outq *q, char *buf, size_t len)
+{
+	struct arb_wire_chunk *c = malloc(sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->next = NULL;
+	c->buf = buf;
+	c->len = len;
+	c->off = 0;
+	c->shared = NULL;
+	if (q->tail)
+		q->tail->next = c;
+	else
+		q->head = c;
+	q->tail = c;
+	q->queued += len;
+	return c;
 }
 
 void
@@ -552,7 +616,6 @@ arb_wire_outq_done(struct arb_wire_outq *q)
 int
 arb_wire_outq_push(struct arb_wire_outq *q, char **buf, size_t len)
 {
-	struct arb_wire_chunk *c;
 	char *data = *buf;
 
 	*buf = NULL;
@@ -560,21 +623,25 @@ arb_wire_outq_push(struct arb_wire_outq *q, char **buf, size_t len)
 		free(data);
 		return 0;
 	}
-	c = malloc(sizeof(*c));
-	if (!c) {
+	if (!append(q, data, len)) {
 		free(data);
 		return -ENOMEM;
 	}
-	c->next = NULL;
-	c->buf = data;
-	c->len = len;
-	c->off = 0;
-	if (q->tail)
-		q->tail->next = c;
-	else
-		q->head = c;
-	q->tail = c;
-	q->queued += len;
+	return 0;
+}
+
+int
+arb_wire_outq_push_shared(struct arb_wire_outq *q, struct arb_wire_shared *s)
+{
+	struct arb_wire_chunk *c;
+
+	if (s->len == 0)
+		return 0;
+	c = append(q, s->buf, s->len);
+	if (!c)
+		return -ENOMEM;
+	c->shared = s;
+	s->refs++;
 	return 0;
 }
 

@@ -164,6 +164,29 @@ int arb_wire_outq_push_copy(struct arb_wire_outq *q, const void *data,
 			    size_t len);
 
 /*
+ * One message queued on many connections without a copy for each (a
+ * batch of log lines for every follower): each queue holds a reference,
+ * and the last one let go frees it.
+ */
+struct arb_wire_shared;
+
+/*
+ * A shared message of len bytes of *buf, taking ownership of the heap
+ * buffer *buf (which becomes NULL) even on failure; the caller holds the
+ * one reference. NULL on OOM.
+ */
+struct arb_wire_shared *arb_wire_shared_new(char **buf, size_t len);
+
+/* Lets go of the caller's reference. NULL is a no-op. */
+void arb_wire_shared_unref(struct arb_wire_shared *s);
+
+size_t arb_wire_shared_len(const struct arb_wire_shared *s);
+
+/* Appends s, taking a reference of its own. 0 or -ENOMEM. */
+int arb_wire_outq_push_shared(struct arb_wire_outq *q,
+			      struct arb_wire_shared *s);
+
+/*
  * Writes as much as fd takes, with send(MSG_NOSIGNAL) so a gone peer is
  * -EPIPE and not a SIGPIPE, retrying EINTR. Returns the bytes still
  * queued (0: drained; > 0: fd would block, wait for POLLOUT), or -errno

@@ -1,7 +1,8 @@
 /*
- * control_internal.h - what control.c (the socket and its connections) and
- * methods.c (the methods of org.arbor.Supervisor) share. Not an API: only
- * those two files include it.
+ * connection.h - what socket.c (the socket and its connections) and the
+ * methods (methods.c, methods_logs.c) share. Not an API: only those files
+ * include it. socket.c knows no method by name: a method that streams
+ * installs its hooks on the connection (struct conn_stream).
  */
 #ifndef ARB_CONTROL_INTERNAL_H
 #define ARB_CONTROL_INTERNAL_H
@@ -16,6 +17,22 @@
 #include "wire.h"
 #include "control.h"
 
+struct conn;
+
+/*
+ * A stream that a method began on a connection (Logs with follow), as
+ * the method's hooks: the socket drives them without knowing the method.
+ * Every hook may be NULL.
+ */
+struct conn_stream {
+	/* Everything queued on c has been written. */
+	void (*drained)(struct conn *c);
+	/* arbord is exiting: queue the stream's last reply. */
+	void (*end)(struct conn *c);
+	/* c is being closed: let go of c->stream_data. */
+	void (*closed)(struct conn *c);
+};
+
 struct conn {
 	struct arb_control *ctl;
 	int fd;
@@ -26,11 +43,8 @@ struct conn {
 	uid_t uid;      /* the peer, from SO_PEERCRED */
 	bool may_write; /* root or arbord's own uid: may change the tree */
 	bool events;    /* subscribed to Events */
-	bool logs_follow;       /* following Logs (methods_logs.c) */
-	uint32_t logs_top;      /* ... of this subtree */
-	uint64_t logs_dropped;  /* lines it was too slow for, to announce */
-	uint64_t logs_dropped_seq; /* the last of them */
-	uint32_t logs_dropped_node;
+	const struct conn_stream *stream; /* NULL: none */
+	void *stream_data;                /* the stream's, for its hooks */
 	bool oneway;    /* the call being answered wants no reply */
 	bool waiting;   /* a request is with the core: later calls wait */
 	uint64_t req_id;
@@ -54,7 +68,8 @@ struct arb_control {
 	unsigned nconns;
 	uint64_t next_req_id;
 	struct arb_logs *logs; /* NULL: no Logs method (tests) */
-	unsigned nfollowers;   /* connections with logs_follow */
+	struct logs_fanout *logs_fanout; /* methods_logs.c's; NULL: no
+					  * one follows Logs */
 	bool down; /* the root is gone: no new work */
 	bool full; /* refusing clients for want of a slot (logged once) */
 };
@@ -68,11 +83,11 @@ void conn_error(struct conn *c, const char *name, json_t *parameters);
 void conn_error_str(struct conn *c, const char *name, const char *key,
 		    const char *value);
 
-/* Whether c is a stream (Events, Logs with follow): it takes no calls. */
+/* Whether c is a stream (Events, or a method's): it takes no calls. */
 static inline bool
 conn_streaming(const struct conn *c)
 {
-	return c->events || c->logs_follow;
+	return c->events || c->stream;
 }
 
 /* ---- methods.c ---- */
@@ -99,16 +114,10 @@ bool methods_may_read_logs(struct conn *c);
 void method_logs(struct conn *c, json_t *params, bool more);
 void method_reopen_logs(struct conn *c);
 
-/* c's queue is empty and it missed lines: the marker that says so. */
-void methods_logs_caught_up(struct conn *c);
-
-/* Ends every Logs stream with a last reply (arbord is exiting). */
-void methods_logs_end(struct arb_control *ctl);
-
 /*
  * Answers one decoded call on c: every method of org.arbor.Supervisor and
- * org.varlink.service. May set c->waiting (a request went to the core) or
- * c->events (a stream began).
+ * org.varlink.service. May set c->waiting (a request went to the core),
+ * c->events or c->stream (a stream began).
  */
 void methods_dispatch(struct conn *c, const char *method, json_t *params,
 		      bool more);

@@ -5,9 +5,11 @@
  * A follower that reads slower than its services write is not waited
  * for: past ARB_LOG_FOLLOW_QUEUE of unsent output its lines are dropped
  * and counted, and a line "arbor: N lines dropped" tells it so once it
- * catches up. The services and the other readers never notice.
+ * catches up. The services and the other readers never notice, and a
+ * line costs the same however many follow it (see "the fan-out").
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,7 +163,21 @@ line_json(const struct arb_control *ctl, uint32_t node,
 	return o;
 }
 
-/* ---- Logs ------------------------------------------------------------- */
+/*
+ * A bound on a line's JSON: its text, six bytes a byte as numbers in raw
+ * and as U+FFFD when it is not UTF-8, and the other fields.
+ */
+static size_t
+json_bound(const struct arb_log_line *l)
+{
+	for (uint16_t i = 0; i < l->len; i++) {
+		unsigned char b = (unsigned char)l->text[i];
+
+		if (b < 0x20 || b >= 0x80 || b == '"' || b == '\\')
+			return (size_t)l->len * 6 + 256;
+	}
+	return (size_t)l->len + 256;
+}
 
 static bool
 in_subtree(const struct arb_spec *spec, uint32_t node, uint32_t top)
@@ -171,6 +187,398 @@ in_subtree(const struct arb_spec *spec, uint32_t node, uint32_t top)
 			return true;
 	return false;
 }
+
+/* ---- following: the fan-out ----------------------------------------- */
+
+/*
+ * A line reaches its followers in batches. It is copied, as it came, to
+ * the batch of each feed (the followers of one subtree) it belongs to;
+ * when the loop is about to wait, or a batch holds FEED_BATCH_BYTES, the
+ * batch is made JSON and encoded once, as one reply, and that one buffer
+ * is queued on every follower of the feed with room for it
+ * (arb_wire_shared). So a line costs the same for one follower as for a
+ * hundred, and a follower costs a pointer per batch. A follower too far
+ * behind misses whole batches, counted, and the marker tells it how many
+ * lines; a batch no follower has room for is never made JSON at all.
+ */
+#define FEED_BATCH_BYTES (64 * 1024)
+
+/* A line in a batch: the line but its text, which is in the batch's. */
+struct batched {
+	struct arb_log_line line; /* text: NULL, at text_off in the batch */
+	uint32_t node;
+	size_t text_off;
+};
+
+/* The followers of one subtree, and their lines not yet sent. */
+struct feed {
+	struct feed *next;
+	uint32_t top;
+	unsigned nfollowers;
+	struct batched *batch; /* the lines gathered */
+	size_t batch_n, batch_cap;
+	char *text;            /* their texts, one after another */
+	size_t text_len, text_cap;
+	size_t batch_bytes;    /* the json_bound of the lines */
+	size_t lines;          /* batch_n, and any that could not be kept */
+	uint64_t last_seq;     /* the newest line's */
+	uint32_t last_node;
+};
+
+/* Every feed (ctl->logs_fanout), while anyone follows. */
+struct logs_fanout {
+	ev_prepare send;    /* started while a batch waits */
+	struct feed *feeds;
+	struct arb_control *ctl;
+};
+
+/* What a connection following Logs holds (its conn's stream_data). */
+struct follower {
+	struct feed *feed;     /* the subtree it follows */
+	uint64_t dropped;      /* lines it was too slow for, to announce */
+	uint64_t dropped_seq;  /* the last of them */
+	uint32_t dropped_node;
+};
+
+static void follow_drained(struct conn *c);
+static void follow_end(struct conn *c);
+static void follow_closed(struct conn *c);
+
+static const struct conn_stream follow_stream = {
+	.drained = follow_drained,
+	.end = follow_end,
+	.closed = follow_closed,
+};
+
+static struct follower *
+follower_of(const struct conn *c)
+{
+	return c->stream == &follow_stream ? c->stream_data : NULL;
+}
+
+/*
+ * A line of arbord's own about node's lines (how many were left out or
+ * dropped), in place of them: it takes seq, and the time of now_us.
+ */
+static void
+send_arbor_line(struct conn *c, uint32_t node, uint64_t seq, int64_t now_us,
+		const char *text, size_t len)
+{
+	struct arb_log_line l = {
+		.seq = seq, .time_us = now_us, .pid = (int32_t)getpid(),
+		.stream = ARB_STREAM_ARBOR, .len = (uint16_t)len, .text = text,
+	};
+	json_t *p = json_pack("{s:[o]}", "lines", line_json(c->ctl, node, &l));
+
+	conn_reply(c, p, true);
+	json_decref(p);
+}
+
+/* The marker that tells a follower how many lines it missed; it takes
+ * the place (and the seq) of the last of them. */
+static void
+send_dropped(struct conn *c, struct follower *f)
+{
+	char text[64];
+	size_t len = arb_log_dropped_text(text, sizeof(text), f->dropped);
+
+	send_arbor_line(c, f->dropped_node, f->dropped_seq, arb_wall_us(),
+			text, len);
+	f->dropped = 0;
+}
+
+/* Whether a follower with queued bytes unsent has room for size more. */
+static bool
+has_room(const struct conn *c, size_t size)
+{
+	return !c->closing &&
+	       arb_wire_outq_queued(&c->out) + size <= ARB_LOG_FOLLOW_QUEUE;
+}
+
+/* Whether any follower of fd has room for its batch (at its bound). */
+static bool
+feed_wanted(const struct arb_control *ctl, const struct feed *fd)
+{
+	for (const struct conn *x = ctl->conns; x; x = x->next) {
+		const struct follower *f = follower_of(x);
+
+		if (f && f->feed == fd && has_room(x, fd->batch_bytes))
+			return true;
+	}
+	return false;
+}
+
+/* The feed's batch as one reply; NULL when it cannot be. */
+static struct arb_wire_shared *
+feed_encode(const struct arb_control *ctl, struct feed *fd)
+{
+	json_t *lines = json_array(), *p;
+	char *buf = NULL;
+	size_t len = 0;
+
+	for (size_t i = 0; lines && i < fd->batch_n; i++) {
+		struct batched *b = &fd->batch[i];
+
+		b->line.text = b->line.len > 0 ? fd->text + b->text_off : "";
+		if (json_array_append_new(lines, line_json(ctl, b->node,
+							   &b->line)) < 0) {
+			json_decref(lines);
+			return NULL;
+		}
+	}
+	p = json_pack("{s:o}", "lines", lines);
+	if (!p || arb_wire_encode_reply(p, true, &buf, &len) < 0) {
+		json_decref(p);
+		return NULL;
+	}
+	json_decref(p);
+	return arb_wire_shared_new(&buf, len);
+}
+
+/* The batch of fd (msg; NULL: lost) for its follower c. */
+static void
+follower_take(struct conn *c, struct follower *f, const struct feed *fd,
+	      struct arb_wire_shared *msg)
+{
+	if (!msg || !has_room(c, arb_wire_shared_len(msg))) {
+		f->dropped += fd->lines;
+		f->dropped_seq = fd->last_seq;
+		f->dropped_node = fd->last_node;
+		return;
+	}
+	if (f->dropped > 0)
+		send_dropped(c, f);
+	if (arb_wire_outq_push_shared(&c->out, msg) < 0) {
+		c->closing = true;
+		return;
+	}
+	ev_io_start(c->ctl->loop, &c->wio);
+}
+
+/* Sends fd's batch, if any, to its followers, and empties it. */
+static void
+feed_send(struct arb_control *ctl, struct feed *fd)
+{
+	struct arb_wire_shared *msg = NULL;
+
+	if (fd->lines == 0)
+		return;
+	/* A line that could not be kept loses the batch, counted. */
+	if (fd->lines == fd->batch_n && feed_wanted(ctl, fd))
+		msg = feed_encode(ctl, fd);
+	for (struct conn *x = ctl->conns; x; x = x->next) {
+		struct follower *f = follower_of(x);
+
+		if (f && f->feed == fd && !x->closing)
+			follower_take(x, f, fd, msg);
+	}
+	arb_wire_shared_unref(msg);
+	fd->batch_n = 0;
+	fd->text_len = 0;
+	fd->batch_bytes = 0;
+	fd->lines = 0;
+}
+
+static void
+fanout_send_all(struct logs_fanout *fo)
+{
+	for (struct feed *fd = fo->feeds; fd; fd = fd->next)
+		feed_send(fo->ctl, fd);
+	ev_prepare_stop(fo->ctl->loop, &fo->send);
+}
+
+/* The loop is about to wait: what was gathered goes out now. */
+static void
+on_fanout_send(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	fanout_send_all(w->data);
+}
+
+/* Grows *p, of *cap elements of size each, to hold need; false on OOM. */
+static bool
+reserve(void **p, size_t *cap, size_t need, size_t size)
+{
+	size_t ncap = *cap ? *cap : 64;
+	void *np;
+
+	if (need <= *cap)
+		return true;
+	while (ncap < need)
+		ncap *= 2;
+	np = realloc(*p, ncap * size);
+	if (!np)
+		return false;
+	*p = np;
+	*cap = ncap;
+	return true;
+}
+
+/* Copies line l of node into fd's batch, its JSON at most bound bytes. */
+static void
+feed_add(struct feed *fd, uint32_t node, const struct arb_log_line *l,
+	 size_t bound)
+{
+	struct batched *b;
+
+	fd->lines++;
+	fd->last_seq = l->seq;
+	fd->last_node = node;
+	fd->batch_bytes += bound;
+	if (!reserve((void **)&fd->batch, &fd->batch_cap, fd->batch_n + 1,
+		     sizeof(*fd->batch)) ||
+	    !reserve((void **)&fd->text, &fd->text_cap, fd->text_len + l->len,
+		     1))
+		return; /* counted, not kept: the batch is lost (feed_send) */
+	b = &fd->batch[fd->batch_n++];
+	b->line = *l;
+	b->line.text = NULL;
+	b->node = node;
+	b->text_off = fd->text_len;
+	if (l->len > 0)
+		memcpy(fd->text + fd->text_len, l->text, l->len);
+	fd->text_len += l->len;
+}
+
+void
+arb_control_log_line(void *ctx, uint32_t node, const struct arb_log_line *l)
+{
+	struct arb_control *ctl = ctx;
+	struct logs_fanout *fo = ctl ? ctl->logs_fanout : NULL;
+	size_t bound = 0;
+
+	if (!fo)
+		return;
+	for (struct feed *fd = fo->feeds; fd; fd = fd->next) {
+		if (!in_subtree(ctl->spec, node, fd->top))
+			continue;
+		if (bound == 0)
+			bound = json_bound(l);
+		feed_add(fd, node, l, bound);
+		if (fd->batch_bytes >= FEED_BATCH_BYTES)
+			feed_send(ctl, fd);
+		else
+			ev_prepare_start(ctl->loop, &fo->send);
+	}
+}
+
+/* The feed of the subtree at top, made if needed; NULL on OOM. */
+static struct feed *
+feed_join(struct arb_control *ctl, uint32_t top)
+{
+	struct logs_fanout *fo = ctl->logs_fanout;
+	struct feed *fd;
+
+	if (!fo) {
+		fo = calloc(1, sizeof(*fo));
+		if (!fo)
+			return NULL;
+		fo->ctl = ctl;
+		ev_prepare_init(&fo->send, on_fanout_send);
+		fo->send.data = fo;
+		ctl->logs_fanout = fo;
+	}
+	for (fd = fo->feeds; fd; fd = fd->next)
+		if (fd->top == top)
+			break;
+	if (fd) {
+		/* What is gathered predates the join: its backlog has it. */
+		feed_send(ctl, fd);
+	} else {
+		fd = calloc(1, sizeof(*fd));
+		if (!fd) {
+			if (!fo->feeds) {
+				free(fo);
+				ctl->logs_fanout = NULL;
+			}
+			return NULL;
+		}
+		fd->top = top;
+		fd->next = fo->feeds;
+		fo->feeds = fd;
+	}
+	fd->nfollowers++;
+	return fd;
+}
+
+/*
+ * The last follower of fd left. With the last feed goes the fan-out, and
+ * the heap it grew: a flood's batches leave it full of free pages that
+ * glibc keeps without malloc_trim.
+ */
+static void
+feed_leave(struct arb_control *ctl, struct feed *fd)
+{
+	struct logs_fanout *fo = ctl->logs_fanout;
+
+	if (--fd->nfollowers > 0)
+		return;
+	for (struct feed **p = &fo->feeds; *p; p = &(*p)->next)
+		if (*p == fd) {
+			*p = fd->next;
+			break;
+		}
+	free(fd->batch);
+	free(fd->text);
+	free(fd);
+	if (fo->feeds)
+		return;
+	ev_prepare_stop(ctl->loop, &fo->send);
+	free(fo);
+	ctl->logs_fanout = NULL;
+	(void)malloc_trim(0);
+}
+
+/* c follows the subtree at top from now on; OOM closes c. */
+static void
+follow_begin(struct conn *c, uint32_t top)
+{
+	struct follower *f = calloc(1, sizeof(*f));
+
+	if (f)
+		f->feed = feed_join(c->ctl, top);
+	if (!f || !f->feed) {
+		free(f);
+		c->closing = true;
+		return;
+	}
+	c->stream = &follow_stream;
+	c->stream_data = f;
+}
+
+/* Its queue is written: a follower that missed lines learns how many. */
+static void
+follow_drained(struct conn *c)
+{
+	struct follower *f = c->stream_data;
+
+	if (f->dropped > 0)
+		send_dropped(c, f);
+}
+
+/* arbord is exiting: what was gathered, and the last reply. */
+static void
+follow_end(struct conn *c)
+{
+	json_t *p = json_pack("{s:[]}", "lines");
+
+	fanout_send_all(c->ctl->logs_fanout);
+	conn_reply(c, p, false);
+	json_decref(p);
+	c->closing = true;
+}
+
+static void
+follow_closed(struct conn *c)
+{
+	struct follower *f = c->stream_data;
+
+	c->stream = NULL;
+	c->stream_data = NULL;
+	feed_leave(c->ctl, f->feed);
+	free(f);
+}
+
+/* ---- Logs ------------------------------------------------------------- */
 
 struct entry {
 	struct arb_log_line line;
@@ -229,40 +637,6 @@ gather(const struct arb_control *ctl, uint32_t top, uint32_t last,
 	*ret = v;
 	*ret_n = n;
 	return 0;
-}
-
-/*
- * A line of arbord's own about node's lines (how many were left out or
- * dropped), in place of them: it takes seq, and the time of now_us.
- */
-static void
-send_arbor_line(struct conn *c, uint32_t node, uint64_t seq, int64_t now_us,
-		const char *text, size_t len)
-{
-	struct arb_log_line l = {
-		.seq = seq, .time_us = now_us, .pid = (int32_t)getpid(),
-		.stream = ARB_STREAM_ARBOR, .len = (uint16_t)len, .text = text,
-	};
-	json_t *p = json_pack("{s:[o]}", "lines", line_json(c->ctl, node, &l));
-
-	conn_reply(c, p, true);
-	json_decref(p);
-}
-
-/*
- * A bound on a line's JSON: its text, six bytes a byte as numbers in raw
- * and as U+FFFD when it is not UTF-8, and the other fields.
- */
-static size_t
-json_bound(const struct arb_log_line *l)
-{
-	for (uint16_t i = 0; i < l->len; i++) {
-		unsigned char b = (unsigned char)l->text[i];
-
-		if (b < 0x20 || b >= 0x80 || b == '"' || b == '\\')
-			return (size_t)l->len * 6 + 256;
-	}
-	return (size_t)l->len + 256;
 }
 
 /*
@@ -354,87 +728,10 @@ method_logs(struct conn *c, json_t *params, bool more)
 	}
 	send_backlog(c, v, n, follow);
 	free(v);
-	if (follow) {
-		c->logs_follow = true;
-		c->logs_top = top;
-		ctl->nfollowers++;
-	}
+	if (follow)
+		follow_begin(c, top);
 }
 
-/* The marker that tells a follower how many lines it missed; it takes
- * the place (and the seq) of the last of them. */
-static void
-send_dropped(struct conn *c)
-{
-	char text[64];
-	size_t len = arb_log_dropped_text(text, sizeof(text), c->logs_dropped);
-
-	send_arbor_line(c, c->logs_dropped_node, c->logs_dropped_seq,
-			arb_wall_us(), text, len);
-	c->logs_dropped = 0;
-}
-
-void
-methods_logs_caught_up(struct conn *c)
-{
-	send_dropped(c);
-}
-
-void
-arb_control_log_line(void *ctx, uint32_t node, const struct arb_log_line *l)
-{
-	struct arb_control *ctl = ctx;
-	char *buf = NULL;
-	size_t len = 0;
-
-	if (!ctl || ctl->nfollowers == 0)
-		return;
-	for (struct conn *x = ctl->conns; x; x = x->next) {
-		if (!x->logs_follow || x->closing ||
-		    !in_subtree(ctl->spec, node, x->logs_top))
-			continue;
-		if (!buf) {
-			json_t *p = json_pack("{s:[o]}", "lines",
-					      line_json(ctl, node, l));
-
-			if (!p || arb_wire_encode_reply(p, true, &buf,
-							&len) < 0) {
-				json_decref(p);
-				return;
-			}
-			json_decref(p);
-		}
-		if (arb_wire_outq_queued(&x->out) + len > ARB_LOG_FOLLOW_QUEUE) {
-			x->logs_dropped++;
-			x->logs_dropped_seq = l->seq;
-			x->logs_dropped_node = node;
-			continue;
-		}
-		if (x->logs_dropped > 0)
-			send_dropped(x);
-		if (arb_wire_outq_push_copy(&x->out, buf, len) < 0) {
-			x->closing = true;
-			continue;
-		}
-		ev_io_start(ctl->loop, &x->wio);
-	}
-	free(buf);
-}
-
-void
-methods_logs_end(struct arb_control *ctl)
-{
-	for (struct conn *x = ctl->conns; x; x = x->next) {
-		json_t *p;
-
-		if (!x->logs_follow)
-			continue;
-		p = json_pack("{s:[]}", "lines");
-		conn_reply(x, p, false);
-		json_decref(p);
-		x->closing = true;
-	}
-}
 
 /* ---- ReopenLogs -------------------------------------------------------- */
 

@@ -1,5 +1,5 @@
 /*
- * control.c - the control socket: binding it, accepting clients, framing,
+ * socket.c - the control socket: binding it, accepting clients, framing,
  * permissions, and writing without ever blocking on a client.
  *
  * Every socket is non-blocking. A connection is read only while it has no
@@ -8,7 +8,8 @@
  * subscriber that falls that far behind is dropped. A malformed frame
  * closes that one connection, and so does ARB_CONN_IDLE_MS of idleness.
  * Slots are kept for root and arbord's user, and a client refused for
- * want of one is told so. What the methods do is in methods.c.
+ * want of one is told so. What the methods do is in methods.c and
+ * methods_logs.c; a stream they begin drives its own hooks (connection.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -81,9 +82,8 @@ conn_flush(struct conn *c)
 		conn_close(c);
 		return;
 	}
-	/* A follower that caught up learns what it missed. */
-	if (c->logs_follow && c->logs_dropped > 0)
-		methods_logs_caught_up(c);
+	if (c->stream && c->stream->drained)
+		c->stream->drained(c);
 	/* Output was the only thing holding it back: take the next calls. */
 	if (!c->waiting && !conn_streaming(c))
 		conn_process(c);
@@ -280,8 +280,8 @@ conn_close(struct conn *c)
 	arb_wire_reader_done(&c->in);
 	arb_wire_outq_done(&c->out);
 	free(c->req_path);
-	if (c->logs_follow)
-		ctl->nfollowers--;
+	if (c->stream && c->stream->closed)
+		c->stream->closed(c);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -861,7 +861,9 @@ arb_control_close(struct arb_control *ctl)
 {
 	if (!ctl)
 		return;
-	methods_logs_end(ctl);
+	for (struct conn *c = ctl->conns; c; c = c->next)
+		if (c->stream && c->stream->end)
+			c->stream->end(c);
 	flush_all(ctl);
 	while (ctl->conns)
 		conn_close(ctl->conns);

@@ -546,6 +546,45 @@ test_outq_eagain_then_drain(void **state)
 	close(sv[1]);
 }
 
+/*
+ * One message on two queues: each writes all of it, and it lives until
+ * the last queue lets go (ASan would see a use after free or a leak).
+ */
+static void
+test_outq_shared_message(void **state)
+{
+	struct arb_wire_outq a, b;
+	struct arb_wire_shared *s;
+	char *buf = strdup("{\"parameters\":{}}");
+	size_t len = strlen(buf) + 1;
+	char rbuf[64];
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	arb_wire_outq_init(&a);
+	arb_wire_outq_init(&b);
+	s = arb_wire_shared_new(&buf, len);
+	assert_non_null(s);
+	assert_null(buf);
+	assert_int_equal(arb_wire_shared_len(s), len);
+	assert_int_equal(arb_wire_outq_push_shared(&a, s), 0);
+	assert_int_equal(arb_wire_outq_push_shared(&b, s), 0);
+	arb_wire_shared_unref(s);
+	assert_int_equal(arb_wire_outq_queued(&a), len);
+	assert_int_equal(arb_wire_outq_flush(&a, sv[0]), 0);
+	assert_int_equal(read(sv[1], rbuf, sizeof(rbuf)), (ssize_t)len);
+	assert_string_equal(rbuf, "{\"parameters\":{}}");
+	/* b still holds it, unwritten. */
+	assert_int_equal(arb_wire_outq_queued(&b), len);
+	assert_int_equal(arb_wire_outq_flush(&b, sv[0]), 0);
+	assert_int_equal(read(sv[1], rbuf, sizeof(rbuf)), (ssize_t)len);
+	assert_string_equal(rbuf, "{\"parameters\":{}}");
+	arb_wire_outq_done(&a);
+	arb_wire_outq_done(&b);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static void
 test_outq_peer_gone(void **state)
 {
@@ -584,6 +623,7 @@ main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_encode_refuses),
 		cmocka_unit_test(test_outq_eagain_then_drain),
+		cmocka_unit_test(test_outq_shared_message),
 		cmocka_unit_test(test_outq_peer_gone),
 	};
 
