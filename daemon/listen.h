@@ -29,7 +29,7 @@ struct arb_listen_addr {
 /*
  * Parses text into *ret. 0, or -EINVAL when it is malformed and
  * -ENAMETOOLONG when a unix path does not fit (*ret untouched then).
- * Makes no syscalls: config.c may use it to validate.
+ * Makes no syscalls: config/load.c may use it to validate.
  */
 int arb_listen_parse(const char *text, struct arb_listen_addr *ret);
 

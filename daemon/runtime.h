@@ -11,7 +11,7 @@
 /*
  * Runs the tree of `spec` (borrowed) on libev's default loop until the root
  * is down, serving the control socket at socket_path. `mode` (borrowed)
- * says how: as a service manager, or as PID 1 (system.h), where the root's
+ * says how: as a service manager, or as PID 1 (init/init.h), where the root's
  * end is not arbord's. Returns arbord's exit status (M10): 0 after a
  * requested stop or an auto shutdown, 1 after the root gave up or failed
  * to start; -errno if the runtime itself could not be set up (nothing was

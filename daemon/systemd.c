@@ -1,5 +1,5 @@
 /*
- * manager.c - arbord's side of systemd's protocols, for arbord itself:
+ * systemd.c - arbord's side of systemd's protocols, for arbord itself:
  * notify (READY=1, STATUS=, STOPPING=1, WATCHDOG=1) and the control socket
  * passed by socket activation. It reads the core's state but decides
  * nothing about the tree, and it does not log (main.c reports what it

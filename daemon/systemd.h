@@ -1,5 +1,5 @@
 /*
- * manager.h - arbord under its own service manager (systemd): the notify
+ * systemd.h - arbord under its own service manager (systemd): the notify
  * protocol for arbord itself (READY=1, STATUS=, STOPPING=1, WATCHDOG=1)
  * and the control socket systemd may pass it (socket activation). The
  * readiness protocol of arbord's children is another module's job.

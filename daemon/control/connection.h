@@ -74,7 +74,7 @@ struct arb_control {
 	bool full; /* refusing clients for want of a slot (logged once) */
 };
 
-/* ---- control.c: replies on one connection ---- */
+/* ---- socket.c: replies on one connection ---- */
 
 /* Queues a reply (parameters borrowed, NULL for {}) unless oneway. */
 void conn_reply(struct conn *c, json_t *parameters, bool continues);

@@ -1,6 +1,6 @@
 /*
  * interface.c - the varlink description of org.arbor.Supervisor, answered
- * by GetInterfaceDescription. It is the reference for what control.c
+ * by GetInterfaceDescription. It is the reference for what socket.c
  * accepts and returns; keep the two in step.
  */
 #include "interface.h"

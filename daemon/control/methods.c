@@ -2,7 +2,7 @@
  * methods.c - the methods of org.arbor.Supervisor and org.varlink.service
  * (daemon/interface.c describes them): checking parameters and
  * permissions, reading the tree for Status, handing requests to the core.
- * It never writes to a socket itself; control.c does.
+ * It never writes to a socket itself; socket.c does.
  */
 #include <errno.h>
 #include <stdlib.h>

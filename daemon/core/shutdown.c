@@ -1,7 +1,7 @@
 /*
  * shutdown.c - the final shutdown sequence (shutdown.h), pure: no
  * syscalls, no clock, no signal numbers but spec.h's. The deadlines are
- * arithmetic on the now_ms of the events it is fed; pid1.c and system.c
+ * arithmetic on the now_ms of the events it is fed; init/pid1.c and init/init.c
  * do what it returns.
  */
 #include <stdbool.h>

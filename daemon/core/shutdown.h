@@ -7,7 +7,7 @@
  * SIGKILL to the rest and a second deadline, then sync, unmount, and
  * reboot(2) with the requested action (or exit, in a container). Like
  * tree.c it makes no syscalls and reads no clock: it is fed events with
- * now_ms and returns actions, which pid1.c and system.c carry out.
+ * now_ms and returns actions, which init/pid1.c and init/init.c carry out.
  *
  *   state  meaning                                leaves on
  *   IDLE   nothing asked                          BEGIN -> TREE, or TERM when

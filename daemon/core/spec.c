@@ -3,7 +3,7 @@
  * durations.
  *
  * Part of the pure core: no syscalls, no library headers with side effects
- * (STYLE.md 1); memory comes through mem.h. config.c fills a spec in,
+ * (STYLE.md 1); memory comes through mem.h. config/load.c fills a spec in,
  * tree.c reads it.
  */
 #include <stdbool.h>

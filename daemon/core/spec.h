@@ -1,11 +1,12 @@
 /*
  * spec.h - the validated configuration model.
  *
- * A spec is the immutable description of a supervision tree: what config.c
- * produces from arbor.conf and conf.d/, and what tree.c runs. It is a flat
- * array of nodes in depth-first pre-order; node 0 is the root supervisor.
- * Every string is owned by the spec and freed with it. Nothing here reads
- * files or makes syscalls (STYLE.md 1): spec.c is part of the pure core.
+ * A spec is the immutable description of a supervision tree: what the
+ * loader (config/) produces from arbor.conf and conf.d/, and what tree.c
+ * runs. It is a flat array of nodes in depth-first pre-order; node 0 is
+ * the root supervisor. Every string is owned by the spec and freed with
+ * it. Nothing here reads files or makes syscalls (STYLE.md 1): spec.c is
+ * part of the pure core.
  */
 #ifndef ARB_SPEC_H
 #define ARB_SPEC_H
@@ -127,7 +128,7 @@ enum arb_spec_default {
 
 /*
  * Linux's RLIMIT_* numbers run from 0 to ARB_RLIMIT_COUNT - 1; the shell
- * checks the table against <sys/resource.h> (config_exec.c).
+ * checks the table against <sys/resource.h> (config/exec_context.c).
  */
 #define ARB_RLIMIT_COUNT 16
 
@@ -137,7 +138,7 @@ struct arb_rlimit {
 	uint64_t soft, hard; /* ARB_RLIM_INFINITY: unlimited */
 };
 
-/* Where a node's output lines go (logs.c); any combination. */
+/* Where a node's output lines go (logs/capture.c); any combination. */
 enum arb_log_sink {
 	ARB_SINK_RING = 1u << 0,    /* memory, for arborctl logs */
 	ARB_SINK_FILE = 1u << 1,    /* a file, rotated by size */

@@ -1,5 +1,5 @@
 /*
- * system.c - arbord as an init (system.h), in the shell: the mode's signals
+ * init.c - arbord as an init (init.h), in the shell: the mode's signals
  * through ev_signal, the root's give-up action, and the final shutdown,
  * whose sequence shutdown.c decides and whose steps pid1.c carries out.
  * One logfmt line per step on stderr (the console, as the system's init).

@@ -1,5 +1,5 @@
 /*
- * system.h - arbord as an init, in the shell: which signal means what in
+ * init.h - arbord as an init, in the shell: which signal means what in
  * each mode (pid1.h's struct arb_mode), the root's give-up action (M10,
  * on_giveup), and the final shutdown (shutdown.h) carried out with pid1.c
  * on libev's loop. runtime.c creates one only when arbord is PID 1 (or
@@ -41,7 +41,7 @@ struct arb_system_hooks {
 	void (*forward)(void *ctx, int signo);
 	/* Leave the loop: arbord exits with code. */
 	void (*leave)(void *ctx, int code);
-	/* One line of arbord's own (a step), with the events (logs.c). */
+	/* One line of arbord's own (a step), with the events (logs/capture.c). */
 	void (*say)(void *ctx, const char *line, size_t len);
 	/* Write out what waits for the console: the machine is going. */
 	void (*flush)(void *ctx);

@@ -1,8 +1,8 @@
 /*
  * pid1.c - what only PID 1 does (pid1.h): the console, ctrl-alt-del, the
  * early mounts, the hostname, and the last steps of a shutdown: kill(-1),
- * sync, unmount, reboot(2). No decisions (shutdown.c and system.c make
- * them) and no logging (main.c and system.c print the results). Every
+ * sync, unmount, reboot(2). No decisions (shutdown.c and init.c make
+ * them) and no logging (main.c and init.c print the results). Every
  * call that could reach past arbord's own processes checks getpid() here.
  */
 #include <errno.h>

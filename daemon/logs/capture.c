@@ -1,6 +1,6 @@
 /*
- * logs.c - capture of services' output, and the dispatch of each line to
- * its sinks (logs.h).
+ * capture.c - capture of services' output, and the dispatch of each line to
+ * its sinks (capture.h).
  */
 #include "capture.h"
 

@@ -1,5 +1,5 @@
 /*
- * logs.h - capture of every service's output (DESIGN.md "logs.c").
+ * capture.h - capture of every service's output (DESIGN.md "Layout": logs/).
  *
  * Each service's stdout and stderr are pipes that arbord makes at its
  * first start and keeps for its life, across restarts: what a dying
@@ -15,7 +15,7 @@
  * write(2) on its full pipe, as it would on a terminal. Memory is bounded
  * by the rings' sizes, a file buffer per file and the console's queue;
  * the console and the journal drop what they cannot take at once and say
- * how much (logsink.h).
+ * how much (sink.h).
  */
 #ifndef ARB_LOGS_H
 #define ARB_LOGS_H

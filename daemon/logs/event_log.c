@@ -1,5 +1,5 @@
 /*
- * events.c - supervision events as logfmt lines.
+ * event_log.c - supervision events as logfmt lines.
  *
  * Quoting: a value is written bare when it is non-empty and made only of
  * printable ASCII other than space, '"', '=' and '\'; otherwise it is put in

@@ -1,5 +1,5 @@
 /*
- * events.h - the logfmt writer for supervision events (DESIGN.md "Events").
+ * event_log.h - the logfmt writer for supervision events (DESIGN.md "Events").
  *
  * One line per event, written with one write(2) so lines from arbord never
  * interleave with each other: `event=start path=web/app pid=4242`. Every

@@ -1,5 +1,5 @@
 /*
- * logring.c - the ring of one service's recent lines (logring.h).
+ * ring.c - the ring of one service's recent lines (ring.h).
  *
  * While not wrapped the records fill [head, tail). Once a record does not
  * fit before the end of the buffer, it goes to offset 0 and the ring is

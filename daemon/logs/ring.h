@@ -1,5 +1,5 @@
 /*
- * logring.h - one service's recent output in memory: a ring of lines that
+ * ring.h - one service's recent output in memory: a ring of lines that
  * forgets the oldest when a new one needs the room.
  *
  * Records are stored whole, each in one contiguous stretch of the buffer

@@ -1,6 +1,6 @@
 /*
- * logsink.c - the file, console and journal sinks of captured lines
- * (logsink.h).
+ * sink.c - the file, console and journal sinks of captured lines
+ * (sink.h).
  */
 #include "sink.h"
 

@@ -1,5 +1,5 @@
 /*
- * logsink.h - where captured lines are written besides the ring: a file
+ * sink.h - where captured lines are written besides the ring: a file
  * rotated by size, arbord's console (stdout and stderr), and the journal.
  *
  * None of them may block arbord's loop for long or grow without bound. A
