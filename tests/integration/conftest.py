@@ -46,6 +46,20 @@ def pid_alive(pid):
         return False
 
 
+def socket_inodes(pid):
+    """The inodes of the sockets pid has open: a new connection is a new
+    inode even where its descriptor number was used before."""
+    found = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:
+            continue
+        if target.startswith("socket:["):
+            found.add(int(target[8:-1]))
+    return found
+
+
 class Arbord:
     """One running arbord, its events and its stderr."""
 

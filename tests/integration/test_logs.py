@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from conftest import (REPO, SLOW, service, supervisor, tree, wait_until,
-                      SLEEPER)
+from conftest import (REPO, SLOW, service, socket_inodes, supervisor, tree,
+                      wait_until, SLEEPER)
 from ctlclient import status
 
 ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
@@ -491,20 +491,6 @@ def fds_of(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def sockets_of(pid):
-    """The sockets a process holds, by inode: a new connection is a new
-    inode even where its descriptor number was used before."""
-    found = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except FileNotFoundError:
-            continue
-        if target.startswith("socket:"):
-            found.add(target)
-    return found
-
-
 def test_a_follower_that_quits_is_let_go(arbord):
     """logs -f on a quiet service, interrupted: arbord closes the
     connection at once, not at the next line that will never come."""
@@ -517,12 +503,12 @@ def test_a_follower_that_quits_is_let_go(arbord):
     for _ in range(5):
         # Known before it starts: a follower quick to connect would
         # otherwise be among them, and never seen as new.
-        known = sockets_of(a.proc.pid)
+        known = socket_inodes(a.proc.pid)
         f = subprocess.Popen([ARBORCTL, "logs", "-f", "quiet"], env=e,
                              stdout=subprocess.DEVNULL)
         # Killed only once arbord holds its connection: a follower killed
         # before it connected would leave nothing to let go.
-        wait_until(lambda: sockets_of(a.proc.pid) - known, 5,
+        wait_until(lambda: socket_inodes(a.proc.pid) - known, 5,
                    "the follower's connection")
         f.kill()
         f.wait()

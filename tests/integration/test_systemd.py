@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from conftest import (REPO, SLEEPER, SLOW, Arbord, service, tree,
-                      wait_until)
+from conftest import (REPO, SLEEPER, SLOW, Arbord, service, socket_inodes,
+                      tree, wait_until)
 from logfmt import parse_logfmt
 
 ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
@@ -237,19 +237,6 @@ def environ_of(pid):
     with open(f"/proc/{pid}/environ", "rb") as f:
         return dict(e.decode().split("=", 1)
                     for e in f.read().split(b"\0") if b"=" in e)
-
-
-def socket_inodes(pid):
-    """The inodes of the sockets pid has open."""
-    found = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except FileNotFoundError:
-            continue
-        if target.startswith("socket:["):
-            found.add(int(target[8:-1]))
-    return found
 
 
 def unix_listener(path, mode=None):
