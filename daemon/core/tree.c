@@ -96,6 +96,7 @@ start_child(struct arb_tree *t, uint32_t child)
 	tree_timer_cancel(t, child);
 	n->delayed = false;
 	n->start_failing = false;
+	n->start_cancelled = false;
 	n->aborting = false;
 	n->incarnation++;
 	child_enter(t, child, ARB_CHILD_STARTING);
@@ -148,6 +149,39 @@ terminate_child(struct arb_tree *t, uint32_t child)
 	n->aborting = false;
 	stop_service(t, child);
 	return false;
+}
+
+/*
+ * A stop or shutdown reached sup while its job waits for the start of a
+ * service whose process has not exec'ed yet (pid 0): its cwd or program on
+ * a file system that does not answer could hold it there for ever, and
+ * the stop behind it (M5). That start is cancelled: SIGKILL to the process
+ * being made, which nothing else reaches before exec; its end fails the
+ * start with ARB_ECANCELED, and the job goes on as for any failed start.
+ * A start past exec waits for its readiness as before (M6). `only`: cancel
+ * only the start of that child (ARB_NONE: whichever).
+ */
+static void
+cancel_start_before_exec(struct arb_tree *t, uint32_t sup, uint32_t only)
+{
+	struct sup *s = t->nodes[sup].sup;
+	uint32_t child;
+	struct node *n;
+
+	if (s->job == JOB_NONE || s->terminating || s->cursor < s->first ||
+	    s->cursor > s->last)
+		return;
+	child = child_at(t, sup, s->cursor);
+	n = &t->nodes[child];
+	if ((only != ARB_NONE && child != only) ||
+	    n->spec->kind != ARB_NODE_SERVICE ||
+	    n->state != ARB_CHILD_STARTING || n->pid != 0)
+		return;
+	n->start_failing = true;
+	n->start_cancelled = true;
+	tree_timer_cancel(t, child);
+	tree_emit_signal(t, ARB_ACT_KILL, child, 0);
+	child_enter(t, child, ARB_CHILD_KILLING);
 }
 
 /* ---- supervisor jobs ------------------------------------------------------ */
@@ -668,10 +702,12 @@ deliver(struct arb_tree *t, const struct msg *m)
 		sup_init(t, m->to);
 		return;
 	case MSG_SHUTDOWN:
-		if (s->job == JOB_NONE)
+		if (s->job == JOB_NONE) {
 			shutdown_begin(t, m->to, WHY_REQUESTED);
-		else
-			tree_enqueue(t, s, Q_SHUTDOWN, ARB_NONE, 0);
+			return;
+		}
+		tree_enqueue(t, s, Q_SHUTDOWN, ARB_NONE, 0);
+		cancel_start_before_exec(t, m->to, ARB_NONE);
 		return;
 	case MSG_STARTED:
 	case MSG_TERMINATED:
@@ -737,6 +773,12 @@ service_spawned(struct arb_tree *t, uint32_t node, int pid)
 	struct node *n = &t->nodes[node];
 	struct arb_action *act;
 
+	if (n->state == ARB_CHILD_KILLING && n->start_cancelled &&
+	    n->pid == 0) {
+		/* Its exec came before the SIGKILL: its death ends the start. */
+		n->pid = pid;
+		return;
+	}
 	if (n->state != ARB_CHILD_STARTING || n->pid != 0)
 		return;
 	n->pid = pid;
@@ -795,6 +837,7 @@ service_start_failed(struct arb_tree *t, uint32_t node,
 	n->last_err = err;
 	n->last_failure = why;
 	n->start_failing = false;
+	n->start_cancelled = false;
 	child_enter(t, node, ARB_CHILD_DOWN);
 	act = tree_report(t, ARB_REP_START_FAILED, node);
 	if (act) {
@@ -804,6 +847,21 @@ service_start_failed(struct arb_tree *t, uint32_t node,
 			fill_exit(act, death);
 	}
 	tree_post(t, MSG_START_FAILED, parent_of(t, node), node);
+}
+
+/* Its process failed before exec, or a cancelled start's did, either way. */
+static void
+service_spawn_failed(struct arb_tree *t, uint32_t node, int err)
+{
+	struct node *n = &t->nodes[node];
+
+	if (n->pid != 0)
+		return;
+	if (n->state == ARB_CHILD_KILLING && n->start_cancelled)
+		service_start_failed(t, node, ARB_FAIL_SPAWN, ARB_ECANCELED,
+				     NULL);
+	else if (n->state == ARB_CHILD_STARTING)
+		service_start_failed(t, node, ARB_FAIL_SPAWN, err, NULL);
 }
 
 /* A death arbord did not ask for, once the service was started. */
@@ -853,6 +911,11 @@ service_exited(struct arb_tree *t, const struct arb_event *ev)
 		return;
 	case ARB_CHILD_STOPPING:
 	case ARB_CHILD_KILLING:
+		if (n->start_cancelled) {
+			service_start_failed(t, ev->node, ARB_FAIL_SPAWN,
+					     ARB_ECANCELED, NULL);
+			return;
+		}
 		if (n->start_failing) {
 			service_start_failed(t, ev->node, ARB_FAIL_TIMEOUT, 0,
 					     NULL);
@@ -1017,6 +1080,8 @@ route_request(struct arb_tree *t, const struct arb_event *ev)
 		return;
 	q->request = ev->request;
 	q->req_id = ev->req_id;
+	if (ev->request == ARB_REQ_STOP)
+		cancel_start_before_exec(t, sup, ev->node);
 	sup_drain(t, sup);
 }
 
@@ -1047,11 +1112,8 @@ arb_tree_step(struct arb_tree *t, const struct arb_event *ev,
 			service_spawned(t, ev->node, ev->pid);
 		break;
 	case ARB_EV_SPAWN_FAILED:
-		if (is_service(t, ev->node) &&
-		    t->nodes[ev->node].state == ARB_CHILD_STARTING &&
-		    t->nodes[ev->node].pid == 0)
-			service_start_failed(t, ev->node, ARB_FAIL_SPAWN,
-					     ev->err, NULL);
+		if (is_service(t, ev->node))
+			service_spawn_failed(t, ev->node, ev->err);
 		break;
 	case ARB_EV_EXITED:
 		if (is_service(t, ev->node))

@@ -28,6 +28,8 @@ struct fake_proc {
 	int zombie;       /* dead, but its death not yet fed to the core */
 	bool ignore_term; /* survives TERMINATE and ABORT */
 	int fail_spawns;  /* this many next spawns fail */
+	bool hang_spawns; /* spawns stay before exec (a hung cwd) */
+	int prexec;       /* the pid of a process not exec'ed yet, or 0 */
 	bool timer_armed;
 	int64_t timer_at;
 	int spawns;
@@ -138,6 +140,10 @@ fake_perform(struct fake *f, const struct arb_action *a)
 	switch (a->kind) {
 	case ARB_ACT_SPAWN:
 		p->spawns++;
+		if (p->hang_spawns) {
+			p->prexec = ++f->next_pid;
+			break;
+		}
 		if (p->fail_spawns > 0) {
 			p->fail_spawns--;
 			ev.kind = ARB_EV_SPAWN_FAILED;
@@ -166,6 +172,18 @@ fake_perform(struct fake *f, const struct arb_action *a)
 		break;
 	case ARB_ACT_KILL:
 		f->signals_sent++;
+		if (a->pid == 0) {
+			/* As runtime.c: a start cancelled before exec ends
+			 * with EOF on its status pipe, then its death. */
+			if (p->prexec == 0)
+				abort(); /* nothing before exec to kill */
+			p->pid = p->prexec;
+			p->prexec = 0;
+			fake_push(f, (struct arb_event){.kind = ARB_EV_SPAWNED,
+				  .node = a->node, .pid = p->pid});
+			fake_die(f, a->node, -1, ARB_SIGKILL);
+			break;
+		}
 		if (p->pid != 0 && a->pid == p->pid)
 			fake_die(f, a->node, -1, ARB_SIGKILL);
 		break;
