@@ -671,6 +671,13 @@ job_start_failed(struct arb_tree *t, uint32_t sup, uint32_t child)
 {
 	struct sup *s = t->nodes[sup].sup;
 
+	if (s->job == JOB_INIT && sup == ARB_ROOT &&
+	    t->nodes[child].last_failure == ARB_FAIL_SPAWN &&
+	    t->nodes[child].last_err == ARB_ECANCELED) {
+		/* A shutdown cancelled it: the boot was stopped, not failed. */
+		shutdown_begin(t, sup, WHY_REQUESTED);
+		return;
+	}
 	if (s->job == JOB_INIT) {
 		job_begin(t, sup, JOB_INIT_ABORT, 0, s->cursor - 1);
 		return;

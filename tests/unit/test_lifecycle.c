@@ -508,6 +508,31 @@ test_shutdown_cancels_a_start_hung_before_exec(void **state)
 }
 
 /*
+ * A shutdown during the boot (the root's init) that cancels a start hung
+ * before exec stops the tree; it is not a failed boot (exit status 0).
+ */
+static void
+test_shutdown_during_boot_cancels_a_hung_start(void **state)
+{
+	struct arb_spec *s = spec_new(ARB_ONE_FOR_ONE, 3, 5000);
+	struct fake *f;
+	uint32_t b;
+
+	svc(s, "a", ARB_READY_EXEC);
+	b = svc(s, "b", ARB_READY_EXEC);
+	svc(s, "c", ARB_READY_EXEC);
+	f = fake_new(s);
+	f->procs[b].hang_spawns = true;
+	fake_boot(f);
+	assert_trace(f, "start root\nstart a\n");
+	fake_shutdown(f);
+	assert_trace(f, "start root\nstart a\nstart_failed b\nstop a\n"
+			"down\n");
+	assert_int_equal(f->exit_code, 0);
+	fake_free(f);
+}
+
+/*
  * The exception is for a process that has not exec'ed: one that runs and
  * is not ready yet keeps its start_timeout, and a stop waits (M5, M6).
  */
@@ -557,6 +582,7 @@ main(void)
 		cmocka_unit_test(test_stop_cancels_a_start_hung_before_exec),
 		cmocka_unit_test(test_shutdown_cancels_a_start_hung_before_exec),
 		cmocka_unit_test(test_stop_waits_for_a_start_past_exec),
+		cmocka_unit_test(test_shutdown_during_boot_cancels_a_hung_start),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
