@@ -42,6 +42,7 @@
 
 _Static_assert(ARB_SIGTERM == SIGTERM, "spec.h's SIGTERM is Linux's");
 _Static_assert(ARB_SIGKILL == SIGKILL, "spec.h's SIGKILL is Linux's");
+_Static_assert(ARB_ECANCELED == ECANCELED, "tree.h's ECANCELED is Linux's");
 
 extern char **environ;
 
@@ -90,6 +91,8 @@ struct rt_node {
 	int *listen_fds;      /* its listen sockets, held for arbord's life */
 	uint32_t nlisten;
 	int pgid;    /* the process group its process was spawned as */
+	struct arb_start start; /* its process before exec; pid 0: none */
+	ev_io start_watch;      /* on start.status_fd */
 	ev_io main_watch; /* a pidfd on a MAINPID= process; fd -1: none */
 	int main_pid;
 	struct arb_ready_pipe ready_pipe; /* ready = "fd:N" */
@@ -215,9 +218,64 @@ env_of(struct runtime *rt, uint32_t node)
 }
 
 static void
+start_failed(struct runtime *rt, uint32_t node, int err, const char *step)
+{
+	struct arb_event ev = {.kind = ARB_EV_SPAWN_FAILED, .node = node,
+			       .err = err};
+
+	fprintf(stderr, "arbord: child '%s': cannot start %s: %s: %s\n",
+		rt->spec->nodes[node].path, rt->spec->nodes[node].exec_path,
+		step, strerror(err));
+	defer_failed(rt, &ev);
+}
+
+/*
+ * The start of node is over: r 0, it exec'ed (or died without a word, its
+ * death follows); r < 0, it failed before exec, and its pid is nobody's.
+ */
+static void
+start_over(struct runtime *rt, uint32_t node, int pid, int r,
+	   const char *step)
+{
+	struct rt_node *rn = &rt->nodes[node];
+
+	ev_io_stop(rt->loop, &rn->start_watch);
+	if (r < 0) {
+		(void)arb_pidmap_take(&rt->pids, pid);
+		(void)arb_pidmap_take(&rt->pgids, pid);
+		start_failed(rt, node, -r, step);
+		return;
+	}
+	arb_logs_started(rt->logs, node, pid);
+	note_clear(&rn->note);
+	feed(rt, &(struct arb_event){.kind = ARB_EV_SPAWNED, .node = node,
+				     .pid = pid});
+}
+
+/* The status pipe of a start under way has something to say. */
+static void
+on_start_status(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct rt_node *rn = w->data;
+	struct runtime *rt = rn->rt;
+	const char *step = "exec";
+	int pid = rn->start.pid;
+	int r = arb_start_read(&rt->spawner, &rn->start, &step);
+
+	(void)loop;
+	(void)revents;
+	if (r != ARB_START_PENDING)
+		start_over(rt, rn->index, pid, r, step);
+}
+
+/*
+ * Starts node's process and returns at once: what it does before exec (a
+ * cwd on a mount that does not answer) never holds the loop. Its status
+ * pipe says how it went (on_start_status), or its death does (on_child).
+ */
+static void
 do_spawn(struct runtime *rt, uint32_t node)
 {
-	struct arb_event ev = {.node = node};
 	const struct arb_spec_node *n = &rt->spec->nodes[node];
 	struct arb_envp *env = env_of(rt, node);
 	struct rt_node *rn = &rt->nodes[node];
@@ -225,7 +283,7 @@ do_spawn(struct runtime *rt, uint32_t node)
 				  .nlisten = (int)rn->nlisten,
 				  .ready_fd = -1};
 	const char *step = "environment";
-	int pid = 0, r = env ? 0 : -ENOMEM;
+	int pid, r = env ? 0 : -ENOMEM;
 
 	if (r == 0) {
 		step = "output pipes";
@@ -239,30 +297,44 @@ do_spawn(struct runtime *rt, uint32_t node)
 		io.ready_fd = rn->ready_pipe.write_fd;
 	}
 	if (r == 0)
-		r = arb_spawn_service(&rt->spawner, n, env, &io, &pid, &step);
+		r = arb_spawn_service(&rt->spawner, n, env, &io, &rn->start,
+				      &step);
 	arb_ready_pipe_spawned(&rn->ready_pipe);
 	arb_logs_pipes_given(rt->logs, node);
-	if (r == 0)
+	pid = r == 0 ? rn->start.pid : 0;
+	if (r == 0) {
+		step = "pid map";
 		r = arb_pidmap_put(&rt->pids, pid, node);
+	}
 	if (r == 0)
 		r = arb_pidmap_put(&rt->pgids, pid, node);
 	if (r < 0) {
-		if (pid > 0)
-			(void)kill(-pid, SIGKILL);
-		ev.kind = ARB_EV_SPAWN_FAILED;
-		ev.err = -r;
-		fprintf(stderr, "arbord: child '%s': cannot start %s: %s: %s\n",
-			rt->spec->nodes[node].path,
-			rt->spec->nodes[node].exec_path, step, strerror(-r));
-		defer_failed(rt, &ev);
+		if (pid > 0) {
+			(void)kill(pid, SIGKILL);
+			(void)arb_pidmap_take(&rt->pids, pid);
+			arb_start_abandon(&rt->spawner, &rn->start);
+		}
+		start_failed(rt, node, -r, step);
 		return;
 	}
-	rt->nodes[node].pgid = pid;
-	arb_logs_started(rt->logs, node, pid);
-	note_clear(&rt->nodes[node].note);
-	ev.kind = ARB_EV_SPAWNED;
-	ev.pid = pid;
-	fifo_push(&rt->pending, &ev);
+	rn->pgid = pid;
+	ev_io_set(&rn->start_watch, rn->start.status_fd, EV_READ);
+	ev_io_start(rt->loop, &rn->start_watch);
+}
+
+/*
+ * KILL with pid 0: the core cancels a start whose process has not exec'ed
+ * (a stop came). Before exec it has no group of its own for sure, and
+ * blocks every signal but SIGKILL; a FUSE or NFS wait it sits in yields
+ * to SIGKILL. Its death ends the start (on_child).
+ */
+static void
+kill_start_before_exec(struct runtime *rt, uint32_t node)
+{
+	int pid = rt->nodes[node].start.pid;
+
+	if (pid > 0)
+		(void)kill(pid, SIGKILL);
 }
 
 /*
@@ -309,6 +381,10 @@ perform(struct runtime *rt, const struct arb_action *a)
 		signal_service(rt, a->node, a->pid, SIGCONT, true);
 		return;
 	case ARB_ACT_KILL:
+		if (a->pid == 0) {
+			kill_start_before_exec(rt, a->node);
+			return;
+		}
 		/* After a death (the core forgot the pid) groups only (M1). */
 		signal_service(rt, a->node, a->pid, SIGKILL,
 			       arb_tree_pid(rt->tree, a->node) == a->pid);
@@ -399,6 +475,16 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 		if (rt->system)
 			arb_system_reaped(rt->system, w->rpid, w->rstatus);
 		return;
+	}
+	if (rt->nodes[node].start.pid == w->rpid) {
+		/* Dead before its status pipe was read: its last word first. */
+		const char *step = "exec";
+		int r = arb_start_reaped(&rt->spawner, &rt->nodes[node].start,
+					 &step);
+
+		start_over(rt, node, w->rpid, r, step);
+		if (r < 0)
+			return;
 	}
 	if (WIFSIGNALED(w->rstatus))
 		main_died(rt, node, w->rpid, -1, WTERMSIG(w->rstatus));
@@ -816,6 +902,8 @@ runtime_done(struct runtime *rt)
 		struct rt_node *r = &rt->nodes[i];
 
 		ev_timer_stop(rt->loop, &r->timer);
+		ev_io_stop(rt->loop, &r->start_watch);
+		arb_start_abandon(&rt->spawner, &r->start);
 		arb_ready_pipe_close(&r->ready_pipe, rt->loop);
 		main_watch_stop(rt, r);
 		note_clear(&r->note);
@@ -901,6 +989,9 @@ runtime_init(struct runtime *rt, const struct arb_spec *spec,
 		r->note.errno_value = -1;
 		ev_io_init(&r->main_watch, on_main_gone, -1, EV_READ);
 		r->main_watch.data = r;
+		r->start.status_fd = -1;
+		ev_io_init(&r->start_watch, on_start_status, -1, EV_READ);
+		r->start_watch.data = r;
 		arb_ready_pipe_init(&r->ready_pipe, on_ready_line, r);
 	}
 	ev_idle_init(&rt->failed_idle, on_failed_idle);

@@ -1,15 +1,19 @@
 /*
  * spawn.c - starting one service process.
  *
- * The child is created with clone(CLONE_VM | CLONE_VFORK) on a stack of its
- * own, as posix_spawn does: no page tables are copied, and the parent
- * resumes only when the child has exec'ed or died, so "exec succeeded" is
- * known without a round trip through the event loop (M6 for ready = exec).
- * Any failure before exec comes back through a close-on-exec pipe. The
- * child side writes no shared memory other than its stack and the pid
- * slots of the environment (the parent is suspended meanwhile), and makes
- * only async-signal-safe calls; it never returns. How its environment is
- * made is envp.c's job, how its sockets are, listen.c's.
+ * The child is a clone of arbord without CLONE_VM or CLONE_VFORK: it gets a
+ * copy-on-write copy of arbord's memory (arbord is small, a few MB of page
+ * tables to copy) and arbord goes on at once. Nothing the child does before
+ * exec can stop the loop: a cwd or program on a file system that does not
+ * answer holds the child alone, and a stop can SIGKILL it. Sharing memory
+ * without vfork's suspension would be cheaper and wrong: the child would
+ * write arbord's errno (the same TLS) from every failing call while arbord
+ * runs, and everything it reads would have to outlive it across a reload.
+ * The child reports through a close-on-exec, non-blocking status pipe that
+ * the loop watches: a word when it has its own descriptor table, errno and
+ * step when it fails, EOF at exec. It makes only async-signal-safe calls
+ * and never returns. How its environment is made is envp.c's job, how its
+ * sockets are, listen.c's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,9 +36,9 @@
 #define CHILD_STACK_SIZE (64 * 1024)
 
 /*
- * The child runs on a stack the sanitizers do not know, in memory it
- * shares with the parent: their bookkeeping there (ASan's unpoisoning
- * before a noreturn call) would corrupt the parent. Keep them out.
+ * The child runs on a stack the sanitizers do not know: their bookkeeping
+ * there (ASan's unpoisoning before a noreturn call) would go wrong. Keep
+ * them out.
  */
 #define CHILD_SIDE __attribute__((no_sanitize("address", "undefined")))
 
@@ -50,7 +54,8 @@ enum step {
 	STEP_NO_NEW_PRIVS,
 	STEP_FDS,
 	STEP_EXEC,
-	_STEP_MAX
+	_STEP_MAX,
+	STEP_TABLE_TAKEN = 64 /* not a failure: the slots are free again */
 };
 
 static const char *const step_names[_STEP_MAX] = {
@@ -66,11 +71,17 @@ static const char *const step_names[_STEP_MAX] = {
 	[STEP_EXEC] = "exec",
 };
 
-/* What a failed child writes to the status pipe: one write, atomic. */
+/*
+ * What the child writes to the status pipe, each in one atomic write: its
+ * descriptor table is its own (STEP_TABLE_TAKEN, when it shared arbord's),
+ * or it failed (errno and step), then nothing more.
+ */
 struct status_msg {
 	int err;
 	int step; /* enum step */
 };
+
+_Static_assert(ARB_SPAWN_SLOTS <= 32, "a start's slots are bits of a word");
 
 /* The spec's gid list goes to the kernel as it is. */
 _Static_assert(sizeof(gid_t) == sizeof(uint32_t), "gid_t is 32 bits");
@@ -101,6 +112,8 @@ struct child_args {
 	int max_fd;       /* above every descriptor arbord may hold */
 	int unshare_below; /* > 0: the table is arbord's (CLONE_FILES); keep
 			    * a copy of the descriptors below this only */
+	int low_top;       /* arbord's low descriptors, slots included, are
+			    * below this: dropped before any step can hang */
 	const struct arb_spawner *sp;
 	int status_fd; /* write end of the close-on-exec status pipe */
 	sigset_t mask; /* what the child unblocks to: nothing */
@@ -263,6 +276,34 @@ place_fds(const struct child_args *a, int *status_fd)
 	return 0;
 }
 
+/* Whether fd is one the child is handed (or its status pipe). */
+CHILD_SIDE static bool
+is_own(const struct child_args *a, int fd, int status_fd)
+{
+	if (fd == status_fd || fd == a->stdin_fd || fd == a->stdout_fd ||
+	    fd == a->stderr_fd || fd == a->ready_fd)
+		return true;
+	for (int i = 0; i < a->nlisten; i++)
+		if (a->listen_fds[i] == fd)
+			return true;
+	return false;
+}
+
+/*
+ * Closes arbord's low descriptors that are not the child's, before any
+ * step that can hang: the slots may hold another start's status pipe, and
+ * a child stuck in chdir would keep that start from ever ending. The rest
+ * of arbord's descriptors are close-on-exec (and, sharing the table, not
+ * even copied).
+ */
+CHILD_SIDE static void
+drop_others(const struct child_args *a, int status_fd)
+{
+	for (int fd = 3; fd < a->low_top; fd++)
+		if (!is_own(a, fd, status_fd))
+			(void)close(fd);
+}
+
 /* The child's pid, in decimal, into a slot of ARB_ENVP_PID_ROOM bytes. */
 CHILD_SIDE static void
 write_pid(char *at, long pid)
@@ -292,13 +333,21 @@ child_main(void *arg)
 		    CLOSE_RANGE_UNSHARE) < 0 &&
 	    syscall(SYS_unshare, CLONE_FILES) < 0)
 		report_and_exit(status_fd, STEP_FDS);
+	drop_others(a, status_fd);
+	if (a->unshare_below > 0) {
+		/* arbord may reuse its slots now. */
+		struct status_msg taken = {.err = 0, .step = STEP_TABLE_TAKEN};
+		ssize_t unused = write(status_fd, &taken, sizeof(taken));
+
+		(void)unused;
+	}
 	reset_dispositions(a->altered);
 	if (setsid() < 0)
 		report_and_exit(status_fd, STEP_SETSID);
 	set_context(a);
 	if (place_fds(a, &status_fd) < 0)
 		report_and_exit(status_fd, STEP_FDS);
-	/* The parent is suspended: nobody else reads these meanwhile. */
+	/* Our copy of the environment: arbord's stays as it is. */
 	pid = syscall(SYS_getpid);
 	for (int i = 0; i < 2; i++)
 		if (a->pid_at[i])
@@ -330,9 +379,9 @@ int
 arb_spawner_init(struct arb_spawner *sp, int stdin_fd)
 {
 	/*
-	 * One stack, reused: the parent is suspended while the child uses
-	 * it. Its lowest page is a guard, so an overflow faults instead of
-	 * writing over arbord's memory.
+	 * One stack, reused: each child runs on its own copy-on-write copy.
+	 * Its lowest page is a guard, so an overflow faults instead of
+	 * writing over what lies below.
 	 */
 	long page = sysconf(_SC_PAGESIZE);
 	char *stack = mmap(NULL, CHILD_STACK_SIZE + (size_t)page,
@@ -364,6 +413,7 @@ arb_spawner_init(struct arb_spawner *sp, int stdin_fd)
 	 */
 	sp->nslots = 0;
 	sp->slot_top = 0;
+	sp->slots_busy = 0;
 	if (syscall(SYS_close_range, ~0U, ~0U, CLOSE_RANGE_UNSHARE) < 0)
 		goto slots_done;
 	for (int i = 0; i < ARB_SPAWN_SLOTS; i++) {
@@ -391,46 +441,59 @@ arb_spawner_done(struct arb_spawner *sp)
 		close(sp->slots[i]);
 	sp->nslots = 0;
 	sp->slot_top = 0;
+	sp->slots_busy = 0;
 }
 
 /*
- * Puts *fd in the next free slot unless it is low already (below
- * slot_top, so the child's copy has it). false when the slots run out.
+ * Puts *fd in a free slot unless it is low already (below slot_top, so the
+ * child's copy has it), adding the slot to *used. false when none is free.
  */
 static bool
-to_slot(const struct arb_spawner *sp, int *fd, int *used)
+to_slot(const struct arb_spawner *sp, int *fd, uint32_t *used)
 {
+	uint32_t taken = sp->slots_busy | *used;
+	int i = 0;
+
 	if (*fd < 0 || *fd < sp->slot_top)
 		return true;
-	if (*used == sp->nslots ||
-	    dup3(*fd, sp->slots[*used], O_CLOEXEC) < 0)
+	while (i < sp->nslots && (taken & (UINT32_C(1) << i)))
+		i++;
+	if (i == sp->nslots || dup3(*fd, sp->slots[i], O_CLOEXEC) < 0)
 		return false;
-	*fd = sp->slots[(*used)++];
+	*used |= UINT32_C(1) << i;
+	*fd = sp->slots[i];
 	return true;
 }
 
-/* The slots back on /dev/null: arbord must not hold the child's pipes. */
+/*
+ * The slots back on /dev/null, free for the next start: arbord must not
+ * hold the child's pipes (a status pipe would never reach its end).
+ */
 static void
-free_slots(const struct arb_spawner *sp, int used)
+free_slots(struct arb_spawner *sp, uint32_t used)
 {
-	for (int i = 0; i < used; i++)
+	for (int i = 0; i < sp->nslots; i++) {
+		if (!(used & (UINT32_C(1) << i)))
+			continue;
 		if (dup3(sp->stdin_fd, sp->slots[i], O_CLOEXEC) < 0)
-			/* Never keep the child's end: the status pipe would
-			 * not end, and a log pipe would not either. */
+			/* Never keep the child's end. */
 			(void)close(sp->slots[i]);
+		sp->slots_busy &= ~(UINT32_C(1) << i);
+	}
 }
 
 /*
  * Whether the child can start from arbord's table: everything it is
- * handed moved into slots (sources and their count in args). Else the
- * slots used so far are freed and the child gets a copy of the table.
+ * handed moved into free slots (sources and their count in args, the slots
+ * in *ret_used, busy until the child has its own table). Else the slots
+ * used so far are freed and the child gets a copy of the table.
  */
 static bool
-use_slots(const struct arb_spawner *sp, struct child_args *args,
-	  int *listen_slots, int *ret_used)
+use_slots(struct arb_spawner *sp, struct child_args *args, int *listen_slots,
+	  uint32_t *ret_used)
 {
 	struct child_args t = *args; /* args stay as they are on failure */
-	int used = 0;
+	uint32_t used = 0;
 	bool ok = to_slot(sp, &t.stdin_fd, &used) &&
 		  to_slot(sp, &t.stdout_fd, &used) &&
 		  to_slot(sp, &t.stderr_fd, &used) &&
@@ -443,12 +506,12 @@ use_slots(const struct arb_spawner *sp, struct child_args *args,
 	}
 	if (!ok) {
 		free_slots(sp, used);
-		*ret_used = 0;
 		return false;
 	}
 	if (t.nlisten > 0)
 		t.listen_fds = listen_slots;
 	*args = t;
+	sp->slots_busy |= used;
 	*ret_used = used;
 	return true;
 }
@@ -464,9 +527,9 @@ io_fits(const struct arb_spec_node *n, const struct arb_spawn_io *io)
 }
 
 int
-arb_spawn_service(const struct arb_spawner *sp, const struct arb_spec_node *n,
+arb_spawn_service(struct arb_spawner *sp, const struct arb_spec_node *n,
 		  struct arb_envp *env, const struct arb_spawn_io *io,
-		  int *ret_pid, const char **failed_step)
+		  struct arb_start *ret_start, const char **failed_step)
 {
 	static const struct arb_spawn_io none = {
 		.stdout_fd = -1, .stderr_fd = -1, .ready_fd = -1};
@@ -475,13 +538,13 @@ arb_spawn_service(const struct arb_spawner *sp, const struct arb_spec_node *n,
 				  .stdin_fd = sp->stdin_fd,
 				  .altered = sp->altered,
 				  .max_fd = sp->max_fd,
+				  .low_top = sp->slot_top,
 				  .sp = sp,
 				  .set_groups = true};
-	struct status_msg msg = {0};
 	sigset_t all, old;
-	int pipefd[2], pid, saved, used = 0, flags = CLONE_VM | CLONE_VFORK;
+	int pipefd[2], pid, saved, flags = 0;
 	int listen_slots[ARB_LISTEN_MAX];
-	ssize_t got;
+	uint32_t used = 0;
 
 	if (!io)
 		io = &none;
@@ -505,7 +568,7 @@ arb_spawn_service(const struct arb_spawner *sp, const struct arb_spec_node *n,
 	if (n->set_ids && geteuid() != 0 && n->uid == geteuid() &&
 	    n->gid == getegid())
 		args.set_groups = false;
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+	if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) {
 		if (failed_step)
 			*failed_step = "pipe";
 		return -errno;
@@ -516,34 +579,94 @@ arb_spawn_service(const struct arb_spawner *sp, const struct arb_spec_node *n,
 		args.unshare_below = sp->slot_top;
 	}
 	sigemptyset(&args.mask);
-	/* No handler of ours may run on the child's side of shared memory. */
+	/* No handler of ours may run in the child before exec. */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
 	pid = clone(child_main, sp->stack + CHILD_STACK_SIZE, flags | SIGCHLD,
 		    &args);
 	saved = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	/* Before the read: the slot holding the status pipe's write end
-	 * would keep it from ever reaching its end. */
-	free_slots(sp, used);
+	/* The child has its copy (in a slot, when it shares the table). */
 	close(pipefd[1]);
 	if (pid < 0) {
+		free_slots(sp, used);
 		close(pipefd[0]);
 		if (failed_step)
 			*failed_step = "clone";
 		return -saved;
 	}
-	do
-		got = read(pipefd[0], &msg, sizeof(msg));
-	while (got < 0 && errno == EINTR);
-	close(pipefd[0]);
-	if (got == (ssize_t)sizeof(msg)) {
-		if (failed_step)
-			*failed_step = msg.step >= 0 && msg.step < _STEP_MAX
-					       ? step_names[msg.step]
-					       : "exec";
-		return -(msg.err > 0 ? msg.err : EIO);
-	}
-	*ret_pid = pid;
+	ret_start->pid = pid;
+	ret_start->status_fd = pipefd[0];
+	ret_start->slots = used;
 	return 0;
+}
+
+/* The start is over: its pipe closed, its slots free. */
+static void
+start_end(struct arb_spawner *sp, struct arb_start *st)
+{
+	free_slots(sp, st->slots);
+	if (st->status_fd >= 0)
+		(void)close(st->status_fd);
+	st->status_fd = -1;
+	st->slots = 0;
+	st->pid = 0;
+}
+
+int
+arb_start_read(struct arb_spawner *sp, struct arb_start *st,
+	       const char **failed_step)
+{
+	struct status_msg msg;
+	ssize_t got;
+	int err;
+
+	for (;;) {
+		got = read(st->status_fd, &msg, sizeof(msg));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0 && errno == EAGAIN)
+			return ARB_START_PENDING;
+		if (got == (ssize_t)sizeof(msg) &&
+		    msg.step == STEP_TABLE_TAKEN) {
+			free_slots(sp, st->slots);
+			st->slots = 0;
+			continue;
+		}
+		break;
+	}
+	err = got < 0 ? errno : EIO;
+	start_end(sp, st);
+	if (got == 0)
+		return 0; /* EOF: exec'ed, or died without a word */
+	if (failed_step)
+		*failed_step = got == (ssize_t)sizeof(msg) && msg.step >= 0 &&
+				       msg.step < _STEP_MAX
+				       ? step_names[msg.step]
+				       : "exec";
+	if (got == (ssize_t)sizeof(msg))
+		return -(msg.err > 0 ? msg.err : EIO);
+	return -err;
+}
+
+int
+arb_start_reaped(struct arb_spawner *sp, struct arb_start *st,
+		 const char **failed_step)
+{
+	int r;
+
+	/* Its table is gone: arbord's slots hold the last write end. */
+	free_slots(sp, st->slots);
+	st->slots = 0;
+	r = arb_start_read(sp, st, failed_step);
+	if (r != ARB_START_PENDING)
+		return r;
+	start_end(sp, st);
+	return 0;
+}
+
+void
+arb_start_abandon(struct arb_spawner *sp, struct arb_start *st)
+{
+	start_end(sp, st);
 }
