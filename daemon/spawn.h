@@ -15,9 +15,10 @@
 struct arb_spawner {
 	int stdin_fd;     /* the children's stdin (borrowed) */
 	uint64_t altered; /* bit s-1: signal s is not at SIG_DFL in arbord */
-	char *stack;      /* the child's stack while it runs before exec */
-	void *map;        /* the stack's mapping, guard page included */
-	size_t map_size;
+	size_t page;
+	/* Blocks (a child's stack and arguments) no child uses, for reuse. */
+	void *blocks[ARB_SPAWN_BLOCKS_KEPT];
+	int nblocks;
 	int max_fd;       /* where the pre-5.11 descriptor sweep stops */
 	/* The descriptor limit arbord had before raising its own for the
 	 * pipes of many services: what every child gets back. */
@@ -42,6 +43,7 @@ struct arb_start {
 	int pid;        /* the child; 0: no start under way */
 	int status_fd;  /* its status pipe (non-blocking), to watch; -1: none */
 	uint32_t slots; /* the slots it holds until it has its own table */
+	void *block;    /* its stack and arguments, until it is done */
 };
 
 /* arb_start_read(): nothing decisive yet; call again when readable. */
