@@ -553,16 +553,19 @@ block_args(const struct arb_spawner *sp, void *b)
 }
 
 /*
- * Puts *fd in a free slot unless it is low already (below slot_top, so the
- * child's copy has it), adding the slot to *used. false when none is free.
+ * Puts *fd in a free slot, adding the slot to *used; one that is low
+ * already (below slot_top, so the child's copy has it) stays when it is
+ * `stable`: arbord keeps it open as long as it runs. The others (pipes
+ * that arbord closes once the child exists) always go to a slot: arbord
+ * runs on while the child shares its table. false when none is free.
  */
 static bool
-to_slot(const struct arb_spawner *sp, int *fd, uint32_t *used)
+to_slot(const struct arb_spawner *sp, int *fd, bool stable, uint32_t *used)
 {
 	uint32_t taken = sp->slots_busy | *used;
 	int i = 0;
 
-	if (*fd < 0 || *fd < sp->slot_top)
+	if (*fd < 0 || (stable && *fd < sp->slot_top))
 		return true;
 	while (i < sp->nslots && (taken & (UINT32_C(1) << i)))
 		i++;
@@ -599,25 +602,24 @@ free_slots(struct arb_spawner *sp, uint32_t used)
 static bool
 use_slots(struct arb_spawner *sp, struct child_args *args, uint32_t *ret_used)
 {
-	int *listen_slots = args->listen_slots;
 	struct child_args t = *args; /* args stay as they are on failure */
 	uint32_t used = 0;
-	bool ok = to_slot(sp, &t.stdin_fd, &used) &&
-		  to_slot(sp, &t.stdout_fd, &used) &&
-		  to_slot(sp, &t.stderr_fd, &used) &&
-		  to_slot(sp, &t.ready_fd, &used) &&
-		  to_slot(sp, &t.status_fd, &used);
+	bool ok = to_slot(sp, &t.stdin_fd, true, &used) &&
+		  to_slot(sp, &t.stdout_fd, false, &used) &&
+		  to_slot(sp, &t.stderr_fd, false, &used) &&
+		  to_slot(sp, &t.ready_fd, false, &used) &&
+		  to_slot(sp, &t.status_fd, false, &used);
 
 	for (int i = 0; ok && i < t.nlisten; i++) {
-		listen_slots[i] = t.listen_fds[i];
-		ok = to_slot(sp, &listen_slots[i], &used);
+		t.listen_slots[i] = t.listen_fds[i];
+		ok = to_slot(sp, &t.listen_slots[i], true, &used);
 	}
 	if (!ok) {
 		free_slots(sp, used);
 		return false;
 	}
 	if (t.nlisten > 0)
-		t.listen_fds = listen_slots;
+		t.listen_fds = args->listen_slots; /* where t's land */
 	*args = t;
 	sp->slots_busy |= used;
 	*ret_used = used;
