@@ -470,13 +470,7 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 	struct runtime *rt = w->data;
 	uint32_t node = arb_pidmap_get(&rt->pids, w->rpid);
 
-	if (node == UINT32_MAX) {
-		/* M11, X1: an orphan, or a child whose exec failed. */
-		if (rt->system)
-			arb_system_reaped(rt->system, w->rpid, w->rstatus);
-		return;
-	}
-	if (rt->nodes[node].start.pid == w->rpid) {
+	if (node != UINT32_MAX && rt->nodes[node].start.pid == w->rpid) {
 		/* Dead before its status pipe was read: its last word first. */
 		const char *step = "exec";
 		int r = arb_start_reaped(&rt->spawner, &rt->nodes[node].start,
@@ -484,7 +478,13 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 
 		start_over(rt, node, w->rpid, r, step);
 		if (r < 0)
-			return;
+			node = UINT32_MAX; /* it failed: nobody's process */
+	}
+	if (node == UINT32_MAX) {
+		/* M11, X1: an orphan, or a child whose exec failed. */
+		if (rt->system)
+			arb_system_reaped(rt->system, w->rpid, w->rstatus);
+		return;
 	}
 	if (WIFSIGNALED(w->rstatus))
 		main_died(rt, node, w->rpid, -1, WTERMSIG(w->rstatus));

@@ -82,10 +82,12 @@ struct arb_spawn_io {
  * no_new_privileges; puts stdin on the spawner's stdin_fd, io's stdout_fd
  * and stderr_fd on 1 and 2 (arbord's own when -1), io's sockets on 3,
  * 4, ... and its ready_fd on n->ready_fd, closing every other descriptor
- * at exec; writes its pid into its copy of env's LISTEN_PID and
- * WATCHDOG_PID; and execs with an empty signal mask. Everything is
- * resolved before this call; the child side only makes async-signal-safe
- * syscalls. io may be NULL: no descriptors beyond 0-2.
+ * at exec; writes its pid into env's LISTEN_PID and WATCHDOG_PID (so env
+ * serves no other start until this one is over); and execs with an empty
+ * signal mask. Everything is resolved before this call, and n and env
+ * stay as they are until the start is over: the child may read them while
+ * arbord runs on. The child side only makes raw syscalls. io may be NULL:
+ * no descriptors beyond 0-2.
  *
  * Returns as soon as the child exists, whatever it does next (a cwd on a
  * hung mount holds the child, never arbord): 0 and *ret_start, the start
@@ -118,7 +120,11 @@ int arb_start_read(struct arb_spawner *sp, struct arb_start *st,
 int arb_start_reaped(struct arb_spawner *sp, struct arb_start *st,
 		     const char **failed_step);
 
-/* arbord is done with st (it is leaving): the pipe closed, slots freed. */
+/*
+ * arbord is done with st (it is leaving, or could not keep track of the
+ * child): a child still before exec is killed, the pipe closed, the slots
+ * freed; the block is left to the child, which may still run on it.
+ */
 void arb_start_abandon(struct arb_spawner *sp, struct arb_start *st);
 
 #endif
