@@ -479,9 +479,36 @@ test_stop_cancels_a_start_hung_before_exec(void **state)
 	fake_clear(f);
 	fake_request(f, "b", ARB_REQ_STOP);
 	assert_trace(f, "start_failed b\nreply b ok\n");
+	assert_int_equal(f->procs[b].failed_err, ARB_ECANCELED);
 	assert_int_equal(arb_tree_state(f->tree, b), ARB_CHILD_DOWN);
 	assert_int_equal(f->procs[b].pid, 0);
 	assert_int_equal(f->procs[b].prexec, 0);
+	fake_free(f);
+}
+
+/*
+ * The child's own failure (its hung mount went away: ENOTCONN) may come
+ * before the SIGKILL lands: the start was still cancelled by the stop.
+ */
+static void
+test_a_cancelled_start_that_fails_by_itself_is_cancelled(void **state)
+{
+	struct arb_spec *s = spec_new(ARB_ONE_FOR_ONE, 3, 5000);
+	struct fake *f;
+	uint32_t b;
+
+	svc(s, "a", ARB_READY_EXEC);
+	b = svc(s, "b", ARB_READY_EXEC);
+	f = fake_new(s);
+	fake_boot(f);
+	f->procs[b].hang_spawns = true;
+	f->procs[b].prexec_err = 107;
+	fake_exit(f, "b", 1);
+	fake_clear(f);
+	fake_request(f, "b", ARB_REQ_STOP);
+	assert_trace(f, "start_failed b\nreply b ok\n");
+	assert_int_equal(f->procs[b].failed_err, ARB_ECANCELED);
+	assert_int_equal(arb_tree_state(f->tree, b), ARB_CHILD_DOWN);
 	fake_free(f);
 }
 
@@ -582,6 +609,8 @@ main(void)
 		cmocka_unit_test(test_stop_cancels_a_start_hung_before_exec),
 		cmocka_unit_test(test_shutdown_cancels_a_start_hung_before_exec),
 		cmocka_unit_test(test_stop_waits_for_a_start_past_exec),
+		cmocka_unit_test(
+			test_a_cancelled_start_that_fails_by_itself_is_cancelled),
 		cmocka_unit_test(test_shutdown_during_boot_cancels_a_hung_start),
 	};
 
