@@ -158,24 +158,34 @@ terminate_child(struct arb_tree *t, uint32_t child)
  * the stop behind it (M5). That start is cancelled: SIGKILL to the process
  * being made, which nothing else reaches before exec; its end fails the
  * start with ARB_ECANCELED, and the job goes on as for any failed start.
- * A start past exec waits for its readiness as before (M6). `only`: cancel
- * only the start of that child (ARB_NONE: whichever).
+ * When the child being started is a supervisor, the start its own init
+ * waits for is the one (a loop down the tree, no recursion). A start past
+ * exec waits for its readiness as before (M6). `only`: cancel only the
+ * start of that child of sup (ARB_NONE: whichever).
  */
 static void
 cancel_start_before_exec(struct arb_tree *t, uint32_t sup, uint32_t only)
 {
-	struct sup *s = t->nodes[sup].sup;
-	uint32_t child;
 	struct node *n;
+	uint32_t child;
 
-	if (s->job == JOB_NONE || s->terminating || s->cursor < s->first ||
-	    s->cursor > s->last)
-		return;
-	child = child_at(t, sup, s->cursor);
-	n = &t->nodes[child];
-	if ((only != ARB_NONE && child != only) ||
-	    n->spec->kind != ARB_NODE_SERVICE ||
-	    n->state != ARB_CHILD_STARTING || n->pid != 0)
+	for (;;) {
+		struct sup *s = t->nodes[sup].sup;
+
+		if (s->job == JOB_NONE || s->terminating ||
+		    s->cursor < s->first || s->cursor > s->last)
+			return;
+		child = child_at(t, sup, s->cursor);
+		n = &t->nodes[child];
+		if ((only != ARB_NONE && child != only) ||
+		    n->state != ARB_CHILD_STARTING)
+			return;
+		if (n->spec->kind == ARB_NODE_SERVICE)
+			break;
+		sup = child;
+		only = ARB_NONE;
+	}
+	if (n->pid != 0)
 		return;
 	n->start_failing = true;
 	n->start_cancelled = true;
@@ -634,6 +644,7 @@ sup_init(struct arb_tree *t, uint32_t sup)
 
 	s->hist_head = 0;
 	s->hist_len = 0;
+	t->nodes[sup].last_err = 0;
 	sup_reset_queue(t, s);
 	for (uint32_t i = 0; i < spec->nchildren; i++) {
 		struct node *c = &t->nodes[spec->children[i]];
@@ -671,12 +682,15 @@ job_start_failed(struct arb_tree *t, uint32_t sup, uint32_t child)
 {
 	struct sup *s = t->nodes[sup].sup;
 
-	if (s->job == JOB_INIT && sup == ARB_ROOT &&
-	    t->nodes[child].last_failure == ARB_FAIL_SPAWN &&
-	    t->nodes[child].last_err == ARB_ECANCELED) {
-		/* A shutdown cancelled it: the boot was stopped, not failed. */
-		shutdown_begin(t, sup, WHY_REQUESTED);
-		return;
+	if (s->job == JOB_INIT && t->nodes[child].last_err == ARB_ECANCELED) {
+		if (sup == ARB_ROOT) {
+			/* A shutdown cancelled it: the boot was stopped, not
+			 * failed. */
+			shutdown_begin(t, sup, WHY_REQUESTED);
+			return;
+		}
+		/* Its parent learns why (the same shutdown, or a stop). */
+		t->nodes[sup].last_err = ARB_ECANCELED;
 	}
 	if (s->job == JOB_INIT) {
 		job_begin(t, sup, JOB_INIT_ABORT, 0, s->cursor - 1);

@@ -44,7 +44,9 @@
  * the job waits for, or a shutdown, while that child's process has not
  * exec'ed yet (a cwd or program on a hung file system can hold it there
  * for ever), cancels that start first: SIGKILL, and the start fails with
- * ARB_ECANCELED. Supervisors talk to each other only through one
+ * ARB_ECANCELED (a supervisor being started passes it on to the start its
+ * own init waits for; the root's init so cancelled is a shutdown, exit
+ * status 0, not a failed boot). Supervisors talk to each other only through one
  * message queue drained inside arb_tree_step(), never by recursion.
  */
 #ifndef ARB_TREE_H

@@ -177,3 +177,33 @@ def test_shutdown_cancels_a_start_hung_before_exec(arbord, hung_dir):
     assert a.wait_exit(timeout=10) == 0, a.lines[-20:]
     wait_until(lambda: not pid_alive(stuck), 5, "the stuck child's death")
     assert a.lines[-1].strip() == "event=down"
+
+
+def test_shutdown_during_boot_cancels_a_nested_start_hung_before_exec(
+        arbord, hung_dir):
+    """Bug: SIGTERM while the boot waited for a supervisor whose own start
+    hung before exec (its service's cwd on a mount that never answers)
+    waited for ever. Now the hung start is cancelled, what had started is
+    stopped, and arbord exits 0."""
+    cwd, mount, victims = hung_dir
+    go = os.path.join(os.path.dirname(os.path.dirname(cwd)), "go")
+    gate = ["/bin/sh", "-c",
+            f"while [ ! -e {go} ]; do sleep 0.01; done; echo >&3; "
+            "exec sleep 1000"]
+    a = arbord(tree([supervisor("s", [service("gate", gate,
+                                              ready='"fd:3"'),
+                                      service("hung", SLEEPER,
+                                              cwd=f'"{cwd}"')])]))
+    a.wait_event("start", "s/gate")
+    mount()
+    with open(go, "w"):
+        pass
+    stuck = wait_until(lambda: hung_children(a.proc.pid), 10,
+                       "a child of arbord stuck before exec")[0][0]
+    victims.add(stuck)
+
+    a.signal(signal.SIGTERM)
+    assert a.wait_exit(timeout=10) == 0, a.lines[-20:]
+    wait_until(lambda: not pid_alive(stuck), 5, "the stuck child's death")
+    assert a.find("stop", "s/gate"), a.lines[-20:]
+    assert a.lines[-1].strip() == "event=down"

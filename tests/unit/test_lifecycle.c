@@ -560,6 +560,33 @@ test_shutdown_during_boot_cancels_a_hung_start(void **state)
 }
 
 /*
+ * The hung start may be deeper: the root's init waits for a supervisor
+ * whose own init waits for it. The shutdown reaches it all the same.
+ */
+static void
+test_shutdown_during_boot_cancels_a_nested_hung_start(void **state)
+{
+	struct arb_spec *s = spec_new(ARB_ONE_FOR_ONE, 3, 5000);
+	struct fake *f;
+	uint32_t sup, h;
+
+	sup = fake_sup(s, ARB_ROOT, "s", ARB_ONE_FOR_ONE, 3, 5000);
+	fake_svc(s, sup, "a", ARB_PERMANENT);
+	h = fake_svc(s, sup, "h", ARB_PERMANENT);
+	svc(s, "c", ARB_READY_EXEC);
+	f = fake_new(s);
+	f->procs[h].hang_spawns = true;
+	fake_boot(f);
+	assert_trace(f, "start root\nstart s\nstart s/a\n");
+	fake_shutdown(f);
+	assert_trace(f, "start root\nstart s\nstart s/a\nstart_failed s/h\n"
+			"stop s/a\nstart_failed s\ndown\n");
+	assert_int_equal(f->exit_code, 0);
+	assert_int_equal(f->procs[h].prexec, 0);
+	fake_free(f);
+}
+
+/*
  * The exception is for a process that has not exec'ed: one that runs and
  * is not ready yet keeps its start_timeout, and a stop waits (M5, M6).
  */
@@ -612,6 +639,8 @@ main(void)
 		cmocka_unit_test(
 			test_a_cancelled_start_that_fails_by_itself_is_cancelled),
 		cmocka_unit_test(test_shutdown_during_boot_cancels_a_hung_start),
+		cmocka_unit_test(
+			test_shutdown_during_boot_cancels_a_nested_hung_start),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
