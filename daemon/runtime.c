@@ -246,10 +246,30 @@ start_over(struct runtime *rt, uint32_t node, int pid, int r,
 		start_failed(rt, node, -r, step);
 		return;
 	}
-	arb_logs_started(rt->logs, node, pid);
 	note_clear(&rn->note);
 	feed(rt, &(struct arb_event){.kind = ARB_EV_SPAWNED, .node = node,
 				     .pid = pid});
+}
+
+/*
+ * Before anything node's new process says (a notify message, a readiness
+ * line) reaches the core, its start must be over there: it has exec'ed,
+ * so its status pipe has its last word already, read now if the loop has
+ * not yet (its watcher runs first in an iteration, but not across two).
+ */
+static void
+settle_start(struct runtime *rt, uint32_t node)
+{
+	struct rt_node *rn = &rt->nodes[node];
+	const char *step = "exec";
+	int pid = rn->start.pid;
+	int r;
+
+	if (pid <= 0)
+		return;
+	r = arb_start_read(&rt->spawner, &rn->start, &step);
+	if (r != ARB_START_PENDING)
+		start_over(rt, node, pid, r, step);
 }
 
 /* The status pipe of a start under way has something to say. */
@@ -318,6 +338,8 @@ do_spawn(struct runtime *rt, uint32_t node)
 		return;
 	}
 	rn->pgid = pid;
+	/* Its output may come before the loop reads its exec. */
+	arb_logs_started(rt->logs, node, pid);
 	ev_io_set(&rn->start_watch, rn->start.status_fd, EV_READ);
 	ev_io_start(rt->loop, &rn->start_watch);
 }
@@ -588,6 +610,8 @@ sender_node(struct runtime *rt, int pid)
 			return ARB_NONE;
 		node = arb_pidmap_get(&rt->pgids, pgid);
 	}
+	if (node != UINT32_MAX)
+		settle_start(rt, node);
 	if (node == UINT32_MAX || arb_tree_pid(rt->tree, node) <= 0)
 		return ARB_NONE;
 	return node;
@@ -734,6 +758,7 @@ on_ready_line(struct arb_ready_pipe *p)
 {
 	struct rt_node *r = p->data;
 
+	settle_start(r->rt, r->index);
 	feed_node(r->rt, ARB_EV_READY, r->index, 0);
 }
 
@@ -991,6 +1016,8 @@ runtime_init(struct runtime *rt, const struct arb_spec *spec,
 		r->main_watch.data = r;
 		r->start.status_fd = -1;
 		ev_io_init(&r->start_watch, on_start_status, -1, EV_READ);
+		/* An exec is seen before what the new program does. */
+		ev_set_priority(&r->start_watch, EV_MAXPRI);
 		r->start_watch.data = r;
 		arb_ready_pipe_init(&r->ready_pipe, on_ready_line, r);
 	}
