@@ -46,6 +46,7 @@
 
 _Static_assert(ARB_SIGTERM == SIGTERM, "spec.h's SIGTERM is Linux's");
 _Static_assert(ARB_SIGKILL == SIGKILL, "spec.h's SIGKILL is Linux's");
+_Static_assert(ARB_ECANCELED == ECANCELED, "tree.h's ECANCELED is Linux's");
 
 extern char **environ;
 
@@ -112,6 +113,8 @@ struct rt_node {
 	struct arb_envp *env; /* made at the first start, then reused */
 	int *listen_fds;      /* its listen sockets, held for arbord's life */
 	uint32_t nlisten;
+	struct arb_start start; /* its process before exec; pid 0: none */
+	ev_io start_watch;      /* on start.status_fd */
 	ev_io main_watch; /* the pidfd of a MAINPID= process; fd -1: none */
 	struct arb_ready_pipe ready_pipe; /* ready = "fd:N" */
 	struct arb_service_note note;     /* what it said about itself */
@@ -240,6 +243,21 @@ queue_event(struct runtime *rt, struct event_fifo *f,
 }
 
 /*
+ * KILL with pid 0: the core cancels a start whose process has not exec'ed
+ * (a stop came). Before exec it has no group of its own for sure, and
+ * blocks every signal but SIGKILL; a FUSE or NFS wait it sits in yields
+ * to SIGKILL. Its death ends the start (on_child).
+ */
+static void
+kill_start_before_exec(struct runtime *rt, uint32_t node)
+{
+	int pid = rt->nodes[node].start.pid;
+
+	if (pid > 0)
+		(void)kill(pid, SIGKILL);
+}
+
+/*
  * signo to every service whose main process has not been reaped, through
  * the one rule of service_procs.c (by pidfd: a reaped pid may be another
  * process's by now).
@@ -252,6 +270,8 @@ signal_every_service(struct runtime *rt, int signo)
 
 		if (pid > 0 && arb_service_procs_main_of(&rt->procs, pid) == i)
 			(void)arb_service_procs_signal(&rt->procs, i, signo);
+		else if (rt->nodes[i].start.pid > 0)
+			kill_start_before_exec(rt, i); /* or it runs unwatched */
 	}
 }
 
@@ -355,9 +375,84 @@ env_of(struct runtime *rt, uint32_t node)
 }
 
 static void
+start_failed(struct runtime *rt, uint32_t node, int err, const char *step)
+{
+	struct arb_event ev = {.kind = ARB_EV_SPAWN_FAILED, .node = node,
+			       .err = err};
+
+	fprintf(stderr, "arbord: child '%s': cannot start %s: %s: %s\n",
+		rt->spec->nodes[node].path, rt->spec->nodes[node].exec_path,
+		step, strerror(err));
+	defer_failed(rt, &ev);
+}
+
+/*
+ * The start of node is over: r 0, it exec'ed (or died without a word, its
+ * death follows); r < 0, it failed before exec, and its pid is nobody's.
+ */
+static void
+start_over(struct runtime *rt, uint32_t node, int pid, int r,
+	   const char *step)
+{
+	struct rt_node *rn = &rt->nodes[node];
+
+	ev_io_stop(rt->loop, &rn->start_watch);
+	if (r < 0) {
+		/* Nothing is left of it to signal, or to speak for node. */
+		arb_service_procs_main_died(&rt->procs, node, pid);
+		start_failed(rt, node, -r, step);
+		return;
+	}
+	note_clear(&rn->note);
+	feed(rt, &(struct arb_event){.kind = ARB_EV_SPAWNED, .node = node,
+				     .pid = pid});
+}
+
+/*
+ * Before anything node's new process says (a notify message, a readiness
+ * line) reaches the core, its start must be over there: it has exec'ed,
+ * so its status pipe has its last word already, read now if the loop has
+ * not yet (its watcher runs first in an iteration, but not across two).
+ */
+static void
+settle_start(struct runtime *rt, uint32_t node)
+{
+	struct rt_node *rn = &rt->nodes[node];
+	const char *step = "exec";
+	int pid = rn->start.pid;
+	int r;
+
+	if (pid <= 0)
+		return;
+	r = arb_start_read(&rt->spawner, &rn->start, &step);
+	if (r != ARB_START_PENDING)
+		start_over(rt, node, pid, r, step);
+}
+
+/* The status pipe of a start under way has something to say. */
+static void
+on_start_status(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct rt_node *rn = w->data;
+	struct runtime *rt = rn->rt;
+	const char *step = "exec";
+	int pid = rn->start.pid;
+	int r = arb_start_read(&rt->spawner, &rn->start, &step);
+
+	(void)loop;
+	(void)revents;
+	if (r != ARB_START_PENDING)
+		start_over(rt, rn->index, pid, r, step);
+}
+
+/*
+ * Starts node's process and returns at once: what it does before exec (a
+ * cwd on a mount that does not answer) never holds the loop. Its status
+ * pipe says how it went (on_start_status), or its death does (on_child).
+ */
+static void
 do_spawn(struct runtime *rt, uint32_t node)
 {
-	struct arb_event ev = {.node = node};
 	const struct arb_spec_node *n = &rt->spec->nodes[node];
 	struct arb_envp *env = env_of(rt, node);
 	struct rt_node *rn = &rt->nodes[node];
@@ -365,7 +460,7 @@ do_spawn(struct runtime *rt, uint32_t node)
 				  .nlisten = (int)rn->nlisten,
 				  .ready_fd = -1};
 	const char *step = "environment";
-	int pid = 0, r = env ? 0 : -ENOMEM;
+	int pid, r = env ? 0 : -ENOMEM;
 
 	if (r == 0) {
 		step = "output pipes";
@@ -379,27 +474,27 @@ do_spawn(struct runtime *rt, uint32_t node)
 		io.ready_fd = rn->ready_pipe.write_fd;
 	}
 	if (r == 0)
-		r = arb_spawn_service(&rt->spawner, n, env, &io, &pid, &step);
+		r = arb_spawn_service(&rt->spawner, n, env, &io, &rn->start,
+				      &step);
 	arb_ready_pipe_spawned(&rn->ready_pipe);
 	arb_logs_pipes_given(rt->logs, node);
-	if (r == 0)
+	pid = r == 0 ? rn->start.pid : 0;
+	if (r == 0) {
+		step = "process table";
 		r = arb_service_procs_spawned(&rt->procs, node, pid);
+	}
 	if (r < 0) {
-		if (pid > 0)
-			(void)kill(-pid, SIGKILL);
-		ev.kind = ARB_EV_SPAWN_FAILED;
-		ev.err = -r;
-		fprintf(stderr, "arbord: child '%s': cannot start %s: %s: %s\n",
-			rt->spec->nodes[node].path,
-			rt->spec->nodes[node].exec_path, step, strerror(-r));
-		defer_failed(rt, &ev);
+		if (pid > 0) {
+			(void)kill(pid, SIGKILL);
+			arb_start_abandon(&rt->spawner, &rn->start);
+		}
+		start_failed(rt, node, -r, step);
 		return;
 	}
+	/* Its output may come before the loop reads its exec. */
 	arb_logs_started(rt->logs, node, pid);
-	note_clear(&rt->nodes[node].note);
-	ev.kind = ARB_EV_SPAWNED;
-	ev.pid = pid;
-	queue_event(rt, &rt->pending, &ev);
+	ev_io_set(&rn->start_watch, rn->start.status_fd, EV_READ);
+	ev_io_start(rt->loop, &rn->start_watch);
 }
 
 static void
@@ -428,6 +523,10 @@ perform(struct runtime *rt, const struct arb_action *a)
 		(void)arb_service_procs_signal(&rt->procs, a->node, SIGCONT);
 		return;
 	case ARB_ACT_KILL:
+		if (a->pid == 0) {
+			kill_start_before_exec(rt, a->node);
+			return;
+		}
 		/* After a death too: what is left of its groups (M3). */
 		(void)arb_service_procs_signal(&rt->procs, a->node, SIGKILL);
 		return;
@@ -509,6 +608,16 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 	struct runtime *rt = w->data;
 	uint32_t node = arb_service_procs_main_of(&rt->procs, w->rpid);
 
+	if (node != ARB_NONE && rt->nodes[node].start.pid == w->rpid) {
+		/* Dead before its status pipe was read: its last word first. */
+		const char *step = "exec";
+		int r = arb_start_reaped(&rt->spawner, &rt->nodes[node].start,
+					 &step);
+
+		start_over(rt, node, w->rpid, r, step);
+		if (r < 0)
+			node = ARB_NONE; /* it failed: nobody's process */
+	}
 	if (node == ARB_NONE) {
 		/* M11, X1: an orphan, or a child whose exec failed. */
 		if (rt->system)
@@ -578,6 +687,8 @@ sender_node(struct runtime *rt, int pid)
 {
 	uint32_t node = arb_service_procs_sender(&rt->procs, pid);
 
+	if (node != ARB_NONE)
+		settle_start(rt, node);
 	if (node == ARB_NONE || arb_tree_pid(rt->tree, node) <= 0)
 		return ARB_NONE;
 	return node;
@@ -679,6 +790,7 @@ on_ready_line(struct arb_ready_pipe *p)
 {
 	struct rt_node *r = p->data;
 
+	settle_start(r->rt, r->index);
 	feed_node(r->rt, ARB_EV_READY, r->index, 0);
 }
 
@@ -856,6 +968,8 @@ runtime_done(struct runtime *rt)
 		struct rt_node *r = &rt->nodes[i];
 
 		ev_timer_stop(rt->loop, &r->timer);
+		ev_io_stop(rt->loop, &r->start_watch);
+		arb_start_abandon(&rt->spawner, &r->start);
 		arb_ready_pipe_close(&r->ready_pipe, rt->loop);
 		main_watch_stop(rt, r);
 		note_clear(&r->note);
@@ -941,6 +1055,11 @@ runtime_init(struct runtime *rt, const struct arb_spec *spec,
 		r->note.errno_value = -1;
 		ev_io_init(&r->main_watch, on_main_gone, -1, EV_READ);
 		r->main_watch.data = r;
+		r->start.status_fd = -1;
+		ev_io_init(&r->start_watch, on_start_status, -1, EV_READ);
+		/* An exec is seen before what the new program does. */
+		ev_set_priority(&r->start_watch, EV_MAXPRI);
+		r->start_watch.data = r;
 		arb_ready_pipe_init(&r->ready_pipe, on_ready_line, r);
 	}
 	ev_idle_init(&rt->failed_idle, on_failed_idle);

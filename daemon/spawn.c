@@ -1,15 +1,23 @@
 /*
  * spawn.c - starting one service process.
  *
- * The child is created with clone(CLONE_VM | CLONE_VFORK) on a stack of its
- * own, as posix_spawn does: no page tables are copied, and the parent
- * resumes only when the child has exec'ed or died, so "exec succeeded" is
- * known without a round trip through the event loop (M6 for ready = exec).
- * Any failure before exec comes back through a close-on-exec pipe. The
- * child side writes no shared memory other than its stack and the pid
- * slots of the environment (the parent is suspended meanwhile), and makes
- * only async-signal-safe calls; it never returns. How its environment is
- * made is envp.c's job, how its sockets are, listen.c's.
+ * The child is a clone of arbord without CLONE_VFORK: arbord goes on at
+ * once, and nothing the child does before exec can stop the loop (a cwd or
+ * program on a file system that does not answer holds that child alone,
+ * and a stop can SIGKILL it). Where the child side can make raw syscalls
+ * (x86-64), it shares arbord's memory (CLONE_VM) on a stack and argument
+ * block of its own, as posix_spawn does, so no page tables are copied and
+ * no page of arbord's becomes copy-on-write; it must then write nothing of
+ * arbord's but its block and the pid slots of its own environment, and
+ * never errno: the TLS is arbord's, which runs meanwhile, so every call is
+ * a raw syscall that returns -errno. The block is arbord's again only when
+ * the child has left the memory: EOF at exec, or its death (a failing
+ * child reports and exits in one asm sequence that touches no memory).
+ * Elsewhere the child gets a copy-on-write copy of the memory instead.
+ * The child reports through a close-on-exec, non-blocking status pipe
+ * that the loop watches: a word when it has its own descriptor table,
+ * errno and step when it fails, EOF at exec. How its environment is made
+ * is envp.c's job, how its sockets are, listen.c's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,11 +40,49 @@
 #define CHILD_STACK_SIZE (64 * 1024)
 
 /*
- * The child runs on a stack the sanitizers do not know, in memory it
- * shares with the parent: their bookkeeping there (ASan's unpoisoning
- * before a noreturn call) would corrupt the parent. Keep them out.
+ * The child runs on a stack the sanitizers do not know, maybe in memory it
+ * shares with arbord: their bookkeeping there (ASan's unpoisoning before
+ * a noreturn call) would corrupt arbord's. Keep them out.
  */
 #define CHILD_SIDE __attribute__((no_sanitize("address", "undefined")))
+
+/*
+ * The child's syscalls: -errno on failure, errno untouched. Raw on x86-64,
+ * where the child may share arbord's memory (SHARE_MEMORY); elsewhere
+ * through glibc, whose errno is then the child's own copy.
+ */
+#if defined(__x86_64__)
+#define SHARE_MEMORY 1
+CHILD_SIDE static inline long
+csys(long nr, long a, long b, long c, long d, long e, long f)
+{
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long ret = nr;
+
+	__asm__ volatile("syscall"
+			 : "+a"(ret)
+			 : "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+#else
+#define SHARE_MEMORY 0
+CHILD_SIDE static inline long
+csys(long nr, long a, long b, long c, long d, long e, long f)
+{
+	long ret = syscall(nr, a, b, c, d, e, f);
+
+	return ret < 0 ? -errno : ret;
+}
+#endif
+
+#define CSYS1(nr, a) csys(nr, (long)(a), 0, 0, 0, 0, 0)
+#define CSYS2(nr, a, b) csys(nr, (long)(a), (long)(b), 0, 0, 0, 0)
+#define CSYS3(nr, a, b, c) csys(nr, (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define CSYS4(nr, a, b, c, d) \
+	csys(nr, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
 
 /* What the child was doing when it failed, for the diagnostic. */
 enum step {
@@ -50,7 +96,8 @@ enum step {
 	STEP_NO_NEW_PRIVS,
 	STEP_FDS,
 	STEP_EXEC,
-	_STEP_MAX
+	_STEP_MAX,
+	STEP_TABLE_TAKEN = 64 /* not a failure: the slots are free again */
 };
 
 static const char *const step_names[_STEP_MAX] = {
@@ -66,11 +113,17 @@ static const char *const step_names[_STEP_MAX] = {
 	[STEP_EXEC] = "exec",
 };
 
-/* What a failed child writes to the status pipe: one write, atomic. */
+/*
+ * What the child writes to the status pipe, each in one atomic write: its
+ * descriptor table is its own (STEP_TABLE_TAKEN, when it shared arbord's),
+ * or it failed (errno and step), then nothing more.
+ */
 struct status_msg {
 	int err;
 	int step; /* enum step */
 };
+
+_Static_assert(ARB_SPAWN_SLOTS <= 32, "a start's slots are bits of a word");
 
 /* The spec's gid list goes to the kernel as it is. */
 _Static_assert(sizeof(gid_t) == sizeof(uint32_t), "gid_t is 32 bits");
@@ -101,36 +154,60 @@ struct child_args {
 	int max_fd;       /* above every descriptor arbord may hold */
 	int unshare_below; /* > 0: the table is arbord's (CLONE_FILES); keep
 			    * a copy of the descriptors below this only */
-	const struct arb_spawner *sp;
+	int low_top;       /* arbord's low descriptors, slots included, are
+			    * below this: dropped before any step can hang */
+	bool restore_nofile;          /* copied from the spawner, which */
+	uint64_t nofile_cur, nofile_max; /* arbord may change meanwhile */
 	int status_fd; /* write end of the close-on-exec status pipe */
 	sigset_t mask; /* what the child unblocks to: nothing */
+	int listen_slots[ARB_LISTEN_MAX]; /* listen_fds, when in slots */
 };
 
-CHILD_SIDE static void
-report_and_exit(int status_fd, enum step step)
+/*
+ * Reports err (a -errno) at step and exits 127. With shared memory the
+ * parent may reuse this stack as soon as it has read the message: the
+ * write and the exit are one asm sequence, which touches no memory after
+ * the write.
+ */
+CHILD_SIDE __attribute__((noreturn)) static void
+report_and_exit(int status_fd, enum step step, long err)
 {
-	struct status_msg msg = {.err = errno, .step = (int)step};
-	ssize_t unused;
+	struct status_msg msg = {.err = (int)-err, .step = (int)step};
+#if defined(__x86_64__)
+	long nr = SYS_write;
 
-	unused = write(status_fd, &msg, sizeof(msg));
-	(void)unused;
-	_exit(127);
+	__asm__ volatile("syscall\n\t"
+			 "movl %[exit_nr], %%eax\n\t"
+			 "movl $127, %%edi\n\t"
+			 "syscall\n\t"
+			 "hlt"
+			 : "+a"(nr)
+			 : "D"((long)status_fd), "S"(&msg),
+			   "d"((long)sizeof(msg)),
+			   [exit_nr] "i"(SYS_exit_group)
+			 : "rcx", "r11", "memory");
+	__builtin_unreachable();
+#else
+	(void)CSYS3(SYS_write, status_fd, &msg, sizeof(msg));
+	for (;;)
+		(void)CSYS1(SYS_exit_group, 127);
+#endif
 }
 
-/* The raw syscall: glibc's sigaction() refuses its reserved 32 and 33. */
-CHILD_SIDE static int
+/* glibc's sigaction() refuses its reserved 32 and 33. 0 or -errno. */
+CHILD_SIDE static long
 raw_sigaction(int sig, const void *act, void *old)
 {
-	return (int)syscall(SYS_rt_sigaction, sig, act, old, _NSIG / 8);
+	return CSYS4(SYS_rt_sigaction, sig, act, old, _NSIG / 8);
 }
 
 /*
- * Back to SIG_DFL, every signal arbord handles or ignores: handlers would
- * run on shared memory if a signal came before exec, and an ignored signal
- * survives exec (GNU make ignores 32 and 33, so a service started under
- * `make check` would inherit them). A zeroed kernel sigaction is SIG_DFL
- * with no flags and an empty mask; dispositions are not shared under
- * CLONE_VM, so this touches only the child.
+ * Back to SIG_DFL, every signal arbord handles or ignores: a handler of
+ * arbord's must not run in the child, and an ignored signal survives exec
+ * (GNU make ignores 32 and 33, so a service started under `make check`
+ * would inherit them). A zeroed kernel sigaction is SIG_DFL with no flags
+ * and an empty mask; dispositions are not shared (no CLONE_SIGHAND), so
+ * this touches only the child.
  */
 CHILD_SIDE static void
 reset_dispositions(uint64_t altered)
@@ -142,6 +219,11 @@ reset_dispositions(uint64_t altered)
 			(void)raw_sigaction(sig, dfl, NULL);
 }
 
+/* The kernel's struct rlimit64; ARB_RLIM_INFINITY is its RLIM64_INFINITY. */
+struct raw_rlimit {
+	uint64_t cur, max;
+};
+
 /*
  * Limits, priority, umask, identity and directory, in that order: limits
  * and a lower nice value may need privileges the new identity lacks, and
@@ -149,52 +231,49 @@ reset_dispositions(uint64_t altered)
  * enter is an error (not a cwd it could never have reached), and one only
  * it may enter (NFS with root squashed) works. The credentials are raw
  * syscalls: glibc's wrappers would broadcast the change to every thread
- * of the process they think they are in, which is arbord (we share its
- * memory, so its thread list).
+ * of the process they think they are in, which is arbord.
  */
 CHILD_SIDE static void
 set_context(const struct child_args *a)
 {
 	const struct arb_spec_node *n = a->n;
+	long r;
 
-	if (a->sp->restore_nofile) {
-		struct {
-			uint64_t cur, max;
-		} lim = {a->sp->nofile_cur, a->sp->nofile_max};
+	if (a->restore_nofile) {
+		struct raw_rlimit lim = {a->nofile_cur, a->nofile_max};
 
-		if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &lim, NULL) < 0)
-			report_and_exit(a->status_fd, STEP_RLIMIT);
+		r = CSYS4(SYS_prlimit64, 0, RLIMIT_NOFILE, &lim, NULL);
+		if (r < 0)
+			report_and_exit(a->status_fd, STEP_RLIMIT, r);
 	}
 	for (uint32_t i = 0; i < n->nrlimits; i++) {
-		/* The kernel's struct rlimit64; ARB_RLIM_INFINITY is its
-		 * RLIM64_INFINITY. */
-		struct {
-			uint64_t cur, max;
-		} lim = {n->rlimits[i].soft, n->rlimits[i].hard};
+		struct raw_rlimit lim = {n->rlimits[i].soft,
+					 n->rlimits[i].hard};
 
-		if (syscall(SYS_prlimit64, 0, n->rlimits[i].resource, &lim,
-			    NULL) < 0)
-			report_and_exit(a->status_fd, STEP_RLIMIT);
+		r = CSYS4(SYS_prlimit64, 0, n->rlimits[i].resource, &lim,
+			  NULL);
+		if (r < 0)
+			report_and_exit(a->status_fd, STEP_RLIMIT, r);
 	}
 	if (n->set_nice &&
-	    syscall(SYS_setpriority, PRIO_PROCESS, 0, n->nice) < 0)
-		report_and_exit(a->status_fd, STEP_NICE);
+	    (r = CSYS3(SYS_setpriority, PRIO_PROCESS, 0, n->nice)) < 0)
+		report_and_exit(a->status_fd, STEP_NICE, r);
 	if (n->umask >= 0)
-		(void)syscall(SYS_umask, n->umask);
+		(void)CSYS1(SYS_umask, n->umask);
 	if (n->set_ids) {
 		if (a->set_groups &&
-		    syscall(SYS_SETGROUPS, (size_t)n->ngroups, n->groups) < 0)
-			report_and_exit(a->status_fd, STEP_SETGROUPS);
-		if (syscall(SYS_SETRESGID, n->gid, n->gid, n->gid) < 0)
-			report_and_exit(a->status_fd, STEP_SETGID);
-		if (syscall(SYS_SETRESUID, n->uid, n->uid, n->uid) < 0)
-			report_and_exit(a->status_fd, STEP_SETUID);
+		    (r = CSYS2(SYS_SETGROUPS, n->ngroups, n->groups)) < 0)
+			report_and_exit(a->status_fd, STEP_SETGROUPS, r);
+		if ((r = CSYS3(SYS_SETRESGID, n->gid, n->gid, n->gid)) < 0)
+			report_and_exit(a->status_fd, STEP_SETGID, r);
+		if ((r = CSYS3(SYS_SETRESUID, n->uid, n->uid, n->uid)) < 0)
+			report_and_exit(a->status_fd, STEP_SETUID, r);
 	}
-	if (n->cwd && chdir(n->cwd) < 0)
-		report_and_exit(a->status_fd, STEP_CHDIR);
+	if (n->cwd && (r = CSYS1(SYS_chdir, n->cwd)) < 0)
+		report_and_exit(a->status_fd, STEP_CHDIR, r);
 	if (n->no_new_privileges &&
-	    syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		report_and_exit(a->status_fd, STEP_NO_NEW_PRIVS);
+	    (r = CSYS4(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0)) < 0)
+		report_and_exit(a->status_fd, STEP_NO_NEW_PRIVS, r);
 }
 
 /*
@@ -205,25 +284,32 @@ set_context(const struct child_args *a)
 CHILD_SIDE static void
 mark_cloexec_from_3(int max_fd)
 {
-	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+	if (CSYS3(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
 		return;
 	for (int fd = 3; fd < max_fd; fd++)
-		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+		(void)CSYS3(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC);
 }
 
 /* Moves *fd to a close-on-exec copy at hi or above, if it is below. */
-CHILD_SIDE static int
+CHILD_SIDE static long
 move_above(int *fd, int hi)
 {
-	int moved;
+	long moved;
 
 	if (*fd >= hi)
 		return 0;
-	moved = fcntl(*fd, F_DUPFD_CLOEXEC, hi);
+	moved = CSYS3(SYS_fcntl, *fd, F_DUPFD_CLOEXEC, hi);
 	if (moved < 0)
-		return -1;
-	*fd = moved;
+		return moved;
+	*fd = (int)moved;
 	return 0;
+}
+
+/* dup2() as dup3() (no dup2 on every architecture), and a no-op on itself. */
+CHILD_SIDE static long
+dup_to(int from, int to)
+{
+	return from == to ? 0 : CSYS3(SYS_dup3, from, to, 0);
 }
 
 /*
@@ -231,36 +317,66 @@ move_above(int *fd, int hi)
  * n->ready_fd. A source may sit on another's target (arbord's own
  * descriptors have low numbers too), so every source below the highest
  * target, and the status pipe, first move above it; then everything is
- * marked close-on-exec and the dup2()s, whose copies are not, come last.
+ * marked close-on-exec and the dups, whose copies are not, come last.
+ * 0 or -errno.
  */
-CHILD_SIDE static int
+CHILD_SIDE static long
 place_fds(const struct child_args *a, int *status_fd)
 {
 	int src[ARB_LISTEN_MAX], ready = a->ready_fd;
+	long r;
 
-	if (a->stdin_fd != 0 && dup2(a->stdin_fd, 0) < 0)
-		return -1;
+	if ((r = dup_to(a->stdin_fd, 0)) < 0)
+		return r;
 	/* Pipes arbord made after its 0-2 were filled: all above 2. */
-	if (a->stdout_fd >= 0 && dup2(a->stdout_fd, 1) < 0)
-		return -1;
-	if (a->stderr_fd >= 0 && dup2(a->stderr_fd, 2) < 0)
-		return -1;
-	if (move_above(status_fd, a->hi) < 0)
-		return -1;
+	if (a->stdout_fd >= 0 && (r = dup_to(a->stdout_fd, 1)) < 0)
+		return r;
+	if (a->stderr_fd >= 0 && (r = dup_to(a->stderr_fd, 2)) < 0)
+		return r;
+	if ((r = move_above(status_fd, a->hi)) < 0)
+		return r;
 	for (int i = 0; i < a->nlisten; i++) {
 		src[i] = a->listen_fds[i];
-		if (move_above(&src[i], a->hi) < 0)
-			return -1;
+		if ((r = move_above(&src[i], a->hi)) < 0)
+			return r;
 	}
-	if (ready >= 0 && move_above(&ready, a->hi) < 0)
-		return -1;
+	if (ready >= 0 && (r = move_above(&ready, a->hi)) < 0)
+		return r;
 	mark_cloexec_from_3(a->max_fd);
 	for (int i = 0; i < a->nlisten; i++)
-		if (dup2(src[i], 3 + i) < 0)
-			return -1;
-	if (ready >= 0 && dup2(ready, a->n->ready_fd) < 0)
-		return -1;
+		if ((r = dup_to(src[i], 3 + i)) < 0)
+			return r;
+	if (ready >= 0 && (r = dup_to(ready, a->n->ready_fd)) < 0)
+		return r;
 	return 0;
+}
+
+/* Whether fd is one the child is handed (or its status pipe). */
+CHILD_SIDE static bool
+is_own(const struct child_args *a, int fd, int status_fd)
+{
+	if (fd == status_fd || fd == a->stdin_fd || fd == a->stdout_fd ||
+	    fd == a->stderr_fd || fd == a->ready_fd)
+		return true;
+	for (int i = 0; i < a->nlisten; i++)
+		if (a->listen_fds[i] == fd)
+			return true;
+	return false;
+}
+
+/*
+ * Closes arbord's low descriptors that are not the child's, before any
+ * step that can hang: the slots may hold another start's status pipe, and
+ * a child stuck in chdir would keep that start from ever ending. The rest
+ * of arbord's descriptors are close-on-exec (and, sharing the table, not
+ * even copied).
+ */
+CHILD_SIDE static void
+drop_others(const struct child_args *a, int status_fd)
+{
+	for (int fd = 3; fd < a->low_top; fd++)
+		if (!is_own(a, fd, status_fd))
+			(void)CSYS1(SYS_close, fd);
 }
 
 /* The child's pid, in decimal, into a slot of ARB_ENVP_PID_ROOM bytes. */
@@ -284,29 +400,35 @@ child_main(void *arg)
 {
 	const struct child_args *a = arg;
 	int status_fd = a->status_fd;
-	long pid;
+	long pid, r;
 
 	/* First of all: a table of our own, before anything changes it. */
 	if (a->unshare_below > 0 &&
-	    syscall(SYS_close_range, a->unshare_below, ~0U,
-		    CLOSE_RANGE_UNSHARE) < 0 &&
-	    syscall(SYS_unshare, CLONE_FILES) < 0)
-		report_and_exit(status_fd, STEP_FDS);
+	    (r = CSYS3(SYS_close_range, a->unshare_below, ~0U,
+		       CLOSE_RANGE_UNSHARE)) < 0 &&
+	    (r = CSYS1(SYS_unshare, CLONE_FILES)) < 0)
+		report_and_exit(status_fd, STEP_FDS, r);
+	drop_others(a, status_fd);
+	if (a->unshare_below > 0) {
+		/* arbord may reuse its slots now. */
+		struct status_msg taken = {.err = 0, .step = STEP_TABLE_TAKEN};
+
+		(void)CSYS3(SYS_write, status_fd, &taken, sizeof(taken));
+	}
 	reset_dispositions(a->altered);
-	if (setsid() < 0)
-		report_and_exit(status_fd, STEP_SETSID);
+	if ((r = CSYS1(SYS_setsid, 0)) < 0)
+		report_and_exit(status_fd, STEP_SETSID, r);
 	set_context(a);
-	if (place_fds(a, &status_fd) < 0)
-		report_and_exit(status_fd, STEP_FDS);
-	/* The parent is suspended: nobody else reads these meanwhile. */
-	pid = syscall(SYS_getpid);
+	if ((r = place_fds(a, &status_fd)) < 0)
+		report_and_exit(status_fd, STEP_FDS, r);
+	/* This start's own environment: no other child reads it meanwhile. */
+	pid = CSYS1(SYS_getpid, 0);
 	for (int i = 0; i < 2; i++)
 		if (a->pid_at[i])
 			write_pid(a->pid_at[i], pid);
-	(void)sigprocmask(SIG_SETMASK, &a->mask, NULL);
-	execve(a->n->exec_path, a->n->argv, a->envp);
-	report_and_exit(status_fd, STEP_EXEC);
-	return 0;
+	(void)CSYS4(SYS_rt_sigprocmask, SIG_SETMASK, &a->mask, NULL, _NSIG / 8);
+	r = CSYS3(SYS_execve, a->n->exec_path, a->n->argv, a->envp);
+	report_and_exit(status_fd, STEP_EXEC, r);
 }
 
 void
@@ -329,28 +451,10 @@ arb_spawner_refresh(struct arb_spawner *sp)
 int
 arb_spawner_init(struct arb_spawner *sp, int stdin_fd)
 {
-	/*
-	 * One stack, reused: the parent is suspended while the child uses
-	 * it. Its lowest page is a guard, so an overflow faults instead of
-	 * writing over arbord's memory.
-	 */
-	long page = sysconf(_SC_PAGESIZE);
-	char *stack = mmap(NULL, CHILD_STACK_SIZE + (size_t)page,
-			   PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	struct rlimit nofile;
 
-	if (stack == MAP_FAILED)
-		return -errno;
-	if (mprotect(stack, (size_t)page, PROT_NONE) < 0) {
-		int err = errno;
-
-		(void)munmap(stack, CHILD_STACK_SIZE + (size_t)page);
-		return -err;
-	}
-	sp->map = stack;
-	sp->map_size = CHILD_STACK_SIZE + (size_t)page;
-	sp->stack = stack + page;
+	sp->page = (size_t)sysconf(_SC_PAGESIZE);
+	sp->nblocks = 0;
 	sp->max_fd = 65536;
 	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < 65536)
 		sp->max_fd = (int)nofile.rlim_cur;
@@ -364,6 +468,7 @@ arb_spawner_init(struct arb_spawner *sp, int stdin_fd)
 	 */
 	sp->nslots = 0;
 	sp->slot_top = 0;
+	sp->slots_busy = 0;
 	if (syscall(SYS_close_range, ~0U, ~0U, CLOSE_RANGE_UNSHARE) < 0)
 		goto slots_done;
 	for (int i = 0; i < ARB_SPAWN_SLOTS; i++) {
@@ -380,75 +485,143 @@ slots_done:
 	return 0;
 }
 
+static size_t
+block_size(const struct arb_spawner *sp)
+{
+	return sp->page + CHILD_STACK_SIZE;
+}
+
 void
 arb_spawner_done(struct arb_spawner *sp)
 {
-	if (sp->map)
-		(void)munmap(sp->map, sp->map_size);
-	sp->map = NULL;
-	sp->stack = NULL;
+	while (sp->nblocks > 0)
+		(void)munmap(sp->blocks[--sp->nblocks], block_size(sp));
 	for (int i = 0; i < sp->nslots; i++)
 		close(sp->slots[i]);
 	sp->nslots = 0;
 	sp->slot_top = 0;
+	sp->slots_busy = 0;
 }
 
 /*
- * Puts *fd in the next free slot unless it is low already (below
- * slot_top, so the child's copy has it). false when the slots run out.
+ * A start's block: the child's stack, its arguments at the top, and a
+ * guard page at the bottom, so that an overflow faults instead of writing
+ * over what lies below. Kept for the next start once the child is done
+ * with it. NULL on failure (errno set).
+ */
+static void *
+block_get(struct arb_spawner *sp)
+{
+	char *b;
+
+	if (sp->nblocks > 0)
+		return sp->blocks[--sp->nblocks];
+	b = mmap(NULL, block_size(sp), PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (b == MAP_FAILED)
+		return NULL;
+	if (mprotect(b, sp->page, PROT_NONE) < 0) {
+		int err = errno;
+
+		(void)munmap(b, block_size(sp));
+		errno = err;
+		return NULL;
+	}
+	return b;
+}
+
+/* Only once no child runs on it: exec'ed, or dead, or exiting (see
+ * report_and_exit). */
+static void
+block_put(struct arb_spawner *sp, void *b)
+{
+	if (!b)
+		return;
+	if (sp->nblocks < ARB_SPAWN_BLOCKS_KEPT)
+		sp->blocks[sp->nblocks++] = b;
+	else
+		(void)munmap(b, block_size(sp));
+}
+
+static struct child_args *
+block_args(const struct arb_spawner *sp, void *b)
+{
+	uintptr_t top = (uintptr_t)b + block_size(sp);
+
+	return (struct child_args *)((top - sizeof(struct child_args)) &
+				     ~(uintptr_t)63);
+}
+
+/*
+ * Puts *fd in a free slot, adding the slot to *used; one that is low
+ * already (below slot_top, so the child's copy has it) stays when it is
+ * `stable`: arbord keeps it open as long as it runs. The others (pipes
+ * that arbord closes once the child exists) always go to a slot: arbord
+ * runs on while the child shares its table. false when none is free.
  */
 static bool
-to_slot(const struct arb_spawner *sp, int *fd, int *used)
+to_slot(const struct arb_spawner *sp, int *fd, bool stable, uint32_t *used)
 {
-	if (*fd < 0 || *fd < sp->slot_top)
+	uint32_t taken = sp->slots_busy | *used;
+	int i = 0;
+
+	if (*fd < 0 || (stable && *fd < sp->slot_top))
 		return true;
-	if (*used == sp->nslots ||
-	    dup3(*fd, sp->slots[*used], O_CLOEXEC) < 0)
+	while (i < sp->nslots && (taken & (UINT32_C(1) << i)))
+		i++;
+	if (i == sp->nslots || dup3(*fd, sp->slots[i], O_CLOEXEC) < 0)
 		return false;
-	*fd = sp->slots[(*used)++];
+	*used |= UINT32_C(1) << i;
+	*fd = sp->slots[i];
 	return true;
 }
 
-/* The slots back on /dev/null: arbord must not hold the child's pipes. */
+/*
+ * The slots back on /dev/null, free for the next start: arbord must not
+ * hold the child's pipes (a status pipe would never reach its end).
+ */
 static void
-free_slots(const struct arb_spawner *sp, int used)
+free_slots(struct arb_spawner *sp, uint32_t used)
 {
-	for (int i = 0; i < used; i++)
+	for (int i = 0; i < sp->nslots; i++) {
+		if (!(used & (UINT32_C(1) << i)))
+			continue;
 		if (dup3(sp->stdin_fd, sp->slots[i], O_CLOEXEC) < 0)
-			/* Never keep the child's end: the status pipe would
-			 * not end, and a log pipe would not either. */
+			/* Never keep the child's end. */
 			(void)close(sp->slots[i]);
+		sp->slots_busy &= ~(UINT32_C(1) << i);
+	}
 }
 
 /*
  * Whether the child can start from arbord's table: everything it is
- * handed moved into slots (sources and their count in args). Else the
- * slots used so far are freed and the child gets a copy of the table.
+ * handed moved into free slots (sources and their count in args, the slots
+ * in *ret_used, busy until the child has its own table). Else the slots
+ * used so far are freed and the child gets a copy of the table.
  */
 static bool
-use_slots(const struct arb_spawner *sp, struct child_args *args,
-	  int *listen_slots, int *ret_used)
+use_slots(struct arb_spawner *sp, struct child_args *args, uint32_t *ret_used)
 {
 	struct child_args t = *args; /* args stay as they are on failure */
-	int used = 0;
-	bool ok = to_slot(sp, &t.stdin_fd, &used) &&
-		  to_slot(sp, &t.stdout_fd, &used) &&
-		  to_slot(sp, &t.stderr_fd, &used) &&
-		  to_slot(sp, &t.ready_fd, &used) &&
-		  to_slot(sp, &t.status_fd, &used);
+	uint32_t used = 0;
+	bool ok = to_slot(sp, &t.stdin_fd, true, &used) &&
+		  to_slot(sp, &t.stdout_fd, false, &used) &&
+		  to_slot(sp, &t.stderr_fd, false, &used) &&
+		  to_slot(sp, &t.ready_fd, false, &used) &&
+		  to_slot(sp, &t.status_fd, false, &used);
 
 	for (int i = 0; ok && i < t.nlisten; i++) {
-		listen_slots[i] = t.listen_fds[i];
-		ok = to_slot(sp, &listen_slots[i], &used);
+		t.listen_slots[i] = t.listen_fds[i];
+		ok = to_slot(sp, &t.listen_slots[i], true, &used);
 	}
 	if (!ok) {
 		free_slots(sp, used);
-		*ret_used = 0;
 		return false;
 	}
 	if (t.nlisten > 0)
-		t.listen_fds = listen_slots;
+		t.listen_fds = args->listen_slots; /* where t's land */
 	*args = t;
+	sp->slots_busy |= used;
 	*ret_used = used;
 	return true;
 }
@@ -464,24 +637,17 @@ io_fits(const struct arb_spec_node *n, const struct arb_spawn_io *io)
 }
 
 int
-arb_spawn_service(const struct arb_spawner *sp, const struct arb_spec_node *n,
+arb_spawn_service(struct arb_spawner *sp, const struct arb_spec_node *n,
 		  struct arb_envp *env, const struct arb_spawn_io *io,
-		  int *ret_pid, const char **failed_step)
+		  struct arb_start *ret_start, const char **failed_step)
 {
 	static const struct arb_spawn_io none = {
 		.stdout_fd = -1, .stderr_fd = -1, .ready_fd = -1};
-	struct child_args args = {.n = n, .envp = env->v,
-				  .pid_at = {env->pid_at[0], env->pid_at[1]},
-				  .stdin_fd = sp->stdin_fd,
-				  .altered = sp->altered,
-				  .max_fd = sp->max_fd,
-				  .sp = sp,
-				  .set_groups = true};
-	struct status_msg msg = {0};
+	struct child_args *a;
 	sigset_t all, old;
-	int pipefd[2], pid, saved, used = 0, flags = CLONE_VM | CLONE_VFORK;
-	int listen_slots[ARB_LISTEN_MAX];
-	ssize_t got;
+	int pipefd[2], pid, saved, flags = SHARE_MEMORY ? CLONE_VM : 0;
+	uint32_t used = 0;
+	void *block;
 
 	if (!io)
 		io = &none;
@@ -490,60 +656,151 @@ arb_spawn_service(const struct arb_spawner *sp, const struct arb_spec_node *n,
 			*failed_step = step_names[STEP_FDS];
 		return -EINVAL;
 	}
-	args.stdout_fd = io->stdout_fd;
-	args.stderr_fd = io->stderr_fd;
-	args.listen_fds = io->listen_fds;
-	args.nlisten = io->nlisten;
-	args.ready_fd = io->ready_fd;
-	args.hi = 3 + io->nlisten;
-	if (io->ready_fd >= 0 && n->ready_fd >= args.hi)
-		args.hi = n->ready_fd + 1;
+	block = block_get(sp);
+	if (!block) {
+		if (failed_step)
+			*failed_step = "stack";
+		return -errno;
+	}
+	a = block_args(sp, block);
+	*a = (struct child_args){.n = n, .envp = env->v,
+				 .pid_at = {env->pid_at[0], env->pid_at[1]},
+				 .stdin_fd = sp->stdin_fd,
+				 .stdout_fd = io->stdout_fd,
+				 .stderr_fd = io->stderr_fd,
+				 .listen_fds = io->listen_fds,
+				 .nlisten = io->nlisten,
+				 .ready_fd = io->ready_fd,
+				 .hi = 3 + io->nlisten,
+				 .set_groups = true,
+				 .altered = sp->altered,
+				 .max_fd = sp->max_fd,
+				 .low_top = sp->slot_top,
+				 .restore_nofile = sp->restore_nofile,
+				 .nofile_cur = sp->nofile_cur,
+				 .nofile_max = sp->nofile_max};
+	if (io->ready_fd >= 0 && n->ready_fd >= a->hi)
+		a->hi = n->ready_fd + 1;
 	/*
 	 * Without CAP_SETGID setgroups() fails even for one's own groups: an
 	 * unprivileged arbord running a service as itself keeps them.
 	 */
 	if (n->set_ids && geteuid() != 0 && n->uid == geteuid() &&
 	    n->gid == getegid())
-		args.set_groups = false;
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		a->set_groups = false;
+	if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) {
+		saved = errno;
+		block_put(sp, block);
 		if (failed_step)
 			*failed_step = "pipe";
-		return -errno;
+		return -saved;
 	}
-	args.status_fd = pipefd[1];
-	if (sp->slot_top > 0 && use_slots(sp, &args, listen_slots, &used)) {
+	a->status_fd = pipefd[1];
+	if (sp->slot_top > 0 && use_slots(sp, a, &used)) {
 		flags |= CLONE_FILES;
-		args.unshare_below = sp->slot_top;
+		a->unshare_below = sp->slot_top;
 	}
-	sigemptyset(&args.mask);
-	/* No handler of ours may run on the child's side of shared memory. */
+	sigemptyset(&a->mask);
+	/* No handler of ours may run in the child before exec. */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
-	pid = clone(child_main, sp->stack + CHILD_STACK_SIZE, flags | SIGCHLD,
-		    &args);
+	pid = clone(child_main, a, flags | SIGCHLD, a);
 	saved = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	/* Before the read: the slot holding the status pipe's write end
-	 * would keep it from ever reaching its end. */
-	free_slots(sp, used);
+	/* The child has its copy (in a slot, when it shares the table). */
 	close(pipefd[1]);
 	if (pid < 0) {
+		free_slots(sp, used);
 		close(pipefd[0]);
+		block_put(sp, block);
 		if (failed_step)
 			*failed_step = "clone";
 		return -saved;
 	}
-	do
-		got = read(pipefd[0], &msg, sizeof(msg));
-	while (got < 0 && errno == EINTR);
-	close(pipefd[0]);
-	if (got == (ssize_t)sizeof(msg)) {
-		if (failed_step)
-			*failed_step = msg.step >= 0 && msg.step < _STEP_MAX
-					       ? step_names[msg.step]
-					       : "exec";
-		return -(msg.err > 0 ? msg.err : EIO);
-	}
-	*ret_pid = pid;
+	ret_start->pid = pid;
+	ret_start->status_fd = pipefd[0];
+	ret_start->slots = used;
+	ret_start->block = block;
 	return 0;
+}
+
+/*
+ * The start is over: its pipe closed, its slots free, its block too when
+ * the child is done with it (else it is left to the child).
+ */
+static void
+start_end(struct arb_spawner *sp, struct arb_start *st, bool child_done)
+{
+	if (child_done)
+		block_put(sp, st->block);
+	st->block = NULL;
+	free_slots(sp, st->slots);
+	if (st->status_fd >= 0)
+		(void)close(st->status_fd);
+	st->status_fd = -1;
+	st->slots = 0;
+	st->pid = 0;
+}
+
+int
+arb_start_read(struct arb_spawner *sp, struct arb_start *st,
+	       const char **failed_step)
+{
+	struct status_msg msg;
+	ssize_t got;
+	int err;
+
+	for (;;) {
+		got = read(st->status_fd, &msg, sizeof(msg));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0 && errno == EAGAIN)
+			return ARB_START_PENDING;
+		if (got == (ssize_t)sizeof(msg) &&
+		    msg.step == STEP_TABLE_TAKEN) {
+			free_slots(sp, st->slots);
+			st->slots = 0;
+			continue;
+		}
+		break;
+	}
+	err = got < 0 ? errno : EIO;
+	/* EOF: it left arbord's memory at exec (or died); a report: it
+	 * exits touching nothing; anything else: it may still run. */
+	start_end(sp, st, got == 0 || got == (ssize_t)sizeof(msg));
+	if (got == 0)
+		return 0; /* EOF: exec'ed, or died without a word */
+	if (failed_step)
+		*failed_step = got == (ssize_t)sizeof(msg) && msg.step >= 0 &&
+				       msg.step < _STEP_MAX
+				       ? step_names[msg.step]
+				       : "exec";
+	if (got == (ssize_t)sizeof(msg))
+		return -(msg.err > 0 ? msg.err : EIO);
+	return -err;
+}
+
+int
+arb_start_reaped(struct arb_spawner *sp, struct arb_start *st,
+		 const char **failed_step)
+{
+	int r;
+
+	/* Its table is gone: arbord's slots hold the last write end. */
+	free_slots(sp, st->slots);
+	st->slots = 0;
+	r = arb_start_read(sp, st, failed_step);
+	if (r != ARB_START_PENDING)
+		return r;
+	start_end(sp, st, true);
+	return 0;
+}
+
+void
+arb_start_abandon(struct arb_spawner *sp, struct arb_start *st)
+{
+	/* It may run on its block still: it keeps it (arbord is leaving). */
+	if (st->pid > 0)
+		(void)kill(st->pid, SIGKILL);
+	start_end(sp, st, false);
 }

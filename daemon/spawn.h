@@ -15,9 +15,10 @@
 struct arb_spawner {
 	int stdin_fd;     /* the children's stdin (borrowed) */
 	uint64_t altered; /* bit s-1: signal s is not at SIG_DFL in arbord */
-	char *stack;      /* the child's stack while it runs before exec */
-	void *map;        /* the stack's mapping, guard page included */
-	size_t map_size;
+	size_t page;
+	/* Blocks (a child's stack and arguments) no child uses, for reuse. */
+	void *blocks[ARB_SPAWN_BLOCKS_KEPT];
+	int nblocks;
 	int max_fd;       /* where the pre-5.11 descriptor sweep stops */
 	/* The descriptor limit arbord had before raising its own for the
 	 * pipes of many services: what every child gets back. */
@@ -33,7 +34,20 @@ struct arb_spawner {
 	int slots[ARB_SPAWN_SLOTS];
 	int nslots;
 	int slot_top; /* above every slot; 0: no slots */
+	uint32_t slots_busy; /* bit i: slots[i] is a child's until it has
+			      * its own table */
 };
+
+/* A start under way: the child runs, its exec is not known yet. */
+struct arb_start {
+	int pid;        /* the child; 0: no start under way */
+	int status_fd;  /* its status pipe (non-blocking), to watch; -1: none */
+	uint32_t slots; /* the slots it holds until it has its own table */
+	void *block;    /* its stack and arguments, until it is done */
+};
+
+/* arb_start_read(): nothing decisive yet; call again when readable. */
+#define ARB_START_PENDING 1
 
 /*
  * Prepares spawning with stdin_fd as the children's stdin, and snapshots
@@ -59,32 +73,58 @@ struct arb_spawn_io {
 
 /*
  * Starts the service `n` with environment env (envp.h). The child, in
- * this order: resets every signal disposition arbord changed; leads a new
- * session and process group; sets n's rlimits, nice value and umask;
- * takes n's groups, gid and uid when n->set_ids (the supplementary groups
- * only when it can: an unprivileged arbord running a service as itself
- * keeps its own); changes to n->cwd as that user; sets
+ * this order: drops arbord's low descriptors (the spawner's slots among
+ * them) that it is not handed; resets every signal disposition arbord
+ * changed; leads a new session and process group; sets n's rlimits, nice
+ * value and umask; takes n's groups, gid and uid when n->set_ids (the
+ * supplementary groups only when it can: an unprivileged arbord running a
+ * service as itself keeps its own); changes to n->cwd as that user; sets
  * no_new_privileges; puts stdin on the spawner's stdin_fd, io's stdout_fd
  * and stderr_fd on 1 and 2 (arbord's own when -1), io's sockets on 3,
  * 4, ... and its ready_fd on n->ready_fd, closing every other descriptor
- * at exec; writes its pid
- * into env's LISTEN_PID and WATCHDOG_PID; and execs with an empty signal
- * mask. Everything is resolved
- * before this call; the child side only makes async-signal-safe syscalls.
- * io may be NULL: no descriptors beyond 0-2.
+ * at exec; writes its pid into env's LISTEN_PID and WATCHDOG_PID (so env
+ * serves no other start until this one is over); and execs with an empty
+ * signal mask. Everything is resolved before this call, and n and env
+ * stay as they are until the start is over: the child may read them while
+ * arbord runs on. The child side only makes raw syscalls. io may be NULL:
+ * no descriptors beyond 0-2.
  *
- * Returns only once the child has exec'ed or failed to (the parent is
- * suspended meanwhile, as with vfork), so success means the program runs:
- * 0 and *ret_pid. On failure -errno (*ret_pid untouched; a child that
- * failed has exited with status 127 and is reaped as an unknown pid), and
- * *failed_step, when failed_step is not NULL, names what failed for a
- * diagnostic: "clone", "setrlimit", "chdir", "setresuid", "exec", ...
- * -EINVAL without a child when io does not fit n (too many sockets, or a
+ * Returns as soon as the child exists, whatever it does next (a cwd on a
+ * hung mount holds the child, never arbord): 0 and *ret_start, the start
+ * under way, whose status_fd the caller watches for reading and hands to
+ * arb_start_read(). On failure there is no child: -errno, and
+ * *failed_step, when failed_step is not NULL, names what failed ("pipe",
+ * "clone"); -EINVAL when io does not fit n (too many sockets, or a
  * ready_fd below 3 or among the sockets').
  */
-int arb_spawn_service(const struct arb_spawner *sp,
-		      const struct arb_spec_node *n, struct arb_envp *env,
-		      const struct arb_spawn_io *io, int *ret_pid,
-		      const char **failed_step);
+int arb_spawn_service(struct arb_spawner *sp, const struct arb_spec_node *n,
+		      struct arb_envp *env, const struct arb_spawn_io *io,
+		      struct arb_start *ret_start, const char **failed_step);
+
+/*
+ * What the child of st said so far. ARB_START_PENDING: nothing final (it
+ * may have freed its slots); 0: it exec'ed, or died without a word
+ * (killed before exec: its death follows); -errno: it failed, and
+ * *failed_step names the step for a diagnostic ("setrlimit", "chdir",
+ * "setresuid", "exec", ...); it exits with status 127. After 0 or -errno
+ * the start is over: st's pipe is closed and st->pid is 0.
+ */
+int arb_start_read(struct arb_spawner *sp, struct arb_start *st,
+		   const char **failed_step);
+
+/*
+ * The child of st has been reaped before its start was over: its last
+ * word, as arb_start_read() gives it, but never ARB_START_PENDING (0
+ * when it said nothing). The start is over.
+ */
+int arb_start_reaped(struct arb_spawner *sp, struct arb_start *st,
+		     const char **failed_step);
+
+/*
+ * arbord is done with st (it is leaving, or could not keep track of the
+ * child): a child still before exec is killed, the pipe closed, the slots
+ * freed; the block is left to the child, which may still run on it.
+ */
+void arb_start_abandon(struct arb_spawner *sp, struct arb_start *st);
 
 #endif

@@ -114,6 +114,9 @@
 /* Low descriptors kept for what a start hands its child (spawn.h). */
 #define ARB_SPAWN_SLOTS 8
 
+/* A start's stack (64 KiB) kept for the next one, at most this many. */
+#define ARB_SPAWN_BLOCKS_KEPT 8
+
 /* Supplementary groups of one service's user: Linux's NGROUPS_MAX. */
 #define ARB_GROUPS_MAX 65536
 

@@ -96,6 +96,7 @@ start_child(struct arb_tree *t, uint32_t child)
 	tree_timer_cancel(t, child);
 	n->delayed = false;
 	n->start_failing = false;
+	n->start_cancelled = false;
 	n->aborting = false;
 	n->incarnation++;
 	child_enter(t, child, ARB_CHILD_STARTING);
@@ -148,6 +149,49 @@ terminate_child(struct arb_tree *t, uint32_t child)
 	n->aborting = false;
 	stop_service(t, child);
 	return false;
+}
+
+/*
+ * A stop or shutdown reached sup while its job waits for the start of a
+ * service whose process has not exec'ed yet (pid 0): its cwd or program on
+ * a file system that does not answer could hold it there for ever, and
+ * the stop behind it (M5). That start is cancelled: SIGKILL to the process
+ * being made, which nothing else reaches before exec; its end fails the
+ * start with ARB_ECANCELED, and the job goes on as for any failed start.
+ * When the child being started is a supervisor, the start its own init
+ * waits for is the one (a loop down the tree, no recursion). A start past
+ * exec waits for its readiness as before (M6). `only`: cancel only the
+ * start of that child of sup (ARB_NONE: whichever).
+ */
+static void
+cancel_start_before_exec(struct arb_tree *t, uint32_t sup, uint32_t only)
+{
+	struct node *n;
+	uint32_t child;
+
+	for (;;) {
+		struct sup *s = t->nodes[sup].sup;
+
+		if (s->job == JOB_NONE || s->terminating ||
+		    s->cursor < s->first || s->cursor > s->last)
+			return;
+		child = child_at(t, sup, s->cursor);
+		n = &t->nodes[child];
+		if ((only != ARB_NONE && child != only) ||
+		    n->state != ARB_CHILD_STARTING)
+			return;
+		if (n->spec->kind == ARB_NODE_SERVICE)
+			break;
+		sup = child;
+		only = ARB_NONE;
+	}
+	if (n->pid != 0)
+		return;
+	n->start_failing = true;
+	n->start_cancelled = true;
+	tree_timer_cancel(t, child);
+	tree_emit_signal(t, ARB_ACT_KILL, child, 0);
+	child_enter(t, child, ARB_CHILD_KILLING);
 }
 
 /* ---- supervisor jobs ------------------------------------------------------ */
@@ -600,6 +644,7 @@ sup_init(struct arb_tree *t, uint32_t sup)
 
 	s->hist_head = 0;
 	s->hist_len = 0;
+	t->nodes[sup].last_err = 0;
 	sup_reset_queue(t, s);
 	for (uint32_t i = 0; i < spec->nchildren; i++) {
 		struct node *c = &t->nodes[spec->children[i]];
@@ -637,6 +682,16 @@ job_start_failed(struct arb_tree *t, uint32_t sup, uint32_t child)
 {
 	struct sup *s = t->nodes[sup].sup;
 
+	if (s->job == JOB_INIT && t->nodes[child].last_err == ARB_ECANCELED) {
+		if (sup == ARB_ROOT) {
+			/* A shutdown cancelled it: the boot was stopped, not
+			 * failed. */
+			shutdown_begin(t, sup, WHY_REQUESTED);
+			return;
+		}
+		/* Its parent learns why (the same shutdown, or a stop). */
+		t->nodes[sup].last_err = ARB_ECANCELED;
+	}
 	if (s->job == JOB_INIT) {
 		job_begin(t, sup, JOB_INIT_ABORT, 0, s->cursor - 1);
 		return;
@@ -668,10 +723,12 @@ deliver(struct arb_tree *t, const struct msg *m)
 		sup_init(t, m->to);
 		return;
 	case MSG_SHUTDOWN:
-		if (s->job == JOB_NONE)
+		if (s->job == JOB_NONE) {
 			shutdown_begin(t, m->to, WHY_REQUESTED);
-		else
-			tree_enqueue(t, s, Q_SHUTDOWN, ARB_NONE, 0);
+			return;
+		}
+		tree_enqueue(t, s, Q_SHUTDOWN, ARB_NONE, 0);
+		cancel_start_before_exec(t, m->to, ARB_NONE);
 		return;
 	case MSG_STARTED:
 	case MSG_TERMINATED:
@@ -737,6 +794,12 @@ service_spawned(struct arb_tree *t, uint32_t node, int pid)
 	struct node *n = &t->nodes[node];
 	struct arb_action *act;
 
+	if (n->state == ARB_CHILD_KILLING && n->start_cancelled &&
+	    n->pid == 0) {
+		/* Its exec came before the SIGKILL: its death ends the start. */
+		n->pid = pid;
+		return true;
+	}
 	if (n->state != ARB_CHILD_STARTING || n->pid != 0)
 		return false;
 	n->pid = pid;
@@ -797,6 +860,7 @@ service_start_failed(struct arb_tree *t, uint32_t node,
 	n->last_err = err;
 	n->last_failure = why;
 	n->start_failing = false;
+	n->start_cancelled = false;
 	child_enter(t, node, ARB_CHILD_DOWN);
 	act = tree_report(t, ARB_REP_START_FAILED, node);
 	if (act) {
@@ -806,6 +870,24 @@ service_start_failed(struct arb_tree *t, uint32_t node,
 			fill_exit(act, death);
 	}
 	tree_post(t, MSG_START_FAILED, parent_of(t, node), node);
+}
+
+/* Its process failed before exec, or a cancelled start's did, either way. */
+static bool
+service_spawn_failed(struct arb_tree *t, uint32_t node, int err)
+{
+	struct node *n = &t->nodes[node];
+
+	if (n->pid != 0)
+		return false;
+	if (n->state == ARB_CHILD_KILLING && n->start_cancelled)
+		service_start_failed(t, node, ARB_FAIL_SPAWN, ARB_ECANCELED,
+				     NULL);
+	else if (n->state == ARB_CHILD_STARTING)
+		service_start_failed(t, node, ARB_FAIL_SPAWN, err, NULL);
+	else
+		return false;
+	return true;
 }
 
 /* A death arbord did not ask for, once the service was started. */
@@ -855,6 +937,11 @@ service_exited(struct arb_tree *t, const struct arb_event *ev)
 		return true;
 	case ARB_CHILD_STOPPING:
 	case ARB_CHILD_KILLING:
+		if (n->start_cancelled) {
+			service_start_failed(t, ev->node, ARB_FAIL_SPAWN,
+					     ARB_ECANCELED, NULL);
+			return true;
+		}
 		if (n->start_failing) {
 			service_start_failed(t, ev->node, ARB_FAIL_TIMEOUT, 0,
 					     NULL);
@@ -1032,6 +1119,8 @@ route_request(struct arb_tree *t, const struct arb_event *ev)
 		return;
 	q->request = ev->request;
 	q->req_id = ev->req_id;
+	if (ev->request == ARB_REQ_STOP)
+		cancel_start_before_exec(t, sup, ev->node);
 	sup_drain(t, sup);
 }
 
@@ -1054,17 +1143,11 @@ ignore_event(struct arb_tree *t, const struct arb_event *ev)
 static bool
 service_step(struct arb_tree *t, const struct arb_event *ev)
 {
-	struct node *n = &t->nodes[ev->node];
-
 	switch (ev->kind) {
 	case ARB_EV_SPAWNED:
 		return service_spawned(t, ev->node, ev->pid);
 	case ARB_EV_SPAWN_FAILED:
-		if (n->state != ARB_CHILD_STARTING || n->pid != 0)
-			return false;
-		service_start_failed(t, ev->node, ARB_FAIL_SPAWN, ev->err,
-				     NULL);
-		return true;
+		return service_spawn_failed(t, ev->node, ev->err);
 	case ARB_EV_EXITED:
 		return service_exited(t, ev);
 	case ARB_EV_TIMER:

@@ -16,7 +16,9 @@
  *   STARTING     start requested, not yet started: its    SPAWNED -> UP, or
  *                process is being made, or runs but has   READY -> UP;
  *                not said it is ready yet (M6)            SPAWN_FAILED, death,
- *                                                         start_timeout -> DOWN
+ *                                                         start_timeout -> DOWN;
+ *                                                         a stop before exec
+ *                                                         -> KILLING
  *   UP           running                                  own death -> EXITED,
  *                                                         terminate -> STOPPING
  *   EXITED       died by itself; its supervisor has not   supervisor decides
@@ -38,7 +40,13 @@
  * strategy's group in reverse, then start it in order, ST1-ST3) and SHUTDOWN
  * (terminate all in reverse order, T1). While a job runs, exits of other
  * children, retries and shutdown requests wait in the supervisor's own
- * queue, in arrival order. Supervisors talk to each other only through one
+ * queue, in arrival order. One exception: a stop of the child whose start
+ * the job waits for, or a shutdown, while that child's process has not
+ * exec'ed yet (a cwd or program on a hung file system can hold it there
+ * for ever), cancels that start first: SIGKILL, and the start fails with
+ * ARB_ECANCELED (a supervisor being started passes it on to the start its
+ * own init waits for; the root's init so cancelled is a shutdown, exit
+ * status 0, not a failed boot). Supervisors talk to each other only through one
  * message queue drained inside arb_tree_step(), never by recursion.
  */
 #ifndef ARB_TREE_H
@@ -64,7 +72,8 @@ enum arb_child_state {
 enum arb_event_kind {
 	ARB_EV_BOOT,         /* start the tree from the root */
 	ARB_EV_SHUTDOWN,     /* stop the tree: parent-requested shutdown of the root (M10) */
-	ARB_EV_SPAWNED,      /* node's process has exec'ed: pid */
+	ARB_EV_SPAWNED,      /* node's process has exec'ed (or died before
+				a word): pid */
 	ARB_EV_SPAWN_FAILED, /* node's fork or exec failed: err (a positive errno) */
 	ARB_EV_EXITED,       /* node's process pid died: code >= 0, or signo > 0 */
 	ARB_EV_TIMER,        /* node's timer fired */
@@ -119,7 +128,9 @@ struct arb_event {
 enum arb_action_kind {
 	ARB_ACT_SPAWN,        /* fork+exec node; answer SPAWNED or SPAWN_FAILED */
 	ARB_ACT_TERMINATE,    /* stop_signal, then SIGCONT, to process group pid */
-	ARB_ACT_KILL,         /* SIGKILL to process group pid */
+	ARB_ACT_KILL,         /* SIGKILL to process group pid; pid 0: to
+				 the process of a start that has not
+				 exec'ed yet (the shell knows it) */
 	ARB_ACT_ABORT,        /* SIGABRT to process pid alone (the watchdog) */
 	ARB_ACT_TIMER_SET,    /* (re)arm node's one timer to fire at at_ms */
 	ARB_ACT_TIMER_CANCEL, /* disarm node's timer */
@@ -149,6 +160,12 @@ enum arb_reason {
 	ARB_REASON_CRASH,    /* anything else */
 	_ARB_REASON_MAX
 };
+
+/*
+ * Linux's ECANCELED (the shell checks): the err of a start that a stop or
+ * shutdown cancelled before its process exec'ed.
+ */
+#define ARB_ECANCELED 125
 
 /* Why a start failed (REPORT START_FAILED). */
 enum arb_start_failure {

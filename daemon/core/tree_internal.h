@@ -109,6 +109,7 @@ struct node {
 
 	/* Services: why the timer runs, besides the state's own deadline. */
 	bool start_failing;  /* STOPPING/KILLING after start_timeout */
+	bool start_cancelled; /* KILLING: a stop came before it exec'ed */
 	bool aborting;       /* UP, SIGABRT sent by the watchdog */
 	bool delayed;        /* RESTARTING until its restart_delay is over */
 	int64_t backoff_ms;  /* the last nominal restart delay; 0: none yet */

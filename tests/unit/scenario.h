@@ -28,6 +28,10 @@ struct fake_proc {
 	int zombie;       /* dead, but its death not yet fed to the core */
 	bool ignore_term; /* survives TERMINATE and ABORT */
 	int fail_spawns;  /* this many next spawns fail */
+	bool hang_spawns; /* spawns stay before exec (a hung cwd) */
+	int prexec;       /* the pid of a process not exec'ed yet, or 0 */
+	int prexec_err;   /* it reports this failure before a KILL lands */
+	int failed_err;   /* err of its last START_FAILED report */
 	bool timer_armed;
 	int64_t timer_at;
 	int spawns;
@@ -138,6 +142,10 @@ fake_perform(struct fake *f, const struct arb_action *a)
 	switch (a->kind) {
 	case ARB_ACT_SPAWN:
 		p->spawns++;
+		if (p->hang_spawns) {
+			p->prexec = ++f->next_pid;
+			break;
+		}
 		if (p->fail_spawns > 0) {
 			p->fail_spawns--;
 			ev.kind = ARB_EV_SPAWN_FAILED;
@@ -166,6 +174,25 @@ fake_perform(struct fake *f, const struct arb_action *a)
 		break;
 	case ARB_ACT_KILL:
 		f->signals_sent++;
+		if (a->pid == 0) {
+			/* As runtime.c: a start cancelled before exec ends
+			 * with EOF on its status pipe, then its death. */
+			if (p->prexec == 0)
+				abort(); /* nothing before exec to kill */
+			if (p->prexec_err) {
+				p->prexec = 0;
+				fake_push(f, (struct arb_event){
+					.kind = ARB_EV_SPAWN_FAILED,
+					.node = a->node, .err = p->prexec_err});
+				break;
+			}
+			p->pid = p->prexec;
+			p->prexec = 0;
+			fake_push(f, (struct arb_event){.kind = ARB_EV_SPAWNED,
+				  .node = a->node, .pid = p->pid});
+			fake_die(f, a->node, -1, ARB_SIGKILL);
+			break;
+		}
 		if (p->pid != 0 && a->pid == p->pid)
 			fake_die(f, a->node, -1, ARB_SIGKILL);
 		break;
@@ -177,6 +204,8 @@ fake_perform(struct fake *f, const struct arb_action *a)
 		p->timer_armed = false;
 		break;
 	case ARB_ACT_REPORT:
+		if (a->report == ARB_REP_START_FAILED)
+			p->failed_err = a->err;
 		if (a->report == ARB_REP_DOWN)
 			fake_trace(f, "down\n");
 		else if (a->report == ARB_REP_EXIT)

@@ -508,6 +508,163 @@ test_ignored_pairs_are_counted(void **state)
 	fake_free(f);
 }
 
+/*
+ * A start whose process hangs before exec (its cwd on a file system that
+ * never answers) holds its supervisor's job (M5): b crashed, its restart
+ * hangs, and a stop of b must not wait behind it for ever. The stop
+ * cancels the start (SIGKILL to the process being made), the start fails,
+ * and the stop is then carried out.
+ */
+static void
+test_stop_cancels_a_start_hung_before_exec(void **state)
+{
+	struct arb_spec *s = spec_new(ARB_ONE_FOR_ONE, 3, 5000);
+	struct fake *f;
+	uint32_t b;
+
+	svc(s, "a", ARB_READY_EXEC);
+	b = svc(s, "b", ARB_READY_EXEC);
+	f = fake_new(s);
+	fake_boot(f);
+	f->procs[b].hang_spawns = true;
+	fake_exit(f, "b", 1);
+	assert_int_equal(arb_tree_state(f->tree, b), ARB_CHILD_STARTING);
+	fake_clear(f);
+	fake_request(f, "b", ARB_REQ_STOP);
+	assert_trace(f, "start_failed b\nreply b ok\n");
+	assert_int_equal(f->procs[b].failed_err, ARB_ECANCELED);
+	assert_int_equal(arb_tree_state(f->tree, b), ARB_CHILD_DOWN);
+	assert_int_equal(f->procs[b].pid, 0);
+	assert_int_equal(f->procs[b].prexec, 0);
+	fake_free(f);
+}
+
+/*
+ * The child's own failure (its hung mount went away: ENOTCONN) may come
+ * before the SIGKILL lands: the start was still cancelled by the stop.
+ */
+static void
+test_a_cancelled_start_that_fails_by_itself_is_cancelled(void **state)
+{
+	struct arb_spec *s = spec_new(ARB_ONE_FOR_ONE, 3, 5000);
+	struct fake *f;
+	uint32_t b;
+
+	svc(s, "a", ARB_READY_EXEC);
+	b = svc(s, "b", ARB_READY_EXEC);
+	f = fake_new(s);
+	fake_boot(f);
+	f->procs[b].hang_spawns = true;
+	f->procs[b].prexec_err = 107;
+	fake_exit(f, "b", 1);
+	fake_clear(f);
+	fake_request(f, "b", ARB_REQ_STOP);
+	assert_trace(f, "start_failed b\nreply b ok\n");
+	assert_int_equal(f->procs[b].failed_err, ARB_ECANCELED);
+	assert_int_equal(arb_tree_state(f->tree, b), ARB_CHILD_DOWN);
+	fake_free(f);
+}
+
+/* The same hung start must not hold a shutdown of arbord either. */
+static void
+test_shutdown_cancels_a_start_hung_before_exec(void **state)
+{
+	struct arb_spec *s = spec_new(ARB_ONE_FOR_ONE, 3, 5000);
+	struct fake *f;
+	uint32_t b;
+
+	svc(s, "a", ARB_READY_EXEC);
+	b = svc(s, "b", ARB_READY_EXEC);
+	f = fake_new(s);
+	fake_boot(f);
+	f->procs[b].hang_spawns = true;
+	fake_exit(f, "b", 1);
+	fake_clear(f);
+	fake_shutdown(f);
+	assert_trace(f, "start_failed b\nstop a\ndown\n");
+	assert_int_equal(f->exit_code, 0);
+	assert_int_equal(f->procs[b].prexec, 0);
+	fake_free(f);
+}
+
+/*
+ * A shutdown during the boot (the root's init) that cancels a start hung
+ * before exec stops the tree; it is not a failed boot (exit status 0).
+ */
+static void
+test_shutdown_during_boot_cancels_a_hung_start(void **state)
+{
+	struct arb_spec *s = spec_new(ARB_ONE_FOR_ONE, 3, 5000);
+	struct fake *f;
+	uint32_t b;
+
+	svc(s, "a", ARB_READY_EXEC);
+	b = svc(s, "b", ARB_READY_EXEC);
+	svc(s, "c", ARB_READY_EXEC);
+	f = fake_new(s);
+	f->procs[b].hang_spawns = true;
+	fake_boot(f);
+	assert_trace(f, "start root\nstart a\n");
+	fake_shutdown(f);
+	assert_trace(f, "start root\nstart a\nstart_failed b\nstop a\n"
+			"down\n");
+	assert_int_equal(f->exit_code, 0);
+	fake_free(f);
+}
+
+/*
+ * The hung start may be deeper: the root's init waits for a supervisor
+ * whose own init waits for it. The shutdown reaches it all the same.
+ */
+static void
+test_shutdown_during_boot_cancels_a_nested_hung_start(void **state)
+{
+	struct arb_spec *s = spec_new(ARB_ONE_FOR_ONE, 3, 5000);
+	struct fake *f;
+	uint32_t sup, h;
+
+	sup = fake_sup(s, ARB_ROOT, "s", ARB_ONE_FOR_ONE, 3, 5000);
+	fake_svc(s, sup, "a", ARB_PERMANENT);
+	h = fake_svc(s, sup, "h", ARB_PERMANENT);
+	svc(s, "c", ARB_READY_EXEC);
+	f = fake_new(s);
+	f->procs[h].hang_spawns = true;
+	fake_boot(f);
+	assert_trace(f, "start root\nstart s\nstart s/a\n");
+	fake_shutdown(f);
+	assert_trace(f, "start root\nstart s\nstart s/a\nstart_failed s/h\n"
+			"stop s/a\nstart_failed s\ndown\n");
+	assert_int_equal(f->exit_code, 0);
+	assert_int_equal(f->procs[h].prexec, 0);
+	fake_free(f);
+}
+
+/*
+ * The exception is for a process that has not exec'ed: one that runs and
+ * is not ready yet keeps its start_timeout, and a stop waits (M5, M6).
+ */
+static void
+test_stop_waits_for_a_start_past_exec(void **state)
+{
+	struct arb_spec *s = spec_new(ARB_ONE_FOR_ONE, 3, 5000);
+	struct fake *f;
+	uint32_t b;
+
+	svc(s, "a", ARB_READY_EXEC);
+	b = svc(s, "b", ARB_READY_NOTIFY);
+	f = fake_new(s);
+	fake_boot(f);
+	fake_notify(f, "b", ARB_EV_READY);
+	fake_exit(f, "b", 1);
+	fake_clear(f);
+	fake_request(f, "b", ARB_REQ_STOP);
+	assert_trace(f, "");
+	assert_int_equal(arb_tree_state(f->tree, b), ARB_CHILD_STARTING);
+	fake_notify(f, "b", ARB_EV_READY);
+	assert_trace(f, "ready b\nstop b\nreply b ok\n");
+	fake_free(f);
+}
+
 int
 main(void)
 {
@@ -530,6 +687,14 @@ main(void)
 		cmocka_unit_test(test_M7_failed_starts_back_off),
 		cmocka_unit_test(test_M12_mainpid),
 		cmocka_unit_test(test_ignored_pairs_are_counted),
+		cmocka_unit_test(test_stop_cancels_a_start_hung_before_exec),
+		cmocka_unit_test(test_shutdown_cancels_a_start_hung_before_exec),
+		cmocka_unit_test(test_stop_waits_for_a_start_past_exec),
+		cmocka_unit_test(
+			test_a_cancelled_start_that_fails_by_itself_is_cancelled),
+		cmocka_unit_test(test_shutdown_during_boot_cancels_a_hung_start),
+		cmocka_unit_test(
+			test_shutdown_during_boot_cancels_a_nested_hung_start),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
