@@ -268,10 +268,14 @@ signal_every_service(struct runtime *rt, int signo)
 	for (uint32_t i = 0; i < rt->spec->nnodes; i++) {
 		int pid = arb_tree_pid(rt->tree, i);
 
-		if (pid > 0 && arb_service_procs_main_of(&rt->procs, pid) == i)
+		if (pid > 0 && arb_service_procs_main_of(&rt->procs, pid) == i) {
 			(void)arb_service_procs_signal(&rt->procs, i, signo);
-		else if (rt->nodes[i].start.pid > 0)
-			kill_start_before_exec(rt, i); /* or it runs unwatched */
+		} else if (rt->nodes[i].start.pid > 0) {
+			/* A start the core never saw end, or it runs unwatched:
+			 * its group too, if it exec'ed and forked meanwhile. */
+			kill_start_before_exec(rt, i);
+			(void)arb_service_procs_signal(&rt->procs, i, SIGKILL);
+		}
 	}
 }
 
@@ -389,15 +393,21 @@ start_failed(struct runtime *rt, uint32_t node, int err, const char *step)
 /*
  * The start of node is over: r 0, it exec'ed (or died without a word, its
  * death follows); r < 0, it failed before exec, and its pid is nobody's.
+ * reaped: its process is gone already (on_child), else it is not yet.
  */
 static void
 start_over(struct runtime *rt, uint32_t node, int pid, int r,
-	   const char *step)
+	   const char *step, bool reaped)
 {
 	struct rt_node *rn = &rt->nodes[node];
 
 	ev_io_stop(rt->loop, &rn->start_watch);
 	if (r < 0) {
+		/* A status pipe that could not be read leaves a child that may
+		 * still exec: it must not run unwatched. Unreaped, its pid is
+		 * still its own. */
+		if (!reaped)
+			(void)kill(pid, SIGKILL);
 		/* Nothing is left of it to signal, or to speak for node. */
 		arb_service_procs_main_died(&rt->procs, node, pid);
 		start_failed(rt, node, -r, step);
@@ -426,7 +436,7 @@ settle_start(struct runtime *rt, uint32_t node)
 		return;
 	r = arb_start_read(&rt->spawner, &rn->start, &step);
 	if (r != ARB_START_PENDING)
-		start_over(rt, node, pid, r, step);
+		start_over(rt, node, pid, r, step, false);
 }
 
 /* The status pipe of a start under way has something to say. */
@@ -442,7 +452,7 @@ on_start_status(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 	if (r != ARB_START_PENDING)
-		start_over(rt, rn->index, pid, r, step);
+		start_over(rt, rn->index, pid, r, step, false);
 }
 
 /*
@@ -614,7 +624,7 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 		int r = arb_start_reaped(&rt->spawner, &rt->nodes[node].start,
 					 &step);
 
-		start_over(rt, node, w->rpid, r, step);
+		start_over(rt, node, w->rpid, r, step, true);
 		if (r < 0)
 			node = ARB_NONE; /* it failed: nobody's process */
 	}
@@ -622,6 +632,8 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 		/* M11, X1: an orphan, or a child whose exec failed. */
 		if (rt->system)
 			arb_system_reaped(rt->system, w->rpid, w->rstatus);
+		else if (rt->lost)
+			lost_reaped(rt); /* it may have been the last one */
 		return;
 	}
 	if (WIFSIGNALED(w->rstatus))
@@ -1134,12 +1146,13 @@ raise_nofile(const struct arb_spec *spec, struct arb_spawner *sp)
 	struct rlimit lim, raised;
 	/* arbord's own (the loop, the sockets, a spawn's pipes, log files),
 	 * every control client, and per service: its two log pipes' read
-	 * ends, a readiness pipe, two pidfds and its listen sockets. */
+	 * ends, a readiness pipe, two pidfds, the status pipe of a start under
+	 * way, and its listen sockets. */
 	rlim_t need = 64 + ARB_CLIENTS_MAX;
 
 	for (uint32_t i = 0; i < spec->nnodes; i++)
 		if (spec->nodes[i].kind == ARB_NODE_SERVICE)
-			need += 5 + arb_spec_strv_len(spec->nodes[i].listen) +
+			need += 6 + arb_spec_strv_len(spec->nodes[i].listen) +
 				(spec->nodes[i].log.file ? 1 : 0);
 	if (getrlimit(RLIMIT_NOFILE, &lim) < 0 || lim.rlim_cur >= need)
 		return;
