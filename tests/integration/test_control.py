@@ -215,6 +215,11 @@ def test_stop_of_a_stopped_child_is_ok(arbord):
     a = start_web(arbord)
     assert call(a.socket, STOP, {"path": "a"}) == {}
     assert call(a.socket, STOP, {"path": "a"}) == {}
+    # A reply can overtake its event on the way to the test (stderr is read
+    # by a thread): a start logged after both stops is the mark that every
+    # event of theirs has been read.
+    assert call(a.socket, START, {"path": "a"}) == {}
+    a.wait_event("start", "a", count=2)
     assert len(a.find("stop", "a")) == 1
 
 
