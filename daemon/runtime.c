@@ -444,15 +444,10 @@ static void
 on_start_status(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct rt_node *rn = w->data;
-	struct runtime *rt = rn->rt;
-	const char *step = "exec";
-	int pid = rn->start.pid;
-	int r = arb_start_read(&rt->spawner, &rn->start, &step);
 
 	(void)loop;
 	(void)revents;
-	if (r != ARB_START_PENDING)
-		start_over(rt, rn->index, pid, r, step, false);
+	settle_start(rn->rt, rn->index);
 }
 
 /*

@@ -509,14 +509,11 @@ test_ignored_pairs_are_counted(void **state)
 }
 
 /*
- * A start whose process hangs before exec (its cwd on a file system that
- * never answers) holds its supervisor's job (M5): b crashed, its restart
- * hangs, and a stop of b must not wait behind it for ever. The stop
- * cancels the start (SIGKILL to the process being made), the start fails,
- * and the stop is then carried out.
+ * Services a and b; b crashed and its restart hangs before exec (failing
+ * at last with prexec_err, 0: never). The trace is cleared.
  */
-static void
-test_stop_cancels_a_start_hung_before_exec(void **state)
+static struct fake *
+fake_with_hung_restart(uint32_t *ret_b, int prexec_err)
 {
 	struct arb_spec *s = spec_new(ARB_ONE_FOR_ONE, 3, 5000);
 	struct fake *f;
@@ -527,9 +524,27 @@ test_stop_cancels_a_start_hung_before_exec(void **state)
 	f = fake_new(s);
 	fake_boot(f);
 	f->procs[b].hang_spawns = true;
+	f->procs[b].prexec_err = prexec_err;
 	fake_exit(f, "b", 1);
-	assert_int_equal(arb_tree_state(f->tree, b), ARB_CHILD_STARTING);
 	fake_clear(f);
+	*ret_b = b;
+	return f;
+}
+
+/*
+ * A start whose process hangs before exec (its cwd on a file system that
+ * never answers) holds its supervisor's job (M5): b crashed, its restart
+ * hangs, and a stop of b must not wait behind it for ever. The stop
+ * cancels the start (SIGKILL to the process being made), the start fails,
+ * and the stop is then carried out.
+ */
+static void
+test_stop_cancels_a_start_hung_before_exec(void **state)
+{
+	uint32_t b;
+	struct fake *f = fake_with_hung_restart(&b, 0);
+
+	assert_int_equal(arb_tree_state(f->tree, b), ARB_CHILD_STARTING);
 	fake_request(f, "b", ARB_REQ_STOP);
 	assert_trace(f, "start_failed b\nreply b ok\n");
 	assert_int_equal(f->procs[b].failed_err, ARB_ECANCELED);
@@ -546,18 +561,9 @@ test_stop_cancels_a_start_hung_before_exec(void **state)
 static void
 test_a_cancelled_start_that_fails_by_itself_is_cancelled(void **state)
 {
-	struct arb_spec *s = spec_new(ARB_ONE_FOR_ONE, 3, 5000);
-	struct fake *f;
 	uint32_t b;
+	struct fake *f = fake_with_hung_restart(&b, 107); /* ENOTCONN */
 
-	svc(s, "a", ARB_READY_EXEC);
-	b = svc(s, "b", ARB_READY_EXEC);
-	f = fake_new(s);
-	fake_boot(f);
-	f->procs[b].hang_spawns = true;
-	f->procs[b].prexec_err = 107;
-	fake_exit(f, "b", 1);
-	fake_clear(f);
 	fake_request(f, "b", ARB_REQ_STOP);
 	assert_trace(f, "start_failed b\nreply b ok\n");
 	assert_int_equal(f->procs[b].failed_err, ARB_ECANCELED);
@@ -569,17 +575,9 @@ test_a_cancelled_start_that_fails_by_itself_is_cancelled(void **state)
 static void
 test_shutdown_cancels_a_start_hung_before_exec(void **state)
 {
-	struct arb_spec *s = spec_new(ARB_ONE_FOR_ONE, 3, 5000);
-	struct fake *f;
 	uint32_t b;
+	struct fake *f = fake_with_hung_restart(&b, 0);
 
-	svc(s, "a", ARB_READY_EXEC);
-	b = svc(s, "b", ARB_READY_EXEC);
-	f = fake_new(s);
-	fake_boot(f);
-	f->procs[b].hang_spawns = true;
-	fake_exit(f, "b", 1);
-	fake_clear(f);
 	fake_shutdown(f);
 	assert_trace(f, "start_failed b\nstop a\ndown\n");
 	assert_int_equal(f->exit_code, 0);
