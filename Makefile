@@ -334,7 +334,7 @@ clean:
 	rm -f daemon/*.o daemon/*/*.o common/*.o ctl/*.o daemon/arbord ctl/arborctl \
 		$(UNIT_TESTS) $(FLAGS_STAMP) tests/fuzz/config_fuzz \
 		tests/fuzz/wire_fuzz tests/fuzz/notify_fuzz $(HELPERS) \
-		$(FAULTS_ARBORD) \
+		$(FAULTS_ARBORD) tests/integration/helpers/faults.o \
 		$(BOOT_STAMP)
 	rm -rf tests/fuzz/corpus tests/fuzz/wire_corpus $(BOOT_DIR)
 	$(MAKE) -C tests/bench clean 2>/dev/null || true
