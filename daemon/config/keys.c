@@ -6,8 +6,8 @@
  * against $PATH here, listen addresses checked (never resolved), and the
  * keys of one service checked against each other. The execution context's
  * keys are exec_context.c's, the log group's log_keys.c's. It sees one
- * node at a time: checks that span nodes and files are load.c's. No pointer into libconfig
- * survives a call.
+ * node at a time: checks that span nodes and files are load.c's. No
+ * pointer into libconfig survives a call.
  */
 #include <arpa/inet.h>
 #include <errno.h>

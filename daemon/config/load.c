@@ -239,12 +239,10 @@ load_control_group(struct loader *ld, const config_setting_t *m)
 static void
 load_control_read_logs(struct loader *ld, const config_setting_t *m)
 {
-	if (config_setting_type(m) != CONFIG_TYPE_BOOL) {
-		top_err(ld, m, "control_read_logs: expected a boolean (true or "
-			"false), got %s", type_name(m));
-		return;
-	}
-	ld->spec->control_read_logs = config_setting_get_bool(m);
+	/* top: a key of the file, not a flag of the root ("supervisor: "). */
+	struct node_ctx c = {.ld = ld, .idx = ARB_ROOT, .top = true};
+
+	(void)get_bool(&c, m, &ld->spec->control_read_logs);
 }
 
 /*

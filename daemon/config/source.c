@@ -19,6 +19,7 @@
 #include <inttypes.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -35,13 +36,6 @@ enum {
 	NOT_REGULAR = 1,
 	TOO_LARGE = 2,
 };
-
-/* A failure other than TOO_LARGE, which says how large, in words. */
-static const char *
-why(int r)
-{
-	return r == NOT_REGULAR ? "not a regular file" : strerror(-r);
-}
 
 /* Reading one file and those it includes, against one size budget. */
 struct source {
@@ -105,6 +99,36 @@ fail:
 	return r;
 }
 
+/*
+ * Reports why read_regular failed with r: at FILE:LINE of the @include
+ * that names `path` when `file` is set, else at `path` itself (the main
+ * file or a fragment). -ENOMEM is not reported: it sets ld->oom.
+ */
+static void
+report_unreadable(struct loader *ld, const char *file, int line,
+		  const char *path, int r)
+{
+	char large[128];
+	const char *why = large;
+
+	if (r == -ENOMEM) {
+		ld->oom = true;
+		return;
+	}
+	if (r == TOO_LARGE)
+		(void)snprintf(large, sizeof(large), "larger than %dM%s (a "
+			       "file, with what it includes, holds at most "
+			       "%dM)", ARB_CONF_SIZE_MAX >> 20,
+			       file ? " with what includes it" : "",
+			       ARB_CONF_SIZE_MAX >> 20);
+	else
+		why = r == NOT_REGULAR ? "not a regular file" : strerror(-r);
+	if (file)
+		at_err(ld, file, line, "@include '%s': %s", path, why);
+	else
+		at_err(ld, path, 0, "cannot read: %s", why);
+}
+
 static int scan_text(struct source *s, const char *file, const char *text,
 		     size_t len, int depth);
 
@@ -121,15 +145,8 @@ check_include(struct source *s, const char *file, int line,
 	if (!path)
 		return -1;
 	r = read_regular(s, path, &text, &len);
-	if (r == -ENOMEM)
-		ld->oom = true;
-	else if (r == TOO_LARGE)
-		at_err(ld, file, line, "@include '%s': larger than %dM with "
-		       "what includes it (a file, with what it includes, "
-		       "holds at most %dM)", path, ARB_CONF_SIZE_MAX >> 20,
-		       ARB_CONF_SIZE_MAX >> 20);
-	else if (r)
-		at_err(ld, file, line, "@include '%s': %s", path, why(r));
+	if (r)
+		report_unreadable(ld, file, line, path, r);
 	else
 		r = scan_text(s, path, text, len, depth + 1);
 	arb_free(text);
@@ -410,18 +427,8 @@ read_config_file(struct loader *ld, const char *path, char **ret_text)
 	int r;
 
 	r = read_regular(&s, path, &text, &len);
-	if (r == -ENOMEM) {
-		ld->oom = true;
-		return -1;
-	}
-	if (r == TOO_LARGE) {
-		at_err(ld, path, 0, "cannot read: larger than %dM (a file, "
-		       "with what it includes, holds at most %dM)",
-		       ARB_CONF_SIZE_MAX >> 20, ARB_CONF_SIZE_MAX >> 20);
-		return -1;
-	}
 	if (r) {
-		at_err(ld, path, 0, "cannot read: %s", why(r));
+		report_unreadable(ld, NULL, 0, path, r);
 		return -1;
 	}
 	if (scan_text(&s, path, text, len, 0) < 0) {
