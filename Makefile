@@ -174,11 +174,10 @@ tests/integration/helpers/listen_echo: tests/integration/helpers/listen_echo.c
 # arbord with failure injection (daemon/faults.c with -DARB_FAULTS), for
 # the tests that make its core fail; sanitized like arbord, never installed.
 FAULTS_ARBORD := tests/integration/helpers/arbord-faults
-tests/integration/helpers/faults.o: daemon/faults.c $(HEADERS) Makefile \
-		$(FLAGS_STAMP)
+FAULTS_OBJ := tests/integration/helpers/faults.o
+$(FAULTS_OBJ): daemon/faults.c $(HEADERS) Makefile $(FLAGS_STAMP)
 	$(CC) $(CPPFLAGS) -DARB_FAULTS $(ALL_CFLAGS) -c -o $@ $<
-$(FAULTS_ARBORD): $(filter-out daemon/faults.o,$(DAEMON_OBJS)) \
-		tests/integration/helpers/faults.o
+$(FAULTS_ARBORD): $(filter-out daemon/faults.o,$(DAEMON_OBJS)) $(FAULTS_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
 # arbord and arborctl for the boot tests' initramfs: never sanitized,
@@ -334,7 +333,7 @@ clean:
 	rm -f daemon/*.o daemon/*/*.o common/*.o ctl/*.o daemon/arbord ctl/arborctl \
 		$(UNIT_TESTS) $(FLAGS_STAMP) tests/fuzz/config_fuzz \
 		tests/fuzz/wire_fuzz tests/fuzz/notify_fuzz $(HELPERS) \
-		$(FAULTS_ARBORD) tests/integration/helpers/faults.o \
+		$(FAULTS_ARBORD) $(FAULTS_OBJ) \
 		$(BOOT_STAMP)
 	rm -rf tests/fuzz/corpus tests/fuzz/wire_corpus $(BOOT_DIR)
 	$(MAKE) -C tests/bench clean 2>/dev/null || true

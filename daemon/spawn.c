@@ -202,20 +202,21 @@ raw_sigaction(int sig, const void *act, void *old)
 }
 
 /*
- * Back to SIG_DFL, every signal arbord handles or ignores: a handler of
- * arbord's must not run in the child, and an ignored signal survives exec
- * (GNU make ignores 32 and 33, so a service started under `make check`
- * would inherit them). A zeroed kernel sigaction is SIG_DFL with no flags
- * and an empty mask; dispositions are not shared (no CLONE_SIGHAND), so
- * this touches only the child.
+ * A service's child resets every signal arbord handles or ignores: a
+ * handler of arbord's must not run in the child, and an ignored signal
+ * survives exec (GNU make ignores 32 and 33, so a service started under
+ * `make check` would inherit them). A zeroed kernel sigaction is SIG_DFL
+ * with no flags and an empty mask; dispositions are not shared (no
+ * CLONE_SIGHAND), so this touches only the child.
  */
-CHILD_SIDE static void
-reset_dispositions(uint64_t altered)
+CHILD_SIDE void
+arb_spawn_reset_signals(uint64_t which)
 {
 	static const unsigned long dfl[8];
 
 	for (int sig = 1; sig < _NSIG && sig <= 64; sig++)
-		if (altered & (UINT64_C(1) << (sig - 1)))
+		if (sig != SIGKILL && sig != SIGSTOP &&
+		    (which & (UINT64_C(1) << (sig - 1))))
 			(void)raw_sigaction(sig, dfl, NULL);
 }
 
@@ -415,7 +416,7 @@ child_main(void *arg)
 
 		(void)CSYS3(SYS_write, status_fd, &taken, sizeof(taken));
 	}
-	reset_dispositions(a->altered);
+	arb_spawn_reset_signals(a->altered);
 	if ((r = CSYS1(SYS_setsid, 0)) < 0)
 		report_and_exit(status_fd, STEP_SETSID, r);
 	set_context(a);

@@ -59,6 +59,17 @@ int arb_spawner_init(struct arb_spawner *sp, int stdin_fd);
 void arb_spawner_refresh(struct arb_spawner *sp);
 void arb_spawner_done(struct arb_spawner *sp);
 
+/* Every signal, for arb_spawn_reset_signals(). */
+#define ARB_SIGNALS_ALL UINT64_MAX
+
+/*
+ * For a child between fork and exec (a service's, the emergency shell's):
+ * the signals of which (bit s-1: signal s) back to SIG_DFL, with no flags
+ * and an empty mask, through the raw rt_sigaction, because glibc's
+ * sigaction() refuses its reserved 32 and 33. Async-signal-safe.
+ */
+void arb_spawn_reset_signals(uint64_t which);
+
 /*
  * The descriptors a start passes on besides 0-2. Every pointer and fd is
  * borrowed: the caller keeps them open and closes them itself.

@@ -25,7 +25,8 @@ void arb_free(void *p);
 
 /*
  * Test hook: make the n-th allocation from now fail (0 disables).
- * Only unit tests call it.
+ * Only tests reach it: the unit tests, and faults.c in the test build
+ * arbord-faults (ARBOR_FAULT_CORE_ALLOC); arbord itself never calls it.
  */
 void arb_mem_fail_after(unsigned n);
 

@@ -19,7 +19,6 @@
 
 #include "pid1.h"
 
-
 /* The inode of the initial pid namespace (PROC_PID_INIT_INO, Linux 3.8). */
 #define INITIAL_PID_NS_INO 0xEFFFFFFCu
 

@@ -9,30 +9,13 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/ioctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "shell.h"
+#include "spawn.h"
 
 extern char **environ;
-
-/*
- * The child's signals back to SIG_DFL, through the raw syscall: glibc's
- * signal() refuses its reserved 32 and 33, which GNU make, for one,
- * ignores, and an ignored signal survives exec. A zeroed kernel sigaction
- * is SIG_DFL with no flags and an empty mask (as spawn.c's).
- */
-static void
-reset_dispositions(void)
-{
-	static const unsigned long dfl[8];
-
-	for (int sig = 1; sig < _NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			(void)syscall(SYS_rt_sigaction, sig, dfl, NULL,
-				      _NSIG / 8);
-}
 
 int
 arb_shell_start(const struct arb_mode *m, char *const argv[], int *ret_pid)
@@ -57,7 +40,7 @@ arb_shell_start(const struct arb_mode *m, char *const argv[], int *ret_pid)
 		return 0;
 	}
 	/* The child: only async-signal-safe calls from here on. */
-	reset_dispositions();
+	arb_spawn_reset_signals(ARB_SIGNALS_ALL);
 	sigemptyset(&all);
 	(void)sigprocmask(SIG_SETMASK, &all, NULL);
 	(void)setsid();

@@ -18,6 +18,10 @@ from logfmt import parse_logfmt
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ARBORD = os.path.join(REPO, "daemon", "arbord")
+# arbord with daemon/faults.c's test hooks (ARBOR_FAULT_* in its
+# environment), for the tests that make its core fail.
+FAULTS_ARBORD = os.path.join(REPO, "tests", "integration", "helpers",
+                             "arbord-faults")
 
 # Under the sanitizers everything is slower; bounded waits scale with it.
 SLOW = 3.0 if (os.environ.get("ARBOR_SANITIZE") == "1"
@@ -64,11 +68,11 @@ class Arbord:
     """One running arbord, its events and its stderr."""
 
     def __init__(self, tmp_path, config, name="arbor.conf", args=(),
-                 preexec_fn=None, env=None):
+                 preexec_fn=None, env=None, arbord=ARBORD):
         self._prepare(tmp_path, config, name)
         # Each arbord gets its own control socket, never the system's.
         env = dict(os.environ, **(env or {}), ARBOR_SOCKET=str(self.socket))
-        self._launch([ARBORD, "-c", str(self.config), *args], env,
+        self._launch([arbord, "-c", str(self.config), *args], env,
                      preexec_fn=preexec_fn)
 
     def _prepare(self, tmp_path, config, name="arbor.conf"):

@@ -11,26 +11,13 @@ tested in test_pid1.py.
 import os
 import signal
 
-from conftest import REPO, SLEEPER, Arbord, pid_alive, service, tree, \
+from conftest import FAULTS_ARBORD, SLEEPER, pid_alive, service, tree, \
     wait_until
 
-FAULTS_ARBORD = os.path.join(REPO, "tests", "integration", "helpers",
-                             "arbord-faults")
 
-
-class FaultyArbord(Arbord):
-    """arbord-faults with the given ARBOR_FAULT_* variables."""
-
-    def __init__(self, tmp_path, config, faults):
-        self._prepare(tmp_path, config)
-        env = dict(os.environ, **faults, ARBOR_SOCKET=str(self.socket))
-        self._launch([FAULTS_ARBORD, "-c", str(self.config)], env)
-
-
-def faulty(tmp_path, request, config, **faults):
-    a = FaultyArbord(tmp_path, config, faults)
-    request.addfinalizer(a.cleanup)
-    return a
+def faulty(arbord, config, **faults):
+    """arbord-faults on config, with the given ARBOR_FAULT_* variables."""
+    return arbord(config, env=faults, arbord=FAULTS_ARBORD)
 
 
 def assert_core_lost_and_exit_1(a, error):
@@ -48,21 +35,21 @@ def zombie(pid):
         return f.read().rsplit(")", 1)[1].split()[0] == "Z"
 
 
-def test_core_out_of_memory_exits_instead_of_aborting(tmp_path, request):
+def test_core_out_of_memory_exits_instead_of_aborting(arbord):
     """Bug: the core's first allocation at boot fails; arbord aborted.
     It says so, counted, and exits with status 1."""
-    a = faulty(tmp_path, request, tree([service("a", SLEEPER)]),
+    a = faulty(arbord, tree([service("a", SLEEPER)]),
                ARBOR_FAULT_CORE_ALLOC="1")
     assert_core_lost_and_exit_1(a, "out of memory in the core")
     assert not a.find("start")
 
 
-def test_event_queue_overflow_grows_and_is_counted(tmp_path, request):
+def test_event_queue_overflow_grows_and_is_counted(arbord):
     """Bug: an event queue that overflowed aborted arbord. With queues of
     no room at all every first push overflows: each grows, the line
     event=internal_error counts it, and the tree runs as ever: a killed
     service restarts and SIGTERM stops everything with status 0."""
-    a = faulty(tmp_path, request,
+    a = faulty(arbord,
                tree([service("a", SLEEPER), service("b", SLEEPER)]),
                ARBOR_FAULT_QUEUE_CAP="0")
     a.wait_event("start", "b")
@@ -91,13 +78,12 @@ def reap_two_together(a, first, second):
         a.signal(signal.SIGCONT)
 
 
-def test_queue_that_cannot_grow_stops_the_services_and_exits(tmp_path,
-                                                             request):
+def test_queue_that_cannot_grow_stops_the_services_and_exits(arbord):
     """Bug: the same overflow when memory has run out. Two deaths reaped
     together overflow a queue of one that cannot grow: the core is lost,
     and arbord stops the service still running, without the core, then
     exits with status 1 instead of aborting."""
-    a = faulty(tmp_path, request,
+    a = faulty(arbord,
                tree([service("a", SLEEPER), service("b", SLEEPER),
                      service("c", SLEEPER)]),
                ARBOR_FAULT_QUEUE_CAP="1", ARBOR_FAULT_QUEUE_GROW="0")
@@ -108,11 +94,11 @@ def test_queue_that_cannot_grow_stops_the_services_and_exits(tmp_path,
     assert not pid_alive(c)
 
 
-def test_core_lost_kills_a_service_that_ignores_sigterm(tmp_path, request):
+def test_core_lost_kills_a_service_that_ignores_sigterm(arbord, tmp_path):
     """After the core is lost, a service that ignores SIGTERM is killed
     once ARB_SHUTDOWN_TERM_MS (5 s) have passed, and arbord exits 1: it
     leaves nothing running behind it."""
-    a = faulty(tmp_path, request,
+    a = faulty(arbord,
                tree([service("a", SLEEPER), service("b", SLEEPER),
                      service("deaf", ["/bin/sh", "-c",
                                       "trap '' TERM; echo deaf > armed; "

@@ -19,15 +19,13 @@ import subprocess
 
 import pytest
 
-from conftest import (ARBORD, REPO, Arbord, service, supervisor, tree,
-                      wait_until)
+from conftest import (ARBORD, FAULTS_ARBORD, REPO, Arbord, service,
+                      supervisor, tree, wait_until)
 from ctlclient import try_call
 
 ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
 FORKMASK = os.path.join(REPO, "tests", "integration", "helpers",
                         "forkmask.so")
-FAULTS_ARBORD = os.path.join(REPO, "tests", "integration", "helpers",
-                             "arbord-faults")
 
 
 def _can_unshare():

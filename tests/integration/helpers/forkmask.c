@@ -5,7 +5,8 @@
  * with unblocked ("unblocked=" and their numbers), then drops $FORKMASK
  * from the child's environment so that what it execs records nothing.
  * A child born with a signal unblocked runs arbord's handler for it until
- * it resets its dispositions: pid1.c must fork with every signal blocked.
+ * it resets its dispositions: init/shell.c must fork with every signal
+ * blocked.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
