@@ -184,12 +184,26 @@ defer_failed(struct runtime *rt, const struct arb_event *ev)
 	ev_idle_start(rt->loop, &rt->failed_idle);
 }
 
+/* An operator's request the core will never carry out: arbord is
+ * stopping, as it says to a request that comes after the root's end. */
+static void
+refuse_request(struct runtime *rt, const struct arb_event *ev)
+{
+	struct arb_action a = {.kind = ARB_ACT_REPLY, .node = ev->node,
+			       .req_id = ev->req_id,
+			       .reply = ARB_REPLY_ABORTED};
+
+	arb_control_reply(rt->control, &a);
+}
+
 /* Feeds ev and everything its actions cause, one event at a time. */
 static void
 feed(struct runtime *rt, const struct arb_event *ev)
 {
 	if (rt->lost) {
-		lost_reaped(rt); /* a death, a request: only deaths matter */
+		if (ev->kind == ARB_EV_REQUEST)
+			refuse_request(rt, ev);
+		lost_reaped(rt); /* of the rest, only deaths matter */
 		return;
 	}
 	queue_event(rt, &rt->pending, ev);
@@ -322,7 +336,12 @@ core_lost(struct runtime *rt, const char *why)
 	if (rt->lost)
 		return;
 	rt->lost = true;
-	rt->pending.len = 0;
+	while (rt->pending.len > 0) {
+		struct arb_event ev = fifo_pop(&rt->pending);
+
+		if (ev.kind == ARB_EV_REQUEST)
+			refuse_request(rt, &ev);
+	}
 	say_internal_error(rt, "core_lost", why);
 	fprintf(stderr, "arbord: %s: the tree cannot be supervised any "
 		"more; stopping every service\n", why);
@@ -891,7 +910,7 @@ control_takes_action(void *ctx)
 	return arb_mode_is_init(rt->mode);
 }
 
-/* ---- as PID 1 (system.c) ----------------------------------------------- */
+/* ---- as PID 1 (init/init.c) -------------------------------------------- */
 
 static void
 sys_stop_tree(void *ctx)

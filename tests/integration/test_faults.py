@@ -13,6 +13,7 @@ import signal
 
 from conftest import FAULTS_ARBORD, SLEEPER, pid_alive, service, tree, \
     wait_until
+from ctlclient import SUP, try_call
 
 
 def faulty(arbord, config, **faults):
@@ -110,3 +111,23 @@ def test_core_lost_kills_a_service_that_ignores_sigterm(arbord, tmp_path):
     reap_two_together(a, a.pid_of("a"), a.pid_of("b"))
     assert_core_lost_and_exit_1(a, "out of memory for the event queue")
     wait_until(lambda: not pid_alive(deaf), what="deaf killed")
+
+
+def test_a_request_after_the_core_is_lost_is_answered(arbord, tmp_path):
+    """Bug: once the core was lost, a Stop went unanswered (the client
+    waited for its own timeout). It is refused at once with ShuttingDown,
+    as after the root's end, while arbord waits for a service that
+    ignores SIGTERM."""
+    a = faulty(arbord,
+               tree([service("a", SLEEPER), service("b", SLEEPER),
+                     service("deaf", ["/bin/sh", "-c",
+                                      "trap '' TERM; echo deaf > armed; "
+                                      "while :; do sleep 1; done"])]),
+               ARBOR_FAULT_QUEUE_CAP="1", ARBOR_FAULT_QUEUE_GROW="0")
+    a.wait_event("start", "deaf")
+    wait_until(lambda: (tmp_path / "armed").exists(), what="the trap")
+    reap_two_together(a, a.pid_of("a"), a.pid_of("b"))
+    a.wait_event("core_lost")
+    assert try_call(a.socket, SUP + "Stop", {"path": "deaf"},
+                    timeout=2.0)[0] == SUP + "ShuttingDown"
+    assert_core_lost_and_exit_1(a, "out of memory for the event queue")
