@@ -1,6 +1,6 @@
 /*
  * methods.c - the methods of org.arbor.Supervisor and org.varlink.service
- * (daemon/interface.c describes them): checking parameters and
+ * (interface.c describes them): checking parameters and
  * permissions, reading the tree for Status, handing requests to the core.
  * It never writes to a socket itself; socket.c does.
  */

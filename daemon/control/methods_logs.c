@@ -613,16 +613,9 @@ gather(const struct arb_control *ctl, uint32_t top, uint32_t last,
 			continue;
 		arb_logring_iter_last(ring, last, &it);
 		while (arb_logring_next(ring, &it, &l)) {
-			if (n == cap) {
-				size_t ncap = cap ? cap * 2 : 256;
-				struct entry *nv = realloc(v, ncap * sizeof(*v));
-
-				if (!nv) {
-					free(v);
-					return -ENOMEM;
-				}
-				v = nv;
-				cap = ncap;
+			if (!reserve((void **)&v, &cap, n + 1, sizeof(*v))) {
+				free(v);
+				return -ENOMEM;
 			}
 			v[n].line = l;
 			v[n++].node = i;

@@ -710,6 +710,7 @@ arb_control_report(struct arb_control *c, const struct arb_action *a)
 	json_t *params;
 	char *buf;
 	size_t len;
+	struct arb_wire_shared *msg;
 	bool last = a->report == ARB_REP_DOWN;
 
 	if (!c)
@@ -726,12 +727,15 @@ arb_control_report(struct arb_control *c, const struct arb_action *a)
 		return;
 	}
 	json_decref(params);
+	/* One buffer for every subscriber, as the Logs fan-out does. */
+	msg = arb_wire_shared_new(&buf, len);
 	for (struct conn *x = c->conns, *next; x; x = next) {
 		next = x->next;
 		if (!x->events)
 			continue;
-		if (arb_wire_outq_queued(&x->out) + len > ARB_CONN_OUT_MAX ||
-		    arb_wire_outq_push_copy(&x->out, buf, len) < 0) {
+		if (!msg ||
+		    arb_wire_outq_queued(&x->out) + len > ARB_CONN_OUT_MAX ||
+		    arb_wire_outq_push_shared(&x->out, msg) < 0) {
 			/* Too slow a reader: dropped, and said so. */
 			fprintf(stderr, "arbord: control: dropped an events "
 				"reader (uid %u) more than %d MiB behind\n",
@@ -743,7 +747,7 @@ arb_control_report(struct arb_control *c, const struct arb_action *a)
 			x->closing = true;
 		ev_io_start(c->loop, &x->wio);
 	}
-	free(buf);
+	arb_wire_shared_unref(msg);
 }
 
 void

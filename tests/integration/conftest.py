@@ -205,11 +205,12 @@ class Arbord:
 
 @pytest.fixture
 def arbord(tmp_path):
-    """arbord(config_text) starts arbord on it; all are cleaned up."""
+    """arbord(config_text) starts arbord on it, in tmp_path or in dir;
+    all are cleaned up."""
     started = []
 
-    def start(config, **kw):
-        a = Arbord(tmp_path, config, **kw)
+    def start(config, dir=None, **kw):
+        a = Arbord(dir or tmp_path, config, **kw)
         started.append(a)
         return a
 

@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import SLEEPER, SLOW, Arbord, pid_alive, service, start_web, \
+from conftest import SLEEPER, SLOW, pid_alive, service, start_web, \
     supervisor, tree, wait_until, web_tree
 from ctlclient import MSG_MAX, Closed, Conn, VarlinkError, call, encode, \
     status, status_by_path, try_call
@@ -1058,23 +1058,15 @@ def become_nobody():
 
 
 @pytest.fixture
-def nobody_arbord(public_dir):
+def nobody_arbord(public_dir, arbord):
     """nobody_arbord(config) starts arbord as nobody in a directory of
-    nobody's under public_dir (its socket is there); all are cleaned up."""
+    nobody's under public_dir (its socket is there); arbord cleans up,
+    before public_dir goes."""
     d = pathlib.Path(public_dir) / "nobody"
     d.mkdir()
     os.chown(d, pwd.getpwnam("nobody").pw_uid,
              grp.getgrnam("nogroup").gr_gid)
-    started = []
-
-    def start(config):
-        a = Arbord(d, config, preexec_fn=become_nobody)
-        started.append(a)
-        return a
-
-    yield start
-    for a in started:
-        a.cleanup()
+    return lambda config: arbord(config, dir=d, preexec_fn=become_nobody)
 
 
 def nobody_holding_streams(public_dir, sock, n):

@@ -702,14 +702,17 @@ def test_twelve_followers_of_a_flood_cost_little_and_give_memory_back(
     # Once arbord has let the followers go, its heap is back. Not under
     # AddressSanitizer: its allocator, not glibc's, holds what is freed
     # (hundreds of MiB in quarantine), and malloc_trim does not reach it.
+    def rss_back():
+        rss = rss_kib(a.proc.pid)
+        return rss if rss - base <= 1024 or SLOW > 1 else 0
+
     try:
-        after = wait_until(lambda: (lambda r: r if r - base <= 1024 or
-                                    SLOW > 1 else 0)(
-            rss_kib(a.proc.pid)), 5, "arbord's memory back within 1 MiB")
+        after = wait_until(rss_back, 5, "arbord's memory back within 1 MiB")
     except AssertionError as e:
         after = f"{rss_kib(a.proc.pid)} KiB ({e})"
     print(f"{seen}, then {after}")
-    assert crowd < 2 * alone and isinstance(after, int), f"{seen}, then {after}"
+    assert crowd < 2 * alone and isinstance(after, int), \
+        f"{seen}, then {after}"
     a.stop()
 
 
