@@ -98,8 +98,9 @@ static const char usage_text[] =
 	"  -V, --version          print the version\n"
 	"\n"
 	"Exit status: 0 success; 1 the request failed; 2 bad usage;\n"
-	"3 status PATH of a node that is not up; 4 arbord is not running or\n"
-	"the socket is unreachable. See arborctl(8).\n";
+	"3 status PATH of a node that is not up; 4 arbord is not running,\n"
+	"the socket is unreachable, or arbord has no connection left for\n"
+	"you (too many clients). See arborctl(8).\n";
 
 static int usage_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
