@@ -95,10 +95,10 @@ def test_queue_that_cannot_grow_stops_the_services_and_exits(arbord):
     assert not pid_alive(c)
 
 
-def test_core_lost_kills_a_service_that_ignores_sigterm(arbord, tmp_path):
-    """After the core is lost, a service that ignores SIGTERM is killed
-    once ARB_SHUTDOWN_TERM_MS (5 s) have passed, and arbord exits 1: it
-    leaves nothing running behind it."""
+def lose_the_core_beside_a_deaf_service(arbord, tmp_path):
+    """arbord-faults with services a, b and deaf (which ignores SIGTERM);
+    a and b die together and overflow a queue that cannot grow, so the
+    core is lost while deaf still runs."""
     a = faulty(arbord,
                tree([service("a", SLEEPER), service("b", SLEEPER),
                      service("deaf", ["/bin/sh", "-c",
@@ -107,8 +107,16 @@ def test_core_lost_kills_a_service_that_ignores_sigterm(arbord, tmp_path):
                ARBOR_FAULT_QUEUE_CAP="1", ARBOR_FAULT_QUEUE_GROW="0")
     a.wait_event("start", "deaf")
     wait_until(lambda: (tmp_path / "armed").exists(), what="the trap")
-    deaf = a.pid_of("deaf")
     reap_two_together(a, a.pid_of("a"), a.pid_of("b"))
+    return a
+
+
+def test_core_lost_kills_a_service_that_ignores_sigterm(arbord, tmp_path):
+    """After the core is lost, a service that ignores SIGTERM is killed
+    once ARB_SHUTDOWN_TERM_MS (5 s) have passed, and arbord exits 1: it
+    leaves nothing running behind it."""
+    a = lose_the_core_beside_a_deaf_service(arbord, tmp_path)
+    deaf = a.pid_of("deaf")
     assert_core_lost_and_exit_1(a, "out of memory for the event queue")
     wait_until(lambda: not pid_alive(deaf), what="deaf killed")
 
@@ -118,15 +126,7 @@ def test_a_request_after_the_core_is_lost_is_answered(arbord, tmp_path):
     waited for its own timeout). It is refused at once with ShuttingDown,
     as after the root's end, while arbord waits for a service that
     ignores SIGTERM."""
-    a = faulty(arbord,
-               tree([service("a", SLEEPER), service("b", SLEEPER),
-                     service("deaf", ["/bin/sh", "-c",
-                                      "trap '' TERM; echo deaf > armed; "
-                                      "while :; do sleep 1; done"])]),
-               ARBOR_FAULT_QUEUE_CAP="1", ARBOR_FAULT_QUEUE_GROW="0")
-    a.wait_event("start", "deaf")
-    wait_until(lambda: (tmp_path / "armed").exists(), what="the trap")
-    reap_two_together(a, a.pid_of("a"), a.pid_of("b"))
+    a = lose_the_core_beside_a_deaf_service(arbord, tmp_path)
     a.wait_event("core_lost")
     assert try_call(a.socket, SUP + "Stop", {"path": "deaf"},
                     timeout=2.0)[0] == SUP + "ShuttingDown"
