@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import SLEEPER, SLOW, pid_alive, service, start_web, \
+from conftest import ARBORD, SLEEPER, SLOW, pid_alive, service, start_web, \
     supervisor, tree, wait_until, web_tree
 from ctlclient import MSG_MAX, Closed, Conn, VarlinkError, call, encode, \
     status, status_by_path, try_call
@@ -943,16 +943,20 @@ def test_stuck_subscriber_is_dropped_and_memory_stays_bounded(arbord):
     peak = [base_rss]
     drained = [0]
 
-    def dropped():
-        peak[0] = max(peak[0], rss_kib(a.proc.pid))
-        # Keep the normal subscriber reading, so only the stuck one lags.
+    def drain_reader():
+        """What the normal subscriber has been sent so far, read."""
         while True:
             r, _, _ = select.select([reader.sock], [], [], 0)
             if not r:
-                break
+                return drained[0]
             data = reader.sock.recv(1 << 20)
             assert data, "the reading subscriber was dropped"
             drained[0] += len(data)
+
+    def dropped():
+        peak[0] = max(peak[0], rss_kib(a.proc.pid))
+        # Keep the normal subscriber reading, so only the stuck one lags.
+        drain_reader()
         return any(ev & (select.POLLRDHUP | select.POLLHUP)
                    for _, ev in poller.poll(0))
 
@@ -971,6 +975,10 @@ def test_stuck_subscriber_is_dropped_and_memory_stays_bounded(arbord):
     assert 0 < len(got) < 8 * 1024 * 1024
     assert got.endswith(b"\0")
     stuck.close()
+    # The reader is sent all the stuck one was: what is still on its way
+    # (its socket buffers) when the stuck one is dropped arrives too.
+    wait_until(lambda: drain_reader() > 8 * 1024 * 1024, 10,
+               "the reader to get what the stuck one was sent")
     assert drained[0] > 8 * 1024 * 1024
     assert a.proc.poll() is None
     assert status(a.socket, "steady")[0]["pid"] == steady
@@ -1061,12 +1069,15 @@ def become_nobody():
 def nobody_arbord(public_dir, arbord):
     """nobody_arbord(config) starts arbord as nobody in a directory of
     nobody's under public_dir (its socket is there); arbord cleans up,
-    before public_dir goes."""
+    before public_dir goes. It runs a copy of arbord there: the clone may
+    sit in a directory nobody cannot enter (mktemp -d's are 0700)."""
     d = pathlib.Path(public_dir) / "nobody"
     d.mkdir()
     os.chown(d, pwd.getpwnam("nobody").pw_uid,
              grp.getgrnam("nogroup").gr_gid)
-    return lambda config: arbord(config, dir=d, preexec_fn=become_nobody)
+    binary = shutil.copy(ARBORD, d / "arbord")
+    return lambda config: arbord(config, dir=d, preexec_fn=become_nobody,
+                                 arbord=str(binary))
 
 
 def nobody_holding_streams(public_dir, sock, n):
