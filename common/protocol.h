@@ -34,6 +34,10 @@
 #define ARB_METHOD_SHUTDOWN ARB_INTERFACE ".Shutdown"
 #define ARB_METHOD_LOGS ARB_INTERFACE ".Logs"
 #define ARB_METHOD_REOPEN_LOGS ARB_INTERFACE ".ReopenLogs"
+#define ARB_METHOD_RELOAD ARB_INTERFACE ".Reload"
+#define ARB_METHOD_ADD_CHILD ARB_INTERFACE ".AddChild"
+#define ARB_METHOD_REMOVE_CHILD ARB_INTERFACE ".RemoveChild"
+#define ARB_METHOD_SPAWN ARB_INTERFACE ".Spawn"
 
 #define ARB_METHOD_GET_INFO "org.varlink.service.GetInfo"
 #define ARB_METHOD_GET_INTERFACE "org.varlink.service.GetInterfaceDescription"
@@ -57,5 +61,12 @@
 #define ARB_ERR_REOPEN_FAILED ARB_INTERFACE ".ReopenFailed"
 #define ARB_ERR_NOT_INIT ARB_INTERFACE ".NotInit"
 #define ARB_ERR_TOO_MANY_CLIENTS ARB_INTERFACE ".TooManyClients"
+/* The living tree (Reload, AddChild, RemoveChild, Spawn). */
+#define ARB_ERR_CONFIG_INVALID ARB_INTERFACE ".ConfigInvalid"
+#define ARB_ERR_ALREADY_PRESENT ARB_INTERFACE ".AlreadyPresent"
+#define ARB_ERR_NOT_A_SUPERVISOR ARB_INTERFACE ".NotASupervisor"
+#define ARB_ERR_NOT_A_POOL ARB_INTERFACE ".NotAPool"
+#define ARB_ERR_POOL_FULL ARB_INTERFACE ".PoolFull"
+#define ARB_ERR_POOL_INSTANCE ARB_INTERFACE ".PoolInstance"
 
 #endif

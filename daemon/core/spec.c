@@ -19,6 +19,12 @@ static const char *const strategy_names[_ARB_STRATEGY_MAX] = {
 	[ARB_ONE_FOR_ONE] = "one_for_one",
 	[ARB_ONE_FOR_ALL] = "one_for_all",
 	[ARB_REST_FOR_ONE] = "rest_for_one",
+	[ARB_SIMPLE_ONE_FOR_ONE] = "simple_one_for_one",
+};
+
+static const char *const on_change_names[_ARB_ON_CHANGE_MAX] = {
+	[ARB_ON_CHANGE_RESTART] = "restart",
+	[ARB_ON_CHANGE_NEXT_START] = "next-start",
 };
 
 static const char *const restart_names[_ARB_RESTART_MAX] = {
@@ -124,6 +130,18 @@ arb_strategy_from_name(const char *name)
 	return lookup(strategy_names, _ARB_STRATEGY_MAX, name);
 }
 
+const char *
+arb_on_change_name(enum arb_on_change v)
+{
+	return v < _ARB_ON_CHANGE_MAX ? on_change_names[v] : "?";
+}
+
+int
+arb_on_change_from_name(const char *name)
+{
+	return lookup(on_change_names, _ARB_ON_CHANGE_MAX, name);
+}
+
 int
 arb_restart_from_name(const char *name)
 {
@@ -167,6 +185,10 @@ node_defaults(struct arb_spec_node *n)
 	n->log.ring_size = ARB_DEFAULT_LOG_RING_SIZE;
 	n->log.max_size = ARB_DEFAULT_LOG_MAX_SIZE;
 	n->log.keep = ARB_DEFAULT_LOG_KEEP;
+	n->on_change = ARB_DEFAULT_ON_CHANGE;
+	n->template_node = ARB_NONE;
+	n->max_children = ARB_DEFAULT_MAX_CHILDREN;
+	n->instances = ARB_DEFAULT_INSTANCES;
 	n->defaulted = ~0u;
 	n->parent = ARB_NONE;
 }

@@ -39,6 +39,7 @@ enum arb_strategy {
 	ARB_ONE_FOR_ONE,
 	ARB_ONE_FOR_ALL,
 	ARB_REST_FOR_ONE,
+	ARB_SIMPLE_ONE_FOR_ONE, /* a pool: instances of one template */
 	_ARB_STRATEGY_MAX
 };
 
@@ -55,6 +56,13 @@ enum arb_ready {
 	ARB_READY_NOTIFY, /* once it sends READY=1 to NOTIFY_SOCKET */
 	ARB_READY_FD,     /* once it writes a line to descriptor ready_fd */
 	_ARB_READY_MAX
+};
+
+/* What a reload does with a service whose spec changed. */
+enum arb_on_change {
+	ARB_ON_CHANGE_RESTART,    /* restart it alone, now */
+	ARB_ON_CHANGE_NEXT_START, /* it takes the new spec when it next starts */
+	_ARB_ON_CHANGE_MAX
 };
 
 enum arb_auto_shutdown {
@@ -108,6 +116,9 @@ enum arb_spec_default {
 	ARB_DEF_ON_GIVEUP = 1u << 22,       /* the root's */
 	ARB_DEF_EMERGENCY_SHELL = 1u << 23, /* the root's */
 	ARB_DEF_FORWARD_SIGNALS = 1u << 24,
+	ARB_DEF_ON_CHANGE = 1u << 25,
+	ARB_DEF_MAX_CHILDREN = 1u << 26, /* pools */
+	ARB_DEF_INSTANCES = 1u << 27,    /* pools */
 };
 
 /* Defaults: Elixir's Supervisor, not Erlang's (SEMANTICS.md M13). */
@@ -121,6 +132,9 @@ enum arb_spec_default {
 #define ARB_DEFAULT_READY ARB_READY_EXEC
 #define ARB_DEFAULT_START_TIMEOUT_MS 90000 /* notify and fd:N */
 #define ARB_DEFAULT_ON_GIVEUP ARB_GIVEUP_REBOOT
+#define ARB_DEFAULT_ON_CHANGE ARB_ON_CHANGE_RESTART
+#define ARB_DEFAULT_MAX_CHILDREN 0u /* no limit but ARB_CHILDREN_MAX */
+#define ARB_DEFAULT_INSTANCES 0u
 #define ARB_DEFAULT_EMERGENCY_SHELL "/bin/sh" /* emergency_shell unset */
 
 /* An unlimited resource limit (RLIM_INFINITY on Linux). */
@@ -240,12 +254,38 @@ struct arb_spec_node {
 	/* As a container's init: the signals arbord passes on to this
 	 * service's process group; bit 1 << signo. */
 	uint32_t forward_signals;
+
+	/* What a reload does when this service's spec changed. */
+	enum arb_on_change on_change;
+
+	/*
+	 * Pools (strategy simple_one_for_one): the template its instances
+	 * are made from (a service node that is nobody's child and never
+	 * runs), the most instances at once (0: ARB_CHILDREN_MAX), and how
+	 * many it starts with at each of its starts.
+	 */
+	uint32_t template_node; /* ARB_NONE unless a pool */
+	uint32_t max_children;
+	uint32_t instances;
+
+	/* ---- the living tree: what the configuration did not say ---- */
+
+	bool unused;      /* a free slot (a deleted node's), reused later */
+	bool is_template; /* a pool's template */
+	bool dynamic;     /* added at run time (add, spawn), not configured */
+	/* The spec a reload gave it, taken at its next start; owned. */
+	struct arb_spec_node *pending;
 };
 
 struct arb_spec {
 	struct arb_spec_node *nodes; /* nodes[0] is the root */
-	uint32_t nnodes;
+	uint32_t nnodes; /* slots in use or free (unused) */
 	uint32_t cap;
+	uint32_t *free_slots; /* unused slots, reused first */
+	uint32_t nfree, free_cap;
+	/* Bumped by every change of shape (nodes added, removed, moved) or
+	 * of a supervisor's flags: the tree re-reads what it derived. */
+	uint64_t generation;
 	char **files;   /* every file read, in order */
 	uint32_t nfiles;
 
@@ -339,6 +379,72 @@ int arb_giveup_from_name(const char *name);
  */
 const char *arb_rlimit_name(int resource);
 int arb_rlimit_from_name(const char *name);
+
+/* "restart", "next-start"; -1 for an unknown name. */
+const char *arb_on_change_name(enum arb_on_change v);
+int arb_on_change_from_name(const char *name);
+
+/*
+ * ---- The living tree (spec_edit.c) ----
+ *
+ * A running tree's spec changes: children are added (reload, add, spawn)
+ * and removed, reordered, given new keys. Node indices are stable: a
+ * removed node's slot is marked `unused` and reused by a later node, so
+ * the tree and the shell keep per-node state by index. The array is no
+ * longer in pre-order once it changed: walk children[], never indices,
+ * for an order. Every change of shape bumps `generation`.
+ */
+
+/* Slot i holds a node of the tree: not free, not a pool's template. */
+bool arb_spec_is_node(const struct arb_spec *s, uint32_t i);
+
+/*
+ * A deep copy of src's subtree at src_node (src may be s) as a new node
+ * of s that is not yet anyone's child: parent, path and depth are those
+ * of a child of `parent`; its own children (and a pool's template) come
+ * with it, attached. Returns its index, or ARB_NONE on OOM.
+ */
+uint32_t arb_spec_graft(struct arb_spec *s, uint32_t parent,
+			const struct arb_spec *src, uint32_t src_node);
+
+/*
+ * A new instance of pool's template, named `name`, with `extra` (NULL or
+ * NULL-terminated) appended to its argv and ARBOR_INSTANCE=name to its
+ * env; dynamic, not yet a child. ARB_NONE on OOM.
+ */
+uint32_t arb_spec_instantiate(struct arb_spec *s, uint32_t pool,
+			      const char *name, char *const *extra);
+
+/* Makes a node that is nobody's child the child of its parent at
+ * position pos (past the end: last). 0, or -1 on OOM. */
+int arb_spec_attach(struct arb_spec *s, uint32_t node, uint32_t pos);
+
+/* Takes node out of its parent's children; its subtree stays with it. */
+void arb_spec_detach(struct arb_spec *s, uint32_t node);
+
+/* Frees a node that is nobody's child, with its subtree and template;
+ * their slots become unused. */
+void arb_spec_release(struct arb_spec *s, uint32_t node);
+
+/* parent's children become order[0..n) (the same nodes, reordered). */
+void arb_spec_reorder(struct arb_spec *s, uint32_t parent,
+		      const uint32_t *order, uint32_t n);
+
+/*
+ * Node takes every key of src's src_node (a pool: its template's too),
+ * keeping its name, place, children and what the living tree says of it.
+ * 0, or -1 on OOM with nothing changed.
+ */
+int arb_spec_assign(struct arb_spec *s, uint32_t node,
+		    const struct arb_spec *src, uint32_t src_node);
+
+/* The keys node takes at its next start (a copy of src's src_node),
+ * replacing any it had pending. 0, or -1 on OOM. */
+int arb_spec_set_pending(struct arb_spec *s, uint32_t node,
+			 const struct arb_spec *src, uint32_t src_node);
+
+/* Node takes its pending keys, if any: true when it had some. */
+bool arb_spec_take_pending(struct arb_spec *s, uint32_t node);
 
 /* Index of the child of `parent` named `name`, or ARB_NONE. */
 uint32_t arb_spec_find_child(const struct arb_spec *s, uint32_t parent,
