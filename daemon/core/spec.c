@@ -14,6 +14,7 @@
 #include "limits.h"
 #include "mem.h"
 #include "spec.h"
+#include "spec_internal.h"
 
 static const char *const strategy_names[_ARB_STRATEGY_MAX] = {
 	[ARB_ONE_FOR_ONE] = "one_for_one",
@@ -240,29 +241,43 @@ arb_spec_strv_free(char **v)
 }
 
 void
+spec_node_free_keys(struct arb_spec_node *n)
+{
+	arb_free(n->exec_path);
+	arb_spec_strv_free(n->argv);
+	arb_spec_strv_free(n->env);
+	arb_free(n->cwd);
+	arb_spec_strv_free(n->listen);
+	arb_free(n->groups);
+	arb_free(n->user_name);
+	arb_free(n->home);
+	arb_free(n->shell);
+	arb_free(n->rlimits);
+	arb_free(n->log.file);
+}
+
+void
+spec_node_free(struct arb_spec_node *n)
+{
+	arb_free(n->name);
+	arb_free(n->path);
+	arb_free(n->children);
+	spec_node_free_keys(n);
+	if (n->pending) {
+		spec_node_free_keys(n->pending);
+		arb_free(n->pending);
+	}
+}
+
+void
 arb_spec_free(struct arb_spec *s)
 {
 	if (!s)
 		return;
-	for (uint32_t i = 0; i < s->nnodes; i++) {
-		struct arb_spec_node *n = &s->nodes[i];
-
-		arb_free(n->name);
-		arb_free(n->path);
-		arb_free(n->children);
-		arb_free(n->exec_path);
-		arb_spec_strv_free(n->argv);
-		arb_spec_strv_free(n->env);
-		arb_free(n->cwd);
-		arb_spec_strv_free(n->listen);
-		arb_free(n->groups);
-		arb_free(n->user_name);
-		arb_free(n->home);
-		arb_free(n->shell);
-		arb_free(n->rlimits);
-		arb_free(n->log.file);
-	}
+	for (uint32_t i = 0; i < s->nnodes; i++)
+		spec_node_free(&s->nodes[i]);
 	arb_free(s->nodes);
+	arb_free(s->free_slots);
 	for (uint32_t i = 0; i < s->nfiles; i++)
 		arb_free(s->files[i]);
 	arb_free(s->files);
@@ -288,8 +303,8 @@ arb_spec_add_file(struct arb_spec *s, const char *file)
 	return copy;
 }
 
-static char *
-join_path(const char *parent, const char *name)
+char *
+spec_join_path(const char *parent, const char *name)
 {
 	size_t plen = strcmp(parent, "/") == 0 ? 0 : strlen(parent);
 	size_t nlen = strlen(name);
@@ -306,62 +321,105 @@ join_path(const char *parent, const char *name)
 }
 
 uint32_t
+spec_new_slot(struct arb_spec *s)
+{
+	uint32_t idx;
+
+	if (s->nfree > 0) {
+		idx = s->free_slots[--s->nfree];
+	} else {
+		/* Room to free every slot later without an allocation. */
+		if (s->free_cap < s->nnodes + 1) {
+			uint32_t cap = s->cap * 2;
+			uint32_t *v = arb_reallocarray(s->free_slots, cap,
+						       sizeof(*v));
+
+			if (!v)
+				return ARB_NONE;
+			s->free_slots = v;
+			s->free_cap = cap;
+		}
+		if (s->nnodes == s->cap) {
+			struct arb_spec_node *nodes = arb_reallocarray(
+				s->nodes, (size_t)s->cap * 2, sizeof(*nodes));
+
+			if (!nodes)
+				return ARB_NONE;
+			memset(nodes + s->cap, 0, s->cap * sizeof(*nodes));
+			s->nodes = nodes;
+			s->cap *= 2;
+		}
+		idx = s->nnodes++;
+	}
+	memset(&s->nodes[idx], 0, sizeof(s->nodes[idx]));
+	node_defaults(&s->nodes[idx]);
+	s->generation++;
+	return idx;
+}
+
+void
+spec_free_slot(struct arb_spec *s, uint32_t idx)
+{
+	memset(&s->nodes[idx], 0, sizeof(s->nodes[idx]));
+	s->nodes[idx].unused = true;
+	s->nodes[idx].parent = ARB_NONE;
+	s->nodes[idx].template_node = ARB_NONE;
+	/* Its room was reserved when the slot was made (spec_new_slot). */
+	s->free_slots[s->nfree++] = idx;
+	s->generation++;
+}
+
+int
+spec_children_reserve(struct arb_spec_node *p, uint32_t n)
+{
+	uint32_t cap;
+	uint32_t *children;
+
+	if (n <= p->children_cap)
+		return 0;
+	/* Doubling: one more each time would copy it whole per child. */
+	cap = p->children_cap ? p->children_cap : 4;
+	while (cap < n)
+		cap *= 2;
+	children = arb_reallocarray(p->children, cap, sizeof(*children));
+	if (!children)
+		return -1;
+	p->children = children;
+	p->children_cap = cap;
+	return 0;
+}
+
+uint32_t
 arb_spec_add(struct arb_spec *s, uint32_t parent, enum arb_node_kind kind,
 	     const char *name, const char *file, int line)
 {
 	struct arb_spec_node *p, *n;
-	uint32_t *children;
 	uint32_t idx;
 
-	if (s->nnodes == s->cap) {
-		struct arb_spec_node *nodes = arb_reallocarray(
-			s->nodes, (size_t)s->cap * 2, sizeof(*nodes));
-
-		if (!nodes)
-			return ARB_NONE;
-		memset(nodes + s->cap, 0, s->cap * sizeof(*nodes));
-		s->nodes = nodes;
-		s->cap *= 2;
-	}
+	if (spec_children_reserve(&s->nodes[parent],
+				  s->nodes[parent].nchildren + 1) < 0)
+		return ARB_NONE;
+	idx = spec_new_slot(s);
+	if (idx == ARB_NONE)
+		return ARB_NONE;
 	p = &s->nodes[parent];
-	/*
-	 * The children array doubles when full, its room implied by
-	 * nchildren (a power of two from 4): one more each time copied it
-	 * whole per child, quadratic in the number of siblings.
-	 */
-	if (p->nchildren == 0 || (p->nchildren >= 4 &&
-				  (p->nchildren & (p->nchildren - 1)) == 0)) {
-		children = arb_reallocarray(p->children,
-					    p->nchildren ? p->nchildren * 2 : 4,
-					    sizeof(*children));
-		if (!children)
-			return ARB_NONE;
-		p->children = children;
-	}
-
-	idx = s->nnodes;
 	n = &s->nodes[idx];
-	memset(n, 0, sizeof(*n));
-	node_defaults(n);
 	n->kind = kind;
 	n->parent = parent;
 	n->depth = p->depth + 1;
 	n->file = file;
 	n->line = line;
 	n->name = arb_strdup(name);
-	n->path = join_path(p->path, name);
+	n->path = spec_join_path(p->path, name);
 	/* A child logs as its supervisor does unless it says otherwise. */
 	n->log = p->log;
 	n->log.file = p->log.file ? arb_strdup(p->log.file) : NULL;
 	if (!n->name || !n->path || (p->log.file && !n->log.file)) {
-		arb_free(n->name);
-		arb_free(n->path);
-		arb_free(n->log.file);
-		memset(n, 0, sizeof(*n));
+		spec_node_free(n);
+		spec_free_slot(s, idx);
 		return ARB_NONE;
 	}
 	p->children[p->nchildren++] = idx;
-	s->nnodes++;
 	return idx;
 }
 
@@ -599,7 +657,13 @@ uint32_t
 arb_spec_find(const struct arb_spec *s, const char *path)
 {
 	for (uint32_t i = 0; i < s->nnodes; i++)
-		if (strcmp(s->nodes[i].path, path) == 0)
+		if (arb_spec_is_node(s, i) && strcmp(s->nodes[i].path, path) == 0)
 			return i;
 	return ARB_NONE;
+}
+
+bool
+arb_spec_is_node(const struct arb_spec *s, uint32_t i)
+{
+	return i < s->nnodes && !s->nodes[i].unused && !s->nodes[i].is_template;
 }

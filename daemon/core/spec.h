@@ -208,7 +208,7 @@ struct arb_spec_node {
 	int64_t period_ms;
 	enum arb_auto_shutdown auto_shutdown;
 	uint32_t *children;
-	uint32_t nchildren;
+	uint32_t nchildren, children_cap;
 
 	/* Service only. */
 	char *exec_path;   /* resolved absolute path of argv[0]'s program */

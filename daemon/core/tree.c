@@ -31,6 +31,23 @@ parent_of(const struct arb_tree *t, uint32_t node)
 	return t->spec->nodes[node].parent;
 }
 
+static bool
+is_pool(const struct arb_tree *t, uint32_t sup)
+{
+	return t->spec->nodes[sup].strategy == ARB_SIMPLE_ONE_FOR_ONE;
+}
+
+/* The child whose spec a CHANGE request is restarting it into. */
+static bool
+changing(const struct arb_tree *t, uint32_t node)
+{
+	uint32_t parent = parent_of(t, node);
+	const struct sup *s = parent == ARB_NONE ? NULL : t->nodes[parent].sup;
+
+	return s && s->job == JOB_REQUEST && s->request == ARB_REQ_CHANGE &&
+	       s->target == node;
+}
+
 /* The only place that assigns a node's state (STYLE.md 2). */
 static void
 child_enter(struct arb_tree *t, uint32_t node, enum arb_child_state state)
@@ -47,9 +64,29 @@ child_stopped(struct arb_tree *t, uint32_t node)
 	struct node *n = &t->nodes[node];
 
 	n->pid = 0;
-	if (n->spec->restart == ARB_TEMPORARY)
+	/* A pool's instance is gone once it stopped, whatever its restart
+	 * type (OTP's simple_one_for_one). */
+	if ((n->spec->restart == ARB_TEMPORARY && !changing(t, node)) ||
+	    arb_tree_is_instance(t, node))
 		n->present = false;
 	child_enter(t, node, ARB_CHILD_DOWN);
+}
+
+/*
+ * Children added at run time that are gone (or all of them, when their
+ * supervisor's instance ends: OTP's comes back with its configured
+ * children only) leave the tree. Only while sup runs no job: positions
+ * move.
+ */
+static void
+drop_dynamic_children(struct arb_tree *t, uint32_t sup, bool all)
+{
+	for (uint32_t i = t->spec->nodes[sup].nchildren; i-- > 0;) {
+		uint32_t c = t->spec->nodes[sup].children[i];
+
+		if (t->spec->nodes[c].dynamic && (all || !t->nodes[c].present))
+			tree_delete(t, c);
+	}
 }
 
 /* Alive from the supervisor's point of view: it must be terminated. */
@@ -205,7 +242,8 @@ static bool
 job_starts(const struct sup *s)
 {
 	return s->job == JOB_RESTART ||
-	       (s->job == JOB_REQUEST && s->request != ARB_REQ_STOP);
+	       (s->job == JOB_REQUEST && s->request != ARB_REQ_STOP &&
+		s->request != ARB_REQ_REMOVE);
 }
 
 static void
@@ -218,7 +256,9 @@ job_begin(struct arb_tree *t, uint32_t sup, enum sup_job job, int32_t first,
 	s->first = first;
 	s->last = last;
 	s->terminating = job != JOB_INIT &&
-			 !(job == JOB_REQUEST && s->request == ARB_REQ_START);
+			 !(job == JOB_REQUEST && (s->request == ARB_REQ_START ||
+						  s->request == ARB_REQ_ADD));
+	s->outstanding = 0;
 	s->cursor = s->terminating ? last : first;
 	sup_advance(t, sup);
 }
@@ -245,15 +285,29 @@ root_down(struct arb_tree *t, int exit_code)
 	t->down = true;
 }
 
-/* The instance is gone: its queue with it; pending requests are answered. */
+static void handle_shape_while_down(struct arb_tree *t, uint32_t sup,
+				    const struct qitem *q);
+
+/*
+ * The instance is gone: its queue with it; pending requests are answered.
+ * The configuration's changes of shape still apply, to a supervisor that
+ * is down (handle_shape_while_down).
+ */
 static void
-sup_reset_queue(struct arb_tree *t, struct sup *s)
+sup_reset_queue(struct arb_tree *t, uint32_t sup)
 {
+	struct sup *s = t->nodes[sup].sup;
 	struct qitem q;
 
-	while (tree_dequeue(s, &q))
-		if (q.kind == Q_REQUEST)
-			tree_reply(t, q.child, q.req_id, ARB_REPLY_ABORTED, 0);
+	while (tree_dequeue(s, &q)) {
+		if (q.kind != Q_REQUEST)
+			continue;
+		if (q.request >= ARB_REQ_ADD) {
+			handle_shape_while_down(t, sup, &q);
+			continue;
+		}
+		tree_reply(t, q.child, q.req_id, ARB_REPLY_ABORTED, 0);
+	}
 	s->q_head = 0;
 }
 
@@ -270,7 +324,8 @@ init_done(struct arb_tree *t, uint32_t sup)
 static void
 init_failed(struct arb_tree *t, uint32_t sup)
 {
-	sup_reset_queue(t, t->nodes[sup].sup);
+	sup_reset_queue(t, sup);
+	drop_dynamic_children(t, sup, true);
 	tree_report(t, ARB_REP_START_FAILED, sup);
 	child_enter(t, sup, ARB_CHILD_DOWN);
 	if (sup == ARB_ROOT)
@@ -291,11 +346,13 @@ shutdown_done(struct arb_tree *t, uint32_t sup)
 	struct node *n = &t->nodes[sup];
 	enum shutdown_why why = n->sup->why;
 
-	/* The instance is gone, and with it its queue and pending retries. */
-	sup_reset_queue(t, n->sup);
+	/* The instance is gone, and with it its queue and pending retries,
+	 * and the children added at run time. */
+	sup_reset_queue(t, sup);
 	for (uint32_t i = 0; i < spec->nchildren; i++)
 		if (t->nodes[spec->children[i]].state == ARB_CHILD_RESTARTING)
 			cancel_restart(t, spec->children[i]);
+	drop_dynamic_children(t, sup, true);
 	if (sup == ARB_ROOT) {
 		root_down(t, why == WHY_GIVEUP ? 1 : 0);
 		return;
@@ -332,10 +389,14 @@ job_done(struct arb_tree *t, uint32_t sup)
 		init_failed(t, sup);
 		return;
 	case JOB_RESTART:
+		drop_dynamic_children(t, sup, false);
 		sup_drain(t, sup);
 		return;
 	case JOB_REQUEST:
-		tree_reply(t, child_at(t, sup, s->first), s->req_id, ARB_REPLY_OK, 0);
+		if (s->request == ARB_REQ_REMOVE)
+			tree_delete(t, s->target);
+		tree_reply(t, s->target, s->req_id, ARB_REPLY_OK, 0);
+		drop_dynamic_children(t, sup, false);
 		sup_drain(t, sup);
 		return;
 	case JOB_SHUTDOWN:
@@ -352,12 +413,35 @@ job_done(struct arb_tree *t, uint32_t sup)
  * are not running; the start phase walks it in order (S1) starting every
  * child that still has a spec, stopped ones included (ST2, ST3).
  */
+/*
+ * A pool's shutdown stops its instances all at once (OTP), then waits for
+ * every one: `outstanding` counts them down (job_step_done). True while
+ * some are still going.
+ */
+static bool
+stop_all_at_once(struct arb_tree *t, uint32_t sup)
+{
+	struct sup *s = t->nodes[sup].sup;
+
+	for (; s->cursor >= s->first; s->cursor--) {
+		uint32_t child = child_at(t, sup, s->cursor);
+
+		if (needs_termination(&t->nodes[child]) &&
+		    !terminate_child(t, child))
+			s->outstanding++;
+	}
+	return s->outstanding > 0;
+}
+
 static void
 sup_advance(struct arb_tree *t, uint32_t sup)
 {
 	struct sup *s = t->nodes[sup].sup;
 
-	if (s->terminating) {
+	if (s->terminating && s->job == JOB_SHUTDOWN && is_pool(t, sup)) {
+		if (stop_all_at_once(t, sup))
+			return;
+	} else if (s->terminating) {
 		for (; s->cursor >= s->first; s->cursor--) {
 			uint32_t child = child_at(t, sup, s->cursor);
 
@@ -366,6 +450,8 @@ sup_advance(struct arb_tree *t, uint32_t sup)
 			if (!terminate_child(t, child))
 				return;
 		}
+	}
+	if (s->terminating) {
 		if (!job_starts(s)) {
 			job_done(t, sup);
 			return;
@@ -407,6 +493,7 @@ auto_shutdown_check(struct arb_tree *t, uint32_t sup, uint32_t child)
 				return;
 		}
 	}
+	tree_report(t, ARB_REP_SHUTDOWN, sup);
 	shutdown_begin(t, sup, WHY_AUTO);
 }
 
@@ -427,6 +514,7 @@ restart_group(struct arb_tree *t, uint32_t sup, uint32_t child)
 		job_begin(t, sup, JOB_RESTART, pos, last);
 		return;
 	case ARB_ONE_FOR_ONE:
+	case ARB_SIMPLE_ONE_FOR_ONE:
 	case _ARB_STRATEGY_MAX:
 		job_begin(t, sup, JOB_RESTART, pos, pos);
 		return;
@@ -536,6 +624,7 @@ handle_exit(struct arb_tree *t, uint32_t sup, uint32_t child,
 	if (n->spec->restart == ARB_TEMPORARY ||
 	    (n->spec->restart == ARB_TRANSIENT && normal)) {
 		child_stopped(t, child);
+		drop_dynamic_children(t, sup, false);
 		auto_shutdown_check(t, sup, child);
 		return;
 	}
@@ -555,54 +644,220 @@ handle_retry(struct arb_tree *t, uint32_t sup, uint32_t child)
 		try_restart(t, sup, child);
 }
 
+/* The child named as node's under its parent, other than node. */
+static bool
+name_taken(const struct arb_tree *t, uint32_t node)
+{
+	const struct arb_spec_node *n = &t->spec->nodes[node];
+	uint32_t other = arb_spec_find_child(t->spec, n->parent, n->name);
+
+	return other != ARB_NONE && other != node;
+}
+
+static uint32_t
+count_present(const struct arb_tree *t, uint32_t sup)
+{
+	const struct arb_spec_node *spec = &t->spec->nodes[sup];
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < spec->nchildren; i++)
+		n += t->nodes[spec->children[i]].present;
+	return n;
+}
+
 /*
- * D2, D3 and restart, for an idle supervisor: answered at once when there
- * is nothing to do, else carried out as a job over the child's one slot.
+ * Makes q's node sup's child, or says why not (and it leaves the tree).
+ * True when it is a child now.
+ */
+static bool
+add_attach(struct arb_tree *t, uint32_t sup, const struct qitem *q)
+{
+	const struct arb_spec_node *spec = &t->spec->nodes[sup];
+	enum arb_reply_kind refusal = ARB_REPLY_OK;
+
+	if (name_taken(t, q->child))
+		refusal = ARB_REPLY_EXISTS;
+	else if (is_pool(t, sup) && spec->max_children > 0 &&
+		 count_present(t, sup) >= spec->max_children)
+		refusal = ARB_REPLY_POOL_FULL;
+	else if (arb_spec_attach(t->spec, q->child, q->pos) < 0)
+		t->oom = true;
+	if (refusal != ARB_REPLY_OK || t->oom) {
+		tree_delete(t, q->child);
+		tree_reply(t, q->child, q->req_id, refusal, 0);
+		return false;
+	}
+	tree_number_children(t, sup);
+	t->generation = t->spec->generation;
+	t->nodes[q->child].present = true;
+	return true;
+}
+
+/*
+ * The children of sup become the order asked, as far as they still are
+ * its children (an instance may have gone meanwhile); those the order
+ * does not name keep their order after them.
+ */
+static void
+reorder(struct arb_tree *t, uint32_t sup, const struct qitem *q)
+{
+	const struct arb_spec_node *spec = &t->spec->nodes[sup];
+	uint32_t n = spec->nchildren, k = 0;
+	uint32_t *order = n > 0 ? tree_scratch(t, n) : NULL;
+
+	if (!order)
+		return;
+	for (uint32_t i = 0; i < q->norder && k < n; i++) {
+		uint32_t c = q->order[i];
+
+		if (c < t->nnodes && t->spec->nodes[c].parent == sup &&
+		    !t->nodes[c].deleted && t->nodes[c].pos < n &&
+		    spec->children[t->nodes[c].pos] == c &&
+		    t->nodes[c].pos != ARB_NONE) {
+			order[k++] = c;
+			t->nodes[c].pos = ARB_NONE; /* taken */
+		}
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (t->nodes[spec->children[i]].pos != ARB_NONE)
+			order[k++] = spec->children[i];
+	arb_spec_reorder(t->spec, sup, order, n);
+	tree_number_children(t, sup);
+	t->generation = t->spec->generation;
+}
+
+/*
+ * A change of shape that reached sup while it is down (not running, or
+ * its instance just ended): no process to stop or start. The
+ * configuration's apply to the spec; an operator's get OTP's noproc.
+ */
+static void
+handle_shape_while_down(struct arb_tree *t, uint32_t sup, const struct qitem *q)
+{
+	bool config = q->origin == ARB_ORIGIN_CONFIG;
+
+	switch (q->request) {
+	case ARB_REQ_ADD:
+		if (!config) {
+			tree_delete(t, q->child);
+			tree_reply(t, q->child, q->req_id, ARB_REPLY_NOT_RUNNING, 0);
+			return;
+		}
+		if (add_attach(t, sup, q))
+			tree_reply(t, q->child, q->req_id, ARB_REPLY_OK, 0);
+		return;
+	case ARB_REQ_REMOVE:
+		if (config)
+			tree_delete(t, q->child);
+		tree_reply(t, q->child, q->req_id,
+			   config ? ARB_REPLY_OK : ARB_REPLY_NOT_RUNNING, 0);
+		return;
+	case ARB_REQ_REORDER:
+		reorder(t, sup, q);
+		tree_reply(t, sup, q->req_id, ARB_REPLY_OK, 0);
+		return;
+	case ARB_REQ_CHANGE:
+	default:
+		/* Down: it takes its new keys when it next starts. */
+		tree_reply(t, q->child, q->req_id, ARB_REPLY_OK, 0);
+		return;
+	}
+}
+
+/* What a request on a child that does not run or gone is answered. */
+static bool
+request_answered_at_once(struct arb_tree *t, uint32_t sup,
+			 const struct qitem *q)
+{
+	struct node *n = &t->nodes[q->child];
+	bool running = needs_termination(n);
+	enum arb_reply_kind reply = ARB_REPLY_OK;
+
+	if (!n->present) {
+		if (q->request == ARB_REQ_REMOVE &&
+		    q->origin == ARB_ORIGIN_CONFIG)
+			tree_delete(t, q->child);
+		else
+			reply = ARB_REPLY_NOT_FOUND;
+		tree_reply(t, q->child, q->req_id, reply, 0);
+		return true;
+	}
+	switch (q->request) {
+	case ARB_REQ_START:
+		if (!running && n->state != ARB_CHILD_RESTARTING)
+			return false;
+		reply = running ? ARB_REPLY_ALREADY_RUNNING
+				: ARB_REPLY_RESTARTING;
+		break;
+	case ARB_REQ_STOP:
+		if (running)
+			return false;
+		/* D2: a pending retry or delayed restart is cancelled. */
+		cancel_restart(t, q->child);
+		break;
+	case ARB_REQ_REMOVE:
+		if (running)
+			return false;
+		cancel_restart(t, q->child);
+		tree_delete(t, q->child);
+		break;
+	case ARB_REQ_CHANGE:
+		if (running)
+			return false;
+		break; /* it takes its new keys when it next starts */
+	case ARB_REQ_RESTART:
+		/* C2: stopping deletes its spec, so it could not start again;
+		 * OTP refuses restart_child of a temporary child too, and of
+		 * a pool's instance. */
+		if (arb_tree_is_instance(t, q->child))
+			reply = ARB_REPLY_POOL_INSTANCE;
+		else if (n->spec->restart == ARB_TEMPORARY)
+			reply = ARB_REPLY_TEMPORARY;
+		else
+			return false;
+		break;
+	case ARB_REQ_ADD:
+	case ARB_REQ_REORDER:
+	case _ARB_REQ_MAX:
+		return false;
+	}
+	(void)sup;
+	tree_reply(t, q->child, q->req_id, reply, 0);
+	return true;
+}
+
+/*
+ * D2, D3, restart and the living tree's requests, for an idle supervisor:
+ * answered at once when there is nothing to do, else carried out as a
+ * job over the child's one slot.
  */
 static void
 handle_request(struct arb_tree *t, uint32_t sup, const struct qitem *q)
 {
-	struct node *n = &t->nodes[q->child];
 	struct sup *s = t->nodes[sup].sup;
-	bool running = needs_termination(n);
 
-	if (!n->present) {
-		tree_reply(t, q->child, q->req_id, ARB_REPLY_NOT_FOUND, 0);
+	if (t->nodes[sup].state != ARB_CHILD_UP && q->request >= ARB_REQ_ADD) {
+		handle_shape_while_down(t, sup, q);
 		return;
 	}
-	switch (q->request) {
-	case ARB_REQ_START:
-		if (running || n->state == ARB_CHILD_RESTARTING) {
-			tree_reply(t, q->child, q->req_id,
-			      running ? ARB_REPLY_ALREADY_RUNNING
-				      : ARB_REPLY_RESTARTING, 0);
-			return;
-		}
-		break;
-	case ARB_REQ_STOP:
-		if (!running) {
-			/* D2: a pending retry or delayed restart is cancelled. */
-			cancel_restart(t, q->child);
-			tree_reply(t, q->child, q->req_id, ARB_REPLY_OK, 0);
-			return;
-		}
-		break;
-	case ARB_REQ_RESTART:
-		/* C2: stopping deletes its spec, so it could not start again;
-		 * OTP refuses restart_child of a temporary child too. */
-		if (n->spec->restart == ARB_TEMPORARY) {
-			tree_reply(t, q->child, q->req_id, ARB_REPLY_TEMPORARY, 0);
-			return;
-		}
-		if (n->state == ARB_CHILD_RESTARTING)
-			cancel_restart(t, q->child);
-		break;
-	case _ARB_REQ_MAX:
+	if (q->request == ARB_REQ_REORDER) {
+		reorder(t, sup, q);
+		tree_reply(t, sup, q->req_id, ARB_REPLY_OK, 0);
 		return;
 	}
+	if (q->request == ARB_REQ_ADD && !add_attach(t, sup, q))
+		return;
+	if (q->request != ARB_REQ_ADD && request_answered_at_once(t, sup, q))
+		return;
+	if (q->request == ARB_REQ_RESTART &&
+	    t->nodes[q->child].state == ARB_CHILD_RESTARTING)
+		cancel_restart(t, q->child);
 	s->request = q->request;
 	s->req_id = q->req_id;
-	job_begin(t, sup, JOB_REQUEST, (int32_t)n->pos, (int32_t)n->pos);
+	s->origin = q->origin;
+	s->target = q->child;
+	job_begin(t, sup, JOB_REQUEST, (int32_t)t->nodes[q->child].pos,
+		  (int32_t)t->nodes[q->child].pos);
 }
 
 /* M5: the queued work of an idle supervisor, in arrival order. */
@@ -635,17 +890,59 @@ sup_drain(struct arb_tree *t, uint32_t sup)
 
 /* ---- messages --------------------------------------------------------- */
 
+/* Writes v in decimal; buf holds 21 bytes. */
+static void
+format_u64(char *buf, uint64_t v)
+{
+	char tmp[21];
+	size_t n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	buf[n] = '\0';
+}
+
+/* A pool's `instances`, new ones (numbered on), as its children. */
+static void
+make_instances(struct arb_tree *t, uint32_t pool)
+{
+	uint32_t k = t->spec->nodes[pool].instances;
+
+	for (uint32_t i = 0; i < k && !t->oom; i++) {
+		char name[21];
+		uint32_t node;
+
+		format_u64(name, ++t->nodes[pool].sup->next_instance);
+		node = arb_spec_instantiate(t->spec, pool, name, NULL);
+		if (node == ARB_NONE ||
+		    arb_spec_attach(t->spec, node, ARB_NONE) < 0) {
+			t->oom = true;
+			return;
+		}
+		if (!tree_sync(t))
+			return;
+	}
+}
+
 /* A sub-supervisor starts afresh: empty history and queue, full spec (I7). */
 static void
 sup_init(struct arb_tree *t, uint32_t sup)
 {
-	const struct arb_spec_node *spec = &t->spec->nodes[sup];
+	const struct arb_spec_node *spec;
 	struct sup *s = t->nodes[sup].sup;
 
 	s->hist_head = 0;
 	s->hist_len = 0;
 	t->nodes[sup].last_err = 0;
-	sup_reset_queue(t, s);
+	sup_reset_queue(t, sup);
+	drop_dynamic_children(t, sup, true);
+	if (is_pool(t, sup))
+		make_instances(t, sup);
+	spec = &t->spec->nodes[sup];
 	for (uint32_t i = 0; i < spec->nchildren; i++) {
 		struct node *c = &t->nodes[spec->children[i]];
 
@@ -663,6 +960,12 @@ job_step_done(struct arb_tree *t, uint32_t sup, uint32_t child)
 {
 	struct sup *s = t->nodes[sup].sup;
 
+	if (s->job != JOB_NONE && s->terminating && s->outstanding > 0) {
+		/* One of a pool's instances, all stopped at once. */
+		if (--s->outstanding == 0)
+			sup_advance(t, sup);
+		return;
+	}
 	if (s->job == JOB_NONE || s->cursor < 0 ||
 	    s->cursor >= (int32_t)t->spec->nodes[sup].nchildren ||
 	    child_at(t, sup, s->cursor) != child) {
@@ -697,10 +1000,14 @@ job_start_failed(struct arb_tree *t, uint32_t sup, uint32_t child)
 		return;
 	}
 	if (s->job == JOB_REQUEST) {
-		/* D3: no retry, nothing counted; the child stays stopped. */
+		/* D3: no retry, nothing counted; the child stays stopped. A
+		 * child an operator added is not kept (OTP's start_child). */
 		s->job = JOB_NONE;
 		tree_reply(t, child, s->req_id, ARB_REPLY_START_FAILED,
 		      t->nodes[child].last_err);
+		if (s->request == ARB_REQ_ADD &&
+		    s->origin == ARB_ORIGIN_OPERATOR)
+			tree_delete(t, child);
 		sup_drain(t, sup);
 		return;
 	}
@@ -1091,27 +1398,64 @@ service_mainpid(struct arb_tree *t, uint32_t node, int pid)
 static bool
 is_service(const struct arb_tree *t, uint32_t node)
 {
-	return node < t->nnodes &&
+	return node < t->nnodes && arb_spec_is_node(t->spec, node) &&
+	       !t->nodes[node].deleted &&
 	       t->spec->nodes[node].kind == ARB_NODE_SERVICE;
 }
 
-/* A request goes to the child's supervisor, which may be busy (M5). */
+/* Whether node is its parent's child now (not one still to add). */
+static bool
+attached(const struct arb_tree *t, uint32_t node)
+{
+	const struct arb_spec_node *p = &t->spec->nodes[parent_of(t, node)];
+	uint32_t pos = t->nodes[node].pos;
+
+	return pos < p->nchildren && p->children[pos] == node;
+}
+
+/* Whether a request may name node: a node of the tree, or one to add. */
+static bool
+request_target_valid(const struct arb_tree *t, const struct arb_event *ev)
+{
+	if (ev->node >= t->nnodes || ev->request >= _ARB_REQ_MAX ||
+	    !arb_spec_is_node(t->spec, ev->node) || t->nodes[ev->node].deleted)
+		return false;
+	if (ev->request == ARB_REQ_REORDER)
+		return t->spec->nodes[ev->node].kind == ARB_NODE_SUPERVISOR;
+	if (ev->node == ARB_ROOT)
+		return false;
+	/* A node to add is nobody's child yet; any other is a child. */
+	return (ev->request == ARB_REQ_ADD) != attached(t, ev->node);
+}
+
+/*
+ * A request goes to the child's supervisor (REORDER: to the supervisor
+ * named), which may be busy (M5). A node to add is dropped with any
+ * refusal.
+ */
 static void
 route_request(struct arb_tree *t, const struct arb_event *ev)
 {
+	bool shape = ev->request >= ARB_REQ_ADD && ev->request < _ARB_REQ_MAX;
+	enum arb_reply_kind refusal = ARB_REPLY_OK;
 	struct qitem *q;
 	uint32_t sup;
 
-	if (ev->node == ARB_ROOT || ev->node >= t->nnodes ||
-	    ev->request >= _ARB_REQ_MAX) {
+	if (!request_target_valid(t, ev)) {
 		tree_reply(t, ev->node < t->nnodes ? ev->node : ARB_ROOT,
 		      ev->req_id, ARB_REPLY_NOT_FOUND, 0);
 		return;
 	}
-	sup = parent_of(t, ev->node);
-	if (t->down || t->nodes[sup].state != ARB_CHILD_UP) {
-		tree_reply(t, ev->node, ev->req_id,
-		      t->down ? ARB_REPLY_ABORTED : ARB_REPLY_NOT_RUNNING, 0);
+	sup = ev->request == ARB_REQ_REORDER ? ev->node : parent_of(t, ev->node);
+	if (t->down)
+		refusal = ARB_REPLY_ABORTED;
+	else if (t->nodes[sup].state != ARB_CHILD_UP &&
+		 (!shape || ev->origin == ARB_ORIGIN_OPERATOR))
+		refusal = ARB_REPLY_NOT_RUNNING;
+	if (refusal != ARB_REPLY_OK) {
+		if (ev->request == ARB_REQ_ADD)
+			tree_delete(t, ev->node);
+		tree_reply(t, ev->node, ev->req_id, refusal, 0);
 		return;
 	}
 	q = tree_enqueue(t, t->nodes[sup].sup, Q_REQUEST, ev->node, 0);
@@ -1119,7 +1463,11 @@ route_request(struct arb_tree *t, const struct arb_event *ev)
 		return;
 	q->request = ev->request;
 	q->req_id = ev->req_id;
-	if (ev->request == ARB_REQ_STOP)
+	q->origin = ev->origin;
+	q->pos = ev->pos;
+	q->order = ev->order;
+	q->norder = ev->norder;
+	if (ev->request == ARB_REQ_STOP || ev->request == ARB_REQ_REMOVE)
 		cancel_start_before_exec(t, sup, ev->node);
 	sup_drain(t, sup);
 }
@@ -1207,6 +1555,11 @@ arb_tree_step(struct arb_tree *t, const struct arb_event *ev,
 	t->out = out;
 	t->now_ms = ev->now_ms;
 	if (t->oom)
+		return -1;
+	/* What left the tree last step is freed now; what the shell changed
+	 * (a reload, an add) is read now. */
+	tree_release_deleted(t);
+	if (!tree_sync(t))
 		return -1;
 	switch (ev->kind) {
 	case ARB_EV_BOOT:

@@ -96,7 +96,32 @@ enum arb_request_kind {
 	ARB_REQ_START,   /* D3: start a stopped child */
 	ARB_REQ_STOP,    /* D2: terminate it and keep it stopped */
 	ARB_REQ_RESTART, /* terminate it if running, then start it */
+	/*
+	 * The living tree. ADD: node is in the spec but nobody's child yet
+	 * (arb_spec_graft, arb_spec_instantiate); it becomes its parent's
+	 * child at position pos (ARB_NONE: last) and is started as by
+	 * OTP's start_child. REMOVE: terminate_child, then delete_child.
+	 * CHANGE: a service with pending keys (arb_spec_set_pending) is
+	 * restarted alone if it runs, so it takes them. REORDER: node is a
+	 * supervisor whose children become order[0..norder).
+	 */
+	ARB_REQ_ADD,
+	ARB_REQ_REMOVE,
+	ARB_REQ_CHANGE,
+	ARB_REQ_REORDER,
 	_ARB_REQ_MAX
+};
+
+/*
+ * Who asks for a change of shape. The configuration (a reload) changes the
+ * spec whatever runs: a child of a supervisor that is down is added or
+ * removed all the same. An operator (AddChild, RemoveChild, Spawn) gets
+ * OTP's answers: NOT_RUNNING when the supervisor is not running, and a
+ * child it added is gone again if its start fails.
+ */
+enum arb_request_origin {
+	ARB_ORIGIN_OPERATOR,
+	ARB_ORIGIN_CONFIG,
 };
 
 enum arb_reply_kind {
@@ -109,6 +134,10 @@ enum arb_reply_kind {
 	ARB_REPLY_ABORTED,         /* its supervisor went down first */
 	ARB_REPLY_TEMPORARY,       /* RESTART of a temporary child: it would
 				      lose its spec when stopped (C2) */
+	ARB_REPLY_POOL_FULL,       /* ADD to a pool at its max_children */
+	ARB_REPLY_EXISTS,          /* ADD of a name its parent already has */
+	ARB_REPLY_POOL_INSTANCE,   /* RESTART of a pool instance (OTP's
+				      simple_one_for_one error) */
 	_ARB_REPLY_MAX
 };
 
@@ -121,6 +150,10 @@ struct arb_event {
 	int err;
 	enum arb_request_kind request; /* REQUEST */
 	uint64_t req_id;               /* REQUEST: echoed in its REPLY */
+	enum arb_request_origin origin; /* REQUEST ADD and REMOVE */
+	uint32_t pos;                  /* REQUEST ADD: ARB_NONE for last */
+	const uint32_t *order;         /* REQUEST REORDER: borrowed until */
+	uint32_t norder;               /* its REPLY */
 	int64_t ms;                    /* EXTEND_TIMEOUT */
 	int64_t now_ms; /* monotonic */
 };
@@ -138,6 +171,11 @@ enum arb_action_kind {
 	ARB_ACT_EXIT,         /* the root is down; exit with exit_code (M10) */
 	ARB_ACT_BUG,          /* an invariant broke: log `what`; tests abort */
 	ARB_ACT_REPLY,        /* a REQUEST is done: req_id, reply, err */
+	ARB_ACT_DELETE,       /* node has left the tree (removed, a pool
+				 instance or added child that ended): drop
+				 what is kept for it. Its spec node stays
+				 readable until the next step, then its slot
+				 is free (reused by a later node). */
 	_ARB_ACT_MAX
 };
 
@@ -151,6 +189,7 @@ enum arb_report_kind {
 	ARB_REP_READY,        /* a service with a readiness protocol is ready */
 	ARB_REP_WATCHDOG,     /* a service missed its keep-alive: pid */
 	ARB_REP_BACKOFF,      /* a restart waits delay_ms (M7) */
+	ARB_REP_SHUTDOWN,     /* a supervisor shuts itself down (auto_shutdown) */
 	_ARB_REP_MAX
 };
 
@@ -203,9 +242,11 @@ void arb_actions_done(struct arb_actions *a);
 
 /*
  * A tree in which every node is DOWN, for `spec` (borrowed: it must outlive
- * the tree). NULL on OOM.
+ * the tree). The tree changes the spec's shape (pool instances, children
+ * that leave); whoever else changes it (a reload, an add) tells the tree
+ * through the next event it feeds it. NULL on OOM.
  */
-struct arb_tree *arb_tree_new(const struct arb_spec *spec);
+struct arb_tree *arb_tree_new(struct arb_spec *spec);
 
 /*
  * Seeds the generator of the backoff's jitter (M7); the shell passes
@@ -247,6 +288,15 @@ uint32_t arb_tree_restarts(const struct arb_tree *t, uint32_t node);
 /* A supervisor in the middle of a start, restart or stop (M5). */
 bool arb_tree_busy(const struct arb_tree *t, uint32_t node);
 const struct arb_spec *arb_tree_spec(const struct arb_tree *t);
+
+/*
+ * The name of pool's next instance: a counter per pool that never goes
+ * back, not even across its restarts (a failed spawn uses its number).
+ */
+uint64_t arb_tree_next_instance(struct arb_tree *t, uint32_t pool);
+
+/* Whether node is a pool's instance. */
+bool arb_tree_is_instance(const struct arb_tree *t, uint32_t node);
 
 /*
  * How many events of `kind` found nothing to do on a node in `state` (a

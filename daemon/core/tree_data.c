@@ -38,6 +38,9 @@ static const char *const reply_names[_ARB_REPLY_MAX] = {
 	[ARB_REPLY_START_FAILED] = "start_failed",
 	[ARB_REPLY_ABORTED] = "aborted",
 	[ARB_REPLY_TEMPORARY] = "temporary",
+	[ARB_REPLY_POOL_FULL] = "pool_full",
+	[ARB_REPLY_EXISTS] = "exists",
+	[ARB_REPLY_POOL_INSTANCE] = "pool_instance",
 };
 
 static const char *const report_names[_ARB_REP_MAX] = {
@@ -50,6 +53,7 @@ static const char *const report_names[_ARB_REP_MAX] = {
 	[ARB_REP_READY] = "ready",
 	[ARB_REP_WATCHDOG] = "watchdog",
 	[ARB_REP_BACKOFF] = "backoff",
+	[ARB_REP_SHUTDOWN] = "shutdown",
 };
 
 static const char *const failure_names[_ARB_FAIL_MAX] = {
@@ -283,43 +287,231 @@ tree_dequeue(struct sup *s, struct qitem *ret)
 	return true;
 }
 
+/* ---- the spec's shape ------------------------------------------------ */
+
+static void
+node_clear(struct node *n)
+{
+	if (n->sup) {
+		arb_free(n->sup->history);
+		arb_free(n->sup->queue);
+		arb_free(n->sup);
+	}
+	memset(n, 0, sizeof(*n));
+}
+
+static struct sup *
+sup_new(uint32_t intensity)
+{
+	struct sup *s = arb_calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->hist_cap = intensity + 1;
+	s->history = arb_calloc(s->hist_cap, sizeof(*s->history));
+	if (!s->history) {
+		arb_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/*
+ * A new intensity keeps the newest restarts that the new ring holds: the
+ * history goes on (a reload changes the rule, not the past).
+ */
+static bool
+sup_resize_history(struct sup *s, uint32_t intensity)
+{
+	uint32_t cap = intensity + 1;
+	int64_t *h = arb_calloc(cap, sizeof(*h));
+	uint32_t keep = s->hist_len < cap ? s->hist_len : cap;
+
+	if (!h)
+		return false;
+	for (uint32_t i = 0; i < keep; i++)
+		h[i] = s->history[(s->hist_head + s->hist_len - keep + i) %
+				  s->hist_cap];
+	arb_free(s->history);
+	s->history = h;
+	s->hist_cap = cap;
+	s->hist_head = 0;
+	s->hist_len = keep;
+	return true;
+}
+
+void
+tree_number_children(struct arb_tree *t, uint32_t sup)
+{
+	const struct arb_spec_node *spec = &t->spec->nodes[sup];
+
+	for (uint32_t j = 0; j < spec->nchildren; j++)
+		t->nodes[spec->children[j]].pos = j;
+}
+
+static bool
+grow_nodes(struct arb_tree *t)
+{
+	uint32_t cap = t->spec->cap;
+	struct node *v;
+
+	if (t->ncap >= cap)
+		return true;
+	v = arb_reallocarray(t->nodes, cap, sizeof(*v));
+	if (!v)
+		return false;
+	memset(v + t->ncap, 0, (cap - t->ncap) * sizeof(*v));
+	t->nodes = v;
+	t->ncap = cap;
+	return true;
+}
+
+/*
+ * One slot as the spec has it now. A slot the tree has not seen in use
+ * (new, or freed and taken again) is a new node: DOWN and present.
+ */
+static bool
+sync_node(struct arb_tree *t, uint32_t i)
+{
+	const struct arb_spec_node *spec = &t->spec->nodes[i];
+	struct node *n = &t->nodes[i];
+
+	if (spec->unused || spec->is_template) {
+		node_clear(n);
+		return true;
+	}
+	if (!n->spec) {
+		n->present = true;
+		n->since_ms = t->now_ms;
+	}
+	n->spec = spec;
+	if (spec->kind != ARB_NODE_SUPERVISOR)
+		return true;
+	if (!n->sup) {
+		n->sup = sup_new(spec->intensity);
+		return n->sup != NULL;
+	}
+	if (n->sup->hist_cap != spec->intensity + 1)
+		return sup_resize_history(n->sup, spec->intensity);
+	return true;
+}
+
+bool
+tree_sync(struct arb_tree *t)
+{
+	if (t->generation == t->spec->generation &&
+	    t->spec_base == t->spec->nodes && t->nnodes == t->spec->nnodes)
+		return true;
+	if (!grow_nodes(t)) {
+		t->oom = true;
+		return false;
+	}
+	t->nnodes = t->spec->nnodes;
+	for (uint32_t i = 0; i < t->nnodes; i++) {
+		if (!sync_node(t, i)) {
+			t->oom = true;
+			return false;
+		}
+	}
+	for (uint32_t i = 0; i < t->nnodes; i++)
+		if (t->nodes[i].sup && arb_spec_is_node(t->spec, i))
+			tree_number_children(t, i);
+	t->generation = t->spec->generation;
+	t->spec_base = t->spec->nodes;
+	return true;
+}
+
+static void
+delete_subtree(struct arb_tree *t, uint32_t node)
+{
+	const struct arb_spec_node *spec = &t->spec->nodes[node];
+
+	for (uint32_t i = spec->nchildren; i-- > 0;)
+		delete_subtree(t, spec->children[i]);
+	tree_timer_cancel(t, node);
+	t->nodes[node].deleted = true;
+	t->nodes[node].present = false;
+	tree_emit(t, ARB_ACT_DELETE, node);
+}
+
+void
+tree_delete(struct arb_tree *t, uint32_t node)
+{
+	uint32_t parent = t->spec->nodes[node].parent;
+
+	if (t->ndeleted == t->deleted_cap) {
+		uint32_t cap = t->deleted_cap ? t->deleted_cap * 2 : 8;
+		uint32_t *v = arb_reallocarray(t->deleted, cap, sizeof(*v));
+
+		if (!v) {
+			t->oom = true;
+			return;
+		}
+		t->deleted = v;
+		t->deleted_cap = cap;
+	}
+	delete_subtree(t, node);
+	arb_spec_detach(t->spec, node);
+	tree_number_children(t, parent);
+	t->deleted[t->ndeleted++] = node;
+	/* Its detach is the tree's own doing: nothing to re-read. */
+	t->generation = t->spec->generation;
+}
+
+static void
+clear_subtree(struct arb_tree *t, uint32_t node)
+{
+	const struct arb_spec_node *spec = &t->spec->nodes[node];
+
+	for (uint32_t i = 0; i < spec->nchildren; i++)
+		clear_subtree(t, spec->children[i]);
+	node_clear(&t->nodes[node]);
+}
+
+void
+tree_release_deleted(struct arb_tree *t)
+{
+	for (uint32_t i = 0; i < t->ndeleted; i++) {
+		clear_subtree(t, t->deleted[i]);
+		arb_spec_release(t->spec, t->deleted[i]);
+	}
+	t->ndeleted = 0;
+	(void)tree_sync(t);
+}
+
+uint32_t *
+tree_scratch(struct arb_tree *t, uint32_t n)
+{
+	if (n > t->scratch_cap) {
+		uint32_t *v = arb_reallocarray(t->scratch, n, sizeof(*v));
+
+		if (!v) {
+			t->oom = true;
+			return NULL;
+		}
+		t->scratch = v;
+		t->scratch_cap = n;
+	}
+	return t->scratch;
+}
+
 /* ---- tree construction ------------------------------------------------ */
 
 struct arb_tree *
-arb_tree_new(const struct arb_spec *spec)
+arb_tree_new(struct arb_spec *spec)
 {
 	struct arb_tree *t = arb_calloc(1, sizeof(*t));
 
 	if (!t)
 		return NULL;
 	t->spec = spec;
-	t->nnodes = spec->nnodes;
 	arb_tree_seed(t, 0);
-	t->nodes = arb_calloc(spec->nnodes, sizeof(*t->nodes));
-	if (!t->nodes)
-		goto fail;
-	for (uint32_t i = 0; i < spec->nnodes; i++) {
-		struct node *n = &t->nodes[i];
-
-		n->spec = &spec->nodes[i];
-		n->present = true;
-		if (n->spec->kind != ARB_NODE_SUPERVISOR)
-			continue;
-		for (uint32_t j = 0; j < n->spec->nchildren; j++)
-			t->nodes[n->spec->children[j]].pos = j;
-		n->sup = arb_calloc(1, sizeof(*n->sup));
-		if (!n->sup)
-			goto fail;
-		n->sup->hist_cap = n->spec->intensity + 1;
-		n->sup->history = arb_calloc(n->sup->hist_cap,
-					     sizeof(*n->sup->history));
-		if (!n->sup->history)
-			goto fail;
+	t->generation = spec->generation - 1; /* read it all */
+	if (!tree_sync(t)) {
+		arb_tree_free(t);
+		return NULL;
 	}
 	return t;
-fail:
-	arb_tree_free(t);
-	return NULL;
 }
 
 void
@@ -327,18 +519,31 @@ arb_tree_free(struct arb_tree *t)
 {
 	if (!t)
 		return;
-	for (uint32_t i = 0; t->nodes && i < t->nnodes; i++) {
-		struct sup *s = t->nodes[i].sup;
-
-		if (!s)
-			continue;
-		arb_free(s->history);
-		arb_free(s->queue);
-		arb_free(s);
-	}
+	for (uint32_t i = 0; t->nodes && i < t->ncap; i++)
+		node_clear(&t->nodes[i]);
 	arb_free(t->nodes);
 	arb_free(t->msgs);
+	arb_free(t->deleted);
+	arb_free(t->scratch);
 	arb_free(t);
+}
+
+uint64_t
+arb_tree_next_instance(struct arb_tree *t, uint32_t pool)
+{
+	if (!tree_sync(t) || !t->nodes[pool].sup)
+		return 0;
+	return ++t->nodes[pool].sup->next_instance;
+}
+
+bool
+arb_tree_is_instance(const struct arb_tree *t, uint32_t node)
+{
+	uint32_t parent = t->spec->nodes[node].parent;
+
+	return parent != ARB_NONE &&
+	       t->spec->nodes[parent].strategy == ARB_SIMPLE_ONE_FOR_ONE &&
+	       t->spec->nodes[parent].kind == ARB_NODE_SUPERVISOR;
 }
 
 enum arb_child_state

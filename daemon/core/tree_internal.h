@@ -75,6 +75,10 @@ struct qitem {
 	uint32_t incarnation;
 	enum arb_request_kind request; /* Q_REQUEST */
 	uint64_t req_id;
+	enum arb_request_origin origin; /* ADD, REMOVE */
+	uint32_t pos;                   /* ADD */
+	const uint32_t *order;          /* REORDER */
+	uint32_t norder;
 };
 
 struct sup {
@@ -85,6 +89,11 @@ struct sup {
 	enum shutdown_why why;
 	enum arb_request_kind request; /* JOB_REQUEST */
 	uint64_t req_id;
+	enum arb_request_origin origin;
+	uint32_t target; /* JOB_REQUEST: the child it is about */
+	/* A pool stops its instances all at once: how many are still going. */
+	uint32_t outstanding;
+	uint64_t next_instance; /* a pool's next instance name (its counter) */
 
 	/* Restart history: a ring of the last intensity + 1 restarts (M8). */
 	int64_t *history;
@@ -119,6 +128,7 @@ struct node {
 	int exit_pid, exit_code, exit_signo;
 	enum arb_reason last_reason;
 	struct sup *sup; /* supervisors only */
+	bool deleted;    /* has left the tree; its slot is freed next step */
 };
 
 /* Messages between nodes, drained by arb_tree_step(). */
@@ -139,9 +149,17 @@ struct msg {
 };
 
 struct arb_tree {
-	const struct arb_spec *spec;
+	struct arb_spec *spec;
 	struct node *nodes;
-	uint32_t nnodes;
+	uint32_t nnodes, ncap;
+	/* The spec's generation last read: its shape and supervisors' flags. */
+	uint64_t generation;
+	const struct arb_spec_node *spec_base; /* spec->nodes when last read */
+	/* Nodes that left the tree in the last step, freed at the next. */
+	uint32_t *deleted;
+	uint32_t ndeleted, deleted_cap;
+	uint32_t *scratch; /* room for one supervisor's children (reorder) */
+	uint32_t scratch_cap;
 	struct msg *msgs;
 	uint32_t m_head, m_len, m_cap;
 	int64_t now_ms;
@@ -173,6 +191,24 @@ void tree_reply(struct arb_tree *t, uint32_t node, uint64_t req_id,
 		enum arb_reply_kind what, int err);
 void tree_timer_set(struct arb_tree *t, uint32_t node, int64_t at_ms);
 void tree_timer_cancel(struct arb_tree *t, uint32_t node);
+
+/* ---- tree_data.c: the spec's shape ---- */
+
+/*
+ * Re-reads what the tree derives from the spec after its shape or a
+ * supervisor's flags changed (nodes, positions, restart history rings).
+ * False, with t->oom set, when memory ran out.
+ */
+bool tree_sync(struct arb_tree *t);
+/* Positions of sup's children after they moved. */
+void tree_number_children(struct arb_tree *t, uint32_t sup);
+/* Node (with its subtree) has left the tree: DELETE actions, deepest first;
+ * its slots are freed at the next step. It must be down. */
+void tree_delete(struct arb_tree *t, uint32_t node);
+/* Frees the slots of the nodes deleted in the last step. */
+void tree_release_deleted(struct arb_tree *t);
+/* Room for n indices, valid until the next call; NULL (t->oom) on OOM. */
+uint32_t *tree_scratch(struct arb_tree *t, uint32_t n);
 
 /* ---- tree_data.c: queues ---- */
 

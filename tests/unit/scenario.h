@@ -51,6 +51,7 @@ struct fake {
 	int exit_code; /* -1 until the root is down */
 	int requests, replies;
 	int signals_sent;
+	int auto_shutdowns; /* ARB_REP_SHUTDOWN reports */
 };
 
 /* ---- building specs ---- */
@@ -206,7 +207,9 @@ fake_perform(struct fake *f, const struct arb_action *a)
 	case ARB_ACT_REPORT:
 		if (a->report == ARB_REP_START_FAILED)
 			p->failed_err = a->err;
-		if (a->report == ARB_REP_DOWN)
+		if (a->report == ARB_REP_SHUTDOWN)
+			f->auto_shutdowns++; /* not in OTP's traces */
+		else if (a->report == ARB_REP_DOWN)
 			fake_trace(f, "down\n");
 		else if (a->report == ARB_REP_EXIT)
 			fake_trace(f, "exit %s %s\n", fake_path(f, a->node),
@@ -230,6 +233,12 @@ fake_perform(struct fake *f, const struct arb_action *a)
 		f->replies++;
 		fake_trace(f, "reply %s %s\n", fake_path(f, a->node),
 			   arb_reply_name(a->reply));
+		break;
+	case ARB_ACT_DELETE:
+		fake_trace(f, "delete %s\n", fake_path(f, a->node));
+		if (p->pid != 0 || p->timer_armed)
+			abort(); /* a node leaves the tree only once down */
+		memset(p, 0, sizeof(*p));
 		break;
 	case ARB_ACT_BUG:
 		fprintf(stderr, "core bug: %s\n%s", a->what, f->trace);

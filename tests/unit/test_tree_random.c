@@ -77,6 +77,10 @@ violation(struct fake *f, unsigned long seed, const char *what, uint32_t node)
 		 fake_path(f, node), f->trace);
 }
 
+static const enum arb_request_kind requests[] = {
+	ARB_REQ_START, ARB_REQ_STOP, ARB_REQ_RESTART, ARB_REQ_CHANGE,
+};
+
 static void
 check(struct fake *f, unsigned long seed)
 {
@@ -148,10 +152,11 @@ random_events(struct fake *f, unsigned long seed)
 			if (rnd(10) == 0)
 				fake_shutdown(f);
 			break;
-		case 7: /* an operator's stop, start or restart (D2, D3) */
+		case 7: /* an operator's stop, start or restart (D2, D3), or
+			   a reload's restart into new keys */
 			fake_push(f, (struct arb_event){
 				.kind = ARB_EV_REQUEST, .node = i,
-				.request = (enum arb_request_kind)rnd(_ARB_REQ_MAX)});
+				.request = requests[rnd(4)]});
 			f->requests++;
 			break;
 		case 8: /* what the notify socket says (M6, watchdog) */
