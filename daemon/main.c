@@ -366,7 +366,7 @@ main(int argc, char **argv)
 		return fail_as_init(&mode, why);
 	}
 	print_passed(&passed);
-	r = arb_runtime_run(spec, socket_path, &mode);
+	r = arb_runtime_run(spec, config, socket_path, &mode);
 	arb_manager_done();
 	arb_spec_free(spec);
 	if (r == -EALREADY)

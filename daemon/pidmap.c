@@ -29,6 +29,24 @@ arb_pidmap_init(struct arb_pidmap *m, uint32_t max)
 	return 0;
 }
 
+int
+arb_pidmap_grow(struct arb_pidmap *m, uint32_t max)
+{
+	struct arb_pidmap bigger;
+
+	if ((m->mask + 1) / 2 >= max)
+		return 0;
+	if (arb_pidmap_init(&bigger, max) < 0)
+		return -ENOMEM;
+	for (uint32_t i = 0; i <= m->mask; i++)
+		if (m->slots[i].pid > 0)
+			(void)arb_pidmap_put(&bigger, m->slots[i].pid,
+					     m->slots[i].node);
+	free(m->slots);
+	*m = bigger;
+	return 0;
+}
+
 void
 arb_pidmap_done(struct arb_pidmap *m)
 {

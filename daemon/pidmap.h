@@ -20,6 +20,10 @@ struct arb_pidmap {
 int arb_pidmap_init(struct arb_pidmap *m, uint32_t max);
 void arb_pidmap_done(struct arb_pidmap *m);
 
+/* Room for at least `max` pids, keeping those it has. 0 or -ENOMEM
+ * (then it is as it was). */
+int arb_pidmap_grow(struct arb_pidmap *m, uint32_t max);
+
 /*
  * Adds or replaces pid -> node. -EINVAL for pid <= 0 (no process);
  * -ENOSPC when full (never at <= max).

@@ -39,6 +39,7 @@
 #include "spawn.h"
 #include "init/init.h"
 #include "core/tree.h"
+#include "living.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3 /* waitid(2) on a pidfd; glibc < 2.36 lacks the name */
@@ -111,8 +112,11 @@ struct rt_node {
 	struct runtime *rt;
 	uint32_t index;
 	struct arb_envp *env; /* made at the first start, then reused */
-	int *listen_fds;      /* its listen sockets, held for arbord's life */
+	int *listen_fds;      /* its listen sockets, held while it names them */
+	char **listen_addrs;  /* their addresses, as its spec named them */
 	uint32_t nlisten;
+	bool sinks_set;       /* its log sinks follow its spec (a new node's
+				 are set at its first start) */
 	struct arb_start start; /* its process before exec; pid 0: none */
 	ev_io start_watch;      /* on start.status_fd */
 	ev_io main_watch; /* the pidfd of a MAINPID= process; fd -1: none */
@@ -122,12 +126,17 @@ struct rt_node {
 
 struct runtime {
 	struct ev_loop *loop;
-	const struct arb_spec *spec;
+	struct arb_spec *spec; /* the live one: the living tree changes it */
 	const struct arb_mode *mode;
 	struct arb_system *system; /* as PID 1 only: the root's end is its */
 	struct arb_tree *tree;
 	struct arb_actions out;
-	struct rt_node *nodes;
+	/* One per node slot of the spec, allocated one by one: libev holds
+	 * pointers to their watchers, and the living tree adds slots. */
+	struct rt_node **nodes;
+	uint32_t nnodes;
+	struct arb_living *living;
+	const char *config_path;
 	struct arb_service_procs procs; /* whose each process is */
 	struct arb_notify *notify; /* NULL when no service uses it */
 	struct arb_envp *plain_env; /* shared by the services of env_is_plain() */
@@ -171,6 +180,7 @@ struct runtime {
 };
 
 static void perform(struct runtime *rt, const struct arb_action *a);
+static int runtime_grow(struct runtime *rt);
 static void queue_event(struct runtime *rt, struct event_fifo *f,
 			const struct arb_event *ev);
 static void core_lost(struct runtime *rt, const char *why);
@@ -216,6 +226,11 @@ feed(struct runtime *rt, const struct arb_event *ev)
 		next.now_ms = arb_monotonic_ms();
 		if (arb_tree_step(rt->tree, &next, &rt->out) < 0) {
 			core_lost(rt, "out of memory in the core");
+			break;
+		}
+		/* A pool's start makes instances: their slots come first. */
+		if (runtime_grow(rt) < 0) {
+			core_lost(rt, "out of memory for new children");
 			break;
 		}
 		for (size_t i = 0; i < rt->out.n && !rt->lost; i++)
@@ -265,7 +280,7 @@ queue_event(struct runtime *rt, struct event_fifo *f,
 static void
 kill_start_before_exec(struct runtime *rt, uint32_t node)
 {
-	int pid = rt->nodes[node].start.pid;
+	int pid = rt->nodes[node]->start.pid;
 
 	if (pid > 0)
 		(void)kill(pid, SIGKILL);
@@ -279,12 +294,14 @@ kill_start_before_exec(struct runtime *rt, uint32_t node)
 static void
 signal_every_service(struct runtime *rt, int signo)
 {
-	for (uint32_t i = 0; i < rt->spec->nnodes; i++) {
+	for (uint32_t i = 0; i < rt->nnodes; i++) {
 		int pid = arb_tree_pid(rt->tree, i);
 
+		if (!arb_spec_is_node(rt->spec, i))
+			continue;
 		if (pid > 0 && arb_service_procs_main_of(&rt->procs, pid) == i) {
 			(void)arb_service_procs_signal(&rt->procs, i, signo);
-		} else if (rt->nodes[i].start.pid > 0) {
+		} else if (rt->nodes[i]->start.pid > 0) {
 			/* A start the core never saw end, or it runs unwatched:
 			 * its group too, if it exec'ed and forked meanwhile. */
 			kill_start_before_exec(rt, i);
@@ -381,7 +398,7 @@ static struct arb_envp *
 env_of(struct runtime *rt, uint32_t node)
 {
 	const struct arb_spec_node *n = &rt->spec->nodes[node];
-	struct rt_node *r = &rt->nodes[node];
+	struct rt_node *r = rt->nodes[node];
 	const char *notify = rt->notify ? arb_notify_address(rt->notify)
 					: NULL;
 
@@ -418,7 +435,7 @@ static void
 start_over(struct runtime *rt, uint32_t node, int pid, int r,
 	   const char *step, bool reaped)
 {
-	struct rt_node *rn = &rt->nodes[node];
+	struct rt_node *rn = rt->nodes[node];
 
 	ev_io_stop(rt->loop, &rn->start_watch);
 	if (r < 0) {
@@ -446,7 +463,7 @@ start_over(struct runtime *rt, uint32_t node, int pid, int r,
 static void
 settle_start(struct runtime *rt, uint32_t node)
 {
-	struct rt_node *rn = &rt->nodes[node];
+	struct rt_node *rn = rt->nodes[node];
 	const char *step = "exec";
 	int pid = rn->start.pid;
 	int r;
@@ -470,6 +487,137 @@ on_start_status(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 /*
+ * Node's listen sockets become those its spec names: an address it named
+ * before keeps its socket (and the clients queued on it), a new one is
+ * bound, one it no longer names is closed. 0, or -errno with what it held
+ * kept (*ret_addr: the address that failed).
+ */
+static int
+node_listen(struct runtime *rt, uint32_t node, const char **ret_addr)
+{
+	const struct arb_spec_node *n = &rt->spec->nodes[node];
+	struct rt_node *r = rt->nodes[node];
+	uint32_t count = arb_spec_strv_len(n->listen);
+	int *fds = NULL;
+	char **addrs = NULL;
+	int e = 0;
+
+	if (count > ARB_LISTEN_MAX)
+		return -E2BIG;
+	if (count > 0) {
+		fds = calloc(count, sizeof(*fds));
+		addrs = calloc(count + 1, sizeof(*addrs));
+		if (!fds || !addrs)
+			e = -ENOMEM;
+	}
+	for (uint32_t i = 0; i < count; i++)
+		fds[i] = -1;
+	for (uint32_t i = 0; i < count && e == 0; i++) {
+		*ret_addr = n->listen[i];
+		addrs[i] = strdup(n->listen[i]);
+		if (!addrs[i]) {
+			e = -ENOMEM;
+			break;
+		}
+		for (uint32_t j = 0; j < r->nlisten; j++) {
+			if (r->listen_fds[j] >= 0 &&
+			    strcmp(r->listen_addrs[j], n->listen[i]) == 0) {
+				fds[i] = r->listen_fds[j];
+				r->listen_fds[j] = -1; /* taken over */
+				break;
+			}
+		}
+		if (fds[i] < 0)
+			e = arb_listen_open(n->listen[i], &fds[i]);
+	}
+	if (e < 0) {
+		/* What it held goes back; what was new is closed. */
+		for (uint32_t i = 0; i < count; i++) {
+			for (uint32_t j = 0; fds[i] >= 0 && j < r->nlisten; j++)
+				if (r->listen_fds[j] < 0 &&
+				    strcmp(r->listen_addrs[j], addrs[i]) == 0) {
+					r->listen_fds[j] = fds[i];
+					fds[i] = -1;
+				}
+			if (fds[i] >= 0)
+				arb_listen_close(addrs[i], fds[i]);
+		}
+		free(fds);
+		arb_spec_strv_free(addrs);
+		return e;
+	}
+	for (uint32_t j = 0; j < r->nlisten; j++)
+		if (r->listen_fds[j] >= 0)
+			arb_listen_close(r->listen_addrs[j], r->listen_fds[j]);
+	free(r->listen_fds);
+	arb_spec_strv_free(r->listen_addrs);
+	r->listen_fds = fds;
+	r->listen_addrs = addrs;
+	r->nlisten = count;
+	return 0;
+}
+
+/* Whether any of n's keys needs the notify socket. */
+static bool
+uses_notify(const struct arb_spec_node *n)
+{
+	return n->kind == ARB_NODE_SERVICE &&
+	       (n->ready == ARB_READY_NOTIFY || n->watchdog_ms > 0);
+}
+
+static void on_notify(void *ctx, int pid, long uid,
+		      const struct arb_notify_msg *m);
+
+/* The notify socket, opened when the first service that speaks it is
+ * about to start (at boot, or one a reload added). */
+static int
+ensure_notify(struct runtime *rt, uint32_t node)
+{
+	if (rt->notify || !uses_notify(&rt->spec->nodes[node]))
+		return 0;
+	return arb_notify_open(&rt->notify, rt->loop, on_notify, rt);
+}
+
+/*
+ * Before a start: keys a reload left pending are taken now (the process
+ * is gone), and what the shell derives from a node's keys follows them:
+ * its environment, log sinks and listen sockets. 0 or -errno; *ret_step
+ * says what failed.
+ */
+static int
+prepare_start(struct runtime *rt, uint32_t node, const char **ret_step)
+{
+	struct rt_node *rn = rt->nodes[node];
+	const char *addr = NULL;
+	int r;
+
+	if (arb_spec_take_pending(rt->spec, node)) {
+		if (rn->env != rt->plain_env)
+			arb_envp_free(rn->env);
+		rn->env = NULL;
+		rn->sinks_set = false;
+	}
+	if (!rn->sinks_set) {
+		*ret_step = "log sinks";
+		r = arb_logs_node_changed(rt->logs, node);
+		if (r < 0)
+			return r;
+		rn->sinks_set = true;
+	}
+	*ret_step = "notify socket";
+	r = ensure_notify(rt, node);
+	if (r < 0)
+		return r;
+	*ret_step = "listen sockets";
+	r = node_listen(rt, node, &addr);
+	if (r < 0)
+		fprintf(stderr, "arbord: child '%s': cannot listen on %s: %s\n",
+			rt->spec->nodes[node].path, addr ? addr : "?",
+			strerror(-r));
+	return r;
+}
+
+/*
  * Starts node's process and returns at once: what it does before exec (a
  * cwd on a mount that does not answer) never holds the loop. Its status
  * pipe says how it went (on_start_status), or its death does (on_child).
@@ -478,14 +626,19 @@ static void
 do_spawn(struct runtime *rt, uint32_t node)
 {
 	const struct arb_spec_node *n = &rt->spec->nodes[node];
-	struct arb_envp *env = env_of(rt, node);
-	struct rt_node *rn = &rt->nodes[node];
+	struct rt_node *rn = rt->nodes[node];
+	const char *step = "keys";
+	int r = prepare_start(rt, node, &step);
+	struct arb_envp *env = r == 0 ? env_of(rt, node) : NULL;
 	struct arb_spawn_io io = {.listen_fds = rn->listen_fds,
 				  .nlisten = (int)rn->nlisten,
 				  .ready_fd = -1};
-	const char *step = "environment";
-	int pid, r = env ? 0 : -ENOMEM;
+	int pid;
 
+	if (r == 0 && !env) {
+		step = "environment";
+		r = -ENOMEM;
+	}
 	if (r == 0) {
 		step = "output pipes";
 		r = arb_logs_pipes(rt->logs, node, &io.stdout_fd,
@@ -524,7 +677,7 @@ do_spawn(struct runtime *rt, uint32_t node)
 static void
 timer_set(struct runtime *rt, uint32_t node, int64_t at_ms)
 {
-	ev_timer *w = &rt->nodes[node].timer;
+	ev_timer *w = &rt->nodes[node]->timer;
 	int64_t delay = at_ms - arb_monotonic_ms();
 
 	/* libev counts from its cached time: make it now, or we fire early. */
@@ -562,7 +715,7 @@ perform(struct runtime *rt, const struct arb_action *a)
 		timer_set(rt, a->node, a->at_ms);
 		return;
 	case ARB_ACT_TIMER_CANCEL:
-		ev_timer_stop(rt->loop, &rt->nodes[a->node].timer);
+		ev_timer_stop(rt->loop, &rt->nodes[a->node]->timer);
 		return;
 	case ARB_ACT_REPORT: {
 		struct arb_logfmt line;
@@ -573,7 +726,11 @@ perform(struct runtime *rt, const struct arb_action *a)
 		return;
 	}
 	case ARB_ACT_REPLY:
-		arb_control_reply(rt->control, a);
+		if (!arb_living_reply(rt->living, a))
+			arb_control_reply(rt->control, a);
+		return;
+	case ARB_ACT_DELETE:
+		node_forget(rt, a->node);
 		return;
 	case ARB_ACT_EXIT:
 		if (rt->system) {
@@ -613,7 +770,7 @@ main_watch_stop(struct runtime *rt, struct rt_node *r)
 static void
 main_died(struct runtime *rt, uint32_t node, int pid, int code, int signo)
 {
-	struct rt_node *r = &rt->nodes[node];
+	struct rt_node *r = rt->nodes[node];
 	struct arb_event ev = {.kind = ARB_EV_EXITED, .node = node, .pid = pid,
 			       .code = code, .signo = signo};
 
@@ -632,10 +789,10 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 	struct runtime *rt = w->data;
 	uint32_t node = arb_service_procs_main_of(&rt->procs, w->rpid);
 
-	if (node != ARB_NONE && rt->nodes[node].start.pid == w->rpid) {
+	if (node != ARB_NONE && rt->nodes[node]->start.pid == w->rpid) {
 		/* Dead before its status pipe was read: its last word first. */
 		const char *step = "exec";
-		int r = arb_start_reaped(&rt->spawner, &rt->nodes[node].start,
+		int r = arb_start_reaped(&rt->spawner, &rt->nodes[node]->start,
 					 &step);
 
 		start_over(rt, node, w->rpid, r, step, true);
@@ -728,7 +885,7 @@ sender_node(struct runtime *rt, int pid)
 static void
 move_main_pid(struct runtime *rt, uint32_t node, int pid, long uid)
 {
-	struct rt_node *r = &rt->nodes[node];
+	struct rt_node *r = rt->nodes[node];
 	int old = arb_tree_pid(rt->tree, node);
 	enum arb_child_state st = arb_tree_state(rt->tree, node);
 	struct arb_event ev = {.kind = ARB_EV_MAINPID, .node = node,
@@ -797,7 +954,7 @@ on_notify(void *ctx, int pid, long uid, const struct arb_notify_msg *m)
 	if (node == ARB_NONE)
 		return;
 	n = &rt->spec->nodes[node];
-	note_update(&rt->nodes[node].note, m);
+	note_update(&rt->nodes[node]->note, m);
 	if (m->mainpid > 0)
 		move_main_pid(rt, node, m->mainpid, uid);
 	if (m->ready && n->ready == ARB_READY_NOTIFY)
@@ -825,7 +982,7 @@ control_note(void *ctx, uint32_t node)
 {
 	struct runtime *rt = ctx;
 
-	return &rt->nodes[node].note;
+	return &rt->nodes[node]->note;
 }
 
 /* Whether any service speaks the notify protocol: else no socket at all. */
@@ -833,9 +990,7 @@ static bool
 notify_needed(const struct arb_spec *spec)
 {
 	for (uint32_t i = 0; i < spec->nnodes; i++)
-		if (spec->nodes[i].kind == ARB_NODE_SERVICE &&
-		    (spec->nodes[i].ready == ARB_READY_NOTIFY ||
-		     spec->nodes[i].watchdog_ms > 0))
+		if (arb_spec_is_node(spec, i) && uses_notify(&spec->nodes[i]))
 			return true;
 	return false;
 }
@@ -878,6 +1033,110 @@ control_request(void *ctx, uint32_t node, enum arb_request_kind kind,
 			       .request = kind, .req_id = req_id};
 
 	feed(ctx, &ev);
+}
+
+/* ---- the living tree (living.c) ------------------------------------------ */
+
+static void
+living_request(void *ctx, const struct arb_event *ev)
+{
+	feed(ctx, ev);
+}
+
+static int
+living_grow(void *ctx)
+{
+	return runtime_grow(ctx);
+}
+
+/* Keys arbord reads itself changed in place: the log sinks follow. */
+static void
+living_keys_changed(void *ctx, uint32_t node)
+{
+	struct runtime *rt = ctx;
+
+	if (arb_logs_node_changed(rt->logs, node) < 0)
+		fprintf(stderr, "arbord: child '%s': out of memory for its "
+			"log settings\n", rt->spec->nodes[node].path);
+}
+
+static void
+living_event(void *ctx, const struct arb_event_fields *f)
+{
+	struct runtime *rt = ctx;
+	struct arb_logfmt line;
+
+	arb_events_format_fields(f, &line);
+	arb_logs_event(rt->logs, line.buf, line.len);
+	arb_control_event(rt->control, f);
+}
+
+static void
+living_complete(void *ctx, uint64_t req_id, const char *error,
+		json_t *params)
+{
+	struct runtime *rt = ctx;
+
+	arb_control_complete(rt->control, req_id, error, params);
+}
+
+static bool
+living_stopping(void *ctx)
+{
+	struct runtime *rt = ctx;
+
+	return rt->down || rt->lost || arb_tree_stopping(rt->tree);
+}
+
+static const struct arb_living_hooks living_hooks = {
+	.request = living_request,
+	.grow = living_grow,
+	.keys_changed = living_keys_changed,
+	.event = living_event,
+	.complete = living_complete,
+	.stopping = living_stopping,
+};
+
+static void
+on_reload_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct runtime *rt = w->data;
+
+	arb_living_reload(rt->living, false, 0);
+}
+
+static void
+control_reload(void *ctx, bool dry_run, uint64_t req_id)
+{
+	struct runtime *rt = ctx;
+
+	arb_living_reload(rt->living, dry_run, req_id);
+}
+
+static void
+control_add_child(void *ctx, uint32_t parent, const char *text,
+		  uint64_t req_id)
+{
+	struct runtime *rt = ctx;
+
+	arb_living_add(rt->living, parent, text, req_id);
+}
+
+static void
+control_remove_child(void *ctx, uint32_t node, uint64_t req_id)
+{
+	struct runtime *rt = ctx;
+
+	arb_living_remove(rt->living, node, req_id);
+}
+
+static void
+control_spawn(void *ctx, uint32_t pool, const char *name, char *const *args,
+	      uint64_t req_id)
+{
+	struct runtime *rt = ctx;
+
+	arb_living_spawn(rt->living, pool, name, args, req_id);
 }
 
 /* arborctl kill: by the same rule as stops and kills (M1, M12). */
@@ -930,8 +1189,8 @@ sys_restart_tree(void *ctx)
 
 	if (!t)
 		return -ENOMEM;
-	for (uint32_t i = 0; i < rt->spec->nnodes; i++)
-		ev_timer_stop(rt->loop, &rt->nodes[i].timer);
+	for (uint32_t i = 0; i < rt->nnodes; i++)
+		ev_timer_stop(rt->loop, &rt->nodes[i]->timer);
 	arb_tree_free(rt->tree);
 	rt->tree = t;
 	arb_control_set_tree(rt->control, t);
@@ -947,7 +1206,8 @@ sys_forward(void *ctx, int signo)
 	for (uint32_t i = 0; i < rt->spec->nnodes; i++) {
 		int pid = arb_tree_pid(rt->tree, i);
 
-		if (rt->spec->nodes[i].kind == ARB_NODE_SERVICE && pid > 0 &&
+		if (arb_spec_is_node(rt->spec, i) &&
+		    rt->spec->nodes[i].kind == ARB_NODE_SERVICE && pid > 0 &&
 		    (rt->spec->nodes[i].forward_signals & (1u << signo)))
 			(void)arb_service_procs_signal(&rt->procs, i, signo);
 	}
@@ -987,25 +1247,127 @@ watch_signal(struct runtime *rt, ev_signal *w, int signo)
 	ev_signal_start(rt->loop, w);
 }
 
+/* ---- node slots: the living tree adds them and frees them ---------------- */
+
+static void
+node_init(struct runtime *rt, struct rt_node *r, uint32_t i)
+{
+	memset(r, 0, sizeof(*r));
+	ev_timer_init(&r->timer, on_timer, 0.0, 0.0);
+	r->timer.data = r;
+	r->rt = rt;
+	r->index = i;
+	r->note.errno_value = -1;
+	ev_io_init(&r->main_watch, on_main_gone, -1, EV_READ);
+	r->main_watch.data = r;
+	r->start.status_fd = -1;
+	ev_io_init(&r->start_watch, on_start_status, -1, EV_READ);
+	/* An exec is seen before what the new program does. */
+	ev_set_priority(&r->start_watch, EV_MAXPRI);
+	r->start_watch.data = r;
+	arb_ready_pipe_init(&r->ready_pipe, on_ready_line, r);
+}
+
+/* What the shell holds for node: its watchers, start, sockets, notes. */
+static void
+node_release(struct runtime *rt, uint32_t i)
+{
+	struct rt_node *r = rt->nodes[i];
+
+	ev_timer_stop(rt->loop, &r->timer);
+	ev_io_stop(rt->loop, &r->start_watch);
+	arb_start_abandon(&rt->spawner, &r->start);
+	arb_ready_pipe_close(&r->ready_pipe, rt->loop);
+	main_watch_stop(rt, r);
+	note_clear(&r->note);
+	if (r->env != rt->plain_env)
+		arb_envp_free(r->env);
+	r->env = NULL;
+	for (uint32_t j = 0; j < r->nlisten; j++)
+		if (r->listen_fds[j] >= 0)
+			arb_listen_close(r->listen_addrs[j], r->listen_fds[j]);
+	free(r->listen_fds);
+	arb_spec_strv_free(r->listen_addrs);
+	r->listen_fds = NULL;
+	r->listen_addrs = NULL;
+	r->nlisten = 0;
+}
+
+/*
+ * Node left the tree (ARB_ACT_DELETE): its process is gone; what is left
+ * in its pipes is read, then everything it held goes, and its slot is
+ * ready for the next node.
+ */
+static void
+node_forget(struct runtime *rt, uint32_t i)
+{
+	node_release(rt, i);
+	arb_logs_forget(rt->logs, i);
+	arb_service_procs_forget(&rt->procs, i);
+	node_init(rt, rt->nodes[i], i);
+}
+
+static int
+fifo_reserve(struct event_fifo *f, uint32_t cap)
+{
+	struct arb_event *v;
+
+	if (f->cap >= cap)
+		return 0;
+	v = calloc(cap, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < f->len; i++)
+		v[i] = f->v[(f->head + i) % f->cap];
+	free(f->v);
+	f->v = v;
+	f->cap = cap;
+	f->head = 0;
+	return 0;
+}
+
+/*
+ * The spec has more slots (nodes grafted, instances made): what the shell
+ * keeps per node covers them. 0 or -ENOMEM.
+ */
+static int
+runtime_grow(struct runtime *rt)
+{
+	uint32_t n = rt->spec->nnodes;
+	struct rt_node **v;
+
+	if (n <= rt->nnodes)
+		return 0;
+	v = realloc(rt->nodes, n * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	rt->nodes = v;
+	for (; rt->nnodes < n; rt->nnodes++) {
+		struct rt_node *r = malloc(sizeof(*r));
+
+		if (!r)
+			return -ENOMEM;
+		node_init(rt, r, rt->nnodes);
+		v[rt->nnodes] = r;
+	}
+	/* Each node has at most one event of each kind in flight. */
+	if (fifo_reserve(&rt->pending, arb_faults_queue_cap(n + 8)) < 0 ||
+	    fifo_reserve(&rt->failed, arb_faults_queue_cap(n + 8)) < 0 ||
+	    fifo_reserve(&rt->exits, arb_faults_queue_cap(n + 8)) < 0 ||
+	    arb_service_procs_grow(&rt->procs, n) < 0 ||
+	    (rt->logs && arb_logs_grow(rt->logs) < 0))
+		return -ENOMEM;
+	return 0;
+}
+
 static void
 runtime_done(struct runtime *rt)
 {
-	for (uint32_t i = 0; rt->nodes && i < rt->spec->nnodes; i++) {
-		struct rt_node *r = &rt->nodes[i];
-
-		ev_timer_stop(rt->loop, &r->timer);
-		ev_io_stop(rt->loop, &r->start_watch);
-		arb_start_abandon(&rt->spawner, &r->start);
-		arb_ready_pipe_close(&r->ready_pipe, rt->loop);
-		main_watch_stop(rt, r);
-		note_clear(&r->note);
-		if (r->env != rt->plain_env)
-			arb_envp_free(r->env);
-		for (uint32_t j = 0; j < r->nlisten; j++)
-			arb_listen_close(rt->spec->nodes[i].listen[j],
-					 r->listen_fds[j]);
-		free(r->listen_fds);
+	for (uint32_t i = 0; rt->nodes && i < rt->nnodes; i++) {
+		node_release(rt, i);
+		free(rt->nodes[i]);
 	}
+	arb_living_free(rt->living);
 	arb_envp_free(rt->plain_env);
 	arb_notify_close(rt->notify);
 	/* Before the control socket: what is left reaches its followers. */
@@ -1034,7 +1396,7 @@ runtime_done(struct runtime *rt)
 }
 
 static int
-runtime_init(struct runtime *rt, const struct arb_spec *spec,
+runtime_init(struct runtime *rt, struct arb_spec *spec,
 	     const struct arb_mode *mode)
 {
 	static const struct arb_system_hooks sys_hooks = {
@@ -1055,13 +1417,17 @@ runtime_init(struct runtime *rt, const struct arb_spec *spec,
 	if (!rt->loop)
 		return -ENOSYS;
 	rt->tree = arb_tree_new(spec);
-	rt->nodes = calloc(n, sizeof(*rt->nodes));
 	/* Each node has at most one event of each kind in flight. */
-	if (!rt->tree || !rt->nodes ||
+	if (!rt->tree ||
 	    fifo_init(&rt->pending, arb_faults_queue_cap(n + 8)) < 0 ||
 	    fifo_init(&rt->failed, arb_faults_queue_cap(n + 8)) < 0 ||
 	    fifo_init(&rt->exits, arb_faults_queue_cap(n + 8)) < 0 ||
-	    arb_service_procs_init(&rt->procs, n) < 0)
+	    arb_service_procs_init(&rt->procs, n) < 0 ||
+	    runtime_grow(rt) < 0)
+		return -ENOMEM;
+	rt->living = arb_living_new(spec, &rt->tree, rt->config_path,
+				    &living_hooks, rt);
+	if (!rt->living)
 		return -ENOMEM;
 	rt->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (rt->devnull < 0)
@@ -1071,23 +1437,6 @@ runtime_init(struct runtime *rt, const struct arb_spec *spec,
 	if (arb_logs_new(&rt->logs, rt->loop, spec,
 			 mode->pid1 ? ARB_SINK_CONSOLE : 0) < 0)
 		return -ENOMEM;
-	for (uint32_t i = 0; i < n; i++) {
-		struct rt_node *r = &rt->nodes[i];
-
-		ev_timer_init(&r->timer, on_timer, 0.0, 0.0);
-		r->timer.data = r;
-		r->rt = rt;
-		r->index = i;
-		r->note.errno_value = -1;
-		ev_io_init(&r->main_watch, on_main_gone, -1, EV_READ);
-		r->main_watch.data = r;
-		r->start.status_fd = -1;
-		ev_io_init(&r->start_watch, on_start_status, -1, EV_READ);
-		/* An exec is seen before what the new program does. */
-		ev_set_priority(&r->start_watch, EV_MAXPRI);
-		r->start_watch.data = r;
-		arb_ready_pipe_init(&r->ready_pipe, on_ready_line, r);
-	}
 	ev_idle_init(&rt->failed_idle, on_failed_idle);
 	rt->failed_idle.data = rt;
 	ev_timer_init(&rt->lost_timer, on_lost_timer, 0.0, 0.0);
@@ -1102,8 +1451,10 @@ runtime_init(struct runtime *rt, const struct arb_spec *spec,
 				      &sys_hooks, rt);
 	watch_signal(rt, &rt->sig_term, SIGTERM);
 	watch_signal(rt, &rt->sig_int, SIGINT);
-	/* No reload yet: a hangup must not orphan the tree, so it stops it. */
-	watch_signal(rt, &rt->sig_hup, SIGHUP);
+	/* The operator's "reload": the tree follows its configuration. */
+	ev_signal_init(&rt->sig_hup, on_reload_signal, SIGHUP);
+	rt->sig_hup.data = rt;
+	ev_signal_start(rt->loop, &rt->sig_hup);
 	return 0;
 }
 
@@ -1116,33 +1467,24 @@ static int
 open_listen(struct runtime *rt)
 {
 	for (uint32_t i = 0; i < rt->spec->nnodes; i++) {
-		const struct arb_spec_node *n = &rt->spec->nodes[i];
-		struct rt_node *r = &rt->nodes[i];
-		uint32_t count = arb_spec_strv_len(n->listen);
+		const char *addr = NULL;
+		int e;
 
-		if (count == 0)
+		if (!arb_spec_is_node(rt->spec, i) ||
+		    rt->spec->nodes[i].kind != ARB_NODE_SERVICE)
 			continue;
-		if (count > ARB_LISTEN_MAX) {
+		e = node_listen(rt, i, &addr);
+		if (e == -E2BIG) {
 			fprintf(stderr, "arbord: child '%s': more than %d "
-				"listen addresses\n", n->path, ARB_LISTEN_MAX);
+				"listen addresses\n", rt->spec->nodes[i].path,
+				ARB_LISTEN_MAX);
 			return 1;
 		}
-		r->listen_fds = calloc(count, sizeof(*r->listen_fds));
-		if (!r->listen_fds) {
-			fprintf(stderr, "arbord: out of memory\n");
+		if (e < 0) {
+			fprintf(stderr, "arbord: child '%s': cannot listen on "
+				"%s: %s\n", rt->spec->nodes[i].path,
+				addr ? addr : "?", strerror(-e));
 			return 1;
-		}
-		for (; r->nlisten < count; r->nlisten++) {
-			const char *addr = n->listen[r->nlisten];
-			int e = arb_listen_open(addr,
-						&r->listen_fds[r->nlisten]);
-
-			if (e < 0) {
-				fprintf(stderr, "arbord: child '%s': cannot "
-					"listen on %s: %s\n", n->path, addr,
-					strerror(-e));
-				return 1;
-			}
 		}
 	}
 	return 0;
@@ -1165,7 +1507,8 @@ raise_nofile(const struct arb_spec *spec, struct arb_spawner *sp)
 	rlim_t need = 64 + ARB_CLIENTS_MAX;
 
 	for (uint32_t i = 0; i < spec->nnodes; i++)
-		if (spec->nodes[i].kind == ARB_NODE_SERVICE)
+		if (arb_spec_is_node(spec, i) &&
+		    spec->nodes[i].kind == ARB_NODE_SERVICE)
 			need += 6 + arb_spec_strv_len(spec->nodes[i].listen) +
 				(spec->nodes[i].log.file ? 1 : 0);
 	if (getrlimit(RLIMIT_NOFILE, &lim) < 0 || lim.rlim_cur >= need)
@@ -1193,8 +1536,8 @@ unblock_signals(void)
 }
 
 int
-arb_runtime_run(const struct arb_spec *spec, const char *socket_path,
-		const struct arb_mode *mode)
+arb_runtime_run(struct arb_spec *spec, const char *config_path,
+		const char *socket_path, const struct arb_mode *mode)
 {
 	static const struct arb_control_hooks hooks = {
 		.request = control_request,
@@ -1202,12 +1545,17 @@ arb_runtime_run(const struct arb_spec *spec, const char *socket_path,
 		.shutdown = control_shutdown,
 		.takes_action = control_takes_action,
 		.note = control_note,
+		.reload = control_reload,
+		.add_child = control_add_child,
+		.remove_child = control_remove_child,
+		.spawn = control_spawn,
 	};
 	struct runtime rt;
 	struct arb_event boot = {.kind = ARB_EV_BOOT};
 	int r;
 
 	memset(&rt, 0, sizeof(rt));
+	rt.config_path = config_path;
 	r = runtime_init(&rt, spec, mode);
 	if (r < 0)
 		goto out;

@@ -9,7 +9,8 @@
 #include "core/spec.h"
 
 /*
- * Runs the tree of `spec` (borrowed) on libev's default loop until the root
+ * Runs the tree of `spec` (borrowed; the living tree changes it, and a
+ * reload reads config_path again) on libev's default loop until the root
  * is down, serving the control socket at socket_path. `mode` (borrowed)
  * says how: as a service manager, or as PID 1 (init/init.h), where the root's
  * end is not arbord's. Returns arbord's exit status (M10): 0 after a
@@ -18,7 +19,7 @@
  * started then): -EALREADY when another arbord serves socket_path. As the
  * system's init it returns only when it is not PID 1 after all (--init).
  */
-int arb_runtime_run(const struct arb_spec *spec, const char *socket_path,
-		    const struct arb_mode *mode);
+int arb_runtime_run(struct arb_spec *spec, const char *config_path,
+		    const char *socket_path, const struct arb_mode *mode);
 
 #endif

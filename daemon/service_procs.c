@@ -31,6 +31,43 @@ arb_service_procs_init(struct arb_service_procs *ps, uint32_t n)
 	return 0;
 }
 
+int
+arb_service_procs_grow(struct arb_service_procs *ps, uint32_t n)
+{
+	struct arb_service_proc *v;
+
+	if (n <= ps->n)
+		return 0;
+	if (arb_pidmap_grow(&ps->mains, n) < 0 ||
+	    arb_pidmap_grow(&ps->groups, n) < 0)
+		return -ENOMEM;
+	v = realloc(ps->v, n * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (uint32_t i = ps->n; i < n; i++) {
+		arb_pidfd_init(&v[i].first);
+		arb_pidfd_init(&v[i].main);
+	}
+	ps->v = v;
+	ps->n = n;
+	return 0;
+}
+
+void
+arb_service_procs_forget(struct arb_service_procs *ps, uint32_t node)
+{
+	struct arb_service_proc *p = &ps->v[node];
+
+	if (arb_pidmap_get(&ps->mains, p->first.pid) == node)
+		(void)arb_pidmap_take(&ps->mains, p->first.pid);
+	if (arb_pidmap_get(&ps->mains, p->main.pid) == node)
+		(void)arb_pidmap_take(&ps->mains, p->main.pid);
+	if (arb_pidmap_get(&ps->groups, p->first.pid) == node)
+		(void)arb_pidmap_take(&ps->groups, p->first.pid);
+	arb_pidfd_release(&p->first);
+	arb_pidfd_release(&p->main);
+}
+
 void
 arb_service_procs_done(struct arb_service_procs *ps)
 {

@@ -32,6 +32,12 @@ struct arb_service_procs {
 int arb_service_procs_init(struct arb_service_procs *ps, uint32_t n);
 void arb_service_procs_done(struct arb_service_procs *ps);
 
+/* Room for n nodes, keeping what it knows. 0 or -ENOMEM. */
+int arb_service_procs_grow(struct arb_service_procs *ps, uint32_t n);
+
+/* Node left the tree: nothing of it is kept (its process is gone). */
+void arb_service_procs_forget(struct arb_service_procs *ps, uint32_t node);
+
 /*
  * node's process pid was just spawned (not reaped yet): it is the main
  * process and its group speaks for node. Whatever node held before is

@@ -99,6 +99,10 @@ conn_streaming(const struct conn *c)
 uint32_t methods_path_param(struct conn *c, json_t *params, bool optional,
 			    const char **ret_path);
 
+/* The same for the node named by parameter `key` (required). */
+uint32_t methods_node_param(struct conn *c, json_t *params, const char *key,
+			    const char **ret_path);
+
 /* Whether c may change the tree; else answers PermissionDenied. */
 bool methods_allowed(struct conn *c);
 
@@ -121,6 +125,16 @@ void method_reopen_logs(struct conn *c);
  */
 void methods_dispatch(struct conn *c, const char *method, json_t *params,
 		      bool more);
+
+/* ---- methods_living.c: Reload, AddChild, RemoveChild, Spawn ---- */
+void methods_reload(struct conn *c, json_t *params);
+void methods_add_child(struct conn *c, json_t *params);
+void methods_remove_child(struct conn *c, json_t *params);
+void methods_spawn(struct conn *c, json_t *params);
+
+struct arb_event_fields;
+/* An event's fields as the Events stream's object. */
+json_t *methods_fields_json(const struct arb_event_fields *f);
 
 /* The JSON of one supervision event (REPORT action); NULL on OOM. */
 json_t *methods_event_json(const struct arb_control *ctl,

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include <ev.h>
+#include <jansson.h>
 
 #include "core/spec.h"
 #include "core/tree.h"
@@ -39,6 +40,17 @@ struct arb_control_hooks {
 	int (*signal)(void *ctx, uint32_t node, int signo);
 	/* What service node last said about itself; never NULL. */
 	const struct arb_service_note *(*note)(void *ctx, uint32_t node);
+	/*
+	 * The living tree (living.h): each answers later, with
+	 * arb_control_complete(req_id). text, name and args are borrowed
+	 * for the call only.
+	 */
+	void (*reload)(void *ctx, bool dry_run, uint64_t req_id);
+	void (*add_child)(void *ctx, uint32_t parent, const char *text,
+			  uint64_t req_id);
+	void (*remove_child)(void *ctx, uint32_t node, uint64_t req_id);
+	void (*spawn)(void *ctx, uint32_t pool, const char *name,
+		      char *const *args, uint64_t req_id);
 };
 
 /*
@@ -74,6 +86,20 @@ void arb_control_log_line(void *ctx, uint32_t node,
 
 /* The core's answer (REPLY action) to a request. */
 void arb_control_reply(struct arb_control *c, const struct arb_action *a);
+
+/*
+ * The answer to a living-tree call (Reload, AddChild, RemoveChild, Spawn):
+ * error NULL with params (borrowed, may be NULL), or an error name with
+ * its parameters. A client that left is not answered.
+ */
+void arb_control_complete(struct arb_control *c, uint64_t req_id,
+			  const char *error, json_t *params);
+
+struct arb_event_fields;
+
+/* An event that is not the core's (the living tree's), for Events. */
+void arb_control_event(struct arb_control *c,
+		       const struct arb_event_fields *f);
 
 /*
  * The tree was rebuilt (on_giveup = "restart"), or the old one may be

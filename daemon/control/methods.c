@@ -88,7 +88,11 @@ nearest_path(const struct arb_spec *spec, const char *path)
 	const char *found = NULL;
 
 	for (uint32_t i = 1; i < spec->nnodes; i++) {
-		size_t d = distance(path, spec->nodes[i].path, max);
+		size_t d;
+
+		if (!arb_spec_is_node(spec, i))
+			continue;
+		d = distance(path, spec->nodes[i].path, max);
 
 		if (d < best) {
 			best = d;
@@ -114,16 +118,22 @@ uint32_t
 methods_path_param(struct conn *c, json_t *params, bool optional,
 	   const char **ret_path)
 {
-	json_t *v = json_object_get(params, "path");
-	uint32_t node;
-
-	if (!v && optional) {
+	if (!json_object_get(params, "path") && optional) {
 		*ret_path = "/";
 		return ARB_ROOT;
 	}
+	return methods_node_param(c, params, "path", ret_path);
+}
+
+uint32_t
+methods_node_param(struct conn *c, json_t *params, const char *key,
+		   const char **ret_path)
+{
+	json_t *v = json_object_get(params, key);
+	uint32_t node;
+
 	if (!json_is_string(v)) {
-		conn_error_str(c, ARB_ERR_INVALID_PARAMETER, "parameter",
-			       "path");
+		conn_error_str(c, ARB_ERR_INVALID_PARAMETER, "parameter", key);
 		return ARB_NONE;
 	}
 	*ret_path = json_string_value(v);
@@ -217,6 +227,17 @@ node_json(const struct arb_control *ctl, uint32_t i, int64_t now)
 	if (n->kind == ARB_NODE_SUPERVISOR)
 		json_object_set_new_nocheck(o, "strategy",
 				    json_string_nocheck(arb_strategy_name(n->strategy)));
+	if (n->dynamic)
+		json_object_set_new_nocheck(o, "dynamic", json_true());
+	if (n->kind == ARB_NODE_SUPERVISOR &&
+	    n->strategy == ARB_SIMPLE_ONE_FOR_ONE) {
+		json_object_set_new_nocheck(o, "pool", json_true());
+		json_object_set_new_nocheck(o, "instances",
+					    json_integer(n->nchildren));
+		if (n->max_children > 0)
+			json_object_set_new_nocheck(o, "max_children",
+					json_integer(n->max_children));
+	}
 	json_object_set_new_nocheck(o, "restart",
 			    json_string_nocheck(arb_restart_name(n->restart)));
 	json_object_set_new_nocheck(o, "state",
@@ -241,19 +262,21 @@ node_json(const struct arb_control *ctl, uint32_t i, int64_t now)
 	return o;
 }
 
-/* Appends node and its subtree, depth first in start order. */
+/*
+ * Appends node and its subtree, depth first in start order: the children
+ * arrays, since a living tree's indices are in no order. The depth is
+ * bounded by ARB_DEPTH_MAX.
+ */
 static int
 add_subtree(const struct arb_control *ctl, json_t *nodes, uint32_t top,
 	    int64_t now)
 {
-	/* Pre-order numbering: a subtree is a contiguous run of indices. */
-	uint32_t end = top + 1;
+	const struct arb_spec_node *n = &ctl->spec->nodes[top];
 
-	while (end < ctl->spec->nnodes && ctl->spec->nodes[end].depth >
-						  ctl->spec->nodes[top].depth)
-		end++;
-	for (uint32_t i = top; i < end; i++)
-		if (json_array_append_new(nodes, node_json(ctl, i, now)) < 0)
+	if (json_array_append_new(nodes, node_json(ctl, top, now)) < 0)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n->nchildren; i++)
+		if (add_subtree(ctl, nodes, n->children[i], now) < 0)
 			return -ENOMEM;
 	return 0;
 }
@@ -474,6 +497,14 @@ methods_dispatch(struct conn *c, const char *method, json_t *params,
 		method_logs(c, params, more);
 	else if (strcmp(method, ARB_METHOD_REOPEN_LOGS) == 0)
 		method_reopen_logs(c);
+	else if (strcmp(method, ARB_METHOD_RELOAD) == 0)
+		methods_reload(c, params);
+	else if (strcmp(method, ARB_METHOD_ADD_CHILD) == 0)
+		methods_add_child(c, params);
+	else if (strcmp(method, ARB_METHOD_REMOVE_CHILD) == 0)
+		methods_remove_child(c, params);
+	else if (strcmp(method, ARB_METHOD_SPAWN) == 0)
+		methods_spawn(c, params);
 	else if (strcmp(method, ARB_METHOD_GET_INFO) == 0)
 		method_get_info(c);
 	else if (strcmp(method, ARB_METHOD_GET_INTERFACE) == 0)
@@ -483,17 +514,24 @@ methods_dispatch(struct conn *c, const char *method, json_t *params,
 }
 
 json_t *
-methods_event_json(const struct arb_control *ctl, const struct arb_action *a)
+methods_fields_json(const struct arb_event_fields *f)
 {
-	struct arb_event_fields f;
 	json_t *o = json_object();
 
 	if (!o)
 		return NULL;
-	arb_events_fields(ctl->spec, a, &f);
-	for (size_t i = 0; i < f.n; i++)
-		json_object_set_new(o, f.v[i].key,
-				    f.v[i].str ? json_string(f.v[i].str)
-					       : json_integer(f.v[i].num));
+	for (size_t i = 0; i < f->n; i++)
+		json_object_set_new(o, f->v[i].key,
+				    f->v[i].str ? json_string(f->v[i].str)
+						: json_integer(f->v[i].num));
 	return o;
+}
+
+json_t *
+methods_event_json(const struct arb_control *ctl, const struct arb_action *a)
+{
+	struct arb_event_fields f;
+
+	arb_events_fields(ctl->spec, a, &f);
+	return methods_fields_json(&f);
 }

@@ -704,24 +704,17 @@ arb_control_set_tree(struct arb_control *c, const struct arb_tree *tree)
 	c->down = false;
 }
 
-void
-arb_control_report(struct arb_control *c, const struct arb_action *a)
+/* One event object to every Events stream; last: the stream ends. */
+static void
+broadcast_event(struct arb_control *c, json_t *event, bool last)
 {
 	json_t *params;
 	char *buf;
 	size_t len;
 	struct arb_wire_shared *msg;
-	bool last = a->report == ARB_REP_DOWN;
 
-	if (!c)
-		return;
-	if (last)
-		c->down = true;
-	if (!c->conns)
-		return;
 	params = json_object();
-	if (!params || json_object_set_new(params, "event",
-					   methods_event_json(c, a)) < 0 ||
+	if (!params || json_object_set_new(params, "event", event) < 0 ||
 	    arb_wire_encode_reply(params, !last, &buf, &len) < 0) {
 		json_decref(params);
 		return;
@@ -748,6 +741,27 @@ arb_control_report(struct arb_control *c, const struct arb_action *a)
 		ev_io_start(c->loop, &x->wio);
 	}
 	arb_wire_shared_unref(msg);
+}
+
+void
+arb_control_report(struct arb_control *c, const struct arb_action *a)
+{
+	bool last = a->report == ARB_REP_DOWN;
+
+	if (!c)
+		return;
+	if (last)
+		c->down = true;
+	if (!c->conns)
+		return;
+	broadcast_event(c, methods_event_json(c, a), last);
+}
+
+void
+arb_control_event(struct arb_control *c, const struct arb_event_fields *f)
+{
+	if (c && c->conns)
+		broadcast_event(c, methods_fields_json(f), false);
 }
 
 void
@@ -784,6 +798,9 @@ answer(struct conn *c, const struct arb_action *a)
 		[ARB_REPLY_START_FAILED] = ARB_ERR_START_FAILED,
 		[ARB_REPLY_ABORTED] = ARB_ERR_SHUTTING_DOWN,
 		[ARB_REPLY_TEMPORARY] = ARB_ERR_TEMPORARY,
+		[ARB_REPLY_POOL_FULL] = ARB_ERR_POOL_FULL,
+		[ARB_REPLY_POOL_INSTANCE] = ARB_ERR_POOL_INSTANCE,
+		[ARB_REPLY_EXISTS] = ARB_ERR_ALREADY_PRESENT,
 	};
 	json_t *p;
 
@@ -819,6 +836,31 @@ arb_control_reply(struct arb_control *ctl, const struct arb_action *a)
 	conn_idle_restart(c);
 	/* Its next calls are handled from the loop, not from inside the
 	 * core's step that produced this reply. */
+	ev_feed_event(ctl->loop, &c->rio, EV_READ | EV_CUSTOM);
+	ev_io_start(ctl->loop, &c->wio);
+}
+
+void
+arb_control_complete(struct arb_control *ctl, uint64_t req_id,
+		      const char *error, json_t *params)
+{
+	struct conn *c;
+
+	if (!ctl)
+		return;
+	for (c = ctl->conns; c; c = c->next)
+		if (c->waiting && c->req_id == req_id)
+			break;
+	if (!c)
+		return; /* the client left before the answer */
+	if (error)
+		conn_error(c, error, params);
+	else
+		conn_reply(c, params, false);
+	c->waiting = false;
+	free(c->req_path);
+	c->req_path = NULL;
+	conn_idle_restart(c);
 	ev_feed_event(ctl->loop, &c->rio, EV_READ | EV_CUSTOM);
 	ev_io_start(ctl->loop, &c->wio);
 }

@@ -438,6 +438,10 @@ void arb_spec_reorder(struct arb_spec *s, uint32_t parent,
 int arb_spec_assign(struct arb_spec *s, uint32_t node,
 		    const struct arb_spec *src, uint32_t src_node);
 
+/* The spec-wide keys of src (control_group, control_read_logs,
+ * on_giveup, emergency_shell): 0, or -1 on OOM with nothing changed. */
+int arb_spec_assign_globals(struct arb_spec *s, const struct arb_spec *src);
+
 /* The keys node takes at its next start (a copy of src's src_node),
  * replacing any it had pending. 0, or -1 on OOM. */
 int arb_spec_set_pending(struct arb_spec *s, uint32_t node,

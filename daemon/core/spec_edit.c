@@ -369,3 +369,25 @@ arb_spec_take_pending(struct arb_spec *s, uint32_t node)
 	arb_free(keys);
 	return true;
 }
+
+int
+arb_spec_assign_globals(struct arb_spec *s, const struct arb_spec *src)
+{
+	char *group = NULL;
+	char **shell = NULL;
+
+	if ((src->control_group && !(group = arb_strdup(src->control_group))) ||
+	    (src->emergency_shell &&
+	     !(shell = strv_dup(src->emergency_shell, 0)))) {
+		arb_free(group);
+		return -1;
+	}
+	arb_free(s->control_group);
+	arb_spec_strv_free(s->emergency_shell);
+	s->control_group = group;
+	s->emergency_shell = shell;
+	s->control_gid = src->control_gid;
+	s->control_read_logs = src->control_read_logs;
+	s->on_giveup = src->on_giveup;
+	return 0;
+}

@@ -295,6 +295,9 @@ const struct arb_spec *arb_tree_spec(const struct arb_tree *t);
  */
 uint64_t arb_tree_next_instance(struct arb_tree *t, uint32_t pool);
 
+/* The tree is stopping (the root's shutdown began or waits) or down. */
+bool arb_tree_stopping(const struct arb_tree *t);
+
 /* Whether node is a pool's instance. */
 bool arb_tree_is_instance(const struct arb_tree *t, uint32_t node);
 

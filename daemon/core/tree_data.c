@@ -537,6 +537,19 @@ arb_tree_next_instance(struct arb_tree *t, uint32_t pool)
 }
 
 bool
+arb_tree_stopping(const struct arb_tree *t)
+{
+	const struct sup *s = t->nodes[ARB_ROOT].sup;
+
+	if (t->down || s->job == JOB_SHUTDOWN)
+		return true;
+	for (uint32_t i = 0; i < s->q_len; i++)
+		if (s->queue[(s->q_head + i) % s->q_cap].kind == Q_SHUTDOWN)
+			return true;
+	return false;
+}
+
+bool
 arb_tree_is_instance(const struct arb_tree *t, uint32_t node)
 {
 	uint32_t parent = t->spec->nodes[node].parent;

@@ -50,7 +50,9 @@ struct arb_logs {
 	int epfd;
 	ev_io epoll_watch;
 	const struct arb_spec *spec;
-	struct capture *caps; /* one per node */
+	struct capture *caps; /* one per node slot */
+	uint32_t ncaps;
+	unsigned default_sinks;
 	struct arb_logfile *files;
 	struct arb_console out, err;
 	struct arb_journal journal;
@@ -318,6 +320,62 @@ file_for(struct arb_logs *l, const struct arb_spec_node *n)
 	return f;
 }
 
+/* Sinks and file of node as its spec says now; 0 or -ENOMEM. */
+static int
+setup_sinks(struct arb_logs *l, uint32_t node)
+{
+	const struct arb_spec_node *n = &l->spec->nodes[node];
+	struct capture *cap = &l->caps[node];
+
+	cap->file = NULL;
+	cap->sinks = n->log.sinks;
+	if (!(n->log.given & ARB_LOG_SINKS))
+		cap->sinks |= l->default_sinks;
+	/* arbord's events always reach its stderr. */
+	if (node == ARB_ROOT)
+		cap->sinks |= ARB_SINK_CONSOLE;
+	/* Supervisors other than the root write nothing. */
+	if (n->kind == ARB_NODE_SUPERVISOR && node != ARB_ROOT)
+		return 0;
+	if ((cap->sinks & ARB_SINK_FILE) && n->log.file) {
+		cap->file = file_for(l, n);
+		if (!cap->file)
+			return -ENOMEM;
+		/* The latest settings of a shared file win. */
+		cap->file->max_size = n->log.max_size;
+		cap->file->keep = n->log.keep;
+	}
+	return 0;
+}
+
+static void
+cap_init(struct capture *cap)
+{
+	memset(cap, 0, sizeof(*cap));
+	for (int s = 0; s < 2; s++) {
+		cap->fd[s] = -1;
+		cap->write_fd[s] = -1;
+	}
+}
+
+int
+arb_logs_grow(struct arb_logs *l)
+{
+	uint32_t n = l->spec->nnodes;
+	struct capture *caps;
+
+	if (n <= l->ncaps)
+		return 0;
+	caps = realloc(l->caps, n * sizeof(*caps));
+	if (!caps)
+		return -ENOMEM;
+	l->caps = caps;
+	for (uint32_t i = l->ncaps; i < n; i++)
+		cap_init(&caps[i]);
+	l->ncaps = n;
+	return 0;
+}
+
 int
 arb_logs_new(struct arb_logs **ret, struct ev_loop *loop,
 	     const struct arb_spec *spec, unsigned default_sinks)
@@ -329,46 +387,24 @@ arb_logs_new(struct arb_logs **ret, struct ev_loop *loop,
 	l->loop = loop;
 	l->spec = spec;
 	l->epfd = -1;
+	l->default_sinks = default_sinks;
 	l->self_pid = (int)getpid();
-	l->caps = calloc(spec->nnodes, sizeof(*l->caps));
 	l->scratch = malloc(ARB_LOG_LINE_MAX + ARB_LOG_READ_MAX);
-	if (!l->caps || !l->scratch)
+	/* All closed before anything can fail: arb_logs_free closes fds. */
+	if (arb_logs_grow(l) < 0 || !l->scratch)
 		goto oom;
 	arb_console_init(&l->out, loop, STDOUT_FILENO);
 	arb_console_init(&l->err, loop, STDERR_FILENO);
 	arb_journal_init(&l->journal);
-	/* All closed before anything can fail: arb_logs_free closes fds. */
-	for (uint32_t i = 0; i < spec->nnodes; i++) {
-		for (int s = 0; s < 2; s++) {
-			l->caps[i].fd[s] = -1;
-			l->caps[i].write_fd[s] = -1;
-		}
-	}
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (l->epfd < 0)
 		goto oom;
 	ev_io_init(&l->epoll_watch, on_pipes, l->epfd, EV_READ);
 	l->epoll_watch.data = l;
 	ev_io_start(loop, &l->epoll_watch);
-	for (uint32_t i = 0; i < spec->nnodes; i++) {
-		const struct arb_spec_node *n = &spec->nodes[i];
-		struct capture *cap = &l->caps[i];
-
-		cap->sinks = n->log.sinks;
-		if (!(n->log.given & ARB_LOG_SINKS))
-			cap->sinks |= default_sinks;
-		/* arbord's events always reach its stderr. */
-		if (i == ARB_ROOT)
-			cap->sinks |= ARB_SINK_CONSOLE;
-		/* Supervisors other than the root write nothing. */
-		if (n->kind == ARB_NODE_SUPERVISOR && i != ARB_ROOT)
-			continue;
-		if ((cap->sinks & ARB_SINK_FILE) && n->log.file) {
-			cap->file = file_for(l, n);
-			if (!cap->file)
-				goto oom;
-		}
-	}
+	for (uint32_t i = 0; i < spec->nnodes; i++)
+		if (arb_spec_is_node(spec, i) && setup_sinks(l, i) < 0)
+			goto oom;
 	*ret = l;
 	return 0;
 oom:
@@ -376,28 +412,51 @@ oom:
 	return -ENOMEM;
 }
 
+int
+arb_logs_node_changed(struct arb_logs *l, uint32_t node)
+{
+	int r = arb_logs_grow(l);
+
+	return r < 0 ? r : setup_sinks(l, node);
+}
+
+/* What its pipes still hold is read; then they, its ring and its lines go. */
+static void
+cap_release(struct arb_logs *l, uint32_t node)
+{
+	struct capture *cap = &l->caps[node];
+
+	if (cap->fd[0] >= 0)
+		arb_logs_exited(l, node);
+	for (int s = 0; s < 2; s++) {
+		if (cap->fd[s] < 0)
+			continue;
+		close(cap->fd[s]); /* leaves the epoll set with it */
+		if (cap->write_fd[s] >= 0)
+			close(cap->write_fd[s]);
+	}
+	free(cap->partial);
+	if (cap->ring)
+		arb_logring_done(cap->ring);
+	free(cap->ring);
+}
+
+void
+arb_logs_forget(struct arb_logs *l, uint32_t node)
+{
+	if (node >= l->ncaps)
+		return;
+	cap_release(l, node);
+	cap_init(&l->caps[node]);
+}
+
 void
 arb_logs_free(struct arb_logs *l)
 {
 	if (!l)
 		return;
-	for (uint32_t i = 0; l->caps && i < l->spec->nnodes; i++) {
-		struct capture *cap = &l->caps[i];
-
-		if (cap->fd[0] >= 0)
-			arb_logs_exited(l, i);
-		for (int s = 0; s < 2; s++) {
-			if (cap->fd[s] < 0)
-				continue;
-			close(cap->fd[s]);
-			if (cap->write_fd[s] >= 0)
-				close(cap->write_fd[s]);
-		}
-		free(cap->partial);
-		if (cap->ring)
-			arb_logring_done(cap->ring);
-		free(cap->ring);
-	}
+	for (uint32_t i = 0; l->caps && i < l->ncaps; i++)
+		cap_release(l, i);
 	while (l->files) {
 		struct arb_logfile *next = l->files->next;
 

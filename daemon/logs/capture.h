@@ -44,6 +44,20 @@ typedef void (*arb_logs_line_fn)(void *ctx, uint32_t node,
 int arb_logs_new(struct arb_logs **ret, struct ev_loop *loop,
 		 const struct arb_spec *spec, unsigned default_sinks);
 
+/*
+ * The spec has more node slots (the living tree): room for them. 0 or
+ * -ENOMEM.
+ */
+int arb_logs_grow(struct arb_logs *l);
+
+/* Node is new, or its log settings changed: its sinks follow the spec
+ * (a new file is opened). 0 or -ENOMEM. */
+int arb_logs_node_changed(struct arb_logs *l, uint32_t node);
+
+/* Node left the tree: what its pipes hold is read, then its pipes, ring
+ * and partial lines are gone; its slot is ready for another node. */
+void arb_logs_forget(struct arb_logs *l, uint32_t node);
+
 /* Reads what is left in every pipe, writes every file, closes all. */
 void arb_logs_free(struct arb_logs *l);
 

@@ -245,11 +245,28 @@ arb_events_fields(const struct arb_spec *spec, const struct arb_action *a,
 					 sizeof(ret->delay));
 		field_str(ret, "delay", ret->delay);
 		break;
+	case ARB_REP_SHUTDOWN:
+		field_str(ret, "reason", "auto_shutdown");
+		break;
 	case ARB_REP_GIVEUP:
 	case ARB_REP_DOWN:
 	case _ARB_REP_MAX:
 		break;
 	}
+}
+
+void
+arb_events_format_fields(const struct arb_event_fields *f,
+			 struct arb_logfmt *l)
+{
+	arb_logfmt_init(l);
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->v[i].str)
+			arb_logfmt_str(l, f->v[i].key, f->v[i].str);
+		else
+			arb_logfmt_int(l, f->v[i].key, f->v[i].num);
+	}
+	(void)arb_logfmt_end(l);
 }
 
 void
@@ -259,12 +276,5 @@ arb_events_format(const struct arb_spec *spec, const struct arb_action *a,
 	struct arb_event_fields f;
 
 	arb_events_fields(spec, a, &f);
-	arb_logfmt_init(l);
-	for (size_t i = 0; i < f.n; i++) {
-		if (f.v[i].str)
-			arb_logfmt_str(l, f.v[i].key, f.v[i].str);
-		else
-			arb_logfmt_int(l, f.v[i].key, f.v[i].num);
-	}
-	(void)arb_logfmt_end(l);
+	arb_events_format_fields(&f, l);
 }

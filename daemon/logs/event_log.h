@@ -61,4 +61,8 @@ void arb_events_fields(const struct arb_spec *spec, const struct arb_action *a,
 void arb_events_format(const struct arb_spec *spec, const struct arb_action *a,
 		       struct arb_logfmt *l);
 
+/* Formats fields (an event of the living tree, or of the core) in *l. */
+void arb_events_format_fields(const struct arb_event_fields *f,
+			      struct arb_logfmt *l);
+
 #endif
