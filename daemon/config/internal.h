@@ -71,6 +71,10 @@ struct node_ctx {
 		*restart_delay_max, *user, *group, *env_file;
 	uint32_t group_gid;
 	char **file_env; /* env_file's entries, one per KEY, until merged */
+
+	/* A supervisor's pool keys, checked by finish_supervisor; the
+	 * template group is read by load.c once the pool's keys are. */
+	const config_setting_t *template_group, *max_children, *instances;
 };
 
 /* Where a key may appear. */
@@ -225,6 +229,14 @@ int parse_log(struct node_ctx *c, const config_setting_t *s);
  * Always called, even after errors or OOM: it frees c->file_env.
  */
 void finish_service(struct node_ctx *c, const config_setting_t *g);
+
+/*
+ * After parse_keys on supervisor c->idx (group `g`, or the root's
+ * `supervisor` group): a pool's keys checked together (a template, no
+ * automatic shutdown, instances within max_children), and the pool keys
+ * of a supervisor that is not a pool reported.
+ */
+void finish_supervisor(struct node_ctx *c, const config_setting_t *g);
 
 /*
  * Reads every key of group `g` except name and children into node c->idx,
