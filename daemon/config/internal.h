@@ -4,6 +4,7 @@
  * Only daemon/config/ includes this header; the rest of arbord knows the
  * loader through config.h alone. The files depend on each other one way:
  *
+ *   child_spec.c  one child given as text at run time (arborctl add)
  *   load.c        the walk over files and the tree of children
  *     source.c    the text of one file, and the files it includes checked
  *     siblings.c  the names of each supervisor's children, indexed
@@ -43,6 +44,9 @@ struct loader {
 	const char *main_file; /* spec-owned copy of the main file's name */
 	const char *file;      /* spec-owned name of the file being read */
 	const char *include_dir; /* the main file's directory, for @include */
+	/* A child spec's text (arb_config_parse_child), for the columns of
+	 * its diagnostics; NULL when reading files. */
+	const char *text;
 	bool oom;
 	bool nodes_full; /* ARB_NODES_MAX reported once, not per child */
 	struct sibling_index siblings; /* every named child so far */
@@ -100,6 +104,10 @@ PRINTF(2, 3) char *format(struct loader *ld, const char *fmt, ...);
 PRINTF(4, 5) void at_err(struct loader *ld, const char *file, int line,
 			 const char *fmt, ...);
 
+/* An error at FILE:LINE:COLUMN (column <= 0: unknown). */
+PRINTF(5, 6) void at_err_column(struct loader *ld, const char *file,
+				int line, int column, const char *fmt, ...);
+
 /* An error at setting `at`, outside any child. */
 PRINTF(3, 4) void top_err(struct loader *ld, const config_setting_t *at,
 			  const char *fmt, ...);
@@ -137,6 +145,21 @@ char *included_name(struct loader *ld, const char *f);
  * being read, or one it pulled in with @include.
  */
 const char *file_of(struct loader *ld, const config_setting_t *s);
+
+/* ---- the tree (load.c) --------------------------------------------------- */
+
+/*
+ * Element `pos` (from 1, for messages) of a children list, group `g`, as
+ * the last child of `parent`, with its own children or template: every
+ * check the loader makes of a child.
+ */
+void load_child(struct loader *ld, uint32_t parent, const config_setting_t *g,
+		int pos);
+
+/* libconfig's syntax error, at the file that holds it (`path`, or one it
+ * pulled in with @include). */
+void report_syntax_error(struct loader *ld, const config_t *cfg,
+			 const char *path);
 
 /* ---- the text of a file (source.c) -------------------------------------- */
 

@@ -150,7 +150,7 @@ load_template(struct loader *ld, uint32_t pool, const config_setting_t *g)
 }
 
 /* One element of a `children` list: a service, a supervisor or a pool. */
-static void
+void
 load_child(struct loader *ld, uint32_t parent, const config_setting_t *g,
 	   int pos)
 {
@@ -349,7 +349,7 @@ load_top(struct loader *ld, const config_setting_t *root, bool fragment)
 
 /* ---- files ------------------------------------------------------------- */
 
-static void
+void
 report_syntax_error(struct loader *ld, const config_t *cfg, const char *path)
 {
 	const char *f = config_error_file(cfg);
