@@ -508,6 +508,37 @@ done:
 	arb_free(confd);
 }
 
+/*
+ * The instances pools start at boot are nodes too: with the tree they
+ * must fit ARB_NODES_MAX, or the tree could not be built.
+ */
+static void
+check_instances_fit(struct loader *ld)
+{
+	const struct arb_spec *spec = ld->spec;
+	uint64_t total = spec->nnodes;
+
+	for (uint32_t i = 0; i < spec->nnodes; i++) {
+		const struct arb_spec_node *n = &spec->nodes[i];
+
+		if (n->strategy != ARB_SIMPLE_ONE_FOR_ONE || n->is_template)
+			continue;
+		total += n->instances;
+		if (total <= ARB_NODES_MAX)
+			continue;
+		if (i == ARB_ROOT)
+			at_err(ld, ld->main_file, 0, "supervisor: instances: "
+			       "more than %d children in the whole tree with "
+			       "the pools' instances", ARB_NODES_MAX - 1);
+		else
+			at_err(ld, n->file, n->line, "child '%s': instances: "
+			       "more than %d children in the whole tree with "
+			       "the pools' instances", n->path,
+			       ARB_NODES_MAX - 1);
+		return;
+	}
+}
+
 int
 arb_config_load(const char *path, struct arb_spec **ret_spec,
 		struct arb_diag *diag)
@@ -527,6 +558,8 @@ arb_config_load(const char *path, struct arb_spec **ret_spec,
 	}
 	if (!ld.oom)
 		load_fragments(&ld, dir);
+	if (!ld.oom && diag->nerrors == nerrors)
+		check_instances_fit(&ld);
 	if (ld.oom) {
 		r = -ENOMEM;
 		goto fail;
