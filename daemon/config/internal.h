@@ -156,11 +156,6 @@ const char *file_of(struct loader *ld, const config_setting_t *s);
 void load_child(struct loader *ld, uint32_t parent, const config_setting_t *g,
 		int pos);
 
-/* libconfig's syntax error, at the file that holds it (`path`, or one it
- * pulled in with @include). */
-void report_syntax_error(struct loader *ld, const config_t *cfg,
-			 const char *path);
-
 /* ---- the text of a file (source.c) -------------------------------------- */
 
 /*

@@ -349,7 +349,7 @@ load_top(struct loader *ld, const config_setting_t *root, bool fragment)
 
 /* ---- files ------------------------------------------------------------- */
 
-void
+static void
 report_syntax_error(struct loader *ld, const config_t *cfg, const char *path)
 {
 	const char *f = config_error_file(cfg);
