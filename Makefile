@@ -79,7 +79,8 @@ UNIT_TESTS := tests/unit/test_tree tests/unit/test_lifecycle tests/unit/test_tre
 	tests/unit/test_oracle tests/unit/test_pidmap tests/unit/test_pidfd \
 	tests/unit/test_wire \
 	tests/unit/test_sockpath tests/unit/test_render tests/unit/test_notify \
-	tests/unit/test_logring tests/unit/test_shutdown
+	tests/unit/test_logring tests/unit/test_shutdown \
+	tests/unit/test_child_spec
 
 .PHONY: all check unit golden pytest integration conformance lint install \
 	uninstall clean bench golden-update fuzz boot boot-bins bench-boot
@@ -128,6 +129,13 @@ tests/unit/test_tree_random: tests/unit/test_tree_random.c \
 tests/unit/test_spec: tests/unit/test_spec.c $(CORE_SRCS:.c=.o)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(CORE_SRCS:.c=.o) \
 		$(LDFLAGS) $(CMOCKA_LIBS)
+
+# The loader with what it reads besides libconfig: the model, signal names.
+CHILD_SPEC_OBJS := $(CONFIG_SRCS:.c=.o) $(CORE_SRCS:.c=.o) daemon/signames.o
+tests/unit/test_child_spec: tests/unit/test_child_spec.c $(CHILD_SPEC_OBJS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DEP_CFLAGS) -o $@ $< \
+		$(CHILD_SPEC_OBJS) $(LDFLAGS) $(CMOCKA_LIBS) \
+		$(call pc_libs,libconfig,-lconfig)
 
 tests/unit/test_shutdown: tests/unit/test_shutdown.c daemon/core/shutdown.o
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/core/shutdown.o \

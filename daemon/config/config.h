@@ -11,6 +11,7 @@
 #define ARB_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "core/spec.h"
@@ -19,7 +20,12 @@ enum arb_diag_level { ARB_DIAG_ERROR, ARB_DIAG_WARNING };
 
 struct arb_diag_entry {
 	enum arb_diag_level level;
-	char *text; /* "FILE:LINE: message", no trailing newline */
+	/* "FILE:LINE: message", or "FILE:LINE:COLUMN: message" when the
+	 * column is known; no trailing newline. */
+	char *text;
+	int line;            /* from 1; 0: the entry is about a whole file */
+	int column;          /* from 1; 0: unknown (always, in a file) */
+	const char *message; /* within text, past "FILE:LINE:COLUMN: " */
 };
 
 struct arb_diag {
@@ -43,6 +49,33 @@ void arb_diag_done(struct arb_diag *d);
  */
 int arb_config_load(const char *path, struct arb_spec **ret_spec,
 		    struct arb_diag *diag);
+
+/* The file name in the diagnostics of arb_config_parse_child. */
+#define ARB_CONFIG_SPEC_NAME "spec"
+
+/*
+ * Reads `text`, one child in arbor.conf syntax (the body of a group,
+ * `name = "x"; exec = [ "sleep", "9" ];`, or the same in braces), as a
+ * new last child of supervisor `parent` of `spec`, validated exactly as
+ * arb_config_load validates a child: its keys, its own children or
+ * template, names, depth, the caps of limits.h, C5. What is relative to
+ * `parent` is read from spec->nodes[parent]: its depth and path (depth
+ * caps, the child's path in messages), strategy (a pool takes no child),
+ * auto_shutdown (C5), log (inherited), nchildren (ARB_CHILDREN_MAX);
+ * spec->nnodes counts toward ARB_NODES_MAX. Whether `parent` already has
+ * a child of that name is not checked here. A relative env_file is taken
+ * from "/"; @include is refused.
+ *
+ * Entries go to *diag as with arb_config_load, their file named
+ * ARB_CONFIG_SPEC_NAME, with a line in `text` and, where one can be
+ * found, a column. Returns 0 and sets *ret_node (the new child's index)
+ * when there is no error; -EINVAL with the errors in *diag, or -ENOMEM.
+ * On failure spec may hold the child half-built, attached to `parent`:
+ * it is a scratch spec, to be freed.
+ */
+int arb_config_parse_child(const char *text, struct arb_spec *spec,
+			   uint32_t parent, uint32_t *ret_node,
+			   struct arb_diag *diag);
 
 /*
  * Writes the resolved tree as libconfig text that arb_config_load reads

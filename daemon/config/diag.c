@@ -7,6 +7,7 @@
  * It only formats and collects: what to print, and where, is main.c's.
  * It depends on no other file of the loader.
  */
+#include <ctype.h>
 #include <libconfig.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -60,14 +61,19 @@ format(struct loader *ld, const char *fmt, ...)
 	return s;
 }
 
-/* Appends "FILE:LINE: " + prefix + message (no ":LINE" when line <= 0). */
-static PRINTF(6, 0) void
+/*
+ * Appends "FILE:LINE:COLUMN: " + prefix + message (no ":LINE" when
+ * line <= 0, no ":COLUMN" when column <= 0).
+ */
+static PRINTF(7, 0) void
 diag_vadd(struct loader *ld, enum arb_diag_level level, const char *file,
-	  int line, const char *prefix, const char *fmt, va_list ap)
+	  int line, int column, const char *prefix, const char *fmt,
+	  va_list ap)
 {
 	struct arb_diag *d = ld->diag;
 	struct arb_diag_entry *entries;
 	char *msg, *text;
+	size_t message_len;
 
 	entries = arb_reallocarray(d->entries, d->n + 1, sizeof(*entries));
 	if (!entries) {
@@ -80,10 +86,14 @@ diag_vadd(struct loader *ld, enum arb_diag_level level, const char *file,
 		ld->oom = true;
 		return;
 	}
-	if (line > 0)
+	if (line > 0 && column > 0)
+		text = format(ld, "%s:%d:%d: %s%s", file, line, column, prefix,
+			      msg);
+	else if (line > 0)
 		text = format(ld, "%s:%d: %s%s", file, line, prefix, msg);
 	else
 		text = format(ld, "%s: %s%s", file, prefix, msg);
+	message_len = strlen(prefix) + strlen(msg);
 	arb_free(msg);
 	if (!text)
 		return;
@@ -93,6 +103,9 @@ diag_vadd(struct loader *ld, enum arb_diag_level level, const char *file,
 			*p = '?';
 	d->entries[d->n].level = level;
 	d->entries[d->n].text = text;
+	d->entries[d->n].line = line > 0 ? line : 0;
+	d->entries[d->n].column = line > 0 && column > 0 ? column : 0;
+	d->entries[d->n].message = text + strlen(text) - message_len;
 	d->n++;
 	if (level == ARB_DIAG_ERROR)
 		d->nerrors++;
@@ -106,7 +119,18 @@ at_err(struct loader *ld, const char *file, int line, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	diag_vadd(ld, ARB_DIAG_ERROR, file, line, "", fmt, ap);
+	diag_vadd(ld, ARB_DIAG_ERROR, file, line, 0, "", fmt, ap);
+	va_end(ap);
+}
+
+PRINTF(5, 6) void
+at_err_column(struct loader *ld, const char *file, int line, int column,
+	      const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_vadd(ld, ARB_DIAG_ERROR, file, line, column, "", fmt, ap);
 	va_end(ap);
 }
 
@@ -160,6 +184,87 @@ file_of(struct loader *ld, const config_setting_t *s)
 	return copy;
 }
 
+/* The line `line` (from 1) of text, and its length; NULL past the end. */
+static const char *
+line_of(const char *text, int line, size_t *ret_len)
+{
+	const char *p = text;
+
+	for (int i = 1; i < line && p; i++) {
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	if (!p)
+		return NULL;
+	*ret_len = strcspn(p, "\n");
+	return p;
+}
+
+/* Where `key` is written as a key (KEY = or KEY :) in the line, or NULL. */
+static const char *
+find_key(const char *line, size_t len, const char *key)
+{
+	size_t klen = strlen(key);
+
+	for (const char *p = line; klen && p + klen <= line + len; p++) {
+		const char *after = p + klen;
+
+		if (memcmp(p, key, klen) != 0 ||
+		    (p > line && (isalnum((unsigned char)p[-1]) ||
+				  p[-1] == '_' || p[-1] == '-')))
+			continue;
+		while (after < line + len && (*after == ' ' || *after == '\t'))
+			after++;
+		if (after < line + len && (*after == '=' || *after == ':'))
+			return p;
+	}
+	return NULL;
+}
+
+/* Where the string "value" is written in the line, quotes included. */
+static const char *
+find_string(const char *line, size_t len, const char *value)
+{
+	size_t vlen = strlen(value);
+
+	for (const char *p = line; p + vlen + 2 <= line + len; p++)
+		if (p[0] == '"' && memcmp(p + 1, value, vlen) == 0 &&
+		    p[vlen + 1] == '"')
+			return p;
+	return NULL;
+}
+
+/*
+ * The column (from 1) of setting `s` in a child spec given as text
+ * (ld->text), 0 in a file. libconfig keeps only a setting's line: on it,
+ * a string element is found by its value, a setting by its key (an
+ * element by its list's), else the line's first character not blank.
+ */
+static int
+column_of(struct loader *ld, const config_setting_t *s)
+{
+	const char *line, *at = NULL;
+	size_t len;
+
+	if (!ld->text)
+		return 0;
+	line = line_of(ld->text, (int)config_setting_source_line(s), &len);
+	if (!line)
+		return 0;
+	if (!config_setting_name(s) &&
+	    config_setting_type(s) == CONFIG_TYPE_STRING)
+		at = find_string(line, len, config_setting_get_string(s));
+	if (!at)
+		at = find_key(line, len, key_of(s));
+	if (!at) {
+		at = line + strspn(line, " \t");
+		if (at >= line + len)
+			return 0;
+	}
+	return (int)(at - line) + 1;
+}
+
 PRINTF(3, 4) void
 top_err(struct loader *ld, const config_setting_t *at, const char *fmt, ...)
 {
@@ -167,14 +272,15 @@ top_err(struct loader *ld, const config_setting_t *at, const char *fmt, ...)
 
 	va_start(ap, fmt);
 	diag_vadd(ld, ARB_DIAG_ERROR, file_of(ld, at),
-		  (int)config_setting_source_line(at), "", fmt, ap);
+		  (int)config_setting_source_line(at), column_of(ld, at), "",
+		  fmt, ap);
 	va_end(ap);
 }
 
 /* An error or warning about node c->idx at FILE:LINE, quoting its path. */
-static PRINTF(5, 0) void
+static PRINTF(6, 0) void
 node_vdiag(struct node_ctx *c, enum arb_diag_level level, const char *file,
-	   int line, const char *fmt, va_list ap)
+	   int line, int column, const char *fmt, va_list ap)
 {
 	struct loader *ld = c->ld;
 	const char *prefix = c->top ? "" : "supervisor: ";
@@ -187,7 +293,7 @@ node_vdiag(struct node_ctx *c, enum arb_diag_level level, const char *file,
 			return;
 		prefix = child;
 	}
-	diag_vadd(ld, level, file, line, prefix, fmt, ap);
+	diag_vadd(ld, level, file, line, column, prefix, fmt, ap);
 	arb_free(child);
 }
 
@@ -198,7 +304,8 @@ node_err(struct node_ctx *c, const config_setting_t *at, const char *fmt, ...)
 
 	va_start(ap, fmt);
 	node_vdiag(c, ARB_DIAG_ERROR, file_of(c->ld, at),
-		   (int)config_setting_source_line(at), fmt, ap);
+		   (int)config_setting_source_line(at), column_of(c->ld, at),
+		   fmt, ap);
 	va_end(ap);
 }
 
@@ -210,7 +317,8 @@ node_warn(struct node_ctx *c, const config_setting_t *at, const char *fmt,
 
 	va_start(ap, fmt);
 	node_vdiag(c, ARB_DIAG_WARNING, file_of(c->ld, at),
-		   (int)config_setting_source_line(at), fmt, ap);
+		   (int)config_setting_source_line(at), column_of(c->ld, at),
+		   fmt, ap);
 	va_end(ap);
 }
 
@@ -221,6 +329,6 @@ node_err_at(struct node_ctx *c, const char *file, int line, const char *fmt,
 	va_list ap;
 
 	va_start(ap, fmt);
-	node_vdiag(c, ARB_DIAG_ERROR, file, line, fmt, ap);
+	node_vdiag(c, ARB_DIAG_ERROR, file, line, 0, fmt, ap);
 	va_end(ap);
 }

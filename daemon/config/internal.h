@@ -4,6 +4,7 @@
  * Only daemon/config/ includes this header; the rest of arbord knows the
  * loader through config.h alone. The files depend on each other one way:
  *
+ *   child_spec.c  one child given as text at run time (arborctl add)
  *   load.c        the walk over files and the tree of children
  *     source.c    the text of one file, and the files it includes checked
  *     siblings.c  the names of each supervisor's children, indexed
@@ -43,6 +44,9 @@ struct loader {
 	const char *main_file; /* spec-owned copy of the main file's name */
 	const char *file;      /* spec-owned name of the file being read */
 	const char *include_dir; /* the main file's directory, for @include */
+	/* A child spec's text (arb_config_parse_child), for the columns of
+	 * its diagnostics; NULL when reading files. */
+	const char *text;
 	bool oom;
 	bool nodes_full; /* ARB_NODES_MAX reported once, not per child */
 	struct sibling_index siblings; /* every named child so far */
@@ -71,6 +75,10 @@ struct node_ctx {
 		*restart_delay_max, *user, *group, *env_file;
 	uint32_t group_gid;
 	char **file_env; /* env_file's entries, one per KEY, until merged */
+
+	/* A supervisor's pool keys, checked by finish_supervisor; the
+	 * template group is read by load.c once the pool's keys are. */
+	const config_setting_t *template_group, *max_children, *instances;
 };
 
 /* Where a key may appear. */
@@ -95,6 +103,10 @@ PRINTF(2, 3) char *format(struct loader *ld, const char *fmt, ...);
 /* An error at FILE:LINE, or at FILE alone when line <= 0. */
 PRINTF(4, 5) void at_err(struct loader *ld, const char *file, int line,
 			 const char *fmt, ...);
+
+/* An error at FILE:LINE:COLUMN (column <= 0: unknown). */
+PRINTF(5, 6) void at_err_column(struct loader *ld, const char *file,
+				int line, int column, const char *fmt, ...);
 
 /* An error at setting `at`, outside any child. */
 PRINTF(3, 4) void top_err(struct loader *ld, const config_setting_t *at,
@@ -133,6 +145,16 @@ char *included_name(struct loader *ld, const char *f);
  * being read, or one it pulled in with @include.
  */
 const char *file_of(struct loader *ld, const config_setting_t *s);
+
+/* ---- the tree (load.c) --------------------------------------------------- */
+
+/*
+ * Element `pos` (from 1, for messages) of a children list, group `g`, as
+ * the last child of `parent`, with its own children or template: every
+ * check the loader makes of a child.
+ */
+void load_child(struct loader *ld, uint32_t parent, const config_setting_t *g,
+		int pos);
 
 /* ---- the text of a file (source.c) -------------------------------------- */
 
@@ -225,6 +247,14 @@ int parse_log(struct node_ctx *c, const config_setting_t *s);
  * Always called, even after errors or OOM: it frees c->file_env.
  */
 void finish_service(struct node_ctx *c, const config_setting_t *g);
+
+/*
+ * After parse_keys on supervisor c->idx (group `g`, or the root's
+ * `supervisor` group): a pool's keys checked together (a template, no
+ * automatic shutdown, instances within max_children), and the pool keys
+ * of a supervisor that is not a pool reported.
+ */
+void finish_supervisor(struct node_ctx *c, const config_setting_t *g);
 
 /*
  * Reads every key of group `g` except name and children into node c->idx,

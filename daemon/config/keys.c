@@ -152,19 +152,11 @@ parse_significant(struct node_ctx *c, const config_setting_t *s)
 static int
 parse_strategy(struct node_ctx *c, const config_setting_t *s)
 {
-	const char *text;
 	int v;
 
-	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
-		text = config_setting_get_string(s);
-		if (strcmp(text, "simple_one_for_one") == 0) {
-			node_err(c, s, "strategy: 'simple_one_for_one' is not "
-				 "supported (arbor has no dynamic children)");
-			return -1;
-		}
-	}
 	if (get_enum(c, s, arb_strategy_from_name,
-		     "one_for_one, one_for_all or rest_for_one", &v) < 0)
+		     "one_for_one, one_for_all, rest_for_one or "
+		     "simple_one_for_one", &v) < 0)
 		return -1;
 	node(c)->strategy = (enum arb_strategy)v;
 	return 0;
@@ -212,6 +204,61 @@ parse_auto_shutdown(struct node_ctx *c, const config_setting_t *s)
 		     "never, any_significant or all_significant", &v) < 0)
 		return -1;
 	node(c)->auto_shutdown = (enum arb_auto_shutdown)v;
+	return 0;
+}
+
+/* ---- pools (strategy simple_one_for_one) --------------------------------- */
+
+/*
+ * Only noted here: whether the node is a pool is known once every key is
+ * read (finish_supervisor), and load.c reads the group as a service.
+ */
+static int
+parse_template(struct node_ctx *c, const config_setting_t *s)
+{
+	if (!config_setting_is_group(s)) {
+		node_err(c, s, "template: expected a group { ... } of service "
+			 "keys, got %s", type_name(s));
+		return -1;
+	}
+	c->template_group = s;
+	return 0;
+}
+
+/* A count of children from 0 to ARB_CHILDREN_MAX. */
+static int
+get_count(struct node_ctx *c, const config_setting_t *s, uint32_t *ret)
+{
+	long long v;
+
+	if (get_int(c, s, &v) < 0)
+		return -1;
+	if (v < 0 || v > ARB_CHILDREN_MAX) {
+		node_err(c, s, "%s: %lld is out of range (0 to %d)", key_of(s),
+			 v, ARB_CHILDREN_MAX);
+		return -1;
+	}
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+/* 0: no limit but ARB_CHILDREN_MAX. */
+static int
+parse_max_children(struct node_ctx *c, const config_setting_t *s)
+{
+	if (get_count(c, s, &node(c)->max_children) < 0)
+		return -1;
+	c->max_children = s;
+	return 0;
+}
+
+/* Checked against max_children by finish_supervisor. */
+static int
+parse_instances(struct node_ctx *c, const config_setting_t *s)
+{
+	if (get_count(c, s, &node(c)->instances) < 0)
+		return -1;
+	c->instances = s;
 	return 0;
 }
 
@@ -499,6 +546,19 @@ parse_normal_exit(struct node_ctx *c, const config_setting_t *s)
 		arb_spec_set_normal_exit(node(c), (int)code);
 	}
 	return bad;
+}
+
+/* What a reload does with this service once its spec changed. */
+static int
+parse_on_change(struct node_ctx *c, const config_setting_t *s)
+{
+	int v;
+
+	if (get_enum(c, s, arb_on_change_from_name,
+		     "restart or next-start", &v) < 0)
+		return -1;
+	node(c)->on_change = (enum arb_on_change)v;
+	return 0;
 }
 
 /* ---- readiness, watchdog, backoff (SEMANTICS.md M6, M7) ------------------ */
@@ -826,6 +886,41 @@ done:
 	finish_exec(c);
 }
 
+#define POOL "a pool (strategy = \"simple_one_for_one\")"
+
+void
+finish_supervisor(struct node_ctx *c, const config_setting_t *g)
+{
+	static const char *const pool_keys[] = {
+		"template", "max_children", "instances",
+	};
+	const struct arb_spec_node *n = node(c);
+	const config_setting_t *s;
+
+	if (n->strategy != ARB_SIMPLE_ONE_FOR_ONE) {
+		for (size_t i = 0; i < sizeof(pool_keys) / sizeof(*pool_keys);
+		     i++) {
+			s = config_setting_get_member(g, pool_keys[i]);
+			if (s)
+				node_err(c, s, "key '%s' applies only to %s",
+					 pool_keys[i], POOL);
+		}
+		return;
+	}
+	if (!config_setting_get_member(g, "template"))
+		node_err(c, g, "%s needs a 'template': the keys of its "
+			 "instances", POOL);
+	s = config_setting_get_member(g, "auto_shutdown");
+	/* OTP refuses it: a pool's instances cannot be significant. */
+	if (s && n->auto_shutdown != ARB_AUTO_NEVER)
+		node_err(c, s, "auto_shutdown: %s does not shut down by "
+			 "itself (only \"never\")", POOL);
+	if (c->instances && n->max_children > 0 &&
+	    n->instances > n->max_children)
+		node_err(c, c->instances, "instances: %u is more than "
+			 "max_children %u", n->instances, n->max_children);
+}
+
 /* ---- the key table ----------------------------------------------------- */
 
 static const struct key {
@@ -877,6 +972,13 @@ static const struct key {
 	{"log", IN_SERVICE | IN_SUPERVISOR | IN_ROOT, 0, parse_log},
 	{"forward_signals", IN_SERVICE, ARB_DEF_FORWARD_SIGNALS,
 	 parse_forward_signals},
+	{"on_change", IN_SERVICE, ARB_DEF_ON_CHANGE, parse_on_change},
+	/* Pools only: finish_supervisor rejects them anywhere else. */
+	{"template", IN_SUPERVISOR | IN_ROOT, 0, parse_template},
+	{"max_children", IN_SUPERVISOR | IN_ROOT, ARB_DEF_MAX_CHILDREN,
+	 parse_max_children},
+	{"instances", IN_SUPERVISOR | IN_ROOT, ARB_DEF_INSTANCES,
+	 parse_instances},
 };
 
 static const struct key *

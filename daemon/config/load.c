@@ -104,14 +104,61 @@ add_node(struct loader *ld, uint32_t parent, enum arb_node_kind kind,
 	return idx;
 }
 
-/* One element of a `children` list: a service or a supervisor. */
+/*
+ * Takes the template, the last child added to `pool`, out of its children:
+ * it is nobody's child. A stand-in for arb_spec_detach (spec_edit.c).
+ */
 static void
+detach_last_child(struct arb_spec *spec, uint32_t pool)
+{
+	spec->nodes[pool].nchildren--;
+}
+
+/*
+ * A pool's `template = { ... }`: every key of a service but name, read
+ * into a service node that is nobody's child (its instances are made from
+ * it at run time). It logs as the pool does, as a child would.
+ */
+static void
+load_template(struct loader *ld, uint32_t pool, const config_setting_t *g)
+{
+	struct node_ctx c = {.ld = ld};
+	const config_setting_t *name = config_setting_get_member(g, "name");
+
+	c.idx = add_node(ld, pool, ARB_NODE_SERVICE, "template", g);
+	if (c.idx == ARB_NONE)
+		return;
+	detach_last_child(ld->spec, pool);
+	ld->spec->nodes[c.idx].is_template = true;
+	ld->spec->nodes[pool].template_node = c.idx;
+	if (name)
+		node_err(&c, name, "a template has no name (its instances "
+			 "are named by spawn, or numbered)");
+	if (config_setting_get_member(g, "children")) {
+		node_err(&c, g, "a template is a service: it has 'exec', not "
+			 "'children'");
+		return;
+	}
+	if (!config_setting_get_member(g, "exec")) {
+		node_err(&c, g, "missing key 'exec' (a template is a "
+			 "service)");
+		return;
+	}
+	parse_keys(&c, g, IN_SERVICE);
+	finish_service(&c, g);
+	check_significant(&c);
+}
+
+/* One element of a `children` list: a service, a supervisor or a pool. */
+void
 load_child(struct loader *ld, uint32_t parent, const config_setting_t *g,
 	   int pos)
 {
 	const config_setting_t *exec = config_setting_get_member(g, "exec");
 	const config_setting_t *children =
 		config_setting_get_member(g, "children");
+	const config_setting_t *template =
+		config_setting_get_member(g, "template");
 	struct node_ctx c = {.ld = ld};
 	char buf[16];
 	const char *name = child_name(g, pos, buf, sizeof(buf));
@@ -139,22 +186,30 @@ load_child(struct loader *ld, uint32_t parent, const config_setting_t *g,
 			 "has exec, a supervisor has children)");
 		return;
 	}
-	if (!exec && !children) {
-		node_err(&c, g, "has neither 'exec' (a service) nor "
-			 "'children' (a supervisor)");
+	if (!exec && !children && !template) {
+		node_err(&c, g, "has neither 'exec' (a service), 'children' "
+			 "(a supervisor) nor 'template' (a pool)");
 		return;
 	}
-	/* A service may sit under the deepest supervisor. */
-	if (children && node(&c)->depth > ARB_DEPTH_MAX) {
-		node_err(&c, children, "children: a supervisor nested more "
-			 "than %d levels below the root", ARB_DEPTH_MAX);
+	/* A service, or a pool's instance, may sit under the deepest
+	 * supervisor. */
+	if (!exec && node(&c)->depth > ARB_DEPTH_MAX) {
+		node_err(&c, children ? children : template, "%s: a supervisor "
+			 "nested more than %d levels below the root",
+			 children ? "children" : "template", ARB_DEPTH_MAX);
 		return;
 	}
 	parse_keys(&c, g, exec ? IN_SERVICE : IN_SUPERVISOR);
 	if (exec)
 		finish_service(&c, g);
+	else
+		finish_supervisor(&c, g);
 	check_significant(&c);
-	if (children && !ld->oom)
+	if (ld->oom)
+		return;
+	if (c.template_group && node(&c)->strategy == ARB_SIMPLE_ONE_FOR_ONE)
+		load_template(ld, c.idx, c.template_group);
+	if (children)
 		load_children(ld, c.idx, children);
 }
 
@@ -172,6 +227,13 @@ load_children(struct loader *ld, uint32_t parent,
 	if (!config_setting_is_list(list)) {
 		node_err(&pc, list, "children: expected a list "
 			 "( { ... }, ... ), got %s", type_name(list));
+		return;
+	}
+	if (p->strategy == ARB_SIMPLE_ONE_FOR_ONE) {
+		node_err(&pc, list, "children: %s is a pool (strategy = "
+			 "\"simple_one_for_one\"): its instances are made from "
+			 "its 'template', it has no children of its own",
+			 parent == ARB_ROOT ? "the root" : "it");
 		return;
 	}
 	n = config_setting_length(list);
@@ -204,6 +266,11 @@ load_root_flags(struct loader *ld, const config_setting_t *g)
 		return;
 	}
 	parse_keys(&c, g, IN_ROOT);
+	finish_supervisor(&c, g);
+	/* The root may be a pool, as in OTP: then it has no children. */
+	if (c.template_group && !ld->oom &&
+	    ld->spec->nodes[ARB_ROOT].strategy == ARB_SIMPLE_ONE_FOR_ONE)
+		load_template(ld, ARB_ROOT, c.template_group);
 }
 
 /*
@@ -441,6 +508,37 @@ done:
 	arb_free(confd);
 }
 
+/*
+ * The instances pools start at boot are nodes too: with the tree they
+ * must fit ARB_NODES_MAX, or the tree could not be built.
+ */
+static void
+check_instances_fit(struct loader *ld)
+{
+	const struct arb_spec *spec = ld->spec;
+	uint64_t total = spec->nnodes;
+
+	for (uint32_t i = 0; i < spec->nnodes; i++) {
+		const struct arb_spec_node *n = &spec->nodes[i];
+
+		if (n->strategy != ARB_SIMPLE_ONE_FOR_ONE || n->is_template)
+			continue;
+		total += n->instances;
+		if (total <= ARB_NODES_MAX)
+			continue;
+		if (i == ARB_ROOT)
+			at_err(ld, ld->main_file, 0, "supervisor: instances: "
+			       "more than %d children in the whole tree with "
+			       "the pools' instances", ARB_NODES_MAX - 1);
+		else
+			at_err(ld, n->file, n->line, "child '%s': instances: "
+			       "more than %d children in the whole tree with "
+			       "the pools' instances", n->path,
+			       ARB_NODES_MAX - 1);
+		return;
+	}
+}
+
 int
 arb_config_load(const char *path, struct arb_spec **ret_spec,
 		struct arb_diag *diag)
@@ -460,6 +558,8 @@ arb_config_load(const char *path, struct arb_spec **ret_spec,
 	}
 	if (!ld.oom)
 		load_fragments(&ld, dir);
+	if (!ld.oom && diag->nerrors == nerrors)
+		check_instances_fit(&ld);
 	if (ld.oom) {
 		r = -ENOMEM;
 		goto fail;

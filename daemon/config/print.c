@@ -402,11 +402,37 @@ print_service(FILE *out, unsigned depth, const struct arb_spec_node *n)
 	print_context(out, depth, n);
 	print_log(out, depth, n);
 	print_forward_signals(out, depth, n);
+	print_key_string(out, depth, "on_change",
+			 arb_on_change_name(n->on_change));
+	end_line(out, n, ARB_DEF_ON_CHANGE);
 }
 
-/* strategy, intensity, period, auto_shutdown: the root's and others'. */
+/* A pool's bounds, and the template its instances are made from. */
 static void
-print_flags(FILE *out, unsigned depth, const struct arb_spec_node *n)
+print_pool(FILE *out, unsigned depth, const struct arb_spec *spec,
+	   const struct arb_spec_node *n)
+{
+	indent(out, depth);
+	fprintf(out, "max_children = %u", n->max_children);
+	end_line(out, n, ARB_DEF_MAX_CHILDREN);
+	indent(out, depth);
+	fprintf(out, "instances = %u", n->instances);
+	end_line(out, n, ARB_DEF_INSTANCES);
+	indent(out, depth);
+	fputs("template = {\n", out);
+	if (n->template_node != ARB_NONE)
+		print_service(out, depth + 1, &spec->nodes[n->template_node]);
+	indent(out, depth);
+	fputs("};\n", out);
+}
+
+/*
+ * strategy, intensity, period, auto_shutdown: the root's and others';
+ * a pool's keys too.
+ */
+static void
+print_flags(FILE *out, unsigned depth, const struct arb_spec *spec,
+	    const struct arb_spec_node *n)
 {
 	print_key_string(out, depth, "strategy",
 			 arb_strategy_name(n->strategy));
@@ -420,6 +446,8 @@ print_flags(FILE *out, unsigned depth, const struct arb_spec_node *n)
 			 arb_auto_shutdown_name(n->auto_shutdown));
 	end_line(out, n, ARB_DEF_AUTO_SHUTDOWN);
 	print_log(out, depth, n);
+	if (n->strategy == ARB_SIMPLE_ONE_FOR_ONE)
+		print_pool(out, depth, spec, n);
 }
 
 static void print_children(FILE *out, unsigned depth,
@@ -445,8 +473,10 @@ print_child(FILE *out, unsigned depth, const struct arb_spec *spec,
 		fprintf(out, "significant = %s",
 			n->significant ? "true" : "false");
 		end_line(out, n, ARB_DEF_SIGNIFICANT);
-		print_flags(out, depth + 1, n);
-		print_children(out, depth + 1, spec, n);
+		print_flags(out, depth + 1, spec, n);
+		/* A pool has a template instead. */
+		if (n->strategy != ARB_SIMPLE_ONE_FOR_ONE)
+			print_children(out, depth + 1, spec, n);
 	}
 	indent(out, depth);
 	fputs(last ? "}\n" : "},\n", out);
@@ -477,7 +507,7 @@ arb_config_print(const struct arb_spec *spec, FILE *out)
 	fputs("# The resolved tree; \"# default\" marks values that were not"
 	      " written.\n", out);
 	fputs("supervisor = {\n", out);
-	print_flags(out, 1, root);
+	print_flags(out, 1, spec, root);
 	print_giveup(out, spec);
 	fputs("};\n", out);
 	if (spec->control_group)
@@ -486,5 +516,6 @@ arb_config_print(const struct arb_spec *spec, FILE *out)
 		fprintf(out, "control_read_logs = %s;%s\n",
 			spec->control_read_logs ? "true" : "false",
 			spec->control_read_logs ? "" : " # default");
-	print_children(out, 0, spec, root);
+	if (root->strategy != ARB_SIMPLE_ONE_FOR_ONE)
+		print_children(out, 0, spec, root);
 }
