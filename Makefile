@@ -241,7 +241,7 @@ bench-boot: boot-bins
 integration: daemon/arbord ctl/arborctl $(HELPERS) $(FAULTS_ARBORD)
 	ARBOR_SANITIZE=$(SANITIZE) $(PYTEST) -q tests/integration
 
-conformance: daemon/arbord
+conformance: daemon/arbord ctl/arborctl
 	ARBOR_SANITIZE=$(SANITIZE) $(PYTEST) -q tests/conformance
 
 golden-update: daemon/arbord
