@@ -105,16 +105,6 @@ add_node(struct loader *ld, uint32_t parent, enum arb_node_kind kind,
 }
 
 /*
- * Takes the template, the last child added to `pool`, out of its children:
- * it is nobody's child. A stand-in for arb_spec_detach (spec_edit.c).
- */
-static void
-detach_last_child(struct arb_spec *spec, uint32_t pool)
-{
-	spec->nodes[pool].nchildren--;
-}
-
-/*
  * A pool's `template = { ... }`: every key of a service but name, read
  * into a service node that is nobody's child (its instances are made from
  * it at run time). It logs as the pool does, as a child would.
@@ -128,7 +118,7 @@ load_template(struct loader *ld, uint32_t pool, const config_setting_t *g)
 	c.idx = add_node(ld, pool, ARB_NODE_SERVICE, "template", g);
 	if (c.idx == ARB_NONE)
 		return;
-	detach_last_child(ld->spec, pool);
+	arb_spec_detach(ld->spec, c.idx);
 	ld->spec->nodes[c.idx].is_template = true;
 	ld->spec->nodes[pool].template_node = c.idx;
 	if (name)

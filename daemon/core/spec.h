@@ -272,7 +272,7 @@ struct arb_spec_node {
 
 	bool unused;      /* a free slot (a deleted node's), reused later */
 	bool is_template; /* a pool's template */
-	bool dynamic;     /* added at run time (add, spawn), not configured */
+	bool dynamic;     /* added while it runs (add, spawn), not configured */
 	/* The spec a reload gave it, taken at its next start; owned. */
 	struct arb_spec_node *pending;
 };
