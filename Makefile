@@ -79,7 +79,7 @@ UNIT_TESTS := tests/unit/test_tree tests/unit/test_lifecycle tests/unit/test_tre
 	tests/unit/test_oracle tests/unit/test_pidmap tests/unit/test_pidfd \
 	tests/unit/test_wire \
 	tests/unit/test_sockpath tests/unit/test_render tests/unit/test_notify \
-	tests/unit/test_logring tests/unit/test_shutdown
+	tests/unit/test_logring tests/unit/test_shutdown tests/unit/test_plan
 
 .PHONY: all check unit golden pytest integration conformance lint install \
 	uninstall clean bench golden-update fuzz boot boot-bins bench-boot
@@ -128,6 +128,13 @@ tests/unit/test_tree_random: tests/unit/test_tree_random.c \
 tests/unit/test_spec: tests/unit/test_spec.c $(CORE_SRCS:.c=.o)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(CORE_SRCS:.c=.o) \
 		$(LDFLAGS) $(CMOCKA_LIBS)
+
+# The plan's JSON is the shell's (jansson), its signal names signames.c's.
+tests/unit/test_plan: tests/unit/test_plan.c $(CORE_SRCS:.c=.o) \
+		daemon/control/plan_json.o daemon/signames.o
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(JANSSON_CFLAGS) -o $@ $< \
+		$(CORE_SRCS:.c=.o) daemon/control/plan_json.o daemon/signames.o \
+		$(LDFLAGS) $(CMOCKA_LIBS) $(JANSSON_LIBS)
 
 tests/unit/test_shutdown: tests/unit/test_shutdown.c daemon/core/shutdown.o
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/core/shutdown.o \

@@ -451,15 +451,14 @@ value_user(struct text *t, const struct arb_spec *s,
 		text_unsigned(t, n->uid);
 }
 
-/* The identity user and group became, as print.c's comment shows it. */
+/* What user resolved to, as print.c's comment shows it (the gid is
+ * group's). */
 static void
 resolved_identity(struct text *t, const struct arb_spec *s,
 		  const struct arb_spec_node *n)
 {
 	text_put(t, "uid=");
 	text_unsigned(t, n->uid);
-	text_put(t, " gid=");
-	text_unsigned(t, n->gid);
 	text_put(t, " groups=");
 	for (uint32_t i = 0; i < n->ngroups; i++) {
 		if (i)
@@ -470,6 +469,15 @@ resolved_identity(struct text *t, const struct arb_spec *s,
 	text_put(t, n->home ? n->home : "");
 	text_put(t, " shell=");
 	text_put(t, n->shell ? n->shell : "");
+}
+
+/* Unset, the gid is the user's primary group, which may have changed. */
+static void
+resolved_group(struct text *t, const struct arb_spec *s,
+	       const struct arb_spec_node *n)
+{
+	text_put(t, "gid=");
+	text_unsigned(t, n->gid);
 }
 
 /* The gid: the core has no group database to name it with. */
@@ -732,7 +740,7 @@ static const struct key_def service_keys[] = {
 	{"inherit_env", false, value_inherit_env, NULL},
 	{"cwd", false, value_cwd, NULL},
 	{"user", false, value_user, resolved_identity},
-	{"group", false, value_group, NULL},
+	{"group", false, value_group, resolved_group},
 	{"umask", false, value_umask, NULL},
 	{"nice", false, value_nice, NULL},
 	{"rlimits", false, value_rlimits, NULL},
@@ -924,7 +932,8 @@ key_differs(struct differ *d, const struct key_def *def,
 	text_reset(&d->new_resolved);
 	def->resolved(&d->old_resolved, as, a);
 	def->resolved(&d->new_resolved, bs, b);
-	if (text_equal(&d->old_resolved, &d->new_resolved))
+	if (d->old_resolved.oom || d->new_resolved.oom ||
+	    text_equal(&d->old_resolved, &d->new_resolved))
 		goto done;
 	text_put(&d->old, d->old.unset ? "# " : " # ");
 	text_put(&d->old, d->old_resolved.buf);
