@@ -61,8 +61,10 @@ keys_json(const struct arb_plan_step *st)
 
 		if (!o || json_array_append_new(keys, o) < 0 ||
 		    json_object_set_new(o, "key", text_json(k->key)) < 0 ||
-		    json_object_set_new(o, "old", text_json(k->old_value)) < 0 ||
-		    json_object_set_new(o, "new", text_json(k->new_value)) < 0)
+		    json_object_set_new(o, "old",
+					text_json(k->old_value)) < 0 ||
+		    json_object_set_new(o, "new",
+					text_json(k->new_value)) < 0)
 			goto fail;
 	}
 	return keys;

@@ -12,9 +12,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "limits.h"
 #include "mem.h"
 #include "plan.h"
+#include "plan_keys.h"
 #include "spec.h"
 
 static const char *const op_names[_ARB_PLAN_OP_MAX] = {
@@ -28,18 +28,6 @@ static const char *const apply_names[_ARB_APPLY_MAX] = {
 	[ARB_APPLY_IN_PLACE] = "in-place",
 	[ARB_APPLY_RESTART] = "restart",
 	[ARB_APPLY_NEXT_START] = "next-start",
-};
-
-/*
- * Signal names by Linux's numbers (asm-generic, as ARB_SIGTERM): the core
- * may not include <signal.h>. test_plan checks the table against
- * signames.c, which the configuration is read with.
- */
-static const char *const signal_names[32] = {
-	NULL,   "HUP",  "INT",    "QUIT", "ILL",    "TRAP",  "ABRT", "BUS",
-	"FPE",  "KILL", "USR1",   "SEGV", "USR2",   "PIPE",  "ALRM", "TERM",
-	"STKFLT", "CHLD", "CONT", "STOP", "TSTP",   "TTIN",  "TTOU", "URG",
-	"XCPU", "XFSZ", "VTALRM", "PROF", "WINCH",  "IO",    "PWR",  "SYS",
 };
 
 const char *
@@ -102,688 +90,6 @@ arb_plan_digest_hex(uint64_t digest, char buf[ARB_PLAN_DIGEST_HEX])
 	buf[16] = '\0';
 }
 
-/* ---- Values as text ---- */
-
-/*
- * A key's value written out, in a buffer reused from key to key so that
- * comparing equal keys allocates nothing. `unset`: the key has no value.
- */
-struct text {
-	char *buf;
-	size_t len, cap;
-	bool unset;
-	bool oom;
-};
-
-static void
-text_reset(struct text *t)
-{
-	t->len = 0;
-	t->unset = false;
-	if (t->buf)
-		t->buf[0] = '\0';
-}
-
-static void
-text_done(struct text *t)
-{
-	arb_free(t->buf);
-	memset(t, 0, sizeof(*t));
-}
-
-static void
-text_putn(struct text *t, const char *s, size_t n)
-{
-	if (t->oom)
-		return;
-	if (t->len + n + 1 > t->cap) {
-		size_t cap = t->cap ? t->cap : 64;
-		char *buf;
-
-		while (cap < t->len + n + 1)
-			cap *= 2;
-		buf = arb_reallocarray(t->buf, cap, 1);
-		if (!buf) {
-			t->oom = true;
-			return;
-		}
-		t->buf = buf;
-		t->cap = cap;
-	}
-	memcpy(t->buf + t->len, s, n);
-	t->len += n;
-	t->buf[t->len] = '\0';
-}
-
-static void
-text_put(struct text *t, const char *s)
-{
-	text_putn(t, s, strlen(s));
-}
-
-static void
-text_unsigned(struct text *t, uint64_t v)
-{
-	char digits[24];
-	size_t n = sizeof(digits);
-
-	do {
-		digits[--n] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v > 0);
-	text_putn(t, digits + n, sizeof(digits) - n);
-}
-
-static void
-text_signed(struct text *t, int64_t v)
-{
-	if (v < 0) {
-		text_put(t, "-");
-		text_unsigned(t, 0 - (uint64_t)v);
-	} else {
-		text_unsigned(t, (uint64_t)v);
-	}
-}
-
-static void
-text_bool(struct text *t, bool v)
-{
-	text_put(t, v ? "true" : "false");
-}
-
-static void
-text_duration(struct text *t, int64_t ms)
-{
-	char buf[32];
-
-	arb_spec_format_duration(ms, buf, sizeof(buf));
-	text_put(t, buf);
-}
-
-static void
-text_size(struct text *t, uint64_t bytes)
-{
-	char buf[32];
-
-	arb_spec_format_size(bytes, buf, sizeof(buf));
-	text_put(t, buf);
-}
-
-static void
-text_signal(struct text *t, int signo)
-{
-	if (signo > 0 && signo < 32)
-		text_put(t, signal_names[signo]);
-	else
-		text_signed(t, signo);
-}
-
-/* A string as libconfig reads it back, escaped as print.c does. */
-static void
-text_quoted(struct text *t, const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	text_put(t, "\"");
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		char esc[5] = {'\\', 'x', hex[*p >> 4], hex[*p & 0xf], '\0'};
-
-		switch (*p) {
-		case '"':
-			text_put(t, "\\\"");
-			break;
-		case '\\':
-			text_put(t, "\\\\");
-			break;
-		case '\n':
-			text_put(t, "\\n");
-			break;
-		case '\t':
-			text_put(t, "\\t");
-			break;
-		case '\r':
-			text_put(t, "\\r");
-			break;
-		case '\f':
-			text_put(t, "\\f");
-			break;
-		default:
-			if (*p < 0x20 || *p == 0x7f)
-				text_put(t, esc);
-			else
-				text_putn(t, (const char *)p, 1);
-		}
-	}
-	text_put(t, "\"");
-}
-
-/* `[ "a", "b" ]`; NULL and empty alike are `[ ]`. */
-static void
-text_strv(struct text *t, char *const *v)
-{
-	text_put(t, "[");
-	for (size_t i = 0; v && v[i]; i++) {
-		text_put(t, i ? ", " : " ");
-		text_quoted(t, v[i]);
-	}
-	text_put(t, " ]");
-}
-
-static bool
-text_equal(const struct text *a, const struct text *b)
-{
-	if (a->unset || b->unset)
-		return a->unset == b->unset;
-	return a->len == b->len && memcmp(a->buf, b->buf, a->len) == 0;
-}
-
-/* An owned copy of the value, NULL when unset; *oom on failure. */
-static char *
-text_copy(const struct text *t, bool *oom)
-{
-	char *copy;
-
-	if (t->unset)
-		return NULL;
-	copy = arb_strdup(t->buf ? t->buf : "");
-	if (!copy)
-		*oom = true;
-	return copy;
-}
-
-/* ---- Keys: each one's name, whether arbord alone reads it, its value ---- */
-
-/*
- * Each writes node n's value of one key into t (s: the spec n belongs to,
- * for the spec-wide keys). `resolved`, where a key has one, writes what
- * the loader derived from the value: an equal value that resolved
- * differently ($PATH, the user database) is still a change.
- */
-struct key_def {
-	const char *name;
-	bool in_place; /* arbord reads it itself: no process restarts */
-	void (*value)(struct text *t, const struct arb_spec *s,
-		      const struct arb_spec_node *n);
-	void (*resolved)(struct text *t, const struct arb_spec *s,
-			 const struct arb_spec_node *n);
-};
-
-static void
-value_exec(struct text *t, const struct arb_spec *s,
-	   const struct arb_spec_node *n)
-{
-	text_strv(t, n->argv);
-}
-
-static void
-resolved_exec(struct text *t, const struct arb_spec *s,
-	      const struct arb_spec_node *n)
-{
-	text_put(t, "resolved: ");
-	text_put(t, n->exec_path ? n->exec_path : "?");
-}
-
-static void
-value_restart(struct text *t, const struct arb_spec *s,
-	      const struct arb_spec_node *n)
-{
-	text_put(t, arb_restart_name(n->restart));
-}
-
-static void
-value_significant(struct text *t, const struct arb_spec *s,
-		  const struct arb_spec_node *n)
-{
-	text_bool(t, n->significant);
-}
-
-static void
-value_stop_signal(struct text *t, const struct arb_spec *s,
-		  const struct arb_spec_node *n)
-{
-	text_signal(t, n->stop_signal);
-}
-
-static void
-value_stop_timeout(struct text *t, const struct arb_spec *s,
-		   const struct arb_spec_node *n)
-{
-	text_duration(t, n->stop_timeout_ms);
-}
-
-static void
-value_normal_exit(struct text *t, const struct arb_spec *s,
-		  const struct arb_spec_node *n)
-{
-	const char *sep = " ";
-
-	text_put(t, "[");
-	for (int code = 1; code <= 255; code++) {
-		if (!arb_spec_exit_is_normal(n, code))
-			continue;
-		text_put(t, sep);
-		text_signed(t, code);
-		sep = ", ";
-	}
-	text_put(t, " ]");
-}
-
-static void
-value_ready(struct text *t, const struct arb_spec *s,
-	    const struct arb_spec_node *n)
-{
-	text_put(t, arb_ready_name(n->ready));
-	if (n->ready == ARB_READY_FD) {
-		text_put(t, ":");
-		text_signed(t, n->ready_fd);
-	}
-}
-
-static void
-value_start_timeout(struct text *t, const struct arb_spec *s,
-		    const struct arb_spec_node *n)
-{
-	text_duration(t, n->start_timeout_ms);
-}
-
-static void
-value_watchdog(struct text *t, const struct arb_spec *s,
-	       const struct arb_spec_node *n)
-{
-	text_duration(t, n->watchdog_ms);
-}
-
-static void
-value_restart_delay(struct text *t, const struct arb_spec *s,
-		    const struct arb_spec_node *n)
-{
-	text_duration(t, n->restart_delay_ms);
-}
-
-static void
-value_restart_delay_max(struct text *t, const struct arb_spec *s,
-			const struct arb_spec_node *n)
-{
-	text_duration(t, n->restart_delay_max_ms);
-}
-
-static void
-value_listen(struct text *t, const struct arb_spec *s,
-	     const struct arb_spec_node *n)
-{
-	text_strv(t, n->listen);
-}
-
-static void
-value_env(struct text *t, const struct arb_spec *s,
-	  const struct arb_spec_node *n)
-{
-	text_strv(t, n->env);
-}
-
-static void
-value_inherit_env(struct text *t, const struct arb_spec *s,
-		  const struct arb_spec_node *n)
-{
-	text_bool(t, n->inherit_env);
-}
-
-static void
-value_cwd(struct text *t, const struct arb_spec *s,
-	  const struct arb_spec_node *n)
-{
-	if (n->cwd)
-		text_put(t, n->cwd);
-	else
-		t->unset = true;
-}
-
-/* The name it resolved to (print.c writes the same). */
-static void
-value_user(struct text *t, const struct arb_spec *s,
-	   const struct arb_spec_node *n)
-{
-	if (n->defaulted & ARB_DEF_USER)
-		t->unset = true;
-	else if (n->user_name)
-		text_put(t, n->user_name);
-	else
-		text_unsigned(t, n->uid);
-}
-
-/* What user resolved to, as print.c's comment shows it (the gid is
- * group's). */
-static void
-resolved_identity(struct text *t, const struct arb_spec *s,
-		  const struct arb_spec_node *n)
-{
-	text_put(t, "uid=");
-	text_unsigned(t, n->uid);
-	text_put(t, " groups=");
-	for (uint32_t i = 0; i < n->ngroups; i++) {
-		if (i)
-			text_put(t, ",");
-		text_unsigned(t, n->groups[i]);
-	}
-	text_put(t, " home=");
-	text_put(t, n->home ? n->home : "");
-	text_put(t, " shell=");
-	text_put(t, n->shell ? n->shell : "");
-}
-
-/* Unset, the gid is the user's primary group, which may have changed. */
-static void
-resolved_group(struct text *t, const struct arb_spec *s,
-	       const struct arb_spec_node *n)
-{
-	text_put(t, "gid=");
-	text_unsigned(t, n->gid);
-}
-
-/* The gid: the core has no group database to name it with. */
-static void
-value_group(struct text *t, const struct arb_spec *s,
-	    const struct arb_spec_node *n)
-{
-	if (n->defaulted & ARB_DEF_GROUP)
-		t->unset = true;
-	else
-		text_unsigned(t, n->gid);
-}
-
-static void
-value_umask(struct text *t, const struct arb_spec *s,
-	    const struct arb_spec_node *n)
-{
-	char digits[5] = {'0', '0', '0', '0', '\0'};
-	unsigned v = (unsigned)n->umask;
-
-	if (n->umask < 0) {
-		t->unset = true;
-		return;
-	}
-	for (int i = 3; i >= 0; i--, v >>= 3)
-		digits[i] = (char)('0' + (v & 7));
-	text_put(t, digits);
-}
-
-static void
-value_nice(struct text *t, const struct arb_spec *s,
-	   const struct arb_spec_node *n)
-{
-	if (n->set_nice)
-		text_signed(t, n->nice);
-	else
-		t->unset = true;
-}
-
-static void
-text_rlimit_value(struct text *t, uint64_t v)
-{
-	if (v == ARB_RLIM_INFINITY)
-		text_put(t, "infinity");
-	else
-		text_unsigned(t, v);
-}
-
-/* `{ nofile = 1024; core = "0:infinity"; }` in resource order, so the
- * order they were written in is no change. */
-static void
-value_rlimits(struct text *t, const struct arb_spec *s,
-	      const struct arb_spec_node *n)
-{
-	text_put(t, "{");
-	for (int resource = 0; resource < ARB_RLIMIT_COUNT; resource++) {
-		for (uint32_t i = 0; i < n->nrlimits; i++) {
-			const struct arb_rlimit *r = &n->rlimits[i];
-
-			if (r->resource != resource)
-				continue;
-			text_put(t, " ");
-			text_put(t, arb_rlimit_name(resource));
-			text_put(t, " = ");
-			if (r->soft == r->hard) {
-				text_rlimit_value(t, r->soft);
-			} else {
-				text_put(t, "\"");
-				text_rlimit_value(t, r->soft);
-				text_put(t, ":");
-				text_rlimit_value(t, r->hard);
-				text_put(t, "\"");
-			}
-			text_put(t, ";");
-		}
-	}
-	text_put(t, " }");
-}
-
-static void
-value_no_new_privileges(struct text *t, const struct arb_spec *s,
-			const struct arb_spec_node *n)
-{
-	text_bool(t, n->no_new_privileges);
-}
-
-static void
-value_forward_signals(struct text *t, const struct arb_spec *s,
-		      const struct arb_spec_node *n)
-{
-	const char *sep = " ";
-
-	text_put(t, "[");
-	for (int signo = 1; signo < 32; signo++) {
-		if (!(n->forward_signals & (1u << signo)))
-			continue;
-		text_put(t, sep);
-		text_put(t, "\"");
-		text_signal(t, signo);
-		text_put(t, "\"");
-		sep = ", ";
-	}
-	text_put(t, " ]");
-}
-
-static void
-value_on_change(struct text *t, const struct arb_spec *s,
-		const struct arb_spec_node *n)
-{
-	text_put(t, arb_on_change_name(n->on_change));
-}
-
-static void
-value_log_sinks(struct text *t, const struct arb_spec *s,
-		const struct arb_spec_node *n)
-{
-	const char *sep = " ";
-
-	text_put(t, "[");
-	for (unsigned bit = 1; bit <= ARB_SINK_CONSOLE; bit <<= 1) {
-		if (!(n->log.sinks & bit))
-			continue;
-		text_put(t, sep);
-		text_quoted(t, arb_log_sink_name(bit));
-		sep = ", ";
-	}
-	text_put(t, " ]");
-}
-
-static void
-value_log_ring_size(struct text *t, const struct arb_spec *s,
-		    const struct arb_spec_node *n)
-{
-	text_size(t, n->log.ring_size);
-}
-
-static void
-value_log_file(struct text *t, const struct arb_spec *s,
-	       const struct arb_spec_node *n)
-{
-	if (n->log.file)
-		text_put(t, n->log.file);
-	else
-		t->unset = true;
-}
-
-static void
-value_log_max_size(struct text *t, const struct arb_spec *s,
-		   const struct arb_spec_node *n)
-{
-	text_size(t, n->log.max_size);
-}
-
-static void
-value_log_keep(struct text *t, const struct arb_spec *s,
-	       const struct arb_spec_node *n)
-{
-	text_unsigned(t, n->log.keep);
-}
-
-static void
-value_strategy(struct text *t, const struct arb_spec *s,
-	       const struct arb_spec_node *n)
-{
-	text_put(t, arb_strategy_name(n->strategy));
-}
-
-static void
-value_intensity(struct text *t, const struct arb_spec *s,
-		const struct arb_spec_node *n)
-{
-	text_unsigned(t, n->intensity);
-}
-
-static void
-value_period(struct text *t, const struct arb_spec *s,
-	     const struct arb_spec_node *n)
-{
-	text_duration(t, n->period_ms);
-}
-
-static void
-value_auto_shutdown(struct text *t, const struct arb_spec *s,
-		    const struct arb_spec_node *n)
-{
-	text_put(t, arb_auto_shutdown_name(n->auto_shutdown));
-}
-
-static void
-value_max_children(struct text *t, const struct arb_spec *s,
-		   const struct arb_spec_node *n)
-{
-	text_unsigned(t, n->max_children);
-}
-
-static void
-value_instances(struct text *t, const struct arb_spec *s,
-		const struct arb_spec_node *n)
-{
-	text_unsigned(t, n->instances);
-}
-
-static void
-value_control_group(struct text *t, const struct arb_spec *s,
-		    const struct arb_spec_node *n)
-{
-	if (s->control_group)
-		text_put(t, s->control_group);
-	else
-		t->unset = true;
-}
-
-static void
-resolved_control_group(struct text *t, const struct arb_spec *s,
-		       const struct arb_spec_node *n)
-{
-	text_put(t, "gid=");
-	text_signed(t, s->control_gid);
-}
-
-static void
-value_control_read_logs(struct text *t, const struct arb_spec *s,
-			const struct arb_spec_node *n)
-{
-	text_bool(t, s->control_read_logs);
-}
-
-static void
-value_on_giveup(struct text *t, const struct arb_spec *s,
-		const struct arb_spec_node *n)
-{
-	text_put(t, arb_giveup_name(s->on_giveup));
-}
-
-/* Unset is the default shell: writing it out is no change. */
-static void
-value_emergency_shell(struct text *t, const struct arb_spec *s,
-		      const struct arb_spec_node *n)
-{
-	char *const plain[] = {ARB_DEFAULT_EMERGENCY_SHELL, NULL};
-
-	text_strv(t, s->emergency_shell ? s->emergency_shell : plain);
-}
-
-/* A service's keys in arbor.conf's order (print.c's). */
-static const struct key_def service_keys[] = {
-	{"exec", false, value_exec, resolved_exec},
-	{"restart", true, value_restart, NULL},
-	{"significant", true, value_significant, NULL},
-	{"stop_signal", true, value_stop_signal, NULL},
-	{"stop_timeout", true, value_stop_timeout, NULL},
-	{"normal_exit", true, value_normal_exit, NULL},
-	{"ready", false, value_ready, NULL},
-	{"start_timeout", true, value_start_timeout, NULL},
-	{"watchdog", false, value_watchdog, NULL},
-	{"restart_delay", true, value_restart_delay, NULL},
-	{"restart_delay_max", true, value_restart_delay_max, NULL},
-	{"listen", false, value_listen, NULL},
-	{"env", false, value_env, NULL},
-	{"inherit_env", false, value_inherit_env, NULL},
-	{"cwd", false, value_cwd, NULL},
-	{"user", false, value_user, resolved_identity},
-	{"group", false, value_group, resolved_group},
-	{"umask", false, value_umask, NULL},
-	{"nice", false, value_nice, NULL},
-	{"rlimits", false, value_rlimits, NULL},
-	{"no_new_privileges", false, value_no_new_privileges, NULL},
-	{"log.sinks", true, value_log_sinks, NULL},
-	{"log.ring_size", true, value_log_ring_size, NULL},
-	{"log.file", true, value_log_file, NULL},
-	{"log.max_size", true, value_log_max_size, NULL},
-	{"log.keep", true, value_log_keep, NULL},
-	{"forward_signals", true, value_forward_signals, NULL},
-	{"on_change", true, value_on_change, NULL},
-};
-
-/* A supervisor's, a pool's and the root's: all applied in place. */
-static const struct key_def supervisor_keys[] = {
-	{"restart", true, value_restart, NULL},
-	{"significant", true, value_significant, NULL},
-	{"strategy", true, value_strategy, NULL},
-	{"intensity", true, value_intensity, NULL},
-	{"period", true, value_period, NULL},
-	{"auto_shutdown", true, value_auto_shutdown, NULL},
-	{"log.sinks", true, value_log_sinks, NULL},
-	{"log.ring_size", true, value_log_ring_size, NULL},
-	{"log.file", true, value_log_file, NULL},
-	{"log.max_size", true, value_log_max_size, NULL},
-	{"log.keep", true, value_log_keep, NULL},
-};
-
-static const struct key_def pool_keys[] = {
-	{"max_children", true, value_max_children, NULL},
-	{"instances", true, value_instances, NULL},
-};
-
-/* The spec-wide keys, shown as the root's. */
-static const struct key_def root_keys[] = {
-	{"control_group", true, value_control_group, resolved_control_group},
-	{"control_read_logs", true, value_control_read_logs, NULL},
-	{"on_giveup", true, value_on_giveup, NULL},
-	{"emergency_shell", true, value_emergency_shell, NULL},
-};
-
-#define NKEYS(table) ((uint32_t)(sizeof(table) / sizeof((table)[0])))
-
 /* ---- The diff ---- */
 
 /* What becomes of a live node: matched or replaced by one of next's. */
@@ -798,7 +104,7 @@ struct differ {
 	uint32_t *match;   /* next's node -> its live node, or ARB_NONE */
 	uint8_t *fate;     /* live's node -> enum live_fate */
 	uint32_t *by_name; /* scratch: a live supervisor's children by name */
-	struct text old, new, old_resolved, new_resolved;
+	struct arb_plan_values values;
 	/* The CHANGE being built, moved into its step when done. */
 	struct arb_plan_key *keys;
 	uint32_t nkeys, keys_cap;
@@ -905,70 +211,34 @@ record_key(struct differ *d, const char *prefix, const char *name)
 		return -1;
 	memcpy(k->key, prefix, plen);
 	memcpy(k->key + plen, name, nlen + 1);
-	k->old_value = text_copy(&d->old, &oom);
-	k->new_value = text_copy(&d->new, &oom);
+	k->old_value = arb_plan_text_copy(&d->values.old, &oom);
+	k->new_value = arb_plan_text_copy(&d->values.new, &oom);
 	d->nkeys++; /* counted even half-built, so that it is freed */
 	return oom ? -1 : 0;
 }
 
 /*
- * Whether key `def` differs between a (of spec as) and b (of spec bs),
- * leaving both values in d->old and d->new; an equal value that resolved
- * differently gets what it resolved to appended on both sides.
- * -1 on OOM.
+ * Compares live's node a and next's b on every key of the table. Records
+ * each that differs (named prefix + key) when `record`; sets *restart
+ * when one of them is not applied in place. -1 on OOM.
  */
 static int
-key_differs(struct differ *d, const struct key_def *def,
-	    const struct arb_spec *as, const struct arb_spec_node *a,
-	    const struct arb_spec *bs, const struct arb_spec_node *b)
+compare_keys(struct differ *d, const struct arb_plan_keys *keys,
+	     const char *prefix, bool record, const struct arb_spec_node *a,
+	     const struct arb_spec_node *b, bool *restart)
 {
-	text_reset(&d->old);
-	text_reset(&d->new);
-	def->value(&d->old, as, a);
-	def->value(&d->new, bs, b);
-	if (!text_equal(&d->old, &d->new) || !def->resolved)
-		goto done;
-	text_reset(&d->old_resolved);
-	text_reset(&d->new_resolved);
-	def->resolved(&d->old_resolved, as, a);
-	def->resolved(&d->new_resolved, bs, b);
-	if (d->old_resolved.oom || d->new_resolved.oom ||
-	    text_equal(&d->old_resolved, &d->new_resolved))
-		goto done;
-	text_put(&d->old, d->old.unset ? "# " : " # ");
-	text_put(&d->old, d->old_resolved.buf);
-	text_put(&d->new, d->new.unset ? "# " : " # ");
-	text_put(&d->new, d->new_resolved.buf);
-	d->old.unset = d->new.unset = false;
-done:
-	if (d->old.oom || d->new.oom || d->old_resolved.oom ||
-	    d->new_resolved.oom)
-		return -1;
-	return text_equal(&d->old, &d->new) ? 0 : 1;
-}
-
-/*
- * Compares a and b on every key of the table. Records each that differs
- * (named prefix + key) when `record`; sets *restart when one of them is
- * not applied in place. -1 on OOM.
- */
-static int
-compare_keys(struct differ *d, const struct key_def *table, uint32_t n,
-	     const char *prefix, bool record,
-	     const struct arb_spec *as, const struct arb_spec_node *a,
-	     const struct arb_spec *bs, const struct arb_spec_node *b,
-	     bool *restart)
-{
-	for (uint32_t i = 0; i < n; i++) {
-		int r = key_differs(d, &table[i], as, a, bs, b);
+	for (uint32_t i = 0; i < keys->n; i++) {
+		const struct arb_plan_key_def *def = &keys->def[i];
+		int r = arb_plan_key_compare(&d->values, def, d->live, a,
+					     d->next, b);
 
 		if (r < 0)
 			return -1;
 		if (r == 0)
 			continue;
-		if (!table[i].in_place)
+		if (!def->in_place)
 			*restart = true;
-		if (record && record_key(d, prefix, table[i].name) < 0)
+		if (record && record_key(d, prefix, def->name) < 0)
 			return -1;
 	}
 	return 0;
@@ -1005,15 +275,14 @@ change_service(struct differ *d, uint32_t l, uint32_t n)
 	enum arb_plan_apply apply = ARB_APPLY_IN_PLACE;
 	bool restart = false;
 
-	if (compare_keys(d, service_keys, NKEYS(service_keys), "", true,
-			 d->live, was, d->next, to, &restart) < 0)
+	if (compare_keys(d, &arb_plan_service_keys, "", true, was, to,
+			 &restart) < 0)
 		return -1;
 	if (d->nkeys == 0 && !cur->dynamic)
 		return 0;
 	if (cur->pending) {
 		restart = false;
-		if (compare_keys(d, service_keys, NKEYS(service_keys), "",
-				 false, d->live, cur, d->next, to,
+		if (compare_keys(d, &arb_plan_service_keys, "", false, cur, to,
 				 &restart) < 0)
 			return -1;
 	}
@@ -1023,6 +292,15 @@ change_service(struct differ *d, uint32_t l, uint32_t n)
 	return push_change(d, l, n, apply);
 }
 
+/* The template of pool p of spec s, or NULL. */
+static const struct arb_spec_node *
+template_of(const struct arb_spec *s, const struct arb_spec_node *p)
+{
+	if (kind_of(p) != KIND_POOL || p->template_node == ARB_NONE)
+		return NULL;
+	return &s->nodes[p->template_node];
+}
+
 /* A supervisor's flags, a pool's keys and template, the spec-wide keys:
  * all arbord's own, applied in place. */
 static int
@@ -1030,25 +308,22 @@ change_supervisor(struct differ *d, uint32_t l, uint32_t n)
 {
 	const struct arb_spec_node *a = &d->live->nodes[l];
 	const struct arb_spec_node *b = &d->next->nodes[n];
+	const struct arb_spec_node *at = template_of(d->live, a);
+	const struct arb_spec_node *bt = template_of(d->next, b);
 	bool restart = false;
 
-	if (compare_keys(d, supervisor_keys, NKEYS(supervisor_keys), "", true,
-			 d->live, a, d->next, b, &restart) < 0)
+	if (compare_keys(d, &arb_plan_supervisor_keys, "", true, a, b,
+			 &restart) < 0)
 		return -1;
 	if (kind_of(a) == KIND_POOL &&
-	    compare_keys(d, pool_keys, NKEYS(pool_keys), "", true, d->live, a,
-			 d->next, b, &restart) < 0)
+	    compare_keys(d, &arb_plan_pool_keys, "", true, a, b, &restart) < 0)
 		return -1;
-	if (kind_of(a) == KIND_POOL && a->template_node != ARB_NONE &&
-	    b->template_node != ARB_NONE &&
-	    compare_keys(d, service_keys, NKEYS(service_keys), "template.",
-			 true, d->live, &d->live->nodes[a->template_node],
-			 d->next, &d->next->nodes[b->template_node],
+	if (at && bt &&
+	    compare_keys(d, &arb_plan_service_keys, "template.", true, at, bt,
 			 &restart) < 0)
 		return -1;
 	if (l == ARB_ROOT &&
-	    compare_keys(d, root_keys, NKEYS(root_keys), "", true, d->live, a,
-			 d->next, b, &restart) < 0)
+	    compare_keys(d, &arb_plan_root_keys, "", true, a, b, &restart) < 0)
 		return -1;
 	if (d->nkeys == 0 && !a->dynamic)
 		return 0;
@@ -1070,7 +345,8 @@ sift_down(const struct differ *d, uint32_t *idx, uint32_t root, uint32_t n)
 
 		if (child >= n)
 			return;
-		if (child + 1 < n && name_cmp(d, idx[child], idx[child + 1]) < 0)
+		if (child + 1 < n &&
+		    name_cmp(d, idx[child], idx[child + 1]) < 0)
 			child++;
 		if (name_cmp(d, idx[root], idx[child]) >= 0)
 			return;
@@ -1133,12 +409,12 @@ match_children(struct differ *d, uint32_t l, uint32_t n)
 	sort_by_name(d, d->by_name, count);
 	for (uint32_t i = 0; i < nn->nchildren; i++) {
 		uint32_t c = nn->children[i];
-		uint32_t lc = find_by_name(d, d->by_name, count,
-					   d->next->nodes[c].name);
+		const struct arb_spec_node *cn = &d->next->nodes[c];
+		uint32_t lc = find_by_name(d, d->by_name, count, cn->name);
 
 		if (lc == ARB_NONE)
 			continue;
-		if (kind_of(&d->live->nodes[lc]) == kind_of(&d->next->nodes[c])) {
+		if (kind_of(&d->live->nodes[lc]) == kind_of(cn)) {
 			d->match[c] = lc;
 			d->fate[lc] = LIVE_KEPT;
 		} else {
@@ -1299,7 +575,8 @@ walk_reorders(struct differ *d, uint32_t n)
 
 	if (kind_of(nn) != KIND_SUPERVISOR)
 		return 0;
-	if (order_changed(d, d->match[n], n) && push_reorder(d, d->match[n], n) < 0)
+	if (order_changed(d, d->match[n], n) &&
+	    push_reorder(d, d->match[n], n) < 0)
 		return -1;
 	for (uint32_t i = 0; i < nn->nchildren; i++)
 		if (d->match[nn->children[i]] != ARB_NONE &&
@@ -1335,10 +612,7 @@ differ_done(struct differ *d)
 	arb_free(d->match);
 	arb_free(d->fate);
 	arb_free(d->by_name);
-	text_done(&d->old);
-	text_done(&d->new);
-	text_done(&d->old_resolved);
-	text_done(&d->new_resolved);
+	arb_plan_values_done(&d->values);
 	keys_free(d->keys, d->nkeys);
 }
 
