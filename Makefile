@@ -80,7 +80,7 @@ UNIT_TESTS := tests/unit/test_tree tests/unit/test_lifecycle tests/unit/test_tre
 	tests/unit/test_wire \
 	tests/unit/test_sockpath tests/unit/test_render tests/unit/test_notify \
 	tests/unit/test_logring tests/unit/test_shutdown \
-	tests/unit/test_child_spec
+	tests/unit/test_child_spec tests/unit/test_plan
 
 .PHONY: all check unit golden pytest integration conformance lint install \
 	uninstall clean bench golden-update fuzz boot boot-bins bench-boot
@@ -136,6 +136,13 @@ tests/unit/test_child_spec: tests/unit/test_child_spec.c $(CHILD_SPEC_OBJS)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DEP_CFLAGS) -o $@ $< \
 		$(CHILD_SPEC_OBJS) $(LDFLAGS) $(CMOCKA_LIBS) \
 		$(call pc_libs,libconfig,-lconfig)
+
+# The plan's JSON is the shell's (jansson), its signal names signames.c's.
+tests/unit/test_plan: tests/unit/test_plan.c $(CORE_SRCS:.c=.o) \
+		daemon/control/plan_json.o daemon/signames.o
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(JANSSON_CFLAGS) -o $@ $< \
+		$(CORE_SRCS:.c=.o) daemon/control/plan_json.o daemon/signames.o \
+		$(LDFLAGS) $(CMOCKA_LIBS) $(JANSSON_LIBS)
 
 tests/unit/test_shutdown: tests/unit/test_shutdown.c daemon/core/shutdown.o
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/core/shutdown.o \
