@@ -451,11 +451,11 @@ arb_living_spawn(struct arb_living *l, uint32_t pool, const char *name,
 
 /* ---- Reload ----------------------------------------------------------------- */
 
-/* FNV-1a, 64 bits, of every file the configuration was read from. */
+/* The digest of every file the configuration was read from (plan.h). */
 static void
-config_digest(const struct arb_spec *s, char *buf, size_t size)
+config_digest(const struct arb_spec *s, char buf[ARB_PLAN_DIGEST_HEX])
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = ARB_PLAN_DIGEST_INIT;
 
 	for (uint32_t i = 0; i < s->nfiles; i++) {
 		char chunk[4096];
@@ -465,13 +465,10 @@ config_digest(const struct arb_spec *s, char *buf, size_t size)
 		if (fd < 0)
 			continue;
 		while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-			for (ssize_t j = 0; j < n; j++) {
-				h ^= (unsigned char)chunk[j];
-				h *= 0x100000001b3ull;
-			}
+			h = arb_plan_digest_add(h, chunk, (size_t)n);
 		close(fd);
 	}
-	snprintf(buf, size, "%016llx", (unsigned long long)h);
+	arb_plan_digest_hex(h, buf);
 }
 
 static void
@@ -538,7 +535,7 @@ reload_begin(struct arb_living *l, uint64_t call_id, bool dry_run)
 {
 	struct arb_diag diag = {0};
 	struct reload *r;
-	char digest[24];
+	char digest[ARB_PLAN_DIGEST_HEX];
 	int e;
 
 	if (l->hooks.stopping(l->ctx)) {
@@ -566,7 +563,7 @@ reload_begin(struct arb_living *l, uint64_t call_id, bool dry_run)
 		return;
 	}
 	arb_diag_done(&diag);
-	config_digest(r->next, digest, sizeof(digest));
+	config_digest(r->next, digest);
 	if (arb_plan_diff(l->spec, r->next, &r->plan) < 0 ||
 	    !(r->plan_json = arb_plan_json(&r->plan, l->spec, r->next,
 					   digest))) {
@@ -633,12 +630,6 @@ change_keys(const struct arb_plan_step *s, char *buf, size_t size)
 					i ? "," : "", s->keys[i].key);
 }
 
-static const char *const apply_names[] = {
-	[ARB_APPLY_IN_PLACE] = "in-place",
-	[ARB_APPLY_RESTART] = "restart",
-	[ARB_APPLY_NEXT_START] = "next-start",
-};
-
 /*
  * A change that needs no request: keys arbord reads itself take effect at
  * once, a next-start change waits in the node. True when done here.
@@ -651,7 +642,10 @@ apply_change(struct arb_living *l, struct reload *r,
 	int e;
 
 	change_keys(s, keys, sizeof(keys));
-	if (s->apply == ARB_APPLY_IN_PLACE && !l->spec->nodes[node].pending) {
+	if (s->apply == ARB_APPLY_IN_PLACE) {
+		/* Keys left pending by an earlier reload are dropped: next's
+		 * are the ones it takes. */
+		(void)arb_spec_take_pending(l->spec, node);
 		e = arb_spec_assign(l->spec, node, r->next, s->next);
 		if (e == 0 && node == ARB_ROOT)
 			e = arb_spec_assign_globals(l->spec, r->next);
@@ -670,7 +664,7 @@ apply_change(struct arb_living *l, struct reload *r,
 
 		field(&f, "event", "change", 0);
 		field(&f, "path", l->spec->nodes[node].path, 0);
-		field(&f, "apply", apply_names[s->apply], 0);
+		field(&f, "apply", arb_plan_apply_name(s->apply), 0);
 		field(&f, "keys", keys, 0);
 		l->hooks.event(l->ctx, &f);
 		return true;
@@ -738,6 +732,8 @@ reload_step(struct arb_living *l, struct reload *r)
 		if (!r->order)
 			return false;
 		break;
+	case _ARB_PLAN_OP_MAX:
+		return false;
 	case ARB_PLAN_ADD: {
 		uint32_t parent = live_of(l, r, r->next->nodes[s->next].parent);
 
@@ -768,6 +764,7 @@ reload_step(struct arb_living *l, struct reload *r)
 			   r->order, norder);
 		break;
 	case ARB_PLAN_ADD:
+	case _ARB_PLAN_OP_MAX:
 		op_request(l, op, ARB_REQ_ADD, ARB_ORIGIN_CONFIG,
 			   position_in(r->next, s->next), NULL, 0);
 		break;
@@ -844,6 +841,7 @@ reload_step_done(struct arb_living *l, const struct op *op,
 		break;
 	}
 	case ARB_PLAN_REORDER:
+	case _ARB_PLAN_OP_MAX:
 		say(l, "reorder", op->path, NULL, NULL);
 		break;
 	}

@@ -181,6 +181,7 @@ struct runtime {
 
 static void perform(struct runtime *rt, const struct arb_action *a);
 static int runtime_grow(struct runtime *rt);
+static void node_forget(struct runtime *rt, uint32_t i);
 static void queue_event(struct runtime *rt, struct event_fifo *f,
 			const struct arb_event *ev);
 static void core_lost(struct runtime *rt, const char *why);
@@ -1232,6 +1233,14 @@ sys_say(void *ctx, const char *line, size_t len)
 }
 
 static void
+sys_reload(void *ctx)
+{
+	struct runtime *rt = ctx;
+
+	arb_living_reload(rt->living, false, 0);
+}
+
+static void
 sys_flush(void *ctx)
 {
 	struct runtime *rt = ctx;
@@ -1406,6 +1415,7 @@ runtime_init(struct runtime *rt, struct arb_spec *spec,
 		.leave = sys_leave,
 		.say = sys_say,
 		.flush = sys_flush,
+		.reload = sys_reload,
 	};
 	uint32_t n = spec->nnodes;
 

@@ -95,7 +95,8 @@ status_text(char *buf, size_t size)
 	unsigned services = 0, running = 0;
 
 	for (uint32_t i = 0; i < spec->nnodes; i++) {
-		if (spec->nodes[i].kind != ARB_NODE_SERVICE ||
+		if (!arb_spec_is_node(spec, i) ||
+		    spec->nodes[i].kind != ARB_NODE_SERVICE ||
 		    !arb_tree_present(m.tree, i))
 			continue;
 		services++;

@@ -609,7 +609,8 @@ gather(const struct arb_control *ctl, uint32_t top, uint32_t last,
 		struct arb_logring_iter it;
 		struct arb_log_line l;
 
-		if (!ring || ring->count == 0 || !in_subtree(ctl->spec, i, top))
+		if (!ring || ring->count == 0 || !arb_spec_is_node(ctl->spec, i) ||
+		    !in_subtree(ctl->spec, i, top))
 			continue;
 		arb_logring_iter_last(ring, last, &it);
 		while (arb_logring_next(ring, &it, &l)) {

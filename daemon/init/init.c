@@ -35,6 +35,7 @@ enum sig_role {
 	ROLE_STOP,    /* a container's init: stop the tree and end */
 	ROLE_FORWARD, /* a container's init: forward, else stop */
 	ROLE_FORWARD_ONLY, /* a container's init: forward, else ignore */
+	ROLE_RELOAD,  /* the system's init: reload the configuration */
 };
 
 #define SIGNALS_MAX 10
@@ -52,7 +53,6 @@ struct arb_system {
 	const struct arb_spec *spec;
 	struct arb_system_hooks hooks;
 	void *ctx;
-	uint32_t forwarded; /* every service's forward_signals, or'ed */
 
 	struct watched sigs[SIGNALS_MAX];
 	int nsigs;
@@ -417,13 +417,25 @@ arb_system_reaped(struct arb_system *s, int pid, int status)
 
 /* ---- signals ------------------------------------------------------------ */
 
+/* The signals some service takes (a reload may have changed them). */
+static uint32_t
+forwarded(const struct arb_spec *spec)
+{
+	uint32_t sigs = 0;
+
+	for (uint32_t i = 0; i < spec->nnodes; i++)
+		if (arb_spec_is_node(spec, i))
+			sigs |= spec->nodes[i].forward_signals;
+	return sigs;
+}
+
 static void
 on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct watched *ws = (struct watched *)w;
 	struct arb_system *s = ws->sys;
 	int signo = w->signum;
-	bool wanted = signo < 32 && (s->forwarded & (1u << signo));
+	bool wanted = signo < 32 && (forwarded(s->spec) & (1u << signo));
 
 	switch (ws->role) {
 	case ROLE_FINAL:
@@ -438,6 +450,9 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		return;
 	case ROLE_STOP:
 		begin(s, ARB_FINAL_EXIT, "signal", signo);
+		return;
+	case ROLE_RELOAD:
+		s->hooks.reload(s->ctx);
 		return;
 	case ROLE_IGNORE:
 		return;
@@ -471,8 +486,6 @@ arb_system_new(struct arb_system **ret, struct ev_loop *loop,
 	s->spec = spec;
 	s->hooks = *hooks;
 	s->ctx = ctx;
-	for (uint32_t i = 0; i < spec->nnodes; i++)
-		s->forwarded |= spec->nodes[i].forward_signals;
 	arb_shutdown_init(&s->sd, ARB_SHUTDOWN_TERM_MS, ARB_SHUTDOWN_KILL_MS);
 	ev_timer_init(&s->sd_timer, on_sd_timer, 0.0, 0.0);
 	s->sd_timer.data = s;
@@ -496,7 +509,7 @@ arb_system_new(struct arb_system **ret, struct ev_loop *loop,
 		watch(s, SIGRTMIN + 3, ROLE_FINAL, ARB_FINAL_HALT);
 		watch(s, SIGRTMIN + 4, ROLE_FINAL, ARB_FINAL_POWEROFF);
 		watch(s, SIGRTMIN + 5, ROLE_FINAL, ARB_FINAL_REBOOT);
-		watch(s, SIGHUP, ROLE_IGNORE, ARB_FINAL_EXIT);
+		watch(s, SIGHUP, ROLE_RELOAD, ARB_FINAL_EXIT);
 		watch(s, SIGQUIT, ROLE_IGNORE, ARB_FINAL_EXIT);
 		watch(s, SIGWINCH, ROLE_IGNORE, ARB_FINAL_EXIT);
 	}

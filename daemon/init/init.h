@@ -9,7 +9,8 @@
  *   SIGINT (ctrl-alt-del), SIGRTMIN+5   reboot
  *   SIGTERM, SIGUSR2, SIGRTMIN+4        power off
  *   SIGUSR1, SIGRTMIN+3                 halt
- *   SIGHUP, SIGQUIT, SIGWINCH           ignored
+ *   SIGHUP                              reload the configuration
+ *   SIGQUIT, SIGWINCH                   ignored
  * A container's init:
  *   SIGTERM                             stop the tree, exit with its status
  *   SIGINT, SIGHUP, SIGQUIT             forwarded to the services whose
@@ -45,6 +46,8 @@ struct arb_system_hooks {
 	void (*say)(void *ctx, const char *line, size_t len);
 	/* Write out what waits for the console: the machine is going. */
 	void (*flush)(void *ctx);
+	/* SIGHUP: the tree follows its configuration (living.h). */
+	void (*reload)(void *ctx);
 };
 
 /*
