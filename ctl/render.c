@@ -594,10 +594,12 @@ put_step(FILE *out, const struct arb_render *r, json_t *step,
 		fputs(plan_ops[i].color, out);
 	fputs(i < n ? plan_ops[i].mark : "?", out);
 	fputc(' ', out);
-	arb_render_safe(out, op ? op : "?");
+	if (!op)
+		op = "?";
+	arb_render_safe(out, op);
 	if (r->color && i < n)
 		fputs(C_RESET, out);
-	pad(out, 9 - (op && strlen(op) < 9 ? strlen(op) : 8));
+	pad(out, 9 - (strlen(op) < 9 ? strlen(op) : 8));
 	if (json_is_array(order)) {
 		json_t *name;
 
