@@ -43,6 +43,17 @@ enum {
 	EXIT_UNREACHABLE = 4, /* no arbord on the socket, or it went away */
 };
 
+/*
+ * reload --dry-run answers a question, as diff(1) does: 0 nothing to do,
+ * 1 the plan has steps, 2 trouble (bad usage, or the request failed).
+ * The reading of 1 as "steps" is why a failed request cannot also be 1.
+ */
+enum {
+	EXIT_DRY_SAME = 0,
+	EXIT_DRY_DIFFERS = 1,
+	EXIT_DRY_TROUBLE = 2,
+};
+
 /* How long a call waits for its reply; events wait for ever. */
 #define CALL_TIMEOUT_S 30
 
@@ -62,6 +73,8 @@ struct args {
 	const char *lines;  /* logs -n */
 	bool follow;	    /* logs -f */
 	bool reopen;	    /* logs --reopen */
+	bool dry_run;	    /* reload --dry-run */
+	const char *name;   /* spawn --name */
 	int argc;	    /* operands */
 	char **argv;
 };
@@ -83,6 +96,15 @@ static const char usage_text[] =
 	"                         output, or a subtree's in time order; -f\n"
 	"                         follows\n"
 	"  logs --reopen          reopen the log files (after logrotate)\n"
+	"  reload [--dry-run]     re-read the configuration and apply the\n"
+	"                         difference; print the plan (--dry-run: only\n"
+	"                         print it)\n"
+	"  add PARENT SPEC        add a child (SPEC in arbor.conf syntax, -\n"
+	"                         for stdin) under the supervisor PARENT\n"
+	"  remove PATH            stop a child and delete it\n"
+	"  spawn [--name N] POOL [--] [ARG...]\n"
+	"                         start an instance of a pool, with ARGs\n"
+	"                         after its template's exec\n"
 	"  shutdown               stop the tree and arbord\n"
 	"  poweroff, reboot, halt stop the tree, then the machine (arbord as\n"
 	"                         the system's init only)\n"
@@ -100,7 +122,9 @@ static const char usage_text[] =
 	"Exit status: 0 success; 1 the request failed; 2 bad usage;\n"
 	"3 status PATH of a node that is not up; 4 arbord is not running,\n"
 	"the socket is unreachable, or arbord has no connection left for\n"
-	"you (too many clients). See arborctl(8).\n";
+	"you (too many clients). reload --dry-run: 0 nothing to do; 1 the\n"
+	"plan has steps; 2 bad usage or the request failed; 4 as above.\n"
+	"See arborctl(8).\n";
 
 static int usage_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
@@ -344,6 +368,13 @@ static const struct {
 	{ARB_ERR_TEMPORARY, "'",
 	 "' is temporary: it cannot be restarted, only stopped"},
 	{ARB_ERR_START_FAILED, "cannot start '", "'"},
+	{ARB_ERR_ALREADY_PRESENT, "'", "' already exists"},
+	{ARB_ERR_NOT_A_SUPERVISOR, "'", "' is not a supervisor"},
+	{ARB_ERR_NOT_A_POOL, "'", "' is not a pool"},
+	{ARB_ERR_POOL_FULL, "pool '", "' is full"},
+	{ARB_ERR_POOL_INSTANCE, "'",
+	 "' is a pool instance: it cannot be restarted, only stopped or "
+	 "removed"},
 };
 
 /*
@@ -372,8 +403,47 @@ report_path_error(const char *e, const char *path, json_t *parameters)
 	} else if (strcmp(e, ARB_ERR_START_FAILED) == 0 && why) {
 		fputs(": ", stderr);
 		arb_render_safe(stderr, why);
+	} else if (strcmp(e, ARB_ERR_ALREADY_PRESENT) == 0) {
+		/* OTP's already_started and already_present, in words. */
+		fputs(json_is_true(json_object_get(parameters, "running"))
+			      ? " and is running"
+			      : " (stopped: start it, or remove it first)",
+		      stderr);
+	} else if (strcmp(e, ARB_ERR_POOL_FULL) == 0 &&
+		   json_is_integer(json_object_get(parameters,
+						   "max_children"))) {
+		fprintf(stderr, " (max_children %" JSON_INTEGER_FORMAT ")",
+			json_integer_value(json_object_get(parameters,
+							   "max_children")));
 	}
 	return true;
+}
+
+/*
+ * ConfigInvalid as a compiler says it: "FILE:LINE: message" for Reload,
+ * "SPEC:LINE:COLUMN: message" for AddChild (a place in the operand).
+ */
+static void
+report_config_invalid(const char *method, json_t *parameters)
+{
+	const char *file = str_of(parameters, "file");
+	const char *message = str_of(parameters, "message");
+	json_t *line = json_object_get(parameters, "line");
+	json_t *column = json_object_get(parameters, "column");
+
+	if (!file)
+		file = strcmp(method, ARB_METHOD_ADD_CHILD) == 0
+			       ? "SPEC"
+			       : "invalid configuration";
+	arb_render_safe(stderr, file);
+	if (json_is_integer(line))
+		fprintf(stderr, ":%" JSON_INTEGER_FORMAT,
+			json_integer_value(line));
+	if (json_is_integer(line) && json_is_integer(column))
+		fprintf(stderr, ":%" JSON_INTEGER_FORMAT,
+			json_integer_value(column));
+	fputs(": ", stderr);
+	arb_render_safe(stderr, message ? message : "invalid");
 }
 
 /*
@@ -401,6 +471,8 @@ report_error(struct ctl *c, const char *method, json_t *params,
 	fputs("arborctl: ", stderr);
 	if (report_path_error(e, path, r->parameters)) {
 		/* written: a sentence about the node */
+	} else if (strcmp(e, ARB_ERR_CONFIG_INVALID) == 0) {
+		report_config_invalid(method, r->parameters);
 	} else if (strcmp(e, ARB_ERR_SHUTTING_DOWN) == 0) {
 		fputs("arbord is shutting down", stderr);
 	} else if (strcmp(e, ARB_ERR_TOO_MANY_CLIENTS) == 0) {
@@ -464,7 +536,11 @@ call(struct ctl *c, const char *method, json_t *params,
 	 * (or for ever): no timeout of ours should cut them short. */
 	bool waits = strcmp(method, ARB_METHOD_START) == 0 ||
 		     strcmp(method, ARB_METHOD_STOP) == 0 ||
-		     strcmp(method, ARB_METHOD_RESTART) == 0;
+		     strcmp(method, ARB_METHOD_RESTART) == 0 ||
+		     strcmp(method, ARB_METHOD_RELOAD) == 0 ||
+		     strcmp(method, ARB_METHOD_ADD_CHILD) == 0 ||
+		     strcmp(method, ARB_METHOD_REMOVE_CHILD) == 0 ||
+		     strcmp(method, ARB_METHOD_SPAWN) == 0;
 	struct arb_wire_reply r;
 	int rc;
 
@@ -631,6 +707,204 @@ cmd_halt(struct ctl *c, struct args *a)
 	return power_call(c, a, "halt");
 }
 
+/* The living tree: reload, add, remove, spawn. */
+
+/*
+ * Prints the plan of a Reload reply (or, with --json, the reply). Returns
+ * whether the plan has steps through *ret_steps.
+ */
+static int
+show_plan(struct ctl *c, json_t *reply, bool *ret_steps)
+{
+	json_t *plan = json_object_get(reply, "plan");
+	json_t *steps = json_object_get(plan, "steps");
+
+	if (!json_is_object(plan) || !json_is_array(steps)) {
+		fputs("arborctl: bad reply from arbord: no plan\n", stderr);
+		return EXIT_FAILED;
+	}
+	*ret_steps = json_array_size(steps) > 0;
+	if (c->json) {
+		print_json(reply, JSON_COMPACT);
+		return EXIT_OK;
+	}
+	if (arb_render_plan(stdout, &c->render, plan,
+			    json_is_true(json_object_get(reply, "applied"))) <
+	    0) {
+		fputs("arborctl: out of memory\n", stderr);
+		return EXIT_FAILED;
+	}
+	return EXIT_OK;
+}
+
+static int
+cmd_reload(struct ctl *c, struct args *a)
+{
+	struct arb_wire_reply r;
+	json_t *params;
+	bool steps = false;
+	int rc;
+
+	if (a->argc)
+		return usage_error("reload takes no argument");
+	params = a->dry_run ? json_pack("{s:b}", "dryRun", 1) : json_object();
+	if (!params) {
+		fputs("arborctl: out of memory\n", stderr);
+		return a->dry_run ? EXIT_DRY_TROUBLE : EXIT_FAILED;
+	}
+	rc = call(c, ARB_METHOD_RELOAD, params, &r);
+	json_decref(params);
+	if (rc == EXIT_OK) {
+		rc = show_plan(c, r.parameters, &steps);
+		arb_wire_reply_done(&r);
+	}
+	if (!a->dry_run)
+		return rc;
+	/* diff(1)'s statuses; unreachable stays 4, as for every command. */
+	if (rc == EXIT_OK)
+		return steps ? EXIT_DRY_DIFFERS : EXIT_DRY_SAME;
+	return rc == EXIT_UNREACHABLE ? rc : EXIT_DRY_TROUBLE;
+}
+
+/* Prints the path of a reply (AddChild, Spawn), or the reply (--json). */
+static int
+show_path(struct ctl *c, json_t *reply)
+{
+	const char *path = str_of(reply, "path");
+
+	if (c->json) {
+		print_json(reply, JSON_COMPACT);
+		return EXIT_OK;
+	}
+	if (!path) {
+		fputs("arborctl: bad reply from arbord: no path\n", stderr);
+		return EXIT_FAILED;
+	}
+	arb_render_safe(stdout, path);
+	fputc('\n', stdout);
+	return EXIT_OK;
+}
+
+/* Calls method and prints the path it answers. */
+static int
+path_reply_call(struct ctl *c, const char *method, json_t *params)
+{
+	struct arb_wire_reply r;
+	int rc;
+
+	rc = call(c, method, params, &r);
+	if (rc)
+		return rc;
+	rc = show_path(c, r.parameters);
+	arb_wire_reply_done(&r);
+	return rc;
+}
+
+/*
+ * SPEC "-": the whole of standard input, which a call must be able to
+ * carry (ARB_MSG_MAX); the caller frees *ret. EXIT_OK or a usage error.
+ */
+static int
+read_spec(char **ret)
+{
+	size_t len = 0, cap = ARB_MSG_MAX + 1;
+	char *buf = malloc(cap + 1);
+	size_t n;
+
+	if (!buf) {
+		fputs("arborctl: out of memory\n", stderr);
+		return EXIT_FAILED;
+	}
+	while ((n = fread(buf + len, 1, cap - len, stdin)) > 0)
+		len += n;
+	if (ferror(stdin)) {
+		free(buf);
+		return usage_error("reading SPEC from standard input: %s",
+				   strerror(errno));
+	}
+	if (len >= cap) {
+		free(buf);
+		return usage_error("SPEC is larger than %d bytes",
+				   ARB_MSG_MAX);
+	}
+	buf[len] = '\0';
+	*ret = buf;
+	return EXIT_OK;
+}
+
+static int
+cmd_add(struct ctl *c, struct args *a)
+{
+	char *stdin_spec = NULL;
+	const char *spec;
+	json_t *params;
+	int rc;
+
+	if (a->argc != 2)
+		return usage_error("add takes PARENT and SPEC");
+	spec = a->argv[1];
+	if (strcmp(spec, "-") == 0) {
+		rc = read_spec(&stdin_spec);
+		if (rc)
+			return rc;
+		spec = stdin_spec;
+	}
+	params = json_pack("{s:s, s:s}", "parent", a->argv[0], "spec", spec);
+	free(stdin_spec);
+	if (!params)
+		return usage_error("PARENT or SPEC is not valid UTF-8");
+	rc = path_reply_call(c, ARB_METHOD_ADD_CHILD, params);
+	json_decref(params);
+	return rc;
+}
+
+static int
+cmd_remove(struct ctl *c, struct args *a)
+{
+	return path_call(c, a, "remove", ARB_METHOD_REMOVE_CHILD);
+}
+
+/* {"pool": POOL, "name": N?, "args": [ARG...]?}; NULL if not UTF-8. */
+static json_t *
+spawn_params(struct args *a)
+{
+	json_t *params = json_pack("{s:s}", "pool", a->argv[0]);
+	json_t *args = json_array();
+	bool ok = params && args;
+
+	if (ok && a->name)
+		ok = json_object_set_new(params, "name",
+					 json_string(a->name)) == 0;
+	for (int i = 1; ok && i < a->argc; i++)
+		ok = json_array_append_new(args, json_string(a->argv[i])) == 0;
+	if (ok && a->argc > 1)
+		ok = json_object_set(params, "args", args) == 0;
+	json_decref(args);
+	if (!ok) {
+		json_decref(params);
+		return NULL;
+	}
+	return params;
+}
+
+static int
+cmd_spawn(struct ctl *c, struct args *a)
+{
+	json_t *params;
+	int rc;
+
+	if (a->argc < 1)
+		return usage_error("spawn takes POOL and optional ARGs");
+	if (a->name && !*a->name)
+		return usage_error("--name needs a name");
+	params = spawn_params(a);
+	if (!params)
+		return usage_error("POOL, --name or an ARG is not valid UTF-8");
+	rc = path_reply_call(c, ARB_METHOD_SPAWN, params);
+	json_decref(params);
+	return rc;
+}
+
 /*
  * Sends one call and hands the parameters of every reply to show, until
  * the reply without "continues" (at once unless more is set). Without
@@ -791,7 +1065,7 @@ cmd_call(struct ctl *c, struct args *a)
 	return rc;
 }
 
-enum { OPT_SOCKET = 0x100, OPT_MORE, OPT_REOPEN };
+enum { OPT_SOCKET = 0x100, OPT_MORE, OPT_REOPEN, OPT_DRY_RUN, OPT_NAME };
 
 static const struct option global_options[] = {
 	{"json", no_argument, NULL, 'j'},
@@ -803,6 +1077,8 @@ static const struct option global_options[] = {
 	{"lines", required_argument, NULL, 'n'},  /* logs only */
 	{"follow", no_argument, NULL, 'f'},	  /* logs only */
 	{"reopen", no_argument, NULL, OPT_REOPEN}, /* logs only */
+	{"dry-run", no_argument, NULL, OPT_DRY_RUN}, /* reload only */
+	{"name", required_argument, NULL, OPT_NAME}, /* spawn only */
 	{NULL, 0, NULL, 0},
 };
 
@@ -813,7 +1089,9 @@ static const struct command {
 	{"status", cmd_status},	    {"start", cmd_start},
 	{"stop", cmd_stop},	    {"restart", cmd_restart},
 	{"kill", cmd_kill},	    {"events", cmd_events},
-	{"logs", cmd_logs},
+	{"logs", cmd_logs},	    {"reload", cmd_reload},
+	{"add", cmd_add},	    {"remove", cmd_remove},
+	{"spawn", cmd_spawn},
 	{"shutdown", cmd_shutdown}, {"call", cmd_call},
 	{"poweroff", cmd_poweroff}, {"reboot", cmd_reboot},
 	{"halt", cmd_halt},
@@ -880,6 +1158,18 @@ parse(struct ctl *c, int argc, char **argv, const char *cmd, struct args *a,
 				return usage_error("--reopen is an option of "
 						   "logs");
 			a->reopen = true;
+			break;
+		case OPT_DRY_RUN:
+			if (!cmd || strcmp(cmd, "reload") != 0)
+				return usage_error("--dry-run is an option of "
+						   "reload");
+			a->dry_run = true;
+			break;
+		case OPT_NAME:
+			if (!cmd || strcmp(cmd, "spawn") != 0)
+				return usage_error("--name N is an option of "
+						   "spawn");
+			a->name = optarg;
 			break;
 		case OPT_MORE:
 			if (!cmd || strcmp(cmd, "call") != 0)

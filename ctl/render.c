@@ -48,7 +48,7 @@ struct row {
 	const char *name;
 	char kind[64];
 	char state[80];
-	char pid[32];
+	char pid[56]; /* or a pool's "instances 3/10" */
 	char uptime[48];
 	char restarts[32];
 	char last_exit[96];
@@ -146,6 +146,23 @@ describe_note(struct row *w, json_t *node)
 		snprintf(w->note, sizeof(w->note), "error: %.80s", error);
 }
 
+/* A pool has no pid: the column holds "instances 3/10" instead. */
+static void
+describe_pool(struct row *w, json_t *node)
+{
+	json_int_t n = 0, max;
+
+	(void)int_of(node, "instances", &n);
+	if (int_of(node, "max_children", &max))
+		snprintf(w->pid, sizeof(w->pid),
+			 "instances %" JSON_INTEGER_FORMAT
+			 "/%" JSON_INTEGER_FORMAT,
+			 n, max);
+	else
+		snprintf(w->pid, sizeof(w->pid),
+			 "instances %" JSON_INTEGER_FORMAT, n);
+}
+
 static void
 fill_row(struct row *w, json_t *node, bool first)
 {
@@ -154,6 +171,7 @@ fill_row(struct row *w, json_t *node, bool first)
 	const char *state = str_of(node, "state");
 	const char *how, *slash, *reason, *signame;
 	json_t *last = json_object_get(node, "last_exit");
+	bool dynamic = json_is_true(json_object_get(node, "dynamic"));
 	json_int_t v;
 
 	w->node = node;
@@ -165,11 +183,14 @@ fill_row(struct row *w, json_t *node, bool first)
 		kind = "?";
 	how = str_of(node, strcmp(kind, "supervisor") == 0 ? "strategy"
 							   : "restart");
-	/* Two columns in one: "supervisor" is the longest kind. */
+	/* Two columns in one: "supervisor" is the longest kind. A child
+	 * added at run time, or a pool's instance, says so after them. */
 	if (how)
-		snprintf(w->kind, sizeof(w->kind), "%-10s %s", kind, how);
+		snprintf(w->kind, sizeof(w->kind), "%-10s %.32s%s", kind, how,
+			 dynamic ? " dynamic" : "");
 	else
-		snprintf(w->kind, sizeof(w->kind), "%s", kind);
+		snprintf(w->kind, sizeof(w->kind), "%.32s%s", kind,
+			 dynamic ? " dynamic" : "");
 	if (!state)
 		state = "?";
 	describe_state(w, node, state);
@@ -179,6 +200,8 @@ fill_row(struct row *w, json_t *node, bool first)
 	if (int_of(node, "pid", &v) && v > 0)
 		snprintf(w->pid, sizeof(w->pid), "pid %" JSON_INTEGER_FORMAT,
 			 v);
+	else if (json_is_true(json_object_get(node, "pool")))
+		describe_pool(w, node);
 	if (int_of(node, "since_ms", &v))
 		arb_render_duration(w->uptime, sizeof(w->uptime), (long long)v);
 	if (int_of(node, "restarts", &v) && v > 0)
@@ -481,4 +504,194 @@ arb_render_log_line(FILE *out, const struct arb_render *r, json_t *l)
 	if (json_is_true(json_object_get(l, "cut")))
 		fputs(" [cut]", out);
 	fputc('\n', out);
+}
+
+/* The plan of a Reload. */
+
+static const struct {
+	const char *op, *mark, *color;
+} plan_ops[] = {
+	{"add", "+", C_GREEN},
+	{"remove", "-", C_RED},
+	{"change", "~", C_YELLOW},
+	{"reorder", "=", C_DIM},
+};
+
+/* A step's count: the plan's own figure, else the steps of that op. */
+static long long
+op_count(json_t *plan, const char *field, const char *op)
+{
+	json_t *steps = json_object_get(plan, "steps"), *s;
+	json_int_t v;
+	long long n = 0;
+	size_t i;
+
+	if (int_of(plan, field, &v))
+		return (long long)v;
+	json_array_foreach(steps, i, s) {
+		const char *o = str_of(s, "op");
+
+		n += o && strcmp(o, op) == 0;
+	}
+	return n;
+}
+
+/*
+ * A key's value in a change: unset as "(unset)", a word bare, a list as
+ * "[sleep 10]" with its items written the same way, anything else as
+ * JSON (a string with blanks quoted, so the items stay apart).
+ */
+static void
+put_plan_value(FILE *out, json_t *v)
+{
+	json_t *item;
+	size_t i;
+
+	if (!v || json_is_null(v)) {
+		fputs("(unset)", out);
+		return;
+	}
+	if (!json_is_array(v)) {
+		put_value(out, v);
+		return;
+	}
+	fputc('[', out);
+	json_array_foreach(v, i, item) {
+		if (i > 0)
+			fputc(' ', out);
+		put_plan_value(out, item);
+	}
+	fputc(']', out);
+}
+
+/* "web/app" under "web" is "app"; a path elsewhere stays whole. */
+static const char *
+name_under(const char *path, const char *supervisor)
+{
+	size_t n = strlen(supervisor);
+
+	if (strcmp(supervisor, "/") == 0 || strncmp(path, supervisor, n) != 0 ||
+	    path[n] != '/')
+		return path;
+	return path + n + 1;
+}
+
+/* "  ~ change   app (restart)" and, for a change, its keys below. */
+static void
+put_step(FILE *out, const struct arb_render *r, json_t *step,
+	 const char *supervisor)
+{
+	const char *op = str_of(step, "op"), *path = str_of(step, "path");
+	const char *note = str_of(step, "apply");
+	json_t *order = json_object_get(step, "order");
+	json_t *keys = json_object_get(step, "keys"), *k;
+	size_t i, n = sizeof(plan_ops) / sizeof(plan_ops[0]);
+
+	for (i = 0; i < n && !(op && strcmp(op, plan_ops[i].op) == 0); i++)
+		;
+	fputs("  ", out);
+	if (r->color && i < n)
+		fputs(plan_ops[i].color, out);
+	fputs(i < n ? plan_ops[i].mark : "?", out);
+	fputc(' ', out);
+	if (!op)
+		op = "?";
+	arb_render_safe(out, op);
+	if (r->color && i < n)
+		fputs(C_RESET, out);
+	pad(out, 9 - (strlen(op) < 9 ? strlen(op) : 8));
+	if (json_is_array(order)) {
+		json_t *name;
+
+		json_array_foreach(order, i, name) {
+			if (i > 0)
+				fputc(' ', out);
+			arb_render_safe(out, json_is_string(name)
+						     ? json_string_value(name)
+						     : "?");
+		}
+		fputc('\n', out);
+		return;
+	}
+	arb_render_safe(out, path ? name_under(path, supervisor) : "?");
+	if (!note)
+		note = str_of(step, "kind");
+	if (note) {
+		fputs(" (", out);
+		arb_render_safe(out, note);
+		fputc(')', out);
+	}
+	fputc('\n', out);
+	json_array_foreach(keys, i, k) {
+		const char *key = str_of(k, "key");
+
+		fputs("      ", out);
+		arb_render_safe(out, key ? key : "?");
+		fputs(": ", out);
+		put_plan_value(out, json_object_get(k, "old"));
+		fputs(" -> ", out);
+		put_plan_value(out, json_object_get(k, "new"));
+		fputc('\n', out);
+	}
+}
+
+static const char *
+supervisor_of(json_t *step)
+{
+	const char *s = str_of(step, "supervisor");
+
+	return s ? s : "?";
+}
+
+int
+arb_render_plan(FILE *out, const struct arb_render *r, json_t *plan,
+		bool applied)
+{
+	json_t *steps = json_object_get(plan, "steps"), *s;
+	const char *digest = str_of(plan, "digest");
+	size_t n = json_array_size(steps), groups = 0, i, g;
+	const char **sups;
+
+	/* Supervisors in the order they first appear: the daemon's order. */
+	sups = calloc(n ? n : 1, sizeof(*sups));
+	if (!sups)
+		return -ENOMEM;
+	json_array_foreach(steps, i, s) {
+		const char *sup = supervisor_of(s);
+
+		for (g = 0; g < groups && strcmp(sups[g], sup) != 0; g++)
+			;
+		if (g == groups)
+			sups[groups++] = sup;
+	}
+	fputs("reload", out);
+	if (digest) {
+		/* 16 digits tell two configs apart; --json has them all. */
+		char short_digest[17];
+
+		snprintf(short_digest, sizeof(short_digest), "%s", digest);
+		fputc(' ', out);
+		arb_render_safe(out, short_digest);
+	}
+	fprintf(out,
+		": %lld to add, %lld to remove, %lld to change, "
+		"%lld to reorder\n",
+		op_count(plan, "adds", "add"),
+		op_count(plan, "removes", "remove"),
+		op_count(plan, "changes", "change"),
+		op_count(plan, "reorders", "reorder"));
+	for (g = 0; g < groups; g++) {
+		arb_render_safe(out, sups[g]);
+		fputs(":\n", out);
+		json_array_foreach(steps, i, s)
+			if (strcmp(supervisor_of(s), sups[g]) == 0)
+				put_step(out, r, s, sups[g]);
+	}
+	if (n == 0)
+		fputs("nothing to do\n", out);
+	else
+		fputs(applied ? "applied\n" : "dry run: nothing changed\n",
+		      out);
+	free(sups);
+	return 0;
 }

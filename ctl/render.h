@@ -40,6 +40,18 @@ void arb_render_event(FILE *out, const struct arb_render *r, json_t *ev,
  */
 void arb_render_log_line(FILE *out, const struct arb_render *r, json_t *l);
 
+/*
+ * Writes the plan of a Reload reply for a person: a summary line with
+ * the digest's first 16 digits and the counts, the steps grouped by
+ * supervisor (in the order each first appears, "/" for the root's
+ * children), each as "+ add", "- remove", "~ change" (with one line per
+ * key: "key: old -> new", an unset value as "(unset)") or "= reorder",
+ * then "applied", "dry run: nothing changed" or "nothing to do".
+ * Tolerates missing or mistyped fields. 0 or -ENOMEM.
+ */
+int arb_render_plan(FILE *out, const struct arb_render *r, json_t *plan,
+		    bool applied);
+
 /* ms as 45s, 3m12s, 2h5m or 3d4h (negative counts as 0). */
 void arb_render_duration(char *buf, size_t size, long long ms);
 

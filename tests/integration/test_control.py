@@ -493,7 +493,12 @@ def test_get_interface_description(arbord):
               "Events() -> (event: Event)",
               "Shutdown(action: ?string) -> ()",
               "Logs(path: ?string, lines: ?int, follow: ?bool) -> "
-              "(lines: []LogLine)", "ReopenLogs() -> ()"):
+              "(lines: []LogLine)", "ReopenLogs() -> ()",
+              "Reload(dryRun: ?bool) -> (plan: Plan, applied: bool)",
+              "AddChild(parent: string, spec: string) -> (path: string)",
+              "RemoveChild(path: string) -> ()",
+              "Spawn(pool: string, name: ?string, args: ?[]string) -> "
+              "(path: string)"):
         assert f"\nmethod {m}\n" in desc, m
     header = open(os.path.join(HERE, "..", "..", "common",
                                "protocol.h")).read()
@@ -501,11 +506,12 @@ def test_get_interface_description(arbord):
               for line in header.splitlines()
               if line.startswith("#define ARB_ERR_")
               and "ARB_INTERFACE" in line]
-    assert len(errors) == 11
+    assert len(errors) == 17
     for e in errors:
         assert f"\nerror {e} (" in desc, e
     for t in ("type Node (", "type Exit (", "type Event (",
-              "type LogLine ("):
+              "type LogLine (", "type Plan (", "type PlanStep (",
+              "type KeyChange ("):
         assert t in desc
     assert error_of(a.socket, GET_INTERFACE, {"interface": "org.nope"}) == \
         ("org.varlink.service.InterfaceNotFound", {"interface": "org.nope"})

@@ -1,7 +1,8 @@
 /*
  * test_render.c - arborctl's human output (ctl/render.c): durations, the
  * tree drawn from a flat depth-first Status list (glyphs, columns, last
- * siblings, subtrees), colours, event lines, and hostile text.
+ * siblings, subtrees, dynamic children, pools), colours, event lines, a
+ * reload's plan, and hostile text.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -182,6 +183,144 @@ test_event_line(void **state)
 	free(text);
 }
 
+/* Renders a plan (JSON text) into a string the caller frees. */
+static char *
+plan_text(const char *plan_json, bool applied, bool color)
+{
+	struct arb_render r = {.color = color};
+	json_t *plan = json_loads(plan_json, 0, NULL);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(plan);
+	assert_non_null(f);
+	assert_int_equal(arb_render_plan(f, &r, plan, applied), 0);
+	fclose(f);
+	json_decref(plan);
+	return text;
+}
+
+static const char plan_json[] =
+	"{\"digest\":\"3f2a9c01d2e4b5a6c0ffee\",\"adds\":1,\"removes\":1,"
+	"\"changes\":2,\"reorders\":1,\"steps\":["
+	"{\"op\":\"add\",\"path\":\"web2\",\"supervisor\":\"/\","
+	"\"kind\":\"service\"},"
+	"{\"op\":\"remove\",\"path\":\"web/old\",\"supervisor\":\"web\","
+	"\"kind\":\"supervisor\"},"
+	"{\"op\":\"change\",\"path\":\"web/app\",\"supervisor\":\"web\","
+	"\"kind\":\"service\",\"apply\":\"restart\",\"keys\":["
+	"{\"key\":\"stop_signal\",\"old\":\"TERM\",\"new\":\"INT\"},"
+	"{\"key\":\"exec\",\"old\":[\"sleep\",\"10\"],"
+	"\"new\":[\"sh\",\"-c\",\"echo hi\"]},"
+	"{\"key\":\"cwd\",\"old\":null,\"new\":\"/srv\"},"
+	"{\"key\":\"stop_timeout\",\"old\":5000}]},"
+	"{\"op\":\"reorder\",\"path\":\"web\",\"supervisor\":\"web\","
+	"\"order\":[\"a\",\"b\",\"c\"]},"
+	"{\"op\":\"change\",\"path\":\"db\",\"supervisor\":\"/\","
+	"\"kind\":\"supervisor\",\"apply\":\"in-place\",\"keys\":["
+	"{\"key\":\"intensity\",\"old\":3,\"new\":5}]}]}";
+
+/* Grouped per supervisor in the order they first come, short digest. */
+static void
+test_plan(void **state)
+{
+	char *text = plan_text(plan_json, false, false);
+
+	assert_string_equal(
+		text,
+		"reload 3f2a9c01d2e4b5a6: 1 to add, 1 to remove, 2 to change, "
+		"1 to reorder\n"
+		"/:\n"
+		"  + add      web2 (service)\n"
+		"  ~ change   db (in-place)\n"
+		"      intensity: 3 -> 5\n"
+		"web:\n"
+		"  - remove   old (supervisor)\n"
+		"  ~ change   app (restart)\n"
+		"      stop_signal: TERM -> INT\n"
+		"      exec: [sleep 10] -> [sh -c \"echo hi\"]\n"
+		"      cwd: (unset) -> /srv\n"
+		"      stop_timeout: 5000 -> (unset)\n"
+		"  = reorder  a b c\n"
+		"dry run: nothing changed\n");
+	free(text);
+	text = plan_text(plan_json, true, true);
+	assert_non_null(strstr(text, "  \033[32m+ add\033[0m      web2"));
+	assert_non_null(strstr(text, "  \033[31m- remove\033[0m   old"));
+	assert_non_null(strstr(text, "\napplied\n"));
+	free(text);
+}
+
+static void
+test_plan_empty_and_malformed(void **state)
+{
+	char *text = plan_text("{\"digest\":\"ab\",\"adds\":0,\"removes\":0,"
+			       "\"changes\":0,\"reorders\":0,\"steps\":[]}",
+			       false, false);
+
+	assert_string_equal(text, "reload ab: 0 to add, 0 to remove, "
+				  "0 to change, 0 to reorder\n"
+				  "nothing to do\n");
+	free(text);
+	/* Counts from the steps when the plan lacks them; nothing from
+	 * the wire reaches the terminal as a control sequence. */
+	text = plan_text("{\"steps\":[{\"op\":\"add\",\"path\":\"x\\u001b[2J\","
+			 "\"supervisor\":\"/\"},{\"op\":7},"
+			 "{\"op\":\"change\",\"supervisor\":\"s\",\"path\":"
+			 "\"s/t\",\"keys\":[{\"key\":\"k\",\"old\":"
+			 "\"\\u001b\",\"new\":{\"a\":1}}]}]}",
+			 true, false);
+	assert_null(strchr(text, '\033'));
+	assert_string_equal(text, "reload: 1 to add, 0 to remove, "
+				  "1 to change, 0 to reorder\n"
+				  "/:\n"
+				  "  + add      x?[2J\n"
+				  "?:\n"
+				  "  ? ?        ?\n"
+				  "s:\n"
+				  "  ~ change   t\n"
+				  "      k: \"\\u001B\" -> {\"a\":1}\n"
+				  "applied\n");
+	free(text);
+}
+
+/* A dynamic child says so after its restart type; a pool its count. */
+static void
+test_dynamic_and_pool(void **state)
+{
+	char *text = tree_text(
+		"[{\"path\":\"/\",\"kind\":\"supervisor\",\"strategy\":"
+		"\"one_for_one\",\"state\":\"up\",\"since_ms\":60000},"
+		"{\"path\":\"workers\",\"kind\":\"supervisor\",\"strategy\":"
+		"\"simple_one_for_one\",\"state\":\"up\",\"since_ms\":60000,"
+		"\"pool\":true,\"instances\":2,\"max_children\":10},"
+		"{\"path\":\"workers/1\",\"kind\":\"service\",\"restart\":"
+		"\"temporary\",\"state\":\"up\",\"pid\":4310,\"since_ms\":"
+		"60000,\"dynamic\":true},"
+		"{\"path\":\"workers/2\",\"kind\":\"service\",\"restart\":"
+		"\"temporary\",\"state\":\"up\",\"pid\":4311,\"since_ms\":"
+		"12000,\"dynamic\":true},"
+		"{\"path\":\"jobs\",\"kind\":\"supervisor\",\"strategy\":"
+		"\"simple_one_for_one\",\"state\":\"up\",\"since_ms\":1000,"
+		"\"pool\":true,\"instances\":0,\"dynamic\":true}]",
+		false, false);
+
+	assert_string_equal(
+		text,
+		"/           supervisor one_for_one                 up"
+		"                   1m\n"
+		"|- workers  supervisor simple_one_for_one          up"
+		"  instances 2/10   1m\n"
+		"|  |- 1     service    temporary dynamic           up"
+		"  pid 4310         1m\n"
+		"|  `- 2     service    temporary dynamic           up"
+		"  pid 4311        12s\n"
+		"`- jobs     supervisor simple_one_for_one dynamic  up"
+		"  instances 0      1s\n");
+	free(text);
+}
+
 int
 main(void)
 {
@@ -192,6 +331,9 @@ main(void)
 		cmocka_unit_test(test_subtree_and_not_ready),
 		cmocka_unit_test(test_hostile_and_malformed),
 		cmocka_unit_test(test_event_line),
+		cmocka_unit_test(test_plan),
+		cmocka_unit_test(test_plan_empty_and_malformed),
+		cmocka_unit_test(test_dynamic_and_pool),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
