@@ -236,6 +236,8 @@ feed(struct runtime *rt, const struct arb_event *ev)
 		}
 		for (size_t i = 0; i < rt->out.n && !rt->lost; i++)
 			perform(rt, &rt->out.v[i]);
+		if (!rt->lost)
+			arb_tree_collect(rt->tree);
 		arb_manager_step(rt->tree, &next, &rt->out);
 	}
 	rt->feeding = false;

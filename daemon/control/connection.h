@@ -99,6 +99,15 @@ conn_streaming(const struct conn *c)
 uint32_t methods_path_param(struct conn *c, json_t *params, bool optional,
 			    const char **ret_path);
 
+/*
+ * The child a request names in "path": as methods_path_param, but a path
+ * under a supervisor that is not there is NotRunning (OTP's noproc), and,
+ * with start, any child of a pool is PoolInstance (OTP's
+ * simple_one_for_one error for restart_child).
+ */
+uint32_t methods_child_param(struct conn *c, json_t *params, bool start,
+			     const char **ret_path);
+
 /* The same for the node named by parameter `key` (required). */
 uint32_t methods_node_param(struct conn *c, json_t *params, const char *key,
 			    const char **ret_path);

@@ -114,6 +114,59 @@ no_such_child(struct conn *c, const char *path)
 	json_decref(p);
 }
 
+/* The node of path's parent ("a/b" -> "a", "b" -> the root), or ARB_NONE. */
+static uint32_t
+parent_node(const struct arb_spec *spec, const char *path)
+{
+	const char *slash;
+	char buf[4096];
+	size_t len;
+
+	while (*path == '/')
+		path++;
+	slash = strrchr(path, '/');
+	if (!slash)
+		return ARB_ROOT;
+	len = (size_t)(slash - path);
+	if (len == 0 || len >= sizeof(buf))
+		return ARB_NONE;
+	memcpy(buf, path, len);
+	buf[len] = '\0';
+	return find_node(spec, buf);
+}
+
+uint32_t
+methods_child_param(struct conn *c, json_t *params, bool start,
+		    const char **ret_path)
+{
+	json_t *v = json_object_get(params, "path");
+	const struct arb_spec *spec = c->ctl->spec;
+	uint32_t node, parent;
+
+	if (!json_is_string(v))
+		return methods_node_param(c, params, "path", ret_path);
+	*ret_path = json_string_value(v);
+	node = find_node(spec, *ret_path);
+	parent = node != ARB_NONE ? spec->nodes[node].parent
+				  : parent_node(spec, *ret_path);
+	if (start && parent != ARB_NONE &&
+	    spec->nodes[parent].kind == ARB_NODE_SUPERVISOR &&
+	    spec->nodes[parent].strategy == ARB_SIMPLE_ONE_FOR_ONE) {
+		/* OTP's restart_child of a pool's: simple_one_for_one. */
+		conn_error_str(c, ARB_ERR_POOL_INSTANCE, "path", *ret_path);
+		return ARB_NONE;
+	}
+	if (node != ARB_NONE)
+		return node;
+	if (parent == ARB_NONE) {
+		/* Its supervisor is not there (OTP: noproc). */
+		conn_error_str(c, ARB_ERR_NOT_RUNNING, "path", *ret_path);
+		return ARB_NONE;
+	}
+	no_such_child(c, *ret_path);
+	return ARB_NONE;
+}
+
 uint32_t
 methods_path_param(struct conn *c, json_t *params, bool optional,
 	   const char **ret_path)
@@ -335,7 +388,7 @@ method_request(struct conn *c, json_t *params, enum arb_request_kind kind)
 
 	if (!methods_allowed(c))
 		return;
-	node = methods_path_param(c, params, false, &path);
+	node = methods_child_param(c, params, kind != ARB_REQ_STOP, &path);
 	if (node == ARB_NONE)
 		return;
 	if (node == ARB_ROOT) {

@@ -106,7 +106,7 @@ methods_remove_child(struct conn *c, json_t *params)
 
 	if (!may_change(c))
 		return;
-	node = methods_path_param(c, params, false, &path);
+	node = methods_child_param(c, params, false, &path);
 	if (node == ARB_NONE)
 		return;
 	if (node == ARB_ROOT) {

@@ -665,5 +665,6 @@ arb_spec_find(const struct arb_spec *s, const char *path)
 bool
 arb_spec_is_node(const struct arb_spec *s, uint32_t i)
 {
-	return i < s->nnodes && !s->nodes[i].unused && !s->nodes[i].is_template;
+	return i < s->nnodes && !s->nodes[i].unused &&
+	       !s->nodes[i].is_template && !s->nodes[i].leaving;
 }

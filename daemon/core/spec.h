@@ -273,6 +273,7 @@ struct arb_spec_node {
 	bool unused;      /* a free slot (a deleted node's), reused later */
 	bool is_template; /* a pool's template */
 	bool dynamic;     /* added while it runs (add, spawn), not configured */
+	bool leaving;     /* has left the tree; its slot is freed soon */
 	/* The spec a reload gave it, taken at its next start; owned. */
 	struct arb_spec_node *pending;
 };

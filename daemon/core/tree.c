@@ -644,14 +644,22 @@ handle_retry(struct arb_tree *t, uint32_t sup, uint32_t child)
 		try_restart(t, sup, child);
 }
 
-/* The child named as node's under its parent, other than node. */
+/*
+ * Whether node's name is its parent's other child's. A temporary child
+ * that ended has lost its spec (C2): its name is free, and it leaves.
+ */
 static bool
-name_taken(const struct arb_tree *t, uint32_t node)
+name_taken(struct arb_tree *t, uint32_t node)
 {
 	const struct arb_spec_node *n = &t->spec->nodes[node];
 	uint32_t other = arb_spec_find_child(t->spec, n->parent, n->name);
 
-	return other != ARB_NONE && other != node;
+	if (other == ARB_NONE || other == node)
+		return false;
+	if (t->nodes[other].present)
+		return true;
+	tree_delete(t, other);
+	return false;
 }
 
 static uint32_t
@@ -782,6 +790,12 @@ request_answered_at_once(struct arb_tree *t, uint32_t sup,
 		tree_reply(t, q->child, q->req_id, reply, 0);
 		return true;
 	}
+	if ((q->request == ARB_REQ_START || q->request == ARB_REQ_RESTART) &&
+	    arb_tree_is_instance(t, q->child)) {
+		/* OTP's restart_child of a simple_one_for_one child. */
+		tree_reply(t, q->child, q->req_id, ARB_REPLY_POOL_INSTANCE, 0);
+		return true;
+	}
 	switch (q->request) {
 	case ARB_REQ_START:
 		if (!running && n->state != ARB_CHILD_RESTARTING)
@@ -809,9 +823,7 @@ request_answered_at_once(struct arb_tree *t, uint32_t sup,
 		/* C2: stopping deletes its spec, so it could not start again;
 		 * OTP refuses restart_child of a temporary child too, and of
 		 * a pool's instance. */
-		if (arb_tree_is_instance(t, q->child))
-			reply = ARB_REPLY_POOL_INSTANCE;
-		else if (n->spec->restart == ARB_TEMPORARY)
+		if (n->spec->restart == ARB_TEMPORARY)
 			reply = ARB_REPLY_TEMPORARY;
 		else
 			return false;

@@ -295,6 +295,12 @@ const struct arb_spec *arb_tree_spec(const struct arb_tree *t);
  */
 uint64_t arb_tree_next_instance(struct arb_tree *t, uint32_t pool);
 
+/*
+ * Frees the slots of the nodes that left the tree in the last step (each
+ * step does it first anyway): call once its actions are carried out.
+ */
+void arb_tree_collect(struct arb_tree *t);
+
 /* The tree is stopping (the root's shutdown began or waits) or down. */
 bool arb_tree_stopping(const struct arb_tree *t);
 

@@ -431,6 +431,7 @@ delete_subtree(struct arb_tree *t, uint32_t node)
 	tree_timer_cancel(t, node);
 	t->nodes[node].deleted = true;
 	t->nodes[node].present = false;
+	t->spec->nodes[node].leaving = true;
 	tree_emit(t, ARB_ACT_DELETE, node);
 }
 
@@ -512,6 +513,12 @@ arb_tree_new(struct arb_spec *spec)
 		return NULL;
 	}
 	return t;
+}
+
+void
+arb_tree_collect(struct arb_tree *t)
+{
+	tree_release_deleted(t);
 }
 
 void
