@@ -325,8 +325,13 @@ spec_error_json(const struct arb_diag *d)
 
 		if (e->level != ARB_DIAG_ERROR)
 			continue;
-		return json_pack("{s:i, s:i, s:s}", "line", e->line, "column",
-				 e->column, "message", e->message);
+		json_t *p = json_pack("{s:i, s:s}", "line", e->line,
+				      "message", e->message);
+
+		if (p && e->column > 0)
+			json_object_set_new(p, "column",
+					    json_integer(e->column));
+		return p;
 	}
 	return json_pack("{s:s}", "message", "invalid child");
 }
@@ -471,6 +476,38 @@ config_digest(const struct arb_spec *s, char buf[ARB_PLAN_DIGEST_HEX])
 	arb_plan_digest_hex(h, buf);
 }
 
+/*
+ * ConfigInvalid's parameters for a diagnostic "FILE:LINE: message" (or
+ * "FILE: message" about a whole file): file, line and message apart.
+ */
+static json_t *
+config_error_json(const struct arb_diag_entry *e)
+{
+	size_t prefix = e->message && e->message > e->text
+				? (size_t)(e->message - e->text) : 0;
+	json_t *p;
+	char *file;
+
+	/* The prefix ends with ": ", after ":LINE" (and ":COLUMN"). */
+	while (prefix > 0 && (e->text[prefix - 1] == ' ' ||
+			      e->text[prefix - 1] == ':'))
+		prefix--;
+	for (int colon = e->line > 0 ? 1 + (e->column > 0) : 0; colon > 0;
+	     colon--) {
+		while (prefix > 0 && e->text[prefix - 1] != ':')
+			prefix--;
+		if (prefix > 0)
+			prefix--;
+	}
+	file = strndup(e->text, prefix);
+	p = json_pack("{s:s, s:s}", "file", file ? file : "",
+		      "message", e->message ? e->message : e->text);
+	free(file);
+	if (p && e->line > 0)
+		json_object_set_new(p, "line", json_integer(e->line));
+	return p;
+}
+
 static void
 reload_failed(struct arb_living *l, uint64_t call_id,
 	      const struct arb_diag *d)
@@ -489,13 +526,11 @@ reload_failed(struct arb_living *l, uint64_t call_id,
 				d->entries[i].text);
 	if (!call_id)
 		return;
-	p = json_pack("{s:s}", "message",
-		      e ? e->text : "cannot read the configuration");
-	if (p && e) {
-		json_object_set_new(p, "line", json_integer(e->line));
-		json_object_set_new(p, "errors", json_integer((json_int_t)
-								d->nerrors));
-	}
+	p = e ? config_error_json(e)
+	      : json_pack("{s:s}", "message", "cannot read the configuration");
+	if (p)
+		json_object_set_new(p, "errors",
+				    json_integer((json_int_t)d->nerrors));
 	l->hooks.complete(l->ctx, call_id, ARB_ERR_CONFIG_INVALID, p);
 	json_decref(p);
 }
