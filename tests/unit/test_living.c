@@ -1011,6 +1011,134 @@ test_add_at_front_after_group_restart(void **state)
 	fake_free(f);
 }
 
+/* ---- subtrees and pools added at run time, instances and requests ----- */
+
+/* start_child of a supervisor with children: its subtree starts in order;
+ * its remove stops it in reverse and deletes the deepest first. */
+static void
+test_add_and_remove_subtree(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ONE, "a");
+	struct arb_spec *src = arb_spec_new();
+	uint32_t sub = fake_sup(src, ARB_ROOT, "t", ARB_ONE_FOR_ALL, 3, 5000);
+	uint32_t inner = fake_sup(src, sub, "u", ARB_ONE_FOR_ONE, 3, 5000);
+	uint32_t t;
+
+	fake_svc(src, sub, "x", ARB_PERMANENT);
+	fake_svc(src, inner, "y", ARB_PERMANENT);
+	fake_boot(f);
+	t = fake_graft(f, ARB_ROOT, src, sub, true);
+	arb_spec_free(src);
+	fake_clear(f);
+	fake_request_at(f, t, ARB_REQ_ADD, OP, ARB_NONE);
+	assert_trace(f, "start t\nstart t/u\nstart t/u/y\nstart t/x\n"
+			"reply t ok\n");
+	fake_clear(f);
+	fake_request_at(f, t, ARB_REQ_REMOVE, OP, 0);
+	assert_trace(f, "stop t/x\nstop t/u/y\nstop t/u\nstop t\n"
+			"delete t/x\ndelete t/u/y\ndelete t/u\ndelete t\n"
+			"reply t ok\n");
+	assert_string_equal(children_of(f, ARB_ROOT), "a");
+	fake_free(f);
+}
+
+/* A pool added at run time brings its template; spawns work in it. */
+static void
+test_add_pool_at_run_time(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ONE, "a");
+	struct arb_spec *src = arb_spec_new();
+	uint32_t pool = fake_pool(src, ARB_ROOT, "q", 3, 5000, ARB_PERMANENT);
+	uint32_t q;
+
+	src->nodes[pool].instances = 1;
+	fake_boot(f);
+	q = fake_graft(f, ARB_ROOT, src, pool, true);
+	arb_spec_free(src);
+	assert_int_not_equal(f->spec->nodes[q].template_node, ARB_NONE);
+	fake_clear(f);
+	fake_request_at(f, q, ARB_REQ_ADD, OP, ARB_NONE);
+	fake_spawn(f, "q", NULL);
+	assert_trace(f, "start q\nstart q/1\nreply q ok\n"
+			"start q/2\nreply q/2 ok\n");
+	fake_free(f);
+}
+
+/* terminate_child of an instance waiting out its restart delay is its
+ * end, as for a running one: it leaves the pool. */
+static void
+test_pool_stop_instance_in_backoff(void **state)
+{
+	struct fake *f = with_pool(5, ARB_PERMANENT, 0, 0);
+	uint32_t tmpl = f->spec->nodes[fake_node(f, "p")].template_node;
+	uint32_t p1;
+
+	/* FAILS: request_answered_at_once() answers STOP of a RESTARTING
+	 * instance with cancel_restart() and ok, but leaves it DOWN and
+	 * present: never deleted (no job_done, no child_stopped), it stays
+	 * in the pool for ever and counts towards max_children. */
+	skip();
+	f->spec->nodes[tmpl].restart_delay_ms = 1000;
+	f->spec->nodes[tmpl].restart_delay_max_ms = 1000;
+	fake_boot(f);
+	p1 = fake_spawn(f, "p", NULL);
+	fake_exit(f, "p/1", 1);
+	assert_int_equal(arb_tree_state(f->tree, p1), ARB_CHILD_RESTARTING);
+	fake_clear(f);
+	fake_request(f, "p/1", ARB_REQ_STOP);
+	fake_advance(f, 5000);
+	assert_trace(f, "reply p/1 ok\ndelete p/1\n");
+	assert_string_equal(children_of(f, fake_node(f, "p")), "");
+	fake_free(f);
+}
+
+/* A pool stopped while one of its instances waits out a delay: that
+ * restart is cancelled, every instance leaves. */
+static void
+test_pool_stopped_with_instance_in_backoff(void **state)
+{
+	struct fake *f = with_pool(5, ARB_PERMANENT, 0, 0);
+	uint32_t tmpl = f->spec->nodes[fake_node(f, "p")].template_node;
+
+	f->spec->nodes[tmpl].restart_delay_ms = 1000;
+	f->spec->nodes[tmpl].restart_delay_max_ms = 1000;
+	fake_boot(f);
+	fake_spawn(f, "p", NULL);
+	fake_spawn(f, "p", NULL);
+	fake_exit(f, "p/1", 1);
+	fake_clear(f);
+	fake_request(f, "p", ARB_REQ_STOP);
+	fake_advance(f, 5000);
+	assert_trace(f, "stop p/2\ndelete p/2\ndelete p/1\nstop p\n"
+			"reply p ok\n");
+	fake_free(f);
+}
+
+/* A CHANGE of a running instance (its pool's template changed) restarts
+ * it into its new keys, like any service: it stays in the pool. */
+static void
+test_pool_change_instance(void **state)
+{
+	struct fake *f = with_pool(5, ARB_PERMANENT, 0, 0);
+	uint32_t p1;
+
+	/* FAILS: child_stopped() marks an instance not present whatever the
+	 * job (only a temporary is spared by changing()), so the CHANGE's
+	 * start phase skips it and job_done() deletes it: "stop p/1, reply
+	 * p/1 ok, delete p/1". Moot if a reload never sends CHANGE to an
+	 * instance (a changed template then reaches only new instances). */
+	skip();
+	fake_boot(f);
+	p1 = fake_spawn(f, "p", NULL);
+	pend_stop_timeout(f, p1, 4321);
+	fake_clear(f);
+	fake_request_at(f, p1, ARB_REQ_CHANGE, CONFIG, 0);
+	assert_trace(f, "stop p/1\nstart p/1\nreply p/1 ok\n");
+	assert_int_equal(arb_tree_state(f->tree, p1), ARB_CHILD_UP);
+	assert_int_equal(f->spec->nodes[p1].stop_timeout_ms, 4321);
+	fake_free(f);
+}
+
 int
 main(void)
 {
@@ -1051,6 +1179,11 @@ main(void)
 		cmocka_unit_test(test_add_queued_then_supervisor_down),
 		cmocka_unit_test(test_add_name_of_ended_temporary),
 		cmocka_unit_test(test_add_at_front_after_group_restart),
+		cmocka_unit_test(test_add_and_remove_subtree),
+		cmocka_unit_test(test_add_pool_at_run_time),
+		cmocka_unit_test(test_pool_stop_instance_in_backoff),
+		cmocka_unit_test(test_pool_stopped_with_instance_in_backoff),
+		cmocka_unit_test(test_pool_change_instance),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
