@@ -75,7 +75,7 @@ JANSSON_LIBS := $(call pc_libs,jansson,-ljansson)
 CTL_SRCS := ctl/arborctl.c ctl/render.c
 CTL_OBJS := $(CTL_SRCS:.c=.o) common/wire.o common/sockpath.o
 
-UNIT_TESTS := tests/unit/test_tree tests/unit/test_lifecycle tests/unit/test_tree_random tests/unit/test_spec \
+UNIT_TESTS := tests/unit/test_tree tests/unit/test_living tests/unit/test_lifecycle tests/unit/test_tree_random tests/unit/test_spec \
 	tests/unit/test_oracle tests/unit/test_pidmap tests/unit/test_pidfd \
 	tests/unit/test_wire \
 	tests/unit/test_sockpath tests/unit/test_render tests/unit/test_notify \
@@ -112,6 +112,11 @@ tests/unit/test_render: tests/unit/test_render.c ctl/render.o common/wire.o
 		ctl/render.o common/wire.o $(LDFLAGS) $(CMOCKA_LIBS) $(JANSSON_LIBS)
 
 tests/unit/test_tree: tests/unit/test_tree.c tests/unit/scenario.h \
+		$(CORE_SRCS:.c=.o)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(CORE_SRCS:.c=.o) \
+		$(LDFLAGS) $(CMOCKA_LIBS)
+
+tests/unit/test_living: tests/unit/test_living.c tests/unit/scenario.h \
 		$(CORE_SRCS:.c=.o)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(CORE_SRCS:.c=.o) \
 		$(LDFLAGS) $(CMOCKA_LIBS)

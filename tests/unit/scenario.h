@@ -109,7 +109,12 @@ fake_trace(struct fake *f, const char *fmt, ...)
 static inline const char *
 fake_path(const struct fake *f, uint32_t node)
 {
-	return node == ARB_ROOT ? "root" : f->spec->nodes[node].path;
+	if (node == ARB_ROOT)
+		return "root";
+	/* A reply may name a node whose slot is free (removed already). */
+	if (node >= f->spec->nnodes || f->spec->nodes[node].unused)
+		return "?";
+	return f->spec->nodes[node].path;
 }
 
 static inline void
@@ -143,6 +148,9 @@ fake_perform(struct fake *f, const struct arb_action *a)
 	switch (a->kind) {
 	case ARB_ACT_SPAWN:
 		p->spawns++;
+		/* As the shell: a start takes the keys a reload left pending
+		 * (on_change next-start, CHANGE). */
+		(void)arb_spec_take_pending(f->spec, a->node);
 		if (p->hang_spawns) {
 			p->prexec = ++f->next_pid;
 			break;
@@ -371,6 +379,123 @@ fake_notify(struct fake *f, const char *path, enum arb_event_kind kind)
 	fake_push(f, (struct arb_event){.kind = kind, .node = node,
 					.pid = f->procs[node].pid});
 	fake_run(f);
+}
+
+/* ---- the living tree: what the shell does for add, spawn, reload ---- */
+
+/*
+ * A request on node by index, from origin, at pos (ADD). A node to add is
+ * nobody's child yet and may share its path with the child it collides
+ * with, so it has no path to find it by.
+ */
+static inline void
+fake_request_at(struct fake *f, uint32_t node, enum arb_request_kind kind,
+		enum arb_request_origin origin, uint32_t pos)
+{
+	fake_push(f, (struct arb_event){.kind = ARB_EV_REQUEST, .node = node,
+					.request = kind, .req_id = 7,
+					.origin = origin, .pos = pos});
+	f->requests++;
+	fake_run(f);
+}
+
+/*
+ * A copy of src's src_node (with its subtree) made a node of the live
+ * spec under parent, not yet its child, as AddChild and a reload do; the
+ * operator's additions are marked dynamic. Returns its index.
+ */
+static inline uint32_t
+fake_graft(struct fake *f, uint32_t parent, const struct arb_spec *src,
+	   uint32_t src_node, bool dynamic)
+{
+	uint32_t i = arb_spec_graft(f->spec, parent, src, src_node);
+
+	if (i == ARB_NONE || f->spec->nnodes > FAKE_MAX_NODES)
+		abort(); /* OOM, or more slots than the fake has procs */
+	f->spec->nodes[i].dynamic = dynamic;
+	return i;
+}
+
+/* A new service `name` grafted under parent (see fake_graft). */
+static inline uint32_t
+fake_graft_svc(struct fake *f, uint32_t parent, const char *name,
+	       enum arb_restart restart, bool dynamic)
+{
+	struct arb_spec *src = arb_spec_new();
+	uint32_t i;
+
+	if (!src)
+		abort();
+	i = fake_graft(f, parent, src, fake_svc(src, ARB_ROOT, name, restart),
+		       dynamic);
+	arb_spec_free(src);
+	return i;
+}
+
+/* arborctl add PARENT: a service `name` added by an operator at pos. */
+static inline uint32_t
+fake_add(struct fake *f, const char *parent, const char *name,
+	 enum arb_restart restart, uint32_t pos)
+{
+	uint32_t i = fake_graft_svc(f, fake_node(f, parent), name, restart,
+				    true);
+
+	fake_request_at(f, i, ARB_REQ_ADD, ARB_ORIGIN_OPERATOR, pos);
+	return i;
+}
+
+/* A reload's reorder of sup's children (order is borrowed until its reply). */
+static inline void
+fake_reorder(struct fake *f, uint32_t sup, const uint32_t *order, uint32_t n)
+{
+	fake_push(f, (struct arb_event){.kind = ARB_EV_REQUEST, .node = sup,
+					.request = ARB_REQ_REORDER, .req_id = 7,
+					.origin = ARB_ORIGIN_CONFIG,
+					.order = order, .norder = n});
+	f->requests++;
+	fake_run(f);
+}
+
+/*
+ * A pool (simple_one_for_one) under parent whose instances are services
+ * of restart type `restart`: its template is a node that is nobody's
+ * child, as the loader makes it.
+ */
+static inline uint32_t
+fake_pool(struct arb_spec *s, uint32_t parent, const char *name,
+	  uint32_t intensity, int64_t period_ms, enum arb_restart restart)
+{
+	uint32_t pool = fake_sup(s, parent, name, ARB_SIMPLE_ONE_FOR_ONE,
+				 intensity, period_ms);
+	uint32_t tmpl = fake_svc(s, pool, "template", restart);
+
+	arb_spec_detach(s, tmpl);
+	s->nodes[tmpl].is_template = true;
+	s->nodes[pool].template_node = tmpl;
+	return pool;
+}
+
+/*
+ * arborctl spawn POOL [--name N]: a new instance (NULL: named by the
+ * pool's counter, as the shell names it), added by an operator.
+ */
+static inline uint32_t
+fake_spawn(struct fake *f, const char *pool, const char *name)
+{
+	uint32_t p = fake_node(f, pool);
+	char num[24];
+	uint32_t i;
+
+	if (!name) {
+		snprintf(num, sizeof(num), "%llu",
+			 (unsigned long long)arb_tree_next_instance(f->tree, p));
+		name = num;
+	}
+	i = arb_spec_instantiate(f->spec, p, name, NULL);
+	if (i == ARB_NONE || f->spec->nnodes > FAKE_MAX_NODES)
+		abort();
+	fake_request_at(f, i, ARB_REQ_ADD, ARB_ORIGIN_OPERATOR, ARB_NONE);
+	return i;
 }
 
 /* SIGTERM to arbord. */
