@@ -20,7 +20,7 @@
 #include "core/spec.h"
 #include "core/tree.h"
 
-#define FAKE_MAX_NODES 256
+#define FAKE_MAX_NODES 1024 /* slots, added nodes included */
 #define FAKE_TRACE_MAX (256 * 1024)
 
 struct fake_proc {
@@ -50,6 +50,10 @@ struct fake {
 	size_t trace_len;
 	int exit_code; /* -1 until the root is down */
 	int requests, replies;
+	/* The core's latest REPLY; traced as "reply PATH NAME" unless
+	 * replies_untraced (a test that writes its own reply lines). */
+	struct arb_action last_reply;
+	bool replies_untraced;
 	int signals_sent;
 	int auto_shutdowns; /* ARB_REP_SHUTDOWN reports */
 };
@@ -142,8 +146,12 @@ fake_die(struct fake *f, uint32_t node, int code, int signo)
 static inline void
 fake_perform(struct fake *f, const struct arb_action *a)
 {
-	struct fake_proc *p = &f->procs[a->node];
+	struct fake_proc *p;
 	struct arb_event ev = {.node = a->node};
+
+	if (a->node >= FAKE_MAX_NODES)
+		abort(); /* raise FAKE_MAX_NODES */
+	p = &f->procs[a->node];
 
 	switch (a->kind) {
 	case ARB_ACT_SPAWN:
@@ -239,8 +247,10 @@ fake_perform(struct fake *f, const struct arb_action *a)
 		break;
 	case ARB_ACT_REPLY:
 		f->replies++;
-		fake_trace(f, "reply %s %s\n", fake_path(f, a->node),
-			   arb_reply_name(a->reply));
+		f->last_reply = *a;
+		if (!f->replies_untraced)
+			fake_trace(f, "reply %s %s\n", fake_path(f, a->node),
+				   arb_reply_name(a->reply));
 		break;
 	case ARB_ACT_DELETE:
 		fake_trace(f, "delete %s\n", fake_path(f, a->node));
@@ -342,7 +352,8 @@ fake_advance(struct fake *f, int64_t ms)
 	for (;;) {
 		int best = -1;
 
-		for (uint32_t i = 0; i < f->spec->nnodes; i++)
+		for (uint32_t i = 0; i < f->spec->nnodes && i < FAKE_MAX_NODES;
+		     i++)
 			if (f->procs[i].timer_armed &&
 			    f->procs[i].timer_at <= until &&
 			    (best < 0 ||
