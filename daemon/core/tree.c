@@ -66,8 +66,8 @@ child_stopped(struct arb_tree *t, uint32_t node)
 	n->pid = 0;
 	/* A pool's instance is gone once it stopped, whatever its restart
 	 * type (OTP's simple_one_for_one). */
-	if ((n->spec->restart == ARB_TEMPORARY && !changing(t, node)) ||
-	    arb_tree_is_instance(t, node))
+	if (!changing(t, node) && (n->spec->restart == ARB_TEMPORARY ||
+				   arb_tree_is_instance(t, node)))
 		n->present = false;
 	child_enter(t, node, ARB_CHILD_DOWN);
 }
@@ -735,6 +735,22 @@ reorder(struct arb_tree *t, uint32_t sup, const struct qitem *q)
 }
 
 /*
+ * A request whose child left the tree while it waited in the queue (its
+ * supervisor's instance ended, an add before it failed): answered, and
+ * nothing else is done with it. A removal is then done already.
+ */
+static bool
+left_meanwhile(struct arb_tree *t, const struct qitem *q)
+{
+	if (q->request == ARB_REQ_REORDER || !t->nodes[q->child].deleted)
+		return false;
+	tree_reply(t, q->child, q->req_id,
+		   q->request == ARB_REQ_REMOVE ? ARB_REPLY_OK
+						: ARB_REPLY_NOT_FOUND, 0);
+	return true;
+}
+
+/*
  * A change of shape that reached sup while it is down (not running, or
  * its instance just ended): no process to stop or start. The
  * configuration's apply to the spec; an operator's get OTP's noproc.
@@ -744,6 +760,8 @@ handle_shape_while_down(struct arb_tree *t, uint32_t sup, const struct qitem *q)
 {
 	bool config = q->origin == ARB_ORIGIN_CONFIG;
 
+	if (left_meanwhile(t, q))
+		return;
 	switch (q->request) {
 	case ARB_REQ_ADD:
 		if (!config) {
@@ -806,8 +824,11 @@ request_answered_at_once(struct arb_tree *t, uint32_t sup,
 	case ARB_REQ_STOP:
 		if (running)
 			return false;
-		/* D2: a pending retry or delayed restart is cancelled. */
+		/* D2: a pending retry or delayed restart is cancelled; a
+		 * pool's instance is gone with it (OTP's terminate_child). */
 		cancel_restart(t, q->child);
+		if (arb_tree_is_instance(t, q->child))
+			tree_delete(t, q->child);
 		break;
 	case ARB_REQ_REMOVE:
 		if (running)
@@ -848,6 +869,8 @@ handle_request(struct arb_tree *t, uint32_t sup, const struct qitem *q)
 {
 	struct sup *s = t->nodes[sup].sup;
 
+	if (left_meanwhile(t, q))
+		return;
 	if (t->nodes[sup].state != ARB_CHILD_UP && q->request >= ARB_REQ_ADD) {
 		handle_shape_while_down(t, sup, q);
 		return;

@@ -159,14 +159,18 @@ def test_sigterm_stops_every_child_in_reverse_order(arbord):
     assert not any(pid_alive(p) for p in a.pids)
 
 
-def test_sigint_and_sighup_stop_cleanly(arbord):
-    """M10: Ctrl-C (SIGINT) and a hangup stop the tree like SIGTERM."""
-    for sig in (signal.SIGINT, signal.SIGHUP):
-        a = arbord(tree([service("a", SLEEPER)]))
-        a.wait_event("start", "a")
-        a.signal(sig)
-        assert a.wait_exit() == 0
-        assert a.trace()[-2:] == ["stop a", "down"]
+def test_sigint_stops_cleanly_and_sighup_reloads(arbord):
+    """M10: Ctrl-C (SIGINT) stops the tree like SIGTERM; a hangup is the
+    operator's reload (issue 12): the tree stays, the service untouched."""
+    a = arbord(tree([service("a", SLEEPER)]))
+    a.wait_event("start", "a")
+    a.signal(signal.SIGHUP)
+    reload = a.wait_event("reload")
+    assert int(reload["changes"]) == 0 and int(reload["adds"]) == 0
+    assert a.find("stop") == []
+    a.signal(signal.SIGINT)
+    assert a.wait_exit() == 0
+    assert a.trace()[-2:] == ["stop a", "down"]
 
 
 def test_thousand_children_start_and_stop(arbord):

@@ -145,7 +145,9 @@ def test_auto_shutdown_ends_arbord_with_0(arbord):
                              restart='"transient"', significant="true")],
                     auto_shutdown='"any_significant"'))
     assert a.wait_exit() == 0
-    assert a.trace()[-3:] == ["exit main normal", "stop side", "down"]
+    assert a.trace()[-4:] == ["exit main normal", "shutdown /", "stop side",
+                              "down"]
+    assert a.find("shutdown", "/")[0]["reason"] == "auto_shutdown"
 
 
 def test_retry_loop_gives_up_when_exec_keeps_failing(arbord, tmp_path):

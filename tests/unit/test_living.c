@@ -866,12 +866,6 @@ test_remove_queued_behind_restart_deletes_once(void **state)
 	struct fake *f;
 	uint32_t a, d, n1, n2;
 
-	/* FAILS: request_answered_at_once() deletes a config REMOVE's
-	 * target that is not present without checking that job_done()'s
-	 * drop_dynamic_children() deleted it already: two DELETE actions,
-	 * its slot twice in free_slots (nfree 2), and the next two grafts
-	 * both get slot d. */
-	skip();
 	f = flat(ARB_ONE_FOR_ALL, "a b");
 	a = fake_node(f, "a");
 	fake_boot(f);
@@ -906,8 +900,9 @@ test_remove_operator_queued_behind_restart(void **state)
 	fake_request_at(f, d, ARB_REQ_REMOVE, OP, 0);
 	fake_clear(f);
 	fake_advance(f, 5000);
+	/* Gone as asked: the removal is done. */
 	assert_trace(f, "stop a\nstart a\nstart b\ndelete d\n"
-			"reply d not_found\n");
+			"reply d ok\n");
 	fake_free(f);
 }
 
@@ -971,10 +966,6 @@ test_add_name_of_ended_temporary(void **state)
 	struct arb_spec *s;
 	struct fake *f;
 
-	/* FAILS: name_taken() finds the ended temporary t (still among the
-	 * children, not present): reply exists, where OTP's start_child
-	 * starts the new t. */
-	skip();
 	s = arb_spec_new();
 	fake_root(s, ARB_ONE_FOR_ONE, 5, 60000);
 	fake_svc(s, ARB_ROOT, "t", ARB_TEMPORARY);
@@ -983,7 +974,8 @@ test_add_name_of_ended_temporary(void **state)
 	fake_exit(f, "t", 0);
 	fake_clear(f);
 	fake_add(f, "/", "t", ARB_TEMPORARY, ARB_NONE);
-	assert_trace(f, "start t\nreply t ok\n");
+	/* The ended t had lost its spec (C2): it leaves for the new one. */
+	assert_trace(f, "delete t\nstart t\nreply t ok\n");
 	fake_free(f);
 }
 
@@ -1072,11 +1064,6 @@ test_pool_stop_instance_in_backoff(void **state)
 	struct fake *f;
 	uint32_t tmpl, p1;
 
-	/* FAILS: request_answered_at_once() answers STOP of a RESTARTING
-	 * instance with cancel_restart() and ok, but leaves it DOWN and
-	 * present: never deleted (no job_done, no child_stopped), it stays
-	 * in the pool for ever and counts towards max_children. */
-	skip();
 	f = with_pool(5, ARB_PERMANENT, 0, 0);
 	tmpl = f->spec->nodes[fake_node(f, "p")].template_node;
 	f->spec->nodes[tmpl].restart_delay_ms = 1000;
@@ -1088,7 +1075,7 @@ test_pool_stop_instance_in_backoff(void **state)
 	fake_clear(f);
 	fake_request(f, "p/1", ARB_REQ_STOP);
 	fake_advance(f, 5000);
-	assert_trace(f, "reply p/1 ok\ndelete p/1\n");
+	assert_trace(f, "delete p/1\nreply p/1 ok\n");
 	assert_string_equal(children_of(f, fake_node(f, "p")), "");
 	fake_free(f);
 }
@@ -1123,12 +1110,6 @@ test_pool_change_instance(void **state)
 	struct fake *f;
 	uint32_t p1;
 
-	/* FAILS: child_stopped() marks an instance not present whatever the
-	 * job (only a temporary is spared by changing()), so the CHANGE's
-	 * start phase skips it and job_done() deletes it: "stop p/1, reply
-	 * p/1 ok, delete p/1". Moot if a reload never sends CHANGE to an
-	 * instance (a changed template then reaches only new instances). */
-	skip();
 	f = with_pool(5, ARB_PERMANENT, 0, 0);
 	fake_boot(f);
 	p1 = fake_spawn(f, "p", NULL);
@@ -1160,7 +1141,7 @@ test_remove_cancels_hung_add(void **state)
 	fake_clear(f);
 	fake_request_at(f, x, ARB_REQ_REMOVE, OP, 0);
 	assert_trace(f, "start_failed x\nreply x start_failed\n"
-			"delete x\nreply x not_found\n");
+			"delete x\nreply x ok\n");
 	assert_string_equal(children_of(f, ARB_ROOT), "a");
 	assert_false(arb_tree_busy(f->tree, ARB_ROOT));
 	fake_free(f);
@@ -1174,11 +1155,6 @@ test_config_remove_cancels_hung_add(void **state)
 	struct fake *f;
 	uint32_t x;
 
-	/* FAILS: as test_remove_queued_behind_restart_deletes_once: the
-	 * failed operator ADD deletes x, then the config REMOVE finds it
-	 * not present and deletes it again ("delete x" twice, its slot
-	 * freed twice). */
-	skip();
 	f = flat(ARB_ONE_FOR_ONE, "a");
 	fake_boot(f);
 	x = fake_graft_svc(f, ARB_ROOT, "x", ARB_PERMANENT, true);

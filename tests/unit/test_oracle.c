@@ -52,15 +52,6 @@ int_or(json_t *obj, const char *key, json_int_t dflt)
  * must pass.
  */
 static const char *const core_disagrees[] = {
-	/* A terminated temporary child keeps its slot (present false), and
-	 * ADD's name check (tree.c name_taken) still sees it: start_child
-	 * of its name is EXISTS (already_present); OTP deleted its spec on
-	 * terminate (C2), so the name is free: `start t`, `reply t ok`. */
-	"45_add_existing_name",
-	/* ARB_REQ_START (restart_child) of a live pool instance answers
-	 * ALREADY_RUNNING (error:running); OTP answers simple_one_for_one
-	 * (SO2), as the core does for ARB_REQ_RESTART. */
-	"51_remove_pool_instance",
 	NULL,
 };
 
