@@ -415,7 +415,8 @@ event_color(json_t *ev)
 	if (strcmp(name, "exit") == 0)
 		return reason && strcmp(reason, "crash") == 0 ? C_RED
 							      : C_YELLOW;
-	if (strcmp(name, "start_failed") == 0 || strcmp(name, "giveup") == 0)
+	if (strcmp(name, "start_failed") == 0 || strcmp(name, "giveup") == 0 ||
+	    strcmp(name, "reload_failed") == 0)
 		return C_RED;
 	if (strcmp(name, "stop") == 0)
 		return C_YELLOW;
@@ -442,8 +443,10 @@ arb_render_event(FILE *out, const struct arb_render *r, json_t *ev,
 	if (color)
 		fputs(C_RESET, out);
 	if (path) {
-		/* Event names are at most 12 long (start_failed). */
-		pad(out, 14 - (name && strlen(name) < 12 ? strlen(name) : 12));
+		/* Event names are at most 12 long (start_failed) but one,
+		 * reload_failed, which takes a column more than it should
+		 * rather than widen every line. */
+		pad(out, 14 - (name && strlen(name) < 13 ? strlen(name) : 13));
 		arb_render_safe(out, path);
 	}
 	json_object_foreach(ev, key, v) {
