@@ -108,8 +108,9 @@ PLAN = {
         {"op": "change", "path": "web/app", "supervisor": "web",
          "kind": "service", "apply": "restart",
          "keys": [{"key": "stop_signal", "old": "TERM", "new": "INT"},
-                  {"key": "exec", "old": ["sleep", "10"],
-                   "new": ["sleep", "20"]}]},
+                  {"key": "exec", "old": '[ "sleep", "10" ]',
+                   "new": '[ "sleep", "20" ]'},
+                  {"key": "cwd", "old": None, "new": "/srv"}]},
         {"op": "reorder", "path": "web", "supervisor": "web",
          "order": ["a", "b", "c"]},
     ]}
@@ -122,7 +123,8 @@ web:
   - remove   old (supervisor)
   ~ change   app (restart)
       stop_signal: TERM -> INT
-      exec: [sleep 10] -> [sleep 20]
+      exec: [ "sleep", "10" ] -> [ "sleep", "20" ]
+      cwd: (unset) -> /srv
   = reorder  a b c
 """
 
@@ -175,16 +177,23 @@ def test_reload_json_is_the_reply(fake):
 
 
 def test_reload_of_a_broken_config_says_file_and_line(fake):
-    """ConfigInvalid is one line, FILE:LINE: message; exit 1, and 2 (diff's
-    trouble) for a dry run, so that it never reads as "differs"."""
-    err = {"file": "/etc/arbor/conf.d/10-web.conf", "line": 12,
-           "message": "unknown key 'stop_sgnal'"}
+    """ConfigInvalid is one line, FILE:LINE: message (arbord's message
+    says where); exit 1, and 2 (diff's trouble) for a dry run, so that it
+    never reads as "differs"."""
+    err = {"line": 12, "errors": 1,
+           "message": "/etc/arbor/conf.d/10-web.conf:12: child 'web/app': "
+                      "unknown key 'stop_sgnal'"}
     for args, status in ((("reload",), 1), (("reload", "--dry-run"), 2)):
         fake.answer(err, error="ConfigInvalid")
         r = ctl(fake.path, *args)
         assert (r.returncode, r.stdout) == (status, ""), args
         assert r.stderr == "arborctl: /etc/arbor/conf.d/10-web.conf:12: " \
-                           "unknown key 'stop_sgnal'\n"
+                           "child 'web/app': unknown key 'stop_sgnal'\n"
+    # A reply that names the file apart says it the same way.
+    fake.answer({"file": "/etc/arbor/arbor.conf", "line": 3,
+                 "message": "syntax error"}, error="ConfigInvalid")
+    r = ctl(fake.path, "reload")
+    assert r.stderr == "arborctl: /etc/arbor/arbor.conf:3: syntax error\n"
     fake.answer(err, error="ConfigInvalid")
     r = ctl(fake.path, "--json", "reload")
     assert json.loads(r.stdout) == {"error": IFACE + "ConfigInvalid",
@@ -339,6 +348,18 @@ def test_usage_errors_never_reach_the_socket(fake):
 # ---- against the real arbord (once it has the methods) ----------------------------
 
 
+def living_tree_or_skip(arbord):
+    """Skips unless arbord has the living tree's methods (and so reads a
+    pool in its configuration): a probe arbord of one service is asked."""
+    a = arbord(tree([service("probe", SLEEPER)]))
+    a.wait_event("start", "probe")
+    wait_until(lambda: a.socket.exists(), what="the control socket")
+    r = ctl(a.socket, "spawn", "probe")
+    assert a.stop() == 0
+    if "has no method" in r.stderr:
+        pytest.skip("arbord has no Spawn yet")
+
+
 def reload_or_skip(a, *args):
     r = ctl(a.socket, *args, "reload", "--dry-run")
     if "has no method" in r.stderr:
@@ -360,23 +381,73 @@ def test_real_dry_run_of_an_unchanged_config_is_nothing_to_do(arbord):
 
 
 def test_real_dry_run_of_an_edited_config_shows_the_change(arbord):
-    """A changed stop_signal is one change step with its key, exit 1, and
-    nothing restarts; the reload itself then restarts that one service."""
+    """A changed exec is one change step with its key, exit 1, and nothing
+    restarts; the reload itself then restarts that one service."""
     a = arbord(tree([service("a", SLEEPER), service("b", SLEEPER)]))
     a.wait_event("start", "b")
     wait_until(lambda: a.socket.exists(), what="the control socket")
     pids = (a.pid_of("a"), a.pid_of("b"))
     a.config.write_text(tree([service("a", SLEEPER),
-                              service("b", SLEEPER,
-                                      stop_signal='"INT"')]))
+                              service("b", ["/bin/sleep", "1001"])]))
     r = reload_or_skip(a)
     assert r.returncode == 1, r.stderr
-    assert "  ~ change   b (restart)\n" in r.stdout
-    assert "      stop_signal: " in r.stdout and "-> INT\n" in r.stdout
+    assert "/:\n  ~ change   b (restart)\n      exec: " \
+           '[ "/bin/sleep", "1000" ] -> [ "/bin/sleep", "1001" ]\n' \
+           "dry run: nothing changed\n" in r.stdout
     assert (a.pid_of("a"), a.pid_of("b")) == pids
     r = ctl(a.socket, "reload")
     assert r.returncode == 0, r.stderr
     assert r.stdout.endswith("applied\n")
-    wait_until(lambda: a.pid_of("b") not in (None, pids[1]),
-               what="b to restart")
+    wait_until(lambda: a.pid_of("b") != pids[1], what="b to restart")
     assert a.pid_of("a") == pids[0]
+    r = reload_or_skip(a)
+    assert (r.returncode, r.stdout.splitlines()[-1]) == (0, "nothing to do")
+
+
+def test_real_broken_config_is_file_and_line(arbord):
+    """A reload of a config with an unknown key is one line FILE:LINE:
+    message, exit 1 (2 for a dry run), and nothing restarts."""
+    a = arbord(tree([service("a", SLEEPER)]))
+    a.wait_event("start", "a")
+    wait_until(lambda: a.socket.exists(), what="the control socket")
+    pid = a.pid_of("a")
+    a.config.write_text(tree([service("a", SLEEPER, bogus_key=1)]))
+    r = reload_or_skip(a)
+    assert (r.returncode, r.stdout) == (2, ""), r.stderr
+    assert r.stderr.startswith(f"arborctl: {a.config}:3: "), r.stderr
+    assert r.stderr.count("\n") == 1 and "bogus_key" in r.stderr
+    r = ctl(a.socket, "reload")
+    assert r.returncode == 1
+    assert a.pid_of("a") == pid
+
+
+def test_real_add_spawn_remove(arbord):
+    """add prints the path of a child that then runs and shows as dynamic;
+    spawn prints POOL/N; remove takes them away; a bad spec is SPEC:L:C."""
+    living_tree_or_skip(arbord)
+    a = arbord(tree([service("a", SLEEPER),
+                     '{ name = "workers"; strategy = "simple_one_for_one"; '
+                     'max_children = 1; template = { exec = ["/bin/sleep"]; '
+                     'restart = "temporary"; }; }']))
+    a.wait_event("start", "a")
+    wait_until(lambda: a.socket.exists(), what="the control socket")
+    r = ctl(a.socket, "add", "/", service("x", SLEEPER))
+    assert (r.returncode, r.stdout, r.stderr) == (0, "x\n", "")
+    r = ctl(a.socket, "status")
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith("`- x ")]
+    assert line and "dynamic" in line[0], r.stdout
+    assert "instances 0/1" in r.stdout
+    r = ctl(a.socket, "spawn", "workers", "1000")
+    assert (r.returncode, r.stderr) == (0, ""), r.stderr
+    inst = r.stdout.strip()
+    assert inst.startswith("workers/")
+    assert "instances 1/1" in ctl(a.socket, "status").stdout
+    r = ctl(a.socket, "spawn", "workers", "1000")
+    assert r.returncode == 1
+    assert r.stderr == "arborctl: pool 'workers' is full (max_children 1)\n"
+    for path in (inst, "x"):
+        r = ctl(a.socket, "remove", path)
+        assert (r.returncode, r.stdout, r.stderr) == (0, "", ""), path
+    r = ctl(a.socket, "add", "/", '{ name = "y"; exce = ["/bin/true"]; }')
+    assert r.returncode == 1
+    assert r.stderr.startswith("arborctl: SPEC:1:"), r.stderr
