@@ -420,8 +420,10 @@ report_path_error(const char *e, const char *path, json_t *parameters)
 }
 
 /*
- * ConfigInvalid as a compiler says it: "FILE:LINE: message" for Reload,
- * "SPEC:LINE:COLUMN: message" for AddChild (a place in the operand).
+ * ConfigInvalid as a compiler says it: "SPEC:LINE:COLUMN: message" for
+ * AddChild (a place in the operand), "FILE:LINE: message" when the reply
+ * names the file; else arbord's message, which says where itself
+ * (Reload's is the line arbord --check writes: "FILE:LINE: ...").
  */
 static void
 report_config_invalid(const char *method, json_t *parameters)
@@ -431,10 +433,13 @@ report_config_invalid(const char *method, json_t *parameters)
 	json_t *line = json_object_get(parameters, "line");
 	json_t *column = json_object_get(parameters, "column");
 
-	if (!file)
-		file = strcmp(method, ARB_METHOD_ADD_CHILD) == 0
-			       ? "SPEC"
-			       : "invalid configuration";
+	if (!file && strcmp(method, ARB_METHOD_ADD_CHILD) == 0)
+		file = "SPEC";
+	if (!file) {
+		arb_render_safe(stderr,
+				message ? message : "invalid configuration");
+		return;
+	}
 	arb_render_safe(stderr, file);
 	if (json_is_integer(line))
 		fprintf(stderr, ":%" JSON_INTEGER_FORMAT,

@@ -415,7 +415,8 @@ event_color(json_t *ev)
 	if (strcmp(name, "exit") == 0)
 		return reason && strcmp(reason, "crash") == 0 ? C_RED
 							      : C_YELLOW;
-	if (strcmp(name, "start_failed") == 0 || strcmp(name, "giveup") == 0)
+	if (strcmp(name, "start_failed") == 0 || strcmp(name, "giveup") == 0 ||
+	    strcmp(name, "reload_failed") == 0)
 		return C_RED;
 	if (strcmp(name, "stop") == 0)
 		return C_YELLOW;
@@ -442,8 +443,10 @@ arb_render_event(FILE *out, const struct arb_render *r, json_t *ev,
 	if (color)
 		fputs(C_RESET, out);
 	if (path) {
-		/* Event names are at most 12 long (start_failed). */
-		pad(out, 14 - (name && strlen(name) < 12 ? strlen(name) : 12));
+		/* Event names are at most 12 long (start_failed) but one,
+		 * reload_failed, which takes a column more than it should
+		 * rather than widen every line. */
+		pad(out, 14 - (name && strlen(name) < 13 ? strlen(name) : 13));
 		arb_render_safe(out, path);
 	}
 	json_object_foreach(ev, key, v) {
@@ -537,20 +540,15 @@ op_count(json_t *plan, const char *field, const char *op)
 }
 
 /*
- * A key's value in a change: unset as "(unset)", a word bare, a list as
- * "[sleep 10]" with its items written the same way, anything else as
- * JSON (a string with blanks quoted, so the items stay apart).
+ * An item of a list value: a word bare, anything else as JSON (a string
+ * with blanks quoted, so the items stay apart).
  */
 static void
-put_plan_value(FILE *out, json_t *v)
+put_plan_item(FILE *out, json_t *v)
 {
 	json_t *item;
 	size_t i;
 
-	if (!v || json_is_null(v)) {
-		fputs("(unset)", out);
-		return;
-	}
 	if (!json_is_array(v)) {
 		put_value(out, v);
 		return;
@@ -559,9 +557,28 @@ put_plan_value(FILE *out, json_t *v)
 	json_array_foreach(v, i, item) {
 		if (i > 0)
 			fputc(' ', out);
-		put_plan_value(out, item);
+		put_plan_item(out, item);
 	}
 	fputc(']', out);
+}
+
+/*
+ * A key's value in a change. arbord sends the text the configuration
+ * would hold (`TERM`, `5s`, `[ "sleep", "10" ]`), written as it is;
+ * unset is "(unset)". A JSON value of another type is written as an
+ * item, a list as "[sleep 10]".
+ */
+static void
+put_plan_value(FILE *out, json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	if (!v || json_is_null(v))
+		fputs("(unset)", out);
+	else if (s && *s)
+		arb_render_safe(out, s);
+	else
+		put_plan_item(out, v);
 }
 
 /* "web/app" under "web" is "app"; a path elsewhere stays whole. */
