@@ -295,7 +295,8 @@ install: daemon/arbord ctl/arborctl
 	install -m 644 packaging/bash-completion/arborctl \
 		$(DESTDIR)$(BASHCOMPDIR)/arborctl
 	install -m 644 man/arbor.conf.5 $(DESTDIR)$(MANDIR)/man5/arbor.conf.5
-	sed 's|^ExecStart=/usr/local/sbin/|ExecStart=$(SBINDIR)/|' \
+	sed -e 's|^ExecStart=/usr/local/sbin/|ExecStart=$(SBINDIR)/|' \
+		-e 's|^ExecReload=/usr/local/bin/|ExecReload=$(BINDIR)/|' \
 		packaging/arbord.service > $(DESTDIR)$(SYSTEMDUNITDIR)/arbord.service
 	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/arbord.service
 	install -m 644 packaging/arbord.socket \

@@ -509,8 +509,11 @@ def test_units_verify(tmp_path):
     with open(os.path.join(PACKAGING, "arbord.service")) as f:
         unit = f.read()
     assert "\nExecStart=/usr/local/sbin/arbord\n" in unit  # make install's
+    assert "\nExecReload=/usr/local/bin/arborctl reload\n" in unit
+    arborctl = os.path.join(REPO, "ctl", "arborctl")
     (tmp_path / "arbord.service").write_text(unit.replace(
-        "ExecStart=/usr/local/sbin/arbord", f"ExecStart={arbord}"))
+        "ExecStart=/usr/local/sbin/arbord", f"ExecStart={arbord}").replace(
+        "ExecReload=/usr/local/bin/arborctl", f"ExecReload={arborctl}"))
     shutil.copy(os.path.join(PACKAGING, "arbord.socket"), tmp_path)
     r = subprocess.run([tool, "verify", "--man=no",
                         str(tmp_path / "arbord.service"),
