@@ -535,6 +535,36 @@ reload_failed(struct arb_living *l, uint64_t call_id,
 	json_decref(p);
 }
 
+/*
+ * What a reload cannot do while the tree runs: the root is the tree, it
+ * cannot become a pool or stop being one. NULL when next is fine.
+ */
+static const char *
+reload_impossible(const struct arb_spec *live, const struct arb_spec *next)
+{
+	bool was_pool = live->nodes[ARB_ROOT].strategy == ARB_SIMPLE_ONE_FOR_ONE;
+	bool is_pool = next->nodes[ARB_ROOT].strategy == ARB_SIMPLE_ONE_FOR_ONE;
+
+	if (was_pool != is_pool)
+		return "the root cannot become a pool, or stop being one, "
+		       "while it runs: restart arbord";
+	return NULL;
+}
+
+static void
+reload_refused(struct arb_living *l, uint64_t call_id, const char *why)
+{
+	json_t *p;
+
+	say(l, "reload_failed", NULL, "error", why);
+	fprintf(stderr, "arbord: reload: %s\n", why);
+	if (!call_id)
+		return;
+	p = json_pack("{s:s}", "message", why);
+	l->hooks.complete(l->ctx, call_id, ARB_ERR_CONFIG_INVALID, p);
+	json_decref(p);
+}
+
 /* The reply of a Reload: the plan and whether it was applied. */
 static void
 reload_complete(struct arb_living *l, struct reload *r, bool applied)
@@ -598,6 +628,11 @@ reload_begin(struct arb_living *l, uint64_t call_id, bool dry_run)
 		return;
 	}
 	arb_diag_done(&diag);
+	if (reload_impossible(l->spec, r->next)) {
+		reload_refused(l, call_id, reload_impossible(l->spec, r->next));
+		reload_done(l);
+		return;
+	}
 	config_digest(r->next, digest);
 	if (arb_plan_diff(l->spec, r->next, &r->plan) < 0 ||
 	    !(r->plan_json = arb_plan_json(&r->plan, l->spec, r->next,

@@ -181,6 +181,7 @@ struct runtime {
 
 static void perform(struct runtime *rt, const struct arb_action *a);
 static int runtime_grow(struct runtime *rt);
+static void raise_nofile(const struct arb_spec *spec, struct arb_spawner *sp);
 static void node_forget(struct runtime *rt, uint32_t i);
 static void queue_event(struct runtime *rt, struct event_fifo *f,
 			const struct arb_event *ev);
@@ -1353,6 +1354,8 @@ runtime_grow(struct runtime *rt)
 	if (!v)
 		return -ENOMEM;
 	rt->nodes = v;
+	if (rt->nnodes > 0)
+		raise_nofile(rt->spec, &rt->spawner); /* grown while it runs */
 	for (; rt->nnodes < n; rt->nnodes++) {
 		struct rt_node *r = malloc(sizeof(*r));
 
@@ -1506,7 +1509,8 @@ open_listen(struct runtime *rt)
  * Each service holds two pipes (four descriptors) for its output: with
  * many services the usual soft limit of 1024 is too low. Raise arbord's
  * own, within the hard limit, and give children back the original (a
- * program using select(2) must not get descriptors past 1023).
+ * program using select(2) must not get descriptors past 1023). Called at
+ * start-up and whenever the living tree has more node slots.
  */
 static void
 raise_nofile(const struct arb_spec *spec, struct arb_spawner *sp)
@@ -1531,6 +1535,8 @@ raise_nofile(const struct arb_spec *spec, struct arb_spawner *sp)
 	if (raised.rlim_cur <= lim.rlim_cur ||
 	    setrlimit(RLIMIT_NOFILE, &raised) < 0)
 		return;
+	if (sp->restore_nofile)
+		return; /* the children's is the one found first */
 	sp->nofile_cur = lim.rlim_cur;
 	sp->nofile_max = lim.rlim_max == RLIM_INFINITY ? ARB_RLIM_INFINITY
 						       : lim.rlim_max;
