@@ -792,6 +792,9 @@ reload_step(struct arb_living *l, struct reload *r)
 		break;
 	case ARB_PLAN_CHANGE:
 		node = s->live;
+		/* A child added at run time that the configuration now names
+		 * is the configuration's (its CHANGE may list no key). */
+		l->spec->nodes[node].dynamic = false;
 		if (apply_change(l, r, s, node))
 			return false;
 		break;
@@ -842,32 +845,6 @@ reload_step(struct arb_living *l, struct reload *r)
 	return true;
 }
 
-/*
- * A configured child the live tree has as dynamic (added at run time) is
- * the configuration's now: its spec won (a change) or was the same.
- */
-static void
-claim_configured(struct arb_living *l, const struct arb_spec *next,
-		 uint32_t live_sup, uint32_t next_sup)
-{
-	const struct arb_spec_node *ns = &next->nodes[next_sup];
-
-	if (l->spec->nodes[live_sup].strategy == ARB_SIMPLE_ONE_FOR_ONE)
-		return;
-	for (uint32_t i = 0; i < ns->nchildren; i++) {
-		uint32_t nc = ns->children[i];
-		uint32_t lc = arb_spec_find_child(l->spec, live_sup,
-						  next->nodes[nc].name);
-
-		if (lc == ARB_NONE)
-			continue;
-		l->spec->nodes[lc].dynamic = false;
-		if (next->nodes[nc].kind == ARB_NODE_SUPERVISOR &&
-		    l->spec->nodes[lc].kind == ARB_NODE_SUPERVISOR)
-			claim_configured(l, next, lc, nc);
-	}
-}
-
 /* Applies the steps one after the other; each request's answer calls
  * this again (arb_living_reply). */
 static void
@@ -880,7 +857,6 @@ reload_next_step(struct arb_living *l)
 			return;
 		r->step++;
 	}
-	claim_configured(l, r->next, ARB_ROOT, ARB_ROOT);
 	reload_complete(l, r, true);
 	reload_done(l);
 }
