@@ -157,6 +157,18 @@ args_param(struct conn *c, json_t *params, bool *ok)
 	return args;
 }
 
+/* An instance's argv, the template's and args, must fit ARB_ARGV_MAX. */
+static bool
+too_many_args(const struct arb_spec *spec, uint32_t pool, char *const *args)
+{
+	uint32_t tmpl = spec->nodes[pool].template_node;
+
+	if (tmpl == ARB_NONE)
+		return false; /* not a pool: NotAPool says so */
+	return arb_spec_strv_len(spec->nodes[tmpl].argv) +
+		       arb_spec_strv_len(args) > ARB_ARGV_MAX;
+}
+
 void
 methods_spawn(struct conn *c, json_t *params)
 {
@@ -182,6 +194,12 @@ methods_spawn(struct conn *c, json_t *params)
 	args = args_param(c, params, &ok);
 	if (!ok)
 		return;
+	if (too_many_args(c->ctl->spec, pool, args)) {
+		free(args);
+		conn_error_str(c, ARB_ERR_INVALID_PARAMETER, "parameter",
+			       "args");
+		return;
+	}
 	id = call_begins(c, c->ctl->spec->nodes[pool].path);
 	if (id)
 		c->ctl->hooks.spawn(c->ctl->ctx, pool,
