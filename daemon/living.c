@@ -50,6 +50,14 @@ struct reload {
 	uint64_t call_id;
 	struct arb_spec *next;
 	struct arb_plan plan;
+	/* Where each step's live node was when the plan was made: a step is
+	 * carried out on the node found there when it runs, since slots are
+	 * reused (an operator may remove and add while the reload runs). */
+	struct place {
+		char *path;
+		const char *kind; /* arb_plan_kind_name */
+		bool dynamic;
+	} *places;
 	json_t *plan_json;
 	uint32_t step;     /* the step being applied */
 	uint32_t *order;   /* REORDER: borrowed by the core until its reply */
@@ -68,6 +76,7 @@ struct arb_living {
 };
 
 static void reload_next_step(struct arb_living *l);
+static int keep_places(struct arb_living *l, struct reload *r);
 static void reload_begin(struct arb_living *l, uint64_t call_id,
 			 bool dry_run);
 
@@ -94,6 +103,9 @@ reload_free(struct reload *r)
 {
 	if (!r)
 		return;
+	for (uint32_t i = 0; r->places && i < r->plan.nsteps; i++)
+		free(r->places[i].path);
+	free(r->places);
 	arb_plan_free(&r->plan);
 	arb_spec_free(r->next);
 	json_decref(r->plan_json);
@@ -646,6 +658,11 @@ reload_begin(struct arb_living *l, uint64_t call_id, bool dry_run)
 		reload_done(l);
 		return;
 	}
+	if (keep_places(l, r) < 0) {
+		complete_oom(l, call_id);
+		reload_done(l);
+		return;
+	}
 	{
 		struct arb_event_fields f = {.n = 0};
 
@@ -679,6 +696,50 @@ arb_living_reload(struct arb_living *l, bool dry_run, uint64_t req_id)
 	c->dry_run = dry_run;
 	*l->waiting_tail = c;
 	l->waiting_tail = &c->next;
+}
+
+static int
+keep_places(struct arb_living *l, struct reload *r)
+{
+	r->places = calloc(r->plan.nsteps ? r->plan.nsteps : 1,
+			   sizeof(*r->places));
+	if (!r->places)
+		return -1;
+	for (uint32_t i = 0; i < r->plan.nsteps; i++) {
+		const struct arb_spec_node *n;
+		uint32_t live = r->plan.steps[i].live;
+
+		if (live == ARB_NONE)
+			continue;
+		n = &l->spec->nodes[live];
+		r->places[i].path = strdup(n->path);
+		r->places[i].kind = arb_plan_kind_name(n);
+		r->places[i].dynamic = n->dynamic;
+		if (!r->places[i].path)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * The live node step i is about, found by its path now; ARB_NONE when it
+ * is gone, or is no longer what the plan saw there: another kind, or a
+ * child added at run time in its place, which a reload leaves alone.
+ */
+static uint32_t
+step_node(struct arb_living *l, const struct reload *r, uint32_t i)
+{
+	const struct place *p = &r->places[i];
+	uint32_t node = arb_spec_find(l->spec, p->path);
+	const struct arb_spec_node *n;
+
+	if (node == ARB_NONE)
+		return ARB_NONE;
+	n = &l->spec->nodes[node];
+	if (strcmp(arb_plan_kind_name(n), p->kind) != 0 ||
+	    (n->dynamic && !p->dynamic))
+		return ARB_NONE;
+	return node;
 }
 
 /* The live node at next's node's path (the live tree's shape by now). */
@@ -786,12 +847,19 @@ reload_step(struct arb_living *l, struct reload *r)
 	uint32_t node = ARB_NONE, norder = 0;
 	struct op *op;
 
+	if (s->op != ARB_PLAN_ADD) {
+		node = step_node(l, r, r->step);
+		if (node == ARB_NONE) {
+			fprintf(stderr, "arbord: reload: '%s' is gone or "
+				"another child by now: step skipped\n",
+				r->places[r->step].path);
+			return false;
+		}
+	}
 	switch (s->op) {
 	case ARB_PLAN_REMOVE:
-		node = s->live;
 		break;
 	case ARB_PLAN_CHANGE:
-		node = s->live;
 		/* A child added at run time that the configuration now names
 		 * is the configuration's (its CHANGE may list no key). */
 		l->spec->nodes[node].dynamic = false;
@@ -799,7 +867,6 @@ reload_step(struct arb_living *l, struct reload *r)
 			return false;
 		break;
 	case ARB_PLAN_REORDER:
-		node = s->live;
 		free(r->order);
 		r->order = live_order(l, node, s, &norder);
 		if (!r->order)
@@ -882,6 +949,9 @@ reload_step_done(struct arb_living *l, const struct op *op,
 	case ARB_PLAN_CHANGE: {
 		char keys[512];
 
+		/* Not running, it has no process to restart: its new keys
+		 * are its own now (its sockets follow them at once). */
+		l->hooks.settle(l->ctx, op->node);
 		change_keys(s, keys, sizeof(keys));
 		say(l, "change", op->path, "keys", keys);
 		break;

@@ -44,6 +44,9 @@ struct arb_living_hooks {
 			 json_t *params);
 	/* The tree is stopping: no reload may begin. */
 	bool (*stopping)(void *ctx);
+	/* Node has pending keys: if it has no process, it takes them now
+	 * and its listen sockets follow. */
+	void (*settle)(void *ctx, uint32_t node);
 };
 
 /*

@@ -491,6 +491,43 @@ on_start_status(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 /*
+ * A copy of the socket another service holds for addr, or -1: two services
+ * that swap addresses in one reload hand them over (with the clients
+ * queued on them) rather than fail to bind what the other still holds.
+ */
+static int
+held_elsewhere(struct runtime *rt, uint32_t node, const char *addr)
+{
+	for (uint32_t i = 0; i < rt->nnodes; i++) {
+		const struct rt_node *r = rt->nodes[i];
+
+		for (uint32_t j = 0; i != node && j < r->nlisten; j++)
+			if (r->listen_fds[j] >= 0 &&
+			    strcmp(r->listen_addrs[j], addr) == 0)
+				return fcntl(r->listen_fds[j], F_DUPFD_CLOEXEC,
+					     3);
+	}
+	return -1;
+}
+
+/*
+ * Closes node's socket for addr; a Unix socket's path is removed only when
+ * no other service holds that address (one handed over in a reload).
+ */
+static void
+release_listen(struct runtime *rt, uint32_t node, const char *addr, int fd)
+{
+	int other = held_elsewhere(rt, node, addr);
+
+	if (other >= 0) {
+		close(other);
+		close(fd);
+		return;
+	}
+	arb_listen_close(addr, fd);
+}
+
+/*
  * Node's listen sockets become those its spec names: an address it named
  * before keeps its socket (and the clients queued on it), a new one is
  * bound, one it no longer names is closed. 0, or -errno with what it held
@@ -532,6 +569,8 @@ node_listen(struct runtime *rt, uint32_t node, const char **ret_addr)
 			}
 		}
 		if (fds[i] < 0)
+			fds[i] = held_elsewhere(rt, node, n->listen[i]);
+		if (fds[i] < 0)
 			e = arb_listen_open(n->listen[i], &fds[i]);
 	}
 	if (e < 0) {
@@ -544,7 +583,7 @@ node_listen(struct runtime *rt, uint32_t node, const char **ret_addr)
 					fds[i] = -1;
 				}
 			if (fds[i] >= 0)
-				arb_listen_close(addrs[i], fds[i]);
+				release_listen(rt, node, addrs[i], fds[i]);
 		}
 		free(fds);
 		arb_spec_strv_free(addrs);
@@ -552,7 +591,8 @@ node_listen(struct runtime *rt, uint32_t node, const char **ret_addr)
 	}
 	for (uint32_t j = 0; j < r->nlisten; j++)
 		if (r->listen_fds[j] >= 0)
-			arb_listen_close(r->listen_addrs[j], r->listen_fds[j]);
+			release_listen(rt, node, r->listen_addrs[j],
+				       r->listen_fds[j]);
 	free(r->listen_fds);
 	arb_spec_strv_free(r->listen_addrs);
 	r->listen_fds = fds;
@@ -1092,6 +1132,21 @@ living_stopping(void *ctx)
 	return rt->down || rt->lost || arb_tree_stopping(rt->tree);
 }
 
+/* A service with no process takes its pending keys at once: its held
+ * sockets are then those its new keys name, for clients to queue on. */
+static void
+living_settle(void *ctx, uint32_t node)
+{
+	struct runtime *rt = ctx;
+	const char *step = "keys";
+
+	if (!rt->spec->nodes[node].pending ||
+	    rt->spec->nodes[node].kind != ARB_NODE_SERVICE ||
+	    arb_tree_pid(rt->tree, node) > 0 || rt->nodes[node]->start.pid > 0)
+		return;
+	(void)prepare_start(rt, node, &step); /* it says what failed */
+}
+
 static const struct arb_living_hooks living_hooks = {
 	.request = living_request,
 	.grow = living_grow,
@@ -1099,6 +1154,7 @@ static const struct arb_living_hooks living_hooks = {
 	.event = living_event,
 	.complete = living_complete,
 	.stopping = living_stopping,
+	.settle = living_settle,
 };
 
 static void
@@ -1297,7 +1353,8 @@ node_release(struct runtime *rt, uint32_t i)
 	r->env = NULL;
 	for (uint32_t j = 0; j < r->nlisten; j++)
 		if (r->listen_fds[j] >= 0)
-			arb_listen_close(r->listen_addrs[j], r->listen_fds[j]);
+			release_listen(rt, i, r->listen_addrs[j],
+				       r->listen_fds[j]);
 	free(r->listen_fds);
 	arb_spec_strv_free(r->listen_addrs);
 	r->listen_fds = NULL;

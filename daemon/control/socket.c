@@ -714,7 +714,12 @@ broadcast_event(struct arb_control *c, json_t *event, bool last)
 	struct arb_wire_shared *msg;
 
 	params = json_object();
-	if (!params || json_object_set_new(params, "event", event) < 0 ||
+	if (!params) {
+		json_decref(event);
+		return;
+	}
+	/* set_new takes event, even when it fails. */
+	if (json_object_set_new(params, "event", event) < 0 ||
 	    arb_wire_encode_reply(params, !last, &buf, &len) < 0) {
 		json_decref(params);
 		return;

@@ -653,13 +653,34 @@ arb_spec_find_child(const struct arb_spec *s, uint32_t parent,
 	return ARB_NONE;
 }
 
+/*
+ * Walks down from the root, name by name: only nodes that are children
+ * now are found (not one grafted and still waiting to be added, nor one
+ * that left), whatever their slots.
+ */
 uint32_t
 arb_spec_find(const struct arb_spec *s, const char *path)
 {
-	for (uint32_t i = 0; i < s->nnodes; i++)
-		if (arb_spec_is_node(s, i) && strcmp(s->nodes[i].path, path) == 0)
-			return i;
-	return ARB_NONE;
+	char name[ARB_NAME_MAX + 1];
+	uint32_t node = ARB_ROOT;
+
+	if (strcmp(path, "/") == 0)
+		return ARB_ROOT;
+	if (*path == '\0')
+		return ARB_NONE;
+	while (*path) {
+		size_t len = strcspn(path, "/");
+
+		if (len == 0 || len > ARB_NAME_MAX)
+			return ARB_NONE;
+		memcpy(name, path, len);
+		name[len] = '\0';
+		node = arb_spec_find_child(s, node, name);
+		if (node == ARB_NONE || s->nodes[node].leaving)
+			return ARB_NONE;
+		path += len + (path[len] == '/');
+	}
+	return node;
 }
 
 bool

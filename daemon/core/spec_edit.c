@@ -96,6 +96,7 @@ dup_keys(struct arb_spec *s, struct arb_spec_node *out,
 	out->unused = false;
 	out->is_template = false;
 	out->dynamic = false;
+	out->leaving = false;
 	out->file = intern_file(s, src->file);
 	out->argv = strv_dup(src->argv, 0);
 	out->env = strv_dup(src->env, 0);
@@ -140,6 +141,7 @@ take_keys(struct arb_spec_node *dst, const struct arb_spec_node *keys)
 	dst->unused = place.unused;
 	dst->is_template = place.is_template;
 	dst->dynamic = place.dynamic;
+	dst->leaving = place.leaving;
 }
 
 /* Name and path of a node placed under parent. 0, or -1 on OOM. */
@@ -319,15 +321,20 @@ int
 arb_spec_assign(struct arb_spec *s, uint32_t node, const struct arb_spec *src,
 		uint32_t src_node)
 {
-	struct arb_spec_node keys;
+	struct arb_spec_node keys, tmpl_keys;
 	uint32_t tmpl = s->nodes[node].template_node;
 	uint32_t src_tmpl = src->nodes[src_node].template_node;
+	bool both = tmpl != ARB_NONE && src_tmpl != ARB_NONE;
 
-	if (tmpl != ARB_NONE && src_tmpl != ARB_NONE &&
-	    arb_spec_assign(s, tmpl, src, src_tmpl) < 0)
-		return -1;
+	/* Both copies first: a pool changes whole, or not at all. */
 	if (dup_keys(s, &keys, &src->nodes[src_node]) < 0)
 		return -1;
+	if (both && dup_keys(s, &tmpl_keys, &src->nodes[src_tmpl]) < 0) {
+		spec_node_free_keys(&keys);
+		return -1;
+	}
+	if (both)
+		take_keys(&s->nodes[tmpl], &tmpl_keys);
 	take_keys(&s->nodes[node], &keys);
 	/* A supervisor's flags are read by the tree: it re-reads them. */
 	s->generation++;

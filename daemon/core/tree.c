@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "limits.h"
 #include "spec.h"
 #include "tree.h"
 #include "tree_internal.h"
@@ -135,7 +136,9 @@ start_child(struct arb_tree *t, uint32_t child)
 	n->start_failing = false;
 	n->start_cancelled = false;
 	n->aborting = false;
-	n->incarnation++;
+	/* From one counter for the whole tree: a slot reused by another
+	 * node never takes up an old node's number. */
+	n->incarnation = ++t->incarnations;
 	child_enter(t, child, ARB_CHILD_STARTING);
 	if (n->spec->kind == ARB_NODE_SERVICE)
 		tree_emit(t, ARB_ACT_SPAWN, child);
@@ -673,6 +676,16 @@ count_present(const struct arb_tree *t, uint32_t sup)
 	return n;
 }
 
+/* How many children sup may have: a pool's max_children, else the cap. */
+static uint32_t
+children_max(const struct arb_tree *t, uint32_t sup)
+{
+	uint32_t max = t->spec->nodes[sup].max_children;
+
+	return is_pool(t, sup) && max > 0 && max < ARB_CHILDREN_MAX
+		       ? max : ARB_CHILDREN_MAX;
+}
+
 /*
  * Makes q's node sup's child, or says why not (and it leaves the tree).
  * True when it is a child now.
@@ -680,13 +693,11 @@ count_present(const struct arb_tree *t, uint32_t sup)
 static bool
 add_attach(struct arb_tree *t, uint32_t sup, const struct qitem *q)
 {
-	const struct arb_spec_node *spec = &t->spec->nodes[sup];
 	enum arb_reply_kind refusal = ARB_REPLY_OK;
 
 	if (name_taken(t, q->child))
 		refusal = ARB_REPLY_EXISTS;
-	else if (is_pool(t, sup) && spec->max_children > 0 &&
-		 count_present(t, sup) >= spec->max_children)
+	else if (count_present(t, sup) >= children_max(t, sup))
 		refusal = ARB_REPLY_POOL_FULL;
 	else if (arb_spec_attach(t->spec, q->child, q->pos) < 0)
 		t->oom = true;
@@ -837,9 +848,11 @@ request_answered_at_once(struct arb_tree *t, uint32_t sup,
 		tree_delete(t, q->child);
 		break;
 	case ARB_REQ_CHANGE:
-		if (running)
+		/* Down, it takes its new keys when it next starts; a restart
+		 * since the reload asked (its group's) took them already. */
+		if (running && n->spec->pending)
 			return false;
-		break; /* it takes its new keys when it next starts */
+		break;
 	case ARB_REQ_RESTART:
 		/* C2: stopping deletes its spec, so it could not start again;
 		 * OTP refuses restart_child of a temporary child too, and of
@@ -955,6 +968,8 @@ make_instances(struct arb_tree *t, uint32_t pool)
 		node = arb_spec_instantiate(t->spec, pool, name, NULL);
 		if (node == ARB_NONE ||
 		    arb_spec_attach(t->spec, node, ARB_NONE) < 0) {
+			/* The spec may have moved: no stale pointer after. */
+			(void)tree_sync(t);
 			t->oom = true;
 			return;
 		}
@@ -977,6 +992,8 @@ sup_init(struct arb_tree *t, uint32_t sup)
 	drop_dynamic_children(t, sup, true);
 	if (is_pool(t, sup))
 		make_instances(t, sup);
+	if (t->oom)
+		return;
 	spec = &t->spec->nodes[sup];
 	for (uint32_t i = 0; i < spec->nchildren; i++) {
 		struct node *c = &t->nodes[spec->children[i]];

@@ -435,6 +435,36 @@ delete_subtree(struct arb_tree *t, uint32_t node)
 	tree_emit(t, ARB_ACT_DELETE, node);
 }
 
+/*
+ * What waits in sup's queue for node, which leaves the tree: a request is
+ * answered (a removal is done: OK), the rest (exits, retries) has no one
+ * left to act on. Nothing may outlive the node: its slot is reused.
+ */
+static void
+purge_queue(struct arb_tree *t, uint32_t sup, uint32_t node)
+{
+	struct sup *s = t->nodes[sup].sup;
+	uint32_t n = s->q_len;
+	struct qitem q;
+
+	for (uint32_t i = 0; i < n && tree_dequeue(s, &q); i++) {
+		if (q.child != node) {
+			/* Room: one was just taken out. */
+			struct qitem *back = tree_enqueue(t, s, q.kind, q.child,
+							  q.incarnation);
+
+			if (back)
+				*back = q;
+			continue;
+		}
+		if (q.kind == Q_REQUEST)
+			tree_reply(t, node, q.req_id,
+				   q.request == ARB_REQ_REMOVE
+					   ? ARB_REPLY_OK : ARB_REPLY_NOT_FOUND,
+				   0);
+	}
+}
+
 void
 tree_delete(struct arb_tree *t, uint32_t node)
 {
@@ -452,6 +482,8 @@ tree_delete(struct arb_tree *t, uint32_t node)
 		t->deleted_cap = cap;
 	}
 	delete_subtree(t, node);
+	if (t->nodes[parent].sup)
+		purge_queue(t, parent, node);
 	arb_spec_detach(t->spec, node);
 	tree_number_children(t, parent);
 	t->deleted[t->ndeleted++] = node;

@@ -171,6 +171,7 @@ struct arb_tree {
 	uint32_t ignored[_ARB_CHILD_STATE_MAX][_ARB_EV_MAX];
 	uint32_t ignored_stray;
 	uint64_t rng; /* the backoff's jitter (xorshift64*) */
+	uint32_t incarnations; /* the last start's number, tree-wide */
 };
 
 /* ---- tree_data.c: actions ---- */
