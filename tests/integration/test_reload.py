@@ -104,7 +104,13 @@ def since(a, mark):
 
 def cmdline(pid):
     with open(f"/proc/{pid}/cmdline", "rb") as f:
-        return f.read().split(b"\0")[:-1]
+        return [arg.decode() for arg in f.read().split(b"\0")[:-1]]
+
+
+def runs(pid, *argv):
+    """Waits until pid runs argv: its start event comes before its exec."""
+    wait_until(lambda: cmdline(pid) == list(argv),
+               what=f"{pid} to run {argv}")
 
 
 BASE = [service("a", SLEEPER), service("b", SLEEPER),
@@ -247,7 +253,7 @@ def test_change_restarts_that_service_alone(arbord):
     a.wait_event("change", "g/y")
     after = pids(a)
     assert after["g/y"] != before["g/y"]
-    assert cmdline(after["g/y"])[-1] == b"1001"
+    runs(after["g/y"], "/bin/sleep", "1001")
     survivors_same(before, after, ["g/y"])
     assert {p: n["restarts"] for p, n in by_path(a).items()} == counts
     ev = [(e["event"], e.get("path")) for e in since(a, mark)
@@ -285,11 +291,11 @@ def test_next_start_change_waits_for_the_next_restart(arbord):
     ev = a.wait_event("change", "a", count=2)
     assert ev["apply"] == "next-start" and ev["keys"] == "exec"
     assert pids(a) == before
-    assert cmdline(before["a"])[-1] == b"1000"
+    runs(before["a"], "/bin/sleep", "1000")
     os.kill(before["a"], signal.SIGKILL)
     a.wait_event("start", "a", count=2)
     after = pids(a)
-    assert cmdline(after["a"])[-1] == b"1001"
+    runs(after["a"], "/bin/sleep", "1001")
     survivors_same(before, after, ["a"])
     # Taken: a reload now has nothing to do.
     assert reload(a, "--dry-run")[0] == 0
@@ -313,6 +319,7 @@ def test_lowered_intensity_keeps_the_restart_history(arbord):
         "op": "change", "path": "g", "supervisor": "/", "kind": "supervisor",
         "apply": "in-place",
         "keys": [{"key": "intensity", "old": "2", "new": "1"}]}]
+    assert a.wait_event("change", "g")["apply"] == "in-place"
     assert pids(a) == before
     assert by_path(a)["g"]["restarts"] == 0
     mark = len(a.snapshot())
@@ -373,7 +380,9 @@ def test_kind_change_service_to_supervisor(arbord):
     children = [BASE[0], supervisor("b", [service("inner", SLEEPER)]),
                 BASE[2]]
     plan = apply(a, base(children))
-    assert any(s["path"] == "b" for s in plan["steps"]), plan
+    assert plan["steps"] == [
+        {"op": "remove", "path": "b", "supervisor": "/", "kind": "service"},
+        {"op": "add", "path": "b", "supervisor": "/", "kind": "supervisor"}]
     a.wait_event("start", "b/inner")
     after = pids(a)
     assert by_path(a)["b"]["kind"] == "supervisor"
@@ -381,6 +390,110 @@ def test_kind_change_service_to_supervisor(arbord):
     assert not pid_alive(before["b"])
     survivors_same(before, after, ["b"])
     assert [n["path"] for n in nodes(a)][:4] == ["/", "a", "b", "b/inner"]
+
+
+def test_kind_change_supervisor_to_service(arbord):
+    a = start(arbord, base(), "g/z")
+    before = pids(a)
+    plan = apply(a, base([*BASE[:2], service("g", SLEEPER)]))
+    assert plan["steps"] == [
+        {"op": "remove", "path": "g", "supervisor": "/",
+         "kind": "supervisor"},
+        {"op": "add", "path": "g", "supervisor": "/", "kind": "service"}]
+    a.wait_event("add", "g")
+    after = pids(a)
+    assert set(after) == {"a", "b", "g"}
+    assert not any(pid_alive(before[p]) for p in ("g/x", "g/y", "g/z"))
+    survivors_same(before, after, ["g"])
+
+
+def test_root_flags_change_in_place(arbord):
+    """The root turned one_for_all keeps every pid; the next crash then
+    restarts the whole root group, in the new strategy's way."""
+    a = start(arbord, base(), "g/z")
+    before = pids(a)
+    plan = apply(a, base(strategy="one_for_all", intensity=7))
+    assert plan["steps"] == [{
+        "op": "change", "path": "/", "supervisor": "/", "kind": "supervisor",
+        "apply": "in-place",
+        "keys": [{"key": "strategy", "old": "one_for_one",
+                  "new": "one_for_all"},
+                 {"key": "intensity", "old": "3", "new": "7"}]}]
+    assert pids(a) == before
+    os.kill(before["a"], signal.SIGKILL)
+    a.wait_event("start", "g/z", count=2)
+    after = pids(a)
+    assert all(after[p] != before[p] for p in before)
+
+
+def test_reorder_and_add_in_one_supervisor(arbord):
+    a = start(arbord, base(), "g/z")
+    before = pids(a)
+    plan = apply(a, base([BASE[1], service("n", SLEEPER), BASE[0], BASE[2]]))
+    assert plan["steps"] == [
+        {"op": "reorder", "path": "/", "supervisor": "/",
+         "order": ["b", "n", "a", "g"]},
+        {"op": "add", "path": "n", "supervisor": "/", "kind": "service"}]
+    a.wait_event("add", "n")
+    assert [n["path"] for n in nodes(a)][:5] == ["/", "b", "n", "a", "g"]
+    survivors_same(before, pids(a), [])
+
+
+def test_change_of_a_stopped_service_keeps_it_stopped(arbord):
+    """Stopped by the operator, a changed service stays down; its next
+    start runs the new spec."""
+    a = start(arbord, base(), "g/z")
+    assert ctl(a, "stop", "a").returncode == 0
+    a.wait_event("stop", "a")
+    before = pids(a)
+    mark = len(a.snapshot())
+    plan = apply(a, base([service("a", ["/bin/sleep", "1001"]), *BASE[1:]]))
+    assert [(s["op"], s["path"], s["apply"]) for s in plan["steps"]] == \
+        [("change", "a", "restart")]
+    a.wait_event("change", "a")
+    assert not any(e["event"] == "start" for e in since(a, mark))
+    assert pids(a) == before and by_path(a)["a"]["state"] == "down"
+    assert ctl(a, "start", "a").returncode == 0
+    pid = int(a.wait_event("start", "a", count=2)["pid"])
+    runs(pid, "/bin/sleep", "1001")
+
+
+def test_change_during_backoff_starts_the_new_spec(arbord):
+    """A service waiting out its restart_delay is changed: when it starts
+    again it runs the new exec, and nothing else moved."""
+    def conf(script):
+        return base([service("f", ["/bin/sh", "-c", script],
+                             restart_delay='"1s"'), *BASE])
+    a = start(arbord, conf("exit 1"), "g/z")
+    a.wait_event("backoff", "f")
+    before = pids(a)
+    apply(a, conf("exec sleep 1000"))
+    a.wait_event("change", "f")
+    pid = int(a.wait_event("start", "f", count=2)["pid"])
+    runs(pid, "sleep", "1000")                 # sh execs sleep
+    wait_until(lambda: by_path(a)["f"]["state"] == "up", what="f up")
+    survivors_same(before, pids(a), ["f"])
+
+
+def test_reverting_a_next_start_change_drops_it(arbord):
+    a = start(arbord, base(), "g/z")
+    def conf(argv):
+        return base([service("a", argv, on_change='"next-start"'),
+                     *BASE[1:]])
+    apply(a, conf(SLEEPER))
+    before = pids(a)
+    apply(a, conf(["/bin/sleep", "1001"]))
+    plan = apply(a, conf(SLEEPER))
+    assert plan["steps"] == [{
+        "op": "change", "path": "a", "supervisor": "/", "kind": "service",
+        "apply": "in-place",
+        "keys": [{"key": "exec", "old": '[ "/bin/sleep", "1001" ]',
+                  "new": '[ "/bin/sleep", "1000" ]'}]}]
+    assert reload(a, "--dry-run")[0] == 0
+    assert pids(a) == before
+    os.kill(before["a"], signal.SIGKILL)
+    pid = int(a.wait_event("start", "a", count=2)["pid"])
+    runs(pid, "/bin/sleep", "1000")
 
 
 # ---- dry run -----------------------------------------------------------------
@@ -450,7 +563,7 @@ def test_broken_config_changes_nothing(arbord, kind):
     human = ctl(a, "reload")
     assert human.returncode == 1
     assert f"arborctl: {a.config}:" in human.stderr
-    failed = a.wait_event("reload_failed")
+    failed = a.wait_event("reload_failed", count=3)
     assert str(a.config) in failed["error"]
     assert status_without_times(a) == before
     # The reply, the dry run and the plain reload: one event each.
@@ -533,10 +646,12 @@ def test_a_second_reload_waits_its_turn(arbord, tmp_path):
     assert rc == 0
     assert [(s["op"], s["path"]) for s in second["plan"]["steps"]] == \
         [("add", "n")]
+    a.wait_event("add", "n")  # the reader may lag behind the replies
     order = [(e["event"], e.get("path")) for e in a.snapshot()
              if e["event"] in ("reload", "start", "add")]
     assert order[-5:] == [("reload", None), ("start", "slow"),
-                          ("reload", None), ("start", "n"), ("add", "n")]
+                          ("reload", None), ("start", "n"), ("add", "n")], \
+        a.lines
     survivors_same(before, pids(a), ["slow", "n"])
 
 
@@ -706,7 +821,7 @@ def test_config_that_names_a_dynamic_child_takes_it_over(arbord, same_spec):
         a.wait_event("change", "d")
         after = pids(a)
         assert after["d"] != before["d"]
-        assert cmdline(after["d"])[-1] == b"1001"
+        runs(after["d"], "/bin/sleep", "1001")
         survivors_same(before, after, ["d"])
     assert not by_path(a)["d"].get("dynamic")
     assert not any(e["event"] == "remove" for e in since(a, mark))
