@@ -16,6 +16,7 @@ import pytest
 
 from conftest import (REPO, SLEEPER, SLOW, pid_alive, service, supervisor,
                       tree, wait_until)
+from ctlclient import Conn, call
 
 ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -525,6 +526,28 @@ def test_dry_run_changes_nothing_and_says_whether_to_act(arbord):
         "reorders": 0, "steps": []}, "applied": False})
 
 
+def test_human_plan_is_printed_then_applied(arbord):
+    a = start(arbord, base(), "g/z")
+    a.config.write_text(base([service("a", SLEEPER, stop_signal='"INT"'),
+                              BASE[2], service("n", SLEEPER)]))
+    dry = ctl(a, "reload", "--dry-run")
+    assert dry.returncode == 1
+    done = ctl(a, "reload")
+    assert done.returncode == 0, done.stderr
+    plan = dry.stdout.splitlines()[:-1]
+    assert dry.stdout.splitlines()[-1] == "dry run: nothing changed"
+    assert done.stdout.splitlines() == plan + ["applied"]
+    assert plan[0].endswith(": 1 to add, 1 to remove, 1 to change, "
+                            "0 to reorder")
+    text = "\n".join(plan)
+    for part in ("+ add      n (service)", "- remove   b (service)",
+                 "~ change   a (in-place)", "stop_signal: TERM -> INT"):
+        assert part in text, text
+    again = ctl(a, "reload")
+    assert again.returncode == 0
+    assert again.stdout.splitlines()[-1] == "nothing to do"
+
+
 # ---- a broken configuration changes nothing ---------------------------------
 
 
@@ -609,6 +632,35 @@ def test_sighup_reloads(arbord):
     after = pids(a)
     survivors_same(before, after, [])
     assert a.proc.poll() is None
+
+
+def test_sighup_with_a_broken_config_keeps_running(arbord):
+    a = start(arbord, base(), "g/z")
+    before = status_without_times(a)
+    a.config.write_text(BROKEN["unknown_key"])
+    a.signal(signal.SIGHUP)
+    failed = a.wait_event("reload_failed")
+    assert failed["error"].startswith(f"{a.config}:4: ")
+    assert a.proc.poll() is None
+    assert status_without_times(a) == before
+
+
+def test_reload_events_stream_on_events(arbord):
+    a = start(arbord, base(), "g/z")
+    sub = Conn(a.socket, timeout=5.0 * SLOW)
+    try:
+        sub.send("org.arbor.Supervisor.Events", {}, more=True)
+        call(a.socket, "org.varlink.service.GetInfo")  # registered by now
+        apply(a, base([*BASE[:2], service("n", SLEEPER)]))
+        seen = []
+        while not seen or seen[-1].get("event") != "add":
+            seen.append(sub.recv()["parameters"]["event"])
+    finally:
+        sub.close()
+    kinds = [(e["event"], e.get("path")) for e in seen]
+    assert kinds[0] == ("reload", None)
+    assert seen[0]["removes"] == 1 and seen[0]["adds"] == 1
+    assert ("remove", "g") in kinds and kinds[-1] == ("add", "n")
 
 
 SLOW_STOP = ["/bin/sh", "-c",
@@ -731,6 +783,12 @@ def answers(port):
     return int(dict(kv.split("=", 1) for kv in data.decode().split())["pid"])
 
 
+def environ(pid):
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        return dict(kv.split("=", 1)
+                    for kv in f.read().decode().split("\0") if kv)
+
+
 def test_listen_addresses_follow(arbord):
     assert os.access(ECHO, os.X_OK), f"{ECHO} is not built"
     p1, p2, p3 = free_port(), free_port(), free_port()
@@ -744,6 +802,7 @@ def test_listen_addresses_follow(arbord):
     a.wait_event("change", "e")
     mid = pids(a)
     assert mid["f"] == before["f"] and mid["e"] != before["e"]
+    assert environ(mid["e"])["LISTEN_FDS"] == "2"
     assert answers(p2) == mid["e"] and answers(p1) == mid["e"]
     assert answers(p3) == before["f"]
 
@@ -777,6 +836,27 @@ def test_log_file_sink_follows_in_place(arbord, tmp_path):
     size = old.stat().st_size
     time.sleep(0.3)
     assert old.stat().st_size == size
+
+
+def test_unchanged_service_keeps_its_log_pipe(arbord):
+    """A ticker left alone by a reload keeps writing into the same pipe:
+    its ring goes on filling with lines from the same pid."""
+    ticker = ["/bin/sh", "-c",
+              "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.02; done"]
+    a = start(arbord, tree([service("t", ticker), service("a", SLEEPER)]),
+              "a")
+
+    def ticks():
+        out = ctl(a, "logs", "-n", "all", "t").stdout.splitlines()
+        return [line for line in out if ": tick " in line]
+    wait_until(lambda: len(ticks()) >= 3, what="first ticks")
+    before = pids(a)
+    apply(a, tree([service("t", ticker), service("a", ["/bin/sleep", "1001"])]))
+    a.wait_event("change", "a")
+    count = len(ticks())
+    wait_until(lambda: len(ticks()) >= count + 5, what="ticks after reload")
+    assert all(f"t[{before['t']}]" in line for line in ticks())
+    assert pids(a)["t"] == before["t"]
 
 
 # ---- dynamic children --------------------------------------------------------
