@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 
 import pytest
 
@@ -130,7 +129,7 @@ def base(children=None, **keys):
     return tree(BASE if children is None else children, **keys)
 
 
-# ---- each kind of diff -------------------------------------------------------
+# ---- each kind of diff ------------------------------------------------------
 
 
 def test_add_service_starts_at_its_position(arbord):
@@ -503,7 +502,7 @@ def test_reverting_a_next_start_change_drops_it(arbord):
     runs(pid, "/bin/sleep", "1000")
 
 
-# ---- dry run -----------------------------------------------------------------
+# ---- dry run ----------------------------------------------------------------
 
 
 def test_dry_run_changes_nothing_and_says_whether_to_act(arbord):
@@ -625,7 +624,7 @@ def test_broken_fragment_in_conf_d_names_its_file(arbord, tmp_path):
     assert [n["path"] for n in nodes(a)][-1] == "n"
 
 
-# ---- how a reload is asked for -----------------------------------------------
+# ---- how a reload is asked for ----------------------------------------------
 
 
 def test_sighup_reloads(arbord):
@@ -763,7 +762,7 @@ def test_reload_by_a_user_not_allowed_is_refused(arbord, public_dir):
     assert not a.find("reload") and not a.find("remove")
 
 
-# ---- sockets and log files follow --------------------------------------------
+# ---- sockets and log files follow -------------------------------------------
 
 
 def free_port():
@@ -859,13 +858,37 @@ def test_listen_addresses_swapped_between_services(arbord):
     assert answers(p1) == after["f"] != before["f"]
 
 
+@pytest.mark.xfail(reason="BUG: a stopped service whose listen changes "
+                   "keeps its removed address bound (connections are "
+                   "accepted into its backlog) and its new address unbound "
+                   "(refused) until it starts again", strict=True)
+def test_listen_change_of_a_stopped_service(arbord):
+    p1, p2 = free_port(), free_port()
+    a = start(arbord, tree([echo("e", [p1]), service("a", SLEEPER)]), "a")
+    assert ctl(a, "stop", "e").returncode == 0
+    a.wait_event("stop", "e")
+    before = pids(a)
+    apply(a, tree([echo("e", [p2]), service("a", SLEEPER)]))
+    a.wait_event("change", "e")
+    assert pids(a) == before and by_path(a)["e"]["state"] == "down"
+    try:
+        # The new address is bound: a client queues in its backlog.
+        socket.create_connection(("127.0.0.1", p2), timeout=1).close()
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", p1), timeout=1).close()
+    finally:
+        assert ctl(a, "start", "e").returncode == 0
+    pid = int(a.wait_event("start", "e", count=2)["pid"])
+    assert answers(p2) == pid
+
+
 def test_log_file_sink_follows_in_place(arbord, tmp_path):
     ticker = ["/bin/sh", "-c", "while :; do echo tick; sleep 0.05; done"]
     old, new = tmp_path / "old.log", tmp_path / "new.log"
 
     def conf(path):
-        return tree([service("t", ticker,
-                             log=f'{{ sinks = [ "file" ]; file = "{path}"; }}'),
+        sink = f'{{ sinks = [ "file" ]; file = "{path}"; }}'
+        return tree([service("t", ticker, log=sink),
                      service("a", SLEEPER)])
     a = start(arbord, conf(old), "a")
     wait_until(lambda: old.exists() and b"tick" in old.read_bytes(),
@@ -877,8 +900,9 @@ def test_log_file_sink_follows_in_place(arbord, tmp_path):
     wait_until(lambda: new.exists() and b"tick" in new.read_bytes(),
                what="ticks in the new file")
     assert pids(a) == before
-    size = old.stat().st_size
-    time.sleep(0.3)
+    size, seen = old.stat().st_size, new.read_bytes().count(b"tick")
+    wait_until(lambda: new.read_bytes().count(b"tick") >= seen + 5,
+               what="more ticks in the new file")
     assert old.stat().st_size == size
 
 
@@ -895,7 +919,8 @@ def test_unchanged_service_keeps_its_log_pipe(arbord):
         return [line for line in out if ": tick " in line]
     wait_until(lambda: len(ticks()) >= 3, what="first ticks")
     before = pids(a)
-    apply(a, tree([service("t", ticker), service("a", ["/bin/sleep", "1001"])]))
+    apply(a, tree([service("t", ticker),
+                   service("a", ["/bin/sleep", "1001"])]))
     a.wait_event("change", "a")
     count = len(ticks())
     wait_until(lambda: len(ticks()) >= count + 5, what="ticks after reload")
@@ -946,7 +971,7 @@ def test_pool_changes_leave_its_instances_alone(arbord):
     assert json.loads(r.stdout)["error"] == ERR + "PoolFull"
 
 
-# ---- dynamic children --------------------------------------------------------
+# ---- dynamic children -------------------------------------------------------
 
 
 def test_reload_leaves_dynamic_children_alone(arbord):
