@@ -837,11 +837,6 @@ def test_listen_address_moved_with_its_service(arbord):
     survivors_same(before, pids(a), ["s/e"])
 
 
-@pytest.mark.xfail(reason="BUG: two services swapping listen addresses in "
-                   "one reload both fail to start (EADDRINUSE: each new "
-                   "address is bound while the other service still holds "
-                   "it) and stay down, yet the reload replies applied",
-                   strict=True)
 def test_listen_addresses_swapped_between_services(arbord):
     p1, p2 = free_port(), free_port()
     a = start(arbord, tree([echo("e", [p1]), echo("f", [p2])]), "f")
@@ -858,10 +853,6 @@ def test_listen_addresses_swapped_between_services(arbord):
     assert answers(p1) == after["f"] != before["f"]
 
 
-@pytest.mark.xfail(reason="BUG: a stopped service whose listen changes "
-                   "keeps its removed address bound (connections are "
-                   "accepted into its backlog) and its new address unbound "
-                   "(refused) until it starts again", strict=True)
 def test_listen_change_of_a_stopped_service(arbord):
     p1, p2 = free_port(), free_port()
     a = start(arbord, tree([echo("e", [p1]), service("a", SLEEPER)]), "a")
