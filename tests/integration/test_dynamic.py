@@ -352,7 +352,7 @@ def test_a_supervisor_restarted_by_its_parent_forgets_added_children(
     a = start(arbord, tree([spec("a"), supervisor("sub", [spec("x")])],
                            strategy="one_for_all"), "sub/x")
     ctl_ok(a.socket, "add", "sub", spec("d"))
-    d_pid = a.pid_of("sub/d")
+    d_pid = status_by_path(a.socket)["sub/d"]["pid"]
     os.kill(a.pid_of("a"), signal.SIGKILL)
     a.wait_event("start", "sub/x", count=2)
     wait_until(lambda: not pid_alive(d_pid), what="sub/d's process to end")
