@@ -17,7 +17,7 @@ import pytest
 
 from conftest import REPO, SLEEPER, SLOW, pid_alive, service, supervisor, \
     tree, wait_until
-from ctlclient import status_by_path
+from ctlclient import Conn, call, status_by_path
 
 ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -409,3 +409,46 @@ def test_a_reader_may_not_add_remove_or_spawn(arbord, public_dir):
         assert r["reply"]["error"] == PERMISSION_DENIED, (method, r)
     assert comparable(sock) == before
     assert not a.find("add") and not a.find("remove")
+
+
+# ---- subtrees and events ----------------------------------------------------
+
+
+def test_add_of_a_supervisor_with_its_children(arbord):
+    """An added supervisor starts, then its children in their order; it
+    is dynamic. A restart of it by the operator brings its own children
+    back (they are its configuration, not added to it)."""
+    a = start(arbord, tree([spec("a")]), "a")
+    text = supervisor("grp", [spec("c1"), spec("c2")],
+                      strategy='"one_for_all"')
+    assert ctl_ok(a.socket, "add", "/", text) == "grp\n"
+    a.wait_event("add", "grp")
+    starts = [e["path"] for e in a.find("start")]
+    assert starts[-3:] == ["grp", "grp/c1", "grp/c2"]
+    nodes = status_by_path(a.socket)
+    assert nodes["grp"]["dynamic"] is True
+    assert nodes["grp"]["strategy"] == "one_for_all"
+    old = nodes["grp/c1"]["pid"]
+    ctl_ok(a.socket, "restart", "grp")
+    a.wait_event("start", "grp/c2", count=2)
+    nodes = status_by_path(a.socket)
+    assert {"grp/c1", "grp/c2"} <= set(nodes)
+    assert nodes["grp/c1"]["pid"] != old and pid_alive(nodes["grp/c1"]["pid"])
+
+
+def test_add_and_remove_stream_on_events(arbord):
+    """event=add and event=remove reach Events subscribers, with their
+    reason, as on arbord's log."""
+    a = start(arbord, tree([spec("a")]), "a")
+    with Conn(a.socket, timeout=5.0 * SLOW) as sub:
+        sub.send(SUP + "Events", {}, more=True)
+        call(a.socket, "org.varlink.service.GetInfo")   # the barrier
+        ctl_ok(a.socket, "add", "/", spec("d"))
+        ctl_ok(a.socket, "remove", "d")
+        seen = []
+        while not seen or seen[-1][0] != "remove":
+            ev = sub.recv()["parameters"]["event"]
+            seen.append((ev["event"], ev.get("path"), ev.get("reason")))
+    assert ("add", "d", "operator") in seen
+    assert seen[-1] == ("remove", "d", "operator")
+    assert seen.index(("add", "d", "operator")) < len(seen) - 1
