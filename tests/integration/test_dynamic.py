@@ -452,3 +452,26 @@ def test_add_and_remove_stream_on_events(arbord):
     assert ("add", "d", "operator") in seen
     assert seen[-1] == ("remove", "d", "operator")
     assert seen.index(("add", "d", "operator")) < len(seen) - 1
+
+
+def test_add_under_a_stopped_supervisor_is_not_running(arbord):
+    """OTP's start_child needs a live supervisor: NotRunning, nothing
+    added; a temporary added child that is stopped is deleted (C2), a
+    permanent one stays, down, and starts again."""
+    a = start(arbord, tree([spec("a"), supervisor("sub", [spec("x")])]),
+              "sub/x")
+    ctl_ok(a.socket, "stop", "sub")
+    before = comparable(a.socket)
+    name, params, _ = ctl_error(a.socket, "add", "sub", spec("d"))
+    assert name == SUP + "NotRunning", params
+    assert comparable(a.socket) == before
+
+    ctl_ok(a.socket, "add", "/", spec("t", restart='"temporary"'))
+    ctl_ok(a.socket, "add", "/", spec("p"))
+    ctl_ok(a.socket, "stop", "t")
+    ctl_ok(a.socket, "stop", "p")
+    nodes = status_by_path(a.socket)
+    assert "t" not in nodes
+    assert nodes["p"]["state"] == "down" and nodes["p"]["dynamic"] is True
+    ctl_ok(a.socket, "start", "p")
+    assert pid_alive(status_by_path(a.socket)["p"]["pid"])

@@ -451,3 +451,29 @@ def test_a_spawn_that_cannot_exec_is_start_failed_and_uses_its_number(
     prog.write_text("#!/bin/sh\nexec /bin/sleep 1000\n")
     assert ctl_ok(a.socket, "spawn", "pool") == "pool/2\n"
     assert pid_alive(instances(a.socket)["2"]["pid"])
+
+
+# ---- a stopped pool ---------------------------------------------------------
+
+
+def test_spawn_into_a_stopped_pool_and_its_start(arbord):
+    """A stopped pool has no instances; a spawn into it is NotRunning and
+    uses its number; started again, it starts its instances = 2, numbered
+    on. Status text shows 'instances N/M'."""
+    a = start(arbord, tree([service("a", SLEEPER),
+                            pool("pool", instances=2, max_children=3)]),
+              "pool/2")
+    line = [ln for ln in ctl_ok(a.socket, "status").splitlines()
+            if "simple_one_for_one" in ln][0]
+    assert "instances 2/3" in line, line
+    old = [n["pid"] for n in instances(a.socket).values()]
+    ctl_ok(a.socket, "stop", "pool")
+    assert not any(pid_alive(p) for p in old)
+    p = status_by_path(a.socket)["pool"]
+    assert (p["state"], p["instances"]) == ("down", 0)
+    name, params = ctl_error(a.socket, "spawn", "pool")
+    assert name == SUP + "NotRunning", params
+    assert instances(a.socket) == {}
+    ctl_ok(a.socket, "start", "pool")
+    a.wait_event("start", "pool/5")
+    assert sorted(instances(a.socket)) == ["4", "5"]
