@@ -148,6 +148,8 @@ def test_a_taken_name_is_already_present(arbord):
 
 
 def test_spawn_of_something_not_a_pool(arbord):
+    """Spawn needs a pool: a service is NotAPool, an unknown path
+    NoSuchChild."""
     a = start(arbord, tree([service("a", SLEEPER),
                             pool("pool", instances=1)]), "pool/1")
     assert ctl_error(a.socket, "spawn", "a") == \
@@ -429,6 +431,8 @@ def test_spawn_with_too_many_args_is_invalid(arbord):
                    "1025 arguments, past limits.h's 'Arguments of one exec' "
                    "(1024)", strict=True)
 def test_template_exec_plus_args_past_the_limit_is_invalid(arbord):
+    """The instance's whole argv, template and args, is one exec's: at
+    most ARB_ARGV_MAX, as the loader enforces for exec."""
     a = start(arbord, tree([pool("pool", instances=1)]), "pool/1")
     name, params = ctl_error(a.socket, "spawn", "pool", "--",
                              *["0"] * (ARGV_MAX - 1))
