@@ -432,8 +432,10 @@ arb_living_spawn(struct arb_living *l, uint32_t pool, const char *name,
 			      l->spec->nodes[pool].path);
 		return;
 	}
-	if (!name) {
-		/* Each unnamed spawn takes a number, failed ones too. */
+	/* Each unnamed spawn takes a number, failed ones too; one that an
+	 * instance named by hand holds is passed over. */
+	while (!name || (name == number &&
+			 arb_spec_find_child(l->spec, pool, name) != ARB_NONE)) {
 		snprintf(number, sizeof(number), "%llu",
 			 (unsigned long long)arb_tree_next_instance(
 				 (struct arb_tree *)*l->tree, pool));

@@ -262,6 +262,10 @@ void finish_supervisor(struct node_ctx *c, const config_setting_t *g);
  * one IN_* bit; a key that does not belong there, an unknown key or a bad
  * value is reported and skipped. Stops early once c->ld->oom is set.
  */
+/* Reports each key of g the loader does not know (name and children are
+ * known); returns how many. */
+unsigned report_unknown_keys(struct node_ctx *c, const config_setting_t *g);
+
 void parse_keys(struct node_ctx *c, const config_setting_t *g,
 		unsigned where);
 

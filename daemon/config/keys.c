@@ -1010,6 +1010,25 @@ report_misplaced(struct node_ctx *c, const config_setting_t *m,
 			 "has 'children')", name);
 }
 
+unsigned
+report_unknown_keys(struct node_ctx *c, const config_setting_t *g)
+{
+	int n = config_setting_length(g);
+	unsigned unknown = 0;
+
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *m = config_setting_get_elem(g, i);
+		const char *name = config_setting_name(m);
+
+		if (name && strcmp(name, "name") != 0 &&
+		    strcmp(name, "children") != 0 && !find_key(name)) {
+			node_err(c, m, "unknown key '%s'", name);
+			unknown++;
+		}
+	}
+	return unknown;
+}
+
 /* Reads every key of group `g` except name and children, in file order. */
 void
 parse_keys(struct node_ctx *c, const config_setting_t *g, unsigned where)

@@ -177,6 +177,9 @@ load_child(struct loader *ld, uint32_t parent, const config_setting_t *g,
 		return;
 	}
 	if (!exec && !children && !template) {
+		/* A misspelt exec says more than "neither". */
+		if (report_unknown_keys(&c, g) > 0)
+			return;
 		node_err(&c, g, "has neither 'exec' (a service), 'children' "
 			 "(a supervisor) nor 'template' (a pool)");
 		return;

@@ -256,11 +256,6 @@ def test_the_limits_themselves_are_accepted(arbord):
     assert pid_alive(nodes[f"{DEEP}/z"]["pid"])
 
 
-@pytest.mark.xfail(reason="BUG (docs or loader): arborctl(8) EXAMPLES says "
-                   "a typo 'exce' gives 'SPEC:1:15: unknown key', but the "
-                   "loader reports first 'SPEC:1:1: ... has neither exec' "
-                   "(load.c checks exec/children before the keys)",
-                   strict=True)
 def test_the_documented_typo_example(arbord):
     """arborctl(8): add / '{ name = "x"; exce = ["/bin/true"]; }' prints
     'arborctl: SPEC:1:15: unknown key 'exce''."""

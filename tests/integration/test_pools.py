@@ -425,11 +425,6 @@ def test_spawn_with_too_many_args_is_invalid(arbord):
     assert sorted(instances(a.socket)) == ["1"]
 
 
-@pytest.mark.xfail(reason="BUG (doubtful): Spawn checks len(args) < "
-                   "ARB_ARGV_MAX but not the template's exec plus args: "
-                   "exec [sleep, 1000] + 1023 args starts a process with "
-                   "1025 arguments, past limits.h's 'Arguments of one exec' "
-                   "(1024)", strict=True)
 def test_template_exec_plus_args_past_the_limit_is_invalid(arbord):
     """The instance's whole argv, template and args, is one exec's: at
     most ARB_ARGV_MAX, as the loader enforces for exec."""
