@@ -1,11 +1,14 @@
 """Randomised reload: a live arbord follows its configuration exactly.
 
 200 random sequences of edits to a small tree (add or remove a service, a
-sub-supervisor or a pool; change a service's exec or env, which restarts it,
-or its stop_signal, which applies in place; reorder a supervisor's children;
-move a child to another supervisor; change a supervisor's strategy,
-intensity or period) are each written to arbor.conf and applied by
-`arborctl reload` to ONE live arbord running real sleep services.
+sub-supervisor or a pool; change a service's exec or env, which restarts it
+unless its on_change is "next-start", or its stop_signal or on_change, which
+apply in place; reorder a supervisor's children; move a child to another
+supervisor; change a supervisor's strategy, intensity or period) are each
+written to arbor.conf and applied by `arborctl reload` to ONE live arbord
+running real sleep services. One sequence in ten first tries a broken file
+(syntax error, unknown key, missing program, duplicate name): the reload is
+refused with a reload_failed event and the status stays byte-identical.
 
 After every reload:
   - the plan touches exactly the services the edit implies (a model of the
@@ -49,9 +52,11 @@ COMPARED = ("path", "kind", "strategy", "restart", "state", "dynamic",
 # The root is a supervisor without a name.
 
 def new_service(name, rng):
-    return {"kind": "service", "name": name,
-            "arg": str(1000 + rng.randrange(100)), "env": None,
-            "signal": "TERM"}
+    s = {"kind": "service", "name": name,
+         "arg": str(1000 + rng.randrange(100)), "env": None,
+         "signal": "TERM", "on_change": "restart"}
+    s["running"] = process_keys(s)
+    return s
 
 
 def new_supervisor(name, rng, children=()):
@@ -74,6 +79,8 @@ def render_service(s):
         keys.append(f'env = [ "{s["env"]}" ];')
     if s["signal"] != "TERM":
         keys.append(f'stop_signal = "{s["signal"]}";')
+    if s["on_change"] != "restart":
+        keys.append(f'on_change = "{s["on_change"]}";')
     return "{ " + " ".join(keys) + " }"
 
 
@@ -134,22 +141,45 @@ def depth_of(path):
 
 
 def process_keys(node):
-    """What a running process is made of: a change restarts it. A pool's
-    instances are new processes when the pool is new; the instance's own
-    identity is its pool's template."""
-    if node["kind"] == "service":
-        return ("service", node["arg"], node["env"])
-    return ("instance", node["pool"]["arg"], node["pool"]["name"])
+    """What a service's process is made of: a change of these restarts it
+    (or waits for its next start); any other key arbord applies itself."""
+    return (node["arg"], node["env"])
+
+
+def config_keys(node):
+    return {k: v for k, v in node.items() if k != "running"}
 
 
 def expected_restarts(old, new):
     """Paths of the processes in `new` that the reload must (re)start: new
-    paths, and services whose exec or env changed. stop_signal, flags and
-    order apply without a restart."""
-    before = {p: process_keys(n) for p, n in walk(old)
-              if n["kind"] in ("service", "instance")}
-    return {p for p, n in walk(new) if n["kind"] in ("service", "instance")
-            and before.get(p) != process_keys(n)}
+    paths (pool instances included), and services whose configuration
+    changed so that the process they run differs from the new one, unless
+    their new on_change is "next-start" (plan.h: a service with pending
+    keys is compared as what it will become, and a change back to what
+    runs is in place). stop_signal, on_change, flags and order apply
+    without a restart. A service's "running" is what its process runs."""
+    before = dict(walk(old))
+    out = set()
+    for path, n in walk(new):
+        b = before.get(path)
+        if n["kind"] == "instance":
+            if b is None or b["kind"] != "instance":
+                out.add(path)
+        elif n["kind"] == "service":
+            if b is None or b["kind"] != "service":
+                out.add(path)
+            elif (config_keys(b) != config_keys(n)
+                  and n["running"] != process_keys(n)
+                  and n["on_change"] == "restart"):
+                out.add(path)
+    return out
+
+
+def started(root, paths):
+    """The services at paths now run their configured keys."""
+    for path, n in walk(root):
+        if path in paths and n["kind"] == "service":
+            n["running"] = process_keys(n)
 
 
 # ------------------------------------------------------------------ edits
@@ -252,6 +282,14 @@ class Editor:
             [s for s in STOP_SIGNALS if s != node["signal"]])
         return f"change {path} stop_signal ({node['signal']})"
 
+    def toggle_on_change(self, root):
+        path, node = self.pick_child(root, ("service",))
+        if node is None:
+            return None
+        node["on_change"] = ("next-start" if node["on_change"] == "restart"
+                             else "restart")
+        return f"change {path} on_change ({node['on_change']})"
+
     def change_flags(self, root):
         path, sup = self.pick_supervisor(root)
         key = self.rng.choice(("strategy", "intensity", "period"))
@@ -295,7 +333,8 @@ class Editor:
 
     EDITS = ("add_service", "add_supervisor", "add_pool", "remove_service",
              "remove_subtree", "change_exec", "change_env",
-             "change_stop_signal", "change_flags", "reorder", "move")
+             "change_stop_signal", "toggle_on_change", "change_flags",
+             "reorder", "move")
 
     def edit(self, root):
         while True:
@@ -474,6 +513,7 @@ def test_random_reloads_follow_the_config(arbord, tmp_path):
             touched = plan_restarts(reply["plan"])
             planned = {p for p in after if under(p, touched)}
             expected = expected_restarts(old, root)
+            started(root, expected)
             assert planned == expected, (
                 f"the plan restarts {sorted(planned)}, the edits "
                 f"{sorted(expected)}")
