@@ -349,6 +349,7 @@ bench: daemon/arbord
 	$(MAKE) -C tests/bench
 	/usr/bin/python3 tests/bench/run.py
 	/usr/bin/python3 tests/bench/logs_bench.py
+	/usr/bin/python3 tests/bench/living_bench.py
 
 clean:
 	rm -f daemon/*.o daemon/*/*.o common/*.o ctl/*.o daemon/arbord ctl/arborctl \
