@@ -29,13 +29,11 @@ arb_pidmap_init(struct arb_pidmap *m, uint32_t max)
 	return 0;
 }
 
-int
-arb_pidmap_grow(struct arb_pidmap *m, uint32_t max)
+static int
+rehash(struct arb_pidmap *m, uint32_t max)
 {
 	struct arb_pidmap bigger;
 
-	if ((m->mask + 1) / 2 >= max)
-		return 0;
 	if (arb_pidmap_init(&bigger, max) < 0)
 		return -ENOMEM;
 	for (uint32_t i = 0; i <= m->mask; i++)
@@ -45,6 +43,25 @@ arb_pidmap_grow(struct arb_pidmap *m, uint32_t max)
 	free(m->slots);
 	*m = bigger;
 	return 0;
+}
+
+int
+arb_pidmap_grow(struct arb_pidmap *m, uint32_t max)
+{
+	if ((m->mask + 1) / 2 >= max)
+		return 0;
+	return rehash(m, max);
+}
+
+int
+arb_pidmap_fit(struct arb_pidmap *m, uint32_t max)
+{
+	if (max < m->len)
+		max = m->len;
+	/* Only a map four times too large is worth moving. */
+	if ((m->mask + 1) / 8 < max || m->mask + 1 <= 16)
+		return 0;
+	return rehash(m, max);
 }
 
 void

@@ -24,6 +24,10 @@ void arb_pidmap_done(struct arb_pidmap *m);
  * (then it is as it was). */
 int arb_pidmap_grow(struct arb_pidmap *m, uint32_t max);
 
+/* Room for `max` pids (at least those it has) when it holds far more: the
+ * memory goes back. 0 or -ENOMEM (then it is as it was). */
+int arb_pidmap_fit(struct arb_pidmap *m, uint32_t max);
+
 /*
  * Adds or replaces pid -> node. -EINVAL for pid <= 0 (no process);
  * -ENOSPC when full (never at <= max).

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -154,6 +155,7 @@ struct runtime {
 	 * ends the tree. internal_errors counts broken invariants. */
 	bool lost;
 	ev_timer lost_timer;
+	ev_timer trim_timer; /* the heap's return after a shrink */
 	long long internal_errors;
 
 	/* Events waiting to be fed, in order; one per node at most, + signals. */
@@ -183,6 +185,8 @@ static void perform(struct runtime *rt, const struct arb_action *a);
 static int runtime_grow(struct runtime *rt);
 static void raise_nofile(const struct arb_spec *spec, struct arb_spawner *sp);
 static void node_forget(struct runtime *rt, uint32_t i);
+static void runtime_shrink(struct runtime *rt);
+static void on_trim_timer(struct ev_loop *loop, ev_timer *w, int revents);
 static void queue_event(struct runtime *rt, struct event_fifo *f,
 			const struct arb_event *ev);
 static void core_lost(struct runtime *rt, const char *why);
@@ -237,8 +241,10 @@ feed(struct runtime *rt, const struct arb_event *ev)
 		}
 		for (size_t i = 0; i < rt->out.n && !rt->lost; i++)
 			perform(rt, &rt->out.v[i]);
-		if (!rt->lost)
+		if (!rt->lost) {
 			arb_tree_collect(rt->tree);
+			runtime_shrink(rt);
+		}
 		arb_manager_step(rt->tree, &next, &rt->out);
 	}
 	rt->feeding = false;
@@ -1432,6 +1438,65 @@ runtime_grow(struct runtime *rt)
 }
 
 static void
+fifo_shrink(struct event_fifo *f, uint32_t cap)
+{
+	struct arb_event *v;
+
+	if (f->cap <= cap * 2 || f->len > cap)
+		return;
+	v = calloc(cap, sizeof(*v));
+	if (!v)
+		return; /* the larger one does as well */
+	for (uint32_t i = 0; i < f->len; i++)
+		v[i] = f->v[(f->head + i) % f->cap];
+	free(f->v);
+	f->v = v;
+	f->cap = cap;
+	f->head = 0;
+}
+
+/*
+ * The spec gave slots back (a pool's instances removed): so does the
+ * shell, and the heap goes back to the system. The slots past the spec's
+ * end were forgotten (node_forget) when their nodes left.
+ */
+static void
+runtime_shrink(struct runtime *rt)
+{
+	uint32_t n = rt->spec->nnodes;
+	struct rt_node **v;
+
+	if (n + ARB_SHRINK_SLOTS > rt->nnodes)
+		return;
+	for (uint32_t i = n; i < rt->nnodes; i++)
+		free(rt->nodes[i]);
+	rt->nnodes = n;
+	v = realloc(rt->nodes, n * sizeof(*v));
+	if (v)
+		rt->nodes = v;
+	fifo_shrink(&rt->pending, arb_faults_queue_cap(n + 8));
+	fifo_shrink(&rt->failed, arb_faults_queue_cap(n + 8));
+	fifo_shrink(&rt->exits, arb_faults_queue_cap(n + 8));
+	arb_service_procs_shrink(&rt->procs, n);
+	arb_logs_shrink(rt->logs);
+	arb_spawner_trim(&rt->spawner);
+	if (rt->out.cap > ARB_SHRINK_SLOTS)
+		arb_actions_done(&rt->out); /* it grows again as needed */
+	/* The heap's free pages go back to the system now, and again once
+	 * the burst's replies are written. */
+	malloc_trim(0);
+	ev_timer_stop(rt->loop, &rt->trim_timer);
+	ev_timer_set(&rt->trim_timer, 0.5, 0.0);
+	ev_timer_start(rt->loop, &rt->trim_timer);
+}
+
+static void
+on_trim_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	malloc_trim(0);
+}
+
+static void
 runtime_done(struct runtime *rt)
 {
 	for (uint32_t i = 0; rt->nodes && i < rt->nnodes; i++) {
@@ -1447,6 +1512,7 @@ runtime_done(struct runtime *rt)
 		ev_child_stop(rt->loop, &rt->child_watcher);
 		ev_idle_stop(rt->loop, &rt->failed_idle);
 		ev_timer_stop(rt->loop, &rt->lost_timer);
+		ev_timer_stop(rt->loop, &rt->trim_timer);
 		ev_prepare_stop(rt->loop, &rt->exits_prepare);
 		ev_signal_stop(rt->loop, &rt->sig_term);
 		ev_signal_stop(rt->loop, &rt->sig_int);
@@ -1513,6 +1579,8 @@ runtime_init(struct runtime *rt, struct arb_spec *spec,
 	rt->failed_idle.data = rt;
 	ev_timer_init(&rt->lost_timer, on_lost_timer, 0.0, 0.0);
 	rt->lost_timer.data = rt;
+	ev_timer_init(&rt->trim_timer, on_trim_timer, 0.0, 0.0);
+	rt->trim_timer.data = rt;
 	ev_prepare_init(&rt->exits_prepare, on_exits_prepare);
 	rt->exits_prepare.data = rt;
 	ev_child_init(&rt->child_watcher, on_child, 0, 0);

@@ -54,6 +54,23 @@ arb_service_procs_grow(struct arb_service_procs *ps, uint32_t n)
 }
 
 void
+arb_service_procs_shrink(struct arb_service_procs *ps, uint32_t n)
+{
+	struct arb_service_proc *v;
+
+	if (n >= ps->n)
+		return;
+	for (uint32_t i = n; i < ps->n; i++)
+		arb_service_procs_forget(ps, i);
+	v = realloc(ps->v, (n ? n : 1) * sizeof(*v));
+	if (v)
+		ps->v = v;
+	ps->n = n;
+	(void)arb_pidmap_fit(&ps->mains, n);
+	(void)arb_pidmap_fit(&ps->groups, n);
+}
+
+void
 arb_service_procs_forget(struct arb_service_procs *ps, uint32_t node)
 {
 	struct arb_service_proc *p = &ps->v[node];

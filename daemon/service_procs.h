@@ -35,6 +35,9 @@ void arb_service_procs_done(struct arb_service_procs *ps);
 /* Room for n nodes, keeping what it knows. 0 or -ENOMEM. */
 int arb_service_procs_grow(struct arb_service_procs *ps, uint32_t n);
 
+/* Only the first n nodes are left: room for those. */
+void arb_service_procs_shrink(struct arb_service_procs *ps, uint32_t n);
+
 /* Node left the tree: nothing of it is kept (its process is gone). */
 void arb_service_procs_forget(struct arb_service_procs *ps, uint32_t node);
 

@@ -533,6 +533,13 @@ block_get(struct arb_spawner *sp)
 
 /* Only once no child runs on it: exec'ed, or dead, or exiting (see
  * report_and_exit). */
+void
+arb_spawner_trim(struct arb_spawner *sp)
+{
+	while (sp->nblocks > 1)
+		(void)munmap(sp->blocks[--sp->nblocks], block_size(sp));
+}
+
 static void
 block_put(struct arb_spawner *sp, void *b)
 {

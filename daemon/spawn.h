@@ -59,6 +59,10 @@ int arb_spawner_init(struct arb_spawner *sp, int stdin_fd);
 void arb_spawner_refresh(struct arb_spawner *sp);
 void arb_spawner_done(struct arb_spawner *sp);
 
+/* Keeps one start's stack of those kept: after a burst of starts, the
+ * rest goes back to the system. */
+void arb_spawner_trim(struct arb_spawner *sp);
+
 /* Every signal, for arb_spawn_reset_signals(). */
 #define ARB_SIGNALS_ALL UINT64_MAX
 

@@ -117,6 +117,13 @@
 /* A start's stack (64 KiB) kept for the next one, at most this many. */
 #define ARB_SPAWN_BLOCKS_KEPT 8
 
+/*
+ * The living tree: when this many node slots were given back at once (a
+ * pool's instances removed), the shell shrinks what it keeps per node,
+ * keeps one start's stack, and gives the heap back to the system.
+ */
+#define ARB_SHRINK_SLOTS 64
+
 /* Supplementary groups of one service's user: Linux's NGROUPS_MAX. */
 #define ARB_GROUPS_MAX 65536
 

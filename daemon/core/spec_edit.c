@@ -292,17 +292,63 @@ arb_spec_detach(struct arb_spec *s, uint32_t node)
 	}
 }
 
-void
-arb_spec_release(struct arb_spec *s, uint32_t node)
+static void
+release_subtree(struct arb_spec *s, uint32_t node)
 {
 	struct arb_spec_node *n = &s->nodes[node];
 
 	for (uint32_t i = 0; i < n->nchildren; i++)
-		arb_spec_release(s, n->children[i]);
+		release_subtree(s, n->children[i]);
 	if (n->template_node != ARB_NONE)
-		arb_spec_release(s, n->template_node);
+		release_subtree(s, n->template_node);
 	spec_node_free(n);
 	spec_free_slot(s, node);
+}
+
+/*
+ * Free slots at the end of the array are given up, and the array shrinks
+ * when a quarter of it is left: a pool of a thousand instances, removed,
+ * gives its memory back.
+ */
+static void
+trim_tail(struct arb_spec *s)
+{
+	uint32_t n = s->nnodes, k = 0;
+
+	while (n > 1 && s->nodes[n - 1].unused)
+		n--;
+	if (n == s->nnodes)
+		return;
+	for (uint32_t i = 0; i < s->nfree; i++)
+		if (s->free_slots[i] < n)
+			s->free_slots[k++] = s->free_slots[i];
+	s->nfree = k;
+	s->nnodes = n;
+	s->generation++;
+	while (s->cap > 16 && n <= s->cap / 4) {
+		uint32_t cap = s->cap / 2;
+		struct arb_spec_node *nodes =
+			arb_reallocarray(s->nodes, cap, sizeof(*nodes));
+		uint32_t *free_slots =
+			arb_reallocarray(s->free_slots, cap, sizeof(*free_slots));
+
+		/* A smaller block that cannot be had keeps the larger one. */
+		if (free_slots) {
+			s->free_slots = free_slots;
+			s->free_cap = cap;
+		}
+		if (!nodes)
+			return;
+		s->nodes = nodes;
+		s->cap = cap;
+	}
+}
+
+void
+arb_spec_release(struct arb_spec *s, uint32_t node)
+{
+	release_subtree(s, node);
+	trim_tail(s);
 }
 
 void

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "limits.h"
+#include "mem.h"
 #include "spec.h"
 #include "tree.h"
 #include "tree_internal.h"
@@ -1120,6 +1121,13 @@ drain_messages(struct arb_tree *t)
 		t->m_head = (t->m_head + 1) % t->m_cap;
 		t->m_len--;
 		deliver(t, &m);
+	}
+	if (t->m_len == 0 && t->m_cap > 256) {
+		/* A shutdown of thousands is over: its room goes back. */
+		arb_free(t->msgs);
+		t->msgs = NULL;
+		t->m_cap = 0;
+		t->m_head = 0;
 	}
 }
 

@@ -211,6 +211,9 @@ tree_timer_cancel(struct arb_tree *t, uint32_t node)
 
 /* ---- queues ----------------------------------------------------------- */
 
+/* Room kept in an empty queue or message ring; more is given back. */
+#define QUEUE_KEPT 64
+
 static bool
 grow_ring(void **v, uint32_t *cap, uint32_t head, uint32_t len, size_t size)
 {
@@ -284,6 +287,14 @@ tree_dequeue(struct sup *s, struct qitem *ret)
 	*ret = s->queue[s->q_head];
 	s->q_head = (s->q_head + 1) % s->q_cap;
 	s->q_len--;
+	if (s->q_len == 0 && s->q_cap > QUEUE_KEPT) {
+		/* A burst (a thousand requests to a pool) is over: its room
+		 * goes back; a queue of a few is kept for the next. */
+		arb_free(s->queue);
+		s->queue = NULL;
+		s->q_cap = 0;
+		s->q_head = 0;
+	}
 	return true;
 }
 
@@ -349,13 +360,25 @@ tree_number_children(struct arb_tree *t, uint32_t sup)
 		t->nodes[spec->children[j]].pos = j;
 }
 
+/* The tree's slots are the spec's: as many, more or fewer. */
 static bool
-grow_nodes(struct arb_tree *t)
+fit_nodes(struct arb_tree *t)
 {
 	uint32_t cap = t->spec->cap;
 	struct node *v;
 
-	if (t->ncap >= cap)
+	if (t->ncap > cap) {
+		/* The spec gave slots back: so does the tree. */
+		for (uint32_t i = cap; i < t->ncap; i++)
+			node_clear(&t->nodes[i]);
+		v = arb_reallocarray(t->nodes, cap, sizeof(*v));
+		if (v) {
+			t->nodes = v;
+			t->ncap = cap;
+		}
+		return true;
+	}
+	if (t->ncap == cap)
 		return true;
 	v = arb_reallocarray(t->nodes, cap, sizeof(*v));
 	if (!v)
@@ -402,7 +425,7 @@ tree_sync(struct arb_tree *t)
 	if (t->generation == t->spec->generation &&
 	    t->spec_base == t->spec->nodes && t->nnodes == t->spec->nnodes)
 		return true;
-	if (!grow_nodes(t)) {
+	if (!fit_nodes(t)) {
 		t->oom = true;
 		return false;
 	}

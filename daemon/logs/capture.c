@@ -412,6 +412,25 @@ oom:
 	return -ENOMEM;
 }
 
+static void cap_release(struct arb_logs *l, uint32_t node);
+
+void
+arb_logs_shrink(struct arb_logs *l)
+{
+	uint32_t n = l->spec->nnodes;
+	struct capture *caps;
+
+	if (n >= l->ncaps)
+		return;
+	/* Past the end: forgotten when their nodes left (nothing open). */
+	for (uint32_t i = n; i < l->ncaps; i++)
+		cap_release(l, i);
+	caps = realloc(l->caps, n * sizeof(*caps));
+	if (caps)
+		l->caps = caps;
+	l->ncaps = n;
+}
+
 int
 arb_logs_node_changed(struct arb_logs *l, uint32_t node)
 {

@@ -50,6 +50,9 @@ int arb_logs_new(struct arb_logs **ret, struct ev_loop *loop,
  */
 int arb_logs_grow(struct arb_logs *l);
 
+/* The spec has fewer node slots: the room past them goes. */
+void arb_logs_shrink(struct arb_logs *l);
+
 /* Node is new, or its log settings changed: its sinks follow the spec
  * (a new file is opened). 0 or -ENOMEM. */
 int arb_logs_node_changed(struct arb_logs *l, uint32_t node);

@@ -399,6 +399,7 @@ test_change_restarts_alone(void **state)
 	/* Intensity 0 would have given up on a counted restart. */
 	f->spec->nodes[ARB_ROOT].intensity = 0;
 	f->spec->generation++;
+	pend_stop_timeout(f, b, 4321);
 	fake_clear(f);
 	fake_request_at(f, b, ARB_REQ_CHANGE, CONFIG, 0);
 	assert_trace(f, "stop b\nstart b\nreply b ok\n");
@@ -770,10 +771,12 @@ test_slot_reuse_bounded(void **state)
 
 		assert_int_equal(arb_tree_state(f->tree, x), ARB_CHILD_UP);
 		fake_request_at(f, x, ARB_REQ_REMOVE, OP, 0);
+		/* Never more slots than the second round had: freed ones at
+		 * the end are even given back. */
 		if (i == 1)
 			nnodes = f->spec->nnodes;
 		if (i > 1)
-			assert_int_equal(f->spec->nnodes, nnodes);
+			assert_true(f->spec->nnodes <= nnodes);
 	}
 	assert_string_equal(children_of(f, fake_node(f, "s")), "x y");
 	assert_int_equal(f->replies, 2000);
@@ -788,16 +791,14 @@ static void
 test_slot_reuse_pool(void **state)
 {
 	struct fake *f = with_pool(1000, ARB_TRANSIENT, 2, 0);
-	uint32_t nnodes = 0;
 
 	fake_boot(f);
 	for (int i = 0; i < 300; i++) {
 		fake_spawn(f, "p", NULL);
 		fake_request(f, "p", ARB_REQ_RESTART);
-		if (i == 1)
-			nnodes = f->spec->nnodes;
-		if (i > 1)
-			assert_int_equal(f->spec->nnodes, nnodes);
+		/* Root, pool, template, at most three instances, and the
+		 * three that left last step: the slots stay few. */
+		assert_true(f->spec->nnodes <= 10);
 	}
 	assert_int_equal(count_words(children_of(f, fake_node(f, "p"))), 2);
 	fake_free(f);
@@ -877,7 +878,9 @@ test_remove_queued_behind_restart_deletes_once(void **state)
 	fake_advance(f, 5000);
 	assert_trace(f, "stop a\nstart a\nstart b\ndelete d\nreply d ok\n");
 	fake_request(f, "a", ARB_REQ_START); /* a step: d's slot is freed */
-	assert_int_equal(f->spec->nfree, 1);
+	/* Once: the last slot, it is given back whole, not listed free. */
+	assert_int_equal(f->spec->nfree, 0);
+	assert_int_equal(f->spec->nnodes, d);
 	n1 = fake_graft_svc(f, ARB_ROOT, "n1", ARB_PERMANENT, true);
 	n2 = fake_graft_svc(f, ARB_ROOT, "n2", ARB_PERMANENT, true);
 	assert_int_equal(n1, d);
