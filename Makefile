@@ -179,7 +179,12 @@ tests/unit/test_oracle: tests/unit/test_oracle.c tests/unit/scenario.h \
 # sanitizers are arbord's), linked only with what they use.
 HELPERS := tests/integration/helpers/listen_echo \
 	tests/integration/helpers/fewslots.so \
-	tests/integration/helpers/forkmask.so
+	tests/integration/helpers/forkmask.so \
+	tests/bench/malloc_count.so
+# Counts arbord's heap calls: the benchmarks' and test_pools' memory checks.
+tests/bench/malloc_count.so: tests/bench/malloc_count.c
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -Wno-missing-prototypes $(CFLAGS) \
+		-shared -fPIC -o $@ $<
 tests/integration/helpers/fewslots.so: tests/integration/helpers/fewslots.c
 	$(CC) -std=c11 $(WARN) -Wno-missing-prototypes $(CFLAGS) -shared -fPIC \
 		-o $@ $< -ldl
