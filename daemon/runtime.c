@@ -136,6 +136,7 @@ struct runtime {
 	 * pointers to their watchers, and the living tree adds slots. */
 	struct rt_node **nodes;
 	uint32_t nnodes;
+	uint32_t nofile_nodes; /* the descriptor limit holds this many */
 	struct arb_living *living;
 	const char *config_path;
 	struct arb_service_procs procs; /* whose each process is */
@@ -183,7 +184,8 @@ struct runtime {
 
 static void perform(struct runtime *rt, const struct arb_action *a);
 static int runtime_grow(struct runtime *rt);
-static void raise_nofile(const struct arb_spec *spec, struct arb_spawner *sp);
+static void raise_nofile(const struct arb_spec *spec, struct arb_spawner *sp,
+			 uint32_t more);
 static void node_forget(struct runtime *rt, uint32_t i);
 static void runtime_shrink(struct runtime *rt);
 static void on_trim_timer(struct ev_loop *loop, ev_timer *w, int revents);
@@ -1417,8 +1419,12 @@ runtime_grow(struct runtime *rt)
 	if (!v)
 		return -ENOMEM;
 	rt->nodes = v;
-	if (rt->nnodes > 0)
-		raise_nofile(rt->spec, &rt->spawner); /* grown while it runs */
+	if (rt->nnodes > 0 && n > rt->nofile_nodes) {
+		/* Grown while it runs: room for as many again, so a pool's
+		 * thousand spawns check the limit a few times, not each. */
+		raise_nofile(rt->spec, &rt->spawner, n);
+		rt->nofile_nodes = 2 * n;
+	}
 	for (; rt->nnodes < n; rt->nnodes++) {
 		struct rt_node *r = malloc(sizeof(*r));
 
@@ -1635,17 +1641,19 @@ open_listen(struct runtime *rt)
  * many services the usual soft limit of 1024 is too low. Raise arbord's
  * own, within the hard limit, and give children back the original (a
  * program using select(2) must not get descriptors past 1023). Called at
- * start-up and whenever the living tree has more node slots.
+ * start-up, and when the living tree has grown past what it was raised
+ * for, with room for `more` services to come.
  */
 static void
-raise_nofile(const struct arb_spec *spec, struct arb_spawner *sp)
+raise_nofile(const struct arb_spec *spec, struct arb_spawner *sp,
+	     uint32_t more)
 {
 	struct rlimit lim, raised;
 	/* arbord's own (the loop, the sockets, a spawn's pipes, log files),
 	 * every control client, and per service: its two log pipes' read
 	 * ends, a readiness pipe, two pidfds, the status pipe of a start under
 	 * way, and its listen sockets. */
-	rlim_t need = 64 + ARB_CLIENTS_MAX;
+	rlim_t need = 64 + ARB_CLIENTS_MAX + 8 * (rlim_t)more;
 
 	for (uint32_t i = 0; i < spec->nnodes; i++)
 		if (arb_spec_is_node(spec, i) &&
@@ -1729,7 +1737,8 @@ arb_runtime_run(struct arb_spec *spec, const char *config_path,
 	/* A closed stderr must not kill the supervisor of a whole tree. */
 	signal(SIGPIPE, SIG_IGN);
 	unblock_signals();
-	raise_nofile(spec, &rt.spawner);
+	raise_nofile(spec, &rt.spawner, 0);
+	rt.nofile_nodes = spec->nnodes;
 	/* After every disposition is set: children reset what differs. */
 	r = arb_spawner_init(&rt.spawner, rt.devnull);
 	if (r < 0)

@@ -91,6 +91,25 @@ drop_dynamic_children(struct arb_tree *t, uint32_t sup, bool all)
 	}
 }
 
+/*
+ * The same for the positions first..last a job or a death just went
+ * over: only there can a child added at run time have gone, and a pool
+ * of thousands is not walked whole for each of its instances.
+ */
+static void
+drop_gone(struct arb_tree *t, uint32_t sup, int32_t first, int32_t last)
+{
+	for (int32_t i = last; i >= first; i--) {
+		uint32_t c;
+
+		if (i < 0 || i >= (int32_t)t->spec->nodes[sup].nchildren)
+			continue;
+		c = child_at(t, sup, i);
+		if (t->spec->nodes[c].dynamic && !t->nodes[c].present)
+			tree_delete(t, c);
+	}
+}
+
 /* Alive from the supervisor's point of view: it must be terminated. */
 static bool
 needs_termination(const struct node *n)
@@ -393,14 +412,15 @@ job_done(struct arb_tree *t, uint32_t sup)
 		init_failed(t, sup);
 		return;
 	case JOB_RESTART:
-		drop_dynamic_children(t, sup, false);
+		drop_gone(t, sup, s->first, s->last);
 		sup_drain(t, sup);
 		return;
 	case JOB_REQUEST:
 		if (s->request == ARB_REQ_REMOVE)
 			tree_delete(t, s->target);
+		else
+			drop_gone(t, sup, s->first, s->first);
 		tree_reply(t, s->target, s->req_id, ARB_REPLY_OK, 0);
-		drop_dynamic_children(t, sup, false);
 		sup_drain(t, sup);
 		return;
 	case JOB_SHUTDOWN:
@@ -628,7 +648,7 @@ handle_exit(struct arb_tree *t, uint32_t sup, uint32_t child,
 	if (n->spec->restart == ARB_TEMPORARY ||
 	    (n->spec->restart == ARB_TRANSIENT && normal)) {
 		child_stopped(t, child);
-		drop_dynamic_children(t, sup, false);
+		drop_gone(t, sup, n->pos, n->pos);
 		auto_shutdown_check(t, sup, child);
 		return;
 	}

@@ -400,7 +400,8 @@ sync_node(struct arb_tree *t, uint32_t i)
 	struct node *n = &t->nodes[i];
 
 	if (spec->unused || spec->is_template) {
-		node_clear(n);
+		if (n->spec || n->sup)
+			node_clear(n);
 		return true;
 	}
 	if (!n->spec) {
