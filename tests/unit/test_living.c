@@ -725,7 +725,7 @@ test_pool_instance_requests(void **state)
 	assert_int_equal(f->procs[p1].spawns, 1);
 	fake_clear(f);
 	fake_request(f, "p/1", ARB_REQ_STOP);
-	assert_trace(f, "stop p/1\nreply p/1 ok\ndelete p/1\n");
+	assert_trace(f, "stop p/1\ndelete p/1\nreply p/1 ok\n");
 	assert_string_equal(children_of(f, fake_node(f, "p")), "2");
 	fake_free(f);
 }
