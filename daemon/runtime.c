@@ -1505,10 +1505,12 @@ on_trim_timer(struct ev_loop *loop, ev_timer *w, int revents)
 static void
 runtime_done(struct runtime *rt)
 {
-	for (uint32_t i = 0; rt->nodes && i < rt->nnodes; i++) {
+	/* All released before any is freed: a release looks at the others
+	 * (release_listen). */
+	for (uint32_t i = 0; rt->nodes && i < rt->nnodes; i++)
 		node_release(rt, i);
+	for (uint32_t i = 0; rt->nodes && i < rt->nnodes; i++)
 		free(rt->nodes[i]);
-	}
 	arb_living_free(rt->living);
 	arb_envp_free(rt->plain_env);
 	arb_notify_close(rt->notify);
