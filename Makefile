@@ -144,10 +144,10 @@ tests/unit/test_child_spec: tests/unit/test_child_spec.c $(CHILD_SPEC_OBJS)
 
 # The plan's JSON is the shell's (jansson), its signal names signames.c's.
 tests/unit/test_plan: tests/unit/test_plan.c $(CORE_SRCS:.c=.o) \
-		daemon/control/plan_json.o daemon/signames.o
+		daemon/control/plan_json.o daemon/signames.o common/wire.o
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(JANSSON_CFLAGS) -o $@ $< \
 		$(CORE_SRCS:.c=.o) daemon/control/plan_json.o daemon/signames.o \
-		$(LDFLAGS) $(CMOCKA_LIBS) $(JANSSON_LIBS)
+		common/wire.o $(LDFLAGS) $(CMOCKA_LIBS) $(JANSSON_LIBS)
 
 tests/unit/test_shutdown: tests/unit/test_shutdown.c daemon/core/shutdown.o
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/core/shutdown.o \

@@ -710,3 +710,27 @@ arb_wire_outq_queued(const struct arb_wire_outq *q)
 {
 	return q->queued;
 }
+
+json_t *
+arb_wire_text(const char *text)
+{
+	json_t *j;
+	char *copy;
+
+	if (!text)
+		return json_null();
+	j = json_string(text);
+	if (j)
+		return j;
+	/* Not UTF-8 (a service's STATUS=, a path from a file): readable
+	 * still, each byte past ASCII as '?'. */
+	copy = strdup(text);
+	if (!copy)
+		return NULL;
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
+}

@@ -140,6 +140,10 @@ int arb_wire_encode_error(const char *name, json_t *parameters,
  */
 void arb_wire_free_dump(char *s);
 
+/* text as a JSON string (NULL: null); bytes of text that are not UTF-8
+ * become '?'. NULL on OOM. */
+json_t *arb_wire_text(const char *text);
+
 /* The output queue. */
 
 struct arb_wire_outq {

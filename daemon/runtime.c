@@ -535,6 +535,23 @@ release_listen(struct runtime *rt, uint32_t node, const char *addr, int fd)
 	arb_listen_close(addr, fd);
 }
 
+/* Node holds no listen socket any more. */
+static void
+drop_listens(struct runtime *rt, uint32_t node)
+{
+	struct rt_node *r = rt->nodes[node];
+
+	for (uint32_t j = 0; j < r->nlisten; j++)
+		if (r->listen_fds[j] >= 0)
+			release_listen(rt, node, r->listen_addrs[j],
+				       r->listen_fds[j]);
+	free(r->listen_fds);
+	arb_spec_strv_free(r->listen_addrs);
+	r->listen_fds = NULL;
+	r->listen_addrs = NULL;
+	r->nlisten = 0;
+}
+
 /*
  * Node's listen sockets become those its spec names: an address it named
  * before keeps its socket (and the clients queued on it), a new one is
@@ -597,12 +614,7 @@ node_listen(struct runtime *rt, uint32_t node, const char **ret_addr)
 		arb_spec_strv_free(addrs);
 		return e;
 	}
-	for (uint32_t j = 0; j < r->nlisten; j++)
-		if (r->listen_fds[j] >= 0)
-			release_listen(rt, node, r->listen_addrs[j],
-				       r->listen_fds[j]);
-	free(r->listen_fds);
-	arb_spec_strv_free(r->listen_addrs);
+	drop_listens(rt, node);
 	r->listen_fds = fds;
 	r->listen_addrs = addrs;
 	r->nlisten = count;
@@ -1359,15 +1371,7 @@ node_release(struct runtime *rt, uint32_t i)
 	if (r->env != rt->plain_env)
 		arb_envp_free(r->env);
 	r->env = NULL;
-	for (uint32_t j = 0; j < r->nlisten; j++)
-		if (r->listen_fds[j] >= 0)
-			release_listen(rt, i, r->listen_addrs[j],
-				       r->listen_fds[j]);
-	free(r->listen_fds);
-	arb_spec_strv_free(r->listen_addrs);
-	r->listen_fds = NULL;
-	r->listen_addrs = NULL;
-	r->nlisten = 0;
+	drop_listens(rt, i);
 }
 
 /*

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "protocol.h"
+#include "wire.h"
 #include "core/shutdown.h"
 #include "clock.h"
 #include "connection.h"
@@ -223,36 +224,16 @@ exit_json(const struct arb_spec_node *n, const struct arb_node_view *v)
 	return e;
 }
 
-/* Any bytes as a JSON string: what is not UTF-8 becomes '?'. */
-static json_t *
-text_json(const char *text)
-{
-	json_t *j = json_string(text);
-	char *copy;
-
-	if (j)
-		return j;
-	copy = strdup(text);
-	if (!copy)
-		return NULL;
-	for (char *p = copy; *p; p++)
-		if ((unsigned char)*p >= 0x80)
-			*p = '?';
-	j = json_string(copy);
-	free(copy);
-	return j;
-}
-
 /* What a running service said about itself (notify protocol). */
 static void
 note_json(json_t *o, const struct arb_service_note *note)
 {
 	if (note->status)
-		json_object_set_new_nocheck(o, "status", text_json(note->status));
+		json_object_set_new_nocheck(o, "status", arb_wire_text(note->status));
 	if (note->errno_value >= 0) {
 		json_object_set_new_nocheck(o, "errno", json_integer(note->errno_value));
 		json_object_set_new_nocheck(o, "error",
-				    text_json(strerror(note->errno_value)));
+				    arb_wire_text(strerror(note->errno_value)));
 	}
 	if (note->reloading)
 		json_object_set_new_nocheck(o, "reloading", json_true());

@@ -12,32 +12,7 @@
 #include <jansson.h>
 
 #include "control/plan_json.h"
-
-/*
- * Configured text need not be UTF-8 (an env value): jansson refuses such a
- * string, so its non-ASCII bytes are shown as '?' rather than the key lost.
- */
-static json_t *
-text_json(const char *text)
-{
-	json_t *j;
-	char *copy;
-
-	if (!text)
-		return json_null();
-	j = json_string(text);
-	if (j)
-		return j;
-	copy = strdup(text);
-	if (!copy)
-		return NULL;
-	for (char *p = copy; *p; p++)
-		if ((unsigned char)*p >= 0x80)
-			*p = '?';
-	j = json_string(copy);
-	free(copy);
-	return j;
-}
+#include "wire.h"
 
 /* The path of a node's supervisor: "/" for the root's children. */
 static const char *
@@ -60,11 +35,11 @@ keys_json(const struct arb_plan_step *st)
 		json_t *o = json_object();
 
 		if (!o || json_array_append_new(keys, o) < 0 ||
-		    json_object_set_new(o, "key", text_json(k->key)) < 0 ||
+		    json_object_set_new(o, "key", arb_wire_text(k->key)) < 0 ||
 		    json_object_set_new(o, "old",
-					text_json(k->old_value)) < 0 ||
+					arb_wire_text(k->old_value)) < 0 ||
 		    json_object_set_new(o, "new",
-					text_json(k->new_value)) < 0)
+					arb_wire_text(k->new_value)) < 0)
 			goto fail;
 	}
 	return keys;
@@ -81,7 +56,7 @@ order_json(const struct arb_plan_step *st)
 	if (!order)
 		return NULL;
 	for (uint32_t i = 0; i < st->norder; i++)
-		if (json_array_append_new(order, text_json(st->order[i])) < 0)
+		if (json_array_append_new(order, arb_wire_text(st->order[i])) < 0)
 			goto fail;
 	return order;
 fail:
@@ -104,9 +79,9 @@ step_json(const struct arb_plan_step *st, const struct arb_spec *live,
 		return NULL;
 	if (json_object_set_new(o, "op",
 				json_string(arb_plan_op_name(st->op))) < 0 ||
-	    json_object_set_new(o, "path", text_json(n->path)) < 0 ||
+	    json_object_set_new(o, "path", arb_wire_text(n->path)) < 0 ||
 	    json_object_set_new(o, "supervisor",
-				text_json(own_group ? n->path :
+				arb_wire_text(own_group ? n->path :
 						      parent_path(s, i))) < 0)
 		goto fail;
 	if (st->op != ARB_PLAN_REORDER &&
@@ -140,7 +115,7 @@ arb_plan_json(const struct arb_plan *p, const struct arb_spec *live,
 		if (json_array_append_new(steps, step_json(&p->steps[i], live,
 							   next)) < 0)
 			goto fail;
-	if (json_object_set_new(o, "digest", text_json(digest ? digest : ""))
+	if (json_object_set_new(o, "digest", arb_wire_text(digest ? digest : ""))
 		    < 0 ||
 	    json_object_set_new(o, "adds", json_integer(p->adds)) < 0 ||
 	    json_object_set_new(o, "removes", json_integer(p->removes)) < 0 ||

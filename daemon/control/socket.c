@@ -822,6 +822,20 @@ answer(struct conn *c, const struct arb_action *a)
 	json_decref(p);
 }
 
+/* The call c waited on is answered: it may take its next. */
+static void
+call_answered(struct conn *c)
+{
+	c->waiting = false;
+	free(c->req_path);
+	c->req_path = NULL;
+	conn_idle_restart(c);
+	/* Its next calls are handled from the loop, not from inside the
+	 * core's step that produced this reply. */
+	ev_feed_event(c->ctl->loop, &c->rio, EV_READ | EV_CUSTOM);
+	ev_io_start(c->ctl->loop, &c->wio);
+}
+
 void
 arb_control_reply(struct arb_control *ctl, const struct arb_action *a)
 {
@@ -835,14 +849,7 @@ arb_control_reply(struct arb_control *ctl, const struct arb_action *a)
 	if (!c)
 		return; /* the client left before the answer */
 	answer(c, a);
-	c->waiting = false;
-	free(c->req_path);
-	c->req_path = NULL;
-	conn_idle_restart(c);
-	/* Its next calls are handled from the loop, not from inside the
-	 * core's step that produced this reply. */
-	ev_feed_event(ctl->loop, &c->rio, EV_READ | EV_CUSTOM);
-	ev_io_start(ctl->loop, &c->wio);
+	call_answered(c);
 }
 
 void
@@ -862,12 +869,7 @@ arb_control_complete(struct arb_control *ctl, uint64_t req_id,
 		conn_error(c, error, params);
 	else
 		conn_reply(c, params, false);
-	c->waiting = false;
-	free(c->req_path);
-	c->req_path = NULL;
-	conn_idle_restart(c);
-	ev_feed_event(ctl->loop, &c->rio, EV_READ | EV_CUSTOM);
-	ev_io_start(ctl->loop, &c->wio);
+	call_answered(c);
 }
 
 /*
