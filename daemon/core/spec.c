@@ -262,6 +262,7 @@ spec_node_free(struct arb_spec_node *n)
 	arb_free(n->name);
 	arb_free(n->path);
 	arb_free(n->children);
+	arb_free(n->child_index);
 	spec_node_free_keys(n);
 	if (n->pending) {
 		spec_node_free_keys(n->pending);
@@ -420,6 +421,7 @@ arb_spec_add(struct arb_spec *s, uint32_t parent, enum arb_node_kind kind,
 		return ARB_NONE;
 	}
 	p->children[p->nchildren++] = idx;
+	spec_index_add(s, parent, idx);
 	return idx;
 }
 
@@ -641,15 +643,122 @@ arb_log_sink_from_name(const char *name)
 	return 0;
 }
 
+/* ---- children by name ---------------------------------------------------- */
+
+/* Below this many children a scan is as quick as a hash. */
+#define CHILD_INDEX_MIN 16
+
+static uint32_t
+name_hash(const char *name)
+{
+	uint32_t h = 2166136261u;
+
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+		h = (h ^ *c) * 16777619u;
+	return h;
+}
+
+static void
+index_put(const struct arb_spec *s, struct arb_spec_node *p, uint32_t child)
+{
+	uint32_t mask = p->child_index_cap - 1;
+	uint32_t i = name_hash(s->nodes[child].name) & mask;
+
+	while (p->child_index[i] != 0)
+		i = (i + 1) & mask;
+	p->child_index[i] = child + 1;
+}
+
+/* (Re)makes p's index for its children now: false on OOM (none then). */
+static bool
+index_build(const struct arb_spec *s, struct arb_spec_node *p)
+{
+	uint32_t cap = 32;
+
+	while (cap < 2 * (p->nchildren + 1))
+		cap *= 2;
+	arb_free(p->child_index);
+	p->child_index = arb_calloc(cap, sizeof(*p->child_index));
+	p->child_index_cap = p->child_index ? cap : 0;
+	if (!p->child_index)
+		return false;
+	for (uint32_t i = 0; i < p->nchildren; i++)
+		index_put(s, p, p->children[i]);
+	return true;
+}
+
+void
+spec_index_add(struct arb_spec *s, uint32_t parent, uint32_t child)
+{
+	struct arb_spec_node *p = &s->nodes[parent];
+
+	if (!p->child_index)
+		return; /* made at the first lookup that needs it */
+	if (2 * (p->nchildren + 1) > p->child_index_cap) {
+		if (!index_build(s, p))
+			return;
+		return; /* child is among p->children already */
+	}
+	index_put(s, p, child);
+}
+
+void
+spec_index_remove(struct arb_spec *s, uint32_t parent, uint32_t child)
+{
+	struct arb_spec_node *p = &s->nodes[parent];
+	uint32_t mask, i;
+
+	if (!p->child_index)
+		return;
+	mask = p->child_index_cap - 1;
+	i = name_hash(s->nodes[child].name) & mask;
+	while (p->child_index[i] != child + 1) {
+		if (p->child_index[i] == 0)
+			return;
+		i = (i + 1) & mask;
+	}
+	/* Backward shift: later entries of the run move into the hole. */
+	for (uint32_t hole = i, j = (i + 1) & mask;; j = (j + 1) & mask) {
+		uint32_t e = p->child_index[j], home;
+
+		if (e == 0) {
+			p->child_index[hole] = 0;
+			return;
+		}
+		home = name_hash(s->nodes[e - 1].name) & mask;
+		if (((j - home) & mask) >= ((j - hole) & mask)) {
+			p->child_index[hole] = e;
+			hole = j;
+		}
+	}
+}
+
+/*
+ * The index is a cache of what the children are: made here, at the first
+ * lookup that needs it, though the spec is only read.
+ */
 uint32_t
 arb_spec_find_child(const struct arb_spec *s, uint32_t parent,
 		    const char *name)
 {
-	const struct arb_spec_node *p = &s->nodes[parent];
+	struct arb_spec_node *p = &((struct arb_spec *)s)->nodes[parent];
+	uint32_t mask, i;
 
-	for (uint32_t i = 0; i < p->nchildren; i++)
-		if (strcmp(s->nodes[p->children[i]].name, name) == 0)
-			return p->children[i];
+	if (p->nchildren < CHILD_INDEX_MIN ||
+	    (!p->child_index && !index_build(s, p))) {
+		for (uint32_t k = 0; k < p->nchildren; k++)
+			if (strcmp(s->nodes[p->children[k]].name, name) == 0)
+				return p->children[k];
+		return ARB_NONE;
+	}
+	mask = p->child_index_cap - 1;
+	for (i = name_hash(name) & mask; p->child_index[i] != 0;
+	     i = (i + 1) & mask) {
+		uint32_t c = p->child_index[i] - 1;
+
+		if (strcmp(s->nodes[c].name, name) == 0)
+			return c;
+	}
 	return ARB_NONE;
 }
 

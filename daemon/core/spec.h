@@ -209,6 +209,10 @@ struct arb_spec_node {
 	enum arb_auto_shutdown auto_shutdown;
 	uint32_t *children;
 	uint32_t nchildren, children_cap;
+	/* Many children: their names hashed to their indices (spec.c's
+	 * arb_spec_find_child), made at the first lookup; NULL: none yet. */
+	uint32_t *child_index; /* node + 1; 0: empty */
+	uint32_t child_index_cap; /* a power of two, or 0 */
 
 	/* Service only. */
 	char *exec_path;   /* resolved absolute path of argv[0]'s program */

@@ -91,6 +91,8 @@ dup_keys(struct arb_spec *s, struct arb_spec_node *out,
 	out->children = NULL;
 	out->nchildren = 0;
 	out->children_cap = 0;
+	out->child_index = NULL;
+	out->child_index_cap = 0;
 	out->template_node = ARB_NONE;
 	out->pending = NULL;
 	out->unused = false;
@@ -136,6 +138,8 @@ take_keys(struct arb_spec_node *dst, const struct arb_spec_node *keys)
 	dst->children = place.children;
 	dst->nchildren = place.nchildren;
 	dst->children_cap = place.children_cap;
+	dst->child_index = place.child_index;
+	dst->child_index_cap = place.child_index_cap;
 	dst->template_node = place.template_node;
 	dst->pending = place.pending;
 	dst->unused = place.unused;
@@ -272,6 +276,7 @@ arb_spec_attach(struct arb_spec *s, uint32_t node, uint32_t pos)
 		(p->nchildren - pos) * sizeof(*p->children));
 	p->children[pos] = node;
 	p->nchildren++;
+	spec_index_add(s, s->nodes[node].parent, node);
 	s->generation++;
 	return 0;
 }
@@ -287,6 +292,7 @@ arb_spec_detach(struct arb_spec *s, uint32_t node)
 		memmove(p->children + i, p->children + i + 1,
 			(p->nchildren - i - 1) * sizeof(*p->children));
 		p->nchildren--;
+		spec_index_remove(s, s->nodes[node].parent, node);
 		s->generation++;
 		return;
 	}

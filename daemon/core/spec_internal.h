@@ -31,6 +31,14 @@ void spec_node_free_keys(struct arb_spec_node *n);
 /* Room for n children of p. 0, or -1 on OOM. */
 int spec_children_reserve(struct arb_spec_node *p, uint32_t n);
 
+/*
+ * Child (a child of parent's now, or no longer) enters or leaves parent's
+ * index of children by name, if it has one. An index that cannot grow is
+ * dropped (made again at the next lookup).
+ */
+void spec_index_add(struct arb_spec *s, uint32_t parent, uint32_t child);
+void spec_index_remove(struct arb_spec *s, uint32_t parent, uint32_t child);
+
 /* "parent/name", or "name" under the root; NULL on OOM. */
 char *spec_join_path(const char *parent, const char *name);
 

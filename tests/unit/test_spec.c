@@ -6,6 +6,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -160,6 +163,57 @@ test_rlimit_names(void **state)
 	assert_null(arb_rlimit_name(ARB_RLIMIT_COUNT));
 }
 
+/*
+ * Many children are found by name through an index that follows them as
+ * they are added, detached (their slots then reused), reordered and
+ * grafted; a few are scanned.
+ */
+static void
+test_find_child_many(void **state)
+{
+	struct arb_spec *s = arb_spec_new();
+	uint32_t idx[200];
+	char name[16];
+
+	assert_non_null(s);
+	for (int i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "c%d", i);
+		idx[i] = arb_spec_add(s, ARB_ROOT, ARB_NODE_SERVICE, name, "t", 1);
+		assert_int_not_equal(idx[i], ARB_NONE);
+	}
+	for (int i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "c%d", i);
+		assert_int_equal(arb_spec_find_child(s, ARB_ROOT, name), idx[i]);
+	}
+	/* Every other one leaves; the rest are still found, they are not. */
+	for (int i = 0; i < 200; i += 2) {
+		arb_spec_detach(s, idx[i]);
+		arb_spec_release(s, idx[i]);
+	}
+	for (int i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "c%d", i);
+		assert_int_equal(arb_spec_find_child(s, ARB_ROOT, name),
+				 i % 2 ? idx[i] : ARB_NONE);
+	}
+	/* New ones in the freed slots, under names that were there. */
+	for (int i = 0; i < 200; i += 2) {
+		uint32_t g = arb_spec_graft(s, ARB_ROOT, s, idx[1]);
+
+		assert_int_not_equal(g, ARB_NONE);
+		snprintf(name, sizeof(name), "n%d", i);
+		free(s->nodes[g].name);
+		s->nodes[g].name = strdup(name);
+		assert_int_equal(arb_spec_attach(s, g, 0), 0);
+		assert_int_equal(arb_spec_find_child(s, ARB_ROOT, name), g);
+	}
+	assert_int_equal(s->nodes[ARB_ROOT].nchildren, 200);
+	assert_int_equal(arb_spec_find_child(s, ARB_ROOT, "c1"), idx[1]);
+	assert_int_equal(arb_spec_find_child(s, ARB_ROOT, "c0"), ARB_NONE);
+	assert_int_equal(arb_spec_find(s, "n198"),
+			 arb_spec_find_child(s, ARB_ROOT, "n198"));
+	arb_spec_free(s);
+}
+
 int
 main(void)
 {
@@ -172,6 +226,7 @@ main(void)
 		cmocka_unit_test(test_normal_exit),
 		cmocka_unit_test(test_ready_names),
 		cmocka_unit_test(test_rlimit_names),
+		cmocka_unit_test(test_find_child_many),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
