@@ -206,6 +206,7 @@ arb_spec_new(void)
 	if (!s->nodes)
 		goto fail;
 	s->nnodes = 1;
+	s->touched_lo = 1; /* none */
 	s->control_gid = -1;
 	s->on_giveup = ARB_DEFAULT_ON_GIVEUP;
 	node_defaults(&s->nodes[0]);
@@ -354,8 +355,22 @@ spec_new_slot(struct arb_spec *s)
 	}
 	memset(&s->nodes[idx], 0, sizeof(s->nodes[idx]));
 	node_defaults(&s->nodes[idx]);
-	s->generation++;
+	spec_touch(s, idx);
 	return idx;
+}
+
+void
+spec_touch(struct arb_spec *s, uint32_t idx)
+{
+	if (s->touched_lo > s->touched_hi) {
+		s->touched_lo = idx;
+		s->touched_hi = idx;
+	} else if (idx < s->touched_lo) {
+		s->touched_lo = idx;
+	} else if (idx > s->touched_hi) {
+		s->touched_hi = idx;
+	}
+	s->generation++;
 }
 
 void
@@ -367,7 +382,7 @@ spec_free_slot(struct arb_spec *s, uint32_t idx)
 	s->nodes[idx].template_node = ARB_NONE;
 	/* Its room was reserved when the slot was made (spec_new_slot). */
 	s->free_slots[s->nfree++] = idx;
-	s->generation++;
+	spec_touch(s, idx);
 }
 
 int

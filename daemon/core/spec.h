@@ -289,8 +289,12 @@ struct arb_spec {
 	uint32_t *free_slots; /* unused slots, reused first */
 	uint32_t nfree, free_cap;
 	/* Bumped by every change of shape (nodes added, removed, moved) or
-	 * of a supervisor's flags: the tree re-reads what it derived. */
+	 * of a supervisor's flags: the tree re-reads what it derived. The
+	 * slots made, freed or given new keys since the tree last read them
+	 * lie in touched_lo..touched_hi (none when lo > hi): the tree reads
+	 * just those, unless the array moved. */
 	uint64_t generation;
+	uint32_t touched_lo, touched_hi;
 	char **files;   /* every file read, in order */
 	uint32_t nfiles;
 

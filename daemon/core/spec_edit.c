@@ -389,7 +389,7 @@ arb_spec_assign(struct arb_spec *s, uint32_t node, const struct arb_spec *src,
 		take_keys(&s->nodes[tmpl], &tmpl_keys);
 	take_keys(&s->nodes[node], &keys);
 	/* A supervisor's flags are read by the tree: it re-reads them. */
-	s->generation++;
+	spec_touch(s, node);
 	return 0;
 }
 

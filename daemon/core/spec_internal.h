@@ -17,6 +17,9 @@
  */
 uint32_t spec_new_slot(struct arb_spec *s);
 
+/* Slot idx changed for the tree (spec.h's touched range, generation). */
+void spec_touch(struct arb_spec *s, uint32_t idx);
+
 /* Marks a slot unused (its memory already freed) for spec_new_slot. */
 void spec_free_slot(struct arb_spec *s, uint32_t idx);
 

@@ -728,7 +728,6 @@ add_attach(struct arb_tree *t, uint32_t sup, const struct qitem *q)
 		return false;
 	}
 	tree_number_children(t, sup);
-	t->generation = t->spec->generation;
 	t->nodes[q->child].present = true;
 	return true;
 }
@@ -763,7 +762,6 @@ reorder(struct arb_tree *t, uint32_t sup, const struct qitem *q)
 			order[k++] = spec->children[i];
 	arb_spec_reorder(t->spec, sup, order, n);
 	tree_number_children(t, sup);
-	t->generation = t->spec->generation;
 }
 
 /*
@@ -996,6 +994,7 @@ make_instances(struct arb_tree *t, uint32_t pool)
 		}
 		if (!tree_sync(t))
 			return;
+		tree_number_children(t, pool);
 	}
 }
 

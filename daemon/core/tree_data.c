@@ -420,28 +420,52 @@ sync_node(struct arb_tree *t, uint32_t i)
 	return true;
 }
 
+/* Slots first..last as the spec has them now. */
+static bool
+sync_range(struct arb_tree *t, uint32_t first, uint32_t last)
+{
+	for (uint32_t i = first; i <= last && i < t->nnodes; i++) {
+		if (!sync_node(t, i)) {
+			t->oom = true;
+			return false;
+		}
+		if (t->nodes[i].sup && arb_spec_is_node(t->spec, i))
+			tree_number_children(t, i);
+	}
+	return true;
+}
+
 bool
 tree_sync(struct arb_tree *t)
 {
-	if (t->generation == t->spec->generation &&
-	    t->spec_base == t->spec->nodes && t->nnodes == t->spec->nnodes)
+	struct arb_spec *s = t->spec;
+	bool moved = t->spec_base != s->nodes || t->ncap != s->cap ||
+		     t->nnodes > s->nnodes;
+	uint32_t first = s->touched_lo, last = s->touched_hi;
+
+	if (t->generation == s->generation && !moved &&
+	    t->nnodes == s->nnodes)
 		return true;
 	if (!fit_nodes(t)) {
 		t->oom = true;
 		return false;
 	}
-	t->nnodes = t->spec->nnodes;
-	for (uint32_t i = 0; i < t->nnodes; i++) {
-		if (!sync_node(t, i)) {
-			t->oom = true;
-			return false;
-		}
+	if (moved) {
+		/* Every pointer into the old array: all of it again. */
+		first = 0;
+		last = s->nnodes - 1;
+	} else if (t->nnodes < s->nnodes) {
+		/* Slots new at the end: read with the touched ones. */
+		first = first <= last && first < t->nnodes ? first : t->nnodes;
+		last = s->nnodes - 1;
 	}
-	for (uint32_t i = 0; i < t->nnodes; i++)
-		if (t->nodes[i].sup && arb_spec_is_node(t->spec, i))
-			tree_number_children(t, i);
-	t->generation = t->spec->generation;
-	t->spec_base = t->spec->nodes;
+	t->nnodes = s->nnodes;
+	if (first <= last && !sync_range(t, first, last))
+		return false;
+	s->touched_lo = 1;
+	s->touched_hi = 0;
+	t->generation = s->generation;
+	t->spec_base = s->nodes;
 	return true;
 }
 
@@ -511,8 +535,6 @@ tree_delete(struct arb_tree *t, uint32_t node)
 	arb_spec_detach(t->spec, node);
 	tree_number_children(t, parent);
 	t->deleted[t->ndeleted++] = node;
-	/* Its detach is the tree's own doing: nothing to re-read. */
-	t->generation = t->spec->generation;
 }
 
 static void
