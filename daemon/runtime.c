@@ -1264,9 +1264,13 @@ static int
 sys_restart_tree(void *ctx)
 {
 	struct runtime *rt = ctx;
-	struct arb_tree *t = arb_tree_new(rt->spec);
+	struct arb_tree *t;
 	struct arb_event boot = {.kind = ARB_EV_BOOT};
 
+	/* What left the old tree is freed first: the new one must not take
+	 * those slots for nodes of its own. */
+	arb_tree_collect(rt->tree);
+	t = arb_tree_new(rt->spec);
 	if (!t)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < rt->nnodes; i++)

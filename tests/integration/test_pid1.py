@@ -12,6 +12,7 @@ Without --init, PID 1 in a pid namespace is a container's init; with it,
 the system's init, which the pid namespace spares the host from.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -342,6 +343,41 @@ def test_init_giveup_restarts_the_tree(pidns):
     assert ctl(a.socket, "poweroff").returncode == 0
     assert a.wait_exit() == -signal.SIGINT
     assert a.find("reboot")[0]["action"] == "poweroff"
+
+
+def test_init_giveup_restart_forgets_what_was_added(pidns, tmp_path):
+    """on_giveup = "restart" builds a new instance of every supervisor
+    (I7): a pool comes back with its configured instances numbered
+    afresh, and what an operator added or spawned is gone. As the system's
+    init SIGHUP reloads the configuration (issue 12)."""
+    go, done = tmp_path / "go", tmp_path / "done"
+    crash_later = service("c", ["/bin/sh", "-c",
+                                f"while [ ! -e {go} ]; do sleep 0.05; done; "
+                                f"[ -e {done} ] && exec sleep 1000; "
+                                f"touch {done}; exit 3"])
+    pool = ('{ name = "p"; strategy = "simple_one_for_one"; instances = 2; '
+            'template = { exec = [ "/bin/sleep", "1000" ]; }; }')
+    config = tree([crash_later], intensity=0, on_giveup='"restart"')
+    config = config.replace("children = (", "children = (" + pool + ",", 1)
+    a = pidns(config, args=["--init"])
+    a.wait_event("start", "c")
+    a.wait_event("start", "p/2")
+    wait_until(lambda: a.socket.exists(), what="the control socket")
+    a.signal(signal.SIGHUP)
+    assert int(a.wait_event("reload")["changes"]) == 0
+    assert ctl(a.socket, "spawn", "p").stdout == "p/3\n"
+    r = ctl(a.socket, "add", "/", 'name = "dyn"; exec = [ "/bin/sleep", '
+            '"1000" ];')
+    assert r.returncode == 0, r.stderr
+    go.touch()
+    a.wait_event("on_giveup")
+    a.wait_event("start", "c", count=2)
+    r = ctl(a.socket, "--json", "status")
+    assert r.returncode == 0, r.stderr
+    paths = [n["path"] for n in json.loads(r.stdout)["nodes"]]
+    assert paths == ["/", "p", "p/1", "p/2", "c"]
+    assert ctl(a.socket, "poweroff").returncode == 0
+    assert a.wait_exit() == -signal.SIGINT
 
 
 def test_arborctl_reboot_halt_poweroff(pidns):
