@@ -697,14 +697,19 @@ count_present(const struct arb_tree *t, uint32_t sup)
 	return n;
 }
 
-/* How many children sup may have: a pool's max_children, else the cap. */
-static uint32_t
-children_max(const struct arb_tree *t, uint32_t sup)
+/*
+ * Whether sup has no room for one more child: ARB_CHILDREN_MAX children
+ * in all, or a pool's max_children running (counted only then: a pool
+ * of thousands is not walked at each spawn).
+ */
+static bool
+children_full(const struct arb_tree *t, uint32_t sup)
 {
 	uint32_t max = t->spec->nodes[sup].max_children;
 
-	return is_pool(t, sup) && max > 0 && max < ARB_CHILDREN_MAX
-		       ? max : ARB_CHILDREN_MAX;
+	if (t->spec->nodes[sup].nchildren >= ARB_CHILDREN_MAX)
+		return true;
+	return is_pool(t, sup) && max > 0 && count_present(t, sup) >= max;
 }
 
 /*
@@ -718,7 +723,7 @@ add_attach(struct arb_tree *t, uint32_t sup, const struct qitem *q)
 
 	if (name_taken(t, q->child))
 		refusal = ARB_REPLY_EXISTS;
-	else if (count_present(t, sup) >= children_max(t, sup))
+	else if (children_full(t, sup))
 		refusal = ARB_REPLY_POOL_FULL;
 	else if (arb_spec_attach(t->spec, q->child, q->pos) < 0)
 		t->oom = true;
@@ -727,7 +732,10 @@ add_attach(struct arb_tree *t, uint32_t sup, const struct qitem *q)
 		tree_reply(t, q->child, q->req_id, refusal, 0);
 		return false;
 	}
-	tree_number_children(t, sup);
+	if (q->pos >= t->spec->nodes[sup].nchildren - 1)
+		t->nodes[q->child].pos = t->spec->nodes[sup].nchildren - 1;
+	else
+		tree_number_children(t, sup); /* the later ones moved */
 	t->nodes[q->child].present = true;
 	return true;
 }
