@@ -186,6 +186,10 @@ class Arbord:
         # reaches EOF.
         deadline = time.monotonic() + 10
         while True:
+            # Whether the reader was done before this pass: then the pass
+            # saw every pid it parsed, the last lines' too (a service
+            # started just before the kill, known only from them).
+            done = not self.reader.is_alive()
             with self.lock:  # the reader thread may still be adding pids
                 pids = list(self.pids)
             for pid in pids:
@@ -195,9 +199,9 @@ class Arbord:
                     os.killpg(pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
-            self.reader.join(timeout=0.05)
-            if not self.reader.is_alive() or time.monotonic() > deadline:
+            if done or time.monotonic() > deadline:
                 break
+            self.reader.join(timeout=0.05)
         self.proc.stdout.close()
         if not self.reader.is_alive():  # else close() would wait for it
             self.proc.stderr.close()

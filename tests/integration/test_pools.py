@@ -343,7 +343,16 @@ def spawn_and_remove_rounds(a, counters):
     """(RSS KiB, heap bytes in use) before any spawn, then after each
     round of PER_ROUND spawns and their removes."""
     def sample():
-        return rss_kib(a.proc.pid), heap_in_use(counters)
+        # Settled: a connection just closed is freed once arbord has seen
+        # it go (its buffers, 16 KiB), a moment after the client leaves.
+        heap, deadline = heap_in_use(counters), time.monotonic() + 2 * SLOW
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            now = heap_in_use(counters)
+            if now == heap:
+                break
+            heap = now
+        return rss_kib(a.proc.pid), heap
     # A Status first: its reply arena (256 KiB, kept between replies for
     # speed) is part of any arbord that has been looked at.
     assert status_by_path(a.socket)["pool"]["instances"] == 0
