@@ -512,6 +512,10 @@ value_log_sinks(struct arb_plan_text *t, const struct arb_spec *s,
 		sep = ", ";
 	}
 	text_put(t, " ]");
+	/* Not written: arbord adds its mode's default (the console, as an
+	 * init), so written or not is part of the value. */
+	if (!(n->log.given & ARB_LOG_SINKS))
+		text_put(t, " # default");
 }
 
 static void

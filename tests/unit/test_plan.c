@@ -310,6 +310,22 @@ test_dynamic_child_named_by_the_configuration(void **state)
 		    "add kind\n");
 }
 
+/*
+ * The same sinks, written or left to arbord's default (which adds the
+ * console as an init): a change, since the sinks in force differ.
+ */
+static void
+test_log_sinks_written_or_default(void **state)
+{
+	struct arb_spec *next = base();
+	struct arb_spec_node *app = &next->nodes[node(next, "web/app")];
+
+	app->log.given |= ARB_LOG_SINKS;
+	assert_plan(base(), next,
+		    "change web/app in-place log.sinks=[ \"ring\" ] # default"
+		    "->[ \"ring\" ]\n");
+}
+
 /* Keys arbord reads itself: applied in place, no process touched. */
 static void
 test_service_change_in_place(void **state)
@@ -324,12 +340,13 @@ test_service_change_in_place(void **state)
 	arb_spec_set_normal_exit(app, 143);
 	app->log.file = arb_strdup("/var/log/app.log");
 	app->log.sinks |= ARB_SINK_FILE;
+	app->log.given |= ARB_LOG_SINKS; /* written, as the loader marks it */
 	app->forward_signals = 1u << 1 | 1u << 10;
 	assert_plan(base(), next,
 		    "change web/app in-place restart=permanent->transient"
 		    " stop_signal=TERM->INT stop_timeout=5s->10s"
 		    " normal_exit=[ ]->[ 3, 143 ]"
-		    " log.sinks=[ \"ring\" ]->[ \"ring\", \"file\" ]"
+		    " log.sinks=[ \"ring\" ] # default->[ \"ring\", \"file\" ]"
 		    " log.file=-->/var/log/app.log"
 		    " forward_signals=[ ]->[ \"HUP\", \"USR1\" ]\n");
 }
@@ -816,6 +833,7 @@ main(void)
 		cmocka_unit_test(test_dynamic_child_left_alone),
 		cmocka_unit_test(test_dynamic_child_named_by_the_configuration),
 		cmocka_unit_test(test_service_change_in_place),
+		cmocka_unit_test(test_log_sinks_written_or_default),
 		cmocka_unit_test(test_service_change_restart),
 		cmocka_unit_test(test_service_change_next_start),
 		cmocka_unit_test(test_identity),
