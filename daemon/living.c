@@ -764,6 +764,27 @@ change_keys(const struct arb_plan_step *s, char *buf, size_t size)
 }
 
 /*
+ * A pool's log settings reach its running instances at once, as any
+ * service's do (an instance keeps the rest of the keys it was made with).
+ */
+static int
+instances_log_as_template(struct arb_living *l, uint32_t pool)
+{
+	const struct arb_spec_node *p = &l->spec->nodes[pool];
+
+	if (p->kind != ARB_NODE_SUPERVISOR ||
+	    p->strategy != ARB_SIMPLE_ONE_FOR_ONE || p->template_node == ARB_NONE)
+		return 0;
+	for (uint32_t i = 0; i < p->nchildren; i++) {
+		if (arb_spec_copy_log(l->spec, p->children[i],
+				      p->template_node) < 0)
+			return -1;
+		l->hooks.keys_changed(l->ctx, p->children[i]);
+	}
+	return 0;
+}
+
+/*
  * A change that needs no request: keys arbord reads itself take effect at
  * once, a next-start change waits in the node. True when done here.
  */
@@ -784,6 +805,8 @@ apply_change(struct arb_living *l, struct reload *r,
 			e = arb_spec_assign_globals(l->spec, r->next);
 		if (e == 0)
 			l->hooks.keys_changed(l->ctx, node);
+		if (e == 0)
+			e = instances_log_as_template(l, node);
 	} else {
 		e = arb_spec_set_pending(l->spec, node, r->next, s->next);
 	}

@@ -451,6 +451,10 @@ int arb_spec_assign(struct arb_spec *s, uint32_t node,
  * on_giveup, emergency_shell): 0, or -1 on OOM with nothing changed. */
 int arb_spec_assign_globals(struct arb_spec *s, const struct arb_spec *src);
 
+/* Node `to` logs as node `from` does (its log settings copied). 0, or -1
+ * on OOM with nothing changed. */
+int arb_spec_copy_log(struct arb_spec *s, uint32_t to, uint32_t from);
+
 /* The keys node takes at its next start (a copy of src's src_node),
  * replacing any it had pending. 0, or -1 on OOM. */
 int arb_spec_set_pending(struct arb_spec *s, uint32_t node,

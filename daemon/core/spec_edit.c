@@ -450,3 +450,17 @@ arb_spec_assign_globals(struct arb_spec *s, const struct arb_spec *src)
 	s->on_giveup = src->on_giveup;
 	return 0;
 }
+
+int
+arb_spec_copy_log(struct arb_spec *s, uint32_t to, uint32_t from)
+{
+	struct arb_log_spec log = s->nodes[from].log;
+
+	log.file = NULL;
+	if (s->nodes[from].log.file &&
+	    !(log.file = arb_strdup(s->nodes[from].log.file)))
+		return -1;
+	arb_free(s->nodes[to].log.file);
+	s->nodes[to].log = log;
+	return 0;
+}

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import time
 import subprocess
 import tempfile
 
@@ -894,6 +895,34 @@ def test_log_file_sink_follows_in_place(arbord, tmp_path):
     size, seen = old.stat().st_size, new.read_bytes().count(b"tick")
     wait_until(lambda: new.read_bytes().count(b"tick") >= seen + 5,
                what="more ticks in the new file")
+    assert old.stat().st_size == size
+
+
+def test_pool_log_file_follows_in_place_for_its_instances(arbord, tmp_path):
+    """A pool's log settings changed in place reach its running instances
+    too (their lines go to the new file, same pids), not only the ones
+    spawned after the reload."""
+    ticker = '[ "/bin/sh", "-c", "while :; do echo tick; sleep 0.05; done" ]'
+    old, new = tmp_path / "old.log", tmp_path / "new.log"
+
+    def conf(path):
+        pool = ('{ name = "p"; strategy = "simple_one_for_one"; '
+                'instances = 1; log = { sinks = [ "file" ]; file = "%s"; }; '
+                'template = { exec = %s; }; }' % (path, ticker))
+        return tree([service("a", SLEEPER)]).replace(
+            "children = (", "children = (" + pool + ",", 1)
+    a = start(arbord, conf(old), "a")
+    wait_until(lambda: old.exists() and b"tick" in old.read_bytes(),
+               what="the instance's ticks in the old file")
+    before = pids(a)
+    plan = apply(a, conf(new))
+    assert [(s["op"], s["path"], s["apply"]) for s in plan["steps"]] == \
+        [("change", "p", "in-place")]
+    wait_until(lambda: new.exists() and b"p/1" in new.read_bytes(),
+               what="the running instance's ticks in the new file")
+    assert pids(a) == before
+    size = old.stat().st_size
+    time.sleep(0.3)
     assert old.stat().st_size == size
 
 
