@@ -415,6 +415,11 @@ report_path_error(const char *e, const char *path, json_t *parameters)
 		fprintf(stderr, " (max_children %" JSON_INTEGER_FORMAT ")",
 			json_integer_value(json_object_get(parameters,
 							   "max_children")));
+	} else if (strcmp(e, ARB_ERR_POOL_FULL) == 0 &&
+		   json_is_integer(json_object_get(parameters, "nodes_max"))) {
+		fprintf(stderr, ": the tree has its %" JSON_INTEGER_FORMAT
+			" nodes", json_integer_value(json_object_get(
+					  parameters, "nodes_max")));
 	}
 	return true;
 }
@@ -831,6 +836,11 @@ read_spec(char **ret)
 		free(buf);
 		return usage_error("SPEC is larger than %d bytes",
 				   ARB_MSG_MAX);
+	}
+	if (memchr(buf, '\0', len)) {
+		/* What follows it would be dropped without a word. */
+		free(buf);
+		return usage_error("SPEC on standard input holds a NUL byte");
 	}
 	buf[len] = '\0';
 	*ret = buf;

@@ -20,8 +20,15 @@
 void
 arb_render_safe(FILE *f, const char *s)
 {
-	for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		/* C1 controls (U+0080-U+009F: CSI is one) in UTF-8. */
+		if (c[0] == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f) {
+			fputc('?', f);
+			c++;
+			continue;
+		}
 		fputc(*c < 0x20 || *c == 0x7f ? '?' : *c, f);
+	}
 }
 
 static const char *

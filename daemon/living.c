@@ -22,6 +22,10 @@
 #include "core/limits.h"
 #include "core/plan.h"
 
+/* A limit of limits.h as text, for a message. */
+#define ARB_STR_(x) #x
+#define ARB_STR(x) ARB_STR_(x)
+
 /* A call waiting for the core: a reload step, or an operator's change. */
 enum op_kind {
 	OP_RELOAD_STEP,
@@ -348,6 +352,35 @@ spec_error_json(const struct arb_diag *d)
 	return json_pack("{s:s}", "message", "invalid child");
 }
 
+/* Nodes of the tree now (its slots, less the free ones). */
+static uint32_t
+live_nodes(const struct arb_living *l)
+{
+	return l->spec->nnodes - l->spec->nfree;
+}
+
+/*
+ * What an added child (scratch's, with the instances its pools start)
+ * would take past limits.h: NULL when it fits.
+ */
+static const char *
+too_large(const struct arb_living *l, uint32_t parent,
+	  const struct arb_spec *scratch)
+{
+	uint64_t more = scratch->nnodes - 1; /* not its stand-in root */
+
+	if (l->spec->nodes[parent].nchildren >= ARB_CHILDREN_MAX)
+		return "the supervisor has " ARB_STR(ARB_CHILDREN_MAX)
+		       " children already (ARB_CHILDREN_MAX)";
+	for (uint32_t i = 1; i < scratch->nnodes; i++)
+		if (scratch->nodes[i].kind == ARB_NODE_SUPERVISOR)
+			more += scratch->nodes[i].instances;
+	if (live_nodes(l) + more > ARB_NODES_MAX)
+		return "the tree would have more than "
+		       ARB_STR(ARB_NODES_MAX) " nodes (ARB_NODES_MAX)";
+	return NULL;
+}
+
 void
 arb_living_add(struct arb_living *l, uint32_t parent, const char *text,
 	       uint64_t req_id)
@@ -377,12 +410,16 @@ arb_living_add(struct arb_living *l, uint32_t parent, const char *text,
 		json_decref(p);
 		goto out;
 	}
-	if (r < 0 || l->spec->nnodes >= ARB_NODES_MAX) {
-		if (r < 0)
-			complete_oom(l, req_id);
-		else
-			complete_path(l, req_id, ARB_ERR_CONFIG_INVALID,
-				      l->spec->nodes[parent].path);
+	if (r < 0) {
+		complete_oom(l, req_id);
+		goto out;
+	}
+	if (too_large(l, parent, scratch)) {
+		json_t *p = json_pack("{s:s}", "message", too_large(l, parent,
+								  scratch));
+
+		l->hooks.complete(l->ctx, req_id, ARB_ERR_CONFIG_INVALID, p);
+		json_decref(p);
 		goto out;
 	}
 	node = arb_spec_graft(l->spec, parent, scratch, child);
@@ -440,6 +477,15 @@ arb_living_spawn(struct arb_living *l, uint32_t pool, const char *name,
 			 (unsigned long long)arb_tree_next_instance(
 				 (struct arb_tree *)*l->tree, pool));
 		name = number;
+	}
+	if (live_nodes(l) >= ARB_NODES_MAX) {
+		json_t *p = json_pack("{s:s, s:i}", "path",
+				      l->spec->nodes[pool].path, "nodes_max",
+				      ARB_NODES_MAX);
+
+		l->hooks.complete(l->ctx, req_id, ARB_ERR_POOL_FULL, p);
+		json_decref(p);
+		return;
 	}
 	if (arb_spec_find_child(l->spec, pool, name) != ARB_NONE) {
 		uint32_t other = arb_spec_find_child(l->spec, pool, name);

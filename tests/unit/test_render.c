@@ -324,6 +324,22 @@ test_dynamic_and_pool(void **state)
 	free(text);
 }
 
+/* C0, DEL and C1 controls (a CSI, U+009B, in UTF-8) never reach the
+ * terminal; other text, multi-byte included, does. */
+static void
+test_safe_masks_controls(void **state)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	arb_render_safe(f, "a\x1b[31m\xc2\x9b" "2Jb\x7f \xc3\xa9\xc2\xa0");
+	fclose(f);
+	assert_string_equal(text, "a?[31m?2Jb? \xc3\xa9\xc2\xa0");
+	free(text);
+}
+
 int
 main(void)
 {
@@ -337,6 +353,7 @@ main(void)
 		cmocka_unit_test(test_plan),
 		cmocka_unit_test(test_plan_empty_and_malformed),
 		cmocka_unit_test(test_dynamic_and_pool),
+		cmocka_unit_test(test_safe_masks_controls),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
