@@ -376,7 +376,11 @@ test_service_change_next_start(void **state)
 		    " on_change=restart->next-start\n");
 }
 
-/* user and group are reported once, not each field they resolve to. */
+/*
+ * user and group are reported once, not each field they resolve to: a
+ * new user's primary group is the user's change, a group given where
+ * there was none the group's alone.
+ */
 static void
 test_identity(void **state)
 {
@@ -409,8 +413,8 @@ test_identity(void **state)
 	assert_plan(live, next,
 		    "change db restart group=-->50\n"
 		    "change cache restart"
-		    " user=app # uid=0 groups= home=/home/app shell=->"
-		    "app # uid=0 groups= home=/srv/app shell=\n");
+		    " user=app # uid=0 gid=0 groups= home=/home/app shell=->"
+		    "app # uid=0 gid=0 groups= home=/srv/app shell=\n");
 }
 
 /* A supervisor's flags and the spec-wide keys (the root's): in place. */
