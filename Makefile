@@ -129,12 +129,14 @@ tests/unit/test_spec: tests/unit/test_spec.c $(CORE_SRCS:.c=.o)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(CORE_SRCS:.c=.o) \
 		$(LDFLAGS) $(CMOCKA_LIBS)
 
-# The plan's JSON is the shell's (jansson), its signal names signames.c's.
-tests/unit/test_plan: tests/unit/test_plan.c $(CORE_SRCS:.c=.o) \
-		daemon/control/plan_json.o daemon/signames.o
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(JANSSON_CFLAGS) -o $@ $< \
-		$(CORE_SRCS:.c=.o) daemon/control/plan_json.o daemon/signames.o \
-		$(LDFLAGS) $(CMOCKA_LIBS) $(JANSSON_LIBS)
+# The plan's JSON is the shell's (jansson), its signal names signames.c's;
+# the golden configurations are read with the loader (libconfig).
+PLAN_TEST_OBJS := $(CORE_SRCS:.c=.o) $(CONFIG_SRCS:.c=.o) \
+	daemon/control/plan_json.o daemon/signames.o
+tests/unit/test_plan: tests/unit/test_plan.c $(PLAN_TEST_OBJS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DEP_CFLAGS) -o $@ $< \
+		$(PLAN_TEST_OBJS) $(LDFLAGS) $(CMOCKA_LIBS) \
+		$(call pc_libs,libconfig,-lconfig) $(JANSSON_LIBS)
 
 tests/unit/test_shutdown: tests/unit/test_shutdown.c daemon/core/shutdown.o
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/core/shutdown.o \
