@@ -142,12 +142,14 @@ tests/unit/test_child_spec: tests/unit/test_child_spec.c $(CHILD_SPEC_OBJS)
 		$(CHILD_SPEC_OBJS) $(LDFLAGS) $(CMOCKA_LIBS) \
 		$(call pc_libs,libconfig,-lconfig)
 
-# The plan's JSON is the shell's (jansson), its signal names signames.c's.
-tests/unit/test_plan: tests/unit/test_plan.c $(CORE_SRCS:.c=.o) \
-		daemon/control/plan_json.o daemon/signames.o common/wire.o
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(JANSSON_CFLAGS) -o $@ $< \
-		$(CORE_SRCS:.c=.o) daemon/control/plan_json.o daemon/signames.o \
-		common/wire.o $(LDFLAGS) $(CMOCKA_LIBS) $(JANSSON_LIBS)
+# The plan's JSON is the shell's (jansson), its signal names signames.c's;
+# the golden configurations are read with the loader (libconfig).
+PLAN_TEST_OBJS := $(CORE_SRCS:.c=.o) $(CONFIG_SRCS:.c=.o) \
+	daemon/control/plan_json.o daemon/signames.o common/wire.o
+tests/unit/test_plan: tests/unit/test_plan.c $(PLAN_TEST_OBJS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DEP_CFLAGS) -o $@ $< \
+		$(PLAN_TEST_OBJS) $(LDFLAGS) $(CMOCKA_LIBS) \
+		$(call pc_libs,libconfig,-lconfig) $(JANSSON_LIBS)
 
 tests/unit/test_shutdown: tests/unit/test_shutdown.c daemon/core/shutdown.o
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/core/shutdown.o \

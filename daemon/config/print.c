@@ -314,7 +314,10 @@ print_log(FILE *out, unsigned depth, const struct arb_spec_node *n)
 	indent(out, depth);
 	fputs("log = {\n", out);
 	indent(out, depth + 1);
-	fputs("sinks = [", out);
+	/* Not written, the sinks are arbord's default, which depends on how
+	 * it runs (an init adds the console): written out they would not be
+	 * the same configuration. */
+	fputs(log->given & ARB_LOG_SINKS ? "sinks = [" : "# sinks = [", out);
 	for (unsigned bit = 1; bit <= ARB_SINK_CONSOLE; bit <<= 1) {
 		if (!(log->sinks & bit))
 			continue;

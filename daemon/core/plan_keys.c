@@ -224,7 +224,7 @@ value_exec(struct arb_plan_text *t, const struct arb_spec *s,
 
 static void
 resolved_exec(struct arb_plan_text *t, const struct arb_spec *s,
-	      const struct arb_spec_node *n)
+	      const struct arb_spec_node *n, const struct arb_spec_node *other)
 {
 	text_put(t, "resolved: ");
 	text_put(t, n->exec_path ? n->exec_path : "?");
@@ -358,14 +358,23 @@ value_user(struct arb_plan_text *t, const struct arb_spec *s,
 		text_unsigned(t, n->uid);
 }
 
-/* What user resolved to, as print.c's comment shows it (the gid is
- * group's). */
+/*
+ * What user resolved to, as print.c's comment shows it. The gid is the
+ * user's primary group only when group is unset, on both sides: else the
+ * group key shows it.
+ */
 static void
 resolved_identity(struct arb_plan_text *t, const struct arb_spec *s,
-		  const struct arb_spec_node *n)
+		  const struct arb_spec_node *n,
+		  const struct arb_spec_node *other)
 {
 	text_put(t, "uid=");
 	text_unsigned(t, n->uid);
+	if ((n->defaulted & ARB_DEF_GROUP) &&
+	    (other->defaulted & ARB_DEF_GROUP)) {
+		text_put(t, " gid=");
+		text_unsigned(t, n->gid);
+	}
 	text_put(t, " groups=");
 	for (uint32_t i = 0; i < n->ngroups; i++) {
 		if (i)
@@ -376,15 +385,6 @@ resolved_identity(struct arb_plan_text *t, const struct arb_spec *s,
 	text_put(t, n->home ? n->home : "");
 	text_put(t, " shell=");
 	text_put(t, n->shell ? n->shell : "");
-}
-
-/* Unset, the gid is the user's primary group, which may have changed. */
-static void
-resolved_group(struct arb_plan_text *t, const struct arb_spec *s,
-	       const struct arb_spec_node *n)
-{
-	text_put(t, "gid=");
-	text_unsigned(t, n->gid);
 }
 
 /* The gid: the core has no group database to name it with. */
@@ -603,7 +603,8 @@ value_control_group(struct arb_plan_text *t, const struct arb_spec *s,
 
 static void
 resolved_control_group(struct arb_plan_text *t, const struct arb_spec *s,
-		       const struct arb_spec_node *n)
+		       const struct arb_spec_node *n,
+		       const struct arb_spec_node *other)
 {
 	text_put(t, "gid=");
 	text_signed(t, s->control_gid);
@@ -651,7 +652,7 @@ static const struct arb_plan_key_def service_defs[] = {
 	{"inherit_env", false, value_inherit_env, NULL},
 	{"cwd", false, value_cwd, NULL},
 	{"user", false, value_user, resolved_identity},
-	{"group", false, value_group, resolved_group},
+	{"group", false, value_group, NULL},
 	{"umask", false, value_umask, NULL},
 	{"nice", false, value_nice, NULL},
 	{"rlimits", false, value_rlimits, NULL},
@@ -718,8 +719,8 @@ arb_plan_key_compare(struct arb_plan_values *v,
 		goto done;
 	text_reset(&v->old_resolved);
 	text_reset(&v->new_resolved);
-	def->resolved(&v->old_resolved, as, a);
-	def->resolved(&v->new_resolved, bs, b);
+	def->resolved(&v->old_resolved, as, a, b);
+	def->resolved(&v->new_resolved, bs, b, a);
 	if (v->old_resolved.oom || v->new_resolved.oom ||
 	    text_equal(&v->old_resolved, &v->new_resolved))
 		goto done;

@@ -41,7 +41,9 @@ char *arb_plan_text_copy(const struct arb_plan_text *t, bool *oom);
  * is applied without touching a process), how its value is written, and
  * what the loader derived from it (NULL: nothing): an equal value that
  * resolved differently ($PATH, the user database) is still a change.
- * s is the spec n belongs to (for the spec-wide keys).
+ * s is the spec n belongs to (for the spec-wide keys); `other` is the
+ * node n is compared with, for what is compared only when both sides
+ * have it.
  */
 struct arb_plan_key_def {
 	const char *name;
@@ -49,7 +51,8 @@ struct arb_plan_key_def {
 	void (*value)(struct arb_plan_text *t, const struct arb_spec *s,
 		      const struct arb_spec_node *n);
 	void (*resolved)(struct arb_plan_text *t, const struct arb_spec *s,
-			 const struct arb_spec_node *n);
+			 const struct arb_spec_node *n,
+			 const struct arb_spec_node *other);
 };
 
 struct arb_plan_keys {
