@@ -347,7 +347,9 @@ def test_journal_native_protocol(arbord, tmp_path):
             restart='"temporary"', log=log_config(sinks='["journal"]'))]),
             env={"ARBOR_JOURNAL_SOCKET": str(path)})
         entries = [parse_native(sock.recv(65536)) for _ in range(2)]
-        pid = a.pid_of("j")
+        # Its lines can reach the journal before its start event reaches
+        # the test's reader of arbord's stderr: wait for that event.
+        pid = int(a.wait_event("start", "j")["pid"])
         by_msg = {e[b"MESSAGE"]: e for e in entries}
         assert by_msg[b"hello"][b"PRIORITY"] == b"6"
         assert by_msg[b"bad"][b"PRIORITY"] == b"3"
