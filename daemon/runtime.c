@@ -135,7 +135,7 @@ struct runtime {
 	/* One per node slot of the spec, allocated one by one: libev holds
 	 * pointers to their watchers, and the living tree adds slots. */
 	struct rt_node **nodes;
-	uint32_t nnodes;
+	uint32_t nnodes, nodes_cap; /* slots, and room: the spec's cap */
 	uint32_t nofile_nodes; /* the descriptor limit holds this many */
 	struct arb_living *living;
 	const char *config_path;
@@ -1418,15 +1418,29 @@ fifo_reserve(struct event_fifo *f, uint32_t cap)
 static int
 runtime_grow(struct runtime *rt)
 {
-	uint32_t n = rt->spec->nnodes;
-	struct rt_node **v;
+	uint32_t n = rt->spec->nnodes, cap = rt->spec->cap;
 
 	if (n <= rt->nnodes)
 		return 0;
-	v = realloc(rt->nodes, n * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	rt->nodes = v;
+	/*
+	 * Room follows the spec's, which doubles: a pool's spawns add a slot
+	 * each, and must not copy every array each time.
+	 */
+	if (cap > rt->nodes_cap) {
+		struct rt_node **v = realloc(rt->nodes, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		rt->nodes = v;
+		rt->nodes_cap = cap;
+		/* Each node has at most one event of each kind in flight. */
+		if (fifo_reserve(&rt->pending, arb_faults_queue_cap(cap + 8)) < 0 ||
+		    fifo_reserve(&rt->failed, arb_faults_queue_cap(cap + 8)) < 0 ||
+		    fifo_reserve(&rt->exits, arb_faults_queue_cap(cap + 8)) < 0 ||
+		    arb_service_procs_grow(&rt->procs, cap) < 0 ||
+		    (rt->logs && arb_logs_grow(rt->logs) < 0))
+			return -ENOMEM;
+	}
 	if (rt->nnodes > 0 && n > rt->nofile_nodes) {
 		/* Grown while it runs: room for as many again, so a pool's
 		 * thousand spawns check the limit a few times, not each. */
@@ -1439,15 +1453,8 @@ runtime_grow(struct runtime *rt)
 		if (!r)
 			return -ENOMEM;
 		node_init(rt, r, rt->nnodes);
-		v[rt->nnodes] = r;
+		rt->nodes[rt->nnodes] = r;
 	}
-	/* Each node has at most one event of each kind in flight. */
-	if (fifo_reserve(&rt->pending, arb_faults_queue_cap(n + 8)) < 0 ||
-	    fifo_reserve(&rt->failed, arb_faults_queue_cap(n + 8)) < 0 ||
-	    fifo_reserve(&rt->exits, arb_faults_queue_cap(n + 8)) < 0 ||
-	    arb_service_procs_grow(&rt->procs, n) < 0 ||
-	    (rt->logs && arb_logs_grow(rt->logs) < 0))
-		return -ENOMEM;
 	return 0;
 }
 
@@ -1477,7 +1484,7 @@ fifo_shrink(struct event_fifo *f, uint32_t cap)
 static void
 runtime_shrink(struct runtime *rt)
 {
-	uint32_t n = rt->spec->nnodes;
+	uint32_t n = rt->spec->nnodes, cap = rt->spec->cap;
 	struct rt_node **v;
 
 	if (n + ARB_SHRINK_SLOTS > rt->nnodes)
@@ -1485,13 +1492,17 @@ runtime_shrink(struct runtime *rt)
 	for (uint32_t i = n; i < rt->nnodes; i++)
 		free(rt->nodes[i]);
 	rt->nnodes = n;
-	v = realloc(rt->nodes, n * sizeof(*v));
-	if (v)
-		rt->nodes = v;
-	fifo_shrink(&rt->pending, arb_faults_queue_cap(n + 8));
-	fifo_shrink(&rt->failed, arb_faults_queue_cap(n + 8));
-	fifo_shrink(&rt->exits, arb_faults_queue_cap(n + 8));
-	arb_service_procs_shrink(&rt->procs, n);
+	if (cap < rt->nodes_cap) {
+		v = realloc(rt->nodes, cap * sizeof(*v));
+		if (v) {
+			rt->nodes = v;
+			rt->nodes_cap = cap;
+		}
+	}
+	fifo_shrink(&rt->pending, arb_faults_queue_cap(cap + 8));
+	fifo_shrink(&rt->failed, arb_faults_queue_cap(cap + 8));
+	fifo_shrink(&rt->exits, arb_faults_queue_cap(cap + 8));
+	arb_service_procs_shrink(&rt->procs, cap);
 	arb_logs_shrink(rt->logs);
 	arb_spawner_trim(&rt->spawner);
 	if (rt->out.cap > ARB_SHRINK_SLOTS)

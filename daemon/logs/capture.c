@@ -361,7 +361,7 @@ cap_init(struct capture *cap)
 int
 arb_logs_grow(struct arb_logs *l)
 {
-	uint32_t n = l->spec->nnodes;
+	uint32_t n = l->spec->cap; /* room for the spec's slots, as it has */
 	struct capture *caps;
 
 	if (n <= l->ncaps)
@@ -417,7 +417,7 @@ static void cap_release(struct arb_logs *l, uint32_t node);
 void
 arb_logs_shrink(struct arb_logs *l)
 {
-	uint32_t n = l->spec->nnodes;
+	uint32_t n = l->spec->cap;
 	struct capture *caps;
 
 	if (n >= l->ncaps)

@@ -45,12 +45,13 @@ int arb_logs_new(struct arb_logs **ret, struct ev_loop *loop,
 		 const struct arb_spec *spec, unsigned default_sinks);
 
 /*
- * The spec has more node slots (the living tree): room for them. 0 or
- * -ENOMEM.
+ * The spec has room for more node slots (the living tree): so do the
+ * captures. 0 or -ENOMEM.
  */
 int arb_logs_grow(struct arb_logs *l);
 
-/* The spec has fewer node slots: the room past them goes. */
+/* The spec has less room for node slots: the room past it goes (the
+ * slots there were forgotten). */
 void arb_logs_shrink(struct arb_logs *l);
 
 /* Node is new, or its log settings changed: its sinks follow the spec
