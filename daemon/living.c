@@ -459,7 +459,7 @@ void
 arb_living_spawn(struct arb_living *l, uint32_t pool, const char *name,
 		 char *const *args, uint64_t req_id)
 {
-	char number[24];
+	char number[ARB_INSTANCE_NAME_SIZE];
 	uint32_t node;
 	struct op *op;
 
@@ -473,9 +473,7 @@ arb_living_spawn(struct arb_living *l, uint32_t pool, const char *name,
 	 * instance named by hand holds is passed over. */
 	while (!name || (name == number &&
 			 arb_spec_find_child(l->spec, pool, name) != ARB_NONE)) {
-		snprintf(number, sizeof(number), "%llu",
-			 (unsigned long long)arb_tree_next_instance(
-				 (struct arb_tree *)*l->tree, pool));
+		arb_tree_next_instance(*l->tree, pool, number);
 		name = number;
 	}
 	if (live_nodes(l) >= ARB_NODES_MAX) {

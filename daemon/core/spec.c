@@ -537,20 +537,28 @@ arb_spec_parse_duration(const char *text, bool allow_infinity,
 	return 0;
 }
 
-/* Appends the decimal digits of v (>= 0) to buf at *len. */
-static void
-put_number(char *buf, size_t size, size_t *len, int64_t v)
+void
+arb_spec_format_uint(uint64_t v, char *buf, size_t size)
 {
-	char digits[24];
-	int n = 0;
+	char digits[20];
+	size_t n = 0, len = 0;
 
 	do {
 		digits[n++] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v > 0);
-	while (n > 0 && *len + 1 < size)
-		buf[(*len)++] = digits[--n];
-	buf[*len] = '\0';
+	while (n > 0 && len + 1 < size)
+		buf[len++] = digits[--n];
+	if (size > 0)
+		buf[len] = '\0';
+}
+
+/* Appends the decimal digits of v (>= 0) to buf at *len. */
+static void
+put_number(char *buf, size_t size, size_t *len, int64_t v)
+{
+	arb_spec_format_uint((uint64_t)v, buf + *len, size - *len);
+	*len += strlen(buf + *len);
 }
 
 void

@@ -352,6 +352,9 @@ void arb_spec_set_normal_exit(struct arb_spec_node *n, int code);
 int arb_spec_parse_duration(const char *text, bool allow_infinity,
 			    int64_t *ret_ms);
 
+/* Writes v in decimal, cut to fit size (a NUL always, when size > 0). */
+void arb_spec_format_uint(uint64_t v, char *buf, size_t size);
+
 /* Writes ms as the shortest exact unit ("5s", "250ms", "2min", "infinity"). */
 void arb_spec_format_duration(int64_t ms, char *buf, size_t size);
 

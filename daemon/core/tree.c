@@ -965,22 +965,6 @@ sup_drain(struct arb_tree *t, uint32_t sup)
 
 /* ---- messages --------------------------------------------------------- */
 
-/* Writes v in decimal; buf holds 21 bytes. */
-static void
-format_u64(char *buf, uint64_t v)
-{
-	char tmp[21];
-	size_t n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v > 0);
-	for (size_t i = 0; i < n; i++)
-		buf[i] = tmp[n - 1 - i];
-	buf[n] = '\0';
-}
-
 /* A pool's `instances`, new ones (numbered on), as its children. */
 static void
 make_instances(struct arb_tree *t, uint32_t pool)
@@ -988,10 +972,10 @@ make_instances(struct arb_tree *t, uint32_t pool)
 	uint32_t k = t->spec->nodes[pool].instances;
 
 	for (uint32_t i = 0; i < k && !t->oom; i++) {
-		char name[21];
+		char name[ARB_INSTANCE_NAME_SIZE];
 		uint32_t node;
 
-		format_u64(name, ++t->nodes[pool].sup->next_instance);
+		tree_next_instance(t, pool, name);
 		node = arb_spec_instantiate(t->spec, pool, name, NULL);
 		if (node == ARB_NONE ||
 		    arb_spec_attach(t->spec, node, ARB_NONE) < 0) {

@@ -289,11 +289,16 @@ uint32_t arb_tree_restarts(const struct arb_tree *t, uint32_t node);
 bool arb_tree_busy(const struct arb_tree *t, uint32_t node);
 const struct arb_spec *arb_tree_spec(const struct arb_tree *t);
 
+/* Room for an instance's name: a 64-bit counter in decimal, and a NUL. */
+#define ARB_INSTANCE_NAME_SIZE 21
+
 /*
- * The name of pool's next instance: a counter per pool that never goes
- * back, not even across its restarts (a failed spawn uses its number).
+ * The name of pool's next instance, in name: a counter per pool, in
+ * decimal, that never goes back, not even across its restarts (a failed
+ * spawn uses its number).
  */
-uint64_t arb_tree_next_instance(struct arb_tree *t, uint32_t pool);
+void arb_tree_next_instance(struct arb_tree *t, uint32_t pool,
+			    char name[ARB_INSTANCE_NAME_SIZE]);
 
 /*
  * Frees the slots of the nodes that left the tree in the last step (each

@@ -613,12 +613,20 @@ arb_tree_free(struct arb_tree *t)
 	arb_free(t);
 }
 
-uint64_t
-arb_tree_next_instance(struct arb_tree *t, uint32_t pool)
+void
+tree_next_instance(struct arb_tree *t, uint32_t pool, char *name)
 {
-	if (!tree_sync(t) || !t->nodes[pool].sup)
-		return 0;
-	return ++t->nodes[pool].sup->next_instance;
+	arb_spec_format_uint(++t->nodes[pool].sup->next_instance, name,
+			     ARB_INSTANCE_NAME_SIZE);
+}
+
+void
+arb_tree_next_instance(struct arb_tree *t, uint32_t pool,
+		       char name[ARB_INSTANCE_NAME_SIZE])
+{
+	name[0] = '\0';
+	if (tree_sync(t) && t->nodes[pool].sup)
+		tree_next_instance(t, pool, name);
 }
 
 bool

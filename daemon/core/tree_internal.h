@@ -208,6 +208,10 @@ void tree_number_children(struct arb_tree *t, uint32_t sup);
 void tree_delete(struct arb_tree *t, uint32_t node);
 /* Frees the slots of the nodes deleted in the last step. */
 void tree_release_deleted(struct arb_tree *t);
+/* Pool's next instance name (ARB_INSTANCE_NAME_SIZE bytes), its counter
+ * moved on. */
+void tree_next_instance(struct arb_tree *t, uint32_t pool, char *name);
+
 /* Room for n indices, valid until the next call; NULL (t->oom) on OOM. */
 uint32_t *tree_scratch(struct arb_tree *t, uint32_t n);
 

@@ -498,8 +498,7 @@ fake_spawn(struct fake *f, const char *pool, const char *name)
 	uint32_t i;
 
 	if (!name) {
-		snprintf(num, sizeof(num), "%llu",
-			 (unsigned long long)arb_tree_next_instance(f->tree, p));
+		arb_tree_next_instance(f->tree, p, num);
 		name = num;
 	}
 	i = arb_spec_instantiate(f->spec, p, name, NULL);

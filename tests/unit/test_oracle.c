@@ -449,9 +449,7 @@ spawn_instance(struct replay *r, uint32_t pool, const char *name)
 	uint32_t node;
 
 	if (!name) {
-		snprintf(number, sizeof(number), "%llu",
-			 (unsigned long long)arb_tree_next_instance(r->f->tree,
-								    pool));
+		arb_tree_next_instance(r->f->tree, pool, number);
 		name = number;
 	}
 	if (arb_spec_find_child(r->f->spec, pool, name) != ARB_NONE)
