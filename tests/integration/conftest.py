@@ -50,6 +50,15 @@ def pid_alive(pid):
         return False
 
 
+def rss_kib(pid):
+    """pid's resident set, in KiB (VmRSS)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
 def socket_inodes(pid):
     """The inodes of the sockets pid has open: a new connection is a new
     inode even where its descriptor number was used before."""

@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import ARBORD, SLEEPER, SLOW, pid_alive, service, start_web, \
+from conftest import ARBORD, SLEEPER, SLOW, pid_alive, rss_kib, service, start_web, \
     supervisor, tree, wait_until, web_tree
 from ctlclient import MSG_MAX, Closed, Conn, VarlinkError, call, encode, \
     status, status_by_path, try_call
@@ -94,14 +94,6 @@ def idle_fd_count(a):
     wait_until(lambda: socket_fds(a.proc.pid) == 1,
                what="arbord to hold no client connection")
     return len(fds(a.proc.pid))
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 def still_fine(a, before):

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import (REPO, SLOW, service, socket_inodes, supervisor, tree,
+from conftest import (REPO, SLOW, rss_kib, service, socket_inodes, supervisor, tree,
                       wait_until, SLEEPER)
 from ctlclient import status
 
@@ -378,14 +378,6 @@ def parse_native(data):
             fields[line] = data[nl + 9:nl + 9 + n]
             i = nl + 9 + n + 1
     return fields
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 def test_a_gigabyte_writer_leaves_arbord_responsive(arbord):

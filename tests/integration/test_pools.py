@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from conftest import REPO, SLEEPER, SLOW, Arbord, pid_alive, service, \
-    tree, wait_until
+from conftest import REPO, SLEEPER, SLOW, Arbord, pid_alive, rss_kib, \
+    service, tree, wait_until
 from ctlclient import Conn, encode, status_by_path
 
 ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
@@ -85,14 +85,6 @@ def environ(pid):
 def cmdline(pid):
     with open(f"/proc/{pid}/cmdline", "rb") as f:
         return [a.decode() for a in f.read().split(b"\0")[:-1]]
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 # ---- names, arguments, environment ------------------------------------------
