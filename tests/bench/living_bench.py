@@ -361,10 +361,6 @@ def fmt_bytes(b):
     return "-" if b is None else "%+d B" % b
 
 
-def verdict(ok):
-    return "-" if ok is None else ("PASS" if ok else "MISS")
-
-
 def rows_reload(args, r):
     rows = []
     for v in VARIANTS:
@@ -373,7 +369,7 @@ def rows_reload(args, r):
         rows.append(("reload %d services, %s: arbord CPU" % (args.services, v),
                      "", fmt_ms(cpu), "",
                      "<= 20 ms" if target else "(info)",
-                     verdict(cpu <= T_RELOAD_CPU_NS) if target else "-"))
+                     run.verdict(cpu <= T_RELOAD_CPU_NS) if target else "-"))
         rows.append(("reload %d services, %s: call latency"
                      % (args.services, v), "",
                      fmt_ms(median(r[v]["latency_ns"])), "", "(info)", "-"))
@@ -381,7 +377,7 @@ def rows_reload(args, r):
         rows.append(("reload %s: processes restarted" % v, "",
                      "/".join(str(x) for x in sorted(set(restarted))), "",
                      "== %d" % WANT_RESTARTED[v],
-                     verdict(set(restarted) == {WANT_RESTARTED[v]})))
+                     run.verdict(set(restarted) == {WANT_RESTARTED[v]})))
     return rows
 
 
@@ -394,7 +390,7 @@ def rows_memory(args, m):
                      "", fmt_bytes(x["in_use_growth"]), "",
                      "(baseline)" if v == "none"
                      else "<= none's + %d B" % T_HEAP_SLACK,
-                     "-" if v == "none" else verdict(
+                     "-" if v == "none" else run.verdict(
                          x["in_use_growth"] <= max(base, 0) + T_HEAP_SLACK)))
         extra = x["allocs_per_reload"] - m["none"]["allocs_per_reload"]
         rows.append(("allocations per reload, %s" % v, "",
@@ -426,18 +422,8 @@ def rows_spawn(args, s):
         rows.append(("spawn %d instances (%s), per spawn" % (n, way),
                      fmt_us(floor / n), fmt_us(el / n),
                      "%.2fx" % ratio, "<= %.2fx floor" % T_SPAWN_RATIO,
-                     verdict(ratio <= T_SPAWN_RATIO)))
+                     run.verdict(ratio <= T_SPAWN_RATIO)))
     return rows
-
-
-def print_table(rows):
-    head = ("measure", "floor", "arbord", "ratio", "target", "result")
-    w = [max(len(x[i]) for x in [head] + rows) for i in range(6)]
-    line = "  ".join("%-*s" % (w[i], head[i]) for i in range(6))
-    print(line)
-    print("-" * len(line))
-    for x in rows:
-        print("  ".join("%-*s" % (w[i], x[i]) for i in range(6)).rstrip())
 
 
 def print_details(args, res):
@@ -524,7 +510,7 @@ def main():
     res["seconds"] = time.monotonic() - start
     print("arbor living-tree benchmark: arbord %s; %d cpus, load before "
           "%s" % (src, os.cpu_count(), load))
-    print_table(rows)
+    run.print_rows(rows)
     print_details(args, res)
     if res["errors"]:
         return 2

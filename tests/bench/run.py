@@ -648,11 +648,22 @@ def build_report(args, r):
     return rows
 
 
+TABLE_HEAD = ("measure", "floor", "arbord", "ratio", "target", "result")
+
+
+def print_rows(body):
+    """The table of results, its columns as wide as their widest cell."""
+    w = [max(len(x[i]) for x in [TABLE_HEAD] + body) for i in range(6)]
+    line = "  ".join("%-*s" % (w[i], TABLE_HEAD[i]) for i in range(6))
+    print(line)
+    print("-" * len(line))
+    for x in body:
+        print("  ".join("%-*s" % (w[i], x[i]) for i in range(6)).rstrip())
+
+
 def print_table(args, r, rows):
-    head = ("measure", "floor", "arbord", "ratio", "target", "result")
     body = [(m, f, a, "" if q is None else "%.2fx" % q, t, verdict(ok))
             for m, f, a, q, t, ok, _ in rows]
-    w = [max(len(x[i]) for x in [head] + body) for i in range(6)]
     print("arbor benchmark: %s, %d cpus, load %s; tmp %s" % (
         platform.release(), os.cpu_count(), r["load_before"],
         r["tmpdir_base"]))
@@ -660,11 +671,7 @@ def print_table(args, r, rows):
         print("arbord: %s (built %s, sha256 %s)" % (
             r["arbord"]["path"], r["arbord"]["mtime"],
             r["arbord"]["sha256"][:12]))
-    line = "  ".join("%-*s" % (w[i], head[i]) for i in range(6))
-    print(line)
-    print("-" * len(line))
-    for x in body:
-        print("  ".join("%-*s" % (w[i], x[i]) for i in range(6)).rstrip())
+    print_rows(body)
     fl = r.get("restart")
     if fl:
         print("\nrespawn floor: %d samples, p50 %s, p90 %s, min %s" % (
