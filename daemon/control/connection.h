@@ -102,8 +102,9 @@ uint32_t methods_path_param(struct conn *c, json_t *params, bool optional,
 /*
  * The child a request names in "path": as methods_path_param, but a path
  * under a supervisor that is not there is NotRunning (OTP's noproc), and,
- * with start, any child of a pool is PoolInstance (OTP's
- * simple_one_for_one error for restart_child).
+ * with start, a name under a pool that is no child is PoolInstance (OTP's
+ * simple_one_for_one error for restart_child; the core gives it for an
+ * instance that is there).
  */
 uint32_t methods_child_param(struct conn *c, json_t *params, bool start,
 			     const char **ret_path);

@@ -148,17 +148,17 @@ methods_child_param(struct conn *c, json_t *params, bool start,
 		return methods_node_param(c, params, "path", ret_path);
 	*ret_path = json_string_value(v);
 	node = find_node(spec, *ret_path);
-	parent = node != ARB_NONE ? spec->nodes[node].parent
-				  : parent_node(spec, *ret_path);
+	if (node != ARB_NONE)
+		return node; /* the core answers for a child that is there */
+	parent = parent_node(spec, *ret_path);
 	if (start && parent != ARB_NONE &&
 	    spec->nodes[parent].kind == ARB_NODE_SUPERVISOR &&
 	    spec->nodes[parent].strategy == ARB_SIMPLE_ONE_FOR_ONE) {
-		/* OTP's restart_child of a pool's: simple_one_for_one. */
+		/* OTP's restart_child under a pool, even of an instance that
+		 * is gone: simple_one_for_one. */
 		conn_error_str(c, ARB_ERR_POOL_INSTANCE, "path", *ret_path);
 		return ARB_NONE;
 	}
-	if (node != ARB_NONE)
-		return node;
 	if (parent == ARB_NONE) {
 		/* Its supervisor is not there (OTP: noproc). */
 		conn_error_str(c, ARB_ERR_NOT_RUNNING, "path", *ret_path);
