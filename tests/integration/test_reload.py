@@ -1037,3 +1037,76 @@ def test_config_that_names_a_dynamic_child_takes_it_over(arbord, same_spec):
         survivors_same(before, after, ["d"])
     assert not by_path(a)["d"].get("dynamic")
     assert not any(e["event"] == "remove" for e in since(a, mark))
+
+
+# ---- operators changing the tree while a reload runs ----------------------
+
+DEAF = ["/bin/sh", "-c", "trap '' TERM; exec sleep 1000"]
+
+
+def test_reload_step_acts_on_its_own_child_not_a_slot_reused_meanwhile(
+        arbord):
+    """A reload's steps run over time: while the removal of A/slow waits
+    out its stop_timeout, an operator removes B/y and adds B/z, which may
+    take y's node slot. The reload's change of y must not land on z: z
+    keeps its spec, its pid and its mark as added."""
+    old = tree([supervisor("A", [service("slow", DEAF,
+                                         stop_timeout='"3s"')]),
+                supervisor("B", [service("y", ["/bin/sleep", "1000"]),
+                                 service("keep", SLEEPER)])])
+    new = tree([supervisor("A", [service("other", SLEEPER)]),
+                supervisor("B", [service("y", ["/bin/sleep", "2000"]),
+                                 service("keep", SLEEPER)])])
+    a = start(arbord, old, "B/keep")
+    a.config.write_text(new)
+    reloading = subprocess.Popen(
+        [ARBORCTL, "--socket", str(a.socket), "--json", "reload"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: by_path(a)["A/slow"]["state"] == "stopping",
+                   what="the reload stopping A/slow")
+        assert ctl(a, "remove", "B/y").returncode == 0
+        r = ctl(a, "add", "B", 'name = "z"; exec = [ "/bin/sleep", "3000" ];')
+        assert r.returncode == 0, r.stderr
+        z_pid = int(a.wait_event("start", "B/z")["pid"])
+    finally:
+        out, err = reloading.communicate(timeout=30 * SLOW)
+    assert reloading.returncode == 0, err
+    z = by_path(a)["B/z"]
+    assert z["pid"] == z_pid and z.get("dynamic") is True, z
+    with open(f"/proc/{z_pid}/cmdline", "rb") as f:
+        assert f.read().split(b"\0")[1] == b"3000"
+    assert "B/y" not in by_path(a)
+
+
+def test_request_queued_for_a_child_that_leaves_is_answered(arbord):
+    """An add of N waits behind S's stop of slow (TERM ignored, 2 s); a
+    reload whose configuration no longer names the ended temporary N
+    queues its removal behind it. The add takes the ended N's name (its
+    spec is gone, C2), so the queued removal's child has left: it must be
+    answered, and arbord go on (it crashed: SEGV in arb_spec_detach)."""
+    old = tree([supervisor("S", [service("slow", DEAF, stop_timeout='"2s"'),
+                                 service("N", ["/bin/true"],
+                                         restart='"temporary"')])])
+    a = start(arbord, old, "S/N")
+    a.wait_event("exit", "S/N")
+    stopping = subprocess.Popen(
+        [ARBORCTL, "--socket", str(a.socket), "stop", "S/slow"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_until(lambda: by_path(a)["S/slow"]["state"] == "stopping",
+                   what="S/slow stopping")
+        adding = subprocess.Popen(
+            [ARBORCTL, "--socket", str(a.socket), "add", "S",
+             'name = "N"; exec = [ "/bin/sleep", "1000" ];'],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        a.config.write_text(tree([supervisor("S", [
+            service("slow", DEAF, stop_timeout='"2s"')])]))
+        r = ctl(a, "--json", "reload", timeout=30)
+        assert adding.wait(timeout=30 * SLOW) == 0
+    finally:
+        stopping.communicate(timeout=30 * SLOW)
+    assert a.proc.poll() is None, "arbord ended"
+    assert r.returncode == 0, r.stderr
+    assert by_path(a)["S/N"]["state"] == "up"
+    assert a.stop() == 0
