@@ -20,6 +20,15 @@ arb_monotonic_ms(void)
 }
 
 static inline int64_t
+arb_monotonic_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static inline int64_t
 arb_wall_us(void)
 {
 	struct timespec ts;

@@ -102,6 +102,12 @@ arb_living_new(struct arb_spec *spec, struct arb_tree *const *tree,
 	return l;
 }
 
+bool
+arb_living_busy(const struct arb_living *l)
+{
+	return l->ops || l->running || l->waiting;
+}
+
 static void
 reload_free(struct reload *r)
 {

@@ -87,4 +87,10 @@ void arb_living_spawn(struct arb_living *l, uint32_t pool, const char *name,
  * ARB_LIVING_REQ_BIT); false when it was not one of them. */
 bool arb_living_reply(struct arb_living *l, const struct arb_action *a);
 
+/*
+ * Whether a reload, an add, a remove or a spawn is under way: the core
+ * holds requests of theirs (a re-exec waits for them to end).
+ */
+bool arb_living_busy(const struct arb_living *l);
+
 #endif

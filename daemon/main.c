@@ -20,6 +20,9 @@
 #include "init/pid1.h"
 #include "init/shell.h"
 #include "runtime.h"
+#include "runtime_state.h"
+#include "state/spec_json.h"
+#include "state/state.h"
 #include "sockpath.h"
 #include "core/spec.h"
 
@@ -29,7 +32,7 @@
 
 #define DEFAULT_CONFIG ARB_SYSCONFDIR "/arbor/arbor.conf"
 
-enum { OPT_INIT = 0x100, OPT_CONTAINER };
+enum { OPT_INIT = 0x100, OPT_CONTAINER, OPT_RESUME, OPT_PROBE_STATE };
 
 enum {
 	EXIT_OK = 0,
@@ -249,6 +252,127 @@ print_diag(const struct arb_diag *d)
 			d->entries[i].text);
 }
 
+static int
+parse_fd(const char *text, int *ret)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (errno || *end || end == text || v < 3 || v > INT32_MAX)
+		return -EINVAL;
+	*ret = (int)v;
+	return 0;
+}
+
+/*
+ * The file arbord runs from, by path: what a re-exec runs by default, so
+ * that an upgraded file on disk is the one taken. After an upgrade
+ * replaced it, the kernel says "(deleted)" of the old one: the path is
+ * the new file's.
+ */
+static void
+find_self(char *buf, size_t size)
+{
+	static const char deleted[] = " (deleted)";
+	ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+	size_t len;
+
+	if (n <= 0) {
+		snprintf(buf, size, "/proc/self/exe");
+		return;
+	}
+	buf[n] = '\0';
+	len = (size_t)n;
+	if (len > sizeof(deleted) - 1 &&
+	    strcmp(buf + len - (sizeof(deleted) - 1), deleted) == 0)
+		buf[len - (sizeof(deleted) - 1)] = '\0';
+}
+
+/* argv without --resume N: the command line the next re-exec passes on. */
+static char **
+without_resume(int argc, char **argv)
+{
+	char **v = calloc((size_t)argc + 1, sizeof(*v));
+	int n = 0;
+
+	if (!v)
+		return NULL;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc) {
+			i++;
+			continue;
+		}
+		if (strncmp(argv[i], "--resume=", 9) == 0)
+			continue;
+		v[n++] = argv[i];
+	}
+	return v;
+}
+
+/*
+ * The processes a state names, killed with their groups: the state could
+ * not be taken over, and the tree boots again from the configuration on
+ * disk. Read leniently: whatever pid can be found is one too many.
+ */
+static void
+kill_inherited(const json_t *root)
+{
+	const json_t *nodes = json_object_get(json_object_get(root, "tree"),
+					      "nodes");
+	const json_t *n;
+	size_t i;
+
+	json_array_foreach(nodes, i, n) {
+		json_int_t pid = json_integer_value(json_object_get(n, "pid"));
+
+		if (pid > 1 && pid <= INT32_MAX && pid != getpid()) {
+			(void)kill(-(pid_t)pid, SIGKILL);
+			(void)kill((pid_t)pid, SIGKILL);
+		}
+	}
+}
+
+/*
+ * The new image of a re-exec (reexec.c): the state in fd, taken over.
+ * Returns arbord's exit status, or -errno when it could not be taken
+ * over: then whatever it named has been killed.
+ */
+static int
+resume(int fd, struct arb_runtime_args *args)
+{
+	struct arb_state_in in;
+	struct arb_spec *spec = NULL;
+	const json_t *obj;
+	int r;
+
+	r = arb_state_in_read(&in, fd);
+	if (r == 0)
+		r = arb_state_object(&in, in.root, "state", "spec", &obj);
+	if (r == 0)
+		r = arb_spec_json_load(&in, obj, &spec);
+	if (r == 0) {
+		args->spec = spec;
+		args->resume = &in;
+		r = arb_runtime_run(args);
+	}
+	if (r < 0) {
+		fprintf(stderr, "arbord: cannot resume the state of the image "
+			"before: %s; stopping what it ran and starting again "
+			"from the configuration\n",
+			in.error[0] ? in.error : strerror(-r));
+		if (args->mode->pid1 && arb_mode_is_init(args->mode))
+			(void)arb_pid1_signal_all(args->mode, SIGKILL);
+		else
+			kill_inherited(in.root);
+	}
+	arb_manager_done();
+	arb_state_in_done(&in);
+	arb_spec_free(spec);
+	return r;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -260,6 +384,9 @@ main(int argc, char **argv)
 		{"container", no_argument, NULL, OPT_CONTAINER},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
+		/* A re-exec's (reexec.c): not for people. */
+		{"resume", required_argument, NULL, OPT_RESUME},
+		{"probe-state", required_argument, NULL, OPT_PROBE_STATE},
 		{NULL, 0, NULL, 0},
 	};
 	const char *config = DEFAULT_CONFIG, *socket_opt = NULL;
@@ -271,7 +398,9 @@ main(int argc, char **argv)
 	struct arb_mode mode;
 	struct arb_pid1_boot boot;
 	char why[512];
-	int check = 0, opt, r;
+	char self_exe[4096];
+	char **plain_argv;
+	int check = 0, opt, r, resume_fd = -1, probe_fd = -1;
 
 	arb_seed_json();
 	while ((opt = getopt_long(argc, argv, "c:s:nhV", options, NULL)) != -1) {
@@ -301,6 +430,15 @@ main(int argc, char **argv)
 		case 'V':
 			printf("arbord %s\n", ARB_VERSION);
 			return EXIT_OK;
+		case OPT_RESUME:
+		case OPT_PROBE_STATE:
+			if (parse_fd(optarg, opt == OPT_RESUME ? &resume_fd
+							      : &probe_fd) < 0) {
+				fprintf(stderr, "arbord: bad descriptor '%s'\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
 		default:
 			usage(stderr);
 			return EXIT_USAGE;
@@ -312,20 +450,30 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	if (probe_fd >= 0)
+		return arb_state_probe(probe_fd, config, stdout, stderr);
 	/*
 	 * getopt opened nothing: as PID 1 the console, /dev and the rest come
 	 * before anything else, and only then can holes in fds 0-2 be filled.
+	 * A re-exec'd image finds them done.
 	 */
 	memset(&mode, 0, sizeof(mode));
 	if (!check)
 		arb_pid1_detect(force, &mode);
 	if (mode.pid1) {
 		arb_pid1_block_signals();
-		if (arb_mode_is_init(&mode))
+		if (arb_mode_is_init(&mode) && resume_fd < 0)
 			arb_pid1_boot(&mode, &boot);
 		else
 			memset(&boot, 0, sizeof(boot));
-		print_boot(&mode, &boot);
+		if (resume_fd < 0)
+			print_boot(&mode, &boot);
+	}
+	find_self(self_exe, sizeof(self_exe));
+	plain_argv = without_resume(argc, argv);
+	if (!plain_argv) {
+		fprintf(stderr, "arbord: out of memory\n");
+		return fail_as_init(&mode, "out of memory");
 	}
 	if (sanitize_std_fds() < 0 && !mode.pid1)
 		return EXIT_FAILED;
@@ -334,6 +482,21 @@ main(int argc, char **argv)
 					sizeof(socket_path)) < 0) {
 		fprintf(stderr, "arbord: control socket path too long\n");
 		return EXIT_USAGE;
+	}
+	if (resume_fd >= 0) {
+		struct arb_runtime_args args = {
+			.config_path = config, .socket_path = socket_path,
+			.mode = &mode, .self_exe = self_exe,
+			.argv = plain_argv};
+
+		r = resume(resume_fd, &args);
+		if (r >= 0) {
+			free(plain_argv);
+			return r;
+		}
+		/* Not a kernel panic, and not a tree run twice: what the
+		 * old image ran is stopped, and the tree boots from its
+		 * configuration on disk. */
 	}
 	r = arb_config_load(config, &spec, &diag);
 	print_diag(&diag);
@@ -368,9 +531,17 @@ main(int argc, char **argv)
 		return fail_as_init(&mode, why);
 	}
 	print_passed(&passed);
-	r = arb_runtime_run(spec, config, socket_path, &mode);
+	{
+		struct arb_runtime_args args = {
+			.spec = spec, .config_path = config,
+			.socket_path = socket_path, .mode = &mode,
+			.self_exe = self_exe, .argv = plain_argv};
+
+		r = arb_runtime_run(&args);
+	}
 	arb_manager_done();
 	arb_spec_free(spec);
+	free(plain_argv);
 	if (r == -EALREADY)
 		snprintf(why, sizeof(why), "another arbord is running on %s",
 			 socket_path);

@@ -178,6 +178,62 @@ on_readable(struct ev_loop *loop, ev_io *w, int revents)
 		;
 }
 
+static void
+watch(struct arb_notify *n, struct ev_loop *loop, arb_notify_fn *fn, void *ctx,
+      int fd)
+{
+	n->loop = loop;
+	n->fn = fn;
+	n->ctx = ctx;
+	ev_io_init(&n->io, on_readable, fd, EV_READ);
+	n->io.data = n;
+	/* Before any death reaped in the same wake-up: what a process said
+	 * just before it exited (READY=1, MAINPID=) must count. */
+	ev_set_priority(&n->io, EV_MAXPRI);
+	ev_io_start(loop, &n->io);
+}
+
+json_t *
+arb_notify_save(const struct arb_notify *n, struct arb_state_out *o)
+{
+	json_t *fd;
+
+	if (!n)
+		return json_null();
+	fd = arb_state_out_fd(o, n->io.fd);
+	return fd ? json_pack("{s:o,s:s}", "fd", fd, "address", n->address)
+		  : NULL;
+}
+
+int
+arb_notify_resume(struct arb_notify **ret, struct ev_loop *loop,
+		  arb_notify_fn *fn, void *ctx, struct arb_state_in *in,
+		  const json_t *obj)
+{
+	struct arb_notify *n;
+	const char *address;
+	int fd;
+
+	if (arb_state_str(in, obj, "notify", "address", &address) < 0 ||
+	    arb_state_fd(in, obj, "notify", "fd", &fd) < 0)
+		return -EINVAL;
+	if (fd < 0 || strncmp(address, "@arbor/notify/", 14) != 0 ||
+	    strlen(address) >= sizeof(n->address)) {
+		if (fd >= 0)
+			close(fd);
+		return arb_state_fail(in, "notify: not a notify socket");
+	}
+	n = calloc(1, sizeof(*n));
+	if (!n) {
+		close(fd);
+		return -ENOMEM;
+	}
+	snprintf(n->address, sizeof(n->address), "%s", address);
+	watch(n, loop, fn, ctx, fd);
+	*ret = n;
+	return 0;
+}
+
 int
 arb_notify_open(struct arb_notify **ret, struct ev_loop *loop,
 		arb_notify_fn *fn, void *ctx)
@@ -207,15 +263,7 @@ arb_notify_open(struct arb_notify **ret, struct ev_loop *loop,
 	if (bind(fd, (struct sockaddr *)&sa,
 		 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
 		goto fail_fd;
-	n->loop = loop;
-	n->fn = fn;
-	n->ctx = ctx;
-	ev_io_init(&n->io, on_readable, fd, EV_READ);
-	n->io.data = n;
-	/* Before any death reaped in the same wake-up: what a process said
-	 * just before it exited (READY=1, MAINPID=) must count. */
-	ev_set_priority(&n->io, EV_MAXPRI);
-	ev_io_start(loop, &n->io);
+	watch(n, loop, fn, ctx, fd);
 	*ret = n;
 	return 0;
 fail_fd:

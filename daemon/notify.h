@@ -15,6 +15,9 @@
 #include <stdint.h>
 
 #include <ev.h>
+#include <jansson.h>
+
+#include "state/state.h"
 
 /* One datagram, parsed. Unknown assignments are ignored, as systemd does. */
 struct arb_notify_msg {
@@ -55,6 +58,16 @@ const char *arb_notify_address(const struct arb_notify *n);
 
 /* NULL is a no-op. */
 void arb_notify_close(struct arb_notify *n);
+
+/*
+ * Across a re-exec (state/FORMAT.md "notify"): the socket, its descriptor
+ * passed (json null for none; NULL on OOM), and taken back by the new
+ * image under the same address. 0, -EINVAL (in's error set) or -ENOMEM.
+ */
+json_t *arb_notify_save(const struct arb_notify *n, struct arb_state_out *o);
+int arb_notify_resume(struct arb_notify **ret, struct ev_loop *loop,
+		      arb_notify_fn *fn, void *ctx, struct arb_state_in *in,
+		      const json_t *obj);
 
 /* ---- fd:N readiness ---------------------------------------------------- */
 

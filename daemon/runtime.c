@@ -40,7 +40,11 @@
 #include "spawn.h"
 #include "init/init.h"
 #include "core/tree.h"
+#include "core/tree_state.h"
 #include "living.h"
+#include "reexec.h"
+#include "runtime_internal.h"
+#include "runtime_state.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3 /* waitid(2) on a pidfd; glibc < 2.36 lacks the name */
@@ -51,14 +55,6 @@ _Static_assert(ARB_SIGKILL == SIGKILL, "spec.h's SIGKILL is Linux's");
 _Static_assert(ARB_ECANCELED == ECANCELED, "tree.h's ECANCELED is Linux's");
 
 extern char **environ;
-
-struct runtime;
-
-/* Events kept for later, in order; one per node at most. */
-struct event_fifo {
-	struct arb_event *v;
-	uint32_t head, len, cap;
-};
 
 /*
  * Appends ev. A full queue "cannot happen" (one event per node and kind),
@@ -108,80 +104,9 @@ fifo_init(struct event_fifo *f, uint32_t cap)
 	return f->v || cap == 0 ? 0 : -ENOMEM;
 }
 
-struct rt_node {
-	ev_timer timer; /* its data points back to this rt_node */
-	struct runtime *rt;
-	uint32_t index;
-	struct arb_envp *env; /* made at the first start, then reused */
-	int *listen_fds;      /* its listen sockets, held while it names them */
-	char **listen_addrs;  /* their addresses, as its spec named them */
-	uint32_t nlisten;
-	bool sinks_set;       /* its log sinks follow its spec (a new node's
-				 are set at its first start) */
-	struct arb_start start; /* its process before exec; pid 0: none */
-	ev_io start_watch;      /* on start.status_fd */
-	ev_io main_watch; /* the pidfd of a MAINPID= process; fd -1: none */
-	struct arb_ready_pipe ready_pipe; /* ready = "fd:N" */
-	struct arb_service_note note;     /* what it said about itself */
-};
-
-struct runtime {
-	struct ev_loop *loop;
-	struct arb_spec *spec; /* the live one: the living tree changes it */
-	const struct arb_mode *mode;
-	struct arb_system *system; /* as PID 1 only: the root's end is its */
-	struct arb_tree *tree;
-	struct arb_actions out;
-	/* One per node slot of the spec, allocated one by one: libev holds
-	 * pointers to their watchers, and the living tree adds slots. */
-	struct rt_node **nodes;
-	uint32_t nnodes, nodes_cap; /* slots, and room: the spec's cap */
-	uint32_t nofile_nodes; /* the descriptor limit holds this many */
-	struct arb_living *living;
-	const char *config_path;
-	struct arb_service_procs procs; /* whose each process is */
-	struct arb_notify *notify; /* NULL when no service uses it */
-	struct arb_envp *plain_env; /* shared by the services of env_is_plain() */
-	struct arb_spawner spawner;
-	struct arb_control *control;
-	struct arb_logs *logs;
-	ev_child child_watcher;
-	ev_signal sig_term, sig_int, sig_hup;
-	int devnull;
-	int exit_code;
-	bool down; /* the root is gone: leave the loop */
-
-	/* The core failed (core_lost): it is fed nothing more, and the
-	 * services are stopped without it; the kill deadline, when no init
-	 * ends the tree. internal_errors counts broken invariants. */
-	bool lost;
-	ev_timer lost_timer;
-	ev_timer trim_timer; /* the heap's return after a shrink */
-	long long internal_errors;
-
-	/* Events waiting to be fed, in order; one per node at most, + signals. */
-	struct event_fifo pending;
-	bool feeding;
-
-	/*
-	 * Failed starts wait here for the loop to be idle: the retry they
-	 * cause (R1) must let reaps and signals in between (R3), or a program
-	 * that can no longer start would spin here until intensity runs out.
-	 */
-	struct event_fifo failed;
-	ev_idle failed_idle;
-
-	/*
-	 * Deaths wait here until the loop is about to poll again. libev reaps
-	 * one child per callback and calls itself again while any is left; a
-	 * restart made from inside that chain makes a new child that can die
-	 * before the chain ends, so services that crash at once would keep
-	 * arbord from ever polling its sockets and signals again.
-	 */
-	struct event_fifo exits;
-	ev_prepare exits_prepare;
-};
-
+static void feed(struct runtime *rt, const struct arb_event *ev);
+static void reload_settled(struct runtime *rt);
+static void timer_set(struct runtime *rt, uint32_t node, int64_t at_ms);
 static void perform(struct runtime *rt, const struct arb_action *a);
 static int runtime_grow(struct runtime *rt);
 static void raise_nofile(const struct arb_spec *spec, struct arb_spawner *sp,
@@ -193,6 +118,31 @@ static void queue_event(struct runtime *rt, struct event_fifo *f,
 			const struct arb_event *ev);
 static void core_lost(struct runtime *rt, const char *why);
 static void lost_reaped(struct runtime *rt);
+
+void
+rt_feed(struct runtime *rt, const struct arb_event *ev)
+{
+	feed(rt, ev);
+}
+
+void
+rt_timer_set(struct runtime *rt, uint32_t node, int64_t at_ms)
+{
+	timer_set(rt, node, at_ms);
+}
+
+bool
+rt_settled(const struct runtime *rt)
+{
+	if (rt->feeding || rt->pending.len > 0 || rt->failed.len > 0 ||
+	    rt->exits.len > 0 || rt->lost || rt->down ||
+	    arb_living_busy(rt->living) || !arb_tree_savable(rt->tree))
+		return false;
+	for (uint32_t i = 0; i < rt->nnodes; i++)
+		if (rt->nodes[i]->start.pid > 0)
+			return false;
+	return true;
+}
 
 /* Queues a failed start; on_failed_idle feeds it when the loop is idle. */
 static void
@@ -250,6 +200,7 @@ feed(struct runtime *rt, const struct arb_event *ev)
 		arb_manager_step(rt->tree, &next, &rt->out);
 	}
 	rt->feeding = false;
+	reload_settled(rt);
 }
 
 /* ---- when the core cannot go on ---------------------------------------- */
@@ -864,6 +815,8 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 			node = ARB_NONE; /* it failed: nobody's process */
 	}
 	if (node == ARB_NONE) {
+		if (arb_reexec_reaped(rt, w->rpid, w->rstatus))
+			return;
 		/* M11, X1: an orphan, or a child whose exec failed. */
 		if (rt->system)
 			arb_system_reaped(rt->system, w->rpid, w->rstatus);
@@ -1049,6 +1002,22 @@ control_note(void *ctx, uint32_t node)
 	return &rt->nodes[node]->note;
 }
 
+void
+rt_on_notify(void *ctx, int pid, long uid, const struct arb_notify_msg *m)
+{
+	on_notify(ctx, pid, uid, m);
+}
+
+void
+rt_main_watch(struct runtime *rt, uint32_t node, int fd)
+{
+	struct rt_node *r = rt->nodes[node];
+
+	main_watch_stop(rt, r);
+	ev_io_set(&r->main_watch, fd, EV_READ);
+	ev_io_start(rt->loop, &r->main_watch);
+}
+
 /* Whether any service speaks the notify protocol: else no socket at all. */
 static bool
 notify_needed(const struct arb_spec *spec)
@@ -1177,20 +1146,38 @@ static const struct arb_living_hooks living_hooks = {
 	.settle = living_settle,
 };
 
+/*
+ * Type=notify-reload: systemd hears RELOADING=1 when a reload begins and
+ * READY=1 once no reload is left under way (nor a re-exec: the new image
+ * says READY=1 itself).
+ */
+static void
+reload_settled(struct runtime *rt)
+{
+	if (arb_manager_is_reloading() && !rt->reexec &&
+	    !arb_living_busy(rt->living))
+		arb_manager_reloaded();
+}
+
+static void
+reload(struct runtime *rt, bool dry_run, uint64_t req_id)
+{
+	if (!dry_run)
+		arb_manager_reloading();
+	arb_living_reload(rt->living, dry_run, req_id);
+	reload_settled(rt);
+}
+
 static void
 on_reload_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
-	struct runtime *rt = w->data;
-
-	arb_living_reload(rt->living, false, 0);
+	reload(w->data, false, 0);
 }
 
 static void
 control_reload(void *ctx, bool dry_run, uint64_t req_id)
 {
-	struct runtime *rt = ctx;
-
-	arb_living_reload(rt->living, dry_run, req_id);
+	reload(ctx, dry_run, req_id);
 }
 
 static void
@@ -1217,6 +1204,13 @@ control_spawn(void *ctx, uint32_t pool, const char *name, char *const *args,
 	struct runtime *rt = ctx;
 
 	arb_living_spawn(rt->living, pool, name, args, req_id);
+}
+
+static void
+control_reexec(void *ctx, const char *binary, int64_t timeout_ms,
+	       uint64_t req_id)
+{
+	arb_reexec_request(ctx, binary, timeout_ms, req_id);
 }
 
 /* arborctl kill: by the same rule as stops and kills (M1, M12). */
@@ -1318,9 +1312,7 @@ sys_say(void *ctx, const char *line, size_t len)
 static void
 sys_reload(void *ctx)
 {
-	struct runtime *rt = ctx;
-
-	arb_living_reload(rt->living, false, 0);
+	reload(ctx, false, 0);
 }
 
 static void
@@ -1707,70 +1699,155 @@ unblock_signals(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-int
-arb_runtime_run(struct arb_spec *spec, const char *config_path,
-		const char *socket_path, const struct arb_mode *mode)
-{
-	static const struct arb_control_hooks hooks = {
-		.request = control_request,
-		.signal = control_signal,
-		.shutdown = control_shutdown,
-		.takes_action = control_takes_action,
-		.note = control_note,
-		.reload = control_reload,
-		.add_child = control_add_child,
-		.remove_child = control_remove_child,
-		.spawn = control_spawn,
-	};
-	struct runtime rt;
-	struct arb_event boot = {.kind = ARB_EV_BOOT};
-	int r;
+static const struct arb_control_hooks control_hooks = {
+	.request = control_request,
+	.signal = control_signal,
+	.shutdown = control_shutdown,
+	.takes_action = control_takes_action,
+	.note = control_note,
+	.reload = control_reload,
+	.add_child = control_add_child,
+	.remove_child = control_remove_child,
+	.spawn = control_spawn,
+	.reexec = control_reexec,
+};
 
-	memset(&rt, 0, sizeof(rt));
-	rt.config_path = config_path;
-	r = runtime_init(&rt, spec, mode);
-	if (r < 0)
-		goto out;
-	/* Before any child: a second arbord on this socket starts nothing. */
-	r = arb_control_open(&rt.control, rt.loop, socket_path, spec, rt.tree,
-			     &hooks, &rt);
-	if (r < 0)
-		goto out;
-	arb_control_set_logs(rt.control, rt.logs);
-	arb_logs_set_follower(rt.logs, arb_control_log_line, rt.control);
-	/* Clients may queue on them from now on, across every restart. */
-	r = open_listen(&rt);
-	if (r != 0)
-		goto out;
-	if (notify_needed(spec)) {
-		r = arb_notify_open(&rt.notify, rt.loop, on_notify, &rt);
-		if (r < 0) {
-			fprintf(stderr, "arbord: cannot open the notify socket: "
-				"%s\n", strerror(-r));
-			goto out;
-		}
-	}
+/* The parts of a start that are the same after a boot and a resume. */
+static int
+become_supervisor(struct runtime *rt)
+{
 	/* M11: orphans of our services are reparented to us, and reaped. */
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
-		r = -errno;
-		goto out;
-	}
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		return -errno;
 	/* A closed stderr must not kill the supervisor of a whole tree. */
 	signal(SIGPIPE, SIG_IGN);
 	unblock_signals();
-	raise_nofile(spec, &rt.spawner, 0);
-	rt.nofile_nodes = spec->nnodes;
+	raise_nofile(rt->spec, &rt->spawner, 0);
+	rt->nofile_nodes = rt->spec->nnodes;
 	/* After every disposition is set: children reset what differs. */
-	r = arb_spawner_init(&rt.spawner, rt.devnull);
+	return arb_spawner_init(&rt->spawner, rt->devnull);
+}
+
+static int
+boot(struct runtime *rt, const struct arb_runtime_args *a)
+{
+	struct arb_event ev = {.kind = ARB_EV_BOOT};
+	int r;
+
+	/* Before any child: a second arbord on this socket starts nothing. */
+	r = arb_control_open(&rt->control, rt->loop, a->socket_path, rt->spec,
+			     rt->tree, &control_hooks, rt);
 	if (r < 0)
-		goto out;
-	rt.exit_code = 1;
+		return r;
+	arb_control_set_logs(rt->control, rt->logs);
+	arb_logs_set_follower(rt->logs, arb_control_log_line, rt->control);
+	/* Clients may queue on them from now on, across every restart. */
+	r = open_listen(rt);
+	if (r != 0)
+		return r;
+	if (notify_needed(rt->spec)) {
+		r = arb_notify_open(&rt->notify, rt->loop, on_notify, rt);
+		if (r < 0) {
+			fprintf(stderr, "arbord: cannot open the notify socket: "
+				"%s\n", strerror(-r));
+			return r;
+		}
+	}
+	r = become_supervisor(rt);
+	if (r < 0)
+		return r;
+	rt->exit_code = 1;
 	arb_faults_arm_core();
-	feed(&rt, &boot);
+	feed(rt, &ev);
+	return 0;
+}
+
+/* event=resumed, and the answer to the Reexec that caused it. */
+static void
+say_resumed(struct runtime *rt, struct arb_state_in *in, uint64_t caller)
+{
+	struct arb_event_fields f = {.n = 0};
+	struct arb_logfmt line;
+	const char *from = "?", *binary = "?";
+	int64_t saved_us = 0, away_ms;
+	json_t *p;
+
+	(void)arb_state_str_opt(in, in->root, "state", "arbord", &from);
+	(void)arb_state_str_opt(in, in->root, "state", "binary", &binary);
+	(void)arb_state_int_opt(in, in->root, "state", "saved_us", 0,
+				INT64_MAX, &saved_us);
+	away_ms = (arb_monotonic_us() - saved_us) / 1000;
+	f.v[f.n++] = (struct arb_event_field){.key = "event", .str = "resumed"};
+	f.v[f.n++] = (struct arb_event_field){.key = "from", .str = from};
+	f.v[f.n++] = (struct arb_event_field){.key = "to", .str = ARB_VERSION};
+	f.v[f.n++] = (struct arb_event_field){.key = "away_ms", .num = away_ms};
+	arb_events_format_fields(&f, &line);
+	arb_logs_event(rt->logs, line.buf, line.len);
+	arb_control_event(rt->control, &f);
+	if (!caller)
+		return;
+	p = json_pack("{s:s,s:s,s:s,s:I}", "from", from, "to", ARB_VERSION,
+		      "binary", binary, "away_ms", (json_int_t)away_ms);
+	arb_control_complete(rt->control, caller, NULL, p);
+	json_decref(p);
+}
+
+/*
+ * The new image of a re-exec: everything the old one saved is taken over
+ * (state/FORMAT.md). Deaths of the exec's window wait as zombies: a
+ * SIGCHLD fed to the loop reaps them, and each is matched to its service
+ * by pid as any death is.
+ */
+static int
+resume(struct runtime *rt, const struct arb_runtime_args *a)
+{
+	const json_t *ctl;
+	uint64_t caller = 0;
+	int r;
+
+	if (arb_state_object(a->resume, a->resume->root, "state", "control",
+			     &ctl) < 0)
+		return -EINVAL;
+	r = arb_control_resume(&rt->control, rt->loop, a->resume, ctl,
+			       rt->spec, rt->tree, &control_hooks, rt,
+			       &caller);
+	if (r < 0)
+		return r;
+	arb_control_set_logs(rt->control, rt->logs);
+	arb_logs_set_follower(rt->logs, arb_control_log_line, rt->control);
+	r = become_supervisor(rt);
+	if (r == 0)
+		r = rt_restore(rt, a->resume);
+	if (r < 0)
+		return r;
+	arb_faults_arm_core();
+	say_resumed(rt, a->resume, caller);
+	arb_manager_reloaded();
+	ev_feed_signal_event(rt->loop, SIGCHLD);
+	return 0;
+}
+
+int
+arb_runtime_run(const struct arb_runtime_args *a)
+{
+	struct runtime rt;
+	int r;
+
+	memset(&rt, 0, sizeof(rt));
+	rt.config_path = a->config_path;
+	rt.socket_path = a->socket_path;
+	rt.self_exe = a->self_exe;
+	rt.argv = a->argv;
+	r = runtime_init(&rt, a->spec, a->mode);
+	if (r == 0)
+		r = a->resume ? resume(&rt, a) : boot(&rt, a);
+	if (r != 0)
+		goto out;
 	if (!rt.down)
 		ev_run(rt.loop, 0);
 	r = rt.exit_code;
 out:
+	arb_reexec_free(&rt);
 	runtime_done(&rt);
 	return r;
 }

@@ -8,18 +8,32 @@
 #include "init/pid1.h"
 #include "core/spec.h"
 
+struct arb_state_in;
+
+struct arb_runtime_args {
+	struct arb_spec *spec;   /* borrowed; the living tree changes it */
+	const char *config_path; /* a reload reads it again */
+	const char *socket_path;
+	const struct arb_mode *mode;
+	const char *self_exe;    /* the file arbord was started from: what
+				  * a re-exec runs by default */
+	char *const *argv;       /* arbord's command line, without --resume */
+	struct arb_state_in *resume; /* a re-exec's state, or NULL: boot */
+};
+
 /*
- * Runs the tree of `spec` (borrowed; the living tree changes it, and a
- * reload reads config_path again) on libev's default loop until the root
- * is down, serving the control socket at socket_path. `mode` (borrowed)
- * says how: as a service manager, or as PID 1 (init/init.h), where the root's
- * end is not arbord's. Returns arbord's exit status (M10): 0 after a
- * requested stop or an auto shutdown, 1 after the root gave up or failed
- * to start; -errno if the runtime itself could not be set up (nothing was
- * started then): -EALREADY when another arbord serves socket_path. As the
- * system's init it returns only when it is not PID 1 after all (--init).
+ * Runs the tree of `spec` on libev's default loop until the root is down,
+ * serving the control socket at socket_path, as `mode` says: as a service
+ * manager, or as PID 1 (init/init.h), where the root's end is not
+ * arbord's. With `resume`, the tree is not booted but taken over from the
+ * state of the image that re-exec'd into this one (runtime_state.h).
+ * Returns arbord's exit status (M10): 0 after a requested stop or an auto
+ * shutdown, 1 after the root gave up or failed to start; -errno if the
+ * runtime itself could not be set up (nothing was started then):
+ * -EALREADY when another arbord serves socket_path, -EINVAL when the
+ * resume state was refused. As the system's init it returns only when it
+ * is not PID 1 after all (--init).
  */
-int arb_runtime_run(struct arb_spec *spec, const char *config_path,
-		    const char *socket_path, const struct arb_mode *mode);
+int arb_runtime_run(const struct arb_runtime_args *args);
 
 #endif

@@ -278,3 +278,93 @@ arb_service_procs_signal_main(const struct arb_service_procs *ps,
 		return arb_pidfd_signal(&s->first, signo);
 	return -ESRCH;
 }
+
+/* ---- across a re-exec --------------------------------------------------- */
+
+static json_t *
+save_pidfd(const struct arb_pidfd *p, struct arb_state_out *o)
+{
+	json_t *fd = p->fd >= 0 ? arb_state_out_fd(o, p->fd) : json_integer(-1);
+
+	return fd ? json_pack("{s:i,s:o,s:b}", "pid", p->pid, "fd", fd, "gone",
+			      p->gone)
+		  : NULL;
+}
+
+json_t *
+arb_service_procs_save(const struct arb_service_procs *ps, uint32_t node,
+		       struct arb_state_out *o)
+{
+	const struct arb_service_proc *s = &ps->v[node];
+
+	if (s->first.pid == 0 && s->main.pid == 0)
+		return json_null();
+	return json_pack("{s:o,s:o,s:b,s:b,s:b}", "first",
+			 save_pidfd(&s->first, o), "main",
+			 save_pidfd(&s->main, o), "first_is_main",
+			 arb_pidmap_get(&ps->mains, s->first.pid) == node,
+			 "main_is_main",
+			 s->main.pid > 0 &&
+				 arb_pidmap_get(&ps->mains, s->main.pid) == node,
+			 "group",
+			 arb_pidmap_get(&ps->groups, s->first.pid) == node);
+}
+
+static int
+restore_pidfd(struct arb_state_in *in, const json_t *obj, const char *what,
+	      const char *key, struct arb_pidfd *ret)
+{
+	const json_t *p;
+	int64_t pid;
+	bool gone;
+	int fd;
+
+	if (arb_state_object(in, obj, what, key, &p) < 0 ||
+	    arb_state_int(in, p, what, "pid", 0, INT32_MAX, &pid) < 0 ||
+	    arb_state_bool(in, p, what, "gone", &gone) < 0 ||
+	    arb_state_fd(in, p, what, "fd", &fd) < 0)
+		return -EINVAL;
+	ret->pid = (int)pid;
+	ret->fd = fd;
+	ret->gone = gone;
+	return 0;
+}
+
+int
+arb_service_procs_restore(struct arb_service_procs *ps, uint32_t node,
+			  struct arb_state_in *in, const json_t *obj,
+			  const char *what)
+{
+	struct arb_service_proc *s = &ps->v[node];
+	bool first_is_main, main_is_main, group;
+	int r;
+
+	if (!obj || json_is_null(obj))
+		return 0;
+	if (restore_pidfd(in, obj, what, "first", &s->first) < 0 ||
+	    restore_pidfd(in, obj, what, "main", &s->main) < 0 ||
+	    arb_state_bool(in, obj, what, "first_is_main", &first_is_main) < 0 ||
+	    arb_state_bool(in, obj, what, "main_is_main", &main_is_main) < 0 ||
+	    arb_state_bool(in, obj, what, "group", &group) < 0)
+		return -EINVAL;
+	if ((first_is_main || group) && s->first.pid <= 0)
+		return arb_state_fail(in, "%s: a main process without a pid",
+				      what);
+	if (main_is_main && s->main.pid <= 0)
+		return arb_state_fail(in, "%s: MAINPID without a pid", what);
+	if (arb_pidmap_get(&ps->mains, s->first.pid) != ARB_NONE ||
+	    arb_pidmap_get(&ps->mains, s->main.pid) != ARB_NONE ||
+	    arb_pidmap_get(&ps->groups, s->first.pid) != ARB_NONE)
+		return arb_state_fail(in, "%s: a process of two services",
+				      what);
+	r = 0;
+	if (first_is_main)
+		r = arb_pidmap_put(&ps->mains, s->first.pid, node);
+	if (r == 0 && main_is_main)
+		r = arb_pidmap_put(&ps->mains, s->main.pid, node);
+	if (r == 0 && group)
+		r = arb_pidmap_put(&ps->groups, s->first.pid, node);
+	return r == -ENOMEM ? r : r < 0 ? arb_state_fail(in, "%s: pid map: %s",
+							 what, strerror(-r))
+				      : 0;
+}

@@ -10,7 +10,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "pidfd.h"
+#include "state/state.h"
 #include "pidmap.h"
 
 struct arb_service_procs {
@@ -108,5 +111,16 @@ int arb_service_procs_signal(const struct arb_service_procs *ps,
  */
 int arb_service_procs_signal_main(const struct arb_service_procs *ps,
 				  uint32_t node, int pid, int signo);
+
+/*
+ * Across a re-exec: what node holds (its pidfds passed, json null when
+ * nothing), and back into ps in the new image, where nothing is held for
+ * node yet. 0, -EINVAL (in's error set) or -ENOMEM.
+ */
+json_t *arb_service_procs_save(const struct arb_service_procs *ps,
+			       uint32_t node, struct arb_state_out *o);
+int arb_service_procs_restore(struct arb_service_procs *ps, uint32_t node,
+			      struct arb_state_in *in, const json_t *obj,
+			      const char *what);
 
 #endif

@@ -19,6 +19,7 @@
 
 #include <ev.h>
 
+#include "clock.h"
 #include "systemd.h"
 
 /*
@@ -39,6 +40,8 @@
 static struct manager {
 	struct ev_loop *loop;       /* NULL: not started with NOTIFY_SOCKET */
 	char *notify_socket;        /* NOTIFY_SOCKET, owned */
+	uint64_t watchdog_usec;     /* WATCHDOG_USEC meant for us; 0: none */
+	bool reloading;             /* RELOADING=1 sent, READY=1 not yet */
 	ev_timer watchdog;          /* WATCHDOG=1 at half WATCHDOG_USEC */
 	ev_timer status_limit;      /* running: a STATUS= went out recently */
 	const struct arb_tree *tree; /* borrowed, from the last step */
@@ -224,6 +227,26 @@ take_listen_fds(int n)
 	}
 }
 
+/* The loop's timers: the STATUS= limit, and the watchdog's keep-alive. */
+static int
+start_timers(void)
+{
+	m.loop = ev_default_loop(EVFLAG_AUTO);
+	if (!m.loop) {
+		arb_manager_done();
+		return -ENOSYS;
+	}
+	ev_timer_init(&m.status_limit, on_status_limit, 0.0, 0.0);
+	/* Half the interval, as sd_watchdog_enabled(3) advises. */
+	if (m.watchdog_usec > 0) {
+		double every = (double)m.watchdog_usec / 2e6;
+
+		ev_timer_init(&m.watchdog, on_watchdog, every, every);
+		ev_timer_start(m.loop, &m.watchdog);
+	}
+	return 0;
+}
+
 int
 arb_manager_init(struct arb_manager_passed *ret)
 {
@@ -248,21 +271,9 @@ arb_manager_init(struct arb_manager_passed *ret)
 	(void)unsetenv("LISTEN_PID");
 	(void)unsetenv("LISTEN_FDNAMES");
 
-	if (m.notify_socket) {
-		m.loop = ev_default_loop(EVFLAG_AUTO);
-		if (!m.loop) {
-			arb_manager_done();
-			return -ENOSYS;
-		}
-		ev_timer_init(&m.status_limit, on_status_limit, 0.0, 0.0);
-		/* Half the interval, as sd_watchdog_enabled(3) advises. */
-		if (watchdog_usec > 0) {
-			double every = (double)watchdog_usec / 2e6;
-
-			ev_timer_init(&m.watchdog, on_watchdog, every, every);
-			ev_timer_start(m.loop, &m.watchdog);
-		}
-	}
+	m.watchdog_usec = watchdog_usec;
+	if (m.notify_socket && start_timers() < 0)
+		return -ENOSYS;
 	ret->first_fd = LISTEN_FDS_START;
 	ret->nfds = n > 0 ? n : 0;
 	ret->control_fd = m.control_fd;
@@ -335,4 +346,78 @@ arb_manager_done(void)
 	free(m.notify_socket);
 	memset(&m, 0, sizeof(m));
 	m.control_fd = -1;
+}
+
+/*
+ * Type=notify-reload (systemd 253): RELOADING=1 with the monotonic time in
+ * microseconds, then READY=1 once the reload (or re-exec) is done.
+ */
+void
+arb_manager_reloading(void)
+{
+	char text[96];
+
+	if (!m.loop || m.reloading || m.stopping)
+		return;
+	snprintf(text, sizeof(text), "RELOADING=1\nMONOTONIC_USEC=%lld",
+		 (long long)arb_monotonic_us());
+	notify_send(text);
+	m.reloading = true;
+}
+
+void
+arb_manager_reloaded(void)
+{
+	if (!m.loop || !m.reloading)
+		return;
+	m.reloading = false;
+	if (m.stopping)
+		return;
+	if (m.tree)
+		status_send("READY=1");
+	else
+		notify_send("READY=1");
+}
+
+bool
+arb_manager_is_reloading(void)
+{
+	return m.reloading;
+}
+
+json_t *
+arb_manager_save(void)
+{
+	if (!m.notify_socket)
+		return json_null();
+	return json_pack("{s:s,s:I,s:b,s:b,s:b}", "notify_socket",
+			 m.notify_socket, "watchdog_usec",
+			 (json_int_t)m.watchdog_usec, "ready", m.ready,
+			 "stopping", m.stopping, "reloading", m.reloading);
+}
+
+int
+arb_manager_resume(struct arb_state_in *in, const json_t *obj)
+{
+	const char *sock;
+	int64_t usec;
+	bool ready, stopping, reloading;
+
+	if (!obj || json_is_null(obj))
+		return 0;
+	if (arb_state_str(in, obj, "manager", "notify_socket", &sock) < 0 ||
+	    arb_state_int(in, obj, "manager", "watchdog_usec", 0,
+			  INT64_MAX / 2, &usec) < 0 ||
+	    arb_state_bool(in, obj, "manager", "ready", &ready) < 0 ||
+	    arb_state_bool(in, obj, "manager", "stopping", &stopping) < 0 ||
+	    arb_state_bool(in, obj, "manager", "reloading", &reloading) < 0)
+		return -EINVAL;
+	m.notify_socket = strdup(sock);
+	if (!m.notify_socket)
+		return -ENOMEM;
+	m.watchdog_usec = (uint64_t)usec;
+	m.ready = ready;
+	m.stopping = stopping;
+	m.reloading = reloading;
+	return start_timers();
 }

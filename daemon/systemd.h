@@ -10,7 +10,12 @@
 #ifndef ARB_MANAGER_H
 #define ARB_MANAGER_H
 
+#include <stdbool.h>
+
+#include <jansson.h>
+
 #include "core/tree.h"
+#include "state/state.h"
 
 /* What systemd passed, for main.c to report. */
 struct arb_manager_passed {
@@ -49,5 +54,22 @@ void arb_manager_step(const struct arb_tree *t, const struct arb_event *ev,
 
 /* Stops the timers, closes a control socket nobody took, frees. */
 void arb_manager_done(void);
+
+/*
+ * Type=notify-reload: RELOADING=1 with MONOTONIC_USEC when a reload or a
+ * re-exec begins, READY=1 when it is done. Nothing without NOTIFY_SOCKET.
+ */
+void arb_manager_reloading(void);
+void arb_manager_reloaded(void);
+bool arb_manager_is_reloading(void);
+
+/*
+ * Across a re-exec: what systemd passed (taken out of the environment at
+ * the first start), as the state's "manager" (json null: nothing), and
+ * back in the new image instead of arb_manager_init. 0, -EINVAL (in's
+ * error set), -ENOMEM or -ENOSYS.
+ */
+json_t *arb_manager_save(void);
+int arb_manager_resume(struct arb_state_in *in, const json_t *obj);
 
 #endif

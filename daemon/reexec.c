@@ -1,0 +1,426 @@
+/*
+ * reexec.c - the old image's side of a re-exec (reexec.h).
+ *
+ *   WAIT_PROBE  until the runtime is settled: save a state, run
+ *               `BINARY --probe-state FD` on it                -> PROBING
+ *   PROBING     the probe exits 0 (its first line names the new
+ *               version)                                       -> WAIT_EXEC
+ *   WAIT_EXEC   until settled again: say event=reexec, hand the
+ *               control socket over, save the state, execv()
+ *
+ * Any failure answers the caller with ReexecFailed and its step, and
+ * nothing is replaced: the probe catches a binary that cannot read this
+ * state or this configuration before anything is handed over. "Settled"
+ * is checked when the loop is about to poll (an ev_prepare), so the state
+ * is saved between two events, never inside one.
+ */
+#include "reexec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "clock.h"
+#include "protocol.h"
+#include "logs/event_log.h"
+#include "runtime_internal.h"
+#include "runtime_state.h"
+#include "systemd.h"
+
+#ifndef ARB_ERR_REEXEC_FAILED
+#define ARB_ERR_REEXEC_FAILED ARB_INTERFACE ".ReexecFailed"
+#endif
+
+enum phase { WAIT_PROBE, PROBING, WAIT_EXEC };
+
+struct arb_reexec {
+	struct runtime *rt;
+	enum phase phase;
+	char *binary;
+	uint64_t req_id;
+	int64_t timeout_ms;
+	ev_prepare settle;
+	ev_timer timer;    /* the wait for a settled moment, or the probe */
+	int probe_pid;
+	int probe_out;     /* the read end of its stdout and stderr */
+	char to[64];       /* the new version, as the probe said */
+};
+
+static void
+event(struct runtime *rt, const char *name, const char *k1, const char *v1,
+      const char *k2, const char *v2, const char *k3, const char *v3)
+{
+	struct arb_event_fields f = {.n = 0};
+	struct arb_logfmt line;
+
+	f.v[f.n++] = (struct arb_event_field){.key = "event", .str = name};
+	if (k1)
+		f.v[f.n++] = (struct arb_event_field){.key = k1, .str = v1};
+	if (k2)
+		f.v[f.n++] = (struct arb_event_field){.key = k2, .str = v2};
+	if (k3)
+		f.v[f.n++] = (struct arb_event_field){.key = k3, .str = v3};
+	arb_events_format_fields(&f, &line);
+	arb_logs_event(rt->logs, line.buf, line.len);
+	arb_control_event(rt->control, &f);
+}
+
+static void
+reexec_end(struct runtime *rt)
+{
+	struct arb_reexec *x = rt->reexec;
+
+	if (!x)
+		return;
+	ev_prepare_stop(rt->loop, &x->settle);
+	ev_timer_stop(rt->loop, &x->timer);
+	if (x->probe_pid > 0) {
+		/* The probe is reaped by the loop like any orphan. */
+		(void)kill(x->probe_pid, SIGKILL);
+	}
+	if (x->probe_out >= 0)
+		close(x->probe_out);
+	free(x->binary);
+	free(x);
+	rt->reexec = NULL;
+}
+
+/* The caller learns why nothing was replaced; so does the log. */
+static void
+fail(struct runtime *rt, const char *step, const char *reason)
+{
+	struct arb_reexec *x = rt->reexec;
+	json_t *p = json_pack("{s:s,s:s}", "step", step, "reason", reason);
+
+	event(rt, "reexec_failed", "step", step, "reason", reason,
+	      x ? "binary" : NULL, x ? x->binary : NULL);
+	if (x && x->req_id)
+		arb_control_complete(rt->control, x->req_id,
+				     ARB_ERR_REEXEC_FAILED, p);
+	json_decref(p);
+	reexec_end(rt);
+}
+
+/* The file exec'd: absolute, a regular file we may execute. */
+static int
+check_binary(const char *path, char *why, size_t size)
+{
+	struct stat st;
+
+	if (path[0] != '/') {
+		snprintf(why, size, "%s: not an absolute path", path);
+		return -EINVAL;
+	}
+	if (stat(path, &st) < 0 || access(path, X_OK) < 0) {
+		snprintf(why, size, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, size, "%s: not a regular file", path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void on_settle(struct ev_loop *loop, ev_prepare *w, int revents);
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
+
+static void
+wait_settled(struct arb_reexec *x, enum phase phase)
+{
+	x->phase = phase;
+	ev_timer_stop(x->rt->loop, &x->timer);
+	ev_timer_set(&x->timer, (double)x->timeout_ms / 1000.0, 0.0);
+	ev_timer_start(x->rt->loop, &x->timer);
+	ev_prepare_start(x->rt->loop, &x->settle);
+}
+
+void
+arb_reexec_request(struct runtime *rt, const char *binary, int64_t timeout_ms,
+		   uint64_t req_id)
+{
+	struct arb_reexec *x;
+	char why[512];
+
+	if (rt->reexec) {
+		json_t *p = json_pack("{s:s,s:s}", "step", "busy", "reason",
+				      "a re-exec is already under way");
+
+		arb_control_complete(rt->control, req_id,
+				     ARB_ERR_REEXEC_FAILED, p);
+		json_decref(p);
+		return;
+	}
+	x = calloc(1, sizeof(*x));
+	if (!x || !(x->binary = strdup(binary ? binary : rt->self_exe))) {
+		free(x);
+		arb_control_complete(rt->control, req_id,
+				     ARB_ERR_REEXEC_FAILED, NULL);
+		return;
+	}
+	x->rt = rt;
+	x->req_id = req_id;
+	x->timeout_ms = timeout_ms > 0 ? timeout_ms : ARB_REEXEC_TIMEOUT_MS;
+	x->probe_out = -1;
+	ev_prepare_init(&x->settle, on_settle);
+	x->settle.data = x;
+	ev_timer_init(&x->timer, on_timer, 0.0, 0.0);
+	x->timer.data = x;
+	rt->reexec = x;
+	if (check_binary(x->binary, why, sizeof(why)) < 0) {
+		fail(rt, "binary", why);
+		return;
+	}
+	wait_settled(x, WAIT_PROBE);
+}
+
+static void
+on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct arb_reexec *x = w->data;
+
+	if (x->phase == PROBING)
+		fail(x->rt, "probe", "the new binary did not answer within "
+		     "10s");
+	else
+		fail(x->rt, "busy", "no moment to save the state came within "
+		     "the timeout: a start, a reload or a change is under way");
+}
+
+/* The new binary's command line: arbord's, then --resume FD. */
+static char **
+resume_argv(struct runtime *rt, const char *binary, const char *flag, int fd)
+{
+	size_t n = 0;
+	char **argv;
+	char num[16];
+
+	while (rt->argv[n])
+		n++;
+	argv = calloc(n + 3, sizeof(*argv));
+	if (!argv)
+		return NULL;
+	snprintf(num, sizeof(num), "%d", fd);
+	argv[0] = (char *)binary;
+	for (size_t i = 1; i < n; i++)
+		argv[i] = rt->argv[i];
+	argv[n] = (char *)flag;
+	argv[n + 1] = strdup(num);
+	if (!argv[n + 1]) {
+		free(argv);
+		return NULL;
+	}
+	return argv;
+}
+
+static void
+free_argv(char **argv)
+{
+	size_t n = 0;
+
+	if (!argv)
+		return;
+	while (argv[n])
+		n++;
+	free(argv[n - 1]); /* the descriptor's number */
+	free(argv);
+}
+
+/*
+ * `BINARY --probe-state FD`, its output into a pipe. The probe gets the
+ * descriptors the state names (their close-on-exec cleared in the child
+ * only), as the new image will. 0 or -errno.
+ */
+static int
+start_probe(struct arb_reexec *x, struct arb_state_out *o, int state_fd)
+{
+	char **argv = resume_argv(x->rt, x->binary, "--probe-state", state_fd);
+	int p[2], pid;
+
+	if (!argv)
+		return -ENOMEM;
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		free_argv(argv);
+		return -errno;
+	}
+	pid = fork();
+	if (pid == 0) {
+		(void)arb_state_out_pass(o, true);
+		(void)dup2(p[1], STDOUT_FILENO);
+		(void)dup2(p[1], STDERR_FILENO);
+		(void)setpgid(0, 0);
+		execv(x->binary, argv);
+		_exit(127);
+	}
+	close(p[1]);
+	free_argv(argv);
+	if (pid < 0) {
+		close(p[0]);
+		return -errno;
+	}
+	x->probe_pid = pid;
+	x->probe_out = p[0];
+	(void)fcntl(p[0], F_SETFL, O_NONBLOCK);
+	return 0;
+}
+
+static void
+probe(struct arb_reexec *x)
+{
+	struct runtime *rt = x->rt;
+	struct arb_state_out o;
+	int fd = -1, r;
+	char why[128];
+
+	r = arb_state_out_init(&o);
+	if (r == 0)
+		r = rt_save(rt, &o, x->binary);
+	if (r == 0)
+		r = arb_state_out_write(&o, &fd);
+	if (r == 0)
+		r = start_probe(x, &o, fd);
+	if (fd >= 0)
+		close(fd);
+	arb_state_out_done(&o);
+	if (r < 0) {
+		snprintf(why, sizeof(why), "%s", strerror(-r));
+		fail(rt, "save", why);
+		return;
+	}
+	x->phase = PROBING;
+	ev_prepare_stop(rt->loop, &x->settle);
+	ev_timer_stop(rt->loop, &x->timer);
+	ev_timer_set(&x->timer, ARB_REEXEC_PROBE_MS / 1000.0, 0.0);
+	ev_timer_start(rt->loop, &x->timer);
+}
+
+/* What the probe said, its first lines, without the newline at the end. */
+static void
+probe_said(struct arb_reexec *x, char *buf, size_t size)
+{
+	ssize_t n = read(x->probe_out, buf, size - 1);
+
+	buf[n > 0 ? n : 0] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	if (n <= 0)
+		snprintf(buf, size, "no output");
+}
+
+bool
+arb_reexec_reaped(struct runtime *rt, int pid, int status)
+{
+	struct arb_reexec *x = rt->reexec;
+	char said[1024], version[64], why[1200];
+	int state_version;
+
+	if (!x || x->phase != PROBING || pid != x->probe_pid)
+		return false;
+	x->probe_pid = 0;
+	probe_said(x, said, sizeof(said));
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 127 &&
+		    strcmp(said, "no output") == 0)
+			snprintf(why, sizeof(why), "%s: could not be run",
+				 x->binary);
+		else
+			snprintf(why, sizeof(why), "%s", said);
+		fail(rt, "probe", why);
+		return true;
+	}
+	if (sscanf(said, "arbord %63s state %d", version, &state_version) != 2) {
+		snprintf(why, sizeof(why), "%s: not an arbord that can resume: "
+			 "it said '%.200s'", x->binary, said);
+		fail(rt, "probe", why);
+		return true;
+	}
+	snprintf(x->to, sizeof(x->to), "%s", version);
+	close(x->probe_out);
+	x->probe_out = -1;
+	wait_settled(x, WAIT_EXEC);
+	return true;
+}
+
+/*
+ * The point of no return, unless execv() fails: the clients are told and
+ * let go, the state is saved with every descriptor, and the new image
+ * takes over. On failure the old image takes the control socket back.
+ */
+static void
+exec_new(struct arb_reexec *x)
+{
+	struct runtime *rt = x->rt;
+	struct arb_state_out o;
+	json_t *ctl = NULL;
+	char **argv = NULL;
+	char why[256];
+	int fd = -1, r;
+
+	ev_prepare_stop(rt->loop, &x->settle);
+	ev_timer_stop(rt->loop, &x->timer);
+	event(rt, "reexec", "from", ARB_VERSION, "to", x->to, "binary",
+	      x->binary);
+	arb_logs_drain_console(rt->logs, 100);
+	r = arb_state_out_init(&o);
+	if (r == 0)
+		r = rt_save(rt, &o, x->binary);
+	if (r == 0)
+		r = arb_control_hand_over(rt->control, x->req_id, ARB_VERSION,
+					  x->to, &o, &ctl);
+	if (r == 0 && json_object_set_new(o.root, "control", ctl) < 0)
+		r = -ENOMEM;
+	if (r == 0)
+		r = arb_state_out_write(&o, &fd);
+	if (r == 0 && !(argv = resume_argv(rt, x->binary, "--resume", fd)))
+		r = -ENOMEM;
+	if (r == 0) {
+		arb_manager_reloading();
+		r = arb_state_out_pass(&o, true);
+		if (r == 0) {
+			execv(x->binary, argv);
+			r = -errno;
+		}
+		(void)arb_state_out_pass(&o, false);
+		arb_manager_reloaded();
+	}
+	/* Still here: the exec failed, nothing was replaced. */
+	free_argv(argv);
+	if (fd >= 0)
+		close(fd);
+	arb_state_out_done(&o);
+	arb_control_take_back(rt->control);
+	snprintf(why, sizeof(why), "%s: %s", x->binary, strerror(-r));
+	fail(rt, "exec", why);
+}
+
+static void
+on_settle(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct arb_reexec *x = w->data;
+
+	if (!rt_settled(x->rt))
+		return;
+	if (arb_tree_stopping(x->rt->tree)) {
+		fail(x->rt, "busy", "the tree is stopping");
+		return;
+	}
+	if (x->phase == WAIT_PROBE)
+		probe(x);
+	else
+		exec_new(x);
+}
+
+void
+arb_reexec_free(struct runtime *rt)
+{
+	reexec_end(rt);
+}
