@@ -50,6 +50,12 @@ arb_faults_queue_may_grow(void)
 	return fault_number("ARBOR_FAULT_QUEUE_GROW") != 0;
 }
 
+bool
+arb_faults_resume_fails(void)
+{
+	return fault_number("ARBOR_FAULT_RESUME") == 1;
+}
+
 #else
 
 void
@@ -67,6 +73,12 @@ bool
 arb_faults_queue_may_grow(void)
 {
 	return true;
+}
+
+bool
+arb_faults_resume_fails(void)
+{
+	return false;
 }
 
 #endif

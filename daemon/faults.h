@@ -26,4 +26,11 @@ uint32_t arb_faults_queue_cap(uint32_t cap);
  * as if memory had run out. */
 bool arb_faults_queue_may_grow(void);
 
+/*
+ * Whether the new image of a re-exec fails to take the state over (with
+ * ARBOR_FAULT_RESUME=1), after it took the control socket: its fallback
+ * is tested with a state the probe found good.
+ */
+bool arb_faults_resume_fails(void);
+
 #endif

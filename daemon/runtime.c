@@ -1816,6 +1816,9 @@ resume(struct runtime *rt, const struct arb_runtime_args *a)
 	arb_control_set_logs(rt->control, rt->logs);
 	arb_logs_set_follower(rt->logs, arb_control_log_line, rt->control);
 	r = become_supervisor(rt);
+	if (r == 0 && arb_faults_resume_fails())
+		r = arb_state_fail(a->resume, "ARBOR_FAULT_RESUME: refused "
+				   "for a test");
 	if (r == 0)
 		r = rt_restore(rt, a->resume);
 	if (r < 0)

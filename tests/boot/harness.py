@@ -35,6 +35,7 @@ SCENARIOS = {
     "crashloop": scenarios.crashloop(),
     "badconfig": scenarios.badconfig(),
     "badconfig_noshell": scenarios.badconfig_noshell(),
+    "reexec": scenarios.reexec(),
 }
 
 # Guest paths a scenario's initramfs leaves out.

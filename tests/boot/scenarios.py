@@ -65,6 +65,33 @@ exec sleep 1000
 """
 
 
+# The re-exec scenario: arbord (/init) is copied to another file, the new
+# binary, and re-exec'd into it; a binary that cannot start is refused;
+# then b is killed and restarted by the new image, which powers off.
+DRIVER_REEXEC = DRIVER_HEAD + r"""
+old=$(cat /tmp/b.pid)
+cp /init /tmp/arbord-new
+arborctl reexec --binary /tmp/arbord-new
+echo "reexec rc=$?"
+arborctl reexec --binary /bin/false
+echo "refused rc=$?"
+[ "$(cat /tmp/b.pid)" = "$old" ] && echo "b kept pid=$old"
+echo "exe $(readlink /proc/1/exe)"
+kill -KILL "$old"
+i=0
+new=$old
+while [ $i -lt 100 ]; do
+	new=$(cat /tmp/b.pid 2>/dev/null)
+	[ -n "$new" ] && [ "$new" != "$old" ] && break
+	sleep 0.1
+	i=$((i + 1))
+done
+echo "b restarted pid=$new"
+arborctl poweroff
+exec sleep 1000
+"""
+
+
 def _service(name):
     return (f'  {{ name = "{name}"; exec = [ "/bin/sh", "/etc/svc.sh", '
             f'"{name}" ]; }},\n')
@@ -89,6 +116,10 @@ def boot(driver=DRIVER_BOOT):
 
 def bench():
     return boot(DRIVER_BENCH)
+
+
+def reexec():
+    return boot(DRIVER_REEXEC)
 
 
 def crashloop():

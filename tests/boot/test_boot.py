@@ -223,3 +223,27 @@ def test_bad_configuration_without_a_shell_reboots_once(boots):
     assert ending == "restart", why
     assert len(events(boot, "mode")) == 1, why
     assert not boot.find("Kernel panic"), why
+
+
+def test_reexec_as_the_systems_init(boots):
+    """arbord, PID 1 of a real kernel, re-execs into a new binary and
+    keeps supervising: b's process is kept, then killed and restarted by
+    the new image; a binary that cannot start is refused and the system
+    stays up; poweroff ends it as it would have."""
+    boot, ending = boots.wait("reexec")
+    why = boot.console()
+    assert ending == "poweroff", why
+    in_order(boot, [
+        r"^event=reexec from=\S+ to=\S+ binary=/tmp/arbord-new$",
+        r"^event=resumed from=\S+ to=\S+ away_ms=\d+$",
+        r"^reexec: arbord \S+ -> \S+ \(/tmp/arbord-new\)",
+        r"^reexec rc=0$",
+        r"^event=reexec_failed step=probe ",
+        r"^refused rc=1$",
+        r"^b kept pid=\d+$",
+        r"^exe /tmp/arbord-new$",
+        r"^event=exit path=b ",
+        r"^b restarted pid=\d+$",
+        r"^event=reboot action=poweroff$",
+        r"reboot: Power down$"])
+    assert not boot.find("Kernel panic"), why

@@ -528,3 +528,67 @@ def test_service_manager_refuses_poweroff(arbord):
     assert not a.find("mode")
     assert ctl(a.socket, "shutdown").returncode == 0
     assert a.wait_exit() == 0
+
+
+# ---- re-exec (issue 13) ----------------------------------------------------
+
+
+def status_pids(sock):
+    """path -> pid of every running service, as arborctl -j status says."""
+    r = ctl(sock, "-j", "status")
+    assert r.returncode == 0, r.stderr
+    return {n["path"]: n["pid"] for n in json.loads(r.stdout)["nodes"]
+            if "pid" in n}
+
+
+@pytest.mark.parametrize("mode", ["--init", "--container"])
+def test_pid1_reexec_keeps_supervising(pidns, mode):
+    """As PID 1 (the system's or a container's): re-exec into a new
+    binary, every process kept; a death afterwards is a restart as
+    before; a binary that cannot start is refused and the system stays
+    up; the end is what it would have been."""
+    a = pidns(tree([service("a", SLEEP), service("b", SLEEP)]),
+              args=[mode])
+    a.wait_event("start", "b")
+    wait_until(lambda: a.socket.exists(), what="the control socket")
+    before = status_pids(a.socket)
+    host = a.host_pid()
+    r = ctl(a.socket, "reexec")
+    assert r.returncode == 0, (r.stdout, r.stderr, a.lines[-20:])
+    a.wait_event("resumed")
+    assert a.host_pid() == host
+    assert status_pids(a.socket) == before
+    for binary in ("/bin/false", "/nonexistent"):
+        r = ctl(a.socket, "reexec", "--binary", binary)
+        assert r.returncode == 1 and "refused" in r.stderr, r.stderr
+    assert len(a.find("resumed")) == 1
+    assert ctl(a.socket, "kill", "-s", "KILL", "a").returncode == 0
+    a.wait_event("start", "a", count=2)
+    assert status_pids(a.socket)["b"] == before["b"]
+    if mode == "--init":
+        assert ctl(a.socket, "poweroff").returncode == 0
+        assert a.wait_exit() == -signal.SIGINT
+    else:
+        a.signal(signal.SIGTERM)
+        assert a.wait_exit() == 0
+    assert [t for t in a.tree_trace() if t.startswith("stop")] == \
+        ["stop b", "stop a", "stop /"]
+
+
+def test_pid1_resume_failure_keeps_a_working_init(pidns):
+    """The new image cannot take the state over (a fault hook, after the
+    probe passed): as the system's init it does not exit, it stops what
+    the old image ran and boots the tree from the configuration."""
+    a = pidns(tree([service("a", SLEEP)]), args=["--init"],
+              arbord=FAULTS_ARBORD, env={"ARBOR_FAULT_RESUME": "1"})
+    a.wait_event("start", "a")
+    wait_until(lambda: a.socket.exists(), what="the control socket")
+    host = a.host_pid()
+    ctl(a.socket, "reexec", "--binary", FAULTS_ARBORD)
+    a.wait_event("start", "a", count=2, timeout=20)
+    assert any("cannot resume" in l for l in a.lines)
+    assert a.host_pid() == host and a.proc.poll() is None
+    wait_until(lambda: ctl(a.socket, "status", "a").returncode == 0,
+               what="arborctl served again")
+    assert ctl(a.socket, "poweroff").returncode == 0
+    assert a.wait_exit() == -signal.SIGINT
