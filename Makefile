@@ -81,7 +81,7 @@ UNIT_TESTS := tests/unit/test_tree tests/unit/test_living tests/unit/test_lifecy
 	tests/unit/test_wire \
 	tests/unit/test_sockpath tests/unit/test_render tests/unit/test_notify \
 	tests/unit/test_logring tests/unit/test_shutdown \
-	tests/unit/test_child_spec tests/unit/test_plan
+	tests/unit/test_child_spec tests/unit/test_plan tests/unit/test_spec_json
 
 .PHONY: all check unit golden pytest integration conformance lint install \
 	uninstall clean bench golden-update fuzz boot boot-bins bench-boot
@@ -150,6 +150,15 @@ PLAN_TEST_OBJS := $(CORE_SRCS:.c=.o) $(CONFIG_SRCS:.c=.o) \
 tests/unit/test_plan: tests/unit/test_plan.c $(PLAN_TEST_OBJS)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DEP_CFLAGS) -o $@ $< \
 		$(PLAN_TEST_OBJS) $(LDFLAGS) $(CMOCKA_LIBS) \
+		$(call pc_libs,libconfig,-lconfig) $(JANSSON_LIBS)
+
+# The codec (jansson) with the loader for the golden configurations and
+# state.c's checked getters.
+SPEC_JSON_TEST_OBJS := $(CORE_SRCS:.c=.o) $(CONFIG_SRCS:.c=.o) \
+	daemon/state/spec_json.o daemon/state/state.o daemon/signames.o
+tests/unit/test_spec_json: tests/unit/test_spec_json.c $(SPEC_JSON_TEST_OBJS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DEP_CFLAGS) -o $@ $< \
+		$(SPEC_JSON_TEST_OBJS) $(LDFLAGS) $(CMOCKA_LIBS) \
 		$(call pc_libs,libconfig,-lconfig) $(JANSSON_LIBS)
 
 tests/unit/test_shutdown: tests/unit/test_shutdown.c daemon/core/shutdown.o
