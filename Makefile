@@ -350,7 +350,15 @@ tests/fuzz/notify_fuzz: tests/fuzz/notify_fuzz.c daemon/notify.c daemon/fdutil.c
 		-o $@ tests/fuzz/notify_fuzz.c daemon/notify.c daemon/fdutil.c \
 		$(call pc_libs,libev,-lev)
 
-fuzz: tests/fuzz/config_fuzz tests/fuzz/wire_fuzz tests/fuzz/notify_fuzz
+# The re-exec state's reader: the container and the spec codec.
+STATE_FUZZ_SRCS := tests/fuzz/state_fuzz.c daemon/state/state.c \
+	daemon/state/spec_json.c $(CORE_SRCS)
+tests/fuzz/state_fuzz: $(STATE_FUZZ_SRCS) $(HEADERS)
+	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+		$(JANSSON_CFLAGS) -o $@ $(STATE_FUZZ_SRCS) $(JANSSON_LIBS)
+
+fuzz: tests/fuzz/config_fuzz tests/fuzz/wire_fuzz tests/fuzz/notify_fuzz \
+		tests/fuzz/state_fuzz
 	rm -rf tests/fuzz/corpus && mkdir -p tests/fuzz/corpus
 	cp tests/golden/*.conf tests/fuzz/corpus/
 	LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp \
@@ -361,6 +369,10 @@ fuzz: tests/fuzz/config_fuzz tests/fuzz/wire_fuzz tests/fuzz/notify_fuzz
 	tests/fuzz/wire_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
 		tests/fuzz/wire_corpus
 	tests/fuzz/notify_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096
+	rm -rf tests/fuzz/state_corpus && mkdir -p tests/fuzz/state_corpus
+	cp tests/fuzz/state_seeds/* tests/fuzz/state_corpus/
+	tests/fuzz/state_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+		tests/fuzz/state_corpus
 
 bench: daemon/arbord
 	$(MAKE) -C tests/bench
@@ -371,8 +383,10 @@ bench: daemon/arbord
 clean:
 	rm -f daemon/*.o daemon/*/*.o common/*.o ctl/*.o daemon/arbord ctl/arborctl \
 		$(UNIT_TESTS) $(FLAGS_STAMP) tests/fuzz/config_fuzz \
-		tests/fuzz/wire_fuzz tests/fuzz/notify_fuzz $(HELPERS) \
+		tests/fuzz/wire_fuzz tests/fuzz/notify_fuzz tests/fuzz/state_fuzz \
+		$(HELPERS) \
 		$(FAULTS_ARBORD) $(FAULTS_OBJ) \
 		$(BOOT_STAMP)
-	rm -rf tests/fuzz/corpus tests/fuzz/wire_corpus $(BOOT_DIR)
+	rm -rf tests/fuzz/corpus tests/fuzz/wire_corpus tests/fuzz/state_corpus \
+		$(BOOT_DIR)
 	$(MAKE) -C tests/bench clean 2>/dev/null || true
