@@ -81,7 +81,7 @@ UNIT_TESTS := tests/unit/test_tree tests/unit/test_living tests/unit/test_lifecy
 	tests/unit/test_wire \
 	tests/unit/test_sockpath tests/unit/test_render tests/unit/test_notify \
 	tests/unit/test_logring tests/unit/test_shutdown \
-	tests/unit/test_child_spec tests/unit/test_plan
+	tests/unit/test_child_spec tests/unit/test_plan tests/unit/test_spec_json
 
 .PHONY: all check unit golden pytest integration conformance lint install \
 	uninstall clean bench golden-update fuzz boot boot-bins bench-boot
@@ -150,6 +150,15 @@ PLAN_TEST_OBJS := $(CORE_SRCS:.c=.o) $(CONFIG_SRCS:.c=.o) \
 tests/unit/test_plan: tests/unit/test_plan.c $(PLAN_TEST_OBJS)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DEP_CFLAGS) -o $@ $< \
 		$(PLAN_TEST_OBJS) $(LDFLAGS) $(CMOCKA_LIBS) \
+		$(call pc_libs,libconfig,-lconfig) $(JANSSON_LIBS)
+
+# The codec (jansson) with the loader for the golden configurations and
+# state.c's checked getters.
+SPEC_JSON_TEST_OBJS := $(CORE_SRCS:.c=.o) $(CONFIG_SRCS:.c=.o) \
+	daemon/state/spec_json.o daemon/state/state.o daemon/signames.o
+tests/unit/test_spec_json: tests/unit/test_spec_json.c $(SPEC_JSON_TEST_OBJS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DEP_CFLAGS) -o $@ $< \
+		$(SPEC_JSON_TEST_OBJS) $(LDFLAGS) $(CMOCKA_LIBS) \
 		$(call pc_libs,libconfig,-lconfig) $(JANSSON_LIBS)
 
 tests/unit/test_shutdown: tests/unit/test_shutdown.c daemon/core/shutdown.o
@@ -341,7 +350,15 @@ tests/fuzz/notify_fuzz: tests/fuzz/notify_fuzz.c daemon/notify.c daemon/fdutil.c
 		-o $@ tests/fuzz/notify_fuzz.c daemon/notify.c daemon/fdutil.c \
 		$(call pc_libs,libev,-lev)
 
-fuzz: tests/fuzz/config_fuzz tests/fuzz/wire_fuzz tests/fuzz/notify_fuzz
+# The re-exec state's reader: the container and the spec codec.
+STATE_FUZZ_SRCS := tests/fuzz/state_fuzz.c daemon/state/state.c \
+	daemon/state/spec_json.c $(CORE_SRCS)
+tests/fuzz/state_fuzz: $(STATE_FUZZ_SRCS) $(HEADERS)
+	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+		$(JANSSON_CFLAGS) -o $@ $(STATE_FUZZ_SRCS) $(JANSSON_LIBS)
+
+fuzz: tests/fuzz/config_fuzz tests/fuzz/wire_fuzz tests/fuzz/notify_fuzz \
+		tests/fuzz/state_fuzz
 	rm -rf tests/fuzz/corpus && mkdir -p tests/fuzz/corpus
 	cp tests/golden/*.conf tests/fuzz/corpus/
 	LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp \
@@ -352,6 +369,10 @@ fuzz: tests/fuzz/config_fuzz tests/fuzz/wire_fuzz tests/fuzz/notify_fuzz
 	tests/fuzz/wire_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
 		tests/fuzz/wire_corpus
 	tests/fuzz/notify_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096
+	rm -rf tests/fuzz/state_corpus && mkdir -p tests/fuzz/state_corpus
+	cp tests/fuzz/state_seeds/* tests/fuzz/state_corpus/
+	tests/fuzz/state_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+		tests/fuzz/state_corpus
 
 bench: daemon/arbord
 	$(MAKE) -C tests/bench
@@ -362,8 +383,10 @@ bench: daemon/arbord
 clean:
 	rm -f daemon/*.o daemon/*/*.o common/*.o ctl/*.o daemon/arbord ctl/arborctl \
 		$(UNIT_TESTS) $(FLAGS_STAMP) tests/fuzz/config_fuzz \
-		tests/fuzz/wire_fuzz tests/fuzz/notify_fuzz $(HELPERS) \
+		tests/fuzz/wire_fuzz tests/fuzz/notify_fuzz tests/fuzz/state_fuzz \
+		$(HELPERS) \
 		$(FAULTS_ARBORD) $(FAULTS_OBJ) \
 		$(BOOT_STAMP)
-	rm -rf tests/fuzz/corpus tests/fuzz/wire_corpus $(BOOT_DIR)
+	rm -rf tests/fuzz/corpus tests/fuzz/wire_corpus tests/fuzz/state_corpus \
+		$(BOOT_DIR)
 	$(MAKE) -C tests/bench clean 2>/dev/null || true

@@ -397,6 +397,17 @@ const char *arb_on_change_name(enum arb_on_change v);
 int arb_on_change_from_name(const char *name);
 
 /*
+ * Whether s is a spec arbord could have made (spec_check.c): a tree of
+ * supervisors rooted at 0 whose parents and children agree, valid names
+ * unique among siblings, paths that are their parents' plus the name,
+ * pools with their templates, every count within limits.h and every value
+ * in the range the loader allows. 0, or -1 with the first problem in why
+ * ("nodes[3]: ..."). What reads a spec from outside (the re-exec state)
+ * checks it before arb_tree_new or arb_plan may see it.
+ */
+int arb_spec_check(const struct arb_spec *s, char *why, size_t size);
+
+/*
  * ---- The living tree (spec_edit.c) ----
  *
  * A running tree's spec changes: children are added (reload, add, spawn)

@@ -1,0 +1,547 @@
+/*
+ * test_spec_json.c - the live spec as the re-exec state's JSON and back
+ * (state/spec_json.c), and arb_spec_check (core/spec_check.c).
+ *
+ * Every golden configuration survives a round trip exactly (same JSON,
+ * no reload step, same printed form); so does a living spec (pool
+ * instances, dynamic children, pending keys, a free slot in the middle).
+ * Thousands of corruptions of a saved spec, with a fixed seed, each end
+ * in -EINVAL with a message or in a spec that passes arb_spec_check.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config/config.h"
+#include "core/plan.h"
+#include "core/spec.h"
+#include "core/tree.h"
+#include "state/spec_json.h"
+
+static struct arb_spec *
+load_conf(const char *path)
+{
+	struct arb_spec *s = NULL;
+	struct arb_diag diag = {0};
+	int r = arb_config_load(path, &s, &diag);
+
+	for (size_t i = 0; r < 0 && i < diag.n; i++)
+		print_message("%s\n", diag.entries[i].text);
+	arb_diag_done(&diag);
+	return r < 0 ? NULL : s;
+}
+
+static char *
+save_text(const struct arb_spec *s)
+{
+	json_t *j = arb_spec_json_save(s);
+	char *text;
+
+	assert_non_null(j);
+	text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(j);
+	assert_non_null(text);
+	return text;
+}
+
+/* text read back as a spec: 0 and *ret, or the loader's error. */
+static int
+load_text(const char *text, struct arb_spec **ret, char *error, size_t size)
+{
+	struct arb_state_in in = {0};
+	json_error_t jerr;
+	json_t *j = json_loads(text, 0, &jerr);
+	int r;
+
+	assert_non_null(j);
+	r = arb_spec_json_load(&in, j, ret);
+	json_decref(j);
+	if (error)
+		snprintf(error, size, "%s", in.error);
+	return r;
+}
+
+static struct arb_spec *
+round_trip(const struct arb_spec *s)
+{
+	char *text = save_text(s), *again, error[256];
+	struct arb_spec *copy = NULL;
+
+	if (load_text(text, &copy, error, sizeof(error)) != 0)
+		fail_msg("load: %s", error);
+	again = save_text(copy);
+	assert_string_equal(text, again);
+	free(text);
+	free(again);
+	return copy;
+}
+
+static void
+assert_no_step(const struct arb_spec *live, const struct arb_spec *next)
+{
+	struct arb_plan p;
+
+	assert_int_equal(arb_plan_diff(live, next, &p), 0);
+	assert_int_equal(p.nsteps, 0);
+	arb_plan_free(&p);
+}
+
+static char *
+printed(const struct arb_spec *s)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+
+	assert_non_null(out);
+	arb_config_print(s, out);
+	assert_int_equal(fclose(out), 0);
+	return buf;
+}
+
+static void
+assert_same_spec(const struct arb_spec *a, const struct arb_spec *b)
+{
+	char *pa = printed(a), *pb = printed(b);
+
+	assert_string_equal(pa, pb);
+	free(pa);
+	free(pb);
+	assert_no_step(a, b);
+	assert_no_step(b, a);
+}
+
+/* A living spec's plan against itself has steps (its pending keys, its
+ * dynamic children are not the configuration's): a copy's has the same. */
+static void
+assert_same_plan(const struct arb_spec *live, const struct arb_spec *next,
+		 const struct arb_spec *next_copy)
+{
+	struct arb_plan p, q;
+
+	assert_int_equal(arb_plan_diff(live, next, &p), 0);
+	assert_int_equal(arb_plan_diff(live, next_copy, &q), 0);
+	assert_int_equal(p.nsteps, q.nsteps);
+	for (uint32_t i = 0; i < p.nsteps; i++) {
+		assert_int_equal(p.steps[i].op, q.steps[i].op);
+		assert_int_equal(p.steps[i].live, q.steps[i].live);
+		assert_int_equal(p.steps[i].next, q.steps[i].next);
+		assert_int_equal(p.steps[i].apply, q.steps[i].apply);
+		assert_int_equal(p.steps[i].nkeys, q.steps[i].nkeys);
+	}
+	arb_plan_free(&p);
+	arb_plan_free(&q);
+}
+
+/* tests/golden's cases that load, and the example configurations. */
+static unsigned
+each_golden(void (*fn)(const char *path))
+{
+	static const char *const examples[] = {
+		"conf.d/arbor.conf", "conf.d/embedded/arbor.conf",
+	};
+	DIR *dir = opendir("tests/golden");
+	struct dirent *e;
+	unsigned cases = 0;
+	char path[512];
+	struct stat st;
+
+	assert_non_null(dir);
+	while ((e = readdir(dir))) {
+		size_t len = strlen(e->d_name);
+
+		if (e->d_name[0] == '.' || strncmp(e->d_name, "err-", 4) == 0)
+			continue;
+		if (len > 5 && strcmp(e->d_name + len - 5, ".conf") == 0)
+			snprintf(path, sizeof(path), "tests/golden/%s",
+				 e->d_name);
+		else
+			snprintf(path, sizeof(path), "tests/golden/%s/arbor.conf",
+				 e->d_name);
+		if (stat(path, &st) < 0)
+			continue;
+		fn(path);
+		cases++;
+	}
+	closedir(dir);
+	for (size_t i = 0; i < sizeof(examples) / sizeof(*examples); i++) {
+		fn(examples[i]);
+		cases++;
+	}
+	return cases;
+}
+
+static void
+golden_round_trip(const char *path)
+{
+	struct arb_spec *a = load_conf(path), *b;
+	char why[256];
+
+	if (!a)
+		return; /* the golden tests say why */
+	if (arb_spec_check(a, why, sizeof(why)) != 0)
+		fail_msg("%s: the loader's spec fails the check: %s", path, why);
+	b = round_trip(a);
+	assert_same_spec(a, b);
+	arb_spec_free(a);
+	arb_spec_free(b);
+}
+
+static void
+test_golden_round_trip(void **state)
+{
+	assert_true(each_golden(golden_round_trip) >= 10);
+}
+
+/* ---- a living spec ---- */
+
+static const char living_conf[] =
+	"supervisor = { strategy = \"one_for_one\"; };\n"
+	"children = (\n"
+	"  { name = \"a\"; exec = [\"/bin/sleep\", \"1\"]; },\n"
+	"  { name = \"b\"; exec = [\"/bin/sleep\", \"2\"]; "
+	"    on_change = \"next-start\"; stop_timeout = \"infinity\"; },\n"
+	"  { name = \"pool\"; strategy = \"simple_one_for_one\";\n"
+	"    max_children = 10; instances = 2;\n"
+	"    template = { exec = [\"/bin/sleep\", \"3\"]; restart = \"temporary\";"
+	" }; },\n"
+	"  { name = \"sub\"; children = (\n"
+	"    { name = \"c\"; exec = [\"/bin/sleep\", \"4\"]; } ); }\n"
+	");\n";
+
+static const char next_conf[] =
+	"children = (\n"
+	"  { name = \"b\"; exec = [\"/bin/sleep\", \"22\"]; },\n"
+	"  { name = \"extra\"; exec = [\"/bin/true\"]; }\n"
+	");\n";
+
+static struct arb_spec *
+conf_from_text(const char *text)
+{
+	char dir[] = "/tmp/test_spec_json.XXXXXX", path[64];
+	struct arb_spec *s;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/arbor.conf", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+	s = load_conf(path);
+	assert_non_null(s);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+	return s;
+}
+
+/* Pool instances, a grafted dynamic child, pending keys, and a released
+ * node whose slot is free in the middle of the array. */
+static struct arb_spec *
+living_spec(void)
+{
+	struct arb_spec *s = conf_from_text(living_conf);
+	struct arb_spec *next = conf_from_text(next_conf);
+	uint32_t pool = arb_spec_find(s, "pool"), a = arb_spec_find(s, "a");
+	uint32_t b = arb_spec_find(s, "b"), sub = arb_spec_find(s, "sub");
+	char *extra[] = {"--fast", NULL};
+	const char *names[] = {"w1", "w2", "w3"};
+
+	for (size_t i = 0; i < 3; i++) {
+		uint32_t w = arb_spec_instantiate(s, pool, names[i],
+						  i == 1 ? extra : NULL);
+
+		assert_int_not_equal(w, ARB_NONE);
+		assert_int_equal(arb_spec_attach(s, w, 99), 0);
+	}
+	uint32_t x = arb_spec_graft(s, sub, next, arb_spec_find(next, "extra"));
+	assert_int_not_equal(x, ARB_NONE);
+	s->nodes[x].dynamic = true;
+	assert_int_equal(arb_spec_attach(s, x, 0), 0);
+	assert_int_equal(arb_spec_set_pending(s, b, next,
+					      arb_spec_find(next, "b")), 0);
+	arb_spec_detach(s, a);
+	arb_spec_release(s, a);
+	assert_true(s->nodes[a].unused);
+	arb_spec_free(next);
+	return s;
+}
+
+static void
+test_living_round_trip(void **state)
+{
+	struct arb_spec *s = living_spec(), *copy;
+	uint32_t b = arb_spec_find(s, "b");
+	char why[256];
+
+	if (arb_spec_check(s, why, sizeof(why)) != 0)
+		fail_msg("the living spec fails the check: %s", why);
+	copy = round_trip(s);
+	assert_int_equal(copy->nnodes, s->nnodes);
+	assert_int_equal(copy->nfree, s->nfree);
+	for (uint32_t i = 0; i < s->nnodes; i++) {
+		const struct arb_spec_node *n = &s->nodes[i], *c = &copy->nodes[i];
+
+		assert_int_equal(c->unused, n->unused);
+		if (n->unused)
+			continue;
+		assert_string_equal(c->path, n->path);
+		assert_int_equal(c->dynamic, n->dynamic);
+		assert_int_equal(c->is_template, n->is_template);
+		assert_int_equal(c->template_node, n->template_node);
+		assert_int_equal(c->parent, n->parent);
+		assert_int_equal(c->nchildren, n->nchildren);
+		assert_memory_equal(c->children, n->children,
+				    n->nchildren * sizeof(*n->children));
+		assert_int_equal(!c->pending, !n->pending);
+	}
+	assert_non_null(copy->nodes[b].pending);
+	assert_string_equal(copy->nodes[b].pending->argv[1], "22");
+	assert_string_equal(copy->nodes[arb_spec_find(s, "pool/w2")].argv[2],
+			    "--fast");
+	{
+		char *ps = printed(s), *pc = printed(copy);
+
+		assert_string_equal(ps, pc);
+		free(ps);
+		free(pc);
+	}
+	assert_same_plan(s, s, copy);
+	assert_same_plan(copy, copy, s);
+	/* The copy lives on: a slot taken again, pending keys taken. */
+	assert_true(arb_spec_take_pending(copy, b));
+	assert_int_not_equal(arb_spec_instantiate(copy, arb_spec_find(copy,
+			     "pool"), "w4", NULL), ARB_NONE);
+	assert_int_equal(copy->nfree, s->nfree - 1);
+	arb_spec_free(s);
+	arb_spec_free(copy);
+}
+
+static void
+test_check_refuses(void **state)
+{
+	struct arb_spec *s = living_spec();
+	uint32_t b = arb_spec_find(s, "b"), sub = arb_spec_find(s, "sub");
+	char why[256];
+
+	s->nodes[b].depth = 7;
+	assert_int_equal(arb_spec_check(s, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "depth"));
+	s->nodes[b].depth = 1;
+	s->nodes[sub].children[0] = b;
+	assert_int_equal(arb_spec_check(s, why, sizeof(why)), -1);
+	print_message("%s\n", why);
+	arb_spec_free(s);
+}
+
+/* ---- corruption ---- */
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint32_t
+next_random(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (uint32_t)(rng >> 11);
+}
+
+/* Every value of the document with where it sits. */
+struct place {
+	json_t *container;
+	const char *key; /* NULL: an array's element */
+	size_t index;
+};
+
+struct places {
+	struct place *v;
+	size_t n, cap;
+};
+
+static void
+collect(struct places *p, json_t *v)
+{
+	const char *key;
+	json_t *e;
+	size_t i;
+
+	if (json_is_object(v)) {
+		json_object_foreach(v, key, e) {
+			if (p->n == p->cap) {
+				p->cap = p->cap ? p->cap * 2 : 256;
+				p->v = realloc(p->v, p->cap * sizeof(*p->v));
+				assert_non_null(p->v);
+			}
+			p->v[p->n++] = (struct place){v, key, 0};
+			collect(p, e);
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, e) {
+			if (p->n == p->cap) {
+				p->cap = p->cap ? p->cap * 2 : 256;
+				p->v = realloc(p->v, p->cap * sizeof(*p->v));
+				assert_non_null(p->v);
+			}
+			p->v[p->n++] = (struct place){v, NULL, i};
+			collect(p, e);
+		}
+	}
+}
+
+static json_t *
+get(const struct place *pl)
+{
+	return pl->key ? json_object_get(pl->container, pl->key) :
+			 json_array_get(pl->container, pl->index);
+}
+
+static json_t *
+corrupt_value(json_t *old)
+{
+	static const int64_t ints[] = {
+		-2, -1, 0, 1, 2, 3, 15, 64, 65, 255, 256, 1023, 1024, 16384,
+		65535, 65536, INT32_MAX, (int64_t)INT32_MAX + 1, UINT32_MAX,
+		INT64_MAX, INT64_MIN,
+	};
+	static const char *const strs[] = {
+		"", "/", "a", "..", "infinity", "one_for_all", "simple_one_for_one",
+		"service", "supervisor", "fd", "notify", "x/y", "18446744073709551615",
+	};
+
+	switch (next_random() % 8) {
+	case 0:
+		return json_integer(ints[next_random() %
+					 (sizeof(ints) / sizeof(*ints))]);
+	case 1:
+		if (json_is_integer(old))
+			return json_integer(json_integer_value(old) +
+					    (int)(next_random() % 5) - 2);
+		return json_integer(next_random() % 20);
+	case 2:
+		return json_string(strs[next_random() %
+					(sizeof(strs) / sizeof(*strs))]);
+	case 3:
+		return json_null();
+	case 4:
+		return json_boolean(next_random() % 2);
+	case 5:
+		return json_array();
+	case 6:
+		return json_object();
+	default:
+		return json_pack("[i,i]", next_random() % 12,
+				 next_random() % 12);
+	}
+}
+
+/* One random change: a value replaced, or a key or element dropped. */
+static void
+corrupt(json_t *doc)
+{
+	struct places p = {0};
+	struct place *pl;
+
+	collect(&p, doc);
+	pl = &p.v[next_random() % p.n];
+	if (next_random() % 6 == 0) {
+		if (pl->key)
+			json_object_del(pl->container, pl->key);
+		else
+			json_array_remove(pl->container, pl->index);
+	} else if (pl->key) {
+		json_object_set_new(pl->container, pl->key,
+				    corrupt_value(get(pl)));
+	} else {
+		json_array_set_new(pl->container, pl->index,
+				   corrupt_value(get(pl)));
+	}
+	free(p.v);
+}
+
+static unsigned accepted, refused;
+
+static void
+load_corrupted(const json_t *saved, const struct arb_spec *original)
+{
+	json_t *doc = json_deep_copy(saved);
+	struct arb_state_in in = {0};
+	struct arb_spec *s = NULL;
+	unsigned changes = 1 + next_random() % 3;
+	char why[256];
+	int r;
+
+	for (unsigned i = 0; i < changes; i++)
+		corrupt(doc);
+	r = arb_spec_json_load(&in, doc, &s);
+	if (r == 0) {
+		struct arb_plan plan;
+		struct arb_tree *t;
+		json_t *again;
+
+		accepted++;
+		assert_int_equal(arb_spec_check(s, why, sizeof(why)), 0);
+		assert_int_equal(arb_plan_diff(s, original, &plan), 0);
+		arb_plan_free(&plan);
+		assert_int_equal(arb_plan_diff(original, s, &plan), 0);
+		arb_plan_free(&plan);
+		t = arb_tree_new(s);
+		assert_non_null(t);
+		arb_tree_free(t);
+		again = arb_spec_json_save(s);
+		assert_non_null(again);
+		json_decref(again);
+		arb_spec_free(s);
+	} else {
+		refused++;
+		assert_int_equal(r, -EINVAL);
+		assert_true(in.error[0] != '\0');
+	}
+	json_decref(doc);
+}
+
+static void
+test_corrupted_never_crashes(void **state)
+{
+	struct arb_spec *s = living_spec();
+	struct arb_spec *golden = load_conf("tests/golden/all-keys/arbor.conf");
+	json_t *saved = arb_spec_json_save(s);
+	json_t *saved_golden = arb_spec_json_save(golden);
+
+	assert_non_null(saved);
+	assert_non_null(saved_golden);
+	for (unsigned i = 0; i < 3000; i++) {
+		load_corrupted(saved, s);
+		load_corrupted(saved_golden, golden);
+	}
+	print_message("corrupted: %u accepted, %u refused\n", accepted,
+		      refused);
+	assert_true(refused > 1000);
+	json_decref(saved);
+	json_decref(saved_golden);
+	arb_spec_free(s);
+	arb_spec_free(golden);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_golden_round_trip),
+		cmocka_unit_test(test_living_round_trip),
+		cmocka_unit_test(test_check_refuses),
+		cmocka_unit_test(test_corrupted_never_crashes),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
