@@ -136,11 +136,12 @@ void method_reopen_logs(struct conn *c);
 void methods_dispatch(struct conn *c, const char *method, json_t *params,
 		      bool more);
 
-/* ---- methods_living.c: Reload, AddChild, RemoveChild, Spawn ---- */
+/* ---- methods_living.c: Reload, AddChild, RemoveChild, Spawn, Reexec -- */
 void methods_reload(struct conn *c, json_t *params);
 void methods_add_child(struct conn *c, json_t *params);
 void methods_remove_child(struct conn *c, json_t *params);
 void methods_spawn(struct conn *c, json_t *params);
+void methods_reexec(struct conn *c, json_t *params);
 
 struct arb_event_fields;
 /* An event's fields as the Events stream's object. */

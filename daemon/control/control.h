@@ -51,6 +51,16 @@ struct arb_control_hooks {
 	void (*remove_child)(void *ctx, uint32_t node, uint64_t req_id);
 	void (*spawn)(void *ctx, uint32_t pool, const char *name,
 		      char *const *args, uint64_t req_id);
+	/*
+	 * Reexec: replace arbord by binary (an absolute path; NULL: the
+	 * binary arbord was started from), waiting at most timeout_ms for a
+	 * moment the state can be saved. Answered with
+	 * arb_control_complete(req_id): by the new image on success
+	 * ({from, to, binary, away_ms}), else by this one with
+	 * ReexecFailed {step, reason}. binary is borrowed for the call only.
+	 */
+	void (*reexec)(void *ctx, const char *binary, int64_t timeout_ms,
+		       uint64_t req_id);
 };
 
 /*
