@@ -241,7 +241,7 @@ struct follower {
 };
 
 static void follow_drained(struct conn *c);
-static void follow_end(struct conn *c);
+static void follow_end(struct conn *c, const char *error, json_t *params);
 static void follow_closed(struct conn *c);
 
 static const struct conn_stream follow_stream = {
@@ -555,14 +555,18 @@ follow_drained(struct conn *c)
 		send_dropped(c, f);
 }
 
-/* arbord is exiting: what was gathered, and the last reply. */
+/* arbord is exiting or re-executing: what was gathered, and the last
+ * reply (an empty one, or error). */
 static void
-follow_end(struct conn *c)
+follow_end(struct conn *c, const char *error, json_t *params)
 {
 	json_t *p = json_pack("{s:[]}", "lines");
 
 	fanout_send_all(c->ctl->logs_fanout);
-	conn_reply(c, p, false);
+	if (error)
+		conn_error(c, error, params);
+	else
+		conn_reply(c, p, false);
 	json_decref(p);
 	c->closing = true;
 }
