@@ -500,7 +500,7 @@ def test_get_interface_description(arbord):
               for line in header.splitlines()
               if line.startswith("#define ARB_ERR_")
               and "ARB_INTERFACE" in line]
-    assert len(errors) == 17
+    assert len(errors) == 19
     for e in errors:
         assert f"\nerror {e} (" in desc, e
     for t in ("type Node (", "type Exit (", "type Event (",
