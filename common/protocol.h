@@ -38,6 +38,7 @@
 #define ARB_METHOD_ADD_CHILD ARB_INTERFACE ".AddChild"
 #define ARB_METHOD_REMOVE_CHILD ARB_INTERFACE ".RemoveChild"
 #define ARB_METHOD_SPAWN ARB_INTERFACE ".Spawn"
+#define ARB_METHOD_REEXEC ARB_INTERFACE ".Reexec"
 
 #define ARB_METHOD_GET_INFO "org.varlink.service.GetInfo"
 #define ARB_METHOD_GET_INTERFACE "org.varlink.service.GetInterfaceDescription"
@@ -68,5 +69,14 @@
 #define ARB_ERR_NOT_A_POOL ARB_INTERFACE ".NotAPool"
 #define ARB_ERR_POOL_FULL ARB_INTERFACE ".PoolFull"
 #define ARB_ERR_POOL_INSTANCE ARB_INTERFACE ".PoolInstance"
+/* Reexec: refused or failed (step, reason); and the last reply of every
+ * stream when arbord re-executes (from, to): reconnect. */
+#define ARB_ERR_REEXEC_FAILED ARB_INTERFACE ".ReexecFailed"
+#define ARB_ERR_REEXECUTING ARB_INTERFACE ".Reexecuting"
+
+/* Reexec's timeout (milliseconds): the default and the bounds. */
+#define ARB_REEXEC_TIMEOUT_MS 10000
+#define ARB_REEXEC_TIMEOUT_MIN_MS 1
+#define ARB_REEXEC_TIMEOUT_MAX_MS 600000
 
 #endif

@@ -57,13 +57,26 @@ enum {
 /* How long a call waits for its reply; events wait for ever. */
 #define CALL_TIMEOUT_S 30
 
+/*
+ * A stream whose arbord re-executes (Reexecuting) connects again: the
+ * listening socket stays open, so a connect waits in its backlog until
+ * the new image accepts. Tried every RECONNECT_PAUSE_MS for at most
+ * RECONNECT_LIMIT_MS in case it does not.
+ */
+#define RECONNECT_PAUSE_MS 20
+#define RECONNECT_LIMIT_MS 10000
+
 struct ctl {
 	const char *socket_opt; /* --socket, or NULL */
 	char socket[ARB_SOCKPATH_MAX + 1];
 	bool json;
 	struct arb_render render; /* colours and glyphs, on a terminal */
 	int fd;
+	int timeout_s;          /* of the connection's reads; 0: none */
+	int reply_timeout_s;    /* a call's, when not CALL_TIMEOUT_S */
 	struct arb_wire_reader rd;
+	bool seen_seq;          /* logs: a line was printed, and... */
+	json_int_t last_seq;    /* ...this was the newest one's seq */
 };
 
 /* The options of one command line, after the command's name. */
@@ -75,6 +88,8 @@ struct args {
 	bool reopen;	    /* logs --reopen */
 	bool dry_run;	    /* reload --dry-run */
 	const char *name;   /* spawn --name */
+	const char *binary; /* reexec --binary */
+	const char *timeout; /* reexec --timeout */
 	int argc;	    /* operands */
 	char **argv;
 };
@@ -91,6 +106,8 @@ static const char usage_text[] =
 	"  restart PATH           stop and start a child\n"
 	"  kill [-s SIG] PATH     send SIG (default TERM) to a service\n"
 	"  events                 follow supervision events until the end\n"
+	"                         (events and logs -f reconnect by themselves\n"
+	"                         when arbord re-executes)\n"
 	"  logs [-n N] [-f] [PATH]\n"
 	"                         the last N (10; all) lines of a service's\n"
 	"                         output, or a subtree's in time order; -f\n"
@@ -105,6 +122,11 @@ static const char usage_text[] =
 	"  spawn [--name N] POOL [--] [ARG...]\n"
 	"                         start an instance of a pool, with ARGs\n"
 	"                         after its template's exec\n"
+	"  reexec [--binary PATH] [--timeout DURATION]\n"
+	"                         replace arbord by a new binary (default:\n"
+	"                         its own file) without stopping any child;\n"
+	"                         wait at most DURATION (10s) for a moment\n"
+	"                         to do it\n"
 	"  shutdown               stop the tree and arbord\n"
 	"  poweroff, reboot, halt stop the tree, then the machine (arbord as\n"
 	"                         the system's init only)\n"
@@ -213,8 +235,29 @@ send_all(int fd, char **buf, size_t len)
 
 /* Connecting and calling: exit statuses from here on. */
 
+/* Connects c->fd, whose reads time out after timeout_s (0: never). */
 static int
-open_connection(struct ctl *c, bool stream)
+connect_ctl(struct ctl *c, int timeout_s)
+{
+	int rc = connect_socket(c->socket, &c->fd);
+
+	if (rc == 0)
+		rc = set_timeouts(c->fd, timeout_s);
+	if (rc == 0) {
+		c->timeout_s = timeout_s;
+		return 0;
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	return rc;
+}
+
+static int report_connect_error(struct ctl *c, int rc);
+
+/* A call waits timeout_s for its reply; a stream (0) for ever. */
+static int
+open_connection(struct ctl *c, int timeout_s)
 {
 	int rc;
 
@@ -225,12 +268,15 @@ open_connection(struct ctl *c, bool stream)
 			(size_t)ARB_SOCKPATH_MAX);
 		return EXIT_UNREACHABLE;
 	}
-	rc = connect_socket(c->socket, &c->fd);
-	/* A call waits CALL_TIMEOUT_S for its reply; a stream for ever. */
-	if (rc == 0)
-		rc = set_timeouts(c->fd, stream ? 0 : CALL_TIMEOUT_S);
+	rc = connect_ctl(c, timeout_s);
 	if (rc == 0)
 		return EXIT_OK;
+	return report_connect_error(c, rc);
+}
+
+static int
+report_connect_error(struct ctl *c, int rc)
+{
 	fputs("arborctl: cannot connect to ", stderr);
 	arb_render_safe(stderr, c->socket);
 	switch (rc) {
@@ -279,7 +325,7 @@ send_call(struct ctl *c, const char *method, json_t *params, int flags)
 	if (rc == -ETIMEDOUT) {
 		fprintf(stderr, "arborctl: arbord did not read the call "
 				"within %d s\n",
-			CALL_TIMEOUT_S);
+			c->timeout_s);
 		return EXIT_UNREACHABLE;
 	}
 	if (rc) {
@@ -330,7 +376,7 @@ recv_reply(struct ctl *c, struct arb_wire_reply *ret)
 		else if (n == -EAGAIN)
 			fprintf(stderr, "arborctl: no reply from arbord "
 					"within %d s\n",
-				CALL_TIMEOUT_S);
+				c->timeout_s);
 		else
 			fprintf(stderr, "arborctl: reading from arbord: %s\n",
 				strerror((int)-n));
@@ -456,6 +502,20 @@ report_config_invalid(const char *method, json_t *parameters)
 	arb_render_safe(stderr, message ? message : "invalid");
 }
 
+/* "arbord is re-executing (FROM -> TO)", without a newline. */
+static void
+report_reexecuting(json_t *parameters)
+{
+	const char *from = str_of(parameters, "from");
+	const char *to = str_of(parameters, "to");
+
+	fputs("arbord is re-executing (", stderr);
+	arb_render_safe(stderr, from ? from : "?");
+	fputs(" -> ", stderr);
+	arb_render_safe(stderr, to ? to : "?");
+	fputc(')', stderr);
+}
+
 /*
  * One line on stderr for an error reply, in words for the errors arbor
  * defines; with --json the reply itself also goes to stdout, so a script
@@ -485,6 +545,16 @@ report_error(struct ctl *c, const char *method, json_t *params,
 		report_config_invalid(method, r->parameters);
 	} else if (strcmp(e, ARB_ERR_SHUTTING_DOWN) == 0) {
 		fputs("arbord is shutting down", stderr);
+	} else if (strcmp(e, ARB_ERR_REEXEC_FAILED) == 0) {
+		fputs("reexec refused: ", stderr);
+		s = str_of(r->parameters, "step");
+		arb_render_safe(stderr, s ? s : "?");
+		fputs(": ", stderr);
+		s = str_of(r->parameters, "reason");
+		arb_render_safe(stderr, s ? s : "?");
+	} else if (strcmp(e, ARB_ERR_REEXECUTING) == 0) {
+		report_reexecuting(r->parameters);
+		fputs("; try again", stderr);
 	} else if (strcmp(e, ARB_ERR_TOO_MANY_CLIENTS) == 0) {
 		fputs("arbord refused the connection: too many clients; try "
 		      "again later\n", stderr);
@@ -554,7 +624,9 @@ call(struct ctl *c, const char *method, json_t *params,
 	struct arb_wire_reply r;
 	int rc;
 
-	rc = open_connection(c, waits);
+	rc = open_connection(c, waits ? 0
+				: c->reply_timeout_s ? c->reply_timeout_s
+						     : CALL_TIMEOUT_S);
 	if (rc == EXIT_OK)
 		rc = send_call(c, method, params, 0);
 	if (rc == EXIT_OK)
@@ -920,25 +992,90 @@ cmd_spawn(struct ctl *c, struct args *a)
 	return rc;
 }
 
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000,
+			      .tv_nsec = (long)(ms % 1000) * 1000000};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static long long
+monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * A stream's arbord re-executes (Reexecuting, its parameters): says so,
+ * connects again within RECONNECT_LIMIT_MS and sends the call again, with
+ * the parameters again() makes of the first call's.
+ */
+static int
+reconnect(struct ctl *c, const char *method, json_t *params,
+	  json_t *(*again)(struct ctl *c, json_t *params), json_t *why)
+{
+	long long deadline = monotonic_ms() + RECONNECT_LIMIT_MS;
+	json_t *next;
+	int rc;
+
+	fputs("arborctl: ", stderr);
+	report_reexecuting(why);
+	fputs("; reconnecting\n", stderr);
+	close(c->fd);
+	c->fd = -1;
+	/* What the old connection still held is of no use. */
+	arb_wire_reader_done(&c->rd);
+	arb_wire_reader_init(&c->rd, ARB_REPLY_MAX);
+	while ((rc = connect_ctl(c, 0)) < 0 && monotonic_ms() < deadline)
+		sleep_ms(RECONNECT_PAUSE_MS);
+	if (rc < 0)
+		return report_connect_error(c, rc);
+	next = again(c, params);
+	if (!next) {
+		fputs("arborctl: out of memory\n", stderr);
+		return EXIT_FAILED;
+	}
+	rc = send_call(c, method, next, ARB_WIRE_MORE);
+	json_decref(next);
+	if (rc == EXIT_OK)
+		fputs("arborctl: reconnected\n", stderr);
+	return rc;
+}
+
 /*
  * Sends one call and hands the parameters of every reply to show, until
  * the reply without "continues" (at once unless more is set). Without
  * more the call times out after CALL_TIMEOUT_S; a stream waits for ever.
+ * With again (a stream that survives arbord's re-exec), Reexecuting
+ * reconnects and calls again, with the parameters again() makes.
  */
 static int
 follow(struct ctl *c, const char *method, json_t *params, bool more,
-       void (*show)(struct ctl *c, json_t *params))
+       void (*show)(struct ctl *c, json_t *params),
+       json_t *(*again)(struct ctl *c, json_t *params))
 {
 	struct arb_wire_reply r;
 	int rc;
 
-	rc = open_connection(c, more);
+	rc = open_connection(c, more ? 0 : CALL_TIMEOUT_S);
 	if (rc == EXIT_OK)
 		rc = send_call(c, method, params, more ? ARB_WIRE_MORE : 0);
 	while (rc == EXIT_OK) {
 		rc = recv_reply(c, &r);
 		if (rc)
 			break;
+		if (r.error && again &&
+		    strcmp(r.error, ARB_ERR_REEXECUTING) == 0) {
+			rc = reconnect(c, method, params, again, r.parameters);
+			arb_wire_reply_done(&r);
+			continue;
+		}
 		if (r.error) {
 			rc = report_error(c, method, params, &r);
 			arb_wire_reply_done(&r);
@@ -967,6 +1104,13 @@ show_event(struct ctl *c, json_t *params)
 		arb_render_event(stdout, &c->render, ev, time(NULL));
 }
 
+/* Events again after a re-exec: the same call (no parameters). */
+static json_t *
+events_again(struct ctl *c, json_t *params)
+{
+	return json_object();
+}
+
 static int
 cmd_events(struct ctl *c, struct args *a)
 {
@@ -974,7 +1118,8 @@ cmd_events(struct ctl *c, struct args *a)
 		return usage_error("events takes no argument");
 	/* Each event as it comes, even into a pipe. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	return follow(c, ARB_METHOD_EVENTS, NULL, true, show_event);
+	return follow(c, ARB_METHOD_EVENTS, NULL, true, show_event,
+		      events_again);
 }
 
 static void
@@ -984,11 +1129,45 @@ show_lines(struct ctl *c, json_t *params)
 	size_t i;
 
 	json_array_foreach(lines, i, l) {
+		json_t *seq = json_object_get(l, "seq");
+
+		if (json_is_integer(seq) &&
+		    (!c->seen_seq || json_integer_value(seq) > c->last_seq)) {
+			c->seen_seq = true;
+			c->last_seq = json_integer_value(seq);
+		}
 		if (c->json)
 			print_json(l, JSON_COMPACT);
 		else
 			arb_render_log_line(stdout, &c->render, l);
 	}
+}
+
+/*
+ * Logs -f again after a re-exec (seqs carry over): every line after the
+ * last one printed. None printed: the backlog was empty, so every line
+ * is new, unless -n 0 asked for none of the old ones (then only new
+ * lines, and those read while no arbord ran are missed).
+ */
+static json_t *
+logs_again(struct ctl *c, json_t *params)
+{
+	json_t *next = json_deep_copy(params);
+	json_t *lines = json_object_get(params, "lines");
+	int r = 0;
+
+	if (!next)
+		return NULL;
+	if (c->seen_seq)
+		r = json_object_set_new(next, "after",
+					json_integer(c->last_seq));
+	if (r == 0 && (c->seen_seq || json_integer_value(lines) != 0))
+		r = json_object_set_new(next, "lines", json_integer(-1));
+	if (r < 0) {
+		json_decref(next);
+		return NULL;
+	}
+	return next;
 }
 
 /* -n N: a count, or "all". */
@@ -1036,8 +1215,114 @@ cmd_logs(struct ctl *c, struct args *a)
 	}
 	if (a->follow)
 		setvbuf(stdout, NULL, _IOLBF, 0);
-	rc = follow(c, ARB_METHOD_LOGS, params, true, show_lines);
+	rc = follow(c, ARB_METHOD_LOGS, params, true, show_lines,
+		    a->follow ? logs_again : NULL);
 	json_decref(params);
+	return rc;
+}
+
+/*
+ * --timeout: a duration, "500ms", "10s", "2m" (a bare number is seconds),
+ * within Reexec's bounds; -1 when it is none.
+ */
+static long long
+duration_ms(const char *text)
+{
+	static const struct {
+		const char *unit;
+		long long ms;
+	} units[] = {{"ms", 1}, {"s", 1000}, {"", 1000}, {"m", 60000}};
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(text, &end, 10);
+	if (errno || end == text || v < 0 || *text == '-' || *text == '+')
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].unit) != 0)
+			continue;
+		if (v > ARB_REEXEC_TIMEOUT_MAX_MS / units[i].ms)
+			return -1;
+		v *= units[i].ms;
+		return v < ARB_REEXEC_TIMEOUT_MIN_MS ? -1 : v;
+	}
+	return -1;
+}
+
+/* {"binary": PATH (absolute)?, "timeout": MS?}, or a usage error. */
+static int
+reexec_params(struct args *a, json_t **ret, long long *ret_timeout_ms)
+{
+	long long timeout_ms = ARB_REEXEC_TIMEOUT_MS;
+	char *abs = NULL;
+	json_t *params;
+
+	if (a->timeout) {
+		timeout_ms = duration_ms(a->timeout);
+		if (timeout_ms < 0)
+			return usage_error("--timeout: '%s' is not a duration "
+					   "from 1ms to 10m (500ms, 10s, 2m)",
+					   a->timeout);
+	}
+	if (a->binary && !*a->binary)
+		return usage_error("--binary needs a path");
+	/* arbord's working directory is not ours: a relative path is
+	 * resolved here. */
+	if (a->binary && a->binary[0] != '/') {
+		abs = realpath(a->binary, NULL);
+		if (!abs)
+			return usage_error("--binary '%s': %s", a->binary,
+					   strerror(errno));
+	}
+	params = a->timeout ? json_pack("{s:I}", "timeout",
+					(json_int_t)timeout_ms)
+			    : json_object();
+	if (params && a->binary &&
+	    json_object_set_new(params, "binary",
+				json_string(abs ? abs : a->binary)) < 0) {
+		free(abs);
+		json_decref(params);
+		return usage_error("--binary '%s' is not valid UTF-8",
+				   a->binary);
+	}
+	free(abs);
+	if (!params) {
+		fputs("arborctl: out of memory\n", stderr);
+		return EXIT_FAILED;
+	}
+	*ret = params;
+	*ret_timeout_ms = timeout_ms;
+	return EXIT_OK;
+}
+
+static int
+cmd_reexec(struct ctl *c, struct args *a)
+{
+	struct arb_wire_reply r;
+	json_t *params;
+	long long timeout_ms = 0;
+	int rc;
+
+	if (a->argc)
+		return usage_error("reexec takes no argument");
+	rc = reexec_params(a, &params, &timeout_ms);
+	if (rc)
+		return rc;
+	/* arbord may wait that long for a moment to save its state, then
+	 * the new image answers. */
+	c->reply_timeout_s = (int)((timeout_ms + 999) / 1000) + CALL_TIMEOUT_S;
+	rc = call(c, ARB_METHOD_REEXEC, params, &r);
+	json_decref(params);
+	if (rc)
+		return rc;
+	if (c->json) {
+		print_json(r.parameters, JSON_COMPACT);
+	} else if (arb_render_reexec(stdout, r.parameters) < 0) {
+		fputs("arborctl: bad reply from arbord: no versions\n", stderr);
+		rc = EXIT_FAILED;
+	}
+	arb_wire_reply_done(&r);
 	return rc;
 }
 
@@ -1075,12 +1360,20 @@ cmd_call(struct ctl *c, struct args *a)
 	}
 	if (a->more)
 		setvbuf(stdout, NULL, _IOLBF, 0);
-	rc = follow(c, a->argv[0], params, a->more, show_raw);
+	rc = follow(c, a->argv[0], params, a->more, show_raw, NULL);
 	json_decref(params);
 	return rc;
 }
 
-enum { OPT_SOCKET = 0x100, OPT_MORE, OPT_REOPEN, OPT_DRY_RUN, OPT_NAME };
+enum {
+	OPT_SOCKET = 0x100,
+	OPT_MORE,
+	OPT_REOPEN,
+	OPT_DRY_RUN,
+	OPT_NAME,
+	OPT_BINARY,
+	OPT_TIMEOUT,
+};
 
 static const struct option global_options[] = {
 	{"json", no_argument, NULL, 'j'},
@@ -1094,6 +1387,8 @@ static const struct option global_options[] = {
 	{"reopen", no_argument, NULL, OPT_REOPEN}, /* logs only */
 	{"dry-run", no_argument, NULL, OPT_DRY_RUN}, /* reload only */
 	{"name", required_argument, NULL, OPT_NAME}, /* spawn only */
+	{"binary", required_argument, NULL, OPT_BINARY},   /* reexec only */
+	{"timeout", required_argument, NULL, OPT_TIMEOUT}, /* reexec only */
 	{NULL, 0, NULL, 0},
 };
 
@@ -1106,7 +1401,7 @@ static const struct command {
 	{"kill", cmd_kill},	    {"events", cmd_events},
 	{"logs", cmd_logs},	    {"reload", cmd_reload},
 	{"add", cmd_add},	    {"remove", cmd_remove},
-	{"spawn", cmd_spawn},
+	{"spawn", cmd_spawn},	    {"reexec", cmd_reexec},
 	{"shutdown", cmd_shutdown}, {"call", cmd_call},
 	{"poweroff", cmd_poweroff}, {"reboot", cmd_reboot},
 	{"halt", cmd_halt},
@@ -1185,6 +1480,18 @@ parse(struct ctl *c, int argc, char **argv, const char *cmd, struct args *a,
 				return usage_error("--name N is an option of "
 						   "spawn");
 			a->name = optarg;
+			break;
+		case OPT_BINARY:
+			if (!cmd || strcmp(cmd, "reexec") != 0)
+				return usage_error("--binary PATH is an option "
+						   "of reexec");
+			a->binary = optarg;
+			break;
+		case OPT_TIMEOUT:
+			if (!cmd || strcmp(cmd, "reexec") != 0)
+				return usage_error("--timeout DURATION is an "
+						   "option of reexec");
+			a->timeout = optarg;
 			break;
 		case OPT_MORE:
 			if (!cmd || strcmp(cmd, "call") != 0)

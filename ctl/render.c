@@ -719,3 +719,25 @@ arb_render_plan(FILE *out, const struct arb_render *r, json_t *plan,
 	free(sups);
 	return 0;
 }
+
+int
+arb_render_reexec(FILE *f, json_t *reply)
+{
+	json_t *from = json_object_get(reply, "from");
+	json_t *to = json_object_get(reply, "to");
+	json_t *binary = json_object_get(reply, "binary");
+	json_t *away = json_object_get(reply, "away_ms");
+
+	if (!json_is_string(from) || !json_is_string(to) ||
+	    !json_is_string(binary) || !json_is_integer(away))
+		return -EINVAL;
+	fputs("reexec: arbord ", f);
+	arb_render_safe(f, json_string_value(from));
+	fputs(" -> ", f);
+	arb_render_safe(f, json_string_value(to));
+	fputs(" (", f);
+	arb_render_safe(f, json_string_value(binary));
+	fprintf(f, "), away %" JSON_INTEGER_FORMAT " ms\n",
+		json_integer_value(away));
+	return 0;
+}

@@ -52,6 +52,12 @@ void arb_render_log_line(FILE *out, const struct arb_render *r, json_t *l);
 int arb_render_plan(FILE *out, const struct arb_render *r, json_t *plan,
 		    bool applied);
 
+/*
+ * Writes a Reexec reply as "reexec: arbord FROM -> TO (BINARY), away N
+ * ms". -EINVAL (nothing written) when a field is missing or mistyped.
+ */
+int arb_render_reexec(FILE *out, json_t *reply);
+
 /* ms as 45s, 3m12s, 2h5m or 3d4h (negative counts as 0). */
 void arb_render_duration(char *buf, size_t size, long long ms);
 

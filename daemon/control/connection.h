@@ -27,8 +27,9 @@ struct conn;
 struct conn_stream {
 	/* Everything queued on c has been written. */
 	void (*drained)(struct conn *c);
-	/* arbord is exiting: queue the stream's last reply. */
-	void (*end)(struct conn *c);
+	/* arbord is exiting (error NULL: queue the stream's last reply) or
+	 * re-executing (queue that error, params borrowed, instead). */
+	void (*end)(struct conn *c, const char *error, json_t *params);
 	/* c is being closed: let go of c->stream_data. */
 	void (*closed)(struct conn *c);
 };
@@ -73,6 +74,24 @@ struct arb_control {
 	bool down; /* the root is gone: no new work */
 	bool full; /* refusing clients for want of a slot (logged once) */
 };
+
+/* ---- socket.c: connections ---- */
+
+/* Serves fd (taken, even on failure), reading its calls; NULL on OOM. */
+struct conn *conn_new(struct arb_control *ctl, int fd, uid_t uid,
+		      bool may_write);
+/* Stops its watchers, closes its fd and frees it (its stream let go). */
+void conn_close(struct conn *c);
+
+/*
+ * Writes what is still queued (the answer to Shutdown, the end of
+ * streams) while arbord exits or re-executes, for all clients together
+ * within limit_ms: a client that does not read cannot hold arbord up.
+ */
+void control_flush_all(struct arb_control *ctl, int64_t limit_ms);
+
+/* Serves ctl->fd, the listening socket, from now on. 0. */
+int control_start_accepting(struct arb_control *ctl);
 
 /* ---- socket.c: replies on one connection ---- */
 
@@ -136,11 +155,12 @@ void method_reopen_logs(struct conn *c);
 void methods_dispatch(struct conn *c, const char *method, json_t *params,
 		      bool more);
 
-/* ---- methods_living.c: Reload, AddChild, RemoveChild, Spawn ---- */
+/* ---- methods_living.c: Reload, AddChild, RemoveChild, Spawn, Reexec -- */
 void methods_reload(struct conn *c, json_t *params);
 void methods_add_child(struct conn *c, json_t *params);
 void methods_remove_child(struct conn *c, json_t *params);
 void methods_spawn(struct conn *c, json_t *params);
+void methods_reexec(struct conn *c, json_t *params);
 
 struct arb_event_fields;
 /* An event's fields as the Events stream's object. */

@@ -51,6 +51,16 @@ struct arb_control_hooks {
 	void (*remove_child)(void *ctx, uint32_t node, uint64_t req_id);
 	void (*spawn)(void *ctx, uint32_t pool, const char *name,
 		      char *const *args, uint64_t req_id);
+	/*
+	 * Reexec: replace arbord by binary (an absolute path; NULL: the
+	 * binary arbord was started from), waiting at most timeout_ms for a
+	 * moment the state can be saved. Answered with
+	 * arb_control_complete(req_id): by the new image on success
+	 * ({from, to, binary, away_ms}), else by this one with
+	 * ReexecFailed {step, reason}. binary is borrowed for the call only.
+	 */
+	void (*reexec)(void *ctx, const char *binary, int64_t timeout_ms,
+		       uint64_t req_id);
 };
 
 /*
@@ -106,6 +116,48 @@ void arb_control_event(struct arb_control *c,
  * asked about again: serve tree from now on and accept new clients.
  */
 void arb_control_set_tree(struct arb_control *c, const struct arb_tree *tree);
+
+struct arb_state_out;
+struct arb_state_in;
+
+/*
+ * Re-exec (arborctl reexec), in the old image just before the execve:
+ * every stream (Events, Logs follow) and every other waiting call ends
+ * with the error Reexecuting {from, to}; what is queued is written
+ * (within about 100 ms for all); every connection but the caller's (the
+ * one whose request caller_req_id waits) is closed; the watchers are
+ * stopped. The listening socket, its lock and the caller's connection
+ * stay open, named in o (arb_state_out_fd); *ret_obj (a new reference)
+ * is the document's "control" object (FORMAT.md). Nothing else is freed.
+ * 0, or -ENOMEM (the state is incomplete: take back).
+ */
+int arb_control_hand_over(struct arb_control *c, uint64_t caller_req_id,
+			  const char *from, const char *to,
+			  struct arb_state_out *o, json_t **ret_obj);
+
+/*
+ * The exec failed: the old image goes on. Accepts again and writes to
+ * the caller, still waiting for its answer (ReexecFailed, by
+ * arb_control_complete). The clients closed by the hand-over are gone.
+ */
+void arb_control_take_back(struct arb_control *c);
+
+/*
+ * In the new image: the control socket from the state's "control" object
+ * obj (read from in: every value checked, each descriptor taken). The
+ * listening socket is served again (its path and lock kept, so that close
+ * removes it as before; systemd's stays systemd's), and the caller's
+ * connection waits, under *ret_caller_req_id (0: no caller), for the
+ * answer the runtime gives with arb_control_complete. spec, tree, hooks
+ * and ctx as for arb_control_open. 0; -EINVAL (in->error says why),
+ * -ENOMEM or -errno, when every descriptor it took is closed again and
+ * the socket file is left where it is.
+ */
+int arb_control_resume(struct arb_control **ret, struct ev_loop *loop,
+		       struct arb_state_in *in, const json_t *obj,
+		       const struct arb_spec *spec, const struct arb_tree *tree,
+		       const struct arb_control_hooks *hooks, void *ctx,
+		       uint64_t *ret_caller_req_id);
 
 /*
  * Ends every stream, writes what is queued (briefly waiting for slow

@@ -539,6 +539,8 @@ methods_dispatch(struct conn *c, const char *method, json_t *params,
 		methods_remove_child(c, params);
 	else if (strcmp(method, ARB_METHOD_SPAWN) == 0)
 		methods_spawn(c, params);
+	else if (strcmp(method, ARB_METHOD_REEXEC) == 0)
+		methods_reexec(c, params);
 	else if (strcmp(method, ARB_METHOD_GET_INFO) == 0)
 		method_get_info(c);
 	else if (strcmp(method, ARB_METHOD_GET_INTERFACE) == 0)

@@ -1,8 +1,9 @@
 /*
  * methods_living.c - the methods that change the tree's shape: Reload,
- * AddChild, RemoveChild and Spawn. They check who asks and what, then hand
- * the call to the runtime (living.c), which answers it when the core has
- * carried it out (arb_control_complete).
+ * AddChild, RemoveChild and Spawn, and Reexec, which changes arbord under
+ * it. They check who asks and what, then hand the call to the runtime
+ * (living.c, reexec.c), which answers it when it is carried out
+ * (arb_control_complete).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -207,4 +208,66 @@ methods_spawn(struct conn *c, json_t *params)
 					    ? json_string_value(name) : NULL,
 				    args, id);
 	free(args);
+}
+
+/* Reexec's binary: absent or null (NULL: arbord's own), else absolute. */
+static bool
+binary_param(struct conn *c, json_t *params, const char **ret)
+{
+	json_t *v = json_object_get(params, "binary");
+
+	*ret = NULL;
+	if (!v || json_is_null(v))
+		return true;
+	if (!json_is_string(v) || json_string_value(v)[0] != '/' ||
+	    strlen(json_string_value(v)) != json_string_length(v)) {
+		conn_error_str(c, ARB_ERR_INVALID_PARAMETER, "parameter",
+			       "binary");
+		return false;
+	}
+	*ret = json_string_value(v);
+	return true;
+}
+
+static bool
+timeout_param(struct conn *c, json_t *params, int64_t *ret)
+{
+	json_t *v = json_object_get(params, "timeout");
+
+	*ret = ARB_REEXEC_TIMEOUT_MS;
+	if (!v || json_is_null(v))
+		return true;
+	if (!json_is_integer(v) ||
+	    json_integer_value(v) < ARB_REEXEC_TIMEOUT_MIN_MS ||
+	    json_integer_value(v) > ARB_REEXEC_TIMEOUT_MAX_MS) {
+		conn_error_str(c, ARB_ERR_INVALID_PARAMETER, "parameter",
+			       "timeout");
+		return false;
+	}
+	*ret = json_integer_value(v);
+	return true;
+}
+
+void
+methods_reexec(struct conn *c, json_t *params)
+{
+	const char *binary;
+	int64_t timeout_ms;
+	uint64_t id;
+
+	if (!may_change(c) || !binary_param(c, params, &binary) ||
+	    !timeout_param(c, params, &timeout_ms))
+		return;
+	if (!c->ctl->hooks.reexec) {
+		/* A runtime without it (tests): refused, not a crash. */
+		json_t *p = json_pack("{s:s,s:s}", "step", "exec", "reason",
+				      "this arbord cannot re-execute");
+
+		conn_error(c, ARB_ERR_REEXEC_FAILED, p);
+		json_decref(p);
+		return;
+	}
+	id = call_begins(c, "/");
+	if (id)
+		c->ctl->hooks.reexec(c->ctl->ctx, binary, timeout_ms, id);
 }

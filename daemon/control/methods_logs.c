@@ -241,7 +241,7 @@ struct follower {
 };
 
 static void follow_drained(struct conn *c);
-static void follow_end(struct conn *c);
+static void follow_end(struct conn *c, const char *error, json_t *params);
 static void follow_closed(struct conn *c);
 
 static const struct conn_stream follow_stream = {
@@ -555,14 +555,18 @@ follow_drained(struct conn *c)
 		send_dropped(c, f);
 }
 
-/* arbord is exiting: what was gathered, and the last reply. */
+/* arbord is exiting or re-executing: what was gathered, and the last
+ * reply (an empty one, or error). */
 static void
-follow_end(struct conn *c)
+follow_end(struct conn *c, const char *error, json_t *params)
 {
 	json_t *p = json_pack("{s:[]}", "lines");
 
 	fanout_send_all(c->ctl->logs_fanout);
-	conn_reply(c, p, false);
+	if (error)
+		conn_error(c, error, params);
+	else
+		conn_reply(c, p, false);
 	json_decref(p);
 	c->closing = true;
 }
@@ -593,14 +597,23 @@ by_seq(const void *a, const void *b)
 	return x->line.seq < y->line.seq ? -1 : x->line.seq > y->line.seq;
 }
 
+/* Which lines a Logs call asks for. */
+struct wanted {
+	uint32_t top;  /* the subtree */
+	uint32_t last; /* at most the newest `last` */
+	bool after_set;
+	uint64_t after; /* if after_set, only those with a larger seq */
+};
+
 /*
- * The newest `last` lines of the subtree at top, oldest first, in *ret
+ * The newest lines of the subtree that w asks for, oldest first, in *ret
  * (texts point into the rings: use them before anything is captured).
  */
 static int
-gather(const struct arb_control *ctl, uint32_t top, uint32_t last,
+gather(const struct arb_control *ctl, const struct wanted *w,
        struct entry **ret, size_t *ret_n)
 {
+	uint32_t top = w->top, last = w->last;
 	struct entry *v = NULL;
 	size_t n = 0, cap = 0;
 
@@ -614,6 +627,8 @@ gather(const struct arb_control *ctl, uint32_t top, uint32_t last,
 			continue;
 		arb_logring_iter_last(ring, last, &it);
 		while (arb_logring_next(ring, &it, &l)) {
+			if (w->after_set && l.seq <= w->after)
+				continue;
 			if (!reserve((void **)&v, &cap, n + 1, sizeof(*v))) {
 				free(v);
 				return -ENOMEM;
@@ -689,14 +704,36 @@ lines_param(struct conn *c, json_t *params, uint32_t *ret)
 	return 0;
 }
 
+/*
+ * "after": a seq. A follower that reconnects (arbord re-executed, seqs
+ * carry over) passes the last it printed, to see no line twice.
+ */
+static int
+after_param(struct conn *c, json_t *params, struct wanted *w)
+{
+	json_t *v = json_object_get(params, "after");
+
+	w->after_set = false;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 0) {
+		conn_error_str(c, ARB_ERR_INVALID_PARAMETER, "parameter",
+			       "after");
+		return -1;
+	}
+	w->after_set = true;
+	w->after = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
 void
 method_logs(struct conn *c, json_t *params, bool more)
 {
 	struct arb_control *ctl = c->ctl;
 	json_t *fv = json_object_get(params, "follow");
 	struct entry *v = NULL;
+	struct wanted w = {0};
 	const char *path;
-	uint32_t top, last;
 	size_t n = 0;
 	bool follow;
 
@@ -713,17 +750,18 @@ method_logs(struct conn *c, json_t *params, bool more)
 		return;
 	}
 	follow = json_is_true(fv) && !ctl->down;
-	top = methods_path_param(c, params, true, &path);
-	if (top == ARB_NONE || lines_param(c, params, &last) < 0)
+	w.top = methods_path_param(c, params, true, &path);
+	if (w.top == ARB_NONE || lines_param(c, params, &w.last) < 0 ||
+	    after_param(c, params, &w) < 0)
 		return;
-	if (ctl->logs && gather(ctl, top, last, &v, &n) < 0) {
+	if (ctl->logs && gather(ctl, &w, &v, &n) < 0) {
 		c->closing = true;
 		return;
 	}
 	send_backlog(c, v, n, follow);
 	free(v);
 	if (follow)
-		follow_begin(c, top);
+		follow_begin(c, w.top);
 }
 
 

@@ -31,7 +31,6 @@
 #include "core/limits.h"
 #include "systemd.h"
 
-static void conn_close(struct conn *c);
 static void conn_process(struct conn *c);
 
 /* ---- idleness ------------------------------------------------------------ */
@@ -268,7 +267,7 @@ on_conn_write(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- connections --------------------------------------------------------- */
 
-static void
+void
 conn_close(struct conn *c)
 {
 	struct arb_control *ctl = c->ctl;
@@ -343,15 +342,14 @@ refuse(int fd)
 	close(fd);
 }
 
-/* Serves fd, takes ownership of it. */
-static void
+struct conn *
 conn_new(struct arb_control *ctl, int fd, uid_t uid, bool may_write)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 
 	if (!c) {
 		close(fd);
-		return;
+		return NULL;
 	}
 	c->uid = uid;
 	c->may_write = may_write;
@@ -373,6 +371,7 @@ conn_new(struct arb_control *ctl, int fd, uid_t uid, bool may_write)
 	ctl->nconns++;
 	ev_io_start(ctl->loop, &c->rio);
 	conn_idle_restart(c);
+	return c;
 }
 
 /* A connection just accepted (fd, taken): served if its peer has a slot. */
@@ -397,7 +396,7 @@ admit(struct arb_control *ctl, int fd)
 		return;
 	}
 	ctl->full = false;
-	conn_new(ctl, fd, uid, w);
+	(void)conn_new(ctl, fd, uid, w);
 }
 
 static void
@@ -651,6 +650,17 @@ adopt_socket(struct arb_control *ctl, int fd)
 }
 
 int
+control_start_accepting(struct arb_control *ctl)
+{
+	ev_io_init(&ctl->accept_io, on_accept, ctl->fd, EV_READ);
+	ctl->accept_io.data = ctl;
+	ev_timer_init(&ctl->accept_retry, on_accept_retry, 1.0, 0.0);
+	ctl->accept_retry.data = ctl;
+	ev_io_start(ctl->loop, &ctl->accept_io);
+	return 0;
+}
+
+int
 arb_control_open(struct arb_control **ret, struct ev_loop *loop,
 		 const char *path, const struct arb_spec *spec,
 		 const struct arb_tree *tree,
@@ -674,13 +684,10 @@ arb_control_open(struct arb_control **ret, struct ev_loop *loop,
 		r = adopt_socket(ctl, fd);
 	else
 		r = open_path(ctl, path, spec->control_gid);
+	if (r == 0)
+		r = control_start_accepting(ctl);
 	if (r < 0)
 		goto fail;
-	ev_io_init(&ctl->accept_io, on_accept, ctl->fd, EV_READ);
-	ctl->accept_io.data = ctl;
-	ev_timer_init(&ctl->accept_retry, on_accept_retry, 1.0, 0.0);
-	ctl->accept_retry.data = ctl;
-	ev_io_start(loop, &ctl->accept_io);
 	*ret = ctl;
 	return 0;
 fail:
@@ -872,15 +879,10 @@ arb_control_complete(struct arb_control *ctl, uint64_t req_id,
 	call_answered(c);
 }
 
-/*
- * Writes what is still queued (the answer to Shutdown, the end of Events
- * streams) while arbord exits, for all clients together within
- * ARB_EXIT_FLUSH_MS: a client that does not read cannot hold arbord up.
- */
-static void
-flush_all(struct arb_control *ctl)
+void
+control_flush_all(struct arb_control *ctl, int64_t limit_ms)
 {
-	int64_t deadline = arb_monotonic_ms() + ARB_EXIT_FLUSH_MS;
+	int64_t deadline = arb_monotonic_ms() + limit_ms;
 	struct pollfd fds[ARB_CLIENTS_MAX];
 
 	for (;;) {
@@ -916,8 +918,8 @@ arb_control_close(struct arb_control *ctl)
 		return;
 	for (struct conn *c = ctl->conns; c; c = c->next)
 		if (c->stream && c->stream->end)
-			c->stream->end(c);
-	flush_all(ctl);
+			c->stream->end(c, NULL, NULL);
+	control_flush_all(ctl, ARB_EXIT_FLUSH_MS);
 	while (ctl->conns)
 		conn_close(ctl->conns);
 	if (ctl->fd >= 0) {

@@ -484,13 +484,15 @@ def test_get_interface_description(arbord):
               "Signal(path: string, signal: string) -> ()",
               "Events() -> (event: Event)",
               "Shutdown(action: ?string) -> ()",
-              "Logs(path: ?string, lines: ?int, follow: ?bool) -> "
-              "(lines: []LogLine)", "ReopenLogs() -> ()",
+              "Logs(path: ?string, lines: ?int, follow: ?bool, "
+              "after: ?int) -> (lines: []LogLine)", "ReopenLogs() -> ()",
               "Reload(dryRun: ?bool) -> (plan: Plan, applied: bool)",
               "AddChild(parent: string, spec: string) -> (path: string)",
               "RemoveChild(path: string) -> ()",
               "Spawn(pool: string, name: ?string, args: ?[]string) -> "
-              "(path: string)"):
+              "(path: string)",
+              "Reexec(binary: ?string, timeout: ?int) -> (from: string, "
+              "to: string, binary: string, away_ms: int)"):
         assert f"\nmethod {m}\n" in desc, m
     header = open(os.path.join(HERE, "..", "..", "common",
                                "protocol.h")).read()
@@ -498,7 +500,7 @@ def test_get_interface_description(arbord):
               for line in header.splitlines()
               if line.startswith("#define ARB_ERR_")
               and "ARB_INTERFACE" in line]
-    assert len(errors) == 17
+    assert len(errors) == 19
     for e in errors:
         assert f"\nerror {e} (" in desc, e
     for t in ("type Node (", "type Exit (", "type Event (",

@@ -283,6 +283,40 @@ def test_follow(arbord, tmp_path):
         follower.stdout.close()
 
 
+def test_logs_after_a_seq(arbord):
+    """Logs with after (what arborctl logs -f sends when it reconnects
+    after a re-exec) gives only the lines read after that seq, all of them
+    with lines -1, the newest N with lines N; a bad after is refused."""
+    from ctlclient import Conn, VarlinkError
+
+    script = "for i in 1 2 3 4 5; do echo n$i; done; exec sleep 1000"
+    a = arbord(tree([service("s", ["/bin/sh", "-c", script])]))
+    wait_until(lambda: texts(logs(a.socket), "s") ==
+               ["n1", "n2", "n3", "n4", "n5"], 5, "5 lines")
+    seqs = {ln["line"]: ln["seq"] for ln in logs(a.socket, "s")}
+
+    def lines_after(after, lines):
+        with Conn(a.socket) as c:
+            c.send(SUP_LOGS, {"path": "s", "after": after, "lines": lines},
+                   more=True)
+            return [ln["line"] for m in c.stream()
+                    for ln in m["parameters"]["lines"]]
+
+    assert lines_after(seqs["n2"], -1) == ["n3", "n4", "n5"]
+    assert lines_after(seqs["n2"], 1) == ["n5"]
+    assert lines_after(seqs["n5"], -1) == []
+    assert lines_after(0, -1)[-4:] == ["n2", "n3", "n4", "n5"]
+    with Conn(a.socket) as c:
+        c.send(SUP_LOGS, {"after": -1}, more=True)
+        with pytest.raises(VarlinkError) as e:
+            c.reply()
+        assert e.value.parameters == {"parameter": "after"}
+    a.stop()
+
+
+SUP_LOGS = "org.arbor.Supervisor.Logs"
+
+
 def test_console_sink_prefixes_and_keeps_streams(arbord):
     """console: stdout lines on arbord's stdout, stderr lines on its
     stderr, each prefixed with the path."""
