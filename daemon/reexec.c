@@ -36,10 +36,6 @@
 #include "runtime_state.h"
 #include "systemd.h"
 
-#ifndef ARB_ERR_REEXEC_FAILED
-#define ARB_ERR_REEXEC_FAILED ARB_INTERFACE ".ReexecFailed"
-#endif
-
 enum phase { WAIT_PROBE, PROBING, WAIT_EXEC };
 
 struct arb_reexec {

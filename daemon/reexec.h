@@ -12,8 +12,6 @@
 
 struct runtime;
 
-/* The default wait for a moment the state can be saved. */
-#define ARB_REEXEC_TIMEOUT_MS 10000
 /* How long the new binary may take to probe the state. */
 #define ARB_REEXEC_PROBE_MS 10000
 

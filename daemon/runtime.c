@@ -1831,6 +1831,21 @@ resume(struct runtime *rt, const struct arb_runtime_args *a)
 }
 
 int
+arb_runtime_probe(struct arb_spec *spec, struct arb_state_in *in)
+{
+	static const struct arb_mode service_mode;
+	struct runtime rt;
+	int r;
+
+	memset(&rt, 0, sizeof(rt));
+	r = runtime_init(&rt, spec, &service_mode);
+	if (r == 0)
+		r = rt_restore(&rt, in);
+	runtime_done(&rt);
+	return r;
+}
+
+int
 arb_runtime_run(const struct arb_runtime_args *a)
 {
 	struct runtime rt;

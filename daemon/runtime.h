@@ -36,4 +36,13 @@ struct arb_runtime_args {
  */
 int arb_runtime_run(const struct arb_runtime_args *args);
 
+/*
+ * What a resume would do with the state in `in` for `spec` (its spec,
+ * read already), in a runtime of its own that serves nothing, starts
+ * nothing and is freed at once: every part is read and checked, every
+ * descriptor taken (then closed). 0, -EINVAL (in's error says why) or
+ * -ENOMEM. For --probe-state and the tests.
+ */
+int arb_runtime_probe(struct arb_spec *spec, struct arb_state_in *in);
+
 #endif

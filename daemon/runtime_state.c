@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "config/config.h"
 #include "core/tree_state.h"
+#include "runtime.h"
 #include "runtime_internal.h"
 #include "state/spec_json.h"
 #include "systemd.h"
@@ -686,8 +687,7 @@ arb_state_probe(int fd, const char *config_path, FILE *out, FILE *err)
 	struct arb_state_in in;
 	struct arb_spec *spec = NULL, *disk = NULL;
 	struct arb_diag diag = {0};
-	const json_t *spec_obj, *tree_obj;
-	struct arb_tree *tree = NULL;
+	const json_t *spec_obj;
 	int e;
 
 	e = arb_state_in_read(&in, fd);
@@ -696,11 +696,7 @@ arb_state_probe(int fd, const char *config_path, FILE *out, FILE *err)
 	if (e == 0)
 		e = arb_spec_json_load(&in, spec_obj, &spec);
 	if (e == 0)
-		e = arb_state_object(&in, in.root, "state", "tree", &tree_obj);
-	if (e == 0 && !(tree = arb_tree_new(spec)))
-		e = -ENOMEM;
-	if (e == 0)
-		e = restore_tree(tree, spec, &in, tree_obj);
+		e = arb_runtime_probe(spec, &in);
 	if (e < 0) {
 		fprintf(err, "arbord %s cannot resume this state: %s\n",
 			ARB_VERSION, in.error[0] ? in.error : strerror(-e));
@@ -709,16 +705,14 @@ arb_state_probe(int fd, const char *config_path, FILE *out, FILE *err)
 	/* What a resume that fails falls back to. */
 	e = arb_config_load(config_path, &disk, &diag);
 	if (e < 0) {
-		fprintf(err, "%s: %s\n", config_path,
-			diag.n ? diag.entries[0].text
-			       : "the configuration has errors");
+		fprintf(err, "%s\n", diag.n ? diag.entries[0].text
+					   : "the configuration has errors");
 		goto out;
 	}
 	fprintf(out, "arbord %s state %d\n", ARB_VERSION, ARB_STATE_VERSION);
 out:
 	arb_diag_done(&diag);
 	arb_spec_free(disk);
-	arb_tree_free(tree);
 	arb_spec_free(spec);
 	arb_state_in_done(&in);
 	return e < 0 ? 1 : 0;
