@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "logs/capture.h"
+#include "logs/capture_internal.h"
 #include "state/state.h"
 
 struct fixture {
@@ -270,6 +271,35 @@ test_ring_shrank(void **unused)
 	assert_int_equal(open_fds(), fds);
 }
 
+/* Without /proc arbord keeps the write ends: they are passed too, and the
+ * next start gives the service the same pipes. */
+static void
+test_kept_write_ends(void **unused)
+{
+	struct fixture f;
+	struct arb_state_out o;
+	char text[512], error[256];
+	int wo, we, kept_out, kept_err, fds = open_fds();
+
+	fixture_start(&f);
+	/* As arb_logs_pipes_given decides when its probe of /proc fails. */
+	f.logs->keep_write_ends = true;
+	assert_int_equal(arb_logs_pipes(f.logs, f.a, &kept_out, &kept_err), 0);
+	save(&f, &o);
+	assert_int_equal(restore(&f, &o, error, sizeof(error)), 0);
+	f.logs->keep_write_ends = true;
+	assert_int_equal(arb_logs_pipes(f.logs, f.a, &wo, &we), 0);
+	assert_int_equal(wo, kept_out);
+	assert_int_equal(we, kept_err);
+	write_str(wo, "tial\n");
+	run_until(&f, f.a, 3);
+	ring_text(&f, f.a, text, sizeof(text), NULL);
+	assert_string_equal(text, "1001:0:a1|1001:0:a2|1001:0:partial|");
+	arb_logs_pipes_given(f.logs, f.a);
+	fixture_stop(&f);
+	assert_int_equal(open_fds(), fds);
+}
+
 /* ---- corruption ---- */
 
 static json_t *
@@ -486,6 +516,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_ring_shrank),
+		cmocka_unit_test(test_kept_write_ends),
 		cmocka_unit_test(test_uncorrupted),
 		cmocka_unit_test(test_corrupt),
 	};
