@@ -82,7 +82,7 @@ UNIT_TESTS := tests/unit/test_tree tests/unit/test_living tests/unit/test_lifecy
 	tests/unit/test_sockpath tests/unit/test_render tests/unit/test_notify \
 	tests/unit/test_logring tests/unit/test_shutdown \
 	tests/unit/test_child_spec tests/unit/test_plan tests/unit/test_spec_json \
-	tests/unit/test_handover
+	tests/unit/test_handover tests/unit/test_logs_state
 
 .PHONY: all check unit golden pytest integration conformance lint install \
 	uninstall clean bench golden-update fuzz boot boot-bins bench-boot
@@ -179,6 +179,14 @@ tests/unit/test_notify: tests/unit/test_notify.c daemon/notify.o daemon/fdutil.o
 tests/unit/test_logring: tests/unit/test_logring.c daemon/logs/ring.o daemon/core/mem.o
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/logs/ring.o daemon/core/mem.o \
 		$(LDFLAGS) $(CMOCKA_LIBS)
+
+# Capture with its sinks, and the state container it saves into.
+LOGS_STATE_TEST_OBJS := $(LOGS_SRCS:.c=.o) daemon/state/state.o \
+	daemon/fdutil.o daemon/signames.o $(CORE_SRCS:.c=.o)
+tests/unit/test_logs_state: tests/unit/test_logs_state.c $(LOGS_STATE_TEST_OBJS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DEP_CFLAGS) -o $@ $< \
+		$(LOGS_STATE_TEST_OBJS) $(LDFLAGS) $(CMOCKA_LIBS) \
+		$(call pc_libs,libev,-lev) $(JANSSON_LIBS)
 
 tests/unit/test_pidmap: tests/unit/test_pidmap.c daemon/pidmap.o
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/pidmap.o \

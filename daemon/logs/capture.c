@@ -3,6 +3,7 @@
  * its sinks (capture.h).
  */
 #include "capture.h"
+#include "capture_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,47 +23,8 @@
  * still hold it open and write. */
 #define EXIT_READS_MAX 16
 
-struct capture {
-	int fd[2];         /* read ends of stdout, stderr; -1 until the first
-			    * start */
-	int write_fd[2];   /* during a start only */
-	int pid;
-	uint16_t partial_len[2];
-	char *partial;     /* a line without its newline yet, per stream:
-			    * 2 x ARB_LOG_LINE_MAX, allocated at the first */
-	struct arb_logring *ring; /* at the first line, when it keeps one */
-	struct arb_logfile *file; /* shared by the nodes naming one path */
-	uint32_t journal_dropped;
-	uint8_t sinks;
-	uint8_t grown;    /* bit s: stream s's pipe was made larger */
-	uint8_t watching; /* bit s: stream s is in the epoll set */
-};
-
-/*
- * The pipes are watched by an epoll set of their own, which the loop
- * watches as one descriptor: a pipe costs arbord an int rather than a
- * libev watcher and its slot in libev's table of descriptors.
- */
+/* At most this many pipes' events per wake-up. */
 #define EPOLL_BATCH 64
-
-struct arb_logs {
-	struct ev_loop *loop;
-	int epfd;
-	ev_io epoll_watch;
-	const struct arb_spec *spec;
-	struct capture *caps; /* one per node slot */
-	uint32_t ncaps;
-	unsigned default_sinks;
-	struct arb_logfile *files;
-	struct arb_console out, err;
-	struct arb_journal journal;
-	uint64_t seq;
-	int self_pid;
-	char *scratch; /* a partial line and one read after it */
-	arb_logs_line_fn follow;
-	void *follow_ctx;
-	bool keep_write_ends; /* /proc cannot give them again */
-};
 
 /* What the lines of one read share, formatted once. */
 struct batch {
@@ -129,8 +91,9 @@ send_journal(struct arb_logs *l, struct capture *cap, const struct batch *b,
 }
 
 /* Into node's ring, made at its first line: a quiet service has none. */
-static void
-put_ring(struct arb_logs *l, uint32_t node, const struct arb_log_line *line)
+void
+arb_logs_put_ring(struct arb_logs *l, uint32_t node,
+		  const struct arb_log_line *line)
 {
 	struct capture *cap = &l->caps[node];
 
@@ -159,7 +122,7 @@ emit(struct arb_logs *l, uint32_t node, const struct batch *b,
 	};
 
 	if (cap->sinks & ARB_SINK_RING)
-		put_ring(l, node, &line);
+		arb_logs_put_ring(l, node, &line);
 	if (cap->file) {
 		char prefix[sizeof(b->file_prefix)];
 
@@ -506,13 +469,31 @@ arb_logs_set_follower(struct arb_logs *l, arb_logs_line_fn fn, void *ctx)
 }
 
 int
+arb_logs_watch(struct arb_logs *l, uint32_t node, int s)
+{
+	struct capture *cap = &l->caps[node];
+	struct epoll_event ev = {
+		.events = EPOLLIN,
+		.data.u64 = (uint64_t)node << 1 | (uint64_t)s,
+	};
+
+	if (cap->watching & (1u << s))
+		return 0;
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, cap->fd[s], &ev) < 0)
+		return -errno;
+	cap->watching |= (uint8_t)(1u << s);
+	return 0;
+}
+
+int
 arb_logs_pipes(struct arb_logs *l, uint32_t node, int *ret_stdout,
 	       int *ret_stderr)
 {
 	struct capture *cap = &l->caps[node];
+	int r;
 
 	if (cap->fd[0] < 0) {
-		int rfd[2], wfd[2], r;
+		int rfd[2], wfd[2];
 
 		r = arb_reader_pipe(&rfd[0], &wfd[0]);
 		if (r < 0)
@@ -542,17 +523,9 @@ arb_logs_pipes(struct arb_logs *l, uint32_t node, int *ret_stdout,
 			cap->write_fd[s] = w;
 		}
 		/* New, or left at an end of file: every writer was gone. */
-		if (!(cap->watching & (1u << s))) {
-			struct epoll_event ev = {
-				.events = EPOLLIN,
-				.data.u64 = (uint64_t)node << 1 | (uint64_t)s,
-			};
-
-			if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, cap->fd[s],
-				      &ev) < 0)
-				return -errno;
-			cap->watching |= (uint8_t)(1u << s);
-		}
+		r = arb_logs_watch(l, node, s);
+		if (r < 0)
+			return r;
 	}
 	*ret_stdout = cap->write_fd[0];
 	*ret_stderr = cap->write_fd[1];

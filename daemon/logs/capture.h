@@ -27,6 +27,7 @@
 
 #include "ring.h"
 #include "core/spec.h"
+#include "state/state.h"
 
 struct arb_logs;
 
@@ -105,5 +106,40 @@ const struct arb_logring *arb_logs_ring(const struct arb_logs *l,
 
 /* Writes what waits for arbord's stdout and stderr, for up to timeout_ms. */
 void arb_logs_drain_console(struct arb_logs *l, int timeout_ms);
+
+/* ---- across a re-exec (capture_state.c; state/FORMAT.md "logs") ---- */
+
+/*
+ * The state's "logs" object, a new reference in *ret_obj: the counter of
+ * lines, and per node slot its pipes (named in o: passed, never read
+ * here), its pid, its partial lines and its ring's lines (into o's bulk).
+ * Reads, drains and changes nothing: the loop goes on if the exec fails.
+ * 0 or -ENOMEM (*ret_obj untouched).
+ */
+int arb_logs_save(const struct arb_logs *l, struct arb_state_out *o,
+		  json_t **ret_obj);
+
+/*
+ * Puts a saved "logs" object (obj, in in's document) back into l, a fresh
+ * arb_logs_new() for the restored spec (the same node slots): takes each
+ * node's pipes from in and watches them as after a start (what was
+ * written meanwhile waits in them and is read by the loop), puts its
+ * partial lines and pid back, gives its ring the saved lines again (sized
+ * as the spec says now: a smaller ring keeps the newest) and goes on
+ * numbering lines after the last saved. Checks everything: 0, -EINVAL
+ * with in->error (l then holds what was taken: arb_logs_free it), or
+ * -ENOMEM.
+ */
+int arb_logs_restore(struct arb_logs *l, struct arb_state_in *in,
+		     const json_t *obj);
+
+/*
+ * Frees l as an image whose pipes now belong to a state it saved (an
+ * in-process round trip of the state; a real re-exec never frees): the
+ * pipes are neither read nor closed, since their descriptors are named in
+ * the state, to be taken by arb_logs_restore or closed by
+ * arb_state_in_done. The rest goes as arb_logs_free does it.
+ */
+void arb_logs_free_saved(struct arb_logs *l);
 
 #endif
