@@ -99,11 +99,13 @@ struct arb_sup_state {
 	uint32_t target;
 	uint32_t outstanding;
 	uint64_t next_instance;
-	/* Restart times, oldest first: borrowed from the tree when saved
-	 * (valid until its next step), from the caller when restored. */
+	/* Restart times, oldest first, and the queue in arrival order.
+	 * Saving gives only the counts (the tree keeps both as rings: read
+	 * each item with arb_tree_save_history/_queued); restoring reads
+	 * them from these arrays, the caller's. */
 	const int64_t *history;
 	uint32_t nhistory;
-	const struct arb_queued *queue; /* in arrival order; likewise */
+	const struct arb_queued *queue;
 	uint32_t nqueue;
 };
 
@@ -115,9 +117,11 @@ struct arb_tree_globals {
 };
 
 /*
- * Whether t can be saved now: between steps (always, for the shell) and
- * with nothing queued that holds a pointer (a REORDER, whose order the
- * living tree owns). The shell waits for a moment when it can.
+ * Whether t can be saved now: between steps, with the nodes that left in
+ * the last step collected (arb_tree_collect(); their slots are free in
+ * the spec saved), and nothing queued that holds a pointer (a REORDER,
+ * whose order the living tree owns). The shell waits for a moment when
+ * it can. False too after an OOM (the tree is unusable).
  */
 bool arb_tree_savable(const struct arb_tree *t);
 
@@ -126,16 +130,27 @@ void arb_tree_save_globals(const struct arb_tree *t,
 /* Node must be a slot of the spec (unused slots save as DOWN). */
 void arb_tree_save_node(const struct arb_tree *t, uint32_t node,
 			struct arb_node_state *ret);
-/* Node must be a supervisor. */
+/* Node must be a supervisor. ret->history and ret->queue are NULL. */
 void arb_tree_save_sup(const struct arb_tree *t, uint32_t node,
 		       struct arb_sup_state *ret);
+/* The i-th (oldest first) of ret->nhistory restart times of supervisor node. */
+int64_t arb_tree_save_history(const struct arb_tree *t, uint32_t node,
+			      uint32_t i);
+/* The i-th (in arrival order) of ret->nqueue items of node's queue. */
+void arb_tree_save_queued(const struct arb_tree *t, uint32_t node, uint32_t i,
+			  struct arb_queued *ret);
 
 /*
  * Into t, fresh from arb_tree_new() on the restored spec and not yet
- * stepped: the globals, then every used node, then every supervisor's
- * part, then arb_tree_restore_done() to check the whole. Each returns 0,
- * -EINVAL with a static reason in *ret_why, or -ENOMEM. Errno values
- * are Linux's (the core has no errno.h): EINVAL 22, ENOMEM 12.
+ * stepped: the globals, then every node of the spec (arb_spec_is_node:
+ * pool instances too; templates and free slots are no nodes and stay
+ * DOWN), then every supervisor's part, then arb_tree_restore_done() to
+ * check the whole (what each job waits for, what each parent does).
+ * Each returns 0, -EINVAL with a static reason in *ret_why, or -ENOMEM.
+ * Errno values are Linux's (the core has no errno.h): EINVAL 22, ENOMEM
+ * 12. A node or supervisor left out keeps arb_tree_new()'s state (DOWN,
+ * idle), which restore_done refuses where it does not fit. On any
+ * failure the tree is to be freed, never stepped.
  */
 int arb_tree_restore_globals(struct arb_tree *t,
 			     const struct arb_tree_globals *g,
@@ -147,7 +162,11 @@ int arb_tree_restore_sup(struct arb_tree *t, uint32_t node,
 			 const struct arb_sup_state *s, const char **ret_why);
 int arb_tree_restore_done(struct arb_tree *t, const char **ret_why);
 
-/* Name tables for the format (FORMAT.md), and their lookups (-1: unknown). */
+/*
+ * Name tables for the format (FORMAT.md), and their lookups (-1: unknown,
+ * or NULL). States, reasons and failures use tree.h's names
+ * (arb_child_state_name: "up", lower case).
+ */
 const char *arb_job_name(enum arb_job v);
 const char *arb_job_why_name(enum arb_job_why v);
 const char *arb_queued_kind_name(enum arb_queued_kind v);
