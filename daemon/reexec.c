@@ -366,6 +366,8 @@ exec_new(struct arb_reexec *x)
 	event(rt, "reexec", "from", ARB_VERSION, "to", x->to, "binary",
 	      x->binary);
 	arb_logs_drain_console(rt->logs, 100);
+	/* Before the save: the new image says READY=1 when it is done. */
+	arb_manager_reloading();
 	r = arb_state_out_init(&o);
 	if (r == 0)
 		r = rt_save(rt, &o, x->binary);
@@ -379,15 +381,14 @@ exec_new(struct arb_reexec *x)
 	if (r == 0 && !(argv = resume_argv(rt, x->binary, "--resume", fd)))
 		r = -ENOMEM;
 	if (r == 0) {
-		arb_manager_reloading();
 		r = arb_state_out_pass(&o, true);
 		if (r == 0) {
 			execv(x->binary, argv);
 			r = -errno;
 		}
 		(void)arb_state_out_pass(&o, false);
-		arb_manager_reloaded();
 	}
+	arb_manager_reloaded();
 	/* Still here: the exec failed, nothing was replaced. */
 	free_argv(argv);
 	if (fd >= 0)

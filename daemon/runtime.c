@@ -1841,6 +1841,9 @@ arb_runtime_probe(struct arb_spec *spec, struct arb_state_in *in)
 	r = runtime_init(&rt, spec, &service_mode);
 	if (r == 0)
 		r = rt_restore(&rt, in);
+	/* The pipes are the running arbord's: not a byte is read here. */
+	arb_logs_free_saved(rt.logs);
+	rt.logs = NULL;
 	runtime_done(&rt);
 	return r;
 }

@@ -70,17 +70,22 @@ queued_json(const struct arb_queued *q)
 }
 
 static json_t *
-sup_state_json(uint32_t node, const struct arb_sup_state *s)
+sup_state_json(const struct arb_tree *t, uint32_t node,
+	       const struct arb_sup_state *s)
 {
 	json_t *history = json_array(), *queue = json_array(), *o;
 
 	for (uint32_t i = 0; history && i < s->nhistory; i++)
-		if (json_array_append_new(history,
-					  json_integer(s->history[i])) < 0)
+		if (json_array_append_new(history, json_integer(
+				arb_tree_save_history(t, node, i))) < 0)
 			goto fail;
-	for (uint32_t i = 0; queue && i < s->nqueue; i++)
-		if (json_array_append_new(queue, queued_json(&s->queue[i])) < 0)
+	for (uint32_t i = 0; queue && i < s->nqueue; i++) {
+		struct arb_queued q;
+
+		arb_tree_save_queued(t, node, i, &q);
+		if (json_array_append_new(queue, queued_json(&q)) < 0)
 			goto fail;
+	}
 	if (!history || !queue)
 		goto fail;
 	o = json_pack("{s:I,s:s,s:b,s:i,s:i,s:i,s:s,s:s,s:o,s:s,s:I,s:I,s:o,"
@@ -128,7 +133,7 @@ save_tree(const struct runtime *rt)
 		if (spec->nodes[i].kind != ARB_NODE_SUPERVISOR)
 			continue;
 		arb_tree_save_sup(rt->tree, i, &sup);
-		if (json_array_append_new(sups, sup_state_json(i, &sup)) < 0)
+		if (json_array_append_new(sups, sup_state_json(rt->tree, i, &sup)) < 0)
 			goto fail;
 	}
 	arb_tree_save_globals(rt->tree, &g);
