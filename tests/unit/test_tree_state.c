@@ -291,7 +291,10 @@ drive_notify(struct fake *f)
 	fake_notify(f, "n", ARB_EV_READY);
 	fake_advance(f, 300);
 	fake_notify(f, "n", ARB_EV_WATCHDOG);
+	/* n ignores the watchdog's SIGABRT: aborting until its SIGKILL. */
+	f->procs[fake_node(f, "n")].ignore_term = true;
 	fake_advance(f, 800); /* m's start times out: retried; n's watchdog */
+	f->procs[fake_node(f, "n")].ignore_term = false;
 	fake_notify(f, "m", ARB_EV_READY);
 	fake_advance(f, 100);
 	fake_notify(f, "n", ARB_EV_READY);
