@@ -722,6 +722,8 @@ test_corrupt_state_refused_or_harmless(void **state)
 		arb_spec_free(s2);
 		free(r.ev);
 	}
+	print_message("%lu corrupted states accepted and stepped, %lu "
+		      "refused\n", accepted, refused);
 	/* Both outcomes happen: the mutations reach the checks and pass
 	 * some of them. */
 	assert_true(accepted > 0 && refused > 0);
