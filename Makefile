@@ -82,7 +82,7 @@ UNIT_TESTS := tests/unit/test_tree tests/unit/test_living tests/unit/test_lifecy
 	tests/unit/test_sockpath tests/unit/test_render tests/unit/test_notify \
 	tests/unit/test_logring tests/unit/test_shutdown \
 	tests/unit/test_child_spec tests/unit/test_plan tests/unit/test_spec_json \
-	tests/unit/test_handover tests/unit/test_logs_state
+	tests/unit/test_handover tests/unit/test_logs_state tests/unit/test_tree_state
 
 .PHONY: all check unit golden pytest integration conformance lint install \
 	uninstall clean bench golden-update fuzz boot boot-bins bench-boot
@@ -125,6 +125,11 @@ tests/unit/test_living: tests/unit/test_living.c tests/unit/scenario.h \
 
 tests/unit/test_lifecycle: tests/unit/test_lifecycle.c tests/unit/scenario.h \
 		$(CORE_SRCS:.c=.o)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(CORE_SRCS:.c=.o) \
+		$(LDFLAGS) $(CMOCKA_LIBS)
+
+tests/unit/test_tree_state: tests/unit/test_tree_state.c \
+		tests/unit/scenario.h $(CORE_SRCS:.c=.o)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(CORE_SRCS:.c=.o) \
 		$(LDFLAGS) $(CMOCKA_LIBS)
 

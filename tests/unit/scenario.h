@@ -56,6 +56,11 @@ struct fake {
 	bool replies_untraced;
 	int signals_sent;
 	int auto_shutdowns; /* ARB_REP_SHUTDOWN reports */
+	/* Every event fed to the core, as fed, while recording (a test that
+	 * replays them into another tree: test_tree_state). */
+	bool recording;
+	struct arb_event *record;
+	size_t nrecord, record_cap;
 };
 
 /* ---- building specs ---- */
@@ -266,6 +271,21 @@ fake_perform(struct fake *f, const struct arb_action *a)
 	}
 }
 
+static inline void
+fake_record(struct fake *f, const struct arb_event *ev)
+{
+	if (f->nrecord == f->record_cap) {
+		size_t cap = f->record_cap ? f->record_cap * 2 : 64;
+		struct arb_event *v = realloc(f->record, cap * sizeof(*v));
+
+		if (!v)
+			abort();
+		f->record = v;
+		f->record_cap = cap;
+	}
+	f->record[f->nrecord++] = *ev;
+}
+
 /* Feeds every pending event, and the events their actions cause. */
 static inline void
 fake_run(struct fake *f)
@@ -278,6 +298,8 @@ fake_run(struct fake *f)
 		ev.now_ms = f->now;
 		if (ev.kind == ARB_EV_EXITED && f->procs[ev.node].zombie == ev.pid)
 			f->procs[ev.node].zombie = 0;
+		if (f->recording)
+			fake_record(f, &ev);
 		if (arb_tree_step(f->tree, &ev, &f->out) != 0)
 			abort();
 		for (size_t i = 0; i < f->out.n; i++)
@@ -313,6 +335,7 @@ static inline void
 fake_free(struct fake *f)
 {
 	arb_actions_done(&f->out);
+	free(f->record);
 	arb_tree_free(f->tree);
 	arb_spec_free(f->spec);
 	free(f);
