@@ -328,6 +328,12 @@ arb_reexec_reaped(struct runtime *rt, int pid, int status)
 		    strcmp(said, "no output") == 0)
 			snprintf(why, sizeof(why), "%s: could not be run",
 				 x->binary);
+		else if (strcmp(said, "no output") == 0)
+			snprintf(why, sizeof(why), "%s --probe-state %s %d "
+				 "without a word", x->binary,
+				 WIFEXITED(status) ? "exited" : "killed by signal",
+				 WIFEXITED(status) ? WEXITSTATUS(status)
+						   : WTERMSIG(status));
 		else
 			snprintf(why, sizeof(why), "%s", said);
 		fail(rt, "probe", why);
