@@ -82,7 +82,8 @@ UNIT_TESTS := tests/unit/test_tree tests/unit/test_living tests/unit/test_lifecy
 	tests/unit/test_sockpath tests/unit/test_render tests/unit/test_notify \
 	tests/unit/test_logring tests/unit/test_shutdown \
 	tests/unit/test_child_spec tests/unit/test_plan tests/unit/test_spec_json \
-	tests/unit/test_handover tests/unit/test_logs_state tests/unit/test_tree_state
+	tests/unit/test_handover tests/unit/test_logs_state tests/unit/test_tree_state \
+	tests/unit/test_state
 
 .PHONY: all check unit golden pytest integration conformance lint install \
 	uninstall clean bench golden-update fuzz boot boot-bins bench-boot
@@ -174,6 +175,10 @@ tests/unit/test_shutdown: tests/unit/test_shutdown.c daemon/core/shutdown.o
 # The control socket across a re-exec: the whole shell but main.c.
 HANDOVER_TEST_OBJS := $(filter-out daemon/main.o,$(DAEMON_OBJS))
 tests/unit/test_handover: tests/unit/test_handover.c $(HANDOVER_TEST_OBJS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DEP_CFLAGS) -o $@ $< \
+		$(HANDOVER_TEST_OBJS) $(LDFLAGS) $(CMOCKA_LIBS) $(DEP_LIBS)
+
+tests/unit/test_state: tests/unit/test_state.c $(HANDOVER_TEST_OBJS)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DEP_CFLAGS) -o $@ $< \
 		$(HANDOVER_TEST_OBJS) $(LDFLAGS) $(CMOCKA_LIBS) $(DEP_LIBS)
 

@@ -1,0 +1,329 @@
+/*
+ * test_state.c - the re-exec state of a release, read by this code.
+ *
+ * fixtures/state-v1.state is what a real arbord of the first release with
+ * re-exec saved (fixtures/make_state_fixture.py): the reader of every
+ * later release must take it over. Its descriptors are recreated at the
+ * numbers it names, each of its kind (pipe read ends, sockets, pidfds),
+ * and the whole state goes through what a resume does (the spec, the
+ * core's tree, the runtime's nodes, logs, the notify socket), in a
+ * runtime that runs nothing (arb_runtime_probe).
+ *
+ * Then the same file corrupted byte by byte, and cut short: the reader
+ * refuses or takes it, never crashes. Each attempt runs in a child
+ * process: a corrupted list of descriptors may name one the test's own
+ * libev loop holds, which a real new image, that has opened nothing yet,
+ * does not have.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "runtime.h"
+#include "state/spec_json.h"
+#include "state/state.h"
+
+#ifndef FIXTURE
+#define FIXTURE "tests/unit/fixtures/state-v1.state"
+#endif
+
+enum fd_kind { FD_PIPE_READ, FD_PIPE_WRITE, FD_LISTEN, FD_DGRAM, FD_PIDFD };
+
+struct placeholder {
+	int fd;
+	enum fd_kind kind;
+};
+
+static char *fixture;
+static size_t fixture_len;
+static struct placeholder holders[256];
+static int nholders;
+static int sleeper; /* the process the pidfds name */
+
+static void
+add_holder(const json_t *v, enum fd_kind kind)
+{
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return;
+	assert_true(nholders < (int)(sizeof(holders) / sizeof(holders[0])));
+	holders[nholders].fd = (int)json_integer_value(v);
+	holders[nholders].kind = kind;
+	nholders++;
+}
+
+/* Which kind each descriptor the fixture names is, by where it is named. */
+static void
+find_holders(const json_t *root)
+{
+	const json_t *n, *l, *procs;
+	size_t i, j;
+
+	json_array_foreach(json_object_get(json_object_get(root, "logs"),
+					   "nodes"), i, n) {
+		add_holder(json_object_get(n, "stdout_fd"), FD_PIPE_READ);
+		add_holder(json_object_get(n, "stderr_fd"), FD_PIPE_READ);
+		add_holder(json_object_get(n, "stdout_write_fd"), FD_PIPE_WRITE);
+		add_holder(json_object_get(n, "stderr_write_fd"), FD_PIPE_WRITE);
+	}
+	json_array_foreach(json_object_get(json_object_get(root, "runtime"),
+					   "nodes"), i, n) {
+		json_array_foreach(json_object_get(n, "listen"), j, l)
+			add_holder(json_object_get(l, "fd"), FD_LISTEN);
+		add_holder(json_object_get(n, "ready_fd"), FD_PIPE_READ);
+		procs = json_object_get(n, "procs");
+		add_holder(json_object_get(json_object_get(procs, "first"), "fd"),
+			   FD_PIDFD);
+		add_holder(json_object_get(json_object_get(procs, "main"), "fd"),
+			   FD_PIDFD);
+	}
+	add_holder(json_object_get(json_object_get(root, "notify"), "fd"),
+		   FD_DGRAM);
+}
+
+static int
+make_one(enum fd_kind kind)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int p[2], fd;
+
+	switch (kind) {
+	case FD_PIPE_READ:
+	case FD_PIPE_WRITE:
+		if (pipe(p) < 0)
+			return -1;
+		close(kind == FD_PIPE_READ ? p[1] : p[0]);
+		return kind == FD_PIPE_READ ? p[0] : p[1];
+	case FD_LISTEN:
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd >= 0 && (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+				listen(fd, 4) < 0)) {
+			close(fd);
+			return -1;
+		}
+		return fd;
+	case FD_DGRAM:
+		return socket(AF_UNIX, SOCK_DGRAM, 0);
+	case FD_PIDFD:
+		return (int)syscall(SYS_pidfd_open, sleeper, 0);
+	}
+	return -1;
+}
+
+/* Every descriptor the fixture names, open again at its number. */
+static void
+make_holders(void)
+{
+	for (int i = 0; i < nholders; i++) {
+		int fd = make_one(holders[i].kind);
+
+		assert_true(fd >= 0);
+		if (fd != holders[i].fd) {
+			assert_true(dup2(fd, holders[i].fd) == holders[i].fd);
+			close(fd);
+		}
+	}
+}
+
+static void
+close_holders(void)
+{
+	for (int i = 0; i < nholders; i++)
+		(void)close(holders[i].fd);
+}
+
+static int
+memfd_of(const char *data, size_t len)
+{
+	int fd = memfd_create("state", 0);
+
+	assert_true(fd >= 0);
+	assert_true(write(fd, data, len) == (ssize_t)len);
+	assert_true(lseek(fd, 0, SEEK_SET) == 0);
+	return fd;
+}
+
+/*
+ * What a resume does with the state in data: 0 when taken over,
+ * -EINVAL (with why) when refused, or another -errno.
+ */
+static int
+read_state(const char *data, size_t len, char *why, size_t size)
+{
+	struct arb_state_in in;
+	struct arb_spec *spec = NULL;
+	const json_t *obj;
+	int r;
+
+	r = arb_state_in_read(&in, memfd_of(data, len));
+	if (r == 0)
+		r = arb_state_object(&in, in.root, "state", "spec", &obj);
+	if (r == 0)
+		r = arb_spec_json_load(&in, obj, &spec);
+	if (r == 0)
+		r = arb_runtime_probe(spec, &in);
+	snprintf(why, size, "%s", in.error);
+	arb_state_in_done(&in);
+	arb_spec_free(spec);
+	return r;
+}
+
+/* read_state in a child process: its exit status (0: it returned). */
+static int
+read_state_apart(const char *data, size_t len)
+{
+	char why[256];
+	int status, pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		make_holders();
+		(void)read_state(data, len, why, sizeof(why));
+		_exit(0);
+	}
+	assert_true(waitpid(pid, &status, 0) == pid);
+	return status;
+}
+
+static int
+setup(void **state)
+{
+	FILE *f = fopen(FIXTURE, "rb");
+	json_t *root;
+	long len;
+
+	assert_non_null(f);
+	assert_true(fseek(f, 0, SEEK_END) == 0);
+	len = ftell(f);
+	rewind(f);
+	fixture = malloc((size_t)len);
+	assert_non_null(fixture);
+	assert_true(fread(fixture, 1, (size_t)len, f) == (size_t)len);
+	fclose(f);
+	fixture_len = (size_t)len;
+	root = json_loads(fixture, 0, NULL);
+	assert_non_null(root);
+	find_holders(root);
+	json_decref(root);
+	sleeper = fork();
+	if (sleeper == 0) {
+		pause();
+		_exit(0);
+	}
+	assert_true(sleeper > 0);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	kill(sleeper, SIGKILL);
+	waitpid(sleeper, NULL, 0);
+	free(fixture);
+	return 0;
+}
+
+static void
+test_fixture_is_taken_over(void **state)
+{
+	char why[256];
+	int r;
+
+	make_holders();
+	r = read_state(fixture, fixture_len, why, sizeof(why));
+	close_holders();
+	if (r != 0)
+		fail_msg("the release's state is refused: %s (%d)", why, r);
+}
+
+static void
+test_fixture_without_its_descriptors_is_refused(void **state)
+{
+	char why[256];
+
+	assert_int_equal(read_state(fixture, fixture_len, why, sizeof(why)),
+			 -EINVAL);
+	assert_non_null(strstr(why, "not an open descriptor"));
+}
+
+/* How many attempts: every one, or ARB_STATE_ATTEMPTS of them spread
+ * over the file (the sanitizers make each one slow). */
+static size_t
+stride(size_t len)
+{
+	const char *env = getenv("ARB_STATE_ATTEMPTS");
+	size_t attempts = env ? strtoul(env, NULL, 10) : 1500;
+
+	if (attempts == 0 || attempts >= len)
+		return 1;
+	return len / attempts;
+}
+
+static void
+test_corrupted_byte_by_byte_never_crashes(void **state)
+{
+	static const unsigned char values[] = {'0', '9', '-', '"', '{', ']',
+					       'x', 0, 0xff, ' ', ','};
+	char *copy = malloc(fixture_len);
+	size_t step = stride(fixture_len);
+	unsigned n = 0;
+
+	assert_non_null(copy);
+	for (size_t i = n % step; i < fixture_len; i += step, n++) {
+		int status;
+
+		memcpy(copy, fixture, fixture_len);
+		copy[i] = (char)values[n % sizeof(values)];
+		if (copy[i] == fixture[i])
+			copy[i] ^= 0x20;
+		status = read_state_apart(copy, fixture_len);
+		if (status != 0)
+			fail_msg("byte %zu set to 0x%02x: the reader ended with "
+				 "status 0x%x", i, (unsigned char)copy[i],
+				 status);
+	}
+	free(copy);
+}
+
+static void
+test_cut_short_never_crashes(void **state)
+{
+	size_t step = stride(fixture_len) * 4;
+
+	for (size_t len = 0; len < fixture_len; len += step) {
+		int status = read_state_apart(fixture, len);
+
+		if (status != 0)
+			fail_msg("cut at %zu: status 0x%x", len, status);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fixture_is_taken_over),
+		cmocka_unit_test(test_fixture_without_its_descriptors_is_refused),
+		cmocka_unit_test(test_corrupted_byte_by_byte_never_crashes),
+		cmocka_unit_test(test_cut_short_never_crashes),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
