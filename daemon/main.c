@@ -335,6 +335,30 @@ kill_inherited(const json_t *root)
 }
 
 /*
+ * What systemd passed the first image (it took them out of its
+ * environment), given back to the environment for the boot that follows
+ * a resume that failed: READY=1 and the watchdog go on.
+ */
+static void
+give_back_manager(const json_t *root)
+{
+	const json_t *m = json_object_get(root, "manager");
+	const char *sock = json_string_value(json_object_get(m, "notify_socket"));
+	json_int_t usec = json_integer_value(json_object_get(m, "watchdog_usec"));
+	char buf[32];
+
+	if (!sock)
+		return;
+	(void)setenv("NOTIFY_SOCKET", sock, 1);
+	if (usec > 0) {
+		snprintf(buf, sizeof(buf), "%lld", (long long)usec);
+		(void)setenv("WATCHDOG_USEC", buf, 1);
+		snprintf(buf, sizeof(buf), "%d", (int)getpid());
+		(void)setenv("WATCHDOG_PID", buf, 1);
+	}
+}
+
+/*
  * The new image of a re-exec (reexec.c): the state in fd, taken over.
  * Returns arbord's exit status, or -errno when it could not be taken
  * over: then whatever it named has been killed.
@@ -366,6 +390,7 @@ resume(int fd, struct arb_runtime_args *args)
 			(void)arb_pid1_signal_all(args->mode, SIGKILL);
 		else
 			kill_inherited(in.root);
+		give_back_manager(in.root);
 	}
 	arb_manager_done();
 	arb_state_in_done(&in);

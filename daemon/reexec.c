@@ -5,14 +5,20 @@
  *               `BINARY --probe-state FD` on it                -> PROBING
  *   PROBING     the probe exits 0 (its first line names the new
  *               version)                                       -> WAIT_EXEC
- *   WAIT_EXEC   until settled again: say event=reexec, hand the
- *               control socket over, save the state, execv()
+ *   WAIT_EXEC   until settled again: every signal blocked, and the
+ *               loop turns once more without waiting        -> ARMED
+ *   ARMED       still settled: say event=reexec, hand the control
+ *               socket over, save the state, execv(); else back to
+ *               WAIT_EXEC, signals unblocked
  *
  * Any failure answers the caller with ReexecFailed and its step, and
  * nothing is replaced: the probe catches a binary that cannot read this
  * state or this configuration before anything is handed over. "Settled"
  * is checked when the loop is about to poll (an ev_prepare), so the state
- * is saved between two events, never inside one.
+ * is saved between two events, never inside one. A signal is never lost
+ * to the exec: from ARMED on they are blocked, so one that comes stays
+ * pending across execve(2) for the new image, and the extra turn of the
+ * loop hands libev's own (caught before the block) to their handlers.
  */
 #include "reexec.h"
 
@@ -36,7 +42,7 @@
 #include "runtime_state.h"
 #include "systemd.h"
 
-enum phase { WAIT_PROBE, PROBING, WAIT_EXEC };
+enum phase { WAIT_PROBE, PROBING, WAIT_EXEC, ARMED };
 
 struct arb_reexec {
 	struct runtime *rt;
@@ -45,7 +51,9 @@ struct arb_reexec {
 	uint64_t req_id;
 	int64_t timeout_ms;
 	ev_prepare settle;
+	ev_idle turn;      /* ARMED: one more turn of the loop, no wait */
 	ev_timer timer;    /* the wait for a settled moment, or the probe */
+	sigset_t mask;     /* ARMED: the mask before every signal was blocked */
 	int probe_pid;
 	int probe_out;     /* the read end of its stdout and stderr */
 	char to[64];       /* the new version, as the probe said */
@@ -70,6 +78,16 @@ event(struct runtime *rt, const char *name, const char *k1, const char *v1,
 	arb_control_event(rt->control, &f);
 }
 
+/* Signals as they were before ARMED. */
+static void
+disarm(struct arb_reexec *x)
+{
+	if (x->phase != ARMED)
+		return;
+	(void)sigprocmask(SIG_SETMASK, &x->mask, NULL);
+	x->phase = WAIT_EXEC;
+}
+
 static void
 reexec_end(struct runtime *rt)
 {
@@ -77,6 +95,8 @@ reexec_end(struct runtime *rt)
 
 	if (!x)
 		return;
+	disarm(x);
+	ev_idle_stop(rt->loop, &x->turn);
 	ev_prepare_stop(rt->loop, &x->settle);
 	ev_timer_stop(rt->loop, &x->timer);
 	if (x->probe_pid > 0) {
@@ -128,6 +148,7 @@ check_binary(const char *path, char *why, size_t size)
 }
 
 static void on_settle(struct ev_loop *loop, ev_prepare *w, int revents);
+static void on_turn(struct ev_loop *loop, ev_idle *w, int revents);
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
 static void
@@ -169,6 +190,8 @@ arb_reexec_request(struct runtime *rt, const char *binary, int64_t timeout_ms,
 	x->probe_out = -1;
 	ev_prepare_init(&x->settle, on_settle);
 	x->settle.data = x;
+	ev_idle_init(&x->turn, on_turn);
+	x->turn.data = x;
 	ev_timer_init(&x->timer, on_timer, 0.0, 0.0);
 	x->timer.data = x;
 	rt->reexec = x;
@@ -183,16 +206,30 @@ static void
 on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct arb_reexec *x = w->data;
+	char why[96];
 
-	if (x->phase == PROBING)
-		fail(x->rt, "probe", "the new binary did not answer within "
-		     "10s");
-	else
-		fail(x->rt, "busy", "no moment to save the state came within "
-		     "the timeout: a start, a reload or a change is under way");
+	if (x->phase == PROBING) {
+		snprintf(why, sizeof(why), "the new binary did not answer "
+			 "within %dms", ARB_REEXEC_PROBE_MS);
+		fail(x->rt, "probe", why);
+	} else {
+		fail(x->rt, "busy", "no moment to save the state came "
+		     "within the timeout: a start, a reload or a change is "
+		     "under way");
+	}
 }
 
-/* The new binary's command line: arbord's, then --resume FD. */
+/* ARMED's turn of the loop is taken: the next prepare decides. */
+static void
+on_turn(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	ev_idle_stop(loop, w);
+}
+
+/*
+ * The new binary's command line: FLAG FD first, then arbord's own
+ * options (after which a "--" could end them).
+ */
 static char **
 resume_argv(struct runtime *rt, const char *binary, const char *flag, int fd)
 {
@@ -207,27 +244,23 @@ resume_argv(struct runtime *rt, const char *binary, const char *flag, int fd)
 		return NULL;
 	snprintf(num, sizeof(num), "%d", fd);
 	argv[0] = (char *)binary;
-	for (size_t i = 1; i < n; i++)
-		argv[i] = rt->argv[i];
-	argv[n] = (char *)flag;
-	argv[n + 1] = strdup(num);
-	if (!argv[n + 1]) {
+	argv[1] = (char *)flag;
+	argv[2] = strdup(num);
+	if (!argv[2]) {
 		free(argv);
 		return NULL;
 	}
+	for (size_t i = 1; i < n; i++)
+		argv[i + 2] = rt->argv[i];
 	return argv;
 }
 
 static void
 free_argv(char **argv)
 {
-	size_t n = 0;
-
 	if (!argv)
 		return;
-	while (argv[n])
-		n++;
-	free(argv[n - 1]); /* the descriptor's number */
+	free(argv[2]); /* the descriptor's number */
 	free(argv);
 }
 
@@ -409,17 +442,33 @@ static void
 on_settle(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	struct arb_reexec *x = w->data;
+	sigset_t all;
 
-	if (!rt_settled(x->rt))
+	if (!rt_settled(x->rt)) {
+		disarm(x);
 		return;
+	}
 	if (arb_tree_stopping(x->rt->tree)) {
 		fail(x->rt, "busy", "the tree is stopping");
 		return;
 	}
-	if (x->phase == WAIT_PROBE)
+	switch (x->phase) {
+	case WAIT_PROBE:
 		probe(x);
-	else
+		return;
+	case WAIT_EXEC:
+		sigfillset(&all);
+		if (sigprocmask(SIG_BLOCK, &all, &x->mask) < 0)
+			return;
+		x->phase = ARMED;
+		ev_idle_start(loop, &x->turn);
+		return;
+	case ARMED:
 		exec_new(x);
+		return;
+	case PROBING:
+		return;
+	}
 }
 
 void

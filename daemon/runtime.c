@@ -42,6 +42,7 @@
 #include "core/tree.h"
 #include "core/tree_state.h"
 #include "living.h"
+#include "protocol.h"
 #include "reexec.h"
 #include "runtime_internal.h"
 #include "runtime_state.h"
@@ -484,6 +485,28 @@ release_listen(struct runtime *rt, uint32_t node, const char *addr, int fd)
 		return;
 	}
 	arb_listen_close(addr, fd);
+}
+
+/*
+ * The probe's copies of the listen sockets: closed, and nothing else.
+ * arb_listen_close would remove a Unix socket's path, which is the
+ * running arbord's.
+ */
+static void
+close_listen_copies(struct runtime *rt)
+{
+	for (uint32_t i = 0; i < rt->nnodes; i++) {
+		struct rt_node *r = rt->nodes[i];
+
+		for (uint32_t j = 0; j < r->nlisten; j++)
+			if (r->listen_fds[j] >= 0)
+				close(r->listen_fds[j]);
+		free(r->listen_fds);
+		arb_spec_strv_free(r->listen_addrs);
+		r->listen_fds = NULL;
+		r->listen_addrs = NULL;
+		r->nlisten = 0;
+	}
 }
 
 /* Node holds no listen socket any more. */
@@ -1792,6 +1815,21 @@ say_resumed(struct runtime *rt, struct arb_state_in *in, uint64_t caller)
 	json_decref(p);
 }
 
+/* The caller of the Reexec hears why the new image could not go on. */
+static void
+refuse_resume(struct runtime *rt, struct arb_state_in *in, uint64_t caller,
+	      int r)
+{
+	json_t *p;
+
+	if (!caller)
+		return;
+	p = json_pack("{s:s,s:s}", "step", "resume", "reason",
+		      in->error[0] ? in->error : strerror(-r));
+	arb_control_complete(rt->control, caller, ARB_ERR_REEXEC_FAILED, p);
+	json_decref(p);
+}
+
 /*
  * The new image of a re-exec: everything the old one saved is taken over
  * (state/FORMAT.md). Deaths of the exec's window wait as zombies: a
@@ -1821,10 +1859,15 @@ resume(struct runtime *rt, const struct arb_runtime_args *a)
 				   "for a test");
 	if (r == 0)
 		r = rt_restore(rt, a->resume);
-	if (r < 0)
+	if (r < 0) {
+		refuse_resume(rt, a->resume, caller, r);
 		return r;
+	}
 	arb_faults_arm_core();
 	say_resumed(rt, a->resume, caller);
+	/* Everything is taken: the document and what nobody took go. */
+	arb_state_in_done(a->resume);
+	malloc_trim(0);
 	arb_manager_reloaded();
 	ev_feed_signal_event(rt->loop, SIGCHLD);
 	return 0;
@@ -1841,9 +1884,11 @@ arb_runtime_probe(struct arb_spec *spec, struct arb_state_in *in)
 	r = runtime_init(&rt, spec, &service_mode);
 	if (r == 0)
 		r = rt_restore(&rt, in);
-	/* The pipes are the running arbord's: not a byte is read here. */
+	/* The pipes and sockets are the running arbord's: not a byte is
+	 * read here, and no socket's path removed. */
 	arb_logs_free_saved(rt.logs);
 	rt.logs = NULL;
+	close_listen_copies(&rt);
 	runtime_done(&rt);
 	return r;
 }

@@ -547,7 +547,9 @@ restore_listen(struct rt_node *r, struct arb_state_in *in, const json_t *a,
 	if (json_array_size(a) == 0)
 		return 0;
 	r->listen_fds = calloc(json_array_size(a), sizeof(*r->listen_fds));
-	r->listen_addrs = calloc(json_array_size(a), sizeof(*r->listen_addrs));
+	/* NULL-terminated, as drop_listens frees it. */
+	r->listen_addrs = calloc(json_array_size(a) + 1,
+				 sizeof(*r->listen_addrs));
 	if (!r->listen_fds || !r->listen_addrs)
 		return -ENOMEM;
 	json_array_foreach(a, i, v) {

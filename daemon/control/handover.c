@@ -10,6 +10,8 @@
  * method is known here; streams end through their hooks (connection.h).
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +96,7 @@ control_json(struct arb_control *ctl, struct arb_state_out *o,
 					 : json_integer(-1);
 	json_t *path = ctl->path ? json_string(ctl->path) : json_null();
 	json_t *who = caller_json(o, caller);
+	char next[24];
 
 	if (!fd || !lock || !path || !who) {
 		json_decref(fd);
@@ -102,8 +105,11 @@ control_json(struct arb_control *ctl, struct arb_state_out *o,
 		json_decref(who);
 		return NULL;
 	}
-	return json_pack("{s:o,s:o,s:o,s:o}", "fd", fd, "lock_fd", lock,
-			 "path", path, "caller", who);
+	/* The core may answer requests of before the exec: their ids are
+	 * never given again. */
+	snprintf(next, sizeof(next), "%" PRIu64, ctl->next_req_id);
+	return json_pack("{s:o,s:o,s:o,s:o,s:s}", "fd", fd, "lock_fd", lock,
+			 "path", path, "caller", who, "next_req_id", next);
 }
 
 int
@@ -285,7 +291,12 @@ arb_control_resume(struct arb_control **ret, struct ev_loop *loop,
 		r = arb_state_fail(in, "control: not an object");
 		goto fail;
 	}
-	r = resume_socket(ctl, in, obj);
+	r = arb_state_u64(in, obj, "control", "next_req_id", &ctl->next_req_id);
+	if (r == 0 && (ctl->next_req_id == 0 ||
+		       ctl->next_req_id >= (UINT64_C(1) << 62)))
+		r = arb_state_fail(in, "control: next_req_id out of range");
+	if (r == 0)
+		r = resume_socket(ctl, in, obj);
 	if (r == 0)
 		r = control_start_accepting(ctl);
 	if (r == 0)
