@@ -178,13 +178,16 @@ tests/unit/test_handover: tests/unit/test_handover.c $(HANDOVER_TEST_OBJS)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DEP_CFLAGS) -o $@ $< \
 		$(HANDOVER_TEST_OBJS) $(LDFLAGS) $(CMOCKA_LIBS) $(DEP_LIBS)
 
-tests/unit/test_state: tests/unit/test_state.c $(HANDOVER_TEST_OBJS)
+tests/unit/test_state: tests/unit/test_state.c tests/fuzz/state_holders.h \
+		$(HANDOVER_TEST_OBJS)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DEP_CFLAGS) -o $@ $< \
 		$(HANDOVER_TEST_OBJS) $(LDFLAGS) $(CMOCKA_LIBS) $(DEP_LIBS)
 
-tests/unit/test_notify: tests/unit/test_notify.c daemon/notify.o daemon/fdutil.o
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/notify.o daemon/fdutil.o \
-		$(LDFLAGS) $(CMOCKA_LIBS) $(call pc_libs,libev,-lev)
+NOTIFY_TEST_OBJS := daemon/notify.o daemon/fdutil.o daemon/state/state.o
+tests/unit/test_notify: tests/unit/test_notify.c $(NOTIFY_TEST_OBJS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(JANSSON_CFLAGS) -o $@ $< \
+		$(NOTIFY_TEST_OBJS) $(LDFLAGS) $(CMOCKA_LIBS) \
+		$(call pc_libs,libev,-lev) $(JANSSON_LIBS)
 
 tests/unit/test_logring: tests/unit/test_logring.c daemon/logs/ring.o daemon/core/mem.o
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/logs/ring.o daemon/core/mem.o \
@@ -376,11 +379,12 @@ tests/fuzz/notify_fuzz: tests/fuzz/notify_fuzz.c daemon/notify.c daemon/fdutil.c
 		$(call pc_libs,libev,-lev)
 
 # The re-exec state's reader: the container and the spec codec.
-STATE_FUZZ_SRCS := tests/fuzz/state_fuzz.c daemon/state/state.c \
-	daemon/state/spec_json.c $(CORE_SRCS)
-tests/fuzz/state_fuzz: $(STATE_FUZZ_SRCS) $(HEADERS)
+# The whole reader, as a resume runs it: every daemon source but main.c.
+STATE_FUZZ_SRCS := tests/fuzz/state_fuzz.c $(CORE_SRCS) \
+	$(filter-out daemon/main.c,$(SHELL_SRCS))
+tests/fuzz/state_fuzz: $(STATE_FUZZ_SRCS) $(HEADERS) tests/fuzz/state_holders.h
 	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
-		$(JANSSON_CFLAGS) -o $@ $(STATE_FUZZ_SRCS) $(JANSSON_LIBS)
+		$(DEP_CFLAGS) -o $@ $(STATE_FUZZ_SRCS) $(DEP_LIBS)
 
 fuzz: tests/fuzz/config_fuzz tests/fuzz/wire_fuzz tests/fuzz/notify_fuzz \
 		tests/fuzz/state_fuzz
@@ -395,7 +399,8 @@ fuzz: tests/fuzz/config_fuzz tests/fuzz/wire_fuzz tests/fuzz/notify_fuzz \
 		tests/fuzz/wire_corpus
 	tests/fuzz/notify_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096
 	rm -rf tests/fuzz/state_corpus && mkdir -p tests/fuzz/state_corpus
-	cp tests/fuzz/state_seeds/* tests/fuzz/state_corpus/
+	cp tests/fuzz/state_seeds/* tests/unit/fixtures/state-v1.state \
+		tests/fuzz/state_corpus/
 	tests/fuzz/state_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 		tests/fuzz/state_corpus
 

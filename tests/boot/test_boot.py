@@ -236,14 +236,14 @@ def test_reexec_as_the_systems_init(boots):
     in_order(boot, [
         r"^event=reexec from=\S+ to=\S+ binary=/tmp/arbord-new$",
         r"^event=resumed from=\S+ to=\S+ away_ms=\d+$",
-        r"^reexec: arbord \S+ -> \S+ \(/tmp/arbord-new\)",
-        r"^reexec rc=0$",
+        r"^driver: reexec: arbord \S+ -> \S+ \(/tmp/arbord-new\)",
+        r"^driver: reexec rc=0$",
         r"^event=reexec_failed step=probe ",
-        r"^refused rc=1$",
-        r"^b kept pid=\d+$",
-        r"^exe /tmp/arbord-new$",
+        r"^driver: refused rc=1$",
+        r"^driver: b kept pid=\d+$",
+        r"^driver: exe /tmp/arbord-new$",
         r"^event=exit path=b ",
-        r"^b restarted pid=\d+$",
+        r"^driver: b restarted pid=\d+$",
         r"^event=reboot action=poweroff$",
         r"reboot: Power down$"])
     assert not boot.find("Kernel panic"), why

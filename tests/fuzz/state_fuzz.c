@@ -5,9 +5,16 @@
  * arb_state_in_read reads it and arb_spec_json_load reads its "spec".
  * Whatever the bytes, the reader must refuse them with a message or give
  * a spec that passes arb_spec_check, and never crash or leak (ASan,
- * UBSan and LSan watch). Seeds: tests/fuzz/state_seeds/.
+ * UBSan and LSan watch). A spec read, the rest goes through what a resume
+ * does (arb_runtime_probe), with the descriptors the input names made
+ * again at their numbers (state_holders.h) when none of those is one of
+ * the fuzzer's own. Seeds: tests/fuzz/state_seeds/ (saved specs and
+ * tests/unit/fixtures/state-v1.state).
  */
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -15,7 +22,9 @@
 
 #include "core/spec.h"
 #include "state/spec_json.h"
+#include "runtime.h"
 #include "state/state.h"
+#include "state_holders.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -37,21 +46,78 @@ memfd_of(const uint8_t *data, size_t size)
 	return fd;
 }
 
+/* The process the state's pidfds name: one that waits for ever. */
+static int
+sleeper(void)
+{
+	static int pid;
+
+	if (pid == 0) {
+		pid = fork();
+		if (pid == 0) {
+			pause();
+			_exit(0);
+		}
+	}
+	return pid;
+}
+
+/*
+ * The descriptors data names, made at their numbers: 0, or -1 when one
+ * of them is open already (the fuzzer's own: the reader would take it).
+ */
+static int
+make_holders(const uint8_t *data, size_t size, struct holders *h)
+{
+	json_t *root = json_loadb((const char *)data, strnlen((const char *)data,
+							     size), 0, NULL);
+	const json_t *v;
+	size_t i;
+
+	h->n = 0;
+	if (!root)
+		return -1;
+	holders_find(h, root);
+	json_array_foreach(json_object_get(root, "fds"), i, v)
+		if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+		    json_integer_value(v) < 65536 &&
+		    fcntl((int)json_integer_value(v), F_GETFD) >= 0) {
+			json_decref(root);
+			return -1;
+		}
+	json_decref(root);
+	for (int j = 0; j < h->n; j++)
+		if (fcntl(h->v[j].fd, F_GETFD) >= 0)
+			return -1;
+	h->pid = sleeper();
+	if (holders_make(h) < 0) {
+		holders_close(h);
+		return -1;
+	}
+	return 0;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct arb_state_in in;
 	struct arb_spec *spec = NULL;
+	struct holders h;
 	const json_t *obj;
 	char why[256];
+	bool held = make_holders(data, size, &h) == 0;
 
 	if (arb_state_in_read(&in, memfd_of(data, size)) == 0 &&
 	    arb_state_object(&in, in.root, "state", "spec", &obj) == 0 &&
 	    arb_spec_json_load(&in, obj, &spec) == 0) {
 		if (arb_spec_check(spec, why, sizeof(why)) != 0)
 			abort();
+		if (held)
+			(void)arb_runtime_probe(spec, &in);
 		arb_spec_free(spec);
 	}
 	arb_state_in_done(&in);
+	if (held)
+		holders_close(&h);
 	return 0;
 }

@@ -26,10 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
-#include <netinet/in.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -38,114 +35,26 @@
 #include "runtime.h"
 #include "state/spec_json.h"
 #include "state/state.h"
+#include "../fuzz/state_holders.h"
 
 #ifndef FIXTURE
 #define FIXTURE "tests/unit/fixtures/state-v1.state"
 #endif
 
-enum fd_kind { FD_PIPE_READ, FD_PIPE_WRITE, FD_LISTEN, FD_DGRAM, FD_PIDFD };
-
-struct placeholder {
-	int fd;
-	enum fd_kind kind;
-};
-
 static char *fixture;
 static size_t fixture_len;
-static struct placeholder holders[256];
-static int nholders;
-static int sleeper; /* the process the pidfds name */
+static struct holders holders;
 
-static void
-add_holder(const json_t *v, enum fd_kind kind)
-{
-	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return;
-	assert_true(nholders < (int)(sizeof(holders) / sizeof(holders[0])));
-	holders[nholders].fd = (int)json_integer_value(v);
-	holders[nholders].kind = kind;
-	nholders++;
-}
-
-/* Which kind each descriptor the fixture names is, by where it is named. */
-static void
-find_holders(const json_t *root)
-{
-	const json_t *n, *l, *procs;
-	size_t i, j;
-
-	json_array_foreach(json_object_get(json_object_get(root, "logs"),
-					   "nodes"), i, n) {
-		add_holder(json_object_get(n, "stdout_fd"), FD_PIPE_READ);
-		add_holder(json_object_get(n, "stderr_fd"), FD_PIPE_READ);
-		add_holder(json_object_get(n, "stdout_write_fd"), FD_PIPE_WRITE);
-		add_holder(json_object_get(n, "stderr_write_fd"), FD_PIPE_WRITE);
-	}
-	json_array_foreach(json_object_get(json_object_get(root, "runtime"),
-					   "nodes"), i, n) {
-		json_array_foreach(json_object_get(n, "listen"), j, l)
-			add_holder(json_object_get(l, "fd"), FD_LISTEN);
-		add_holder(json_object_get(n, "ready_fd"), FD_PIPE_READ);
-		procs = json_object_get(n, "procs");
-		add_holder(json_object_get(json_object_get(procs, "first"), "fd"),
-			   FD_PIDFD);
-		add_holder(json_object_get(json_object_get(procs, "main"), "fd"),
-			   FD_PIDFD);
-	}
-	add_holder(json_object_get(json_object_get(root, "notify"), "fd"),
-		   FD_DGRAM);
-}
-
-static int
-make_one(enum fd_kind kind)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	int p[2], fd;
-
-	switch (kind) {
-	case FD_PIPE_READ:
-	case FD_PIPE_WRITE:
-		if (pipe(p) < 0)
-			return -1;
-		close(kind == FD_PIPE_READ ? p[1] : p[0]);
-		return kind == FD_PIPE_READ ? p[0] : p[1];
-	case FD_LISTEN:
-		fd = socket(AF_INET, SOCK_STREAM, 0);
-		if (fd >= 0 && (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-				listen(fd, 4) < 0)) {
-			close(fd);
-			return -1;
-		}
-		return fd;
-	case FD_DGRAM:
-		return socket(AF_UNIX, SOCK_DGRAM, 0);
-	case FD_PIDFD:
-		return (int)syscall(SYS_pidfd_open, sleeper, 0);
-	}
-	return -1;
-}
-
-/* Every descriptor the fixture names, open again at its number. */
 static void
 make_holders(void)
 {
-	for (int i = 0; i < nholders; i++) {
-		int fd = make_one(holders[i].kind);
-
-		assert_true(fd >= 0);
-		if (fd != holders[i].fd) {
-			assert_true(dup2(fd, holders[i].fd) == holders[i].fd);
-			close(fd);
-		}
-	}
+	assert_int_equal(holders_make(&holders), 0);
 }
 
 static void
 close_holders(void)
 {
-	for (int i = 0; i < nholders; i++)
-		(void)close(holders[i].fd);
+	holders_close(&holders);
 }
 
 static int
@@ -219,22 +128,22 @@ setup(void **state)
 	fixture_len = (size_t)len;
 	root = json_loads(fixture, 0, NULL);
 	assert_non_null(root);
-	find_holders(root);
+	holders_find(&holders, root);
 	json_decref(root);
-	sleeper = fork();
-	if (sleeper == 0) {
+	holders.pid = fork();
+	if (holders.pid == 0) {
 		pause();
 		_exit(0);
 	}
-	assert_true(sleeper > 0);
+	assert_true(holders.pid > 0);
 	return 0;
 }
 
 static int
 teardown(void **state)
 {
-	kill(sleeper, SIGKILL);
-	waitpid(sleeper, NULL, 0);
+	kill(holders.pid, SIGKILL);
+	waitpid(holders.pid, NULL, 0);
 	free(fixture);
 	return 0;
 }
