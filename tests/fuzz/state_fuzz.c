@@ -12,6 +12,8 @@
  * tests/unit/fixtures/state-v1.state).
  */
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
@@ -55,6 +57,8 @@ sleeper(void)
 	if (pid == 0) {
 		pid = fork();
 		if (pid == 0) {
+			/* Gone with the fuzzer. */
+			(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 			pause();
 			_exit(0);
 		}

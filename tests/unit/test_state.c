@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -132,6 +133,8 @@ setup(void **state)
 	json_decref(root);
 	holders.pid = fork();
 	if (holders.pid == 0) {
+		/* Gone with the test, however it ends. */
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 		pause();
 		_exit(0);
 	}
