@@ -33,25 +33,46 @@ u64_json(uint64_t v)
 	return json_string(buf);
 }
 
+/* A node's state: its state by name, and what is not zero or false. */
 static json_t *
 node_state_json(const struct arb_node_state *s)
 {
-	return json_pack(
-		"{s:s,s:b,s:i,s:I,s:I,s:b,s:I,s:I,s:I,s:b,s:b,s:b,s:b,s:I,"
-		"s:i,s:s,s:b,s:i,s:i,s:i,s:s}",
-		"state", arb_child_state_name(s->state), "present", s->present,
-		"pid", s->pid, "incarnation", (json_int_t)s->incarnation,
-		"restarts", (json_int_t)s->restarts, "timer_armed",
-		s->timer_armed, "deadline_ms", (json_int_t)s->deadline_ms,
-		"since_ms", (json_int_t)s->since_ms, "up_ms",
-		(json_int_t)s->up_ms, "start_failing", s->start_failing,
-		"start_cancelled", s->start_cancelled, "aborting", s->aborting,
-		"delayed", s->delayed, "backoff_ms", (json_int_t)s->backoff_ms,
-		"last_err", s->last_err, "last_failure",
-		arb_start_failure_name(s->last_failure), "exited", s->exited,
-		"exit_pid", s->exit_pid, "exit_code", s->exit_code,
-		"exit_signo", s->exit_signo, "last_reason",
-		arb_reason_name(s->last_reason));
+	json_t *o = json_object();
+	bool oom;
+
+	if (!o)
+		return NULL;
+	oom = arb_state_put(o, "state", json_string(
+				    arb_child_state_name(s->state))) < 0;
+	oom |= arb_state_put_bool(o, "present", s->present) < 0;
+	oom |= arb_state_put_int(o, "pid", s->pid, 0) < 0;
+	oom |= arb_state_put_int(o, "incarnation", s->incarnation, 0) < 0;
+	oom |= arb_state_put_int(o, "restarts", s->restarts, 0) < 0;
+	oom |= arb_state_put_bool(o, "timer_armed", s->timer_armed) < 0;
+	oom |= arb_state_put_int(o, "deadline_ms", s->deadline_ms, 0) < 0;
+	oom |= arb_state_put_int(o, "since_ms", s->since_ms, 0) < 0;
+	oom |= arb_state_put_int(o, "up_ms", s->up_ms, 0) < 0;
+	oom |= arb_state_put_bool(o, "start_failing", s->start_failing) < 0;
+	oom |= arb_state_put_bool(o, "start_cancelled", s->start_cancelled) < 0;
+	oom |= arb_state_put_bool(o, "aborting", s->aborting) < 0;
+	oom |= arb_state_put_bool(o, "delayed", s->delayed) < 0;
+	oom |= arb_state_put_int(o, "backoff_ms", s->backoff_ms, 0) < 0;
+	oom |= arb_state_put_int(o, "last_err", s->last_err, 0) < 0;
+	if (s->last_failure != 0)
+		oom |= arb_state_put(o, "last_failure", json_string(
+				 arb_start_failure_name(s->last_failure))) < 0;
+	oom |= arb_state_put_bool(o, "exited", s->exited) < 0;
+	oom |= arb_state_put_int(o, "exit_pid", s->exit_pid, 0) < 0;
+	oom |= arb_state_put_int(o, "exit_code", s->exit_code, 0) < 0;
+	oom |= arb_state_put_int(o, "exit_signo", s->exit_signo, 0) < 0;
+	if (s->last_reason != 0)
+		oom |= arb_state_put(o, "last_reason", json_string(
+				 arb_reason_name(s->last_reason))) < 0;
+	if (oom) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 static json_t *
@@ -164,28 +185,57 @@ save_listen(const struct rt_node *r, struct arb_state_out *o)
 	return a;
 }
 
-static json_t *
-save_note(const struct arb_service_note *n)
+/* What a service said of itself; NULL (nothing to keep) when nothing. */
+static int
+save_note(json_t *node, const struct arb_service_note *n)
 {
-	return json_pack("{s:s?,s:i,s:b,s:b}", "status", n->status, "errno",
-			 n->errno_value, "reloading", n->reloading, "stopping",
-			 n->stopping);
+	json_t *o;
+	bool oom;
+
+	if (!n->status && n->errno_value < 0 && !n->reloading && !n->stopping)
+		return 0;
+	o = json_object();
+	if (!o)
+		return -ENOMEM;
+	oom = arb_state_put_str(o, "status", n->status) < 0;
+	oom |= arb_state_put_int(o, "errno", n->errno_value, -1) < 0;
+	oom |= arb_state_put_bool(o, "reloading", n->reloading) < 0;
+	oom |= arb_state_put_bool(o, "stopping", n->stopping) < 0;
+	if (oom) {
+		json_decref(o);
+		return -ENOMEM;
+	}
+	return arb_state_put(node, "note", o);
 }
 
+/* Keys left out: no listen socket, no readiness pipe, no process, a
+ * note of nothing, sinks not set. */
 static json_t *
 save_rt_node(const struct runtime *rt, uint32_t i, struct arb_state_out *o)
 {
 	const struct rt_node *r = rt->nodes[i];
-	json_t *ready = r->ready_pipe.io.fd >= 0
-				? arb_state_out_fd(o, r->ready_pipe.io.fd)
-				: json_integer(-1);
+	json_t *n = json_object(), *procs;
+	bool oom = !n;
 
-	if (!ready)
+	if (oom)
 		return NULL;
-	return json_pack("{s:o,s:o,s:o,s:o,s:b}", "listen", save_listen(r, o),
-			 "ready_fd", ready, "procs",
-			 arb_service_procs_save(&rt->procs, i, o), "note",
-			 save_note(&r->note), "sinks_set", r->sinks_set);
+	if (r->nlisten > 0)
+		oom |= arb_state_put(n, "listen", save_listen(r, o)) < 0;
+	if (r->ready_pipe.io.fd >= 0)
+		oom |= arb_state_put(n, "ready_fd", arb_state_out_fd(
+					     o, r->ready_pipe.io.fd)) < 0;
+	procs = arb_service_procs_save(&rt->procs, i, o);
+	if (procs && json_is_null(procs))
+		json_decref(procs);
+	else
+		oom |= arb_state_put(n, "procs", procs) < 0;
+	oom |= save_note(n, &r->note) < 0;
+	oom |= arb_state_put_bool(n, "sinks_set", r->sinks_set) < 0;
+	if (oom) {
+		json_decref(n);
+		return NULL;
+	}
+	return n;
 }
 
 static json_t *
@@ -282,25 +332,52 @@ get_index(struct arb_state_in *in, const json_t *o, const char *what,
 }
 
 static int
-get_i32(struct arb_state_in *in, const json_t *o, const char *what,
-	const char *key, int *ret)
+get_i32_opt(struct arb_state_in *in, const json_t *o, const char *what,
+	    const char *key, int *ret)
 {
-	int64_t v;
+	int64_t v = *ret;
 
-	if (arb_state_int(in, o, what, key, INT32_MIN, INT32_MAX, &v) < 0)
+	if (arb_state_int_opt(in, o, what, key, INT32_MIN, INT32_MAX, &v) < 0)
 		return -EINVAL;
 	*ret = (int)v;
 	return 0;
 }
 
 static int
-get_ms(struct arb_state_in *in, const json_t *o, const char *what,
-       const char *key, int64_t *ret)
+get_u32_opt(struct arb_state_in *in, const json_t *o, const char *what,
+	    const char *key, uint32_t *ret)
 {
-	return arb_state_int(in, o, what, key, INT64_MIN / 4, INT64_MAX / 4,
-			     ret);
+	int64_t v = *ret;
+
+	if (arb_state_int_opt(in, o, what, key, 0, UINT32_MAX, &v) < 0)
+		return -EINVAL;
+	*ret = (uint32_t)v;
+	return 0;
 }
 
+static int
+get_ms_opt(struct arb_state_in *in, const json_t *o, const char *what,
+	   const char *key, int64_t *ret)
+{
+	return arb_state_int_opt(in, o, what, key, INT64_MIN / 4,
+				 INT64_MAX / 4, ret);
+}
+
+/* An enum by name; absent: value 0. */
+static int
+get_enum_opt(struct arb_state_in *in, const json_t *o, const char *what,
+	     const char *key, int (*from_name)(const char *), int *ret)
+{
+	if (!json_object_get(o, key)) {
+		*ret = 0;
+		return json_is_object(o) ? 0
+					 : arb_state_fail(in, "%s: not an "
+							  "object", what);
+	}
+	return arb_state_enum(in, o, what, key, from_name, ret);
+}
+
+/* Absent keys are zero, false or the first name (node_state_json). */
 static int
 read_node_state(struct arb_state_in *in, const json_t *o, const char *what,
 		struct arb_node_state *s)
@@ -310,29 +387,30 @@ read_node_state(struct arb_state_in *in, const json_t *o, const char *what,
 	memset(s, 0, sizeof(*s));
 	if (arb_state_enum(in, o, what, "state", arb_child_state_from_name,
 			   &state) < 0 ||
-	    arb_state_bool(in, o, what, "present", &s->present) < 0 ||
-	    get_i32(in, o, what, "pid", &s->pid) < 0 ||
-	    get_u32(in, o, what, "incarnation", &s->incarnation) < 0 ||
-	    get_u32(in, o, what, "restarts", &s->restarts) < 0 ||
-	    arb_state_bool(in, o, what, "timer_armed", &s->timer_armed) < 0 ||
-	    get_ms(in, o, what, "deadline_ms", &s->deadline_ms) < 0 ||
-	    get_ms(in, o, what, "since_ms", &s->since_ms) < 0 ||
-	    get_ms(in, o, what, "up_ms", &s->up_ms) < 0 ||
-	    arb_state_bool(in, o, what, "start_failing", &s->start_failing) < 0 ||
-	    arb_state_bool(in, o, what, "start_cancelled",
-			   &s->start_cancelled) < 0 ||
-	    arb_state_bool(in, o, what, "aborting", &s->aborting) < 0 ||
-	    arb_state_bool(in, o, what, "delayed", &s->delayed) < 0 ||
-	    get_ms(in, o, what, "backoff_ms", &s->backoff_ms) < 0 ||
-	    get_i32(in, o, what, "last_err", &s->last_err) < 0 ||
-	    arb_state_enum(in, o, what, "last_failure",
-			   arb_start_failure_from_name, &failure) < 0 ||
-	    arb_state_bool(in, o, what, "exited", &s->exited) < 0 ||
-	    get_i32(in, o, what, "exit_pid", &s->exit_pid) < 0 ||
-	    get_i32(in, o, what, "exit_code", &s->exit_code) < 0 ||
-	    get_i32(in, o, what, "exit_signo", &s->exit_signo) < 0 ||
-	    arb_state_enum(in, o, what, "last_reason", arb_reason_from_name,
-			   &reason) < 0)
+	    arb_state_bool_opt(in, o, what, "present", &s->present) < 0 ||
+	    get_i32_opt(in, o, what, "pid", &s->pid) < 0 ||
+	    get_u32_opt(in, o, what, "incarnation", &s->incarnation) < 0 ||
+	    get_u32_opt(in, o, what, "restarts", &s->restarts) < 0 ||
+	    arb_state_bool_opt(in, o, what, "timer_armed", &s->timer_armed) < 0 ||
+	    get_ms_opt(in, o, what, "deadline_ms", &s->deadline_ms) < 0 ||
+	    get_ms_opt(in, o, what, "since_ms", &s->since_ms) < 0 ||
+	    get_ms_opt(in, o, what, "up_ms", &s->up_ms) < 0 ||
+	    arb_state_bool_opt(in, o, what, "start_failing",
+			       &s->start_failing) < 0 ||
+	    arb_state_bool_opt(in, o, what, "start_cancelled",
+			       &s->start_cancelled) < 0 ||
+	    arb_state_bool_opt(in, o, what, "aborting", &s->aborting) < 0 ||
+	    arb_state_bool_opt(in, o, what, "delayed", &s->delayed) < 0 ||
+	    get_ms_opt(in, o, what, "backoff_ms", &s->backoff_ms) < 0 ||
+	    get_i32_opt(in, o, what, "last_err", &s->last_err) < 0 ||
+	    get_enum_opt(in, o, what, "last_failure",
+			 arb_start_failure_from_name, &failure) < 0 ||
+	    arb_state_bool_opt(in, o, what, "exited", &s->exited) < 0 ||
+	    get_i32_opt(in, o, what, "exit_pid", &s->exit_pid) < 0 ||
+	    get_i32_opt(in, o, what, "exit_code", &s->exit_code) < 0 ||
+	    get_i32_opt(in, o, what, "exit_signo", &s->exit_signo) < 0 ||
+	    get_enum_opt(in, o, what, "last_reason", arb_reason_from_name,
+			 &reason) < 0)
 		return -EINVAL;
 	s->state = (enum arb_child_state)state;
 	s->last_failure = (enum arb_start_failure)failure;
@@ -576,12 +654,14 @@ restore_note(struct arb_service_note *n, struct arb_state_in *in,
 	     const json_t *o, const char *what)
 {
 	const char *status = NULL;
-	int64_t e;
+	int64_t e = -1;
 
+	if (!o)
+		return 0;
 	if (arb_state_str_opt(in, o, what, "status", &status) < 0 ||
-	    arb_state_int(in, o, what, "errno", -1, INT32_MAX, &e) < 0 ||
-	    arb_state_bool(in, o, what, "reloading", &n->reloading) < 0 ||
-	    arb_state_bool(in, o, what, "stopping", &n->stopping) < 0)
+	    arb_state_int_opt(in, o, what, "errno", -1, INT32_MAX, &e) < 0 ||
+	    arb_state_bool_opt(in, o, what, "reloading", &n->reloading) < 0 ||
+	    arb_state_bool_opt(in, o, what, "stopping", &n->stopping) < 0)
 		return -EINVAL;
 	n->errno_value = (int)e;
 	if (status && !(n->status = strndup(status, ARB_STATUS_TEXT_MAX)))
@@ -594,20 +674,20 @@ restore_rt_node(struct runtime *rt, uint32_t i, struct arb_state_in *in,
 		const json_t *o, const char *what)
 {
 	struct rt_node *r = rt->nodes[i];
-	const json_t *listen, *procs = NULL, *note;
+	const json_t *listen = NULL, *procs = NULL, *note = NULL;
 	int ready_fd, e;
 
-	if (arb_state_array(in, o, what, "listen", &listen) < 0 ||
+	if (arb_state_array_opt(in, o, what, "listen", &listen) < 0 ||
 	    arb_state_fd(in, o, what, "ready_fd", &ready_fd) < 0)
 		return -EINVAL;
 	if (ready_fd >= 0) {
 		ev_io_set(&r->ready_pipe.io, ready_fd, EV_READ);
 		ev_io_start(rt->loop, &r->ready_pipe.io);
 	}
-	if (arb_state_object(in, o, what, "note", &note) < 0 ||
-	    arb_state_bool(in, o, what, "sinks_set", &r->sinks_set) < 0)
+	if (arb_state_object_opt(in, o, what, "note", &note) < 0 ||
+	    arb_state_bool_opt(in, o, what, "sinks_set", &r->sinks_set) < 0)
 		return -EINVAL;
-	e = restore_listen(r, in, listen, what);
+	e = listen ? restore_listen(r, in, listen, what) : 0;
 	if (e == 0)
 		e = restore_note(&r->note, in, note, what);
 	procs = json_object_get(o, "procs");

@@ -112,20 +112,23 @@ save_node(const struct capture *cap, struct arb_state_out *o)
 		const char *partial = cap->partial ? cap->partial +
 				      s * ARB_LOG_LINE_MAX : "";
 
-		if (json_object_set_new(n, read_key[s],
-					save_fd(o, cap->fd[s])) < 0 ||
+		/* What is none or empty is left out (the reader's default). */
+		if ((cap->fd[s] >= 0 &&
+		     arb_state_put(n, read_key[s], save_fd(o, cap->fd[s])) < 0) ||
 		    (cap->write_fd[s] >= 0 &&
-		     json_object_set_new(n, write_key[s],
-					 save_fd(o, cap->write_fd[s])) < 0) ||
-		    json_object_set_new(n, partial_key[s],
-					arb_state_out_bulk(o, partial,
-							   cap->partial_len[s])) < 0)
+		     arb_state_put(n, write_key[s],
+				   save_fd(o, cap->write_fd[s])) < 0) ||
+		    (cap->partial_len[s] > 0 &&
+		     arb_state_put(n, partial_key[s],
+				   arb_state_out_bulk(o, partial,
+						      cap->partial_len[s])) < 0))
 			goto oom;
 	}
-	if (json_object_set_new(n, "pid", json_integer(cap->pid)) < 0 ||
-	    json_object_set_new(n, "journal_dropped",
-				json_integer(cap->journal_dropped)) < 0 ||
-	    json_object_set_new(n, "ring", save_ring(cap->ring, o)) < 0)
+	if (arb_state_put_int(n, "pid", cap->pid, 0) < 0 ||
+	    arb_state_put_int(n, "journal_dropped", cap->journal_dropped,
+			      0) < 0 ||
+	    (cap->ring && cap->ring->count > 0 &&
+	     arb_state_put(n, "ring", save_ring(cap->ring, o)) < 0))
 		goto oom;
 	return n;
 oom:
@@ -290,6 +293,8 @@ restore_partials(struct arb_logs *l, struct arb_state_in *in,
 		const char *p;
 		size_t len;
 
+		if (!json_object_get(n, partial_key[s]))
+			continue; /* none */
 		if (arb_state_bulk(in, n, what, partial_key[s], &p, &len) < 0)
 			return -EINVAL;
 		if (len == 0)
@@ -398,9 +403,10 @@ restore_node(struct arb_logs *l, struct arb_state_in *in, const json_t *n,
 
 	if (!json_is_object(n))
 		return arb_state_fail(in, "%s: not an object", what);
-	if (arb_state_int(in, n, what, "pid", 0, INT32_MAX, &pid) < 0 ||
-	    arb_state_int(in, n, what, "journal_dropped", 0, UINT32_MAX,
-			  &dropped) < 0)
+	pid = dropped = 0;
+	if (arb_state_int_opt(in, n, what, "pid", 0, INT32_MAX, &pid) < 0 ||
+	    arb_state_int_opt(in, n, what, "journal_dropped", 0, UINT32_MAX,
+			      &dropped) < 0)
 		return -EINVAL;
 	cap->pid = (int)pid;
 	cap->journal_dropped = (uint32_t)dropped;

@@ -81,6 +81,32 @@ arb_state_out_bulk(struct arb_state_out *o, const void *p, size_t len)
 			 "length", (json_int_t)len);
 }
 
+int
+arb_state_put(json_t *obj, const char *key, json_t *v)
+{
+	if (!v)
+		return -ENOMEM;
+	return json_object_set_new_nocheck(obj, key, v) < 0 ? -ENOMEM : 0;
+}
+
+int
+arb_state_put_int(json_t *obj, const char *key, int64_t v, int64_t dflt)
+{
+	return v == dflt ? 0 : arb_state_put(obj, key, json_integer(v));
+}
+
+int
+arb_state_put_bool(json_t *obj, const char *key, bool v)
+{
+	return v ? arb_state_put(obj, key, json_true()) : 0;
+}
+
+int
+arb_state_put_str(json_t *obj, const char *key, const char *v)
+{
+	return v ? arb_state_put(obj, key, json_string(v)) : 0;
+}
+
 static int
 write_all(int fd, const char *p, size_t len)
 {
@@ -210,7 +236,19 @@ read_fd(int fd, char **ret, size_t *ret_len)
 	return 0;
 }
 
-/* The list of descriptors: each a distinct number, open here. */
+static int
+compare_fds(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The list of descriptors: each a distinct number, open here. Kept sorted
+ * (a tree of thousands of services passes thousands): each is found by
+ * bisection.
+ */
 static int
 read_fds(struct arb_state_in *in)
 {
@@ -232,12 +270,13 @@ read_fds(struct arb_state_in *in)
 		if (fd < 3 || fd > INT32_MAX || fcntl((int)fd, F_GETFD) < 0)
 			return arb_state_fail(in, "state: fds[%zu]: not an open "
 					      "descriptor", i);
-		for (uint32_t j = 0; j < in->nfds; j++)
-			if (in->fds[j] == fd)
-				return arb_state_fail(in, "state: fds[%zu]: %d "
-						      "named twice", i, (int)fd);
 		in->fds[in->nfds++] = (int)fd;
 	}
+	qsort(in->fds, in->nfds, sizeof(*in->fds), compare_fds);
+	for (uint32_t j = 1; j < in->nfds; j++)
+		if (in->fds[j] == in->fds[j - 1])
+			return arb_state_fail(in, "state: fds: %d named twice",
+					      in->fds[j]);
 	return 0;
 }
 
@@ -488,11 +527,22 @@ arb_state_object_opt(struct arb_state_in *in, const json_t *obj,
 	return get_typed(in, obj, what, key, ret, true, false);
 }
 
+/* Where fd is in the sorted list, or NULL when it was not passed. */
+static int *
+find_fd(const struct arb_state_in *in, int fd)
+{
+	if (in->nfds == 0)
+		return NULL;
+	return bsearch(&fd, in->fds, in->nfds, sizeof(*in->fds), compare_fds);
+}
+
 int
 arb_state_fd(struct arb_state_in *in, const json_t *obj, const char *what,
 	     const char *key, int *ret_fd)
 {
 	int64_t fd = -1;
+	int *at;
+	size_t i;
 
 	if (arb_state_int_opt(in, obj, what, key, -1, INT32_MAX, &fd) < 0)
 		return -EINVAL;
@@ -500,22 +550,20 @@ arb_state_fd(struct arb_state_in *in, const json_t *obj, const char *what,
 		*ret_fd = -1;
 		return 0;
 	}
-	for (uint32_t i = 0; i < in->nfds; i++) {
-		if (in->fds[i] != fd)
-			continue;
-		if (in->taken[i])
-			return arb_state_fail(in, "%s: %s: descriptor %d "
-					      "taken twice", what, key, (int)fd);
-		if (fcntl((int)fd, F_SETFD, FD_CLOEXEC) < 0)
-			return arb_state_fail(in, "%s: %s: descriptor %d: %s",
-					      what, key, (int)fd,
-					      strerror(errno));
-		in->taken[i] = true;
-		*ret_fd = (int)fd;
-		return 0;
-	}
-	return arb_state_fail(in, "%s: %s: descriptor %d was not passed", what,
-			      key, (int)fd);
+	at = find_fd(in, (int)fd);
+	if (!at)
+		return arb_state_fail(in, "%s: %s: descriptor %d was not "
+				      "passed", what, key, (int)fd);
+	i = (size_t)(at - in->fds);
+	if (in->taken[i])
+		return arb_state_fail(in, "%s: %s: descriptor %d taken twice",
+				      what, key, (int)fd);
+	if (fcntl((int)fd, F_SETFD, FD_CLOEXEC) < 0)
+		return arb_state_fail(in, "%s: %s: descriptor %d: %s", what,
+				      key, (int)fd, strerror(errno));
+	in->taken[i] = true;
+	*ret_fd = (int)fd;
+	return 0;
 }
 
 int
