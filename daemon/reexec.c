@@ -13,7 +13,11 @@
  *
  * Any failure answers the caller with ReexecFailed and its step, and
  * nothing is replaced: the probe catches a binary that cannot read this
- * state or this configuration before anything is handed over. "Settled"
+ * state or this configuration before anything is handed over. A re-exec
+ * into the very file this image runs (the same inode, unchanged since it
+ * started: a restart of the same build) needs no probe process, since
+ * this image reads what it writes: WAIT_PROBE then only loads the
+ * configuration on disk, the fallback, here. "Settled"
  * is checked when the loop is about to poll (an ev_prepare), so the state
  * is saved between two events, never inside one. A signal is never lost
  * to the exec: from ARMED on they are blocked, so one that comes stays
@@ -36,6 +40,7 @@
 #include <ev.h>
 
 #include "clock.h"
+#include "config/config.h"
 #include "protocol.h"
 #include "logs/event_log.h"
 #include "runtime_internal.h"
@@ -56,6 +61,7 @@ struct arb_reexec {
 	sigset_t mask;     /* ARMED: the mask before every signal was blocked */
 	int probe_pid;
 	int probe_out;     /* the read end of its stdout and stderr */
+	bool self;         /* binary is the file this image runs */
 	char to[64];       /* the new version, as the probe said */
 };
 
@@ -126,6 +132,21 @@ fail(struct runtime *rt, const char *step, const char *reason)
 	reexec_end(rt);
 }
 
+/* Whether path is the file this image runs, as it was when it started. */
+static bool
+is_self(const struct runtime *rt, const char *path)
+{
+	const struct stat *a = &rt->self_stat;
+	struct stat b;
+
+	return rt->self_known && stat(path, &b) == 0 && a->st_dev == b.st_dev &&
+	       a->st_ino == b.st_ino && a->st_size == b.st_size &&
+	       a->st_mtim.tv_sec == b.st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b.st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b.st_ctim.tv_sec &&
+	       a->st_ctim.tv_nsec == b.st_ctim.tv_nsec;
+}
+
 /* The file exec'd: absolute, a regular file we may execute. */
 static int
 check_binary(const char *path, char *why, size_t size)
@@ -159,6 +180,9 @@ wait_settled(struct arb_reexec *x, enum phase phase)
 	ev_timer_set(&x->timer, (double)x->timeout_ms / 1000.0, 0.0);
 	ev_timer_start(x->rt->loop, &x->timer);
 	ev_prepare_start(x->rt->loop, &x->settle);
+	/* The runtime may be settled already, with nothing to wake the loop:
+	 * one more turn, without waiting, looks at once. */
+	ev_idle_start(x->rt->loop, &x->turn);
 }
 
 void
@@ -199,6 +223,7 @@ arb_reexec_request(struct runtime *rt, const char *binary, int64_t timeout_ms,
 		fail(rt, "binary", why);
 		return;
 	}
+	x->self = is_self(rt, x->binary);
 	wait_settled(x, WAIT_PROBE);
 }
 
@@ -302,8 +327,34 @@ start_probe(struct arb_reexec *x, struct arb_state_out *o, int state_fd)
 	return 0;
 }
 
+/*
+ * The same build: the configuration on disk, what a failed resume falls
+ * back to, is loaded here as the probe would. 0, or -1 after fail().
+ */
+static int
+check_self(struct arb_reexec *x)
+{
+	struct arb_spec *spec = NULL;
+	struct arb_diag diag = {0};
+	char why[512];
+	int r = arb_config_load(x->rt->config_path, &spec, &diag);
+
+	if (r < 0)
+		snprintf(why, sizeof(why), "%s", diag.n ? diag.entries[0].text
+				: "the configuration cannot be loaded");
+	arb_diag_done(&diag);
+	arb_spec_free(spec);
+	if (r < 0) {
+		fail(x->rt, "probe", why);
+		return -1;
+	}
+	snprintf(x->to, sizeof(x->to), "%s", ARB_VERSION);
+	return 0;
+}
+
+/* `BINARY --probe-state FD` on a state saved for it; PROBING. */
 static void
-probe(struct arb_reexec *x)
+probe_apart(struct arb_reexec *x)
 {
 	struct runtime *rt = x->rt;
 	struct arb_state_out o;
@@ -330,6 +381,15 @@ probe(struct arb_reexec *x)
 	ev_timer_stop(rt->loop, &x->timer);
 	ev_timer_set(&x->timer, ARB_REEXEC_PROBE_MS / 1000.0, 0.0);
 	ev_timer_start(rt->loop, &x->timer);
+}
+
+static void
+probe(struct arb_reexec *x)
+{
+	if (!x->self)
+		probe_apart(x);
+	else if (check_self(x) == 0)
+		wait_settled(x, WAIT_EXEC);
 }
 
 /* What the probe said, its first lines, without the newline at the end. */

@@ -1903,6 +1903,9 @@ arb_runtime_run(const struct arb_runtime_args *a)
 	rt.config_path = a->config_path;
 	rt.socket_path = a->socket_path;
 	rt.self_exe = a->self_exe;
+	/* The running binary's identity, for a re-exec into the same file
+	 * (reexec.c): the inode /proc/self/exe is, not the path's file. */
+	rt.self_known = stat("/proc/self/exe", &rt.self_stat) == 0;
 	rt.argv = a->argv;
 	r = runtime_init(&rt, a->spec, a->mode);
 	if (r == 0)

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <sys/stat.h>
+
 #include <ev.h>
 
 #include "control/control.h"
@@ -107,6 +109,8 @@ struct runtime {
 	/* Re-exec (reexec.c): the binary arbord was started from, its
 	 * command line, and the re-exec under way (NULL: none). */
 	const char *self_exe;
+	struct stat self_stat; /* the running binary as it was at the start */
+	bool self_known;
 	char *const *argv;
 	struct arb_reexec *reexec;
 	const char *socket_path;

@@ -235,6 +235,9 @@ def numbers(lines):
 
 def test_hundred_reexecs_lose_no_line_and_refuse_no_connection(arbord,
                                                                  tmp_path):
+    """Services write numbered lines and a client connects in a loop to a
+    held listen socket through 100 re-execs: every line once, in order,
+    in the file sink and in the ring; no connection refused."""
     port = free_port()
     log = tmp_path / "counter.log"
     cfg = tree([
@@ -259,11 +262,15 @@ def test_hundred_reexecs_lose_no_line_and_refuse_no_connection(arbord,
             except OSError as e:
                 stats["other"].append(repr(e))
 
+    # Between two files, so that each re-exec runs the probe too (a probe
+    # shares the pipes and sockets it checks).
+    copy = tmp_path / "arbord-copy"
+    shutil.copy(ARBORD, copy)
     t = threading.Thread(target=client, daemon=True)
     t.start()
     try:
-        for _ in range(100):
-            reexec(a)
+        for i in range(100):
+            reexec(a, "--binary", str(copy) if i % 2 == 0 else ARBORD)
     finally:
         stop.set()
         t.join(timeout=20)
