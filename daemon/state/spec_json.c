@@ -1,6 +1,7 @@
 /*
  * spec_json.c - the live spec as the re-exec state's "spec" member and
- * back (FORMAT.md "spec"): every slot, every key, nothing derived.
+ * back (FORMAT.md "spec"): every slot, every key that differs from the
+ * format's default node, nothing derived.
  *
  * The reader trusts nothing: every value goes through state.h's checked
  * getters, and the spec read is handed out only once arb_spec_check
@@ -29,7 +30,7 @@
  * 1's values, those spec.c's arb_spec_add gave a new node when it was
  * written (kind apart: "service" when absent). They are the format, not
  * spec.h's defaults: changing one is a new version, whatever spec.h's
- * become (test_spec_json only warns that they differ).
+ * become (test_default_node_is_not_written says when they differ).
  */
 static const struct arb_spec_node format_default = {
 	.kind = ARB_NODE_SERVICE,
