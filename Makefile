@@ -168,6 +168,13 @@ tests/unit/test_spec_json: tests/unit/test_spec_json.c $(SPEC_JSON_TEST_OBJS)
 		$(SPEC_JSON_TEST_OBJS) $(LDFLAGS) $(CMOCKA_LIBS) \
 		$(call pc_libs,libconfig,-lconfig) $(JANSSON_LIBS)
 
+# The spec codec's size and speed at 1000 services (not run by `make bench`:
+# run it by hand, tests/bench/spec_json_bench [services]).
+tests/bench/spec_json_bench: tests/bench/spec_json_bench.c $(SPEC_JSON_TEST_OBJS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DEP_CFLAGS) -o $@ $< \
+		$(SPEC_JSON_TEST_OBJS) $(LDFLAGS) \
+		$(call pc_libs,libconfig,-lconfig) $(JANSSON_LIBS)
+
 tests/unit/test_shutdown: tests/unit/test_shutdown.c daemon/core/shutdown.o
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/core/shutdown.o \
 		$(LDFLAGS) $(CMOCKA_LIBS)

@@ -1,6 +1,7 @@
 /*
  * spec_json.c - the live spec as the re-exec state's "spec" member and
- * back (FORMAT.md "spec"): every slot, every key, nothing derived.
+ * back (FORMAT.md "spec"): every slot, every key that differs from the
+ * format's default node, nothing derived.
  *
  * The reader trusts nothing: every value goes through state.h's checked
  * getters, and the spec read is handed out only once arb_spec_check
@@ -23,13 +24,93 @@
 
 #define LOG_SINK_BITS 4
 
+/*
+ * The format's default node (FORMAT.md "spec"): a node's key equal to its
+ * value is not written, and an absent key reads as it. These are version
+ * 1's values, those spec.c's arb_spec_add gave a new node when it was
+ * written (kind apart: "service" when absent). They are the format, not
+ * spec.h's defaults: changing one is a new version, whatever spec.h's
+ * become (test_default_node_is_not_written says when they differ).
+ */
+static const struct arb_spec_node format_default = {
+	.kind = ARB_NODE_SERVICE,
+	.parent = ARB_NONE,
+	.defaulted = ~0u,
+	.restart = ARB_PERMANENT,
+	.strategy = ARB_ONE_FOR_ONE,
+	.intensity = 3,
+	.period_ms = 5000,
+	.auto_shutdown = ARB_AUTO_NEVER,
+	.stop_signal = 15,
+	.stop_timeout_ms = 5000,
+	.ready = ARB_READY_EXEC,
+	.ready_fd = -1,
+	.start_timeout_ms = 90000,
+	.umask = -1,
+	.log = {
+		.sinks = ARB_SINK_RING,
+		.ring_size = 64u * 1024,
+		.max_size = 10ull * 1024 * 1024,
+		.keep = 5,
+	},
+	.on_change = ARB_ON_CHANGE_RESTART,
+	.template_node = ARB_NONE,
+};
+
 /* ---- saving ---- */
 
-/* Sets obj[key] to v (consumed); false when v is NULL or on OOM. */
+/*
+ * Sets obj[key] to v (consumed); false when v is NULL or on OOM. Every
+ * key is one of this file's literals, valid UTF-8: jansson need not check.
+ */
 static bool
 set(json_t *obj, const char *key, json_t *v)
 {
-	return v && json_object_set_new(obj, key, v) == 0;
+	return v && json_object_set_new_nocheck(obj, key, v) == 0;
+}
+
+/* The put_* functions write obj[key] only when the value differs from
+ * the default node's; false on OOM. */
+static bool
+put_int(json_t *obj, const char *key, json_int_t v, json_int_t def)
+{
+	return v == def || set(obj, key, json_integer(v));
+}
+
+static bool
+put_bool(json_t *obj, const char *key, bool v, bool def)
+{
+	return v == def || set(obj, key, json_boolean(v));
+}
+
+/* An enum by name (a table's literal: no UTF-8 check either). */
+static bool
+put_name(json_t *obj, const char *key, int v, int def, const char *name)
+{
+	return v == def || (name && set(obj, key, json_string_nocheck(name)));
+}
+
+/* A duration; -1 for ARB_INFINITY_MS. */
+static bool
+put_duration(json_t *obj, const char *key, int64_t ms, int64_t def)
+{
+	return put_int(obj, key, ms == ARB_INFINITY_MS ? -1 : ms,
+		       def == ARB_INFINITY_MS ? -1 : def);
+}
+
+/* An index; -1 for ARB_NONE. */
+static bool
+put_index(json_t *obj, const char *key, uint32_t i, uint32_t def)
+{
+	return put_int(obj, key, i == ARB_NONE ? -1 : (json_int_t)i,
+		       def == ARB_NONE ? -1 : (json_int_t)def);
+}
+
+/* Every default string is NULL: a string is written when there is one. */
+static bool
+put_str(json_t *obj, const char *key, const char *s)
+{
+	return !s || set(obj, key, json_string(s));
 }
 
 static json_t *
@@ -55,18 +136,28 @@ strv_json(char *const *v)
 	return a;
 }
 
-/* A duration; -1 for ARB_INFINITY_MS. */
-static json_t *
-duration_json(int64_t ms)
+/* Every default vector is NULL (absent); [] is written. */
+static bool
+put_strv(json_t *obj, const char *key, char *const *v)
 {
-	return json_integer(ms == ARB_INFINITY_MS ? -1 : ms);
+	return !v || set(obj, key, strv_json(v));
 }
 
-/* An index; -1 for ARB_NONE. */
-static json_t *
-index_json(uint32_t i)
+/* An array of n integers from v, written when there are some. */
+static bool
+put_u32s(json_t *obj, const char *key, const uint32_t *v, uint32_t n)
 {
-	return json_integer(i == ARB_NONE ? -1 : (json_int_t)i);
+	json_t *a;
+
+	if (n == 0)
+		return true;
+	a = json_array();
+	for (uint32_t i = 0; a && i < n; i++)
+		if (json_array_append_new(a, json_integer(v[i])) < 0) {
+			json_decref(a);
+			return false;
+		}
+	return set(obj, key, a);
 }
 
 static json_t *
@@ -75,92 +166,101 @@ u64_json(uint64_t v)
 	char buf[24];
 
 	arb_spec_format_uint(v, buf, sizeof(buf));
-	return json_string(buf);
+	return json_string_nocheck(buf);
 }
 
 static json_t *
 rlim_json(uint64_t v)
 {
-	return v == ARB_RLIM_INFINITY ? json_string("infinity") : u64_json(v);
+	return v == ARB_RLIM_INFINITY ? json_string_nocheck("infinity") :
+					u64_json(v);
 }
 
-static json_t *
-normal_exit_json(const struct arb_spec_node *n)
+static bool
+put_normal_exit(json_t *obj, const struct arb_spec_node *n)
 {
-	json_t *a = json_array();
+	json_t *a;
 
+	if (memcmp(n->normal_exit, format_default.normal_exit,
+		   sizeof(n->normal_exit)) == 0)
+		return true;
+	a = json_array();
 	for (int code = 0; a && code < 256; code++)
 		if ((n->normal_exit[code / 8] & (1u << (code % 8))) &&
 		    json_array_append_new(a, json_integer(code)) < 0) {
 			json_decref(a);
-			return NULL;
+			return false;
 		}
-	return a;
+	return set(obj, "normal_exit", a);
 }
 
-static json_t *
-groups_json(const struct arb_spec_node *n)
+static bool
+put_rlimits(json_t *obj, const struct arb_spec_node *n)
 {
-	json_t *a = json_array();
+	json_t *a;
 
-	for (uint32_t i = 0; a && i < n->ngroups; i++)
-		if (json_array_append_new(a, json_integer(n->groups[i])) < 0) {
-			json_decref(a);
-			return NULL;
-		}
-	return a;
-}
-
-static json_t *
-rlimits_json(const struct arb_spec_node *n)
-{
-	json_t *a = json_array();
-
+	if (n->nrlimits == 0)
+		return true;
+	a = json_array();
 	for (uint32_t i = 0; a && i < n->nrlimits; i++) {
 		const struct arb_rlimit *r = &n->rlimits[i];
 		const char *name = arb_rlimit_name(r->resource);
 		json_t *o = json_object();
 
-		if (!o || !name || !set(o, "resource", json_string(name)) ||
+		if (!o || !name ||
+		    !set(o, "resource", json_string_nocheck(name)) ||
 		    !set(o, "soft", rlim_json(r->soft)) ||
 		    !set(o, "hard", rlim_json(r->hard)) ||
 		    json_array_append_new(a, o) < 0) {
 			json_decref(o);
 			json_decref(a);
-			return NULL;
+			return false;
 		}
 	}
-	return a;
+	return set(obj, "rlimits", a);
 }
 
-static json_t *
-log_json(const struct arb_log_spec *log)
+static bool
+put_sinks(json_t *obj, unsigned sinks, unsigned def)
 {
-	json_t *o = json_object(), *sinks = json_array();
+	json_t *a;
 
-	if (!o || !sinks) {
-		json_decref(sinks);
-		goto fail;
-	}
-	for (unsigned bit = 0; bit < LOG_SINK_BITS; bit++)
-		if ((log->sinks & (1u << bit)) &&
-		    json_array_append_new(sinks, json_string(
+	if (sinks == def)
+		return true;
+	a = json_array();
+	for (unsigned bit = 0; a && bit < LOG_SINK_BITS; bit++)
+		if ((sinks & (1u << bit)) &&
+		    json_array_append_new(a, json_string_nocheck(
 				arb_log_sink_name(1u << bit))) < 0) {
-			json_decref(sinks);
-			goto fail;
+			json_decref(a);
+			return false;
 		}
-	/* set() consumes sinks, whether it succeeds or not. */
-	if (!set(o, "sinks", sinks) ||
-	    !set(o, "ring_size", json_integer(log->ring_size)) ||
-	    !set(o, "file", str_or_null(log->file)) ||
-	    !set(o, "max_size", json_integer((json_int_t)log->max_size)) ||
-	    !set(o, "keep", json_integer(log->keep)) ||
-	    !set(o, "given", json_integer(log->given)))
-		goto fail;
-	return o;
-fail:
-	json_decref(o);
-	return NULL;
+	return set(obj, "sinks", a);
+}
+
+/* The log group, with its keys that differ from the default's; none
+ * differs: not written. */
+static bool
+put_log(json_t *obj, const struct arb_log_spec *log)
+{
+	const struct arb_log_spec *def = &format_default.log;
+	json_t *o = json_object();
+
+	if (!o || !put_sinks(o, log->sinks, def->sinks) ||
+	    !put_int(o, "ring_size", log->ring_size, def->ring_size) ||
+	    !put_str(o, "file", log->file) ||
+	    !put_int(o, "max_size", (json_int_t)log->max_size,
+		     (json_int_t)def->max_size) ||
+	    !put_int(o, "keep", log->keep, def->keep) ||
+	    !put_int(o, "given", log->given, def->given)) {
+		json_decref(o);
+		return false;
+	}
+	if (json_object_size(o) == 0) {
+		json_decref(o);
+		return true;
+	}
+	return set(obj, "log", o);
 }
 
 /* file's index in s->files (where node->file points), or -1. */
@@ -178,87 +278,112 @@ file_index(const struct arb_spec *s, const char *file)
 	return -1;
 }
 
+static bool
+put_enums(json_t *o, const struct arb_spec_node *n)
+{
+	const struct arb_spec_node *d = &format_default;
+
+	return put_name(o, "kind", n->kind, d->kind,
+			arb_node_kind_name(n->kind)) &&
+	       put_name(o, "restart", n->restart, d->restart,
+			arb_restart_name(n->restart)) &&
+	       put_name(o, "strategy", n->strategy, d->strategy,
+			arb_strategy_name(n->strategy)) &&
+	       put_name(o, "auto_shutdown", n->auto_shutdown, d->auto_shutdown,
+			arb_auto_shutdown_name(n->auto_shutdown)) &&
+	       put_name(o, "ready", n->ready, d->ready,
+			arb_ready_name(n->ready)) &&
+	       put_name(o, "on_change", n->on_change, d->on_change,
+			arb_on_change_name(n->on_change));
+}
+
+static bool
+put_numbers(json_t *o, const struct arb_spec_node *n)
+{
+	const struct arb_spec_node *d = &format_default;
+
+	return put_int(o, "line", n->line, d->line) &&
+	       put_int(o, "defaulted", n->defaulted, d->defaulted) &&
+	       put_int(o, "intensity", n->intensity, d->intensity) &&
+	       put_duration(o, "period_ms", n->period_ms, d->period_ms) &&
+	       put_int(o, "stop_signal", n->stop_signal, d->stop_signal) &&
+	       put_duration(o, "stop_timeout_ms", n->stop_timeout_ms,
+			    d->stop_timeout_ms) &&
+	       put_int(o, "ready_fd", n->ready_fd, d->ready_fd) &&
+	       put_duration(o, "start_timeout_ms", n->start_timeout_ms,
+			    d->start_timeout_ms) &&
+	       put_duration(o, "watchdog_ms", n->watchdog_ms,
+			    d->watchdog_ms) &&
+	       put_duration(o, "restart_delay_ms", n->restart_delay_ms,
+			    d->restart_delay_ms) &&
+	       put_duration(o, "restart_delay_max_ms",
+			    n->restart_delay_max_ms,
+			    d->restart_delay_max_ms) &&
+	       put_int(o, "uid", n->uid, d->uid) &&
+	       put_int(o, "gid", n->gid, d->gid) &&
+	       put_int(o, "umask", n->umask, d->umask) &&
+	       put_int(o, "nice", n->nice, d->nice) &&
+	       put_int(o, "forward_signals", n->forward_signals,
+		       d->forward_signals) &&
+	       put_int(o, "max_children", n->max_children,
+		       d->max_children) &&
+	       put_int(o, "instances", n->instances, d->instances);
+}
+
+static bool
+put_flags(json_t *o, const struct arb_spec_node *n)
+{
+	const struct arb_spec_node *d = &format_default;
+
+	return put_bool(o, "significant", n->significant, d->significant) &&
+	       put_bool(o, "set_ids", n->set_ids, d->set_ids) &&
+	       put_bool(o, "set_nice", n->set_nice, d->set_nice) &&
+	       put_bool(o, "no_new_privileges", n->no_new_privileges,
+			d->no_new_privileges) &&
+	       put_bool(o, "inherit_env", n->inherit_env, d->inherit_env);
+}
+
+static bool
+put_owned(json_t *o, const struct arb_spec_node *n)
+{
+	return put_str(o, "exec_path", n->exec_path) &&
+	       put_strv(o, "argv", n->argv) && put_strv(o, "env", n->env) &&
+	       put_str(o, "cwd", n->cwd) && put_strv(o, "listen", n->listen) &&
+	       put_u32s(o, "groups", n->groups, n->ngroups) &&
+	       put_str(o, "user_name", n->user_name) &&
+	       put_str(o, "home", n->home) && put_str(o, "shell", n->shell) &&
+	       put_normal_exit(o, n) && put_rlimits(o, n) &&
+	       put_log(o, &n->log);
+}
+
 /* The keys a node takes from a configuration: also a pending node's. */
 static bool
 keys_json(json_t *o, const struct arb_spec *s, const struct arb_spec_node *n)
 {
-	return set(o, "kind", json_string(arb_node_kind_name(n->kind))) &&
-	       set(o, "file", json_integer(file_index(s, n->file))) &&
-	       set(o, "line", json_integer(n->line)) &&
-	       set(o, "defaulted", json_integer(n->defaulted)) &&
-	       set(o, "restart", json_string(arb_restart_name(n->restart))) &&
-	       set(o, "significant", json_boolean(n->significant)) &&
-	       set(o, "strategy", json_string(arb_strategy_name(n->strategy))) &&
-	       set(o, "intensity", json_integer(n->intensity)) &&
-	       set(o, "period_ms", duration_json(n->period_ms)) &&
-	       set(o, "auto_shutdown", json_string(
-			   arb_auto_shutdown_name(n->auto_shutdown))) &&
-	       set(o, "exec_path", str_or_null(n->exec_path)) &&
-	       set(o, "argv", strv_json(n->argv)) &&
-	       set(o, "env", strv_json(n->env)) &&
-	       set(o, "cwd", str_or_null(n->cwd)) &&
-	       set(o, "stop_signal", json_integer(n->stop_signal)) &&
-	       set(o, "stop_timeout_ms", duration_json(n->stop_timeout_ms)) &&
-	       set(o, "normal_exit", normal_exit_json(n)) &&
-	       set(o, "ready", json_string(arb_ready_name(n->ready))) &&
-	       set(o, "ready_fd", json_integer(n->ready_fd)) &&
-	       set(o, "start_timeout_ms", duration_json(n->start_timeout_ms)) &&
-	       set(o, "watchdog_ms", duration_json(n->watchdog_ms)) &&
-	       set(o, "restart_delay_ms", duration_json(n->restart_delay_ms)) &&
-	       set(o, "restart_delay_max_ms",
-		   duration_json(n->restart_delay_max_ms)) &&
-	       set(o, "listen", strv_json(n->listen)) &&
-	       set(o, "set_ids", json_boolean(n->set_ids)) &&
-	       set(o, "uid", json_integer(n->uid)) &&
-	       set(o, "gid", json_integer(n->gid)) &&
-	       set(o, "groups", groups_json(n)) &&
-	       set(o, "user_name", str_or_null(n->user_name)) &&
-	       set(o, "home", str_or_null(n->home)) &&
-	       set(o, "shell", str_or_null(n->shell)) &&
-	       set(o, "umask", json_integer(n->umask)) &&
-	       set(o, "set_nice", json_boolean(n->set_nice)) &&
-	       set(o, "nice", json_integer(n->nice)) &&
-	       set(o, "rlimits", rlimits_json(n)) &&
-	       set(o, "no_new_privileges", json_boolean(n->no_new_privileges)) &&
-	       set(o, "inherit_env", json_boolean(n->inherit_env)) &&
-	       set(o, "log", log_json(&n->log)) &&
-	       set(o, "forward_signals", json_integer(n->forward_signals)) &&
-	       set(o, "on_change", json_string(
-			   arb_on_change_name(n->on_change))) &&
-	       set(o, "max_children", json_integer(n->max_children)) &&
-	       set(o, "instances", json_integer(n->instances));
+	return put_int(o, "file", file_index(s, n->file), -1) &&
+	       put_enums(o, n) && put_numbers(o, n) && put_flags(o, n) &&
+	       put_owned(o, n);
 }
 
-static json_t *
-children_json(const struct arb_spec_node *n)
-{
-	json_t *a = json_array();
-
-	for (uint32_t i = 0; a && i < n->nchildren; i++)
-		if (json_array_append_new(a, json_integer(n->children[i])) < 0) {
-			json_decref(a);
-			return NULL;
-		}
-	return a;
-}
-
-static json_t *
-pending_json(const struct arb_spec *s, const struct arb_spec_node *pending)
+static bool
+put_pending(json_t *obj, const struct arb_spec *s,
+	    const struct arb_spec_node *pending)
 {
 	json_t *o;
 
 	if (!pending)
-		return json_null();
+		return true;
 	o = json_object();
 	if (o && keys_json(o, s, pending))
-		return o;
+		return set(obj, "pending", o);
 	json_decref(o);
-	return NULL;
+	return false;
 }
 
 static json_t *
 node_json(const struct arb_spec *s, const struct arb_spec_node *n)
 {
+	const struct arb_spec_node *d = &format_default;
 	json_t *o;
 
 	if (n->unused)
@@ -266,15 +391,15 @@ node_json(const struct arb_spec *s, const struct arb_spec_node *n)
 	o = json_object();
 	if (o && set(o, "name", json_string(n->name)) &&
 	    set(o, "path", json_string(n->path)) &&
-	    set(o, "parent", index_json(n->parent)) &&
-	    set(o, "depth", json_integer(n->depth)) &&
-	    set(o, "children", children_json(n)) &&
-	    set(o, "template_node", index_json(n->template_node)) &&
-	    set(o, "is_template", json_boolean(n->is_template)) &&
-	    set(o, "dynamic", json_boolean(n->dynamic)) &&
-	    set(o, "leaving", json_boolean(n->leaving)) &&
-	    set(o, "pending", pending_json(s, n->pending)) &&
-	    keys_json(o, s, n))
+	    put_index(o, "parent", n->parent, d->parent) &&
+	    put_int(o, "depth", n->depth, d->depth) &&
+	    put_u32s(o, "children", n->children, n->nchildren) &&
+	    put_index(o, "template_node", n->template_node,
+		      d->template_node) &&
+	    put_bool(o, "is_template", n->is_template, d->is_template) &&
+	    put_bool(o, "dynamic", n->dynamic, d->dynamic) &&
+	    put_bool(o, "leaving", n->leaving, d->leaving) &&
+	    put_pending(o, s, n->pending) && keys_json(o, s, n))
 		return o;
 	json_decref(o);
 	return NULL;
@@ -300,7 +425,8 @@ arb_spec_json_save(const struct arb_spec *spec)
 	    !set(o, "control_gid", json_integer(spec->control_gid)) ||
 	    !set(o, "control_read_logs",
 		 json_boolean(spec->control_read_logs)) ||
-	    !set(o, "on_giveup", json_string(arb_giveup_name(spec->on_giveup))) ||
+	    !set(o, "on_giveup", json_string_nocheck(
+			arb_giveup_name(spec->on_giveup))) ||
 	    !set(o, "emergency_shell", strv_json(spec->emergency_shell)))
 		goto fail;
 	json_decref(nodes);
@@ -332,10 +458,23 @@ node_kind_from_name(const char *name)
 	return -1;
 }
 
+/*
+ * A node's key that is absent holds the default node's value: the read_*
+ * functions below leave *ret as it is then (the caller's default). A
+ * null is no absence: it is refused where the value is not a string.
+ */
+static bool
+absent(const json_t *o, const char *key)
+{
+	return json_object_get(o, key) == NULL;
+}
+
 static int
 read_int(struct reader *r, const json_t *o, const char *key, int64_t min,
 	 int64_t max, int64_t *ret)
 {
+	if (absent(o, key))
+		return 0;
 	return arb_state_int(r->in, o, r->what, key, min, max, ret);
 }
 
@@ -343,7 +482,7 @@ static int
 read_u32(struct reader *r, const json_t *o, const char *key, uint32_t max,
 	 uint32_t *ret)
 {
-	int64_t v;
+	int64_t v = *ret;
 
 	if (read_int(r, o, key, 0, max, &v) < 0)
 		return -EINVAL;
@@ -352,9 +491,19 @@ read_u32(struct reader *r, const json_t *o, const char *key, uint32_t max,
 }
 
 static int
+read_bool(struct reader *r, const json_t *o, const char *key, bool *ret)
+{
+	if (absent(o, key))
+		return 0;
+	return arb_state_bool(r->in, o, r->what, key, ret);
+}
+
+static int
 read_enum(struct reader *r, const json_t *o, const char *key,
 	  int (*from_name)(const char *name), int *ret)
 {
+	if (absent(o, key))
+		return 0;
 	return arb_state_enum(r->in, o, r->what, key, from_name, ret);
 }
 
@@ -363,7 +512,7 @@ static int
 read_duration(struct reader *r, const json_t *o, const char *key,
 	      bool infinity_ok, int64_t *ret)
 {
-	int64_t v;
+	int64_t v = *ret == ARB_INFINITY_MS ? -1 : *ret;
 
 	if (read_int(r, o, key, infinity_ok ? -1 : 0, DURATION_MAX_MS, &v) < 0)
 		return -EINVAL;
@@ -376,7 +525,7 @@ static int
 read_index(struct reader *r, const json_t *o, const char *key, uint32_t limit,
 	   uint32_t *ret)
 {
-	int64_t v;
+	int64_t v = *ret == ARB_NONE ? -1 : (int64_t)*ret;
 
 	if (read_int(r, o, key, -1, (int64_t)limit - 1, &v) < 0)
 		return -EINVAL;
@@ -384,7 +533,8 @@ read_index(struct reader *r, const json_t *o, const char *key, uint32_t limit,
 	return 0;
 }
 
-/* A copy of the string at key, or NULL for null; -ENOMEM, -EINVAL. */
+/* A copy of the string at key, or NULL for null or absent (every
+ * default string is NULL); -ENOMEM, -EINVAL. */
 static int
 read_str_copy(struct reader *r, const json_t *o, const char *key,
 	      bool optional, char **ret)
@@ -433,7 +583,8 @@ read_strv(struct reader *r, const json_t *o, const char *key, size_t max,
 	return 0;
 }
 
-/* An array at key of at most max integers from min to max_value. */
+/* An array at key of at most max integers from min to max_value; NULL
+ * when absent. */
 static int
 read_int_array(struct reader *r, const json_t *o, const char *key, size_t max,
 	       int64_t min, int64_t max_value, const json_t **ret)
@@ -441,6 +592,9 @@ read_int_array(struct reader *r, const json_t *o, const char *key, size_t max,
 	const json_t *a, *e;
 	size_t i;
 
+	*ret = NULL;
+	if (absent(o, key))
+		return 0;
 	if (arb_state_array(r->in, o, r->what, key, &a) < 0)
 		return -EINVAL;
 	if (json_array_size(a) > max)
@@ -466,6 +620,9 @@ read_normal_exit(struct reader *r, const json_t *o, struct arb_spec_node *n)
 
 	if (read_int_array(r, o, "normal_exit", 256, 0, 255, &a) < 0)
 		return -EINVAL;
+	if (!a)
+		return 0;
+	memset(n->normal_exit, 0, sizeof(n->normal_exit));
 	json_array_foreach(a, i, e) {
 		int code = (int)json_integer_value(e);
 
@@ -483,7 +640,7 @@ read_groups(struct reader *r, const json_t *o, struct arb_spec_node *n)
 	if (read_int_array(r, o, "groups", ARB_GROUPS_MAX, 0, UINT32_MAX,
 			   &a) < 0)
 		return -EINVAL;
-	count = json_array_size(a);
+	count = a ? json_array_size(a) : 0;
 	if (count == 0)
 		return 0;
 	n->groups = arb_calloc(count, sizeof(*n->groups));
@@ -514,6 +671,8 @@ read_rlimits(struct reader *r, const json_t *o, struct arb_spec_node *n)
 	const json_t *a, *e;
 	size_t i, count;
 
+	if (absent(o, "rlimits"))
+		return 0;
 	if (arb_state_array(r->in, o, r->what, "rlimits", &a) < 0)
 		return -EINVAL;
 	count = json_array_size(a);
@@ -539,17 +698,16 @@ read_rlimits(struct reader *r, const json_t *o, struct arb_spec_node *n)
 }
 
 static int
-read_log(struct reader *r, const json_t *o, struct arb_log_spec *log)
+read_sinks(struct reader *r, const json_t *lo, unsigned *ret)
 {
-	const json_t *lo, *sinks, *e;
-	int64_t max_size;
+	const json_t *sinks, *e;
+	unsigned bits = 0;
 	size_t i;
-	int err;
 
-	if (arb_state_object(r->in, o, r->what, "log", &lo) < 0 ||
-	    arb_state_array(r->in, lo, r->what, "sinks", &sinks) < 0)
+	if (absent(lo, "sinks"))
+		return 0;
+	if (arb_state_array(r->in, lo, r->what, "sinks", &sinks) < 0)
 		return -EINVAL;
-	log->sinks = 0;
 	json_array_foreach(sinks, i, e) {
 		unsigned bit = json_is_string(e) ?
 			       arb_log_sink_from_name(json_string_value(e)) : 0;
@@ -557,8 +715,24 @@ read_log(struct reader *r, const json_t *o, struct arb_log_spec *log)
 		if (!bit)
 			return arb_state_fail(r->in, "%s: log: sinks[%zu]: "
 					      "unknown", r->what, i);
-		log->sinks |= bit;
+		bits |= bit;
 	}
+	*ret = bits;
+	return 0;
+}
+
+static int
+read_log(struct reader *r, const json_t *o, struct arb_log_spec *log)
+{
+	const json_t *lo;
+	int64_t max_size = (int64_t)log->max_size;
+	int err;
+
+	if (absent(o, "log"))
+		return 0;
+	if (arb_state_object(r->in, o, r->what, "log", &lo) < 0 ||
+	    read_sinks(r, lo, &log->sinks) < 0)
+		return -EINVAL;
 	err = read_str_copy(r, lo, "file", true, &log->file);
 	if (err < 0)
 		return err;
@@ -596,7 +770,9 @@ read_owned_keys(struct reader *r, const json_t *o, struct arb_spec_node *n)
 static int
 read_enums(struct reader *r, const json_t *o, struct arb_spec_node *n)
 {
-	int kind, restart, strategy, auto_shutdown, ready, on_change;
+	int kind = n->kind, restart = n->restart, strategy = n->strategy;
+	int auto_shutdown = n->auto_shutdown, ready = n->ready;
+	int on_change = n->on_change;
 
 	if (read_enum(r, o, "kind", node_kind_from_name, &kind) < 0 ||
 	    read_enum(r, o, "restart", arb_restart_from_name, &restart) < 0 ||
@@ -619,7 +795,8 @@ read_enums(struct reader *r, const json_t *o, struct arb_spec_node *n)
 static int
 read_numbers(struct reader *r, const json_t *o, struct arb_spec_node *n)
 {
-	int64_t line, stop_signal, ready_fd, umask, nice;
+	int64_t line = n->line, stop_signal = n->stop_signal;
+	int64_t ready_fd = n->ready_fd, umask = n->umask, nice = n->nice;
 
 	if (read_int(r, o, "line", 0, INT32_MAX, &line) < 0 ||
 	    read_u32(r, o, "defaulted", UINT32_MAX, &n->defaulted) < 0 ||
@@ -657,23 +834,21 @@ read_numbers(struct reader *r, const json_t *o, struct arb_spec_node *n)
 static int
 read_flags(struct reader *r, const json_t *o, struct arb_spec_node *n)
 {
-	struct arb_state_in *in = r->in;
-
-	if (arb_state_bool(in, o, r->what, "significant", &n->significant) < 0 ||
-	    arb_state_bool(in, o, r->what, "set_ids", &n->set_ids) < 0 ||
-	    arb_state_bool(in, o, r->what, "set_nice", &n->set_nice) < 0 ||
-	    arb_state_bool(in, o, r->what, "no_new_privileges",
-			   &n->no_new_privileges) < 0 ||
-	    arb_state_bool(in, o, r->what, "inherit_env", &n->inherit_env) < 0)
+	if (read_bool(r, o, "significant", &n->significant) < 0 ||
+	    read_bool(r, o, "set_ids", &n->set_ids) < 0 ||
+	    read_bool(r, o, "set_nice", &n->set_nice) < 0 ||
+	    read_bool(r, o, "no_new_privileges", &n->no_new_privileges) < 0 ||
+	    read_bool(r, o, "inherit_env", &n->inherit_env) < 0)
 		return -EINVAL;
 	return 0;
 }
 
-/* The keys (keys_json's), into n, which owns what they hold. */
+/* The keys (keys_json's), into n (the default node until then), which
+ * owns what they hold. */
 static int
 read_keys(struct reader *r, const json_t *o, struct arb_spec_node *n)
 {
-	uint32_t file;
+	uint32_t file = ARB_NONE;
 	int err;
 
 	if (read_index(r, o, "file", r->spec->nfiles, &file) < 0 ||
@@ -681,8 +856,6 @@ read_keys(struct reader *r, const json_t *o, struct arb_spec_node *n)
 	    read_flags(r, o, n) < 0 || read_normal_exit(r, o, n) < 0)
 		return -EINVAL;
 	n->file = file == ARB_NONE ? NULL : r->spec->files[file];
-	n->template_node = ARB_NONE;
-	n->parent = ARB_NONE;
 	err = read_owned_keys(r, o, n);
 	return err;
 }
@@ -696,7 +869,7 @@ read_children(struct reader *r, const json_t *o, struct arb_spec_node *n)
 	if (read_int_array(r, o, "children", ARB_CHILDREN_MAX, 0,
 			   (int64_t)r->spec->nnodes - 1, &a) < 0)
 		return -EINVAL;
-	count = json_array_size(a);
+	count = a ? json_array_size(a) : 0;
 	if (count == 0)
 		return 0;
 	n->children = arb_calloc(count, sizeof(*n->children));
@@ -722,6 +895,7 @@ read_pending(struct reader *r, const json_t *o, struct arb_spec_node *n)
 	n->pending = arb_calloc(1, sizeof(*n->pending));
 	if (!n->pending)
 		return -ENOMEM;
+	*n->pending = format_default;
 	(void)snprintf(r->what + len, sizeof(r->what) - len, ".pending");
 	err = read_keys(r, po, n->pending);
 	r->what[len] = '\0';
@@ -731,8 +905,7 @@ read_pending(struct reader *r, const json_t *o, struct arb_spec_node *n)
 static int
 read_node(struct reader *r, const json_t *o, struct arb_spec_node *n)
 {
-	struct arb_state_in *in = r->in;
-	int64_t depth;
+	int64_t depth = n->depth;
 	int err;
 
 	if ((err = read_keys(r, o, n)) < 0)
@@ -746,9 +919,9 @@ read_node(struct reader *r, const json_t *o, struct arb_spec_node *n)
 	    read_int(r, o, "depth", 0, ARB_DEPTH_MAX + 1, &depth) < 0 ||
 	    read_index(r, o, "template_node", r->spec->nnodes,
 		       &n->template_node) < 0 ||
-	    arb_state_bool(in, o, r->what, "is_template", &n->is_template) < 0 ||
-	    arb_state_bool(in, o, r->what, "dynamic", &n->dynamic) < 0 ||
-	    arb_state_bool(in, o, r->what, "leaving", &n->leaving) < 0)
+	    read_bool(r, o, "is_template", &n->is_template) < 0 ||
+	    read_bool(r, o, "dynamic", &n->dynamic) < 0 ||
+	    read_bool(r, o, "leaving", &n->leaving) < 0)
 		return -EINVAL;
 	n->depth = (uint32_t)depth;
 	return 0;
@@ -832,7 +1005,8 @@ read_nodes(struct reader *r, const json_t *obj)
 		if (!json_is_object(e))
 			return arb_state_fail(r->in, "%s: not an object",
 					      r->what);
-		node->unused = false;
+		/* Every key absent holds the default node's value. */
+		*node = format_default;
 		if ((err = read_node(r, e, node)) < 0)
 			return err;
 	}

@@ -1,6 +1,7 @@
 /*
  * spec_json.h - the live spec as JSON, exactly: every slot (free ones
- * too, so indices survive), every key of every node, what the
+ * too, so indices survive), every key of every node that differs from
+ * the format's default node (an absent key reads as it), what the
  * configuration did not say (dynamic, template, pending keys), the
  * spec-wide keys. The re-exec state's "spec" member (FORMAT.md).
  *

@@ -5,6 +5,8 @@
  * Every golden configuration survives a round trip exactly (same JSON,
  * no reload step, same printed form); so does a living spec (pool
  * instances, dynamic children, pending keys, a free slot in the middle).
+ * A node's keys equal to the default node's are not written, and read as
+ * it when absent; an empty vector stays apart from none.
  * Thousands of corruptions of a saved spec, with a fixed seed, each end
  * in -EINVAL with a message or in a spec that passes arb_spec_check.
  */
@@ -23,6 +25,7 @@
 #include <cmocka.h>
 
 #include "config/config.h"
+#include "core/mem.h"
 #include "core/plan.h"
 #include "core/spec.h"
 #include "core/tree.h"
@@ -344,6 +347,120 @@ test_check_refuses(void **state)
 	arb_spec_free(s);
 }
 
+/* ---- the default node ---- */
+
+/* What arb_spec_check asks of every service: a program to run. */
+static void
+give_exec(struct arb_spec_node *n)
+{
+	n->exec_path = arb_strdup("/bin/true");
+	n->argv = arb_calloc(2, sizeof(*n->argv));
+	assert_non_null(n->argv);
+	n->argv[0] = arb_strdup("true");
+	assert_non_null(n->exec_path);
+	assert_non_null(n->argv[0]);
+}
+
+/* The members of a saved node (an object) as "k1,k2,...", sorted. */
+static char *
+saved_keys(const struct arb_spec *s, uint32_t i)
+{
+	json_t *j = arb_spec_json_save(s), *keys = json_array();
+	json_t *node = json_array_get(json_object_get(j, "nodes"), i);
+	const char *key;
+	json_t *v;
+	char *text;
+
+	assert_true(json_is_object(node));
+	json_object_foreach(node, key, v)
+		json_array_append_new(keys, json_string(key));
+	text = json_dumps(keys, JSON_COMPACT);
+	json_decref(keys);
+	json_decref(j);
+	return text;
+}
+
+/*
+ * A node arb_spec_add made, every key at its default, is its place and
+ * name alone: the format's default node (spec_json.c) is spec.h's. When
+ * this fails, spec.h's defaults changed: the format's default node is
+ * version 1's and stays as it is (a new one is a new version), and only
+ * the state's size suffers.
+ */
+static void
+test_default_node_is_not_written(void **state)
+{
+	struct arb_spec *s = arb_spec_new(), *copy;
+	uint32_t sup = arb_spec_add(s, ARB_ROOT, ARB_NODE_SUPERVISOR, "sup",
+				    NULL, 0);
+	uint32_t svc = arb_spec_add(s, sup, ARB_NODE_SERVICE, "svc", NULL, 0);
+	char *keys;
+
+	assert_int_not_equal(svc, ARB_NONE);
+	keys = saved_keys(s, svc);
+	assert_string_equal(keys, "[\"name\",\"path\",\"parent\",\"depth\"]");
+	free(keys);
+	keys = saved_keys(s, sup);
+	assert_string_equal(keys, "[\"name\",\"path\",\"parent\",\"depth\","
+				  "\"children\",\"kind\"]");
+	free(keys);
+	give_exec(&s->nodes[svc]);
+	copy = round_trip(s);
+	assert_same_spec(s, copy);
+	arb_spec_free(copy);
+	arb_spec_free(s);
+}
+
+/* An empty vector is not an absent one (null): both survive. */
+static void
+test_empty_vector_is_written(void **state)
+{
+	struct arb_spec *s = arb_spec_new(), *copy;
+	uint32_t svc = arb_spec_add(s, ARB_ROOT, ARB_NODE_SERVICE, "svc", NULL,
+				    0);
+
+	give_exec(&s->nodes[svc]);
+	s->nodes[svc].env = arb_calloc(1, sizeof(char *));
+	assert_non_null(s->nodes[svc].env);
+	copy = round_trip(s);
+	assert_non_null(copy->nodes[svc].env);
+	assert_null(copy->nodes[svc].env[0]);
+	assert_null(copy->nodes[svc].listen);
+	assert_null(copy->nodes[svc].cwd);
+	arb_spec_free(copy);
+	arb_spec_free(s);
+}
+
+/* A key removed reads as the default node's; one written with the
+ * default's value (as the first writer did: every key) reads the same. */
+static void
+test_absent_key_is_the_default(void **state)
+{
+	struct arb_spec *s = living_spec(), *copy = NULL;
+	uint32_t b = arb_spec_find(s, "b");
+	json_t *j = arb_spec_json_save(s);
+	json_t *node = json_array_get(json_object_get(j, "nodes"), b);
+	struct arb_state_in in = {0};
+
+	assert_true(json_is_object(json_object_get(node, "pending")));
+	assert_string_equal(json_string_value(json_object_get(node,
+					"on_change")), "next-start");
+	json_object_del(node, "on_change");
+	json_object_del(node, "stop_timeout_ms");
+	json_object_set_new(node, "intensity", json_integer(3));
+	json_object_set_new(node, "env", json_null());
+	json_object_set_new(node, "log", json_object());
+	assert_int_equal(arb_spec_json_load(&in, j, &copy), 0);
+	assert_int_equal(copy->nodes[b].on_change, ARB_ON_CHANGE_RESTART);
+	assert_int_equal(copy->nodes[b].stop_timeout_ms, 5000);
+	assert_int_equal(copy->nodes[b].intensity, 3);
+	assert_int_equal(copy->nodes[b].log.ring_size, 64 * 1024);
+	assert_int_equal(copy->nodes[b].log.sinks, ARB_SINK_RING);
+	json_decref(j);
+	arb_spec_free(copy);
+	arb_spec_free(s);
+}
+
 /* ---- corruption ---- */
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -540,6 +657,9 @@ main(void)
 		cmocka_unit_test(test_golden_round_trip),
 		cmocka_unit_test(test_living_round_trip),
 		cmocka_unit_test(test_check_refuses),
+		cmocka_unit_test(test_default_node_is_not_written),
+		cmocka_unit_test(test_empty_vector_is_written),
+		cmocka_unit_test(test_absent_key_is_the_default),
 		cmocka_unit_test(test_corrupted_never_crashes),
 	};
 
