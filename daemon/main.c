@@ -371,6 +371,10 @@ resume(int fd, struct arb_runtime_args *args)
 	const json_t *obj;
 	int r;
 
+	/* The document's values in an arena: the new image's heap holds what
+	 * it runs on, not the pieces of a parse (the runtime ends it once
+	 * the state is taken). */
+	arb_state_arena_begin();
 	r = arb_state_in_read(&in, fd);
 	if (r == 0)
 		r = arb_state_object(&in, in.root, "state", "spec", &obj);
@@ -394,6 +398,7 @@ resume(int fd, struct arb_runtime_args *args)
 	}
 	arb_manager_done();
 	arb_state_in_done(&in);
+	arb_state_arena_end();
 	arb_spec_free(spec);
 	return r;
 }

@@ -361,6 +361,8 @@ probe_apart(struct arb_reexec *x)
 	int fd = -1, r;
 	char why[128];
 
+	/* In an arena: the running image must not keep the pieces. */
+	arb_state_arena_begin();
 	r = arb_state_out_init(&o);
 	if (r == 0)
 		r = rt_save(rt, &o, x->binary);
@@ -371,6 +373,7 @@ probe_apart(struct arb_reexec *x)
 	if (fd >= 0)
 		close(fd);
 	arb_state_out_done(&o);
+	arb_state_arena_end();
 	if (r < 0) {
 		snprintf(why, sizeof(why), "%s", strerror(-r));
 		fail(rt, "save", why);

@@ -1785,23 +1785,38 @@ boot(struct runtime *rt, const struct arb_runtime_args *a)
 	return 0;
 }
 
-/* event=resumed, and the answer to the Reexec that caused it. */
-static void
-say_resumed(struct runtime *rt, struct arb_state_in *in, uint64_t caller)
-{
-	struct arb_event_fields f = {.n = 0};
-	struct arb_logfmt line;
-	const char *from = "?", *binary = "?";
-	int64_t saved_us = 0, away_ms;
-	json_t *p;
+/* What event=resumed says, copied out of the state before it goes. */
+struct resumed {
+	char from[64];
+	char binary[4096];
+	int64_t saved_us;
+};
 
+static void
+resumed_read(struct arb_state_in *in, struct resumed *ret)
+{
+	const char *from = "?", *binary = "?";
+
+	ret->saved_us = 0;
 	(void)arb_state_str_opt(in, in->root, "state", "arbord", &from);
 	(void)arb_state_str_opt(in, in->root, "state", "binary", &binary);
 	(void)arb_state_int_opt(in, in->root, "state", "saved_us", 0,
-				INT64_MAX, &saved_us);
-	away_ms = (arb_monotonic_us() - saved_us) / 1000;
+				INT64_MAX, &ret->saved_us);
+	snprintf(ret->from, sizeof(ret->from), "%s", from);
+	snprintf(ret->binary, sizeof(ret->binary), "%s", binary);
+}
+
+/* event=resumed, and the answer to the Reexec that caused it. */
+static void
+say_resumed(struct runtime *rt, const struct resumed *info, uint64_t caller)
+{
+	struct arb_event_fields f = {.n = 0};
+	struct arb_logfmt line;
+	int64_t away_ms = (arb_monotonic_us() - info->saved_us) / 1000;
+	json_t *p;
+
 	f.v[f.n++] = (struct arb_event_field){.key = "event", .str = "resumed"};
-	f.v[f.n++] = (struct arb_event_field){.key = "from", .str = from};
+	f.v[f.n++] = (struct arb_event_field){.key = "from", .str = info->from};
 	f.v[f.n++] = (struct arb_event_field){.key = "to", .str = ARB_VERSION};
 	f.v[f.n++] = (struct arb_event_field){.key = "away_ms", .num = away_ms};
 	arb_events_format_fields(&f, &line);
@@ -1809,8 +1824,9 @@ say_resumed(struct runtime *rt, struct arb_state_in *in, uint64_t caller)
 	arb_control_event(rt->control, &f);
 	if (!caller)
 		return;
-	p = json_pack("{s:s,s:s,s:s,s:I}", "from", from, "to", ARB_VERSION,
-		      "binary", binary, "away_ms", (json_int_t)away_ms);
+	p = json_pack("{s:s,s:s,s:s,s:I}", "from", info->from, "to",
+		      ARB_VERSION, "binary", info->binary, "away_ms",
+		      (json_int_t)away_ms);
 	arb_control_complete(rt->control, caller, NULL, p);
 	json_decref(p);
 }
@@ -1840,6 +1856,7 @@ static int
 resume(struct runtime *rt, const struct arb_runtime_args *a)
 {
 	const json_t *ctl;
+	struct resumed info;
 	uint64_t caller = 0;
 	int r;
 
@@ -1864,10 +1881,12 @@ resume(struct runtime *rt, const struct arb_runtime_args *a)
 		return r;
 	}
 	arb_faults_arm_core();
-	say_resumed(rt, a->resume, caller);
-	/* Everything is taken: the document and what nobody took go. */
+	resumed_read(a->resume, &info);
+	/* Everything is taken: the document, its arena and what nobody took
+	 * go, before any JSON of arbord's own is made. */
 	arb_state_in_done(a->resume);
-	malloc_trim(0);
+	arb_state_arena_end();
+	say_resumed(rt, &info, caller);
 	arb_manager_reloaded();
 	ev_feed_signal_event(rt->loop, SIGCHLD);
 	return 0;

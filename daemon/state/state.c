@@ -8,12 +8,80 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* ---- the arena ---------------------------------------------------------- */
+
+#define ARENA_CHUNK (4u << 20)
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t size, used; /* of data */
+	max_align_t data[];
+};
+
+static struct arena_chunk *arena;
+static bool arena_on;
+
+static void *
+arena_alloc(size_t n)
+{
+	size_t need = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+	void *p;
+
+	if (!arena || arena->size - arena->used < need) {
+		size_t size = sizeof(struct arena_chunk) + need > ARENA_CHUNK
+				      ? sizeof(struct arena_chunk) + need
+				      : ARENA_CHUNK;
+		struct arena_chunk *c = mmap(NULL, size, PROT_READ | PROT_WRITE,
+					     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (c == MAP_FAILED)
+			return NULL;
+		c->next = arena;
+		c->size = size - sizeof(*c);
+		c->used = 0;
+		arena = c;
+	}
+	p = (char *)arena->data + arena->used;
+	arena->used += need;
+	return p;
+}
+
+/* Everything goes at once, at the end. */
+static void
+arena_free(void *p)
+{
+	(void)p;
+}
+
+void
+arb_state_arena_begin(void)
+{
+	arena_on = true;
+	json_set_alloc_funcs(arena_alloc, arena_free);
+}
+
+void
+arb_state_arena_end(void)
+{
+	if (!arena_on)
+		return;
+	arena_on = false;
+	json_set_alloc_funcs(malloc, free);
+	while (arena) {
+		struct arena_chunk *c = arena;
+
+		arena = c->next;
+		(void)munmap(c, sizeof(*c) + c->size);
+	}
+}
 
 /* ---- writing ---- */
 
@@ -127,9 +195,13 @@ int
 arb_state_out_write(struct arb_state_out *o, int *ret_fd)
 {
 	json_t *fds = json_array();
+	json_free_t free_text;
 	char *text = NULL;
 	int fd = -1, r = -ENOMEM;
 
+	/* json_dumps's text is freed as jansson allocates: the arena's
+	 * way, between arb_state_arena_begin and end. */
+	json_get_alloc_funcs(NULL, &free_text);
 	if (!fds)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < o->nfds; i++)
@@ -152,14 +224,16 @@ arb_state_out_write(struct arb_state_out *o, int *ret_fd)
 		r = -errno;
 	if (r < 0)
 		goto fail;
-	free(text);
+	if (text)
+		free_text(text);
 	json_decref(fds);
 	*ret_fd = fd;
 	return 0;
 fail:
 	if (fd >= 0)
 		close(fd);
-	free(text);
+	if (text)
+		free_text(text);
 	json_decref(fds);
 	return r;
 }

@@ -2,13 +2,18 @@
 """arbor re-exec benchmark (issue 13): arbord replaced in place.
 
 arbord runs --services stamps (tests/bench/stamp.c) under one root. Each
-run is one Reexec call (into the same file: the state is what crosses)
-from its sending to the first Status the new image answers, on a second
-connection opened right after the Reexec's reply; the floor, measured
-just before each run, is a bare fork+exec+wait of `arbord --version`, the
-least a re-exec could cost. After every run, every service must have the
-pid it had before. arbord's PSS (smaps_rollup) is read before the first
-run and after the last, each time once the heap has settled.
+run is one Reexec call from its sending to the first Status the new image
+answers, on a second connection opened right after the Reexec's reply; the
+floor, measured just before each run, is a bare fork+exec+wait of `arbord
+--version`, the least a re-exec could cost. Two series:
+  same     into the file arbord runs from (a restart of the same build):
+           no probe process, the configuration is loaded in-process;
+  upgrade  into another file (a copy: another inode, as a package's new
+           build is), alternating between the two: every run has the new
+           binary probe the state first (arbord --probe-state).
+After every run, every service must have the pid it had before. arbord's
+PSS (smaps_rollup) is read before the first run and after the last, each
+time once the heap has settled.
 
 Reuses run.py's process bookkeeping: every process started is stopped by
 pid and the temporary directory removed, on any exit. Stdlib only; run with
@@ -80,21 +85,33 @@ def measure(args, procs, notes):
         if time.monotonic() > deadline:
             raise run.BenchError("the tree did not come up")
         time.sleep(0.05)
-    res = {"reexec_ns": [], "floor_ns": [], "away_ms": []}
+    res = {}
+    other = args.arbord + ".other"
+    shutil.copy2(args.arbord, other)
     res["pss_before"] = pss_settled(a.p.pid)
     try:
-        for _ in range(args.runs):
-            res["floor_ns"].append(exec_floor_ns(args.arbord))
-            with ctlclient.Conn(sock, timeout=args.timeout) as c:
-                t0 = run.now_ns()
-                reply = c.call(REEXEC, {})
-                with ctlclient.Conn(sock, timeout=args.timeout) as s:
-                    s.call(ctlclient.SUP + "Status", {})
-                    res["reexec_ns"].append(run.now_ns() - t0)
-            res["away_ms"].append(reply["away_ms"])
-            now = pids(sock, args.timeout)
-            if now != before:
-                raise run.BenchError("pids changed across the re-exec")
+        for series in ("same", "upgrade"):
+            r = res[series] = {"reexec_ns": [], "floor_ns": [],
+                               "away_ms": []}
+            for i in range(args.runs):
+                params = {}
+                if series == "upgrade":
+                    params["binary"] = other if i % 2 == 0 else args.arbord
+                r["floor_ns"].append(exec_floor_ns(args.arbord))
+                with ctlclient.Conn(sock, timeout=args.timeout) as c:
+                    t0 = run.now_ns()
+                    reply = c.call(REEXEC, params)
+                    with ctlclient.Conn(sock, timeout=args.timeout) as s:
+                        s.call(ctlclient.SUP + "Status", {})
+                        r["reexec_ns"].append(run.now_ns() - t0)
+                r["away_ms"].append(reply["away_ms"])
+                now = pids(sock, args.timeout)
+                if now != before:
+                    raise run.BenchError("pids changed across the re-exec")
+            if series == "upgrade" and args.runs % 2 == 1:
+                # Back on the first file, for the PSS compared with it.
+                with ctlclient.Conn(sock, timeout=args.timeout) as c:
+                    c.call(REEXEC, {"binary": args.arbord})
         res["pss_after"] = pss_settled(a.p.pid)
     finally:
         a.stop(notes)
@@ -142,19 +159,22 @@ def main():
           "before %s" % (src, args.services, os.cpu_count(), load))
     ok = True
     if res:
-        med = statistics.median(res["reexec_ns"]) / 1e6
-        floor = statistics.median(res["floor_ns"]) / 1e6
         pss_ok = res["pss_after"] <= res["pss_before"]
-        ok = med <= T_REEXEC_MS and pss_ok
-        print("  re-exec until Status answers  p50 %7.1f ms  (runs: %s)  "
-              "target <= %.0f ms  %s" % (
-                  med, " ".join("%.1f" % (v / 1e6)
-                                for v in res["reexec_ns"]),
-                  T_REEXEC_MS, run.verdict(med <= T_REEXEC_MS)))
-        print("  floor: arbord --version       p50 %7.1f ms  ratio %.1fx"
-              % (floor, med / floor if floor else 0))
-        print("  loop away (new image's count) p50 %7.1f ms"
-              % statistics.median(res["away_ms"]))
+        ok = pss_ok
+        for series in ("same", "upgrade"):
+            r = res[series]
+            med = statistics.median(r["reexec_ns"]) / 1e6
+            floor = statistics.median(r["floor_ns"]) / 1e6
+            ok = ok and med <= T_REEXEC_MS
+            print("  %-7s re-exec until Status  p50 %7.1f ms  (runs: %s)  "
+                  "target <= %.0f ms  %s" % (
+                      series, med, " ".join("%.1f" % (v / 1e6)
+                                            for v in r["reexec_ns"]),
+                      T_REEXEC_MS, run.verdict(med <= T_REEXEC_MS)))
+            print("          floor: arbord --version p50 %5.1f ms, ratio "
+                  "%.1fx; loop away p50 %.1f ms" % (
+                      floor, med / floor if floor else 0,
+                      statistics.median(r["away_ms"])))
         print("  PSS before %s, after %s  %s" % (
             run.fmt_mib(res["pss_before"]), run.fmt_mib(res["pss_after"]),
             run.verdict(pss_ok)))
