@@ -290,27 +290,6 @@ find_self(char *buf, size_t size)
 		buf[len - (sizeof(deleted) - 1)] = '\0';
 }
 
-/* argv without --resume N: the command line the next re-exec passes on. */
-static char **
-without_resume(int argc, char **argv)
-{
-	char **v = calloc((size_t)argc + 1, sizeof(*v));
-	int n = 0;
-
-	if (!v)
-		return NULL;
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc) {
-			i++;
-			continue;
-		}
-		if (strncmp(argv[i], "--resume=", 9) == 0)
-			continue;
-		v[n++] = argv[i];
-	}
-	return v;
-}
-
 /*
  * The processes a state names, killed with their groups: the state could
  * not be taken over, and the tree boots again from the configuration on
@@ -429,7 +408,6 @@ main(int argc, char **argv)
 	struct arb_pid1_boot boot;
 	char why[512];
 	char self_exe[4096];
-	char **plain_argv;
 	int check = 0, opt, r, resume_fd = -1, probe_fd = -1;
 
 	arb_seed_json();
@@ -500,11 +478,6 @@ main(int argc, char **argv)
 			print_boot(&mode, &boot);
 	}
 	find_self(self_exe, sizeof(self_exe));
-	plain_argv = without_resume(argc, argv);
-	if (!plain_argv) {
-		fprintf(stderr, "arbord: out of memory\n");
-		return fail_as_init(&mode, "out of memory");
-	}
 	if (sanitize_std_fds() < 0 && !mode.pid1)
 		return EXIT_FAILED;
 
@@ -516,14 +489,11 @@ main(int argc, char **argv)
 	if (resume_fd >= 0) {
 		struct arb_runtime_args args = {
 			.config_path = config, .socket_path = socket_path,
-			.mode = &mode, .self_exe = self_exe,
-			.argv = plain_argv};
+			.mode = &mode, .self_exe = self_exe, .argv = argv};
 
 		r = resume(resume_fd, &args);
-		if (r >= 0) {
-			free(plain_argv);
+		if (r >= 0)
 			return r;
-		}
 		/* Not a kernel panic, and not a tree run twice: what the
 		 * old image ran is stopped, and the tree boots from its
 		 * configuration on disk. */
@@ -565,13 +535,12 @@ main(int argc, char **argv)
 		struct arb_runtime_args args = {
 			.spec = spec, .config_path = config,
 			.socket_path = socket_path, .mode = &mode,
-			.self_exe = self_exe, .argv = plain_argv};
+			.self_exe = self_exe, .argv = argv};
 
 		r = arb_runtime_run(&args);
 	}
 	arb_manager_done();
 	arb_spec_free(spec);
-	free(plain_argv);
 	if (r == -EALREADY)
 		snprintf(why, sizeof(why), "another arbord is running on %s",
 			 socket_path);

@@ -15,9 +15,9 @@
  * nothing is replaced: the probe catches a binary that cannot read this
  * state or this configuration before anything is handed over. A re-exec
  * into the very file this image runs (the same inode, unchanged since it
- * started: a restart of the same build) needs no probe process, since
- * this image reads what it writes: WAIT_PROBE then only loads the
- * configuration on disk, the fallback, here. "Settled"
+ * started, and the same libraries: a restart of the same build) needs no
+ * probe process, since this image reads what it writes: WAIT_PROBE then
+ * only loads the configuration on disk, the fallback, here. "Settled"
  * is checked when the loop is about to poll (an ev_prepare), so the state
  * is saved between two events, never inside one. A signal is never lost
  * to the exec: from ARMED on they are blocked, so one that comes stays
@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,12 +48,17 @@
 #include "runtime_state.h"
 #include "systemd.h"
 
+extern char **environ;
+
 enum phase { WAIT_PROBE, PROBING, WAIT_EXEC, ARMED };
 
 struct arb_reexec {
 	struct runtime *rt;
 	enum phase phase;
 	char *binary;
+	int binary_fd;     /* binary, opened (O_PATH) when asked: what is
+			    * checked, probed and exec'd is one file, even if
+			    * another is renamed to its path meanwhile */
 	uint64_t req_id;
 	int64_t timeout_ms;
 	ev_prepare settle;
@@ -111,6 +117,8 @@ reexec_end(struct runtime *rt)
 	}
 	if (x->probe_out >= 0)
 		close(x->probe_out);
+	if (x->binary_fd >= 0)
+		close(x->binary_fd);
 	free(x->binary);
 	free(x);
 	rt->reexec = NULL;
@@ -132,39 +140,87 @@ fail(struct runtime *rt, const char *step, const char *reason)
 	reexec_end(rt);
 }
 
-/* Whether path is the file this image runs, as it was when it started. */
+/*
+ * Whether every file this image maps (its libraries: libjansson, libev...)
+ * is still the file at its path: a package upgrade renames new ones there,
+ * and a new image of the same binary would run them.
+ */
 static bool
-is_self(const struct runtime *rt, const char *path)
+libraries_unchanged(void)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[4352];
+	bool same = f != NULL;
+
+	while (same && fgets(line, sizeof(line), f)) {
+		unsigned long long inode;
+		unsigned major, minor;
+		struct stat st;
+		int path_at = 0;
+
+		if (sscanf(line, "%*s %*s %*s %x:%x %llu %n", &major, &minor,
+			   &inode, &path_at) < 3 || inode == 0 || path_at == 0 ||
+		    line[path_at] != '/')
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		same = !strstr(line + path_at, " (deleted)") &&
+		       stat(line + path_at, &st) == 0 && st.st_ino == inode &&
+		       major(st.st_dev) == major && minor(st.st_dev) == minor;
+	}
+	if (f)
+		fclose(f);
+	return same;
+}
+
+/*
+ * Whether fd is the file this image runs, as it was when it started, with
+ * the libraries it runs on: then the new image is this one's build, which
+ * reads what it writes (test_state, state_fuzz and the re-exec tests hold
+ * it to that).
+ */
+static bool
+is_self(const struct runtime *rt, int fd)
 {
 	const struct stat *a = &rt->self_stat;
 	struct stat b;
 
-	return rt->self_known && stat(path, &b) == 0 && a->st_dev == b.st_dev &&
+	return rt->self_known && fstat(fd, &b) == 0 && a->st_dev == b.st_dev &&
 	       a->st_ino == b.st_ino && a->st_size == b.st_size &&
 	       a->st_mtim.tv_sec == b.st_mtim.tv_sec &&
 	       a->st_mtim.tv_nsec == b.st_mtim.tv_nsec &&
 	       a->st_ctim.tv_sec == b.st_ctim.tv_sec &&
-	       a->st_ctim.tv_nsec == b.st_ctim.tv_nsec;
+	       a->st_ctim.tv_nsec == b.st_ctim.tv_nsec && libraries_unchanged();
 }
 
-/* The file exec'd: absolute, a regular file we may execute. */
+/*
+ * The file to exec: absolute, a regular file we may execute, opened once
+ * (*ret_fd, O_PATH) so that the file checked is the file exec'd.
+ */
 static int
-check_binary(const char *path, char *why, size_t size)
+open_binary(const char *path, int *ret_fd, char *why, size_t size)
 {
 	struct stat st;
+	int fd;
 
 	if (path[0] != '/') {
 		snprintf(why, size, "%s: not an absolute path", path);
 		return -EINVAL;
 	}
-	if (stat(path, &st) < 0 || access(path, X_OK) < 0) {
-		snprintf(why, size, "%s: %s", path, strerror(errno));
-		return -errno;
+	fd = open(path, O_PATH | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || access(path, X_OK) < 0) {
+		int e = errno;
+
+		snprintf(why, size, "%s: %s", path, strerror(e));
+		if (fd >= 0)
+			close(fd);
+		return -e;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		snprintf(why, size, "%s: not a regular file", path);
+		close(fd);
 		return -EINVAL;
 	}
+	*ret_fd = fd;
 	return 0;
 }
 
@@ -212,6 +268,7 @@ arb_reexec_request(struct runtime *rt, const char *binary, int64_t timeout_ms,
 	x->req_id = req_id;
 	x->timeout_ms = timeout_ms > 0 ? timeout_ms : ARB_REEXEC_TIMEOUT_MS;
 	x->probe_out = -1;
+	x->binary_fd = -1;
 	ev_prepare_init(&x->settle, on_settle);
 	x->settle.data = x;
 	ev_idle_init(&x->turn, on_turn);
@@ -219,11 +276,11 @@ arb_reexec_request(struct runtime *rt, const char *binary, int64_t timeout_ms,
 	ev_timer_init(&x->timer, on_timer, 0.0, 0.0);
 	x->timer.data = x;
 	rt->reexec = x;
-	if (check_binary(x->binary, why, sizeof(why)) < 0) {
+	if (open_binary(x->binary, &x->binary_fd, why, sizeof(why)) < 0) {
 		fail(rt, "binary", why);
 		return;
 	}
-	x->self = is_self(rt, x->binary);
+	x->self = is_self(rt, x->binary_fd);
 	wait_settled(x, WAIT_PROBE);
 }
 
@@ -251,14 +308,31 @@ on_turn(struct ev_loop *loop, ev_idle *w, int revents)
 	ev_idle_stop(loop, w);
 }
 
+/* Whether argv[i] is a re-exec's own option, taking its value along. */
+static int
+own_option(char *const *argv, size_t i)
+{
+	static const char *const own[] = {"--resume", "--probe-state"};
+
+	for (size_t k = 0; k < sizeof(own) / sizeof(own[0]); k++) {
+		size_t len = strlen(own[k]);
+
+		if (strcmp(argv[i], own[k]) == 0)
+			return argv[i + 1] ? 2 : 1;
+		if (strncmp(argv[i], own[k], len) == 0 && argv[i][len] == '=')
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * The new binary's command line: FLAG FD first, then arbord's own
- * options (after which a "--" could end them).
+ * options (after which a "--" could end them), less a re-exec's own.
  */
 static char **
 resume_argv(struct runtime *rt, const char *binary, const char *flag, int fd)
 {
-	size_t n = 0;
+	size_t n = 0, m = 3;
 	char **argv;
 	char num[16];
 
@@ -275,8 +349,15 @@ resume_argv(struct runtime *rt, const char *binary, const char *flag, int fd)
 		free(argv);
 		return NULL;
 	}
-	for (size_t i = 1; i < n; i++)
-		argv[i + 2] = rt->argv[i];
+	for (size_t i = 1; i < n; i++) {
+		int skip = own_option(rt->argv, i);
+
+		if (skip) {
+			i += (size_t)skip - 1;
+			continue;
+		}
+		argv[m++] = rt->argv[i];
+	}
 	return argv;
 }
 
@@ -312,7 +393,9 @@ start_probe(struct arb_reexec *x, struct arb_state_out *o, int state_fd)
 		(void)dup2(p[1], STDOUT_FILENO);
 		(void)dup2(p[1], STDERR_FILENO);
 		(void)setpgid(0, 0);
-		execv(x->binary, argv);
+		/* Open across the exec: a script's interpreter opens it. */
+		(void)fcntl(x->binary_fd, F_SETFD, 0);
+		execveat(x->binary_fd, "", argv, environ, AT_EMPTY_PATH);
 		_exit(127);
 	}
 	close(p[1]);
@@ -458,7 +541,7 @@ exec_new(struct arb_reexec *x)
 {
 	struct runtime *rt = x->rt;
 	struct arb_state_out o;
-	json_t *ctl = NULL;
+	json_t *ctl = NULL, *bin = NULL;
 	char **argv = NULL;
 	char why[256];
 	int fd = -1, r;
@@ -478,6 +561,11 @@ exec_new(struct arb_reexec *x)
 					  x->to, &o, &ctl);
 	if (r == 0 && json_object_set_new(o.root, "control", ctl) < 0)
 		r = -ENOMEM;
+	/* The binary's descriptor crosses too (a script's interpreter opens
+	 * it), and the new image closes it: nobody takes it. */
+	if (r == 0 && !(bin = arb_state_out_fd(&o, x->binary_fd)))
+		r = -ENOMEM;
+	json_decref(bin);
 	if (r == 0)
 		r = arb_state_out_write(&o, &fd);
 	if (r == 0 && !(argv = resume_argv(rt, x->binary, "--resume", fd)))
@@ -485,7 +573,8 @@ exec_new(struct arb_reexec *x)
 	if (r == 0) {
 		r = arb_state_out_pass(&o, true);
 		if (r == 0) {
-			execv(x->binary, argv);
+			execveat(x->binary_fd, "", argv, environ,
+				 AT_EMPTY_PATH);
 			r = -errno;
 		}
 		(void)arb_state_out_pass(&o, false);

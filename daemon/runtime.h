@@ -17,7 +17,8 @@ struct arb_runtime_args {
 	const struct arb_mode *mode;
 	const char *self_exe;    /* the file arbord was started from: what
 				  * a re-exec runs by default */
-	char *const *argv;       /* arbord's command line, without --resume */
+	char *const *argv;       /* arbord's command line (a re-exec passes it
+				  * on, but for --resume and --probe-state) */
 	struct arb_state_in *resume; /* a re-exec's state, or NULL: boot */
 };
 

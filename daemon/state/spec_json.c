@@ -688,8 +688,9 @@ read_rlimits(struct reader *r, const json_t *o, struct arb_spec_node *n)
 	json_array_foreach(a, i, e) {
 		struct arb_rlimit *l = &n->rlimits[i];
 
-		if (read_enum(r, e, "resource", arb_rlimit_from_name,
-			      &l->resource) < 0 ||
+		/* An entry has every key: no default resource. */
+		if (arb_state_enum(r->in, e, r->what, "resource",
+				   arb_rlimit_from_name, &l->resource) < 0 ||
 		    read_rlim(r, e, "soft", &l->soft) < 0 ||
 		    read_rlim(r, e, "hard", &l->hard) < 0)
 			return -EINVAL;
@@ -1017,15 +1018,18 @@ static int
 read_globals(struct reader *r, const json_t *obj)
 {
 	struct arb_spec *s = r->spec;
-	int64_t gid;
-	int giveup, err;
+	int64_t gid = -1;
+	int giveup = ARB_GIVEUP_REBOOT, err;
 
+	/* The spec-wide keys are all written: none may be missing. */
 	(void)snprintf(r->what, sizeof(r->what), "spec");
 	if (arb_state_u64(r->in, obj, "spec", "generation", &s->generation) < 0 ||
-	    read_int(r, obj, "control_gid", -1, UINT32_MAX, &gid) < 0 ||
+	    arb_state_int(r->in, obj, "spec", "control_gid", -1, UINT32_MAX,
+			  &gid) < 0 ||
 	    arb_state_bool(r->in, obj, "spec", "control_read_logs",
 			   &s->control_read_logs) < 0 ||
-	    read_enum(r, obj, "on_giveup", arb_giveup_from_name, &giveup) < 0)
+	    arb_state_enum(r->in, obj, "spec", "on_giveup",
+			   arb_giveup_from_name, &giveup) < 0)
 		return -EINVAL;
 	s->control_gid = (int)gid;
 	s->on_giveup = (enum arb_giveup)giveup;
