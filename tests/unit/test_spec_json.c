@@ -461,6 +461,44 @@ test_absent_key_is_the_default(void **state)
 	arb_spec_free(s);
 }
 
+/*
+ * Bug (second review): with node keys optional, a document without the
+ * spec-wide keys or without an rlimit's resource was read with the
+ * locals as they were (stack garbage for control_gid and on_giveup, "cpu"
+ * for the resource). Those are always written: missing is refused.
+ */
+static void
+test_keys_always_written_are_required(void **state)
+{
+	static const char *const globals[] = {"control_gid", "on_giveup",
+					      "control_read_logs",
+					      "generation"};
+	struct arb_spec *s = living_spec(), *copy = NULL;
+	uint32_t b = arb_spec_find(s, "b");
+	json_t *j, *node, *limits;
+	struct arb_state_in in;
+
+	for (size_t i = 0; i < sizeof(globals) / sizeof(globals[0]); i++) {
+		memset(&in, 0, sizeof(in));
+		j = arb_spec_json_save(s);
+		json_object_del(j, globals[i]);
+		assert_int_equal(arb_spec_json_load(&in, j, &copy), -EINVAL);
+		assert_non_null(strstr(in.error, globals[i]));
+		assert_null(copy);
+		json_decref(j);
+	}
+	memset(&in, 0, sizeof(in));
+	j = arb_spec_json_save(s);
+	node = json_array_get(json_object_get(j, "nodes"), b);
+	limits = json_pack("[{s:s,s:s}]", "soft", "1", "hard", "1");
+	json_object_set_new(node, "rlimits", limits);
+	assert_int_equal(arb_spec_json_load(&in, j, &copy), -EINVAL);
+	assert_non_null(strstr(in.error, "resource"));
+	assert_null(copy);
+	json_decref(j);
+	arb_spec_free(s);
+}
+
 /* ---- corruption ---- */
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -660,6 +698,7 @@ main(void)
 		cmocka_unit_test(test_default_node_is_not_written),
 		cmocka_unit_test(test_empty_vector_is_written),
 		cmocka_unit_test(test_absent_key_is_the_default),
+		cmocka_unit_test(test_keys_always_written_are_required),
 		cmocka_unit_test(test_corrupted_never_crashes),
 	};
 

@@ -174,6 +174,35 @@ test_fixture_without_its_descriptors_is_refused(void **state)
 	assert_non_null(strstr(why, "not an open descriptor"));
 }
 
+/*
+ * Bug (second review): a list of descriptors with a bad one (not open)
+ * was read up to it only, and those after it were never closed: in the
+ * boot a failed resume falls back to, a pipe's write end kept open for
+ * ever. Named twice, one was closed twice.
+ */
+static void
+test_passed_descriptors_are_closed_whatever_the_list(void **state)
+{
+	char doc[256];
+	struct arb_state_in in;
+	int p[2], q[2];
+
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(pipe(q), 0);
+	close(p[1]);
+	close(q[1]);
+	/* 1000: not open here; q[0] twice. */
+	snprintf(doc, sizeof(doc), "{\"format\":\"arbord-state\","
+		 "\"version\":1,\"fds\":[1000,%d,%d,%d]}", p[0], q[0], q[0]);
+	assert_int_equal(arb_state_in_read(&in, memfd_of(doc, strlen(doc) + 1)),
+			 -EINVAL);
+	assert_non_null(strstr(in.error, "not an open descriptor"));
+	assert_int_equal(in.nfds, 2);
+	arb_state_in_done(&in);
+	assert_int_equal(fcntl(p[0], F_GETFD), -1);
+	assert_int_equal(fcntl(q[0], F_GETFD), -1);
+}
+
 /* How many attempts: every one, or ARB_STATE_ATTEMPTS of them spread
  * over the file (the sanitizers make each one slow). */
 static size_t
@@ -232,6 +261,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fixture_is_taken_over),
 		cmocka_unit_test(test_fixture_without_its_descriptors_is_refused),
+		cmocka_unit_test(
+			test_passed_descriptors_are_closed_whatever_the_list),
 		cmocka_unit_test(test_corrupted_byte_by_byte_never_crashes),
 		cmocka_unit_test(test_cut_short_never_crashes),
 	};
