@@ -422,6 +422,7 @@ clean:
 	rm -f daemon/*.o daemon/*/*.o common/*.o ctl/*.o daemon/arbord ctl/arborctl \
 		$(UNIT_TESTS) $(FLAGS_STAMP) tests/fuzz/config_fuzz \
 		tests/fuzz/wire_fuzz tests/fuzz/notify_fuzz tests/fuzz/state_fuzz \
+		tests/bench/spec_json_bench \
 		$(HELPERS) \
 		$(FAULTS_ARBORD) $(FAULTS_OBJ) \
 		$(BOOT_STAMP)
