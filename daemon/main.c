@@ -19,6 +19,7 @@
 #include "systemd.h"
 #include "init/pid1.h"
 #include "init/shell.h"
+#include "jarena.h"
 #include "runtime.h"
 #include "runtime_state.h"
 #include "state/spec_json.h"
@@ -353,7 +354,7 @@ resume(int fd, struct arb_runtime_args *args)
 	/* The document's values in an arena: the new image's heap holds what
 	 * it runs on, not the pieces of a parse (the runtime ends it once
 	 * the state is taken). */
-	arb_state_arena_begin();
+	arb_jarena_begin();
 	r = arb_state_in_read(&in, fd);
 	if (r == 0)
 		r = arb_state_object(&in, in.root, "state", "spec", &obj);
@@ -377,7 +378,7 @@ resume(int fd, struct arb_runtime_args *args)
 	}
 	arb_manager_done();
 	arb_state_in_done(&in);
-	arb_state_arena_end();
+	arb_jarena_end(false);
 	arb_spec_free(spec);
 	return r;
 }

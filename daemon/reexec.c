@@ -41,6 +41,7 @@
 #include <ev.h>
 
 #include "clock.h"
+#include "jarena.h"
 #include "config/config.h"
 #include "protocol.h"
 #include "logs/event_log.h"
@@ -445,7 +446,7 @@ probe_apart(struct arb_reexec *x)
 	char why[128];
 
 	/* In an arena: the running image must not keep the pieces. */
-	arb_state_arena_begin();
+	arb_jarena_begin();
 	r = arb_state_out_init(&o);
 	if (r == 0)
 		r = rt_save(rt, &o, x->binary);
@@ -456,7 +457,7 @@ probe_apart(struct arb_reexec *x)
 	if (fd >= 0)
 		close(fd);
 	arb_state_out_done(&o);
-	arb_state_arena_end();
+	arb_jarena_end(false);
 	if (r < 0) {
 		snprintf(why, sizeof(why), "%s", strerror(-r));
 		fail(rt, "save", why);

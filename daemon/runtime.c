@@ -26,6 +26,7 @@
 #include <ev.h>
 
 #include "clock.h"
+#include "jarena.h"
 #include "control/control.h"
 #include "envp.h"
 #include "faults.h"
@@ -1885,7 +1886,7 @@ resume(struct runtime *rt, const struct arb_runtime_args *a)
 	/* Everything is taken: the document, its arena and what nobody took
 	 * go, before any JSON of arbord's own is made. */
 	arb_state_in_done(a->resume);
-	arb_state_arena_end();
+	arb_jarena_end(false);
 	say_resumed(rt, &info, caller);
 	arb_manager_reloaded();
 	ev_feed_signal_event(rt->loop, SIGCHLD);

@@ -338,7 +338,7 @@ method_status(struct conn *c, json_t *params)
 	}
 	json_decref(nodes);
 	json_decref(reply);
-	arb_jarena_end();
+	arb_jarena_end(true);
 }
 
 /* ---- requests that change the tree -------------------------------------- */

@@ -16,91 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---- the arena ---------------------------------------------------------- */
-
-#define ARENA_CHUNK (4u << 20)
-
-struct arena_chunk {
-	struct arena_chunk *next;
-	size_t size, used; /* of data */
-	max_align_t data[];
-};
-
-static struct arena_chunk *arena;
-static bool arena_on;
-
-static void *
-arena_alloc(size_t n)
-{
-	size_t need = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
-	void *p;
-
-	if (!arena || arena->size - arena->used < need) {
-		size_t size = sizeof(struct arena_chunk) + need > ARENA_CHUNK
-				      ? sizeof(struct arena_chunk) + need
-				      : ARENA_CHUNK;
-		struct arena_chunk *c = mmap(NULL, size, PROT_READ | PROT_WRITE,
-					     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-		if (c == MAP_FAILED)
-			return NULL;
-		c->next = arena;
-		c->size = size - sizeof(*c);
-		c->used = 0;
-		arena = c;
-	}
-	p = (char *)arena->data + arena->used;
-	arena->used += need;
-	return p;
-}
-
-/* Everything goes at once, at the end. */
-static void
-arena_free(void *p)
-{
-	(void)p;
-}
-
-/*
- * Under AddressSanitizer the arena is off (as control/jarena.c's is): a
- * value used after arb_state_arena_end must be a report, not a read of a
- * mapping that happens to be there.
- */
-#if defined(__SANITIZE_ADDRESS__)
-#define ARENA_ALLOWED 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ARENA_ALLOWED 0
-#endif
-#endif
-#ifndef ARENA_ALLOWED
-#define ARENA_ALLOWED 1
-#endif
-
-void
-arb_state_arena_begin(void)
-{
-	if (!ARENA_ALLOWED)
-		return;
-	arena_on = true;
-	json_set_alloc_funcs(arena_alloc, arena_free);
-}
-
-void
-arb_state_arena_end(void)
-{
-	if (!arena_on)
-		return;
-	arena_on = false;
-	json_set_alloc_funcs(malloc, free);
-	while (arena) {
-		struct arena_chunk *c = arena;
-
-		arena = c->next;
-		(void)munmap(c, sizeof(*c) + c->size);
-	}
-}
-
 /* ---- writing ---- */
 
 int
@@ -218,7 +133,7 @@ arb_state_out_write(struct arb_state_out *o, int *ret_fd)
 	int fd = -1, r = -ENOMEM;
 
 	/* json_dumps's text is freed as jansson allocates: the arena's
-	 * way, between arb_state_arena_begin and end. */
+	 * way, between arb_jarena_begin and end (jarena.h). */
 	json_get_alloc_funcs(NULL, &free_text);
 	if (!fds)
 		return -ENOMEM;

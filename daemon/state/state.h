@@ -83,17 +83,6 @@ int arb_state_out_write(struct arb_state_out *o, int *ret_fd);
  */
 int arb_state_out_pass(const struct arb_state_out *o, bool pass);
 
-/*
- * Between begin and end, every allocation of jansson (the document's
- * values) comes from mappings of its own, given back whole at end: a
- * state of thousands of nodes, read or written while arbord's own
- * structures are made, would otherwise leave the heap in pieces that never
- * go back to the system. No json_t made in between may outlive end (nor
- * be freed after it). Nested calls are not allowed.
- */
-void arb_state_arena_begin(void);
-void arb_state_arena_end(void);
-
 /* ---- reading ---- */
 
 struct arb_state_in {
