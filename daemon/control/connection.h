@@ -93,6 +93,14 @@ void control_flush_all(struct arb_control *ctl, int64_t limit_ms);
 /* Serves ctl->fd, the listening socket, from now on. 0. */
 int control_start_accepting(struct arb_control *ctl);
 
+/* A control socket with nothing open yet (fd -1), serving through hooks;
+ * NULL on OOM. arb_control_open and arb_control_resume fill it. */
+struct arb_control *control_new(struct ev_loop *loop,
+				const struct arb_spec *spec,
+				const struct arb_tree *tree,
+				const struct arb_control_hooks *hooks,
+				void *ctx);
+
 /* ---- socket.c: replies on one connection ---- */
 
 /* Queues a reply (parameters borrowed, NULL for {}) unless oneway. */

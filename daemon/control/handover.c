@@ -273,20 +273,12 @@ arb_control_resume(struct arb_control **ret, struct ev_loop *loop,
 		   const struct arb_control_hooks *hooks, void *ctx,
 		   uint64_t *ret_caller_req_id)
 {
-	struct arb_control *ctl = calloc(1, sizeof(*ctl));
+	struct arb_control *ctl = control_new(loop, spec, tree, hooks, ctx);
 	uint64_t req_id = 0;
 	int r;
 
 	if (!ctl)
 		return -ENOMEM;
-	ctl->loop = loop;
-	ctl->spec = spec;
-	ctl->tree = tree;
-	ctl->hooks = *hooks;
-	ctl->ctx = ctx;
-	ctl->fd = -1;
-	ctl->lock_fd = -1;
-	ctl->next_req_id = 1;
 	if (!json_is_object(obj)) {
 		r = arb_state_fail(in, "control: not an object");
 		goto fail;

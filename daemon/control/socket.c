@@ -660,17 +660,15 @@ control_start_accepting(struct arb_control *ctl)
 	return 0;
 }
 
-int
-arb_control_open(struct arb_control **ret, struct ev_loop *loop,
-		 const char *path, const struct arb_spec *spec,
-		 const struct arb_tree *tree,
-		 const struct arb_control_hooks *hooks, void *ctx)
+struct arb_control *
+control_new(struct ev_loop *loop, const struct arb_spec *spec,
+	    const struct arb_tree *tree, const struct arb_control_hooks *hooks,
+	    void *ctx)
 {
 	struct arb_control *ctl = calloc(1, sizeof(*ctl));
-	int fd, r;
 
 	if (!ctl)
-		return -ENOMEM;
+		return NULL;
 	ctl->loop = loop;
 	ctl->spec = spec;
 	ctl->tree = tree;
@@ -679,6 +677,20 @@ arb_control_open(struct arb_control **ret, struct ev_loop *loop,
 	ctl->fd = -1;
 	ctl->lock_fd = -1;
 	ctl->next_req_id = 1;
+	return ctl;
+}
+
+int
+arb_control_open(struct arb_control **ret, struct ev_loop *loop,
+		 const char *path, const struct arb_spec *spec,
+		 const struct arb_tree *tree,
+		 const struct arb_control_hooks *hooks, void *ctx)
+{
+	struct arb_control *ctl = control_new(loop, spec, tree, hooks, ctx);
+	int fd, r;
+
+	if (!ctl)
+		return -ENOMEM;
 	fd = arb_manager_take_control_fd();
 	if (fd >= 0)
 		r = adopt_socket(ctl, fd);
