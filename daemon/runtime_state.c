@@ -42,32 +42,32 @@ node_state_json(const struct arb_node_state *s)
 
 	if (!o)
 		return NULL;
-	oom = arb_state_put(o, "state", json_string(
-				    arb_child_state_name(s->state))) < 0;
-	oom |= arb_state_put_bool(o, "present", s->present) < 0;
-	oom |= arb_state_put_int(o, "pid", s->pid, 0) < 0;
-	oom |= arb_state_put_int(o, "incarnation", s->incarnation, 0) < 0;
-	oom |= arb_state_put_int(o, "restarts", s->restarts, 0) < 0;
-	oom |= arb_state_put_bool(o, "timer_armed", s->timer_armed) < 0;
-	oom |= arb_state_put_int(o, "deadline_ms", s->deadline_ms, 0) < 0;
-	oom |= arb_state_put_int(o, "since_ms", s->since_ms, 0) < 0;
-	oom |= arb_state_put_int(o, "up_ms", s->up_ms, 0) < 0;
-	oom |= arb_state_put_bool(o, "start_failing", s->start_failing) < 0;
-	oom |= arb_state_put_bool(o, "start_cancelled", s->start_cancelled) < 0;
-	oom |= arb_state_put_bool(o, "aborting", s->aborting) < 0;
-	oom |= arb_state_put_bool(o, "delayed", s->delayed) < 0;
-	oom |= arb_state_put_int(o, "backoff_ms", s->backoff_ms, 0) < 0;
-	oom |= arb_state_put_int(o, "last_err", s->last_err, 0) < 0;
+	oom = !arb_state_put(o, "state", json_string(
+				    arb_child_state_name(s->state)));
+	oom |= !arb_state_put_bool(o, "present", s->present, false);
+	oom |= !arb_state_put_int(o, "pid", s->pid, 0);
+	oom |= !arb_state_put_int(o, "incarnation", s->incarnation, 0);
+	oom |= !arb_state_put_int(o, "restarts", s->restarts, 0);
+	oom |= !arb_state_put_bool(o, "timer_armed", s->timer_armed, false);
+	oom |= !arb_state_put_int(o, "deadline_ms", s->deadline_ms, 0);
+	oom |= !arb_state_put_int(o, "since_ms", s->since_ms, 0);
+	oom |= !arb_state_put_int(o, "up_ms", s->up_ms, 0);
+	oom |= !arb_state_put_bool(o, "start_failing", s->start_failing, false);
+	oom |= !arb_state_put_bool(o, "start_cancelled", s->start_cancelled, false);
+	oom |= !arb_state_put_bool(o, "aborting", s->aborting, false);
+	oom |= !arb_state_put_bool(o, "delayed", s->delayed, false);
+	oom |= !arb_state_put_int(o, "backoff_ms", s->backoff_ms, 0);
+	oom |= !arb_state_put_int(o, "last_err", s->last_err, 0);
 	if (s->last_failure != 0)
-		oom |= arb_state_put(o, "last_failure", json_string(
-				 arb_start_failure_name(s->last_failure))) < 0;
-	oom |= arb_state_put_bool(o, "exited", s->exited) < 0;
-	oom |= arb_state_put_int(o, "exit_pid", s->exit_pid, 0) < 0;
-	oom |= arb_state_put_int(o, "exit_code", s->exit_code, 0) < 0;
-	oom |= arb_state_put_int(o, "exit_signo", s->exit_signo, 0) < 0;
+		oom |= !arb_state_put(o, "last_failure", json_string(
+				 arb_start_failure_name(s->last_failure)));
+	oom |= !arb_state_put_bool(o, "exited", s->exited, false);
+	oom |= !arb_state_put_int(o, "exit_pid", s->exit_pid, 0);
+	oom |= !arb_state_put_int(o, "exit_code", s->exit_code, 0);
+	oom |= !arb_state_put_int(o, "exit_signo", s->exit_signo, 0);
 	if (s->last_reason != 0)
-		oom |= arb_state_put(o, "last_reason", json_string(
-				 arb_reason_name(s->last_reason))) < 0;
+		oom |= !arb_state_put(o, "last_reason", json_string(
+				 arb_reason_name(s->last_reason)));
 	if (oom) {
 		json_decref(o);
 		return NULL;
@@ -185,25 +185,23 @@ save_listen(const struct rt_node *r, struct arb_state_out *o)
 	return a;
 }
 
-/* What a service said of itself; NULL (nothing to keep) when nothing. */
-static int
+/* What a service said of itself, when it said anything; false on OOM. */
+static bool
 save_note(json_t *node, const struct arb_service_note *n)
 {
 	json_t *o;
-	bool oom;
+	bool ok;
 
 	if (!n->status && n->errno_value < 0 && !n->reloading && !n->stopping)
-		return 0;
+		return true;
 	o = json_object();
-	if (!o)
-		return -ENOMEM;
-	oom = arb_state_put_str(o, "status", n->status) < 0;
-	oom |= arb_state_put_int(o, "errno", n->errno_value, -1) < 0;
-	oom |= arb_state_put_bool(o, "reloading", n->reloading) < 0;
-	oom |= arb_state_put_bool(o, "stopping", n->stopping) < 0;
-	if (oom) {
+	ok = o && arb_state_put_str(o, "status", n->status) &&
+	     arb_state_put_int(o, "errno", n->errno_value, -1) &&
+	     arb_state_put_bool(o, "reloading", n->reloading, false) &&
+	     arb_state_put_bool(o, "stopping", n->stopping, false);
+	if (!ok) {
 		json_decref(o);
-		return -ENOMEM;
+		return false;
 	}
 	return arb_state_put(node, "note", o);
 }
@@ -220,17 +218,17 @@ save_rt_node(const struct runtime *rt, uint32_t i, struct arb_state_out *o)
 	if (oom)
 		return NULL;
 	if (r->nlisten > 0)
-		oom |= arb_state_put(n, "listen", save_listen(r, o)) < 0;
+		oom |= !arb_state_put(n, "listen", save_listen(r, o));
 	if (r->ready_pipe.io.fd >= 0)
-		oom |= arb_state_put(n, "ready_fd", arb_state_out_fd(
-					     o, r->ready_pipe.io.fd)) < 0;
+		oom |= !arb_state_put(n, "ready_fd", arb_state_out_fd(
+					     o, r->ready_pipe.io.fd));
 	procs = arb_service_procs_save(&rt->procs, i, o);
 	if (procs && json_is_null(procs))
 		json_decref(procs);
 	else
-		oom |= arb_state_put(n, "procs", procs) < 0;
-	oom |= save_note(n, &r->note) < 0;
-	oom |= arb_state_put_bool(n, "sinks_set", r->sinks_set) < 0;
+		oom |= !arb_state_put(n, "procs", procs);
+	oom |= !save_note(n, &r->note);
+	oom |= !arb_state_put_bool(n, "sinks_set", r->sinks_set, false);
 	if (oom) {
 		json_decref(n);
 		return NULL;

@@ -114,21 +114,21 @@ save_node(const struct capture *cap, struct arb_state_out *o)
 
 		/* What is none or empty is left out (the reader's default). */
 		if ((cap->fd[s] >= 0 &&
-		     arb_state_put(n, read_key[s], save_fd(o, cap->fd[s])) < 0) ||
+		     !arb_state_put(n, read_key[s], save_fd(o, cap->fd[s]))) ||
 		    (cap->write_fd[s] >= 0 &&
-		     arb_state_put(n, write_key[s],
-				   save_fd(o, cap->write_fd[s])) < 0) ||
+		     !arb_state_put(n, write_key[s],
+				   save_fd(o, cap->write_fd[s]))) ||
 		    (cap->partial_len[s] > 0 &&
-		     arb_state_put(n, partial_key[s],
+		     !arb_state_put(n, partial_key[s],
 				   arb_state_out_bulk(o, partial,
-						      cap->partial_len[s])) < 0))
+						      cap->partial_len[s]))))
 			goto oom;
 	}
-	if (arb_state_put_int(n, "pid", cap->pid, 0) < 0 ||
-	    arb_state_put_int(n, "journal_dropped", cap->journal_dropped,
-			      0) < 0 ||
+	if (!arb_state_put_int(n, "pid", cap->pid, 0) ||
+	    !arb_state_put_int(n, "journal_dropped", cap->journal_dropped,
+			      0) ||
 	    (cap->ring && cap->ring->count > 0 &&
-	     arb_state_put(n, "ring", save_ring(cap->ring, o)) < 0))
+	     !arb_state_put(n, "ring", save_ring(cap->ring, o))))
 		goto oom;
 	return n;
 oom:

@@ -59,42 +59,21 @@ static const struct arb_spec_node format_default = {
 
 /* ---- saving ---- */
 
-/*
- * Sets obj[key] to v (consumed); false when v is NULL or on OOM. Every
- * key is one of this file's literals, valid UTF-8: jansson need not check.
- */
-static bool
-set(json_t *obj, const char *key, json_t *v)
-{
-	return v && json_object_set_new_nocheck(obj, key, v) == 0;
-}
-
-/* The put_* functions write obj[key] only when the value differs from
- * the default node's; false on OOM. */
-static bool
-put_int(json_t *obj, const char *key, json_int_t v, json_int_t def)
-{
-	return v == def || set(obj, key, json_integer(v));
-}
-
-static bool
-put_bool(json_t *obj, const char *key, bool v, bool def)
-{
-	return v == def || set(obj, key, json_boolean(v));
-}
+/* The arb_state_put* functions (state.h) write obj[key] only when the
+ * value differs from the default node's; false on OOM. */
 
 /* An enum by name (a table's literal: no UTF-8 check either). */
 static bool
 put_name(json_t *obj, const char *key, int v, int def, const char *name)
 {
-	return v == def || (name && set(obj, key, json_string_nocheck(name)));
+	return v == def || (name && arb_state_put(obj, key, json_string_nocheck(name)));
 }
 
 /* A duration; -1 for ARB_INFINITY_MS. */
 static bool
 put_duration(json_t *obj, const char *key, int64_t ms, int64_t def)
 {
-	return put_int(obj, key, ms == ARB_INFINITY_MS ? -1 : ms,
+	return arb_state_put_int(obj, key, ms == ARB_INFINITY_MS ? -1 : ms,
 		       def == ARB_INFINITY_MS ? -1 : def);
 }
 
@@ -102,15 +81,8 @@ put_duration(json_t *obj, const char *key, int64_t ms, int64_t def)
 static bool
 put_index(json_t *obj, const char *key, uint32_t i, uint32_t def)
 {
-	return put_int(obj, key, i == ARB_NONE ? -1 : (json_int_t)i,
+	return arb_state_put_int(obj, key, i == ARB_NONE ? -1 : (json_int_t)i,
 		       def == ARB_NONE ? -1 : (json_int_t)def);
-}
-
-/* Every default string is NULL: a string is written when there is one. */
-static bool
-put_str(json_t *obj, const char *key, const char *s)
-{
-	return !s || set(obj, key, json_string(s));
 }
 
 static json_t *
@@ -140,7 +112,7 @@ strv_json(char *const *v)
 static bool
 put_strv(json_t *obj, const char *key, char *const *v)
 {
-	return !v || set(obj, key, strv_json(v));
+	return !v || arb_state_put(obj, key, strv_json(v));
 }
 
 /* An array of n integers from v, written when there are some. */
@@ -157,7 +129,7 @@ put_u32s(json_t *obj, const char *key, const uint32_t *v, uint32_t n)
 			json_decref(a);
 			return false;
 		}
-	return set(obj, key, a);
+	return arb_state_put(obj, key, a);
 }
 
 static json_t *
@@ -191,7 +163,7 @@ put_normal_exit(json_t *obj, const struct arb_spec_node *n)
 			json_decref(a);
 			return false;
 		}
-	return set(obj, "normal_exit", a);
+	return arb_state_put(obj, "normal_exit", a);
 }
 
 static bool
@@ -208,16 +180,16 @@ put_rlimits(json_t *obj, const struct arb_spec_node *n)
 		json_t *o = json_object();
 
 		if (!o || !name ||
-		    !set(o, "resource", json_string_nocheck(name)) ||
-		    !set(o, "soft", rlim_json(r->soft)) ||
-		    !set(o, "hard", rlim_json(r->hard)) ||
+		    !arb_state_put(o, "resource", json_string_nocheck(name)) ||
+		    !arb_state_put(o, "soft", rlim_json(r->soft)) ||
+		    !arb_state_put(o, "hard", rlim_json(r->hard)) ||
 		    json_array_append_new(a, o) < 0) {
 			json_decref(o);
 			json_decref(a);
 			return false;
 		}
 	}
-	return set(obj, "rlimits", a);
+	return arb_state_put(obj, "rlimits", a);
 }
 
 static bool
@@ -235,7 +207,7 @@ put_sinks(json_t *obj, unsigned sinks, unsigned def)
 			json_decref(a);
 			return false;
 		}
-	return set(obj, "sinks", a);
+	return arb_state_put(obj, "sinks", a);
 }
 
 /* The log group, with its keys that differ from the default's; none
@@ -247,12 +219,12 @@ put_log(json_t *obj, const struct arb_log_spec *log)
 	json_t *o = json_object();
 
 	if (!o || !put_sinks(o, log->sinks, def->sinks) ||
-	    !put_int(o, "ring_size", log->ring_size, def->ring_size) ||
-	    !put_str(o, "file", log->file) ||
-	    !put_int(o, "max_size", (json_int_t)log->max_size,
+	    !arb_state_put_int(o, "ring_size", log->ring_size, def->ring_size) ||
+	    !arb_state_put_str(o, "file", log->file) ||
+	    !arb_state_put_int(o, "max_size", (json_int_t)log->max_size,
 		     (json_int_t)def->max_size) ||
-	    !put_int(o, "keep", log->keep, def->keep) ||
-	    !put_int(o, "given", log->given, def->given)) {
+	    !arb_state_put_int(o, "keep", log->keep, def->keep) ||
+	    !arb_state_put_int(o, "given", log->given, def->given)) {
 		json_decref(o);
 		return false;
 	}
@@ -260,7 +232,7 @@ put_log(json_t *obj, const struct arb_log_spec *log)
 		json_decref(o);
 		return true;
 	}
-	return set(obj, "log", o);
+	return arb_state_put(obj, "log", o);
 }
 
 /* file's index in s->files (where node->file points), or -1. */
@@ -302,14 +274,14 @@ put_numbers(json_t *o, const struct arb_spec_node *n)
 {
 	const struct arb_spec_node *d = &format_default;
 
-	return put_int(o, "line", n->line, d->line) &&
-	       put_int(o, "defaulted", n->defaulted, d->defaulted) &&
-	       put_int(o, "intensity", n->intensity, d->intensity) &&
+	return arb_state_put_int(o, "line", n->line, d->line) &&
+	       arb_state_put_int(o, "defaulted", n->defaulted, d->defaulted) &&
+	       arb_state_put_int(o, "intensity", n->intensity, d->intensity) &&
 	       put_duration(o, "period_ms", n->period_ms, d->period_ms) &&
-	       put_int(o, "stop_signal", n->stop_signal, d->stop_signal) &&
+	       arb_state_put_int(o, "stop_signal", n->stop_signal, d->stop_signal) &&
 	       put_duration(o, "stop_timeout_ms", n->stop_timeout_ms,
 			    d->stop_timeout_ms) &&
-	       put_int(o, "ready_fd", n->ready_fd, d->ready_fd) &&
+	       arb_state_put_int(o, "ready_fd", n->ready_fd, d->ready_fd) &&
 	       put_duration(o, "start_timeout_ms", n->start_timeout_ms,
 			    d->start_timeout_ms) &&
 	       put_duration(o, "watchdog_ms", n->watchdog_ms,
@@ -319,15 +291,15 @@ put_numbers(json_t *o, const struct arb_spec_node *n)
 	       put_duration(o, "restart_delay_max_ms",
 			    n->restart_delay_max_ms,
 			    d->restart_delay_max_ms) &&
-	       put_int(o, "uid", n->uid, d->uid) &&
-	       put_int(o, "gid", n->gid, d->gid) &&
-	       put_int(o, "umask", n->umask, d->umask) &&
-	       put_int(o, "nice", n->nice, d->nice) &&
-	       put_int(o, "forward_signals", n->forward_signals,
+	       arb_state_put_int(o, "uid", n->uid, d->uid) &&
+	       arb_state_put_int(o, "gid", n->gid, d->gid) &&
+	       arb_state_put_int(o, "umask", n->umask, d->umask) &&
+	       arb_state_put_int(o, "nice", n->nice, d->nice) &&
+	       arb_state_put_int(o, "forward_signals", n->forward_signals,
 		       d->forward_signals) &&
-	       put_int(o, "max_children", n->max_children,
+	       arb_state_put_int(o, "max_children", n->max_children,
 		       d->max_children) &&
-	       put_int(o, "instances", n->instances, d->instances);
+	       arb_state_put_int(o, "instances", n->instances, d->instances);
 }
 
 static bool
@@ -335,23 +307,23 @@ put_flags(json_t *o, const struct arb_spec_node *n)
 {
 	const struct arb_spec_node *d = &format_default;
 
-	return put_bool(o, "significant", n->significant, d->significant) &&
-	       put_bool(o, "set_ids", n->set_ids, d->set_ids) &&
-	       put_bool(o, "set_nice", n->set_nice, d->set_nice) &&
-	       put_bool(o, "no_new_privileges", n->no_new_privileges,
+	return arb_state_put_bool(o, "significant", n->significant, d->significant) &&
+	       arb_state_put_bool(o, "set_ids", n->set_ids, d->set_ids) &&
+	       arb_state_put_bool(o, "set_nice", n->set_nice, d->set_nice) &&
+	       arb_state_put_bool(o, "no_new_privileges", n->no_new_privileges,
 			d->no_new_privileges) &&
-	       put_bool(o, "inherit_env", n->inherit_env, d->inherit_env);
+	       arb_state_put_bool(o, "inherit_env", n->inherit_env, d->inherit_env);
 }
 
 static bool
 put_owned(json_t *o, const struct arb_spec_node *n)
 {
-	return put_str(o, "exec_path", n->exec_path) &&
+	return arb_state_put_str(o, "exec_path", n->exec_path) &&
 	       put_strv(o, "argv", n->argv) && put_strv(o, "env", n->env) &&
-	       put_str(o, "cwd", n->cwd) && put_strv(o, "listen", n->listen) &&
+	       arb_state_put_str(o, "cwd", n->cwd) && put_strv(o, "listen", n->listen) &&
 	       put_u32s(o, "groups", n->groups, n->ngroups) &&
-	       put_str(o, "user_name", n->user_name) &&
-	       put_str(o, "home", n->home) && put_str(o, "shell", n->shell) &&
+	       arb_state_put_str(o, "user_name", n->user_name) &&
+	       arb_state_put_str(o, "home", n->home) && arb_state_put_str(o, "shell", n->shell) &&
 	       put_normal_exit(o, n) && put_rlimits(o, n) &&
 	       put_log(o, &n->log);
 }
@@ -360,7 +332,7 @@ put_owned(json_t *o, const struct arb_spec_node *n)
 static bool
 keys_json(json_t *o, const struct arb_spec *s, const struct arb_spec_node *n)
 {
-	return put_int(o, "file", file_index(s, n->file), -1) &&
+	return arb_state_put_int(o, "file", file_index(s, n->file), -1) &&
 	       put_enums(o, n) && put_numbers(o, n) && put_flags(o, n) &&
 	       put_owned(o, n);
 }
@@ -375,7 +347,7 @@ put_pending(json_t *obj, const struct arb_spec *s,
 		return true;
 	o = json_object();
 	if (o && keys_json(o, s, pending))
-		return set(obj, "pending", o);
+		return arb_state_put(obj, "pending", o);
 	json_decref(o);
 	return false;
 }
@@ -389,16 +361,16 @@ node_json(const struct arb_spec *s, const struct arb_spec_node *n)
 	if (n->unused)
 		return json_null();
 	o = json_object();
-	if (o && set(o, "name", json_string(n->name)) &&
-	    set(o, "path", json_string(n->path)) &&
+	if (o && arb_state_put(o, "name", json_string(n->name)) &&
+	    arb_state_put(o, "path", json_string(n->path)) &&
 	    put_index(o, "parent", n->parent, d->parent) &&
-	    put_int(o, "depth", n->depth, d->depth) &&
+	    arb_state_put_int(o, "depth", n->depth, d->depth) &&
 	    put_u32s(o, "children", n->children, n->nchildren) &&
 	    put_index(o, "template_node", n->template_node,
 		      d->template_node) &&
-	    put_bool(o, "is_template", n->is_template, d->is_template) &&
-	    put_bool(o, "dynamic", n->dynamic, d->dynamic) &&
-	    put_bool(o, "leaving", n->leaving, d->leaving) &&
+	    arb_state_put_bool(o, "is_template", n->is_template, d->is_template) &&
+	    arb_state_put_bool(o, "dynamic", n->dynamic, d->dynamic) &&
+	    arb_state_put_bool(o, "leaving", n->leaving, d->leaving) &&
 	    put_pending(o, s, n->pending) && keys_json(o, s, n))
 		return o;
 	json_decref(o);
@@ -418,16 +390,16 @@ arb_spec_json_save(const struct arb_spec *spec)
 		if (json_array_append_new(files,
 					  json_string(spec->files[i])) < 0)
 			goto fail;
-	if (!o || !set(o, "nodes", json_incref(nodes)) ||
-	    !set(o, "files", json_incref(files)) ||
-	    !set(o, "generation", u64_json(spec->generation)) ||
-	    !set(o, "control_group", str_or_null(spec->control_group)) ||
-	    !set(o, "control_gid", json_integer(spec->control_gid)) ||
-	    !set(o, "control_read_logs",
+	if (!o || !arb_state_put(o, "nodes", json_incref(nodes)) ||
+	    !arb_state_put(o, "files", json_incref(files)) ||
+	    !arb_state_put(o, "generation", u64_json(spec->generation)) ||
+	    !arb_state_put(o, "control_group", str_or_null(spec->control_group)) ||
+	    !arb_state_put(o, "control_gid", json_integer(spec->control_gid)) ||
+	    !arb_state_put(o, "control_read_logs",
 		 json_boolean(spec->control_read_logs)) ||
-	    !set(o, "on_giveup", json_string_nocheck(
+	    !arb_state_put(o, "on_giveup", json_string_nocheck(
 			arb_giveup_name(spec->on_giveup))) ||
-	    !set(o, "emergency_shell", strv_json(spec->emergency_shell)))
+	    !arb_state_put(o, "emergency_shell", strv_json(spec->emergency_shell)))
 		goto fail;
 	json_decref(nodes);
 	json_decref(files);

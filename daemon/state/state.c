@@ -82,30 +82,28 @@ arb_state_out_bulk(struct arb_state_out *o, const void *p, size_t len)
 			 "length", (json_int_t)len);
 }
 
-int
+bool
 arb_state_put(json_t *obj, const char *key, json_t *v)
 {
-	if (!v)
-		return -ENOMEM;
-	return json_object_set_new_nocheck(obj, key, v) < 0 ? -ENOMEM : 0;
+	return v && json_object_set_new_nocheck(obj, key, v) == 0;
 }
 
-int
+bool
 arb_state_put_int(json_t *obj, const char *key, int64_t v, int64_t dflt)
 {
-	return v == dflt ? 0 : arb_state_put(obj, key, json_integer(v));
+	return v == dflt || arb_state_put(obj, key, json_integer(v));
 }
 
-int
-arb_state_put_bool(json_t *obj, const char *key, bool v)
+bool
+arb_state_put_bool(json_t *obj, const char *key, bool v, bool dflt)
 {
-	return v ? arb_state_put(obj, key, json_true()) : 0;
+	return v == dflt || arb_state_put(obj, key, json_boolean(v));
 }
 
-int
+bool
 arb_state_put_str(json_t *obj, const char *key, const char *v)
 {
-	return v ? arb_state_put(obj, key, json_string(v)) : 0;
+	return !v || arb_state_put(obj, key, json_string(v));
 }
 
 static int

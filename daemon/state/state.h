@@ -59,16 +59,16 @@ json_t *arb_state_out_fd(struct arb_state_out *o, int fd);
 json_t *arb_state_out_bulk(struct arb_state_out *o, const void *p, size_t len);
 
 /*
- * Members of obj whose value is not the default: the reader's _opt getters
+ * Members of obj whose value is not the default: a reader's _opt getters
  * give the default back for a key that is absent, and a large tree's state
  * stays small (most of its nodes' values are defaults). key is a static
- * ASCII name. 0, or -ENOMEM.
+ * ASCII name. Each returns false on OOM, for `ok = ok && put(...)`.
  */
-int arb_state_put_int(json_t *obj, const char *key, int64_t v, int64_t dflt);
-int arb_state_put_bool(json_t *obj, const char *key, bool v); /* dflt false */
-int arb_state_put_str(json_t *obj, const char *key, const char *v); /* NULL */
-/* obj[key] = v (stolen; NULL: -ENOMEM). */
-int arb_state_put(json_t *obj, const char *key, json_t *v);
+bool arb_state_put_int(json_t *obj, const char *key, int64_t v, int64_t dflt);
+bool arb_state_put_bool(json_t *obj, const char *key, bool v, bool dflt);
+bool arb_state_put_str(json_t *obj, const char *key, const char *v); /* NULL */
+/* obj[key] = v (stolen; NULL: false, as on OOM). */
+bool arb_state_put(json_t *obj, const char *key, json_t *v);
 
 /*
  * Writes the document (with "fds", the descriptors named) to a new memfd,
