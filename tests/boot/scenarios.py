@@ -34,14 +34,8 @@ for n in %(services)s; do
 done
 """
 
-# The boot scenario: status, a service killed and restarted, poweroff.
-DRIVER_BOOT = DRIVER_HEAD + r"""
-echo "status begin"
-arborctl status
-echo "status end rc=$?"
-old=$(cat /tmp/b.pid)
-echo "killing b pid=$old"
-kill -KILL "$old"
+# Kills b (pid $old) and waits, bounded, for its restart's new pid.
+KILL_B = r"""kill -KILL "$old"
 i=0
 new=$old
 while [ $i -lt 100 ]; do
@@ -51,7 +45,16 @@ while [ $i -lt 100 ]; do
 	i=$((i + 1))
 done
 echo "b restarted pid=$new"
-echo "poweroff"
+"""
+
+# The boot scenario: status, a service killed and restarted, poweroff.
+DRIVER_BOOT = DRIVER_HEAD + r"""
+echo "status begin"
+arborctl status
+echo "status end rc=$?"
+old=$(cat /tmp/b.pid)
+echo "killing b pid=$old"
+""" + KILL_B + r"""echo "poweroff"
 arborctl poweroff
 echo "poweroff rc=$?"
 exec sleep 1000
@@ -77,17 +80,7 @@ arborctl reexec --binary /bin/false
 echo "refused rc=$?"
 [ "$(cat /tmp/b.pid)" = "$old" ] && echo "b kept pid=$old"
 echo "exe $(readlink /proc/1/exe)"
-kill -KILL "$old"
-i=0
-new=$old
-while [ $i -lt 100 ]; do
-	new=$(cat /tmp/b.pid 2>/dev/null)
-	[ -n "$new" ] && [ "$new" != "$old" ] && break
-	sleep 0.1
-	i=$((i + 1))
-done
-echo "b restarted pid=$new"
-arborctl poweroff
+""" + KILL_B + r"""arborctl poweroff
 exec sleep 1000
 """
 
