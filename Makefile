@@ -417,6 +417,7 @@ bench: daemon/arbord
 	/usr/bin/python3 tests/bench/logs_bench.py
 	/usr/bin/python3 tests/bench/living_bench.py
 	/usr/bin/python3 tests/bench/reexec_bench.py
+	/usr/bin/python3 tests/bench/growth_bench.py
 
 clean:
 	rm -f daemon/*.o daemon/*/*.o common/*.o ctl/*.o daemon/arbord ctl/arborctl \
