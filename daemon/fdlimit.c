@@ -13,6 +13,8 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "core/limits.h"
+
 static uint64_t
 limit_value(rlim_t v)
 {
@@ -20,16 +22,26 @@ limit_value(rlim_t v)
 }
 
 int
-arb_fdlimit_check(const struct arb_spec *spec, struct arb_fdlimit *ret)
+arb_fdlimit_check_need(const struct arb_fd_need *need,
+		       struct arb_fdlimit *ret)
 {
 	struct rlimit lim;
 
 	if (getrlimit(RLIMIT_NOFILE, &lim) < 0)
 		return -errno;
-	arb_fd_budget(spec, &ret->need);
+	ret->need = *need;
 	ret->soft = limit_value(lim.rlim_cur);
 	ret->hard = limit_value(lim.rlim_max);
 	return ret->need.total > ret->hard ? -EMFILE : 0;
+}
+
+int
+arb_fdlimit_check(const struct arb_spec *spec, struct arb_fdlimit *ret)
+{
+	struct arb_fd_need need;
+
+	arb_fd_budget(spec, &need);
+	return arb_fdlimit_check_need(&need, ret);
 }
 
 /*
@@ -41,23 +53,26 @@ arb_fdlimit_check(const struct arb_spec *spec, struct arb_fdlimit *ret)
 #define PIDFDS_PER_SERVICE 1
 
 static uint64_t
-soft_wanted(const struct arb_fdlimit *f)
+soft_wanted(const struct arb_fdlimit *f, bool with_room)
 {
 	uint64_t want = f->need.total + PIDFDS_PER_SERVICE * f->need.services;
+
+	if (with_room)
+		want += f->need.total - ARB_FD_RESERVE;
 
 	return want < f->hard ? want : f->hard;
 }
 
 int
 arb_fdlimit_raise(const struct arb_spec *spec, struct arb_spawner *sp,
-		  struct arb_fdlimit *ret)
+		  bool with_room, struct arb_fdlimit *ret)
 {
 	struct rlimit raised;
 	int r = arb_fdlimit_check(spec, ret);
 
-	if (r < 0 || ret->soft >= soft_wanted(ret))
+	if (r < 0 || ret->soft >= soft_wanted(ret, with_room))
 		return r;
-	raised.rlim_cur = (rlim_t)soft_wanted(ret);
+	raised.rlim_cur = (rlim_t)soft_wanted(ret, with_room);
 	raised.rlim_max = ret->hard == ARB_RLIM_INFINITY ? RLIM_INFINITY
 							 : (rlim_t)ret->hard;
 	if (setrlimit(RLIMIT_NOFILE, &raised) < 0)
@@ -68,7 +83,7 @@ arb_fdlimit_raise(const struct arb_spec *spec, struct arb_spawner *sp,
 		sp->nofile_max = ret->hard;
 		sp->restore_nofile = true;
 	}
-	ret->soft = soft_wanted(ret);
+	ret->soft = raised.rlim_cur;
 	return 0;
 }
 

@@ -7,6 +7,7 @@
 #ifndef ARB_FDLIMIT_H
 #define ARB_FDLIMIT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,14 +27,20 @@ struct arb_fdlimit {
  */
 int arb_fdlimit_check(const struct arb_spec *spec, struct arb_fdlimit *ret);
 
+/* The same for a need counted by the caller (arb_fd_budget_add_dynamic). */
+int arb_fdlimit_check_need(const struct arb_fd_need *need,
+			   struct arb_fdlimit *ret);
+
 /*
  * As arb_fdlimit_check, then raises the soft limit to the need (never
  * lowers it; for now with room for a pidfd per service, fdlimit.c): the children get back what arbord had before its first
  * raise (sp->nofile_cur, restore_nofile; spawn.c), unless a service sets
- * its own nofile. -EMFILE changes nothing; -errno of setrlimit.
+ * its own nofile. with_room: room for the services' need again, for a
+ * tree that grows while it runs (a pool's spawns raise it a few times,
+ * not each). -EMFILE changes nothing; -errno of setrlimit.
  */
 int arb_fdlimit_raise(const struct arb_spec *spec, struct arb_spawner *sp,
-		      struct arb_fdlimit *ret);
+		      bool with_room, struct arb_fdlimit *ret);
 
 /* Why a tree is refused: "20000 services need 40012 descriptors; the
  * limit is 20000: set log streams = "merged" or raise LimitNOFILE". */

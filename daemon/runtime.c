@@ -113,7 +113,7 @@ static void timer_set(struct runtime *rt, uint32_t node, int64_t at_ms);
 static void perform(struct runtime *rt, const struct arb_action *a);
 static int runtime_grow(struct runtime *rt);
 static void raise_nofile(const struct arb_spec *spec,
-			 struct arb_spawner *sp);
+			 struct arb_spawner *sp, bool with_room);
 static void node_forget(struct runtime *rt, uint32_t i);
 static void runtime_shrink(struct runtime *rt);
 static void on_trim_timer(struct ev_loop *loop, ev_timer *w, int revents);
@@ -385,10 +385,11 @@ start_failed(struct runtime *rt, uint32_t node, int err, const char *step)
 {
 	struct arb_event ev = {.kind = ARB_EV_SPAWN_FAILED, .node = node,
 			       .err = err};
+	char words[128];
 
 	fprintf(stderr, "arbord: child '%s': cannot start %s: %s: %s\n",
 		rt->spec->nodes[node].path, rt->spec->nodes[node].exec_path,
-		step, strerror(err));
+		step, arb_fdlimit_error_text(err, words, sizeof(words)));
 	defer_failed(rt, &ev);
 }
 
@@ -1461,7 +1462,7 @@ runtime_grow(struct runtime *rt)
 	if (rt->nnodes > 0 && n > rt->nofile_nodes) {
 		/* Grown while it runs: room for as many again, so a pool's
 		 * thousand spawns check the limit a few times, not each. */
-		raise_nofile(rt->spec, &rt->spawner);
+		raise_nofile(rt->spec, &rt->spawner, true);
 		rt->nofile_nodes = 2 * n;
 	}
 	for (; rt->nnodes < n; rt->nnodes++) {
@@ -1684,11 +1685,12 @@ open_listen(struct runtime *rt)
  * starts then fail with EMFILE, said as such.
  */
 static void
-raise_nofile(const struct arb_spec *spec, struct arb_spawner *sp)
+raise_nofile(const struct arb_spec *spec, struct arb_spawner *sp,
+	     bool with_room)
 {
 	struct arb_fdlimit f;
 
-	(void)arb_fdlimit_raise(spec, sp, &f);
+	(void)arb_fdlimit_raise(spec, sp, with_room, &f);
 }
 
 /* A mask inherited from our parent would hide SIGTERM from the loop. */
@@ -1724,7 +1726,7 @@ become_supervisor(struct runtime *rt)
 	/* A closed stderr must not kill the supervisor of a whole tree. */
 	signal(SIGPIPE, SIG_IGN);
 	unblock_signals();
-	raise_nofile(rt->spec, &rt->spawner);
+	raise_nofile(rt->spec, &rt->spawner, false);
 	rt->nofile_nodes = rt->spec->nnodes;
 	/* After every disposition is set: children reset what differs. */
 	return arb_spawner_init(&rt->spawner, rt->devnull);

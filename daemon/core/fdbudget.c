@@ -71,27 +71,59 @@ in_pool(const struct arb_spec *spec, const struct arb_spec_node *n)
 	       spec->nodes[n->parent].kind == ARB_NODE_SUPERVISOR;
 }
 
+/* Node n's own (a pool's: its instances at their most). */
+static void
+add_node(const struct arb_spec *spec, const struct arb_spec_node *n,
+	 struct arb_fd_need *need)
+{
+	if (opens_file(spec, n))
+		need->total++;
+	if (n->kind == ARB_NODE_SUPERVISOR) {
+		if (n->strategy == ARB_SIMPLE_ONE_FOR_ONE)
+			add_pool(spec, n, need);
+		return;
+	}
+	need->services++;
+	if (n->log.streams != ARB_STREAMS_MERGED)
+		need->separate++;
+	need->total += arb_fd_service_need(n);
+}
+
 void
 arb_fd_budget(const struct arb_spec *spec, struct arb_fd_need *ret)
 {
 	struct arb_fd_need need = {.total = ARB_FD_RESERVE};
 
-	for (uint32_t i = 0; i < spec->nnodes; i++) {
-		const struct arb_spec_node *n = &spec->nodes[i];
-
-		if (!arb_spec_is_node(spec, i) || in_pool(spec, n))
-			continue;
-		if (opens_file(spec, n))
-			need.total++;
-		if (n->kind == ARB_NODE_SUPERVISOR) {
-			if (n->strategy == ARB_SIMPLE_ONE_FOR_ONE)
-				add_pool(spec, n, &need);
-			continue;
-		}
-		need.services++;
-		if (n->log.streams != ARB_STREAMS_MERGED)
-			need.separate++;
-		need.total += arb_fd_service_need(n);
-	}
+	for (uint32_t i = 0; i < spec->nnodes; i++)
+		if (arb_spec_is_node(spec, i) && !in_pool(spec, &spec->nodes[i]))
+			add_node(spec, &spec->nodes[i], &need);
 	*ret = need;
+}
+
+/* Whether n or one of its supervisors was added while the tree runs. */
+static bool
+in_dynamic_subtree(const struct arb_spec *spec, const struct arb_spec_node *n)
+{
+	for (;; n = &spec->nodes[n->parent]) {
+		if (n->dynamic)
+			return true;
+		if (n->parent == ARB_NONE)
+			return false;
+	}
+}
+
+void
+arb_fd_budget_add_dynamic(const struct arb_spec *live,
+			  struct arb_fd_need *need)
+{
+	for (uint32_t i = 0; i < live->nnodes; i++) {
+		const struct arb_spec_node *n = &live->nodes[i];
+
+		if (!arb_spec_is_node(live, i) || !in_dynamic_subtree(live, n))
+			continue;
+		/* A pool's instances: counted at its max_children, if any. */
+		if (in_pool(live, n) && live->nodes[n->parent].max_children)
+			continue;
+		add_node(live, n, need);
+	}
 }

@@ -32,4 +32,15 @@ uint64_t arb_fd_service_need(const struct arb_spec_node *n);
  */
 void arb_fd_budget(const struct arb_spec *spec, struct arb_fd_need *ret);
 
+/*
+ * Adds to *need what the dynamic children of live (added or spawned while
+ * it runs, with their subtrees) hold: a reload keeps those its new
+ * configuration does not name, so the need after it is the new
+ * configuration's and theirs. Instances of a pool with a max_children
+ * are left out, counted with the pool; those of one without are all
+ * counted, its first `instances` twice (a bound, not an exact count).
+ */
+void arb_fd_budget_add_dynamic(const struct arb_spec *live,
+			       struct arb_fd_need *need);
+
 #endif

@@ -147,3 +147,146 @@ def test_merged_streams_inherited_from_the_supervisor(tmp_path):
         "g", [service("a", SLEEPER)], log=MERGED)]), 4096)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count('streams = "merged";') == 2
+
+
+# ---- the budget ----
+
+def test_check_prints_the_need_when_it_fits(tmp_path):
+    """--check ends its resolved tree with the descriptors the tree needs
+    and the hard limit it was checked against; a merged service needs one
+    fewer than a separate one."""
+    separate, limit = need_of(check(tmp_path, sleepers(10), 4096).stdout)
+    merged, _ = need_of(check(tmp_path, sleepers(10, log=MERGED),
+                              4096).stdout)
+    assert limit == 4096
+    assert separate - merged == 10
+
+
+def test_check_refuses_a_tree_above_the_hard_limit(tmp_path):
+    """A tree that needs more descriptors than the hard limit is refused
+    by --check, with the numbers and the ways out, exit status 1 as for
+    other configuration errors, and nothing on stdout."""
+    need, _ = need_of(check(tmp_path, sleepers(50), 4096).stdout)
+    r = check(tmp_path, sleepers(50), need - 1)
+    assert r.returncode == 1
+    assert r.stdout == ""
+    assert r.stderr == (f"arbord: 50 services need {need} descriptors; the "
+                        f"limit is {need - 1}: set log streams = \"merged\" "
+                        "or raise LimitNOFILE\n")
+    # The same tree with merged streams fits.
+    assert check(tmp_path, sleepers(50, log=MERGED), need - 1).returncode == 0
+    # Exactly the need fits.
+    assert check(tmp_path, sleepers(50), need).returncode == 0
+
+
+def test_start_is_refused_before_any_child_runs(arbord, tmp_path):
+    """arbord itself refuses the tree with the same message, before it
+    starts anything: no start event, exit status 1."""
+    need, _ = need_of(check(tmp_path, sleepers(50), 4096).stdout)
+    d = tmp_path / "run"
+    d.mkdir()
+    a = arbord(sleepers(50), dir=d, preexec_fn=prlimit(need - 1))
+    assert a.wait_exit() == 1
+    assert a.find("start") == []
+    assert (f"arbord: 50 services need {need} descriptors; the limit is "
+            f"{need - 1}: set log streams = \"merged\" or raise "
+            "LimitNOFILE") in a.lines
+
+
+def test_soft_limit_raised_and_children_get_the_original(arbord, tmp_path):
+    """arbord raises its soft limit to the need, within the hard limit;
+    a child gets the soft limit arbord was started with (a program using
+    select(2) must not see descriptors past 1023), unless it sets its
+    own."""
+    import resource
+    need, _ = need_of(check(tmp_path, sleepers(400), 8192).stdout)
+    assert need > 1024
+    d = tmp_path / "run"
+    d.mkdir()
+    a = arbord(tree([service(f"s{i}", SLEEPER) for i in range(398)] + [
+        service("own", SLEEPER, rlimits="{ nofile = 2000; }"),
+        service("last", SLEEPER)]), dir=d,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE,
+                                              (1024, 8192)))
+    a.wait_event("start", "last", timeout=30)
+    soft, hard = nofile(a.proc.pid)
+    assert need <= soft <= hard == 8192
+    assert nofile(a.pid_of("last")) == (1024, 8192)
+    assert nofile(a.pid_of("own")) == (2000, 2000)
+    assert a.stop() == 0
+
+
+def inheriting_arbord(path, limit, inherited):
+    """A program that execs arbord with `inherited` descriptors it does
+    not know of, under a descriptor limit of `limit`: arbord runs out
+    of descriptors with a tree that fits its budget."""
+    path.write_text(f"""#!/usr/bin/python3
+import os, resource, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, ({limit}, {limit}))
+fd = os.open("/dev/null", os.O_RDONLY)
+for n in range({limit} - {inherited}, {limit}):
+    os.dup2(fd, n, inheritable=True)
+os.execv({ARBORD!r}, [{ARBORD!r}] + sys.argv[1:])
+""")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_emfile_at_a_start_says_so_with_the_numbers(arbord, tmp_path):
+    """A start that fails for want of descriptors says so, with how many
+    arbord holds of its limit, not just "output pipes: Too many open
+    files"."""
+    config = sleepers(5, restart='"temporary"')
+    need, _ = need_of(check(tmp_path, config, 4096).stdout)
+    d = tmp_path / "run"
+    d.mkdir()
+    # arbord's own take about 20; the services' pipes do not all fit.
+    a = arbord(config, dir=d, arbord=inheriting_arbord(
+        tmp_path / "wrapper", need, need - 30))
+    pattern = re.compile(r"too many open files: arbord holds (\d+) of its "
+                         rf"limit of {need} descriptors")
+    wait_until(lambda: any(pattern.search(e.get("error", ""))
+                           for e in a.snapshot()), 10,
+               f"an EMFILE start failure; lines: {a.lines[-10:]}")
+    held = [int(pattern.search(e["error"]).group(1))
+            for e in a.snapshot() if pattern.search(e.get("error", ""))]
+    assert all(need - 10 <= h <= need for h in held), held
+    assert any(pattern.search(ln) and "cannot start" in ln
+               for ln in a.lines)
+    a.stop()
+
+
+def test_growth_past_the_hard_limit_is_refused(arbord, tmp_path):
+    """While it runs, an add, a pool's spawn past what was counted and a
+    reload that would need more than the hard limit are refused with the
+    same words; what fits is taken."""
+    from test_dynamic import ctl_error, ctl_ok
+    config = tree([service("a", SLEEPER, log=MERGED),
+                   '{ name = "p"; strategy = "simple_one_for_one"; '
+                   'template = { exec = [ "/bin/sleep", "1000" ]; '
+                   f'log = {MERGED}; }}; }}'])
+    need, _ = need_of(check(tmp_path, config, 4096).stdout)
+    d = tmp_path / "run"
+    d.mkdir()
+    limit = need + 1
+    a = arbord(config, dir=d, preexec_fn=prlimit(limit))
+    a.wait_event("start", "a")
+    ctl_ok(a.socket, "spawn", "p")          # one more merged: fits
+    a.wait_event("start", "p/1")
+    err, params, _ = ctl_error(a.socket, "spawn", "p")
+    assert err.endswith("ConfigInvalid"), err
+    assert params["message"] == (
+        f"3 services need {need + 2} descriptors; the limit is {limit}: "
+        "raise LimitNOFILE")
+    err, params, _ = ctl_error(
+        a.socket, "add", "/", '{ name = "b"; exec = [ "/bin/true" ]; }')
+    assert params["message"].startswith(
+        f"3 services need {need + 3} descriptors; the limit is {limit}: "
+        "set log streams")
+    a.config.write_text(config.replace(
+        'name = "a";', f'name = "a"; listen = [ "unix:{d}/a.sock" ];', 1))
+    err, params, _ = ctl_error(a.socket, "reload")
+    assert params["message"] == (
+        f"2 services need {need + 2} descriptors; the limit is {limit}: "
+        "raise LimitNOFILE"), params
+    assert a.stop() == 0
