@@ -290,3 +290,45 @@ def test_growth_past_the_hard_limit_is_refused(arbord, tmp_path):
         f"2 services need {need + 2} descriptors; the limit is {limit}: "
         "raise LimitNOFILE"), params
     assert a.stop() == 0
+
+
+def test_reload_to_merged_restarts_with_one_pipe(arbord, tmp_path):
+    """A reload that changes streams restarts the service (its pipes are
+    made at a start): after it arbord holds one descriptor less, and the
+    new process's lines are "output"."""
+    from test_dynamic import ctl_ok
+    script = "echo started; exec sleep 1000"
+    a = arbord(tree([service("m", ["/bin/sh", "-c", script])]))
+    a.wait_event("start", "m")
+    wait_until(lambda: [ln["stream"] for ln in logs(a.socket)
+                        if ln["path"] == "m"] == ["stdout"], 5, "a line")
+    before = fd_count(a.proc.pid)
+    a.config.write_text(tree([service("m", ["/bin/sh", "-c", script],
+                                      log=MERGED)]))
+    ctl_ok(a.socket, "reload")
+    a.wait_event("start", "m", count=2)
+    wait_until(lambda: [ln["stream"] for ln in logs(a.socket)
+                        if ln["path"] == "m"] == ["stdout", "output"], 5,
+               "the new process's line")
+    assert fd_count(a.proc.pid) == before - 1
+    assert a.stop() == 0
+
+
+def test_merged_pipe_crosses_a_reexec(arbord, tmp_path):
+    """A re-exec passes a merged service's one pipe (state/FORMAT.md,
+    logs): the same process's lines written after it are still captured,
+    as "output", and arbord holds no more descriptors than before."""
+    from test_reexec import reexec
+    script = "echo one; sleep 0.5; echo two >&2; " \
+             "exec sleep 1000"
+    a = arbord(tree([service("m", ["/bin/sh", "-c", script], log=MERGED)]))
+    a.wait_event("start", "m")
+    wait_until(lambda: [ln["line"] for ln in logs(a.socket)
+                        if ln["path"] == "m"] == ["one"], 5, "one")
+    before = fd_count(a.proc.pid)
+    reexec(a)
+    wait_until(lambda: [(ln["line"], ln["stream"]) for ln in logs(a.socket)
+                        if ln["path"] == "m"] ==
+               [("one", "output"), ("two", "output")], 5, "two")
+    assert fd_count(a.proc.pid) == before
+    assert a.stop() == 0
