@@ -21,6 +21,7 @@
 #include "control/plan_json.h"
 #include "core/limits.h"
 #include "core/plan.h"
+#include "fdlimit.h"
 
 /* A limit of limits.h as text, for a message. */
 #define ARB_STR_(x) #x
@@ -387,10 +388,88 @@ too_large(const struct arb_living *l, uint32_t parent,
 	return NULL;
 }
 
+/*
+ * Why spec is too large for arbord's hard descriptor limit (fdlimit.h),
+ * in buf; NULL when it fits (or the limit cannot be read: the starts will
+ * say).
+ */
+static const char *
+beyond_fd_limit(const struct arb_spec *spec, char *buf, size_t size)
+{
+	struct arb_fdlimit f;
+
+	if (arb_fdlimit_check(spec, &f) != -EMFILE)
+		return NULL;
+	arb_fdlimit_refusal(&f, buf, size);
+	return buf;
+}
+
+/* The same for the tree a reload to next makes: next, and the dynamic
+ * children of live it keeps. */
+static const char *
+reload_beyond_fd_limit(const struct arb_spec *live,
+		       const struct arb_spec *next, char *buf, size_t size)
+{
+	struct arb_fd_need need;
+	struct arb_fdlimit f;
+
+	arb_fd_budget(next, &need);
+	arb_fd_budget_add_dynamic(live, &need);
+	if (arb_fdlimit_check_need(&need, &f) != -EMFILE)
+		return NULL;
+	arb_fdlimit_refusal(&f, buf, size);
+	return buf;
+}
+
+/* A growth refused for the descriptors it needs: the reply's message. */
+static void
+complete_fd_limit(struct arb_living *l, uint64_t req_id, const char *why)
+{
+	json_t *p = json_pack("{s:s}", "message", why);
+
+	l->hooks.complete(l->ctx, req_id, ARB_ERR_CONFIG_INVALID, p);
+	json_decref(p);
+}
+
+/*
+ * Why one more instance of pool is too many for the hard descriptor
+ * limit, in buf; NULL when it fits. A pool with a max_children was
+ * counted at it, and one without at its instances at start: only an
+ * instance past those adds to the need (its template's), so only then is
+ * the whole tree counted again.
+ */
+static const char *
+spawn_beyond_fd_limit(const struct arb_spec *spec, uint32_t pool, char *buf,
+		      size_t size)
+{
+	const struct arb_spec_node *p = &spec->nodes[pool];
+	const struct arb_spec_node *t;
+	struct arb_fdlimit f;
+
+	int r;
+
+	if (p->max_children != 0 || p->nchildren < p->instances ||
+	    p->template_node == ARB_NONE)
+		return NULL;
+	r = arb_fdlimit_check(spec, &f);
+	if (r < 0 && r != -EMFILE)
+		return NULL; /* the limit unread: the starts will say */
+	t = &spec->nodes[p->template_node];
+	f.need.total += arb_fd_service_need(t);
+	f.need.services++;
+	if (t->log.streams != ARB_STREAMS_MERGED)
+		f.need.separate++;
+	if (f.need.total <= f.hard)
+		return NULL;
+	arb_fdlimit_refusal(&f, buf, size);
+	return buf;
+}
+
 void
 arb_living_add(struct arb_living *l, uint32_t parent, const char *text,
 	       uint64_t req_id)
 {
+	char why[256];
 	struct arb_diag diag = {0};
 	struct arb_spec *scratch;
 	uint32_t child, node;
@@ -429,6 +508,12 @@ arb_living_add(struct arb_living *l, uint32_t parent, const char *text,
 		goto out;
 	}
 	node = arb_spec_graft(l->spec, parent, scratch, child);
+	if (node != ARB_NONE &&
+	    beyond_fd_limit(l->spec, why, sizeof(why))) {
+		arb_spec_release(l->spec, node);
+		complete_fd_limit(l, req_id, why);
+		goto out;
+	}
 	if (node == ARB_NONE || l->hooks.grow(l->ctx) < 0) {
 		if (node != ARB_NONE)
 			arb_spec_release(l->spec, node);
@@ -465,7 +550,7 @@ void
 arb_living_spawn(struct arb_living *l, uint32_t pool, const char *name,
 		 char *const *args, uint64_t req_id)
 {
-	char number[ARB_INSTANCE_NAME_SIZE];
+	char number[ARB_INSTANCE_NAME_SIZE], why[256];
 	uint32_t node;
 	struct op *op;
 
@@ -500,6 +585,10 @@ arb_living_spawn(struct arb_living *l, uint32_t pool, const char *name,
 
 		l->hooks.complete(l->ctx, req_id, ARB_ERR_ALREADY_PRESENT, p);
 		json_decref(p);
+		return;
+	}
+	if (spawn_beyond_fd_limit(l->spec, pool, why, sizeof(why))) {
+		complete_fd_limit(l, req_id, why);
 		return;
 	}
 	node = arb_spec_instantiate(l->spec, pool, name, args);
@@ -664,7 +753,7 @@ reload_begin(struct arb_living *l, uint64_t call_id, bool dry_run)
 {
 	struct arb_diag diag = {0};
 	struct reload *r;
-	char digest[ARB_PLAN_DIGEST_HEX];
+	char digest[ARB_PLAN_DIGEST_HEX], why[256];
 	int e;
 
 	if (l->hooks.stopping(l->ctx)) {
@@ -694,6 +783,11 @@ reload_begin(struct arb_living *l, uint64_t call_id, bool dry_run)
 	arb_diag_done(&diag);
 	if (reload_impossible(l->spec, r->next)) {
 		reload_refused(l, call_id, reload_impossible(l->spec, r->next));
+		reload_done(l);
+		return;
+	}
+	if (reload_beyond_fd_limit(l->spec, r->next, why, sizeof(why))) {
+		reload_refused(l, call_id, why);
 		reload_done(l);
 		return;
 	}

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "fdlimit.h"
 #include "seed.h"
 #include "logs/event_log.h"
 #include "systemd.h"
@@ -207,6 +208,42 @@ run_emergency_shell(const struct arb_mode *m, const char *why)
  * syncs and reboots. It returns only when arbord is not PID 1 after all
  * (--init), with arbord's exit status.
  */
+/*
+ * Whether arbord's hard descriptor limit holds the tree (core/fdbudget.h):
+ * a tree that needs more is refused before anything starts, by --check
+ * too, with the numbers. 0 and *ret; -1 said on stderr, in why.
+ */
+static int
+fits_fd_limit(const struct arb_spec *spec, struct arb_fdlimit *ret,
+	      char *why, size_t size)
+{
+	int r = arb_fdlimit_check(spec, ret);
+
+	if (r == -EMFILE)
+		arb_fdlimit_refusal(ret, why, size);
+	else if (r < 0)
+		snprintf(why, size, "cannot read the descriptor limit: %s",
+			 strerror(-r));
+	if (r < 0) {
+		fprintf(stderr, "arbord: %s\n", why);
+		return -1;
+	}
+	return 0;
+}
+
+/* --check's output: the resolved tree, then what it needs of the system
+ * as a comment (the tree, read back, is the same). */
+static int
+print_checked(const struct arb_spec *spec, const struct arb_fdlimit *fds)
+{
+	char line[128];
+
+	arb_config_print(spec, stdout);
+	arb_fdlimit_summary(fds, line, sizeof(line));
+	printf("# %s\n", line);
+	return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAILED;
+}
+
 static int
 fail_as_init(const struct arb_mode *m, const char *why)
 {
@@ -410,6 +447,7 @@ main(int argc, char **argv)
 	enum arb_mode_force force = ARB_FORCE_NONE;
 	struct arb_mode mode;
 	struct arb_pid1_boot boot;
+	struct arb_fdlimit fds;
 	char why[512];
 	char self_exe[4096];
 	int check = 0, opt, r, resume_fd = -1, probe_fd = -1;
@@ -515,10 +553,14 @@ main(int argc, char **argv)
 			config);
 		return fail_as_init(&mode, why);
 	}
-	if (check) {
-		arb_config_print(spec, stdout);
+	if (fits_fd_limit(spec, &fds, why, sizeof(why)) < 0) {
 		arb_spec_free(spec);
-		return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAILED;
+		return fail_as_init(&mode, why);
+	}
+	if (check) {
+		r = print_checked(spec, &fds);
+		arb_spec_free(spec);
+		return r;
 	}
 	/*
 	 * libconfig's parse tree is gone, but its pages would stay in the

@@ -32,6 +32,7 @@
 #include "faults.h"
 #include "logs/event_log.h"
 #include "core/limits.h"
+#include "fdlimit.h"
 #include "listen.h"
 #include "logs/capture.h"
 #include "systemd.h"
@@ -111,8 +112,8 @@ static void reload_settled(struct runtime *rt);
 static void timer_set(struct runtime *rt, uint32_t node, int64_t at_ms);
 static void perform(struct runtime *rt, const struct arb_action *a);
 static int runtime_grow(struct runtime *rt);
-static void raise_nofile(const struct arb_spec *spec, struct arb_spawner *sp,
-			 uint32_t more);
+static void raise_nofile(const struct arb_spec *spec,
+			 struct arb_spawner *sp, bool with_room);
 static void node_forget(struct runtime *rt, uint32_t i);
 static void runtime_shrink(struct runtime *rt);
 static void on_trim_timer(struct ev_loop *loop, ev_timer *w, int revents);
@@ -384,10 +385,11 @@ start_failed(struct runtime *rt, uint32_t node, int err, const char *step)
 {
 	struct arb_event ev = {.kind = ARB_EV_SPAWN_FAILED, .node = node,
 			       .err = err};
+	char words[128];
 
 	fprintf(stderr, "arbord: child '%s': cannot start %s: %s: %s\n",
 		rt->spec->nodes[node].path, rt->spec->nodes[node].exec_path,
-		step, strerror(err));
+		step, arb_fdlimit_error_text(err, words, sizeof(words)));
 	defer_failed(rt, &ev);
 }
 
@@ -1460,7 +1462,7 @@ runtime_grow(struct runtime *rt)
 	if (rt->nnodes > 0 && n > rt->nofile_nodes) {
 		/* Grown while it runs: room for as many again, so a pool's
 		 * thousand spawns check the limit a few times, not each. */
-		raise_nofile(rt->spec, &rt->spawner, n);
+		raise_nofile(rt->spec, &rt->spawner, true);
 		rt->nofile_nodes = 2 * n;
 	}
 	for (; rt->nnodes < n; rt->nnodes++) {
@@ -1674,43 +1676,21 @@ open_listen(struct runtime *rt)
 }
 
 /*
- * Each service holds two pipes (four descriptors) for its output: with
- * many services the usual soft limit of 1024 is too low. Raise arbord's
- * own, within the hard limit, and give children back the original (a
- * program using select(2) must not get descriptors past 1023). Called at
- * start-up, and when the living tree has grown past what it was raised
- * for, with room for `more` services to come.
+ * Raises arbord's soft descriptor limit to what its tree needs
+ * (fdlimit.c); children get the original back. Called at start-up, after
+ * main.c refused a tree the hard limit cannot hold, and when the living
+ * tree has grown: a growth the hard limit cannot hold was refused before
+ * it was made (control_add_child, control_spawn, reload), so a failure
+ * here can only be a pool's instances beyond what was counted; their
+ * starts then fail with EMFILE, said as such.
  */
 static void
 raise_nofile(const struct arb_spec *spec, struct arb_spawner *sp,
-	     uint32_t more)
+	     bool with_room)
 {
-	struct rlimit lim, raised;
-	/* arbord's own (the loop, the sockets, a spawn's pipes, log files),
-	 * every control client, and per service: its two log pipes' read
-	 * ends, a readiness pipe, two pidfds, the status pipe of a start under
-	 * way, and its listen sockets. */
-	rlim_t need = 64 + ARB_CLIENTS_MAX + 8 * (rlim_t)more;
+	struct arb_fdlimit f;
 
-	for (uint32_t i = 0; i < spec->nnodes; i++)
-		if (arb_spec_is_node(spec, i) &&
-		    spec->nodes[i].kind == ARB_NODE_SERVICE)
-			need += 6 + arb_spec_strv_len(spec->nodes[i].listen) +
-				(spec->nodes[i].log.file ? 1 : 0);
-	if (getrlimit(RLIMIT_NOFILE, &lim) < 0 || lim.rlim_cur >= need)
-		return;
-	raised = lim;
-	raised.rlim_cur = lim.rlim_max == RLIM_INFINITY || lim.rlim_max > need
-				  ? need : lim.rlim_max;
-	if (raised.rlim_cur <= lim.rlim_cur ||
-	    setrlimit(RLIMIT_NOFILE, &raised) < 0)
-		return;
-	if (sp->restore_nofile)
-		return; /* the children's is the one found first */
-	sp->nofile_cur = lim.rlim_cur;
-	sp->nofile_max = lim.rlim_max == RLIM_INFINITY ? ARB_RLIM_INFINITY
-						       : lim.rlim_max;
-	sp->restore_nofile = true;
+	(void)arb_fdlimit_raise(spec, sp, with_room, &f);
 }
 
 /* A mask inherited from our parent would hide SIGTERM from the loop. */
@@ -1746,7 +1726,7 @@ become_supervisor(struct runtime *rt)
 	/* A closed stderr must not kill the supervisor of a whole tree. */
 	signal(SIGPIPE, SIG_IGN);
 	unblock_signals();
-	raise_nofile(rt->spec, &rt->spawner, 0);
+	raise_nofile(rt->spec, &rt->spawner, false);
 	rt->nofile_nodes = rt->spec->nnodes;
 	/* After every disposition is set: children reset what differs. */
 	return arb_spawner_init(&rt->spawner, rt->devnull);

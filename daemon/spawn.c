@@ -612,9 +612,12 @@ use_slots(struct arb_spawner *sp, struct child_args *args, uint32_t *ret_used)
 {
 	struct child_args t = *args; /* args stay as they are on failure */
 	uint32_t used = 0;
+	/* Merged streams: one pipe given as both, in one slot. */
+	bool merged = args->stdout_fd >= 0 && args->stderr_fd == args->stdout_fd;
 	bool ok = to_slot(sp, &t.stdin_fd, true, &used) &&
 		  to_slot(sp, &t.stdout_fd, false, &used) &&
-		  to_slot(sp, &t.stderr_fd, false, &used) &&
+		  (merged ? (t.stderr_fd = t.stdout_fd, true)
+			  : to_slot(sp, &t.stderr_fd, false, &used)) &&
 		  to_slot(sp, &t.ready_fd, false, &used) &&
 		  to_slot(sp, &t.status_fd, false, &used);
 

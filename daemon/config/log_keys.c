@@ -182,9 +182,23 @@ parse_log_key(struct node_ctx *c, const config_setting_t *m)
 		}
 		log->keep = (uint32_t)keep;
 		log->given |= ARB_LOG_KEEP;
+	} else if (strcmp(name, "streams") == 0) {
+		const char *text;
+		int streams;
+
+		if (get_string(c, m, &text) < 0)
+			return -1;
+		streams = arb_log_streams_from_name(text);
+		if (streams < 0) {
+			node_err(c, m, "streams: unknown value '%s' (expected "
+				 "separate or merged)", text);
+			return -1;
+		}
+		log->streams = (enum arb_log_streams)streams;
+		log->given |= ARB_LOG_STREAMS;
 	} else {
 		node_err(c, m, "log: unknown key '%s' (expected sinks, "
-			 "ring_size, file, max_size or keep)", name);
+			 "ring_size, file, max_size, keep or streams)", name);
 		return -1;
 	}
 	return 0;

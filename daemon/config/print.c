@@ -339,6 +339,9 @@ print_log(FILE *out, unsigned depth, const struct arb_spec_node *n)
 	indent(out, depth + 1);
 	fprintf(out, "keep = %u;%s\n", log->keep,
 		log->given & ARB_LOG_KEEP ? "" : " # default");
+	print_key_string(out, depth + 1, "streams",
+			 arb_log_streams_name(log->streams));
+	fputs(log->given & ARB_LOG_STREAMS ? ";\n" : "; # default\n", out);
 	indent(out, depth);
 	fputs("};\n", out);
 }

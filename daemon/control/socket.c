@@ -29,6 +29,7 @@
 #include "clock.h"
 #include "connection.h"
 #include "core/limits.h"
+#include "fdlimit.h"
 #include "systemd.h"
 
 static void conn_process(struct conn *c);
@@ -794,9 +795,9 @@ arb_control_set_logs(struct arb_control *c, struct arb_logs *logs)
 	c->logs = logs;
 }
 
-/* Why a start failed, in words (M6). */
+/* Why a start failed, in words (M6); buf holds EMFILE's numbers. */
 static const char *
-start_failure_text(const struct arb_action *a)
+start_failure_text(const struct arb_action *a, char *buf, size_t size)
 {
 	switch (a->failure) {
 	case ARB_FAIL_EXIT:
@@ -807,7 +808,7 @@ start_failure_text(const struct arb_action *a)
 	case _ARB_FAIL_MAX:
 		break;
 	}
-	return strerror(a->err);
+	return arb_fdlimit_error_text(a->err, buf, size);
 }
 
 /* The core's answer, as the reply to the call that asked. */
@@ -826,6 +827,7 @@ answer(struct conn *c, const struct arb_action *a)
 		[ARB_REPLY_POOL_INSTANCE] = ARB_ERR_POOL_INSTANCE,
 		[ARB_REPLY_EXISTS] = ARB_ERR_ALREADY_PRESENT,
 	};
+	char words[128];
 	json_t *p;
 
 	if (a->reply == ARB_REPLY_OK || a->reply >= _ARB_REPLY_MAX) {
@@ -836,7 +838,8 @@ answer(struct conn *c, const struct arb_action *a)
 	if (p && a->reply != ARB_REPLY_ABORTED)
 		json_object_set_new(p, "path", json_string(c->req_path));
 	if (p && a->reply == ARB_REPLY_START_FAILED)
-		json_object_set_new(p, "error", json_string(start_failure_text(a)));
+		json_object_set_new(p, "error", json_string(start_failure_text(
+			a, words, sizeof(words))));
 	conn_error(c, errors[a->reply], p);
 	json_decref(p);
 }

@@ -114,6 +114,31 @@
 /* Low descriptors kept for what a start hands its child (spawn.h). */
 #define ARB_SPAWN_SLOTS 8
 
+/*
+ * The descriptors arbord holds whatever its tree (core/fdbudget.h), counted
+ * from the code:
+ *   3  stdin, stdout, stderr (the console sink writes 1 and 2)
+ *   2  /dev/null: the children's stdin, and the spawner's source for its
+ *      slots
+ *   ARB_SPAWN_SLOTS  the spawner's low slots
+ *   2  libev: its epoll set and its eventfd for signals
+ *   1  the epoll set of the log pipes (logs/capture.c)
+ *   2  the control socket and the lock beside it
+ *   1  the notify socket (NOTIFY_SOCKET of the services that speak it)
+ *   1  the journal's socket
+ *   ARB_CLIENTS_MAX + 1  the control clients, and one more accepted to be
+ *      told TooManyClients
+ *   ARB_FD_TRANSIENT  held for a moment, or by a few services: each start
+ *      under way holds its status pipe and its pipes' write ends until its
+ *      child exists; /proc reopens; sd_notify to systemd; a re-exec's
+ *      state; the pidfd of a dead service whose process group outlived
+ *      it; what arbord inherited (LISTEN_FDS).
+ * A tree's need is this plus its services' (fdbudget.c).
+ */
+#define ARB_FD_TRANSIENT 64
+#define ARB_FD_RESERVE (3 + 2 + ARB_SPAWN_SLOTS + 2 + 1 + 2 + 1 + 1 + \
+			ARB_CLIENTS_MAX + 1 + ARB_FD_TRANSIENT)
+
 /* A start's stack (64 KiB) kept for the next one, at most this many. */
 #define ARB_SPAWN_BLOCKS_KEPT 8
 

@@ -550,6 +550,13 @@ value_log_keep(struct arb_plan_text *t, const struct arb_spec *s,
 }
 
 static void
+value_log_streams(struct arb_plan_text *t, const struct arb_spec *s,
+		  const struct arb_spec_node *n)
+{
+	text_put(t, arb_log_streams_name(n->log.streams));
+}
+
+static void
 value_strategy(struct arb_plan_text *t, const struct arb_spec *s,
 	       const struct arb_spec_node *n)
 {
@@ -662,6 +669,9 @@ static const struct arb_plan_key_def service_defs[] = {
 	{"log.file", true, value_log_file, NULL},
 	{"log.max_size", true, value_log_max_size, NULL},
 	{"log.keep", true, value_log_keep, NULL},
+	/* The pipes are made at the first start and kept: a new number of
+	 * them takes a new process. */
+	{"log.streams", false, value_log_streams, NULL},
 	{"forward_signals", true, value_forward_signals, NULL},
 	{"on_change", true, value_on_change, NULL},
 };
@@ -679,6 +689,8 @@ static const struct arb_plan_key_def supervisor_defs[] = {
 	{"log.file", true, value_log_file, NULL},
 	{"log.max_size", true, value_log_max_size, NULL},
 	{"log.keep", true, value_log_keep, NULL},
+	/* A supervisor has no pipes: its services' own keys say. */
+	{"log.streams", true, value_log_streams, NULL},
 };
 
 static const struct arb_plan_key_def pool_defs[] = {

@@ -666,6 +666,26 @@ arb_log_sink_from_name(const char *name)
 	return 0;
 }
 
+static const char *const log_streams_names[_ARB_STREAMS_MAX] = {
+	[ARB_STREAMS_SEPARATE] = "separate",
+	[ARB_STREAMS_MERGED] = "merged",
+};
+
+const char *
+arb_log_streams_name(enum arb_log_streams v)
+{
+	return (unsigned)v < _ARB_STREAMS_MAX ? log_streams_names[v] : NULL;
+}
+
+int
+arb_log_streams_from_name(const char *name)
+{
+	for (int i = 0; i < _ARB_STREAMS_MAX; i++)
+		if (strcmp(name, log_streams_names[i]) == 0)
+			return i;
+	return -1;
+}
+
 /* ---- children by name ---------------------------------------------------- */
 
 /* Below this many children a scan is as quick as a hash. */

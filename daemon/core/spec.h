@@ -167,6 +167,18 @@ enum arb_log_key {
 	ARB_LOG_FILE = 1u << 2,
 	ARB_LOG_MAX_SIZE = 1u << 3,
 	ARB_LOG_KEEP = 1u << 4,
+	ARB_LOG_STREAMS = 1u << 5,
+};
+
+/*
+ * How a service's stdout and stderr reach arbord: a pipe each (each line
+ * knows its stream), or one pipe given as both (one descriptor in arbord
+ * per service instead of two; a line's stream is then unknown).
+ */
+enum arb_log_streams {
+	ARB_STREAMS_SEPARATE,
+	ARB_STREAMS_MERGED,
+	_ARB_STREAMS_MAX
 };
 
 #define ARB_DEFAULT_LOG_SINKS ARB_SINK_RING
@@ -185,6 +197,7 @@ struct arb_log_spec {
 	char *file;         /* absolute path; NULL: none */
 	uint64_t max_size;  /* rotate before the file would exceed it; 0: never */
 	uint32_t keep;      /* rotated files kept: file.1 .. file.keep */
+	enum arb_log_streams streams;
 	unsigned given;     /* enum arb_log_key bits */
 };
 
@@ -371,6 +384,9 @@ void arb_spec_format_size(uint64_t bytes, char *buf, size_t size);
  * 0 for an unknown name. */
 const char *arb_log_sink_name(enum arb_log_sink v);
 unsigned arb_log_sink_from_name(const char *name);
+/* "separate", "merged"; from_name: -1 when unknown. */
+const char *arb_log_streams_name(enum arb_log_streams v);
+int arb_log_streams_from_name(const char *name);
 
 /* Name tables; the lookups return -1 for an unknown name. */
 const char *arb_strategy_name(enum arb_strategy v);

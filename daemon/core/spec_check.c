@@ -23,7 +23,7 @@
 #define LOG_SINKS_ALL (ARB_SINK_RING | ARB_SINK_FILE | ARB_SINK_JOURNAL | \
 		       ARB_SINK_CONSOLE)
 #define LOG_KEYS_ALL (ARB_LOG_SINKS | ARB_LOG_RING_SIZE | ARB_LOG_FILE | \
-		      ARB_LOG_MAX_SIZE | ARB_LOG_KEEP)
+		      ARB_LOG_MAX_SIZE | ARB_LOG_KEEP | ARB_LOG_STREAMS)
 
 /* Where a check writes why it failed. */
 struct why {
@@ -91,6 +91,8 @@ log_problem(const struct arb_log_spec *log)
 		return "log: max_size out of range";
 	if (log->keep > ARB_LOG_KEEP_MAX)
 		return "log: keep out of range";
+	if ((unsigned)log->streams >= _ARB_STREAMS_MAX)
+		return "log: unknown streams";
 	if (log->given & ~(unsigned)LOG_KEYS_ALL)
 		return "log: unknown keys given";
 	if (log->file && log->file[0] != '/')

@@ -140,8 +140,9 @@ emit(struct arb_logs *l, uint32_t node, const struct batch *b,
 	if (cap->sinks & ARB_SINK_JOURNAL)
 		send_journal(l, cap, b, text, len);
 	if (cap->sinks & ARB_SINK_CONSOLE)
-		arb_console_put(b->stream == ARB_STREAM_STDOUT ? &l->out
-							       : &l->err,
+		arb_console_put(b->stream == ARB_STREAM_STDERR ||
+					b->stream == ARB_STREAM_ARBOR
+				? &l->err : &l->out,
 				b->console_prefix, b->console_prefix_len,
 				text, len);
 	if (l->follow)
@@ -154,12 +155,11 @@ emit(struct arb_logs *l, uint32_t node, const struct batch *b,
  * line already.
  */
 static void
-split(struct arb_logs *l, uint32_t node, const struct batch *b,
+split(struct arb_logs *l, uint32_t node, int s, const struct batch *b,
       const char *data, size_t n)
 {
 	struct capture *cap = &l->caps[node];
 	const char *p = data, *end = data + n;
-	int s = b->stream;
 
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -189,6 +189,18 @@ split(struct arb_logs *l, uint32_t node, const struct batch *b,
 	}
 }
 
+/*
+ * The stream of what pipe s carries: its own, unless the service's stdout
+ * and stderr share pipe 0 (merged), whose lines may be either.
+ */
+static enum arb_log_stream
+stream_of(const struct capture *cap, int s)
+{
+	if (cap->fd[0] >= 0 && cap->fd[1] < 0)
+		return ARB_STREAM_OUTPUT;
+	return (enum arb_log_stream)s;
+}
+
 /* Ends a partial line of stream s as a line of its own. */
 static void
 flush_partial(struct arb_logs *l, uint32_t node, int s)
@@ -198,7 +210,7 @@ flush_partial(struct arb_logs *l, uint32_t node, int s)
 
 	if (cap->partial_len[s] == 0)
 		return;
-	batch_init(l, &b, node, (enum arb_log_stream)s);
+	batch_init(l, &b, node, stream_of(cap, s));
 	emit(l, node, &b, cap->partial + s * ARB_LOG_LINE_MAX,
 	     cap->partial_len[s], 0);
 	cap->partial_len[s] = 0;
@@ -232,8 +244,8 @@ read_once(struct arb_logs *l, uint32_t node, int s)
 		}
 		return false;
 	}
-	batch_init(l, &b, node, (enum arb_log_stream)s);
-	split(l, node, &b, l->scratch, keep + (size_t)n);
+	batch_init(l, &b, node, stream_of(cap, s));
+	split(l, node, s, &b, l->scratch, keep + (size_t)n);
 	/* A full pipe: its writer waits on arbord; give it more room (the
 	 * kernel may refuse past the user's pipe quota: then it stays). */
 	if ((size_t)n >= 64 * 1024 && !(cap->grown & (1u << s))) {
@@ -402,21 +414,33 @@ arb_logs_node_changed(struct arb_logs *l, uint32_t node)
 	return r < 0 ? r : setup_sinks(l, node);
 }
 
-/* What its pipes still hold is read; then they, its ring and its lines go. */
+/* What its pipes still hold is read; then they are closed. */
 static void
-cap_release(struct arb_logs *l, uint32_t node)
+close_pipes(struct arb_logs *l, uint32_t node)
 {
 	struct capture *cap = &l->caps[node];
 
 	if (cap->fd[0] >= 0)
 		arb_logs_exited(l, node);
 	for (int s = 0; s < 2; s++) {
-		if (cap->fd[s] < 0)
-			continue;
-		close(cap->fd[s]); /* leaves the epoll set with it */
+		if (cap->fd[s] >= 0)
+			close(cap->fd[s]); /* leaves the epoll set with it */
 		if (cap->write_fd[s] >= 0)
 			close(cap->write_fd[s]);
+		cap->fd[s] = cap->write_fd[s] = -1;
+		cap->partial_len[s] = 0;
 	}
+	cap->watching = 0;
+	cap->grown = 0;
+}
+
+/* Its pipes, its ring and its lines go. */
+static void
+cap_release(struct arb_logs *l, uint32_t node)
+{
+	struct capture *cap = &l->caps[node];
+
+	close_pipes(l, node);
 	free(cap->partial);
 	if (cap->ring)
 		arb_logring_done(cap->ring);
@@ -485,31 +509,55 @@ arb_logs_watch(struct arb_logs *l, uint32_t node, int s)
 	return 0;
 }
 
+/* The pipes node's spec asks for: one (merged streams) or two. */
+static int
+pipes_wanted(const struct arb_logs *l, uint32_t node)
+{
+	return l->spec->nodes[node].log.streams == ARB_STREAMS_MERGED ? 1 : 2;
+}
+
+static int
+pipes_held(const struct capture *cap)
+{
+	return (cap->fd[0] >= 0) + (cap->fd[1] >= 0);
+}
+
+/* Makes node's npipes pipes, write ends included. 0 or -errno (none). */
+static int
+make_pipes(struct capture *cap, int npipes)
+{
+	int rfd[2] = {-1, -1}, wfd[2] = {-1, -1}, r = 0;
+
+	for (int s = 0; s < npipes && r == 0; s++)
+		r = arb_reader_pipe(&rfd[s], &wfd[s]);
+	if (r < 0) {
+		for (int s = 0; s < 2; s++)
+			if (rfd[s] >= 0) {
+				close(rfd[s]);
+				close(wfd[s]);
+			}
+		return r;
+	}
+	for (int s = 0; s < 2; s++) {
+		cap->fd[s] = rfd[s];
+		cap->write_fd[s] = wfd[s];
+	}
+	return 0;
+}
+
 int
 arb_logs_pipes(struct arb_logs *l, uint32_t node, int *ret_stdout,
 	       int *ret_stderr)
 {
 	struct capture *cap = &l->caps[node];
-	int r;
+	int wanted = pipes_wanted(l, node), r;
 
-	if (cap->fd[0] < 0) {
-		int rfd[2], wfd[2];
-
-		r = arb_reader_pipe(&rfd[0], &wfd[0]);
-		if (r < 0)
-			return r;
-		r = arb_reader_pipe(&rfd[1], &wfd[1]);
-		if (r < 0) {
-			close(rfd[0]);
-			close(wfd[0]);
-			return r;
-		}
-		for (int s = 0; s < 2; s++) {
-			cap->fd[s] = rfd[s];
-			cap->write_fd[s] = wfd[s];
-		}
-	}
-	for (int s = 0; s < 2; s++) {
+	/* A reload changed `streams`: the restart takes the new pipes. */
+	if (pipes_held(cap) != 0 && pipes_held(cap) != wanted)
+		close_pipes(l, node);
+	if (cap->fd[0] < 0 && (r = make_pipes(cap, wanted)) < 0)
+		return r;
+	for (int s = 0; s < wanted; s++) {
 		if (cap->write_fd[s] < 0) {
 			int w = arb_reopen(cap->fd[s], O_WRONLY);
 
@@ -528,7 +576,7 @@ arb_logs_pipes(struct arb_logs *l, uint32_t node, int *ret_stdout,
 			return r;
 	}
 	*ret_stdout = cap->write_fd[0];
-	*ret_stderr = cap->write_fd[1];
+	*ret_stderr = cap->write_fd[wanted - 1];
 	return 0;
 }
 
@@ -571,6 +619,8 @@ arb_logs_exited(struct arb_logs *l, uint32_t node)
 	if (cap->fd[0] < 0)
 		return;
 	for (int s = 0; s < 2; s++) {
+		if (cap->fd[s] < 0)
+			continue; /* merged: one pipe */
 		for (int i = 0; i < EXIT_READS_MAX && read_once(l, node, s);
 		     i++)
 			;

@@ -199,7 +199,8 @@ is_pipe_end(int fd, int mode, struct stat *ret_st)
 }
 
 /*
- * Takes node's read ends (both or neither): they become the capture's,
+ * Takes node's read ends (both, stdout's alone for merged streams, or
+ * neither): they become the capture's,
  * non-blocking as arb_reader_pipe makes them, and are watched. A
  * descriptor that is no pipe's read end is closed here, never read.
  */
@@ -216,12 +217,17 @@ restore_read_ends(struct arb_logs *l, struct arb_state_in *in,
 			goto fail;
 	if (fd[0] < 0 && fd[1] < 0)
 		return 0;
-	if (fd[0] < 0 || fd[1] < 0) {
-		r = arb_state_fail(in, "%s: one pipe of two", what);
+	if (fd[0] < 0) {
+		r = arb_state_fail(in, "%s: stderr's pipe without stdout's",
+				   what);
 		goto fail;
 	}
 	for (int s = 0; s < 2; s++) {
-		int flags = fcntl(fd[s], F_GETFL);
+		int flags;
+
+		if (fd[s] < 0)
+			continue; /* merged streams */
+		flags = fcntl(fd[s], F_GETFL);
 
 		if (!is_pipe_end(fd[s], O_RDONLY, &st)) {
 			r = arb_state_fail(in, "%s: %s: not a pipe's read end",
@@ -237,10 +243,10 @@ restore_read_ends(struct arb_logs *l, struct arb_state_in *in,
 	for (int s = 0; s < 2; s++) {
 		cap->fd[s] = fd[s];
 		/* The kernel keeps a pipe's size: made larger already? */
-		if (fcntl(fd[s], F_GETPIPE_SZ) >= ARB_LOG_PIPE_BUSY)
+		if (fd[s] >= 0 && fcntl(fd[s], F_GETPIPE_SZ) >= ARB_LOG_PIPE_BUSY)
 			cap->grown |= (uint8_t)(1u << s);
 	}
-	for (int s = 0; s < 2; s++) {
+	for (int s = 0; s < 2 && fd[s] >= 0; s++) {
 		r = arb_logs_watch(l, node, s);
 		if (r < 0)
 			return r; /* the capture's now: arb_logs_free's */

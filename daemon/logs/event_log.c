@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "event_log.h"
+#include "fdlimit.h"
 #include "core/limits.h"
 #include "signames.h"
 #include "core/spec.h"
@@ -189,7 +190,9 @@ start_failed_fields(struct arb_event_fields *f, const struct arb_spec_node *n,
 	switch (a->failure) {
 	case ARB_FAIL_SPAWN:
 		if (a->err > 0)
-			field_str(f, "error", strerror(a->err));
+			field_str(f, "error",
+				  arb_fdlimit_error_text(a->err, f->error,
+							 sizeof(f->error)));
 		return;
 	case ARB_FAIL_EXIT:
 		field_num(f, "pid", a->pid);

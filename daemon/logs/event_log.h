@@ -52,6 +52,7 @@ struct arb_event_fields {
 	} v[8];
 	size_t n;
 	char delay[32]; /* room for a duration value */
+	char error[128]; /* room for an error's words (EMFILE's numbers) */
 };
 
 void arb_events_fields(const struct arb_spec *spec, const struct arb_action *a,

@@ -19,6 +19,9 @@ enum arb_log_stream {
 	ARB_STREAM_STDOUT,
 	ARB_STREAM_STDERR,
 	ARB_STREAM_ARBOR, /* arbord's own: events, and its drop markers */
+	/* A service's stdout and stderr through one pipe (log streams =
+	 * "merged"): which of them wrote the line is unknown. */
+	ARB_STREAM_OUTPUT,
 	_ARB_STREAM_MAX
 };
 

@@ -33,6 +33,7 @@ static const char *const stream_names[] = {
 	[ARB_STREAM_STDOUT] = "stdout",
 	[ARB_STREAM_STDERR] = "stderr",
 	[ARB_STREAM_ARBOR] = "arbor",
+	[ARB_STREAM_OUTPUT] = "output",
 };
 
 size_t
@@ -521,6 +522,9 @@ arb_journal_send(struct arb_journal *j, const char *path, int pid,
 		[ARB_STREAM_STDOUT] = "PRIORITY=6\n",
 		[ARB_STREAM_STDERR] = "PRIORITY=3\n",
 		[ARB_STREAM_ARBOR] = "PRIORITY=5\n",
+		/* Merged streams: no PRIORITY rather than a guess; the
+		 * stream is ARBOR_STREAM=output. */
+		[ARB_STREAM_OUTPUT] = "",
 	};
 	char head[128], ident[ARB_LOG_PATH_FIELD], arbor_path[ARB_LOG_PATH_FIELD];
 	uint64_t le = htole64((uint64_t)len);
@@ -539,8 +543,9 @@ arb_journal_send(struct arb_journal *j, const char *path, int pid,
 	iov[n++] = (struct iovec){&le, sizeof(le)};
 	iov[n++] = (struct iovec){(void *)text, len};
 	iov[n++] = (struct iovec){(void *)"\n", 1};
-	iov[n++] = (struct iovec){(void *)priority[stream],
-				  strlen(priority[stream])};
+	if (priority[stream][0])
+		iov[n++] = (struct iovec){(void *)priority[stream],
+					  strlen(priority[stream])};
 	iov[n].iov_base = head;
 	iov[n++].iov_len = (size_t)snprintf(head, sizeof(head),
 					    "SYSLOG_PID=%d\nARBOR_STREAM=%s\n",

@@ -224,6 +224,8 @@ put_log(json_t *obj, const struct arb_log_spec *log)
 	    !arb_state_put_int(o, "max_size", (json_int_t)log->max_size,
 		     (json_int_t)def->max_size) ||
 	    !arb_state_put_int(o, "keep", log->keep, def->keep) ||
+	    !put_name(o, "streams", log->streams, def->streams,
+		      arb_log_streams_name(log->streams)) ||
 	    !arb_state_put_int(o, "given", log->given, def->given)) {
 		json_decref(o);
 		return false;
@@ -699,6 +701,7 @@ read_log(struct reader *r, const json_t *o, struct arb_log_spec *log)
 {
 	const json_t *lo;
 	int64_t max_size = (int64_t)log->max_size;
+	int streams = (int)log->streams;
 	int err;
 
 	if (absent(o, "log"))
@@ -713,9 +716,12 @@ read_log(struct reader *r, const json_t *o, struct arb_log_spec *log)
 	    read_int(r, lo, "max_size", 0, (int64_t)ARB_SIZE_MAX,
 		     &max_size) < 0 ||
 	    read_u32(r, lo, "keep", ARB_LOG_KEEP_MAX, &log->keep) < 0 ||
+	    read_enum(r, lo, "streams", arb_log_streams_from_name,
+		      &streams) < 0 ||
 	    read_u32(r, lo, "given", UINT32_MAX, &log->given) < 0)
 		return -EINVAL;
 	log->max_size = (uint64_t)max_size;
+	log->streams = (enum arb_log_streams)streams;
 	return 0;
 }
 

@@ -404,8 +404,8 @@ mutate(struct fixture *f, struct arb_state_out *o, enum mutation m)
 		json_object_set(b, "stdout_fd",
 				json_object_get(a, "stdout_fd"));
 		break;
-	case M_ONE_PIPE:
-		set_int(b, "stderr_fd", -1);
+	case M_ONE_PIPE: /* stderr's alone (stdout's alone is merged) */
+		set_int(b, "stdout_fd", -1);
 		break;
 	case M_FD_NOT_PIPE: {
 		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "core/fdbudget.h"
+#include "core/limits.h"
 #include "core/spec.h"
 
 static int64_t
@@ -214,6 +216,103 @@ test_find_child_many(void **state)
 	arb_spec_free(s);
 }
 
+static uint32_t
+add_service(struct arb_spec *s, uint32_t parent, const char *name)
+{
+	uint32_t i = arb_spec_add(s, parent, ARB_NODE_SERVICE, name, "t", 1);
+
+	assert_int_not_equal(i, ARB_NONE);
+	return i;
+}
+
+/* A pool under the root with a template, as config/load.c makes one. */
+static uint32_t
+add_pool(struct arb_spec *s, uint32_t max_children, uint32_t instances)
+{
+	uint32_t p = arb_spec_add(s, ARB_ROOT, ARB_NODE_SUPERVISOR, "pool", "t",
+				  1);
+	uint32_t t = add_service(s, p, "template");
+
+	arb_spec_detach(s, t);
+	s->nodes[t].is_template = true;
+	s->nodes[p].template_node = t;
+	s->nodes[p].strategy = ARB_SIMPLE_ONE_FOR_ONE;
+	s->nodes[p].max_children = max_children;
+	s->nodes[p].instances = instances;
+	return p;
+}
+
+static uint64_t
+need_of(const struct arb_spec *s)
+{
+	struct arb_fd_need need;
+
+	arb_fd_budget(s, &need);
+	return need.total - ARB_FD_RESERVE;
+}
+
+/* Per service: two pipes or one, its sockets, its readiness pipe. */
+static void
+test_fd_budget_services(void **state)
+{
+	struct arb_spec *s = arb_spec_new();
+	struct arb_fd_need need;
+	uint32_t a, b;
+	char *listen[] = {"tcp:127.0.0.1:80", "unix:/x", NULL};
+
+	assert_non_null(s);
+	assert_int_equal(need_of(s), 0);
+	a = add_service(s, ARB_ROOT, "a");
+	assert_int_equal(need_of(s), 2);
+	b = add_service(s, ARB_ROOT, "b");
+	s->nodes[b].log.streams = ARB_STREAMS_MERGED;
+	assert_int_equal(need_of(s), 3);
+	s->nodes[a].ready = ARB_READY_FD;
+	s->nodes[a].ready_fd = 3;
+	assert_int_equal(need_of(s), 4);
+	s->nodes[b].listen = listen; /* borrowed: given back below */
+	assert_int_equal(need_of(s), 6);
+	arb_fd_budget(s, &need);
+	assert_int_equal(need.services, 2);
+	assert_int_equal(need.separate, 1);
+	s->nodes[b].listen = NULL;
+	arb_spec_free(s);
+}
+
+/* A log file counts once for the nodes that inherit it. */
+static void
+test_fd_budget_log_files(void **state)
+{
+	struct arb_spec *s = arb_spec_new();
+	uint32_t g = arb_spec_add(s, ARB_ROOT, ARB_NODE_SUPERVISOR, "g", "t", 1);
+
+	s->nodes[g].log.file = strdup("/var/log/g.log");
+	assert_int_equal(need_of(s), 1);
+	add_service(s, g, "a"); /* copies its supervisor's log settings */
+	add_service(s, g, "b");
+	assert_int_equal(need_of(s), 1 + 2 * 2);
+	arb_spec_free(s);
+}
+
+/* A pool at its max_children, else at its instances or children. */
+static void
+test_fd_budget_pools(void **state)
+{
+	struct arb_spec *s = arb_spec_new();
+	uint32_t p = add_pool(s, 100, 2);
+	struct arb_fd_need need;
+
+	assert_int_equal(need_of(s), 200);
+	s->nodes[s->nodes[p].template_node].log.streams = ARB_STREAMS_MERGED;
+	assert_int_equal(need_of(s), 100);
+	s->nodes[p].max_children = 0;
+	assert_int_equal(need_of(s), 2);
+	arb_fd_budget(s, &need);
+	assert_int_equal(need.services, 2);
+	assert_int_equal(need.separate, 0);
+	arb_spec_free(s);
+}
+
 int
 main(void)
 {
@@ -227,6 +326,9 @@ main(void)
 		cmocka_unit_test(test_ready_names),
 		cmocka_unit_test(test_rlimit_names),
 		cmocka_unit_test(test_find_child_many),
+		cmocka_unit_test(test_fd_budget_services),
+		cmocka_unit_test(test_fd_budget_log_files),
+		cmocka_unit_test(test_fd_budget_pools),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

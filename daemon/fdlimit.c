@@ -1,0 +1,152 @@
+/*
+ * fdlimit.c - arbord's descriptor limit against what its tree needs
+ * (fdlimit.h). The need is the pure core's (core/fdbudget.c); here are the
+ * syscalls: getrlimit, setrlimit, and counting what is open. Logs nothing:
+ * callers say what they refuse.
+ */
+#include "fdlimit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "core/limits.h"
+
+static uint64_t
+limit_value(rlim_t v)
+{
+	return v == RLIM_INFINITY ? ARB_RLIM_INFINITY : (uint64_t)v;
+}
+
+int
+arb_fdlimit_check_need(const struct arb_fd_need *need,
+		       struct arb_fdlimit *ret)
+{
+	struct rlimit lim;
+
+	if (getrlimit(RLIMIT_NOFILE, &lim) < 0)
+		return -errno;
+	ret->need = *need;
+	ret->soft = limit_value(lim.rlim_cur);
+	ret->hard = limit_value(lim.rlim_max);
+	return ret->need.total > ret->hard ? -EMFILE : 0;
+}
+
+int
+arb_fdlimit_check(const struct arb_spec *spec, struct arb_fdlimit *ret)
+{
+	struct arb_fd_need need;
+
+	arb_fd_budget(spec, &need);
+	return arb_fdlimit_check_need(&need, ret);
+}
+
+/*
+ * Until services' pidfds are gone (issue 14: a running child is to be
+ * signalled by its pid), each running service holds one more descriptor
+ * than the budget counts: the soft limit leaves room for it, within the
+ * hard limit, which is checked against the budget alone.
+ */
+#define PIDFDS_PER_SERVICE 1
+
+static uint64_t
+soft_wanted(const struct arb_fdlimit *f, bool with_room)
+{
+	uint64_t want = f->need.total + PIDFDS_PER_SERVICE * f->need.services;
+
+	if (with_room)
+		want += f->need.total - ARB_FD_RESERVE;
+
+	return want < f->hard ? want : f->hard;
+}
+
+int
+arb_fdlimit_raise(const struct arb_spec *spec, struct arb_spawner *sp,
+		  bool with_room, struct arb_fdlimit *ret)
+{
+	struct rlimit raised;
+	int r = arb_fdlimit_check(spec, ret);
+
+	if (r < 0 || ret->soft >= soft_wanted(ret, with_room))
+		return r;
+	raised.rlim_cur = (rlim_t)soft_wanted(ret, with_room);
+	raised.rlim_max = ret->hard == ARB_RLIM_INFINITY ? RLIM_INFINITY
+							 : (rlim_t)ret->hard;
+	if (setrlimit(RLIMIT_NOFILE, &raised) < 0)
+		return -errno;
+	if (!sp->restore_nofile) {
+		/* The children's is the one found first. */
+		sp->nofile_cur = ret->soft;
+		sp->nofile_max = ret->hard;
+		sp->restore_nofile = true;
+	}
+	ret->soft = raised.rlim_cur;
+	return 0;
+}
+
+static void
+format_limit(uint64_t v, char *buf, size_t size)
+{
+	if (v == ARB_RLIM_INFINITY)
+		snprintf(buf, size, "unlimited");
+	else
+		snprintf(buf, size, "%" PRIu64, v);
+}
+
+void
+arb_fdlimit_refusal(const struct arb_fdlimit *f, char *buf, size_t size)
+{
+	char hard[24];
+
+	format_limit(f->hard, hard, sizeof(hard));
+	snprintf(buf, size, "%" PRIu64 " service%s need%s %" PRIu64
+		 " descriptors; the limit is %s: %sraise LimitNOFILE",
+		 f->need.services, f->need.services == 1 ? "" : "s",
+		 f->need.services == 1 ? "s" : "", f->need.total, hard,
+		 f->need.separate > 0 ? "set log streams = \"merged\" or " : "");
+}
+
+void
+arb_fdlimit_summary(const struct arb_fdlimit *f, char *buf, size_t size)
+{
+	char hard[24];
+
+	format_limit(f->hard, hard, sizeof(hard));
+	snprintf(buf, size, "descriptors: %" PRIu64 " needed, limit %s",
+		 f->need.total, hard);
+}
+
+/* Descriptors open now, counted without opening one (there may be none
+ * left to open /proc/self/fd with): one fcntl per number below limit. */
+static uint64_t
+count_open(uint64_t limit)
+{
+	uint64_t n = 0;
+
+	if (limit > INT32_MAX)
+		limit = INT32_MAX;
+	for (uint64_t fd = 0; fd < limit; fd++)
+		if (fcntl((int)fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
+
+const char *
+arb_fdlimit_error_text(int err, char *buf, size_t size)
+{
+	struct rlimit lim;
+
+	if ((err != EMFILE && err != ENFILE) ||
+	    getrlimit(RLIMIT_NOFILE, &lim) < 0)
+		return strerror(err);
+	snprintf(buf, size, "%s: arbord holds %" PRIu64 " of its limit of "
+		 "%" PRIu64 " descriptors",
+		 err == EMFILE ? "too many open files"
+			       : "too many open files in the system",
+		 count_open(limit_value(lim.rlim_cur)),
+		 limit_value(lim.rlim_cur));
+	return buf;
+}
