@@ -42,6 +42,33 @@ arb_pidfd_hold(struct arb_pidfd *p, int pid)
 }
 
 void
+arb_pidfd_hold_child(struct arb_pidfd *p, int pid)
+{
+	arb_pidfd_release(p);
+	p->pid = pid;
+}
+
+int
+arb_pidfd_before_reap(struct arb_pidfd *p)
+{
+	if (p->fd >= 0)
+		return 0;
+	if (p->pid <= 0 || p->gone)
+		return -ESRCH;
+	p->fd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+	return p->fd < 0 ? -errno : 0;
+}
+
+void
+arb_pidfd_drop(struct arb_pidfd *p)
+{
+	if (p->fd >= 0)
+		(void)close(p->fd);
+	p->fd = -1;
+	p->gone = true;
+}
+
+void
 arb_pidfd_release(struct arb_pidfd *p)
 {
 	if (p->fd >= 0)
