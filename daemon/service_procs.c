@@ -140,9 +140,12 @@ arb_service_procs_spawned(struct arb_service_procs *ps, uint32_t node,
 static bool
 first_held(const struct arb_service_procs *ps, uint32_t node, int pid)
 {
-	const struct arb_pidfd *f = &ps->v[node].first;
+	const struct arb_pidfd *f;
 
-	return node != ARB_NONE && f->pid == pid && (!f->gone || f->fd >= 0);
+	if (node == ARB_NONE)
+		return false;
+	f = &ps->v[node].first;
+	return f->pid == pid && (!f->gone || f->fd >= 0);
 }
 
 struct arb_reaping
