@@ -29,6 +29,7 @@ arb_pidfd_init(struct arb_pidfd *p)
 	p->pid = 0;
 	p->fd = -1;
 	p->gone = false;
+	p->child = false;
 }
 
 int
@@ -46,6 +47,7 @@ arb_pidfd_hold_child(struct arb_pidfd *p, int pid)
 {
 	arb_pidfd_release(p);
 	p->pid = pid;
+	p->child = true;
 }
 
 int
@@ -123,8 +125,11 @@ arb_pidfd_signal_group(const struct arb_pidfd *p, int signo)
 	 * is arbord's child (a service's first process, or an orphan arbord
 	 * adopted) is reaped only by the loop, never between the check and
 	 * the kill; one whose own parent reaps it could be, before Linux 6.9.
+	 * A group of the number of arbord's unreaped child is the one that
+	 * child made (no other can have it while it lives): no check.
 	 */
-	if (!number_is_its(p) || getpgid(p->pid) != p->pid)
+	if (!number_is_its(p) ||
+	    (!p->child && getpgid(p->pid) != p->pid))
 		return -ESRCH;
 	return kill(-p->pid, signo) == 0 ? 0 : -errno;
 }

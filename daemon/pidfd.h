@@ -14,6 +14,7 @@ struct arb_pidfd {
 	int pid;   /* 0: none held */
 	int fd;    /* -1 when pidfd_open(2) failed (Linux < 5.3, EMFILE) */
 	bool gone; /* reaped; only consulted without fd */
+	bool child; /* arbord's child, held by number (arb_pidfd_hold_child) */
 };
 
 /* Holds nothing. */

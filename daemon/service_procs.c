@@ -412,6 +412,8 @@ first_restored(struct arb_service_procs *ps, uint32_t node)
 			arb_pidfd_hold_child(f, f->pid);
 		else
 			arb_pidfd_reaped(f);
+	} else if (!f->gone) {
+		arb_pidfd_hold_child(f, f->pid); /* as it was: by number */
 	}
 	if (f->gone && (f->fd < 0 || arb_pidfd_signal_group(f, 0) < 0)) {
 		arb_pidfd_drop(f);
