@@ -905,9 +905,10 @@ on_sigchld(struct ev_loop *loop, ev_signal *w, int revents)
 }
 
 /*
- * A main process named by MAINPID= ended. If it is arbord's child its
- * status is collected here; if another process reaped it (a shell that
- * waited for it), the status is lost, but not the death (M12).
+ * A main process named by MAINPID= ended. If it is arbord's child it is
+ * reaped here as the reaper would (if it has not yet); if another process
+ * reaped it (a shell that waited for it), the status is lost, but not the
+ * death (M12).
  */
 static void
 on_main_gone(struct ev_loop *loop, ev_io *w, int revents)
