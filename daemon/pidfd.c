@@ -29,6 +29,7 @@ arb_pidfd_init(struct arb_pidfd *p)
 	p->pid = 0;
 	p->fd = -1;
 	p->gone = false;
+	p->child = false;
 }
 
 int
@@ -39,6 +40,34 @@ arb_pidfd_hold(struct arb_pidfd *p, int pid)
 	/* Close-on-exec always: pidfd_open(2) sets it. */
 	p->fd = (int)syscall(SYS_pidfd_open, pid, 0);
 	return p->fd < 0 ? -errno : 0;
+}
+
+void
+arb_pidfd_hold_child(struct arb_pidfd *p, int pid)
+{
+	arb_pidfd_release(p);
+	p->pid = pid;
+	p->child = true;
+}
+
+int
+arb_pidfd_before_reap(struct arb_pidfd *p)
+{
+	if (p->fd >= 0)
+		return 0;
+	if (p->pid <= 0 || p->gone)
+		return -ESRCH;
+	p->fd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+	return p->fd < 0 ? -errno : 0;
+}
+
+void
+arb_pidfd_drop(struct arb_pidfd *p)
+{
+	if (p->fd >= 0)
+		(void)close(p->fd);
+	p->fd = -1;
+	p->gone = true;
 }
 
 void
@@ -96,8 +125,11 @@ arb_pidfd_signal_group(const struct arb_pidfd *p, int signo)
 	 * is arbord's child (a service's first process, or an orphan arbord
 	 * adopted) is reaped only by the loop, never between the check and
 	 * the kill; one whose own parent reaps it could be, before Linux 6.9.
+	 * A group of the number of arbord's unreaped child is the one that
+	 * child made (no other can have it while it lives): no check.
 	 */
-	if (!number_is_its(p) || getpgid(p->pid) != p->pid)
+	if (!number_is_its(p) ||
+	    (!p->child && getpgid(p->pid) != p->pid))
 		return -ESRCH;
 	return kill(-p->pid, signo) == 0 ? 0 : -errno;
 }

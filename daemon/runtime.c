@@ -1,12 +1,13 @@
 /*
  * runtime.c - the imperative shell: libev watchers in, core events out.
  *
- * The core decides; this file only does. One pid-0 ev_child turns every
- * reaped process into ARB_EV_EXITED (looked up by pid in O(1)); one
- * ev_timer per node carries stop deadlines; ev_signal delivers SIGTERM,
- * SIGINT and SIGHUP. Results of actions (a spawn's pid or errno) are queued
- * and fed back in order, so the core sees one event at a time. No waitpid
- * here (libev reaps), no work in signal handlers, no periodic wake-up.
+ * The core decides; this file only does. Its reaper (SIGCHLD, through
+ * ev_signal) looks at each zombie before reaping it and turns every reaped
+ * process into ARB_EV_EXITED (looked up by pid in O(1)); one ev_timer per
+ * node carries stop deadlines; ev_signal delivers SIGTERM, SIGINT and
+ * SIGHUP. Results of actions (a spawn's pid or errno) are queued and fed
+ * back in order, so the core sees one event at a time. No reaping but the
+ * reaper's, no work in signal handlers, no periodic wake-up.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +36,7 @@
 #include "fdlimit.h"
 #include "listen.h"
 #include "logs/capture.h"
+#include "loop.h"
 #include "systemd.h"
 #include "notify.h"
 #include "runtime.h"
@@ -241,7 +243,7 @@ queue_event(struct runtime *rt, struct event_fifo *f,
  * KILL with pid 0: the core cancels a start whose process has not exec'ed
  * (a stop came). Before exec it has no group of its own for sure, and
  * blocks every signal but SIGKILL; a FUSE or NFS wait it sits in yields
- * to SIGKILL. Its death ends the start (on_child).
+ * to SIGKILL. Its death ends the start (child_reaped).
  */
 static void
 kill_start_before_exec(struct runtime *rt, uint32_t node)
@@ -396,7 +398,7 @@ start_failed(struct runtime *rt, uint32_t node, int err, const char *step)
 /*
  * The start of node is over: r 0, it exec'ed (or died without a word, its
  * death follows); r < 0, it failed before exec, and its pid is nobody's.
- * reaped: its process is gone already (on_child), else it is not yet.
+ * reaped: its process is gone already (child_reaped), else it is not yet.
  */
 static void
 start_over(struct runtime *rt, uint32_t node, int pid, int r,
@@ -661,7 +663,8 @@ prepare_start(struct runtime *rt, uint32_t node, const char **ret_step)
 /*
  * Starts node's process and returns at once: what it does before exec (a
  * cwd on a mount that does not answer) never holds the loop. Its status
- * pipe says how it went (on_start_status), or its death does (on_child).
+ * pipe says how it went (on_start_status), or its death does
+ * (child_reaped).
  */
 static void
 do_spawn(struct runtime *rt, uint32_t node)
@@ -824,42 +827,90 @@ main_died(struct runtime *rt, uint32_t node, int pid, int code, int signo)
 	ev_prepare_start(rt->loop, &rt->exits_prepare);
 }
 
+/* The child pid was reaped with status: whoever it was, it is told. */
 static void
-on_child(struct ev_loop *loop, ev_child *w, int revents)
+child_reaped(struct runtime *rt, int pid, int status)
 {
-	struct runtime *rt = w->data;
-	uint32_t node = arb_service_procs_main_of(&rt->procs, w->rpid);
+	uint32_t node = arb_service_procs_main_of(&rt->procs, pid);
 
-	if (node != ARB_NONE && rt->nodes[node]->start.pid == w->rpid) {
+	if (node != ARB_NONE && rt->nodes[node]->start.pid == pid) {
 		/* Dead before its status pipe was read: its last word first. */
 		const char *step = "exec";
 		int r = arb_start_reaped(&rt->spawner, &rt->nodes[node]->start,
 					 &step);
 
-		start_over(rt, node, w->rpid, r, step, true);
+		start_over(rt, node, pid, r, step, true);
 		if (r < 0)
 			node = ARB_NONE; /* it failed: nobody's process */
 	}
 	if (node == ARB_NONE) {
-		if (arb_reexec_reaped(rt, w->rpid, w->rstatus))
+		if (arb_reexec_reaped(rt, pid, status))
 			return;
 		/* M11, X1: an orphan, or a child whose exec failed. */
 		if (rt->system)
-			arb_system_reaped(rt->system, w->rpid, w->rstatus);
+			arb_system_reaped(rt->system, pid, status);
 		else if (rt->lost)
 			lost_reaped(rt); /* it may have been the last one */
 		return;
 	}
-	if (WIFSIGNALED(w->rstatus))
-		main_died(rt, node, w->rpid, -1, WTERMSIG(w->rstatus));
+	if (WIFSIGNALED(status))
+		main_died(rt, node, pid, -1, WTERMSIG(status));
 	else
-		main_died(rt, node, w->rpid, WEXITSTATUS(w->rstatus), 0);
+		main_died(rt, node, pid, WEXITSTATUS(status), 0);
 }
 
 /*
- * A main process named by MAINPID= ended. If it is arbord's child its
- * status is collected here; if another process reaped it (a shell that
- * waited for it), the status is lost, but not the death (M12).
+ * Reaps the zombie child pid. service_procs.c looks at it first: a
+ * service's first process, held by number while it ran, is held by a pidfd
+ * from its zombie on while its group outlives it. false when pid was not
+ * there to reap (nothing else reaps: "cannot happen").
+ */
+static bool
+reap(struct runtime *rt, int pid)
+{
+	struct arb_reaping seen = arb_service_procs_reaping(&rt->procs, pid);
+	int status;
+
+	if (waitpid(pid, &status, WNOHANG) != pid) {
+		say_internal_error(rt, "internal_error", "a zombie child "
+				   "could not be reaped");
+		return false;
+	}
+	arb_service_procs_reaped(&rt->procs, &seen);
+	child_reaped(rt, pid, status);
+	return true;
+}
+
+/*
+ * SIGCHLD: every child that ended, reaped one by one, each looked at as a
+ * zombie first (waitid WNOWAIT); libev's own reaper, which waits for any
+ * child at once, is not in arbord's loop (loop.h). At the default
+ * priority: a notify message or a status pipe read in the same wake-up
+ * comes before the death of its sender.
+ */
+static void
+on_sigchld(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct runtime *rt = w->data;
+	siginfo_t si;
+
+	(void)loop;
+	(void)revents;
+	for (;;) {
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
+		    si.si_pid <= 0)
+			return; /* none left (ECHILD), or none ended yet */
+		if (!reap(rt, si.si_pid))
+			return;
+	}
+}
+
+/*
+ * A main process named by MAINPID= ended. If it is arbord's child it is
+ * reaped here as the reaper would (if it has not yet); if another process
+ * reaped it (a shell that waited for it), the status is lost, but not the
+ * death (M12).
  */
 static void
 on_main_gone(struct ev_loop *loop, ev_io *w, int revents)
@@ -873,14 +924,12 @@ on_main_gone(struct ev_loop *loop, ev_io *w, int revents)
 	memset(&si, 0, sizeof(si));
 	if (arb_service_procs_main_of(&rt->procs, pid) != r->index) {
 		main_watch_stop(rt, r);
-		return; /* on_child came first */
+		return; /* the reaper came first */
 	}
-	ret = syscall(SYS_waitid, P_PIDFD, w->fd, &si, WEXITED | WNOHANG, NULL);
+	ret = syscall(SYS_waitid, P_PIDFD, w->fd, &si,
+		      WEXITED | WNOHANG | WNOWAIT, NULL);
 	if (ret == 0 && si.si_pid == pid) {
-		if (si.si_code == CLD_EXITED)
-			main_died(rt, r->index, pid, si.si_status, 0);
-		else
-			main_died(rt, r->index, pid, -1, si.si_status);
+		(void)reap(rt, pid); /* arbord's child: as any other */
 		return;
 	}
 	if (ret == 0)
@@ -1554,7 +1603,7 @@ runtime_done(struct runtime *rt)
 	/* Before the control socket: what is left reaches its followers. */
 	arb_logs_free(rt->logs);
 	if (rt->loop) {
-		ev_child_stop(rt->loop, &rt->child_watcher);
+		ev_signal_stop(rt->loop, &rt->sig_chld);
 		ev_idle_stop(rt->loop, &rt->failed_idle);
 		ev_timer_stop(rt->loop, &rt->lost_timer);
 		ev_timer_stop(rt->loop, &rt->trim_timer);
@@ -1596,7 +1645,7 @@ runtime_init(struct runtime *rt, struct arb_spec *spec,
 	rt->mode = mode;
 	rt->devnull = -1;
 	arb_actions_init(&rt->out);
-	rt->loop = ev_default_loop(EVFLAG_AUTO);
+	rt->loop = arb_loop();
 	if (!rt->loop)
 		return -ENOSYS;
 	rt->tree = arb_tree_new(spec);
@@ -1628,9 +1677,9 @@ runtime_init(struct runtime *rt, struct arb_spec *spec,
 	rt->trim_timer.data = rt;
 	ev_prepare_init(&rt->exits_prepare, on_exits_prepare);
 	rt->exits_prepare.data = rt;
-	ev_child_init(&rt->child_watcher, on_child, 0, 0);
-	rt->child_watcher.data = rt;
-	ev_child_start(rt->loop, &rt->child_watcher);
+	ev_signal_init(&rt->sig_chld, on_sigchld, SIGCHLD);
+	rt->sig_chld.data = rt;
+	ev_signal_start(rt->loop, &rt->sig_chld);
 	if (mode->pid1)
 		return arb_system_new(&rt->system, rt->loop, mode, spec,
 				      &sys_hooks, rt);

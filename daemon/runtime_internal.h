@@ -70,7 +70,7 @@ struct runtime {
 	struct arb_spawner spawner;
 	struct arb_control *control;
 	struct arb_logs *logs;
-	ev_child child_watcher;
+	ev_signal sig_chld; /* the reaper: libev's is not in arb_loop() */
 	ev_signal sig_term, sig_int, sig_hup;
 	int devnull;
 	int exit_code;
@@ -97,11 +97,11 @@ struct runtime {
 	ev_idle failed_idle;
 
 	/*
-	 * Deaths wait here until the loop is about to poll again. libev reaps
-	 * one child per callback and calls itself again while any is left; a
-	 * restart made from inside that chain makes a new child that can die
-	 * before the chain ends, so services that crash at once would keep
-	 * arbord from ever polling its sockets and signals again.
+	 * Deaths wait here until the loop is about to poll again. The reaper
+	 * reaps until no child is left dead; a restart made from inside that
+	 * loop makes a new child that can die before the loop ends, so
+	 * services that crash at once would keep arbord from ever polling its
+	 * sockets and signals again.
 	 */
 	struct event_fifo exits;
 	ev_prepare exits_prepare;

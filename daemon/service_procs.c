@@ -22,7 +22,8 @@ arb_service_procs_init(struct arb_service_procs *ps, uint32_t n)
 	ps->n = n;
 	ps->v = calloc(n, sizeof(*ps->v));
 	if (!ps->v || arb_pidmap_init(&ps->mains, n) < 0 ||
-	    arb_pidmap_init(&ps->groups, n) < 0)
+	    arb_pidmap_init(&ps->groups, n) < 0 ||
+	    arb_pidmap_init(&ps->firsts, n) < 0)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < n; i++) {
 		arb_pidfd_init(&ps->v[i].first);
@@ -39,7 +40,8 @@ arb_service_procs_grow(struct arb_service_procs *ps, uint32_t n)
 	if (n <= ps->n)
 		return 0;
 	if (arb_pidmap_grow(&ps->mains, n) < 0 ||
-	    arb_pidmap_grow(&ps->groups, n) < 0)
+	    arb_pidmap_grow(&ps->groups, n) < 0 ||
+	    arb_pidmap_grow(&ps->firsts, n) < 0)
 		return -ENOMEM;
 	v = realloc(ps->v, n * sizeof(*v));
 	if (!v)
@@ -68,6 +70,16 @@ arb_service_procs_shrink(struct arb_service_procs *ps, uint32_t n)
 	ps->n = n;
 	(void)arb_pidmap_fit(&ps->mains, n);
 	(void)arb_pidmap_fit(&ps->groups, n);
+	(void)arb_pidmap_fit(&ps->firsts, n);
+}
+
+/* Takes key -> node out of m only if node owns it: a number that another
+ * node's process has since been given is that node's. */
+static void
+take_if_owner(struct arb_pidmap *m, int key, uint32_t node)
+{
+	if (arb_pidmap_get(m, key) == node)
+		(void)arb_pidmap_take(m, key);
 }
 
 void
@@ -75,12 +87,10 @@ arb_service_procs_forget(struct arb_service_procs *ps, uint32_t node)
 {
 	struct arb_service_proc *p = &ps->v[node];
 
-	if (arb_pidmap_get(&ps->mains, p->first.pid) == node)
-		(void)arb_pidmap_take(&ps->mains, p->first.pid);
-	if (arb_pidmap_get(&ps->mains, p->main.pid) == node)
-		(void)arb_pidmap_take(&ps->mains, p->main.pid);
-	if (arb_pidmap_get(&ps->groups, p->first.pid) == node)
-		(void)arb_pidmap_take(&ps->groups, p->first.pid);
+	take_if_owner(&ps->mains, p->first.pid, node);
+	take_if_owner(&ps->mains, p->main.pid, node);
+	take_if_owner(&ps->groups, p->first.pid, node);
+	take_if_owner(&ps->firsts, p->first.pid, node);
 	arb_pidfd_release(&p->first);
 	arb_pidfd_release(&p->main);
 }
@@ -96,15 +106,7 @@ arb_service_procs_done(struct arb_service_procs *ps)
 	ps->v = NULL;
 	arb_pidmap_done(&ps->mains);
 	arb_pidmap_done(&ps->groups);
-}
-
-/* Takes key -> node out of m only if node owns it: a number that another
- * node's process has since been given is that node's. */
-static void
-take_if_owner(struct arb_pidmap *m, int key, uint32_t node)
-{
-	if (arb_pidmap_get(m, key) == node)
-		(void)arb_pidmap_take(m, key);
+	arb_pidmap_done(&ps->firsts);
 }
 
 int
@@ -112,18 +114,82 @@ arb_service_procs_spawned(struct arb_service_procs *ps, uint32_t node,
 			  int pid)
 {
 	struct arb_service_proc *s = &ps->v[node];
-	int r = arb_pidmap_put(&ps->mains, pid, node);
+	int r;
 
+	/* A group of the last process still held: let go, the number may be
+	 * this new process's own. */
+	take_if_owner(&ps->firsts, s->first.pid, node);
+	r = arb_pidmap_put(&ps->mains, pid, node);
 	if (r == 0)
 		r = arb_pidmap_put(&ps->groups, pid, node);
+	if (r == 0)
+		r = arb_pidmap_put(&ps->firsts, pid, node);
 	if (r < 0) {
 		take_if_owner(&ps->mains, pid, node);
+		take_if_owner(&ps->groups, pid, node);
+		arb_pidfd_release(&s->first);
 		return r;
 	}
 	arb_pidfd_release(&s->main);
-	/* Without a pidfd its number is used until main_died says reaped. */
-	(void)arb_pidfd_hold(&s->first, pid);
+	arb_pidfd_hold_child(&s->first, pid);
 	return 0;
+}
+
+/* Whether node's first process is pid, and held: not reaped yet, or by a
+ * pidfd of its group. */
+static bool
+first_held(const struct arb_service_procs *ps, uint32_t node, int pid)
+{
+	const struct arb_pidfd *f;
+
+	if (node == ARB_NONE)
+		return false;
+	f = &ps->v[node].first;
+	return f->pid == pid && (!f->gone || f->fd >= 0);
+}
+
+struct arb_reaping
+arb_service_procs_reaping(struct arb_service_procs *ps, int pid)
+{
+	uint32_t node = arb_pidmap_get(&ps->firsts, pid);
+	int group;
+
+	if (node != ARB_NONE && ps->v[node].first.pid == pid) {
+		/* Without a pidfd (EMFILE) the group is lost with its leader,
+		 * never reached by a number that may be another's. */
+		(void)arb_pidfd_before_reap(&ps->v[node].first);
+		return (struct arb_reaping){.node = node, .first = true};
+	}
+	/* Still a member of its group while a zombie. */
+	group = getpgid(pid);
+	node = arb_pidmap_get(&ps->firsts, group);
+	if (group > 0 && first_held(ps, node, group) && ps->v[node].first.gone)
+		return (struct arb_reaping){.node = node, .first = false};
+	return (struct arb_reaping){.node = ARB_NONE, .first = false};
+}
+
+/* node's first process is reaped: its group is held by its pidfd while
+ * anyone is left in it, and let go once it is empty. */
+static void
+first_group_check(struct arb_service_procs *ps, uint32_t node)
+{
+	struct arb_pidfd *f = &ps->v[node].first;
+
+	if (f->fd >= 0 && arb_pidfd_signal_group(f, 0) == 0)
+		return;
+	take_if_owner(&ps->firsts, f->pid, node);
+	arb_pidfd_drop(f);
+}
+
+void
+arb_service_procs_reaped(struct arb_service_procs *ps,
+			 const struct arb_reaping *r)
+{
+	if (r->node == ARB_NONE)
+		return;
+	if (r->first)
+		arb_pidfd_reaped(&ps->v[r->node].first);
+	first_group_check(ps, r->node);
 }
 
 uint32_t
@@ -239,12 +305,9 @@ arb_service_procs_move_main(struct arb_service_procs *ps, uint32_t node,
 	int r;
 
 	take_if_owner(&ps->mains, old, node);
-	/* Cannot fail: a node has one main pid, and room is made for all. */
+	/* Cannot fail: a node has one main pid, and room is made for all.
+	 * The first process's reap is still seen: firsts routes it. */
 	(void)arb_pidmap_put(&ps->mains, pid, node);
-	/* Without a pidfd the first process's reap goes unseen from now on:
-	 * its number may be another's at any time. */
-	if (s->first.fd < 0)
-		arb_pidfd_reaped(&s->first);
 	r = arb_pidfd_hold(&s->main, pid);
 	return r < 0 ? r : s->main.fd;
 }
@@ -330,6 +393,37 @@ restore_pidfd(struct arb_state_in *in, const json_t *obj, const char *what,
 	return 0;
 }
 
+/*
+ * node's first process as restored, held as this image holds it: by
+ * number until its reap, then by a pidfd while its group has anyone left;
+ * and routed by firsts. 0, -EEXIST (another node's) or -ENOSPC.
+ */
+static int
+first_restored(struct arb_service_procs *ps, uint32_t node)
+{
+	struct arb_pidfd *f = &ps->v[node].first;
+
+	if (f->pid <= 0)
+		return 0;
+	if (f->fd >= 0 && !f->gone) {
+		/* An older image held a pidfd for a running process too: one
+		 * still there is arbord's child, not reaped yet. */
+		if (arb_pidfd_signal(f, 0) == 0)
+			arb_pidfd_hold_child(f, f->pid);
+		else
+			arb_pidfd_reaped(f);
+	} else if (!f->gone) {
+		arb_pidfd_hold_child(f, f->pid); /* as it was: by number */
+	}
+	if (f->gone && (f->fd < 0 || arb_pidfd_signal_group(f, 0) < 0)) {
+		arb_pidfd_drop(f);
+		return 0;
+	}
+	if (arb_pidmap_get(&ps->firsts, f->pid) != ARB_NONE)
+		return -EEXIST;
+	return arb_pidmap_put(&ps->firsts, f->pid, node);
+}
+
 int
 arb_service_procs_restore(struct arb_service_procs *ps, uint32_t node,
 			  struct arb_state_in *in, const json_t *obj,
@@ -357,8 +451,11 @@ arb_service_procs_restore(struct arb_service_procs *ps, uint32_t node,
 	    arb_pidmap_get(&ps->groups, s->first.pid) != ARB_NONE)
 		return arb_state_fail(in, "%s: a process of two services",
 				      what);
-	r = 0;
-	if (first_is_main)
+	r = first_restored(ps, node);
+	if (r == -EEXIST)
+		return arb_state_fail(in, "%s: a process of two services",
+				      what);
+	if (r == 0 && first_is_main)
 		r = arb_pidmap_put(&ps->mains, s->first.pid, node);
 	if (r == 0 && main_is_main)
 		r = arb_pidmap_put(&ps->mains, s->main.pid, node);

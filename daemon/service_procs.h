@@ -18,9 +18,12 @@
 
 struct arb_service_procs {
 	struct arb_service_proc {
-		/* The process spawned, leader of its own session and group;
-		 * held until the next spawn, so the last SIGKILL reaches what
-		 * is left of its group, and nothing else. */
+		/* The process spawned, leader of its own session and group:
+		 * arbord's child, held by number while it runs (no
+		 * descriptor); at its reap by a pidfd taken of its zombie, but
+		 * only while its group outlives it, so the last SIGKILL
+		 * reaches what is left of the group, and nothing else; until
+		 * the group is empty or the next spawn. */
 		struct arb_pidfd first;
 		/* The process MAINPID= named; pid 0 while the first is the
 		 * main process. */
@@ -29,6 +32,15 @@ struct arb_service_procs {
 	uint32_t n;
 	struct arb_pidmap mains;  /* live main pid -> node */
 	struct arb_pidmap groups; /* first process's pid (its group) -> node */
+	/* first process's pid -> node while first holds it: not reaped yet,
+	 * or reaped with a pidfd of its group, which still has members */
+	struct arb_pidmap firsts;
+};
+
+/* What arb_service_procs_reaping() found of a zombie, for _reaped(). */
+struct arb_reaping {
+	uint32_t node; /* whose first process, or group, it is; or ARB_NONE */
+	bool first;    /* it is node's first process itself */
 };
 
 /* For n nodes. 0 or -ENOMEM. */
@@ -51,6 +63,23 @@ void arb_service_procs_forget(struct arb_service_procs *ps, uint32_t node);
  */
 int arb_service_procs_spawned(struct arb_service_procs *ps, uint32_t node,
 			      int pid);
+
+/*
+ * pid is a zombie child of arbord, about to be reaped. When it is a
+ * service's first process, a pidfd of it is taken now, so what is left of
+ * its group is reached by identity after the reap; when it is in the
+ * group of a first process reaped before, that group is noted. Call
+ * arb_service_procs_reaped() right after the reap.
+ */
+struct arb_reaping arb_service_procs_reaping(struct arb_service_procs *ps,
+					     int pid);
+
+/*
+ * The zombie r was found of is reaped. A first process is gone; its
+ * group's pidfd is closed at once when nobody is left in the group.
+ */
+void arb_service_procs_reaped(struct arb_service_procs *ps,
+			      const struct arb_reaping *r);
 
 /* The node whose main process is pid, or ARB_NONE. */
 uint32_t arb_service_procs_main_of(const struct arb_service_procs *ps,
@@ -114,8 +143,11 @@ int arb_service_procs_signal_main(const struct arb_service_procs *ps,
 
 /*
  * Across a re-exec: what node holds (its pidfds passed, json null when
- * nothing), and back into ps in the new image, where nothing is held for
- * node yet. 0, -EINVAL (in's error set) or -ENOMEM.
+ * nothing; a first process not reaped yet by number: the new image is the
+ * same process, its parent), and back into ps in the new image, where
+ * nothing is held for node yet. A pidfd an older image passed for a first
+ * process not reaped yet is closed (held by number), one of a group left
+ * empty too. 0, -EINVAL (in's error set) or -ENOMEM.
  */
 json_t *arb_service_procs_save(const struct arb_service_procs *ps,
 			       uint32_t node, struct arb_state_out *o);

@@ -20,6 +20,7 @@
 #include <ev.h>
 
 #include "clock.h"
+#include "loop.h"
 #include "systemd.h"
 
 /*
@@ -231,7 +232,7 @@ take_listen_fds(int n)
 static int
 start_timers(void)
 {
-	m.loop = ev_default_loop(EVFLAG_AUTO);
+	m.loop = arb_loop();
 	if (!m.loop) {
 		arb_manager_done();
 		return -ENOSYS;

@@ -30,9 +30,9 @@ struct arb_manager_passed {
  * LISTEN_PID/LISTEN_FDNAMES, and removes them all from the environment so
  * no service inherits them. Of the passed descriptors, the first listening
  * Unix stream socket is kept (close-on-exec) for arb_control_open(); the
- * others are closed. With a watchdog, arms a timer on libev's default loop
- * that answers it at half its interval. Call once, before any child is
- * spawned. 0, or -ENOMEM or -ENOSYS (no loop; nothing is kept then).
+ * others are closed. With a watchdog, arms a timer on arbord's loop
+ * (arb_loop) that answers it at half its interval. Call once, before any
+ * child is spawned. 0, or -ENOMEM or -ENOSYS (no loop; nothing is kept then).
  */
 int arb_manager_init(struct arb_manager_passed *ret);
 

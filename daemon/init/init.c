@@ -3,7 +3,7 @@
  * through ev_signal, the root's give-up action, and the final shutdown,
  * whose sequence shutdown.c decides and whose steps pid1.c carries out.
  * One logfmt line per step on stderr (the console, as the system's init).
- * No work in signal handlers, no waitpid (libev reaps), no polling: every
+ * No work in signal handlers, no waitpid (runtime.c reaps), no polling: every
  * wait is a deadline on one ev_timer.
  */
 #include <errno.h>

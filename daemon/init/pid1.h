@@ -84,7 +84,7 @@ void arb_pid1_boot(const struct arb_mode *m, struct arb_pid1_boot *ret);
 int arb_pid1_signal_all(const struct arb_mode *m, int signo);
 
 /*
- * Whether arbord has a child left, without reaping it (libev reaps). As
+ * Whether arbord has a child left, without reaping it (runtime.c reaps). As
  * PID 1 every process is a descendant, and orphans come to arbord: none
  * left means no process left.
  */

@@ -17,6 +17,7 @@ import pytest
 from conftest import SLEEPER, pid_alive, service, tree, wait_until
 from ctlclient import SUP, call, status
 from test_pid1 import _can_unshare, ctl, pidns  # noqa: F401 (a fixture)
+from test_reexec import reexec
 
 needs_pidns = pytest.mark.skipif(not _can_unshare(),
                                  reason="needs root and unshare --pid")
@@ -224,3 +225,104 @@ def test_kill_reaches_a_mainpid_that_is_not_a_group_leader(arbord):
         # Its group's leader is gone, so the fixture cannot find it.
         if pid_alive(main):
             os.kill(main, 9)
+
+
+def pidfds(pid):
+    """The pids arbord's pidfds name (fdinfo "Pid:"; -1: reaped)."""
+    held = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:[pidfd]":
+                continue
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                info = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
+            continue  # closed meanwhile
+        held.append(int(info["Pid"]))
+    return held
+
+
+@pytest.mark.parametrize("after_reexec", [False, True])
+def test_a_running_service_costs_no_pidfd(arbord, after_reexec):
+    """Issue 14: arbord held a pidfd of every running service's first
+    process (three descriptors a service, with its two log pipes). While
+    arbord has not reaped its child, the child's number and the group it
+    leads are its own: they are signalled by number, and no pidfd is
+    held; nor after a re-exec (the same process, still their parent)."""
+    n = 40
+    a = arbord(tree([service(f"s{i}", SLEEPER) for i in range(n)]))
+    for i in range(n):
+        a.wait_event("start", f"s{i}")
+    if after_reexec:
+        wait_until(lambda: a.socket.exists(), what="the control socket")
+        reexec(a)
+        a.wait_event("resumed")
+    fds = os.listdir(f"/proc/{a.proc.pid}/fd")
+    assert pidfds(a.proc.pid) == []
+    pipes = [fd for fd in fds if os.readlink(
+        f"/proc/{a.proc.pid}/fd/{fd}").startswith("pipe:")]
+    # Two log pipes a service (until merged streams), and arbord's own
+    # (its stdout and stderr, sockets, the loop's) whatever n is.
+    assert len(pipes) <= 2 * n + 4, len(pipes)
+    assert len(fds) <= 2 * n + 24, fds
+    # Signalled by number: a stop reaches every one of them.
+    pids = [a.pid_of(f"s{i}") for i in range(n)]
+    assert a.stop() == 0
+    assert not [p for p in pids if pid_alive(p)]
+
+
+@pytest.mark.parametrize("after_reexec", [False, True])
+def test_a_stop_reaches_a_group_whose_leader_is_gone(arbord, tmp_path,
+                                                      after_reexec):
+    """M1, M3: a service's first process hands over to a daemon
+    (MAINPID=) and exits, leaving a member of its group behind that
+    ignores SIGTERM. Held by number while it ran, the first process is
+    held by a pidfd of its zombie from its reap on, while its group has
+    anyone left: other processes are spawned and reaped meanwhile, and the
+    stop's SIGKILL still reaches the member, by identity; then the group is
+    empty and the pidfd is let go."""
+    member_file = tmp_path / "member.pid"
+    a = arbord(tree([
+        service("g", sh(f"trap '' TERM; sleep 1000 & echo $! > {member_file}; "
+                        "trap - TERM; setsid /bin/sleep 1000 & "
+                        "systemd-notify --ready MAINPID=$!; exit 0"),
+                ready='"notify"'),
+        service("churn", sh("exit 0"), restart='"transient"'),
+    ]))
+    a.wait_event("ready", "g")
+    wait_until(lambda: a.socket.exists(), what="the control socket")
+    launcher = a.pid_of("g")
+    member = int(wait_until(lambda: member_file.exists()
+                            and member_file.read_text().strip(),
+                            what="the member's pid"))
+    daemon = wait_until(lambda: node(a, "g").get("pid") != launcher
+                        and node(a, "g").get("pid"), what="MAINPID=")
+    try:
+        wait_until(lambda: not os.path.exists(f"/proc/{launcher}"),
+                   what="the launcher reaped")
+        assert os.getpgid(member) == launcher
+        # The daemon's own pidfd, and the group's of the reaped launcher.
+        wait_until(lambda: sorted(pidfds(a.proc.pid)) == sorted(
+            [daemon, -1]), what="a pidfd of the reaped launcher's group")
+        a.wait_event("exit", "churn")  # its start with the tree's
+        for i in range(30):
+            r = ctl(a.socket, "start", "churn")
+            assert r.returncode == 0, r.stderr
+            a.wait_event("exit", "churn", count=i + 2)
+        assert sorted(pidfds(a.proc.pid)) == sorted([daemon, -1])
+        if after_reexec:  # both passed to the new image
+            reexec(a)
+            a.wait_event("resumed")
+            assert sorted(pidfds(a.proc.pid)) == sorted([daemon, -1])
+        r = ctl(a.socket, "stop", "g")
+        assert r.returncode == 0, r.stderr
+        a.wait_event("stop", "g")
+        wait_until(lambda: not pid_alive(member), what="the member killed")
+        # Left: the daemon's own (reaped too), kept until the next spawn.
+        wait_until(lambda: pidfds(a.proc.pid) == [-1],
+                   what="the empty group's pidfd let go")
+        assert a.stop() == 0
+    finally:
+        for pid in (member, daemon):
+            if pid_alive(pid):
+                os.kill(pid, 9)

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -140,6 +141,46 @@ test_a_process_that_leads_no_group(void **state)
 	assert_int_equal(arb_pidfd_signal(&p, 0), -ESRCH);
 }
 
+/* Until the zombie stage, nothing is opened for a child held by number;
+ * a pidfd taken of its zombie reaches its group after the reap, and is
+ * dropped once the group is empty. */
+static void
+test_by_number_then_by_pidfd_from_the_zombie(void **state)
+{
+	struct arb_pidfd p;
+	siginfo_t si;
+	int leader, member;
+
+	start_group(&leader, &member);
+	arb_pidfd_init(&p);
+	arb_pidfd_hold_child(&p, leader);
+	assert_int_equal(p.fd, -1);
+	assert_int_equal(arb_pidfd_signal_group(&p, 0), 0);
+	assert_int_equal(kill(leader, SIGKILL), 0);
+	memset(&si, 0, sizeof(si));
+	assert_int_equal(waitid(P_PID, leader, &si, WEXITED | WNOWAIT), 0);
+	assert_int_equal(arb_pidfd_before_reap(&p), 0);
+	assert_true(p.fd >= 0);
+	(void)reap(leader);
+	arb_pidfd_reaped(&p);
+	assert_int_equal(arb_pidfd_signal(&p, 0), -ESRCH);
+	if (kernel_signals_groups_by_pidfd()) {
+		assert_int_equal(arb_pidfd_signal_group(&p, SIGTERM), 0);
+		assert_int_equal(WTERMSIG(reap(member)), SIGTERM);
+	} else {
+		assert_int_equal(arb_pidfd_signal_group(&p, 0), -ESRCH);
+		(void)kill(member, SIGKILL);
+		(void)reap(member);
+	}
+	assert_int_equal(arb_pidfd_signal_group(&p, 0), -ESRCH);
+	arb_pidfd_drop(&p);
+	assert_int_equal(p.fd, -1);
+	assert_int_equal(p.pid, leader); /* a name only */
+	assert_int_equal(arb_pidfd_signal_group(&p, 0), -ESRCH);
+	assert_int_equal(arb_pidfd_signal(&p, 0), -ESRCH);
+	arb_pidfd_release(&p);
+}
+
 int
 main(void)
 {
@@ -147,6 +188,7 @@ main(void)
 		cmocka_unit_test(test_a_group_is_reached_after_its_leader_is_reaped),
 		cmocka_unit_test(test_without_a_pidfd_a_number_serves_until_the_reap),
 		cmocka_unit_test(test_a_process_that_leads_no_group),
+		cmocka_unit_test(test_by_number_then_by_pidfd_from_the_zombie),
 	};
 
 	/* Orphaned members come to this test, which reaps them. */
