@@ -44,18 +44,10 @@ arb_fdlimit_check(const struct arb_spec *spec, struct arb_fdlimit *ret)
 	return arb_fdlimit_check_need(&need, ret);
 }
 
-/*
- * Until services' pidfds are gone (issue 14: a running child is to be
- * signalled by its pid), each running service holds one more descriptor
- * than the budget counts: the soft limit leaves room for it, within the
- * hard limit, which is checked against the budget alone.
- */
-#define PIDFDS_PER_SERVICE 1
-
 static uint64_t
 soft_wanted(const struct arb_fdlimit *f, bool with_room)
 {
-	uint64_t want = f->need.total + PIDFDS_PER_SERVICE * f->need.services;
+	uint64_t want = f->need.total;
 
 	if (with_room)
 		want += f->need.total - ARB_FD_RESERVE;

@@ -3,7 +3,7 @@
  * manager link (systemd.c). Not libev's default loop: that one starts a
  * SIGCHLD watcher of libev's own that reaps every child (waitpid(-1))
  * before arbord could look at it, and arbord must see a service's first
- * process as a zombie, to take its pidfd only then (runtime.c's reaper).
+ * process as a zombie, to take its pidfd only then (reaper.h).
  */
 #ifndef ARB_LOOP_H
 #define ARB_LOOP_H

@@ -1,10 +1,10 @@
 /*
  * runtime.c - the imperative shell: libev watchers in, core events out.
  *
- * The core decides; this file only does. Its reaper (SIGCHLD, through
- * ev_signal) looks at each zombie before reaping it and turns every reaped
- * process into ARB_EV_EXITED (looked up by pid in O(1)); one ev_timer per
- * node carries stop deadlines; ev_signal delivers SIGTERM, SIGINT and
+ * The core decides; this file only does. Its reaper (reaper.h) finds each
+ * child that ended by its pid, and this file looks at the zombie before
+ * reaping it and turns it into ARB_EV_EXITED (looked up by pid in O(1));
+ * one ev_timer per node carries stop deadlines; ev_signal delivers SIGTERM, SIGINT and
  * SIGHUP. Results of actions (a spawn's pid or errno) are queued and fed
  * back in order, so the core sees one event at a time. No reaping but the
  * reaper's, no work in signal handlers, no periodic wake-up.
@@ -47,6 +47,7 @@
 #include "core/tree_state.h"
 #include "living.h"
 #include "protocol.h"
+#include "reaper.h"
 #include "reexec.h"
 #include "runtime_internal.h"
 #include "runtime_state.h"
@@ -881,29 +882,11 @@ reap(struct runtime *rt, int pid)
 	return true;
 }
 
-/*
- * SIGCHLD: every child that ended, reaped one by one, each looked at as a
- * zombie first (waitid WNOWAIT); libev's own reaper, which waits for any
- * child at once, is not in arbord's loop (loop.h). At the default
- * priority: a notify message or a status pipe read in the same wake-up
- * comes before the death of its sender.
- */
-static void
-on_sigchld(struct ev_loop *loop, ev_signal *w, int revents)
+/* The reaper found pid ended (reaper.h). */
+static bool
+reap_child(void *ctx, int pid)
 {
-	struct runtime *rt = w->data;
-	siginfo_t si;
-
-	(void)loop;
-	(void)revents;
-	for (;;) {
-		memset(&si, 0, sizeof(si));
-		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
-		    si.si_pid <= 0)
-			return; /* none left (ECHILD), or none ended yet */
-		if (!reap(rt, si.si_pid))
-			return;
-	}
+	return reap(ctx, pid);
 }
 
 /*
@@ -1603,7 +1586,7 @@ runtime_done(struct runtime *rt)
 	/* Before the control socket: what is left reaches its followers. */
 	arb_logs_free(rt->logs);
 	if (rt->loop) {
-		ev_signal_stop(rt->loop, &rt->sig_chld);
+		arb_reaper_stop(&rt->reaper, rt->loop);
 		ev_idle_stop(rt->loop, &rt->failed_idle);
 		ev_timer_stop(rt->loop, &rt->lost_timer);
 		ev_timer_stop(rt->loop, &rt->trim_timer);
@@ -1640,6 +1623,7 @@ runtime_init(struct runtime *rt, struct arb_spec *spec,
 		.reload = sys_reload,
 	};
 	uint32_t n = spec->nnodes;
+	int r;
 
 	rt->spec = spec;
 	rt->mode = mode;
@@ -1677,9 +1661,9 @@ runtime_init(struct runtime *rt, struct arb_spec *spec,
 	rt->trim_timer.data = rt;
 	ev_prepare_init(&rt->exits_prepare, on_exits_prepare);
 	rt->exits_prepare.data = rt;
-	ev_signal_init(&rt->sig_chld, on_sigchld, SIGCHLD);
-	rt->sig_chld.data = rt;
-	ev_signal_start(rt->loop, &rt->sig_chld);
+	r = arb_reaper_start(&rt->reaper, rt->loop, reap_child, rt);
+	if (r < 0)
+		return r;
 	if (mode->pid1)
 		return arb_system_new(&rt->system, rt->loop, mode, spec,
 				      &sys_hooks, rt);
@@ -1742,14 +1726,18 @@ raise_nofile(const struct arb_spec *spec, struct arb_spawner *sp,
 	(void)arb_fdlimit_raise(spec, sp, with_room, &f);
 }
 
-/* A mask inherited from our parent would hide SIGTERM from the loop. */
+/*
+ * A mask inherited from our parent would hide SIGTERM from the loop. But
+ * SIGCHLD: the reaper reads it from its signalfd.
+ */
 static void
 unblock_signals(void)
 {
-	sigset_t none;
+	sigset_t chld;
 
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_SETMASK, &chld, NULL);
 }
 
 static const struct arb_control_hooks control_hooks = {
@@ -1918,7 +1906,7 @@ resume(struct runtime *rt, const struct arb_runtime_args *a)
 	arb_jarena_end(false);
 	say_resumed(rt, &info, caller);
 	arb_manager_reloaded();
-	ev_feed_signal_event(rt->loop, SIGCHLD);
+	arb_reaper_sweep(&rt->reaper, rt->loop);
 	return 0;
 }
 

@@ -20,6 +20,7 @@
 #include "init/init.h"
 #include "logs/capture.h"
 #include "notify.h"
+#include "reaper.h"
 #include "service_procs.h"
 #include "spawn.h"
 
@@ -70,7 +71,7 @@ struct runtime {
 	struct arb_spawner spawner;
 	struct arb_control *control;
 	struct arb_logs *logs;
-	ev_signal sig_chld; /* the reaper: libev's is not in arb_loop() */
+	struct arb_reaper reaper; /* libev's is not in arb_loop() */
 	ev_signal sig_term, sig_int, sig_hup;
 	int devnull;
 	int exit_code;

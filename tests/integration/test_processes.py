@@ -223,3 +223,22 @@ def test_the_longest_paths_fit_in_events(arbord):
     assert int(a.wait_event("start", path)["pid"]) > 0
     assert a.stop() == 0
     assert a.find("stop", path)
+
+
+def test_deaths_at_once_are_all_seen(arbord):
+    """SIGCHLDs of deaths that come together coalesce into one: the reaper
+    still finds every dead service (reaper.h's sweep) and each is
+    restarted, with no death reported twice."""
+    n = 60
+    a = arbord(tree([service(f"s{i}", SLEEPER) for i in range(n)],
+                    intensity=1000))
+    for i in range(n):
+        a.wait_event("start", f"s{i}")
+    pids = [a.pid_of(f"s{i}") for i in range(n)]
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    for i in range(n):
+        a.wait_event("start", f"s{i}", count=2)
+    exits = a.find("exit")
+    assert sorted(int(e["pid"]) for e in exits) == sorted(pids)
+    assert not any(pid_alive(p) for p in pids)
