@@ -157,6 +157,7 @@ class Bench:
         self.sock = os.path.join(self.tmp, "arbor.sock")
         self.proc = None
         self.service_pids = []
+        self.cpu = {}  # arborctl's CPU ms a run, by its arguments
 
     # -- arbord --
 
@@ -240,18 +241,23 @@ class Bench:
     # -- measures --
 
     def _time_arborctl(self, *args, as_json=True):
+        args = (*(["--json"] if as_json else []), *args)
+        return self._time_arborctl_argv(*args)
+
+    def _time_arborctl_argv(self, *args):
         """Wall times in ms of `arborctl status [--json] ARGS`, whole
         process, over args.runs runs after one warm-up (page cache, first
         connection); the warm-up's output is returned to be checked."""
         a = self.args
-        argv = [a.arborctl, "--socket", self.sock, "status",
-                *(["--json"] if as_json else []), *args]
+        argv = [a.arborctl, "--socket", self.sock, "status", *args]
         times, first = [], None
         for i in range(a.runs + 1):
+            ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter_ns()
             r = subprocess.run(argv, stdin=subprocess.DEVNULL,
                                capture_output=True, timeout=a.timeout)
             dt = time.perf_counter_ns() - t0
+            ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             if r.returncode != 0:
                 raise BenchError(f"arborctl exited {r.returncode}: "
                                  + r.stderr.decode(errors="replace")[-300:])
@@ -259,6 +265,11 @@ class Bench:
                 first = r.stdout
             else:
                 times.append(dt / 1e6)
+                # Its CPU time, user and system: what load on the other
+                # engineers' side of the machine changes least.
+                self.cpu.setdefault(args, []).append(
+                    (ru1.ru_utime - ru0.ru_utime + ru1.ru_stime
+                     - ru0.ru_stime) * 1e3)
         return times, first
 
     def arborctl(self):
@@ -335,6 +346,7 @@ def measure(args, n):
                 res["text"] = bench.arborctl_text()
                 res["sub"] = bench.arborctl_subtree()
                 res["floor"] += bench.arborctl_floor()
+                res["cpu"] = bench.cpu
             except (BenchError, subprocess.SubprocessError, OSError,
                     ValueError, KeyError) as e:
                 errors.append(f"arborctl: {e}")
@@ -374,6 +386,10 @@ def report(args, res, sanitized):
             v = res[key]
             print(f"  {what}: p50 {p50(v):.2f} ms, "
                   f"p90 {percentile(v, 90):.2f} ms")
+    for argv, v in sorted(res.get("cpu", {}).items(),
+                          key=lambda kv: -p50(kv[1])):
+        print(f"  {' '.join(('arborctl status',) + argv)}: CPU (user+system) "
+              f"p50 {p50(v):.2f} ms")
     if res.get("rt"):
         times, per_stat, per_sched, size, tick_ms = res["rt"]
         print(f"  Status round trip, one connection, {len(times)} calls "
@@ -396,6 +412,12 @@ def report_fit(results):
                           ("text", "arborctl status")):
             if res.get(key):
                 out[what] = (p50(res[key]) - floor, p50(res[key]))
+        cpu = res.get("cpu", {})
+        one = p50(cpu.get(("--json", service_name(res["n"] - 1)), []))
+        for argv, what in ((("--json",), "arborctl status --json CPU"),
+                           ((), "arborctl status CPU")):
+            if cpu.get(argv) and one is not None:
+                out[what] = (p50(cpu[argv]) - one, p50(cpu[argv]))
         if res.get("sub"):
             out["arborctl status --json sub (ms, not per 1000)"] = None
         if res.get("rt"):
