@@ -13,9 +13,7 @@
  * It never writes to a socket; socket.c does.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,13 +73,23 @@ put_bytes(struct out *o, const char *s, size_t n)
 /* A literal: punctuation and keys, as `,"pid":`. */
 #define PUT_LITERAL(o, lit) put_bytes((o), (lit), sizeof(lit) - 1)
 
+/* In decimal, as jansson writes an integer; snprintf was a tenth of a
+ * Status. */
 static void
 put_int(struct out *o, int64_t v)
 {
 	char num[24];
-	int n = snprintf(num, sizeof(num), "%" PRId64, v);
+	char *p = num + sizeof(num);
+	/* Negative through unsigned, so that INT64_MIN has its digits. */
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
 
-	put_bytes(o, num, (size_t)n);
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	if (v < 0)
+		*--p = '-';
+	put_bytes(o, p, (size_t)(num + sizeof(num) - p));
 }
 
 /*
