@@ -175,6 +175,12 @@ tests/bench/spec_json_bench: tests/bench/spec_json_bench.c $(SPEC_JSON_TEST_OBJS
 		$(SPEC_JSON_TEST_OBJS) $(LDFLAGS) \
 		$(call pc_libs,libconfig,-lconfig) $(JANSSON_LIBS)
 
+# arborctl's decoding and drawing of a Status of 10000 rows, without arbord
+# (not run by `make bench`: tests/bench/render_bench [services | FILE]).
+tests/bench/render_bench: tests/bench/render_bench.c ctl/render.o common/wire.o
+	$(CC) $(CPPFLAGS) -Ictl $(ALL_CFLAGS) -o $@ $< ctl/render.o \
+		common/wire.o $(LDFLAGS) $(JANSSON_LIBS)
+
 tests/unit/test_shutdown: tests/unit/test_shutdown.c daemon/core/shutdown.o
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/core/shutdown.o \
 		$(LDFLAGS) $(CMOCKA_LIBS)
@@ -423,7 +429,7 @@ clean:
 	rm -f daemon/*.o daemon/*/*.o common/*.o ctl/*.o daemon/arbord ctl/arborctl \
 		$(UNIT_TESTS) $(FLAGS_STAMP) tests/fuzz/config_fuzz \
 		tests/fuzz/wire_fuzz tests/fuzz/notify_fuzz tests/fuzz/state_fuzz \
-		tests/bench/spec_json_bench \
+		tests/bench/spec_json_bench tests/bench/render_bench \
 		$(HELPERS) \
 		$(FAULTS_ARBORD) $(FAULTS_OBJ) \
 		$(BOOT_STAMP)

@@ -239,18 +239,88 @@ pad(FILE *f, size_t n)
 		fputc(' ', f);
 }
 
+/*
+ * One line of the tree, built in memory so it ends without trailing blanks;
+ * one buffer serves every row. Writing a large tree a character at a time
+ * through a memstream per row was half of rendering it.
+ */
+struct line {
+	char *buf;
+	size_t len, size;
+	bool failed; /* out of memory: the line is cut short */
+};
+
+static bool
+line_reserve(struct line *l, size_t more)
+{
+	size_t size = l->size ? l->size : 256;
+	char *buf;
+
+	if (l->failed)
+		return false;
+	if (l->len + more <= l->size)
+		return true;
+	while (size < l->len + more)
+		size *= 2;
+	buf = realloc(l->buf, size);
+	if (!buf) {
+		l->failed = true;
+		return false;
+	}
+	l->buf = buf;
+	l->size = size;
+	return true;
+}
+
+static void
+line_put(struct line *l, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!line_reserve(l, n))
+		return;
+	memcpy(l->buf + l->len, s, n);
+	l->len += n;
+}
+
+static void
+line_pad(struct line *l, size_t n)
+{
+	if (!line_reserve(l, n))
+		return;
+	memset(l->buf + l->len, ' ', n);
+	l->len += n;
+}
+
+/* s with control characters as '?', as arb_render_safe writes it. */
+static void
+line_put_safe(struct line *l, const char *s)
+{
+	if (!line_reserve(l, strlen(s)))
+		return;
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		/* C1 controls (U+0080-U+009F: CSI is one) in UTF-8. */
+		if (c[0] == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f) {
+			l->buf[l->len++] = '?';
+			c++;
+			continue;
+		}
+		l->buf[l->len++] = *c < 0x20 || *c == 0x7f ? '?' : (char)*c;
+	}
+}
+
 /* s, coloured when color is set, then spaces up to width and a gap. */
 static void
-put_cell(FILE *f, const char *s, const char *color, size_t width)
+put_cell(struct line *l, const char *s, const char *color, size_t width)
 {
 	size_t n = strlen(s);
 
 	if (color)
-		fputs(color, f);
-	arb_render_safe(f, s);
+		line_put(l, color);
+	line_put_safe(l, s);
 	if (color)
-		fputs(C_RESET, f);
-	pad(f, (width > n ? width - n : 0) + 2);
+		line_put(l, C_RESET);
+	line_pad(l, (width > n ? width - n : 0) + 2);
 }
 
 /*
@@ -276,47 +346,37 @@ mark_last(struct row *rows, size_t n, int max_depth)
 	return 0;
 }
 
-/*
- * Writes one row after its tree glyphs, columns padded to width[]; built
- * in memory first so the line ends without trailing blanks.
- */
+/* Writes one row after its tree glyphs, columns padded to width[]. */
 static int
 draw_row(FILE *out, const struct arb_render *r, const struct row *w,
-	 const bool *anc_last, const size_t *width)
+	 const bool *anc_last, const size_t *width, struct line *l)
 {
 	static const char *const utf8[] = {"\u251c\u2500 ", "\u2514\u2500 ",
 					   "\u2502  ", "   "};
 	static const char *const ascii[] = {"|- ", "`- ", "|  ", "   "};
 	const char *const *g = r->utf8 ? utf8 : ascii;
-	char *line = NULL;
-	size_t len = 0;
-	FILE *f;
 
-	f = open_memstream(&line, &len);
-	if (!f)
-		return -ENOMEM;
+	l->len = 0;
 	for (int k = 1; k < w->depth; k++)
-		fputs(g[anc_last[k] ? 3 : 2], f);
+		line_put(l, g[anc_last[k] ? 3 : 2]);
 	if (w->depth > 0)
-		fputs(g[w->last ? 1 : 0], f);
-	put_cell(f, w->name, NULL, width[0] - 3 * (size_t)w->depth);
-	put_cell(f, w->kind, NULL, width[1]);
-	put_cell(f, w->state, r->color ? w->color : NULL, width[2]);
-	put_cell(f, w->pid, NULL, width[3]);
-	pad(f, width[4] - strlen(w->uptime)); /* durations align right */
-	put_cell(f, w->uptime, NULL, 0);
-	put_cell(f, w->restarts, NULL, width[5]);
-	put_cell(f, w->last_exit, NULL, 0);
-	put_cell(f, w->note, NULL, 0);
-	if (fclose(f) != 0) {
-		free(line);
+		line_put(l, g[w->last ? 1 : 0]);
+	put_cell(l, w->name, NULL, width[0] - 3 * (size_t)w->depth);
+	put_cell(l, w->kind, NULL, width[1]);
+	put_cell(l, w->state, r->color ? w->color : NULL, width[2]);
+	put_cell(l, w->pid, NULL, width[3]);
+	line_pad(l, width[4] - strlen(w->uptime)); /* durations align right */
+	put_cell(l, w->uptime, NULL, 0);
+	put_cell(l, w->restarts, NULL, width[5]);
+	put_cell(l, w->last_exit, NULL, 0);
+	put_cell(l, w->note, NULL, 0);
+	if (l->failed)
 		return -ENOMEM;
-	}
-	while (len > 0 && line[len - 1] == ' ')
-		len--;
-	fwrite(line, 1, len, out);
-	fputc('\n', out);
-	free(line);
+	while (l->len > 0 && l->buf[l->len - 1] == ' ')
+		l->len--;
+	/* The last cell's gap of two blanks was trimmed: room for this. */
+	l->buf[l->len++] = '\n';
+	fwrite(l->buf, 1, l->len, out);
 	return 0;
 }
 
@@ -332,6 +392,7 @@ arb_render_tree(FILE *out, const struct arb_render *r, json_t *nodes)
 	size_t n = json_array_size(nodes), width[6] = {0};
 	struct row *rows;
 	bool *anc_last = NULL;
+	struct line line = {0};
 	int base = 0, max_depth = 0, rc = 0;
 
 	rows = calloc(n ? n : 1, sizeof(*rows));
@@ -368,8 +429,9 @@ arb_render_tree(FILE *out, const struct arb_render *r, json_t *nodes)
 		goto fail;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		anc_last[rows[i].depth] = rows[i].last;
-		rc = draw_row(out, r, &rows[i], anc_last, width);
+		rc = draw_row(out, r, &rows[i], anc_last, width, &line);
 	}
+	free(line.buf);
 	free(anc_last);
 	free(rows);
 	return rc;

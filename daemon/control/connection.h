@@ -105,6 +105,12 @@ struct arb_control *control_new(struct ev_loop *loop,
 
 /* Queues a reply (parameters borrowed, NULL for {}) unless oneway. */
 void conn_reply(struct conn *c, json_t *parameters, bool continues);
+/*
+ * Queues a reply message encoded by the caller (encoded: its encoder's 0
+ * or -errno, which closes the connection), taking ownership of the heap
+ * buffer buf of len bytes with its NUL, unless oneway.
+ */
+void conn_reply_encoded(struct conn *c, int encoded, char *buf, size_t len);
 void conn_error(struct conn *c, const char *name, json_t *parameters);
 /* An error whose parameters are one string field. */
 void conn_error_str(struct conn *c, const char *name, const char *key,

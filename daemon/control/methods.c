@@ -16,7 +16,7 @@
 #include "connection.h"
 #include "logs/event_log.h"
 #include "interface.h"
-#include "jarena.h"
+#include "status_reply.h"
 #include "signames.h"
 
 /* ---- paths ------------------------------------------------------------- */
@@ -199,146 +199,20 @@ methods_node_param(struct conn *c, json_t *params, const char *key,
 
 /* ---- Status ----------------------------------------------------------------- */
 
-static json_t *
-exit_json(const struct arb_spec_node *n, const struct arb_node_view *v)
-{
-	json_t *e = json_object();
-	const char *sig;
-
-	if (!e)
-		return NULL;
-	if (n->kind == ARB_NODE_SERVICE) {
-		json_object_set_new_nocheck(e, "pid", json_integer(v->exit_pid));
-		if (v->exit_signo == 0) {
-			json_object_set_new_nocheck(e, "code",
-					    json_integer(v->exit_code));
-		} else {
-			sig = arb_signal_name(v->exit_signo);
-			json_object_set_new_nocheck(e, "signal",
-					    sig ? json_string_nocheck(sig)
-						: json_integer(v->exit_signo));
-		}
-	}
-	json_object_set_new_nocheck(e, "reason",
-			    json_string_nocheck(arb_reason_name(v->exit_reason)));
-	return e;
-}
-
-/* What a running service said about itself (notify protocol). */
-static void
-note_json(json_t *o, const struct arb_service_note *note)
-{
-	if (note->status)
-		json_object_set_new_nocheck(o, "status", arb_wire_text(note->status));
-	if (note->errno_value >= 0) {
-		json_object_set_new_nocheck(o, "errno", json_integer(note->errno_value));
-		json_object_set_new_nocheck(o, "error",
-				    arb_wire_text(strerror(note->errno_value)));
-	}
-	if (note->reloading)
-		json_object_set_new_nocheck(o, "reloading", json_true());
-	if (note->stopping)
-		json_object_set_new_nocheck(o, "stopping", json_true());
-}
-
-/*
- * Keys and values here are ASCII by construction (names are checked by the
- * config loader, the rest come from our tables): the _nocheck variants
- * skip jansson's UTF-8 validation, a good part of a large Status.
- */
-static json_t *
-node_json(const struct arb_control *ctl, uint32_t i, int64_t now)
-{
-	const struct arb_spec_node *n = &ctl->spec->nodes[i];
-	struct arb_node_view v;
-	json_t *o = json_object();
-
-	if (!o)
-		return NULL;
-	arb_tree_view(ctl->tree, i, &v);
-	json_object_set_new_nocheck(o, "path", json_string_nocheck(n->path));
-	json_object_set_new_nocheck(o, "kind", json_string_nocheck(arb_node_kind_name(n->kind)));
-	if (n->kind == ARB_NODE_SUPERVISOR)
-		json_object_set_new_nocheck(o, "strategy",
-				    json_string_nocheck(arb_strategy_name(n->strategy)));
-	if (n->dynamic)
-		json_object_set_new_nocheck(o, "dynamic", json_true());
-	if (n->kind == ARB_NODE_SUPERVISOR &&
-	    n->strategy == ARB_SIMPLE_ONE_FOR_ONE) {
-		json_object_set_new_nocheck(o, "pool", json_true());
-		json_object_set_new_nocheck(o, "instances",
-					    json_integer(n->nchildren));
-		if (n->max_children > 0)
-			json_object_set_new_nocheck(o, "max_children",
-					json_integer(n->max_children));
-	}
-	json_object_set_new_nocheck(o, "restart",
-			    json_string_nocheck(arb_restart_name(n->restart)));
-	json_object_set_new_nocheck(o, "state",
-			    json_string_nocheck(v.present ? arb_child_state_name(v.state)
-						  : "gone"));
-	if (v.pid > 0)
-		json_object_set_new_nocheck(o, "pid", json_integer(v.pid));
-	json_object_set_new_nocheck(o, "since_ms",
-			    json_integer(now > v.since_ms ? now - v.since_ms : 0));
-	json_object_set_new_nocheck(o, "restarts", json_integer(v.restarts));
-	if (v.exited)
-		json_object_set_new_nocheck(o, "last_exit", exit_json(n, &v));
-	/* Started means ready (M6). */
-	json_object_set_new_nocheck(o, "ready", json_boolean(v.state == ARB_CHILD_UP));
-	if (v.ready_wait)
-		json_object_set_new_nocheck(o, "waiting", json_string_nocheck("ready"));
-	if (v.restart_at_ms > 0)
-		json_object_set_new_nocheck(o, "restart_in_ms",
-				    json_integer(v.restart_at_ms > now ? v.restart_at_ms - now : 0));
-	if (n->kind == ARB_NODE_SERVICE && v.pid > 0)
-		note_json(o, ctl->hooks.note(ctl->ctx, i));
-	return o;
-}
-
-/*
- * Appends node and its subtree, depth first in start order: the children
- * arrays, since a living tree's indices are in no order. The depth is
- * bounded by ARB_DEPTH_MAX.
- */
-static int
-add_subtree(const struct arb_control *ctl, json_t *nodes, uint32_t top,
-	    int64_t now)
-{
-	const struct arb_spec_node *n = &ctl->spec->nodes[top];
-
-	if (json_array_append_new(nodes, node_json(ctl, top, now)) < 0)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < n->nchildren; i++)
-		if (add_subtree(ctl, nodes, n->children[i], now) < 0)
-			return -ENOMEM;
-	return 0;
-}
-
 static void
 method_status(struct conn *c, json_t *params)
 {
 	const char *path;
 	uint32_t node = methods_path_param(c, params, true, &path);
-	json_t *nodes, *reply;
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
 
 	if (node == ARB_NONE)
 		return;
-	/* conn_reply copies the encoded reply out of the arena. */
-	arb_jarena_begin();
-	nodes = json_array();
-	reply = json_object();
-	if (!nodes || !reply ||
-	    add_subtree(c->ctl, nodes, node, arb_monotonic_ms()) < 0) {
-		c->closing = true;
-	} else {
-		json_object_set_new(reply, "nodes", nodes);
-		nodes = NULL;
-		conn_reply(c, reply, false);
-	}
-	json_decref(nodes);
-	json_decref(reply);
-	arb_jarena_end(true);
+	r = arb_status_reply_encode(c->ctl, node, arb_monotonic_ms(), &buf,
+				    &len);
+	conn_reply_encoded(c, r, buf, len);
 }
 
 /* ---- requests that change the tree -------------------------------------- */

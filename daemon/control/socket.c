@@ -117,6 +117,16 @@ conn_reply(struct conn *c, json_t *parameters, bool continues)
 }
 
 void
+conn_reply_encoded(struct conn *c, int encoded, char *buf, size_t len)
+{
+	if (c->oneway) {
+		free(buf);
+		return;
+	}
+	conn_queue(c, encoded, buf, len);
+}
+
+void
 conn_error(struct conn *c, const char *name, json_t *parameters)
 {
 	char *buf = NULL;
