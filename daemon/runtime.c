@@ -95,6 +95,10 @@ fifo_pop(struct event_fifo *f)
 
 	f->head = (f->head + 1) % f->cap;
 	f->len--;
+	/* Empty: the next events go at the front again, so the queue only
+	 * ever touches as many pages as it has held events at once. */
+	if (f->len == 0)
+		f->head = 0;
 	return ev;
 }
 
@@ -1415,7 +1419,9 @@ fifo_reserve(struct event_fifo *f, uint32_t cap)
 
 	if (f->cap >= cap)
 		return 0;
-	v = calloc(cap, sizeof(*v));
+	/* Not cleared: a slot is written before it is read, and the room
+	 * reserved for every node at once stays untouched until it is used. */
+	v = malloc(cap * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < f->len; i++)

@@ -347,7 +347,8 @@ spec_new_slot(struct arb_spec *s)
 
 			if (!nodes)
 				return ARB_NONE;
-			memset(nodes + s->cap, 0, s->cap * sizeof(*nodes));
+			/* The new room is left untouched (its pages unmapped
+			 * until used): a slot is cleared when it is taken. */
 			s->nodes = nodes;
 			s->cap *= 2;
 		}

@@ -152,6 +152,9 @@ struct arb_tree {
 	struct arb_spec *spec;
 	struct node *nodes;
 	uint32_t nnodes, ncap;
+	/* Slots below this have been cleared once; those above it (room the
+	 * array doubled into) are untouched, and their pages unmapped. */
+	uint32_t ncleared;
 	/* The spec's generation last read: its shape and supervisors' flags. */
 	uint64_t generation;
 	const struct arb_spec_node *spec_base; /* spec->nodes when last read */
