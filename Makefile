@@ -227,17 +227,11 @@ tests/unit/test_oracle: tests/unit/test_oracle.c tests/unit/scenario.h \
 HELPERS := tests/integration/helpers/listen_echo \
 	tests/integration/helpers/fewslots.so \
 	tests/integration/helpers/forkmask.so \
-	tests/bench/malloc_count.so \
-	tests/bench/stamp
+	tests/bench/malloc_count.so
 # Counts arbord's heap calls: the benchmarks' and test_pools' memory checks.
 tests/bench/malloc_count.so: tests/bench/malloc_count.c
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -Wno-missing-prototypes $(CFLAGS) \
 		-shared -fPIC -o $@ $<
-# Stamps CLOCK_MONOTONIC at the start of its main: the benchmarks' and
-# test_control's service that says when it began.
-tests/bench/stamp: tests/bench/stamp.c
-	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -Wno-missing-prototypes $(CFLAGS) \
-		-o $@ $<
 tests/integration/helpers/fewslots.so: tests/integration/helpers/fewslots.c
 	$(CC) -std=c11 $(WARN) -Wno-missing-prototypes $(CFLAGS) -shared -fPIC \
 		-o $@ $< -ldl
