@@ -690,13 +690,16 @@ do_spawn(struct runtime *rt, uint32_t node)
 
 	if (r == 0 && n->ready == ARB_READY_FD) {
 		step = "readiness pipe";
-		r = arb_ready_pipe_open(&rn->ready_pipe, rt->loop);
-		io.ready_fd = rn->ready_pipe.write_fd;
+		r = rt_ready_pipe(rn);
+		if (r == 0)
+			r = arb_ready_pipe_open(rn->ready_pipe, rt->loop);
+		if (r == 0)
+			io.ready_fd = rn->ready_pipe->write_fd;
 	}
 	if (r == 0)
 		r = arb_spawn_service(&rt->spawner, n, env, &io, &rn->start,
 				      &step);
-	arb_ready_pipe_spawned(&rn->ready_pipe);
+	arb_ready_pipe_spawned(rn->ready_pipe);
 	arb_logs_pipes_given(rt->logs, node);
 	pid = r == 0 ? rn->start.pid : 0;
 	if (r == 0) {
@@ -818,7 +821,7 @@ main_died(struct runtime *rt, uint32_t node, int pid, int code, int signo)
 			       .code = code, .signo = signo};
 
 	arb_service_procs_main_died(&rt->procs, node, pid);
-	arb_ready_pipe_close(&r->ready_pipe, rt->loop);
+	arb_ready_pipe_close(r->ready_pipe, rt->loop);
 	main_watch_stop(rt, r);
 	/* Its last words come before its death. */
 	arb_logs_exited(rt->logs, node);
@@ -1020,6 +1023,14 @@ on_ready_line(struct arb_ready_pipe *p)
 
 	settle_start(r->rt, r->index);
 	feed_node(r->rt, ARB_EV_READY, r->index, 0);
+}
+
+int
+rt_ready_pipe(struct rt_node *r)
+{
+	if (!r->ready_pipe)
+		r->ready_pipe = arb_ready_pipe_new(on_ready_line, r);
+	return r->ready_pipe ? 0 : -ENOMEM;
 }
 
 static const struct arb_service_note *
@@ -1377,7 +1388,7 @@ node_init(struct runtime *rt, struct rt_node *r, uint32_t i)
 	/* An exec is seen before what the new program does. */
 	ev_set_priority(&r->start_watch, EV_MAXPRI);
 	r->start_watch.data = r;
-	arb_ready_pipe_init(&r->ready_pipe, on_ready_line, r);
+	r->ready_pipe = NULL;
 }
 
 /* What the shell holds for node: its watchers, start, sockets, notes. */
@@ -1389,7 +1400,8 @@ node_release(struct runtime *rt, uint32_t i)
 	ev_timer_stop(rt->loop, &r->timer);
 	ev_io_stop(rt->loop, &r->start_watch);
 	arb_start_abandon(&rt->spawner, &r->start);
-	arb_ready_pipe_close(&r->ready_pipe, rt->loop);
+	arb_ready_pipe_free(r->ready_pipe, rt->loop);
+	r->ready_pipe = NULL;
 	main_watch_stop(rt, r);
 	note_clear(&r->note);
 	if (r->env != rt->plain_env)
