@@ -188,6 +188,8 @@ struct arb_log_spec {
 	unsigned given;     /* enum arb_log_key bits */
 };
 
+/* The spec holds one per service: fields are grouped by meaning, and
+ * within a group placed so that the node has as few holes as it can. */
 struct arb_spec_node {
 	char *name;   /* "app"; the root's is "/" */
 	char *path;   /* "web/app"; the root's is "/" */
@@ -205,8 +207,8 @@ struct arb_spec_node {
 	/* Supervisor only. children[] holds node indices in start order. */
 	enum arb_strategy strategy;
 	uint32_t intensity;
-	int64_t period_ms;
 	enum arb_auto_shutdown auto_shutdown;
+	int64_t period_ms;
 	uint32_t *children;
 	uint32_t nchildren, children_cap;
 	/* Many children: their names hashed to their indices (spec.c's
@@ -215,11 +217,11 @@ struct arb_spec_node {
 	uint32_t child_index_cap; /* a power of two, or 0 */
 
 	/* Service only. */
+	int stop_signal;
 	char *exec_path;   /* resolved absolute path of argv[0]'s program */
 	char **argv;       /* NULL-terminated */
 	char **env;        /* NULL-terminated KEY=value overrides, may be empty */
 	char *cwd;         /* NULL: arbord's own */
-	int stop_signal;
 	int64_t stop_timeout_ms; /* 0: kill at once; ARB_INFINITY_MS: wait */
 	uint8_t normal_exit[32]; /* bitmap of exit codes that count as normal */
 
@@ -238,16 +240,16 @@ struct arb_spec_node {
 	/* Execution context, resolved when the configuration is loaded. */
 	bool set_ids;         /* user or group given: change identity */
 	uint32_t uid, gid;    /* the identity to run as (arbord's when !set_ids) */
-	uint32_t *groups;     /* supplementary groups (initgroups) */
 	uint32_t ngroups;
+	uint32_t *groups;     /* supplementary groups (initgroups) */
 	char *user_name;      /* USER and LOGNAME of the clean environment */
 	char *home;           /* HOME */
 	char *shell;          /* SHELL */
 	int umask;            /* -1: arbord's */
 	bool set_nice;
 	int nice;
-	struct arb_rlimit *rlimits;
 	uint32_t nrlimits;
+	struct arb_rlimit *rlimits;
 	bool no_new_privileges;
 	bool inherit_env;     /* start from arbord's environment, not a clean one */
 
