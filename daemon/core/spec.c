@@ -250,9 +250,7 @@ spec_node_free_keys(struct arb_spec_node *n)
 	arb_free(n->cwd);
 	arb_spec_strv_free(n->listen);
 	arb_free(n->groups);
-	arb_free(n->user_name);
-	arb_free(n->home);
-	arb_free(n->shell);
+	arb_free(n->account);
 	arb_free(n->rlimits);
 	arb_free(n->log.file);
 }
@@ -320,6 +318,42 @@ spec_join_path(const char *parent, const char *name)
 	}
 	memcpy(path + plen, name, nlen + 1);
 	return path;
+}
+
+/* Copies s (when not NULL) to *p and moves *p past it; the copy, or NULL. */
+static const char *
+put_string(char **p, const char *s, size_t len)
+{
+	char *copy = *p;
+
+	if (!s)
+		return NULL;
+	memcpy(copy, s, len);
+	*p += len;
+	return copy;
+}
+
+int
+arb_spec_set_account(struct arb_spec_node *n, const char *user_name,
+		     const char *home, const char *shell)
+{
+	size_t lu = user_name ? strlen(user_name) + 1 : 0;
+	size_t lh = home ? strlen(home) + 1 : 0;
+	size_t ls = shell ? strlen(shell) + 1 : 0;
+	char *block = NULL, *p;
+
+	if (lu + lh + ls > 0) {
+		block = arb_calloc(lu + lh + ls, 1);
+		if (!block)
+			return -1;
+	}
+	p = block;
+	n->user_name = put_string(&p, user_name, lu);
+	n->home = put_string(&p, home, lh);
+	n->shell = put_string(&p, shell, ls);
+	arb_free(n->account);
+	n->account = block;
+	return 0;
 }
 
 uint32_t

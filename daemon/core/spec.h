@@ -242,9 +242,14 @@ struct arb_spec_node {
 	uint32_t uid, gid;    /* the identity to run as (arbord's when !set_ids) */
 	uint32_t ngroups;
 	uint32_t *groups;     /* supplementary groups (initgroups) */
-	char *user_name;      /* USER and LOGNAME of the clean environment */
-	char *home;           /* HOME */
-	char *shell;          /* SHELL */
+	/* USER and LOGNAME, HOME and SHELL of the clean environment: views
+	 * into `account`, one block that owns the three (set only through
+	 * arb_spec_set_account); NULL: not set. One block, not three: the
+	 * spec holds them for every service. */
+	char *account;
+	const char *user_name;
+	const char *home;
+	const char *shell;
 	int umask;            /* -1: arbord's */
 	bool set_nice;
 	int nice;
@@ -318,6 +323,14 @@ struct arb_spec *arb_spec_new(void);
 
 /* Frees the spec and everything it owns. NULL is a no-op. */
 void arb_spec_free(struct arb_spec *s);
+
+/*
+ * Sets n's user_name, home and shell (each may be NULL) to copies in one
+ * block that n owns, freeing the block it had; the arguments may point
+ * into that block. 0, or -1 on OOM with n unchanged.
+ */
+int arb_spec_set_account(struct arb_spec_node *n, const char *user_name,
+			 const char *home, const char *shell);
 
 /*
  * Appends a node named `name` as the last child of supervisor `parent`,

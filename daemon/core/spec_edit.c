@@ -107,9 +107,9 @@ dup_keys(struct arb_spec *s, struct arb_spec_node *out,
 	     (!src->env || out->env) && (!src->listen || out->listen);
 	ok = str_dup(&out->exec_path, src->exec_path) && ok;
 	ok = str_dup(&out->cwd, src->cwd) && ok;
-	ok = str_dup(&out->user_name, src->user_name) && ok;
-	ok = str_dup(&out->home, src->home) && ok;
-	ok = str_dup(&out->shell, src->shell) && ok;
+	out->account = NULL; /* src's: not ours to free if the copy fails */
+	ok = arb_spec_set_account(out, src->user_name, src->home,
+				  src->shell) == 0 && ok;
 	ok = str_dup(&out->log.file, src->log.file) && ok;
 	ok = mem_dup((void **)&out->groups, src->groups, src->ngroups,
 		     sizeof(*src->groups)) && ok;

@@ -719,6 +719,20 @@ read_log(struct reader *r, const json_t *o, struct arb_log_spec *log)
 	return 0;
 }
 
+/* USER, HOME and SHELL, null or absent each: the node's account block. */
+static int
+read_account(struct reader *r, const json_t *o, struct arb_spec_node *n)
+{
+	const char *user_name = NULL, *home = NULL, *shell = NULL;
+
+	if (arb_state_str_opt(r->in, o, r->what, "user_name", &user_name) < 0 ||
+	    arb_state_str_opt(r->in, o, r->what, "home", &home) < 0 ||
+	    arb_state_str_opt(r->in, o, r->what, "shell", &shell) < 0)
+		return -EINVAL;
+	return arb_spec_set_account(n, user_name, home, shell) < 0 ? -ENOMEM
+								     : 0;
+}
+
 /* The strings and vectors a node owns. */
 static int
 read_owned_keys(struct reader *r, const json_t *o, struct arb_spec_node *n)
@@ -730,9 +744,7 @@ read_owned_keys(struct reader *r, const json_t *o, struct arb_spec_node *n)
 	    (err = read_strv(r, o, "env", ARB_ENV_MAX + 1, &n->env)) < 0 ||
 	    (err = read_str_copy(r, o, "cwd", true, &n->cwd)) < 0 ||
 	    (err = read_strv(r, o, "listen", ARB_LISTEN_MAX, &n->listen)) < 0 ||
-	    (err = read_str_copy(r, o, "user_name", true, &n->user_name)) < 0 ||
-	    (err = read_str_copy(r, o, "home", true, &n->home)) < 0 ||
-	    (err = read_str_copy(r, o, "shell", true, &n->shell)) < 0 ||
+	    (err = read_account(r, o, n)) < 0 ||
 	    (err = read_groups(r, o, n)) < 0 ||
 	    (err = read_rlimits(r, o, n)) < 0 ||
 	    (err = read_log(r, o, &n->log)) < 0)
