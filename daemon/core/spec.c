@@ -211,9 +211,7 @@ arb_spec_new(void)
 	s->on_giveup = ARB_DEFAULT_ON_GIVEUP;
 	node_defaults(&s->nodes[0]);
 	s->nodes[0].kind = ARB_NODE_SUPERVISOR;
-	s->nodes[0].name = arb_strdup("/");
-	s->nodes[0].path = arb_strdup("/");
-	if (!s->nodes[0].name || !s->nodes[0].path)
+	if (arb_spec_set_path(&s->nodes[0], "/", 1) < 0)
 		goto fail;
 	return s;
 fail:
@@ -258,8 +256,7 @@ spec_node_free_keys(struct arb_spec_node *n)
 void
 spec_node_free(struct arb_spec_node *n)
 {
-	arb_free(n->name);
-	arb_free(n->path);
+	arb_free(n->path); /* and the name, a view into it */
 	arb_free(n->children);
 	arb_free(n->child_index);
 	spec_node_free_keys(n);
@@ -318,6 +315,38 @@ spec_join_path(const char *parent, const char *name)
 	}
 	memcpy(path + plen, name, nlen + 1);
 	return path;
+}
+
+/* n takes path (its own allocation); its name is the last name_len bytes. */
+static void
+own_path(struct arb_spec_node *n, char *path, size_t name_len)
+{
+	arb_free(n->path);
+	n->path = path;
+	n->name = path + strlen(path) - name_len;
+}
+
+int
+spec_place(struct arb_spec_node *n, const char *parent_path, const char *name)
+{
+	size_t name_len = strlen(name);
+	char *path = spec_join_path(parent_path, name);
+
+	if (!path)
+		return -1;
+	own_path(n, path, name_len);
+	return 0;
+}
+
+int
+arb_spec_set_path(struct arb_spec_node *n, const char *path, size_t name_len)
+{
+	char *copy = arb_strdup(path);
+
+	if (!copy)
+		return -1;
+	own_path(n, copy, name_len);
+	return 0;
 }
 
 /* Copies s (when not NULL) to *p and moves *p past it; the copy, or NULL. */
@@ -460,12 +489,11 @@ arb_spec_add(struct arb_spec *s, uint32_t parent, enum arb_node_kind kind,
 	n->depth = p->depth + 1;
 	n->file = file;
 	n->line = line;
-	n->name = arb_strdup(name);
-	n->path = spec_join_path(p->path, name);
 	/* A child logs as its supervisor does unless it says otherwise. */
 	n->log = p->log;
 	n->log.file = p->log.file ? arb_strdup(p->log.file) : NULL;
-	if (!n->name || !n->path || (p->log.file && !n->log.file)) {
+	if (spec_place(n, p->path, name) < 0 ||
+	    (p->log.file && !n->log.file)) {
 		spec_node_free(n);
 		spec_free_slot(s, idx);
 		return ARB_NONE;

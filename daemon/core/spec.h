@@ -191,7 +191,9 @@ struct arb_log_spec {
 /* The spec holds one per service: fields are grouped by meaning, and
  * within a group placed so that the node has as few holes as it can. */
 struct arb_spec_node {
-	char *name;   /* "app"; the root's is "/" */
+	/* "app", the root's "/": a view into path, its last part (one
+	 * allocation, not two, per node; spec_place, arb_spec_set_path) */
+	const char *name;
 	char *path;   /* "web/app"; the root's is "/" */
 	const char *file; /* where it was defined (owned by arb_spec.files) */
 	int line;
@@ -323,6 +325,14 @@ struct arb_spec *arb_spec_new(void);
 
 /* Frees the spec and everything it owns. NULL is a no-op. */
 void arb_spec_free(struct arb_spec *s);
+
+/*
+ * n's path becomes a copy of path, and its name the path's last part,
+ * name_len bytes long (the caller has checked that it is: the root's "/"
+ * is its whole path). 0, or -1 on OOM with n unchanged.
+ */
+int arb_spec_set_path(struct arb_spec_node *n, const char *path,
+		      size_t name_len);
 
 /*
  * Sets n's user_name, home and shell (each may be NULL) to copies in one

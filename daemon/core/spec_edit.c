@@ -154,17 +154,9 @@ place_under(struct arb_spec *s, uint32_t node, uint32_t parent,
 	    const char *name)
 {
 	struct arb_spec_node *n = &s->nodes[node];
-	char *copy = arb_strdup(name);
-	char *path = copy ? spec_join_path(s->nodes[parent].path, name) : NULL;
 
-	if (!path) {
-		arb_free(copy);
+	if (spec_place(n, s->nodes[parent].path, name) < 0)
 		return -1;
-	}
-	arb_free(n->name);
-	arb_free(n->path);
-	n->name = copy;
-	n->path = path;
 	n->parent = parent;
 	n->depth = s->nodes[parent].depth + 1;
 	return 0;

@@ -887,6 +887,25 @@ read_pending(struct reader *r, const json_t *o, struct arb_spec_node *n)
 	return err;
 }
 
+/* Name and path: the name is the path's last part, as arbord writes them. */
+static int
+read_place(struct reader *r, const json_t *o, struct arb_spec_node *n)
+{
+	const char *name, *path;
+	size_t nlen, plen;
+
+	if (arb_state_str(r->in, o, r->what, "name", &name) < 0 ||
+	    arb_state_str(r->in, o, r->what, "path", &path) < 0)
+		return -EINVAL;
+	nlen = strlen(name);
+	plen = strlen(path);
+	if (nlen == 0 || nlen > plen || strcmp(path + plen - nlen, name) != 0 ||
+	    (nlen < plen && path[plen - nlen - 1] != '/'))
+		return arb_state_fail(r->in, "%s: name '%s' is not the last "
+				      "part of path '%s'", r->what, name, path);
+	return arb_spec_set_path(n, path, nlen) < 0 ? -ENOMEM : 0;
+}
+
 static int
 read_node(struct reader *r, const json_t *o, struct arb_spec_node *n)
 {
@@ -895,8 +914,7 @@ read_node(struct reader *r, const json_t *o, struct arb_spec_node *n)
 
 	if ((err = read_keys(r, o, n)) < 0)
 		return err;
-	if ((err = read_str_copy(r, o, "name", false, &n->name)) < 0 ||
-	    (err = read_str_copy(r, o, "path", false, &n->path)) < 0 ||
+	if ((err = read_place(r, o, n)) < 0 ||
 	    (err = read_children(r, o, n)) < 0 ||
 	    (err = read_pending(r, o, n)) < 0)
 		return err;
