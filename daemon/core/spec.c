@@ -239,11 +239,37 @@ arb_spec_strv_free(char **v)
 	arb_free(v);
 }
 
+char **
+arb_spec_strv_pack(char *const *v)
+{
+	uint32_t n = arb_spec_strv_len(v);
+	size_t room = (n + 1) * sizeof(char *);
+	char **packed;
+	char *p;
+
+	if (!v)
+		return NULL;
+	for (uint32_t i = 0; i < n; i++)
+		room += strlen(v[i]) + 1;
+	packed = arb_calloc(room, 1);
+	if (!packed)
+		return NULL;
+	p = (char *)(packed + n + 1);
+	for (uint32_t i = 0; i < n; i++) {
+		size_t len = strlen(v[i]) + 1;
+
+		packed[i] = memcpy(p, v[i], len);
+		p += len;
+	}
+	packed[n] = NULL;
+	return packed;
+}
+
 void
 spec_node_free_keys(struct arb_spec_node *n)
 {
 	arb_free(n->exec_path);
-	arb_spec_strv_free(n->argv);
+	arb_free(n->argv); /* packed: one block */
 	arb_spec_strv_free(n->env);
 	arb_free(n->cwd);
 	arb_spec_strv_free(n->listen);

@@ -221,7 +221,8 @@ struct arb_spec_node {
 	/* Service only. */
 	int stop_signal;
 	char *exec_path;   /* resolved absolute path of argv[0]'s program */
-	char **argv;       /* NULL-terminated */
+	char **argv;       /* NULL-terminated; one block with its strings
+			    * (arb_spec_strv_pack), freed whole */
 	char **env;        /* NULL-terminated KEY=value overrides, may be empty */
 	char *cwd;         /* NULL: arbord's own */
 	int64_t stop_timeout_ms; /* 0: kill at once; ARB_INFINITY_MS: wait */
@@ -351,8 +352,17 @@ uint32_t arb_spec_add(struct arb_spec *s, uint32_t parent,
 		      enum arb_node_kind kind, const char *name,
 		      const char *file, int line);
 
-/* Frees a NULL-terminated vector of strings (argv, env). NULL is a no-op. */
+/* Frees a NULL-terminated vector of strings (env, listen; not a node's
+ * argv, which is packed). NULL is a no-op. */
 void arb_spec_strv_free(char **v);
+
+/*
+ * A copy of v (NULL-terminated, or NULL) in one block: the pointers, then
+ * the strings they point to. Freed with arb_free, not arb_spec_strv_free;
+ * NULL for NULL, or on OOM. A node's argv is one, so that a service's
+ * command line costs one allocation, not one per word and one more.
+ */
+char **arb_spec_strv_pack(char *const *v);
 
 /* The number of strings in a NULL-terminated vector; NULL has none. */
 uint32_t arb_spec_strv_len(char *const *v);

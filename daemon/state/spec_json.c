@@ -733,6 +733,22 @@ read_account(struct reader *r, const json_t *o, struct arb_spec_node *n)
 								     : 0;
 }
 
+/* argv, packed in one block as a node holds it. */
+static int
+read_argv(struct reader *r, const json_t *o, struct arb_spec_node *n)
+{
+	char **words = NULL;
+	int err = read_strv(r, o, "argv", ARB_ARGV_MAX, &words);
+
+	if (err == 0 && words) {
+		n->argv = arb_spec_strv_pack(words);
+		if (!n->argv)
+			err = -ENOMEM;
+	}
+	arb_spec_strv_free(words);
+	return err;
+}
+
 /* The strings and vectors a node owns. */
 static int
 read_owned_keys(struct reader *r, const json_t *o, struct arb_spec_node *n)
@@ -740,7 +756,7 @@ read_owned_keys(struct reader *r, const json_t *o, struct arb_spec_node *n)
 	int err;
 
 	if ((err = read_str_copy(r, o, "exec_path", true, &n->exec_path)) < 0 ||
-	    (err = read_strv(r, o, "argv", ARB_ARGV_MAX, &n->argv)) < 0 ||
+	    (err = read_argv(r, o, n)) < 0 ||
 	    (err = read_strv(r, o, "env", ARB_ENV_MAX + 1, &n->env)) < 0 ||
 	    (err = read_str_copy(r, o, "cwd", true, &n->cwd)) < 0 ||
 	    (err = read_strv(r, o, "listen", ARB_LISTEN_MAX, &n->listen)) < 0 ||

@@ -50,11 +50,16 @@ static void
 set_argv(struct arb_spec *s, uint32_t i, const char *first, ...)
 {
 	va_list ap;
+	char **words;
 
 	va_start(ap, first);
-	arb_spec_strv_free(s->nodes[i].argv);
-	s->nodes[i].argv = strv(first, ap);
+	words = strv(first, ap);
 	va_end(ap);
+	/* A node's argv is packed in one block (arb_spec_strv_pack). */
+	arb_free(s->nodes[i].argv);
+	s->nodes[i].argv = arb_spec_strv_pack(words);
+	assert_non_null(s->nodes[i].argv);
+	arb_spec_strv_free(words);
 	arb_free(s->nodes[i].exec_path);
 	s->nodes[i].exec_path = arb_strdup(s->nodes[i].argv[0]);
 }
