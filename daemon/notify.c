@@ -308,16 +308,27 @@ on_ready_pipe(struct ev_loop *loop, ev_io *w, int revents)
 		p->ready(p);
 }
 
-void
-arb_ready_pipe_init(struct arb_ready_pipe *p,
-		    void (*ready)(struct arb_ready_pipe *p), void *data)
+struct arb_ready_pipe *
+arb_ready_pipe_new(void (*ready)(struct arb_ready_pipe *p), void *data)
 {
+	struct arb_ready_pipe *p = malloc(sizeof(*p));
+
+	if (!p)
+		return NULL;
 	ev_io_init(&p->io, on_ready_pipe, -1, EV_READ);
 	p->io.data = p;
 	ev_set_priority(&p->io, EV_MAXPRI); /* as the notify socket's */
 	p->write_fd = -1;
 	p->ready = ready;
 	p->data = data;
+	return p;
+}
+
+void
+arb_ready_pipe_free(struct arb_ready_pipe *p, struct ev_loop *loop)
+{
+	arb_ready_pipe_close(p, loop);
+	free(p);
 }
 
 int
@@ -337,6 +348,8 @@ arb_ready_pipe_open(struct arb_ready_pipe *p, struct ev_loop *loop)
 void
 arb_ready_pipe_spawned(struct arb_ready_pipe *p)
 {
+	if (!p)
+		return;
 	if (p->write_fd >= 0)
 		close(p->write_fd);
 	p->write_fd = -1;
@@ -345,6 +358,8 @@ arb_ready_pipe_spawned(struct arb_ready_pipe *p)
 void
 arb_ready_pipe_close(struct arb_ready_pipe *p, struct ev_loop *loop)
 {
+	if (!p)
+		return;
 	arb_ready_pipe_spawned(p);
 	if (p->io.fd < 0)
 		return;

@@ -79,16 +79,25 @@ struct arb_ready_pipe {
 	void *data;     /* the owner's */
 };
 
-void arb_ready_pipe_init(struct arb_ready_pipe *p,
-			 void (*ready)(struct arb_ready_pipe *p), void *data);
+/*
+ * A closed pipe whose line calls ready(p); data is the owner's. NULL on
+ * OOM. Made at the first start of a service with ready = "fd:N", so that
+ * the others carry none (one per node adds up at thousands of services).
+ */
+struct arb_ready_pipe *arb_ready_pipe_new(
+	void (*ready)(struct arb_ready_pipe *p), void *data);
+
+/* Closes p and frees it; NULL is a no-op. */
+void arb_ready_pipe_free(struct arb_ready_pipe *p, struct ev_loop *loop);
 
 /* A new pipe for the next spawn; the old one is closed. 0 or -errno. */
 int arb_ready_pipe_open(struct arb_ready_pipe *p, struct ev_loop *loop);
 
-/* After the spawn: arbord closes its copy of the service's end. */
+/* After the spawn: arbord closes its copy of the service's end. NULL (no
+ * pipe was made): nothing. */
 void arb_ready_pipe_spawned(struct arb_ready_pipe *p);
 
-/* Closes both ends, if open. */
+/* Closes both ends, if open; NULL (no pipe was made): nothing. */
 void arb_ready_pipe_close(struct arb_ready_pipe *p, struct ev_loop *loop);
 
 #endif

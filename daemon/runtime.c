@@ -99,6 +99,10 @@ fifo_pop(struct event_fifo *f)
 
 	f->head = (f->head + 1) % f->cap;
 	f->len--;
+	/* Empty: the next events go at the front again, so the queue only
+	 * ever touches as many pages as it has held events at once. */
+	if (f->len == 0)
+		f->head = 0;
 	return ev;
 }
 
@@ -692,13 +696,16 @@ do_spawn(struct runtime *rt, uint32_t node)
 
 	if (r == 0 && n->ready == ARB_READY_FD) {
 		step = "readiness pipe";
-		r = arb_ready_pipe_open(&rn->ready_pipe, rt->loop);
-		io.ready_fd = rn->ready_pipe.write_fd;
+		r = rt_ready_pipe(rn);
+		if (r == 0)
+			r = arb_ready_pipe_open(rn->ready_pipe, rt->loop);
+		if (r == 0)
+			io.ready_fd = rn->ready_pipe->write_fd;
 	}
 	if (r == 0)
 		r = arb_spawn_service(&rt->spawner, n, env, &io, &rn->start,
 				      &step);
-	arb_ready_pipe_spawned(&rn->ready_pipe);
+	arb_ready_pipe_spawned(rn->ready_pipe);
 	arb_logs_pipes_given(rt->logs, node);
 	pid = r == 0 ? rn->start.pid : 0;
 	if (r == 0) {
@@ -820,7 +827,7 @@ main_died(struct runtime *rt, uint32_t node, int pid, int code, int signo)
 			       .code = code, .signo = signo};
 
 	arb_service_procs_main_died(&rt->procs, node, pid);
-	arb_ready_pipe_close(&r->ready_pipe, rt->loop);
+	arb_ready_pipe_close(r->ready_pipe, rt->loop);
 	main_watch_stop(rt, r);
 	/* Its last words come before its death. */
 	arb_logs_exited(rt->logs, node);
@@ -1050,6 +1057,14 @@ on_ready_line(struct arb_ready_pipe *p)
 
 	settle_start(r->rt, r->index);
 	feed_node(r->rt, ARB_EV_READY, r->index, 0);
+}
+
+int
+rt_ready_pipe(struct rt_node *r)
+{
+	if (!r->ready_pipe)
+		r->ready_pipe = arb_ready_pipe_new(on_ready_line, r);
+	return r->ready_pipe ? 0 : -ENOMEM;
 }
 
 static const struct arb_service_note *
@@ -1407,7 +1422,7 @@ node_init(struct runtime *rt, struct rt_node *r, uint32_t i)
 	/* An exec is seen before what the new program does. */
 	ev_set_priority(&r->start_watch, EV_MAXPRI);
 	r->start_watch.data = r;
-	arb_ready_pipe_init(&r->ready_pipe, on_ready_line, r);
+	r->ready_pipe = NULL;
 }
 
 /* What the shell holds for node: its watchers, start, sockets, notes. */
@@ -1419,7 +1434,8 @@ node_release(struct runtime *rt, uint32_t i)
 	ev_timer_stop(rt->loop, &r->timer);
 	ev_io_stop(rt->loop, &r->start_watch);
 	arb_start_abandon(&rt->spawner, &r->start);
-	arb_ready_pipe_close(&r->ready_pipe, rt->loop);
+	arb_ready_pipe_free(r->ready_pipe, rt->loop);
+	r->ready_pipe = NULL;
 	main_watch_stop(rt, r);
 	note_clear(&r->note);
 	if (r->env != rt->plain_env)
@@ -1449,7 +1465,9 @@ fifo_reserve(struct event_fifo *f, uint32_t cap)
 
 	if (f->cap >= cap)
 		return 0;
-	v = calloc(cap, sizeof(*v));
+	/* Not cleared: a slot is written before it is read, and the room
+	 * reserved for every node at once stays untouched until it is used. */
+	v = malloc(cap * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < f->len; i++)

@@ -47,7 +47,9 @@ struct rt_node {
 	struct arb_start start; /* its process before exec; pid 0: none */
 	ev_io start_watch;      /* on start.status_fd */
 	ev_io main_watch; /* the pidfd of a MAINPID= process; fd -1: none */
-	struct arb_ready_pipe ready_pipe; /* ready = "fd:N" */
+	/* ready = "fd:N": made at its first start, kept for the next;
+	 * NULL for the services that use none. */
+	struct arb_ready_pipe *ready_pipe;
 	struct arb_service_note note;     /* what it said about itself */
 };
 
@@ -124,6 +126,8 @@ void rt_feed(struct runtime *rt, const struct arb_event *ev);
 void rt_timer_set(struct runtime *rt, uint32_t node, int64_t at_ms);
 /* Starts watching a MAINPID= process's pidfd for node. */
 void rt_main_watch(struct runtime *rt, uint32_t node, int fd);
+/* Makes r's ready pipe (closed) unless it has one. 0 or -ENOMEM. */
+int rt_ready_pipe(struct rt_node *r);
 /* What services say on the notify socket (an arb_notify_fn; ctx: rt). */
 void rt_on_notify(void *ctx, int pid, long uid, const struct arb_notify_msg *m);
 /* Whether nothing is under way that a saved state could not carry: no

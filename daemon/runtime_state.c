@@ -219,9 +219,9 @@ save_rt_node(const struct runtime *rt, uint32_t i, struct arb_state_out *o)
 		return NULL;
 	if (r->nlisten > 0)
 		oom |= !arb_state_put(n, "listen", save_listen(r, o));
-	if (r->ready_pipe.io.fd >= 0)
+	if (r->ready_pipe && r->ready_pipe->io.fd >= 0)
 		oom |= !arb_state_put(n, "ready_fd", arb_state_out_fd(
-					     o, r->ready_pipe.io.fd));
+					     o, r->ready_pipe->io.fd));
 	procs = arb_service_procs_save(&rt->procs, i, o);
 	if (procs && json_is_null(procs))
 		json_decref(procs);
@@ -679,8 +679,12 @@ restore_rt_node(struct runtime *rt, uint32_t i, struct arb_state_in *in,
 	    arb_state_fd(in, o, what, "ready_fd", &ready_fd) < 0)
 		return -EINVAL;
 	if (ready_fd >= 0) {
-		ev_io_set(&r->ready_pipe.io, ready_fd, EV_READ);
-		ev_io_start(rt->loop, &r->ready_pipe.io);
+		if (rt_ready_pipe(r) < 0) {
+			close(ready_fd);
+			return -ENOMEM;
+		}
+		ev_io_set(&r->ready_pipe->io, ready_fd, EV_READ);
+		ev_io_start(rt->loop, &r->ready_pipe->io);
 	}
 	if (arb_state_object_opt(in, o, what, "note", &note) < 0 ||
 	    arb_state_bool_opt(in, o, what, "sinks_set", &r->sinks_set) < 0)

@@ -460,24 +460,11 @@ static int
 set_account(struct node_ctx *c, const char *name, const char *home,
 	    const char *shell)
 {
-	struct arb_spec_node *n = node(c);
-	char *a = arb_strdup(name);
-	char *h = arb_strdup(home && *home ? home : "/");
-	char *s = arb_strdup(shell && *shell ? shell : "/bin/sh");
-
-	if (!a || !h || !s) {
-		arb_free(a);
-		arb_free(h);
-		arb_free(s);
+	if (arb_spec_set_account(node(c), name, home && *home ? home : "/",
+				 shell && *shell ? shell : "/bin/sh") < 0) {
 		c->ld->oom = true;
 		return -1;
 	}
-	arb_free(n->user_name);
-	arb_free(n->home);
-	arb_free(n->shell);
-	n->user_name = a;
-	n->home = h;
-	n->shell = s;
 	return 0;
 }
 

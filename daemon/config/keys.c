@@ -426,7 +426,7 @@ resolve_program(struct node_ctx *c, const config_setting_t *at,
 static int
 parse_exec(struct node_ctx *c, const config_setting_t *s)
 {
-	char **argv;
+	char **words, **argv;
 
 	if (get_sequence(c, s) < 0)
 		return -1;
@@ -435,10 +435,16 @@ parse_exec(struct node_ctx *c, const config_setting_t *s)
 			 "empty)");
 		return -1;
 	}
-	argv = copy_strings(c, s, ARB_ARGV_MAX);
-	if (!argv)
+	words = copy_strings(c, s, ARB_ARGV_MAX);
+	if (!words)
 		return -1;
-	arb_spec_strv_free(node(c)->argv);
+	argv = arb_spec_strv_pack(words);
+	arb_spec_strv_free(words);
+	if (!argv) {
+		c->ld->oom = true;
+		return -1;
+	}
+	arb_free(node(c)->argv);
 	node(c)->argv = argv;
 	return resolve_program(c, config_setting_get_elem(s, 0), argv[0]);
 }

@@ -734,6 +734,19 @@ arb_control_set_tree(struct arb_control *c, const struct arb_tree *tree)
 	c->down = false;
 }
 
+/*
+ * An event goes out now, not when the loop comes back to the subscriber's
+ * socket: an exit event comes with the restart's actions, and a watcher
+ * would otherwise hear of the death only after the spawn (a fork, about a
+ * millisecond). Only a write that the socket takes without waiting; what
+ * is left, and an error, are the write watcher's, as for any output.
+ */
+static void
+event_write_now(struct conn *x)
+{
+	(void)arb_wire_outq_flush(&x->out, x->fd);
+}
+
 /* One event object to every Events stream; last: the stream ends. */
 static void
 broadcast_event(struct arb_control *c, json_t *event, bool last)
@@ -773,6 +786,7 @@ broadcast_event(struct arb_control *c, json_t *event, bool last)
 		}
 		if (last)
 			x->closing = true;
+		event_write_now(x);
 		ev_io_start(c->loop, &x->wio);
 	}
 	arb_wire_shared_unref(msg);

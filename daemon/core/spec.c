@@ -211,9 +211,7 @@ arb_spec_new(void)
 	s->on_giveup = ARB_DEFAULT_ON_GIVEUP;
 	node_defaults(&s->nodes[0]);
 	s->nodes[0].kind = ARB_NODE_SUPERVISOR;
-	s->nodes[0].name = arb_strdup("/");
-	s->nodes[0].path = arb_strdup("/");
-	if (!s->nodes[0].name || !s->nodes[0].path)
+	if (arb_spec_set_path(&s->nodes[0], "/", 1) < 0)
 		goto fail;
 	return s;
 fail:
@@ -241,18 +239,42 @@ arb_spec_strv_free(char **v)
 	arb_free(v);
 }
 
+char **
+arb_spec_strv_pack(char *const *v)
+{
+	uint32_t n = arb_spec_strv_len(v);
+	size_t room = (n + 1) * sizeof(char *);
+	char **packed;
+	char *p;
+
+	if (!v)
+		return NULL;
+	for (uint32_t i = 0; i < n; i++)
+		room += strlen(v[i]) + 1;
+	packed = arb_calloc(room, 1);
+	if (!packed)
+		return NULL;
+	p = (char *)(packed + n + 1);
+	for (uint32_t i = 0; i < n; i++) {
+		size_t len = strlen(v[i]) + 1;
+
+		packed[i] = memcpy(p, v[i], len);
+		p += len;
+	}
+	packed[n] = NULL;
+	return packed;
+}
+
 void
 spec_node_free_keys(struct arb_spec_node *n)
 {
 	arb_free(n->exec_path);
-	arb_spec_strv_free(n->argv);
+	arb_free(n->argv); /* packed: one block */
 	arb_spec_strv_free(n->env);
 	arb_free(n->cwd);
 	arb_spec_strv_free(n->listen);
 	arb_free(n->groups);
-	arb_free(n->user_name);
-	arb_free(n->home);
-	arb_free(n->shell);
+	arb_free(n->account);
 	arb_free(n->rlimits);
 	arb_free(n->log.file);
 }
@@ -260,8 +282,7 @@ spec_node_free_keys(struct arb_spec_node *n)
 void
 spec_node_free(struct arb_spec_node *n)
 {
-	arb_free(n->name);
-	arb_free(n->path);
+	arb_free(n->path); /* and the name, a view into it */
 	arb_free(n->children);
 	arb_free(n->child_index);
 	spec_node_free_keys(n);
@@ -322,6 +343,74 @@ spec_join_path(const char *parent, const char *name)
 	return path;
 }
 
+/* n takes path (its own allocation); its name is the last name_len bytes. */
+static void
+own_path(struct arb_spec_node *n, char *path, size_t name_len)
+{
+	arb_free(n->path);
+	n->path = path;
+	n->name = path + strlen(path) - name_len;
+}
+
+int
+spec_place(struct arb_spec_node *n, const char *parent_path, const char *name)
+{
+	size_t name_len = strlen(name);
+	char *path = spec_join_path(parent_path, name);
+
+	if (!path)
+		return -1;
+	own_path(n, path, name_len);
+	return 0;
+}
+
+int
+arb_spec_set_path(struct arb_spec_node *n, const char *path, size_t name_len)
+{
+	char *copy = arb_strdup(path);
+
+	if (!copy)
+		return -1;
+	own_path(n, copy, name_len);
+	return 0;
+}
+
+/* Copies s (when not NULL) to *p and moves *p past it; the copy, or NULL. */
+static const char *
+put_string(char **p, const char *s, size_t len)
+{
+	char *copy = *p;
+
+	if (!s)
+		return NULL;
+	memcpy(copy, s, len);
+	*p += len;
+	return copy;
+}
+
+int
+arb_spec_set_account(struct arb_spec_node *n, const char *user_name,
+		     const char *home, const char *shell)
+{
+	size_t lu = user_name ? strlen(user_name) + 1 : 0;
+	size_t lh = home ? strlen(home) + 1 : 0;
+	size_t ls = shell ? strlen(shell) + 1 : 0;
+	char *block = NULL, *p;
+
+	if (lu + lh + ls > 0) {
+		block = arb_calloc(lu + lh + ls, 1);
+		if (!block)
+			return -1;
+	}
+	p = block;
+	n->user_name = put_string(&p, user_name, lu);
+	n->home = put_string(&p, home, lh);
+	n->shell = put_string(&p, shell, ls);
+	arb_free(n->account);
+	n->account = block;
+	return 0;
+}
+
 uint32_t
 spec_new_slot(struct arb_spec *s)
 {
@@ -347,7 +436,8 @@ spec_new_slot(struct arb_spec *s)
 
 			if (!nodes)
 				return ARB_NONE;
-			memset(nodes + s->cap, 0, s->cap * sizeof(*nodes));
+			/* The new room is left untouched (its pages unmapped
+			 * until used): a slot is cleared when it is taken. */
 			s->nodes = nodes;
 			s->cap *= 2;
 		}
@@ -425,12 +515,11 @@ arb_spec_add(struct arb_spec *s, uint32_t parent, enum arb_node_kind kind,
 	n->depth = p->depth + 1;
 	n->file = file;
 	n->line = line;
-	n->name = arb_strdup(name);
-	n->path = spec_join_path(p->path, name);
 	/* A child logs as its supervisor does unless it says otherwise. */
 	n->log = p->log;
 	n->log.file = p->log.file ? arb_strdup(p->log.file) : NULL;
-	if (!n->name || !n->path || (p->log.file && !n->log.file)) {
+	if (spec_place(n, p->path, name) < 0 ||
+	    (p->log.file && !n->log.file)) {
 		spec_node_free(n);
 		spec_free_slot(s, idx);
 		return ARB_NONE;

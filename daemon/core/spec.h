@@ -201,8 +201,12 @@ struct arb_log_spec {
 	unsigned given;     /* enum arb_log_key bits */
 };
 
+/* The spec holds one per service: fields are grouped by meaning, and
+ * within a group placed so that the node has as few holes as it can. */
 struct arb_spec_node {
-	char *name;   /* "app"; the root's is "/" */
+	/* "app", the root's "/": a view into path, its last part (one
+	 * allocation, not two, per node; spec_place, arb_spec_set_path) */
+	const char *name;
 	char *path;   /* "web/app"; the root's is "/" */
 	const char *file; /* where it was defined (owned by arb_spec.files) */
 	int line;
@@ -218,8 +222,8 @@ struct arb_spec_node {
 	/* Supervisor only. children[] holds node indices in start order. */
 	enum arb_strategy strategy;
 	uint32_t intensity;
-	int64_t period_ms;
 	enum arb_auto_shutdown auto_shutdown;
+	int64_t period_ms;
 	uint32_t *children;
 	uint32_t nchildren, children_cap;
 	/* Many children: their names hashed to their indices (spec.c's
@@ -228,11 +232,12 @@ struct arb_spec_node {
 	uint32_t child_index_cap; /* a power of two, or 0 */
 
 	/* Service only. */
+	int stop_signal;
 	char *exec_path;   /* resolved absolute path of argv[0]'s program */
-	char **argv;       /* NULL-terminated */
+	char **argv;       /* NULL-terminated; one block with its strings
+			    * (arb_spec_strv_pack), freed whole */
 	char **env;        /* NULL-terminated KEY=value overrides, may be empty */
 	char *cwd;         /* NULL: arbord's own */
-	int stop_signal;
 	int64_t stop_timeout_ms; /* 0: kill at once; ARB_INFINITY_MS: wait */
 	uint8_t normal_exit[32]; /* bitmap of exit codes that count as normal */
 
@@ -251,16 +256,21 @@ struct arb_spec_node {
 	/* Execution context, resolved when the configuration is loaded. */
 	bool set_ids;         /* user or group given: change identity */
 	uint32_t uid, gid;    /* the identity to run as (arbord's when !set_ids) */
-	uint32_t *groups;     /* supplementary groups (initgroups) */
 	uint32_t ngroups;
-	char *user_name;      /* USER and LOGNAME of the clean environment */
-	char *home;           /* HOME */
-	char *shell;          /* SHELL */
+	uint32_t *groups;     /* supplementary groups (initgroups) */
+	/* USER and LOGNAME, HOME and SHELL of the clean environment: views
+	 * into `account`, one block that owns the three (set only through
+	 * arb_spec_set_account); NULL: not set. One block, not three: the
+	 * spec holds them for every service. */
+	char *account;
+	const char *user_name;
+	const char *home;
+	const char *shell;
 	int umask;            /* -1: arbord's */
 	bool set_nice;
 	int nice;
-	struct arb_rlimit *rlimits;
 	uint32_t nrlimits;
+	struct arb_rlimit *rlimits;
 	bool no_new_privileges;
 	bool inherit_env;     /* start from arbord's environment, not a clean one */
 
@@ -331,6 +341,22 @@ struct arb_spec *arb_spec_new(void);
 void arb_spec_free(struct arb_spec *s);
 
 /*
+ * n's path becomes a copy of path, and its name the path's last part,
+ * name_len bytes long (the caller has checked that it is: the root's "/"
+ * is its whole path). 0, or -1 on OOM with n unchanged.
+ */
+int arb_spec_set_path(struct arb_spec_node *n, const char *path,
+		      size_t name_len);
+
+/*
+ * Sets n's user_name, home and shell (each may be NULL) to copies in one
+ * block that n owns, freeing the block it had; the arguments may point
+ * into that block. 0, or -1 on OOM with n unchanged.
+ */
+int arb_spec_set_account(struct arb_spec_node *n, const char *user_name,
+			 const char *home, const char *shell);
+
+/*
  * Appends a node named `name` as the last child of supervisor `parent`,
  * with every default filled in; returns its index, or ARB_NONE on OOM.
  * Pointers into spec->nodes are invalidated by this call.
@@ -339,8 +365,17 @@ uint32_t arb_spec_add(struct arb_spec *s, uint32_t parent,
 		      enum arb_node_kind kind, const char *name,
 		      const char *file, int line);
 
-/* Frees a NULL-terminated vector of strings (argv, env). NULL is a no-op. */
+/* Frees a NULL-terminated vector of strings (env, listen; not a node's
+ * argv, which is packed). NULL is a no-op. */
 void arb_spec_strv_free(char **v);
+
+/*
+ * A copy of v (NULL-terminated, or NULL) in one block: the pointers, then
+ * the strings they point to. Freed with arb_free, not arb_spec_strv_free;
+ * NULL for NULL, or on OOM. A node's argv is one, so that a service's
+ * command line costs one allocation, not one per word and one more.
+ */
+char **arb_spec_strv_pack(char *const *v);
 
 /* The number of strings in a NULL-terminated vector; NULL has none. */
 uint32_t arb_spec_strv_len(char *const *v);

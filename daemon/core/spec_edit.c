@@ -100,16 +100,16 @@ dup_keys(struct arb_spec *s, struct arb_spec_node *out,
 	out->dynamic = false;
 	out->leaving = false;
 	out->file = intern_file(s, src->file);
-	out->argv = strv_dup(src->argv, 0);
+	out->argv = arb_spec_strv_pack(src->argv);
 	out->env = strv_dup(src->env, 0);
 	out->listen = strv_dup(src->listen, 0);
 	ok = (!src->file || out->file) && (!src->argv || out->argv) &&
 	     (!src->env || out->env) && (!src->listen || out->listen);
 	ok = str_dup(&out->exec_path, src->exec_path) && ok;
 	ok = str_dup(&out->cwd, src->cwd) && ok;
-	ok = str_dup(&out->user_name, src->user_name) && ok;
-	ok = str_dup(&out->home, src->home) && ok;
-	ok = str_dup(&out->shell, src->shell) && ok;
+	out->account = NULL; /* src's: not ours to free if the copy fails */
+	ok = arb_spec_set_account(out, src->user_name, src->home,
+				  src->shell) == 0 && ok;
 	ok = str_dup(&out->log.file, src->log.file) && ok;
 	ok = mem_dup((void **)&out->groups, src->groups, src->ngroups,
 		     sizeof(*src->groups)) && ok;
@@ -154,17 +154,9 @@ place_under(struct arb_spec *s, uint32_t node, uint32_t parent,
 	    const char *name)
 {
 	struct arb_spec_node *n = &s->nodes[node];
-	char *copy = arb_strdup(name);
-	char *path = copy ? spec_join_path(s->nodes[parent].path, name) : NULL;
 
-	if (!path) {
-		arb_free(copy);
+	if (spec_place(n, s->nodes[parent].path, name) < 0)
 		return -1;
-	}
-	arb_free(n->name);
-	arb_free(n->path);
-	n->name = copy;
-	n->path = path;
 	n->parent = parent;
 	n->depth = s->nodes[parent].depth + 1;
 	return 0;
@@ -234,6 +226,32 @@ strv_append(char ***v, const char *text)
 	return 0;
 }
 
+/* argv (packed) with extra's words after its own, packed again. 0, or -1
+ * on OOM with argv unchanged. */
+static int
+argv_extend(char ***argv, char *const *extra)
+{
+	uint32_t n = arb_spec_strv_len(*argv), k = arb_spec_strv_len(extra);
+	char **words, **packed;
+
+	if (k == 0)
+		return 0;
+	words = arb_calloc(n + k + 1, sizeof(*words));
+	if (!words)
+		return -1;
+	for (uint32_t i = 0; i < n; i++)
+		words[i] = (*argv)[i];
+	for (uint32_t i = 0; i < k; i++)
+		words[n + i] = extra[i];
+	packed = arb_spec_strv_pack(words);
+	arb_free(words); /* the pointers only: the words are argv's, extra's */
+	if (!packed)
+		return -1;
+	arb_free(*argv);
+	*argv = packed;
+	return 0;
+}
+
 uint32_t
 arb_spec_instantiate(struct arb_spec *s, uint32_t pool, const char *name,
 		     char *const *extra)
@@ -251,11 +269,9 @@ arb_spec_instantiate(struct arb_spec *s, uint32_t pool, const char *name,
 	memcpy(var, INSTANCE_VAR, sizeof(INSTANCE_VAR) - 1);
 	memcpy(var + sizeof(INSTANCE_VAR) - 1, name, len + 1);
 	if (place_under(s, idx, pool, name) < 0 ||
-	    strv_append(&s->nodes[idx].env, var) < 0)
+	    strv_append(&s->nodes[idx].env, var) < 0 ||
+	    argv_extend(&s->nodes[idx].argv, extra) < 0)
 		goto fail;
-	for (uint32_t i = 0; extra && extra[i]; i++)
-		if (strv_append(&s->nodes[idx].argv, extra[i]) < 0)
-			goto fail;
 	s->nodes[idx].dynamic = true;
 	return idx;
 fail:

@@ -45,4 +45,9 @@ void spec_index_remove(struct arb_spec *s, uint32_t parent, uint32_t child);
 /* "parent/name", or "name" under the root; NULL on OOM. */
 char *spec_join_path(const char *parent, const char *name);
 
+/* n's path becomes parent_path/name and its name the path's last part.
+ * 0, or -1 on OOM with n unchanged. */
+int spec_place(struct arb_spec_node *n, const char *parent_path,
+	       const char *name);
+
 #endif

@@ -369,8 +369,10 @@ fit_nodes(struct arb_tree *t)
 
 	if (t->ncap > cap) {
 		/* The spec gave slots back: so does the tree. */
-		for (uint32_t i = cap; i < t->ncap; i++)
+		for (uint32_t i = cap; i < t->ncleared; i++)
 			node_clear(&t->nodes[i]);
+		if (t->ncleared > cap)
+			t->ncleared = cap;
 		v = arb_reallocarray(t->nodes, cap, sizeof(*v));
 		if (v) {
 			t->nodes = v;
@@ -383,7 +385,9 @@ fit_nodes(struct arb_tree *t)
 	v = arb_reallocarray(t->nodes, cap, sizeof(*v));
 	if (!v)
 		return false;
-	memset(v + t->ncap, 0, (cap - t->ncap) * sizeof(*v));
+	/* Not cleared here: the room a doubling adds is cleared as the spec's
+	 * slots reach it (clear_new_slots), so no page of it is touched before
+	 * then. */
 	t->nodes = v;
 	t->ncap = cap;
 	return true;
@@ -418,6 +422,17 @@ sync_node(struct arb_tree *t, uint32_t i)
 	if (n->sup->hist_cap != spec->intensity + 1)
 		return sup_resize_history(n->sup, spec->intensity);
 	return true;
+}
+
+/* Slots up to the spec's count, cleared the first time they are in it. */
+static void
+clear_new_slots(struct arb_tree *t, uint32_t nnodes)
+{
+	if (nnodes <= t->ncleared)
+		return;
+	memset(t->nodes + t->ncleared, 0,
+	       (nnodes - t->ncleared) * sizeof(*t->nodes));
+	t->ncleared = nnodes;
 }
 
 /* Slots first..last as the spec has them now. */
@@ -459,6 +474,7 @@ tree_sync(struct arb_tree *t)
 		first = first <= last && first < t->nnodes ? first : t->nnodes;
 		last = s->nnodes - 1;
 	}
+	clear_new_slots(t, s->nnodes);
 	t->nnodes = s->nnodes;
 	if (first <= last && !sync_range(t, first, last))
 		return false;
@@ -604,7 +620,7 @@ arb_tree_free(struct arb_tree *t)
 {
 	if (!t)
 		return;
-	for (uint32_t i = 0; t->nodes && i < t->ncap; i++)
+	for (uint32_t i = 0; t->nodes && i < t->ncleared; i++)
 		node_clear(&t->nodes[i]);
 	arb_free(t->nodes);
 	arb_free(t->msgs);

@@ -103,31 +103,32 @@ struct sup {
 	uint32_t q_head, q_len, q_cap;
 };
 
+/* Wider fields first, the flags together at the end: the tree holds one
+ * node per service, and this order leaves no holes (104 bytes, not 128). */
 struct node {
 	const struct arb_spec_node *spec;
-	uint32_t pos; /* position among its supervisor's children */
-	enum arb_child_state state;
-	bool present;
-	int pid;
-	uint32_t incarnation; /* bumped at every start; tags queued exits */
-	uint32_t restarts;
-	bool timer_armed;
+	struct sup *sup; /* supervisors only */
 	int64_t deadline_ms; /* what the armed timer waits for */
 	int64_t since_ms;
 	int64_t up_ms;       /* when it last became UP (backoff reset) */
-
+	int64_t backoff_ms;  /* the last nominal restart delay; 0: none yet */
+	uint32_t pos; /* position among its supervisor's children */
+	enum arb_child_state state;
+	int pid;
+	uint32_t incarnation; /* bumped at every start; tags queued exits */
+	uint32_t restarts;
+	int last_err; /* errno of its last failed spawn */
+	enum arb_start_failure last_failure;
+	int exit_pid, exit_code, exit_signo; /* the last death by itself */
+	enum arb_reason last_reason;
+	bool present;
+	bool timer_armed;
 	/* Services: why the timer runs, besides the state's own deadline. */
 	bool start_failing;  /* STOPPING/KILLING after start_timeout */
 	bool start_cancelled; /* KILLING: a stop came before it exec'ed */
 	bool aborting;       /* UP, SIGABRT sent by the watchdog */
 	bool delayed;        /* RESTARTING until its restart_delay is over */
-	int64_t backoff_ms;  /* the last nominal restart delay; 0: none yet */
-	int last_err; /* errno of its last failed spawn */
-	enum arb_start_failure last_failure;
-	bool exited;  /* the last death by itself: */
-	int exit_pid, exit_code, exit_signo;
-	enum arb_reason last_reason;
-	struct sup *sup; /* supervisors only */
+	bool exited;  /* the last death was by itself: exit_* say how */
 	bool deleted;    /* has left the tree; its slot is freed next step */
 };
 
@@ -152,6 +153,9 @@ struct arb_tree {
 	struct arb_spec *spec;
 	struct node *nodes;
 	uint32_t nnodes, ncap;
+	/* Slots below this have been cleared once; those above it (room the
+	 * array doubled into) are untouched, and their pages unmapped. */
+	uint32_t ncleared;
 	/* The spec's generation last read: its shape and supervisors' flags. */
 	uint64_t generation;
 	const struct arb_spec_node *spec_base; /* spec->nodes when last read */

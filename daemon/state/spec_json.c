@@ -725,6 +725,36 @@ read_log(struct reader *r, const json_t *o, struct arb_log_spec *log)
 	return 0;
 }
 
+/* USER, HOME and SHELL, null or absent each: the node's account block. */
+static int
+read_account(struct reader *r, const json_t *o, struct arb_spec_node *n)
+{
+	const char *user_name = NULL, *home = NULL, *shell = NULL;
+
+	if (arb_state_str_opt(r->in, o, r->what, "user_name", &user_name) < 0 ||
+	    arb_state_str_opt(r->in, o, r->what, "home", &home) < 0 ||
+	    arb_state_str_opt(r->in, o, r->what, "shell", &shell) < 0)
+		return -EINVAL;
+	return arb_spec_set_account(n, user_name, home, shell) < 0 ? -ENOMEM
+								     : 0;
+}
+
+/* argv, packed in one block as a node holds it. */
+static int
+read_argv(struct reader *r, const json_t *o, struct arb_spec_node *n)
+{
+	char **words = NULL;
+	int err = read_strv(r, o, "argv", ARB_ARGV_MAX, &words);
+
+	if (err == 0 && words) {
+		n->argv = arb_spec_strv_pack(words);
+		if (!n->argv)
+			err = -ENOMEM;
+	}
+	arb_spec_strv_free(words);
+	return err;
+}
+
 /* The strings and vectors a node owns. */
 static int
 read_owned_keys(struct reader *r, const json_t *o, struct arb_spec_node *n)
@@ -732,13 +762,11 @@ read_owned_keys(struct reader *r, const json_t *o, struct arb_spec_node *n)
 	int err;
 
 	if ((err = read_str_copy(r, o, "exec_path", true, &n->exec_path)) < 0 ||
-	    (err = read_strv(r, o, "argv", ARB_ARGV_MAX, &n->argv)) < 0 ||
+	    (err = read_argv(r, o, n)) < 0 ||
 	    (err = read_strv(r, o, "env", ARB_ENV_MAX + 1, &n->env)) < 0 ||
 	    (err = read_str_copy(r, o, "cwd", true, &n->cwd)) < 0 ||
 	    (err = read_strv(r, o, "listen", ARB_LISTEN_MAX, &n->listen)) < 0 ||
-	    (err = read_str_copy(r, o, "user_name", true, &n->user_name)) < 0 ||
-	    (err = read_str_copy(r, o, "home", true, &n->home)) < 0 ||
-	    (err = read_str_copy(r, o, "shell", true, &n->shell)) < 0 ||
+	    (err = read_account(r, o, n)) < 0 ||
 	    (err = read_groups(r, o, n)) < 0 ||
 	    (err = read_rlimits(r, o, n)) < 0 ||
 	    (err = read_log(r, o, &n->log)) < 0)
@@ -881,6 +909,25 @@ read_pending(struct reader *r, const json_t *o, struct arb_spec_node *n)
 	return err;
 }
 
+/* Name and path: the name is the path's last part, as arbord writes them. */
+static int
+read_place(struct reader *r, const json_t *o, struct arb_spec_node *n)
+{
+	const char *name, *path;
+	size_t nlen, plen;
+
+	if (arb_state_str(r->in, o, r->what, "name", &name) < 0 ||
+	    arb_state_str(r->in, o, r->what, "path", &path) < 0)
+		return -EINVAL;
+	nlen = strlen(name);
+	plen = strlen(path);
+	if (nlen == 0 || nlen > plen || strcmp(path + plen - nlen, name) != 0 ||
+	    (nlen < plen && path[plen - nlen - 1] != '/'))
+		return arb_state_fail(r->in, "%s: name '%s' is not the last "
+				      "part of path '%s'", r->what, name, path);
+	return arb_spec_set_path(n, path, nlen) < 0 ? -ENOMEM : 0;
+}
+
 static int
 read_node(struct reader *r, const json_t *o, struct arb_spec_node *n)
 {
@@ -889,8 +936,7 @@ read_node(struct reader *r, const json_t *o, struct arb_spec_node *n)
 
 	if ((err = read_keys(r, o, n)) < 0)
 		return err;
-	if ((err = read_str_copy(r, o, "name", false, &n->name)) < 0 ||
-	    (err = read_str_copy(r, o, "path", false, &n->path)) < 0 ||
+	if ((err = read_place(r, o, n)) < 0 ||
 	    (err = read_children(r, o, n)) < 0 ||
 	    (err = read_pending(r, o, n)) < 0)
 		return err;

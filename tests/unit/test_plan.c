@@ -50,11 +50,16 @@ static void
 set_argv(struct arb_spec *s, uint32_t i, const char *first, ...)
 {
 	va_list ap;
+	char **words;
 
 	va_start(ap, first);
-	arb_spec_strv_free(s->nodes[i].argv);
-	s->nodes[i].argv = strv(first, ap);
+	words = strv(first, ap);
 	va_end(ap);
+	/* A node's argv is packed in one block (arb_spec_strv_pack). */
+	arb_free(s->nodes[i].argv);
+	s->nodes[i].argv = arb_spec_strv_pack(words);
+	assert_non_null(s->nodes[i].argv);
+	arb_spec_strv_free(words);
 	arb_free(s->nodes[i].exec_path);
 	s->nodes[i].exec_path = arb_strdup(s->nodes[i].argv[0]);
 }
@@ -412,25 +417,21 @@ test_identity(void **state)
 	a->defaulted &= ~(unsigned)ARB_DEF_USER;
 	a->set_ids = true;
 	a->uid = a->gid = 33;
-	a->user_name = arb_strdup("www");
-	a->home = arb_strdup("/var/www");
-	a->shell = arb_strdup("/bin/sh");
+	assert_int_equal(arb_spec_set_account(a, "www", "/var/www", "/bin/sh"),
+			 0);
 	b->defaulted &= ~(unsigned)(ARB_DEF_USER | ARB_DEF_GROUP);
 	b->set_ids = true;
 	b->uid = 33;
 	b->gid = 50;
-	b->user_name = arb_strdup("www");
-	b->home = arb_strdup("/var/www");
-	b->shell = arb_strdup("/bin/sh");
+	assert_int_equal(arb_spec_set_account(b, "www", "/var/www", "/bin/sh"),
+			 0);
 	/* The same name resolved to another home: still a change. */
 	a = &live->nodes[node(live, "cache")];
 	b = &next->nodes[node(next, "cache")];
 	a->defaulted &= ~(unsigned)ARB_DEF_USER;
 	b->defaulted &= ~(unsigned)ARB_DEF_USER;
-	a->user_name = arb_strdup("app");
-	b->user_name = arb_strdup("app");
-	a->home = arb_strdup("/home/app");
-	b->home = arb_strdup("/srv/app");
+	assert_int_equal(arb_spec_set_account(a, "app", "/home/app", NULL), 0);
+	assert_int_equal(arb_spec_set_account(b, "app", "/srv/app", NULL), 0);
 	assert_plan(live, next,
 		    "change db restart group=-->50\n"
 		    "change cache restart"

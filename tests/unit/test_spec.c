@@ -203,8 +203,9 @@ test_find_child_many(void **state)
 
 		assert_int_not_equal(g, ARB_NONE);
 		snprintf(name, sizeof(name), "n%d", i);
-		free(s->nodes[g].name);
-		s->nodes[g].name = strdup(name);
+		/* Under the root, the path is the name. */
+		assert_int_equal(arb_spec_set_path(&s->nodes[g], name,
+						   strlen(name)), 0);
 		assert_int_equal(arb_spec_attach(s, g, 0), 0);
 		assert_int_equal(arb_spec_find_child(s, ARB_ROOT, name), g);
 	}

@@ -353,12 +353,12 @@ test_check_refuses(void **state)
 static void
 give_exec(struct arb_spec_node *n)
 {
+	static char *const words[] = {"true", NULL};
+
 	n->exec_path = arb_strdup("/bin/true");
-	n->argv = arb_calloc(2, sizeof(*n->argv));
-	assert_non_null(n->argv);
-	n->argv[0] = arb_strdup("true");
+	n->argv = arb_spec_strv_pack(words); /* a node's argv is packed */
 	assert_non_null(n->exec_path);
-	assert_non_null(n->argv[0]);
+	assert_non_null(n->argv);
 }
 
 /* The members of a saved node (an object) as "k1,k2,...", sorted. */
