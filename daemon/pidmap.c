@@ -19,7 +19,7 @@ arb_pidmap_init(struct arb_pidmap *m, uint32_t max)
 {
 	uint32_t cap = 16;
 
-	while (cap < max * 2)
+	while (cap / 4 * 3 < max)
 		cap *= 2;
 	m->slots = calloc(cap, sizeof(*m->slots));
 	if (!m->slots)
@@ -48,7 +48,7 @@ rehash(struct arb_pidmap *m, uint32_t max)
 int
 arb_pidmap_grow(struct arb_pidmap *m, uint32_t max)
 {
-	if ((m->mask + 1) / 2 >= max)
+	if ((m->mask + 1) / 4 * 3 >= max)
 		return 0;
 	return rehash(m, max);
 }
@@ -86,7 +86,7 @@ arb_pidmap_put(struct arb_pidmap *m, int pid, uint32_t node)
 		if (m->slots[i].pid == 0)
 			break;
 	}
-	if (m->len + 1 > (m->mask + 1) / 2)
+	if (m->len + 1 > (m->mask + 1) / 4 * 3)
 		return -ENOSPC;
 	m->slots[i].pid = pid;
 	m->slots[i].node = node;

@@ -1504,11 +1504,12 @@ runtime_grow(struct runtime *rt)
 		/* Each node has at most one event of each kind in flight. */
 		if (fifo_reserve(&rt->pending, arb_faults_queue_cap(cap + 8)) < 0 ||
 		    fifo_reserve(&rt->failed, arb_faults_queue_cap(cap + 8)) < 0 ||
-		    fifo_reserve(&rt->exits, arb_faults_queue_cap(cap + 8)) < 0 ||
-		    arb_service_procs_grow(&rt->procs, cap) < 0 ||
-		    (rt->logs && arb_logs_grow(rt->logs) < 0))
+		    fifo_reserve(&rt->exits, arb_faults_queue_cap(cap + 8)) < 0)
 			return -ENOMEM;
 	}
+	if (arb_service_procs_grow(&rt->procs, n) < 0 ||
+	    (rt->logs && arb_logs_grow(rt->logs) < 0))
+		return -ENOMEM;
 	if (rt->nnodes > 0 && n > rt->nofile_nodes) {
 		/* Grown while it runs: room for as many again, so a pool's
 		 * thousand spawns check the limit a few times, not each. */

@@ -19,8 +19,8 @@
 int
 arb_service_procs_init(struct arb_service_procs *ps, uint32_t n)
 {
-	ps->n = n;
-	ps->v = calloc(n, sizeof(*ps->v));
+	ps->n = ps->room = n;
+	ps->v = calloc(n ? n : 1, sizeof(*ps->v));
 	if (!ps->v || arb_pidmap_init(&ps->mains, n) < 0 ||
 	    arb_pidmap_init(&ps->groups, n) < 0 ||
 	    arb_pidmap_init(&ps->firsts, n) < 0)
@@ -43,14 +43,21 @@ arb_service_procs_grow(struct arb_service_procs *ps, uint32_t n)
 	    arb_pidmap_grow(&ps->groups, n) < 0 ||
 	    arb_pidmap_grow(&ps->firsts, n) < 0)
 		return -ENOMEM;
-	v = realloc(ps->v, n * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	for (uint32_t i = ps->n; i < n; i++) {
-		arb_pidfd_init(&v[i].first);
-		arb_pidfd_init(&v[i].main);
+	if (n > ps->room) {
+		uint32_t room = ps->room ? ps->room : 16;
+
+		while (room < n)
+			room *= 2;
+		v = realloc(ps->v, room * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		ps->v = v;
+		ps->room = room;
 	}
-	ps->v = v;
+	for (uint32_t i = ps->n; i < n; i++) {
+		arb_pidfd_init(&ps->v[i].first);
+		arb_pidfd_init(&ps->v[i].main);
+	}
 	ps->n = n;
 	return 0;
 }
@@ -65,8 +72,10 @@ arb_service_procs_shrink(struct arb_service_procs *ps, uint32_t n)
 	for (uint32_t i = n; i < ps->n; i++)
 		arb_service_procs_forget(ps, i);
 	v = realloc(ps->v, (n ? n : 1) * sizeof(*v));
-	if (v)
+	if (v) {
 		ps->v = v;
+		ps->room = n ? n : 1;
+	}
 	ps->n = n;
 	(void)arb_pidmap_fit(&ps->mains, n);
 	(void)arb_pidmap_fit(&ps->groups, n);

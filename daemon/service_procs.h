@@ -29,7 +29,8 @@ struct arb_service_procs {
 		 * main process. */
 		struct arb_pidfd main;
 	} *v;
-	uint32_t n;
+	uint32_t n;    /* nodes known */
+	uint32_t room; /* v's length, which doubles */
 	struct arb_pidmap mains;  /* live main pid -> node */
 	struct arb_pidmap groups; /* first process's pid (its group) -> node */
 	/* first process's pid -> node while first holds it: not reaped yet,
@@ -47,7 +48,11 @@ struct arb_reaping {
 int arb_service_procs_init(struct arb_service_procs *ps, uint32_t n);
 void arb_service_procs_done(struct arb_service_procs *ps);
 
-/* Room for n nodes, keeping what it knows. 0 or -ENOMEM. */
+/*
+ * n nodes, keeping what it knows: v doubles, but only the slots of nodes
+ * are touched (at 10,000 services the rest is memory never used). 0 or
+ * -ENOMEM.
+ */
 int arb_service_procs_grow(struct arb_service_procs *ps, uint32_t n);
 
 /* Only the first n nodes are left: room for those. */

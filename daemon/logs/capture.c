@@ -336,17 +336,22 @@ cap_init(struct capture *cap)
 int
 arb_logs_grow(struct arb_logs *l)
 {
-	uint32_t n = l->spec->cap; /* room for the spec's slots, as it has */
+	uint32_t n = l->spec->nnodes;
 	struct capture *caps;
 
 	if (n <= l->ncaps)
 		return 0;
-	caps = realloc(l->caps, n * sizeof(*caps));
-	if (!caps)
-		return -ENOMEM;
-	l->caps = caps;
+	/* Room as the spec has (it doubles), but only the nodes' slots are
+	 * touched: the rest may never be. */
+	if (l->spec->cap > l->room) {
+		caps = realloc(l->caps, l->spec->cap * sizeof(*caps));
+		if (!caps)
+			return -ENOMEM;
+		l->caps = caps;
+		l->room = l->spec->cap;
+	}
 	for (uint32_t i = l->ncaps; i < n; i++)
-		cap_init(&caps[i]);
+		cap_init(&l->caps[i]);
 	l->ncaps = n;
 	return 0;
 }
@@ -392,18 +397,23 @@ static void cap_release(struct arb_logs *l, uint32_t node);
 void
 arb_logs_shrink(struct arb_logs *l)
 {
-	uint32_t n = l->spec->cap;
+	uint32_t n = l->spec->nnodes;
 	struct capture *caps;
 
-	if (n >= l->ncaps)
+	if (n < l->ncaps) {
+		/* Past the end: forgotten when their nodes left (nothing
+		 * open). */
+		for (uint32_t i = n; i < l->ncaps; i++)
+			cap_release(l, i);
+		l->ncaps = n;
+	}
+	if (l->spec->cap >= l->room)
 		return;
-	/* Past the end: forgotten when their nodes left (nothing open). */
-	for (uint32_t i = n; i < l->ncaps; i++)
-		cap_release(l, i);
-	caps = realloc(l->caps, n * sizeof(*caps));
-	if (caps)
+	caps = realloc(l->caps, l->spec->cap * sizeof(*caps));
+	if (caps) {
 		l->caps = caps;
-	l->ncaps = n;
+		l->room = l->spec->cap;
+	}
 }
 
 int

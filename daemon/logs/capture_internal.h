@@ -41,8 +41,9 @@ struct arb_logs {
 	int epfd;
 	ev_io epoll_watch;
 	const struct arb_spec *spec;
-	struct capture *caps; /* one per node slot */
-	uint32_t ncaps;
+	struct capture *caps; /* one per node slot, as many as the spec's */
+	uint32_t ncaps;       /* made: the spec's nodes */
+	uint32_t room;        /* caps' length: the spec's capacity */
 	unsigned default_sinks;
 	struct arb_logfile *files;
 	struct arb_console out, err;

@@ -379,8 +379,15 @@ mutate(struct fixture *f, struct arb_state_out *o, enum mutation m)
 				   json_integer(3));
 		break;
 	case M_NODE_FREE_SLOT:
-		/* b's capture under the slot after it, which holds no node. */
-		json_array_set(json_object_get(logs, "nodes"), f->b + 1, b);
+		/* b's capture under the slot after it, which holds no node
+		 * (b is the last node: only the nodes' slots are saved). */
+		json_incref(b);
+		if (json_array_size(json_object_get(logs, "nodes")) > f->b + 1)
+			json_array_set_new(json_object_get(logs, "nodes"),
+					   f->b + 1, b);
+		else
+			json_array_append_new(json_object_get(logs, "nodes"),
+					      b);
 		json_array_set_new(json_object_get(logs, "nodes"), f->b,
 				   json_null());
 		break;
