@@ -9,6 +9,11 @@ interleaved so that a change of load hits every measure alike:
                    one at a time in reverse start order, waitpid after each
                    (the least OTP's order T1 can cost).
   floor parallel   kill_floor N parallel: SIGTERM to all, then reap all.
+  floor any        kill_floor N ordered-any: as floor ordered, but reaped
+                   as libev's default loop reaps (waitpid(-1, WNOHANG) at
+                   each SIGCHLD until it returns 0). The kernel walks all
+                   the caller's children at each such call: O(N) a death,
+                   so this floor is quadratic; arbord today reaps this way.
   arbord ordered   arbord with N sleep services under the root (default
                    `shutdown`, OTP's one at a time in reverse order): time
                    from SIGTERM to arbord's exit, and arbord's CPU time over
@@ -17,7 +22,9 @@ interleaved so that a change of load hits every measure alike:
 
 Prints the median of the runs for each, per child, the ratio of arbord to
 its floor, and the fit against N: the exponent k of time ~ N^k between the
-smallest and the largest N (1.0 is linear).
+smallest and the largest N (1.0 is linear); the same for the CPU time the
+stopping process used (kill_floor's own, arbord's from schedstat), which a
+machine busy with other work does not inflate as it does wall times.
 
 --profile FILE records `perf record -g` on arbord during one ordered stop
 of the largest N (nothing else is measured then).
@@ -128,11 +135,11 @@ def floor(args, n, mode):
     r = subprocess.run([args.kill_floor, str(n), mode],
                        stdin=subprocess.DEVNULL, capture_output=True,
                        timeout=args.timeout)
-    m = re.search(rb"ns=(\d+)", r.stdout)
+    m = re.search(rb" ns=(\d+) cpu_ns=(\d+)", r.stdout)
     if r.returncode != 0 or not m:
         raise BenchError(f"kill_floor {n} {mode} exited {r.returncode}: "
                          + r.stderr.decode(errors="replace")[-300:])
-    return int(m.group(1)) / 1e6
+    return int(m.group(1)) / 1e6, int(m.group(2)) / 1e6
 
 
 class Arbord:
@@ -262,23 +269,23 @@ def fit_exponent(sizes, times):
     return math.log(t1 / t0) / math.log(n1 / n0)
 
 
-MEASURES = ("floor ordered", "floor parallel", "arbord ordered",
-            "arbord parallel")
+MEASURES = ("floor ordered", "floor parallel", "floor ordered-any",
+            "arbord ordered", "arbord parallel")
 
 
 def run(args):
     sizes = sorted(int(s) for s in args.sizes.split(","))
     res = {(m, n): [] for m in MEASURES for n in sizes}
-    cpu = {(m, n): [] for m in MEASURES[2:] for n in sizes}
+    cpu = {(m, n): [] for m in MEASURES for n in sizes}
     for run_i in range(args.runs):
         for n in sizes:
             for m in MEASURES:
                 if m.startswith("floor"):
-                    ms = floor(args, n, m.split()[1])
+                    ms, c = floor(args, n, m.split()[-1])
                 else:
                     ms, c = arbord_stop(args, n, m.split()[1])
-                    if c is not None:
-                        cpu[(m, n)].append(c)
+                if c is not None:
+                    cpu[(m, n)].append(c)
                 res[(m, n)].append(ms)
                 log(args, f"run {run_i + 1} N={n} {m}: {ms:.1f} ms")
     return sizes, res, cpu
@@ -293,23 +300,38 @@ def report(args, sizes, res, cpu):
         cells = [f"{med[(m, n)]:9.1f} ({med[(m, n)] * 1000 / n:6.1f}us)"
                  for m in MEASURES]
         print(f"  {n:>6} " + " ".join(f"{c:>22}" for c in cells))
+    print("  (floor ordered-any: one at a time, reaped with waitpid(-1) "
+          "as libev does)")
+    cmed = {k: statistics.median(v) for k, v in cpu.items() if v}
+    if all((m, n) in cmed for m in MEASURES for n in sizes):
+        print("  CPU time of the stopping process (kill_floor, or arbord): "
+              "ms, and us per child; a busy machine does not inflate it")
+        for n in sizes:
+            cells = [f"{cmed[(m, n)]:9.1f} ({cmed[(m, n)] * 1000 / n:6.1f}us)"
+                     for m in MEASURES]
+            print(f"  {n:>6} " + " ".join(f"{c:>22}" for c in cells))
     for m, f in (("arbord ordered", "floor ordered"),
                  ("arbord parallel", "floor parallel")):
         ratios = " ".join(f"N={n}: {med[(m, n)] / med[(f, n)]:.2f}x"
                           for n in sizes)
         print(f"  {m} / {f}: {ratios}")
-        cpus = [statistics.median(cpu[(m, n)]) for n in sizes
-                if cpu[(m, n)]]
-        if len(cpus) == len(sizes):
-            print(f"  {m}, arbord CPU: " + " ".join(
-                f"N={n}: {c:.1f} ms ({c * 1000 / n:.1f}us/child)"
-                for n, c in zip(sizes, cpus)))
+        if all((x, n) in cmed for x in (m, f) for n in sizes):
+            print(f"  {m} / {f}, CPU: " + " ".join(
+                f"N={n}: {cmed[(m, n)] / cmed[(f, n)]:.2f}x"
+                for n in sizes))
     if len(sizes) > 1:
         for m in MEASURES:
             k = fit_exponent(sizes, [med[(m, n)] for n in sizes])
-            if k is not None:
-                print(f"  fit {m}: time ~ N^{k:.2f} "
-                      f"({'linear' if k < 1.15 else 'super-linear'})")
+            kc = (fit_exponent(sizes, [cmed[(m, n)] for n in sizes])
+                  if all((m, n) in cmed for n in sizes) else None)
+            if k is None:
+                continue
+            line = (f"  fit {m}: time ~ N^{k:.2f} "
+                    f"({'linear' if k < 1.15 else 'super-linear'})")
+            if kc is not None:
+                line += (f", CPU ~ N^{kc:.2f} "
+                         f"({'linear' if kc < 1.15 else 'super-linear'})")
+            print(line)
 
 
 def main():
