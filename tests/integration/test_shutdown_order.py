@@ -8,6 +8,7 @@ it exits (a trap that waits 0.3 or 1 s first), in files of the test's directory;
 the event log's `event=stop` order says the rest.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -109,3 +110,25 @@ def test_parallel_sub_supervisor_stops_its_children_at_once(arbord,
     a.signal(signal.SIGTERM)
     assert a.wait_exit() == 0
     assert [e["path"] for e in a.find("stop")][4:] == ["b", "a"]
+
+
+def test_reload_to_parallel_restarts_nothing_and_the_stop_follows_it(
+        arbord, tmp_path):
+    """A reload that only changes shutdown (ordered -> parallel) is a change
+    in place: no child restarts; arbord's stop then is all at once."""
+    names = [f"s{i}" for i in range(5)]
+    children = [noting(tmp_path, n, 1.0) for n in names]
+    a = start(arbord, tree(children), tmp_path, names)
+    a.config.write_text(tree(children, shutdown='"parallel"'))
+    env = dict(os.environ, ARBOR_SOCKET=str(a.socket))
+    r = subprocess.run([ARBORCTL, "--json", "reload"], capture_output=True,
+                       text=True, env=env, timeout=30 * SLOW,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    plan = json.loads(r.stdout)["plan"]
+    assert plan["changes"] == 1 and plan["adds"] == plan["removes"] == 0
+    assert len(a.find("start")) == len(names) + 1  # the root and each one
+    assert a.stop() == 0
+    term, exit_ = stamps(tmp_path, names, "term"), stamps(tmp_path, names,
+                                                          "exit")
+    assert max(term) < min(exit_), (term, exit_)
