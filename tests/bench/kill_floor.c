@@ -18,9 +18,10 @@
  *             so this costs O(N) a death: the gap to `ordered` is the
  *             price of not knowing which pid died.
  *
- * Prints one line: n=N mode=MODE ns=ELAPSED cpu_ns=CPU, CPU the time the
- * kill_floor process itself spent running (CLOCK_PROCESS_CPUTIME_ID): on a
- * busy machine that, unlike ELAPSED, does not count the waits for a CPU.
+ * Prints one line: n=N mode=MODE elapsed_ns=ELAPSED cpu_ns=CPU, CPU the
+ * time the kill_floor process itself spent running
+ * (CLOCK_PROCESS_CPUTIME_ID): on a busy machine that, unlike ELAPSED, does
+ * not count the waits for a CPU.
  * Any child left on a failure is
  * SIGKILLed and reaped; exit status 1 then, 2 on bad usage.
  */
@@ -218,8 +219,8 @@ main(int argc, char **argv)
 		kill_left(pids, n);
 		return 1;
 	}
-	printf("n=%ld mode=%s ns=%" PRIu64 " cpu_ns=%" PRIu64 "\n", n, mode,
-	       t1 - t0, cpu1 - cpu0);
+	printf("n=%ld mode=%s elapsed_ns=%" PRIu64 " cpu_ns=%" PRIu64 "\n", n,
+	       mode, t1 - t0, cpu1 - cpu0);
 	free(pids);
 	return 0;
 }

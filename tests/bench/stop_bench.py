@@ -135,7 +135,7 @@ def floor(args, n, mode):
     r = subprocess.run([args.kill_floor, str(n), mode],
                        stdin=subprocess.DEVNULL, capture_output=True,
                        timeout=args.timeout)
-    m = re.search(rb" ns=(\d+) cpu_ns=(\d+)", r.stdout)
+    m = re.search(rb" elapsed_ns=(\d+) cpu_ns=(\d+)", r.stdout)
     if r.returncode != 0 or not m:
         raise BenchError(f"kill_floor {n} {mode} exited {r.returncode}: "
                          + r.stderr.decode(errors="replace")[-300:])
