@@ -207,6 +207,18 @@ parse_auto_shutdown(struct node_ctx *c, const config_setting_t *s)
 	return 0;
 }
 
+static int
+parse_shutdown(struct node_ctx *c, const config_setting_t *s)
+{
+	int v;
+
+	if (get_enum(c, s, arb_shutdown_order_from_name,
+		     "ordered or parallel", &v) < 0)
+		return -1;
+	node(c)->shutdown = (enum arb_shutdown_order)v;
+	return 0;
+}
+
 /* ---- pools (strategy simple_one_for_one) --------------------------------- */
 
 /*
@@ -921,6 +933,12 @@ finish_supervisor(struct node_ctx *c, const config_setting_t *g)
 	if (s && n->auto_shutdown != ARB_AUTO_NEVER)
 		node_err(c, s, "auto_shutdown: %s does not shut down by "
 			 "itself (only \"never\")", POOL);
+	s = config_setting_get_member(g, "shutdown");
+	/* OTP's: its instances stop all at once; --check says so. */
+	if (s && n->shutdown != ARB_SHUTDOWN_PARALLEL)
+		node_err(c, s, "shutdown: %s stops its instances all at once "
+			 "(only \"parallel\")", POOL);
+	node(c)->shutdown = ARB_SHUTDOWN_PARALLEL;
 	if (c->instances && n->max_children > 0 &&
 	    n->instances > n->max_children)
 		node_err(c, c->instances, "instances: %u is more than "
@@ -949,6 +967,7 @@ static const struct key {
 	{"period", IN_SUPERVISOR | IN_ROOT, ARB_DEF_PERIOD, parse_period},
 	{"auto_shutdown", IN_SUPERVISOR | IN_ROOT, ARB_DEF_AUTO_SHUTDOWN,
 	 parse_auto_shutdown},
+	{"shutdown", IN_SUPERVISOR | IN_ROOT, ARB_DEF_SHUTDOWN, parse_shutdown},
 	{"on_giveup", IN_ROOT, ARB_DEF_ON_GIVEUP, parse_on_giveup},
 	{"emergency_shell", IN_ROOT, ARB_DEF_EMERGENCY_SHELL,
 	 parse_emergency_shell},

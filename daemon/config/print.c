@@ -433,7 +433,8 @@ print_pool(FILE *out, unsigned depth, const struct arb_spec *spec,
 }
 
 /*
- * strategy, intensity, period, auto_shutdown: the root's and others';
+ * strategy, intensity, period, auto_shutdown, shutdown: the root's and
+ * others';
  * a pool's keys too.
  */
 static void
@@ -451,6 +452,9 @@ print_flags(FILE *out, unsigned depth, const struct arb_spec *spec,
 	print_key_string(out, depth, "auto_shutdown",
 			 arb_auto_shutdown_name(n->auto_shutdown));
 	end_line(out, n, ARB_DEF_AUTO_SHUTDOWN);
+	print_key_string(out, depth, "shutdown",
+			 arb_shutdown_order_name(n->shutdown));
+	end_line(out, n, ARB_DEF_SHUTDOWN);
 	print_log(out, depth, n);
 	if (n->strategy == ARB_SIMPLE_ONE_FOR_ONE)
 		print_pool(out, depth, spec, n);

@@ -584,6 +584,14 @@ value_auto_shutdown(struct arb_plan_text *t, const struct arb_spec *s,
 	text_put(t, arb_auto_shutdown_name(n->auto_shutdown));
 }
 
+/* Read at the supervisor's next shutdown only: nothing to restart. */
+static void
+value_shutdown(struct arb_plan_text *t, const struct arb_spec *s,
+	       const struct arb_spec_node *n)
+{
+	text_put(t, arb_shutdown_order_name(n->shutdown));
+}
+
 static void
 value_max_children(struct arb_plan_text *t, const struct arb_spec *s,
 		   const struct arb_spec_node *n)
@@ -684,6 +692,7 @@ static const struct arb_plan_key_def supervisor_defs[] = {
 	{"intensity", true, value_intensity, NULL},
 	{"period", true, value_period, NULL},
 	{"auto_shutdown", true, value_auto_shutdown, NULL},
+	{"shutdown", true, value_shutdown, NULL},
 	{"log.sinks", true, value_log_sinks, NULL},
 	{"log.ring_size", true, value_log_ring_size, NULL},
 	{"log.file", true, value_log_file, NULL},

@@ -40,6 +40,11 @@ static const char *const auto_shutdown_names[_ARB_AUTO_SHUTDOWN_MAX] = {
 	[ARB_AUTO_ALL_SIGNIFICANT] = "all_significant",
 };
 
+static const char *const shutdown_order_names[_ARB_SHUTDOWN_ORDER_MAX] = {
+	[ARB_SHUTDOWN_ORDERED] = "ordered",
+	[ARB_SHUTDOWN_PARALLEL] = "parallel",
+};
+
 static const char *const node_kind_names[_ARB_NODE_KIND_MAX] = {
 	[ARB_NODE_SERVICE] = "service",
 	[ARB_NODE_SUPERVISOR] = "supervisor",
@@ -106,6 +111,12 @@ arb_auto_shutdown_name(enum arb_auto_shutdown v)
 }
 
 const char *
+arb_shutdown_order_name(enum arb_shutdown_order v)
+{
+	return v < _ARB_SHUTDOWN_ORDER_MAX ? shutdown_order_names[v] : "?";
+}
+
+const char *
 arb_node_kind_name(enum arb_node_kind v)
 {
 	return v < _ARB_NODE_KIND_MAX ? node_kind_names[v] : "?";
@@ -156,6 +167,12 @@ arb_auto_shutdown_from_name(const char *name)
 }
 
 int
+arb_shutdown_order_from_name(const char *name)
+{
+	return lookup(shutdown_order_names, _ARB_SHUTDOWN_ORDER_MAX, name);
+}
+
+int
 arb_ready_from_name(const char *name)
 {
 	return lookup(ready_names, _ARB_READY_MAX, name);
@@ -176,6 +193,7 @@ node_defaults(struct arb_spec_node *n)
 	n->intensity = ARB_DEFAULT_INTENSITY;
 	n->period_ms = ARB_DEFAULT_PERIOD_MS;
 	n->auto_shutdown = ARB_DEFAULT_AUTO_SHUTDOWN;
+	n->shutdown = ARB_DEFAULT_SHUTDOWN;
 	n->stop_signal = ARB_DEFAULT_STOP_SIGNAL;
 	n->stop_timeout_ms = ARB_DEFAULT_STOP_TIMEOUT_MS;
 	n->ready = ARB_DEFAULT_READY;

@@ -73,6 +73,20 @@ enum arb_auto_shutdown {
 };
 
 /*
+ * How a supervisor's shutdown (its own stop, the tree's) terminates its
+ * children. ORDERED is OTP's (T1): one at a time in reverse start order,
+ * each dead before the next. PARALLEL, arbor's deviation for children
+ * whose order does not matter: all at once, then it waits for all. Only
+ * the shutdown: a one_for_all or rest_for_one restart terminates its group
+ * one at a time either way. A pool's instances always stop at once.
+ */
+enum arb_shutdown_order {
+	ARB_SHUTDOWN_ORDERED,
+	ARB_SHUTDOWN_PARALLEL,
+	_ARB_SHUTDOWN_ORDER_MAX
+};
+
+/*
  * M10: what arbord does, as the system's init, when the root gives up,
  * shuts down automatically or fails to start. Outside that mode the key
  * is read but arbord exits instead.
@@ -119,6 +133,7 @@ enum arb_spec_default {
 	ARB_DEF_ON_CHANGE = 1u << 25,
 	ARB_DEF_MAX_CHILDREN = 1u << 26, /* pools */
 	ARB_DEF_INSTANCES = 1u << 27,    /* pools */
+	ARB_DEF_SHUTDOWN = 1u << 28,
 };
 
 /* Defaults: Elixir's Supervisor, not Erlang's (SEMANTICS.md M13). */
@@ -126,6 +141,7 @@ enum arb_spec_default {
 #define ARB_DEFAULT_INTENSITY 3u
 #define ARB_DEFAULT_PERIOD_MS 5000
 #define ARB_DEFAULT_AUTO_SHUTDOWN ARB_AUTO_NEVER
+#define ARB_DEFAULT_SHUTDOWN ARB_SHUTDOWN_ORDERED
 #define ARB_DEFAULT_RESTART ARB_PERMANENT
 #define ARB_DEFAULT_STOP_SIGNAL ARB_SIGTERM
 #define ARB_DEFAULT_STOP_TIMEOUT_MS 5000
@@ -223,6 +239,7 @@ struct arb_spec_node {
 	enum arb_strategy strategy;
 	uint32_t intensity;
 	enum arb_auto_shutdown auto_shutdown;
+	enum arb_shutdown_order shutdown; /* the `shutdown` key */
 	int64_t period_ms;
 	uint32_t *children;
 	uint32_t nchildren, children_cap;
@@ -427,12 +444,14 @@ int arb_log_streams_from_name(const char *name);
 const char *arb_strategy_name(enum arb_strategy v);
 const char *arb_restart_name(enum arb_restart v);
 const char *arb_auto_shutdown_name(enum arb_auto_shutdown v);
+const char *arb_shutdown_order_name(enum arb_shutdown_order v);
 const char *arb_node_kind_name(enum arb_node_kind v);
 const char *arb_ready_name(enum arb_ready v); /* "exec", "notify", "fd" */
 const char *arb_giveup_name(enum arb_giveup v);
 int arb_strategy_from_name(const char *name);
 int arb_restart_from_name(const char *name);
 int arb_auto_shutdown_from_name(const char *name);
+int arb_shutdown_order_from_name(const char *name);
 int arb_ready_from_name(const char *name);
 int arb_giveup_from_name(const char *name);
 

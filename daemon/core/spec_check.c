@@ -141,6 +141,7 @@ keys_problem(const struct arb_spec_node *n)
 	    (unsigned)n->restart >= _ARB_RESTART_MAX ||
 	    (unsigned)n->strategy >= _ARB_STRATEGY_MAX ||
 	    (unsigned)n->auto_shutdown >= _ARB_AUTO_SHUTDOWN_MAX ||
+	    (unsigned)n->shutdown >= _ARB_SHUTDOWN_ORDER_MAX ||
 	    (unsigned)n->ready >= _ARB_READY_MAX ||
 	    (unsigned)n->on_change >= _ARB_ON_CHANGE_MAX)
 		return "an enum out of range";

@@ -432,13 +432,20 @@ job_done(struct arb_tree *t, uint32_t sup)
 }
 
 /*
- * Runs the current job of sup as far as it goes without waiting: the
- * terminate phase walks the group in reverse (T1), skipping children that
- * are not running; the start phase walks it in order (S1) starting every
- * child that still has a spec, stopped ones included (ST2, ST3).
+ * Whether sup's shutdown terminates its children all at once: a pool's
+ * instances (OTP), or any supervisor's with shutdown = "parallel"
+ * (arbor's deviation from T1). Only its shutdown: the terminate phase of
+ * a group restart stays one at a time.
  */
+static bool
+shuts_down_at_once(const struct arb_tree *t, uint32_t sup)
+{
+	return is_pool(t, sup) ||
+	       t->spec->nodes[sup].shutdown == ARB_SHUTDOWN_PARALLEL;
+}
+
 /*
- * A pool's shutdown stops its instances all at once (OTP), then waits for
+ * Such a shutdown stops all the running children at once, then waits for
  * every one: `outstanding` counts them down (job_step_done). True while
  * some are still going.
  */
@@ -457,12 +464,19 @@ stop_all_at_once(struct arb_tree *t, uint32_t sup)
 	return s->outstanding > 0;
 }
 
+/*
+ * Runs the current job of sup as far as it goes without waiting: the
+ * terminate phase walks the group in reverse (T1), skipping children that
+ * are not running; the start phase walks it in order (S1) starting every
+ * child that still has a spec, stopped ones included (ST2, ST3).
+ */
 static void
 sup_advance(struct arb_tree *t, uint32_t sup)
 {
 	struct sup *s = t->nodes[sup].sup;
 
-	if (s->terminating && s->job == JOB_SHUTDOWN && is_pool(t, sup)) {
+	if (s->terminating && s->job == JOB_SHUTDOWN &&
+	    shuts_down_at_once(t, sup)) {
 		if (stop_all_at_once(t, sup))
 			return;
 	} else if (s->terminating) {
@@ -1025,7 +1039,7 @@ job_step_done(struct arb_tree *t, uint32_t sup, uint32_t child)
 	struct sup *s = t->nodes[sup].sup;
 
 	if (s->job != JOB_NONE && s->terminating && s->outstanding > 0) {
-		/* One of a pool's instances, all stopped at once. */
+		/* One of the children a shutdown stopped all at once. */
 		if (--s->outstanding == 0)
 			sup_advance(t, sup);
 		return;

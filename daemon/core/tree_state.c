@@ -458,7 +458,7 @@ arb_tree_restore_node(struct arb_tree *t, uint32_t node,
 
 /*
  * A running job walks [first, last] with its cursor and, between steps,
- * waits for the child at the cursor, or (a pool's shutdown) for
+ * waits for the child at the cursor, or (a shutdown all at once) for
  * `outstanding` children stopped at once, the cursor past them.
  */
 static const char *
@@ -472,11 +472,13 @@ job_range_invalid(const struct arb_tree *t, uint32_t sup,
 	    s->first > s->last + 1)
 		return "a job's group outside the children";
 	if (s->outstanding > 0) {
+		/* A pool's, or with shutdown = "parallel" (which a reload
+		 * may have changed since: not checked). */
 		if (s->job != ARB_JOB_SHUTDOWN || !s->terminating ||
-		    spec->strategy != ARB_SIMPLE_ONE_FOR_ONE ||
 		    s->cursor != s->first - 1 ||
 		    s->outstanding > (uint32_t)(s->last - s->first + 1))
-			return "outstanding stops outside a pool's shutdown";
+			return "outstanding stops outside a shutdown all at "
+			       "once";
 		return NULL;
 	}
 	if (s->cursor < s->first || s->cursor > s->last)

@@ -41,6 +41,7 @@ static const struct arb_spec_node format_default = {
 	.intensity = 3,
 	.period_ms = 5000,
 	.auto_shutdown = ARB_AUTO_NEVER,
+	.shutdown = ARB_SHUTDOWN_ORDERED,
 	.stop_signal = 15,
 	.stop_timeout_ms = 5000,
 	.ready = ARB_READY_EXEC,
@@ -265,6 +266,8 @@ put_enums(json_t *o, const struct arb_spec_node *n)
 			arb_strategy_name(n->strategy)) &&
 	       put_name(o, "auto_shutdown", n->auto_shutdown, d->auto_shutdown,
 			arb_auto_shutdown_name(n->auto_shutdown)) &&
+	       put_name(o, "shutdown", n->shutdown, d->shutdown,
+			arb_shutdown_order_name(n->shutdown)) &&
 	       put_name(o, "ready", n->ready, d->ready,
 			arb_ready_name(n->ready)) &&
 	       put_name(o, "on_change", n->on_change, d->on_change,
@@ -779,13 +782,15 @@ read_enums(struct reader *r, const json_t *o, struct arb_spec_node *n)
 {
 	int kind = n->kind, restart = n->restart, strategy = n->strategy;
 	int auto_shutdown = n->auto_shutdown, ready = n->ready;
-	int on_change = n->on_change;
+	int on_change = n->on_change, shutdown = n->shutdown;
 
 	if (read_enum(r, o, "kind", node_kind_from_name, &kind) < 0 ||
 	    read_enum(r, o, "restart", arb_restart_from_name, &restart) < 0 ||
 	    read_enum(r, o, "strategy", arb_strategy_from_name, &strategy) < 0 ||
 	    read_enum(r, o, "auto_shutdown", arb_auto_shutdown_from_name,
 		      &auto_shutdown) < 0 ||
+	    read_enum(r, o, "shutdown", arb_shutdown_order_from_name,
+		      &shutdown) < 0 ||
 	    read_enum(r, o, "ready", arb_ready_from_name, &ready) < 0 ||
 	    read_enum(r, o, "on_change", arb_on_change_from_name,
 		      &on_change) < 0)
@@ -794,6 +799,7 @@ read_enums(struct reader *r, const json_t *o, struct arb_spec_node *n)
 	n->restart = (enum arb_restart)restart;
 	n->strategy = (enum arb_strategy)strategy;
 	n->auto_shutdown = (enum arb_auto_shutdown)auto_shutdown;
+	n->shutdown = (enum arb_shutdown_order)shutdown;
 	n->ready = (enum arb_ready)ready;
 	n->on_change = (enum arb_on_change)on_change;
 	return 0;

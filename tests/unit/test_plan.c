@@ -450,6 +450,7 @@ test_supervisor_flags(void **state)
 	web->intensity = 10;
 	web->period_ms = 60000;
 	web->auto_shutdown = ARB_AUTO_ANY_SIGNIFICANT;
+	web->shutdown = ARB_SHUTDOWN_PARALLEL;
 	next->nodes[ARB_ROOT].intensity = 1;
 	next->control_group = arb_strdup("wheel");
 	next->control_gid = 10;
@@ -459,7 +460,8 @@ test_supervisor_flags(void **state)
 		    " on_giveup=reboot->shell\n"
 		    "change web in-place strategy=one_for_one->rest_for_one"
 		    " intensity=3->10 period=5s->1min"
-		    " auto_shutdown=never->any_significant\n");
+		    " auto_shutdown=never->any_significant"
+		    " shutdown=ordered->parallel\n");
 }
 
 /* The kept children's relative order changed; an add in the middle

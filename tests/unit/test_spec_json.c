@@ -461,6 +461,34 @@ test_absent_key_is_the_default(void **state)
 	arb_spec_free(s);
 }
 
+/* shutdown: written only when not "ordered" (a pool's is "parallel");
+ * absent, it reads as "ordered". */
+static void
+test_shutdown_key(void **state)
+{
+	struct arb_spec *s = conf_from_text(living_conf), *copy = NULL;
+	uint32_t pool = arb_spec_find(s, "pool"), sub = arb_spec_find(s, "sub");
+	json_t *j, *nodes;
+	struct arb_state_in in = {0};
+
+	s->nodes[ARB_ROOT].shutdown = ARB_SHUTDOWN_PARALLEL;
+	j = arb_spec_json_save(s);
+	nodes = json_object_get(j, "nodes");
+	assert_string_equal(json_string_value(json_object_get(
+		json_array_get(nodes, ARB_ROOT), "shutdown")), "parallel");
+	assert_string_equal(json_string_value(json_object_get(
+		json_array_get(nodes, pool), "shutdown")), "parallel");
+	assert_null(json_object_get(json_array_get(nodes, sub), "shutdown"));
+	json_object_del(json_array_get(nodes, pool), "shutdown");
+	assert_int_equal(arb_spec_json_load(&in, j, &copy), 0);
+	assert_int_equal(copy->nodes[ARB_ROOT].shutdown, ARB_SHUTDOWN_PARALLEL);
+	assert_int_equal(copy->nodes[sub].shutdown, ARB_SHUTDOWN_ORDERED);
+	assert_int_equal(copy->nodes[pool].shutdown, ARB_SHUTDOWN_ORDERED);
+	json_decref(j);
+	arb_spec_free(copy);
+	arb_spec_free(s);
+}
+
 /*
  * Bug (second review): with node keys optional, a document without the
  * spec-wide keys or without an rlimit's resource was read with the
@@ -698,6 +726,7 @@ main(void)
 		cmocka_unit_test(test_default_node_is_not_written),
 		cmocka_unit_test(test_empty_vector_is_written),
 		cmocka_unit_test(test_absent_key_is_the_default),
+		cmocka_unit_test(test_shutdown_key),
 		cmocka_unit_test(test_keys_always_written_are_required),
 		cmocka_unit_test(test_corrupted_never_crashes),
 	};

@@ -442,6 +442,146 @@ test_M3_stop_timeout_zero_and_infinity(void **state)
 	fake_free(f);
 }
 
+/*
+ * The services the last step sent their stop signal (ACT_TERMINATE), in
+ * the order the core emitted them.
+ */
+static const char *
+terminated_in_last_step(struct fake *f)
+{
+	static char buf[256];
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < f->out.n; i++) {
+		const struct arb_action *a = &f->out.v[i];
+
+		if (a->kind == ARB_ACT_TERMINATE)
+			len += (size_t)snprintf(buf + len, sizeof(buf) - len,
+						"%s%s", len ? " " : "",
+						fake_path(f, a->node));
+	}
+	return buf;
+}
+
+static void
+ignore_term(struct fake *f, const char *names)
+{
+	char buf[64], *save = NULL;
+
+	strcpy(buf, names);
+	for (char *n = strtok_r(buf, " ", &save); n;
+	     n = strtok_r(NULL, " ", &save))
+		f->procs[fake_node(f, n)].ignore_term = true;
+}
+
+/* T1 (shutdown = "ordered", the default): one stop signal at a time, the
+ * next only once the one before is dead. */
+static void
+test_T1_ordered_shutdown_one_at_a_time(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ONE, 3, 5000, "a b c");
+
+	fake_boot(f);
+	ignore_term(f, "a b c");
+	fake_clear(f);
+	f->signals_sent = 0;
+	fake_shutdown(f);
+	assert_string_equal(terminated_in_last_step(f), "c");
+	assert_int_equal(f->signals_sent, 1);
+	assert_int_equal(arb_tree_state(f->tree, fake_node(f, "b")),
+			 ARB_CHILD_UP);
+	fake_kill(f, "c", ARB_SIGTERM);
+	assert_string_equal(terminated_in_last_step(f), "b");
+	fake_kill(f, "b", ARB_SIGTERM);
+	assert_string_equal(terminated_in_last_step(f), "a");
+	fake_kill(f, "a", ARB_SIGTERM);
+	assert_trace(f, "stop c\nstop b\nstop a\ndown\n");
+	fake_free(f);
+}
+
+/* shutdown = "parallel": every running child gets its stop signal in the
+ * one step, in reverse start order; the supervisor is down once the last
+ * is dead, in whatever order they die. A stopped child is skipped. */
+static void
+test_shutdown_parallel_all_at_once(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ONE, 3, 5000, "a b c d");
+
+	f->spec->nodes[ARB_ROOT].shutdown = ARB_SHUTDOWN_PARALLEL;
+	fake_boot(f);
+	fake_request(f, "b", ARB_REQ_STOP);
+	ignore_term(f, "a c d");
+	fake_clear(f);
+	f->signals_sent = 0;
+	fake_shutdown(f);
+	assert_string_equal(terminated_in_last_step(f), "d c a");
+	assert_int_equal(f->signals_sent, 3);
+	assert_trace(f, "");
+	fake_kill(f, "c", ARB_SIGTERM);
+	assert_string_equal(terminated_in_last_step(f), "");
+	fake_kill(f, "a", ARB_SIGTERM);
+	assert_trace(f, "stop c\nstop a\n");
+	assert_int_equal(f->exit_code, -1);
+	fake_kill(f, "d", ARB_SIGTERM);
+	assert_trace(f, "stop c\nstop a\nstop d\ndown\n");
+	assert_int_equal(f->exit_code, 0);
+	fake_free(f);
+}
+
+/* shutdown = "parallel": stop_timeout runs for each child at once, and a
+ * sub-supervisor stops its own children by its own key (ordered here) at
+ * the same time as its siblings. */
+static void
+test_shutdown_parallel_timeouts_and_subsupervisor(void **state)
+{
+	struct arb_spec *s = arb_spec_new();
+	struct fake *f;
+	uint32_t sub;
+
+	fake_svc(s, ARB_ROOT, "a", ARB_PERMANENT);
+	sub = fake_sup(s, ARB_ROOT, "s", ARB_ONE_FOR_ONE, 1, 5000);
+	fake_svc(s, sub, "x", ARB_PERMANENT);
+	fake_svc(s, sub, "y", ARB_PERMANENT);
+	fake_svc(s, ARB_ROOT, "b", ARB_PERMANENT);
+	s->nodes[ARB_ROOT].shutdown = ARB_SHUTDOWN_PARALLEL;
+	f = fake_new(s);
+	fake_boot(f);
+	ignore_term(f, "a s/x s/y b");
+	fake_clear(f);
+	fake_shutdown(f);
+	assert_string_equal(terminated_in_last_step(f), "b a s/y");
+	/* The three deadlines are one: the fake fires them in node order. */
+	fake_advance(f, 5000);
+	assert_trace(f, "stop a\nstop s/y\nstop b\n");
+	assert_int_equal(arb_tree_state(f->tree, fake_node(f, "s/x")),
+			 ARB_CHILD_STOPPING);
+	fake_advance(f, 5000);
+	assert_trace(f, "stop a\nstop s/y\nstop b\nstop s/x\nstop s\ndown\n");
+	fake_free(f);
+}
+
+/* The key is about shutdown: a one_for_all restart still terminates its
+ * group one at a time in reverse (T1), as OTP does. */
+static void
+test_shutdown_parallel_not_for_group_restart(void **state)
+{
+	struct fake *f = flat(ARB_ONE_FOR_ALL, 3, 5000, "a b c");
+
+	f->spec->nodes[ARB_ROOT].shutdown = ARB_SHUTDOWN_PARALLEL;
+	fake_boot(f);
+	ignore_term(f, "b c");
+	fake_clear(f);
+	fake_kill(f, "a", 9);
+	assert_string_equal(terminated_in_last_step(f), "c");
+	fake_kill(f, "c", ARB_SIGTERM);
+	assert_string_equal(terminated_in_last_step(f), "b");
+	fake_kill(f, "b", ARB_SIGTERM);
+	assert_trace(f, "exit a crash\nstop c\nstop b\n"
+			"start a\nstart b\nstart c\n");
+	fake_free(f);
+}
+
 /* S3: a start failure during init stops the started ones; no retry. */
 static void
 test_S3_init_failure(void **state)
@@ -937,6 +1077,10 @@ main(void)
 		cmocka_unit_test(test_ST6_unreaped_death_ends_termination),
 		cmocka_unit_test(test_M3_stop_timeout_then_kill),
 		cmocka_unit_test(test_M3_stop_timeout_zero_and_infinity),
+		cmocka_unit_test(test_T1_ordered_shutdown_one_at_a_time),
+		cmocka_unit_test(test_shutdown_parallel_all_at_once),
+		cmocka_unit_test(test_shutdown_parallel_timeouts_and_subsupervisor),
+		cmocka_unit_test(test_shutdown_parallel_not_for_group_restart),
 		cmocka_unit_test(test_S3_init_failure),
 		cmocka_unit_test(test_S4_nested_init_failure),
 		cmocka_unit_test(test_R2_retries_eat_intensity),

@@ -268,6 +268,38 @@ drive_pool(struct fake *f)
 	fake_advance(f, 3000);
 }
 
+/* shutdown = "parallel" on the root and a sub-supervisor: children
+ * stopped all at once, some slowly, saved at every step. */
+static void
+build_parallel(struct arb_spec *s)
+{
+	uint32_t sub;
+
+	fake_root(s, ARB_ONE_FOR_ONE, 5, 5000);
+	s->nodes[ARB_ROOT].shutdown = ARB_SHUTDOWN_PARALLEL;
+	svc(s, ARB_ROOT, "a", ARB_PERMANENT);
+	sub = fake_sup(s, ARB_ROOT, "s", ARB_ONE_FOR_ALL, 3, 5000);
+	s->nodes[sub].shutdown = ARB_SHUTDOWN_PARALLEL;
+	svc(s, sub, "x", ARB_PERMANENT);
+	svc(s, sub, "y", ARB_PERMANENT);
+	svc(s, ARB_ROOT, "b", ARB_PERMANENT);
+}
+
+static void
+drive_parallel(struct fake *f)
+{
+	fake_boot(f);
+	f->procs[fake_node(f, "s/y")].ignore_term = true;
+	fake_exit(f, "s/x", 1); /* a group restart: one at a time */
+	fake_advance(f, 6000);
+	fake_request(f, "s", ARB_REQ_STOP);
+	fake_request(f, "s", ARB_REQ_START);
+	f->procs[fake_node(f, "a")].ignore_term = true;
+	fake_shutdown(f);
+	fake_exit(f, "b", 0);
+	fake_advance(f, 6000);
+}
+
 static void
 build_notify(struct arb_spec *s)
 {
@@ -349,6 +381,7 @@ static const struct scenario scenarios[] = {
 	{"pool", build_pool, drive_pool},
 	{"notify", build_notify, drive_notify},
 	{"requests", build_requests, drive_requests},
+	{"parallel", build_parallel, drive_parallel},
 };
 
 /* ---- replay ---- */
