@@ -1,7 +1,7 @@
 /*
- * reaper.c - SIGCHLD through a signalfd: the child it names is reaped by
- * pid; a sweep, spaced by its own cost, finds the deaths whose signal
- * coalesced with another's.
+ * reaper.c - SIGCHLD through a signalfd: a sweep reaps every child that
+ * ended; while the tree stops, the child a signal names is reaped by pid
+ * and the sweep is spaced by its own cost.
  */
 #include <errno.h>
 #include <signal.h>
@@ -77,20 +77,26 @@ on_sigchld(struct ev_loop *loop, ev_io *w, int revents)
 	struct signalfd_siginfo info[32];
 	ssize_t got;
 
+	bool spread = r->spread(r->ctx);
+
 	(void)revents;
 	while ((got = read(w->fd, info, sizeof(info))) > 0) {
-		for (size_t i = 0; i < (size_t)got / sizeof(info[0]); i++)
+		for (size_t i = 0; spread && i < (size_t)got / sizeof(info[0]);
+		     i++)
 			if (info[i].ssi_signo == SIGCHLD && info[i].ssi_pid > 0)
 				reap_if_ended(r, (int)info[i].ssi_pid);
 		if ((size_t)got < sizeof(info))
 			break;
 	}
-	sweep_soon(r, loop);
+	if (spread)
+		sweep_soon(r, loop);
+	else
+		arb_reaper_sweep(r, loop);
 }
 
 int
 arb_reaper_start(struct arb_reaper *r, struct ev_loop *loop,
-		 arb_reap_fn reap, void *ctx)
+		 arb_reap_fn reap, arb_spread_fn spread, void *ctx)
 {
 	sigset_t chld;
 	int fd;
@@ -103,6 +109,7 @@ arb_reaper_start(struct arb_reaper *r, struct ev_loop *loop,
 	if (fd < 0)
 		return -errno;
 	r->reap = reap;
+	r->spread = spread;
 	r->ctx = ctx;
 	r->sweep_cost = 0.0;
 	ev_io_init(&r->watch, on_sigchld, fd, EV_READ);

@@ -896,6 +896,15 @@ reap_child(void *ctx, int pid)
 	return reap(ctx, pid);
 }
 
+/* The whole tree stops: a death per stopped child (reaper.h). */
+static bool
+reap_spread(void *ctx)
+{
+	struct runtime *rt = ctx;
+
+	return rt->tree && arb_tree_stopping(rt->tree);
+}
+
 /*
  * A main process named by MAINPID= ended. If it is arbord's child it is
  * reaped here as the reaper would (if it has not yet); if another process
@@ -1680,7 +1689,8 @@ runtime_init(struct runtime *rt, struct arb_spec *spec,
 	rt->trim_timer.data = rt;
 	ev_prepare_init(&rt->exits_prepare, on_exits_prepare);
 	rt->exits_prepare.data = rt;
-	r = arb_reaper_start(&rt->reaper, rt->loop, reap_child, rt);
+	r = arb_reaper_start(&rt->reaper, rt->loop, reap_child, reap_spread,
+			     rt);
 	if (r < 0)
 		return r;
 	if (mode->pid1)

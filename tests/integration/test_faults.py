@@ -66,48 +66,51 @@ def test_event_queue_overflow_grows_and_is_counted(arbord):
     assert a.trace()[-3:] == ["stop b", "stop a", "down"]
 
 
-def reap_two_together(a, first, second):
-    """Kills two services while arbord is stopped, so that their deaths
-    are reaped together when it runs again."""
+def reap_together(a, pids):
+    """Kills services while arbord is stopped, so that they are all dead
+    when it runs again: their SIGCHLDs coalesce into one, which names one
+    of them; the reaper's sweep then reaps the others together
+    (daemon/reaper.h), two deaths in one go from three."""
     a.signal(signal.SIGSTOP)
     try:
-        for pid in (first, second):
+        for pid in pids:
             os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: zombie(first) and zombie(second),
-                   what="both dead, not reaped")
+        wait_until(lambda: all(zombie(p) for p in pids),
+                   what="all dead, not reaped")
     finally:
         a.signal(signal.SIGCONT)
 
 
 def test_queue_that_cannot_grow_stops_the_services_and_exits(arbord):
-    """Bug: the same overflow when memory has run out. Two deaths reaped
+    """Bug: the same overflow when memory has run out. Deaths reaped
     together overflow a queue of one that cannot grow: the core is lost,
     and arbord stops the service still running, without the core, then
     exits with status 1 instead of aborting."""
     a = faulty(arbord,
                tree([service("a", SLEEPER), service("b", SLEEPER),
-                     service("c", SLEEPER)]),
+                     service("x", SLEEPER), service("c", SLEEPER)]),
                ARBOR_FAULT_QUEUE_CAP="1", ARBOR_FAULT_QUEUE_GROW="0")
     a.wait_event("start", "c")
     c = a.pid_of("c")
-    reap_two_together(a, a.pid_of("a"), a.pid_of("b"))
+    reap_together(a, [a.pid_of(s) for s in ("a", "b", "x")])
     assert_core_lost_and_exit_1(a, "out of memory for the event queue")
     assert not pid_alive(c)
 
 
 def lose_the_core_beside_a_deaf_service(arbord, tmp_path):
-    """arbord-faults with services a, b and deaf (which ignores SIGTERM);
-    a and b die together and overflow a queue that cannot grow, so the
+    """arbord-faults with services a, b, x and deaf (which ignores
+    SIGTERM); a, b and x die together and overflow a queue that cannot grow, so the
     core is lost while deaf still runs."""
     a = faulty(arbord,
                tree([service("a", SLEEPER), service("b", SLEEPER),
+                     service("x", SLEEPER),
                      service("deaf", ["/bin/sh", "-c",
                                       "trap '' TERM; echo deaf > armed; "
                                       "while :; do sleep 1; done"])]),
                ARBOR_FAULT_QUEUE_CAP="1", ARBOR_FAULT_QUEUE_GROW="0")
     a.wait_event("start", "deaf")
     wait_until(lambda: (tmp_path / "armed").exists(), what="the trap")
-    reap_two_together(a, a.pid_of("a"), a.pid_of("b"))
+    reap_together(a, [a.pid_of(s) for s in ("a", "b", "x")])
     return a
 
 
