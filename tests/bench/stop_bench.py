@@ -38,7 +38,6 @@ measure ran, 2 otherwise.
 """
 
 import argparse
-import ctypes
 import os
 import re
 import shutil
@@ -52,30 +51,15 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
+sys.path.insert(0, HERE)
 
 import ctlclient  # noqa: E402  (stdlib only, beside the integration tests)
+from run import BenchError, log, set_subreaper  # noqa: E402  (run.py)
 
 ARBORD = os.path.join(TOP, "daemon", "arbord")
 KILL_FLOOR = os.path.join(HERE, "kill_floor")
 SLEEP = "/bin/sleep"
 SLEEP_ARG = "86400"
-
-
-class BenchError(Exception):
-    pass
-
-
-def log(args, msg):
-    if args.verbose:
-        print("# " + msg, file=sys.stderr, flush=True)
-
-
-def set_subreaper():
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
-    except OSError:
-        return False
 
 
 def raise_nofile():
