@@ -59,8 +59,19 @@ int
 arb_fdlimit_raise(const struct arb_spec *spec, struct arb_spawner *sp,
 		  bool with_room, struct arb_fdlimit *ret)
 {
+	struct arb_fd_need need;
+
+	arb_fd_budget(spec, &need);
+	return arb_fdlimit_raise_need(&need, sp, with_room, ret);
+}
+
+int
+arb_fdlimit_raise_need(const struct arb_fd_need *need,
+		       struct arb_spawner *sp, bool with_room,
+		       struct arb_fdlimit *ret)
+{
 	struct rlimit raised;
-	int r = arb_fdlimit_check(spec, ret);
+	int r = arb_fdlimit_check_need(need, ret);
 
 	if (r < 0 || ret->soft >= soft_wanted(ret, with_room))
 		return r;
@@ -113,13 +124,13 @@ arb_fdlimit_summary(const struct arb_fdlimit *f, char *buf, size_t size)
 
 /* Descriptors open now, counted without opening one (there may be none
  * left to open /proc/self/fd with): one fcntl per number below limit. */
+#define COUNT_OPEN_MAX 1048576 /* fs.nr_open's default */
+
 static uint64_t
 count_open(uint64_t limit)
 {
 	uint64_t n = 0;
 
-	if (limit > INT32_MAX)
-		limit = INT32_MAX;
 	for (uint64_t fd = 0; fd < limit; fd++)
 		if (fcntl((int)fd, F_GETFD) >= 0)
 			n++;
@@ -134,11 +145,19 @@ arb_fdlimit_error_text(int err, char *buf, size_t size)
 	if ((err != EMFILE && err != ENFILE) ||
 	    getrlimit(RLIMIT_NOFILE, &lim) < 0)
 		return strerror(err);
-	snprintf(buf, size, "%s: arbord holds %" PRIu64 " of its limit of "
-		 "%" PRIu64 " descriptors",
-		 err == EMFILE ? "too many open files"
-			       : "too many open files in the system",
-		 count_open(limit_value(lim.rlim_cur)),
-		 limit_value(lim.rlim_cur));
+	/* Counted by asking each number: past COUNT_OPEN_MAX the count
+	 * would stall the loop, and is left out. */
+	if (limit_value(lim.rlim_cur) > COUNT_OPEN_MAX)
+		snprintf(buf, size, "%s: arbord's limit is %" PRIu64
+			 " descriptors", err == EMFILE ? "too many open files"
+			 : "too many open files in the system",
+			 limit_value(lim.rlim_cur));
+	else
+		snprintf(buf, size, "%s: arbord holds %" PRIu64 " of its "
+			 "limit of %" PRIu64 " descriptors",
+			 err == EMFILE ? "too many open files"
+				       : "too many open files in the system",
+			 count_open(limit_value(lim.rlim_cur)),
+			 limit_value(lim.rlim_cur));
 	return buf;
 }

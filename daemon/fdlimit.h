@@ -33,7 +33,7 @@ int arb_fdlimit_check_need(const struct arb_fd_need *need,
 
 /*
  * As arb_fdlimit_check, then raises the soft limit to the need (never
- * lowers it; for now with room for a pidfd per service, fdlimit.c): the children get back what arbord had before its first
+ * lowers it): the children get back what arbord had before its first
  * raise (sp->nofile_cur, restore_nofile; spawn.c), unless a service sets
  * its own nofile. with_room: room for the services' need again, for a
  * tree that grows while it runs (a pool's spawns raise it a few times,
@@ -41,6 +41,11 @@ int arb_fdlimit_check_need(const struct arb_fd_need *need,
  */
 int arb_fdlimit_raise(const struct arb_spec *spec, struct arb_spawner *sp,
 		      bool with_room, struct arb_fdlimit *ret);
+
+/* The same for a need counted by the caller (a reload's, an add's). */
+int arb_fdlimit_raise_need(const struct arb_fd_need *need,
+			   struct arb_spawner *sp, bool with_room,
+			   struct arb_fdlimit *ret);
 
 /* Why a tree is refused: "20000 services need 40012 descriptors; the
  * limit is 20000: set log streams = "merged" or raise LimitNOFILE". */

@@ -389,36 +389,47 @@ too_large(const struct arb_living *l, uint32_t parent,
 }
 
 /*
- * Why spec is too large for arbord's hard descriptor limit (fdlimit.h),
- * in buf; NULL when it fits (or the limit cannot be read: the starts will
- * say).
+ * Why a tree that needs need is too large for arbord's hard descriptor
+ * limit (fdlimit.h), in buf; NULL when it fits (or the limit cannot be
+ * read: the starts will say), and then the soft limit follows the need.
  */
 static const char *
-beyond_fd_limit(const struct arb_spec *spec, char *buf, size_t size)
+need_beyond_fd_limit(struct arb_living *l, const struct arb_fd_need *need,
+		     char *buf, size_t size)
 {
 	struct arb_fdlimit f;
+	int r = arb_fdlimit_check_need(need, &f);
 
-	if (arb_fdlimit_check(spec, &f) != -EMFILE)
-		return NULL;
-	arb_fdlimit_refusal(&f, buf, size);
-	return buf;
+	if (r == -EMFILE) {
+		arb_fdlimit_refusal(&f, buf, size);
+		return buf;
+	}
+	if (r == 0)
+		l->hooks.fd_need(l->ctx, need);
+	return NULL;
+}
+
+/* The same for the live spec, a child just grafted in. */
+static const char *
+beyond_fd_limit(struct arb_living *l, char *buf, size_t size)
+{
+	struct arb_fd_need need;
+
+	arb_fd_budget(l->spec, &need);
+	return need_beyond_fd_limit(l, &need, buf, size);
 }
 
 /* The same for the tree a reload to next makes: next, and the dynamic
- * children of live it keeps. */
+ * children of the live spec it keeps. */
 static const char *
-reload_beyond_fd_limit(const struct arb_spec *live,
-		       const struct arb_spec *next, char *buf, size_t size)
+reload_beyond_fd_limit(struct arb_living *l, const struct arb_spec *next,
+		       char *buf, size_t size)
 {
 	struct arb_fd_need need;
-	struct arb_fdlimit f;
 
 	arb_fd_budget(next, &need);
-	arb_fd_budget_add_dynamic(live, &need);
-	if (arb_fdlimit_check_need(&need, &f) != -EMFILE)
-		return NULL;
-	arb_fdlimit_refusal(&f, buf, size);
-	return buf;
+	arb_fd_budget_add_dynamic(l->spec, &need);
+	return need_beyond_fd_limit(l, &need, buf, size);
 }
 
 /* A growth refused for the descriptors it needs: the reply's message. */
@@ -509,7 +520,7 @@ arb_living_add(struct arb_living *l, uint32_t parent, const char *text,
 	}
 	node = arb_spec_graft(l->spec, parent, scratch, child);
 	if (node != ARB_NONE &&
-	    beyond_fd_limit(l->spec, why, sizeof(why))) {
+	    beyond_fd_limit(l, why, sizeof(why))) {
 		arb_spec_release(l->spec, node);
 		complete_fd_limit(l, req_id, why);
 		goto out;
@@ -786,7 +797,7 @@ reload_begin(struct arb_living *l, uint64_t call_id, bool dry_run)
 		reload_done(l);
 		return;
 	}
-	if (reload_beyond_fd_limit(l->spec, r->next, why, sizeof(why))) {
+	if (reload_beyond_fd_limit(l, r->next, why, sizeof(why))) {
 		reload_refused(l, call_id, why);
 		reload_done(l);
 		return;

@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "core/fdbudget.h"
 #include "core/spec.h"
 #include "core/tree.h"
 #include "logs/event_log.h"
@@ -32,6 +33,9 @@ struct arb_living_hooks {
 	/* The live spec has new nodes (grafted, instantiated): what the
 	 * shell keeps per node must cover them. 0 or -ENOMEM. */
 	int (*grow)(void *ctx);
+	/* An add or a reload that fits the hard descriptor limit will need
+	 * need (fdbudget.h): the soft limit follows before it is applied. */
+	void (*fd_need)(void *ctx, const struct arb_fd_need *need);
 	/* Node's keys changed in place (log settings, stop_signal...):
 	 * what the shell derived from them follows. */
 	void (*keys_changed)(void *ctx, uint32_t node);

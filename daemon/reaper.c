@@ -123,8 +123,8 @@ arb_reaper_start(struct arb_reaper *r, struct ev_loop *loop,
 void
 arb_reaper_stop(struct arb_reaper *r, struct ev_loop *loop)
 {
-	if (r->watch.fd < 0)
-		return;
+	if (!r->reap || r->watch.fd < 0)
+		return; /* never started */
 	ev_io_stop(loop, &r->watch);
 	ev_timer_stop(loop, &r->sweep);
 	(void)close(r->watch.fd);

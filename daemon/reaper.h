@@ -42,6 +42,7 @@ struct arb_reaper {
 int arb_reaper_start(struct arb_reaper *r, struct ev_loop *loop,
 		     arb_reap_fn reap, arb_spread_fn spread, void *ctx);
 
+/* Stops it, if it was started (r zeroed otherwise). */
 void arb_reaper_stop(struct arb_reaper *r, struct ev_loop *loop);
 
 /* Every child that ended is reaped now (after a re-exec's window). */

@@ -1164,6 +1164,15 @@ living_grow(void *ctx)
 	return runtime_grow(ctx);
 }
 
+static void
+living_fd_need(void *ctx, const struct arb_fd_need *need)
+{
+	struct runtime *rt = ctx;
+	struct arb_fdlimit f;
+
+	(void)arb_fdlimit_raise_need(need, &rt->spawner, true, &f);
+}
+
 /* Keys arbord reads itself changed in place: the log sinks follow. */
 static void
 living_keys_changed(void *ctx, uint32_t node)
@@ -1221,6 +1230,7 @@ living_settle(void *ctx, uint32_t node)
 static const struct arb_living_hooks living_hooks = {
 	.request = living_request,
 	.grow = living_grow,
+	.fd_need = living_fd_need,
 	.keys_changed = living_keys_changed,
 	.event = living_event,
 	.complete = living_complete,

@@ -19,6 +19,10 @@ arb_fd_service_need(const struct arb_spec_node *n)
 	need += arb_spec_strv_len(n->listen);
 	if (n->ready == ARB_READY_FD)
 		need++;
+	/* MAINPID= may name a process that is not arbord's child: it is
+	 * watched, and signalled, through a pidfd. */
+	if (n->ready == ARB_READY_NOTIFY)
+		need++;
 	return need;
 }
 

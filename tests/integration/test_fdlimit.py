@@ -332,3 +332,29 @@ def test_merged_pipe_crosses_a_reexec(arbord, tmp_path):
                [("one", "output"), ("two", "output")], 5, "two")
     assert fd_count(a.proc.pid) == before
     assert a.stop() == 0
+
+
+def test_reload_that_needs_more_descriptors_raises_the_soft_limit(arbord,
+                                                                  tmp_path):
+    """Bug: a reload that kept the node count but needed more descriptors
+    (merged streams made separate: a pipe more per service) passed the
+    hard-limit check but left the soft limit where the boot raised it;
+    the restarts then failed with EMFILE. The soft limit now follows
+    every add and reload that fits."""
+    from test_dynamic import ctl_ok
+    import resource
+    n = 150
+    merged = tree([service(f"s{i}", SLEEPER, log=MERGED) for i in range(n)])
+    a = arbord(merged, preexec_fn=lambda: resource.setrlimit(
+        resource.RLIMIT_NOFILE, (256, 4096)))
+    a.wait_event("start", f"s{n - 1}")
+    wait_until(lambda: a.socket.exists(), what="the control socket")
+    soft_before = nofile(a.proc.pid)[0]
+    assert soft_before < 2 * n + 256
+    a.config.write_text(sleepers(n))
+    ctl_ok(a.socket, "reload")
+    for i in range(n):
+        a.wait_event("start", f"s{i}", count=2, timeout=20)
+    assert not a.find("start_failed")
+    assert nofile(a.proc.pid)[0] >= 2 * n + 256 > soft_before
+    assert a.stop() == 0
