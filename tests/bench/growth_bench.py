@@ -65,23 +65,28 @@ T_RENDER_MS = 20.0
 
 
 def write_tree(path, stamp_out, n, merged):
+    """The root in path, and each group of GROUP services in a fragment of
+    conf.d/ beside it (a file holds at most 1M; 19,000 services do not
+    fit one)."""
     groups = (n + GROUP - 1) // GROUP
+    frags = os.path.join(os.path.dirname(path), "conf.d")
+    os.makedirs(frags, exist_ok=True)
     with open(path, "w") as f:
         f.write('supervisor = { strategy = "one_for_one"; '
                 'intensity = 100000; period = "1s";%s };\n'
                 % (' log = { streams = "merged"; };' if merged else ""))
-        f.write("children = (\n")
-        for g in range(groups):
-            f.write('{ name = "g%d"; strategy = "one_for_one"; '
-                    'intensity = 100000; period = "1s"; children = (\n' % g)
-            size = min(GROUP, n - g * GROUP)
+    for g in range(groups):
+        size = min(GROUP, n - g * GROUP)
+        with open(os.path.join(frags, "g%05d.conf" % g), "w") as f:
+            f.write('children = ( { name = "g%d"; strategy = "one_for_one";'
+                    ' intensity = 100000; period = "1s"; children = (\n'
+                    % g)
             f.write(",\n".join(
                 '  { name = "s%d"; exec = [ "%s", "%s" ]; '
                 'stop_timeout = "5s"; }' % (g * GROUP + i, base.STAMP,
                                            stamp_out)
                 for i in range(size)))
-            f.write(") }%s\n" % ("," if g < groups - 1 else ""))
-        f.write(");\n")
+            f.write(") } );\n")
 
 
 def kv_output(text):
