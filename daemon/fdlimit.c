@@ -55,6 +55,54 @@ soft_wanted(const struct arb_fdlimit *f, bool with_room)
 	return want < f->hard ? want : f->hard;
 }
 
+/* The limits arbord was given, when an init lifted its hard limit. */
+static struct {
+	bool lifted;
+	uint64_t soft, hard;
+} given;
+
+/* fs.nr_open: how far a hard limit may go (the kernel's default when it
+ * cannot be read). */
+static uint64_t
+nr_open(void)
+{
+	unsigned long long v = 0;
+	FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+
+	if (f) {
+		if (fscanf(f, "%llu", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v > 0 ? v : 1048576;
+}
+
+int
+arb_fdlimit_lift_hard(const struct arb_spec *spec)
+{
+	struct arb_fdlimit f = {0};
+	struct rlimit lim;
+	uint64_t want, most = nr_open();
+	int r = arb_fdlimit_check(spec, &f);
+
+	if (r != -EMFILE)
+		return r;
+	/* Room for the tree to grow as much again while it runs. */
+	want = 2 * f.need.total;
+	if (want > most)
+		want = most;
+	if (want < f.need.total)
+		return -EMFILE;
+	lim.rlim_cur = (rlim_t)f.soft;
+	lim.rlim_max = (rlim_t)want;
+	if (setrlimit(RLIMIT_NOFILE, &lim) < 0)
+		return -errno;
+	given.lifted = true;
+	given.soft = f.soft;
+	given.hard = f.hard;
+	return 0;
+}
+
 int
 arb_fdlimit_raise(const struct arb_spec *spec, struct arb_spawner *sp,
 		  bool with_room, struct arb_fdlimit *ret)
@@ -81,9 +129,10 @@ arb_fdlimit_raise_need(const struct arb_fd_need *need,
 	if (setrlimit(RLIMIT_NOFILE, &raised) < 0)
 		return -errno;
 	if (!sp->restore_nofile) {
-		/* The children's is the one found first. */
-		sp->nofile_cur = ret->soft;
-		sp->nofile_max = ret->hard;
+		/* The children's is the one found first (before an init
+		 * lifted its hard limit). */
+		sp->nofile_cur = given.lifted ? given.soft : ret->soft;
+		sp->nofile_max = given.lifted ? given.hard : ret->hard;
 		sp->restore_nofile = true;
 	}
 	ret->soft = raised.rlim_cur;

@@ -42,6 +42,15 @@ int arb_fdlimit_check_need(const struct arb_fd_need *need,
 int arb_fdlimit_raise(const struct arb_spec *spec, struct arb_spawner *sp,
 		      bool with_room, struct arb_fdlimit *ret);
 
+/*
+ * As an init: a tree the hard limit cannot hold lifts it (up to
+ * fs.nr_open, with CAP_SYS_RESOURCE), as the kernel's 4096 for PID 1 is
+ * nobody's choice; services keep the limits arbord was given. 0 when
+ * nothing was needed or it was lifted, -EMFILE when fs.nr_open cannot hold
+ * the tree, -errno of setrlimit.
+ */
+int arb_fdlimit_lift_hard(const struct arb_spec *spec);
+
 /* The same for a need counted by the caller (a reload's, an add's). */
 int arb_fdlimit_raise_need(const struct arb_fd_need *need,
 			   struct arb_spawner *sp, bool with_room,

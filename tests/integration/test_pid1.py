@@ -49,7 +49,7 @@ class PidnsArbord(Arbord):
     namespace through unshare --kill-child."""
 
     def __init__(self, tmp_path, config, args=(), shell=None, env=None,
-                 arbord=ARBORD):
+                 arbord=ARBORD, preexec_fn=None):
         self._prepare(tmp_path, config)
         argv = ["unshare", "--pid", "--fork", "--mount-proc",
                 "--kill-child=SIGKILL"]
@@ -60,7 +60,7 @@ class PidnsArbord(Arbord):
         env = dict(os.environ, **(env or {}))
         env.pop("ARBOR_SOCKET", None)
         env.pop("container", None)
-        self._launch(argv, env)
+        self._launch(argv, env, preexec_fn=preexec_fn)
 
     def _line(self, line):
         super()._line(line)
@@ -592,3 +592,37 @@ def test_pid1_resume_failure_keeps_a_working_init(pidns):
                what="arborctl served again")
     assert ctl(a.socket, "poweroff").returncode == 0
     assert a.wait_exit() == -signal.SIGINT
+
+
+def _has_cap_sys_resource():
+    with open("/proc/self/status") as f:
+        eff = next(ln for ln in f if ln.startswith("CapEff:"))
+    return bool(int(eff.split()[1], 16) & (1 << 24))
+
+
+@pytest.mark.skipif(not _has_cap_sys_resource(),
+                    reason="raising a hard limit needs CAP_SYS_RESOURCE")
+def test_init_lifts_a_hard_descriptor_limit_its_tree_needs(pidns, tmp_path):
+    """Bug: as the system's init, a tree needing more descriptors than the
+    hard limit it was given (the kernel gives PID 1 4096) was refused and
+    the machine fell to the emergency shell. An init lifts its hard limit
+    (up to fs.nr_open); its services keep the limits it was given."""
+    import resource
+    n = 300  # merged: 300 descriptors and arbord's reserve, past 512
+    limits = tmp_path / "limits"
+    probe = service("probe", ["/bin/sh", "-c",
+                              f"ulimit -Sn > {limits}.tmp; "
+                              f"ulimit -Hn >> {limits}.tmp; "
+                              f"mv {limits}.tmp {limits}; exec sleep 1000"])
+    a = pidns(tree([probe] + [service(f"s{i}", SLEEP) for i in range(n)],
+                   log='{ streams = "merged"; }'),
+              args=["--init"], preexec_fn=lambda: resource.setrlimit(
+                  resource.RLIMIT_NOFILE, (256, 512)))
+    a.wait_event("start", f"s{n - 1}", timeout=20)
+    assert not a.find("start_failed")
+    wait_until(lambda: limits.exists(), what="the probe's limits")
+    assert limits.read_text().split() == ["256", "512"]
+    with open(f"/proc/{a.host_pid()}/limits") as f:
+        line = next(ln for ln in f if ln.startswith("Max open files"))
+    soft, hard = map(int, line.split()[3:5])
+    assert hard > 512 and soft >= n + 256
