@@ -553,7 +553,7 @@ main(int argc, char **argv)
 			config);
 		return fail_as_init(&mode, why);
 	}
-	if (mode.pid1 && !check)
+	if (arb_mode_is_init(&mode) && !check)
 		(void)arb_fdlimit_lift_hard(spec); /* else refused just below */
 	if (fits_fd_limit(spec, &fds, why, sizeof(why)) < 0) {
 		arb_spec_free(spec);
