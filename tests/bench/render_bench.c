@@ -16,31 +16,9 @@
 
 #include "render.h"
 
+#include "bench_time.h"
+
 #define RUNS 20
-
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int
-by_value(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double
-median(double *v)
-{
-	qsort(v, RUNS, sizeof(*v), by_value);
-	return (v[RUNS / 2 - 1] + v[RUNS / 2]) / 2;
-}
 
 /* The parameters of a Status of n running services under the root. */
 static char *
@@ -122,10 +100,10 @@ main(int argc, char **argv)
 	}
 	printf("Status reply of %zu rows (%zu bytes)\n", rows, strlen(text));
 	printf("  decode (json_loads, malloc): median %.2f ms, %.3f us a row\n",
-	       median(decode), median(decode) * 1e3 / (double)rows);
+	       median(decode, RUNS), median(decode, RUNS) * 1e3 / (double)rows);
 	printf("  draw the tree (arb_render_tree): median %.2f ms, "
 	       "%.3f us a row  target <= 20 ms at 10000 rows\n",
-	       median(draw), median(draw) * 1e3 / (double)rows);
+	       median(draw, RUNS), median(draw, RUNS) * 1e3 / (double)rows);
 	fclose(null);
 	free(text);
 	return 0;

@@ -16,31 +16,9 @@
 #include "core/spec.h"
 #include "state/spec_json.h"
 
+#include "bench_time.h"
+
 #define RUNS 20
-
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int
-by_value(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double
-median(double *v)
-{
-	qsort(v, RUNS, sizeof(*v), by_value);
-	return (v[RUNS / 2 - 1] + v[RUNS / 2]) / 2;
-}
 
 static struct arb_spec *
 load_config(unsigned services)
@@ -110,7 +88,7 @@ main(int argc, char **argv)
 	}
 	printf("services %u: spec %zu bytes, save+dump %.2f ms, "
 	       "parse+load %.2f ms (medians of %d)\n", services, size,
-	       median(save), median(load), RUNS);
+	       median(save, RUNS), median(load, RUNS), RUNS);
 	arb_spec_free(spec);
 	return 0;
 }
