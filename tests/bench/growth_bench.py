@@ -37,6 +37,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -367,27 +368,19 @@ def main():
     args = ap.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     if args.separate:
-        hard = __import__("resource").getrlimit(
-            __import__("resource").RLIMIT_NOFILE)[1]
-        sizes = [n for n in sizes if 2 * n + 64 <= hard]
+        # Two pipes a service and arbord's reserve (arbor.conf(5),
+        # Descriptors).
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        sizes = [n for n in sizes if 2 * n + 341 <= hard]
 
-    if not args.no_build:
-        r = subprocess.run(["make", "-s", "-C", HERE],
-                           stdin=subprocess.DEVNULL, capture_output=True,
-                           text=True, timeout=300)
-        if r.returncode != 0:
-            sys.stderr.write(r.stdout + r.stderr)
-            return 2
+    if not args.no_build and not base.build_helpers():
+        return 2
     base.set_subreaper()
     procs = base.Procs()
     procs.tmp = tempfile.mkdtemp(prefix="arbor-growth.", dir=args.tmpdir)
-    src = os.path.realpath(args.arbord)
-    args.arbord = os.path.join(procs.tmp, "arbord")
-    shutil.copy2(src, args.arbord)  # one binary throughout the run
+    args.arbord, info = base.frozen_arbord(args.arbord, procs.tmp)
     notes, errors = [], []
-    with open(args.arbord, "rb") as f:
-        blob = f.read()
-    if b"__asan_init" in blob or b"__ubsan_handle" in blob:
+    if info["sanitized"]:
         notes.append("arbord is a sanitizer build: its figures mean "
                      "nothing")
     results = {n: [] for n in sizes}

@@ -644,6 +644,32 @@ def measure_idle(args, procs, notes):
         shutil.rmtree(a.dir, ignore_errors=True)
 
 
+def build_helpers():
+    """The floors and stamps of this directory, built; False (said on
+    stderr) when make fails."""
+    r = subprocess.run(["make", "-s", "-C", HERE],
+                       stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, timeout=300)
+    if r.returncode != 0:
+        sys.stderr.write(r.stdout + r.stderr)
+    return r.returncode == 0
+
+
+def frozen_arbord(path, tmp):
+    """A copy of arbord in tmp, so that one binary is measured throughout
+    even if daemon/arbord is rebuilt meanwhile: (its path, what it is)."""
+    src = os.path.realpath(path)
+    copy = os.path.join(tmp, "arbord")
+    shutil.copy2(src, copy)
+    with open(copy, "rb") as f:
+        blob = f.read()
+    return copy, {
+        "path": src, "sha256": hashlib.sha256(blob).hexdigest(),
+        "mtime": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(
+            os.stat(src).st_mtime)),
+        "sanitized": b"__asan_init" in blob or b"__ubsan_handle" in blob}
+
+
 # ------------------------------------------------------------------ report
 
 def fmt_us(ns):
@@ -818,13 +844,8 @@ def main():
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
 
-    if not args.no_build:
-        r = subprocess.run(["make", "-s", "-C", HERE],
-                           stdin=subprocess.DEVNULL, capture_output=True,
-                           text=True, timeout=300)
-        if r.returncode != 0:
-            sys.stderr.write(r.stdout + r.stderr)
-            return 2
+    if not args.no_build and not build_helpers():
+        return 2
     with_arbord = not args.floors_only and os.access(args.arbord, os.X_OK)
     if not with_arbord and not args.floors_only:
         print("# %s not found: floors only" % args.arbord, file=sys.stderr)
@@ -835,18 +856,7 @@ def main():
     start = time.monotonic()
     arbord_info = None
     if with_arbord:
-        # Measure one binary throughout, even if daemon/arbord is rebuilt
-        # meanwhile.
-        src = os.path.realpath(args.arbord)
-        args.arbord = os.path.join(procs.tmp, "arbord")
-        shutil.copy2(src, args.arbord)
-        with open(args.arbord, "rb") as f:
-            blob = f.read()
-        arbord_info = {
-            "path": src, "sha256": hashlib.sha256(blob).hexdigest(),
-            "mtime": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(
-                os.stat(src).st_mtime)),
-            "sanitized": b"__asan_init" in blob or b"__ubsan_handle" in blob}
+        args.arbord, arbord_info = frozen_arbord(args.arbord, procs.tmp)
     with open("/proc/loadavg") as f:
         load = " ".join(f.read().split()[:3])
     res = {"load_before": load, "tmpdir_base": os.path.dirname(procs.tmp),
