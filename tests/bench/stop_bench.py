@@ -62,14 +62,6 @@ SLEEP = "/bin/sleep"
 SLEEP_ARG = "86400"
 
 
-def raise_nofile():
-    """Three descriptors a service today: the soft limit up to the hard."""
-    import resource
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
 def schedstat_ns(pid):
     try:
         with open(f"/proc/{pid}/schedstat") as f:
@@ -339,7 +331,6 @@ def main():
                   file=sys.stderr)
             return 2
     set_subreaper()
-    raise_nofile()
 
     def on_term(signo, frame):
         raise KeyboardInterrupt
