@@ -62,7 +62,8 @@ usage(FILE *out)
 		"  -s, --socket PATH  control socket (default $ARBOR_SOCKET, else\n"
 		"                     /run/arbor/arbor.sock for root, else\n"
 		"                     $XDG_RUNTIME_DIR/arbor/arbor.sock)\n"
-		"  -n, --check        validate, print the resolved tree, exit\n"
+		"  -n, --check        validate, print the resolved tree and the\n"
+		"                     descriptors it needs, exit\n"
 		"      --init         act as the system's init, as if PID 1\n"
 		"      --container    act as a container's init (PID 1 in a\n"
 		"                     container is one without this)\n"
@@ -70,7 +71,8 @@ usage(FILE *out)
 		"  -V, --version      print the version\n"
 		"\n"
 		"Exit status: 0 stopped cleanly or shut down automatically;\n"
-		"1 bad configuration, or the root supervisor gave up or failed\n"
+		"1 bad configuration (or more descriptors than the hard limit),\n"
+		"or the root supervisor gave up or failed\n"
 		"to start; 2 bad usage. As the system's init arbord never exits:\n"
 		"see PID 1 in arbord(8), and arbor.conf(5).\n",
 		DEFAULT_CONFIG);
