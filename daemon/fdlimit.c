@@ -121,7 +121,8 @@ arb_fdlimit_raise_need(const struct arb_fd_need *need,
 	struct rlimit raised;
 	int r = arb_fdlimit_check_need(need, ret);
 
-	if (r < 0 || ret->soft >= soft_wanted(ret, with_room))
+	/* Raised only once the need passes it, and then with room. */
+	if (r < 0 || ret->soft >= ret->need.total)
 		return r;
 	raised.rlim_cur = (rlim_t)soft_wanted(ret, with_room);
 	raised.rlim_max = ret->hard == ARB_RLIM_INFINITY ? RLIM_INFINITY

@@ -78,6 +78,11 @@ struct arb_living {
 	struct op *ops;
 	struct reload *running;
 	struct reload_call *waiting, **waiting_tail;
+	/* The tree's descriptor need, counted at a pool's first instance
+	 * past the counted ones and grown by each (spawn_beyond_fd_limit);
+	 * counted again after an add or a reload. */
+	struct arb_fd_need fd_need;
+	bool fd_counted;
 };
 
 static void reload_next_step(struct arb_living *l);
@@ -404,8 +409,10 @@ need_beyond_fd_limit(struct arb_living *l, const struct arb_fd_need *need,
 		arb_fdlimit_refusal(&f, buf, size);
 		return buf;
 	}
-	if (r == 0)
+	if (r == 0) {
+		l->fd_counted = false; /* the tree changes: counted again */
 		l->hooks.fd_need(l->ctx, need);
+	}
 	return NULL;
 }
 
@@ -446,32 +453,41 @@ complete_fd_limit(struct arb_living *l, uint64_t req_id, const char *why)
  * Why one more instance of pool is too many for the hard descriptor
  * limit, in buf; NULL when it fits. A pool with a max_children was
  * counted at it, and one without at its instances at start: only an
- * instance past those adds to the need (its template's), so only then is
- * the whole tree counted again.
+ * instance past those adds to the need (its template's). The tree is
+ * counted once, and each such instance added to that count; a count
+ * gone past the limit (instances removed meanwhile are still in it) is
+ * made again before anything is refused.
  */
 static const char *
-spawn_beyond_fd_limit(const struct arb_spec *spec, uint32_t pool, char *buf,
+spawn_beyond_fd_limit(struct arb_living *l, uint32_t pool, char *buf,
 		      size_t size)
 {
-	const struct arb_spec_node *p = &spec->nodes[pool];
-	const struct arb_spec_node *t;
+	const struct arb_spec_node *p = &l->spec->nodes[pool];
+	struct arb_fd_need need;
 	struct arb_fdlimit f;
-
 	int r;
 
 	if (p->max_children != 0 || p->nchildren < p->instances ||
 	    p->template_node == ARB_NONE)
 		return NULL;
-	r = arb_fdlimit_check(spec, &f);
-	if (r < 0 && r != -EMFILE)
-		return NULL; /* the limit unread: the starts will say */
-	t = &spec->nodes[p->template_node];
-	f.need.total += arb_fd_service_need(t);
-	f.need.services++;
-	if (t->log.streams != ARB_STREAMS_MERGED)
-		f.need.separate++;
-	if (f.need.total <= f.hard)
-		return NULL;
+	for (bool recount = !l->fd_counted;; recount = true) {
+		if (recount) {
+			arb_fd_budget(l->spec, &l->fd_need);
+			l->fd_counted = true;
+		}
+		need = l->fd_need;
+		arb_fd_need_add_service(&need,
+					&l->spec->nodes[p->template_node], 1);
+		r = arb_fdlimit_check_need(&need, &f);
+		if (r != -EMFILE || recount)
+			break;
+	}
+	if (r == 0) {
+		l->fd_need = need;
+		l->hooks.fd_need(l->ctx, &need);
+	}
+	if (r != -EMFILE)
+		return NULL; /* fits, or the limit unread: the starts say */
 	arb_fdlimit_refusal(&f, buf, size);
 	return buf;
 }
@@ -598,7 +614,7 @@ arb_living_spawn(struct arb_living *l, uint32_t pool, const char *name,
 		json_decref(p);
 		return;
 	}
-	if (spawn_beyond_fd_limit(l->spec, pool, why, sizeof(why))) {
+	if (spawn_beyond_fd_limit(l, pool, why, sizeof(why))) {
 		complete_fd_limit(l, req_id, why);
 		return;
 	}

@@ -44,6 +44,16 @@ opens_file(const struct arb_spec *spec, const struct arb_spec_node *n)
 	return !p->log.file || strcmp(p->log.file, n->log.file) != 0;
 }
 
+void
+arb_fd_need_add_service(struct arb_fd_need *need,
+			 const struct arb_spec_node *n, uint64_t count)
+{
+	need->services += count;
+	if (n->log.streams != ARB_STREAMS_MERGED)
+		need->separate += count;
+	need->total += count * arb_fd_service_need(n);
+}
+
 /* A pool's instances at their most, each as its template. */
 static void
 add_pool(const struct arb_spec *spec, const struct arb_spec_node *pool,
@@ -58,12 +68,8 @@ add_pool(const struct arb_spec *spec, const struct arb_spec_node *pool,
 	if (most == 0)
 		most = pool->instances > pool->nchildren ? pool->instances
 							 : pool->nchildren;
-	need->services += most;
-	if (t->log.streams != ARB_STREAMS_MERGED)
-		need->separate += most;
-	need->total += most * arb_fd_service_need(t);
-	if (t->log.file && (!pool->log.file ||
-			    strcmp(pool->log.file, t->log.file) != 0))
+	arb_fd_need_add_service(need, t, most);
+	if (opens_file(spec, t)) /* its parent is the pool (spec_check.c) */
 		need->total++;
 }
 
@@ -87,10 +93,7 @@ add_node(const struct arb_spec *spec, const struct arb_spec_node *n,
 			add_pool(spec, n, need);
 		return;
 	}
-	need->services++;
-	if (n->log.streams != ARB_STREAMS_MERGED)
-		need->separate++;
-	need->total += arb_fd_service_need(n);
+	arb_fd_need_add_service(need, n, 1);
 }
 
 void

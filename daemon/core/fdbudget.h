@@ -32,6 +32,10 @@ uint64_t arb_fd_service_need(const struct arb_spec_node *n);
  */
 void arb_fd_budget(const struct arb_spec *spec, struct arb_fd_need *ret);
 
+/* count services such as n, added to need. */
+void arb_fd_need_add_service(struct arb_fd_need *need,
+			     const struct arb_spec_node *n, uint64_t count);
+
 /*
  * Adds to *need what the dynamic children of live (added or spawned while
  * it runs, with their subtrees) hold: a reload keeps those its new

@@ -781,16 +781,13 @@ static const char *const log_streams_names[_ARB_STREAMS_MAX] = {
 const char *
 arb_log_streams_name(enum arb_log_streams v)
 {
-	return (unsigned)v < _ARB_STREAMS_MAX ? log_streams_names[v] : NULL;
+	return (unsigned)v < _ARB_STREAMS_MAX ? log_streams_names[v] : "?";
 }
 
 int
 arb_log_streams_from_name(const char *name)
 {
-	for (int i = 0; i < _ARB_STREAMS_MAX; i++)
-		if (strcmp(name, log_streams_names[i]) == 0)
-			return i;
-	return -1;
+	return lookup(log_streams_names, _ARB_STREAMS_MAX, name);
 }
 
 /* ---- children by name ---------------------------------------------------- */
