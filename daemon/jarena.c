@@ -89,21 +89,14 @@ arb_jarena_begin(void)
 		json_set_alloc_funcs(arena_malloc, arena_free);
 }
 
-/*
- * The oldest block may be kept for the next reply, emptied: getting it
- * from the kernel again each time, page by page, cost more than filling
- * it.
- */
 void
-arb_jarena_end(bool keep_one)
+arb_jarena_end(void)
 {
 	json_set_alloc_funcs(malloc, free);
-	while (blocks && (blocks->next || !keep_one)) {
+	while (blocks) {
 		struct block *next = blocks->next;
 
 		block_free(blocks);
 		blocks = next;
 	}
-	if (blocks)
-		blocks->used = 0;
 }

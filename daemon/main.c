@@ -204,13 +204,6 @@ run_emergency_shell(const struct arb_mode *m, const char *why)
 }
 
 /*
- * The system's init could not even start its tree (a configuration with
- * errors, no control socket), for the reason why: it may not exit, and
- * nothing ran that would need stopping. It runs the emergency shell, then
- * syncs and reboots. It returns only when arbord is not PID 1 after all
- * (--init), with arbord's exit status.
- */
-/*
  * Whether arbord's hard descriptor limit holds the tree (core/fdbudget.h):
  * a tree that needs more is refused before anything starts, by --check
  * too, with the numbers. 0 and *ret; -1 said on stderr, in why.
@@ -246,6 +239,13 @@ print_checked(const struct arb_spec *spec, const struct arb_fdlimit *fds)
 	return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAILED;
 }
 
+/*
+ * The system's init could not even start its tree (a configuration with
+ * errors, no control socket), for the reason why: it may not exit, and
+ * nothing ran that would need stopping. It runs the emergency shell, then
+ * syncs and reboots. It returns only when arbord is not PID 1 after all
+ * (--init), with arbord's exit status.
+ */
 static int
 fail_as_init(const struct arb_mode *m, const char *why)
 {
@@ -420,7 +420,7 @@ resume(int fd, struct arb_runtime_args *args)
 	}
 	arb_manager_done();
 	arb_state_in_done(&in);
-	arb_jarena_end(false);
+	arb_jarena_end();
 	arb_spec_free(spec);
 	return r;
 }

@@ -457,7 +457,7 @@ probe_apart(struct arb_reexec *x)
 	if (fd >= 0)
 		close(fd);
 	arb_state_out_done(&o);
-	arb_jarena_end(false);
+	arb_jarena_end();
 	if (r < 0) {
 		snprintf(why, sizeof(why), "%s", strerror(-r));
 		fail(rt, "save", why);

@@ -1942,7 +1942,7 @@ resume(struct runtime *rt, const struct arb_runtime_args *a)
 	/* Everything is taken: the document, its arena and what nobody took
 	 * go, before any JSON of arbord's own is made. */
 	arb_state_in_done(a->resume);
-	arb_jarena_end(false);
+	arb_jarena_end();
 	say_resumed(rt, &info, caller);
 	arb_manager_reloaded();
 	arb_reaper_sweep(&rt->reaper, rt->loop);

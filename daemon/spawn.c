@@ -616,10 +616,12 @@ use_slots(struct arb_spawner *sp, struct child_args *args, uint32_t *ret_used)
 	bool merged = args->stdout_fd >= 0 && args->stderr_fd == args->stdout_fd;
 	bool ok = to_slot(sp, &t.stdin_fd, true, &used) &&
 		  to_slot(sp, &t.stdout_fd, false, &used) &&
-		  (merged ? (t.stderr_fd = t.stdout_fd, true)
-			  : to_slot(sp, &t.stderr_fd, false, &used)) &&
+		  (merged || to_slot(sp, &t.stderr_fd, false, &used)) &&
 		  to_slot(sp, &t.ready_fd, false, &used) &&
 		  to_slot(sp, &t.status_fd, false, &used);
+
+	if (ok && merged)
+		t.stderr_fd = t.stdout_fd;
 
 	for (int i = 0; ok && i < t.nlisten; i++) {
 		t.listen_slots[i] = t.listen_fds[i];

@@ -739,12 +739,14 @@ arb_control_set_tree(struct arb_control *c, const struct arb_tree *tree)
  * socket: an exit event comes with the restart's actions, and a watcher
  * would otherwise hear of the death only after the spawn (a fork, about a
  * millisecond). Only a write that the socket takes without waiting; what
- * is left, and an error, are the write watcher's, as for any output.
+ * is left, an error and a stream's end are the write watcher's, as for
+ * any output (the watcher is started only then).
  */
 static void
-event_write_now(struct conn *x)
+event_write_now(struct arb_control *c, struct conn *x)
 {
-	(void)arb_wire_outq_flush(&x->out, x->fd);
+	if (arb_wire_outq_flush(&x->out, x->fd) != 0 || x->closing)
+		ev_io_start(c->loop, &x->wio);
 }
 
 /* One event object to every Events stream; last: the stream ends. */
@@ -786,8 +788,7 @@ broadcast_event(struct arb_control *c, json_t *event, bool last)
 		}
 		if (last)
 			x->closing = true;
-		event_write_now(x);
-		ev_io_start(c->loop, &x->wio);
+		event_write_now(c, x);
 	}
 	arb_wire_shared_unref(msg);
 }

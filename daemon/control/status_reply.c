@@ -22,6 +22,7 @@
 #include "protocol.h"
 #include "wire.h"
 #include "connection.h"
+#include "core/spec.h"
 #include "signames.h"
 #include "status_reply.h"
 
@@ -79,17 +80,13 @@ static void
 put_int(struct out *o, int64_t v)
 {
 	char num[24];
-	char *p = num + sizeof(num);
-	/* Negative through unsigned, so that INT64_MIN has its digits. */
-	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
 
-	do {
-		*--p = (char)('0' + u % 10);
-		u /= 10;
-	} while (u > 0);
 	if (v < 0)
-		*--p = '-';
-	put_bytes(o, p, (size_t)(num + sizeof(num) - p));
+		PUT_LITERAL(o, "-");
+	/* Negative through unsigned, so that INT64_MIN has its digits. */
+	arb_spec_format_uint(v < 0 ? 0 - (uint64_t)v : (uint64_t)v, num,
+			     sizeof(num));
+	put_bytes(o, num, strlen(num));
 }
 
 /*
@@ -306,9 +303,7 @@ arb_status_reply_encode(const struct arb_control *ctl, uint32_t top,
 	PUT_LITERAL(&o, "{\"parameters\":{\"nodes\":[");
 	put_subtree(&o, ctl, top, now_ms);
 	PUT_LITERAL(&o, "]}}");
-	if (!o.failed && o.len > ARB_REPLY_MAX)
-		o.failed = -EMSGSIZE;
-	put_bytes(&o, "", 1);
+	put_bytes(&o, "", 1); /* fails past ARB_REPLY_MAX (reserve) */
 	if (o.failed) {
 		free(o.data);
 		return o.failed;
