@@ -219,6 +219,35 @@ struct arb_log_spec {
 
 /* The spec holds one per service: fields are grouped by meaning, and
  * within a group placed so that the node has as few holes as it can. */
+/*
+ * cgroup v2 limits (issue 15) of a service's leaf, or of a supervisor's
+ * whole subtree. Each is written only when given; the kernel's default
+ * ("max", weight 100) stands for the others.
+ */
+enum arb_cg_limit_key {
+	ARB_CG_MEMORY_MAX = 1u << 0,      /* memory.max */
+	ARB_CG_MEMORY_HIGH = 1u << 1,     /* memory.high */
+	ARB_CG_MEMORY_SWAP_MAX = 1u << 2, /* memory.swap.max */
+	ARB_CG_CPU_WEIGHT = 1u << 3,      /* cpu.weight */
+	ARB_CG_CPU_MAX = 1u << 4,         /* cpu.max */
+	ARB_CG_PIDS_MAX = 1u << 5,        /* pids.max */
+	ARB_CG_IO_WEIGHT = 1u << 6,       /* io.weight */
+};
+
+#define ARB_CG_UNLIMITED UINT64_MAX /* "max" */
+#define ARB_CG_DEFAULT_CPU_PERIOD_US 100000u
+#define ARB_CG_DEFAULT_WEIGHT 100u
+
+struct arb_cg_limits {
+	uint64_t memory_max, memory_high, memory_swap_max; /* bytes */
+	uint64_t cpu_max_us;       /* quota per period, microseconds */
+	uint64_t cpu_period_us;    /* ARB_CG_DEFAULT_CPU_PERIOD_US unless given */
+	uint64_t pids_max;
+	uint32_t cpu_weight;       /* 1 .. 10000 */
+	uint32_t io_weight;        /* 1 .. 10000 */
+	unsigned given;            /* enum arb_cg_limit_key bits */
+};
+
 struct arb_spec_node {
 	/* "app", the root's "/": a view into path, its last part (one
 	 * allocation, not two, per node; spec_place, arb_spec_set_path) */
@@ -298,6 +327,9 @@ struct arb_spec_node {
 	/* As a container's init: the signals arbord passes on to this
 	 * service's process group; bit 1 << signo. */
 	uint32_t forward_signals;
+
+	/* Its cgroup's limits; NULL: none given. Owned. */
+	struct arb_cg_limits *limits;
 
 	/* What a reload does when this service's spec changed. */
 	enum arb_on_change on_change;
