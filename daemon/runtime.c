@@ -681,7 +681,8 @@ do_spawn(struct runtime *rt, uint32_t node)
 	struct arb_envp *env = r == 0 ? env_of(rt, node) : NULL;
 	struct arb_spawn_io io = {.listen_fds = rn->listen_fds,
 				  .nlisten = (int)rn->nlisten,
-				  .ready_fd = -1};
+				  .ready_fd = -1,
+				  .cgroup_fd = -1};
 	int pid;
 
 	if (r == 0 && !env) {

@@ -655,7 +655,7 @@ arb_spawn_service(struct arb_spawner *sp, const struct arb_spec_node *n,
 		  struct arb_start *ret_start, const char **failed_step)
 {
 	static const struct arb_spawn_io none = {
-		.stdout_fd = -1, .stderr_fd = -1, .ready_fd = -1};
+		.stdout_fd = -1, .stderr_fd = -1, .ready_fd = -1, .cgroup_fd = -1};
 	struct child_args *a;
 	sigset_t all, old;
 	int pipefd[2], pid, saved, flags = SHARE_MEMORY ? CLONE_VM : 0;

@@ -84,6 +84,8 @@ struct arb_spawn_io {
 	int nlisten;           /* 0 .. ARB_LISTEN_MAX */
 	int ready_fd;          /* the write end of the readiness pipe, given
 				* as descriptor n->ready_fd (fd:N); -1: none */
+	int cgroup_fd;         /* the directory of the cgroup the child starts
+				* in (cgroup.h); -1: arbord's own */
 };
 
 /*
