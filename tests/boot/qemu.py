@@ -79,13 +79,14 @@ class Boot:
     """One qemu run: start(), then wait() for how it ended."""
 
     def __init__(self, kernel, initrd, timeout=60, memory_mb=256,
-                 append=APPEND, name="boot", cpu=None, answer=None):
+                 append=APPEND, name="boot", cpu=None, answer=None, smp=1):
         """answer: (regex, text) to type on the console, once, after the
         first line that matches."""
         self.kernel, self.initrd = kernel, initrd
         self.answer = answer
         self.timeout, self.memory_mb = timeout, memory_mb
         self.append, self.name, self.cpu = append, name, cpu
+        self.smp = smp
         self.lines = []  # (seconds since start, text)
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
@@ -97,7 +98,7 @@ class Boot:
         bios = ["-bios", QBOOT] if os.path.exists(QBOOT) else []
         cpu = ["-cpu", self.cpu] if self.cpu else []
         return ["timeout", "-k", "5", str(self.timeout), qemu,
-                "-accel", "tcg", *cpu, "-m", str(self.memory_mb), "-smp", "1",
+                "-accel", "tcg", *cpu, "-m", str(self.memory_mb), "-smp", str(self.smp),
                 "-nodefaults", "-no-user-config", "-display", "none",
                 "-vga", "none", "-chardev", "stdio,id=con,signal=off",
                 "-serial", "chardev:con", *bios, "-no-reboot",
