@@ -655,22 +655,40 @@ format_count(char *buf, size_t size, long long v)
 		snprintf(buf, size, "%lld", v);
 }
 
+/*
+ * name in room columns; a longer one loses its middle to a '~': the ends
+ * tell instances apart ("worker-~-0012", "worker-~-0013").
+ */
+static void
+put_name(struct line *l, const char *name, size_t room)
+{
+	size_t n = strlen(name), head, start = l->len;
+
+	if (n <= room) {
+		put(l, name);
+		return;
+	}
+	if (room < 3) {
+		put(l, name);
+		l->len = start + room < l->len ? start + room : l->len;
+		return;
+	}
+	head = (room - 1) / 2;
+	put(l, name);
+	l->len = start + head < l->len ? start + head : l->len;
+	put(l, "~");
+	put(l, name + n - (room - 1 - head));
+}
+
 static void
 row_line(struct screen *s, const struct arb_top_row *w, size_t path_w)
 {
-	size_t indent = 2 * (size_t)w->depth, start;
+	size_t indent = 2 * (size_t)w->depth;
 	char buf[32];
 
 	begin_line(s);
 	put_blanks(&s->l, indent);
-	start = s->l.len;
-	put(&s->l, w->name);
-	/* A name cut short ends in '~', so it is not taken for another. */
-	if (indent + strlen(w->name) > path_w) {
-		s->l.len = start + (path_w > indent + 1 ? path_w - indent - 1
-							: 0);
-		put(&s->l, "~");
-	}
+	put_name(&s->l, w->name, path_w > indent ? path_w - indent : 0);
 	put_blanks(&s->l, path_w > s->l.len ? path_w - s->l.len : 0);
 	put_left(&s->l, w->state, STATE_W);
 	format_count(buf, sizeof(buf), w->restarts);
