@@ -30,6 +30,8 @@
  * (a re-exec in progress). */
 #define CALL_TIMEOUT_MS 30000
 #define CONNECT_TIMEOUT_S 10
+/* Connections a refresh may open when arbord closes them under it. */
+#define CALL_TRIES 3
 
 /* The terminal's size when TIOCGWINSZ does not say. */
 #define DEFAULT_WIDTH 80
@@ -262,26 +264,26 @@ report_error(struct top *t, const struct arb_wire_reply *r)
 
 /*
  * Status into the view. A connection arbord closed (idle too long, or
- * re-executing) is opened again once; a connect refused means arbord is
- * gone.
+ * re-executing) is opened again, a few times at most; a connect refused
+ * means arbord is gone.
  */
 static int
 refresh(struct top *t)
 {
 	struct arb_wire_reply r;
-	int rc = t->fd >= 0 ? call_status(t, &r) : -ECONNRESET;
+	int rc = -ECONNRESET;
 
-	if (rc == 0 && r.error &&
-	    strcmp(r.error, ARB_ERR_REEXECUTING) == 0) {
-		arb_wire_reply_done(&r);
-		rc = -ECONNRESET;
-	}
-	if (rc == -ECONNRESET) {
-		disconnect(t);
-		rc = connect_arbord(t);
-		if (rc)
+	for (int tries = 0; tries < CALL_TRIES && rc == -ECONNRESET; tries++) {
+		if (t->fd < 0 && (rc = connect_arbord(t)) < 0)
 			return report_gone(t, rc);
 		rc = call_status(t, &r);
+		if (rc == 0 && r.error &&
+		    strcmp(r.error, ARB_ERR_REEXECUTING) == 0) {
+			arb_wire_reply_done(&r);
+			rc = -ECONNRESET;
+		}
+		if (rc == -ECONNRESET)
+			disconnect(t);
 	}
 	if (rc == -EINTR)
 		return ARB_TOP_QUIT;
