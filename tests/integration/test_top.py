@@ -220,6 +220,26 @@ def test_arbord_going_away_ends_top(arbord, pane):
     assert "Connection refused" in screen
 
 
+def test_top_lives_through_a_reexec(arbord, pane):
+    """arbord closes top's connection to re-execute; top connects again
+    and goes on refreshing, without a word."""
+    a = arbord(top_tree())
+    a.wait_event("start", "cache")
+    p = pane(a.socket, "-d", "0.2")
+    p.wait_for("cache")
+    r = subprocess.run([ARBORCTL, "--socket", str(a.socket), "reexec"],
+                       capture_output=True, text=True, timeout=30 * SLOW)
+    assert r.returncode == 0, r.stderr
+    clock = p.screen().split()[2]
+    wait_until(lambda: p.screen().split()[2] != clock, 5,
+               "the clock to move after the re-exec: " + p.screen())
+    screen = p.screen()
+    assert "top exited" not in screen and "arborctl:" not in screen
+    assert "6 nodes: 6 up" in screen
+    p.keys("q")
+    assert_terminal_restored(p, 0)
+
+
 def test_sigterm_and_ctrl_c_give_the_terminal_back(arbord, pane):
     """SIGTERM ends top by SIGTERM (status 143) with the terminal given
     back; Ctrl-C, a key in raw mode, quits as q does."""
