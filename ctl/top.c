@@ -305,7 +305,8 @@ refresh(struct top *t)
 	rc = arb_top_view_update(&t->view, r.parameters, monotonic_us());
 	arb_wire_reply_done(&r);
 	if (rc == -EINVAL)
-		return say(t, ARB_TOP_FAILED, "bad reply from arbord: no nodes");
+		return say(t, ARB_TOP_FAILED,
+			   "bad reply from arbord: no nodes");
 	if (rc)
 		return say(t, ARB_TOP_FAILED, "out of memory");
 	t->refreshes++;

@@ -296,6 +296,9 @@ arb_top_view_update(struct arb_top_view *v, json_t *params, long long now_us)
 		return rc;
 	}
 	free_rows(v->rows, v->n);
+	/* The old rows' order: tree order until the sort below. */
+	free(v->shown);
+	v->shown = NULL;
 	v->rows = rows;
 	v->n = n;
 	v->sampled_us = now_us;
@@ -696,8 +699,8 @@ row_line(struct screen *s, const struct arb_top_row *w, size_t path_w)
 	if (w->cpu_pct < 0)
 		snprintf(buf, sizeof(buf), "-");
 	else
-		snprintf(buf, sizeof(buf), w->cpu_pct < 999.95 ? "%.1f" : "%.0f",
-			 w->cpu_pct);
+		snprintf(buf, sizeof(buf),
+			 w->cpu_pct < 999.95 ? "%.1f" : "%.0f", w->cpu_pct);
 	put_right(&s->l, buf, CPU_W);
 	if (w->memory < 0)
 		snprintf(buf, sizeof(buf), "-");
@@ -729,11 +732,12 @@ arb_top_view_draw(FILE *out, const struct arb_top_view *v,
 		char more[64];
 
 		if (s->lines_left == 1 && k + 1 < v->n) {
-			snprintf(more, sizeof(more), "(%zu more rows)", v->n - k);
+			snprintf(more, sizeof(more), "(%zu more rows)",
+				 v->n - k);
 			text_line(s, more);
 			break;
 		}
-		row_line(s, &v->rows[v->shown[k]], path_w);
+		row_line(s, &v->rows[v->shown ? v->shown[k] : k], path_w);
 	}
 	free(s);
 	return 0;

@@ -47,7 +47,7 @@ struct arb_top_row {
 struct arb_top_view {
 	struct arb_top_row *rows; /* in the reply's order (depth first) */
 	size_t n;
-	size_t *shown;		  /* row indexes in the sort's order */
+	size_t *shown;		  /* rows in the sort's order; NULL: tree's */
 	long long sampled_us;	  /* the rows' monotonic time; 0: none yet */
 	enum arb_top_sort sort;
 	char containment[192];	  /* "cgroup2 [cpu memory] /sys/fs/..." */

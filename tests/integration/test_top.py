@@ -48,7 +48,8 @@ class Pane:
         self.server = f"arbor-top-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.name = "top"
         script = (f"{ARBORCTL} --socket {sock} top {' '.join(args)}; "
-                  'echo "top exited $?"; stty -a; echo "stty done"; exec sleep 1000')
+                  'echo "top exited $?"; stty -a; echo "stty done"; '
+                  "exec sleep 1000")
         self.tmux("new-session", "-d", "-x", str(width), "-y", str(height),
                   "-s", self.name, script)
 

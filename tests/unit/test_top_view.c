@@ -197,8 +197,9 @@ static void
 test_without_stats(void **state)
 {
 	json_t *j = json_loads(
-		"{\"nodes\":[{\"path\":\"web\",\"state\":\"up\",\"restarts\":2},"
-		"{\"path\":\"web/app\",\"state\":\"restarting\",\"restarts\":7}]}",
+		"{\"nodes\":[{\"path\":\"web\",\"state\":\"up\","
+		"\"restarts\":2},{\"path\":\"web/app\","
+		"\"state\":\"restarting\",\"restarts\":7}]}",
 		0, NULL);
 	struct arb_top_view v;
 	char *text;
@@ -242,7 +243,8 @@ test_cut_to_the_terminal(void **state)
 	text = draw(&v, 80, 24);
 	assert_fits(text, 80, 24);
 	assert_non_null(strstr(text, "(22 more rows)\n"));
-	assert_non_null(strstr(text, "\n  service-with-a-r~long-name-00?[2J  up"));
+	assert_non_null(
+		strstr(text, "\n  service-with-a-r~long-name-00?[2J  up"));
 	free(text);
 	text = draw(&v, 40, 10);
 	assert_fits(text, 40, 10);
