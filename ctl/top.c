@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "protocol.h"
+#include "render.h"
 #include "sockpath.h"
 #include "top.h"
 #include "top_view.h"
@@ -97,6 +98,20 @@ monotonic_us(void)
 	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* The time from now to deadline_us, 0 once it has passed. */
+static struct timespec
+until(long long deadline_us)
+{
+	long long left = deadline_us - monotonic_us();
+	struct timespec ts = {0};
+
+	if (left > 0) {
+		ts.tv_sec = left / 1000000;
+		ts.tv_nsec = (long)(left % 1000000) * 1000;
+	}
+	return ts;
+}
+
 /* Waits until fd has input or deadline_us; 1 ready, 0 timed out, -EINTR
  * when a signal ends top, another -errno. */
 static int
@@ -105,14 +120,11 @@ wait_readable(struct top *t, int fd, long long deadline_us)
 	struct pollfd p = {.fd = fd, .events = POLLIN};
 
 	for (;;) {
-		long long left = deadline_us - monotonic_us();
-		struct timespec ts;
+		struct timespec ts = until(deadline_us);
 		int r;
 
-		if (left <= 0)
+		if (ts.tv_sec == 0 && ts.tv_nsec == 0)
 			return 0;
-		ts.tv_sec = left / 1000000;
-		ts.tv_nsec = (long)(left % 1000000) * 1000;
 		r = ppoll(&p, 1, &ts, t->unblocked);
 		if (got_quit)
 			return -EINTR;
@@ -233,18 +245,11 @@ call_status(struct top *t, struct arb_wire_reply *ret)
 static int
 report_gone(struct top *t, int rc)
 {
-	char sock[ARB_SOCKPATH_MAX + 1];
-
-	/* The path goes on a terminal: no control characters in it. */
-	snprintf(sock, sizeof(sock), "%s", t->o->socket);
-	for (char *c = sock; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			*c = '?';
 	if (rc == -ENOENT || rc == -ECONNREFUSED)
 		return say(t, ARB_TOP_GONE,
 			   "arbord is not running: cannot connect to %s: %s",
-			   sock, strerror(-rc));
-	return say(t, ARB_TOP_GONE, "cannot connect to %s: %s", sock,
+			   t->o->socket, strerror(-rc));
+	return say(t, ARB_TOP_GONE, "cannot connect to %s: %s", t->o->socket,
 		   strerror(-rc));
 }
 
@@ -259,32 +264,51 @@ report_error(struct top *t, const struct arb_wire_reply *r)
 		return say(t, ARB_TOP_FAILED, "no such child '%s'", path);
 	if (strcmp(r->error, ARB_ERR_PERMISSION_DENIED) == 0)
 		return say(t, ARB_TOP_FAILED, "permission denied");
+	if (strcmp(r->error, ARB_ERR_TOO_MANY_CLIENTS) == 0)
+		return say(t, ARB_TOP_GONE, "arbord refused the connection: too "
+					    "many clients; try again later");
 	return say(t, ARB_TOP_FAILED, "arbord answered %s", r->error);
 }
 
 /*
- * Status into the view. A connection arbord closed (idle too long, or
- * re-executing) is opened again, a few times at most; a connect refused
- * means arbord is gone.
+ * A Status call, on a new connection when arbord closed the last one
+ * (idle too long, or re-executing), a few times at most. 0 with a reply,
+ * -ECONNREFUSED or another error of connect (arbord is gone, *ret_connect
+ * set), or an error of call_status.
  */
 static int
-refresh(struct top *t)
+call_reconnecting(struct top *t, struct arb_wire_reply *ret,
+		  bool *ret_connect)
 {
-	struct arb_wire_reply r;
 	int rc = -ECONNRESET;
 
 	for (int tries = 0; tries < CALL_TRIES && rc == -ECONNRESET; tries++) {
-		if (t->fd < 0 && (rc = connect_arbord(t)) < 0)
-			return report_gone(t, rc);
-		rc = call_status(t, &r);
-		if (rc == 0 && r.error &&
-		    strcmp(r.error, ARB_ERR_REEXECUTING) == 0) {
-			arb_wire_reply_done(&r);
+		if (t->fd < 0 && (rc = connect_arbord(t)) < 0) {
+			*ret_connect = true;
+			return rc;
+		}
+		rc = call_status(t, ret);
+		if (rc == 0 && ret->error &&
+		    strcmp(ret->error, ARB_ERR_REEXECUTING) == 0) {
+			arb_wire_reply_done(ret);
 			rc = -ECONNRESET;
 		}
 		if (rc == -ECONNRESET)
 			disconnect(t);
 	}
+	return rc;
+}
+
+/* Status into the view: RUNNING, or how top ends. */
+static int
+refresh(struct top *t)
+{
+	struct arb_wire_reply r;
+	bool connect = false;
+	int rc = call_reconnecting(t, &r, &connect);
+
+	if (connect)
+		return report_gone(t, rc);
 	if (rc == -EINTR)
 		return ARB_TOP_QUIT;
 	if (rc == -ECONNRESET)
@@ -553,14 +577,9 @@ interactive(struct top *t)
 	while (end == RUNNING && !done(t)) {
 		struct pollfd p[2] = {{.fd = STDIN_FILENO, .events = POLLIN},
 				      {.fd = t->fd, .events = POLLIN}};
-		long long left = next_us - monotonic_us();
-		struct timespec ts = {0};
+		struct timespec ts = until(next_us);
 		int r;
 
-		if (left > 0) {
-			ts.tv_sec = left / 1000000;
-			ts.tv_nsec = (long)(left % 1000000) * 1000;
-		}
 		r = ppoll(p, t->fd >= 0 ? 2 : 1, &ts, t->unblocked);
 		if (got_quit)
 			return ARB_TOP_QUIT;
@@ -601,14 +620,10 @@ batch(struct top *t)
 
 		if (t->refreshes > 0) {
 			struct timespec ts;
-			long long left;
 
 			next_us += t->o->delay_ms * 1000;
-			while ((left = next_us - monotonic_us()) > 0) {
-				ts.tv_sec = left / 1000000;
-				ts.tv_nsec = (long)(left % 1000000) * 1000;
+			while ((ts = until(next_us)).tv_sec || ts.tv_nsec)
 				(void)nanosleep(&ts, NULL);
-			}
 		}
 		end = refresh(t);
 		if (end != RUNNING)
@@ -697,8 +712,12 @@ arb_top_run(const struct arb_top_opts *o)
 			 : interactive(&t);
 		leave_terminal(&t);
 	}
-	if (t.why[0])
-		fprintf(stderr, "arborctl: %s\n", t.why);
+	if (t.why[0]) {
+		/* It may quote a path: no escape sequence reaches the terminal. */
+		fputs("arborctl: ", stderr);
+		arb_render_safe(stderr, t.why);
+		fputc('\n', stderr);
+	}
 	disconnect(&t);
 	arb_wire_reader_done(&t.rd);
 	arb_top_view_done(&t.view);
