@@ -73,13 +73,14 @@ DAEMON_OBJS := $(CORE_SRCS:.c=.o) $(SHELL_SRCS:.c=.o)
 HEADERS := $(wildcard daemon/*.h daemon/*/*.h common/*.h ctl/*.h)
 JANSSON_CFLAGS := $(call pc_cflags,jansson)
 JANSSON_LIBS := $(call pc_libs,jansson,-ljansson)
-CTL_SRCS := ctl/arborctl.c ctl/render.c
+CTL_SRCS := ctl/arborctl.c ctl/render.c ctl/top.c ctl/top_view.c
 CTL_OBJS := $(CTL_SRCS:.c=.o) common/wire.o common/sockpath.o
 
 UNIT_TESTS := tests/unit/test_tree tests/unit/test_living tests/unit/test_lifecycle tests/unit/test_tree_random tests/unit/test_spec \
 	tests/unit/test_oracle tests/unit/test_pidmap tests/unit/test_pidfd \
 	tests/unit/test_wire \
-	tests/unit/test_sockpath tests/unit/test_render tests/unit/test_notify \
+	tests/unit/test_sockpath tests/unit/test_render tests/unit/test_top_view \
+	tests/unit/test_notify \
 	tests/unit/test_logring tests/unit/test_shutdown \
 	tests/unit/test_child_spec tests/unit/test_plan tests/unit/test_spec_json \
 	tests/unit/test_handover tests/unit/test_logs_state tests/unit/test_tree_state \
@@ -113,6 +114,10 @@ tests/unit/test_sockpath: tests/unit/test_sockpath.c common/sockpath.o
 tests/unit/test_render: tests/unit/test_render.c ctl/render.o common/wire.o
 	$(CC) $(CPPFLAGS) -Ictl $(ALL_CFLAGS) $(JANSSON_CFLAGS) -o $@ $< \
 		ctl/render.o common/wire.o $(LDFLAGS) $(CMOCKA_LIBS) $(JANSSON_LIBS)
+
+tests/unit/test_top_view: tests/unit/test_top_view.c ctl/top_view.o
+	$(CC) $(CPPFLAGS) -Ictl $(ALL_CFLAGS) $(JANSSON_CFLAGS) -o $@ $< \
+		ctl/top_view.o $(LDFLAGS) $(CMOCKA_LIBS) $(JANSSON_LIBS)
 
 tests/unit/test_tree: tests/unit/test_tree.c tests/unit/scenario.h \
 		$(CORE_SRCS:.c=.o)

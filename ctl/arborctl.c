@@ -29,6 +29,7 @@
 #include "render.h"
 #include "seed.h"
 #include "sockpath.h"
+#include "top.h"
 #include "wire.h"
 
 #ifndef ARB_VERSION
@@ -94,6 +95,9 @@ struct args {
 	const char *name;   /* spawn --name */
 	const char *binary; /* reexec --binary */
 	const char *timeout; /* reexec --timeout */
+	const char *delay;  /* top -d */
+	const char *iterations; /* top -n */
+	bool batch;	    /* top -b */
 	int argc;	    /* operands */
 	char **argv;
 };
@@ -136,6 +140,10 @@ static const char usage_text[] =
 	"                         the system's init only)\n"
 	"  call [--more] METHOD [JSON]\n"
 	"                         send any method, print the reply\n"
+	"  top [-d SECONDS] [-b] [-n N] [PATH]\n"
+	"                         a live view of the tree: state, restarts,\n"
+	"                         CPU %, memory, tasks, every SECONDS (1);\n"
+	"                         -b plain text for scripts, -n N refreshes\n"
 	"\n"
 	"Options:\n"
 	"  -j, --json             machine output: the reply as JSON\n"
@@ -1442,6 +1450,68 @@ cmd_call(struct ctl *c, struct args *a)
 	return rc;
 }
 
+/*
+ * top -d: seconds, a fraction allowed, from 0.1 (no faster: each refresh
+ * costs arbord a Status) to a day; -1 when it is none.
+ */
+static long long
+delay_ms_of(const char *text)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(text, &end);
+	if (errno || end == text || *end || !(v >= 0.1 && v <= 86400))
+		return -1;
+	return (long long)(v * 1000 + 0.5);
+}
+
+static int
+cmd_top(struct ctl *c, struct args *a)
+{
+	struct arb_top_opts o = {.delay_ms = 1000, .batch = a->batch};
+	char *end;
+	int rc;
+
+	if (a->argc > 1)
+		return usage_error("top takes at most one PATH");
+	if (c->json)
+		return usage_error("top has no --json output (use status "
+				   "--json)");
+	if (a->delay && (o.delay_ms = delay_ms_of(a->delay)) < 0)
+		return usage_error("-d: '%s' is not a number of seconds from "
+				   "0.1 to 86400", a->delay);
+	if (a->iterations) {
+		errno = 0;
+		o.iterations = strtol(a->iterations, &end, 10);
+		if (errno || end == a->iterations || *end || o.iterations < 1)
+			return usage_error("-n: '%s' is not a count of "
+					   "refreshes", a->iterations);
+	}
+	if (!a->batch && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)))
+		return usage_error("top needs a terminal on standard input "
+				   "and output; use -b for plain text");
+	rc = arb_sockpath_pick(c->socket_opt, c->socket, sizeof(c->socket));
+	if (rc) {
+		fprintf(stderr,
+			"arborctl: socket path too long (at most %zu bytes)\n",
+			(size_t)ARB_SOCKPATH_MAX);
+		return EXIT_UNREACHABLE;
+	}
+	o.socket = c->socket;
+	o.path = a->argc ? a->argv[0] : NULL;
+	switch (arb_top_run(&o)) {
+	case ARB_TOP_QUIT:
+		return EXIT_OK;
+	case ARB_TOP_GONE:
+		return EXIT_UNREACHABLE;
+	case ARB_TOP_FAILED:
+		break;
+	}
+	return EXIT_FAILED;
+}
+
 enum {
 	OPT_SOCKET = 0x100,
 	OPT_MORE,
@@ -1450,6 +1520,7 @@ enum {
 	OPT_NAME,
 	OPT_BINARY,
 	OPT_TIMEOUT,
+	OPT_ITERATIONS,
 };
 
 static const struct option global_options[] = {
@@ -1466,6 +1537,9 @@ static const struct option global_options[] = {
 	{"name", required_argument, NULL, OPT_NAME}, /* spawn only */
 	{"binary", required_argument, NULL, OPT_BINARY},   /* reexec only */
 	{"timeout", required_argument, NULL, OPT_TIMEOUT}, /* reexec only */
+	{"delay", required_argument, NULL, 'd'},	   /* top only */
+	{"batch", no_argument, NULL, 'b'},		   /* top only */
+	{"iterations", required_argument, NULL, OPT_ITERATIONS}, /* top only */
 	{NULL, 0, NULL, 0},
 };
 
@@ -1481,7 +1555,7 @@ static const struct command {
 	{"spawn", cmd_spawn},	    {"reexec", cmd_reexec},
 	{"shutdown", cmd_shutdown}, {"call", cmd_call},
 	{"poweroff", cmd_poweroff}, {"reboot", cmd_reboot},
-	{"halt", cmd_halt},
+	{"halt", cmd_halt},	    {"top", cmd_top},
 };
 
 /*
@@ -1498,8 +1572,10 @@ parse(struct ctl *c, int argc, char **argv, const char *cmd, struct args *a,
 	const char *shortopts = !cmd			   ? "+:jhVs"
 				: strcmp(cmd, "kill") == 0 ? ":jhVs:"
 				: strcmp(cmd, "logs") == 0 ? ":jhVsn:f"
+				: strcmp(cmd, "top") == 0  ? ":jhVsd:bn:"
 							   : ":jhVs";
 	bool logs = cmd && strcmp(cmd, "logs") == 0;
+	bool top = cmd && strcmp(cmd, "top") == 0;
 	char unknown[3] = "-?";
 	int opt;
 
@@ -1531,9 +1607,31 @@ parse(struct ctl *c, int argc, char **argv, const char *cmd, struct args *a,
 			a->signal = optarg;
 			break;
 		case 'n':
+			if (top) {
+				a->iterations = optarg;
+				break;
+			}
 			if (!logs)
-				return usage_error("-n N is an option of logs");
+				return usage_error("-n N is an option of logs "
+						   "and top");
 			a->lines = optarg;
+			break;
+		case OPT_ITERATIONS:
+			if (!top)
+				return usage_error("--iterations N is an "
+						   "option of top");
+			a->iterations = optarg;
+			break;
+		case 'd':
+			if (!top)
+				return usage_error("-d SECONDS is an option of "
+						   "top");
+			a->delay = optarg;
+			break;
+		case 'b':
+			if (!top)
+				return usage_error("-b is an option of top");
+			a->batch = true;
 			break;
 		case 'f':
 			if (!logs)
@@ -1661,7 +1759,8 @@ main(int argc, char **argv)
 		return rc;
 	/* A stream lives on: only a one-request command may never free. */
 	if (strcmp(cmd->name, "events") != 0 &&
-	    strcmp(cmd->name, "logs") != 0 && !a.more) {
+	    strcmp(cmd->name, "logs") != 0 &&
+	    strcmp(cmd->name, "top") != 0 && !a.more) {
 		json_set_alloc_funcs(bump_malloc, bump_free);
 		c.frees_nothing = true;
 	}
