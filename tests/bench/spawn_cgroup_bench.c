@@ -9,7 +9,11 @@
  * cgroup.procs (the fallback before Linux 5.7). Each run starts /bin/true
  * SPAWNS times, one after the other: arb_spawn_service, its status pipe
  * to EOF (exec), the reap. Prints per way the median over RUNS of the
- * microseconds a start takes whole, and of those arbord's own call takes.
+ * microseconds a start takes whole, of the CPU time it costs (this
+ * process's and the children's, user and system: less sensitive to a
+ * busy machine than the wall clock), and of arbord's own call, with the
+ * longest call of all (clone3 into a cgroup takes the kernel's
+ * cgroup_mutex in arbord: it waits while another process holds it).
  * The cgroup is made under the cgroup2 mount and removed at the end. Not
  * run by `make bench`: by hand, on a quiet machine.
  */
@@ -19,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,10 +42,11 @@ static const char *const mounts[] = {"/sys/fs/cgroup/unified",
 				     "/sys/fs/cgroup"};
 
 /* One start of /bin/true, to its reap; the parent's call time added to
- * *call_ms. 0, or -1 when it failed. */
+ * *call_ms, and kept in *max_ms when it is the longest. 0, or -1 when it
+ * failed. */
 static int
 one_start(struct arb_spawner *sp, const struct arb_spec_node *n,
-	  struct arb_envp *env, int cgroup_fd, double *call_ms)
+	  struct arb_envp *env, int cgroup_fd, double *call_ms, double *max_ms)
 {
 	struct arb_spawn_io io = {.stdout_fd = -1, .stderr_fd = -1,
 				  .ready_fd = -1, .cgroup_fd = cgroup_fd};
@@ -50,7 +56,10 @@ one_start(struct arb_spawner *sp, const struct arb_spec_node *n,
 	int r, status;
 
 	r = arb_spawn_service(sp, n, env, &io, &st, &step);
-	*call_ms += now_ms() - t0;
+	t0 = now_ms() - t0;
+	*call_ms += t0;
+	if (t0 > *max_ms)
+		*max_ms = t0;
 	if (r < 0) {
 		fprintf(stderr, "spawn: %s: %s\n", step, strerror(-r));
 		return -1;
@@ -65,6 +74,22 @@ one_start(struct arb_spawner *sp, const struct arb_spec_node *n,
 	while (waitpid(-1, &status, 0) < 0 && errno == EINTR)
 		;
 	return r < 0 ? -1 : 0;
+}
+
+/* CPU time used so far by this process and its reaped children, in ms. */
+static double
+cpu_ms(void)
+{
+	struct rusage self, children;
+
+	getrusage(RUSAGE_SELF, &self);
+	getrusage(RUSAGE_CHILDREN, &children);
+	return (double)(self.ru_utime.tv_sec + self.ru_stime.tv_sec +
+			children.ru_utime.tv_sec + children.ru_stime.tv_sec) *
+		       1e3 +
+	       (double)(self.ru_utime.tv_usec + self.ru_stime.tv_usec +
+			children.ru_utime.tv_usec + children.ru_stime.tv_usec) /
+		       1e3;
 }
 
 static int
@@ -89,7 +114,8 @@ main(int argc, char **argv)
 	static char *envv[] = {"PATH=/usr/bin:/bin", NULL};
 	int spawns = argc > 1 ? atoi(argv[1]) : 2000;
 	int runs = argc > 2 ? atoi(argv[2]) : 5;
-	double whole[WAYS][64], call[WAYS][64];
+	double whole[WAYS][64], cpu[WAYS][64], call[WAYS][64];
+	double call_max[WAYS] = {0};
 	struct arb_spec_node n = {.exec_path = "/bin/true", .argv = args,
 				  .umask = -1, .ready_fd = -1};
 	struct arb_envp env = {.v = envv};
@@ -121,7 +147,7 @@ main(int argc, char **argv)
 	}
 	for (int run = 0; run < runs && !failed; run++)
 		for (int w = 0; w < WAYS && !failed; w++) {
-			double t0 = now_ms();
+			double t0 = now_ms(), c0 = cpu_ms();
 
 			sp.cgroup_by_procs = w == BY_PROCS;
 			call[w][run] = 0;
@@ -129,17 +155,24 @@ main(int argc, char **argv)
 				failed = one_start(&sp, &n, &env,
 						   w == NO_CGROUP ? -1
 								  : cgroup_fd,
-						   &call[w][run]) < 0;
+						   &call[w][run],
+						   &call_max[w]) < 0;
 			whole[w][run] = now_ms() - t0;
+			cpu[w][run] = cpu_ms() - c0;
 		}
 	if (!failed)
 		for (int w = 0; w < WAYS; w++)
-			printf("%-26s start %6.1f us  call %5.1f us  (median "
-			       "of %d runs of %d)\n",
+			printf("%-26s start %7.1f us  cpu %6.1f us  call "
+			       "%5.1f us (longest %6.1f)\n",
 			       way_names[w],
 			       median_of(whole[w], runs) * 1e3 / spawns,
-			       median_of(call[w], runs) * 1e3 / spawns, runs,
-			       spawns);
+			       median_of(cpu[w], runs) * 1e3 / spawns,
+			       median_of(call[w], runs) * 1e3 / spawns,
+			       call_max[w] * 1e3);
+	if (!failed)
+		printf("(per start: medians of %d runs of %d; longest: of "
+		       "all)\n",
+		       runs, spawns);
 	arb_spawner_done(&sp);
 out:
 	if (cgroup_fd >= 0)
