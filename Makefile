@@ -84,7 +84,7 @@ UNIT_TESTS := tests/unit/test_tree tests/unit/test_living tests/unit/test_lifecy
 	tests/unit/test_logring tests/unit/test_shutdown \
 	tests/unit/test_child_spec tests/unit/test_plan tests/unit/test_spec_json \
 	tests/unit/test_handover tests/unit/test_logs_state tests/unit/test_tree_state \
-	tests/unit/test_state
+	tests/unit/test_state tests/unit/test_spawn
 
 .PHONY: all check unit golden pytest integration conformance lint install \
 	uninstall clean bench golden-update fuzz boot boot-bins bench-boot
@@ -180,6 +180,13 @@ tests/bench/spec_json_bench: tests/bench/spec_json_bench.c $(SPEC_JSON_TEST_OBJS
 		$(SPEC_JSON_TEST_OBJS) $(LDFLAGS) \
 		$(call pc_libs,libconfig,-lconfig) $(JANSSON_LIBS)
 
+# A start's cost in a cgroup: clone3's, the fallback's, and without one
+# (not run by `make bench`: as root, tests/bench/spawn_cgroup_bench).
+tests/bench/spawn_cgroup_bench: tests/bench/spawn_cgroup_bench.c \
+		tests/bench/bench_time.h daemon/spawn.o daemon/faults.o
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/spawn.o daemon/faults.o \
+		$(LDFLAGS)
+
 # arborctl's decoding and drawing of a Status of 10000 rows, without arbord
 # (not run by `make bench`: tests/bench/render_bench [services | FILE]).
 tests/bench/render_bench: tests/bench/render_bench.c ctl/render.o common/wire.o
@@ -262,6 +269,12 @@ $(FAULTS_OBJ): daemon/faults.c $(HEADERS) Makefile $(FLAGS_STAMP)
 	$(CC) $(CPPFLAGS) -DARB_FAULTS $(ALL_CFLAGS) -c -o $@ $<
 $(FAULTS_ARBORD): $(filter-out daemon/faults.o,$(DAEMON_OBJS)) $(FAULTS_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+# The spawner with the faults of the test build (ARBOR_FAULT_CLONE3).
+SPAWN_TEST_OBJS := daemon/spawn.o $(FAULTS_OBJ) daemon/core/mem.o
+tests/unit/test_spawn: tests/unit/test_spawn.c $(SPAWN_TEST_OBJS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(SPAWN_TEST_OBJS) \
+		$(LDFLAGS) $(CMOCKA_LIBS)
 
 # arbord and arborctl for the boot tests' initramfs: never sanitized,
 # whatever SANITIZE says (ASan reads /proc, which arbord as init mounts only
@@ -435,6 +448,7 @@ clean:
 		$(UNIT_TESTS) $(FLAGS_STAMP) tests/fuzz/config_fuzz \
 		tests/fuzz/wire_fuzz tests/fuzz/notify_fuzz tests/fuzz/state_fuzz \
 		tests/bench/spec_json_bench tests/bench/render_bench \
+		tests/bench/spawn_cgroup_bench \
 		$(HELPERS) \
 		$(FAULTS_ARBORD) $(FAULTS_OBJ) \
 		$(BOOT_STAMP)
