@@ -935,11 +935,12 @@ change_keys(const struct arb_plan_step *s, char *buf, size_t size)
 }
 
 /*
- * A pool's log settings reach its running instances at once, as any
- * service's do (an instance keeps the rest of the keys it was made with).
+ * A pool's log settings and cgroup limits reach its running instances at
+ * once, as any service's do (an instance keeps the rest of the keys it
+ * was made with).
  */
 static int
-instances_log_as_template(struct arb_living *l, uint32_t pool)
+instances_as_template(struct arb_living *l, uint32_t pool)
 {
 	const struct arb_spec_node *p = &l->spec->nodes[pool];
 
@@ -948,7 +949,9 @@ instances_log_as_template(struct arb_living *l, uint32_t pool)
 		return 0;
 	for (uint32_t i = 0; i < p->nchildren; i++) {
 		if (arb_spec_copy_log(l->spec, p->children[i],
-				      p->template_node) < 0)
+				      p->template_node) < 0 ||
+		    arb_spec_copy_limits(l->spec, p->children[i],
+					 p->template_node) < 0)
 			return -1;
 		l->hooks.keys_changed(l->ctx, p->children[i]);
 	}
@@ -977,7 +980,7 @@ apply_change(struct arb_living *l, struct reload *r,
 		if (e == 0)
 			l->hooks.keys_changed(l->ctx, node);
 		if (e == 0)
-			e = instances_log_as_template(l, node);
+			e = instances_as_template(l, node);
 	} else {
 		e = arb_spec_set_pending(l->spec, node, r->next, s->next);
 	}
