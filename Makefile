@@ -83,7 +83,7 @@ UNIT_TESTS := tests/unit/test_tree tests/unit/test_living tests/unit/test_lifecy
 	tests/unit/test_logring tests/unit/test_shutdown \
 	tests/unit/test_child_spec tests/unit/test_plan tests/unit/test_spec_json \
 	tests/unit/test_handover tests/unit/test_logs_state tests/unit/test_tree_state \
-	tests/unit/test_state
+	tests/unit/test_state tests/unit/test_cg_limits
 
 .PHONY: all check unit golden pytest integration conformance lint install \
 	uninstall clean bench golden-update fuzz boot boot-bins bench-boot
@@ -148,6 +148,13 @@ CHILD_SPEC_OBJS := $(CONFIG_SRCS:.c=.o) $(CORE_SRCS:.c=.o) daemon/signames.o
 tests/unit/test_child_spec: tests/unit/test_child_spec.c $(CHILD_SPEC_OBJS)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DEP_CFLAGS) -o $@ $< \
 		$(CHILD_SPEC_OBJS) $(LDFLAGS) $(CMOCKA_LIBS) \
+		$(call pc_libs,libconfig,-lconfig)
+
+# The limit keys through the loader, and their writer (cgroup_limits.c).
+CG_LIMITS_TEST_OBJS := $(CHILD_SPEC_OBJS) daemon/cgroup_limits.o
+tests/unit/test_cg_limits: tests/unit/test_cg_limits.c $(CG_LIMITS_TEST_OBJS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DEP_CFLAGS) -o $@ $< \
+		$(CG_LIMITS_TEST_OBJS) $(LDFLAGS) $(CMOCKA_LIBS) \
 		$(call pc_libs,libconfig,-lconfig)
 
 # The plan's JSON is the shell's (jansson), its signal names signames.c's;

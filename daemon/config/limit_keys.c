@@ -135,10 +135,15 @@ get_pids(struct node_ctx *c, const config_setting_t *s, uint64_t *ret)
 {
 	long long v;
 
-	if (config_setting_type(s) == CONFIG_TYPE_STRING &&
-	    strcmp(config_setting_get_string(s), "max") == 0) {
-		*ret = ARB_CG_UNLIMITED;
-		return 0;
+	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+		if (strcmp(config_setting_get_string(s), "max") == 0) {
+			*ret = ARB_CG_UNLIMITED;
+			return 0;
+		}
+		node_err(c, s, "pids_max: invalid value '%s' (expected a "
+			 "positive integer or \"max\")",
+			 config_setting_get_string(s));
+		return -1;
 	}
 	if (!is_int(s)) {
 		node_err(c, s, "pids_max: expected a positive integer or "
