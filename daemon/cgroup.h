@@ -78,7 +78,8 @@ void arb_cgroup_open(struct arb_cgroup *cg, bool as_pid1,
 
 /*
  * What arb_cgroup_open() would find, without changing anything: whether
- * a cgroup2 is usable and which controllers it offers (for --check).
+ * a cgroup2 is usable, where base would be and which controllers it
+ * offers (for --check). Free what it holds with arb_cgroup_release().
  */
 void arb_cgroup_probe(struct arb_cgroup *cg);
 
