@@ -5,12 +5,18 @@
  * decides and logs. Holds no descriptor per node: each is opened per use
  * (issue 14's 19,000 services).
  */
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -149,6 +155,46 @@ read_small(int dirfd, const char *name, char *buf, size_t size)
 		buf[n] = '\0';
 	(void)close(fd);
 	return n;
+}
+
+/* Writes text to dirfd/name in one write(2): 0 or -errno. */
+static int
+write_small(int dirfd, const char *name, const char *text)
+{
+	int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC);
+	size_t len = strlen(text);
+	ssize_t n;
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	do
+		n = write(fd, text, len);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		r = -errno;
+	else if ((size_t)n != len)
+		r = -EIO;
+	(void)close(fd);
+	return r;
+}
+
+/* The value of "key N" in a flat-keyed file's text (cgroup.events,
+ * memory.events); -1 when absent. */
+static int64_t
+keyed_value(const char *text, const char *key)
+{
+	size_t klen = strlen(key);
+
+	for (const char *line = text; *line;) {
+		if (strncmp(line, key, klen) == 0 && line[klen] == ' ')
+			return strtoll(line + klen + 1, NULL, 10);
+		line = strchr(line, '\n');
+		if (!line)
+			break;
+		line++;
+	}
+	return -1;
 }
 
 /* ---- discovery ---- */
@@ -444,4 +490,473 @@ arb_cgroup_release(struct arb_cgroup *cg)
 	free(cg->origin);
 	cgroup_init_off(cg);
 	cg->why_off = "released";
+}
+
+/* ---- settling in ---- */
+
+/* "+cpu +memory" for bits (sign '+'), or "-cpu -memory" (sign '-'). */
+static void
+control_text(char sign, unsigned bits, char *buf, size_t size)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < NCONTROLLERS; i++) {
+		if (!(bits & (1u << i)))
+			continue;
+		int n = snprintf(buf + used, size - used, "%s%c%s",
+				 used ? " " : "", sign, controller_names[i]);
+		if (n < 0 || (size_t)n >= size - used)
+			break;
+		used += (size_t)n;
+	}
+}
+
+/*
+ * Enables bits in dirfd's cgroup.subtree_control: all at once, or, when
+ * the kernel refuses one, each alone. The bits enabled.
+ */
+static unsigned
+enable_controllers(int dirfd, unsigned bits)
+{
+	char text[64];
+	unsigned enabled = 0;
+
+	if (bits == 0)
+		return 0;
+	control_text('+', bits, text, sizeof(text));
+	if (write_small(dirfd, "cgroup.subtree_control", text) == 0)
+		return bits;
+	for (size_t i = 0; i < NCONTROLLERS; i++) {
+		if (!(bits & (1u << i)))
+			continue;
+		control_text('+', 1u << i, text, sizeof(text));
+		if (write_small(dirfd, "cgroup.subtree_control", text) == 0)
+			enabled |= 1u << i;
+	}
+	return enabled;
+}
+
+/* Moves arbord into dirfd/leaf's cgroup.procs ("" for dirfd itself). */
+static int
+move_self(int dirfd, const char *leaf)
+{
+	char path[PATH_MAX], pid[24];
+
+	snprintf(path, sizeof(path), "%s%scgroup.procs", leaf,
+		 *leaf ? "/" : "");
+	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+	return write_small(dirfd, path, pid);
+}
+
+/* Undoes a half-made settling: back to origin, arbord's leaf and a made
+ * base removed. Best effort: nothing is left to tell. */
+static void
+unsettle(struct arb_cgroup *cg, int origin_fd)
+{
+	if (origin_fd >= 0)
+		(void)move_self(origin_fd, "");
+	if (cg->base_fd >= 0) {
+		(void)unlinkat(cg->base_fd, ARBORD_LEAF, AT_REMOVEDIR);
+		(void)close(cg->base_fd);
+		cg->base_fd = -1;
+	}
+	if (cg->made_base)
+		(void)rmdir(cg->base);
+}
+
+/*
+ * Makes base (when it is new), moves arbord into base/arbord and enables
+ * the controllers below base. 0, or -1 with cg->why_off, everything
+ * undone.
+ */
+static int
+settle(struct arb_cgroup *cg, struct finding *f)
+{
+	if (!f->alone) {
+		if (mkdir(cg->base, 0755) < 0 && errno != EEXIST) {
+			cg->why_off = "cannot make base";
+			return -1;
+		}
+		cg->made_base = true;
+	}
+	cg->base_fd = open(cg->base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg->base_fd < 0) {
+		cg->why_off = "cannot open base";
+		goto fail;
+	}
+	if (mkdirat(cg->base_fd, ARBORD_LEAF, 0755) < 0 && errno != EEXIST) {
+		cg->why_off = "cannot make arbord's leaf";
+		goto fail;
+	}
+	if (move_self(cg->base_fd, ARBORD_LEAF) < 0) {
+		cg->why_off = "cannot move into arbord's leaf";
+		goto fail;
+	}
+	/* What base really offers, now that it exists (a root cgroup has
+	 * no cgroup.kill: base, made below it, tells). */
+	cg->controllers = enable_controllers(
+		cg->base_fd, read_controllers(cg->base_fd, "cgroup.controllers"));
+	cg->has_kill = has_kill_file(cg->base_fd);
+	return 0;
+fail:
+	unsettle(cg, f->dirfd);
+	return -1;
+}
+
+/*
+ * A re-executed arbord's base: arbord is in base/arbord already. Whether
+ * it made base (arbord-PID: the pid outlives exec) and where it came from
+ * follow from the path.
+ */
+static int
+resume(struct arb_cgroup *cg, const char *resumed_base)
+{
+	char name[32];
+	const char *slash = strrchr(resumed_base, '/');
+
+	cg->base = strdup(resumed_base);
+	if (!cg->base) {
+		cg->why_off = "out of memory";
+		return -1;
+	}
+	cg->base_fd = open(cg->base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg->base_fd < 0) {
+		cg->why_off = "handed base not found";
+		return -1;
+	}
+	snprintf(name, sizeof(name), "arbord-%ld", (long)getpid());
+	cg->made_base = slash && strcmp(slash + 1, name) == 0;
+	cg->origin = cg->made_base ? strndup(cg->base, (size_t)(slash - cg->base))
+				   : strdup(cg->base);
+	cg->controllers = read_controllers(cg->base_fd,
+					   "cgroup.subtree_control");
+	cg->has_kill = has_kill_file(cg->base_fd);
+	return 0;
+}
+
+/* As PID 1: cgroup2 at /sys/fs/cgroup, unless something is mounted there. */
+static void
+mount_cgroup2(void)
+{
+	struct stat st, parent;
+
+	if (getpid() != 1)
+		return; /* never on a host arbord does not own */
+	(void)mkdir(CGROUP2_HOME, 0755);
+	if (stat(CGROUP2_HOME, &st) < 0 || stat("/sys/fs", &parent) < 0 ||
+	    st.st_dev != parent.st_dev)
+		return; /* missing, or already a mount point */
+	(void)mount("cgroup2", CGROUP2_HOME, "cgroup2",
+		    MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+}
+
+void
+arb_cgroup_open(struct arb_cgroup *cg, bool as_pid1, const char *resumed_base)
+{
+	struct finding f;
+	const char *why;
+
+	cgroup_init_off(cg);
+	if (resumed_base) {
+		if (resume(cg, resumed_base) < 0)
+			goto off;
+	} else {
+		if (as_pid1)
+			mount_cgroup2();
+		if (find_base(cg, as_pid1, &f) < 0)
+			goto off;
+		cg->origin = strdup(f.dir);
+		if (!cg->origin) {
+			cg->why_off = "out of memory";
+			(void)close(f.dirfd);
+			goto off;
+		}
+		if (settle(cg, &f) < 0) {
+			(void)close(f.dirfd);
+			goto off;
+		}
+		(void)close(f.dirfd);
+	}
+	cg->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (cg->inotify_fd < 0) {
+		arb_cgroup_close(cg);
+		cg->why_off = "no inotify";
+		return;
+	}
+	cg->on = true;
+	return;
+off:
+	why = cg->why_off;
+	arb_cgroup_release(cg);
+	cg->why_off = why;
+}
+
+/* ---- per node ---- */
+
+/* node's cgroup relative to base, into buf (ARB_CG_REL_MAX). */
+static int
+rel_of(const struct arb_spec *spec, uint32_t node, char *buf)
+{
+	int r = arb_cgroup_rel(spec, node, buf, ARB_CG_REL_MAX);
+
+	return r < 0 ? r : 0;
+}
+
+/*
+ * mkdir of base/rel (not its parents); a supervisor's (sub) gets the
+ * controllers in its subtree_control when it is new. 0 when it exists.
+ */
+static int
+make_one(struct arb_cgroup *cg, const char *rel, bool sub)
+{
+	int fd;
+
+	if (mkdirat(cg->base_fd, rel, 0755) < 0)
+		return errno == EEXIST ? 0 : -errno;
+	if (!sub || cg->controllers == 0)
+		return 0;
+	fd = openat(cg->base_fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	(void)enable_controllers(fd, cg->controllers);
+	(void)close(fd);
+	return 0;
+}
+
+int
+arb_cgroup_make(struct arb_cgroup *cg, const struct arb_spec *spec,
+		uint32_t node)
+{
+	char rel[ARB_CG_REL_MAX];
+	bool sub = spec->nodes[node].kind == ARB_NODE_SUPERVISOR;
+	int r;
+
+	if (!cg->on)
+		return -ENODEV;
+	r = rel_of(spec, node, rel);
+	if (r < 0)
+		return r;
+	r = make_one(cg, rel, sub);
+	if (r != -ENOENT)
+		return r;
+	/* A supervisor above is missing: each from the top, then node. */
+	for (char *slash = strchr(rel, '/'); slash;
+	     slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		r = make_one(cg, rel, true);
+		*slash = '/';
+		if (r < 0)
+			return r;
+	}
+	return make_one(cg, rel, sub);
+}
+
+int
+arb_cgroup_open_dir(struct arb_cgroup *cg, const struct arb_spec *spec,
+		    uint32_t node)
+{
+	char rel[ARB_CG_REL_MAX];
+	int r, fd;
+
+	if (!cg->on)
+		return -ENODEV;
+	r = rel_of(spec, node, rel);
+	if (r < 0)
+		return r;
+	fd = openat(cg->base_fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Removes dirfd/name and the cgroups below it, deepest first. */
+static int
+remove_tree(int dirfd, const char *name, unsigned depth)
+{
+	int fd, r = 0;
+	DIR *d;
+	struct dirent *e;
+
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) == 0)
+		return 0;
+	if (errno == ENOENT)
+		return 0;
+	if (errno != EBUSY && errno != ENOTEMPTY)
+		return -errno;
+	if (depth > ARB_DEPTH_MAX + 2)
+		return -ELOOP;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		r = -errno;
+		(void)close(fd);
+		return r;
+	}
+	while ((e = readdir(d))) {
+		if (e->d_type != DT_DIR || strcmp(e->d_name, ".") == 0 ||
+		    strcmp(e->d_name, "..") == 0)
+			continue;
+		int rc = remove_tree(fd, e->d_name, depth + 1);
+		if (rc < 0 && r == 0)
+			r = rc;
+	}
+	(void)closedir(d);
+	if (r < 0)
+		return r;
+	return unlinkat(dirfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT
+		       ? 0
+		       : -errno;
+}
+
+int
+arb_cgroup_remove(struct arb_cgroup *cg, const struct arb_spec *spec,
+		  uint32_t node)
+{
+	char rel[ARB_CG_REL_MAX];
+	int r;
+
+	if (!cg->on)
+		return -ENODEV;
+	r = rel_of(spec, node, rel);
+	if (r < 0)
+		return r;
+	return remove_tree(cg->base_fd, rel, 0);
+}
+
+/* Before cgroup.kill: SIGKILL to each pid of cgroup.procs, until none
+ * is left (a fork between the read and the kill is read next time). */
+static int
+kill_each(int dirfd)
+{
+	for (int round = 0; round < 100; round++) {
+		int fd = openat(dirfd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
+		FILE *f;
+		long pid;
+		int seen = 0;
+
+		if (fd < 0)
+			return -errno;
+		f = fdopen(fd, "r");
+		if (!f) {
+			(void)close(fd);
+			return -ENOMEM;
+		}
+		while (fscanf(f, "%ld", &pid) == 1) {
+			(void)kill((pid_t)pid, SIGKILL);
+			seen++;
+		}
+		(void)fclose(f);
+		if (seen == 0)
+			return 0;
+	}
+	return -EAGAIN;
+}
+
+int
+arb_cgroup_kill(struct arb_cgroup *cg, const struct arb_spec *spec,
+		uint32_t node)
+{
+	int fd = arb_cgroup_open_dir(cg, spec, node);
+	int r;
+
+	if (fd < 0)
+		return fd;
+	r = cg->has_kill ? write_small(fd, "cgroup.kill", "1") : kill_each(fd);
+	(void)close(fd);
+	return r;
+}
+
+int
+arb_cgroup_populated(struct arb_cgroup *cg, const struct arb_spec *spec,
+		     uint32_t node)
+{
+	char rel[ARB_CG_REL_MAX], path[ARB_CG_REL_MAX + 16], text[SMALL_FILE_MAX];
+	ssize_t n;
+	int64_t v;
+	int r;
+
+	if (!cg->on)
+		return -ENODEV;
+	r = rel_of(spec, node, rel);
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof(path), "%s/cgroup.events", rel);
+	n = read_small(cg->base_fd, path, text, sizeof(text));
+	if (n < 0)
+		return (int)n;
+	v = keyed_value(text, "populated");
+	return v < 0 ? -EIO : v > 0;
+}
+
+uint64_t
+arb_cgroup_oom_kills(struct arb_cgroup *cg, const struct arb_spec *spec,
+		     uint32_t node)
+{
+	char rel[ARB_CG_REL_MAX], path[ARB_CG_REL_MAX + 16], text[SMALL_FILE_MAX];
+	int64_t v;
+
+	if (!cg->on || !(cg->controllers & ARB_CGC_MEMORY) ||
+	    rel_of(spec, node, rel) < 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/memory.events", rel);
+	if (read_small(cg->base_fd, path, text, sizeof(text)) < 0)
+		return 0;
+	v = keyed_value(text, "oom_kill");
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+int
+arb_cgroup_watch(struct arb_cgroup *cg, const struct arb_spec *spec,
+		 uint32_t node)
+{
+	char rel[ARB_CG_REL_MAX], path[PATH_MAX + ARB_CG_REL_MAX];
+	int r;
+
+	if (!cg->on || cg->inotify_fd < 0)
+		return -ENODEV;
+	r = rel_of(spec, node, rel);
+	if (r < 0)
+		return r;
+	if (snprintf(path, sizeof(path), "%s/%s/cgroup.events", cg->base,
+		     rel) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	r = inotify_add_watch(cg->inotify_fd, path, IN_MODIFY);
+	return r < 0 ? -errno : r;
+}
+
+void
+arb_cgroup_unwatch(struct arb_cgroup *cg, int wd)
+{
+	if (cg->inotify_fd >= 0 && wd >= 0)
+		(void)inotify_rm_watch(cg->inotify_fd, wd);
+}
+
+/* ---- leaving ---- */
+
+void
+arb_cgroup_close(struct arb_cgroup *cg)
+{
+	int origin_fd = -1;
+
+	if (cg->base_fd >= 0) {
+		(void)remove_tree(cg->base_fd, TREE_ROOT, 0);
+		if (cg->origin)
+			origin_fd = open(cg->origin,
+					 O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		/* Alone in base, arbord goes back to it: its controllers
+		 * first, or a cgroup with processes could not hold them. */
+		if (!cg->made_base && cg->controllers) {
+			char text[64];
+
+			control_text('-', cg->controllers, text, sizeof(text));
+			(void)write_small(cg->base_fd, "cgroup.subtree_control",
+					  text);
+		}
+		unsettle(cg, origin_fd);
+		if (origin_fd >= 0)
+			(void)close(origin_fd);
+	}
+	arb_cgroup_release(cg);
+	cg->why_off = "closed";
 }

@@ -127,6 +127,17 @@ int arb_cgroup_kill(struct arb_cgroup *cg, const struct arb_spec *spec,
 int arb_cgroup_populated(struct arb_cgroup *cg, const struct arb_spec *spec,
 			 uint32_t node);
 
+/*
+ * An inotify watch (IN_MODIFY) of node's cgroup.events on cg->inotify_fd,
+ * while runtime.c waits for a killed leaf to empty: the watch descriptor
+ * or -errno. Re-read populated after it: it may have emptied before.
+ */
+int arb_cgroup_watch(struct arb_cgroup *cg, const struct arb_spec *spec,
+		     uint32_t node);
+
+/* Removes a watch arb_cgroup_watch() gave (-1: none). */
+void arb_cgroup_unwatch(struct arb_cgroup *cg, int wd);
+
 /* The oom_kill count of node's memory.events; 0 without the memory
  * controller or the file. */
 uint64_t arb_cgroup_oom_kills(struct arb_cgroup *cg,
