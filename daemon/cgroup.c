@@ -468,6 +468,13 @@ cgroup_init_off(struct arb_cgroup *cg)
 }
 
 void
+arb_cgroup_off(struct arb_cgroup *cg, const char *why)
+{
+	cgroup_init_off(cg);
+	cg->why_off = why;
+}
+
+void
 arb_cgroup_probe(struct arb_cgroup *cg)
 {
 	struct finding f;

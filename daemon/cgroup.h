@@ -76,6 +76,10 @@ struct arb_cgroup {
 void arb_cgroup_open(struct arb_cgroup *cg, bool as_pid1,
 		     const char *resumed_base);
 
+/* cg off, with why (--no-cgroups), as arb_cgroup_open() leaves it when
+ * nothing is usable. */
+void arb_cgroup_off(struct arb_cgroup *cg, const char *why);
+
 /*
  * What arb_cgroup_open() would find, without changing anything: whether
  * a cgroup2 is usable, where base would be and which controllers it
