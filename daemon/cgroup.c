@@ -484,6 +484,7 @@ arb_cgroup_probe(struct arb_cgroup *cg)
 		return;
 	(void)close(f.dirfd);
 	cg->on = true;
+	cg->made_base = !f.alone; /* it would be: said as arbord's own */
 }
 
 void

@@ -83,6 +83,7 @@ struct arb_living {
 	 * counted again after an add or a reload. */
 	struct arb_fd_need fd_need;
 	bool fd_counted;
+	const struct arb_cgroup *cg; /* what limits can apply; NULL: unchecked */
 };
 
 static void reload_next_step(struct arb_living *l);
@@ -106,6 +107,29 @@ arb_living_new(struct arb_spec *spec, struct arb_tree *const *tree,
 	l->ctx = ctx;
 	l->waiting_tail = &l->waiting;
 	return l;
+}
+
+void
+arb_living_set_cgroup(struct arb_living *l, const struct arb_cgroup *cg)
+{
+	l->cg = cg;
+}
+
+/*
+ * The limits of spec (a reload's next one, an added child's scratch) the
+ * cgroup2 in force cannot apply, as errors in *diag: 0 when there are
+ * none, -EINVAL, or -ENOMEM.
+ */
+static int
+limits_unavailable(const struct arb_living *l, const struct arb_spec *spec,
+		   struct arb_diag *diag)
+{
+	int n;
+
+	if (!l->cg)
+		return 0;
+	n = arb_config_check_limits(spec, l->cg, diag);
+	return n < 0 ? n : n > 0 ? -EINVAL : 0;
 }
 
 bool
@@ -515,6 +539,8 @@ arb_living_add(struct arb_living *l, uint32_t parent, const char *text,
 		return;
 	}
 	r = arb_config_parse_child(text, scratch, ARB_ROOT, &child, &diag);
+	if (r == 0)
+		r = limits_unavailable(l, scratch, &diag);
 	if (r == -EINVAL) {
 		json_t *p = spec_error_json(&diag);
 
@@ -798,6 +824,8 @@ reload_begin(struct arb_living *l, uint64_t call_id, bool dry_run)
 	r->call_id = call_id;
 	l->running = r;
 	e = arb_config_load(l->config_path, &r->next, &diag);
+	if (e == 0)
+		e = limits_unavailable(l, r->next, &diag);
 	if (e < 0) {
 		if (e == -EINVAL)
 			reload_failed(l, call_id, &diag);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "config/config.h"
 #include "fdlimit.h"
 #include "seed.h"
@@ -304,6 +305,31 @@ print_diag(const struct arb_diag *d)
 			d->entries[i].text);
 }
 
+/*
+ * --check: whether the cgroup2 arbord would find (--no-cgroups: none)
+ * can apply the configuration's cgroup limits. 0; -1 said on stderr,
+ * FILE:LINE each, as the loader's errors.
+ */
+static int
+limits_fit_here(const struct arb_spec *spec, bool no_cgroups)
+{
+	struct arb_cgroup cg;
+	struct arb_diag diag = {0};
+	int n;
+
+	if (no_cgroups)
+		arb_cgroup_off(&cg, "--no-cgroups");
+	else
+		arb_cgroup_probe(&cg);
+	n = arb_config_check_limits(spec, &cg, &diag);
+	print_diag(&diag);
+	arb_diag_done(&diag);
+	arb_cgroup_release(&cg);
+	if (n < 0)
+		fprintf(stderr, "arbord: out of memory\n");
+	return n == 0 ? 0 : -1;
+}
+
 static int
 parse_fd(const char *text, int *ret)
 {
@@ -576,6 +602,12 @@ main(int argc, char **argv)
 		arb_spec_free(spec);
 		return fail_as_init(&mode, why);
 	}
+	if (check && limits_fit_here(spec, no_cgroups) < 0) {
+		fprintf(stderr, "arbord: %s: configuration has errors\n",
+			config);
+		arb_spec_free(spec);
+		return EXIT_FAILED;
+	}
 	if (check) {
 		r = print_checked(spec, &fds);
 		arb_spec_free(spec);
@@ -610,6 +642,9 @@ main(int argc, char **argv)
 	if (r == -EALREADY)
 		snprintf(why, sizeof(why), "another arbord is running on %s",
 			 socket_path);
+	else if (r == -ENOTSUP)
+		snprintf(why, sizeof(why), "%s: configuration has errors (cgroup "
+			 "limits this system cannot apply)", config);
 	else if (r < 0)
 		snprintf(why, sizeof(why), "cannot start (control socket %s): "
 			 "%s", socket_path, strerror(-r));

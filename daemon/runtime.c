@@ -1195,12 +1195,14 @@ living_fd_need(void *ctx, const struct arb_fd_need *need)
 	(void)arb_fdlimit_raise_need(need, &rt->spawner, true, &f);
 }
 
-/* Keys arbord reads itself changed in place: the log sinks follow. */
+/* Keys arbord reads itself changed in place: the log sinks and the
+ * cgroup limits follow. */
 static void
 living_keys_changed(void *ctx, uint32_t node)
 {
 	struct runtime *rt = ctx;
 
+	rt_limits_changed(rt, node);
 	if (arb_logs_node_changed(rt->logs, node) < 0)
 		fprintf(stderr, "arbord: child '%s': out of memory for its "
 			"log settings\n", rt->spec->nodes[node].path);
@@ -2010,7 +2012,11 @@ arb_runtime_run(const struct arb_runtime_args *a)
 	if (r == 0) {
 		/* Before any child: each starts in its own cgroup. */
 		rt_cgroup_open(&rt, a);
-		r = a->resume ? resume(&rt, a) : boot(&rt, a);
+		arb_living_set_cgroup(rt.living, &rt.cg);
+		/* A resumed spec was accepted by the image before. */
+		r = a->resume ? 0 : rt_limits_check(&rt);
+		if (r == 0)
+			r = a->resume ? resume(&rt, a) : boot(&rt, a);
 	}
 	if (r != 0)
 		goto out;

@@ -123,7 +123,8 @@ int
 rt_cgroup_spawn_fd(struct runtime *rt, uint32_t node)
 {
 	struct rt_node *rn = rt->nodes[node];
-	int r;
+	bool made = false;
+	int r, e;
 
 	if (!rt->cg.on)
 		return -1;
@@ -131,9 +132,14 @@ rt_cgroup_spawn_fd(struct runtime *rt, uint32_t node)
 		r = arb_cgroup_make(&rt->cg, rt->spec, node);
 		if (r < 0)
 			return r;
-		rn->cg_made = true;
+		rn->cg_made = made = true;
 	}
 	r = arb_cgroup_open_dir(&rt->cg, rt->spec, node);
+	/* Limits before the first process: none runs unlimited. */
+	if (r >= 0 && (e = rt_limits_spawn(rt, node, r, made)) < 0) {
+		(void)close(r);
+		return e;
+	}
 	if (r >= 0 && (rt->cg.controllers & ARB_CGC_MEMORY))
 		rn->oom_kills = arb_cgroup_oom_kills(&rt->cg, rt->spec, node);
 	return r;

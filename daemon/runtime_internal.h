@@ -54,6 +54,8 @@ struct rt_node {
 	struct arb_ready_pipe *ready_pipe;
 	struct arb_service_note note;     /* what it said about itself */
 	bool cg_made;          /* its cgroup was made (cgroup.h), once */
+	bool limits_written;   /* its cgroup's limit files may differ from
+				* the kernel's defaults (runtime_limits.c) */
 	uint64_t oom_kills;    /* its cgroup's oom_kill count at its spawn */
 };
 
@@ -161,6 +163,20 @@ bool rt_cgroup_hold_exit(struct runtime *rt, struct arb_event *ev);
 void rt_cgroup_kill(struct runtime *rt, uint32_t node);
 /* node left the tree: its held death, if any, dropped; its cgroup removed. */
 void rt_cgroup_forget(struct runtime *rt, uint32_t node);
+
+/* runtime_limits.c: cgroup limits (cgroup_limits.h). */
+/* At the start, before any child: each limit of the spec that the
+ * cgroup2 in force cannot apply said on stderr (FILE:LINE), and then
+ * -ENOTSUP; 0 when all can; -ENOMEM. */
+int rt_limits_check(struct runtime *rt);
+/* Before node's spawn into its leaf dirfd: its limits written (every
+ * file once some were, so that a removed one is lifted), and, when the
+ * leaf was just made, its supervisors' (made with it). 0, or -errno
+ * said on stderr with the file. */
+int rt_limits_spawn(struct runtime *rt, uint32_t node, int dirfd, bool made);
+/* A reload changed node's limits in place: its cgroup's files follow,
+ * if it has a cgroup yet (else they are written when it is made). */
+void rt_limits_changed(struct runtime *rt, uint32_t node);
 
 /* Whether nothing is under way that a saved state could not carry: no
  * start before its exec, no event waiting to be fed, no reload. */

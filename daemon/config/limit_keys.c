@@ -239,8 +239,8 @@ check_node(struct loader *ld, const struct arb_cgroup *cg, uint32_t idx,
 			continue;
 		if (!cg->on)
 			node_err_at(&c, n->file, n->line, "%s: limits need "
-				    "cgroup2, and arbord has none (%s)", key,
-				    why);
+				    "cgroup2, which arbord does not use (%s)",
+				    key, why);
 		else if (!(cg->controllers & needs[i].controller))
 			node_err_at(&c, n->file, n->line, "%s: the %s "
 				    "controller is not available (%s)", key,
@@ -268,22 +268,38 @@ controller_names(unsigned bits, char *buf, size_t size)
 	return len ? buf : "none";
 }
 
+/* Why a limit cannot apply, for every message: the probe's reason, or
+ * where cgroup2 is and what it offers. */
+static void
+unavailable_why(const struct arb_cgroup *cg, char *buf, size_t size)
+{
+	const char *base = cg->base ? cg->base : "?";
+	const char *slash = strrchr(base, '/');
+	int len = (int)strlen(base);
+	char names[64];
+
+	if (!cg->on) {
+		snprintf(buf, size, "%s", cg->why_off ? cg->why_off
+						      : "no cgroup2");
+		return;
+	}
+	/* An arbord-PID base is made beside arbord's other processes: the
+	 * cgroup it runs in is the one that offers them. */
+	if (cg->made_base && slash && slash != base)
+		len = (int)(slash - base);
+	snprintf(buf, size, "cgroup2 at %.*s offers %s", len, base,
+		 controller_names(cg->controllers, names, sizeof(names)));
+}
+
 int
 arb_config_check_limits(const struct arb_spec *spec,
 			const struct arb_cgroup *cg, struct arb_diag *diag)
 {
 	struct loader ld = {.spec = (struct arb_spec *)spec, .diag = diag};
 	size_t before = diag->nerrors;
-	char names[64], why[512];
+	char why[512];
 
-	if (!cg->on)
-		snprintf(why, sizeof(why), "%s",
-			 cg->why_off ? cg->why_off : "no cgroup2");
-	else
-		snprintf(why, sizeof(why), "cgroup2 at %s offers %s",
-			 cg->base ? cg->base : "?",
-			 controller_names(cg->controllers, names,
-					  sizeof(names)));
+	unavailable_why(cg, why, sizeof(why));
 	for (uint32_t i = 0; i < spec->nnodes && !ld.oom; i++) {
 		const struct arb_spec_node *n = &spec->nodes[i];
 

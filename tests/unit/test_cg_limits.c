@@ -306,9 +306,11 @@ test_check_against_controllers(void **state)
 {
 	char errors[4096];
 	struct arb_spec *s = load(limits_conf, errors, sizeof(errors));
+	/* Beside a shell's processes: base would be a new arbord-PID, and
+	 * the cgroup arbord runs in is the one that offers controllers. */
 	struct arb_cgroup cg = {.on = true, .base_fd = -1,
-				.base = "/sys/fs/cgroup/unified",
-				.inotify_fd = -1};
+				.base = "/sys/fs/cgroup/unified/arbord-42",
+				.made_base = true, .inotify_fd = -1};
 	struct arb_diag diag = {0};
 	const char *file = arb_spec_find(s, "web") != ARB_NONE ?
 			   s->nodes[arb_spec_find(s, "web")].file : NULL;
@@ -351,8 +353,8 @@ test_check_against_controllers(void **state)
 	cg.why_off = "no cgroup2 mount";
 	assert_int_equal(arb_config_check_limits(s, &cg, &diag), 12);
 	assert_string_equal(diag.entries[1].message, "child 'web': memory_max: "
-			    "limits need cgroup2, and arbord has none (no "
-			    "cgroup2 mount)");
+			    "limits need cgroup2, which arbord does not use "
+			    "(no cgroup2 mount)");
 	arb_diag_done(&diag);
 	arb_spec_free(s);
 
