@@ -304,7 +304,12 @@ $(BOOT_DIR)/arbord: $(BOOT_DAEMON_OBJS)
 $(BOOT_DIR)/arborctl: $(BOOT_CTL_OBJS)
 	$(CC) $(BOOT_LDFLAGS) -o $@ $(BOOT_CTL_OBJS) $(JANSSON_LIBS)
 
-boot-bins: $(BOOT_DIR)/arbord $(BOOT_DIR)/arborctl
+# A helper of the limits scenarios, run in the guest (its libc is arbord's).
+$(BOOT_DIR)/memhog: tests/boot/helpers/memhog.c
+	@mkdir -p $(@D)
+	$(CC) $(BOOT_CFLAGS) $(BOOT_LDFLAGS) -o $@ $<
+
+boot-bins: $(BOOT_DIR)/arbord $(BOOT_DIR)/arborctl $(BOOT_DIR)/memhog
 
 check: unit golden pytest
 
