@@ -398,6 +398,7 @@ uninstall:
 # configurations. Needs clang with libFuzzer (Debian: clang, libclang-rt-dev).
 FUZZ_SECONDS ?= 60
 FUZZ_SRCS := tests/fuzz/config_fuzz.c $(CONFIG_SRCS) daemon/core/spec.c \
+	daemon/core/cg_limits.c daemon/core/spec_edit.c \
 	daemon/core/mem.c daemon/signames.c
 tests/fuzz/config_fuzz: $(FUZZ_SRCS) $(HEADERS)
 	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
