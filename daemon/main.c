@@ -81,7 +81,8 @@ usage(FILE *out)
 		"  -V, --version      print the version\n"
 		"\n"
 		"Exit status: 0 stopped cleanly or shut down automatically;\n"
-		"1 bad configuration (or more descriptors than the hard limit),\n"
+		"1 bad configuration (or more descriptors than the hard limit,\n"
+		"or cgroup limits no controller here can apply),\n"
 		"or the root supervisor gave up or failed\n"
 		"to start; 2 bad usage. As the system's init arbord never exits:\n"
 		"see PID 1 in arbord(8), and arbor.conf(5).\n",
