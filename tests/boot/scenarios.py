@@ -183,7 +183,8 @@ WAIT_FOR = r"""wait_for() {
 
 # memory_max: hog outgrows 32M and is killed (reason=oom), then
 # restarts calm; grp's 48M caps m1 and m2 together (32M each); a reload
-# lowers tuned's memory_max from 64M to 48M in place.
+# lowers tuned's memory_max from 64M to 48M in place, and raises the
+# pool template's from 16M to 24M in its running instance.
 DRIVER_MEMORY = DRIVER_HEAD + WAIT_FOR + r"""
 wait_for /tmp/hog.calm
 echo "hog memory.max $(cat %(cg)s/hog/memory.max)"
@@ -199,12 +200,18 @@ echo "grp memory.peak $(cat %(cg)s/grp/memory.peak)"
 echo "grp oom_kill $(grep '^oom_kill ' %(cg)s/grp/memory.events)"
 echo "m1 memory.max $(cat %(cg)s/grp/m1/memory.max)"
 old=$(cat /tmp/tuned.pid)
+wold=$(cat /tmp/worker.pid)
 echo "tuned before $(cat %(cg)s/tuned/memory.max)"
-sed -i 's/memory_max = "64M"/memory_max = "48M"/' /etc/arbor/arbor.conf
+echo "pool memory.max $(cat %(cg)s/workers/memory.max)"
+echo "instance before $(cat %(cg)s/workers/1/memory.max)"
+sed -i -e 's/memory_max = "64M"/memory_max = "48M"/' \
+	-e 's/memory_max = "16M"/memory_max = "24M"/' /etc/arbor/arbor.conf
 arborctl reload
 echo "reload rc=$?"
 echo "tuned after $(cat %(cg)s/tuned/memory.max)"
 [ "$(cat /tmp/tuned.pid)" = "$old" ] && echo "tuned kept pid=$old"
+echo "instance after $(cat %(cg)s/workers/1/memory.max)"
+[ "$(cat /tmp/worker.pid)" = "$wold" ] && echo "worker kept pid=$wold"
 arborctl poweroff
 exec sleep 1000
 """
@@ -259,7 +266,8 @@ def _limited(name, argv, **keys):
 def limits_memory():
     """hog (memory_max 32M, allocates 64M once), grp (memory_max 48M)
     over m1 and m2 (32M each, held), tuned (memory_max 64M, then 48M by
-    a reload), then the driver. /bin/memhog is the harness's helper."""
+    a reload), the pool workers (128M) of one instance (16M, then 24M),
+    then the driver. /bin/memhog is the harness's helper."""
     config = ("# cgroup memory limits: the OOM killer, a subtree's cap, "
               "a reload.\n"
               "children = (\n"
@@ -275,8 +283,13 @@ def limits_memory():
               + "\n  ); },\n"
               + _limited("tuned", ["/bin/sh", "/etc/svc.sh", "tuned"],
                          memory_max='"64M"')
+              + '  { name = "workers"; strategy = "simple_one_for_one";\n'
+              '    instances = 1; memory_max = "128M";\n'
+              '    template = { exec = [ "/bin/sh", "/etc/svc.sh", "worker" ];'
+              ' memory_max = "16M"; }; },\n'
               + _driver() + ");\n")
-    driver = DRIVER_MEMORY % {"services": "hog m1 m2 tuned", "cg": CG}
+    driver = DRIVER_MEMORY % {"services": "hog m1 m2 tuned worker",
+                              "cg": CG}
     files = {"/etc/svc.sh": (SVC, 0o755), "/etc/once.sh": (ONCE, 0o755),
              "/etc/driver.sh": (driver, 0o755)}
     return config, files

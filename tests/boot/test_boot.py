@@ -310,6 +310,22 @@ def test_reload_changes_memory_max_in_place(boots):
     assert not events(boot, "exit", "tuned"), why
 
 
+def test_reload_changes_a_pool_templates_limits_in_its_instances(boots):
+    """A pool's memory_max is its cgroup's (all instances together), its
+    template's each instance's; a reload that changes the template's
+    reaches the running instance in place."""
+    boot, ending = boots.wait("limits_memory")
+    why = boot.console()
+    assert driver_number(boot, "pool memory.max") == 128 << 20, why
+    assert driver_number(boot, "instance before") == 16 << 20, why
+    in_order(boot, [
+        r"^event=change path=workers apply=in-place "
+        r"keys=template\.memory_max$",
+        r"^driver: reload rc=0$",
+        r"^driver: instance after 25165824$",
+        r"^driver: worker kept pid=\d+$"])
+
+
 def test_pids_max_contains_a_fork_bomb(boots):
     """A fork bomb in a service with pids_max = 20 stays at 20 tasks;
     arbord answers arborctl status and its sibling keeps running; a stop
