@@ -253,9 +253,10 @@ def test_reexec_as_the_systems_init(boots):
 
 
 def driver_number(boot, label):
-    """The last word of the driver's line "driver: LABEL ...", an int."""
-    m = boot.find(rf"^driver: {re.escape(label)} .*?(\d+)$")
-    return int(m[1]) if m else None
+    """The number that ends the driver's line "driver: LABEL ... N", or
+    None (boot.find gives the line as its second item)."""
+    found = boot.find(rf"^driver: {re.escape(label)} (.* )?\d+$")
+    return int(found[1].rsplit(" ", 1)[-1]) if found else None
 
 
 def test_memory_max_kills_with_reason_oom_and_restarts(boots):
