@@ -422,7 +422,15 @@ find_base(struct arb_cgroup *cg, bool as_pid1, struct finding *f)
 		cg->why_off = why_not_writable(errno);
 		goto fail;
 	}
-	r = as_pid1 ? 1 : holds_only_me(f->dirfd);
+	/* The hierarchy's real root (it has no cgroup.events) is base only
+	 * for the system's init: arbord as PID 1 of a mere pid namespace
+	 * sees just its own in the root's cgroup.procs, yet shares it. */
+	if (as_pid1)
+		r = 1;
+	else if (faccessat(f->dirfd, "cgroup.events", F_OK, 0) < 0)
+		r = 0;
+	else
+		r = holds_only_me(f->dirfd);
 	if (r < 0) {
 		cg->why_off = "cgroup.procs unreadable";
 		goto fail;
@@ -582,8 +590,15 @@ static int
 settle(struct arb_cgroup *cg, struct finding *f)
 {
 	if (!f->alone) {
-		if (mkdir(cg->base, 0755) < 0 && errno != EEXIST) {
-			cg->why_off = "cannot make base";
+		/* One there already is another arbord's of the same pid (a
+		 * pid namespace's PID 1), or a stale one, empty, of a killed
+		 * arbord: that one goes, the other is never shared. */
+		if (mkdir(cg->base, 0755) < 0 &&
+		    (errno != EEXIST || rmdir(cg->base) < 0 ||
+		     mkdir(cg->base, 0755) < 0)) {
+			cg->why_off = errno == EBUSY || errno == ENOTEMPTY
+					      ? "arbord-PID in use"
+					      : "cannot make base";
 			return -1;
 		}
 		cg->made_base = true;
@@ -621,13 +636,14 @@ static int
 resume(struct arb_cgroup *cg, const char *resumed_base)
 {
 	char name[32];
-	const char *slash = strrchr(resumed_base, '/');
+	const char *slash;
 
 	cg->base = strdup(resumed_base);
 	if (!cg->base) {
 		cg->why_off = "out of memory";
 		return -1;
 	}
+	slash = strrchr(cg->base, '/');
 	cg->base_fd = open(cg->base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cg->base_fd < 0) {
 		cg->why_off = "handed base not found";

@@ -54,6 +54,7 @@ struct rt_node {
 	struct arb_ready_pipe *ready_pipe;
 	struct arb_service_note note;     /* what it said about itself */
 	bool cg_made;          /* its cgroup was made (cgroup.h), once */
+	bool cg_killed;        /* ... and killed since: made anew (below) */
 	bool limits_written;   /* its cgroup's limit files may differ from
 				* the kernel's defaults (runtime_limits.c) */
 	uint64_t oom_kills;    /* its cgroup's oom_kill count at its spawn */

@@ -20,8 +20,8 @@ import subprocess
 
 import pytest
 
-from conftest import (ARBORD, FAULTS_ARBORD, REPO, Arbord, service,
-                      supervisor, tree, wait_until)
+from conftest import (ARBORD, FAULTS_ARBORD, REPO, Arbord, clean_cgroup,
+                      service, supervisor, tree, wait_until)
 from ctlclient import try_call
 
 ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
@@ -100,6 +100,8 @@ class PidnsArbord(Arbord):
         self.proc.stdout.close()
         if not self.reader.is_alive():
             self.proc.stderr.close()
+        # An init's end is the namespace's: it may leave its cgroup.
+        clean_cgroup(self, exited_by_itself=False)
 
 
 @pytest.fixture
