@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -958,12 +959,66 @@ arb_cgroup_unwatch(struct arb_cgroup *cg, int wd)
 
 /* ---- leaving ---- */
 
+/* How long arbord, leaving, waits for the tree's last processes to die. */
+#define LEAVE_WAIT_MS 2000
+
+/* Whether base/rel/cgroup.events says populated 1. */
+static bool
+populated_at(int base_fd, const char *rel)
+{
+	char path[ARB_CG_REL_MAX + 16], text[SMALL_FILE_MAX];
+
+	snprintf(path, sizeof(path), "%s/cgroup.events", rel);
+	return read_small(base_fd, path, text, sizeof(text)) > 0 &&
+	       keyed_value(text, "populated") == 1;
+}
+
+/*
+ * The tree should be empty when arbord leaves; where it is not (arbord
+ * leaves after a deadline, its core lost), what is left is killed, and
+ * waited for through inotify for at most LEAVE_WAIT_MS: its cgroups can
+ * then be removed. Nothing to do in the common case but one read. Before
+ * Linux 5.14 (no cgroup.kill, which kills a whole subtree) what is left
+ * stays, and so do its cgroups.
+ */
+static void
+empty_tree(struct arb_cgroup *cg)
+{
+	char path[PATH_MAX];
+	struct pollfd p = {.fd = -1, .events = POLLIN};
+	int64_t waited = 0;
+
+	if (!cg->has_kill || !populated_at(cg->base_fd, TREE_ROOT))
+		return;
+	(void)write_small(cg->base_fd, TREE_ROOT "/cgroup.kill", "1");
+	p.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	snprintf(path, sizeof(path), "%s/%s/cgroup.events", cg->base,
+		 TREE_ROOT);
+	if (p.fd >= 0 && inotify_add_watch(p.fd, path, IN_MODIFY) < 0) {
+		(void)close(p.fd);
+		p.fd = -1;
+	}
+	while (populated_at(cg->base_fd, TREE_ROOT) && waited < LEAVE_WAIT_MS) {
+		char buf[4096];
+
+		/* Without inotify, a coarse wait: arbord is leaving anyway. */
+		(void)poll(p.fd >= 0 ? &p : NULL, p.fd >= 0 ? 1 : 0, 50);
+		if (p.fd >= 0)
+			while (read(p.fd, buf, sizeof(buf)) > 0)
+				;
+		waited += 50; /* at most: a wake-up may come sooner */
+	}
+	if (p.fd >= 0)
+		(void)close(p.fd);
+}
+
 void
 arb_cgroup_close(struct arb_cgroup *cg)
 {
 	int origin_fd = -1;
 
 	if (cg->base_fd >= 0) {
+		empty_tree(cg);
 		(void)remove_tree(cg->base_fd, TREE_ROOT, 0);
 		if (cg->origin)
 			origin_fd = open(cg->origin,

@@ -1843,6 +1843,16 @@ boot(struct runtime *rt, const struct arb_runtime_args *a)
 			     rt->tree, &control_hooks, rt);
 	if (r < 0)
 		return r;
+	/* Once the socket is ours (a second arbord moves nowhere), before
+	 * any child: each starts in its own cgroup. */
+	rt_cgroup_open(rt, a);
+	rt_cgroup_say(rt);
+	/* Limits no controller here can apply: the configuration is
+	 * refused before anything starts; a reload's, later, too. */
+	arb_living_set_cgroup(rt->living, &rt->cg);
+	r = rt_limits_check(rt);
+	if (r < 0)
+		return r;
 	arb_control_set_logs(rt->control, rt->logs);
 	arb_logs_set_follower(rt->logs, arb_control_log_line, rt->control);
 	/* Clients may queue on them from now on, across every restart. */
@@ -1949,6 +1959,9 @@ resume(struct runtime *rt, const struct arb_runtime_args *a)
 			       &caller);
 	if (r < 0)
 		return r;
+	rt_cgroup_open(rt, a);
+	/* Its spec was accepted by the image before: only reloads check. */
+	arb_living_set_cgroup(rt->living, &rt->cg);
 	arb_control_set_logs(rt->control, rt->logs);
 	arb_logs_set_follower(rt->logs, arb_control_log_line, rt->control);
 	r = become_supervisor(rt);
@@ -1967,6 +1980,7 @@ resume(struct runtime *rt, const struct arb_runtime_args *a)
 	 * go, before any JSON of arbord's own is made. */
 	arb_state_in_done(a->resume);
 	arb_jarena_end();
+	rt_cgroup_say(rt);
 	say_resumed(rt, &info, caller);
 	arb_manager_reloaded();
 	arb_reaper_sweep(&rt->reaper, rt->loop);
@@ -2009,15 +2023,8 @@ arb_runtime_run(const struct arb_runtime_args *a)
 	rt.argv = a->argv;
 	arb_cgroup_off(&rt.cg, "not opened");
 	r = runtime_init(&rt, a->spec, a->mode);
-	if (r == 0) {
-		/* Before any child: each starts in its own cgroup. */
-		rt_cgroup_open(&rt, a);
-		arb_living_set_cgroup(rt.living, &rt.cg);
-		/* A resumed spec was accepted by the image before. */
-		r = a->resume ? 0 : rt_limits_check(&rt);
-		if (r == 0)
-			r = a->resume ? resume(&rt, a) : boot(&rt, a);
-	}
+	if (r == 0)
+		r = a->resume ? resume(&rt, a) : boot(&rt, a);
 	if (r != 0)
 		goto out;
 	if (!rt.down)

@@ -16,9 +16,8 @@
 #include "runtime_internal.h"
 #include "state/state.h"
 
-/* event=containment: which containment is in force, and why not cgroup2. */
-static void
-say_containment(struct runtime *rt)
+void
+rt_cgroup_say(struct runtime *rt)
 {
 	struct arb_event_fields f = {.n = 0};
 	struct arb_logfmt line;
@@ -103,7 +102,6 @@ rt_cgroup_open(struct runtime *rt, const struct arb_runtime_args *a)
 		arb_cgroup_open(&rt->cg, system_init, handed_base(a->resume));
 	arb_emptying_init(&rt->emptying, rt->loop, &rt->cg, &rt->spec,
 			  on_emptied, rt);
-	say_containment(rt);
 }
 
 void

@@ -73,11 +73,11 @@ def socket_inodes(pid):
     return found
 
 
-def cgroup_leftover(events):
-    """The arbord-PID cgroup an arbord said it made (event=containment),
-    if it is still there; None otherwise."""
-    for ev in events:
-        if ev.get("event") == "containment" and ev.get("mode") == "cgroup2":
+def cgroup_leftover(containment):
+    """The arbord-PID cgroup an arbord said it made (its event=containment
+    lines), if it is still there; None otherwise."""
+    for ev in containment:
+        if ev.get("mode") == "cgroup2":
             base = ev.get("cgroup", "")
             if (os.path.basename(base).startswith("arbord-")
                     and os.path.isdir(base)):
@@ -120,7 +120,8 @@ def clean_cgroup(a, exited_by_itself):
     """What a's arbord left in cgroup2: a SIGKILLed arbord leaves its
     arbord-PID cgroup, which is removed here; one that exited by itself
     must have removed it, and the test fails if it did not."""
-    base = cgroup_leftover(a.snapshot())
+    with a.lock:
+        base = cgroup_leftover(list(a.containment))
     if base is None:
         return
     remove_cgroup(base)
@@ -146,6 +147,7 @@ class Arbord:
         self.config.write_text(config)
         self.lines = []
         self.events = []
+        self.containment = []  # event=containment lines, parsed
         self.pids = set()
         self.lock = threading.Lock()
         self.socket = tmp_path / "arbor.sock"
@@ -164,7 +166,11 @@ class Arbord:
         """One line of arbord's stderr: kept, and parsed when an event."""
         with self.lock:
             self.lines.append(line)
-            if line.startswith("event="):
+            if line.startswith("event=containment "):
+                # arbord's own, not the tree's: kept apart, so that the
+                # events (and their indices) are the tree's as before.
+                self.containment.append(parse_logfmt(line))
+            elif line.startswith("event="):
                 ev = parse_logfmt(line)
                 self.events.append(ev)
                 if ev.get("event") == "start" and "pid" in ev:

@@ -46,9 +46,16 @@ def start(arbord, config, last, **kw):
     return a
 
 
+def containment(a, count=1):
+    """arbord's count-th event=containment (kept apart from the tree's)."""
+    return wait_until(lambda: len(a.containment) >= count
+                      and a.containment[count - 1],
+                      what=f"{count} x event=containment")
+
+
 def base_of(a):
     """arbord's base cgroup, absolute, as its event=containment says."""
-    ev = a.wait_event("containment")
+    ev = containment(a)
     assert ev["mode"] == "cgroup2", ev
     return ev["cgroup"]
 
@@ -191,7 +198,7 @@ def test_no_cgroups_runs_with_process_groups(arbord, tmp_path):
     in cgroup2, and a stop works as before (the group is signalled)."""
     a = start(arbord, tree([service("app", SLEEPER)]), "app",
               args=("--no-cgroups",))
-    ev = a.wait_event("containment")
+    ev = containment(a)
     assert ev["mode"] == "process-group" and ev["why"] == "--no-cgroups"
     mine = cgroup_of(os.getpid())
     assert cgroup_of(a.proc.pid) == mine
@@ -210,7 +217,7 @@ def test_reexec_keeps_the_base(arbord):
     pid = a.pid_of("app")
     reexec(a)
     a.wait_event("resumed")
-    ev = a.wait_event("containment", count=2)
+    ev = containment(a, count=2)
     assert ev["mode"] == "cgroup2" and ev["cgroup"] == base
     assert procs(os.path.join(base, "arbord")) == [a.proc.pid]
     assert procs(os.path.join(base, "tree/app")) == [pid]

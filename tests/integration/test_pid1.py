@@ -142,7 +142,10 @@ def test_init_reaps_double_forked_orphan(pidns, tmp_path):
         "cut -d\" \" -f4 /proc/$$/stat > ppid; exit 7' & "
         "until [ -e out ]; do sleep 0.01; done; exit 0"],
         restart='"temporary"')
-    a = pidns(tree([orphaner, service("a", SLEEP)]), args=["--init"])
+    # Process groups alone: with cgroup2 the orphan, in the service's
+    # cgroup, would die with it (test_cgroup.py).
+    a = pidns(tree([orphaner, service("a", SLEEP)]),
+              args=["--init", "--no-cgroups"])
     a.wait_event("start", "a")
     wait_until(lambda: ppid.exists() and ppid.read_text().strip(),
                what="the orphan's parent")
@@ -228,7 +231,9 @@ def test_init_term_deadline_then_kill(pidns):
                              "setsid /bin/sh -c 'trap \"\" TERM; touch "
                              "armed; while :; do sleep 1; done' & "
                              "exec /bin/sleep 1000"])
-    a = pidns(tree([stubborn]), args=["--init"])
+    # Process groups alone: with cgroup2 the setsid'd process, in the
+    # service's cgroup, would die with it, before the machine's killall.
+    a = pidns(tree([stubborn]), args=["--init", "--no-cgroups"])
     wait_until(lambda: (a.dir / "armed").exists(), what="the trap")
     a.signal(signal.SIGTERM)
     assert a.wait_exit(timeout=20) == -signal.SIGINT
