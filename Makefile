@@ -140,9 +140,9 @@ tests/unit/test_tree_random: tests/unit/test_tree_random.c \
 		$(LDFLAGS) $(CMOCKA_LIBS)
 
 tests/unit/test_cgroup_rel: tests/unit/test_cgroup_rel.c daemon/cgroup.o \
-		$(CORE_SRCS:.c=.o)
+		daemon/cgroup_file.o $(CORE_SRCS:.c=.o)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/cgroup.o \
-		$(CORE_SRCS:.c=.o) $(LDFLAGS) $(CMOCKA_LIBS)
+		daemon/cgroup_file.o $(CORE_SRCS:.c=.o) $(LDFLAGS) $(CMOCKA_LIBS)
 
 tests/unit/test_spec: tests/unit/test_spec.c $(CORE_SRCS:.c=.o)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(CORE_SRCS:.c=.o) \
