@@ -164,7 +164,8 @@ int
 parse_cg_limit(struct node_ctx *c, const config_setting_t *s)
 {
 	unsigned key = arb_cg_limit_key_from_name(config_setting_name(s));
-	struct arb_cg_limits *l = limits_of(c), v;
+	struct arb_cg_limits *l = limits_of(c);
+	struct arb_cg_limits v;
 	int r = -1;
 
 	if (!l)

@@ -227,3 +227,25 @@ def test_reexec_keeps_the_base(arbord):
     assert procs(os.path.join(base, "tree/app")) == []
     assert a.stop() == 0
     assert not os.path.exists(base)
+
+
+def test_pool_instances_each_have_a_leaf(arbord, tmp_path):
+    """A pool's instances are leaves of the pool's cgroup; a temporary
+    instance that ends leaves the tree, and its leaf goes with it."""
+    marker = tmp_path / "go"
+    a = start(arbord, tree([
+        '{ name = "pool"; strategy = "simple_one_for_one"; instances = 2; '
+        'template = { exec = [ "/bin/sh", "-c", '
+        f'"until [ -e {marker} ]; do sleep 0.05; done" ]; '
+        'restart = "temporary"; }; }']), "pool/2")
+    base = base_of(a)
+    for name in ("1", "2"):
+        leaf = os.path.join(base, "tree/pool", name)
+        assert a.pid_of("pool/" + name) in procs(leaf)
+    marker.write_text("")
+    a.wait_event("exit", "pool/2")
+    for name in ("1", "2"):
+        wait_until(lambda: not os.path.exists(
+            os.path.join(base, "tree/pool", name)),
+            what=f"tree/pool/{name} removed")
+    assert a.stop() == 0
