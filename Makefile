@@ -84,7 +84,8 @@ UNIT_TESTS := tests/unit/test_tree tests/unit/test_living tests/unit/test_lifecy
 	tests/unit/test_logring tests/unit/test_shutdown \
 	tests/unit/test_child_spec tests/unit/test_plan tests/unit/test_spec_json \
 	tests/unit/test_handover tests/unit/test_logs_state tests/unit/test_tree_state \
-	tests/unit/test_state tests/unit/test_spawn
+	tests/unit/test_state tests/unit/test_cgroup_rel tests/unit/test_spawn \
+	tests/unit/test_cg_limits
 
 .PHONY: all check unit golden pytest integration conformance lint install \
 	uninstall clean bench golden-update fuzz boot boot-bins bench-boot
@@ -144,6 +145,11 @@ tests/unit/test_tree_random: tests/unit/test_tree_random.c \
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(CORE_SRCS:.c=.o) \
 		$(LDFLAGS) $(CMOCKA_LIBS)
 
+tests/unit/test_cgroup_rel: tests/unit/test_cgroup_rel.c daemon/cgroup.o \
+		daemon/cgroup_file.o $(CORE_SRCS:.c=.o)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/cgroup.o \
+		daemon/cgroup_file.o $(CORE_SRCS:.c=.o) $(LDFLAGS) $(CMOCKA_LIBS)
+
 tests/unit/test_spec: tests/unit/test_spec.c $(CORE_SRCS:.c=.o)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(CORE_SRCS:.c=.o) \
 		$(LDFLAGS) $(CMOCKA_LIBS)
@@ -153,6 +159,13 @@ CHILD_SPEC_OBJS := $(CONFIG_SRCS:.c=.o) $(CORE_SRCS:.c=.o) daemon/signames.o
 tests/unit/test_child_spec: tests/unit/test_child_spec.c $(CHILD_SPEC_OBJS)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DEP_CFLAGS) -o $@ $< \
 		$(CHILD_SPEC_OBJS) $(LDFLAGS) $(CMOCKA_LIBS) \
+		$(call pc_libs,libconfig,-lconfig)
+
+# The limit keys through the loader, and their writer (cgroup_limits.c).
+CG_LIMITS_TEST_OBJS := $(CHILD_SPEC_OBJS) daemon/cgroup_limits.o
+tests/unit/test_cg_limits: tests/unit/test_cg_limits.c $(CG_LIMITS_TEST_OBJS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DEP_CFLAGS) -o $@ $< \
+		$(CG_LIMITS_TEST_OBJS) $(LDFLAGS) $(CMOCKA_LIBS) \
 		$(call pc_libs,libconfig,-lconfig)
 
 # The plan's JSON is the shell's (jansson), its signal names signames.c's;
@@ -303,7 +316,12 @@ $(BOOT_DIR)/arbord: $(BOOT_DAEMON_OBJS)
 $(BOOT_DIR)/arborctl: $(BOOT_CTL_OBJS)
 	$(CC) $(BOOT_LDFLAGS) -o $@ $(BOOT_CTL_OBJS) $(JANSSON_LIBS)
 
-boot-bins: $(BOOT_DIR)/arbord $(BOOT_DIR)/arborctl
+# A helper of the limits scenarios, run in the guest (its libc is arbord's).
+$(BOOT_DIR)/memhog: tests/boot/helpers/memhog.c
+	@mkdir -p $(@D)
+	$(CC) $(BOOT_CFLAGS) $(BOOT_LDFLAGS) -o $@ $<
+
+boot-bins: $(BOOT_DIR)/arbord $(BOOT_DIR)/arborctl $(BOOT_DIR)/memhog
 
 check: unit golden pytest
 
@@ -392,6 +410,7 @@ uninstall:
 # configurations. Needs clang with libFuzzer (Debian: clang, libclang-rt-dev).
 FUZZ_SECONDS ?= 60
 FUZZ_SRCS := tests/fuzz/config_fuzz.c $(CONFIG_SRCS) daemon/core/spec.c \
+	daemon/core/cg_limits.c daemon/core/spec_edit.c \
 	daemon/core/mem.c daemon/signames.c
 tests/fuzz/config_fuzz: $(FUZZ_SRCS) $(HEADERS)
 	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \

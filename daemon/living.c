@@ -83,6 +83,7 @@ struct arb_living {
 	 * counted again after an add or a reload. */
 	struct arb_fd_need fd_need;
 	bool fd_counted;
+	const struct arb_cgroup *cg; /* what limits can apply; NULL: unchecked */
 };
 
 static void reload_next_step(struct arb_living *l);
@@ -106,6 +107,29 @@ arb_living_new(struct arb_spec *spec, struct arb_tree *const *tree,
 	l->ctx = ctx;
 	l->waiting_tail = &l->waiting;
 	return l;
+}
+
+void
+arb_living_set_cgroup(struct arb_living *l, const struct arb_cgroup *cg)
+{
+	l->cg = cg;
+}
+
+/*
+ * The limits of spec (a reload's next one, an added child's scratch) the
+ * cgroup2 in force cannot apply, as errors in *diag: 0 when there are
+ * none, -EINVAL, or -ENOMEM.
+ */
+static int
+limits_unavailable(const struct arb_living *l, const struct arb_spec *spec,
+		   struct arb_diag *diag)
+{
+	int n;
+
+	if (!l->cg)
+		return 0;
+	n = arb_config_check_limits(spec, l->cg, diag);
+	return n < 0 ? n : n > 0 ? -EINVAL : 0;
 }
 
 bool
@@ -515,6 +539,8 @@ arb_living_add(struct arb_living *l, uint32_t parent, const char *text,
 		return;
 	}
 	r = arb_config_parse_child(text, scratch, ARB_ROOT, &child, &diag);
+	if (r == 0)
+		r = limits_unavailable(l, scratch, &diag);
 	if (r == -EINVAL) {
 		json_t *p = spec_error_json(&diag);
 
@@ -798,6 +824,8 @@ reload_begin(struct arb_living *l, uint64_t call_id, bool dry_run)
 	r->call_id = call_id;
 	l->running = r;
 	e = arb_config_load(l->config_path, &r->next, &diag);
+	if (e == 0)
+		e = limits_unavailable(l, r->next, &diag);
 	if (e < 0) {
 		if (e == -EINVAL)
 			reload_failed(l, call_id, &diag);
@@ -935,11 +963,12 @@ change_keys(const struct arb_plan_step *s, char *buf, size_t size)
 }
 
 /*
- * A pool's log settings reach its running instances at once, as any
- * service's do (an instance keeps the rest of the keys it was made with).
+ * A pool's log settings and cgroup limits reach its running instances at
+ * once, as any service's do (an instance keeps the rest of the keys it
+ * was made with).
  */
 static int
-instances_log_as_template(struct arb_living *l, uint32_t pool)
+instances_as_template(struct arb_living *l, uint32_t pool)
 {
 	const struct arb_spec_node *p = &l->spec->nodes[pool];
 
@@ -948,7 +977,9 @@ instances_log_as_template(struct arb_living *l, uint32_t pool)
 		return 0;
 	for (uint32_t i = 0; i < p->nchildren; i++) {
 		if (arb_spec_copy_log(l->spec, p->children[i],
-				      p->template_node) < 0)
+				      p->template_node) < 0 ||
+		    arb_spec_copy_limits(l->spec, p->children[i],
+					 p->template_node) < 0)
 			return -1;
 		l->hooks.keys_changed(l->ctx, p->children[i]);
 	}
@@ -977,7 +1008,7 @@ apply_change(struct arb_living *l, struct reload *r,
 		if (e == 0)
 			l->hooks.keys_changed(l->ctx, node);
 		if (e == 0)
-			e = instances_log_as_template(l, node);
+			e = instances_as_template(l, node);
 	} else {
 		e = arb_spec_set_pending(l->spec, node, r->next, s->next);
 	}

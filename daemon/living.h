@@ -65,6 +65,16 @@ struct arb_living *arb_living_new(struct arb_spec *spec,
 				  void *ctx);
 void arb_living_free(struct arb_living *l);
 
+struct arb_cgroup;
+
+/*
+ * The cgroup2 in force (borrowed; cgroup.h): a reload or an added child
+ * whose cgroup limits it cannot apply fails, as a configuration with
+ * errors does (arb_config_check_limits). Until it is set, or with NULL,
+ * limits are not checked.
+ */
+void arb_living_set_cgroup(struct arb_living *l, const struct arb_cgroup *cg);
+
 /*
  * Reads the configuration again and makes the running tree follow it, or,
  * with dry_run, only answers the plan. req_id 0: SIGHUP (no caller). A

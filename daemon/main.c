@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "config/config.h"
 #include "fdlimit.h"
 #include "seed.h"
@@ -34,7 +35,13 @@
 
 #define DEFAULT_CONFIG ARB_SYSCONFDIR "/arbor/arbor.conf"
 
-enum { OPT_INIT = 0x100, OPT_CONTAINER, OPT_RESUME, OPT_PROBE_STATE };
+enum {
+	OPT_INIT = 0x100,
+	OPT_CONTAINER,
+	OPT_NO_CGROUPS,
+	OPT_RESUME,
+	OPT_PROBE_STATE
+};
 
 enum {
 	EXIT_OK = 0,
@@ -47,6 +54,7 @@ usage(FILE *out)
 {
 	fprintf(out,
 		"usage: arbord [-c FILE] [-s SOCKET] [--check] [--init | --container]\n"
+		"              [--no-cgroups]\n"
 		"\n"
 		"Runs the supervision tree of FILE and the conf.d/*.conf beside it\n"
 		"in the foreground, one logfmt event per line on stderr. The\n"
@@ -67,11 +75,14 @@ usage(FILE *out)
 		"      --init         act as the system's init, as if PID 1\n"
 		"      --container    act as a container's init (PID 1 in a\n"
 		"                     container is one without this)\n"
+		"      --no-cgroups   contain services by process groups alone,\n"
+		"                     not cgroup v2 (under another cgroup manager)\n"
 		"  -h, --help         this help\n"
 		"  -V, --version      print the version\n"
 		"\n"
 		"Exit status: 0 stopped cleanly or shut down automatically;\n"
-		"1 bad configuration (or more descriptors than the hard limit),\n"
+		"1 bad configuration (or more descriptors than the hard limit,\n"
+		"or cgroup limits no controller here can apply),\n"
 		"or the root supervisor gave up or failed\n"
 		"to start; 2 bad usage. As the system's init arbord never exits:\n"
 		"see PID 1 in arbord(8), and arbor.conf(5).\n",
@@ -295,6 +306,31 @@ print_diag(const struct arb_diag *d)
 			d->entries[i].text);
 }
 
+/*
+ * --check: whether the cgroup2 arbord would find (--no-cgroups: none)
+ * can apply the configuration's cgroup limits. 0; -1 said on stderr,
+ * FILE:LINE each, as the loader's errors.
+ */
+static int
+limits_fit_here(const struct arb_spec *spec, bool no_cgroups)
+{
+	struct arb_cgroup cg;
+	struct arb_diag diag = {0};
+	int n;
+
+	if (no_cgroups)
+		arb_cgroup_off(&cg, "--no-cgroups");
+	else
+		arb_cgroup_probe(&cg);
+	n = arb_config_check_limits(spec, &cg, &diag);
+	print_diag(&diag);
+	arb_diag_done(&diag);
+	arb_cgroup_release(&cg);
+	if (n < 0)
+		fprintf(stderr, "arbord: out of memory\n");
+	return n == 0 ? 0 : -1;
+}
+
 static int
 parse_fd(const char *text, int *ret)
 {
@@ -434,6 +470,7 @@ main(int argc, char **argv)
 		{"check", no_argument, NULL, 'n'},
 		{"init", no_argument, NULL, OPT_INIT},
 		{"container", no_argument, NULL, OPT_CONTAINER},
+		{"no-cgroups", no_argument, NULL, OPT_NO_CGROUPS},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		/* A re-exec's (reexec.c): not for people. */
@@ -453,6 +490,7 @@ main(int argc, char **argv)
 	char why[512];
 	char self_exe[4096];
 	int check = 0, opt, r, resume_fd = -1, probe_fd = -1;
+	bool no_cgroups = false;
 
 	arb_seed_json();
 	while ((opt = getopt_long(argc, argv, "c:s:nhV", options, NULL)) != -1) {
@@ -475,6 +513,9 @@ main(int argc, char **argv)
 			}
 			force = opt == OPT_INIT ? ARB_FORCE_INIT
 						: ARB_FORCE_CONTAINER;
+			break;
+		case OPT_NO_CGROUPS:
+			no_cgroups = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -533,7 +574,8 @@ main(int argc, char **argv)
 	if (resume_fd >= 0) {
 		struct arb_runtime_args args = {
 			.config_path = config, .socket_path = socket_path,
-			.mode = &mode, .self_exe = self_exe, .argv = argv};
+			.mode = &mode, .self_exe = self_exe, .argv = argv,
+			.no_cgroups = no_cgroups};
 
 		r = resume(resume_fd, &args);
 		if (r >= 0)
@@ -561,6 +603,12 @@ main(int argc, char **argv)
 		arb_spec_free(spec);
 		return fail_as_init(&mode, why);
 	}
+	if (check && limits_fit_here(spec, no_cgroups) < 0) {
+		fprintf(stderr, "arbord: %s: configuration has errors\n",
+			config);
+		arb_spec_free(spec);
+		return EXIT_FAILED;
+	}
 	if (check) {
 		r = print_checked(spec, &fds);
 		arb_spec_free(spec);
@@ -585,7 +633,8 @@ main(int argc, char **argv)
 		struct arb_runtime_args args = {
 			.spec = spec, .config_path = config,
 			.socket_path = socket_path, .mode = &mode,
-			.self_exe = self_exe, .argv = argv};
+			.self_exe = self_exe, .argv = argv,
+			.no_cgroups = no_cgroups};
 
 		r = arb_runtime_run(&args);
 	}
@@ -594,6 +643,9 @@ main(int argc, char **argv)
 	if (r == -EALREADY)
 		snprintf(why, sizeof(why), "another arbord is running on %s",
 			 socket_path);
+	else if (r == -ENOTSUP)
+		snprintf(why, sizeof(why), "%s: configuration has errors (cgroup "
+			 "limits this system cannot apply)", config);
 	else if (r < 0)
 		snprintf(why, sizeof(why), "cannot start (control socket %s): "
 			 "%s", socket_path, strerror(-r));

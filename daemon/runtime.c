@@ -145,7 +145,8 @@ bool
 rt_settled(const struct runtime *rt)
 {
 	if (rt->feeding || rt->pending.len > 0 || rt->failed.len > 0 ||
-	    rt->exits.len > 0 || rt->lost || rt->down ||
+	    rt->exits.len > 0 || arb_emptying_busy(&rt->emptying) ||
+	    rt->lost || rt->down ||
 	    arb_living_busy(rt->living) || !arb_tree_savable(rt->tree))
 		return false;
 	for (uint32_t i = 0; i < rt->nnodes; i++)
@@ -690,6 +691,12 @@ do_spawn(struct runtime *rt, uint32_t node)
 		r = -ENOMEM;
 	}
 	if (r == 0) {
+		step = "cgroup";
+		io.cgroup_fd = rt_cgroup_spawn_fd(rt, node);
+		if (io.cgroup_fd < -1)
+			r = io.cgroup_fd;
+	}
+	if (r == 0) {
 		step = "output pipes";
 		r = arb_logs_pipes(rt->logs, node, &io.stdout_fd,
 				   &io.stderr_fd);
@@ -706,6 +713,8 @@ do_spawn(struct runtime *rt, uint32_t node)
 	if (r == 0)
 		r = arb_spawn_service(&rt->spawner, n, env, &io, &rn->start,
 				      &step);
+	if (io.cgroup_fd >= 0)
+		(void)close(io.cgroup_fd);
 	arb_ready_pipe_spawned(rn->ready_pipe);
 	arb_logs_pipes_given(rt->logs, node);
 	pid = r == 0 ? rn->start.pid : 0;
@@ -757,8 +766,10 @@ perform(struct runtime *rt, const struct arb_action *a)
 			kill_start_before_exec(rt, a->node);
 			return;
 		}
-		/* After a death too: what is left of its groups (M3). */
+		/* After a death too: what is left of its groups (M3), and
+		 * of its cgroup, escapees from its groups included. */
 		(void)arb_service_procs_signal(&rt->procs, a->node, SIGKILL);
+		rt_cgroup_kill(rt, a->node);
 		return;
 	case ARB_ACT_ABORT:
 		(void)arb_service_procs_signal_main(&rt->procs, a->node, a->pid,
@@ -783,6 +794,7 @@ perform(struct runtime *rt, const struct arb_action *a)
 			arb_control_reply(rt->control, a);
 		return;
 	case ARB_ACT_DELETE:
+		rt_cgroup_forget(rt, a->node);
 		node_forget(rt, a->node);
 		return;
 	case ARB_ACT_EXIT:
@@ -832,7 +844,16 @@ main_died(struct runtime *rt, uint32_t node, int pid, int code, int signo)
 	main_watch_stop(rt, r);
 	/* Its last words come before its death. */
 	arb_logs_exited(rt->logs, node);
-	queue_event(rt, &rt->exits, &ev);
+	/* Gone only when its cgroup is empty: leftovers are killed first. */
+	if (rt_cgroup_hold_exit(rt, &ev))
+		return;
+	rt_queue_exit(rt, &ev);
+}
+
+void
+rt_queue_exit(struct runtime *rt, const struct arb_event *ev)
+{
+	queue_event(rt, &rt->exits, ev);
 	ev_prepare_start(rt->loop, &rt->exits_prepare);
 }
 
@@ -1174,12 +1195,14 @@ living_fd_need(void *ctx, const struct arb_fd_need *need)
 	(void)arb_fdlimit_raise_need(need, &rt->spawner, true, &f);
 }
 
-/* Keys arbord reads itself changed in place: the log sinks follow. */
+/* Keys arbord reads itself changed in place: the log sinks and the
+ * cgroup limits follow. */
 static void
 living_keys_changed(void *ctx, uint32_t node)
 {
 	struct runtime *rt = ctx;
 
+	rt_limits_changed(rt, node);
 	if (arb_logs_node_changed(rt->logs, node) < 0)
 		fprintf(stderr, "arbord: child '%s': out of memory for its "
 			"log settings\n", rt->spec->nodes[node].path);
@@ -1820,6 +1843,16 @@ boot(struct runtime *rt, const struct arb_runtime_args *a)
 			     rt->tree, &control_hooks, rt);
 	if (r < 0)
 		return r;
+	/* Once the socket is ours (a second arbord moves nowhere), before
+	 * any child: each starts in its own cgroup. */
+	rt_cgroup_open(rt, a);
+	rt_cgroup_say(rt);
+	/* Limits no controller here can apply: the configuration is
+	 * refused before anything starts; a reload's, later, too. */
+	arb_living_set_cgroup(rt->living, &rt->cg);
+	r = rt_limits_check(rt);
+	if (r < 0)
+		return r;
 	arb_control_set_logs(rt->control, rt->logs);
 	arb_logs_set_follower(rt->logs, arb_control_log_line, rt->control);
 	/* Clients may queue on them from now on, across every restart. */
@@ -1926,6 +1959,9 @@ resume(struct runtime *rt, const struct arb_runtime_args *a)
 			       &caller);
 	if (r < 0)
 		return r;
+	rt_cgroup_open(rt, a);
+	/* Its spec was accepted by the image before: only reloads check. */
+	arb_living_set_cgroup(rt->living, &rt->cg);
 	arb_control_set_logs(rt->control, rt->logs);
 	arb_logs_set_follower(rt->logs, arb_control_log_line, rt->control);
 	r = become_supervisor(rt);
@@ -1944,6 +1980,7 @@ resume(struct runtime *rt, const struct arb_runtime_args *a)
 	 * go, before any JSON of arbord's own is made. */
 	arb_state_in_done(a->resume);
 	arb_jarena_end();
+	rt_cgroup_say(rt);
 	say_resumed(rt, &info, caller);
 	arb_manager_reloaded();
 	arb_reaper_sweep(&rt->reaper, rt->loop);
@@ -1984,6 +2021,7 @@ arb_runtime_run(const struct arb_runtime_args *a)
 	 * (reexec.c): the inode /proc/self/exe is, not the path's file. */
 	rt.self_known = stat("/proc/self/exe", &rt.self_stat) == 0;
 	rt.argv = a->argv;
+	arb_cgroup_off(&rt.cg, "not opened");
 	r = runtime_init(&rt, a->spec, a->mode);
 	if (r == 0)
 		r = a->resume ? resume(&rt, a) : boot(&rt, a);
@@ -1993,6 +2031,7 @@ arb_runtime_run(const struct arb_runtime_args *a)
 		ev_run(rt.loop, 0);
 	r = rt.exit_code;
 out:
+	rt_cgroup_close(&rt);
 	arb_reexec_free(&rt);
 	runtime_done(&rt);
 	return r;

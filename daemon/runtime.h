@@ -20,6 +20,7 @@ struct arb_runtime_args {
 	char *const *argv;       /* arbord's command line (a re-exec passes it
 				  * on, but for --resume and --probe-state) */
 	struct arb_state_in *resume; /* a re-exec's state, or NULL: boot */
+	bool no_cgroups;         /* --no-cgroups: process groups alone */
 };
 
 /*
@@ -32,7 +33,8 @@ struct arb_runtime_args {
  * shutdown, 1 after the root gave up or failed to start; -errno if the
  * runtime itself could not be set up (nothing was started then):
  * -EALREADY when another arbord serves socket_path, -EINVAL when the
- * resume state was refused. As the system's init it returns only when it
+ * resume state was refused, -ENOTSUP when the cgroup2 found cannot apply
+ * the configuration's cgroup limits (each said on stderr, FILE:LINE). As the system's init it returns only when it
  * is not PID 1 after all (--init).
  */
 int arb_runtime_run(const struct arb_runtime_args *args);

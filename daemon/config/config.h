@@ -77,6 +77,23 @@ int arb_config_parse_child(const char *text, struct arb_spec *spec,
 			   uint32_t parent, uint32_t *ret_node,
 			   struct arb_diag *diag);
 
+struct arb_cgroup;
+
+/*
+ * Each cgroup limit of spec (memory_max, cpu_max, ...: every one is
+ * given explicitly) that the cgroup2 described by cg cannot apply, as an
+ * error "FILE:LINE: child 'PATH': memory_max: the memory controller is
+ * not available (cgroup2 at BASE offers none)" at the node's line, or
+ * "...: limits need cgroup2, and arbord has none (WHY)" when !cg->on.
+ * cg is only read (on, base, controllers, why_off: what
+ * arb_cgroup_probe or arb_cgroup_open found, or a test's): no cgroup is
+ * looked at. Returns the number of errors appended to *diag, or -ENOMEM.
+ * The same check refuses a configuration at start-up, in --check and in
+ * a reload.
+ */
+int arb_config_check_limits(const struct arb_spec *spec,
+			    const struct arb_cgroup *cg, struct arb_diag *diag);
+
 /*
  * Writes the resolved tree as libconfig text that arb_config_load reads
  * back to the same spec, each defaulted value marked "# default".

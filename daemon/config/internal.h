@@ -10,6 +10,7 @@
  *     siblings.c  the names of each supervisor's children, indexed
  *     keys.c      the keys of one node, through its key table
  *       exec_context.c, log_keys.c   a service's execution keys, `log`
+ *       limit_keys.c  the cgroup limits of any node
  *         values.c  typed values of a setting
  *           diag.c  "FILE:LINE: message" diagnostics
  *
@@ -238,6 +239,12 @@ void loader_exec_done(struct loader *ld);
 
 /* The `log` group of any node. */
 int parse_log(struct node_ctx *c, const config_setting_t *s);
+
+/* ---- cgroup limits (limit_keys.c) --------------------------------------- */
+
+/* One of memory_max, memory_high, memory_swap_max, cpu_weight, cpu_max,
+ * pids_max, io_weight (the setting's name says which). */
+int parse_cg_limit(struct node_ctx *c, const config_setting_t *s);
 
 /* ---- the keys of one node (keys.c) --------------------------------------- */
 

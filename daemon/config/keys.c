@@ -998,6 +998,16 @@ static const struct key {
 	{"forward_signals", IN_SERVICE, ARB_DEF_FORWARD_SIGNALS,
 	 parse_forward_signals},
 	{"on_change", IN_SERVICE, ARB_DEF_ON_CHANGE, parse_on_change},
+	/* A supervisor's cap its whole subtree; a template's each instance. */
+	{"memory_max", IN_SERVICE | IN_SUPERVISOR | IN_ROOT, 0, parse_cg_limit},
+	{"memory_high", IN_SERVICE | IN_SUPERVISOR | IN_ROOT, 0,
+	 parse_cg_limit},
+	{"memory_swap_max", IN_SERVICE | IN_SUPERVISOR | IN_ROOT, 0,
+	 parse_cg_limit},
+	{"cpu_weight", IN_SERVICE | IN_SUPERVISOR | IN_ROOT, 0, parse_cg_limit},
+	{"cpu_max", IN_SERVICE | IN_SUPERVISOR | IN_ROOT, 0, parse_cg_limit},
+	{"pids_max", IN_SERVICE | IN_SUPERVISOR | IN_ROOT, 0, parse_cg_limit},
+	{"io_weight", IN_SERVICE | IN_SUPERVISOR | IN_ROOT, 0, parse_cg_limit},
 	/* Pools only: finish_supervisor rejects them anywhere else. */
 	{"template", IN_SUPERVISOR | IN_ROOT, 0, parse_template},
 	{"max_children", IN_SUPERVISOR | IN_ROOT, ARB_DEF_MAX_CHILDREN,

@@ -258,6 +258,10 @@ load_root_flags(struct loader *ld, const config_setting_t *g)
 			type_name(g));
 		return;
 	}
+	/* Where the root's keys are, for what is said of them later (a
+	 * cgroup limit no controller can apply). */
+	ld->spec->nodes[ARB_ROOT].file = file_of(ld, g);
+	ld->spec->nodes[ARB_ROOT].line = (int)config_setting_source_line(g);
 	parse_keys(&c, g, IN_ROOT);
 	finish_supervisor(&c, g);
 	/* The root may be a pool, as in OTP: then it has no children. */

@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "signames.h"
+#include "core/cg_limits.h"
 #include "core/spec.h"
 
 #define INDENT "    "
@@ -346,6 +347,27 @@ print_log(FILE *out, unsigned depth, const struct arb_spec_node *n)
 	fputs("};\n", out);
 }
 
+/*
+ * The node's cgroup limits that a configuration gave, in arbor.conf(5)'s
+ * order; none given prints nothing (the kernel's defaults stand).
+ */
+static void
+print_limits(FILE *out, unsigned depth, const struct arb_spec_node *n)
+{
+	char value[64];
+
+	if (!n->limits)
+		return;
+	for (unsigned key = ARB_CG_MEMORY_MAX; key <= ARB_CG_IO_WEIGHT;
+	     key <<= 1) {
+		arb_cg_format_value(n->limits, key, value, sizeof(value));
+		if (!value[0])
+			continue;
+		indent(out, depth);
+		fprintf(out, "%s = %s;\n", arb_cg_limit_key_name(key), value);
+	}
+}
+
 /* As a container's init only; names in signal order. */
 static void
 print_forward_signals(FILE *out, unsigned depth,
@@ -407,6 +429,7 @@ print_service(FILE *out, unsigned depth, const struct arb_spec_node *n)
 	end_line(out, n, ARB_DEF_ENV);
 	print_context(out, depth, n);
 	print_log(out, depth, n);
+	print_limits(out, depth, n);
 	print_forward_signals(out, depth, n);
 	print_key_string(out, depth, "on_change",
 			 arb_on_change_name(n->on_change));
@@ -456,6 +479,7 @@ print_flags(FILE *out, unsigned depth, const struct arb_spec *spec,
 			 arb_shutdown_order_name(n->shutdown));
 	end_line(out, n, ARB_DEF_SHUTDOWN);
 	print_log(out, depth, n);
+	print_limits(out, depth, n);
 	if (n->strategy == ARB_SIMPLE_ONE_FOR_ONE)
 		print_pool(out, depth, spec, n);
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "cg_limits.h"
 #include "mem.h"
 #include "plan_keys.h"
 #include "spec.h"
@@ -556,6 +557,69 @@ value_log_streams(struct arb_plan_text *t, const struct arb_spec *s,
 	text_put(t, arb_log_streams_name(n->log.streams));
 }
 
+/* A cgroup limit as arbor.conf writes it; unset: the kernel's default. */
+static void
+text_cg_limit(struct arb_plan_text *t, const struct arb_spec_node *n,
+	      enum arb_cg_limit_key key)
+{
+	char buf[64];
+
+	arb_cg_format_value(n->limits, key, buf, sizeof(buf));
+	if (buf[0])
+		text_put(t, buf);
+	else
+		t->unset = true;
+}
+
+static void
+value_memory_max(struct arb_plan_text *t, const struct arb_spec *s,
+		 const struct arb_spec_node *n)
+{
+	text_cg_limit(t, n, ARB_CG_MEMORY_MAX);
+}
+
+static void
+value_memory_high(struct arb_plan_text *t, const struct arb_spec *s,
+		  const struct arb_spec_node *n)
+{
+	text_cg_limit(t, n, ARB_CG_MEMORY_HIGH);
+}
+
+static void
+value_memory_swap_max(struct arb_plan_text *t, const struct arb_spec *s,
+		      const struct arb_spec_node *n)
+{
+	text_cg_limit(t, n, ARB_CG_MEMORY_SWAP_MAX);
+}
+
+static void
+value_cpu_weight(struct arb_plan_text *t, const struct arb_spec *s,
+		 const struct arb_spec_node *n)
+{
+	text_cg_limit(t, n, ARB_CG_CPU_WEIGHT);
+}
+
+static void
+value_cpu_max(struct arb_plan_text *t, const struct arb_spec *s,
+	      const struct arb_spec_node *n)
+{
+	text_cg_limit(t, n, ARB_CG_CPU_MAX);
+}
+
+static void
+value_pids_max(struct arb_plan_text *t, const struct arb_spec *s,
+	       const struct arb_spec_node *n)
+{
+	text_cg_limit(t, n, ARB_CG_PIDS_MAX);
+}
+
+static void
+value_io_weight(struct arb_plan_text *t, const struct arb_spec *s,
+		const struct arb_spec_node *n)
+{
+	text_cg_limit(t, n, ARB_CG_IO_WEIGHT);
+}
+
 static void
 value_strategy(struct arb_plan_text *t, const struct arb_spec *s,
 	       const struct arb_spec_node *n)
@@ -680,6 +744,14 @@ static const struct arb_plan_key_def service_defs[] = {
 	/* The pipes are made at the first start and kept: a new number of
 	 * them takes a new process. */
 	{"log.streams", false, value_log_streams, NULL},
+	/* Written into its cgroup's files while it runs (keys_changed). */
+	{"memory_max", true, value_memory_max, NULL},
+	{"memory_high", true, value_memory_high, NULL},
+	{"memory_swap_max", true, value_memory_swap_max, NULL},
+	{"cpu_weight", true, value_cpu_weight, NULL},
+	{"cpu_max", true, value_cpu_max, NULL},
+	{"pids_max", true, value_pids_max, NULL},
+	{"io_weight", true, value_io_weight, NULL},
 	{"forward_signals", true, value_forward_signals, NULL},
 	{"on_change", true, value_on_change, NULL},
 };
@@ -700,6 +772,14 @@ static const struct arb_plan_key_def supervisor_defs[] = {
 	{"log.keep", true, value_log_keep, NULL},
 	/* A supervisor has no pipes: its services' own keys say. */
 	{"log.streams", true, value_log_streams, NULL},
+	/* Its cgroup's, the cap of its whole subtree. */
+	{"memory_max", true, value_memory_max, NULL},
+	{"memory_high", true, value_memory_high, NULL},
+	{"memory_swap_max", true, value_memory_swap_max, NULL},
+	{"cpu_weight", true, value_cpu_weight, NULL},
+	{"cpu_max", true, value_cpu_max, NULL},
+	{"pids_max", true, value_pids_max, NULL},
+	{"io_weight", true, value_io_weight, NULL},
 };
 
 static const struct arb_plan_key_def pool_defs[] = {

@@ -294,6 +294,7 @@ spec_node_free_keys(struct arb_spec_node *n)
 	arb_free(n->groups);
 	arb_free(n->account);
 	arb_free(n->rlimits);
+	arb_free(n->limits);
 	arb_free(n->log.file);
 }
 

@@ -571,6 +571,11 @@ int arb_spec_assign_globals(struct arb_spec *s, const struct arb_spec *src);
  * on OOM with nothing changed. */
 int arb_spec_copy_log(struct arb_spec *s, uint32_t to, uint32_t from);
 
+/* Node `to`'s cgroup limits become a copy of node `from`'s (a pool's
+ * template's, for its running instances). 0, or -1 on OOM with nothing
+ * changed. */
+int arb_spec_copy_limits(struct arb_spec *s, uint32_t to, uint32_t from);
+
 /* The keys node takes at its next start (a copy of src's src_node),
  * replacing any it had pending. 0, or -1 on OOM. */
 int arb_spec_set_pending(struct arb_spec *s, uint32_t node,

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "cg_limits.h"
 #include "limits.h"
 #include "mem.h"
 #include "spec.h"
@@ -171,6 +172,8 @@ keys_problem(const struct arb_spec_node *n)
 	    n->instances > ARB_CHILDREN_MAX ||
 	    (n->max_children > 0 && n->instances > n->max_children))
 		return "max_children or instances out of range";
+	if (n->limits && (problem = arb_cg_limits_problem(n->limits)))
+		return problem;
 	problem = log_problem(&n->log);
 	if (problem)
 		return problem;

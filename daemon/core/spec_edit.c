@@ -115,6 +115,8 @@ dup_keys(struct arb_spec *s, struct arb_spec_node *out,
 		     sizeof(*src->groups)) && ok;
 	ok = mem_dup((void **)&out->rlimits, src->rlimits, src->nrlimits,
 		     sizeof(*src->rlimits)) && ok;
+	ok = mem_dup((void **)&out->limits, src->limits, src->limits ? 1 : 0,
+		     sizeof(*src->limits)) && ok;
 	if (ok)
 		return 0;
 	spec_node_free_keys(out);
@@ -464,6 +466,19 @@ arb_spec_assign_globals(struct arb_spec *s, const struct arb_spec *src)
 	s->control_gid = src->control_gid;
 	s->control_read_logs = src->control_read_logs;
 	s->on_giveup = src->on_giveup;
+	return 0;
+}
+
+int
+arb_spec_copy_limits(struct arb_spec *s, uint32_t to, uint32_t from)
+{
+	struct arb_cg_limits *copy = NULL;
+
+	if (s->nodes[from].limits &&
+	    !mem_dup((void **)&copy, s->nodes[from].limits, 1, sizeof(*copy)))
+		return -1;
+	arb_free(s->nodes[to].limits);
+	s->nodes[to].limits = copy;
 	return 0;
 }
 

@@ -193,6 +193,60 @@ put_rlimits(json_t *obj, const struct arb_spec_node *n)
 	return arb_state_put(obj, "rlimits", a);
 }
 
+/* A cgroup limit: "max" or a decimal string (bytes past 2^53). */
+static json_t *
+cg_json(uint64_t v)
+{
+	return v == ARB_CG_UNLIMITED ? json_string_nocheck("max") : u64_json(v);
+}
+
+/* A cgroup limit, only when given. */
+static bool
+put_cg(json_t *o, const struct arb_cg_limits *l, unsigned key,
+       const char *name, json_t *(*make)(uint64_t), uint64_t v)
+{
+	if (!(l->given & key))
+		return true;
+	return arb_state_put(o, name, make(v));
+}
+
+static json_t *
+weight_json(uint64_t v)
+{
+	return json_integer((json_int_t)v);
+}
+
+/* The cgroup limits given, each only when it is; none: not written. */
+static bool
+put_limits(json_t *obj, const struct arb_cg_limits *l)
+{
+	json_t *o;
+
+	if (!l)
+		return true;
+	o = json_object();
+	if (!o || !arb_state_put_int(o, "given", l->given, -1) ||
+	    !put_cg(o, l, ARB_CG_MEMORY_MAX, "memory_max", cg_json,
+		    l->memory_max) ||
+	    !put_cg(o, l, ARB_CG_MEMORY_HIGH, "memory_high", cg_json,
+		    l->memory_high) ||
+	    !put_cg(o, l, ARB_CG_MEMORY_SWAP_MAX, "memory_swap_max", cg_json,
+		    l->memory_swap_max) ||
+	    !put_cg(o, l, ARB_CG_CPU_WEIGHT, "cpu_weight", weight_json,
+		    l->cpu_weight) ||
+	    !put_cg(o, l, ARB_CG_CPU_MAX, "cpu_max_us", cg_json,
+		    l->cpu_max_us) ||
+	    !put_cg(o, l, ARB_CG_CPU_MAX, "cpu_period_us", weight_json,
+		    l->cpu_period_us) ||
+	    !put_cg(o, l, ARB_CG_PIDS_MAX, "pids_max", cg_json, l->pids_max) ||
+	    !put_cg(o, l, ARB_CG_IO_WEIGHT, "io_weight", weight_json,
+		    l->io_weight)) {
+		json_decref(o);
+		return false;
+	}
+	return arb_state_put(obj, "limits", o);
+}
+
 static bool
 put_sinks(json_t *obj, unsigned sinks, unsigned def)
 {
@@ -330,7 +384,7 @@ put_owned(json_t *o, const struct arb_spec_node *n)
 	       arb_state_put_str(o, "user_name", n->user_name) &&
 	       arb_state_put_str(o, "home", n->home) && arb_state_put_str(o, "shell", n->shell) &&
 	       put_normal_exit(o, n) && put_rlimits(o, n) &&
-	       put_log(o, &n->log);
+	       put_log(o, &n->log) && put_limits(o, n->limits);
 }
 
 /* The keys a node takes from a configuration: also a pending node's. */
@@ -675,6 +729,52 @@ read_rlimits(struct reader *r, const json_t *o, struct arb_spec_node *n)
 	return 0;
 }
 
+/* A cgroup limit: "max" or a decimal string; absent leaves *ret. */
+static int
+read_cg(struct reader *r, const json_t *o, const char *key, uint64_t *ret)
+{
+	const json_t *v = json_object_get(o, key);
+
+	if (!v)
+		return 0;
+	if (json_is_string(v) && strcmp(json_string_value(v), "max") == 0) {
+		*ret = ARB_CG_UNLIMITED;
+		return 0;
+	}
+	return arb_state_u64(r->in, o, r->what, key, ret);
+}
+
+/* The cgroup limits; their ranges are the spec check's
+ * (arb_cg_limits_problem). */
+static int
+read_limits(struct reader *r, const json_t *o, struct arb_spec_node *n)
+{
+	struct arb_cg_limits *l;
+	const json_t *lo;
+	int64_t period = ARB_CG_DEFAULT_CPU_PERIOD_US;
+
+	if (absent(o, "limits"))
+		return 0;
+	if (arb_state_object(r->in, o, r->what, "limits", &lo) < 0)
+		return -EINVAL;
+	l = arb_calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	n->limits = l; /* freed with the node, even half read */
+	if (read_u32(r, lo, "given", UINT32_MAX, &l->given) < 0 ||
+	    read_cg(r, lo, "memory_max", &l->memory_max) < 0 ||
+	    read_cg(r, lo, "memory_high", &l->memory_high) < 0 ||
+	    read_cg(r, lo, "memory_swap_max", &l->memory_swap_max) < 0 ||
+	    read_u32(r, lo, "cpu_weight", UINT32_MAX, &l->cpu_weight) < 0 ||
+	    read_cg(r, lo, "cpu_max_us", &l->cpu_max_us) < 0 ||
+	    read_int(r, lo, "cpu_period_us", 0, INT32_MAX, &period) < 0 ||
+	    read_cg(r, lo, "pids_max", &l->pids_max) < 0 ||
+	    read_u32(r, lo, "io_weight", UINT32_MAX, &l->io_weight) < 0)
+		return -EINVAL;
+	l->cpu_period_us = (uint64_t)period;
+	return 0;
+}
+
 static int
 read_sinks(struct reader *r, const json_t *lo, unsigned *ret)
 {
@@ -772,7 +872,8 @@ read_owned_keys(struct reader *r, const json_t *o, struct arb_spec_node *n)
 	    (err = read_account(r, o, n)) < 0 ||
 	    (err = read_groups(r, o, n)) < 0 ||
 	    (err = read_rlimits(r, o, n)) < 0 ||
-	    (err = read_log(r, o, &n->log)) < 0)
+	    (err = read_log(r, o, &n->log)) < 0 ||
+	    (err = read_limits(r, o, n)) < 0)
 		return err;
 	return 0;
 }

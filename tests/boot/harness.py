@@ -36,7 +36,16 @@ SCENARIOS = {
     "badconfig": scenarios.badconfig(),
     "badconfig_noshell": scenarios.badconfig_noshell(),
     "reexec": scenarios.reexec(),
+    "limits_memory": scenarios.limits_memory(),
+    "limits_pids_cpu": scenarios.limits_pids_cpu(),
 }
+
+# Helpers built beside arbord (make boot-bins) a scenario's guest needs:
+# name -> guest paths, each /bin/NAME from tests/boot/build/NAME.
+HELPERS = {"limits_memory": ("/bin/memhog",)}
+
+# Scenarios that need longer than the default 40 s under TCG.
+TIMEOUTS = {"limits_memory": 60, "limits_pids_cpu": 60}
 
 # Guest paths a scenario's initramfs leaves out.
 OMIT = {"badconfig_noshell": ("/bin/sh",)}
@@ -48,10 +57,15 @@ ANSWERS = {"badconfig": (r"starting the emergency shell",
 
 def binaries():
     """arbord and arborctl for the guest: ARBOR_BOOT_ARBORD and
-    ARBOR_BOOT_ARBORCTL, else the unsanitized build of make boot-bins."""
+    ARBOR_BOOT_ARBORCTL, else the unsanitized build of make boot-bins
+    (which also builds the HELPERS)."""
     arbord = os.environ.get("ARBOR_BOOT_ARBORD")
     arborctl = os.environ.get("ARBOR_BOOT_ARBORCTL")
+    helpers = sorted({os.path.join("tests/boot/build", os.path.basename(g))
+                      for paths in HELPERS.values() for g in paths})
     if arbord and arborctl:
+        subprocess.run(["make", "-s", "-C", REPO, *helpers], check=True,
+                       stdout=subprocess.DEVNULL)
         return arbord, arborctl
     subprocess.run(["make", "-s", "-C", REPO, "boot-bins"], check=True,
                    stdout=subprocess.DEVNULL)
@@ -88,10 +102,16 @@ class Boots:
         self.sizes = {}
         for name, (config, files) in SCENARIOS.items():
             initrd = os.path.join(tmp, f"{name}.cpio")
+            files = dict(files)
+            for guest in HELPERS.get(name, ()):
+                with open(os.path.join(HERE, "build",
+                                       os.path.basename(guest)), "rb") as f:
+                    files[guest] = (f.read(), 0o755)
             self.sizes[name] = initramfs.build(initrd, arbord, arborctl,
                                                config, files,
                                                omit=OMIT.get(name, ()))
-            self.boots[name] = qemu.Boot(kernel, initrd, timeout=40,
+            self.boots[name] = qemu.Boot(kernel, initrd,
+                                         timeout=TIMEOUTS.get(name, 40),
                                          name=name,
                                          answer=ANSWERS.get(name))
         for boot in self.boots.values():

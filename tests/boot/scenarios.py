@@ -52,6 +52,7 @@ DRIVER_BOOT = DRIVER_HEAD + r"""
 echo "status begin"
 arborctl status
 echo "status end rc=$?"
+echo "b in $(grep '^0::' /proc/$(cat /tmp/b.pid)/cgroup)"
 old=$(cat /tmp/b.pid)
 echo "killing b pid=$old"
 """ + KILL_B + r"""echo "poweroff"
@@ -149,3 +150,165 @@ def badconfig_noshell():
     """The same configuration, and no /bin/sh in the initramfs
     (harness.OMIT): no emergency shell to start."""
     return BAD_CONFIG, {}
+
+
+# ---- cgroup limits (issue 15): arbord as init has every controller ----
+
+# Where the guest's arbord puts a node's cgroup (daemon/cgroup.h).
+CG = "/sys/fs/cgroup/tree"
+
+# Runs once (a marker in /tmp), then is calm: what outgrows its limit is
+# killed by the kernel, and its restart must not do it again.
+ONCE = r"""#!/bin/sh
+export PATH=/bin
+name=$1
+shift
+echo $$ > /tmp/$name.pid
+if [ -e /tmp/$name.ran ]; then
+	echo "calm pid=$$"
+	touch /tmp/$name.calm
+	exec sleep 1000
+fi
+touch /tmp/$name.ran
+echo "allocating pid=$$"
+exec "$@"
+"""
+
+# Waits, bounded (30 s: TCG is slow), until file $1 exists.
+WAIT_FOR = r"""wait_for() {
+	i=0
+	while [ ! -e "$1" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	[ -e "$1" ] && echo "saw $1" || echo "no $1"
+}
+"""
+
+# memory_max: hog outgrows 32M and is killed (reason=oom), then
+# restarts calm; grp's 48M caps m1 and m2 together (32M each); a reload
+# lowers tuned's memory_max from 64M to 48M in place, and raises the
+# pool template's from 16M to 24M in its running instance.
+DRIVER_MEMORY = DRIVER_HEAD + WAIT_FOR + r"""
+wait_for /tmp/hog.calm
+echo "hog memory.max $(cat %(cg)s/hog/memory.max)"
+echo "hog oom_kill $(grep '^oom_kill ' %(cg)s/hog/memory.events)"
+wait_for /tmp/m1.ran
+wait_for /tmp/m2.ran
+i=0
+while [ ! -e /tmp/m1.calm ] && [ ! -e /tmp/m2.calm ] && [ $i -lt 300 ]; do
+	sleep 0.1; i=$((i + 1))
+done
+echo "grp memory.max $(cat %(cg)s/grp/memory.max)"
+echo "grp memory.peak $(cat %(cg)s/grp/memory.peak)"
+echo "grp oom_kill $(grep '^oom_kill ' %(cg)s/grp/memory.events)"
+echo "m1 memory.max $(cat %(cg)s/grp/m1/memory.max)"
+old=$(cat /tmp/tuned.pid)
+wold=$(cat /tmp/worker.pid)
+echo "tuned before $(cat %(cg)s/tuned/memory.max)"
+echo "pool memory.max $(cat %(cg)s/workers/memory.max)"
+echo "instance before $(cat %(cg)s/workers/1/memory.max)"
+sed -i -e 's/memory_max = "64M"/memory_max = "48M"/' \
+	-e 's/memory_max = "16M"/memory_max = "24M"/' /etc/arbor/arbor.conf
+arborctl reload
+echo "reload rc=$?"
+echo "tuned after $(cat %(cg)s/tuned/memory.max)"
+[ "$(cat /tmp/tuned.pid)" = "$old" ] && echo "tuned kept pid=$old"
+echo "instance after $(cat %(cg)s/workers/1/memory.max)"
+[ "$(cat /tmp/worker.pid)" = "$wold" ] && echo "worker kept pid=$wold"
+arborctl poweroff
+exec sleep 1000
+"""
+
+# pids_max: a fork bomb in bomb stays at 20 tasks while a runs and
+# arborctl answers; stopping bomb empties its cgroup. cpu_max: busy
+# spins at 10% of a CPU, throttled.
+BOMB = r"""#!/bin/sh
+export PATH=/bin
+echo $$ > /tmp/bomb.pid
+echo "up pid=$$"
+# Each failed fork says so: not on the console, where it would flood.
+exec 2>/dev/null
+f() { f | f & }
+f &
+# The main process forks no more: only the bomb meets pids.max.
+exec sleep 1000
+"""
+
+BUSY = r"""#!/bin/sh
+echo $$ > /tmp/busy.pid
+echo "up pid=$$"
+while :; do :; done
+"""
+
+DRIVER_PIDS_CPU = DRIVER_HEAD + r"""
+sleep 3
+echo "bomb pids.max $(cat %(cg)s/bomb/pids.max)"
+echo "bomb pids.current $(cat %(cg)s/bomb/pids.current)"
+echo "bomb pids.events $(cat %(cg)s/bomb/pids.events)"
+old=$(cat /tmp/a.pid)
+echo "status begin"
+arborctl status
+echo "status end rc=$?"
+[ "$(cat /tmp/a.pid)" = "$old" ] && kill -0 "$old" && echo "a kept pid=$old"
+echo "busy cpu.max $(cat %(cg)s/busy/cpu.max)"
+echo "busy $(grep '^nr_throttled ' %(cg)s/busy/cpu.stat)"
+arborctl stop bomb
+echo "stop bomb rc=$?"
+echo "bomb after stop $(grep '^populated ' %(cg)s/bomb/cgroup.events)"
+arborctl poweroff
+exec sleep 1000
+"""
+
+
+def _limited(name, argv, **keys):
+    words = ", ".join(f'"{w}"' for w in argv)
+    extra = "".join(f" {k} = {v};" for k, v in keys.items())
+    return f'  {{ name = "{name}"; exec = [ {words} ];{extra} }},\n'
+
+
+def limits_memory():
+    """hog (memory_max 32M, allocates 64M once), grp (memory_max 48M)
+    over m1 and m2 (32M each, held), tuned (memory_max 64M, then 48M by
+    a reload), the pool workers (128M) of one instance (16M, then 24M),
+    then the driver. /bin/memhog is the harness's helper."""
+    config = ("# cgroup memory limits: the OOM killer, a subtree's cap, "
+              "a reload.\n"
+              "children = (\n"
+              + _limited("hog", ["/bin/sh", "/etc/once.sh", "hog",
+                                 "/bin/memhog", "64"],
+                         memory_max='"32M"')
+              + '  { name = "grp"; memory_max = "48M"; children = (\n  '
+              + _limited("m1", ["/bin/sh", "/etc/once.sh", "m1",
+                                "/bin/memhog", "32", "hold"])
+              + "  "
+              + _limited("m2", ["/bin/sh", "/etc/once.sh", "m2",
+                                "/bin/memhog", "32", "hold"]).rstrip(",\n")
+              + "\n  ); },\n"
+              + _limited("tuned", ["/bin/sh", "/etc/svc.sh", "tuned"],
+                         memory_max='"64M"')
+              + '  { name = "workers"; strategy = "simple_one_for_one";\n'
+              '    instances = 1; memory_max = "128M";\n'
+              '    template = { exec = [ "/bin/sh", "/etc/svc.sh", "worker" ];'
+              ' memory_max = "16M"; }; },\n'
+              + _driver() + ");\n")
+    driver = DRIVER_MEMORY % {"services": "hog m1 m2 tuned worker",
+                              "cg": CG}
+    files = {"/etc/svc.sh": (SVC, 0o755), "/etc/once.sh": (ONCE, 0o755),
+             "/etc/driver.sh": (driver, 0o755)}
+    return config, files
+
+
+def limits_pids_cpu():
+    """a (plain), bomb (pids_max 20, a fork bomb), busy (cpu_max 10%, a
+    busy loop), then the driver."""
+    config = ("# cgroup pids and cpu limits: a fork bomb, a busy loop.\n"
+              "children = (\n"
+              + _service("a")
+              + _limited("bomb", ["/bin/sh", "/etc/bomb.sh"],
+                         pids_max="20")
+              + _limited("busy", ["/bin/sh", "/etc/busy.sh"],
+                         cpu_max='"10%"')
+              + _driver() + ");\n")
+    driver = DRIVER_PIDS_CPU % {"services": "a bomb busy", "cg": CG}
+    files = {"/etc/svc.sh": (SVC, 0o755), "/etc/bomb.sh": (BOMB, 0o755),
+             "/etc/busy.sh": (BUSY, 0o755),
+             "/etc/driver.sh": (driver, 0o755)}
+    return config, files

@@ -247,3 +247,121 @@ def test_reexec_as_the_systems_init(boots):
         r"^event=reboot action=poweroff$",
         r"reboot: Power down$"])
     assert not boot.find("Kernel panic"), why
+
+
+def test_boot_contains_the_tree_in_cgroup2(boots):
+    """As the system's init arbord mounts cgroup2 at /sys/fs/cgroup, takes
+    its root as base, enables the controllers the kernel has, moves itself
+    into /arbord and starts each service in its leaf (issue 15)."""
+    boot, ending = boots.wait("boot")
+    why = boot.console()
+    found = events(boot, "containment")
+    assert found and found[0]["mode"] == "cgroup2", why
+    assert found[0]["cgroup"] == "/sys/fs/cgroup", why
+    assert "memory" in found[0]["controllers"].split(), why
+    assert boot.find(r"^driver: b in 0::/tree/b$"), why
+
+
+# ---- cgroup limits (issue 15) ----
+
+
+def driver_number(boot, label):
+    """The number that ends the driver's line "driver: LABEL ... N", or
+    None (boot.find gives the line as its second item)."""
+    found = boot.find(rf"^driver: {re.escape(label)} (.* )?\d+$")
+    return int(found[1].rsplit(" ", 1)[-1]) if found else None
+
+
+def test_memory_max_kills_with_reason_oom_and_restarts(boots):
+    """A service with memory_max = "32M" that allocates 64M is killed by
+    the kernel's OOM killer in its cgroup: its exit says reason=oom, and
+    it is started again (calm, the second time)."""
+    boot, ending = boots.wait("limits_memory")
+    why = boot.console()
+    assert ending == "poweroff", why
+    assert boot.find(r"^event=containment mode=cgroup2 cgroup=/sys/fs/cgroup "
+                     r'controllers="cpu io memory pids"$'), why
+    exits = events(boot, "exit", "hog")
+    assert len(exits) == 1, why
+    assert exits[0].get("signal") == "KILL", why
+    assert exits[0]["reason"] == "oom", why
+    starts = events(boot, "start", "hog")
+    assert len(starts) == 2 and starts[1]["pid"] != exits[0]["pid"], why
+    assert boot.find(r"^hog: calm pid=\d+$"), why
+    assert driver_number(boot, "hog memory.max") == 32 << 20, why
+    assert driver_number(boot, "hog oom_kill") == 1, why
+
+
+def test_supervisor_memory_max_caps_its_subtree(boots):
+    """A supervisor's memory_max = "48M" caps its two services together:
+    each asks for 32M, neither has a limit of its own, and their sum never
+    passes 48M; what the OOM killer took exits with reason=oom."""
+    boot, ending = boots.wait("limits_memory")
+    why = boot.console()
+    assert driver_number(boot, "grp memory.max") == 48 << 20, why
+    peak = driver_number(boot, "grp memory.peak")
+    assert peak is not None and peak <= 48 << 20, why
+    assert driver_number(boot, "grp oom_kill") >= 1, why
+    assert boot.find(r"^driver: m1 memory.max max$"), why
+    killed = [e for p in ("grp/m1", "grp/m2") for e in events(boot, "exit", p)]
+    assert killed and all(e["reason"] == "oom" for e in killed), why
+
+
+def test_reload_changes_memory_max_in_place(boots):
+    """A reload that lowers a running service's memory_max writes its
+    cgroup's memory.max without restarting it: the plan says in-place,
+    the event names the key, and the pid is the same."""
+    boot, ending = boots.wait("limits_memory")
+    why = boot.console()
+    assert driver_number(boot, "tuned before") == 64 << 20, why
+    in_order(boot, [
+        r"^event=change path=tuned apply=in-place keys=memory_max$",
+        r'^driver:       memory_max: "64M" -> "48M"$',
+        r"^driver: reload rc=0$",
+        r"^driver: tuned after 50331648$",
+        r"^driver: tuned kept pid=\d+$"])
+    assert len(events(boot, "start", "tuned")) == 1, why
+    assert not events(boot, "exit", "tuned"), why
+
+
+def test_reload_changes_a_pool_templates_limits_in_its_instances(boots):
+    """A pool's memory_max is its cgroup's (all instances together), its
+    template's each instance's; a reload that changes the template's
+    reaches the running instance in place."""
+    boot, ending = boots.wait("limits_memory")
+    why = boot.console()
+    assert driver_number(boot, "pool memory.max") == 128 << 20, why
+    assert driver_number(boot, "instance before") == 16 << 20, why
+    in_order(boot, [
+        r"^event=change path=workers apply=in-place "
+        r"keys=template\.memory_max$",
+        r"^driver: reload rc=0$",
+        r"^driver: instance after 25165824$",
+        r"^driver: worker kept pid=\d+$"])
+
+
+def test_pids_max_contains_a_fork_bomb(boots):
+    """A fork bomb in a service with pids_max = 20 stays at 20 tasks;
+    arbord answers arborctl status and its sibling keeps running; a stop
+    of the service empties its cgroup, bomb included."""
+    boot, ending = boots.wait("limits_pids_cpu")
+    why = boot.console()
+    assert ending == "poweroff", why
+    assert driver_number(boot, "bomb pids.max") == 20, why
+    assert driver_number(boot, "bomb pids.current") <= 20, why
+    assert driver_number(boot, "bomb pids.events max") > 0, why
+    assert boot.find(r"^driver: status end rc=0$"), why
+    assert boot.find(r"^driver: a kept pid=\d+$"), why
+    assert not events(boot, "exit", "a"), why
+    assert boot.find(r"^driver: stop bomb rc=0$"), why
+    assert boot.find(r"^driver: bomb after stop populated 0$"), why
+    assert not boot.find("Kernel panic"), why
+
+
+def test_cpu_max_throttles_a_busy_loop(boots):
+    """A busy loop with cpu_max = "10%" runs 10 ms in each 100 ms: its
+    cgroup's cpu.max says so and cpu.stat counts throttled periods."""
+    boot, ending = boots.wait("limits_pids_cpu")
+    why = boot.console()
+    assert boot.find(r"^driver: busy cpu.max 10000 100000$"), why
+    assert driver_number(boot, "busy nr_throttled") > 0, why

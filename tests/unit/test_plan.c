@@ -335,6 +335,44 @@ test_log_sinks_written_or_default(void **state)
 		    "->[ \"ring\" ]\n");
 }
 
+static struct arb_cg_limits *
+limits_of(struct arb_spec_node *n)
+{
+	n->limits = arb_calloc(1, sizeof(*n->limits));
+	assert_non_null(n->limits);
+	n->limits->cpu_period_us = ARB_CG_DEFAULT_CPU_PERIOD_US;
+	return n->limits;
+}
+
+/*
+ * Issue 15: cgroup limits are written into a running service's cgroup,
+ * and a supervisor's into its subtree's: in place, no restart; one given
+ * and one lifted show as set and unset.
+ */
+static void
+test_cg_limits_change_in_place(void **state)
+{
+	struct arb_spec *live = base(), *next = base();
+	struct arb_cg_limits *was = limits_of(&live->nodes[node(live,
+								"web/app")]);
+	struct arb_cg_limits *l = limits_of(&next->nodes[node(next,
+							      "web/app")]);
+	struct arb_cg_limits *web = limits_of(&next->nodes[node(next, "web")]);
+
+	was->memory_max = 32u << 20;
+	was->pids_max = 20;
+	was->given = ARB_CG_MEMORY_MAX | ARB_CG_PIDS_MAX;
+	l->memory_max = 64u << 20;
+	l->cpu_max_us = 10000;
+	l->given = ARB_CG_MEMORY_MAX | ARB_CG_CPU_MAX;
+	web->memory_max = 1ull << 30;
+	web->given = ARB_CG_MEMORY_MAX;
+	assert_plan(live, next,
+		    "change web in-place memory_max=-->\"1G\"\n"
+		    "change web/app in-place memory_max=\"32M\"->\"64M\""
+		    " cpu_max=-->\"10%\" pids_max=20->-\n");
+}
+
 /* Keys arbord reads itself: applied in place, no process touched. */
 static void
 test_service_change_in_place(void **state)
@@ -917,6 +955,7 @@ main(void)
 		cmocka_unit_test(test_dynamic_child_left_alone),
 		cmocka_unit_test(test_dynamic_child_named_by_the_configuration),
 		cmocka_unit_test(test_service_change_in_place),
+		cmocka_unit_test(test_cg_limits_change_in_place),
 		cmocka_unit_test(test_log_sinks_written_or_default),
 		cmocka_unit_test(test_service_change_restart),
 		cmocka_unit_test(test_service_change_next_start),

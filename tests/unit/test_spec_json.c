@@ -209,16 +209,20 @@ test_golden_round_trip(void **state)
 /* ---- a living spec ---- */
 
 static const char living_conf[] =
-	"supervisor = { strategy = \"one_for_one\"; };\n"
+	"supervisor = { strategy = \"one_for_one\"; memory_max = \"1G\"; };\n"
 	"children = (\n"
 	"  { name = \"a\"; exec = [\"/bin/sleep\", \"1\"]; },\n"
+	"  { name = \"lim\"; exec = [\"/bin/sleep\", \"1\"]; "
+	"    memory_max = \"max\"; memory_high = \"1.5G\"; "
+	"memory_swap_max = 0; cpu_weight = 200; cpu_max = \"max 50000\"; "
+	"pids_max = 20; io_weight = 10000; },\n"
 	"  { name = \"b\"; exec = [\"/bin/sleep\", \"2\"]; "
 	"    on_change = \"next-start\"; stop_timeout = \"infinity\"; },\n"
 	"  { name = \"pool\"; strategy = \"simple_one_for_one\";\n"
 	"    max_children = 10; instances = 2;\n"
 	"    template = { exec = [\"/bin/sleep\", \"3\"]; restart = \"temporary\";"
-	" }; },\n"
-	"  { name = \"sub\"; children = (\n"
+	" cpu_max = \"12.5%\"; }; },\n"
+	"  { name = \"sub\"; pids_max = \"max\"; children = (\n"
 	"    { name = \"c\"; exec = [\"/bin/sleep\", \"4\"]; } ); }\n"
 	");\n";
 
