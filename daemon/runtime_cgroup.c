@@ -145,6 +145,10 @@ rt_cgroup_spawn_fd(struct runtime *rt, uint32_t node)
 		rn->cg_made = true;
 	}
 	r = arb_cgroup_open_dir(&rt->cg, rt->spec, node);
+	/* Removed meanwhile: the DELETE of a node of the same path (an add
+	 * refused, a child removed and added again) takes its cgroup. */
+	if (r == -ENOENT && arb_cgroup_make(&rt->cg, rt->spec, node) == 0)
+		r = arb_cgroup_open_dir(&rt->cg, rt->spec, node);
 	if (r >= 0 && (rt->cg.controllers & ARB_CGC_MEMORY))
 		rn->oom_kills = arb_cgroup_oom_kills(&rt->cg, rt->spec, node);
 	return r;
