@@ -55,6 +55,7 @@ struct rt_node {
 	struct arb_service_note note;     /* what it said about itself */
 	bool cg_made;          /* its cgroup was made (cgroup.h), once */
 	bool cg_killed;        /* ... and killed since: made anew (below) */
+	bool cg_empty;         /* ... and known empty since its last death */
 	uint64_t oom_kills;    /* its cgroup's oom_kill count at its spawn */
 };
 
