@@ -70,6 +70,8 @@ on_emptied(void *ctx, const struct arb_event *ev, bool timed_out)
 
 	if (timed_out)
 		say_not_empty(rt, ev->node);
+	else
+		rt->nodes[ev->node]->cg_empty = true;
 	rt_queue_exit(rt, ev);
 }
 
@@ -146,6 +148,12 @@ rt_cgroup_spawn_fd(struct runtime *rt, uint32_t node)
 		rn->cg_made = made = true;
 	}
 	r = arb_cgroup_open_dir(&rt->cg, rt->spec, node);
+	/* Removed meanwhile: the DELETE of a node of the same path (an add
+	 * refused, a child removed and added again) takes its cgroup. */
+	if (r == -ENOENT && arb_cgroup_make(&rt->cg, rt->spec, node) == 0) {
+		made = true;
+		r = arb_cgroup_open_dir(&rt->cg, rt->spec, node);
+	}
 	/* Limits before the first process: none runs unlimited. */
 	if (r >= 0 && (e = rt_limits_spawn(rt, node, r, made)) < 0) {
 		(void)close(r);
@@ -153,6 +161,7 @@ rt_cgroup_spawn_fd(struct runtime *rt, uint32_t node)
 	}
 	if (r >= 0 && (rt->cg.controllers & ARB_CGC_MEMORY))
 		rn->oom_kills = arb_cgroup_oom_kills(&rt->cg, rt->spec, node);
+	rn->cg_empty = false;
 	return r;
 }
 
@@ -171,15 +180,17 @@ rt_cgroup_hold_exit(struct runtime *rt, struct arb_event *ev)
 			  rn->oom_kills;
 	r = arb_emptying_hold(&rt->emptying, ev, &killed);
 	rn->cg_killed |= killed;
+	rn->cg_empty = r == 0;
 	return r == 1;
 }
 
 void
 rt_cgroup_kill(struct runtime *rt, uint32_t node)
 {
-	/* After a death its leaf is empty already (the death was held until
-	 * it was): one read, and no kill that would spoil the leaf. */
-	if (!rt->cg.on || arb_cgroup_populated(&rt->cg, rt->spec, node) == 0)
+	/* After a death its leaf is known empty (the death was held until
+	 * it was): no read, and no kill that would spoil the leaf. */
+	if (!rt->cg.on || rt->nodes[node]->cg_empty ||
+	    arb_cgroup_populated(&rt->cg, rt->spec, node) == 0)
 		return;
 	(void)arb_cgroup_kill(&rt->cg, rt->spec, node);
 	rt->nodes[node]->cg_killed = true;

@@ -57,6 +57,7 @@ struct rt_node {
 	bool cg_killed;        /* ... and killed since: made anew (below) */
 	bool limits_written;   /* its cgroup's limit files may differ from
 				* the kernel's defaults (runtime_limits.c) */
+	bool cg_empty;         /* ... and known empty since its last death */
 	uint64_t oom_kills;    /* its cgroup's oom_kill count at its spawn */
 };
 

@@ -249,3 +249,19 @@ def test_pool_instances_each_have_a_leaf(arbord, tmp_path):
             os.path.join(base, "tree/pool", name)),
             what=f"tree/pool/{name} removed")
     assert a.stop() == 0
+
+
+def test_a_refused_add_leaves_the_stopped_childs_cgroup_usable(arbord):
+    """Bug: an add refused for a name that exists (stopped) deleted the
+    node it had made, and that node's cgroup was the existing child's:
+    its next start failed with ENOENT. A start makes its cgroup again."""
+    a = start(arbord, tree([service("a", SLEEPER)]), "a")
+    assert ctl(a.socket, "stop", "a").returncode == 0
+    a.wait_event("stop", "a")
+    spec = 'name = "a"; exec = [ "/bin/sleep", "1000" ];'
+    assert ctl(a.socket, "add", "/", spec).returncode == 1
+    r = ctl(a.socket, "start", "a")
+    assert r.returncode == 0, (r.stderr, a.lines[-5:])
+    a.wait_event("start", "a", count=2)
+    assert cgroup_of(a.pid_of("a")).endswith("/tree/a")
+    assert a.stop() == 0
