@@ -265,3 +265,53 @@ def test_a_refused_add_leaves_the_stopped_childs_cgroup_usable(arbord):
     a.wait_event("start", "a", count=2)
     assert cgroup_of(a.pid_of("a")).endswith("/tree/a")
     assert a.stop() == 0
+
+
+def _cgroup2_mount():
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[fields.index("-") + 1] == "cgroup2":
+                return fields[4]
+    raise AssertionError("no cgroup2 mount")
+
+
+def _empty_and_remove(path):
+    """Kills what is left in path and removes it, deepest first."""
+    if not os.path.isdir(path):
+        return
+    with open(os.path.join(path, "cgroup.kill"), "w") as f:
+        f.write("1")
+    wait_until(lambda: "populated 0" in open(
+        os.path.join(path, "cgroup.events")).read(), what="an empty cgroup")
+    for top, dirs, _ in os.walk(path, topdown=False):
+        for d in dirs:
+            os.rmdir(os.path.join(top, d))
+    os.rmdir(path)
+
+
+def test_a_delegated_cgroup_is_the_base(arbord):
+    """Alone in its cgroup, as under systemd's Delegate=yes or as a
+    container's init, arbord takes that cgroup as its base: its own leaf
+    and the tree inside it, nothing made beside it; at its exit the tree's
+    cgroups are removed and the cgroup is left as it was given."""
+    given = os.path.join(_cgroup2_mount(), f"arbor-test-given-{os.getpid()}")
+    os.mkdir(given)
+    try:
+        def enter():
+            with open(os.path.join(given, "cgroup.procs"), "w") as f:
+                f.write("0")
+
+        a = start(arbord, tree([supervisor("web", [service("app", SLEEPER)])]),
+                  "web/app", preexec_fn=enter)
+        assert base_of(a) == given
+        assert procs(os.path.join(given, "arbord")) == [a.proc.pid]
+        assert procs(given) == []
+        rel = "/" + os.path.basename(given) + "/tree/web/app"
+        assert cgroup_of(a.pid_of("web/app")).endswith(rel)
+        assert a.stop() == 0
+        assert os.path.isdir(given)
+        assert [d for d in os.listdir(given)
+                if os.path.isdir(os.path.join(given, d))] == []
+    finally:
+        _empty_and_remove(given)
