@@ -41,6 +41,13 @@ void arb_usage_read(struct arb_cgroup *cg, const struct arb_spec *spec,
 /* sum += u, field by field; an unknown stays unknown only if both are. */
 void arb_usage_add(struct arb_usage *sum, const struct arb_usage *u);
 
+/*
+ * The fields u does not know, from `from`: a supervisor's own read first
+ * (its cgroup's numbers), the sum of its children's for the rest (all of
+ * them without cgroup2, memory without the memory controller).
+ */
+void arb_usage_fill_unknown(struct arb_usage *u, const struct arb_usage *from);
+
 const char *arb_usage_source_name(enum arb_usage_source s);
 
 #endif
