@@ -83,7 +83,7 @@ UNIT_TESTS := tests/unit/test_tree tests/unit/test_living tests/unit/test_lifecy
 	tests/unit/test_logring tests/unit/test_shutdown \
 	tests/unit/test_child_spec tests/unit/test_plan tests/unit/test_spec_json \
 	tests/unit/test_handover tests/unit/test_logs_state tests/unit/test_tree_state \
-	tests/unit/test_state
+	tests/unit/test_state tests/unit/test_usage
 
 .PHONY: all check unit golden pytest integration conformance lint install \
 	uninstall clean bench golden-update fuzz boot boot-bins bench-boot
@@ -216,6 +216,11 @@ tests/unit/test_logs_state: tests/unit/test_logs_state.c $(LOGS_STATE_TEST_OBJS)
 
 tests/unit/test_pidmap: tests/unit/test_pidmap.c daemon/pidmap.o
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/pidmap.o \
+		$(LDFLAGS) $(CMOCKA_LIBS)
+
+# usage.c alone: the test names each node's cgroup itself.
+tests/unit/test_usage: tests/unit/test_usage.c daemon/usage.o
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/usage.o \
 		$(LDFLAGS) $(CMOCKA_LIBS)
 
 tests/unit/test_pidfd: tests/unit/test_pidfd.c daemon/pidfd.o
