@@ -73,7 +73,7 @@ DAEMON_OBJS := $(CORE_SRCS:.c=.o) $(SHELL_SRCS:.c=.o)
 HEADERS := $(wildcard daemon/*.h daemon/*/*.h common/*.h ctl/*.h)
 JANSSON_CFLAGS := $(call pc_cflags,jansson)
 JANSSON_LIBS := $(call pc_libs,jansson,-ljansson)
-CTL_SRCS := ctl/arborctl.c ctl/render.c
+CTL_SRCS := ctl/arborctl.c ctl/render.c ctl/metrics.c
 CTL_OBJS := $(CTL_SRCS:.c=.o) common/wire.o common/sockpath.o
 
 UNIT_TESTS := tests/unit/test_tree tests/unit/test_living tests/unit/test_lifecycle tests/unit/test_tree_random tests/unit/test_spec \
