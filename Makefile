@@ -83,7 +83,7 @@ UNIT_TESTS := tests/unit/test_tree tests/unit/test_living tests/unit/test_lifecy
 	tests/unit/test_logring tests/unit/test_shutdown \
 	tests/unit/test_child_spec tests/unit/test_plan tests/unit/test_spec_json \
 	tests/unit/test_handover tests/unit/test_logs_state tests/unit/test_tree_state \
-	tests/unit/test_state tests/unit/test_usage
+	tests/unit/test_state tests/unit/test_usage tests/unit/test_metrics
 
 .PHONY: all check unit golden pytest integration conformance lint install \
 	uninstall clean bench golden-update fuzz boot boot-bins bench-boot
@@ -113,6 +113,10 @@ tests/unit/test_sockpath: tests/unit/test_sockpath.c common/sockpath.o
 tests/unit/test_render: tests/unit/test_render.c ctl/render.o common/wire.o
 	$(CC) $(CPPFLAGS) -Ictl $(ALL_CFLAGS) $(JANSSON_CFLAGS) -o $@ $< \
 		ctl/render.o common/wire.o $(LDFLAGS) $(CMOCKA_LIBS) $(JANSSON_LIBS)
+
+tests/unit/test_metrics: tests/unit/test_metrics.c ctl/metrics.o
+	$(CC) $(CPPFLAGS) -Ictl $(ALL_CFLAGS) $(JANSSON_CFLAGS) -o $@ $< \
+		ctl/metrics.o $(LDFLAGS) $(CMOCKA_LIBS) $(JANSSON_LIBS)
 
 tests/unit/test_tree: tests/unit/test_tree.c tests/unit/scenario.h \
 		$(CORE_SRCS:.c=.o)

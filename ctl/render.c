@@ -62,6 +62,7 @@ struct row {
 	char note[96];
 	/* With stats: memory, peak, CPU time, tasks; "-" when unknown. */
 	char memory[16], peak[16], cpu[16], tasks[24];
+	const char *state_word; /* the state alone, "restarting" */
 	bool has_stats;
 	const char *color;
 	int depth; /* below the first node */
@@ -101,7 +102,8 @@ arb_render_bytes(char *buf, size_t size, unsigned long long bytes)
 		snprintf(buf, size, "%lluB", bytes);
 		return;
 	}
-	while (v >= 1024 && u < 5) {
+	/* 1023.5M would round to "1024M": "1.0G" from there. */
+	while (v >= (u < 0 ? 1024 : 1023.5) && u < 5) {
 		v /= 1024;
 		u++;
 	}
@@ -275,6 +277,7 @@ fill_row(struct row *w, json_t *node, bool first)
 	if (!state)
 		state = "?";
 	describe_state(w, node, state);
+	w->state_word = state;
 	w->color = state_color(state, node);
 	w->pid[0] = w->uptime[0] = w->restarts[0] = w->last_exit[0] = '\0';
 	describe_note(w, node);
@@ -472,7 +475,10 @@ put_stats_cells(struct line *l, const struct arb_render *r,
 {
 	const char *pid = strncmp(w->pid, "pid ", 4) == 0 ? w->pid + 4 : "";
 
-	put_cell(l, w->state, r->color ? w->color : NULL, width[SC_STATE]);
+	/* The state alone: its details would push the numbers past 80
+	 * columns, and plain status has them. */
+	put_cell(l, w->state_word, r->color ? w->color : NULL,
+		 width[SC_STATE]);
 	put_number(l, pid, width[SC_PID]);
 	put_number(l, w->memory, width[SC_MEMORY]);
 	put_number(l, w->peak, width[SC_PEAK]);
@@ -546,7 +552,7 @@ fit_stats(size_t *width, const struct row *w)
 {
 	const char *pid = strncmp(w->pid, "pid ", 4) == 0 ? w->pid + 4 : "";
 
-	width[SC_STATE] = max_size(width[SC_STATE], strlen(w->state));
+	width[SC_STATE] = max_size(width[SC_STATE], strlen(w->state_word));
 	width[SC_PID] = max_size(width[SC_PID], strlen(pid));
 	width[SC_MEMORY] = max_size(width[SC_MEMORY], strlen(w->memory));
 	width[SC_PEAK] = max_size(width[SC_PEAK], strlen(w->peak));
