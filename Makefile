@@ -83,7 +83,8 @@ UNIT_TESTS := tests/unit/test_tree tests/unit/test_living tests/unit/test_lifecy
 	tests/unit/test_logring tests/unit/test_shutdown \
 	tests/unit/test_child_spec tests/unit/test_plan tests/unit/test_spec_json \
 	tests/unit/test_handover tests/unit/test_logs_state tests/unit/test_tree_state \
-	tests/unit/test_state tests/unit/test_usage tests/unit/test_metrics
+	tests/unit/test_state tests/unit/test_cgroup_rel tests/unit/test_spawn \
+	tests/unit/test_usage tests/unit/test_metrics
 
 .PHONY: all check unit golden pytest integration conformance lint install \
 	uninstall clean bench golden-update fuzz boot boot-bins bench-boot
@@ -142,6 +143,11 @@ tests/unit/test_tree_random: tests/unit/test_tree_random.c \
 		tests/unit/scenario.h $(CORE_SRCS:.c=.o)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(CORE_SRCS:.c=.o) \
 		$(LDFLAGS) $(CMOCKA_LIBS)
+
+tests/unit/test_cgroup_rel: tests/unit/test_cgroup_rel.c daemon/cgroup.o \
+		$(CORE_SRCS:.c=.o)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/cgroup.o \
+		$(CORE_SRCS:.c=.o) $(LDFLAGS) $(CMOCKA_LIBS)
 
 tests/unit/test_spec: tests/unit/test_spec.c $(CORE_SRCS:.c=.o)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(CORE_SRCS:.c=.o) \
@@ -266,6 +272,12 @@ $(FAULTS_OBJ): daemon/faults.c $(HEADERS) Makefile $(FLAGS_STAMP)
 	$(CC) $(CPPFLAGS) -DARB_FAULTS $(ALL_CFLAGS) -c -o $@ $<
 $(FAULTS_ARBORD): $(filter-out daemon/faults.o,$(DAEMON_OBJS)) $(FAULTS_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+# The spawner with the faults of the test build (ARBOR_FAULT_CLONE3).
+SPAWN_TEST_OBJS := daemon/spawn.o $(FAULTS_OBJ) daemon/core/mem.o
+tests/unit/test_spawn: tests/unit/test_spawn.c $(SPAWN_TEST_OBJS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(SPAWN_TEST_OBJS) \
+		$(LDFLAGS) $(CMOCKA_LIBS)
 
 # arbord and arborctl for the boot tests' initramfs: never sanitized,
 # whatever SANITIZE says (ASan reads /proc, which arbord as init mounts only

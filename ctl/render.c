@@ -145,6 +145,14 @@ path_depth(const char *path)
 	return d;
 }
 
+/* A death that needs a look: a crash or an OOM kill (arbord(8), M2). */
+static bool
+reason_abnormal(const char *reason)
+{
+	return reason &&
+	       (strcmp(reason, "crash") == 0 || strcmp(reason, "oom") == 0);
+}
+
 static const char *
 state_color(const char *state, json_t *node)
 {
@@ -158,7 +166,7 @@ state_color(const char *state, json_t *node)
 	/* Down after a crash (a temporary child, a supervisor that gave
 	 * up) needs a look; down on purpose does not. */
 	if (strcmp(state, "down") == 0 || strcmp(state, "gone") == 0)
-		return reason && strcmp(reason, "crash") == 0 ? C_RED : C_DIM;
+		return reason_abnormal(reason) ? C_RED : C_DIM;
 	if (strcmp(state, "starting") == 0 || strcmp(state, "stopping") == 0 ||
 	    strcmp(state, "killing") == 0 || strcmp(state, "restarting") == 0)
 		return C_YELLOW;
@@ -727,8 +735,7 @@ event_color(json_t *ev)
 	if (strcmp(name, "start") == 0 || strcmp(name, "ready") == 0)
 		return C_GREEN;
 	if (strcmp(name, "exit") == 0)
-		return reason && strcmp(reason, "crash") == 0 ? C_RED
-							      : C_YELLOW;
+		return reason_abnormal(reason) ? C_RED : C_YELLOW;
 	if (strcmp(name, "start_failed") == 0 || strcmp(name, "giveup") == 0 ||
 	    strcmp(name, "reload_failed") == 0)
 		return C_RED;

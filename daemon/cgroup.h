@@ -76,9 +76,14 @@ struct arb_cgroup {
 void arb_cgroup_open(struct arb_cgroup *cg, bool as_pid1,
 		     const char *resumed_base);
 
+/* cg off, with why (--no-cgroups), as arb_cgroup_open() leaves it when
+ * nothing is usable. */
+void arb_cgroup_off(struct arb_cgroup *cg, const char *why);
+
 /*
  * What arb_cgroup_open() would find, without changing anything: whether
- * a cgroup2 is usable and which controllers it offers (for --check).
+ * a cgroup2 is usable, where base would be and which controllers it
+ * offers (for --check). Free what it holds with arb_cgroup_release().
  */
 void arb_cgroup_probe(struct arb_cgroup *cg);
 
@@ -125,6 +130,17 @@ int arb_cgroup_kill(struct arb_cgroup *cg, const struct arb_spec *spec,
 /* Whether node's cgroup still holds a process: 1, 0, or -errno. */
 int arb_cgroup_populated(struct arb_cgroup *cg, const struct arb_spec *spec,
 			 uint32_t node);
+
+/*
+ * An inotify watch (IN_MODIFY) of node's cgroup.events on cg->inotify_fd,
+ * while runtime.c waits for a killed leaf to empty: the watch descriptor
+ * or -errno. Re-read populated after it: it may have emptied before.
+ */
+int arb_cgroup_watch(struct arb_cgroup *cg, const struct arb_spec *spec,
+		     uint32_t node);
+
+/* Removes a watch arb_cgroup_watch() gave (-1: none). */
+void arb_cgroup_unwatch(struct arb_cgroup *cg, int wd);
 
 /* The oom_kill count of node's memory.events; 0 without the memory
  * controller or the file. */

@@ -56,6 +56,14 @@ arb_faults_resume_fails(void)
 	return fault_number("ARBOR_FAULT_RESUME") == 1;
 }
 
+int
+arb_faults_clone3_error(void)
+{
+	long n = fault_number("ARBOR_FAULT_CLONE3");
+
+	return n > 0 && n < 4096 ? (int)n : 0;
+}
+
 #else
 
 void
@@ -79,6 +87,12 @@ bool
 arb_faults_resume_fails(void)
 {
 	return false;
+}
+
+int
+arb_faults_clone3_error(void)
+{
+	return 0;
 }
 
 #endif

@@ -33,4 +33,12 @@ bool arb_faults_queue_may_grow(void);
  */
 bool arb_faults_resume_fails(void);
 
+/*
+ * The errno with which clone3 fails before it is called (spawn.c), from
+ * ARBOR_FAULT_CLONE3: 38 (ENOSYS) as before Linux 5.3, 7 (E2BIG) as
+ * before 5.7, so that the children move themselves into their cgroups.
+ * 0: clone3 is called.
+ */
+int arb_faults_clone3_error(void);
+
 #endif

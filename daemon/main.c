@@ -34,7 +34,13 @@
 
 #define DEFAULT_CONFIG ARB_SYSCONFDIR "/arbor/arbor.conf"
 
-enum { OPT_INIT = 0x100, OPT_CONTAINER, OPT_RESUME, OPT_PROBE_STATE };
+enum {
+	OPT_INIT = 0x100,
+	OPT_CONTAINER,
+	OPT_NO_CGROUPS,
+	OPT_RESUME,
+	OPT_PROBE_STATE
+};
 
 enum {
 	EXIT_OK = 0,
@@ -47,6 +53,7 @@ usage(FILE *out)
 {
 	fprintf(out,
 		"usage: arbord [-c FILE] [-s SOCKET] [--check] [--init | --container]\n"
+		"              [--no-cgroups]\n"
 		"\n"
 		"Runs the supervision tree of FILE and the conf.d/*.conf beside it\n"
 		"in the foreground, one logfmt event per line on stderr. The\n"
@@ -67,6 +74,8 @@ usage(FILE *out)
 		"      --init         act as the system's init, as if PID 1\n"
 		"      --container    act as a container's init (PID 1 in a\n"
 		"                     container is one without this)\n"
+		"      --no-cgroups   contain services by process groups alone,\n"
+		"                     not cgroup v2 (under another cgroup manager)\n"
 		"  -h, --help         this help\n"
 		"  -V, --version      print the version\n"
 		"\n"
@@ -434,6 +443,7 @@ main(int argc, char **argv)
 		{"check", no_argument, NULL, 'n'},
 		{"init", no_argument, NULL, OPT_INIT},
 		{"container", no_argument, NULL, OPT_CONTAINER},
+		{"no-cgroups", no_argument, NULL, OPT_NO_CGROUPS},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		/* A re-exec's (reexec.c): not for people. */
@@ -453,6 +463,7 @@ main(int argc, char **argv)
 	char why[512];
 	char self_exe[4096];
 	int check = 0, opt, r, resume_fd = -1, probe_fd = -1;
+	bool no_cgroups = false;
 
 	arb_seed_json();
 	while ((opt = getopt_long(argc, argv, "c:s:nhV", options, NULL)) != -1) {
@@ -475,6 +486,9 @@ main(int argc, char **argv)
 			}
 			force = opt == OPT_INIT ? ARB_FORCE_INIT
 						: ARB_FORCE_CONTAINER;
+			break;
+		case OPT_NO_CGROUPS:
+			no_cgroups = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -533,7 +547,8 @@ main(int argc, char **argv)
 	if (resume_fd >= 0) {
 		struct arb_runtime_args args = {
 			.config_path = config, .socket_path = socket_path,
-			.mode = &mode, .self_exe = self_exe, .argv = argv};
+			.mode = &mode, .self_exe = self_exe, .argv = argv,
+			.no_cgroups = no_cgroups};
 
 		r = resume(resume_fd, &args);
 		if (r >= 0)
@@ -585,7 +600,8 @@ main(int argc, char **argv)
 		struct arb_runtime_args args = {
 			.spec = spec, .config_path = config,
 			.socket_path = socket_path, .mode = &mode,
-			.self_exe = self_exe, .argv = argv};
+			.self_exe = self_exe, .argv = argv,
+			.no_cgroups = no_cgroups};
 
 		r = arb_runtime_run(&args);
 	}

@@ -145,7 +145,8 @@ bool
 rt_settled(const struct runtime *rt)
 {
 	if (rt->feeding || rt->pending.len > 0 || rt->failed.len > 0 ||
-	    rt->exits.len > 0 || rt->lost || rt->down ||
+	    rt->exits.len > 0 || arb_emptying_busy(&rt->emptying) ||
+	    rt->lost || rt->down ||
 	    arb_living_busy(rt->living) || !arb_tree_savable(rt->tree))
 		return false;
 	for (uint32_t i = 0; i < rt->nnodes; i++)
@@ -690,6 +691,12 @@ do_spawn(struct runtime *rt, uint32_t node)
 		r = -ENOMEM;
 	}
 	if (r == 0) {
+		step = "cgroup";
+		io.cgroup_fd = rt_cgroup_spawn_fd(rt, node);
+		if (io.cgroup_fd < -1)
+			r = io.cgroup_fd;
+	}
+	if (r == 0) {
 		step = "output pipes";
 		r = arb_logs_pipes(rt->logs, node, &io.stdout_fd,
 				   &io.stderr_fd);
@@ -706,6 +713,8 @@ do_spawn(struct runtime *rt, uint32_t node)
 	if (r == 0)
 		r = arb_spawn_service(&rt->spawner, n, env, &io, &rn->start,
 				      &step);
+	if (io.cgroup_fd >= 0)
+		(void)close(io.cgroup_fd);
 	arb_ready_pipe_spawned(rn->ready_pipe);
 	arb_logs_pipes_given(rt->logs, node);
 	pid = r == 0 ? rn->start.pid : 0;
@@ -757,8 +766,10 @@ perform(struct runtime *rt, const struct arb_action *a)
 			kill_start_before_exec(rt, a->node);
 			return;
 		}
-		/* After a death too: what is left of its groups (M3). */
+		/* After a death too: what is left of its groups (M3), and
+		 * of its cgroup, escapees from its groups included. */
 		(void)arb_service_procs_signal(&rt->procs, a->node, SIGKILL);
+		rt_cgroup_kill(rt, a->node);
 		return;
 	case ARB_ACT_ABORT:
 		(void)arb_service_procs_signal_main(&rt->procs, a->node, a->pid,
@@ -783,6 +794,7 @@ perform(struct runtime *rt, const struct arb_action *a)
 			arb_control_reply(rt->control, a);
 		return;
 	case ARB_ACT_DELETE:
+		rt_cgroup_forget(rt, a->node);
 		node_forget(rt, a->node);
 		return;
 	case ARB_ACT_EXIT:
@@ -832,7 +844,16 @@ main_died(struct runtime *rt, uint32_t node, int pid, int code, int signo)
 	main_watch_stop(rt, r);
 	/* Its last words come before its death. */
 	arb_logs_exited(rt->logs, node);
-	queue_event(rt, &rt->exits, &ev);
+	/* Gone only when its cgroup is empty: leftovers are killed first. */
+	if (rt_cgroup_hold_exit(rt, &ev))
+		return;
+	rt_queue_exit(rt, &ev);
+}
+
+void
+rt_queue_exit(struct runtime *rt, const struct arb_event *ev)
+{
+	queue_event(rt, &rt->exits, ev);
 	ev_prepare_start(rt->loop, &rt->exits_prepare);
 }
 
@@ -1984,15 +2005,20 @@ arb_runtime_run(const struct arb_runtime_args *a)
 	 * (reexec.c): the inode /proc/self/exe is, not the path's file. */
 	rt.self_known = stat("/proc/self/exe", &rt.self_stat) == 0;
 	rt.argv = a->argv;
+	arb_cgroup_off(&rt.cg, "not opened");
 	r = runtime_init(&rt, a->spec, a->mode);
-	if (r == 0)
+	if (r == 0) {
+		/* Before any child: each starts in its own cgroup. */
+		rt_cgroup_open(&rt, a);
 		r = a->resume ? resume(&rt, a) : boot(&rt, a);
+	}
 	if (r != 0)
 		goto out;
 	if (!rt.down)
 		ev_run(rt.loop, 0);
 	r = rt.exit_code;
 out:
+	rt_cgroup_close(&rt);
 	arb_reexec_free(&rt);
 	runtime_done(&rt);
 	return r;

@@ -20,6 +20,7 @@ struct arb_runtime_args {
 	char *const *argv;       /* arbord's command line (a re-exec passes it
 				  * on, but for --resume and --probe-state) */
 	struct arb_state_in *resume; /* a re-exec's state, or NULL: boot */
+	bool no_cgroups;         /* --no-cgroups: process groups alone */
 };
 
 /*

@@ -14,9 +14,11 @@
 
 #include <ev.h>
 
+#include "cgroup.h"
 #include "control/control.h"
 #include "core/spec.h"
 #include "core/tree.h"
+#include "emptying.h"
 #include "init/init.h"
 #include "logs/capture.h"
 #include "notify.h"
@@ -51,6 +53,8 @@ struct rt_node {
 	 * NULL for the services that use none. */
 	struct arb_ready_pipe *ready_pipe;
 	struct arb_service_note note;     /* what it said about itself */
+	bool cg_made;          /* its cgroup was made (cgroup.h), once */
+	uint64_t oom_kills;    /* its cgroup's oom_kill count at its spawn */
 };
 
 struct runtime {
@@ -117,6 +121,11 @@ struct runtime {
 	char *const *argv;
 	struct arb_reexec *reexec;
 	const char *socket_path;
+
+	/* Containment (cgroup.h): off unless arb_runtime_run found a
+	 * cgroup2 to use; deaths held until their leaf is empty. */
+	struct arb_cgroup cg;
+	struct arb_emptying emptying;
 };
 
 
@@ -130,6 +139,29 @@ void rt_main_watch(struct runtime *rt, uint32_t node, int fd);
 int rt_ready_pipe(struct rt_node *r);
 /* What services say on the notify socket (an arb_notify_fn; ctx: rt). */
 void rt_on_notify(void *ctx, int pid, long uid, const struct arb_notify_msg *m);
+/* Queues a death to be fed when the loop is about to poll. */
+void rt_queue_exit(struct runtime *rt, const struct arb_event *ev);
+
+/* runtime_cgroup.c: containment (cgroup.h, emptying.h). */
+struct arb_runtime_args;
+/* Opens the base (--no-cgroups: off; a re-exec: the one handed over) and
+ * says which containment is in force. */
+void rt_cgroup_open(struct runtime *rt, const struct arb_runtime_args *a);
+/* arbord leaves: the tree's cgroups removed, arbord back where it was. */
+void rt_cgroup_close(struct runtime *rt);
+/* The state's "cgroup": {"base": S}, or null when off. */
+json_t *rt_cgroup_save(const struct runtime *rt);
+/* node's cgroup made (once) and opened for its spawn: the descriptor to
+ * close after it, -1 when off, or -errno. */
+int rt_cgroup_spawn_fd(struct runtime *rt, uint32_t node);
+/* A service's main process died (ev, ARB_EV_EXITED): ev->oom is set, and
+ * true when ev is held until its leaf is empty (then fed by itself). */
+bool rt_cgroup_hold_exit(struct runtime *rt, struct arb_event *ev);
+/* SIGKILL to everything in node's cgroup (ARB_ACT_KILL). */
+void rt_cgroup_kill(struct runtime *rt, uint32_t node);
+/* node left the tree: its held death, if any, dropped; its cgroup removed. */
+void rt_cgroup_forget(struct runtime *rt, uint32_t node);
+
 /* Whether nothing is under way that a saved state could not carry: no
  * start before its exec, no event waiting to be fed, no reload. */
 bool rt_settled(const struct runtime *rt);

@@ -297,7 +297,8 @@ rt_save(struct runtime *rt, struct arb_state_out *o, const char *binary)
 	    json_object_set_new(o->root, "logs", logs) < 0 ||
 	    json_object_set_new(o->root, "notify",
 				arb_notify_save(rt->notify, o)) < 0 ||
-	    json_object_set_new(o->root, "manager", arb_manager_save()) < 0)
+	    json_object_set_new(o->root, "manager", arb_manager_save()) < 0 ||
+	    json_object_set_new(o->root, "cgroup", rt_cgroup_save(rt)) < 0)
 		return -ENOMEM;
 	return 0;
 }

@@ -14,6 +14,11 @@
  * the child has left the memory: EOF at exec, or its death (a failing
  * child reports and exits in one asm sequence that touches no memory).
  * Elsewhere the child gets a copy-on-write copy of the memory instead.
+ * A child with a cgroup starts in it (clone3's CLONE_INTO_CGROUP, through
+ * an asm trampoline where it shares the memory: glibc's clone3 is not
+ * public), so that nothing it runs is ever outside; where clone3 refuses
+ * (before Linux 5.7), the spawner remembers it, clones as before, and the
+ * child moves itself through cgroup.procs before its other steps.
  * The child reports through a close-on-exec, non-blocking status pipe
  * that the loop watches: a word when it has its own descriptor table,
  * errno and step when it fails, EOF at exec. How its environment is made
@@ -35,6 +40,7 @@
 #include <linux/close_range.h>
 
 #include "core/limits.h"
+#include "faults.h"
 #include "spawn.h"
 
 #define CHILD_STACK_SIZE (64 * 1024)
@@ -96,6 +102,7 @@ enum step {
 	STEP_NO_NEW_PRIVS,
 	STEP_FDS,
 	STEP_EXEC,
+	STEP_CGROUP,
 	_STEP_MAX,
 	STEP_TABLE_TAKEN = 64 /* not a failure: the slots are free again */
 };
@@ -111,6 +118,7 @@ static const char *const step_names[_STEP_MAX] = {
 	[STEP_NO_NEW_PRIVS] = "no_new_privileges",
 	[STEP_FDS] = "descriptors",
 	[STEP_EXEC] = "exec",
+	[STEP_CGROUP] = "cgroup",
 };
 
 /*
@@ -159,6 +167,8 @@ struct child_args {
 	bool restore_nofile;          /* copied from the spawner, which */
 	uint64_t nofile_cur, nofile_max; /* arbord may change meanwhile */
 	int status_fd; /* write end of the close-on-exec status pipe */
+	int cgroup_fd; /* the cgroup the child moves itself into, when clone3
+			* could not start it there; else -1 */
 	sigset_t mask; /* what the child unblocks to: nothing */
 	int listen_slots[ARB_LISTEN_MAX]; /* listen_fds, when in slots */
 };
@@ -396,6 +406,24 @@ write_pid(char *at, long pid)
 	at[len] = '\0';
 }
 
+/*
+ * Where clone3 cannot start the child in its cgroup (before Linux 5.7),
+ * the child moves itself there ("0" is the writer itself). 0 or -errno.
+ */
+CHILD_SIDE static long
+join_cgroup(int cgroup_fd)
+{
+	long procs, r;
+
+	procs = CSYS4(SYS_openat, cgroup_fd, "cgroup.procs",
+		      O_WRONLY | O_CLOEXEC, 0);
+	if (procs < 0)
+		return procs;
+	r = CSYS3(SYS_write, procs, "0", 1);
+	(void)CSYS1(SYS_close, procs);
+	return r < 0 ? r : 0;
+}
+
 CHILD_SIDE static int
 child_main(void *arg)
 {
@@ -409,6 +437,13 @@ child_main(void *arg)
 		       CLOSE_RANGE_UNSHARE)) < 0 &&
 	    (r = CSYS1(SYS_unshare, CLONE_FILES)) < 0)
 		report_and_exit(status_fd, STEP_FDS, r);
+	/*
+	 * Then into the cgroup, if clone3 did not start us there: before
+	 * any step that could hang or take resources. After the table, so
+	 * that the descriptor of cgroup.procs is never in arbord's.
+	 */
+	if (a->cgroup_fd >= 0 && (r = join_cgroup(a->cgroup_fd)) < 0)
+		report_and_exit(status_fd, STEP_CGROUP, r);
 	drop_others(a, status_fd);
 	if (a->unshare_below > 0) {
 		/* arbord may reuse its slots now. */
@@ -467,6 +502,7 @@ arb_spawner_init(struct arb_spawner *sp, int stdin_fd)
 	 * arbord's table could not start. The probe does nothing otherwise
 	 * (an unshared table, an empty range).
 	 */
+	sp->cgroup_by_procs = false;
 	sp->nslots = 0;
 	sp->slot_top = 0;
 	sp->slots_busy = 0;
@@ -564,8 +600,9 @@ block_args(const struct arb_spawner *sp, void *b)
  * Puts *fd in a free slot, adding the slot to *used; one that is low
  * already (below slot_top, so the child's copy has it) stays when it is
  * `stable`: arbord keeps it open as long as it runs. The others (pipes
- * that arbord closes once the child exists) always go to a slot: arbord
- * runs on while the child shares its table. false when none is free.
+ * and a cgroup's directory, which arbord closes once the child exists)
+ * always go to a slot: arbord runs on while the child shares its table.
+ * false when none is free.
  */
 static bool
 to_slot(const struct arb_spawner *sp, int *fd, bool stable, uint32_t *used)
@@ -618,7 +655,8 @@ use_slots(struct arb_spawner *sp, struct child_args *args, uint32_t *ret_used)
 		  to_slot(sp, &t.stdout_fd, false, &used) &&
 		  (merged || to_slot(sp, &t.stderr_fd, false, &used)) &&
 		  to_slot(sp, &t.ready_fd, false, &used) &&
-		  to_slot(sp, &t.status_fd, false, &used);
+		  to_slot(sp, &t.status_fd, false, &used) &&
+		  to_slot(sp, &t.cgroup_fd, false, &used);
 
 	if (ok && merged)
 		t.stderr_fd = t.stdout_fd;
@@ -649,26 +687,188 @@ io_fits(const struct arb_spec_node *n, const struct arb_spawn_io *io)
 	return io->ready_fd < 0 || n->ready_fd >= 3 + io->nlisten;
 }
 
-int
-arb_spawn_service(struct arb_spawner *sp, const struct arb_spec_node *n,
-		  struct arb_envp *env, const struct arb_spawn_io *io,
-		  struct arb_start *ret_start, const char **failed_step)
+/* For headers older than the kernel: clone3 came with 5.3 (435 in the
+ * common table), CLONE_INTO_CGROUP with 5.7. */
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+/* The kernel's struct clone_args up to its cgroup (CLONE_ARGS_SIZE_VER2). */
+struct clone3_args {
+	uint64_t flags;
+	uint64_t pidfd, child_tid, parent_tid;
+	uint64_t exit_signal;
+	uint64_t stack, stack_size; /* its lowest address and its size */
+	uint64_t tls;
+	uint64_t set_tid, set_tid_size;
+	uint64_t cgroup; /* with CLONE_INTO_CGROUP: its directory's fd */
+};
+
+_Static_assert(sizeof(struct clone3_args) == 88, "clone_args, version 2");
+
+#if SHARE_MEMORY
+/*
+ * clone3(args) whose child runs fn(arg) on the stack args gives it, in
+ * arbord's memory: glibc has no such wrapper (its __clone3 is internal),
+ * so this is one in the manner of its clone3.S. The syscall keeps every
+ * register but rax, rcx and r11, and the child starts with them, rax 0
+ * and rsp at the top of its stack; it never comes back into this frame,
+ * which is the parent's: it aligns its stack, calls fn, and exits 127
+ * should fn return. The parent gets the pid, or -errno.
+ */
+CHILD_SIDE static long
+clone3_run(const struct clone3_args *args, int (*fn)(void *), void *arg)
 {
-	static const struct arb_spawn_io none = {
-		.stdout_fd = -1, .stderr_fd = -1, .ready_fd = -1, .cgroup_fd = -1};
-	struct child_args *a;
+	register void *arg_kept __asm__("r8") = arg;
+	long ret = SYS_clone3;
+
+	__asm__ volatile("syscall\n\t"
+			 "testq %%rax, %%rax\n\t"
+			 "jnz 1f\n\t"
+			 "xorl %%ebp, %%ebp\n\t" /* the outermost frame */
+			 "andq $-16, %%rsp\n\t"
+			 "movq %%r8, %%rdi\n\t"
+			 "call *%%rdx\n\t"
+			 "movl $127, %%edi\n\t"
+			 "movl %[exit_nr], %%eax\n\t"
+			 "syscall\n\t"
+			 "hlt\n"
+			 "1:"
+			 : "+a"(ret)
+			 : "D"(args), "S"(sizeof(*args)), "d"(fn),
+			   "r"(arg_kept), [exit_nr] "i"(SYS_exit_group)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+#else
+/*
+ * Without shared memory clone3 is a fork: the child comes back here, on a
+ * copy of arbord's stack (args gives it none), and runs fn(arg) there.
+ * The parent gets the pid, or -errno.
+ */
+CHILD_SIDE static long
+clone3_run(const struct clone3_args *args, int (*fn)(void *), void *arg)
+{
+	long pid = syscall(SYS_clone3, args, sizeof(*args));
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		(void)fn(arg);
+		for (;;)
+			(void)CSYS1(SYS_exit_group, 127);
+	}
+	return pid;
+}
+#endif
+
+/*
+ * The child of a, started in the cgroup of cgroup_fd: it never runs
+ * outside it. It runs on block's stack when it shares arbord's memory.
+ * Its pid, or -errno.
+ */
+static long
+clone_into_cgroup(const struct arb_spawner *sp, void *block,
+		  struct child_args *a, int flags, int cgroup_fd)
+{
+	struct clone3_args args = {.flags = (uint64_t)flags | CLONE_INTO_CGROUP,
+				   .exit_signal = SIGCHLD,
+				   .cgroup = (uint64_t)cgroup_fd};
+	int fault = arb_faults_clone3_error();
+
+	if (fault > 0)
+		return -fault;
+	if (SHARE_MEMORY) {
+		/* Above the guard page, up to the arguments. */
+		args.stack = (uintptr_t)block + sp->page;
+		args.stack_size = (uintptr_t)a - args.stack;
+	}
+	return clone3_run(&args, child_main, a);
+}
+
+/*
+ * clone3 cannot start a child in a cgroup here: it is missing (ENOSYS:
+ * before Linux 5.3, or a seccomp filter hides it; EPERM: an older
+ * container runtime's filter, as the placement itself never says EPERM),
+ * or it lacks CLONE_INTO_CGROUP (before 5.7: E2BIG for arguments longer
+ * than it knows, EINVAL for a flag it does not).
+ */
+static bool
+clone3_refused(long err)
+{
+	return err == -ENOSYS || err == -EPERM || err == -E2BIG ||
+	       err == -EINVAL;
+}
+
+/*
+ * What failed when clone3 could not start a child in its cgroup: the
+ * cgroup (not a cgroup2 directory, removed, not a leaf, or not ours to
+ * write) or the clone itself, as a child that moves itself would say.
+ */
+static const char *
+clone3_failed_step(long err)
+{
+	switch (-err) {
+	case EBADF:
+	case ENOENT:
+	case ENODEV:
+	case EBUSY:
+	case EOPNOTSUPP:
+	case EACCES:
+		return step_names[STEP_CGROUP];
+	default:
+		return "clone";
+	}
+}
+
+/*
+ * The child of a, every signal blocked meanwhile so that no handler of
+ * ours runs in it before exec: in the cgroup of cgroup_fd from its start
+ * (clone3) when that is not -1, else a clone() in arbord's own. Its pid,
+ * or -errno.
+ */
+static long
+clone_child(const struct arb_spawner *sp, void *block, struct child_args *a,
+	    int flags, int cgroup_fd)
+{
 	sigset_t all, old;
-	int pipefd[2], pid, saved, flags = SHARE_MEMORY ? CLONE_VM : 0;
+	long pid;
+
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	if (cgroup_fd >= 0)
+		pid = clone_into_cgroup(sp, block, a, flags, cgroup_fd);
+	else if ((pid = clone(child_main, a, flags | SIGCHLD, a)) < 0)
+		pid = -errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return pid;
+}
+
+/* start_child(): clone3 refused to place the child, now learnt; again. */
+#define START_AGAIN 1
+
+/*
+ * arb_spawn_service(), once: START_AGAIN when clone3 refused to start the
+ * child in its cgroup, the first time (nothing is left of the attempt,
+ * and sp now knows that the children must move themselves there).
+ */
+static int
+start_child(struct arb_spawner *sp, const struct arb_spec_node *n,
+	    struct arb_envp *env, const struct arb_spawn_io *io,
+	    struct arb_start *ret_start, const char **failed_step)
+{
+	struct child_args *a;
+	/* Into the cgroup, if any: by clone3, or the child moves itself. */
+	bool by_clone3 = io->cgroup_fd >= 0 && !sp->cgroup_by_procs;
+	bool moves_itself = io->cgroup_fd >= 0 && sp->cgroup_by_procs;
+	int pipefd[2], saved, flags = SHARE_MEMORY ? CLONE_VM : 0;
+	long pid;
 	uint32_t used = 0;
 	void *block;
 
-	if (!io)
-		io = &none;
-	if (!io_fits(n, io)) {
-		if (failed_step)
-			*failed_step = step_names[STEP_FDS];
-		return -EINVAL;
-	}
 	block = block_get(sp);
 	if (!block) {
 		if (failed_step)
@@ -691,7 +891,8 @@ arb_spawn_service(struct arb_spawner *sp, const struct arb_spec_node *n,
 				 .low_top = sp->slot_top,
 				 .restore_nofile = sp->restore_nofile,
 				 .nofile_cur = sp->nofile_cur,
-				 .nofile_max = sp->nofile_max};
+				 .nofile_max = sp->nofile_max,
+				 .cgroup_fd = moves_itself ? io->cgroup_fd : -1};
 	if (io->ready_fd >= 0 && n->ready_fd >= a->hi)
 		a->hi = n->ready_fd + 1;
 	/*
@@ -714,27 +915,49 @@ arb_spawn_service(struct arb_spawner *sp, const struct arb_spec_node *n,
 		a->unshare_below = sp->slot_top;
 	}
 	sigemptyset(&a->mask);
-	/* No handler of ours may run in the child before exec. */
-	sigfillset(&all);
-	sigprocmask(SIG_SETMASK, &all, &old);
-	pid = clone(child_main, a, flags | SIGCHLD, a);
-	saved = errno;
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	pid = clone_child(sp, block, a, flags, by_clone3 ? io->cgroup_fd : -1);
 	/* The child has its copy (in a slot, when it shares the table). */
 	close(pipefd[1]);
 	if (pid < 0) {
 		free_slots(sp, used);
 		close(pipefd[0]);
 		block_put(sp, block);
+		if (by_clone3 && clone3_refused(pid)) {
+			sp->cgroup_by_procs = true;
+			return START_AGAIN;
+		}
 		if (failed_step)
-			*failed_step = "clone";
-		return -saved;
+			*failed_step = by_clone3 ? clone3_failed_step(pid)
+						 : "clone";
+		return (int)pid;
 	}
-	ret_start->pid = pid;
+	ret_start->pid = (int)pid;
 	ret_start->status_fd = pipefd[0];
 	ret_start->slots = used;
 	ret_start->block = block;
 	return 0;
+}
+
+int
+arb_spawn_service(struct arb_spawner *sp, const struct arb_spec_node *n,
+		  struct arb_envp *env, const struct arb_spawn_io *io,
+		  struct arb_start *ret_start, const char **failed_step)
+{
+	static const struct arb_spawn_io none = {
+		.stdout_fd = -1, .stderr_fd = -1, .ready_fd = -1, .cgroup_fd = -1};
+	int r;
+
+	if (!io)
+		io = &none;
+	if (!io_fits(n, io)) {
+		if (failed_step)
+			*failed_step = step_names[STEP_FDS];
+		return -EINVAL;
+	}
+	r = start_child(sp, n, env, io, ret_start, failed_step);
+	if (r == START_AGAIN) /* never twice: the spawner has learnt */
+		r = start_child(sp, n, env, io, ret_start, failed_step);
+	return r;
 }
 
 /*

@@ -36,6 +36,9 @@ struct arb_spawner {
 	int slot_top; /* above every slot; 0: no slots */
 	uint32_t slots_busy; /* bit i: slots[i] is a child's until it has
 			      * its own table */
+	/* clone3 refused to start a child in its cgroup (a kernel before
+	 * 5.7): from then on each child moves itself there. */
+	bool cgroup_by_procs;
 };
 
 /* A start under way: the child runs, its exec is not known yet. */
@@ -89,7 +92,13 @@ struct arb_spawn_io {
 };
 
 /*
- * Starts the service `n` with environment env (envp.h). The child, in
+ * Starts the service `n` with environment env (envp.h), in the cgroup of
+ * io's cgroup_fd when it is not -1: from its first instruction (clone3
+ * with CLONE_INTO_CGROUP, Linux 5.7); where clone3 refuses that (learnt at
+ * the first refusal, then remembered in sp), the child's first step, once
+ * its descriptor table is its own, is to write itself into the cgroup's
+ * cgroup.procs, and it fails at step "cgroup" when it cannot. Without a
+ * cgroup_fd it stays in arbord's cgroup, at no extra cost. The child, in
  * this order: drops arbord's low descriptors (the spawner's slots among
  * them) that it is not handed; resets every signal disposition arbord
  * changed; leads a new session and process group; sets n's rlimits, nice
@@ -97,12 +106,12 @@ struct arb_spawn_io {
  * supplementary groups only when it can: an unprivileged arbord running a
  * service as itself keeps its own); changes to n->cwd as that user; sets
  * no_new_privileges; puts stdin on the spawner's stdin_fd, io's stdout_fd
- * and stderr_fd on 1 and 2 (arbord's own when -1), io's sockets on 3,
- * 4, ... and its ready_fd on n->ready_fd, closing every other descriptor
- * at exec; writes its pid into env's LISTEN_PID and WATCHDOG_PID (so env
+ * and stderr_fd on 1 and 2 (arbord's own when -1), io's sockets on 3, 4,
+ * ... and its ready_fd on n->ready_fd, closing every other descriptor at
+ * exec; writes its pid into env's LISTEN_PID and WATCHDOG_PID (so env
  * serves no other start until this one is over); and execs with an empty
- * signal mask. Everything is resolved before this call, and n and env
- * stay as they are until the start is over: the child may read them while
+ * signal mask. Everything is resolved before this call, and n and env stay
+ * as they are until the start is over: the child may read them while
  * arbord runs on. The child side only makes raw syscalls. io may be NULL:
  * no descriptors beyond 0-2.
  *
@@ -111,8 +120,11 @@ struct arb_spawn_io {
  * under way, whose status_fd the caller watches for reading and hands to
  * arb_start_read(). On failure there is no child: -errno, and
  * *failed_step, when failed_step is not NULL, names what failed ("pipe",
- * "clone"); -EINVAL when io does not fit n (too many sockets, or a
- * ready_fd below 3 or among the sockets').
+ * "clone", or "cgroup" when clone3 could not place the child: cgroup_fd
+ * is no cgroup2 directory, a removed one, or one arbord may not write);
+ * -EINVAL when io does not fit n (too many sockets, or a ready_fd below 3
+ * or among the sockets'). cgroup_fd may be closed as soon as this
+ * returns.
  */
 int arb_spawn_service(struct arb_spawner *sp, const struct arb_spec_node *n,
 		      struct arb_envp *env, const struct arb_spawn_io *io,

@@ -655,7 +655,7 @@ handle_exit(struct arb_tree *t, uint32_t sup, uint32_t child,
 	    uint32_t incarnation)
 {
 	struct node *n = &t->nodes[child];
-	bool normal = n->last_reason != ARB_REASON_CRASH;
+	bool normal = !arb_reason_abnormal(n->last_reason);
 
 	if (n->state != ARB_CHILD_EXITED || n->incarnation != incarnation)
 		return; /* X1: absorbed by a termination, or stale */
@@ -1290,7 +1290,8 @@ service_died(struct arb_tree *t, const struct arb_event *ev)
 	struct arb_action *act;
 
 	tree_timer_cancel(t, ev->node);
-	n->last_reason = arb_exit_reason(n->spec, ev->code, ev->signo);
+	n->last_reason = arb_exit_reason(n->spec, ev->code, ev->signo,
+					 ev->oom);
 	if (n->aborting)
 		n->last_reason = ARB_REASON_CRASH; /* hung, whatever it said */
 	n->aborting = false;

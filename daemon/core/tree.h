@@ -156,6 +156,8 @@ struct arb_event {
 	uint32_t norder;               /* its REPLY */
 	int64_t ms;                    /* EXTEND_TIMEOUT */
 	int64_t now_ms; /* monotonic */
+	bool oom;       /* EXITED: its cgroup's oom_kill count grew while it
+			 * ran (the shell reads memory.events) */
 };
 
 enum arb_action_kind {
@@ -197,6 +199,8 @@ enum arb_reason {
 	ARB_REASON_NORMAL,   /* exit 0, or a normal_exit code */
 	ARB_REASON_SHUTDOWN, /* killed by a SIGTERM arbord did not send (M2) */
 	ARB_REASON_CRASH,    /* anything else */
+	ARB_REASON_OOM,      /* SIGKILLed by the kernel's OOM killer in its
+			      * cgroup: abnormal, as a crash is */
 	_ARB_REASON_MAX
 };
 
@@ -327,8 +331,14 @@ const char *arb_report_name(enum arb_report_kind r);
 const char *arb_start_failure_name(enum arb_start_failure f);
 const char *arb_reply_name(enum arb_reply_kind r);
 
-/* The M2 classification of a death arbord did not ask for. */
+/*
+ * The M2 classification of a death arbord did not ask for; oom: the
+ * shell saw the OOM killer act in its cgroup, which names a SIGKILL.
+ */
 enum arb_reason arb_exit_reason(const struct arb_spec_node *n, int code,
-				int signo);
+				int signo, bool oom);
+
+/* Whether a death counts as abnormal: a crash or an OOM kill (M2). */
+bool arb_reason_abnormal(enum arb_reason r);
 
 #endif

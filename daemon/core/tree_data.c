@@ -27,6 +27,7 @@ static const char *const reason_names[_ARB_REASON_MAX] = {
 	[ARB_REASON_NORMAL] = "normal",
 	[ARB_REASON_SHUTDOWN] = "shutdown",
 	[ARB_REASON_CRASH] = "crash",
+	[ARB_REASON_OOM] = "oom",
 };
 
 static const char *const reply_names[_ARB_REPLY_MAX] = {
@@ -93,13 +94,22 @@ arb_start_failure_name(enum arb_start_failure f)
 }
 
 enum arb_reason
-arb_exit_reason(const struct arb_spec_node *n, int code, int signo)
+arb_exit_reason(const struct arb_spec_node *n, int code, int signo,
+		bool oom)
 {
 	if (signo == 0 && arb_spec_exit_is_normal(n, code))
 		return ARB_REASON_NORMAL;
 	if (signo == ARB_SIGTERM)
 		return ARB_REASON_SHUTDOWN;
+	if (signo == ARB_SIGKILL && oom)
+		return ARB_REASON_OOM;
 	return ARB_REASON_CRASH;
+}
+
+bool
+arb_reason_abnormal(enum arb_reason r)
+{
+	return r == ARB_REASON_CRASH || r == ARB_REASON_OOM;
 }
 
 /* ---- actions ---------------------------------------------------------- */

@@ -182,6 +182,29 @@ test_X4_unrestarted_exits_not_counted(void **state)
 	fake_free(f);
 }
 
+/* Issue 15: an OOM kill is abnormal: a transient service is restarted. */
+static void
+test_oom_restarts_transient(void **state)
+{
+	struct arb_spec *s = arb_spec_new();
+	struct fake *f;
+	uint32_t t;
+
+	fake_root(s, ARB_ONE_FOR_ONE, 3, 5000);
+	t = fake_svc(s, ARB_ROOT, "t", ARB_TRANSIENT);
+	f = fake_new(s);
+	fake_boot(f);
+	fake_clear(f);
+	fake_push(f, (struct arb_event){.kind = ARB_EV_EXITED, .node = t,
+					.pid = f->procs[t].pid, .code = -1,
+					.signo = ARB_SIGKILL, .oom = true});
+	f->procs[t].zombie = f->procs[t].pid;
+	f->procs[t].pid = 0;
+	fake_run(f);
+	assert_trace(f, "exit t oom\nstart t\n");
+	fake_free(f);
+}
+
 /* M2: how a death arbord did not ask for is classified. */
 static void
 test_M2_exit_reasons(void **state)
@@ -192,13 +215,24 @@ test_M2_exit_reasons(void **state)
 
 	arb_spec_set_normal_exit(&s->nodes[a], 3);
 	n = &s->nodes[a];
-	assert_int_equal(arb_exit_reason(n, 0, 0), ARB_REASON_NORMAL);
-	assert_int_equal(arb_exit_reason(n, 3, 0), ARB_REASON_NORMAL);
-	assert_int_equal(arb_exit_reason(n, 1, 0), ARB_REASON_CRASH);
-	assert_int_equal(arb_exit_reason(n, -1, ARB_SIGTERM),
+	assert_int_equal(arb_exit_reason(n, 0, 0, false), ARB_REASON_NORMAL);
+	assert_int_equal(arb_exit_reason(n, 3, 0, false), ARB_REASON_NORMAL);
+	assert_int_equal(arb_exit_reason(n, 1, 0, false), ARB_REASON_CRASH);
+	assert_int_equal(arb_exit_reason(n, -1, ARB_SIGTERM, false),
 			 ARB_REASON_SHUTDOWN);
-	assert_int_equal(arb_exit_reason(n, -1, ARB_SIGKILL), ARB_REASON_CRASH);
-	assert_int_equal(arb_exit_reason(n, -1, 1 /* HUP */), ARB_REASON_CRASH);
+	assert_int_equal(arb_exit_reason(n, -1, ARB_SIGKILL, false),
+			 ARB_REASON_CRASH);
+	assert_int_equal(arb_exit_reason(n, -1, 1 /* HUP */, false),
+			 ARB_REASON_CRASH);
+	/* oom names a SIGKILL only: the OOM killer sends nothing else. */
+	assert_int_equal(arb_exit_reason(n, -1, ARB_SIGKILL, true),
+			 ARB_REASON_OOM);
+	assert_int_equal(arb_exit_reason(n, 0, 0, true), ARB_REASON_NORMAL);
+	assert_int_equal(arb_exit_reason(n, 1, 0, true), ARB_REASON_CRASH);
+	assert_true(arb_reason_abnormal(ARB_REASON_OOM));
+	assert_true(arb_reason_abnormal(ARB_REASON_CRASH));
+	assert_false(arb_reason_abnormal(ARB_REASON_NORMAL));
+	assert_false(arb_reason_abnormal(ARB_REASON_SHUTDOWN));
 	arb_spec_free(s);
 }
 
@@ -1065,6 +1099,7 @@ main(void)
 		cmocka_unit_test(test_X2_restart_types),
 		cmocka_unit_test(test_X4_unrestarted_exits_not_counted),
 		cmocka_unit_test(test_M2_exit_reasons),
+		cmocka_unit_test(test_oom_restarts_transient),
 		cmocka_unit_test(test_I2_giveup_root),
 		cmocka_unit_test(test_I2_intensity_zero),
 		cmocka_unit_test(test_M8_window_milliseconds),
