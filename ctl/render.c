@@ -677,12 +677,11 @@ arb_render_stats_source(FILE *out, json_t *nodes)
 		const char *source, *text;
 	} sources[] = {
 		{"cgroup", "stats: from the cgroups (a supervisor's: its "
-			   "subtree's)\n"},
-		{"cgroup+proc", "stats: from the cgroups, memory from each "
-				"service's main process (no memory "
-				"controller)\n"},
-		{"proc", "stats: from each service's main process (/proc), a "
-			 "supervisor's summed\n"},
+			   "subtree)\n"},
+		{"cgroup+proc", "stats: cgroups, memory of main processes (no "
+				"memory controller)\n"},
+		{"proc", "stats: main processes from /proc, supervisors their "
+			 "sums\n"},
 	};
 	const char *source =
 		str_of(json_object_get(json_array_get(nodes, 0), "stats"),
