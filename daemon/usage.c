@@ -256,9 +256,15 @@ done:
 
 /* ---- sources ------------------------------------------------------------- */
 
-/* What the cgroup at dirfd says, with the controllers enabled there. */
+/*
+ * What the cgroup at dirfd says, with the controllers enabled there.
+ * Without the pids controller a supervisor's tasks are left to the
+ * caller's sum of its children's: the same count as walking its cgroups
+ * again, whose leaves its children have just walked.
+ */
 static void
-read_cgroup(int dirfd, unsigned controllers, struct arb_usage *u)
+read_cgroup(int dirfd, unsigned controllers, bool supervisor,
+	    struct arb_usage *u)
 {
 	uint64_t threads;
 
@@ -271,7 +277,7 @@ read_cgroup(int dirfd, unsigned controllers, struct arb_usage *u)
 	}
 	if (controllers & ARB_CGC_PIDS)
 		u->tasks = read_number(dirfd, "pids.current");
-	else if (count_threads(dirfd, 0, &threads) == 0)
+	else if (!supervisor && count_threads(dirfd, 0, &threads) == 0)
 		u->tasks = threads;
 }
 
@@ -354,7 +360,10 @@ arb_usage_read(struct arb_cgroup *cg, const struct arb_spec *spec,
 		dirfd = openat(cg->base_fd, rel,
 			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (dirfd >= 0) {
-			read_cgroup(dirfd, cg->controllers, &u);
+			read_cgroup(dirfd, cg->controllers,
+				    spec->nodes[node].kind ==
+					    ARB_NODE_SUPERVISOR,
+				    &u);
 			(void)close(dirfd);
 		}
 	}

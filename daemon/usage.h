@@ -33,7 +33,10 @@ struct arb_usage {
 /*
  * What node uses now. A service's main process is main_pid (0: none). A
  * supervisor's numbers are its subtree's: its cgroup's, or without one
- * the sum of its services' (the caller sums: see arb_usage_add()).
+ * the sum of its services' (the caller sums: see arb_usage_add() and
+ * arb_usage_fill_unknown(), which give it its memory without the memory
+ * controller, its tasks without the pids controller, and everything
+ * without cgroup2). Reads a few small files, cgroup.threads whole.
  */
 void arb_usage_read(struct arb_cgroup *cg, const struct arb_spec *spec,
 		    uint32_t node, int main_pid, struct arb_usage *ret);
