@@ -36,6 +36,7 @@ SCENARIOS = {
     "badconfig": scenarios.badconfig(),
     "badconfig_noshell": scenarios.badconfig_noshell(),
     "reexec": scenarios.reexec(),
+    "usage": scenarios.usage(),
 }
 
 # Guest paths a scenario's initramfs leaves out.
