@@ -145,9 +145,9 @@ tests/unit/test_tree_random: tests/unit/test_tree_random.c \
 		$(LDFLAGS) $(CMOCKA_LIBS)
 
 tests/unit/test_cgroup_rel: tests/unit/test_cgroup_rel.c daemon/cgroup.o \
-		$(CORE_SRCS:.c=.o)
+		daemon/cgroup_file.o $(CORE_SRCS:.c=.o)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/cgroup.o \
-		$(CORE_SRCS:.c=.o) $(LDFLAGS) $(CMOCKA_LIBS)
+		daemon/cgroup_file.o $(CORE_SRCS:.c=.o) $(LDFLAGS) $(CMOCKA_LIBS)
 
 tests/unit/test_spec: tests/unit/test_spec.c $(CORE_SRCS:.c=.o)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(CORE_SRCS:.c=.o) \
@@ -184,6 +184,13 @@ tests/bench/spec_json_bench: tests/bench/spec_json_bench.c $(SPEC_JSON_TEST_OBJS
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DEP_CFLAGS) -o $@ $< \
 		$(SPEC_JSON_TEST_OBJS) $(LDFLAGS) \
 		$(call pc_libs,libconfig,-lconfig) $(JANSSON_LIBS)
+
+# A start's cost in a cgroup: clone3's, the fallback's, and without one
+# (not run by `make bench`: as root, tests/bench/spawn_cgroup_bench).
+tests/bench/spawn_cgroup_bench: tests/bench/spawn_cgroup_bench.c \
+		tests/bench/bench_time.h daemon/spawn.o daemon/faults.o
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/spawn.o daemon/faults.o \
+		$(LDFLAGS)
 
 # arborctl's decoding and drawing of a Status of 10000 rows, without arbord
 # (not run by `make bench`: tests/bench/render_bench [services | FILE]).
@@ -451,6 +458,7 @@ clean:
 		$(UNIT_TESTS) $(FLAGS_STAMP) tests/fuzz/config_fuzz \
 		tests/fuzz/wire_fuzz tests/fuzz/notify_fuzz tests/fuzz/state_fuzz \
 		tests/bench/spec_json_bench tests/bench/render_bench \
+		tests/bench/spawn_cgroup_bench \
 		$(HELPERS) \
 		$(FAULTS_ARBORD) $(FAULTS_OBJ) \
 		$(BOOT_STAMP)

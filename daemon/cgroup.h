@@ -68,8 +68,11 @@ struct arb_cgroup {
 };
 
 /*
- * Finds the base and settles arbord in it, as above; as_pid1: mount
- * cgroup2 at /sys/fs/cgroup first. resumed_base: the base a re-exec
+ * Finds the base and settles arbord in it, as above; as_pid1 (the
+ * system's init: PID 1 outside any container): mount cgroup2 at
+ * /sys/fs/cgroup first, and take the hierarchy's root as base. Anyone
+ * else never takes the real root (a PID 1 of a mere pid namespace sees
+ * only itself in its cgroup.procs). resumed_base: the base a re-exec
  * handed over (NULL otherwise). Never fails: *cg is off, with why_off
  * set, when there is nothing to use.
  */

@@ -86,15 +86,18 @@ wait_ms(const struct arb_spec_node *n)
 }
 
 int
-arb_emptying_hold(struct arb_emptying *e, const struct arb_event *ev)
+arb_emptying_hold(struct arb_emptying *e, const struct arb_event *ev,
+		  bool *ret_killed)
 {
 	const struct arb_spec *spec = *e->spec;
 	int populated = arb_cgroup_populated(e->cg, spec, ev->node);
 	int wd;
 
+	*ret_killed = false;
 	if (populated <= 0)
 		return populated == -ENOENT ? 0 : populated;
 	(void)arb_cgroup_kill(e->cg, spec, ev->node);
+	*ret_killed = true;
 	wd = arb_cgroup_watch(e->cg, spec, ev->node);
 	if (wd < 0)
 		return wd;

@@ -60,10 +60,11 @@ void arb_emptying_done(struct arb_emptying *e);
 /*
  * ev (an ARB_EV_EXITED) for a service whose main process is gone: 0 when
  * its leaf is empty (feed ev now); 1 when it was killed and ev is held
- * (copied) until it is empty; -errno when it cannot be watched (its leaf
- * was killed; feed ev now).
+ * (copied) until it is empty; -errno when it cannot be watched (feed ev
+ * now). *ret_killed: whether its leaf was killed (cgroup.kill).
  */
-int arb_emptying_hold(struct arb_emptying *e, const struct arb_event *ev);
+int arb_emptying_hold(struct arb_emptying *e, const struct arb_event *ev,
+		      bool *ret_killed);
 
 /* Whether an event is held (a re-exec waits until none is). */
 bool arb_emptying_busy(const struct arb_emptying *e);

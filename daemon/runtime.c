@@ -1841,6 +1841,10 @@ boot(struct runtime *rt, const struct arb_runtime_args *a)
 			     rt->tree, &control_hooks, rt);
 	if (r < 0)
 		return r;
+	/* Once the socket is ours (a second arbord moves nowhere), before
+	 * any child: each starts in its own cgroup. */
+	rt_cgroup_open(rt, a);
+	rt_cgroup_say(rt);
 	arb_control_set_logs(rt->control, rt->logs);
 	arb_control_set_cgroup(rt->control, &rt->cg);
 	arb_logs_set_follower(rt->logs, arb_control_log_line, rt->control);
@@ -1948,6 +1952,7 @@ resume(struct runtime *rt, const struct arb_runtime_args *a)
 			       &caller);
 	if (r < 0)
 		return r;
+	rt_cgroup_open(rt, a);
 	arb_control_set_logs(rt->control, rt->logs);
 	arb_control_set_cgroup(rt->control, &rt->cg);
 	arb_logs_set_follower(rt->logs, arb_control_log_line, rt->control);
@@ -1967,6 +1972,7 @@ resume(struct runtime *rt, const struct arb_runtime_args *a)
 	 * go, before any JSON of arbord's own is made. */
 	arb_state_in_done(a->resume);
 	arb_jarena_end();
+	rt_cgroup_say(rt);
 	say_resumed(rt, &info, caller);
 	arb_manager_reloaded();
 	arb_reaper_sweep(&rt->reaper, rt->loop);
@@ -2009,11 +2015,8 @@ arb_runtime_run(const struct arb_runtime_args *a)
 	rt.argv = a->argv;
 	arb_cgroup_off(&rt.cg, "not opened");
 	r = runtime_init(&rt, a->spec, a->mode);
-	if (r == 0) {
-		/* Before any child: each starts in its own cgroup. */
-		rt_cgroup_open(&rt, a);
+	if (r == 0)
 		r = a->resume ? resume(&rt, a) : boot(&rt, a);
-	}
 	if (r != 0)
 		goto out;
 	if (!rt.down)

@@ -16,9 +16,8 @@
 #include "runtime_internal.h"
 #include "state/state.h"
 
-/* event=containment: which containment is in force, and why not cgroup2. */
-static void
-say_containment(struct runtime *rt)
+void
+rt_cgroup_say(struct runtime *rt)
 {
 	struct arb_event_fields f = {.n = 0};
 	struct arb_logfmt line;
@@ -71,6 +70,8 @@ on_emptied(void *ctx, const struct arb_event *ev, bool timed_out)
 
 	if (timed_out)
 		say_not_empty(rt, ev->node);
+	else
+		rt->nodes[ev->node]->cg_empty = true;
 	rt_queue_exit(rt, ev);
 }
 
@@ -92,16 +93,17 @@ handed_base(struct arb_state_in *in)
 void
 rt_cgroup_open(struct runtime *rt, const struct arb_runtime_args *a)
 {
-	/* Only a real PID 1 owns the hierarchy's root: --init and
-	 * --container outside one (the tests) take a base as anyone does. */
+	/* Only the system's init owns the hierarchy's root: a container's
+	 * init, and --init or --container outside PID 1 (the tests), take a
+	 * base as anyone does. */
+	bool system_init = a->mode->real_pid1 && !a->mode->in_container;
+
 	if (a->no_cgroups)
 		arb_cgroup_off(&rt->cg, "--no-cgroups");
 	else
-		arb_cgroup_open(&rt->cg, a->mode->real_pid1,
-				handed_base(a->resume));
+		arb_cgroup_open(&rt->cg, system_init, handed_base(a->resume));
 	arb_emptying_init(&rt->emptying, rt->loop, &rt->cg, &rt->spec,
 			  on_emptied, rt);
-	say_containment(rt);
 }
 
 void
@@ -127,6 +129,17 @@ rt_cgroup_spawn_fd(struct runtime *rt, uint32_t node)
 
 	if (!rt->cg.on)
 		return -1;
+	/*
+	 * A leaf once killed through cgroup.kill is not spawned into again:
+	 * on Linux 6.18 (seen here) a child cloned into it with
+	 * CLONE_INTO_CGROUP is killed at birth. It is empty by now (its
+	 * death was held until it was): a new one costs an rmdir and a
+	 * mkdir, and only after a kill.
+	 */
+	if (rn->cg_killed) {
+		(void)arb_cgroup_remove(&rt->cg, rt->spec, node);
+		rn->cg_made = rn->cg_killed = false;
+	}
 	if (!rn->cg_made) {
 		r = arb_cgroup_make(&rt->cg, rt->spec, node);
 		if (r < 0)
@@ -134,8 +147,13 @@ rt_cgroup_spawn_fd(struct runtime *rt, uint32_t node)
 		rn->cg_made = true;
 	}
 	r = arb_cgroup_open_dir(&rt->cg, rt->spec, node);
+	/* Removed meanwhile: the DELETE of a node of the same path (an add
+	 * refused, a child removed and added again) takes its cgroup. */
+	if (r == -ENOENT && arb_cgroup_make(&rt->cg, rt->spec, node) == 0)
+		r = arb_cgroup_open_dir(&rt->cg, rt->spec, node);
 	if (r >= 0 && (rt->cg.controllers & ARB_CGC_MEMORY))
 		rn->oom_kills = arb_cgroup_oom_kills(&rt->cg, rt->spec, node);
+	rn->cg_empty = false;
 	return r;
 }
 
@@ -143,6 +161,8 @@ bool
 rt_cgroup_hold_exit(struct runtime *rt, struct arb_event *ev)
 {
 	struct rt_node *rn = rt->nodes[ev->node];
+	bool killed;
+	int r;
 
 	if (!rt->cg.on)
 		return false;
@@ -150,14 +170,22 @@ rt_cgroup_hold_exit(struct runtime *rt, struct arb_event *ev)
 	if (ev->signo == SIGKILL && (rt->cg.controllers & ARB_CGC_MEMORY))
 		ev->oom = arb_cgroup_oom_kills(&rt->cg, rt->spec, ev->node) >
 			  rn->oom_kills;
-	return arb_emptying_hold(&rt->emptying, ev) == 1;
+	r = arb_emptying_hold(&rt->emptying, ev, &killed);
+	rn->cg_killed |= killed;
+	rn->cg_empty = r == 0;
+	return r == 1;
 }
 
 void
 rt_cgroup_kill(struct runtime *rt, uint32_t node)
 {
-	if (rt->cg.on)
-		(void)arb_cgroup_kill(&rt->cg, rt->spec, node);
+	/* After a death its leaf is known empty (the death was held until
+	 * it was): no read, and no kill that would spoil the leaf. */
+	if (!rt->cg.on || rt->nodes[node]->cg_empty ||
+	    arb_cgroup_populated(&rt->cg, rt->spec, node) == 0)
+		return;
+	(void)arb_cgroup_kill(&rt->cg, rt->spec, node);
+	rt->nodes[node]->cg_killed = true;
 }
 
 void

@@ -54,6 +54,8 @@ struct rt_node {
 	struct arb_ready_pipe *ready_pipe;
 	struct arb_service_note note;     /* what it said about itself */
 	bool cg_made;          /* its cgroup was made (cgroup.h), once */
+	bool cg_killed;        /* ... and killed since: made anew (below) */
+	bool cg_empty;         /* ... and known empty since its last death */
 	uint64_t oom_kills;    /* its cgroup's oom_kill count at its spawn */
 };
 
@@ -144,9 +146,11 @@ void rt_queue_exit(struct runtime *rt, const struct arb_event *ev);
 
 /* runtime_cgroup.c: containment (cgroup.h, emptying.h). */
 struct arb_runtime_args;
-/* Opens the base (--no-cgroups: off; a re-exec: the one handed over) and
- * says which containment is in force. */
+/* Opens the base (--no-cgroups: off; a re-exec: the one handed over). */
 void rt_cgroup_open(struct runtime *rt, const struct arb_runtime_args *a);
+/* event=containment: which containment is in force (once the logs are
+ * arbord's: a resumed image's after they are restored). */
+void rt_cgroup_say(struct runtime *rt);
 /* arbord leaves: the tree's cgroups removed, arbord back where it was. */
 void rt_cgroup_close(struct runtime *rt);
 /* The state's "cgroup": {"base": S}, or null when off. */

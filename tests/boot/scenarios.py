@@ -52,6 +52,7 @@ DRIVER_BOOT = DRIVER_HEAD + r"""
 echo "status begin"
 arborctl status
 echo "status end rc=$?"
+echo "b in $(grep '^0::' /proc/$(cat /tmp/b.pid)/cgroup)"
 old=$(cat /tmp/b.pid)
 echo "killing b pid=$old"
 """ + KILL_B + r"""echo "poweroff"

@@ -287,3 +287,16 @@ def test_usage_from_the_cgroups_with_every_controller(boots):
     assert all(len(line) <= 80 for line in text), why
     assert text[-1].startswith("stats: from the cgroups"), why
     assert boot.find(r"^driver: metrics rc=0 samples=\d\d+$"), why
+
+
+def test_boot_contains_the_tree_in_cgroup2(boots):
+    """As the system's init arbord mounts cgroup2 at /sys/fs/cgroup, takes
+    its root as base, enables the controllers the kernel has, moves itself
+    into /arbord and starts each service in its leaf (issue 15)."""
+    boot, ending = boots.wait("boot")
+    why = boot.console()
+    found = events(boot, "containment")
+    assert found and found[0]["mode"] == "cgroup2", why
+    assert found[0]["cgroup"] == "/sys/fs/cgroup", why
+    assert "memory" in found[0]["controllers"].split(), why
+    assert boot.find(r"^driver: b in 0::/tree/b$"), why

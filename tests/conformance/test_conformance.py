@@ -99,9 +99,10 @@ OTP_ERRORS = {"AlreadyRunning": "running", "Restarting": "restarting",
 
 # Events of the living tree (issue 12) with no line in an OTP trace: the
 # bookkeeping of add/remove/reload, and the auto-shutdown notice (OTP shows
-# an auto shutdown only through the stops and the parent's reaction).
+# an auto shutdown only through the stops and the parent's reaction); and
+# arbord's own first line, which containment is in force (issue 15).
 UNTRACED_EVENTS = {"add", "remove", "change", "reload", "reload_failed",
-                   "shutdown"}
+                   "shutdown", "containment"}
 
 
 def is_operator(step):

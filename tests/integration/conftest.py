@@ -73,6 +73,62 @@ def socket_inodes(pid):
     return found
 
 
+def cgroup_leftover(containment):
+    """The arbord-PID cgroup an arbord said it made (its event=containment
+    lines), if it is still there; None otherwise."""
+    for ev in containment:
+        if ev.get("mode") == "cgroup2":
+            base = ev.get("cgroup", "")
+            if (os.path.basename(base).startswith("arbord-")
+                    and os.path.isdir(base)):
+                return base
+    return None
+
+
+def remove_cgroup(base, timeout=5.0):
+    """Kills what is left in base (a killed arbord's escapees, whose
+    cgroups hold nobody else's) and removes it, deepest first."""
+    try:
+        with open(os.path.join(base, "cgroup.kill"), "w") as f:
+            f.write("1")
+    except OSError:
+        pass
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with open(os.path.join(base, "cgroup.events")) as f:
+                if "populated 0" in f.read():
+                    break
+        except OSError:
+            break
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    for top, dirs, _ in os.walk(base, topdown=False):
+        for d in dirs:
+            try:
+                os.rmdir(os.path.join(top, d))
+            except OSError:
+                pass
+    try:
+        os.rmdir(base)
+    except OSError:
+        pass
+
+
+def clean_cgroup(a, exited_by_itself):
+    """What a's arbord left in cgroup2: a SIGKILLed arbord leaves its
+    arbord-PID cgroup, which is removed here; one that exited by itself
+    must have removed it, and the test fails if it did not."""
+    with a.lock:
+        base = cgroup_leftover(list(a.containment))
+    if base is None:
+        return
+    remove_cgroup(base)
+    if exited_by_itself:
+        raise AssertionError(f"arbord exited and left its cgroup {base}")
+
+
 class Arbord:
     """One running arbord, its events and its stderr."""
 
@@ -91,6 +147,7 @@ class Arbord:
         self.config.write_text(config)
         self.lines = []
         self.events = []
+        self.containment = []  # event=containment lines, parsed
         self.pids = set()
         self.lock = threading.Lock()
         self.socket = tmp_path / "arbor.sock"
@@ -109,7 +166,11 @@ class Arbord:
         """One line of arbord's stderr: kept, and parsed when an event."""
         with self.lock:
             self.lines.append(line)
-            if line.startswith("event="):
+            if line.startswith("event=containment "):
+                # arbord's own, not the tree's: kept apart, so that the
+                # events (and their indices) are the tree's as before.
+                self.containment.append(parse_logfmt(line))
+            elif line.startswith("event="):
                 ev = parse_logfmt(line)
                 self.events.append(ev)
                 if ev.get("event") == "start" and "pid" in ev:
@@ -185,9 +246,11 @@ class Arbord:
         return pgrp == pid and session == pid and start >= self.start_ticks
 
     def cleanup(self):
-        if self.proc.poll() is None:
+        exited_by_itself = self.proc.poll() is not None
+        if not exited_by_itself:
             self.proc.kill()
             self.proc.wait(timeout=10)
+        exited_by_itself = exited_by_itself and self.proc.returncode >= 0
         # Services share arbord's stderr: one started just before the kill
         # may be known only from a line the reader has yet to parse, and
         # it holds the pipe open (the reader, and closing stderr, would
@@ -214,6 +277,7 @@ class Arbord:
         self.proc.stdout.close()
         if not self.reader.is_alive():  # else close() would wait for it
             self.proc.stderr.close()
+        clean_cgroup(self, exited_by_itself)
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ import subprocess
 
 import pytest
 
-from conftest import (ARBORD, FAULTS_ARBORD, REPO, Arbord, service,
-                      supervisor, tree, wait_until)
+from conftest import (ARBORD, FAULTS_ARBORD, REPO, Arbord, clean_cgroup,
+                      service, supervisor, tree, wait_until)
 from ctlclient import try_call
 
 ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
@@ -100,6 +100,8 @@ class PidnsArbord(Arbord):
         self.proc.stdout.close()
         if not self.reader.is_alive():
             self.proc.stderr.close()
+        # An init's end is the namespace's: it may leave its cgroup.
+        clean_cgroup(self, exited_by_itself=False)
 
 
 @pytest.fixture
@@ -140,7 +142,10 @@ def test_init_reaps_double_forked_orphan(pidns, tmp_path):
         "cut -d\" \" -f4 /proc/$$/stat > ppid; exit 7' & "
         "until [ -e out ]; do sleep 0.01; done; exit 0"],
         restart='"temporary"')
-    a = pidns(tree([orphaner, service("a", SLEEP)]), args=["--init"])
+    # Process groups alone: with cgroup2 the orphan, in the service's
+    # cgroup, would die with it (test_cgroup.py).
+    a = pidns(tree([orphaner, service("a", SLEEP)]),
+              args=["--init", "--no-cgroups"])
     a.wait_event("start", "a")
     wait_until(lambda: ppid.exists() and ppid.read_text().strip(),
                what="the orphan's parent")
@@ -226,7 +231,9 @@ def test_init_term_deadline_then_kill(pidns):
                              "setsid /bin/sh -c 'trap \"\" TERM; touch "
                              "armed; while :; do sleep 1; done' & "
                              "exec /bin/sleep 1000"])
-    a = pidns(tree([stubborn]), args=["--init"])
+    # Process groups alone: with cgroup2 the setsid'd process, in the
+    # service's cgroup, would die with it, before the machine's killall.
+    a = pidns(tree([stubborn]), args=["--init", "--no-cgroups"])
     wait_until(lambda: (a.dir / "armed").exists(), what="the trap")
     a.signal(signal.SIGTERM)
     assert a.wait_exit(timeout=20) == -signal.SIGINT

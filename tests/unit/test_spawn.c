@@ -108,36 +108,46 @@ setup(void **state)
 	return 0;
 }
 
-/* Every child gone, then the cgroup: whatever the test left running. */
-static int
-teardown(void **state)
+/* Every child reaped: an exited child is out of its cgroup already. */
+static void
+reap_all(void)
 {
-	struct fixture *f = *state;
+	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+		;
+}
+
+/* The test's cgroup removed, with what a failed test left in it. */
+static void
+remove_cgroup(struct fixture *f)
+{
 	char path[600];
 	int fd;
 
-	unsetenv("ARBOR_FAULT_CLONE3");
-	if (!f->dir[0])
-		goto no_cgroup;
 	snprintf(path, sizeof(path), "%s/cgroup.kill", f->dir);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd >= 0) {
 		(void)write(fd, "1", 1);
 		close(fd);
 	}
-	/* Exited is out of the cgroup: reaped or not. */
-	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
-		;
+	reap_all();
 	if (f->dir_fd >= 0)
 		close(f->dir_fd);
 	snprintf(path, sizeof(path), "%s/gone", f->dir);
-	(void)rmdir(path); /* a failed test's */
+	(void)rmdir(path);
 	if (rmdir(f->dir) < 0)
 		fprintf(stderr, "test_spawn: cannot remove %s: %s\n", f->dir,
 			strerror(errno));
-no_cgroup:
-	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
-		;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	unsetenv("ARBOR_FAULT_CLONE3");
+	if (f->dir[0])
+		remove_cgroup(f);
+	reap_all();
 	arb_spawner_done(&f->sp);
 	close(f->devnull);
 	free(f);
