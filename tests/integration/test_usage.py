@@ -6,8 +6,7 @@ cgroup2 has no controllers (a hybrid host): stats come from the cgroups
 pids.current, memory.events) are covered by tests/unit/test_usage.c.
 
 Each test runs arbord on a private socket in tmp_path; waits are bounded
-polls; every cgroup an arbord of these tests leaves (one killed by the
-fixture) is removed.
+polls.
 """
 
 import json
@@ -22,7 +21,6 @@ from conftest import REPO, SLEEPER, SLOW, service, supervisor, tree, \
 from ctlclient import SUP, call, try_call
 
 ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
-UNIFIED = "/sys/fs/cgroup/unified"
 MiB = 1024 * 1024
 
 # 50 MiB of bytes that are written, so resident: bytearray(n) alone is
@@ -37,34 +35,11 @@ THREE_SLEEPS = ["/bin/sh", "-c",
 
 @pytest.fixture
 def usage_arbord(arbord):
-    """arbord(config, *args), removing what the arbords leave below
-    UNIFIED (arbord-PID, its base when it made one) once the fixture has
-    killed them."""
-    started = []
-
+    """arbord(config, *args): conftest's, which also removes the cgroup
+    an arbord it had to kill leaves."""
     def start(config, *args):
-        a = arbord(config, args=args)
-        started.append(a)
-        return a
-    yield start
-    for a in started:
-        a.cleanup()
-        remove_cgroup_tree(os.path.join(UNIFIED, f"arbord-{a.proc.pid}"))
-
-
-def remove_cgroup_tree(path):
-    """rmdir, deepest first (a cgroup is removed with rmdir alone), until
-    none is left: the processes killed a moment ago may still be leaving
-    their cgroups."""
-    def removed():
-        for dirpath, _, _ in sorted(os.walk(path),
-                                    key=lambda w: -len(w[0])):
-            try:
-                os.rmdir(dirpath)
-            except OSError:
-                pass
-        return not os.path.isdir(path)
-    wait_until(removed, what=f"{path} removed")
+        return arbord(config, args=args)
+    return start
 
 
 def stats(sock, path=None):
