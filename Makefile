@@ -73,7 +73,7 @@ DAEMON_OBJS := $(CORE_SRCS:.c=.o) $(SHELL_SRCS:.c=.o)
 HEADERS := $(wildcard daemon/*.h daemon/*/*.h common/*.h ctl/*.h)
 JANSSON_CFLAGS := $(call pc_cflags,jansson)
 JANSSON_LIBS := $(call pc_libs,jansson,-ljansson)
-CTL_SRCS := ctl/arborctl.c ctl/render.c ctl/top.c ctl/top_view.c
+CTL_SRCS := ctl/arborctl.c ctl/render.c ctl/top.c ctl/top_view.c ctl/metrics.c
 CTL_OBJS := $(CTL_SRCS:.c=.o) common/wire.o common/sockpath.o
 
 UNIT_TESTS := tests/unit/test_tree tests/unit/test_living tests/unit/test_lifecycle tests/unit/test_tree_random tests/unit/test_spec \
@@ -85,7 +85,7 @@ UNIT_TESTS := tests/unit/test_tree tests/unit/test_living tests/unit/test_lifecy
 	tests/unit/test_child_spec tests/unit/test_plan tests/unit/test_spec_json \
 	tests/unit/test_handover tests/unit/test_logs_state tests/unit/test_tree_state \
 	tests/unit/test_state tests/unit/test_cgroup_rel tests/unit/test_spawn \
-	tests/unit/test_cg_limits
+	tests/unit/test_cg_limits tests/unit/test_usage tests/unit/test_metrics
 
 .PHONY: all check unit golden pytest integration conformance lint install \
 	uninstall clean bench golden-update fuzz boot boot-bins bench-boot
@@ -119,6 +119,10 @@ tests/unit/test_render: tests/unit/test_render.c ctl/render.o common/wire.o
 tests/unit/test_top_view: tests/unit/test_top_view.c ctl/top_view.o
 	$(CC) $(CPPFLAGS) -Ictl $(ALL_CFLAGS) $(JANSSON_CFLAGS) -o $@ $< \
 		ctl/top_view.o $(LDFLAGS) $(CMOCKA_LIBS) $(JANSSON_LIBS)
+
+tests/unit/test_metrics: tests/unit/test_metrics.c ctl/metrics.o
+	$(CC) $(CPPFLAGS) -Ictl $(ALL_CFLAGS) $(JANSSON_CFLAGS) -o $@ $< \
+		ctl/metrics.o $(LDFLAGS) $(CMOCKA_LIBS) $(JANSSON_LIBS)
 
 tests/unit/test_tree: tests/unit/test_tree.c tests/unit/scenario.h \
 		$(CORE_SRCS:.c=.o)
@@ -241,6 +245,11 @@ tests/unit/test_logs_state: tests/unit/test_logs_state.c $(LOGS_STATE_TEST_OBJS)
 
 tests/unit/test_pidmap: tests/unit/test_pidmap.c daemon/pidmap.o
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/pidmap.o \
+		$(LDFLAGS) $(CMOCKA_LIBS)
+
+# usage.c alone: the test names each node's cgroup itself.
+tests/unit/test_usage: tests/unit/test_usage.c daemon/usage.o
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< daemon/usage.o \
 		$(LDFLAGS) $(CMOCKA_LIBS)
 
 tests/unit/test_pidfd: tests/unit/test_pidfd.c daemon/pidfd.o

@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "metrics.h"
 #include "protocol.h"
 #include "render.h"
 #include "seed.h"
@@ -98,6 +99,7 @@ struct args {
 	const char *delay;  /* top -d */
 	const char *iterations; /* top -n */
 	bool batch;	    /* top -b */
+	bool stats;	    /* status --stats */
 	int argc;	    /* operands */
 	char **argv;
 };
@@ -108,7 +110,12 @@ static const char usage_text[] =
 	"Inspects and drives the supervision tree of a running arbord.\n"
 	"\n"
 	"Commands:\n"
-	"  status [PATH]          the tree, or the subtree at PATH\n"
+	"  status [--stats] [PATH]\n"
+	"                         the tree, or the subtree at PATH; --stats:\n"
+	"                         with memory, peak, CPU time and tasks\n"
+	"  metrics [PATH]         the tree's state and usage in Prometheus'\n"
+	"                         text format (node_exporter's textfile\n"
+	"                         collector)\n"
 	"  start PATH             start a stopped child\n"
 	"  stop PATH              stop a child; it stays stopped\n"
 	"  restart PATH           stop and start a child\n"
@@ -727,35 +734,64 @@ call(struct ctl *c, const char *method, json_t *params,
 	return EXIT_OK;
 }
 
+/* The Status of PATH (a->argv[0]; none: the whole tree), with stats or
+ * not, for status and metrics: EXIT_OK with *ret holding "nodes". */
 static int
-cmd_status(struct ctl *c, struct args *a)
+status_call(struct ctl *c, struct args *a, const char *cmd, bool stats,
+	    struct arb_wire_reply *ret)
 {
 	struct arb_wire_reply r;
-	json_t *params, *nodes, *first;
-	const char *state;
+	json_t *params;
 	int rc;
 
 	if (a->argc > 1)
-		return usage_error("status takes at most one PATH");
+		return usage_error("%s takes at most one PATH", cmd);
 	params = a->argc ? json_pack("{s:s}", "path", a->argv[0])
 			 : json_object();
 	if (!params)
 		return usage_error("PATH '%s' is not valid UTF-8", a->argv[0]);
+	if (stats && json_object_set_new(params, "stats", json_true())) {
+		json_decref(params);
+		fputs("arborctl: out of memory\n", stderr);
+		return EXIT_FAILED;
+	}
 	rc = call(c, ARB_METHOD_STATUS, params, &r);
 	json_decref(params);
 	if (rc)
 		return rc;
-	nodes = json_object_get(r.parameters, "nodes");
-	if (!json_is_array(nodes)) {
+	if (!json_is_array(json_object_get(r.parameters, "nodes"))) {
 		fputs("arborctl: bad reply from arbord: no nodes\n", stderr);
 		arb_wire_reply_done(&r);
 		return EXIT_FAILED;
 	}
+	*ret = r;
+	return EXIT_OK;
+}
+
+static int
+cmd_status(struct ctl *c, struct args *a)
+{
+	struct arb_wire_reply r;
+	json_t *nodes, *first;
+	const char *state;
+	int rc;
+
+	rc = status_call(c, a, "status", a->stats, &r);
+	if (rc)
+		return rc;
+	nodes = json_object_get(r.parameters, "nodes");
 	if (c->json) {
 		print_reply_parameters(c, &r);
 	} else if (arb_render_tree(stdout, &c->render, nodes) < 0) {
 		fputs("arborctl: out of memory\n", stderr);
 		rc = EXIT_FAILED;
+	} else {
+		/* Below the tree, so that its first line is still the top. */
+		if (a->argc == 0)
+			arb_render_containment(
+				stdout,
+				json_object_get(r.parameters, "containment"));
+		arb_render_stats_source(stdout, nodes);
 	}
 	/* LSB: status of something that is not running is 3. */
 	first = json_array_get(nodes, 0);
@@ -764,6 +800,24 @@ cmd_status(struct ctl *c, struct args *a)
 		rc = EXIT_NOT_UP;
 	release_reply(c, &r);
 	return rc;
+}
+
+/* Prometheus' text format, whatever --json says: it is made to be read
+ * by a scraper, and status --stats --json has the numbers as JSON. */
+static int
+cmd_metrics(struct ctl *c, struct args *a)
+{
+	struct arb_wire_reply r;
+	int rc;
+
+	rc = status_call(c, a, "metrics", true, &r);
+	if (rc)
+		return rc;
+	(void)arb_metrics_write(stdout,
+				json_object_get(r.parameters, "nodes"),
+				json_object_get(r.parameters, "containment"));
+	release_reply(c, &r);
+	return EXIT_OK;
 }
 
 /* start, stop, restart, kill, shutdown: silent unless --json. */
@@ -1521,6 +1575,7 @@ enum {
 	OPT_BINARY,
 	OPT_TIMEOUT,
 	OPT_ITERATIONS,
+	OPT_STATS,
 };
 
 static const struct option global_options[] = {
@@ -1540,6 +1595,7 @@ static const struct option global_options[] = {
 	{"delay", required_argument, NULL, 'd'},	   /* top only */
 	{"batch", no_argument, NULL, 'b'},		   /* top only */
 	{"iterations", required_argument, NULL, OPT_ITERATIONS}, /* top only */
+	{"stats", no_argument, NULL, OPT_STATS},	   /* status only */
 	{NULL, 0, NULL, 0},
 };
 
@@ -1556,6 +1612,7 @@ static const struct command {
 	{"shutdown", cmd_shutdown}, {"call", cmd_call},
 	{"poweroff", cmd_poweroff}, {"reboot", cmd_reboot},
 	{"halt", cmd_halt},	    {"top", cmd_top},
+	{"metrics", cmd_metrics},
 };
 
 /*
@@ -1667,6 +1724,12 @@ parse(struct ctl *c, int argc, char **argv, const char *cmd, struct args *a,
 				return usage_error("--timeout DURATION is an "
 						   "option of reexec");
 			a->timeout = optarg;
+			break;
+		case OPT_STATS:
+			if (!cmd || strcmp(cmd, "status") != 0)
+				return usage_error("--stats is an option of "
+						   "status");
+			a->stats = true;
 			break;
 		case OPT_MORE:
 			if (!cmd || strcmp(cmd, "call") != 0)

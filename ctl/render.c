@@ -60,6 +60,10 @@ struct row {
 	char restarts[32];
 	char last_exit[96];
 	char note[96];
+	/* With stats: memory, peak, CPU time, tasks; "-" when unknown. */
+	char memory[16], peak[16], cpu[16], tasks[24];
+	const char *state_word; /* the state alone, "restarting" */
+	bool has_stats;
 	const char *color;
 	int depth; /* below the first node */
 	bool last; /* the last of its siblings */
@@ -84,6 +88,48 @@ arb_render_duration(char *buf, size_t size, long long ms)
 		snprintf(buf, size, "%lld%s%lld%s", s / units[i].secs,
 			 units[i].unit, s % units[i].secs / units[i + 1].secs,
 			 units[i + 1].unit);
+}
+
+/* One decimal below 100 (12.3M), none above (512M, 1023K). */
+void
+arb_render_bytes(char *buf, size_t size, unsigned long long bytes)
+{
+	static const char units[] = "KMGTPE";
+	double v = (double)bytes;
+	int u = -1;
+
+	if (bytes < 1024) {
+		snprintf(buf, size, "%lluB", bytes);
+		return;
+	}
+	/* 1023.5M would round to "1024M": "1.0G" from there. */
+	while (v >= (u < 0 ? 1024 : 1023.5) && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	/* 99.96 would round to "100.0": the integer form from there. */
+	if (v < 99.95)
+		snprintf(buf, size, "%.1f%c", v, units[u]);
+	else
+		snprintf(buf, size, "%.0f%c", v, units[u]);
+}
+
+/* Seconds to the hundredth below 10 s, then m:s, h:m, d:h. */
+void
+arb_render_cpu(char *buf, size_t size, unsigned long long usec)
+{
+	unsigned long long s = usec / 1000000;
+
+	if (usec < 9995000)
+		snprintf(buf, size, "%.2fs", (double)usec / 1e6);
+	else if (usec < 59950000)
+		snprintf(buf, size, "%.1fs", (double)usec / 1e6);
+	else if (s < 3600)
+		snprintf(buf, size, "%llum%02llus", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, size, "%lluh%02llum", s / 3600, s % 3600 / 60);
+	else
+		snprintf(buf, size, "%llud%02lluh", s / 86400, s % 86400 / 3600);
 }
 
 /* "/" is depth 0, "web" 1, "web/app" 2. */
@@ -178,6 +224,36 @@ describe_pool(struct row *w, json_t *node)
 			 "instances %" JSON_INTEGER_FORMAT, n);
 }
 
+/* A stats member as text: through fmt, or "-" when absent. */
+static void
+describe_number(char *buf, size_t size, json_t *stats, const char *key,
+		void (*fmt)(char *, size_t, unsigned long long))
+{
+	json_int_t v;
+
+	if (!int_of(stats, key, &v) || v < 0)
+		snprintf(buf, size, "-");
+	else if (fmt)
+		fmt(buf, size, (unsigned long long)v);
+	else
+		snprintf(buf, size, "%" JSON_INTEGER_FORMAT, v);
+}
+
+static void
+describe_stats(struct row *w, json_t *node)
+{
+	json_t *stats = json_object_get(node, "stats");
+
+	w->has_stats = json_is_object(stats);
+	describe_number(w->memory, sizeof(w->memory), stats, "memory",
+			arb_render_bytes);
+	describe_number(w->peak, sizeof(w->peak), stats, "memory_peak",
+			arb_render_bytes);
+	describe_number(w->cpu, sizeof(w->cpu), stats, "cpu_usec",
+			arb_render_cpu);
+	describe_number(w->tasks, sizeof(w->tasks), stats, "tasks", NULL);
+}
+
 static void
 fill_row(struct row *w, json_t *node, bool first)
 {
@@ -209,6 +285,7 @@ fill_row(struct row *w, json_t *node, bool first)
 	if (!state)
 		state = "?";
 	describe_state(w, node, state);
+	w->state_word = state;
 	w->color = state_color(state, node);
 	w->pid[0] = w->uptime[0] = w->restarts[0] = w->last_exit[0] = '\0';
 	describe_note(w, node);
@@ -238,6 +315,7 @@ fill_row(struct row *w, json_t *node, bool first)
 		snprintf(w->last_exit, sizeof(w->last_exit), "last:%s%s%.32s",
 			 death, reason ? " " : "", reason ? reason : "");
 	}
+	describe_stats(w, node);
 }
 
 static void
@@ -354,10 +432,90 @@ mark_last(struct row *rows, size_t n, int max_depth)
 	return 0;
 }
 
+/*
+ * The columns of a tree with stats: name, state, then the right-aligned
+ * numbers; kind, restarts and last exit give way to them, within 80
+ * columns for names a few levels deep.
+ */
+enum stats_column {
+	SC_NAME,
+	SC_STATE,
+	SC_PID,
+	SC_MEMORY,
+	SC_PEAK,
+	SC_CPU,
+	SC_TASKS,
+	_SC_MAX,
+};
+
+static const char *const stats_heading[_SC_MAX] = {
+	"NAME", "STATE", "PID", "MEM", "PEAK", "CPU", "TASKS",
+};
+
+/* A number's cell: aligned right in width, and a gap. */
+static void
+put_number(struct line *l, const char *s, size_t width)
+{
+	size_t n = strlen(s);
+
+	line_pad(l, width > n ? width - n : 0);
+	line_put_safe(l, s);
+	line_pad(l, 2);
+}
+
+/* The line ends without blanks; the gap of two was trimmed: room for
+ * the newline. */
+static int
+end_line(FILE *out, struct line *l)
+{
+	if (l->failed)
+		return -ENOMEM;
+	while (l->len > 0 && l->buf[l->len - 1] == ' ')
+		l->len--;
+	l->buf[l->len++] = '\n';
+	fwrite(l->buf, 1, l->len, out);
+	return 0;
+}
+
+static void
+put_stats_cells(struct line *l, const struct arb_render *r,
+		const struct row *w, const size_t *width)
+{
+	const char *pid = strncmp(w->pid, "pid ", 4) == 0 ? w->pid + 4 : "";
+
+	/* The state alone: its details would push the numbers past 80
+	 * columns, and plain status has them. */
+	put_cell(l, w->state_word, r->color ? w->color : NULL,
+		 width[SC_STATE]);
+	put_number(l, pid, width[SC_PID]);
+	put_number(l, w->memory, width[SC_MEMORY]);
+	put_number(l, w->peak, width[SC_PEAK]);
+	put_number(l, w->cpu, width[SC_CPU]);
+	put_number(l, w->tasks, width[SC_TASKS]);
+}
+
+static int
+draw_stats_heading(FILE *out, const size_t *width, struct line *l)
+{
+	l->len = 0;
+	put_cell(l, stats_heading[SC_NAME], NULL, width[SC_NAME]);
+	put_cell(l, stats_heading[SC_STATE], NULL, width[SC_STATE]);
+	for (int c = SC_PID; c < _SC_MAX; c++)
+		put_number(l, stats_heading[c], width[c]);
+	return end_line(out, l);
+}
+
+static size_t
+max_size(size_t a, size_t b)
+{
+	return a > b ? a : b;
+}
+
 /* Writes one row after its tree glyphs, columns padded to width[]. */
 static int
 draw_row(FILE *out, const struct arb_render *r, const struct row *w,
-	 const bool *anc_last, const size_t *width, struct line *l)
+	 const bool *anc_last, const size_t *width, bool stats,
+	 struct line *l)
 {
 	static const char *const utf8[] = {"\u251c\u2500 ", "\u2514\u2500 ",
 					   "\u2502  ", "   "};
@@ -370,6 +528,10 @@ draw_row(FILE *out, const struct arb_render *r, const struct row *w,
 	if (w->depth > 0)
 		line_put(l, g[w->last ? 1 : 0]);
 	put_cell(l, w->name, NULL, width[0] - 3 * (size_t)w->depth);
+	if (stats) {
+		put_stats_cells(l, r, w, width);
+		return end_line(out, l);
+	}
 	put_cell(l, w->kind, NULL, width[1]);
 	put_cell(l, w->state, r->color ? w->color : NULL, width[2]);
 	put_cell(l, w->pid, NULL, width[3]);
@@ -378,28 +540,40 @@ draw_row(FILE *out, const struct arb_render *r, const struct row *w,
 	put_cell(l, w->restarts, NULL, width[5]);
 	put_cell(l, w->last_exit, NULL, 0);
 	put_cell(l, w->note, NULL, 0);
-	if (l->failed)
-		return -ENOMEM;
-	while (l->len > 0 && l->buf[l->len - 1] == ' ')
-		l->len--;
-	/* The last cell's gap of two blanks was trimmed: room for this. */
-	l->buf[l->len++] = '\n';
-	fwrite(l->buf, 1, l->len, out);
-	return 0;
+	return end_line(out, l);
 }
 
-static size_t
-max_size(size_t a, size_t b)
+/* The widths of the plain columns, grown to hold w. */
+static void
+fit_plain(size_t *width, const struct row *w)
 {
-	return a > b ? a : b;
+	width[1] = max_size(width[1], strlen(w->kind));
+	width[2] = max_size(width[2], strlen(w->state));
+	width[3] = max_size(width[3], strlen(w->pid));
+	width[4] = max_size(width[4], strlen(w->uptime));
+	width[5] = max_size(width[5], strlen(w->restarts));
+}
+
+/* The widths of the stats columns, grown to hold w. */
+static void
+fit_stats(size_t *width, const struct row *w)
+{
+	const char *pid = strncmp(w->pid, "pid ", 4) == 0 ? w->pid + 4 : "";
+
+	width[SC_STATE] = max_size(width[SC_STATE], strlen(w->state_word));
+	width[SC_PID] = max_size(width[SC_PID], strlen(pid));
+	width[SC_MEMORY] = max_size(width[SC_MEMORY], strlen(w->memory));
+	width[SC_PEAK] = max_size(width[SC_PEAK], strlen(w->peak));
+	width[SC_CPU] = max_size(width[SC_CPU], strlen(w->cpu));
+	width[SC_TASKS] = max_size(width[SC_TASKS], strlen(w->tasks));
 }
 
 int
 arb_render_tree(FILE *out, const struct arb_render *r, json_t *nodes)
 {
-	size_t n = json_array_size(nodes), width[6] = {0};
+	size_t n = json_array_size(nodes), width[_SC_MAX] = {0};
 	struct row *rows;
-	bool *anc_last = NULL;
+	bool *anc_last = NULL, stats = false;
 	struct line line = {0};
 	int base = 0, max_depth = 0, rc = 0;
 
@@ -424,29 +598,99 @@ arb_render_tree(FILE *out, const struct arb_render *r, json_t *nodes)
 			w->depth -= base;
 		if (w->depth > max_depth)
 			max_depth = w->depth;
+		stats = stats || w->has_stats;
 		width[0] = max_size(width[0],
 				    3 * (size_t)w->depth + strlen(w->name));
-		width[1] = max_size(width[1], strlen(w->kind));
-		width[2] = max_size(width[2], strlen(w->state));
-		width[3] = max_size(width[3], strlen(w->pid));
-		width[4] = max_size(width[4], strlen(w->uptime));
-		width[5] = max_size(width[5], strlen(w->restarts));
+	}
+	/* Stats for one node are stats for all: one layout for the tree. */
+	for (size_t i = 0; i < n; i++) {
+		if (stats)
+			fit_stats(width, &rows[i]);
+		else
+			fit_plain(width, &rows[i]);
+	}
+	if (stats) {
+		for (int c = 0; c < _SC_MAX; c++)
+			width[c] = max_size(width[c], strlen(stats_heading[c]));
+		rc = draw_stats_heading(out, width, &line);
 	}
 	anc_last = calloc((size_t)max_depth + 1, sizeof(*anc_last));
 	if (!anc_last || mark_last(rows, n, max_depth) < 0)
 		goto fail;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		anc_last[rows[i].depth] = rows[i].last;
-		rc = draw_row(out, r, &rows[i], anc_last, width, &line);
+		rc = draw_row(out, r, &rows[i], anc_last, width, stats, &line);
 	}
 	free(line.buf);
 	free(anc_last);
 	free(rows);
 	return rc;
 fail:
+	free(line.buf);
 	free(anc_last);
 	free(rows);
 	return -ENOMEM;
+}
+
+void
+arb_render_containment(FILE *out, json_t *containment)
+{
+	const char *mode = str_of(containment, "mode");
+	const char *cgroup = str_of(containment, "cgroup");
+	const char *why = str_of(containment, "why");
+	json_t *controllers = json_object_get(containment, "controllers");
+	size_t i;
+	json_t *c;
+
+	if (!mode)
+		return;
+	fputs("containment: ", out);
+	if (strcmp(mode, "process-group") == 0)
+		fputs("process groups", out);
+	else
+		arb_render_safe(out, mode);
+	if (cgroup) {
+		fputc(' ', out);
+		arb_render_safe(out, cgroup);
+	}
+	fputs(" (", out);
+	if (why) {
+		arb_render_safe(out, why);
+	} else if (json_array_size(controllers) == 0) {
+		fputs("no controllers", out);
+	} else {
+		json_array_foreach(controllers, i, c) {
+			if (i > 0)
+				fputc(' ', out);
+			arb_render_safe(out, json_is_string(c)
+						     ? json_string_value(c)
+						     : "?");
+		}
+	}
+	fputs(")\n", out);
+}
+
+void
+arb_render_stats_source(FILE *out, json_t *nodes)
+{
+	static const struct {
+		const char *source, *text;
+	} sources[] = {
+		{"cgroup", "stats: from the cgroups (a supervisor's: its "
+			   "subtree)\n"},
+		{"cgroup+proc", "stats: cgroups, memory of main processes (no "
+				"memory controller)\n"},
+		{"proc", "stats: main processes from /proc, supervisors their "
+			 "sums\n"},
+	};
+	const char *source =
+		str_of(json_object_get(json_array_get(nodes, 0), "stats"),
+		       "source");
+
+	for (size_t i = 0; source && i < sizeof(sources) / sizeof(sources[0]);
+	     i++)
+		if (strcmp(source, sources[i].source) == 0)
+			fputs(sources[i].text, out);
 }
 
 /* Whether s can be written bare: one word of printable characters. */

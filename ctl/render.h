@@ -20,10 +20,30 @@ struct arb_render {
 /*
  * Draws the nodes array of a Status reply (depth-first, the subtree's top
  * first) as a tree, one aligned line a node: name, kind and strategy or
- * restart type, state, pid, time in the state, restarts, last exit.
- * Tolerates missing or mistyped fields. 0 or -ENOMEM.
+ * restart type, state, pid, time in the state, restarts, last exit. When
+ * the nodes have stats: a heading, then name, state, pid, memory, peak,
+ * CPU time and tasks ("-" when unknown), within 80 columns for names a
+ * few levels deep. Tolerates missing or mistyped fields. 0 or -ENOMEM.
  */
 int arb_render_tree(FILE *out, const struct arb_render *r, json_t *nodes);
+
+/*
+ * A Status reply's containment as one line: "containment: cgroup2
+ * /sys/fs/cgroup/unified/arbord-42 (no controllers)", "... (cpu memory)",
+ * "containment: process groups (no cgroup2 mount)". Nothing when it has
+ * no mode.
+ */
+void arb_render_containment(FILE *out, json_t *containment);
+
+/* Where the stats of a Status reply come from, in one line (the first
+ * node's source); nothing without stats. */
+void arb_render_stats_source(FILE *out, json_t *nodes);
+
+/* Bytes as 512B, 12.3K, 512M, 1.5G: at most 5 characters. */
+void arb_render_bytes(char *buf, size_t size, unsigned long long bytes);
+
+/* CPU time as 0.03s, 12.3s, 1m02s, 2h05m, 3d04h. */
+void arb_render_cpu(char *buf, size_t size, unsigned long long usec);
 
 /*
  * Writes one event object as "HH:MM:SS  event  path  key=value...", at

@@ -1854,6 +1854,7 @@ boot(struct runtime *rt, const struct arb_runtime_args *a)
 	if (r < 0)
 		return r;
 	arb_control_set_logs(rt->control, rt->logs);
+	arb_control_set_cgroup(rt->control, &rt->cg);
 	arb_logs_set_follower(rt->logs, arb_control_log_line, rt->control);
 	/* Clients may queue on them from now on, across every restart. */
 	r = open_listen(rt);
@@ -1963,6 +1964,7 @@ resume(struct runtime *rt, const struct arb_runtime_args *a)
 	/* Its spec was accepted by the image before: only reloads check. */
 	arb_living_set_cgroup(rt->living, &rt->cg);
 	arb_control_set_logs(rt->control, rt->logs);
+	arb_control_set_cgroup(rt->control, &rt->cg);
 	arb_logs_set_follower(rt->logs, arb_control_log_line, rt->control);
 	r = become_supervisor(rt);
 	if (r == 0 && arb_faults_resume_fails())

@@ -33,13 +33,23 @@ struct arb_usage {
 /*
  * What node uses now. A service's main process is main_pid (0: none). A
  * supervisor's numbers are its subtree's: its cgroup's, or without one
- * the sum of its services' (the caller sums: see arb_usage_add()).
+ * the sum of its services' (the caller sums: see arb_usage_add() and
+ * arb_usage_fill_unknown(), which give it its memory without the memory
+ * controller, its tasks without the pids controller, and everything
+ * without cgroup2). Reads a few small files, cgroup.threads whole.
  */
 void arb_usage_read(struct arb_cgroup *cg, const struct arb_spec *spec,
 		    uint32_t node, int main_pid, struct arb_usage *ret);
 
 /* sum += u, field by field; an unknown stays unknown only if both are. */
 void arb_usage_add(struct arb_usage *sum, const struct arb_usage *u);
+
+/*
+ * The fields u does not know, from `from`: a supervisor's own read first
+ * (its cgroup's numbers), the sum of its children's for the rest (all of
+ * them without cgroup2, memory without the memory controller).
+ */
+void arb_usage_fill_unknown(struct arb_usage *u, const struct arb_usage *from);
 
 const char *arb_usage_source_name(enum arb_usage_source s);
 

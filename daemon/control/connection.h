@@ -69,6 +69,7 @@ struct arb_control {
 	unsigned nconns;
 	uint64_t next_req_id;
 	struct arb_logs *logs; /* NULL: no Logs method (tests) */
+	struct arb_cgroup *cg; /* containment and stats; NULL: none known */
 	struct logs_fanout *logs_fanout; /* methods_logs.c's; NULL: no
 					  * one follows Logs */
 	bool down; /* the root is gone: no new work */

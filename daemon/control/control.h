@@ -83,6 +83,13 @@ void arb_control_report(struct arb_control *c, const struct arb_action *a);
 
 struct arb_logs;
 struct arb_log_line;
+struct arb_cgroup;
+
+/*
+ * The containment Status reports, and where its stats are read
+ * (borrowed; NULL, the default: none, "process-group", why "not set").
+ */
+void arb_control_set_cgroup(struct arb_control *c, struct arb_cgroup *cg);
 
 /* The logs Logs reads and ReopenLogs reopens (borrowed). */
 void arb_control_set_logs(struct arb_control *c, struct arb_logs *logs);

@@ -203,15 +203,22 @@ static void
 method_status(struct conn *c, json_t *params)
 {
 	const char *path;
-	uint32_t node = methods_path_param(c, params, true, &path);
+	json_t *stats = json_object_get(params, "stats");
+	uint32_t node;
 	char *buf = NULL;
 	size_t len = 0;
 	int r;
 
+	if (stats && !json_is_boolean(stats)) {
+		conn_error_str(c, ARB_ERR_INVALID_PARAMETER, "parameter",
+			       "stats");
+		return;
+	}
+	node = methods_path_param(c, params, true, &path);
 	if (node == ARB_NONE)
 		return;
-	r = arb_status_reply_encode(c->ctl, node, arb_monotonic_ms(), &buf,
-				    &len);
+	r = arb_status_reply_encode(c->ctl, node, arb_monotonic_ms(),
+				    json_is_true(stats), &buf, &len);
 	conn_reply_encoded(c, r, buf, len);
 }
 

@@ -820,6 +820,12 @@ arb_control_set_logs(struct arb_control *c, struct arb_logs *logs)
 	c->logs = logs;
 }
 
+void
+arb_control_set_cgroup(struct arb_control *c, struct arb_cgroup *cg)
+{
+	c->cg = cg;
+}
+
 /* Why a start failed, in words (M6); buf holds EMFILE's numbers. */
 static const char *
 start_failure_text(const struct arb_action *a, char *buf, size_t size)

@@ -21,10 +21,12 @@
 
 #include "protocol.h"
 #include "wire.h"
+#include "cgroup.h"
 #include "connection.h"
 #include "core/spec.h"
 #include "signames.h"
 #include "status_reply.h"
+#include "usage.h"
 
 /* A Status of one service fits; a large tree doubles it a few times. */
 #define REPLY_FIRST_SIZE 4096
@@ -86,6 +88,15 @@ put_int(struct out *o, int64_t v)
 	/* Negative through unsigned, so that INT64_MIN has its digits. */
 	arb_spec_format_uint(v < 0 ? 0 - (uint64_t)v : (uint64_t)v, num,
 			     sizeof(num));
+	put_bytes(o, num, strlen(num));
+}
+
+static void
+put_uint(struct out *o, uint64_t v)
+{
+	char num[24];
+
+	arb_spec_format_uint(v, num, sizeof(num));
 	put_bytes(o, num, strlen(num));
 }
 
@@ -210,6 +221,30 @@ put_note(struct out *o, const struct arb_service_note *note)
 		PUT_LITERAL(o, ",\"stopping\":true");
 }
 
+/* ,"key":v unless v is unknown. */
+static void
+put_usage_field(struct out *o, const char *member, uint64_t v)
+{
+	if (v == ARB_USAGE_UNKNOWN)
+		return;
+	put_bytes(o, member, strlen(member));
+	put_uint(o, v);
+}
+
+/* ,"stats":{...}: what the node uses (usage.h). */
+static void
+put_stats(struct out *o, const struct arb_usage *u)
+{
+	PUT_LITERAL(o, ",\"stats\":{\"source\":");
+	put_string(o, arb_usage_source_name(u->source));
+	put_usage_field(o, ",\"memory\":", u->memory);
+	put_usage_field(o, ",\"memory_peak\":", u->memory_peak);
+	put_usage_field(o, ",\"cpu_usec\":", u->cpu_usec);
+	put_usage_field(o, ",\"tasks\":", u->tasks);
+	put_usage_field(o, ",\"oom_kills\":", u->oom_kills);
+	PUT_LITERAL(o, "}");
+}
+
 /* Whether n is a pool: its instances are counted, not described. */
 static bool
 is_pool(const struct arb_spec_node *n)
@@ -221,7 +256,7 @@ is_pool(const struct arb_spec_node *n)
 /* One node's object; the members in the order clients have always seen. */
 static void
 put_node(struct out *o, const struct arb_control *ctl, uint32_t i,
-	 int64_t now)
+	 int64_t now, const struct arb_usage *usage)
 {
 	const struct arb_spec_node *n = &ctl->spec->nodes[i];
 	struct arb_node_view v;
@@ -272,6 +307,8 @@ put_node(struct out *o, const struct arb_control *ctl, uint32_t i,
 	}
 	if (n->kind == ARB_NODE_SERVICE && v.pid > 0)
 		put_note(o, ctl->hooks.note(ctl->ctx, i));
+	if (usage)
+		put_stats(o, &usage[i]);
 	PUT_LITERAL(o, "}");
 }
 
@@ -282,28 +319,111 @@ put_node(struct out *o, const struct arb_control *ctl, uint32_t i,
  */
 static void
 put_subtree(struct out *o, const struct arb_control *ctl, uint32_t top,
-	    int64_t now)
+	    int64_t now, const struct arb_usage *usage)
 {
 	const struct arb_spec_node *n = &ctl->spec->nodes[top];
 
-	put_node(o, ctl, top, now);
+	put_node(o, ctl, top, now, usage);
 	for (uint32_t i = 0; i < n->nchildren && !o->failed; i++) {
 		PUT_LITERAL(o, ",");
-		put_subtree(o, ctl, n->children[i], now);
+		put_subtree(o, ctl, n->children[i], now, usage);
 	}
+}
+
+/*
+ * The usage of top's subtree into usage[node], children first: a
+ * supervisor takes what its own read does not know (without cgroup2,
+ * everything; without the memory controller, memory) from the sum of
+ * its children's. Depth bounded by ARB_DEPTH_MAX.
+ */
+static void
+gather_usage(const struct arb_control *ctl, uint32_t top,
+	     struct arb_usage *usage)
+{
+	const struct arb_spec_node *n = &ctl->spec->nodes[top];
+	struct arb_usage sum = {
+		.memory = ARB_USAGE_UNKNOWN,
+		.memory_peak = ARB_USAGE_UNKNOWN,
+		.cpu_usec = ARB_USAGE_UNKNOWN,
+		.tasks = ARB_USAGE_UNKNOWN,
+		.oom_kills = ARB_USAGE_UNKNOWN,
+	};
+
+	if (n->kind == ARB_NODE_SERVICE) {
+		arb_usage_read(ctl->cg, ctl->spec, top,
+			       arb_tree_pid(ctl->tree, top), &usage[top]);
+		return;
+	}
+	for (uint32_t i = 0; i < n->nchildren; i++) {
+		gather_usage(ctl, n->children[i], usage);
+		arb_usage_add(&sum, &usage[n->children[i]]);
+	}
+	arb_usage_read(ctl->cg, ctl->spec, top, 0, &usage[top]);
+	arb_usage_fill_unknown(&usage[top], &sum);
+}
+
+/* ,"containment":{...}: cgroup2 or process groups, and why. */
+static void
+put_containment(struct out *o, const struct arb_cgroup *cg)
+{
+	static const struct {
+		unsigned bit;
+		const char *json;
+	} controllers[] = {
+		{ARB_CGC_CPU, "\"cpu\""},
+		{ARB_CGC_IO, "\"io\""},
+		{ARB_CGC_MEMORY, "\"memory\""},
+		{ARB_CGC_PIDS, "\"pids\""},
+	};
+	bool first = true;
+
+	if (!cg || !cg->on) {
+		PUT_LITERAL(o, ",\"containment\":{\"mode\":\"process-group\","
+			       "\"controllers\":[],\"why\":");
+		put_outside_text(o, cg && cg->why_off ? cg->why_off
+						       : "not set");
+		PUT_LITERAL(o, "}");
+		return;
+	}
+	PUT_LITERAL(o, ",\"containment\":{\"mode\":\"cgroup2\",\"cgroup\":");
+	/* A path from the mount table: outside text. */
+	put_outside_text(o, cg->base ? cg->base : "");
+	PUT_LITERAL(o, ",\"controllers\":[");
+	for (size_t i = 0; i < sizeof(controllers) / sizeof(controllers[0]);
+	     i++) {
+		if (!(cg->controllers & controllers[i].bit))
+			continue;
+		if (!first)
+			PUT_LITERAL(o, ",");
+		put_bytes(o, controllers[i].json, strlen(controllers[i].json));
+		first = false;
+	}
+	PUT_LITERAL(o, "]}");
 }
 
 int
 arb_status_reply_encode(const struct arb_control *ctl, uint32_t top,
-			int64_t now_ms, char **ret_buf, size_t *ret_len)
+			int64_t now_ms, bool stats, char **ret_buf,
+			size_t *ret_len)
 {
 	struct out o = {0};
+	struct arb_usage *usage = NULL;
 
-	/* The envelope arb_wire_encode_reply gives {"nodes": [...]}. */
+	if (stats) {
+		usage = calloc(ctl->spec->nnodes, sizeof(*usage));
+		if (!usage)
+			return -ENOMEM;
+		gather_usage(ctl, top, usage);
+	}
+	/* The envelope arb_wire_encode_reply gives {"nodes": [...],
+	 * "containment": {...}}. */
 	PUT_LITERAL(&o, "{\"parameters\":{\"nodes\":[");
-	put_subtree(&o, ctl, top, now_ms);
-	PUT_LITERAL(&o, "]}}");
+	put_subtree(&o, ctl, top, now_ms, usage);
+	PUT_LITERAL(&o, "]");
+	put_containment(&o, ctl->cg);
+	PUT_LITERAL(&o, "}}");
 	put_bytes(&o, "", 1); /* fails past ARB_REPLY_MAX (reserve) */
+	free(usage);
 	if (o.failed) {
 		free(o.data);
 		return o.failed;

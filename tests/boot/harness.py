@@ -38,6 +38,7 @@ SCENARIOS = {
     "reexec": scenarios.reexec(),
     "limits_memory": scenarios.limits_memory(),
     "limits_pids_cpu": scenarios.limits_pids_cpu(),
+    "usage": scenarios.usage(),
 }
 
 # Helpers built beside arbord (make boot-bins) a scenario's guest needs:

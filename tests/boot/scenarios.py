@@ -86,6 +86,43 @@ exec sleep 1000
 """
 
 
+# The usage scenario: a service that forked three sleeps (4 tasks), one
+# that wrote 8 MiB into the root file system (memory charged to its
+# cgroup), and the stats, JSON and text, and the metrics, once they show.
+DRIVER_USAGE = r"""#!/bin/sh
+export PATH=/bin
+echo "up"
+i=0
+until arborctl --json status --stats grp/forks | grep -q '"tasks":4' &&
+	[ -s /tmp/filled ] || [ $i -ge 100 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+echo "stats $(arborctl --json status --stats)"
+echo "text begin"
+arborctl status --stats
+echo "text end rc=$?"
+arborctl metrics > /tmp/metrics
+echo "metrics rc=$? samples=$(grep -c '^arbor_' /tmp/metrics)"
+arborctl poweroff
+exec sleep 1000
+"""
+
+USAGE_CONFIG = (
+    "# The usage test: a supervisor of two services, and the driver.\n"
+    "children = (\n"
+    '  { name = "grp"; children = (\n'
+    '    { name = "forks"; exec = [ "/bin/sh", "-c",\n'
+    '        "sleep 1000 & sleep 1000 & sleep 1000 & wait" ]; },\n'
+    '    { name = "fill"; exec = [ "/bin/sh", "-c",\n'
+    '        "dd if=/dev/zero of=/tmp/fill bs=1M count=8 2>/dev/null; '
+    ': > /tmp/filled; exec sleep 1000" ]; }\n'
+    "  ); },\n"
+    '  { name = "driver"; exec = [ "/bin/sh", "/etc/driver.sh" ];\n'
+    '    restart = "temporary"; }\n'
+    ");\n")
+
+
 def _service(name):
     return (f'  {{ name = "{name}"; exec = [ "/bin/sh", "/etc/svc.sh", '
             f'"{name}" ]; }},\n')
@@ -110,6 +147,11 @@ def boot(driver=DRIVER_BOOT):
 
 def bench():
     return boot(DRIVER_BENCH)
+
+
+def usage():
+    """Stats with every controller (arbord as init): (config, files)."""
+    return USAGE_CONFIG, {"/etc/driver.sh": (DRIVER_USAGE, 0o755)}
 
 
 def reexec():

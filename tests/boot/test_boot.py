@@ -7,6 +7,7 @@ after stopping everything in reverse order. scenarios.py has the systems
 booted; every assertion message carries the console with timestamps.
 """
 
+import json
 import re
 
 from harness import boots  # noqa: F401 (the fixture)
@@ -247,6 +248,45 @@ def test_reexec_as_the_systems_init(boots):
         r"^event=reboot action=poweroff$",
         r"reboot: Power down$"])
     assert not boot.find("Kernel panic"), why
+
+
+def test_usage_from_the_cgroups_with_every_controller(boots):
+    """As init, arbord has every controller: status --stats reads each
+    number from the cgroups (source cgroup): tasks from pids.current (a
+    shell and its three sleeps are 4), memory from memory.current (8 MiB
+    written to the root file system are charged to the writer's cgroup),
+    the peak, CPU time, OOM kills; a supervisor's are its subtree's; the
+    text fits 80 columns; metrics answers."""
+    boot, ending = boots.wait("usage")
+    why = boot.console()
+    assert ending == "poweroff", why
+    found = boot.find(r"^driver: stats ")
+    assert found, why
+    reply = json.loads(found[1][len("driver: stats "):])
+    containment = reply["containment"]
+    assert containment["mode"] == "cgroup2", why
+    assert {"memory", "pids", "cpu"} <= set(containment["controllers"]), why
+    nodes = {n["path"]: n["stats"] for n in reply["nodes"]}
+    assert {s["source"] for s in nodes.values()} == {"cgroup"}, why
+    forks, fill, grp = nodes["grp/forks"], nodes["grp/fill"], nodes["grp"]
+    assert forks["tasks"] == 4, why
+    assert fill["memory"] >= 8 * 1024 * 1024, why
+    assert fill["memory_peak"] >= fill["memory"], why
+    assert fill["oom_kills"] == 0, why
+    assert grp["tasks"] == forks["tasks"] + fill["tasks"], why
+    assert grp["memory"] >= fill["memory"] + forks["memory"] - 65536, why
+    assert grp["cpu_usec"] >= fill["cpu_usec"], why
+    lines = boot.text()
+    begin = index(lines, "driver: text begin")
+    end = index(lines, "driver: text end", begin or 0)
+    assert begin is not None and lines[end] == "driver: text end rc=0", why
+    text = [ANSI.sub("", line[len("driver: "):])
+            for line in lines[begin + 1:end]]
+    assert text[0].split() == ["NAME", "STATE", "PID", "MEM", "PEAK",
+                               "CPU", "TASKS"], why
+    assert all(len(line) <= 80 for line in text), why
+    assert text[-1].startswith("stats: from the cgroups"), why
+    assert boot.find(r"^driver: metrics rc=0 samples=\d\d+$"), why
 
 
 def test_boot_contains_the_tree_in_cgroup2(boots):

@@ -97,12 +97,14 @@ def events_of_a_crash(a, *args, wait_restart=False):
 
 def test_status_draws_the_tree_in_ascii_when_piped(arbord):
     """Piped, status draws the tree with |- and `- and no colour codes, one
-    line a node in start order, with kind, strategy, state and pid."""
+    line a node in start order, with kind, strategy, state and pid, then
+    the containment in one line."""
     a = start_web(arbord)
     r = ctl(a.socket, "status")
     assert r.returncode == 0, r.stderr
     assert "\033" not in r.stdout and r.stderr == ""
     lines = r.stdout.splitlines()
+    assert lines.pop().startswith("containment: ")
     assert [re.split(r"\s+", ln.lstrip("|`- "))[0] for ln in lines] == \
         ["/", "a", "b", "web", "app", "proxy"]
     assert lines[0].split()[:4] == ["/", "supervisor", "one_for_one", "up"]

@@ -539,7 +539,8 @@ def test_get_interface_description(arbord):
     desc = call(a.socket, GET_INTERFACE,
                 {"interface": "org.arbor.Supervisor"})["description"]
     assert "interface org.arbor.Supervisor\n" in desc
-    for m in ("Status(path: ?string) -> (nodes: []Node)",
+    for m in ("Status(path: ?string, stats: ?bool) -> (nodes: []Node, "
+              "containment: Containment)",
               "Start(path: string) -> ()", "Stop(path: string) -> ()",
               "Restart(path: string) -> ()",
               "Signal(path: string, signal: string) -> ()",

@@ -23,8 +23,11 @@ ARBORCTL = os.path.join(os.path.dirname(__file__), "..", "..", "ctl",
 NODE_ORDER = ["path", "kind", "strategy", "dynamic", "pool", "instances",
               "max_children", "restart", "state", "pid", "since_ms",
               "restarts", "last_exit", "ready", "waiting", "restart_in_ms",
-              "status", "errno", "error", "reloading", "stopping"]
+              "status", "errno", "error", "reloading", "stopping", "stats"]
 EXIT_ORDER = ["pid", "code", "signal", "reason"]
+STATS_ORDER = ["source", "memory", "memory_peak", "cpu_usec", "tasks",
+               "oom_kills"]
+CONTAINMENT_ORDER = ["mode", "cgroup", "controllers", "why"]
 
 # A STATUS= text with what JSON must escape, and more than ASCII.
 STATUS_TEXT = 'say "hi" \\ back\tnow caf\u00e9'
@@ -142,3 +145,28 @@ def test_arborctl_json_prints_the_parameters_as_sent(arbord, tmp_path):
     assert nodes[0]["path"] == "/" and len(nodes) == 10
     assert [n for n in nodes if n["path"] == "notes"][0]["status"] == \
         STATUS_TEXT
+
+
+def test_status_with_stats_has_jansson_compact_bytes(arbord, tmp_path):
+    """Stats and containment are written by hand too: with stats every
+    node has them last, members in the protocol's order, the reply still
+    its own compact form; without, no node has stats, and containment is
+    in both."""
+    a = arbord(varied_tree(tmp_path))
+    a.wait_event("start", "grp/waiter")
+    wait_until(lambda: a.socket.exists(), what="the control socket")
+    (tmp_path / "go").touch()
+    a.wait_event("ready", "grp/waiter")
+    raw = raw_status(a.socket, {"stats": True}).decode("utf-8")
+    assert raw == compact(raw)
+    params = json.loads(raw)["parameters"]
+    assert list(params) == ["nodes", "containment"]
+    assert in_order(params["containment"], CONTAINMENT_ORDER)
+    assert params["containment"]["mode"] in ("cgroup2", "process-group")
+    for n in params["nodes"]:
+        assert in_order(n, NODE_ORDER), n
+        assert list(n)[-1] == "stats", n
+        assert in_order(n["stats"], STATS_ORDER), n
+    plain = json.loads(raw_status(a.socket, {"stats": False}))
+    assert not any("stats" in n for n in plain["parameters"]["nodes"])
+    assert plain["parameters"]["containment"] == params["containment"]

@@ -340,6 +340,142 @@ test_safe_masks_controls(void **state)
 	free(text);
 }
 
+static void
+test_bytes_and_cpu_units(void **state)
+{
+	static const struct {
+		unsigned long long bytes;
+		const char *want;
+	} bytes[] = {
+		{0, "0B"},
+		{1023, "1023B"},
+		{1024, "1.0K"},
+		{12897484, "12.3M"},
+		{104752742, "99.9M"},
+		{104857600, "100M"},
+		{1072693248, "1023M"},
+		{1073217536, "1.0G"},
+		{1610612736, "1.5G"},
+		{5ULL << 40, "5.0T"},
+	};
+	static const struct {
+		unsigned long long usec;
+		const char *want;
+	} cpu[] = {
+		{0, "0.00s"},
+		{30000, "0.03s"},
+		{9994999, "9.99s"},
+		{9995000, "10.0s"},
+		{59949999, "59.9s"},
+		{62000000, "1m02s"},
+		{3599000000ULL, "59m59s"},
+		{(2 * 3600 + 5 * 60) * 1000000ULL, "2h05m"},
+		{(3 * 86400 + 4 * 3600) * 1000000ULL, "3d04h"},
+	};
+	char buf[32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bytes) / sizeof(bytes[0]); i++) {
+		arb_render_bytes(buf, sizeof(buf), bytes[i].bytes);
+		assert_string_equal(buf, bytes[i].want);
+	}
+	for (size_t i = 0; i < sizeof(cpu) / sizeof(cpu[0]); i++) {
+		arb_render_cpu(buf, sizeof(buf), cpu[i].usec);
+		assert_string_equal(buf, cpu[i].want);
+	}
+}
+
+/* With stats, the numbers replace kind, restarts and last exit, under a
+ * heading, right-aligned; unknown is "-"; a tree four levels deep with
+ * long names stays within 80 columns. */
+static void
+test_tree_with_stats(void **state)
+{
+	char *text = tree_text(
+		"[{\"path\":\"/\",\"kind\":\"supervisor\",\"state\":\"up\","
+		"\"stats\":{\"source\":\"cgroup+proc\",\"memory\":64424509,"
+		"\"memory_peak\":70000000,\"cpu_usec\":62000000,"
+		"\"tasks\":12}},"
+		"{\"path\":\"db\",\"kind\":\"service\",\"state\":\"up\","
+		"\"pid\":4242,\"restarts\":3,\"stats\":{\"source\":"
+		"\"cgroup+proc\",\"memory\":12897484,\"memory_peak\":"
+		"13000000,\"cpu_usec\":30000,\"tasks\":3}},"
+		"{\"path\":\"off\",\"kind\":\"service\",\"state\":\"down\","
+		"\"stats\":{\"source\":\"cgroup+proc\",\"cpu_usec\":0,"
+		"\"tasks\":0}}]",
+		false, false);
+
+	assert_string_equal(text,
+			    "NAME    STATE   PID    MEM   PEAK    CPU  TASKS\n"
+			    "/       up           61.4M  66.8M  1m02s     12\n"
+			    "|- db   up     4242  12.3M  12.4M  0.03s      3\n"
+			    "`- off  down             -      -  0.00s      0\n");
+	free(text);
+
+	text = tree_text(
+		"[{\"path\":\"/\",\"kind\":\"supervisor\",\"state\":\"up\","
+		"\"stats\":{\"source\":\"proc\"}},"
+		"{\"path\":\"frontends\",\"kind\":\"supervisor\","
+		"\"state\":\"up\",\"stats\":{\"source\":\"proc\"}},"
+		"{\"path\":\"frontends/eu-west\",\"kind\":\"supervisor\","
+		"\"state\":\"up\",\"stats\":{\"source\":\"proc\"}},"
+		"{\"path\":\"frontends/eu-west/web-2\",\"kind\":\"supervisor\","
+		"\"state\":\"up\",\"stats\":{\"source\":\"proc\"}},"
+		"{\"path\":\"frontends/eu-west/web-2/nginx-worker\",\"kind\":"
+		"\"service\",\"state\":\"restarting\",\"restart_in_ms\":30000,"
+		"\"pid\":4194304,"
+		"\"stats\":{\"source\":\"proc\",\"memory\":1073217536,"
+		"\"memory_peak\":1073217536,\"cpu_usec\":359999000000,"
+		"\"tasks\":100000}}]",
+		false, false);
+	for (char *line = text; *line;) {
+		char *end = strchr(line, '\n');
+
+		assert_non_null(end);
+		assert_true(end - line <= 80);
+		line = end + 1;
+	}
+	free(text);
+}
+
+static void
+test_containment_and_stats_source(void **state)
+{
+	static const struct {
+		const char *json, *want;
+	} cases[] = {
+		{"{\"mode\":\"cgroup2\",\"cgroup\":"
+		 "\"/sys/fs/cgroup/unified/arbord-42\",\"controllers\":[]}",
+		 "containment: cgroup2 /sys/fs/cgroup/unified/arbord-42 "
+		 "(no controllers)\n"},
+		{"{\"mode\":\"cgroup2\",\"cgroup\":\"/sys/fs/cgroup\","
+		 "\"controllers\":[\"cpu\",\"memory\",\"pids\"]}",
+		 "containment: cgroup2 /sys/fs/cgroup (cpu memory pids)\n"},
+		{"{\"mode\":\"process-group\",\"controllers\":[],"
+		 "\"why\":\"no cgroup2 mount\"}",
+		 "containment: process groups (no cgroup2 mount)\n"},
+		{"{\"mode\":\"cgroup2\",\"cgroup\":\"/x\\u001b[2J\","
+		 "\"controllers\":[]}",
+		 "containment: cgroup2 /x?[2J (no controllers)\n"},
+		{"{}", ""},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *c = json_loads(cases[i].json, 0, NULL);
+		char *text = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&text, &len);
+
+		assert_non_null(c);
+		arb_render_containment(f, c);
+		fclose(f);
+		assert_string_equal(text, cases[i].want);
+		free(text);
+		json_decref(c);
+	}
+}
+
 int
 main(void)
 {
@@ -354,6 +490,9 @@ main(void)
 		cmocka_unit_test(test_plan_empty_and_malformed),
 		cmocka_unit_test(test_dynamic_and_pool),
 		cmocka_unit_test(test_safe_masks_controls),
+		cmocka_unit_test(test_bytes_and_cpu_units),
+		cmocka_unit_test(test_tree_with_stats),
+		cmocka_unit_test(test_containment_and_stats_source),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
