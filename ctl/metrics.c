@@ -217,6 +217,7 @@ put_stat(FILE *out, json_t *nodes, const struct stat_family *f)
 static void
 put_controllers(FILE *out, json_t *controllers)
 {
+	bool first = true;
 	size_t i;
 	json_t *c;
 
@@ -230,7 +231,8 @@ put_controllers(FILE *out, json_t *controllers)
 		if (strspn(name, "abcdefghijklmnopqrstuvwxyz_") !=
 		    strlen(name))
 			continue;
-		fprintf(out, "%s%s", i > 0 ? " " : "", name);
+		fprintf(out, "%s%s", first ? "" : " ", name);
+		first = false;
 	}
 	fputc('"', out);
 }

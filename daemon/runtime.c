@@ -693,7 +693,7 @@ do_spawn(struct runtime *rt, uint32_t node)
 	if (r == 0) {
 		step = "cgroup";
 		io.cgroup_fd = rt_cgroup_spawn_fd(rt, node);
-		if (io.cgroup_fd < -1)
+		if (rt->cg.on && io.cgroup_fd < 0)
 			r = io.cgroup_fd;
 	}
 	if (r == 0) {
@@ -1972,6 +1972,8 @@ resume(struct runtime *rt, const struct arb_runtime_args *a)
 				   "for a test");
 	if (r == 0)
 		r = rt_restore(rt, a->resume);
+	if (r == 0)
+		rt_cgroup_resumed(rt);
 	if (r < 0) {
 		refuse_resume(rt, a->resume, caller, r);
 		return r;

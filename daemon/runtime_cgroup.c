@@ -113,6 +113,26 @@ rt_cgroup_close(struct runtime *rt)
 	arb_cgroup_close(&rt->cg);
 }
 
+void
+rt_cgroup_resumed(struct runtime *rt)
+{
+	if (!rt->cg.on)
+		return;
+	/*
+	 * The image before made these cgroups, may have killed them (which
+	 * a child cloned into one would not survive, above) and wrote
+	 * limits this image does not know: each is made anew before its
+	 * next spawn, with its limits from the spec alone. Its leaf is
+	 * empty by then.
+	 */
+	for (uint32_t i = 0; i < rt->spec->nnodes; i++) {
+		if (!rt->nodes[i])
+			continue;
+		rt->nodes[i]->cg_made = true;
+		rt->nodes[i]->cg_killed = true;
+	}
+}
+
 json_t *
 rt_cgroup_save(const struct runtime *rt)
 {

@@ -157,8 +157,11 @@ void rt_cgroup_say(struct runtime *rt);
 void rt_cgroup_close(struct runtime *rt);
 /* The state's "cgroup": {"base": S}, or null when off. */
 json_t *rt_cgroup_save(const struct runtime *rt);
+/* A resumed tree: each node's cgroup made anew before its next spawn. */
+void rt_cgroup_resumed(struct runtime *rt);
 /* node's cgroup made (once) and opened for its spawn: the descriptor to
- * close after it, -1 when off, or -errno. */
+ * close after it, -1 when off (rt->cg.on tells -1 from -EPERM), or
+ * -errno. */
 int rt_cgroup_spawn_fd(struct runtime *rt, uint32_t node);
 /* A service's main process died (ev, ARB_EV_EXITED): ev->oom is set, and
  * true when ev is held until its leaf is empty (then fed by itself). */

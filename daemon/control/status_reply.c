@@ -358,6 +358,9 @@ gather_usage(const struct arb_control *ctl, uint32_t top,
 		gather_usage(ctl, n->children[i], usage);
 		arb_usage_add(&sum, &usage[n->children[i]]);
 	}
+	/* Its children's peaks came at different times: their sum is no
+	 * peak of the subtree's. */
+	sum.memory_peak = ARB_USAGE_UNKNOWN;
 	arb_usage_read(ctl->cg, ctl->spec, top, 0, &usage[top]);
 	arb_usage_fill_unknown(&usage[top], &sum);
 }

@@ -131,9 +131,12 @@ read_uint(const char **p, uint64_t max, uint64_t *ret)
 	if (*s < '0' || *s > '9')
 		return -1;
 	for (; *s >= '0' && *s <= '9'; s++) {
-		v = v * 10 + (uint64_t)(*s - '0');
-		if (v > max)
+		uint64_t d = (uint64_t)(*s - '0');
+
+		/* Checked before it is made: v * 10 + d must not wrap. */
+		if (v > (max - d) / 10)
 			return -1;
+		v = v * 10 + d;
 	}
 	*ret = v;
 	*p = s;

@@ -116,6 +116,13 @@ test_cpu_max(void **state)
 	for (int i = 0; out[i]; i++)
 		assert_int_equal(arb_cg_parse_cpu_max(out[i], &q, &p), -2);
 	assert_true(q == 1 && p == 2);
+	/* Numbers past 2^64 are refused, not wrapped to a small one. */
+	const char *wrap[] = {"18446744073709551619000 100000",
+			      "50000 18446744073709551616100000",
+			      "max 18446744073709551617000", NULL};
+	for (int i = 0; wrap[i]; i++)
+		assert_true(arb_cg_parse_cpu_max(wrap[i], &q, &p) < 0);
+	assert_true(q == 1 && p == 2);
 }
 
 static void
