@@ -222,6 +222,12 @@ WAIT_FOR = r"""wait_for() {
 	while [ ! -e "$1" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 	[ -e "$1" ] && echo "saw $1" || echo "no $1"
 }
+wait_for_change() {
+	i=0
+	while [ "$(cat "$1" 2>/dev/null)" = "$2" ] && [ $i -lt 300 ]; do
+		sleep 0.1; i=$((i + 1))
+	done
+}
 """
 
 # memory_max: hog outgrows 32M and is killed (reason=oom), then
@@ -255,6 +261,16 @@ echo "tuned after $(cat %(cg)s/tuned/memory.max)"
 [ "$(cat /tmp/tuned.pid)" = "$old" ] && echo "tuned kept pid=$old"
 echo "instance after $(cat %(cg)s/workers/1/memory.max)"
 [ "$(cat /tmp/worker.pid)" = "$wold" ] && echo "worker kept pid=$wold"
+# After a re-exec, a reload that restarts tuned (its exec changed) and
+# drops its memory_max: the new image lifts the limit the old one wrote.
+arborctl reexec
+echo "reexec rc=$?"
+sed -i -e 's/"tuned" \]; memory_max = "48M";/"tuned", "again" ];/' \
+	/etc/arbor/arbor.conf
+arborctl reload
+echo "reload again rc=$?"
+wait_for_change /tmp/tuned.pid "$old"
+echo "tuned lifted $(cat %(cg)s/tuned/memory.max)"
 arborctl poweroff
 exec sleep 1000
 """
