@@ -366,6 +366,40 @@ unsettle(struct arb_cgroup *cg, int origin_fd)
 }
 
 /*
+ * A base of the same name left by an arbord that was killed (its arbord
+ * and tree cgroups in it, empty) is removed; one that holds a process is
+ * a live arbord's (the PID 1 of another pid namespace): -EBUSY.
+ */
+static int
+remove_stale(const char *base)
+{
+	char path[PATH_MAX], text[ARB_CGFILE_MAX];
+	ssize_t n;
+	int r;
+
+	if (snprintf(path, sizeof(path), "%s/cgroup.events", base) >=
+	    (int)sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	n = arb_cgfile_read(AT_FDCWD, path, text, sizeof(text));
+	if (n < 0) {
+		errno = (int)-n;
+		return -1;
+	}
+	if (arb_cgfile_keyed(text, "populated") != 0) {
+		errno = EBUSY;
+		return -1;
+	}
+	r = arb_cgfile_remove_tree(AT_FDCWD, base);
+	if (r < 0) {
+		errno = -r;
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Makes base (when it is new), moves arbord into base/arbord and enables
  * the controllers below base. 0, or -1 with cg->why_off, everything
  * undone.
@@ -378,7 +412,7 @@ settle(struct arb_cgroup *cg, struct finding *f)
 		 * pid namespace's PID 1), or a stale one, empty, of a killed
 		 * arbord: that one goes, the other is never shared. */
 		if (mkdir(cg->base, 0755) < 0 &&
-		    (errno != EEXIST || rmdir(cg->base) < 0 ||
+		    (errno != EEXIST || remove_stale(cg->base) < 0 ||
 		     mkdir(cg->base, 0755) < 0)) {
 			cg->why_off = errno == EBUSY || errno == ENOTEMPTY
 					      ? "arbord-PID in use"
@@ -488,7 +522,12 @@ arb_cgroup_open(struct arb_cgroup *cg, bool as_pid1, const char *resumed_base)
 	}
 	cg->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (cg->inotify_fd < 0) {
-		arb_cgroup_close(cg);
+		/* A resumed tree runs in these cgroups: they are left as
+		 * they are, never emptied. A new one has nothing in them. */
+		if (resumed_base)
+			arb_cgroup_release(cg);
+		else
+			arb_cgroup_close(cg);
 		cg->why_off = "no inotify";
 		return;
 	}

@@ -130,6 +130,12 @@ rt_cgroup_resumed(struct runtime *rt)
 			continue;
 		rt->nodes[i]->cg_made = true;
 		rt->nodes[i]->cg_killed = true;
+		/* What the OOM killer did before counts not against the
+		 * death to come of the process that runs now. */
+		if ((rt->cg.controllers & ARB_CGC_MEMORY) &&
+		    rt->spec->nodes[i].kind == ARB_NODE_SERVICE)
+			rt->nodes[i]->oom_kills =
+				arb_cgroup_oom_kills(&rt->cg, rt->spec, i);
 	}
 }
 
@@ -158,7 +164,12 @@ rt_cgroup_spawn_fd(struct runtime *rt, uint32_t node)
 	 * mkdir, and only after a kill.
 	 */
 	if (rn->cg_killed) {
-		(void)arb_cgroup_remove(&rt->cg, rt->spec, node);
+		/* Still populated (a process in D state, a watch that
+		 * could not be had): no child goes in to die at birth; the
+		 * start fails, and the next one tries again. */
+		r = arb_cgroup_remove(&rt->cg, rt->spec, node);
+		if (r < 0)
+			return r;
 		rn->cg_made = rn->cg_killed = false;
 	}
 	if (!rn->cg_made) {

@@ -131,13 +131,16 @@ def test_stop_kills_a_setsid_escapee(arbord, tmp_path):
 
 def test_stop_kills_a_double_fork(arbord, tmp_path):
     """A double-forked grandchild (reparented to arbord, the subreaper)
-    stays in the service's leaf, and goes with it."""
+    that ignores SIGTERM stays in the service's leaf, and goes with it:
+    the group's TERM does not end it, the cgroup's kill does."""
     pidfile = tmp_path / "orphan.pid"
     a = start(arbord, tree([service(
-        "app", sh(f"sh -c 'sleep 1000 & echo $! > {pidfile}'; "
-                  "exec sleep 1000"))]), "app")
+        "app", sh(f"sh -c 'trap \"\" TERM; sleep 1000 & "
+                  f"echo $! > {pidfile}'; exec sleep 1000"))]), "app")
+    base = base_of(a)
     orphan = read_pid(pidfile)
     assert pid_alive(orphan)
+    assert orphan in procs(os.path.join(base, "tree/app"))
     assert ctl(a.socket, "stop", "app").returncode == 0
     a.wait_event("stop", "app")
     assert not pid_alive(orphan)
@@ -315,3 +318,48 @@ def test_a_delegated_cgroup_is_the_base(arbord):
                 if os.path.isdir(os.path.join(given, d))] == []
     finally:
         _empty_and_remove(given)
+
+
+def test_a_killed_leaf_is_made_anew_after_a_reexec(arbord, tmp_path):
+    """A stop kills app's leaf (an escapee in it); after a re-exec the new
+    image does not know that, yet a start must not clone into the killed
+    leaf (where a child dies at birth on Linux 6.18): one start, no
+    crash."""
+    pidfile = tmp_path / "escapee.pid"
+    a = start(arbord, tree([service(
+        "app", sh(f"setsid sleep 1000 & echo $! >> {pidfile}; "
+                  "exec sleep 1000"))]), "app")
+    read_pid(pidfile)
+    assert ctl(a.socket, "stop", "app").returncode == 0
+    a.wait_event("stop", "app")
+    reexec(a)
+    a.wait_event("resumed")
+    assert ctl(a.socket, "start", "app").returncode == 0
+    a.wait_event("start", "app", count=2)
+    wait_until(lambda: len(open(pidfile).read().split()) == 2,
+               what="the second start's escapee")
+    assert pid_alive(a.pid_of("app"))
+    assert not [e for e in a.events if e.get("event") == "exit"]
+    assert a.stop() == 0
+
+
+def test_a_stale_base_of_a_killed_arbord_is_reused(arbord):
+    """An arbord-PID left by an arbord that was SIGKILLed (its arbord and
+    tree cgroups still in it, empty) does not keep the next arbord of
+    that pid (a container's PID 1 is always 1) from cgroups: it is
+    removed and made anew."""
+    root = _cgroup2_mount()
+
+    def leave_a_stale_base():
+        stale = os.path.join(root, f"arbord-{os.getpid()}")
+        for rel in ("", "arbord", "tree", "tree/app"):
+            os.mkdir(os.path.join(stale, rel))
+
+    a = start(arbord, tree([service("app", SLEEPER)]), "app",
+              preexec_fn=leave_a_stale_base)
+    base = base_of(a)
+    assert base == os.path.join(root, f"arbord-{a.proc.pid}")
+    assert procs(os.path.join(base, "arbord")) == [a.proc.pid]
+    assert procs(os.path.join(base, "tree/app")) == [a.pid_of("app")]
+    assert a.stop() == 0
+    assert not os.path.exists(base)
