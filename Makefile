@@ -463,13 +463,15 @@ fuzz: tests/fuzz/config_fuzz tests/fuzz/wire_fuzz tests/fuzz/notify_fuzz \
 	tests/fuzz/state_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 		tests/fuzz/state_corpus
 
-bench: daemon/arbord
+bench: daemon/arbord boot-bins
 	$(MAKE) -C tests/bench
 	/usr/bin/python3 tests/bench/run.py
 	/usr/bin/python3 tests/bench/logs_bench.py
 	/usr/bin/python3 tests/bench/living_bench.py
 	/usr/bin/python3 tests/bench/reexec_bench.py
 	/usr/bin/python3 tests/bench/growth_bench.py
+	/usr/bin/python3 tests/bench/escape_bench.py
+	/usr/bin/python3 tests/bench/cgroup_bench.py
 
 clean:
 	rm -f daemon/*.o daemon/*/*.o common/*.o ctl/*.o daemon/arbord ctl/arborctl \

@@ -19,7 +19,7 @@ when a median is above --limit (default 50 ms, the issue's bound) or when
 a sleep survives. arbord's lines are stamped as they arrive on its stderr
 pipe (a reader thread). Needs root and a writable cgroup2 (this host's
 /sys/fs/cgroup/unified will do). Stdlib only; run with /usr/bin/python3.
-Not part of `make bench` yet.
+Part of `make bench`.
 """
 
 import argparse
@@ -193,6 +193,11 @@ def alive(pid):
         return False
 
 
+def cgroup2_mounted():
+    with open("/proc/self/mountinfo") as f:
+        return any(" - cgroup2 " in line for line in f)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--arbord", default=ARBORD)
@@ -201,6 +206,9 @@ def main():
                    help="the most a median may be, ms")
     p.add_argument("--timeout", type=float, default=30.0)
     args = p.parse_args()
+    if os.geteuid() != 0 or not cgroup2_mounted():
+        print("escape_bench: skipped: needs root and a cgroup2 mount")
+        return 0
     a = Arbord(args)
     kills, stops = [], []
     try:
