@@ -166,33 +166,48 @@ arb_cgroup_remove(struct arb_cgroup *cg, const struct arb_spec *spec,
 	return arb_cgfile_remove_tree(cg->base_fd, rel);
 }
 
-/* Before cgroup.kill: SIGKILL to each pid of cgroup.procs, until none
- * is left (a fork between the read and the kill is read next time). */
+/* One reading of cgroup.procs, each pid killed: 0 when it held none,
+ * -EAGAIN when it held some, or -errno. */
+static int
+kill_round(int dirfd)
+{
+	int fd = openat(dirfd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
+	FILE *f;
+	long pid;
+	int seen = 0;
+
+	if (fd < 0)
+		return -errno;
+	f = fdopen(fd, "r");
+	if (!f) {
+		(void)close(fd);
+		return -ENOMEM;
+	}
+	while (fscanf(f, "%ld", &pid) == 1) {
+		(void)kill((pid_t)pid, SIGKILL);
+		seen++;
+	}
+	(void)fclose(f);
+	return seen == 0 ? 0 : -EAGAIN;
+}
+
+/*
+ * Before cgroup.kill (5.14): SIGKILL to each pid of cgroup.procs, until
+ * none is left. The leaf is frozen first (cgroup.freeze, 5.2), so that a
+ * fork bomb does not outrun the rounds: a child forked from then on is
+ * born frozen, and SIGKILL still ends a frozen process. Thawed after, for
+ * whatever comes next.
+ */
 static int
 kill_each(int dirfd)
 {
-	for (int round = 0; round < 100; round++) {
-		int fd = openat(dirfd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
-		FILE *f;
-		long pid;
-		int seen = 0;
+	int r = -EAGAIN;
 
-		if (fd < 0)
-			return -errno;
-		f = fdopen(fd, "r");
-		if (!f) {
-			(void)close(fd);
-			return -ENOMEM;
-		}
-		while (fscanf(f, "%ld", &pid) == 1) {
-			(void)kill((pid_t)pid, SIGKILL);
-			seen++;
-		}
-		(void)fclose(f);
-		if (seen == 0)
-			return 0;
-	}
-	return -EAGAIN;
+	(void)arb_cgfile_write(dirfd, "cgroup.freeze", "1");
+	for (int round = 0; round < 100 && r == -EAGAIN; round++)
+		r = kill_round(dirfd);
+	(void)arb_cgfile_write(dirfd, "cgroup.freeze", "0");
+	return r;
 }
 
 int

@@ -20,6 +20,7 @@
 
 #include "cgroup.h"
 #include "cgroup_file.h"
+#include "faults.h"
 
 /* Where cgroup2 is mounted by arbord as PID 1, and looked for first. */
 #define CGROUP2_HOME "/sys/fs/cgroup"
@@ -189,6 +190,8 @@ has_kill_file(int dirfd)
 	struct utsname u;
 	int major = 0, minor = 0;
 
+	if (arb_faults_no_cgroup_kill())
+		return false;
 	if (faccessat(dirfd, "cgroup.kill", F_OK, 0) == 0)
 		return true;
 	if (faccessat(dirfd, "cgroup.events", F_OK, 0) == 0)

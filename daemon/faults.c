@@ -64,6 +64,12 @@ arb_faults_clone3_error(void)
 	return n > 0 && n < 4096 ? (int)n : 0;
 }
 
+bool
+arb_faults_no_cgroup_kill(void)
+{
+	return fault_number("ARBOR_FAULT_NO_CGROUP_KILL") == 1;
+}
+
 #else
 
 void
@@ -93,6 +99,12 @@ int
 arb_faults_clone3_error(void)
 {
 	return 0;
+}
+
+bool
+arb_faults_no_cgroup_kill(void)
+{
+	return false;
 }
 
 #endif

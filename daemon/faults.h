@@ -41,4 +41,11 @@ bool arb_faults_resume_fails(void);
  */
 int arb_faults_clone3_error(void);
 
+/*
+ * Whether cgroup.kill is taken as missing (ARBOR_FAULT_NO_CGROUP_KILL=1),
+ * as before Linux 5.14: a leaf is then frozen and its processes killed
+ * one by one (cgroup.c).
+ */
+bool arb_faults_no_cgroup_kill(void);
+
 #endif

@@ -17,8 +17,8 @@ import signal
 
 import pytest
 
-from conftest import SLEEPER, pid_alive, service, supervisor, tree, \
-    wait_until
+from conftest import FAULTS_ARBORD, SLEEPER, pid_alive, service, \
+    supervisor, tree, wait_until
 from test_reexec import ctl, reexec
 
 
@@ -363,3 +363,30 @@ def test_a_stale_base_of_a_killed_arbord_is_reused(arbord):
     assert procs(os.path.join(base, "tree/app")) == [a.pid_of("app")]
     assert a.stop() == 0
     assert not os.path.exists(base)
+
+
+def test_without_cgroup_kill_the_leaf_is_frozen_and_killed(arbord, tmp_path):
+    """As before Linux 5.14 (no cgroup.kill, forced by the test build):
+    the leaf is frozen and each of its processes killed, so a spawner of
+    setsid'd processes cannot outrun the stop, and nothing is left; the
+    leaf is thawed after."""
+    pidfile = tmp_path / "escapees"
+    a = arbord(tree([service("app", sh(
+        f"while :; do setsid sleep 1000 & echo $! >> {pidfile}; "
+        "sleep 0.001; done"))]), arbord=FAULTS_ARBORD,
+        env={"ARBOR_FAULT_NO_CGROUP_KILL": "1"})
+    a.wait_event("start", "app")
+    wait_until(lambda: a.socket.exists(), what="the control socket")
+    base = base_of(a)
+    wait_until(lambda: pidfile.exists()
+               and len(pidfile.read_text().split()) >= 20,
+               what="20 escapees")
+    assert ctl(a.socket, "stop", "app").returncode == 0
+    a.wait_event("stop", "app")
+    leaf = os.path.join(base, "tree/app")
+    assert procs(leaf) == []
+    assert not [p for p in map(int, pidfile.read_text().split())
+                if pid_alive(p)]
+    with open(os.path.join(leaf, "cgroup.freeze")) as f:
+        assert f.read().strip() == "0"
+    assert a.stop() == 0
