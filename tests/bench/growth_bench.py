@@ -175,9 +175,10 @@ def arbord_run(args, procs, n, merged, notes):
                                   % (services, up, n))
         res["status_json_ns"] = timed_ctl(sock, ["status", "--json"],
                                           args.calls)
-        # The text tree: the root, a row per group and per service.
+        # The text tree: the root, a row per group and per service, and
+        # the whole tree's containment line.
         res["status_text_ns"] = timed_ctl(sock, ["status"], args.calls,
-                                          expect_lines=1 + groups + n)
+                                          expect_lines=1 + groups + n + 1)
         res["subtree_ns"] = timed_ctl(sock, ["status", "g0"], args.calls,
                                       expect_lines=1 + min(GROUP, n))
         t0 = base.now_ns()
