@@ -116,9 +116,11 @@ tests/unit/test_render: tests/unit/test_render.c ctl/render.o common/wire.o
 	$(CC) $(CPPFLAGS) -Ictl $(ALL_CFLAGS) $(JANSSON_CFLAGS) -o $@ $< \
 		ctl/render.o common/wire.o $(LDFLAGS) $(CMOCKA_LIBS) $(JANSSON_LIBS)
 
-tests/unit/test_top_view: tests/unit/test_top_view.c ctl/top_view.o
+tests/unit/test_top_view: tests/unit/test_top_view.c ctl/top_view.o \
+		ctl/render.o common/wire.o
 	$(CC) $(CPPFLAGS) -Ictl $(ALL_CFLAGS) $(JANSSON_CFLAGS) -o $@ $< \
-		ctl/top_view.o $(LDFLAGS) $(CMOCKA_LIBS) $(JANSSON_LIBS)
+		ctl/top_view.o ctl/render.o common/wire.o $(LDFLAGS) \
+		$(CMOCKA_LIBS) $(JANSSON_LIBS)
 
 tests/unit/test_metrics: tests/unit/test_metrics.c ctl/metrics.o
 	$(CC) $(CPPFLAGS) -Ictl $(ALL_CFLAGS) $(JANSSON_CFLAGS) -o $@ $< \

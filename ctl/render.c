@@ -91,8 +91,10 @@ arb_render_duration(char *buf, size_t size, long long ms)
 }
 
 /* One decimal below 100 (12.3M), none above (512M, 1023K). */
-void
-arb_render_bytes(char *buf, size_t size, unsigned long long bytes)
+/* bytes in 1024s, one decimal below `decimal_below` of the unit. */
+static void
+bytes_text(char *buf, size_t size, unsigned long long bytes,
+	   double decimal_below)
 {
 	static const char units[] = "KMGTPE";
 	double v = (double)bytes;
@@ -108,10 +110,35 @@ arb_render_bytes(char *buf, size_t size, unsigned long long bytes)
 		u++;
 	}
 	/* 99.96 would round to "100.0": the integer form from there. */
-	if (v < 99.95)
+	if (v < decimal_below - 0.05)
 		snprintf(buf, size, "%.1f%c", v, units[u]);
 	else
 		snprintf(buf, size, "%.0f%c", v, units[u]);
+}
+
+void
+arb_render_bytes(char *buf, size_t size, unsigned long long bytes)
+{
+	bytes_text(buf, size, bytes, 100);
+}
+
+void
+arb_render_bytes_narrow(char *buf, size_t size, unsigned long long bytes)
+{
+	bytes_text(buf, size, bytes, 10);
+}
+
+/* "/" is depth 0, "web" 1, "web/app" 2. */
+int
+arb_render_path_depth(const char *path)
+{
+	int d = 1;
+
+	if (strcmp(path, "/") == 0)
+		return 0;
+	for (; *path; path++)
+		d += *path == '/';
+	return d;
 }
 
 /* Seconds to the hundredth below 10 s, then m:s, h:m, d:h. */
@@ -130,19 +157,6 @@ arb_render_cpu(char *buf, size_t size, unsigned long long usec)
 		snprintf(buf, size, "%lluh%02llum", s / 3600, s % 3600 / 60);
 	else
 		snprintf(buf, size, "%llud%02lluh", s / 86400, s % 86400 / 3600);
-}
-
-/* "/" is depth 0, "web" 1, "web/app" 2. */
-static int
-path_depth(const char *path)
-{
-	int d = 1;
-
-	if (strcmp(path, "/") == 0)
-		return 0;
-	for (; *path; path++)
-		d += *path == '/';
-	return d;
 }
 
 /* A death that needs a look: a crash or an OOM kill (arbord(8), M2). */
@@ -586,7 +600,7 @@ arb_render_tree(FILE *out, const struct arb_render *r, json_t *nodes)
 
 		fill_row(w, json_array_get(nodes, i), i == 0);
 		path = str_of(w->node, "path");
-		w->depth = path ? path_depth(path) : 0;
+		w->depth = path ? arb_render_path_depth(path) : 0;
 		if (i == 0)
 			base = w->depth;
 		/* A malformed list stays drawable: all below the first. */

@@ -42,6 +42,13 @@ void arb_render_stats_source(FILE *out, json_t *nodes);
 /* Bytes as 512B, 12.3K, 512M, 1.5G: at most 5 characters. */
 void arb_render_bytes(char *buf, size_t size, unsigned long long bytes);
 
+/* The same in at most 4 (top's column): 512B, 4.0K, 12M, 1.5G. */
+void arb_render_bytes_narrow(char *buf, size_t size,
+			     unsigned long long bytes);
+
+/* A path's depth: "/" 0, "web" 1, "web/app" 2. */
+int arb_render_path_depth(const char *path);
+
 /* CPU time as 0.03s, 12.3s, 1m02s, 2h05m, 3d04h. */
 void arb_render_cpu(char *buf, size_t size, unsigned long long usec);
 

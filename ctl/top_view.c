@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "render.h"
 #include "top_view.h"
 
 /* Longer than any row: a path is at most 33 names of 64 bytes. */
@@ -96,19 +97,6 @@ count_of(json_t *obj, const char *key)
 	return (long long)json_integer_value(v);
 }
 
-/* "/" is depth 0, "web" 1, "web/app" 2. */
-static int
-path_depth(const char *path)
-{
-	int d = 1;
-
-	if (strcmp(path, "/") == 0)
-		return 0;
-	for (; *path; path++)
-		d += *path == '/';
-	return d;
-}
-
 /*
  * Depth below the first row. A malformed list stays drawable: nothing
  * above the first row, and no row deeper than one below the row before.
@@ -116,7 +104,7 @@ path_depth(const char *path)
 static int
 relative_depth(const char *path, int base, int previous, bool first)
 {
-	int d = path_depth(path) - base;
+	int d = arb_render_path_depth(path) - base;
 
 	if (first)
 		return 0;
@@ -285,7 +273,7 @@ arb_top_view_update(struct arb_top_view *v, json_t *params, long long now_us)
 		if (rc)
 			break;
 		if (filled == 0)
-			base = path_depth(w->path);
+			base = arb_render_path_depth(w->path);
 		w->depth = relative_depth(w->path, base, previous, filled == 0);
 		previous = w->depth;
 	}
@@ -459,29 +447,6 @@ arb_top_view_sort(struct arb_top_view *v, enum arb_top_sort s)
 	free(v->shown);
 	v->shown = shown;
 	return 0;
-}
-
-void
-arb_top_format_bytes(char *buf, size_t size, long long bytes)
-{
-	static const char units[] = "KMGTPE";
-	double v = (double)bytes;
-	size_t u = 0;
-
-	if (bytes < 1024) {
-		snprintf(buf, size, "%lldB", bytes < 0 ? 0 : bytes);
-		return;
-	}
-	v /= 1024;
-	while (v >= 1024 && u + 1 < sizeof(units) - 1) {
-		v /= 1024;
-		u++;
-	}
-	/* 9.95 would print as "10.0": four digits where three fit. */
-	if (v < 9.95)
-		snprintf(buf, size, "%.1f%c", v, units[u]);
-	else
-		snprintf(buf, size, "%.0f%c", v, units[u]);
 }
 
 /* One line of the screen, cut at max bytes however much is put. */
@@ -705,7 +670,8 @@ row_line(struct screen *s, const struct arb_top_row *w, size_t path_w)
 	if (w->memory < 0)
 		snprintf(buf, sizeof(buf), "-");
 	else
-		arb_top_format_bytes(buf, sizeof(buf), w->memory);
+		arb_render_bytes_narrow(buf, sizeof(buf),
+					(unsigned long long)w->memory);
 	put_right(&s->l, buf, MEM_W);
 	format_count(buf, sizeof(buf), w->tasks);
 	put_right(&s->l, buf, TASKS_W);

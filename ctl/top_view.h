@@ -91,7 +91,5 @@ struct arb_top_frame {
 int arb_top_view_draw(FILE *out, const struct arb_top_view *v,
 		      const struct arb_top_frame *f);
 
-/* bytes as 512B, 4.0K, 12M, 1.5G (1024s; at most 5 characters). */
-void arb_top_format_bytes(char *buf, size_t size, long long bytes);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "render.h"
 #include "top_view.h"
 
 /* A Status reply of five nodes; %lld are cpu_usec of db, app, busy. */
@@ -288,7 +289,7 @@ test_bytes(void **state)
 		{1024, "1.0K"},
 		{10188, "9.9K"},
 		{10189, "10K"},
-		{1048575, "1024K"},
+		{1048575, "1.0M"}, /* not "1024K": 5 characters */
 		{1048576, "1.0M"},
 		{123 * 1048576LL, "123M"},
 		{3LL << 30, "3.0G"},
@@ -297,7 +298,8 @@ test_bytes(void **state)
 	char buf[16];
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		arb_top_format_bytes(buf, sizeof(buf), cases[i].bytes);
+		arb_render_bytes_narrow(buf, sizeof(buf),
+					(unsigned long long)cases[i].bytes);
 		assert_string_equal(buf, cases[i].want);
 	}
 }
