@@ -4,6 +4,7 @@
 #   make check            build and run every test (unit, golden, integration,
 #                         conformance); SANITIZE=1 runs them under ASan+UBSan
 #   make lint             prove the pure core makes no syscalls (STYLE.md 1)
+#   make packaging-check  the systemd units, Dockerfile and pod manifest
 #   make install          honours PREFIX, DESTDIR, SYSCONFDIR, MANDIR,
 #                         SYSTEMDUNITDIR
 #   make boot             boot arbord as init under qemu (tests/boot/; part
@@ -88,7 +89,8 @@ UNIT_TESTS := tests/unit/test_tree tests/unit/test_living tests/unit/test_lifecy
 	tests/unit/test_cg_limits tests/unit/test_usage tests/unit/test_metrics
 
 .PHONY: all check unit golden pytest integration conformance lint install \
-	uninstall clean bench golden-update fuzz boot boot-bins bench-boot
+	uninstall clean bench golden-update fuzz boot boot-bins bench-boot \
+	packaging-check
 
 all: daemon/arbord ctl/arborctl
 
@@ -344,10 +346,15 @@ golden: daemon/arbord
 
 # One pytest run for every suite, so its summary is the last line of make
 # check. ARBOR_SANITIZE tells the tests that timings and memory are the
-# sanitizers'. The boot tests skip, saying why, without qemu or a kernel.
+# sanitizers'. The boot tests skip, saying why, without qemu or a kernel;
+# the packaging tests (systemd-analyze on the units, the Dockerfile and
+# the pod manifest) without systemd-analyze, dpkg or PyYAML.
 pytest: daemon/arbord ctl/arborctl $(HELPERS) $(FAULTS_ARBORD) boot-bins
 	ARBOR_SANITIZE=$(SANITIZE) $(PYTEST) -q tests/integration \
-		tests/conformance tests/boot
+		tests/conformance tests/boot tests/packaging
+
+packaging-check: daemon/arbord ctl/arborctl
+	$(PYTEST) -q tests/packaging
 
 boot: boot-bins
 	$(PYTEST) -q tests/boot
