@@ -504,6 +504,50 @@ def test_container_forwards_signals(pidns):
     assert len(a.find("start", "fwd")) == 1
 
 
+def _traps(pid, signos):
+    """Whether process pid (a host pid) catches every one of signos."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            caught = [int(line.split()[1], 16) for line in f
+                      if line.startswith("SigCgt:")][0]
+    except (OSError, IndexError):
+        return False
+    return all(caught & (1 << (s - 1)) for s in signos)
+
+
+def test_shipped_container_tree(pidns):
+    """packaging/container.conf, the tree of packaging/Dockerfile, as a
+    container's init: each signal it forwards to web is one web traps
+    (it forwarded USR1 to a shell that trapped HUP alone, which USR1
+    killed), and SIGTERM stops it in reverse order, exit 0, within the
+    grace period of packaging/arbor-pod.yaml (test_container.py)."""
+    with open(os.path.join(REPO, "packaging", "container.conf")) as f:
+        a = pidns(f.read())
+    a.wait_event("start", "web")
+    wait_until(lambda: a.socket.exists(), what="the control socket")
+    host = a.host_pid()
+    forwarded = (signal.SIGHUP, signal.SIGUSR1)
+
+    def web_trapping():
+        with open(f"/proc/{host}/task/{host}/children") as f:
+            kids = f.read().split()
+        return any(_traps(int(k), forwarded) for k in kids)
+    wait_until(web_trapping, what="web's traps")
+    for signo, said in ((signal.SIGHUP, "reloading"),
+                        (signal.SIGUSR1, "reopening logs")):
+        a.signal(signo)
+        wait_until(lambda: said in ctl(a.socket, "logs", "web").stdout,
+                   what=f"web's answer to {signo.name}")
+    assert ctl(a.socket, "status", "web").returncode == 0
+    assert len(a.find("start", "web")) == 1
+    assert not a.find("exit")
+    a.signal(signal.SIGTERM)
+    assert a.wait_exit() == 0
+    assert a.tree_trace()[-3:] == ["stop web", "stop sidecar", "down"]
+    out = a.proc.stdout.read().decode().splitlines()
+    assert out == ["web: reloading", "web: reopening logs"]
+
+
 def test_container_refuses_poweroff(pidns):
     """A container's init does not power off: NotInit, and it runs on."""
     a = pidns(tree([service("a", SLEEP)]))
