@@ -5,7 +5,8 @@
 #                         conformance); SANITIZE=1 runs them under ASan+UBSan
 #   make lint             prove the pure core makes no syscalls (STYLE.md 1)
 #   make install          honours PREFIX, DESTDIR, SYSCONFDIR, MANDIR,
-#                         SYSTEMDUNITDIR
+#                         SYSTEMDUNITDIR, EXAMPLEDIR
+#   make deb              the Debian package, into build/deb/ (debian/)
 #   make boot             boot arbord as init under qemu (tests/boot/; part
 #                         of make check, skipped without qemu or a kernel)
 #   make bench            run the benchmarks in tests/bench/
@@ -19,6 +20,7 @@ SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 MANDIR ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+EXAMPLEDIR ?= $(PREFIX)/share/doc/arbor/examples
 DESTDIR ?=
 VERSION := 0.1.0
 
@@ -88,7 +90,7 @@ UNIT_TESTS := tests/unit/test_tree tests/unit/test_living tests/unit/test_lifecy
 	tests/unit/test_cg_limits tests/unit/test_usage tests/unit/test_metrics
 
 .PHONY: all check unit golden pytest integration conformance lint install \
-	uninstall clean bench golden-update fuzz boot boot-bins bench-boot
+	uninstall deb clean bench golden-update fuzz boot boot-bins bench-boot
 
 all: daemon/arbord ctl/arborctl
 
@@ -388,11 +390,16 @@ lint:
 	mandoc -Tlint -Wwarning man/arbord.8 man/arbor.conf.5 man/arborctl.8
 	bash -n packaging/bash-completion/arborctl
 
+# The live configuration runs nothing (packaging/arbor.conf: the example
+# tree of conf.d/ is documentation, in EXAMPLEDIR), and one that is there
+# is the administrator's: it is never replaced.
+LIVE_CONF = $(DESTDIR)$(SYSCONFDIR)/arbor/arbor.conf
 install: daemon/arbord ctl/arborctl
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(SYSCONFDIR)/arbor/conf.d $(DESTDIR)$(BASHCOMPDIR) \
-		$(DESTDIR)$(SYSTEMDUNITDIR)
+		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(EXAMPLEDIR)/conf.d \
+		$(DESTDIR)$(EXAMPLEDIR)/embedded
 	install -m 755 daemon/arbord $(DESTDIR)$(SBINDIR)/arbord
 	install -m 755 ctl/arborctl $(DESTDIR)$(BINDIR)/arborctl
 	install -m 644 man/arbord.8 $(DESTDIR)$(MANDIR)/man8/arbord.8
@@ -406,8 +413,19 @@ install: daemon/arbord ctl/arborctl
 	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/arbord.service
 	install -m 644 packaging/arbord.socket \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/arbord.socket
-	test -e $(DESTDIR)$(SYSCONFDIR)/arbor/arbor.conf || \
-		install -m 644 conf.d/arbor.conf $(DESTDIR)$(SYSCONFDIR)/arbor/arbor.conf
+	install -m 644 conf.d/arbor.conf $(DESTDIR)$(EXAMPLEDIR)/arbor.conf
+	install -m 644 conf.d/conf.d/*.conf $(DESTDIR)$(EXAMPLEDIR)/conf.d/
+	install -m 644 conf.d/embedded/arbor.conf \
+		$(DESTDIR)$(EXAMPLEDIR)/embedded/arbor.conf
+	test -e $(LIVE_CONF) || { \
+		sed -e 's|/usr/share/doc/arbor/examples|$(EXAMPLEDIR)|' \
+		packaging/arbor.conf > $(LIVE_CONF) && chmod 644 $(LIVE_CONF); }
+
+# The Debian package from a copy of the tree (packaging/build-deb): the
+# .deb, .changes and .buildinfo in DEB_DIR.
+DEB_DIR ?= build/deb
+deb:
+	packaging/build-deb $(DEB_DIR)
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/arbord $(DESTDIR)$(MANDIR)/man8/arbord.8 \
@@ -416,6 +434,11 @@ uninstall:
 		$(DESTDIR)$(BASHCOMPDIR)/arborctl \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/arbord.service \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/arbord.socket
+	rm -f $(DESTDIR)$(EXAMPLEDIR)/arbor.conf \
+		$(DESTDIR)$(EXAMPLEDIR)/embedded/arbor.conf \
+		$(addprefix $(DESTDIR)$(EXAMPLEDIR)/conf.d/,$(notdir $(wildcard conf.d/conf.d/*.conf)))
+	-rmdir $(DESTDIR)$(EXAMPLEDIR)/conf.d $(DESTDIR)$(EXAMPLEDIR)/embedded \
+		$(DESTDIR)$(EXAMPLEDIR)
 
 # libFuzzer on the config loader, for FUZZ_SECONDS, seeded with the golden
 # configurations. Needs clang with libFuzzer (Debian: clang, libclang-rt-dev).
