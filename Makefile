@@ -346,10 +346,12 @@ golden: daemon/arbord
 
 # One pytest run for every suite, so its summary is the last line of make
 # check. ARBOR_SANITIZE tells the tests that timings and memory are the
-# sanitizers'. The boot tests skip, saying why, without qemu or a kernel.
+# sanitizers'. The boot tests skip, saying why, without qemu or a kernel;
+# the packaging tests (tests/packaging: make install, and the .deb built
+# from a clean clone of HEAD, with lintian) without the Debian tools.
 pytest: daemon/arbord ctl/arborctl $(HELPERS) $(FAULTS_ARBORD) boot-bins
 	ARBOR_SANITIZE=$(SANITIZE) $(PYTEST) -q tests/integration \
-		tests/conformance tests/boot
+		tests/conformance tests/boot tests/packaging
 
 boot: boot-bins
 	$(PYTEST) -q tests/boot
@@ -438,7 +440,7 @@ uninstall:
 		$(DESTDIR)$(EXAMPLEDIR)/embedded/arbor.conf \
 		$(addprefix $(DESTDIR)$(EXAMPLEDIR)/conf.d/,$(notdir $(wildcard conf.d/conf.d/*.conf)))
 	-rmdir $(DESTDIR)$(EXAMPLEDIR)/conf.d $(DESTDIR)$(EXAMPLEDIR)/embedded \
-		$(DESTDIR)$(EXAMPLEDIR)
+		$(DESTDIR)$(EXAMPLEDIR) $(DESTDIR)$(patsubst %/,%,$(dir $(EXAMPLEDIR)))
 
 # libFuzzer on the config loader, for FUZZ_SECONDS, seeded with the golden
 # configurations. Needs clang with libFuzzer (Debian: clang, libclang-rt-dev).
