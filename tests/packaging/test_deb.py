@@ -18,6 +18,8 @@ import time
 
 import pytest
 
+from clean_clone import clone  # noqa: F401 (the fixture)
+
 TOOLS = {"dpkg-buildpackage": "dpkg-dev", "dh": "debhelper",
          "lintian": "lintian", "git": "git"}
 

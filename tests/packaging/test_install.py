@@ -10,6 +10,8 @@ installs into the package.
 import os
 import subprocess
 
+from clean_clone import clone  # noqa: F401 (the fixture)
+
 EXAMPLES = ["arbor.conf", "conf.d/10-example.conf", "conf.d/20-context.conf",
             "conf.d/30-pool.conf", "conf.d/40-limits.conf",
             "embedded/arbor.conf"]

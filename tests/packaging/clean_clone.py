@@ -1,4 +1,6 @@
-"""A clean clone of this repository, shared by the packaging tests.
+"""A clean clone of this repository, for the packaging tests: a fixture
+they import (a conftest.py here would shadow the integration suite's
+`from conftest import ...` in the one pytest run of make check).
 
 It is cloned from the repository's HEAD, as CI's clone is: what is not
 committed is not in it (commit, then run these tests). It is removed,
