@@ -6,7 +6,8 @@
 #   make lint             prove the pure core makes no syscalls (STYLE.md 1)
 #   make packaging-check  the systemd units, Dockerfile and pod manifest
 #   make install          honours PREFIX, DESTDIR, SYSCONFDIR, MANDIR,
-#                         SYSTEMDUNITDIR
+#                         SYSTEMDUNITDIR, EXAMPLEDIR
+#   make deb              the Debian package, into build/deb/ (debian/)
 #   make boot             boot arbord as init under qemu (tests/boot/; part
 #                         of make check, skipped without qemu or a kernel)
 #   make bench            run the benchmarks in tests/bench/
@@ -20,6 +21,7 @@ SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 MANDIR ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+EXAMPLEDIR ?= $(PREFIX)/share/doc/arbor/examples
 DESTDIR ?=
 VERSION := 0.1.0
 
@@ -89,7 +91,7 @@ UNIT_TESTS := tests/unit/test_tree tests/unit/test_living tests/unit/test_lifecy
 	tests/unit/test_cg_limits tests/unit/test_usage tests/unit/test_metrics
 
 .PHONY: all check unit golden pytest integration conformance lint install \
-	uninstall clean bench golden-update fuzz boot boot-bins bench-boot \
+	uninstall deb clean bench golden-update fuzz boot boot-bins bench-boot \
 	packaging-check
 
 all: daemon/arbord ctl/arborctl
@@ -347,8 +349,9 @@ golden: daemon/arbord
 # One pytest run for every suite, so its summary is the last line of make
 # check. ARBOR_SANITIZE tells the tests that timings and memory are the
 # sanitizers'. The boot tests skip, saying why, without qemu or a kernel;
-# the packaging tests (systemd-analyze on the units, the Dockerfile and
-# the pod manifest) without systemd-analyze, dpkg or PyYAML.
+# the packaging tests (tests/packaging: the units through systemd-analyze,
+# the Dockerfile and the pod manifest, make install, and the .deb built
+# from a clean clone of HEAD, with lintian) without the tools they use.
 pytest: daemon/arbord ctl/arborctl $(HELPERS) $(FAULTS_ARBORD) boot-bins
 	ARBOR_SANITIZE=$(SANITIZE) $(PYTEST) -q tests/integration \
 		tests/conformance tests/boot tests/packaging
@@ -395,11 +398,16 @@ lint:
 	mandoc -Tlint -Wwarning man/arbord.8 man/arbor.conf.5 man/arborctl.8
 	bash -n packaging/bash-completion/arborctl
 
+# The live configuration runs nothing (packaging/arbor.conf: the example
+# tree of conf.d/ is documentation, in EXAMPLEDIR), and one that is there
+# is the administrator's: it is never replaced.
+LIVE_CONF = $(DESTDIR)$(SYSCONFDIR)/arbor/arbor.conf
 install: daemon/arbord ctl/arborctl
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(SYSCONFDIR)/arbor/conf.d $(DESTDIR)$(BASHCOMPDIR) \
-		$(DESTDIR)$(SYSTEMDUNITDIR)
+		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(EXAMPLEDIR)/conf.d \
+		$(DESTDIR)$(EXAMPLEDIR)/embedded
 	install -m 755 daemon/arbord $(DESTDIR)$(SBINDIR)/arbord
 	install -m 755 ctl/arborctl $(DESTDIR)$(BINDIR)/arborctl
 	install -m 644 man/arbord.8 $(DESTDIR)$(MANDIR)/man8/arbord.8
@@ -413,8 +421,19 @@ install: daemon/arbord ctl/arborctl
 	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/arbord.service
 	install -m 644 packaging/arbord.socket \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/arbord.socket
-	test -e $(DESTDIR)$(SYSCONFDIR)/arbor/arbor.conf || \
-		install -m 644 conf.d/arbor.conf $(DESTDIR)$(SYSCONFDIR)/arbor/arbor.conf
+	install -m 644 conf.d/arbor.conf $(DESTDIR)$(EXAMPLEDIR)/arbor.conf
+	install -m 644 conf.d/conf.d/*.conf $(DESTDIR)$(EXAMPLEDIR)/conf.d/
+	install -m 644 conf.d/embedded/arbor.conf \
+		$(DESTDIR)$(EXAMPLEDIR)/embedded/arbor.conf
+	test -e $(LIVE_CONF) || { \
+		sed -e 's|/usr/share/doc/arbor/examples|$(EXAMPLEDIR)|' \
+		packaging/arbor.conf > $(LIVE_CONF) && chmod 644 $(LIVE_CONF); }
+
+# The Debian package from a copy of the tree (packaging/build-deb): the
+# .deb, .changes and .buildinfo in DEB_DIR.
+DEB_DIR ?= build/deb
+deb:
+	packaging/build-deb $(DEB_DIR)
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/arbord $(DESTDIR)$(MANDIR)/man8/arbord.8 \
@@ -423,6 +442,11 @@ uninstall:
 		$(DESTDIR)$(BASHCOMPDIR)/arborctl \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/arbord.service \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/arbord.socket
+	rm -f $(DESTDIR)$(EXAMPLEDIR)/arbor.conf \
+		$(DESTDIR)$(EXAMPLEDIR)/embedded/arbor.conf \
+		$(addprefix $(DESTDIR)$(EXAMPLEDIR)/conf.d/,$(notdir $(wildcard conf.d/conf.d/*.conf)))
+	-rmdir $(DESTDIR)$(EXAMPLEDIR)/conf.d $(DESTDIR)$(EXAMPLEDIR)/embedded \
+		$(DESTDIR)$(EXAMPLEDIR) $(DESTDIR)$(patsubst %/,%,$(dir $(EXAMPLEDIR)))
 
 # libFuzzer on the config loader, for FUZZ_SECONDS, seeded with the golden
 # configurations. Needs clang with libFuzzer (Debian: clang, libclang-rt-dev).

@@ -39,7 +39,8 @@ start_group(int *leader, int *member)
 			for (;;)
 				pause();
 		}
-		(void)write(fds[1], &m, sizeof(m));
+		if (write(fds[1], &m, sizeof(m)) != sizeof(m))
+			_exit(1);
 		for (;;)
 			pause();
 	}

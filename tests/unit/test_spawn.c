@@ -126,7 +126,8 @@ remove_cgroup(struct fixture *f)
 	snprintf(path, sizeof(path), "%s/cgroup.kill", f->dir);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd >= 0) {
-		(void)write(fd, "1", 1);
+		/* Unkilled, the processes would hang reap_all(). */
+		assert_int_equal(write(fd, "1", 1), 1);
 		close(fd);
 	}
 	reap_all();

@@ -371,7 +371,8 @@ start_in_svc(const struct real *r, int spin)
 		if (fd < 0 || write(fd, pid, strlen(pid)) < 0)
 			_exit(1);
 		spin_ms(spin);
-		(void)write(fds[1], &done, 1);
+		if (write(fds[1], &done, 1) != 1)
+			_exit(1);
 		for (;;)
 			pause();
 	}
