@@ -95,7 +95,8 @@ struct args {
 	bool dry_run;	    /* reload --dry-run */
 	const char *name;   /* spawn --name */
 	const char *binary; /* reexec --binary */
-	const char *timeout; /* reexec --timeout */
+	const char *timeout; /* reexec --timeout, wait --timeout */
+	bool ready;	    /* wait --ready */
 	const char *delay;  /* top -d */
 	const char *iterations; /* top -n */
 	bool batch;	    /* top -b */
@@ -142,6 +143,11 @@ static const char usage_text[] =
 	"                         its own file) without stopping any child;\n"
 	"                         wait at most DURATION (10s) for a moment\n"
 	"                         to do it\n"
+	"  wait [--ready] [--timeout DURATION] PATH\n"
+	"                         wait until PATH is up (--ready: up and\n"
+	"                         ready), at most DURATION (500ms, 10s, 2m,\n"
+	"                         1h; default: for ever); exit 1 if it\n"
+	"                         cannot come up or the time runs out\n"
 	"  shutdown               stop the tree and arbord\n"
 	"  poweroff, reboot, halt stop the tree, then the machine (arbord as\n"
 	"                         the system's init only)\n"
@@ -355,9 +361,34 @@ send_call(struct ctl *c, const char *method, json_t *params, int flags)
 	return EXIT_OK;
 }
 
-/* Waits for the next reply and decodes it into *ret. */
+static long long monotonic_ms(void);
+
+/*
+ * Gives the next read of c->fd what is left until deadline_ms (monotonic):
+ * false if nothing is left.
+ */
+static bool
+read_until(struct ctl *c, long long deadline_ms)
+{
+	long long left = deadline_ms - monotonic_ms();
+	struct timeval tv;
+
+	if (left <= 0)
+		return false;
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
+	return setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0;
+}
+
+/*
+ * Waits for the next reply and decodes it into *ret. With a deadline
+ * (monotonic ms; -1: none but the connection's timeout), running out of
+ * time is EXIT_FAILED with *ret_timed_out set and nothing said: the
+ * caller knows what was waited for.
+ */
 static int
-recv_reply(struct ctl *c, struct arb_wire_reply *ret)
+recv_reply_by(struct ctl *c, long long deadline_ms,
+	      struct arb_wire_reply *ret, bool *ret_timed_out)
 {
 	struct arb_wire_err err;
 	const char *msg;
@@ -388,9 +419,16 @@ recv_reply(struct ctl *c, struct arb_wire_reply *ret)
 			      stderr);
 			return EXIT_FAILED;
 		}
-		n = arb_wire_reader_read(&c->rd, c->fd);
+		if (deadline_ms >= 0 && !read_until(c, deadline_ms))
+			n = -EAGAIN;
+		else
+			n = arb_wire_reader_read(&c->rd, c->fd);
 		if (n > 0)
 			continue;
+		if (n == -EAGAIN && deadline_ms >= 0) {
+			*ret_timed_out = true;
+			return EXIT_FAILED;
+		}
 		if (n == 0)
 			fputs("arborctl: arbord closed the connection\n",
 			      stderr);
@@ -403,6 +441,13 @@ recv_reply(struct ctl *c, struct arb_wire_reply *ret)
 				strerror((int)-n));
 		return EXIT_UNREACHABLE;
 	}
+}
+
+/* Waits for the next reply and decodes it into *ret. */
+static int
+recv_reply(struct ctl *c, struct arb_wire_reply *ret)
+{
+	return recv_reply_by(c, -1, ret, NULL);
 }
 
 /*
@@ -1361,16 +1406,17 @@ cmd_logs(struct ctl *c, struct args *a)
 }
 
 /*
- * --timeout: a duration, "500ms", "10s", "2m" (a bare number is seconds),
- * within Reexec's bounds; -1 when it is none.
+ * A duration, "500ms", "10s", "2m", "1h" (a bare number is seconds), from
+ * min_ms to max_ms; -1 when it is none.
  */
 static long long
-duration_ms(const char *text)
+duration_ms(const char *text, long long min_ms, long long max_ms)
 {
 	static const struct {
 		const char *unit;
 		long long ms;
-	} units[] = {{"ms", 1}, {"s", 1000}, {"", 1000}, {"m", 60000}};
+	} units[] = {{"ms", 1},		{"s", 1000},	  {"", 1000},
+		     {"m", 60 * 1000}, {"h", 3600 * 1000}, {"d", 86400 * 1000}};
 	char *end;
 	long long v;
 
@@ -1381,10 +1427,10 @@ duration_ms(const char *text)
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		if (strcmp(end, units[i].unit) != 0)
 			continue;
-		if (v > ARB_REEXEC_TIMEOUT_MAX_MS / units[i].ms)
+		if (v > max_ms / units[i].ms)
 			return -1;
 		v *= units[i].ms;
-		return v < ARB_REEXEC_TIMEOUT_MIN_MS ? -1 : v;
+		return v < min_ms ? -1 : v;
 	}
 	return -1;
 }
@@ -1398,7 +1444,8 @@ reexec_params(struct args *a, json_t **ret, long long *ret_timeout_ms)
 	json_t *params;
 
 	if (a->timeout) {
-		timeout_ms = duration_ms(a->timeout);
+		timeout_ms = duration_ms(a->timeout, ARB_REEXEC_TIMEOUT_MIN_MS,
+					 ARB_REEXEC_TIMEOUT_MAX_MS);
 		if (timeout_ms < 0)
 			return usage_error("--timeout: '%s' is not a duration "
 					   "from 1ms to 10m (500ms, 10s, 2m)",
@@ -1462,6 +1509,197 @@ cmd_reexec(struct ctl *c, struct args *a)
 		rc = EXIT_FAILED;
 	}
 	arb_wire_reply_done(&r);
+	return rc;
+}
+
+/* 0 if text is UTF-8 (what jansson takes), else -EINVAL. */
+static int
+utf8_check(const char *text)
+{
+	json_t *v = json_string(text);
+
+	json_decref(v);
+	return v ? 0 : -EINVAL;
+}
+
+/* wait: how long at most (--timeout), and what for. */
+#define WAIT_TIMEOUT_MAX_MS (366LL * 86400 * 1000)
+
+enum wait_verdict {
+	WAIT_DONE,    /* the node is what was waited for */
+	WAIT_NOT_YET, /* it may become so */
+	WAIT_NEVER,   /* it cannot: a temporary child that is gone */
+};
+
+/*
+ * The node as Status shows it: up is up, and ready ("started means
+ * ready", M6); a child still starting whose process runs (waiting for
+ * its readiness) is up, but not ready.
+ */
+static enum wait_verdict
+wait_verdict_of(json_t *node, bool ready)
+{
+	const char *state = str_of(node, "state");
+
+	if (!state)
+		return WAIT_NOT_YET;
+	if (strcmp(state, "up") == 0)
+		return WAIT_DONE;
+	if (!ready && strcmp(state, "starting") == 0 &&
+	    str_of(node, "waiting"))
+		return WAIT_DONE;
+	if (strcmp(state, "gone") == 0)
+		return WAIT_NEVER;
+	return WAIT_NOT_YET;
+}
+
+/*
+ * Asks Status of path on a connection of its own (c's carries the event
+ * stream): *ret_verdict and the state seen in state (for the message of
+ * a timeout). An unknown path is reported here, with the nearest one.
+ */
+static int
+wait_check(struct ctl *c, const char *path, bool ready,
+	   enum wait_verdict *ret_verdict, char *state, size_t state_size)
+{
+	struct ctl probe = {.fd = -1, .socket_opt = c->socket_opt,
+			    .json = c->json};
+	struct arb_wire_reply r;
+	json_t *params = json_pack("{s:s}", "path", path), *node;
+	const char *s;
+	int rc;
+
+	if (!params) {
+		fputs("arborctl: out of memory\n", stderr);
+		return EXIT_FAILED;
+	}
+	arb_wire_reader_init(&probe.rd, ARB_REPLY_MAX);
+	rc = call(&probe, ARB_METHOD_STATUS, params, &r);
+	json_decref(params);
+	if (rc == EXIT_OK) {
+		node = json_array_get(json_object_get(r.parameters, "nodes"), 0);
+		*ret_verdict = wait_verdict_of(node, ready);
+		s = str_of(node, "state");
+		snprintf(state, state_size, "%s", s ? s : "?");
+		arb_wire_reply_done(&r);
+	}
+	arb_wire_reader_done(&probe.rd);
+	if (probe.fd >= 0)
+		close(probe.fd);
+	return rc;
+}
+
+/* Whether an event at event_path may change the node at path: its own,
+ * an ancestor's (a supervisor's restart) or, for a supervisor, one
+ * below it. */
+static bool
+wait_concerns(const char *path, const char *event_path)
+{
+	size_t n = strlen(path), m = strlen(event_path);
+
+	if (strcmp(path, "/") == 0 || strcmp(event_path, "/") == 0)
+		return true;
+	if (n < m)
+		return strncmp(event_path, path, n) == 0 && event_path[n] == '/';
+	return strncmp(path, event_path, m) == 0 &&
+	       (path[m] == '\0' || path[m] == '/');
+}
+
+/*
+ * One reply of the event stream: EXIT_OK, with *ret_recheck when the
+ * node's state must be asked again, or why the wait ends (said here).
+ */
+static int
+wait_event(struct ctl *c, const char *path, struct arb_wire_reply *r,
+	   bool *ret_recheck)
+{
+	json_t *ev = json_object_get(r->parameters, "event");
+	const char *name = str_of(ev, "event"), *at = str_of(ev, "path");
+
+	if (r->error && strcmp(r->error, ARB_ERR_REEXECUTING) == 0) {
+		*ret_recheck = true;
+		return reconnect(c, ARB_METHOD_EVENTS, NULL, events_again,
+				 r->parameters);
+	}
+	if (r->error)
+		return report_error(c, ARB_METHOD_EVENTS, NULL, r);
+	if ((name && strcmp(name, "down") == 0) || !r->continues) {
+		fputs("arborctl: the tree is down: '", stderr);
+		arb_render_safe(stderr, path);
+		fputs("' will not come up\n", stderr);
+		return EXIT_FAILED;
+	}
+	*ret_recheck = at && wait_concerns(path, at);
+	return EXIT_OK;
+}
+
+/* "arborctl: 'web' is not up after 5s (starting)" */
+static int
+report_wait_timeout(const char *path, bool ready, const char *timeout,
+		    const char *state)
+{
+	fputs("arborctl: '", stderr);
+	arb_render_safe(stderr, path);
+	fprintf(stderr, "' is not %s after %s (%s)\n", ready ? "ready" : "up",
+		timeout, state);
+	return EXIT_FAILED;
+}
+
+/*
+ * The event stream is asked for first, then the node's state: a change
+ * between the two is an event on the stream. arbord reads the stream's
+ * call before the Status: it was sent before the second connection was
+ * even made, and arbord reads a new connection's call only in a later
+ * turn of its loop than the accept. Each event about the node, an
+ * ancestor or a descendant asks its state again: no polling.
+ */
+static int
+cmd_wait(struct ctl *c, struct args *a)
+{
+	enum wait_verdict verdict = WAIT_NOT_YET;
+	long long timeout_ms = -1, deadline_ms = -1;
+	char state[32] = "?";
+	struct arb_wire_reply r;
+	bool recheck = true, timed_out = false;
+	int rc;
+
+	if (a->argc != 1)
+		return usage_error("wait takes one PATH");
+	if (a->timeout) {
+		timeout_ms = duration_ms(a->timeout, 0, WAIT_TIMEOUT_MAX_MS);
+		if (timeout_ms < 0)
+			return usage_error("--timeout: '%s' is not a duration "
+					   "(500ms, 10s, 2m, 1h)", a->timeout);
+		deadline_ms = monotonic_ms() + timeout_ms;
+	}
+	rc = utf8_check(a->argv[0]);
+	if (rc)
+		return usage_error("PATH '%s' is not valid UTF-8", a->argv[0]);
+	rc = open_connection(c, 0);
+	if (rc == EXIT_OK)
+		rc = send_call(c, ARB_METHOD_EVENTS, NULL, ARB_WIRE_MORE);
+	while (rc == EXIT_OK) {
+		if (recheck)
+			rc = wait_check(c, a->argv[0], a->ready, &verdict,
+					state, sizeof(state));
+		if (rc || verdict == WAIT_DONE)
+			break;
+		if (verdict == WAIT_NEVER) {
+			fputs("arborctl: '", stderr);
+			arb_render_safe(stderr, a->argv[0]);
+			fputs("' is gone: a temporary child is not restarted\n",
+			      stderr);
+			return EXIT_FAILED;
+		}
+		rc = recv_reply_by(c, deadline_ms, &r, &timed_out);
+		if (timed_out)
+			return report_wait_timeout(a->argv[0], a->ready,
+						   a->timeout, state);
+		if (rc)
+			break;
+		rc = wait_event(c, a->argv[0], &r, &recheck);
+		arb_wire_reply_done(&r);
+	}
 	return rc;
 }
 
@@ -1576,6 +1814,7 @@ enum {
 	OPT_TIMEOUT,
 	OPT_ITERATIONS,
 	OPT_STATS,
+	OPT_READY,
 };
 
 static const struct option global_options[] = {
@@ -1591,7 +1830,8 @@ static const struct option global_options[] = {
 	{"dry-run", no_argument, NULL, OPT_DRY_RUN}, /* reload only */
 	{"name", required_argument, NULL, OPT_NAME}, /* spawn only */
 	{"binary", required_argument, NULL, OPT_BINARY},   /* reexec only */
-	{"timeout", required_argument, NULL, OPT_TIMEOUT}, /* reexec only */
+	{"timeout", required_argument, NULL, OPT_TIMEOUT}, /* reexec, wait */
+	{"ready", no_argument, NULL, OPT_READY},	   /* wait only */
 	{"delay", required_argument, NULL, 'd'},	   /* top only */
 	{"batch", no_argument, NULL, 'b'},		   /* top only */
 	{"iterations", required_argument, NULL, OPT_ITERATIONS}, /* top only */
@@ -1612,7 +1852,7 @@ static const struct command {
 	{"shutdown", cmd_shutdown}, {"call", cmd_call},
 	{"poweroff", cmd_poweroff}, {"reboot", cmd_reboot},
 	{"halt", cmd_halt},	    {"top", cmd_top},
-	{"metrics", cmd_metrics},
+	{"metrics", cmd_metrics},   {"wait", cmd_wait},
 };
 
 /*
@@ -1720,10 +1960,17 @@ parse(struct ctl *c, int argc, char **argv, const char *cmd, struct args *a,
 			a->binary = optarg;
 			break;
 		case OPT_TIMEOUT:
-			if (!cmd || strcmp(cmd, "reexec") != 0)
+			if (!cmd || (strcmp(cmd, "reexec") != 0 &&
+				     strcmp(cmd, "wait") != 0))
 				return usage_error("--timeout DURATION is an "
-						   "option of reexec");
+						   "option of reexec and wait");
 			a->timeout = optarg;
+			break;
+		case OPT_READY:
+			if (!cmd || strcmp(cmd, "wait") != 0)
+				return usage_error("--ready is an option of "
+						   "wait");
+			a->ready = true;
 			break;
 		case OPT_STATS:
 			if (!cmd || strcmp(cmd, "status") != 0)
@@ -1823,6 +2070,7 @@ main(int argc, char **argv)
 	/* A stream lives on: only a one-request command may never free. */
 	if (strcmp(cmd->name, "events") != 0 &&
 	    strcmp(cmd->name, "logs") != 0 &&
+	    strcmp(cmd->name, "wait") != 0 &&
 	    strcmp(cmd->name, "top") != 0 && !a.more) {
 		json_set_alloc_funcs(bump_malloc, bump_free);
 		c.frees_nothing = true;

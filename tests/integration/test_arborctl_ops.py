@@ -1,0 +1,202 @@
+"""The arborctl commands operators expect from a supervisor's client (issue
+16): wait for a path to come up or be ready, against a real arbord with
+real children, and its exit statuses (0 it is, 1 it cannot be or the time
+ran out, 2 usage).
+
+Each test runs its own arbord on a private socket; waits are bounded.
+"""
+
+import os
+import subprocess
+
+from conftest import SLEEPER, SLOW, service, start_web, tree, wait_until
+from test_arborctl import ARBORCTL, ctl, nodes
+
+
+def sh(script):
+    return ["/bin/sh", "-c", script]
+
+
+def background(sock, *args):
+    """arborctl ARGS running, its output piped; the Popen."""
+    e = dict(os.environ, ARBOR_SOCKET=str(sock))
+    return subprocess.Popen([ARBORCTL, *args], env=e, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL)
+
+
+def finish(p):
+    """The exit status, stdout and stderr of a background arborctl."""
+    try:
+        out, err = p.communicate(timeout=10 * SLOW)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    return p.returncode, out, err
+
+
+def waiting_on_events(a, p):
+    """Returns once p (arborctl wait) has sent its Events call and had
+    its Status answered: the Status connection is closed, so p holds one
+    socket, and p sleeps in read(2) on it."""
+    def reading():
+        try:
+            with open(f"/proc/{p.pid}/syscall") as f:
+                nr, fd = f.read().split()[:2]
+            sockets = [n for n in os.listdir(f"/proc/{p.pid}/fd")
+                       if os.readlink(f"/proc/{p.pid}/fd/{n}")
+                       .startswith("socket:")]
+            return nr == "0" and sockets == [str(int(fd, 16))]
+        except (OSError, ValueError):
+            return False
+    wait_until(reading, what="arborctl wait to block on its events")
+
+
+# ---- wait ---------------------------------------------------------------------
+
+
+def test_wait_on_a_path_that_is_up_returns_at_once(arbord):
+    """wait PATH of a node that is up exits 0 and prints nothing, with or
+    without --ready (a service with ready "exec" is ready once up); the
+    root, "/", is a path like any other."""
+    a = start_web(arbord)
+    for args in (["web/app"], ["--ready", "web"], ["/"],
+                 ["--timeout", "0", "a"]):
+        r = ctl(a.socket, "wait", *args)
+        assert (r.returncode, r.stdout, r.stderr) == (0, "", ""), args
+
+
+def test_wait_on_an_unknown_path_suggests_the_nearest(arbord):
+    """A mistyped path cannot come up: exit 1 at once, with the nearest
+    existing path, as every command says it."""
+    a = start_web(arbord)
+    r = ctl(a.socket, "wait", "web/ap")
+    assert r.returncode == 1
+    assert r.stderr == "arborctl: no such child 'web/ap' " \
+                       "(did you mean 'web/app'?)\n"
+
+
+def test_wait_returns_when_a_stopped_service_is_started(arbord):
+    """wait blocks on the event stream while the service is stopped, and
+    exits 0 once another client starts it: the start event wakes it, not
+    a poll."""
+    a = start_web(arbord)
+    assert ctl(a.socket, "stop", "b").returncode == 0
+    p = background(a.socket, "wait", "b")
+    try:
+        waiting_on_events(a, p)
+        assert p.poll() is None
+        assert ctl(a.socket, "start", "b").returncode == 0
+    finally:
+        rc, out, err = finish(p)
+    assert (rc, out, err) == (0, "", "")
+
+
+def test_wait_ready_waits_for_readiness(arbord, tmp_path):
+    """A notify service whose process runs but has not sent READY=1 is up
+    for wait, not ready: wait --ready times out with exit 1 and a message
+    naming the state; once READY=1 comes, a waiting --ready exits 0."""
+    go = tmp_path / "go"
+    os.mkfifo(go)
+    a = arbord(tree([service("db", sh(f"read x < {go}; "
+                                      "systemd-notify --ready; "
+                                      "exec sleep 1000"),
+                             ready='"notify"'),
+                     service("web", SLEEPER)]))
+    a.wait_event("start", "db")
+    wait_until(lambda: a.socket.exists(), what="the control socket")
+    assert ctl(a.socket, "wait", "db").returncode == 0
+    r = ctl(a.socket, "wait", "--ready", "--timeout", "300ms", "db")
+    assert r.returncode == 1
+    assert r.stderr == "arborctl: 'db' is not ready after 300ms " \
+                       "(starting)\n"
+    p = background(a.socket, "wait", "--ready", "--timeout", "20s", "web")
+    try:
+        waiting_on_events(a, p)
+        with open(go, "w") as f:
+            f.write("go\n")
+    finally:
+        rc, out, err = finish(p)
+    assert (rc, err) == (0, "")
+
+
+def test_wait_on_a_temporary_child_that_is_gone_fails(arbord):
+    """A temporary child that exited is never restarted: wait exits 1 and
+    says so, rather than wait for ever."""
+    a = arbord(tree([service("job", ["/bin/true"], restart='"temporary"'),
+                     service("b", SLEEPER)]))
+    a.wait_event("start", "b")
+    wait_until(lambda: a.socket.exists(), what="the control socket")
+    wait_until(lambda: any(n["path"] == "job" and n["state"] == "gone"
+                           for n in nodes(a.socket)),
+               what="job to be gone")
+    r = ctl(a.socket, "wait", "--timeout", "10s", "job")
+    assert r.returncode == 1
+    assert r.stderr == "arborctl: 'job' is gone: a temporary child is " \
+                       "not restarted\n"
+
+
+def test_wait_ends_when_the_tree_goes_down(arbord):
+    """A path that is still down when arbord shuts down will not come up:
+    wait exits 1 then, not when its timeout runs out."""
+    a = start_web(arbord)
+    assert ctl(a.socket, "stop", "a").returncode == 0
+    p = background(a.socket, "wait", "--timeout", "1h", "a")
+    try:
+        waiting_on_events(a, p)
+        assert ctl(a.socket, "shutdown").returncode == 0
+    finally:
+        rc, out, err = finish(p)
+    assert rc == 1
+    assert err == "arborctl: the tree is down: 'a' will not come up\n"
+
+
+def test_wait_usage_errors_are_exit_2(arbord):
+    """No path, two paths or a timeout that is no duration: exit 2 naming
+    what is wrong, before any connection."""
+    sock = "/nonexistent/arbor.sock"
+    for args, says in ((["wait"], "wait takes one PATH"),
+                       (["wait", "a", "b"], "wait takes one PATH"),
+                       (["wait", "--timeout", "soon", "a"], "'soon'"),
+                       (["wait", "--timeout", "-1s", "a"], "'-1s'"),
+                       (["status", "--ready"], "--ready is an option")):
+        r = ctl(sock, *args)
+        assert r.returncode == 2, args
+        assert says in r.stderr, (args, r.stderr)
+
+
+# ---- bash completion ----------------------------------------------------------
+
+COMPLETION = os.path.join(os.path.dirname(ARBORCTL), "..", "packaging",
+                          "bash-completion", "arborctl")
+
+
+def complete(sock, line):
+    """The words bash's completion offers for line (the cursor at its
+    end, after its last word), with arborctl on PATH and ARBOR_SOCKET
+    set as a user's shell has them."""
+    words = line.split(" ")
+    script = (f"source {COMPLETION}\n"
+              f"COMP_WORDS=({' '.join(repr(w) for w in words)})\n"
+              f"COMP_CWORD={len(words) - 1}\n"
+              "_arborctl\n"
+              "printf '%s\\n' \"${COMPREPLY[@]}\"\n")
+    e = dict(os.environ, ARBOR_SOCKET=str(sock),
+             PATH=os.path.dirname(ARBORCTL) + ":" + os.environ["PATH"])
+    r = subprocess.run(["bash", "--norc", "--noprofile", "-c", script],
+                       capture_output=True, text=True, env=e,
+                       timeout=10 * SLOW)
+    assert r.returncode == 0, r.stderr
+    return sorted(w for w in r.stdout.splitlines() if w)
+
+
+def test_completion_offers_the_new_commands_options_and_paths(arbord):
+    """The bash completion knows wait, its options, and completes its
+    PATH from the running tree."""
+    a = start_web(arbord)
+    assert "wait" in complete(a.socket, "arborctl wa")
+    assert complete(a.socket, "arborctl wait --r") == ["--ready"]
+    assert complete(a.socket, "arborctl wait --t") == ["--timeout"]
+    assert complete(a.socket, "arborctl wait web/") == \
+        ["web/app", "web/proxy"]
