@@ -114,6 +114,9 @@ static const char usage_text[] =
 	"  status [--stats] [PATH]\n"
 	"                         the tree, or the subtree at PATH; --stats:\n"
 	"                         with memory, peak, CPU time and tasks\n"
+	"  show PATH              the resolved spec of PATH as arbord --check\n"
+	"                         prints it (/: the whole tree), every\n"
+	"                         default filled in\n"
 	"  metrics [PATH]         the tree's state and usage in Prometheus'\n"
 	"                         text format (node_exporter's textfile\n"
 	"                         collector)\n"
@@ -843,6 +846,40 @@ cmd_status(struct ctl *c, struct args *a)
 	state = str_of(first, "state");
 	if (rc == EXIT_OK && a->argc && (!state || strcmp(state, "up") != 0))
 		rc = EXIT_NOT_UP;
+	release_reply(c, &r);
+	return rc;
+}
+
+/* The resolved spec of one node as arbord --check prints it; --json:
+ * the reply, {"spec": TEXT}. */
+static int
+cmd_show(struct ctl *c, struct args *a)
+{
+	struct arb_wire_reply r;
+	const char *spec;
+	json_t *params;
+	int rc;
+
+	if (a->argc != 1)
+		return usage_error("show takes one PATH");
+	params = json_pack("{s:s}", "path", a->argv[0]);
+	if (!params)
+		return usage_error("PATH '%s' is not valid UTF-8", a->argv[0]);
+	rc = call(c, ARB_METHOD_SHOW, params, &r);
+	json_decref(params);
+	if (rc)
+		return rc;
+	spec = str_of(r.parameters, "spec");
+	if (c->json) {
+		print_reply_parameters(c, &r);
+	} else if (!spec) {
+		fputs("arborctl: bad reply from arbord: no spec\n", stderr);
+		rc = EXIT_FAILED;
+	} else {
+		/* Written as it came: it is the configuration's own syntax,
+		 * which arbord quoted, and what add reads back. */
+		fputs(spec, stdout);
+	}
 	release_reply(c, &r);
 	return rc;
 }
@@ -1853,6 +1890,7 @@ static const struct command {
 	{"poweroff", cmd_poweroff}, {"reboot", cmd_reboot},
 	{"halt", cmd_halt},	    {"top", cmd_top},
 	{"metrics", cmd_metrics},   {"wait", cmd_wait},
+	{"show", cmd_show},
 };
 
 /*

@@ -1,16 +1,20 @@
 """The arborctl commands operators expect from a supervisor's client (issue
-16): wait for a path to come up or be ready, against a real arbord with
-real children, and its exit statuses (0 it is, 1 it cannot be or the time
-ran out, 2 usage).
+16), against a real arbord with real children: wait for a path to come up
+or be ready (exit 0 it is, 1 it cannot be or the time ran out, 2 usage),
+show a node's resolved spec, and their bash completion.
 
 Each test runs its own arbord on a private socket; waits are bounded.
 """
 
+import json
 import os
 import subprocess
 
-from conftest import SLEEPER, SLOW, service, start_web, tree, wait_until
-from test_arborctl import ARBORCTL, ctl, nodes
+from conftest import ARBORD, SLEEPER, SLOW, service, start_web, tree, \
+    wait_until
+# public_dir is a fixture: imported, pytest finds it here.
+from test_arborctl import ARBORCTL, as_nobody, ctl, nodes, \
+    public_dir  # noqa: F401
 
 
 def sh(script):
@@ -200,3 +204,86 @@ def test_completion_offers_the_new_commands_options_and_paths(arbord):
     assert complete(a.socket, "arborctl wait --t") == ["--timeout"]
     assert complete(a.socket, "arborctl wait web/") == \
         ["web/app", "web/proxy"]
+    assert complete(a.socket, "arborctl sh") == ["show", "shutdown"]
+    assert complete(a.socket, "arborctl show web/p") == ["web/proxy"]
+
+
+# ---- show ---------------------------------------------------------------------
+
+
+def check_output(a):
+    """What arbord --check prints for a's configuration."""
+    r = subprocess.run([ARBORD, "--check", "-c", str(a.config)],
+                       capture_output=True, text=True, timeout=10 * SLOW)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_show_prints_a_child_as_check_prints_it(arbord):
+    """show PATH prints the child's group exactly as arbord --check prints
+    it within the tree (every default filled in and marked), and show /
+    prints the whole tree as --check does, without the comments --check
+    adds on what the tree needs of this system (descriptors)."""
+    a = start_web(arbord)
+    check = check_output(a)
+    for path, indent in (("b", "    "), ("web", "    "), ("web/app", " " * 12)):
+        r = ctl(a.socket, "show", path)
+        assert r.returncode == 0 and r.stderr == "", r.stderr
+        assert r.stdout.startswith("{\n") and r.stdout.endswith("\n}\n")
+        assert '; # default\n' in r.stdout
+        block = "".join(indent + ln if ln else ln
+                        for ln in r.stdout.splitlines(True))
+        # Among siblings the group ends "}," unless it is the last.
+        assert block in check or block[:-1] + ",\n" in check, path
+    r = ctl(a.socket, "show", "/")
+    assert r.returncode == 0 and check.startswith(r.stdout)
+    rest = check[len(r.stdout):].splitlines()
+    assert rest and all(ln.startswith("# ") for ln in rest), rest
+
+
+def test_show_output_is_what_add_takes_back(arbord):
+    """The group show prints is a SPEC for add: a removed child added back
+    from it has the same spec (its defaults now written, so no longer
+    marked)."""
+    def keys(text):
+        return [ln.replace("; # default", ";") for ln in text.splitlines()
+                if not ln.lstrip().startswith("#")]
+    a = start_web(arbord)
+    before = ctl(a.socket, "show", "web/app").stdout
+    assert ctl(a.socket, "remove", "web/app").returncode == 0
+    r = ctl(a.socket, "add", "web", before)
+    assert r.returncode == 0, r.stderr
+    after = ctl(a.socket, "show", "web/app").stdout
+    assert keys(after) == keys(before)
+
+
+def test_show_json_and_errors(arbord):
+    """--json prints the reply, {"spec": TEXT}; an unknown path is exit 1
+    with the nearest; no path is a usage error."""
+    a = start_web(arbord)
+    r = ctl(a.socket, "--json", "show", "a")
+    assert r.returncode == 0
+    assert json.loads(r.stdout) == {"spec": ctl(a.socket, "show", "a").stdout}
+    r = ctl(a.socket, "show", "web/ap")
+    assert (r.returncode, r.stdout) == (1, "")
+    assert r.stderr == "arborctl: no such child 'web/ap' " \
+                       "(did you mean 'web/app'?)\n"
+    assert ctl(a.socket, "show").returncode == 2
+
+
+def test_show_is_refused_to_readers(arbord, public_dir):
+    """A spec holds env values, which may be secrets status never shows:
+    a control_group reader's show is refused (exit 1, one line), while
+    its status works."""
+    sock = os.path.join(public_dir, "arbor.sock")
+    a = arbord('control_group = "nogroup";\n' +
+               tree([service("s", SLEEPER, env='["TOKEN=secret"]')]),
+               args=("-s", sock))
+    a.wait_event("start", "s")
+    wait_until(lambda: os.path.exists(sock), what="the control socket")
+    assert "TOKEN=secret" in ctl(sock, "show", "s").stdout
+    r = as_nobody(sock, "show", "s")
+    assert (r.returncode, r.stdout) == (1, ""), r
+    assert r.stderr == "arborctl: permission denied: uid 65534 may not " \
+                       "call org.arbor.Supervisor.Show\n"
+    assert as_nobody(sock, "status", "s").returncode == 0
