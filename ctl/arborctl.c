@@ -68,6 +68,21 @@ enum {
 #define RECONNECT_PAUSE_MS 20
 #define RECONNECT_LIMIT_MS 10000
 
+/*
+ * Which lines logs prints, when it asks for more than arbord can select:
+ * several paths, a time range, one stream. Times are microseconds since
+ * the epoch, as the lines' own.
+ */
+struct log_filter {
+	bool active;	      /* any of the below */
+	char **paths;	      /* the subtrees asked for... */
+	int npaths;	      /* ...when more than one */
+	bool has_since, has_until;
+	long long since_us, until_us;
+	const char *stream;   /* stdout or stderr, or NULL */
+	json_t *kept;	      /* the backlog, gathered before it is printed */
+};
+
 struct ctl {
 	const char *socket_opt; /* --socket, or NULL */
 	char socket[ARB_SOCKPATH_MAX + 1];
@@ -79,6 +94,7 @@ struct ctl {
 	struct arb_wire_reader rd;
 	bool seen_seq;          /* logs: a line was printed, and... */
 	json_int_t last_seq;    /* ...this was the newest one's seq */
+	struct log_filter filter; /* logs */
 	/* The last reply as it came, valid until the next read of rd. */
 	const char *reply_msg;
 	size_t reply_len;
@@ -97,6 +113,9 @@ struct args {
 	const char *binary; /* reexec --binary */
 	const char *timeout; /* reexec --timeout, wait --timeout */
 	bool ready;	    /* wait --ready */
+	const char *since;  /* logs --since */
+	const char *until;  /* logs --until */
+	const char *stream; /* logs --stream */
 	const char *delay;  /* top -d */
 	const char *iterations; /* top -n */
 	bool batch;	    /* top -b */
@@ -127,10 +146,13 @@ static const char usage_text[] =
 	"  events                 follow supervision events until the end\n"
 	"                         (events and logs -f reconnect by themselves\n"
 	"                         when arbord re-executes)\n"
-	"  logs [-n N] [-f] [PATH]\n"
+	"  logs [-n N] [-f] [--since TIME] [--until TIME]\n"
+	"       [--stream stdout|stderr] [PATH...]\n"
 	"                         the last N (10; all) lines of a service's\n"
-	"                         output, or a subtree's in time order; -f\n"
-	"                         follows\n"
+	"                         output, or a subtree's (or several) in\n"
+	"                         time order; -f follows; TIME is RFC 3339\n"
+	"                         (2026-11-21T10:00:00Z) or ago (30s, 10m,\n"
+	"                         1h, 2d)\n"
 	"  logs --reopen          reopen the log files (after logrotate)\n"
 	"  reload [--dry-run]     re-read the configuration and apply the\n"
 	"                         difference; print the plan (--dry-run: only\n"
@@ -1343,6 +1365,141 @@ cmd_events(struct ctl *c, struct args *a)
 		      events_again);
 }
 
+/* 0 if text is UTF-8 (what jansson takes), else -EINVAL. */
+static int
+utf8_check(const char *text)
+{
+	json_t *v = json_string(text);
+
+	json_decref(v);
+	return v ? 0 : -EINVAL;
+}
+
+/*
+ * A duration, "500ms", "10s", "2m", "1h" (a bare number is seconds), from
+ * min_ms to max_ms; -1 when it is none.
+ */
+static long long
+duration_ms(const char *text, long long min_ms, long long max_ms)
+{
+	static const struct {
+		const char *unit;
+		long long ms;
+	} units[] = {{"ms", 1},		{"s", 1000},	  {"", 1000},
+		     {"m", 60 * 1000}, {"h", 3600 * 1000}, {"d", 86400 * 1000}};
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(text, &end, 10);
+	if (errno || end == text || v < 0 || *text == '-' || *text == '+')
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].unit) != 0)
+			continue;
+		if (v > max_ms / units[i].ms)
+			return -1;
+		v *= units[i].ms;
+		return v < min_ms ? -1 : v;
+	}
+	return -1;
+}
+
+/*
+ * "2026-11-21T10:00:00.123456Z", "2026-11-21 10:00:00+01:00": RFC 3339
+ * (a space for the T allowed, as its section 5.6 does) in microseconds
+ * since the epoch; -1 if text is not that.
+ */
+static int
+rfc3339_us(const char *text, long long *ret)
+{
+	struct tm tm = {0};
+	const char *p = strptime(text, "%Y-%m-%d", &tm);
+	long long us = 0, scale = 100000, offset_s = 0;
+
+	if (!p || (*p != 'T' && *p != 't' && *p != ' '))
+		return -1;
+	p = strptime(p + 1, "%H:%M:%S", &tm);
+	if (!p)
+		return -1;
+	if (*p == '.') {
+		if (!(p[1] >= '0' && p[1] <= '9'))
+			return -1;
+		for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
+			us += (*p - '0') * scale;
+	}
+	if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
+		/* UTC */
+	} else if ((*p == '+' || *p == '-') && strlen(p) == 6 &&
+		   p[1] >= '0' && p[1] <= '2' && p[2] >= '0' && p[2] <= '9' &&
+		   p[3] == ':' && p[4] >= '0' && p[4] <= '5' && p[5] >= '0' &&
+		   p[5] <= '9') {
+		offset_s = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600 +
+			   ((p[4] - '0') * 10 + (p[5] - '0')) * 60;
+		if (*p == '-')
+			offset_s = -offset_s;
+	} else {
+		return -1;
+	}
+	*ret = ((long long)timegm(&tm) - offset_s) * 1000000 + us;
+	return 0;
+}
+
+/* Whether path is top or under it ("/": everything). */
+static bool
+in_subtree(const char *path, const char *top)
+{
+	size_t n;
+
+	while (*top == '/' && top[1])
+		top++;
+	n = strlen(top);
+	while (n > 1 && top[n - 1] == '/')
+		n--;
+	if (n == 1 && top[0] == '/')
+		return true;
+	return strncmp(path, top, n) == 0 &&
+	       (path[n] == '\0' || path[n] == '/');
+}
+
+/* Whether line l passes --since, --until, --stream and the paths. */
+static bool
+log_line_wanted(const struct log_filter *f, json_t *l)
+{
+	const char *path = str_of(l, "path"), *stream = str_of(l, "stream");
+	const char *time = str_of(l, "time");
+	long long us;
+	bool in = f->npaths == 0;
+
+	for (int i = 0; !in && path && i < f->npaths; i++)
+		in = in_subtree(path, f->paths[i]);
+	if (!in)
+		return false;
+	if (f->stream && (!stream || strcmp(stream, f->stream) != 0))
+		return false;
+	if (!f->has_since && !f->has_until)
+		return true;
+	if (!time || rfc3339_us(time, &us) < 0)
+		return false; /* no time to judge by: not in the range */
+	return (!f->has_since || us >= f->since_us) &&
+	       (!f->has_until || us <= f->until_us);
+}
+
+static void
+print_log_line(struct ctl *c, json_t *l)
+{
+	if (c->json)
+		print_json(l, JSON_COMPACT);
+	else
+		arb_render_log_line(stdout, &c->render, l);
+}
+
+/*
+ * The lines of a Logs reply: printed, or with a filter, those it lets
+ * through; a backlog gathered by several calls is kept in filter.kept
+ * to be sorted first. The newest seq is noted either way: a follow
+ * after the backlog, or after a re-exec, goes on from there.
+ */
 static void
 show_lines(struct ctl *c, json_t *params)
 {
@@ -1357,10 +1514,10 @@ show_lines(struct ctl *c, json_t *params)
 			c->seen_seq = true;
 			c->last_seq = json_integer_value(seq);
 		}
-		if (c->json)
-			print_json(l, JSON_COMPACT);
-		else
-			arb_render_log_line(stdout, &c->render, l);
+		if (c->filter.kept)
+			(void)json_array_append(c->filter.kept, l);
+		else if (!c->filter.active || log_line_wanted(&c->filter, l))
+			print_log_line(c, l);
 	}
 }
 
@@ -1410,6 +1567,212 @@ lines_of(const char *text, json_int_t *ret)
 	return 0;
 }
 
+/* --since or --until "ago" goes back 100 years at most: no line kept is
+ * older, and a larger figure is a typing mistake. */
+#define LOG_AGO_MAX_MS (100LL * 366 * 86400 * 1000)
+
+/*
+ * --since, --until: RFC 3339 ("2026-11-21T10:00:00Z", an offset such as
+ * "+01:00" instead of Z), or how long ago with a unit ("30s", "10m",
+ * "1h", "2d"); -1 when it is neither.
+ */
+static int
+log_time_us(const char *text, long long *ret)
+{
+	size_t n = strlen(text);
+	long long ms;
+	struct timespec now;
+
+	if (rfc3339_us(text, ret) == 0)
+		return 0;
+	/* A bare number would be a duration elsewhere, but here it is more
+	 * likely a mistyped time: a unit is required. */
+	if (n == 0 || (text[n - 1] >= '0' && text[n - 1] <= '9'))
+		return -1;
+	ms = duration_ms(text, 0, LOG_AGO_MAX_MS);
+	if (ms < 0)
+		return -1;
+	clock_gettime(CLOCK_REALTIME, &now);
+	*ret = (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000 -
+	       ms * 1000;
+	return 0;
+}
+
+/* The filter of logs' options and paths, or a usage error. */
+static int
+log_filter_of(struct args *a, struct log_filter *f)
+{
+	if (a->since && log_time_us(a->since, &f->since_us) < 0)
+		return usage_error("--since: '%s' is not a time (RFC 3339, "
+				   "2026-11-21T10:00:00Z, or ago: 30s, 10m, "
+				   "1h, 2d)", a->since);
+	if (a->until && log_time_us(a->until, &f->until_us) < 0)
+		return usage_error("--until: '%s' is not a time (RFC 3339, "
+				   "2026-11-21T10:00:00Z, or ago: 30s, 10m, "
+				   "1h, 2d)", a->until);
+	if (a->until && a->follow)
+		return usage_error("--until ends what -f follows: use one");
+	if (a->stream && strcmp(a->stream, "stdout") != 0 &&
+	    strcmp(a->stream, "stderr") != 0)
+		return usage_error("--stream: '%s' is not stdout or stderr",
+				   a->stream);
+	for (int i = 0; i < a->argc; i++)
+		if (utf8_check(a->argv[i]) < 0)
+			return usage_error("PATH '%s' is not valid UTF-8",
+					   a->argv[i]);
+	f->has_since = a->since != NULL;
+	f->has_until = a->until != NULL;
+	f->stream = a->stream;
+	if (a->argc > 1) {
+		f->paths = a->argv;
+		f->npaths = a->argc;
+	}
+	f->active = f->has_since || f->has_until || f->stream || f->npaths;
+	return EXIT_OK;
+}
+
+/* Logs(path?, lines, follow, after?); NULL on OOM. */
+static json_t *
+logs_params(const char *path, json_int_t lines, bool follow,
+	    const json_int_t *after)
+{
+	json_t *params = json_pack("{s:I,s:b}", "lines", lines, "follow",
+				   follow);
+
+	if (params && path &&
+	    json_object_set_new(params, "path", json_string(path)) < 0) {
+		json_decref(params);
+		return NULL;
+	}
+	if (params && after &&
+	    json_object_set_new(params, "after", json_integer(*after)) < 0) {
+		json_decref(params);
+		return NULL;
+	}
+	return params;
+}
+
+/* Ends the connection of one call, for the next one. */
+static void
+hang_up(struct ctl *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	arb_wire_reader_done(&c->rd);
+	arb_wire_reader_init(&c->rd, ARB_REPLY_MAX);
+}
+
+static int
+by_seq(const void *a, const void *b)
+{
+	json_int_t x = json_integer_value(
+		json_object_get(*(json_t *const *)a, "seq"));
+	json_int_t y = json_integer_value(
+		json_object_get(*(json_t *const *)b, "seq"));
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Prints the newest `lines` (-1: all) of the lines gathered in
+ * f->kept that the filter lets through, oldest first, each once (the
+ * subtrees asked for may overlap).
+ */
+static int
+print_kept(struct ctl *c, json_int_t lines)
+{
+	size_t n = json_array_size(c->filter.kept), m = 0, first;
+	json_t **v = n ? calloc(n, sizeof(*v)) : NULL;
+
+	if (n && !v) {
+		fputs("arborctl: out of memory\n", stderr);
+		return EXIT_FAILED;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *l = json_array_get(c->filter.kept, i);
+
+		if (log_line_wanted(&c->filter, l))
+			v[m++] = l;
+	}
+	if (m)
+		qsort(v, m, sizeof(*v), by_seq);
+	/* Each once: equal seqs are one line seen through two subtrees. */
+	n = 0;
+	for (size_t i = 0; i < m; i++)
+		if (n == 0 || by_seq(&v[n - 1], &v[i]) != 0)
+			v[n++] = v[i];
+	first = lines >= 0 && (size_t)lines < n ? n - (size_t)lines : 0;
+	for (size_t i = first; i < n; i++)
+		print_log_line(c, v[i]);
+	free(v);
+	return EXIT_OK;
+}
+
+/*
+ * The backlog of every path asked for (none: the whole tree), gathered
+ * and printed through the filter. With a filter arbord cannot apply,
+ * every line kept is asked for, and the newest `lines` of those that
+ * pass are printed.
+ */
+static int
+logs_backlog(struct ctl *c, struct args *a, json_int_t lines)
+{
+	bool narrowed = c->filter.has_since || c->filter.has_until ||
+			c->filter.stream;
+	int npaths = a->argc ? a->argc : 1, rc = EXIT_OK;
+
+	c->filter.kept = json_array();
+	if (!c->filter.kept) {
+		fputs("arborctl: out of memory\n", stderr);
+		return EXIT_FAILED;
+	}
+	for (int i = 0; rc == EXIT_OK && i < npaths && lines != 0; i++) {
+		json_t *params = logs_params(a->argc ? a->argv[i] : NULL,
+					     narrowed ? -1 : lines, false,
+					     NULL);
+
+		if (!params) {
+			fputs("arborctl: out of memory\n", stderr);
+			rc = EXIT_FAILED;
+			break;
+		}
+		rc = follow(c, ARB_METHOD_LOGS, params, true, show_lines, NULL);
+		json_decref(params);
+		hang_up(c);
+	}
+	if (rc == EXIT_OK)
+		rc = print_kept(c, lines);
+	json_decref(c->filter.kept);
+	c->filter.kept = NULL;
+	return rc;
+}
+
+/*
+ * logs -f after a filtered backlog: every line after the newest one
+ * gathered (none: every line from now, or -n 0: only new ones), of the
+ * one path asked for or, for several, of the whole tree, filtered here.
+ */
+static int
+logs_follow_filtered(struct ctl *c, struct args *a, json_int_t lines)
+{
+	json_int_t after = c->last_seq;
+	json_t *params;
+	int rc;
+
+	params = logs_params(a->argc == 1 ? a->argv[0] : NULL,
+			     c->seen_seq || lines != 0 ? -1 : 0, true,
+			     c->seen_seq ? &after : NULL);
+	if (!params) {
+		fputs("arborctl: out of memory\n", stderr);
+		return EXIT_FAILED;
+	}
+	rc = follow(c, ARB_METHOD_LOGS, params, true, show_lines,
+		    logs_again);
+	json_decref(params);
+	return rc;
+}
+
 static int
 cmd_logs(struct ctl *c, struct args *a)
 {
@@ -1418,58 +1781,38 @@ cmd_logs(struct ctl *c, struct args *a)
 	int rc;
 
 	if (a->reopen) {
-		if (a->argc || a->lines || a->follow)
+		if (a->argc || a->lines || a->follow || a->since ||
+		    a->until || a->stream)
 			return usage_error("logs --reopen takes nothing else");
 		return simple_call(c, ARB_METHOD_REOPEN_LOGS, NULL);
 	}
-	if (a->argc > 1)
-		return usage_error("logs takes at most one PATH");
+	rc = log_filter_of(a, &c->filter);
+	if (rc)
+		return rc;
+	/* A time range without -n: all of it, as journalctl prints it. */
+	if ((a->since || a->until) && !a->lines)
+		lines = -1;
 	if (a->lines && lines_of(a->lines, &lines) < 0)
 		return usage_error("-n: '%s' is not a number of lines or "
 				   "'all'", a->lines);
-	params = json_pack("{s:I,s:b}", "lines", lines, "follow", a->follow);
-	if (params && a->argc)
-		json_object_set_new(params, "path", json_string(a->argv[0]));
+	if (a->follow)
+		setvbuf(stdout, NULL, _IOLBF, 0);
+	if (c->filter.active) {
+		rc = logs_backlog(c, a, lines);
+		if (rc == EXIT_OK && a->follow)
+			rc = logs_follow_filtered(c, a, lines);
+		return rc;
+	}
+	params = logs_params(a->argc ? a->argv[0] : NULL, lines, a->follow,
+			     NULL);
 	if (!params) {
 		fprintf(stderr, "arborctl: out of memory\n");
 		return EXIT_FAILED;
 	}
-	if (a->follow)
-		setvbuf(stdout, NULL, _IOLBF, 0);
 	rc = follow(c, ARB_METHOD_LOGS, params, true, show_lines,
 		    a->follow ? logs_again : NULL);
 	json_decref(params);
 	return rc;
-}
-
-/*
- * A duration, "500ms", "10s", "2m", "1h" (a bare number is seconds), from
- * min_ms to max_ms; -1 when it is none.
- */
-static long long
-duration_ms(const char *text, long long min_ms, long long max_ms)
-{
-	static const struct {
-		const char *unit;
-		long long ms;
-	} units[] = {{"ms", 1},		{"s", 1000},	  {"", 1000},
-		     {"m", 60 * 1000}, {"h", 3600 * 1000}, {"d", 86400 * 1000}};
-	char *end;
-	long long v;
-
-	errno = 0;
-	v = strtoll(text, &end, 10);
-	if (errno || end == text || v < 0 || *text == '-' || *text == '+')
-		return -1;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(end, units[i].unit) != 0)
-			continue;
-		if (v > max_ms / units[i].ms)
-			return -1;
-		v *= units[i].ms;
-		return v < min_ms ? -1 : v;
-	}
-	return -1;
 }
 
 /* {"binary": PATH (absolute)?, "timeout": MS?}, or a usage error. */
@@ -1547,16 +1890,6 @@ cmd_reexec(struct ctl *c, struct args *a)
 	}
 	arb_wire_reply_done(&r);
 	return rc;
-}
-
-/* 0 if text is UTF-8 (what jansson takes), else -EINVAL. */
-static int
-utf8_check(const char *text)
-{
-	json_t *v = json_string(text);
-
-	json_decref(v);
-	return v ? 0 : -EINVAL;
 }
 
 /* wait: how long at most (--timeout), and what for. */
@@ -1852,6 +2185,9 @@ enum {
 	OPT_ITERATIONS,
 	OPT_STATS,
 	OPT_READY,
+	OPT_SINCE,
+	OPT_UNTIL,
+	OPT_STREAM,
 };
 
 static const struct option global_options[] = {
@@ -1869,6 +2205,9 @@ static const struct option global_options[] = {
 	{"binary", required_argument, NULL, OPT_BINARY},   /* reexec only */
 	{"timeout", required_argument, NULL, OPT_TIMEOUT}, /* reexec, wait */
 	{"ready", no_argument, NULL, OPT_READY},	   /* wait only */
+	{"since", required_argument, NULL, OPT_SINCE},	   /* logs only */
+	{"until", required_argument, NULL, OPT_UNTIL},	   /* logs only */
+	{"stream", required_argument, NULL, OPT_STREAM},   /* logs only */
 	{"delay", required_argument, NULL, 'd'},	   /* top only */
 	{"batch", no_argument, NULL, 'b'},		   /* top only */
 	{"iterations", required_argument, NULL, OPT_ITERATIONS}, /* top only */
@@ -1972,6 +2311,24 @@ parse(struct ctl *c, int argc, char **argv, const char *cmd, struct args *a,
 			if (!logs)
 				return usage_error("-f is an option of logs");
 			a->follow = true;
+			break;
+		case OPT_SINCE:
+			if (!logs)
+				return usage_error("--since TIME is an option "
+						   "of logs");
+			a->since = optarg;
+			break;
+		case OPT_UNTIL:
+			if (!logs)
+				return usage_error("--until TIME is an option "
+						   "of logs");
+			a->until = optarg;
+			break;
+		case OPT_STREAM:
+			if (!logs)
+				return usage_error("--stream STREAM is an "
+						   "option of logs");
+			a->stream = optarg;
 			break;
 		case OPT_REOPEN:
 			if (!logs)

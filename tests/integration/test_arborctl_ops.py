@@ -1,17 +1,20 @@
 """The arborctl commands operators expect from a supervisor's client (issue
 16), against a real arbord with real children: wait for a path to come up
 or be ready (exit 0 it is, 1 it cannot be or the time ran out, 2 usage),
-show a node's resolved spec, and their bash completion.
+show a node's resolved spec, logs of several paths, a time range or one
+stream, and their bash completion.
 
 Each test runs its own arbord on a private socket; waits are bounded.
 """
 
+import datetime
 import json
 import os
+import selectors
 import subprocess
 
-from conftest import ARBORD, SLEEPER, SLOW, service, start_web, tree, \
-    wait_until
+from conftest import ARBORD, SLEEPER, SLOW, service, start_web, \
+    supervisor, tree, wait_until
 # public_dir is a fixture: imported, pytest finds it here.
 from test_arborctl import ARBORCTL, as_nobody, ctl, nodes, \
     public_dir  # noqa: F401
@@ -27,6 +30,24 @@ def background(sock, *args):
     return subprocess.Popen([ARBORCTL, *args], env=e, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL)
+
+
+def read_line(p, timeout=5.0):
+    """The next line of p's stdout, waiting at most timeout: read a byte
+    at a time from the descriptor, so no buffer hides a line from
+    select."""
+    fd, line = p.stdout.fileno(), b""
+    sel = selectors.DefaultSelector()
+    sel.register(fd, selectors.EVENT_READ)
+    try:
+        while not line.endswith(b"\n"):
+            assert sel.select(timeout * SLOW), f"no line yet: {line!r}"
+            byte = os.read(fd, 1)
+            assert byte, f"end of output in a line: {line!r}"
+            line += byte
+    finally:
+        sel.close()
+    return line.decode()
 
 
 def finish(p):
@@ -206,6 +227,12 @@ def test_completion_offers_the_new_commands_options_and_paths(arbord):
         ["web/app", "web/proxy"]
     assert complete(a.socket, "arborctl sh") == ["show", "shutdown"]
     assert complete(a.socket, "arborctl show web/p") == ["web/proxy"]
+    assert complete(a.socket, "arborctl logs --st") == ["--stream"]
+    assert complete(a.socket, "arborctl logs --stream s") == \
+        ["stderr", "stdout"]
+    assert complete(a.socket, "arborctl logs --since 1") == ["10m", "1d", "1h"]
+    assert complete(a.socket, "arborctl logs a w") == \
+        ["web", "web/app", "web/proxy"]
 
 
 # ---- show ---------------------------------------------------------------------
@@ -287,3 +314,131 @@ def test_show_is_refused_to_readers(arbord, public_dir):
     assert r.stderr == "arborctl: permission denied: uid 65534 may not " \
                        "call org.arbor.Supervisor.Show\n"
     assert as_nobody(sock, "status", "s").returncode == 0
+
+
+# ---- logs: several paths, --since/--until, --stream ----------------------------
+
+
+def talker(word):
+    """A service that writes word-out on stdout, word-err on stderr."""
+    return sh(f"echo {word}-out; echo {word}-err >&2; exec sleep 1000")
+
+
+def talking_tree(arbord):
+    """a, and web of app and b, each having written its two lines."""
+    a = arbord(tree([service("a", talker("a")),
+                     supervisor("web", [service("app", talker("app")),
+                                        service("b", talker("b"))])]))
+    a.wait_event("start", "web/b")
+    wait_until(lambda: a.socket.exists(), what="the control socket")
+    wait_until(lambda: len(json_logs(a.socket)) == 6,
+               what="the six lines of the services")
+    return a
+
+
+def json_logs(sock, *args):
+    """The services' lines logs --json prints for args (not arbord's)."""
+    r = ctl(sock, "--json", "logs", "-n", "all", *args)
+    assert r.returncode == 0, r.stderr
+    return [ln for ln in map(json.loads, r.stdout.splitlines())
+            if ln["path"] != "/"]
+
+
+def words(sock, *args):
+    return [ln["line"] for ln in json_logs(sock, *args)]
+
+
+def test_logs_of_several_paths_in_the_order_they_were_read(arbord):
+    """logs a web/app prints both services' lines interleaved in seq order
+    as one subtree's would be; overlapping paths print a line once; -n N
+    is the newest N of them all."""
+    a = talking_tree(arbord)
+    every = json_logs(a.socket)
+    want = [ln for ln in every if ln["path"] in ("a", "web/app")]
+    got = json_logs(a.socket, "a", "web/app")
+    assert got == want and len(got) == 4
+    assert json_logs(a.socket, "web", "web/b") == json_logs(a.socket, "web")
+    r = ctl(a.socket, "--json", "logs", "-n", "3", "web/b", "a")
+    last3 = [ln for ln in every if ln["path"] in ("a", "web/b")][-3:]
+    assert [json.loads(ln) for ln in r.stdout.splitlines()] == last3
+    r = ctl(a.socket, "logs", "a", "web/ap")
+    assert (r.returncode, r.stdout) == (1, "")
+    assert "did you mean 'web/app'" in r.stderr
+
+
+def test_logs_stream_filter_and_the_stream_in_text(arbord):
+    """--stream stderr prints only standard error's lines, --stream stdout
+    only standard output's; in text a stderr line says so in words before
+    its colon, a stdout line reads as it always has."""
+    a = talking_tree(arbord)
+    assert sorted(words(a.socket, "--stream", "stderr")) == \
+        ["a-err", "app-err", "b-err"]
+    assert sorted(words(a.socket, "--stream", "stdout", "web")) == \
+        ["app-out", "b-out"]
+    r = ctl(a.socket, "logs", "a")
+    pid = a.pid_of("a")
+    assert sorted(ln.split(" ", 2)[2] for ln in r.stdout.splitlines()) == \
+        [f"a[{pid}] stderr: a-err", f"a[{pid}]: a-out"]
+    r = ctl(a.socket, "logs", "--stream", "err")
+    assert r.returncode == 2 and "'err'" in r.stderr
+
+
+def test_logs_since_and_until(arbord):
+    """--since and --until take RFC 3339 times (Z or an offset) and "ago"
+    durations with a unit; the range holds its ends; without -n it prints
+    every line in it."""
+    a = talking_tree(arbord)
+    lines = json_logs(a.socket)
+    t = lines[2]["time"]  # the third line's own time bounds the range
+    assert words(a.socket, "--since", t) == \
+        [ln["line"] for ln in lines[2:]]
+    assert words(a.socket, "--until", t) == \
+        [ln["line"] for ln in lines[:3]]
+    at = datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ")
+    plus_one = (at + datetime.timedelta(hours=1)).strftime(
+        "%Y-%m-%dT%H:%M:%S.%f+01:00")
+    assert words(a.socket, "--since", plus_one, "--until", plus_one) == \
+        [lines[2]["line"]]
+    assert len(words(a.socket, "--since", "1h")) == 6
+    assert words(a.socket, "--until", "1h") == []
+    r = ctl(a.socket, "logs", "--since", "10m", "a")
+    assert len(r.stdout.splitlines()) == 2
+
+
+def test_logs_malformed_times_are_usage_errors():
+    """A time that is neither RFC 3339 nor a duration with a unit is exit 2
+    naming the value, before any connection; so is --until with -f."""
+    sock = "/nonexistent/arbor.sock"
+    for bad in ("yesterday", "10", "2026-13-01T00:00:00Z",
+                "2026-11-21T10:00:00", "2026-11-21T10:00:00+1", "-5m"):
+        for opt in ("--since", "--until"):
+            r = ctl(sock, "logs", opt, bad)
+            assert r.returncode == 2, (opt, bad)
+            assert r.stderr.startswith(f"arborctl: {opt}: '{bad}' is not "
+                                       "a time"), r.stderr
+    r = ctl(sock, "logs", "-f", "--until", "1m")
+    assert r.returncode == 2 and "--until" in r.stderr
+    r = ctl(sock, "status", "--since", "1m")
+    assert r.returncode == 2
+
+
+def test_logs_follow_several_paths_goes_on_after_the_backlog(arbord):
+    """logs -f of two paths prints their backlog, then only their new
+    lines, each once, and not the other services'."""
+    a = talking_tree(arbord)
+    p = background(a.socket, "--json", "logs", "-f", "-n", "1", "a",
+                   "web/b")
+    try:
+        first = json.loads(read_line(p))
+        # Its two pipes are read in either order: the newest is one.
+        assert first["path"] == "web/b"
+        assert ctl(a.socket, "restart", "web/app").returncode == 0
+        assert ctl(a.socket, "restart", "a").returncode == 0
+        got = [json.loads(read_line(p)) for _ in range(2)]
+        assert sorted(ln["line"] for ln in got) == ["a-err", "a-out"]
+        assert ctl(a.socket, "restart", "web/b").returncode == 0
+        got = [json.loads(read_line(p)) for _ in range(2)]
+        assert sorted(ln["line"] for ln in got) == ["b-err", "b-out"]
+    finally:
+        p.kill()
+        finish(p)
