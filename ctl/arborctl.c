@@ -130,9 +130,10 @@ static const char usage_text[] =
 	"Inspects and drives the supervision tree of a running arbord.\n"
 	"\n"
 	"Commands:\n"
-	"  status [--stats] [PATH]\n"
-	"                         the tree, or the subtree at PATH; --stats:\n"
-	"                         with memory, peak, CPU time and tasks\n"
+	"  status [--stats] [PATH...]\n"
+	"                         the tree, or the subtree at each PATH (/:\n"
+	"                         the root); --stats: with memory, peak, CPU\n"
+	"                         time and tasks\n"
 	"  show PATH              the resolved spec of PATH as arbord --check\n"
 	"                         prints it (/: the whole tree), every\n"
 	"                         default filled in\n"
@@ -191,8 +192,9 @@ static const char usage_text[] =
 	"  -h, --help             this help\n"
 	"  -V, --version          print the version\n"
 	"\n"
-	"Exit status: 0 success; 1 the request failed; 2 bad usage;\n"
-	"3 status PATH of a node that is not up; 4 arbord is not running,\n"
+	"Exit status: 0 success; 1 the request failed (wait: the node\n"
+	"cannot come up, or the time ran out); 2 bad usage; 3 status PATH\n"
+	"of a node that is not up; 4 arbord is not running,\n"
 	"the socket is unreachable, or arbord has no connection left for\n"
 	"you (too many clients). reload --dry-run: 0 nothing to do; 1 the\n"
 	"plan has steps; 2 bad usage or the request failed; 4 as above.\n"
@@ -604,7 +606,12 @@ report_path_error(const char *e, const char *path, json_t *parameters)
 	fputs(path_errors[i].before, stderr);
 	arb_render_safe(stderr, path);
 	fputs(path_errors[i].after, stderr);
-	if (strcmp(e, ARB_ERR_NO_SUCH_CHILD) == 0 && nearest) {
+	if (strcmp(e, ARB_ERR_INVALID_PATH) == 0 &&
+	    path[strspn(path, "/")] == '\0' && *path) {
+		/* "/" is a path like any other, but not a child. */
+		fputs(": the root has no supervisor to ask (shutdown stops the "
+		      "tree)", stderr);
+	} else if (strcmp(e, ARB_ERR_NO_SUCH_CHILD) == 0 && nearest) {
 		fputs(" (did you mean '", stderr);
 		arb_render_safe(stderr, nearest);
 		fputs("'?)", stderr);
@@ -804,22 +811,30 @@ call(struct ctl *c, const char *method, json_t *params,
 	return EXIT_OK;
 }
 
-/* The Status of PATH (a->argv[0]; none: the whole tree), with stats or
- * not, for status and metrics: EXIT_OK with *ret holding "nodes". */
+/* Ends the connection of one call, for the next one. */
+static void
+hang_up(struct ctl *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	arb_wire_reader_done(&c->rd);
+	arb_wire_reader_init(&c->rd, ARB_REPLY_MAX);
+}
+
+/* The Status of path (NULL: the whole tree), with stats or not, for
+ * status and metrics: EXIT_OK with *ret holding "nodes". */
 static int
-status_call(struct ctl *c, struct args *a, const char *cmd, bool stats,
+status_call(struct ctl *c, const char *path, bool stats,
 	    struct arb_wire_reply *ret)
 {
 	struct arb_wire_reply r;
 	json_t *params;
 	int rc;
 
-	if (a->argc > 1)
-		return usage_error("%s takes at most one PATH", cmd);
-	params = a->argc ? json_pack("{s:s}", "path", a->argv[0])
-			 : json_object();
+	params = path ? json_pack("{s:s}", "path", path) : json_object();
 	if (!params)
-		return usage_error("PATH '%s' is not valid UTF-8", a->argv[0]);
+		return usage_error("PATH '%s' is not valid UTF-8", path);
 	if (stats && json_object_set_new(params, "stats", json_true())) {
 		json_decref(params);
 		fputs("arborctl: out of memory\n", stderr);
@@ -838,15 +853,84 @@ status_call(struct ctl *c, struct args *a, const char *cmd, bool stats,
 	return EXIT_OK;
 }
 
+/* Whether the first node of a Status reply, the one asked for, is up. */
+static bool
+first_is_up(json_t *nodes)
+{
+	const char *state = str_of(json_array_get(nodes, 0), "state");
+
+	return state && strcmp(state, "up") == 0;
+}
+
+/*
+ * status PATH PATH...: each subtree in turn, as status PATH draws it, or
+ * with --json one reply whose nodes are theirs, in that order. A path
+ * that fails is reported and the others still shown; the status is the
+ * first failure's, else 3 if a node asked for is not up (LSB).
+ */
+static int
+status_of_several(struct ctl *c, struct args *a)
+{
+	json_t *all = json_pack("{s:[]}", "nodes"), *nodes;
+	json_t *containment = NULL, *last = NULL;
+	int rc = EXIT_OK, failed = EXIT_OK;
+	bool all_up = true;
+
+	if (!all) {
+		fputs("arborctl: out of memory\n", stderr);
+		return EXIT_FAILED;
+	}
+	for (int i = 0; i < a->argc && failed != EXIT_UNREACHABLE; i++) {
+		struct arb_wire_reply r;
+
+		rc = status_call(c, a->argv[i], a->stats, &r);
+		hang_up(c);
+		if (rc) {
+			failed = failed ? failed : rc;
+			continue;
+		}
+		nodes = json_object_get(r.parameters, "nodes");
+		all_up = all_up && first_is_up(nodes);
+		json_decref(containment);
+		containment = json_incref(
+			json_object_get(r.parameters, "containment"));
+		json_decref(last);
+		last = json_incref(nodes);
+		if (c->json)
+			rc = json_array_extend(json_object_get(all, "nodes"),
+					       nodes);
+		else
+			rc = arb_render_tree(stdout, &c->render, nodes);
+		if (rc < 0) {
+			fputs("arborctl: out of memory\n", stderr);
+			failed = failed ? failed : EXIT_FAILED;
+		}
+		release_reply(c, &r);
+	}
+	/* Once, below them all: it is the same for every subtree. */
+	if (!c->json && last)
+		arb_render_stats_source(stdout, last);
+	if (c->json && containment &&
+	    json_object_set(all, "containment", containment) == 0)
+		print_json(all, JSON_COMPACT);
+	json_decref(last);
+	json_decref(containment);
+	json_decref(all);
+	if (failed)
+		return failed;
+	return all_up ? EXIT_OK : EXIT_NOT_UP;
+}
+
 static int
 cmd_status(struct ctl *c, struct args *a)
 {
 	struct arb_wire_reply r;
-	json_t *nodes, *first;
-	const char *state;
+	json_t *nodes;
 	int rc;
 
-	rc = status_call(c, a, "status", a->stats, &r);
+	if (a->argc > 1)
+		return status_of_several(c, a);
+	rc = status_call(c, a->argc ? a->argv[0] : NULL, a->stats, &r);
 	if (rc)
 		return rc;
 	nodes = json_object_get(r.parameters, "nodes");
@@ -864,9 +948,7 @@ cmd_status(struct ctl *c, struct args *a)
 		arb_render_stats_source(stdout, nodes);
 	}
 	/* LSB: status of something that is not running is 3. */
-	first = json_array_get(nodes, 0);
-	state = str_of(first, "state");
-	if (rc == EXIT_OK && a->argc && (!state || strcmp(state, "up") != 0))
+	if (rc == EXIT_OK && a->argc && !first_is_up(nodes))
 		rc = EXIT_NOT_UP;
 	release_reply(c, &r);
 	return rc;
@@ -914,7 +996,9 @@ cmd_metrics(struct ctl *c, struct args *a)
 	struct arb_wire_reply r;
 	int rc;
 
-	rc = status_call(c, a, "metrics", true, &r);
+	if (a->argc > 1)
+		return usage_error("metrics takes at most one PATH");
+	rc = status_call(c, a->argc ? a->argv[0] : NULL, true, &r);
 	if (rc)
 		return rc;
 	(void)arb_metrics_write(stdout,
@@ -1650,17 +1734,6 @@ logs_params(const char *path, json_int_t lines, bool follow,
 		return NULL;
 	}
 	return params;
-}
-
-/* Ends the connection of one call, for the next one. */
-static void
-hang_up(struct ctl *c)
-{
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
-	arb_wire_reader_done(&c->rd);
-	arb_wire_reader_init(&c->rd, ARB_REPLY_MAX);
 }
 
 static int

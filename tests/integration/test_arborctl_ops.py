@@ -442,3 +442,50 @@ def test_logs_follow_several_paths_goes_on_after_the_backlog(arbord):
     finally:
         p.kill()
         finish(p)
+
+
+# ---- several paths in status, and the root as a path -------------------------
+
+
+def test_status_of_several_paths(arbord):
+    """status a web/app draws each subtree in turn; --json is one reply
+    with their nodes in that order; the exit status is 3 if one of them is
+    not up, and 1 (after the others are shown) if one does not exist."""
+    a = start_web(arbord)
+    r = ctl(a.socket, "status", "a", "web")
+    assert r.returncode == 0, r.stderr
+    assert [ln.split()[0] for ln in r.stdout.splitlines()] == \
+        ["a", "web", "|-", "`-"]
+    r = ctl(a.socket, "--json", "status", "web/app", "b")
+    assert r.returncode == 0 and r.stdout.count("\n") == 1
+    doc = json.loads(r.stdout)
+    assert [n["path"] for n in doc["nodes"]] == ["web/app", "b"]
+    assert doc["containment"]["mode"]
+    assert ctl(a.socket, "stop", "b").returncode == 0
+    assert ctl(a.socket, "status", "a", "b").returncode == 3
+    r = ctl(a.socket, "status", "a", "web/ap", "b")
+    assert r.returncode == 1
+    assert r.stderr == "arborctl: no such child 'web/ap' " \
+                       "(did you mean 'web/app'?)\n"
+    assert [ln.split()[0] for ln in r.stdout.splitlines()] == ["a", "b"]
+    r = ctl(a.socket, "metrics", "a", "b")
+    assert r.returncode == 2 and "at most one PATH" in r.stderr
+
+
+def test_the_root_is_a_path_everywhere(arbord):
+    """"/" names the root wherever a path is taken: status, logs, show,
+    wait and metrics answer for the whole tree; the commands that need a
+    child say why the root is not one, exit 1."""
+    a = start_web(arbord)
+    r = ctl(a.socket, "status", "/")
+    assert r.returncode == 0 and r.stdout.split()[0] == "/"
+    assert ctl(a.socket, "status", "/", "a").returncode == 0
+    assert ctl(a.socket, "--json", "logs", "-n", "all", "/").stdout == \
+        ctl(a.socket, "--json", "logs", "-n", "all").stdout
+    assert ctl(a.socket, "wait", "--ready", "/").returncode == 0
+    assert 'arbor_up{path="/"' in ctl(a.socket, "metrics", "/").stdout
+    for cmd in ("start", "stop", "restart", "remove"):
+        r = ctl(a.socket, cmd, "/")
+        assert r.returncode == 1, cmd
+        assert r.stderr == "arborctl: invalid path '/': the root has no " \
+                           "supervisor to ask (shutdown stops the tree)\n"
