@@ -87,6 +87,7 @@ struct ctl {
 	const char *socket_opt; /* --socket, or NULL */
 	char socket[ARB_SOCKPATH_MAX + 1];
 	bool json;
+	bool no_color;		  /* --no-color */
 	struct arb_render render; /* colours and glyphs, on a terminal */
 	int fd;
 	int timeout_s;          /* of the connection's reads; 0: none */
@@ -125,7 +126,7 @@ struct args {
 };
 
 static const char usage_text[] =
-	"usage: arborctl [--json] [--socket PATH] COMMAND [ARG...]\n"
+	"usage: arborctl [--json] [--no-color] [--socket PATH] COMMAND [ARG...]\n"
 	"\n"
 	"Inspects and drives the supervision tree of a running arbord.\n"
 	"\n"
@@ -186,6 +187,8 @@ static const char usage_text[] =
 	"\n"
 	"Options:\n"
 	"  -j, --json             machine output: the reply as JSON\n"
+	"      --no-color         no colours on a terminal either (as\n"
+	"                         NO_COLOR=1 does)\n"
 	"      --socket PATH      control socket (default: $ARBOR_SOCKET,\n"
 	"                         else /run/arbor/arbor.sock for root,\n"
 	"                         $XDG_RUNTIME_DIR/arbor/arbor.sock for others)\n"
@@ -2261,11 +2264,13 @@ enum {
 	OPT_SINCE,
 	OPT_UNTIL,
 	OPT_STREAM,
+	OPT_NO_COLOR,
 };
 
 static const struct option global_options[] = {
 	{"json", no_argument, NULL, 'j'},
 	{"socket", required_argument, NULL, OPT_SOCKET},
+	{"no-color", no_argument, NULL, OPT_NO_COLOR},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{"signal", required_argument, NULL, 's'}, /* kill only */
@@ -2333,6 +2338,9 @@ parse(struct ctl *c, int argc, char **argv, const char *cmd, struct args *a,
 		switch (opt) {
 		case 'j':
 			c->json = true;
+			break;
+		case OPT_NO_COLOR:
+			c->no_color = true;
 			break;
 		case OPT_SOCKET:
 			if (!*optarg)
@@ -2546,7 +2554,9 @@ main(int argc, char **argv)
 
 	(void)setlocale(LC_CTYPE, "");
 	if (isatty(STDOUT_FILENO) && !(term && strcmp(term, "dumb") == 0)) {
-		c.render.color = !(no_color && *no_color);
+		/* no-color.org: NO_COLOR set and not empty, whatever its
+		 * value. */
+		c.render.color = !c.no_color && !(no_color && *no_color);
 		c.render.utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
 	}
 	arb_wire_reader_init(&c.rd, ARB_REPLY_MAX);

@@ -2,7 +2,8 @@
 16), against a real arbord with real children: wait for a path to come up
 or be ready (exit 0 it is, 1 it cannot be or the time ran out, 2 usage),
 show a node's resolved spec, logs of several paths, a time range or one
-stream, and their bash completion.
+stream, status of several paths, the root as a path, --no-color, and their
+bash completion.
 
 Each test runs its own arbord on a private socket; waits are bounded.
 """
@@ -221,6 +222,7 @@ def test_completion_offers_the_new_commands_options_and_paths(arbord):
     PATH from the running tree."""
     a = start_web(arbord)
     assert "wait" in complete(a.socket, "arborctl wa")
+    assert complete(a.socket, "arborctl --no") == ["--no-color"]
     assert complete(a.socket, "arborctl wait --r") == ["--ready"]
     assert complete(a.socket, "arborctl wait --t") == ["--timeout"]
     assert complete(a.socket, "arborctl wait web/") == \
@@ -489,3 +491,53 @@ def test_the_root_is_a_path_everywhere(arbord):
         assert r.returncode == 1, cmd
         assert r.stderr == "arborctl: invalid path '/': the root has no " \
                            "supervisor to ask (shutdown stops the tree)\n"
+
+
+# ---- colour ---------------------------------------------------------------------
+
+
+def on_tty(sock, *args, env=None):
+    """What arborctl ARGS writes on a terminal (a pty), in a UTF-8 locale
+    with TERM=xterm and no NO_COLOR unless env sets it."""
+    import pty
+    e = dict(os.environ, ARBOR_SOCKET=str(sock), LC_ALL="C.UTF-8",
+             TERM="xterm")
+    e.pop("NO_COLOR", None)
+    e.update(env or {})
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.run([ARBORCTL, *args], stdout=slave,
+                           stderr=subprocess.PIPE, timeout=10 * SLOW, env=e)
+        os.close(slave)
+        slave = -1
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the other end is closed
+                break
+            if not chunk:
+                break
+            out += chunk
+        assert p.returncode == 0, p.stderr
+        return out.decode()
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)
+
+
+def test_no_color_option_and_an_empty_no_color(arbord):
+    """On a terminal status is coloured; --no-color, before or after the
+    command, turns that off and keeps the box drawing; NO_COLOR set but
+    empty does not (no-color.org); a stderr line's mark is red in logs."""
+    a = talking_tree(arbord)
+    assert "\033[32mup\033[0m" in on_tty(a.socket, "status")
+    assert "\033[32mup\033[0m" in on_tty(a.socket, "status",
+                                         env={"NO_COLOR": ""})
+    for args in (["--no-color", "status"], ["status", "--no-color"]):
+        out = on_tty(a.socket, *args)
+        assert "\033" not in out and "\u2514\u2500 web" in out, args
+    assert "\033[31mstderr\033[0m: a-err" in on_tty(a.socket, "logs", "a")
+    out = on_tty(a.socket, "logs", "--no-color", "a")
+    assert "\033" not in out and "] stderr: a-err" in out
