@@ -93,7 +93,7 @@ struct ctl {
 	int timeout_s;          /* of the connection's reads; 0: none */
 	int reply_timeout_s;    /* a call's, when not CALL_TIMEOUT_S */
 	struct arb_wire_reader rd;
-	bool seen_seq;          /* logs: a line was printed, and... */
+	bool seen_seq;          /* logs: a line was read, and... */
 	json_int_t last_seq;    /* ...this was the newest one's seq */
 	struct log_filter filter; /* logs */
 	/* The last reply as it came, valid until the next read of rd. */
