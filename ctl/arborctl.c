@@ -1610,9 +1610,10 @@ show_lines(struct ctl *c, json_t *params)
 
 /*
  * Logs -f again after a re-exec (seqs carry over): every line after the
- * last one printed. None printed: the backlog was empty, so every line
- * is new, unless -n 0 asked for none of the old ones (then only new
- * lines, and those read while no arbord ran are missed).
+ * last one read (printed, or filtered out). None read: the backlog was
+ * empty, so every line is new, unless -n 0 asked for none of the old
+ * ones (then only new lines, and those read while no arbord ran are
+ * missed).
  */
 static json_t *
 logs_again(struct ctl *c, json_t *params)
