@@ -26,6 +26,7 @@
 #define ARB_INTERFACE "org.arbor.Supervisor"
 
 #define ARB_METHOD_STATUS ARB_INTERFACE ".Status"
+#define ARB_METHOD_SHOW ARB_INTERFACE ".Show"
 #define ARB_METHOD_START ARB_INTERFACE ".Start"
 #define ARB_METHOD_STOP ARB_INTERFACE ".Stop"
 #define ARB_METHOD_RESTART ARB_INTERFACE ".Restart"

@@ -68,17 +68,34 @@ enum {
 #define RECONNECT_PAUSE_MS 20
 #define RECONNECT_LIMIT_MS 10000
 
+/*
+ * Which lines logs prints, when it asks for more than arbord can select:
+ * several paths, a time range, one stream. Times are microseconds since
+ * the epoch, as the lines' own.
+ */
+struct log_filter {
+	bool active;	      /* any of the below */
+	char **paths;	      /* the subtrees asked for... */
+	int npaths;	      /* ...when more than one */
+	bool has_since, has_until;
+	long long since_us, until_us;
+	const char *stream;   /* stdout or stderr, or NULL */
+	json_t *kept;	      /* the backlog, gathered before it is printed */
+};
+
 struct ctl {
 	const char *socket_opt; /* --socket, or NULL */
 	char socket[ARB_SOCKPATH_MAX + 1];
 	bool json;
+	bool no_color;		  /* --no-color */
 	struct arb_render render; /* colours and glyphs, on a terminal */
 	int fd;
 	int timeout_s;          /* of the connection's reads; 0: none */
 	int reply_timeout_s;    /* a call's, when not CALL_TIMEOUT_S */
 	struct arb_wire_reader rd;
-	bool seen_seq;          /* logs: a line was printed, and... */
+	bool seen_seq;          /* logs: a line was read, and... */
 	json_int_t last_seq;    /* ...this was the newest one's seq */
+	struct log_filter filter; /* logs */
 	/* The last reply as it came, valid until the next read of rd. */
 	const char *reply_msg;
 	size_t reply_len;
@@ -95,7 +112,11 @@ struct args {
 	bool dry_run;	    /* reload --dry-run */
 	const char *name;   /* spawn --name */
 	const char *binary; /* reexec --binary */
-	const char *timeout; /* reexec --timeout */
+	const char *timeout; /* reexec --timeout, wait --timeout */
+	bool ready;	    /* wait --ready */
+	const char *since;  /* logs --since */
+	const char *until;  /* logs --until */
+	const char *stream; /* logs --stream */
 	const char *delay;  /* top -d */
 	const char *iterations; /* top -n */
 	bool batch;	    /* top -b */
@@ -105,14 +126,18 @@ struct args {
 };
 
 static const char usage_text[] =
-	"usage: arborctl [--json] [--socket PATH] COMMAND [ARG...]\n"
+	"usage: arborctl [--json] [--no-color] [--socket PATH] COMMAND [ARG...]\n"
 	"\n"
 	"Inspects and drives the supervision tree of a running arbord.\n"
 	"\n"
 	"Commands:\n"
-	"  status [--stats] [PATH]\n"
-	"                         the tree, or the subtree at PATH; --stats:\n"
-	"                         with memory, peak, CPU time and tasks\n"
+	"  status [--stats] [PATH...]\n"
+	"                         the tree, or the subtree at each PATH (/:\n"
+	"                         the root); --stats: with memory, peak, CPU\n"
+	"                         time and tasks\n"
+	"  show PATH              the resolved spec of PATH as arbord --check\n"
+	"                         prints it (/: the whole tree), every\n"
+	"                         default filled in\n"
 	"  metrics [PATH]         the tree's state and usage in Prometheus'\n"
 	"                         text format (node_exporter's textfile\n"
 	"                         collector)\n"
@@ -123,10 +148,13 @@ static const char usage_text[] =
 	"  events                 follow supervision events until the end\n"
 	"                         (events and logs -f reconnect by themselves\n"
 	"                         when arbord re-executes)\n"
-	"  logs [-n N] [-f] [PATH]\n"
+	"  logs [-n N] [-f] [--since TIME] [--until TIME]\n"
+	"       [--stream stdout|stderr] [PATH...]\n"
 	"                         the last N (10; all) lines of a service's\n"
-	"                         output, or a subtree's in time order; -f\n"
-	"                         follows\n"
+	"                         output, or a subtree's (or several) in\n"
+	"                         time order; -f follows; TIME is RFC 3339\n"
+	"                         (2026-11-21T10:00:00Z) or ago (30s, 10m,\n"
+	"                         1h, 2d)\n"
 	"  logs --reopen          reopen the log files (after logrotate)\n"
 	"  reload [--dry-run]     re-read the configuration and apply the\n"
 	"                         difference; print the plan (--dry-run: only\n"
@@ -142,6 +170,11 @@ static const char usage_text[] =
 	"                         its own file) without stopping any child;\n"
 	"                         wait at most DURATION (10s) for a moment\n"
 	"                         to do it\n"
+	"  wait [--ready] [--timeout DURATION] PATH\n"
+	"                         wait until PATH is up (--ready: up and\n"
+	"                         ready), at most DURATION (500ms, 10s, 2m,\n"
+	"                         1h; default: for ever); exit 1 if it\n"
+	"                         cannot come up or the time runs out\n"
 	"  shutdown               stop the tree and arbord\n"
 	"  poweroff, reboot, halt stop the tree, then the machine (arbord as\n"
 	"                         the system's init only)\n"
@@ -154,14 +187,17 @@ static const char usage_text[] =
 	"\n"
 	"Options:\n"
 	"  -j, --json             machine output: the reply as JSON\n"
+	"      --no-color         no colours on a terminal either (as\n"
+	"                         NO_COLOR=1 does)\n"
 	"      --socket PATH      control socket (default: $ARBOR_SOCKET,\n"
 	"                         else /run/arbor/arbor.sock for root,\n"
 	"                         $XDG_RUNTIME_DIR/arbor/arbor.sock for others)\n"
 	"  -h, --help             this help\n"
 	"  -V, --version          print the version\n"
 	"\n"
-	"Exit status: 0 success; 1 the request failed; 2 bad usage;\n"
-	"3 status PATH of a node that is not up; 4 arbord is not running,\n"
+	"Exit status: 0 success; 1 the request failed (wait: the node\n"
+	"cannot come up, or the time ran out); 2 bad usage; 3 status PATH\n"
+	"of a node that is not up; 4 arbord is not running,\n"
 	"the socket is unreachable, or arbord has no connection left for\n"
 	"you (too many clients). reload --dry-run: 0 nothing to do; 1 the\n"
 	"plan has steps; 2 bad usage or the request failed; 4 as above.\n"
@@ -355,9 +391,34 @@ send_call(struct ctl *c, const char *method, json_t *params, int flags)
 	return EXIT_OK;
 }
 
-/* Waits for the next reply and decodes it into *ret. */
+static long long monotonic_ms(void);
+
+/*
+ * Gives the next read of c->fd what is left until deadline_ms (monotonic):
+ * false if nothing is left.
+ */
+static bool
+read_until(struct ctl *c, long long deadline_ms)
+{
+	long long left = deadline_ms - monotonic_ms();
+	struct timeval tv;
+
+	if (left <= 0)
+		return false;
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
+	return setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0;
+}
+
+/*
+ * Waits for the next reply and decodes it into *ret. With a deadline
+ * (monotonic ms; -1: none but the connection's timeout), running out of
+ * time is EXIT_FAILED with *ret_timed_out set and nothing said: the
+ * caller knows what was waited for.
+ */
 static int
-recv_reply(struct ctl *c, struct arb_wire_reply *ret)
+recv_reply_by(struct ctl *c, long long deadline_ms,
+	      struct arb_wire_reply *ret, bool *ret_timed_out)
 {
 	struct arb_wire_err err;
 	const char *msg;
@@ -388,9 +449,16 @@ recv_reply(struct ctl *c, struct arb_wire_reply *ret)
 			      stderr);
 			return EXIT_FAILED;
 		}
-		n = arb_wire_reader_read(&c->rd, c->fd);
+		if (deadline_ms >= 0 && !read_until(c, deadline_ms))
+			n = -EAGAIN;
+		else
+			n = arb_wire_reader_read(&c->rd, c->fd);
 		if (n > 0)
 			continue;
+		if (n == -EAGAIN && deadline_ms >= 0) {
+			*ret_timed_out = true;
+			return EXIT_FAILED;
+		}
 		if (n == 0)
 			fputs("arborctl: arbord closed the connection\n",
 			      stderr);
@@ -403,6 +471,13 @@ recv_reply(struct ctl *c, struct arb_wire_reply *ret)
 				strerror((int)-n));
 		return EXIT_UNREACHABLE;
 	}
+}
+
+/* Waits for the next reply and decodes it into *ret. */
+static int
+recv_reply(struct ctl *c, struct arb_wire_reply *ret)
+{
+	return recv_reply_by(c, -1, ret, NULL);
 }
 
 /*
@@ -534,7 +609,12 @@ report_path_error(const char *e, const char *path, json_t *parameters)
 	fputs(path_errors[i].before, stderr);
 	arb_render_safe(stderr, path);
 	fputs(path_errors[i].after, stderr);
-	if (strcmp(e, ARB_ERR_NO_SUCH_CHILD) == 0 && nearest) {
+	if (strcmp(e, ARB_ERR_INVALID_PATH) == 0 &&
+	    path[strspn(path, "/")] == '\0' && *path) {
+		/* "/" is a path like any other, but not a child. */
+		fputs(": the root has no supervisor to ask (shutdown stops the "
+		      "tree)", stderr);
+	} else if (strcmp(e, ARB_ERR_NO_SUCH_CHILD) == 0 && nearest) {
 		fputs(" (did you mean '", stderr);
 		arb_render_safe(stderr, nearest);
 		fputs("'?)", stderr);
@@ -734,22 +814,30 @@ call(struct ctl *c, const char *method, json_t *params,
 	return EXIT_OK;
 }
 
-/* The Status of PATH (a->argv[0]; none: the whole tree), with stats or
- * not, for status and metrics: EXIT_OK with *ret holding "nodes". */
+/* Ends the connection of one call, for the next one. */
+static void
+hang_up(struct ctl *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	arb_wire_reader_done(&c->rd);
+	arb_wire_reader_init(&c->rd, ARB_REPLY_MAX);
+}
+
+/* The Status of path (NULL: the whole tree), with stats or not, for
+ * status and metrics: EXIT_OK with *ret holding "nodes". */
 static int
-status_call(struct ctl *c, struct args *a, const char *cmd, bool stats,
+status_call(struct ctl *c, const char *path, bool stats,
 	    struct arb_wire_reply *ret)
 {
 	struct arb_wire_reply r;
 	json_t *params;
 	int rc;
 
-	if (a->argc > 1)
-		return usage_error("%s takes at most one PATH", cmd);
-	params = a->argc ? json_pack("{s:s}", "path", a->argv[0])
-			 : json_object();
+	params = path ? json_pack("{s:s}", "path", path) : json_object();
 	if (!params)
-		return usage_error("PATH '%s' is not valid UTF-8", a->argv[0]);
+		return usage_error("PATH '%s' is not valid UTF-8", path);
 	if (stats && json_object_set_new(params, "stats", json_true())) {
 		json_decref(params);
 		fputs("arborctl: out of memory\n", stderr);
@@ -768,15 +856,84 @@ status_call(struct ctl *c, struct args *a, const char *cmd, bool stats,
 	return EXIT_OK;
 }
 
+/* Whether the first node of a Status reply, the one asked for, is up. */
+static bool
+first_is_up(json_t *nodes)
+{
+	const char *state = str_of(json_array_get(nodes, 0), "state");
+
+	return state && strcmp(state, "up") == 0;
+}
+
+/*
+ * status PATH PATH...: each subtree in turn, as status PATH draws it, or
+ * with --json one reply whose nodes are theirs, in that order. A path
+ * that fails is reported and the others still shown; the status is the
+ * first failure's, else 3 if a node asked for is not up (LSB).
+ */
+static int
+status_of_several(struct ctl *c, struct args *a)
+{
+	json_t *all = json_pack("{s:[]}", "nodes"), *nodes;
+	json_t *containment = NULL, *last = NULL;
+	int rc = EXIT_OK, failed = EXIT_OK;
+	bool all_up = true;
+
+	if (!all) {
+		fputs("arborctl: out of memory\n", stderr);
+		return EXIT_FAILED;
+	}
+	for (int i = 0; i < a->argc && failed != EXIT_UNREACHABLE; i++) {
+		struct arb_wire_reply r;
+
+		rc = status_call(c, a->argv[i], a->stats, &r);
+		hang_up(c);
+		if (rc) {
+			failed = failed ? failed : rc;
+			continue;
+		}
+		nodes = json_object_get(r.parameters, "nodes");
+		all_up = all_up && first_is_up(nodes);
+		json_decref(containment);
+		containment = json_incref(
+			json_object_get(r.parameters, "containment"));
+		json_decref(last);
+		last = json_incref(nodes);
+		if (c->json)
+			rc = json_array_extend(json_object_get(all, "nodes"),
+					       nodes);
+		else
+			rc = arb_render_tree(stdout, &c->render, nodes);
+		if (rc < 0) {
+			fputs("arborctl: out of memory\n", stderr);
+			failed = failed ? failed : EXIT_FAILED;
+		}
+		release_reply(c, &r);
+	}
+	/* Once, below them all: it is the same for every subtree. */
+	if (!c->json && last)
+		arb_render_stats_source(stdout, last);
+	if (c->json && containment &&
+	    json_object_set(all, "containment", containment) == 0)
+		print_json(all, JSON_COMPACT);
+	json_decref(last);
+	json_decref(containment);
+	json_decref(all);
+	if (failed)
+		return failed;
+	return all_up ? EXIT_OK : EXIT_NOT_UP;
+}
+
 static int
 cmd_status(struct ctl *c, struct args *a)
 {
 	struct arb_wire_reply r;
-	json_t *nodes, *first;
-	const char *state;
+	json_t *nodes;
 	int rc;
 
-	rc = status_call(c, a, "status", a->stats, &r);
+	if (a->argc > 1)
+		return status_of_several(c, a);
+	rc = status_call(c, a->argc ? a->argv[0] : NULL, a->stats, &r);
 	if (rc)
 		return rc;
 	nodes = json_object_get(r.parameters, "nodes");
@@ -794,10 +951,42 @@ cmd_status(struct ctl *c, struct args *a)
 		arb_render_stats_source(stdout, nodes);
 	}
 	/* LSB: status of something that is not running is 3. */
-	first = json_array_get(nodes, 0);
-	state = str_of(first, "state");
-	if (rc == EXIT_OK && a->argc && (!state || strcmp(state, "up") != 0))
+	if (rc == EXIT_OK && a->argc && !first_is_up(nodes))
 		rc = EXIT_NOT_UP;
+	release_reply(c, &r);
+	return rc;
+}
+
+/* The resolved spec of one node as arbord --check prints it; --json:
+ * the reply, {"spec": TEXT}. */
+static int
+cmd_show(struct ctl *c, struct args *a)
+{
+	struct arb_wire_reply r;
+	const char *spec;
+	json_t *params;
+	int rc;
+
+	if (a->argc != 1)
+		return usage_error("show takes one PATH");
+	params = json_pack("{s:s}", "path", a->argv[0]);
+	if (!params)
+		return usage_error("PATH '%s' is not valid UTF-8", a->argv[0]);
+	rc = call(c, ARB_METHOD_SHOW, params, &r);
+	json_decref(params);
+	if (rc)
+		return rc;
+	spec = str_of(r.parameters, "spec");
+	if (c->json) {
+		print_reply_parameters(c, &r);
+	} else if (!spec) {
+		fputs("arborctl: bad reply from arbord: no spec\n", stderr);
+		rc = EXIT_FAILED;
+	} else {
+		/* Written as it came: it is the configuration's own syntax,
+		 * which arbord quoted, and what add reads back. */
+		fputs(spec, stdout);
+	}
 	release_reply(c, &r);
 	return rc;
 }
@@ -810,7 +999,9 @@ cmd_metrics(struct ctl *c, struct args *a)
 	struct arb_wire_reply r;
 	int rc;
 
-	rc = status_call(c, a, "metrics", true, &r);
+	if (a->argc > 1)
+		return usage_error("metrics takes at most one PATH");
+	rc = status_call(c, a->argc ? a->argv[0] : NULL, true, &r);
 	if (rc)
 		return rc;
 	(void)arb_metrics_write(stdout,
@@ -1261,6 +1452,141 @@ cmd_events(struct ctl *c, struct args *a)
 		      events_again);
 }
 
+/* 0 if text is UTF-8 (what jansson takes), else -EINVAL. */
+static int
+utf8_check(const char *text)
+{
+	json_t *v = json_string(text);
+
+	json_decref(v);
+	return v ? 0 : -EINVAL;
+}
+
+/*
+ * A duration, "500ms", "10s", "2m", "1h" (a bare number is seconds), from
+ * min_ms to max_ms; -1 when it is none.
+ */
+static long long
+duration_ms(const char *text, long long min_ms, long long max_ms)
+{
+	static const struct {
+		const char *unit;
+		long long ms;
+	} units[] = {{"ms", 1},		{"s", 1000},	  {"", 1000},
+		     {"m", 60 * 1000}, {"h", 3600 * 1000}, {"d", 86400 * 1000}};
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(text, &end, 10);
+	if (errno || end == text || v < 0 || *text == '-' || *text == '+')
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].unit) != 0)
+			continue;
+		if (v > max_ms / units[i].ms)
+			return -1;
+		v *= units[i].ms;
+		return v < min_ms ? -1 : v;
+	}
+	return -1;
+}
+
+/*
+ * "2026-11-21T10:00:00.123456Z", "2026-11-21 10:00:00+01:00": RFC 3339
+ * (a space for the T allowed, as its section 5.6 does) in microseconds
+ * since the epoch; -1 if text is not that.
+ */
+static int
+rfc3339_us(const char *text, long long *ret)
+{
+	struct tm tm = {0};
+	const char *p = strptime(text, "%Y-%m-%d", &tm);
+	long long us = 0, scale = 100000, offset_s = 0;
+
+	if (!p || (*p != 'T' && *p != 't' && *p != ' '))
+		return -1;
+	p = strptime(p + 1, "%H:%M:%S", &tm);
+	if (!p)
+		return -1;
+	if (*p == '.') {
+		if (!(p[1] >= '0' && p[1] <= '9'))
+			return -1;
+		for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
+			us += (*p - '0') * scale;
+	}
+	if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
+		/* UTC */
+	} else if ((*p == '+' || *p == '-') && strlen(p) == 6 &&
+		   p[1] >= '0' && p[1] <= '2' && p[2] >= '0' && p[2] <= '9' &&
+		   p[3] == ':' && p[4] >= '0' && p[4] <= '5' && p[5] >= '0' &&
+		   p[5] <= '9') {
+		offset_s = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600 +
+			   ((p[4] - '0') * 10 + (p[5] - '0')) * 60;
+		if (*p == '-')
+			offset_s = -offset_s;
+	} else {
+		return -1;
+	}
+	*ret = ((long long)timegm(&tm) - offset_s) * 1000000 + us;
+	return 0;
+}
+
+/* Whether path is top or under it ("/": everything). */
+static bool
+in_subtree(const char *path, const char *top)
+{
+	size_t n;
+
+	while (*top == '/' && top[1])
+		top++;
+	n = strlen(top);
+	while (n > 1 && top[n - 1] == '/')
+		n--;
+	if (n == 1 && top[0] == '/')
+		return true;
+	return strncmp(path, top, n) == 0 &&
+	       (path[n] == '\0' || path[n] == '/');
+}
+
+/* Whether line l passes --since, --until, --stream and the paths. */
+static bool
+log_line_wanted(const struct log_filter *f, json_t *l)
+{
+	const char *path = str_of(l, "path"), *stream = str_of(l, "stream");
+	const char *time = str_of(l, "time");
+	long long us;
+	bool in = f->npaths == 0;
+
+	for (int i = 0; !in && path && i < f->npaths; i++)
+		in = in_subtree(path, f->paths[i]);
+	if (!in)
+		return false;
+	if (f->stream && (!stream || strcmp(stream, f->stream) != 0))
+		return false;
+	if (!f->has_since && !f->has_until)
+		return true;
+	if (!time || rfc3339_us(time, &us) < 0)
+		return false; /* no time to judge by: not in the range */
+	return (!f->has_since || us >= f->since_us) &&
+	       (!f->has_until || us <= f->until_us);
+}
+
+static void
+print_log_line(struct ctl *c, json_t *l)
+{
+	if (c->json)
+		print_json(l, JSON_COMPACT);
+	else
+		arb_render_log_line(stdout, &c->render, l);
+}
+
+/*
+ * The lines of a Logs reply: printed, or with a filter, those it lets
+ * through; a backlog gathered by several calls is kept in filter.kept
+ * to be sorted first. The newest seq is noted either way: a follow
+ * after the backlog, or after a re-exec, goes on from there.
+ */
 static void
 show_lines(struct ctl *c, json_t *params)
 {
@@ -1275,18 +1601,19 @@ show_lines(struct ctl *c, json_t *params)
 			c->seen_seq = true;
 			c->last_seq = json_integer_value(seq);
 		}
-		if (c->json)
-			print_json(l, JSON_COMPACT);
-		else
-			arb_render_log_line(stdout, &c->render, l);
+		if (c->filter.kept)
+			(void)json_array_append(c->filter.kept, l);
+		else if (!c->filter.active || log_line_wanted(&c->filter, l))
+			print_log_line(c, l);
 	}
 }
 
 /*
  * Logs -f again after a re-exec (seqs carry over): every line after the
- * last one printed. None printed: the backlog was empty, so every line
- * is new, unless -n 0 asked for none of the old ones (then only new
- * lines, and those read while no arbord ran are missed).
+ * last one read (printed, or filtered out). None read: the backlog was
+ * empty, so every line is new, unless -n 0 asked for none of the old
+ * ones (then only new lines, and those read while no arbord ran are
+ * missed).
  */
 static json_t *
 logs_again(struct ctl *c, json_t *params)
@@ -1328,6 +1655,201 @@ lines_of(const char *text, json_int_t *ret)
 	return 0;
 }
 
+/* --since or --until "ago" goes back 100 years at most: no line kept is
+ * older, and a larger figure is a typing mistake. */
+#define LOG_AGO_MAX_MS (100LL * 366 * 86400 * 1000)
+
+/*
+ * --since, --until: RFC 3339 ("2026-11-21T10:00:00Z", an offset such as
+ * "+01:00" instead of Z), or how long ago with a unit ("30s", "10m",
+ * "1h", "2d"); -1 when it is neither.
+ */
+static int
+log_time_us(const char *text, long long *ret)
+{
+	size_t n = strlen(text);
+	long long ms;
+	struct timespec now;
+
+	if (rfc3339_us(text, ret) == 0)
+		return 0;
+	/* A bare number would be a duration elsewhere, but here it is more
+	 * likely a mistyped time: a unit is required. */
+	if (n == 0 || (text[n - 1] >= '0' && text[n - 1] <= '9'))
+		return -1;
+	ms = duration_ms(text, 0, LOG_AGO_MAX_MS);
+	if (ms < 0)
+		return -1;
+	clock_gettime(CLOCK_REALTIME, &now);
+	*ret = (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000 -
+	       ms * 1000;
+	return 0;
+}
+
+/* The filter of logs' options and paths, or a usage error. */
+static int
+log_filter_of(struct args *a, struct log_filter *f)
+{
+	if (a->since && log_time_us(a->since, &f->since_us) < 0)
+		return usage_error("--since: '%s' is not a time (RFC 3339, "
+				   "2026-11-21T10:00:00Z, or ago: 30s, 10m, "
+				   "1h, 2d)", a->since);
+	if (a->until && log_time_us(a->until, &f->until_us) < 0)
+		return usage_error("--until: '%s' is not a time (RFC 3339, "
+				   "2026-11-21T10:00:00Z, or ago: 30s, 10m, "
+				   "1h, 2d)", a->until);
+	if (a->until && a->follow)
+		return usage_error("--until ends what -f follows: use one");
+	if (a->stream && strcmp(a->stream, "stdout") != 0 &&
+	    strcmp(a->stream, "stderr") != 0)
+		return usage_error("--stream: '%s' is not stdout or stderr",
+				   a->stream);
+	for (int i = 0; i < a->argc; i++)
+		if (utf8_check(a->argv[i]) < 0)
+			return usage_error("PATH '%s' is not valid UTF-8",
+					   a->argv[i]);
+	f->has_since = a->since != NULL;
+	f->has_until = a->until != NULL;
+	f->stream = a->stream;
+	if (a->argc > 1) {
+		f->paths = a->argv;
+		f->npaths = a->argc;
+	}
+	f->active = f->has_since || f->has_until || f->stream || f->npaths;
+	return EXIT_OK;
+}
+
+/* Logs(path?, lines, follow, after?); NULL on OOM. */
+static json_t *
+logs_params(const char *path, json_int_t lines, bool follow,
+	    const json_int_t *after)
+{
+	json_t *params = json_pack("{s:I,s:b}", "lines", lines, "follow",
+				   follow);
+
+	if (params && path &&
+	    json_object_set_new(params, "path", json_string(path)) < 0) {
+		json_decref(params);
+		return NULL;
+	}
+	if (params && after &&
+	    json_object_set_new(params, "after", json_integer(*after)) < 0) {
+		json_decref(params);
+		return NULL;
+	}
+	return params;
+}
+
+static int
+by_seq(const void *a, const void *b)
+{
+	json_int_t x = json_integer_value(
+		json_object_get(*(json_t *const *)a, "seq"));
+	json_int_t y = json_integer_value(
+		json_object_get(*(json_t *const *)b, "seq"));
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Prints the newest `lines` (-1: all) of the lines gathered in
+ * f->kept that the filter lets through, oldest first, each once (the
+ * subtrees asked for may overlap).
+ */
+static int
+print_kept(struct ctl *c, json_int_t lines)
+{
+	size_t n = json_array_size(c->filter.kept), m = 0, first;
+	json_t **v = n ? calloc(n, sizeof(*v)) : NULL;
+
+	if (n && !v) {
+		fputs("arborctl: out of memory\n", stderr);
+		return EXIT_FAILED;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *l = json_array_get(c->filter.kept, i);
+
+		if (log_line_wanted(&c->filter, l))
+			v[m++] = l;
+	}
+	if (m)
+		qsort(v, m, sizeof(*v), by_seq);
+	/* Each once: equal seqs are one line seen through two subtrees. */
+	n = 0;
+	for (size_t i = 0; i < m; i++)
+		if (n == 0 || by_seq(&v[n - 1], &v[i]) != 0)
+			v[n++] = v[i];
+	first = lines >= 0 && (size_t)lines < n ? n - (size_t)lines : 0;
+	for (size_t i = first; i < n; i++)
+		print_log_line(c, v[i]);
+	free(v);
+	return EXIT_OK;
+}
+
+/*
+ * The backlog of every path asked for (none: the whole tree), gathered
+ * and printed through the filter. With a filter arbord cannot apply,
+ * every line kept is asked for, and the newest `lines` of those that
+ * pass are printed.
+ */
+static int
+logs_backlog(struct ctl *c, struct args *a, json_int_t lines)
+{
+	bool narrowed = c->filter.has_since || c->filter.has_until ||
+			c->filter.stream;
+	int npaths = a->argc ? a->argc : 1, rc = EXIT_OK;
+
+	c->filter.kept = json_array();
+	if (!c->filter.kept) {
+		fputs("arborctl: out of memory\n", stderr);
+		return EXIT_FAILED;
+	}
+	for (int i = 0; rc == EXIT_OK && i < npaths && lines != 0; i++) {
+		json_t *params = logs_params(a->argc ? a->argv[i] : NULL,
+					     narrowed ? -1 : lines, false,
+					     NULL);
+
+		if (!params) {
+			fputs("arborctl: out of memory\n", stderr);
+			rc = EXIT_FAILED;
+			break;
+		}
+		rc = follow(c, ARB_METHOD_LOGS, params, true, show_lines, NULL);
+		json_decref(params);
+		hang_up(c);
+	}
+	if (rc == EXIT_OK)
+		rc = print_kept(c, lines);
+	json_decref(c->filter.kept);
+	c->filter.kept = NULL;
+	return rc;
+}
+
+/*
+ * logs -f after a filtered backlog: every line after the newest one
+ * gathered (none: every line from now, or -n 0: only new ones), of the
+ * one path asked for or, for several, of the whole tree, filtered here.
+ */
+static int
+logs_follow_filtered(struct ctl *c, struct args *a, json_int_t lines)
+{
+	json_int_t after = c->last_seq;
+	json_t *params;
+	int rc;
+
+	params = logs_params(a->argc == 1 ? a->argv[0] : NULL,
+			     c->seen_seq || lines != 0 ? -1 : 0, true,
+			     c->seen_seq ? &after : NULL);
+	if (!params) {
+		fputs("arborctl: out of memory\n", stderr);
+		return EXIT_FAILED;
+	}
+	rc = follow(c, ARB_METHOD_LOGS, params, true, show_lines,
+		    logs_again);
+	json_decref(params);
+	return rc;
+}
+
 static int
 cmd_logs(struct ctl *c, struct args *a)
 {
@@ -1336,57 +1858,38 @@ cmd_logs(struct ctl *c, struct args *a)
 	int rc;
 
 	if (a->reopen) {
-		if (a->argc || a->lines || a->follow)
+		if (a->argc || a->lines || a->follow || a->since ||
+		    a->until || a->stream)
 			return usage_error("logs --reopen takes nothing else");
 		return simple_call(c, ARB_METHOD_REOPEN_LOGS, NULL);
 	}
-	if (a->argc > 1)
-		return usage_error("logs takes at most one PATH");
+	rc = log_filter_of(a, &c->filter);
+	if (rc)
+		return rc;
+	/* A time range without -n: all of it, as journalctl prints it. */
+	if ((a->since || a->until) && !a->lines)
+		lines = -1;
 	if (a->lines && lines_of(a->lines, &lines) < 0)
 		return usage_error("-n: '%s' is not a number of lines or "
 				   "'all'", a->lines);
-	params = json_pack("{s:I,s:b}", "lines", lines, "follow", a->follow);
-	if (params && a->argc)
-		json_object_set_new(params, "path", json_string(a->argv[0]));
+	if (a->follow)
+		setvbuf(stdout, NULL, _IOLBF, 0);
+	if (c->filter.active) {
+		rc = logs_backlog(c, a, lines);
+		if (rc == EXIT_OK && a->follow)
+			rc = logs_follow_filtered(c, a, lines);
+		return rc;
+	}
+	params = logs_params(a->argc ? a->argv[0] : NULL, lines, a->follow,
+			     NULL);
 	if (!params) {
 		fprintf(stderr, "arborctl: out of memory\n");
 		return EXIT_FAILED;
 	}
-	if (a->follow)
-		setvbuf(stdout, NULL, _IOLBF, 0);
 	rc = follow(c, ARB_METHOD_LOGS, params, true, show_lines,
 		    a->follow ? logs_again : NULL);
 	json_decref(params);
 	return rc;
-}
-
-/*
- * --timeout: a duration, "500ms", "10s", "2m" (a bare number is seconds),
- * within Reexec's bounds; -1 when it is none.
- */
-static long long
-duration_ms(const char *text)
-{
-	static const struct {
-		const char *unit;
-		long long ms;
-	} units[] = {{"ms", 1}, {"s", 1000}, {"", 1000}, {"m", 60000}};
-	char *end;
-	long long v;
-
-	errno = 0;
-	v = strtoll(text, &end, 10);
-	if (errno || end == text || v < 0 || *text == '-' || *text == '+')
-		return -1;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(end, units[i].unit) != 0)
-			continue;
-		if (v > ARB_REEXEC_TIMEOUT_MAX_MS / units[i].ms)
-			return -1;
-		v *= units[i].ms;
-		return v < ARB_REEXEC_TIMEOUT_MIN_MS ? -1 : v;
-	}
-	return -1;
 }
 
 /* {"binary": PATH (absolute)?, "timeout": MS?}, or a usage error. */
@@ -1398,7 +1901,8 @@ reexec_params(struct args *a, json_t **ret, long long *ret_timeout_ms)
 	json_t *params;
 
 	if (a->timeout) {
-		timeout_ms = duration_ms(a->timeout);
+		timeout_ms = duration_ms(a->timeout, ARB_REEXEC_TIMEOUT_MIN_MS,
+					 ARB_REEXEC_TIMEOUT_MAX_MS);
 		if (timeout_ms < 0)
 			return usage_error("--timeout: '%s' is not a duration "
 					   "from 1ms to 10m (500ms, 10s, 2m)",
@@ -1462,6 +1966,187 @@ cmd_reexec(struct ctl *c, struct args *a)
 		rc = EXIT_FAILED;
 	}
 	arb_wire_reply_done(&r);
+	return rc;
+}
+
+/* wait: how long at most (--timeout), and what for. */
+#define WAIT_TIMEOUT_MAX_MS (366LL * 86400 * 1000)
+
+enum wait_verdict {
+	WAIT_DONE,    /* the node is what was waited for */
+	WAIT_NOT_YET, /* it may become so */
+	WAIT_NEVER,   /* it cannot: a temporary child that is gone */
+};
+
+/*
+ * The node as Status shows it: up is up, and ready ("started means
+ * ready", M6); a child still starting whose process runs (waiting for
+ * its readiness) is up, but not ready.
+ */
+static enum wait_verdict
+wait_verdict_of(json_t *node, bool ready)
+{
+	const char *state = str_of(node, "state");
+
+	if (!state)
+		return WAIT_NOT_YET;
+	if (strcmp(state, "up") == 0)
+		return WAIT_DONE;
+	if (!ready && strcmp(state, "starting") == 0 &&
+	    str_of(node, "waiting"))
+		return WAIT_DONE;
+	if (strcmp(state, "gone") == 0)
+		return WAIT_NEVER;
+	return WAIT_NOT_YET;
+}
+
+/*
+ * Asks Status of path on a connection of its own (c's carries the event
+ * stream): *ret_verdict and the state seen in state (for the message of
+ * a timeout). An unknown path is reported here, with the nearest one.
+ */
+static int
+wait_check(struct ctl *c, const char *path, bool ready,
+	   enum wait_verdict *ret_verdict, char *state, size_t state_size)
+{
+	struct ctl probe = {.fd = -1, .socket_opt = c->socket_opt,
+			    .json = c->json};
+	struct arb_wire_reply r;
+	json_t *params = json_pack("{s:s}", "path", path), *node;
+	const char *s;
+	int rc;
+
+	if (!params) {
+		fputs("arborctl: out of memory\n", stderr);
+		return EXIT_FAILED;
+	}
+	arb_wire_reader_init(&probe.rd, ARB_REPLY_MAX);
+	rc = call(&probe, ARB_METHOD_STATUS, params, &r);
+	json_decref(params);
+	if (rc == EXIT_OK) {
+		node = json_array_get(json_object_get(r.parameters, "nodes"), 0);
+		*ret_verdict = wait_verdict_of(node, ready);
+		s = str_of(node, "state");
+		snprintf(state, state_size, "%s", s ? s : "?");
+		arb_wire_reply_done(&r);
+	}
+	arb_wire_reader_done(&probe.rd);
+	if (probe.fd >= 0)
+		close(probe.fd);
+	return rc;
+}
+
+/* Whether an event at event_path may change the node at path: its own,
+ * an ancestor's (a supervisor's restart) or, for a supervisor, one
+ * below it. */
+static bool
+wait_concerns(const char *path, const char *event_path)
+{
+	size_t n = strlen(path), m = strlen(event_path);
+
+	if (strcmp(path, "/") == 0 || strcmp(event_path, "/") == 0)
+		return true;
+	if (n < m)
+		return strncmp(event_path, path, n) == 0 && event_path[n] == '/';
+	return strncmp(path, event_path, m) == 0 &&
+	       (path[m] == '\0' || path[m] == '/');
+}
+
+/*
+ * One reply of the event stream: EXIT_OK, with *ret_recheck when the
+ * node's state must be asked again, or why the wait ends (said here).
+ */
+static int
+wait_event(struct ctl *c, const char *path, struct arb_wire_reply *r,
+	   bool *ret_recheck)
+{
+	json_t *ev = json_object_get(r->parameters, "event");
+	const char *name = str_of(ev, "event"), *at = str_of(ev, "path");
+
+	if (r->error && strcmp(r->error, ARB_ERR_REEXECUTING) == 0) {
+		*ret_recheck = true;
+		return reconnect(c, ARB_METHOD_EVENTS, NULL, events_again,
+				 r->parameters);
+	}
+	if (r->error)
+		return report_error(c, ARB_METHOD_EVENTS, NULL, r);
+	if ((name && strcmp(name, "down") == 0) || !r->continues) {
+		fputs("arborctl: the tree is down: '", stderr);
+		arb_render_safe(stderr, path);
+		fputs("' will not come up\n", stderr);
+		return EXIT_FAILED;
+	}
+	*ret_recheck = at && wait_concerns(path, at);
+	return EXIT_OK;
+}
+
+/* "arborctl: 'web' is not up after 5s (starting)" */
+static int
+report_wait_timeout(const char *path, bool ready, const char *timeout,
+		    const char *state)
+{
+	fputs("arborctl: '", stderr);
+	arb_render_safe(stderr, path);
+	fprintf(stderr, "' is not %s after %s (%s)\n", ready ? "ready" : "up",
+		timeout, state);
+	return EXIT_FAILED;
+}
+
+/*
+ * The event stream is asked for first, then the node's state: a change
+ * between the two is an event on the stream. arbord reads the stream's
+ * call before the Status: it was sent before the second connection was
+ * even made, and arbord reads a new connection's call only in a later
+ * turn of its loop than the accept. Each event about the node, an
+ * ancestor or a descendant asks its state again: no polling.
+ */
+static int
+cmd_wait(struct ctl *c, struct args *a)
+{
+	enum wait_verdict verdict = WAIT_NOT_YET;
+	long long timeout_ms = -1, deadline_ms = -1;
+	char state[32] = "?";
+	struct arb_wire_reply r;
+	bool recheck = true, timed_out = false;
+	int rc;
+
+	if (a->argc != 1)
+		return usage_error("wait takes one PATH");
+	if (a->timeout) {
+		timeout_ms = duration_ms(a->timeout, 0, WAIT_TIMEOUT_MAX_MS);
+		if (timeout_ms < 0)
+			return usage_error("--timeout: '%s' is not a duration "
+					   "(500ms, 10s, 2m, 1h)", a->timeout);
+		deadline_ms = monotonic_ms() + timeout_ms;
+	}
+	rc = utf8_check(a->argv[0]);
+	if (rc)
+		return usage_error("PATH '%s' is not valid UTF-8", a->argv[0]);
+	rc = open_connection(c, 0);
+	if (rc == EXIT_OK)
+		rc = send_call(c, ARB_METHOD_EVENTS, NULL, ARB_WIRE_MORE);
+	while (rc == EXIT_OK) {
+		if (recheck)
+			rc = wait_check(c, a->argv[0], a->ready, &verdict,
+					state, sizeof(state));
+		if (rc || verdict == WAIT_DONE)
+			break;
+		if (verdict == WAIT_NEVER) {
+			fputs("arborctl: '", stderr);
+			arb_render_safe(stderr, a->argv[0]);
+			fputs("' is gone: a temporary child is not restarted\n",
+			      stderr);
+			return EXIT_FAILED;
+		}
+		rc = recv_reply_by(c, deadline_ms, &r, &timed_out);
+		if (timed_out)
+			return report_wait_timeout(a->argv[0], a->ready,
+						   a->timeout, state);
+		if (rc)
+			break;
+		rc = wait_event(c, a->argv[0], &r, &recheck);
+		arb_wire_reply_done(&r);
+	}
 	return rc;
 }
 
@@ -1576,11 +2261,17 @@ enum {
 	OPT_TIMEOUT,
 	OPT_ITERATIONS,
 	OPT_STATS,
+	OPT_READY,
+	OPT_SINCE,
+	OPT_UNTIL,
+	OPT_STREAM,
+	OPT_NO_COLOR,
 };
 
 static const struct option global_options[] = {
 	{"json", no_argument, NULL, 'j'},
 	{"socket", required_argument, NULL, OPT_SOCKET},
+	{"no-color", no_argument, NULL, OPT_NO_COLOR},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{"signal", required_argument, NULL, 's'}, /* kill only */
@@ -1591,7 +2282,11 @@ static const struct option global_options[] = {
 	{"dry-run", no_argument, NULL, OPT_DRY_RUN}, /* reload only */
 	{"name", required_argument, NULL, OPT_NAME}, /* spawn only */
 	{"binary", required_argument, NULL, OPT_BINARY},   /* reexec only */
-	{"timeout", required_argument, NULL, OPT_TIMEOUT}, /* reexec only */
+	{"timeout", required_argument, NULL, OPT_TIMEOUT}, /* reexec, wait */
+	{"ready", no_argument, NULL, OPT_READY},	   /* wait only */
+	{"since", required_argument, NULL, OPT_SINCE},	   /* logs only */
+	{"until", required_argument, NULL, OPT_UNTIL},	   /* logs only */
+	{"stream", required_argument, NULL, OPT_STREAM},   /* logs only */
 	{"delay", required_argument, NULL, 'd'},	   /* top only */
 	{"batch", no_argument, NULL, 'b'},		   /* top only */
 	{"iterations", required_argument, NULL, OPT_ITERATIONS}, /* top only */
@@ -1612,7 +2307,8 @@ static const struct command {
 	{"shutdown", cmd_shutdown}, {"call", cmd_call},
 	{"poweroff", cmd_poweroff}, {"reboot", cmd_reboot},
 	{"halt", cmd_halt},	    {"top", cmd_top},
-	{"metrics", cmd_metrics},
+	{"metrics", cmd_metrics},   {"wait", cmd_wait},
+	{"show", cmd_show},
 };
 
 /*
@@ -1643,6 +2339,9 @@ parse(struct ctl *c, int argc, char **argv, const char *cmd, struct args *a,
 		switch (opt) {
 		case 'j':
 			c->json = true;
+			break;
+		case OPT_NO_COLOR:
+			c->no_color = true;
 			break;
 		case OPT_SOCKET:
 			if (!*optarg)
@@ -1695,6 +2394,24 @@ parse(struct ctl *c, int argc, char **argv, const char *cmd, struct args *a,
 				return usage_error("-f is an option of logs");
 			a->follow = true;
 			break;
+		case OPT_SINCE:
+			if (!logs)
+				return usage_error("--since TIME is an option "
+						   "of logs");
+			a->since = optarg;
+			break;
+		case OPT_UNTIL:
+			if (!logs)
+				return usage_error("--until TIME is an option "
+						   "of logs");
+			a->until = optarg;
+			break;
+		case OPT_STREAM:
+			if (!logs)
+				return usage_error("--stream STREAM is an "
+						   "option of logs");
+			a->stream = optarg;
+			break;
 		case OPT_REOPEN:
 			if (!logs)
 				return usage_error("--reopen is an option of "
@@ -1720,10 +2437,17 @@ parse(struct ctl *c, int argc, char **argv, const char *cmd, struct args *a,
 			a->binary = optarg;
 			break;
 		case OPT_TIMEOUT:
-			if (!cmd || strcmp(cmd, "reexec") != 0)
+			if (!cmd || (strcmp(cmd, "reexec") != 0 &&
+				     strcmp(cmd, "wait") != 0))
 				return usage_error("--timeout DURATION is an "
-						   "option of reexec");
+						   "option of reexec and wait");
 			a->timeout = optarg;
+			break;
+		case OPT_READY:
+			if (!cmd || strcmp(cmd, "wait") != 0)
+				return usage_error("--ready is an option of "
+						   "wait");
+			a->ready = true;
 			break;
 		case OPT_STATS:
 			if (!cmd || strcmp(cmd, "status") != 0)
@@ -1823,6 +2547,7 @@ main(int argc, char **argv)
 	/* A stream lives on: only a one-request command may never free. */
 	if (strcmp(cmd->name, "events") != 0 &&
 	    strcmp(cmd->name, "logs") != 0 &&
+	    strcmp(cmd->name, "wait") != 0 &&
 	    strcmp(cmd->name, "top") != 0 && !a.more) {
 		json_set_alloc_funcs(bump_malloc, bump_free);
 		c.frees_nothing = true;
@@ -1830,7 +2555,9 @@ main(int argc, char **argv)
 
 	(void)setlocale(LC_CTYPE, "");
 	if (isatty(STDOUT_FILENO) && !(term && strcmp(term, "dumb") == 0)) {
-		c.render.color = !(no_color && *no_color);
+		/* no-color.org: NO_COLOR set and not empty, whatever its
+		 * value. */
+		c.render.color = !c.no_color && !(no_color && *no_color);
 		c.render.utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
 	}
 	arb_wire_reader_init(&c.rd, ARB_REPLY_MAX);

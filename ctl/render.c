@@ -831,8 +831,11 @@ arb_render_log_line(FILE *out, const struct arb_render *r, json_t *l)
 	else
 		arb_render_safe(out, path);
 	fprintf(out, "[%lld]", (long long)pid);
-	if (r->color && stream && strcmp(stream, "stderr") == 0)
-		fputs("\033[31m:\033[0m ", out);
+	/* Standard error is marked in words, not only in colour (a pipe has
+	 * none); standard output, the common case, reads as before. */
+	if (stream && strcmp(stream, "stderr") == 0)
+		fputs(r->color ? " " C_RED "stderr" C_RESET ": " : " stderr: ",
+		      out);
 	else
 		fputs(": ", out);
 	for (const unsigned char *c = (const unsigned char *)(text ? text : "");

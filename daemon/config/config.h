@@ -100,4 +100,12 @@ int arb_config_check_limits(const struct arb_spec *spec,
  */
 void arb_config_print(const struct arb_spec *spec, FILE *out);
 
+/*
+ * Writes one node as arb_config_print writes it among its siblings: a
+ * child as its group, "{ name = ...; ... }" (what AddChild takes back),
+ * the root as the whole tree.
+ */
+void arb_config_print_node(const struct arb_spec *spec, uint32_t node,
+			   FILE *out);
+
 #endif

@@ -553,3 +553,13 @@ arb_config_print(const struct arb_spec *spec, FILE *out)
 	if (root->strategy != ARB_SIMPLE_ONE_FOR_ONE)
 		print_children(out, 0, spec, root);
 }
+
+void
+arb_config_print_node(const struct arb_spec *spec, uint32_t node, FILE *out)
+{
+	if (node == ARB_ROOT) {
+		arb_config_print(spec, out);
+		return;
+	}
+	print_child(out, 0, spec, &spec->nodes[node], true);
+}

@@ -5,6 +5,7 @@
  * It never writes to a socket itself; socket.c does.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,6 +14,7 @@
 #include "wire.h"
 #include "core/shutdown.h"
 #include "clock.h"
+#include "config/config.h"
 #include "connection.h"
 #include "logs/event_log.h"
 #include "interface.h"
@@ -222,6 +224,47 @@ method_status(struct conn *c, json_t *params)
 	conn_reply_encoded(c, r, buf, len);
 }
 
+/*
+ * Show(path): the node's resolved spec as `arbord --check` prints it.
+ * Only for those who may change the tree: a spec holds env values, which
+ * may be secrets that Status never shows.
+ */
+static void
+method_show(struct conn *c, json_t *params)
+{
+	const char *path;
+	char *text = NULL;
+	size_t len = 0;
+	uint32_t node;
+	json_t *p;
+	FILE *out;
+
+	if (!methods_allowed(c))
+		return;
+	node = methods_path_param(c, params, false, &path);
+	if (node == ARB_NONE)
+		return;
+	out = open_memstream(&text, &len);
+	if (!out) {
+		c->closing = true; /* no memory: as a reply too large */
+		return;
+	}
+	arb_config_print_node(c->ctl->spec, node, out);
+	if (fclose(out) != 0) {
+		free(text);
+		c->closing = true;
+		return;
+	}
+	p = json_pack("{s:s%}", "spec", text, len);
+	free(text);
+	if (!p) {
+		c->closing = true;
+		return;
+	}
+	conn_reply(c, p, false);
+	json_decref(p);
+}
+
 /* ---- requests that change the tree -------------------------------------- */
 
 bool
@@ -396,6 +439,8 @@ methods_dispatch(struct conn *c, const char *method, json_t *params,
 {
 	if (strcmp(method, ARB_METHOD_STATUS) == 0)
 		method_status(c, params);
+	else if (strcmp(method, ARB_METHOD_SHOW) == 0)
+		method_show(c, params);
 	else if (strcmp(method, ARB_METHOD_START) == 0)
 		method_request(c, params, ARB_REQ_START);
 	else if (strcmp(method, ARB_METHOD_STOP) == 0)

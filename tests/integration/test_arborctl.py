@@ -341,7 +341,7 @@ def test_socket_option_beats_the_environment(arbord, tmp_path):
 
 def test_usage_errors_are_exit_2():
     """Bad command lines are exit 2 and never reach the socket."""
-    for args in ([], ["frobnicate"], ["status", "a", "b"], ["stop"],
+    for args in ([], ["frobnicate"], ["metrics", "a", "b"], ["stop"],
                  ["kill", "-s"], ["status", "-s", "TERM"], ["--bogus"],
                  ["events", "x"], ["call"], ["--socket", "", "status"]):
         r = ctl("/nonexistent/arbor.sock", *args)

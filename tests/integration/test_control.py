@@ -541,6 +541,7 @@ def test_get_interface_description(arbord):
     assert "interface org.arbor.Supervisor\n" in desc
     for m in ("Status(path: ?string, stats: ?bool) -> (nodes: []Node, "
               "containment: Containment)",
+              "Show(path: string) -> (spec: string)",
               "Start(path: string) -> ()", "Stop(path: string) -> ()",
               "Restart(path: string) -> ()",
               "Signal(path: string, signal: string) -> ()",

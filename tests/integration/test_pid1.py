@@ -447,7 +447,8 @@ def test_container_output_goes_to_stdout_with_paths(pidns):
     a = pidns(tree([supervisor("web", [talk])]))
     wait_until(lambda: "web/talk: oops" in a.lines, 5, "the stderr line")
     r = ctl(a.socket, "logs", "web")
-    assert r.stdout.rstrip().endswith(("]: hello", "]: oops")), r.stdout
+    assert r.stdout.rstrip().endswith(("]: hello", "] stderr: oops")), \
+        r.stdout
     a.signal(signal.SIGTERM)
     assert a.wait_exit() == 0
     assert a.proc.stdout.read().decode().splitlines() == ["web/talk: hello"]
