@@ -20,6 +20,8 @@ SBINDIR ?= $(PREFIX)/sbin
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 MANDIR ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/vendor-completions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 EXAMPLEDIR ?= $(PREFIX)/share/doc/arbor/examples
 DESTDIR ?=
@@ -397,6 +399,14 @@ lint:
 	@echo "lint: the pure core is pure"
 	mandoc -Tlint -Wwarning man/arbord.8 man/arbor.conf.5 man/arborctl.8
 	bash -n packaging/bash-completion/arborctl
+	@if command -v zsh >/dev/null; then \
+		zsh -n packaging/zsh-completion/_arborctl && \
+		echo "lint: zsh -n packaging/zsh-completion/_arborctl"; \
+	else echo "lint: no zsh, its completion is not checked"; fi
+	@if command -v fish >/dev/null; then \
+		fish -n packaging/fish-completion/arborctl.fish && \
+		echo "lint: fish -n packaging/fish-completion/arborctl.fish"; \
+	else echo "lint: no fish, its completion is not checked"; fi
 
 # The live configuration runs nothing (packaging/arbor.conf: the example
 # tree of conf.d/ is documentation, in EXAMPLEDIR), and one that is there
@@ -406,6 +416,7 @@ install: daemon/arbord ctl/arborctl
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(SYSCONFDIR)/arbor/conf.d $(DESTDIR)$(BASHCOMPDIR) \
+		$(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR) \
 		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(EXAMPLEDIR)/conf.d \
 		$(DESTDIR)$(EXAMPLEDIR)/embedded
 	install -m 755 daemon/arbord $(DESTDIR)$(SBINDIR)/arbord
@@ -414,6 +425,10 @@ install: daemon/arbord ctl/arborctl
 	install -m 644 man/arborctl.8 $(DESTDIR)$(MANDIR)/man8/arborctl.8
 	install -m 644 packaging/bash-completion/arborctl \
 		$(DESTDIR)$(BASHCOMPDIR)/arborctl
+	install -m 644 packaging/zsh-completion/_arborctl \
+		$(DESTDIR)$(ZSHCOMPDIR)/_arborctl
+	install -m 644 packaging/fish-completion/arborctl.fish \
+		$(DESTDIR)$(FISHCOMPDIR)/arborctl.fish
 	install -m 644 man/arbor.conf.5 $(DESTDIR)$(MANDIR)/man5/arbor.conf.5
 	sed -e 's|^ExecStart=/usr/local/sbin/|ExecStart=$(SBINDIR)/|' \
 		-e 's|^ExecReload=/usr/local/bin/|ExecReload=$(BINDIR)/|' \
@@ -440,6 +455,8 @@ uninstall:
 		$(DESTDIR)$(MANDIR)/man5/arbor.conf.5 \
 		$(DESTDIR)$(BINDIR)/arborctl $(DESTDIR)$(MANDIR)/man8/arborctl.8 \
 		$(DESTDIR)$(BASHCOMPDIR)/arborctl \
+		$(DESTDIR)$(ZSHCOMPDIR)/_arborctl \
+		$(DESTDIR)$(FISHCOMPDIR)/arborctl.fish \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/arbord.service \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/arbord.socket
 	rm -f $(DESTDIR)$(EXAMPLEDIR)/arbor.conf \

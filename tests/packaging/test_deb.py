@@ -89,13 +89,16 @@ def test_lintian_finds_no_error_or_warning(built):
 
 def test_package_holds_what_an_administrator_needs(built):
     """arbord in /usr/sbin, arborctl in /usr/bin, the three manual pages,
-    bash completion, the units, the configuration and the examples."""
+    bash, zsh and fish completion, the units, the configuration and the
+    examples."""
     for rel in ["usr/sbin/arbord", "usr/bin/arborctl"]:
         assert os.access(built.path(rel), os.X_OK), rel
     for rel in ["usr/share/man/man8/arbord.8.gz",
                 "usr/share/man/man8/arborctl.8.gz",
                 "usr/share/man/man5/arbor.conf.5.gz",
                 "usr/share/bash-completion/completions/arborctl",
+                "usr/share/zsh/vendor-completions/_arborctl",
+                "usr/share/fish/vendor_completions.d/arborctl.fish",
                 "lib/systemd/system/arbord.service",
                 "lib/systemd/system/arbord.socket",
                 "etc/arbor/arbor.conf",

@@ -63,3 +63,22 @@ def test_install_keeps_the_administrators_config(clone, tmp_path):
     assert "mine" in read(live)
     assert not (tmp_path / "usr/local/share/doc/arbor").exists()
     assert not (tmp_path / "usr/local/sbin/arbord").exists()
+
+
+def test_install_puts_the_shell_completions(clone, tmp_path):
+    """bash, zsh and fish find arborctl's completion where their vendor
+    completions go under PREFIX, and uninstall removes it."""
+    make(clone, "install", f"DESTDIR={tmp_path}", "PREFIX=/opt/arbor")
+    share = tmp_path / "opt/arbor/share"
+    installed = {share / "bash-completion/completions/arborctl":
+                 "packaging/bash-completion/arborctl",
+                 share / "zsh/vendor-completions/_arborctl":
+                 "packaging/zsh-completion/_arborctl",
+                 share / "fish/vendor_completions.d/arborctl.fish":
+                 "packaging/fish-completion/arborctl.fish"}
+    for path, source in installed.items():
+        assert read(path) == read(os.path.join(clone, source)), source
+        assert oct(path.stat().st_mode & 0o777) == "0o644", path
+    make(clone, "uninstall", f"DESTDIR={tmp_path}", "PREFIX=/opt/arbor")
+    for path in installed:
+        assert not path.exists(), path
