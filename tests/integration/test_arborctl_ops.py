@@ -235,6 +235,11 @@ def test_completion_offers_the_new_commands_options_and_paths(arbord):
     assert complete(a.socket, "arborctl logs --since 1") == ["10m", "1d", "1h"]
     assert complete(a.socket, "arborctl logs a w") == \
         ["web", "web/app", "web/proxy"]
+    # -n: logs' line counts, top's refreshes (as zsh's and fish's offer)
+    assert complete(a.socket, "arborctl logs -n ") == ["10", "100", "1000",
+                                                       "all"]
+    assert complete(a.socket, "arborctl top -n ") == ["1", "10", "2"]
+    assert complete(a.socket, "arborctl kill -s U") == ["USR1", "USR2"]
 
 
 # ---- show ---------------------------------------------------------------------

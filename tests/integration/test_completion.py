@@ -188,6 +188,7 @@ def test_zsh_completes_signals_for_kill(arbord, zsh):
     assert z.complete("arborctl kill -s ") == SIGNALS
     assert z.complete("arborctl kill --signal U") == ["USR1", "USR2"]
     assert z.complete("arborctl kill -s H") == ["HUP"]
+    assert z.complete("arborctl kill -s TERM web/a") == ["web/app"]
     assert "--signal" not in z.complete("arborctl stop --")
 
 
@@ -267,6 +268,8 @@ def test_fish_completes_signals_for_kill(arbord):
     assert fish_complete(a.socket, "arborctl kill -s ") == SIGNALS
     assert fish_complete(a.socket, "arborctl kill --signal U") == [
         "USR1", "USR2"]
+    assert fish_complete(a.socket, "arborctl kill -s TERM web/a") == [
+        "web/app"]
     assert "--signal" not in fish_complete(a.socket, "arborctl stop --")
 
 
