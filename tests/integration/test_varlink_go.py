@@ -52,6 +52,9 @@ def declared(text, keyword):
 
 
 def test_supervisor_interface_generates_go(arbord, tmp_path):
+    """org.arbor.supervisor, as a running arbord describes it, becomes Go:
+    the generator refused the capitalised name arbor had before, and a
+    description it cannot parse gives Go users no client at all."""
     a = start_web(arbord)
     info = call(a.socket, "org.varlink.service.GetInfo")
     assert "org.arbor.supervisor" in info["interfaces"]
