@@ -3,7 +3,7 @@
  *
  * varlink's wire conventions (DESIGN.md "Control protocol"): each message
  * is one JSON object followed by a NUL byte. A call is
- *   {"method":"org.arbor.Supervisor.Status","parameters":{...}}
+ *   {"method":"org.arbor.supervisor.Status","parameters":{...}}
  * optionally with "more":true (a stream) or "oneway":true (no reply).
  * A reply is {"parameters":{...}}, with "continues":true on every reply of
  * a stream but the last, or {"error":"NAME","parameters":{...}}.
@@ -23,7 +23,7 @@
  */
 #define ARB_REPLY_MAX (64 * 1024 * 1024)
 
-#define ARB_INTERFACE "org.arbor.Supervisor"
+#define ARB_INTERFACE "org.arbor.supervisor"
 
 #define ARB_METHOD_STATUS ARB_INTERFACE ".Status"
 #define ARB_METHOD_SHOW ARB_INTERFACE ".Show"

@@ -163,7 +163,7 @@ void method_logs(struct conn *c, json_t *params, bool more);
 void method_reopen_logs(struct conn *c);
 
 /*
- * Answers one decoded call on c: every method of org.arbor.Supervisor and
+ * Answers one decoded call on c: every method of org.arbor.supervisor and
  * org.varlink.service. May set c->waiting (a request went to the core),
  * c->events or c->stream (a stream began).
  */

@@ -1,5 +1,5 @@
 /*
- * interface.c - the varlink description of org.arbor.Supervisor, answered
+ * interface.c - the varlink description of org.arbor.supervisor, answered
  * by GetInterfaceDescription. It is the reference for what socket.c
  * accepts and returns; keep the two in step.
  */
@@ -7,7 +7,7 @@
 
 const char arb_interface_description[] =
 	"# The supervision tree of arbord: inspect it, drive it, follow it.\n"
-	"interface org.arbor.Supervisor\n"
+	"interface org.arbor.supervisor\n"
 	"\n"
 	"# How a child died by itself the last time.\n"
 	"type Exit (\n"

@@ -1,5 +1,5 @@
 /*
- * interface.h - the varlink interface description of org.arbor.Supervisor.
+ * interface.h - the varlink interface description of org.arbor.supervisor.
  */
 #ifndef ARB_INTERFACE_H
 #define ARB_INTERFACE_H

@@ -1,5 +1,5 @@
 /*
- * methods.c - the methods of org.arbor.Supervisor and org.varlink.service
+ * methods.c - the methods of org.arbor.supervisor and org.varlink.service
  * (interface.c describes them): checking parameters and
  * permissions, reading the tree for Status, handing requests to the core.
  * It never writes to a socket itself; socket.c does.

@@ -152,14 +152,14 @@ complete -c arborctl $on -l timeout -x -a '500ms 10s 30s 1m' -d 'wait at most DU
 set -l on -n '__arborctl_command_is call'
 complete -c arborctl $on -l more -d 'ask for more replies'
 complete -c arborctl -n '__arborctl_first_operand call' -a '
-    org.arbor.Supervisor.Status org.arbor.Supervisor.Start
-    org.arbor.Supervisor.Stop org.arbor.Supervisor.Restart
-    org.arbor.Supervisor.Signal org.arbor.Supervisor.Events
-    org.arbor.Supervisor.Shutdown org.arbor.Supervisor.Logs
-    org.arbor.Supervisor.ReopenLogs org.arbor.Supervisor.Reload
-    org.arbor.Supervisor.AddChild org.arbor.Supervisor.RemoveChild
-    org.arbor.Supervisor.Spawn org.arbor.Supervisor.Reexec
-    org.arbor.Supervisor.Show org.varlink.service.GetInfo
+    org.arbor.supervisor.Status org.arbor.supervisor.Start
+    org.arbor.supervisor.Stop org.arbor.supervisor.Restart
+    org.arbor.supervisor.Signal org.arbor.supervisor.Events
+    org.arbor.supervisor.Shutdown org.arbor.supervisor.Logs
+    org.arbor.supervisor.ReopenLogs org.arbor.supervisor.Reload
+    org.arbor.supervisor.AddChild org.arbor.supervisor.RemoveChild
+    org.arbor.supervisor.Spawn org.arbor.supervisor.Reexec
+    org.arbor.supervisor.Show org.varlink.service.GetInfo
     org.varlink.service.GetInterfaceDescription'
 
 set -l on -n '__arborctl_command_is top'

@@ -187,7 +187,7 @@ def try_call(path, method, parameters=None, timeout=5.0):
         return e.name, e.parameters
 
 
-SUP = "org.arbor.Supervisor."
+SUP = "org.arbor.supervisor."
 
 
 def status(path, node=None, timeout=5.0):

@@ -165,7 +165,7 @@ def test_unknown_path_suggests_the_nearest(arbord):
     r = ctl(a.socket, "--json", "stop", "web/ap")
     assert r.returncode == 1
     assert json.loads(r.stdout) == {
-        "error": "org.arbor.Supervisor.NoSuchChild",
+        "error": "org.arbor.supervisor.NoSuchChild",
         "parameters": {"path": "web/ap", "nearest": "web/app"}}
 
 
@@ -302,16 +302,16 @@ def test_call_prints_the_raw_reply(arbord):
     r = ctl(a.socket, "call", "org.varlink.service.GetInfo")
     assert r.returncode == 0 and json.loads(r.stdout)["product"] == "arbord"
     assert "\n  " in r.stdout
-    r = ctl(a.socket, "--json", "call", "org.arbor.Supervisor.Status",
+    r = ctl(a.socket, "--json", "call", "org.arbor.supervisor.Status",
             '{"path": "b"}')
     assert r.returncode == 0 and r.stdout.count("\n") == 1
     assert [n["path"] for n in json.loads(r.stdout)["nodes"]] == ["b"]
     for bad in ("[1]", "{", '{"a":1,"a":2}'):
-        r = ctl(a.socket, "call", "org.arbor.Supervisor.Status", bad)
+        r = ctl(a.socket, "call", "org.arbor.supervisor.Status", bad)
         assert r.returncode == 2, bad
-    r = ctl(a.socket, "call", "org.arbor.Supervisor.Nope")
+    r = ctl(a.socket, "call", "org.arbor.supervisor.Nope")
     assert r.returncode == 1
-    assert "org.arbor.Supervisor.Nope" in r.stderr
+    assert "org.arbor.supervisor.Nope" in r.stderr
 
 
 # ---- reaching arbord ---------------------------------------------------------------
@@ -400,7 +400,7 @@ def test_another_user_is_refused(arbord, public_dir):
     r = as_nobody(sock, "stop", "a")
     assert r.returncode == 1
     assert r.stderr == "arborctl: permission denied: uid 65534 may not " \
-                       "call org.arbor.Supervisor.Stop\n"
+                       "call org.arbor.supervisor.Stop\n"
     assert pid_alive(pid)
 
 
@@ -422,7 +422,7 @@ def test_control_group_readers_may_not_read_logs(arbord, public_dir):
     r = as_nobody(sock, "logs", "s")
     assert (r.returncode, r.stdout) == (1, ""), r
     assert r.stderr == "arborctl: permission denied: uid 65534 may not " \
-                       "call org.arbor.Supervisor.Logs\n"
+                       "call org.arbor.supervisor.Logs\n"
     r = as_nobody(sock, "status", "s")
     assert r.returncode == 0, r.stderr
 
@@ -441,7 +441,7 @@ def test_control_read_logs_lets_readers_read_logs(arbord, public_dir):
     r = as_nobody(sock, "logs", "--reopen")
     assert r.returncode == 1
     assert r.stderr == "arborctl: permission denied: uid 65534 may not " \
-                       "call org.arbor.Supervisor.ReopenLogs\n"
+                       "call org.arbor.supervisor.ReopenLogs\n"
 
 
 def test_a_refused_client_says_arbord_has_too_many_clients(arbord):
@@ -455,7 +455,7 @@ def test_a_refused_client_says_arbord_has_too_many_clients(arbord):
         for _ in range(256):
             c = Conn(a.socket)
             held.append(c)
-            c.send("org.arbor.Supervisor.Events", {}, more=True)
+            c.send("org.arbor.supervisor.Events", {}, more=True)
         r = ctl(a.socket, "status")
         assert r.returncode == 4, r.stderr
         assert r.stderr == "arborctl: arbord refused the connection: too " \

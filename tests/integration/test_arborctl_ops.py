@@ -319,7 +319,7 @@ def test_show_is_refused_to_readers(arbord, public_dir):
     r = as_nobody(sock, "show", "s")
     assert (r.returncode, r.stdout) == (1, ""), r
     assert r.stderr == "arborctl: permission denied: uid 65534 may not " \
-                       "call org.arbor.Supervisor.Show\n"
+                       "call org.arbor.supervisor.Show\n"
     assert as_nobody(sock, "status", "s").returncode == 0
 
 

@@ -18,7 +18,7 @@ import pytest
 from conftest import REPO, SLEEPER, SLOW, service, tree, wait_until
 
 ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
-IFACE = "org.arbor.Supervisor."
+IFACE = "org.arbor.supervisor."
 
 
 @pytest.fixture(autouse=True)
@@ -212,7 +212,7 @@ def test_reload_refusals(fake, tmp_path):
     r = ctl(fake.path, "reload")
     assert r.returncode == 1
     assert r.stderr == f"arborctl: permission denied: uid {os.geteuid()} " \
-                       "may not call org.arbor.Supervisor.Reload\n"
+                       "may not call org.arbor.supervisor.Reload\n"
     fake.answer({"applied": True})
     r = ctl(fake.path, "reload")
     assert (r.returncode, r.stderr) == \

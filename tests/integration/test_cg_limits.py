@@ -14,7 +14,7 @@ import pytest
 from conftest import ARBORD, REPO, SLEEPER, SLOW, service, tree, wait_until
 
 ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
-ERR = "org.arbor.Supervisor."
+ERR = "org.arbor.supervisor."
 
 
 def controllers_here():

@@ -1,4 +1,4 @@
-"""The control socket: every method of org.arbor.Supervisor against a real
+"""The control socket: every method of org.arbor.supervisor against a real
 arbord with real children, its error replies, its robustness against bad
 or hostile clients, the socket's life cycle and its permissions.
 
@@ -30,7 +30,7 @@ from ctlclient import MSG_MAX, Closed, Conn, VarlinkError, call, encode, \
     status, status_by_path, try_call
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SUP = "org.arbor.Supervisor."
+SUP = "org.arbor.supervisor."
 STATUS = SUP + "Status"
 START = SUP + "Start"
 STOP = SUP + "Stop"
@@ -528,17 +528,17 @@ def test_get_info(arbord):
     assert isinstance(info["version"], str) and info["version"]
     assert isinstance(info["url"], str)
     assert set(info["interfaces"]) == {"org.varlink.service",
-                                       "org.arbor.Supervisor"}
+                                       "org.arbor.supervisor"}
 
 
 def test_get_interface_description(arbord):
-    """GetInterfaceDescription of org.arbor.Supervisor describes every
+    """GetInterfaceDescription of org.arbor.supervisor describes every
     method and every error of common/protocol.h; an unknown interface is
     InterfaceNotFound."""
     a = start_web(arbord)
     desc = call(a.socket, GET_INTERFACE,
-                {"interface": "org.arbor.Supervisor"})["description"]
-    assert "interface org.arbor.Supervisor\n" in desc
+                {"interface": "org.arbor.supervisor"})["description"]
+    assert "interface org.arbor.supervisor\n" in desc
     for m in ("Status(path: ?string, stats: ?bool) -> (nodes: []Node, "
               "containment: Containment)",
               "Show(path: string) -> (spec: string)",
@@ -668,7 +668,7 @@ def test_request_during_shutdown_is_shutting_down(arbord):
 
 
 @pytest.mark.parametrize("payload", [
-    b'{"method": "org.arbor.Supervisor.Status"\0',      # truncated JSON
+    b'{"method": "org.arbor.supervisor.Status"\0',      # truncated JSON
     b'not json at all\0',
     b'[1, 2, 3]\0',                                     # not an object
     b'"a string"\0',
@@ -1076,7 +1076,7 @@ def test_a_client_dribbling_an_incomplete_call_is_disconnected(arbord):
     endless call every 100 ms is closed after the idle timeout."""
     a = start_web(arbord)
     with Conn(a.socket) as c:
-        body = b'{"method":"org.arbor.Supervisor.Status","parameters":{"x":"'
+        body = b'{"method":"org.arbor.supervisor.Status","parameters":{"x":"'
         deadline = time.monotonic() + (IDLE_S + 5) * SLOW
         t0 = time.monotonic()
         sent = 0
@@ -1153,7 +1153,7 @@ def nobody_holding_streams(public_dir, sock, n):
             "for _ in range(int(sys.argv[3])):\n"
             "    c = ctlclient.Conn(sys.argv[2], timeout=20)\n"
             "    try:\n"
-            "        c.send('org.arbor.Supervisor.Events', {}, more=True)\n"
+            "        c.send('org.arbor.supervisor.Events', {}, more=True)\n"
             "    except OSError:\n"
             "        pass\n"
             "    conns.append(c)\n"
@@ -1354,7 +1354,7 @@ def nobody_subscriber(public_dir, sock):
     prog = ("import sys, json; sys.path.insert(0, sys.argv[1])\n"
             "import ctlclient\n"
             "c = ctlclient.Conn(sys.argv[2], timeout=20)\n"
-            "c.send('org.arbor.Supervisor.Events', {}, more=True)\n"
+            "c.send('org.arbor.supervisor.Events', {}, more=True)\n"
             "print('subscribed', flush=True)\n"
             "print(json.dumps(c.recv()), flush=True)\n")
     return subprocess.Popen(

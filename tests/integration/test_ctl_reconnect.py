@@ -22,8 +22,8 @@ from conftest import SLOW
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
-REEXECUTING = "org.arbor.Supervisor.Reexecuting"
-REEXEC_FAILED = "org.arbor.Supervisor.ReexecFailed"
+REEXECUTING = "org.arbor.supervisor.Reexecuting"
+REEXEC_FAILED = "org.arbor.supervisor.ReexecFailed"
 
 
 class Peer:
@@ -127,14 +127,14 @@ def test_events_reconnect_after_reexecuting(sock):
     Reexecuting it says so, connects again (waiting in the backlog while
     no image accepts), calls Events again and says it reconnected."""
     def before(peer, call):
-        assert call["method"] == "org.arbor.Supervisor.Events"
+        assert call["method"] == "org.arbor.supervisor.Events"
         assert call.get("more") is True
         peer.reply(event("start", "a"), continues=True)
         peer.reply(event("ready", "a"), continues=True)
         peer.error(REEXECUTING, VERSIONS)
 
     def after(peer, call):
-        assert call["method"] == "org.arbor.Supervisor.Events"
+        assert call["method"] == "org.arbor.supervisor.Events"
         assert call.get("more") is True
         peer.reply(event("exit", "a"), continues=True)
         peer.reply(event("down", None))
@@ -155,7 +155,7 @@ def test_logs_follow_resumes_after_last_seq(sock):
     lines after the last one it printed (after, lines -1): none twice,
     none lost."""
     def before(peer, call):
-        assert call["method"] == "org.arbor.Supervisor.Logs"
+        assert call["method"] == "org.arbor.supervisor.Logs"
         assert call["parameters"] == {"lines": 10, "follow": True,
                                       "path": "web"}
         peer.reply({"lines": [line(5, "five"), line(6, "six")]},
@@ -164,7 +164,7 @@ def test_logs_follow_resumes_after_last_seq(sock):
         peer.error(REEXECUTING, VERSIONS)
 
     def after(peer, call):
-        assert call["method"] == "org.arbor.Supervisor.Logs"
+        assert call["method"] == "org.arbor.supervisor.Logs"
         assert call.get("more") is True
         assert call["parameters"] == {"lines": -1, "follow": True,
                                       "path": "web", "after": 7}
@@ -219,7 +219,7 @@ def test_reexec_success(sock):
     """arborctl reexec sends binary and timeout (ms) and prints the new
     image's answer in one line."""
     def only(peer, call):
-        assert call["method"] == "org.arbor.Supervisor.Reexec"
+        assert call["method"] == "org.arbor.supervisor.Reexec"
         assert call["parameters"] == {"binary": "/opt/arbord",
                                       "timeout": 2500}
         peer.reply({"from": "0.9.0", "to": "1.0.0",

@@ -21,7 +21,7 @@ from ctlclient import Conn, call, status_by_path
 
 ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
 HERE = os.path.dirname(os.path.abspath(__file__))
-SUP = "org.arbor.Supervisor."
+SUP = "org.arbor.supervisor."
 PERMISSION_DENIED = "org.varlink.service.PermissionDenied"
 PYTHON = "/usr/bin/python3"
 NAME_MAX = 64    # daemon/core/limits.h ARB_NAME_MAX

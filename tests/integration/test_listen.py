@@ -17,7 +17,7 @@ from ctlclient import call
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ECHO = os.path.join(HERE, "helpers", "listen_echo")
-START = "org.arbor.Supervisor.Start"
+START = "org.arbor.supervisor.Start"
 TIMEOUT = 5.0 * SLOW
 
 

@@ -23,7 +23,7 @@ import threading
 import ctlclient
 from conftest import SLOW, Arbord, wait_until
 
-SUP = "org.arbor.Supervisor."
+SUP = "org.arbor.supervisor."
 ROUNDS = 300
 WORKERS = 4
 SLEEP = '[ "/bin/sleep", "1000" ]'

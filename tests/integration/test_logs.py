@@ -314,7 +314,7 @@ def test_logs_after_a_seq(arbord):
     a.stop()
 
 
-SUP_LOGS = "org.arbor.Supervisor.Logs"
+SUP_LOGS = "org.arbor.supervisor.Logs"
 
 
 def test_console_sink_prefixes_and_keeps_streams(arbord):
@@ -623,7 +623,7 @@ def test_a_slow_follower_hears_what_it_missed(arbord, tmp_path):
     wait_until(lambda: a.socket.exists(), what="the socket")
     with Conn(str(a.socket), timeout=10 * SLOW) as c:
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        c.send("org.arbor.Supervisor.Logs",
+        c.send("org.arbor.supervisor.Logs",
                {"path": "burst", "lines": 0, "follow": True}, more=True)
         assert c.reply()["lines"] == []
         with open(fifo, "w") as f:
@@ -658,7 +658,7 @@ class Followers:
             for _ in range(n):
                 c = Conn(str(sock), timeout=10 * SLOW)
                 self.conns.append(c)
-                c.send("org.arbor.Supervisor.Logs",
+                c.send("org.arbor.supervisor.Logs",
                        {"lines": 0, "follow": True}, more=True)
                 assert c.reply()["lines"] == []
         except BaseException:

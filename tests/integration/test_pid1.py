@@ -573,7 +573,7 @@ def test_service_manager_refuses_poweroff(arbord):
         r = ctl(a.socket, action)
         assert r.returncode == 1
         assert "not the system's init" in r.stderr
-    err, _ = try_call(a.socket, "org.arbor.Supervisor.Shutdown",
+    err, _ = try_call(a.socket, "org.arbor.supervisor.Shutdown",
                       {"action": "kexec"})
     assert err == "org.varlink.service.InvalidParameter"
     assert a.proc.poll() is None

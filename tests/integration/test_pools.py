@@ -21,7 +21,7 @@ from conftest import REPO, SLEEPER, SLOW, Arbord, pid_alive, rss_kib, \
 from ctlclient import Conn, encode, status_by_path
 
 ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
-SUP = "org.arbor.Supervisor."
+SUP = "org.arbor.supervisor."
 
 
 # ---- helpers ----------------------------------------------------------------

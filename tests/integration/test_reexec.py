@@ -27,7 +27,7 @@ from ctlclient import Conn, status_by_path
 
 ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
 ECHO = os.path.join(REPO, "tests", "integration", "helpers", "listen_echo")
-SUP = "org.arbor.Supervisor."
+SUP = "org.arbor.supervisor."
 
 
 # ---- helpers ----------------------------------------------------------------

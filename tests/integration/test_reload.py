@@ -21,7 +21,7 @@ from ctlclient import Conn, call
 ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
 HERE = os.path.dirname(os.path.abspath(__file__))
 ECHO = os.path.join(HERE, "helpers", "listen_echo")
-ERR = "org.arbor.Supervisor."
+ERR = "org.arbor.supervisor."
 
 
 @pytest.fixture(autouse=True)
@@ -655,7 +655,7 @@ def test_reload_events_stream_on_events(arbord):
     a = start(arbord, base(), "g/z")
     sub = Conn(a.socket, timeout=5.0 * SLOW)
     try:
-        sub.send("org.arbor.Supervisor.Events", {}, more=True)
+        sub.send("org.arbor.supervisor.Events", {}, more=True)
         call(a.socket, "org.varlink.service.GetInfo")  # registered by now
         apply(a, base([*BASE[:2], service("n", SLEEPER)]))
         seen = []

@@ -15,7 +15,7 @@ import subprocess
 from conftest import SLEEPER, service, supervisor, tree, wait_until
 from ctlclient import Conn, status_by_path
 
-SUP = "org.arbor.Supervisor."
+SUP = "org.arbor.supervisor."
 ARBORCTL = os.path.join(os.path.dirname(__file__), "..", "..", "ctl",
                         "arborctl")
 

@@ -28,7 +28,7 @@ from conftest import REPO, SLEEPER, SLOW, service, supervisor, tree, \
 
 ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
 BUSY = ["/bin/sh", "-c", "while :; do :; done"]
-STATUS = "org.arbor.Supervisor.Status"
+STATUS = "org.arbor.supervisor.Status"
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None,
                                 reason="tmux is not installed")
@@ -354,7 +354,7 @@ def test_stats_columns_and_reconnects(tmp_path):
     sock = tmp_path / "arbor.sock"
     fake = FakeArbord(sock, [
         [reply_with_stats(0)],  # then closed, as an idle connection
-        ["org.arbor.Supervisor.Reexecuting"],
+        ["org.arbor.supervisor.Reexecuting"],
         [reply_with_stats(200000)],
     ])
     r = subprocess.run([ARBORCTL, "--socket", str(sock), "top", "-b", "-n",

@@ -141,11 +141,11 @@ three_clients(struct fixture *f, int *ret_events, int *ret_idle,
 	      int *ret_caller)
 {
 	*ret_events = client(f);
-	send_msg(*ret_events, "{\"method\":\"org.arbor.Supervisor.Events\","
+	send_msg(*ret_events, "{\"method\":\"org.arbor.supervisor.Events\","
 		 "\"more\":true}");
 	*ret_idle = client(f);
 	*ret_caller = client(f);
-	send_msg(*ret_caller, "{\"method\":\"org.arbor.Supervisor.Reexec\","
+	send_msg(*ret_caller, "{\"method\":\"org.arbor.supervisor.Reexec\","
 		 "\"parameters\":{\"timeout\":2500}}");
 	spin(f, reexec_asked);
 	assert_int_equal(reexec_timeout_ms, 2500);
@@ -192,7 +192,7 @@ test_hand_over_then_resume(void **state)
 					       "1.1", &o, &obj), 0);
 	/* The stream's last reply, then the end; the idle one: closed. */
 	got = read_all(events);
-	assert_string_equal(got, "{\"error\":\"org.arbor.Supervisor."
+	assert_string_equal(got, "{\"error\":\"org.arbor.supervisor."
 			    "Reexecuting\",\"parameters\":{\"from\":\"1.0\","
 			    "\"to\":\"1.1\"}}|");
 	assert_string_equal(read_all(idle), "");
@@ -242,7 +242,7 @@ test_hand_over_then_resume(void **state)
 	shutdown(other, SHUT_WR);
 	for (int i = 0; i < 50; i++)
 		ev_run(f->loop, EVRUN_NOWAIT);
-	assert_non_null(strstr(read_all(other), "org.arbor.Supervisor"));
+	assert_non_null(strstr(read_all(other), "org.arbor.supervisor"));
 	close(events);
 	close(idle);
 	close(caller);
@@ -276,7 +276,7 @@ test_take_back(void **state)
 	shutdown(other, SHUT_WR);
 	for (int i = 0; i < 50; i++)
 		ev_run(f->loop, EVRUN_NOWAIT);
-	assert_non_null(strstr(read_all(other), "org.arbor.Supervisor"));
+	assert_non_null(strstr(read_all(other), "org.arbor.supervisor"));
 	close(events);
 	close(idle);
 	close(caller);

@@ -217,7 +217,7 @@ test_read_large_message(void **state)
 static void
 test_decode_call(void **state)
 {
-	static const char msg[] = "{\"method\":\"org.arbor.Supervisor.Status\","
+	static const char msg[] = "{\"method\":\"org.arbor.supervisor.Status\","
 				  "\"parameters\":{\"path\":\"web/app\"},"
 				  "\"more\":true}";
 	struct arb_wire_call c;
@@ -323,7 +323,7 @@ test_decode_reply(void **state)
 	static const char ok[] = "{\"parameters\":{\"nodes\":[]},"
 				 "\"continues\":true,\"future\":1}";
 	static const char error[] =
-		"{\"error\":\"org.arbor.Supervisor.NoSuchChild\","
+		"{\"error\":\"org.arbor.supervisor.NoSuchChild\","
 		"\"parameters\":{\"path\":\"web/ap\",\"nearest\":\"web/app\"},"
 		"\"continues\":true}";
 	struct arb_wire_reply r;
