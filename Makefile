@@ -4,7 +4,8 @@
 #   make check            build and run every test (unit, golden, integration,
 #                         conformance); SANITIZE=1 runs them under ASan+UBSan
 #   make lint             prove the pure core makes no syscalls (STYLE.md 1)
-#   make packaging-check  the systemd units, Dockerfile and pod manifest
+#   make packaging-check  the systemd units, Dockerfile and pod manifest,
+#                         and arbord as a container's init under crun
 #   make install          honours PREFIX, DESTDIR, SYSCONFDIR, MANDIR,
 #                         SYSTEMDUNITDIR, EXAMPLEDIR
 #   make deb              the Debian package, into build/deb/ (debian/)
@@ -352,8 +353,9 @@ golden: daemon/arbord
 # check. ARBOR_SANITIZE tells the tests that timings and memory are the
 # sanitizers'. The boot tests skip, saying why, without qemu or a kernel;
 # the packaging tests (tests/packaging: the units through systemd-analyze,
-# the Dockerfile and the pod manifest, make install, and the .deb built
-# from a clean clone of HEAD, with lintian) without the tools they use.
+# the Dockerfile and the pod manifest, make install, the .deb built
+# from a clean clone of HEAD, with lintian, and arbord as the init of a
+# container that crun runs) without the tools they use.
 pytest: daemon/arbord ctl/arborctl $(HELPERS) $(FAULTS_ARBORD) boot-bins
 	ARBOR_SANITIZE=$(SANITIZE) $(PYTEST) -q tests/integration \
 		tests/conformance tests/boot tests/packaging

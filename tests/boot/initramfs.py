@@ -14,6 +14,10 @@ the same bytes. It holds:
   /etc/arbor/arbor.conf      the configuration, and any other files given
   /proc /sys /run /tmp       mount points
 
+The same tree can be written as a directory instead (write_root): the
+root file system of an OCI bundle (tests/packaging/test_crun.py), where
+arbord is /usr/sbin/arbord as in packaging/Dockerfile.
+
 Run as a program it builds one archive and prints its sizes.
 """
 
@@ -80,6 +84,45 @@ class Newc:
         return bytes(self.data)
 
 
+class Directory:
+    """A tree written into the host directory root, with the methods of
+    Newc: the first entry of a name wins, as in the archive."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def _path(self, name):
+        return os.path.join(self.root, name.lstrip("/"))
+
+    def dir(self, name, mode=0o755):
+        path = self._path(name)
+        os.makedirs(path, exist_ok=True)
+        os.chmod(path, mode)
+
+    def _absent(self, name):
+        """Whether name is not there yet; its parent is made if missing."""
+        path = self._path(name)
+        if os.path.lexists(path):
+            return False
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return True
+
+    def file(self, name, body, mode=0o644):
+        if self._absent(name):
+            with open(self._path(name), "wb") as f:
+                f.write(body)
+            os.chmod(self._path(name), mode)
+
+    def symlink(self, name, target):
+        if self._absent(name):
+            os.symlink(target, self._path(name))
+
+    def chardev(self, name, major, minor, mode=0o600):
+        if self._absent(name):
+            os.mknod(self._path(name), stat.S_IFCHR | mode,
+                     os.makedev(major, minor))
+
+
 def shared_libraries(binary):
     """The paths ldd lists for binary (its libraries and the dynamic
     loader), as the loader will look them up; [] for a static program."""
@@ -113,35 +156,46 @@ def busybox_applets(busybox=BUSYBOX):
     return [a for a in out.stdout.split() if a and a != "busybox"]
 
 
-def build(out, arbord, arborctl, config, files=None, hostname="arbor-boot",
-          compress=False, busybox=BUSYBOX, omit=()):
-    """Writes the initramfs to out; files maps a guest path to (text or
-    bytes, mode); omit names busybox applets' links to leave out (a
-    system without /bin/sh). Returns a dict of sizes in bytes: the archive, arbord and its
-    libraries, arborctl and its libraries."""
-    a = Newc()
+def populate(tree, binaries, config, files=None, hostname="arbor-boot",
+             busybox=BUSYBOX, omit=()):
+    """Writes the system into tree (a Newc or a Directory): binaries maps
+    a guest path to a host program, copied with its shared libraries;
+    files maps a guest path to (text or bytes, mode); omit names busybox
+    applets' links to leave out (a system without /bin/sh). Returns the
+    libraries' host paths."""
     for d in ("bin", "dev", "etc/arbor", "proc", "sys", "run", "tmp",
               "root"):
-        a.dir(d)
+        tree.dir(d)
     libs = set()
-    for guest, host in (("/init", arbord), ("/bin/arborctl", arborctl)):
+    for guest, host in binaries.items():
         with open(host, "rb") as f:
-            a.file(guest, f.read(), 0o755)
+            tree.file(guest, f.read(), 0o755)
         libs.update(shared_libraries(host))
     for lib in sorted(libs):
         with open(os.path.realpath(lib), "rb") as f:  # cp -L
-            a.file(lib, f.read(), 0o755)
+            tree.file(lib, f.read(), 0o755)
     with open(busybox, "rb") as f:
-        a.file("/bin/busybox", f.read(), 0o755)
+        tree.file("/bin/busybox", f.read(), 0o755)
     for applet in busybox_applets(busybox):
         if f"/bin/{applet}" not in omit:
-            a.symlink(f"/bin/{applet}", "busybox")
-    a.chardev("/dev/console", 5, 1)
-    a.file("/etc/hostname", (hostname + "\n").encode())
-    a.file("/etc/arbor/arbor.conf", config.encode())
+            tree.symlink(f"/bin/{applet}", "busybox")
+    tree.chardev("/dev/console", 5, 1)
+    tree.file("/etc/hostname", (hostname + "\n").encode())
+    tree.file("/etc/arbor/arbor.conf", config.encode())
     for guest, (body, mode) in sorted((files or {}).items()):
-        a.file(guest, body if isinstance(body, bytes) else body.encode(),
-               mode)
+        tree.file(guest, body if isinstance(body, bytes) else body.encode(),
+                  mode)
+    return libs
+
+
+def build(out, arbord, arborctl, config, files=None, hostname="arbor-boot",
+          compress=False, busybox=BUSYBOX, omit=()):
+    """Writes the initramfs to out, arbord as /init (see populate).
+    Returns a dict of sizes in bytes: the archive, arbord and its
+    libraries, arborctl and its libraries."""
+    a = Newc()
+    libs = populate(a, {"/init": arbord, "/bin/arborctl": arborctl}, config,
+                    files, hostname, busybox, omit)
     body = a.finish()
     if compress:
         body = gzip.compress(body, compresslevel=1, mtime=0)
@@ -153,6 +207,17 @@ def build(out, arbord, arborctl, config, files=None, hostname="arbor-boot",
             "arborctl_libs": closure_size(arborctl),
             "libs": sum(os.path.getsize(os.path.realpath(p))
                         for p in sorted(libs))}
+
+
+def write_root(root, arbord, arborctl, config, files=None,
+               hostname="arbor-container"):
+    """Writes the system into the directory root as a container's root
+    file system: arbord as /usr/sbin/arbord, arborctl as
+    /usr/bin/arborctl (packaging/Dockerfile's paths), the rest as
+    populate says."""
+    populate(Directory(root), {"/usr/sbin/arbord": arbord,
+                               "/usr/bin/arborctl": arborctl},
+             config, files, hostname)
 
 
 def format_sizes(sizes):
