@@ -2311,6 +2311,59 @@ static const struct command {
 	{"show", cmd_show},
 };
 
+/* The options of some commands only, and which: given to another, each
+ * is a usage error naming them. */
+static const struct option_owner {
+	int opt;
+	const char *what;    /* as the error names it */
+	const char *cmds[2]; /* the commands it is for */
+} option_owners[] = {
+	{'s', "-s SIGNAL", {"kill"}},
+	{'n', "-n N", {"logs", "top"}},
+	{OPT_ITERATIONS, "--iterations N", {"top"}},
+	{'d', "-d SECONDS", {"top"}},
+	{'b', "-b", {"top"}},
+	{'f', "-f", {"logs"}},
+	{OPT_SINCE, "--since TIME", {"logs"}},
+	{OPT_UNTIL, "--until TIME", {"logs"}},
+	{OPT_STREAM, "--stream STREAM", {"logs"}},
+	{OPT_REOPEN, "--reopen", {"logs"}},
+	{OPT_DRY_RUN, "--dry-run", {"reload"}},
+	{OPT_NAME, "--name N", {"spawn"}},
+	{OPT_BINARY, "--binary PATH", {"reexec"}},
+	{OPT_TIMEOUT, "--timeout DURATION", {"reexec", "wait"}},
+	{OPT_READY, "--ready", {"wait"}},
+	{OPT_STATS, "--stats", {"status"}},
+	{OPT_MORE, "--more", {"call"}},
+};
+
+/* Whether opt may go with cmd (NULL before the command's name); if not,
+ * says so. */
+static bool
+option_fits(int opt, const char *cmd)
+{
+	const size_t n = sizeof(option_owners) / sizeof(option_owners[0]);
+
+	for (size_t i = 0; i < n; i++) {
+		const struct option_owner *o = &option_owners[i];
+		const size_t ncmds = sizeof(o->cmds) / sizeof(o->cmds[0]);
+
+		if (o->opt != opt)
+			continue;
+		for (size_t k = 0; k < ncmds && o->cmds[k]; k++)
+			if (cmd && strcmp(cmd, o->cmds[k]) == 0)
+				return true;
+		if (o->cmds[1])
+			usage_error("%s is an option of %s and %s", o->what,
+				    o->cmds[0], o->cmds[1]);
+		else
+			usage_error("%s is an option of %s", o->what,
+				    o->cmds[0]);
+		return false;
+	}
+	return true;
+}
+
 /*
  * Options go before the command or after it (`status web --json`, as the
  * bash completion calls it). -s is kill's signal, --more call's flag;
@@ -2327,7 +2380,6 @@ parse(struct ctl *c, int argc, char **argv, const char *cmd, struct args *a,
 				: strcmp(cmd, "logs") == 0 ? ":jhVsn:f"
 				: strcmp(cmd, "top") == 0  ? ":jhVsd:bn:"
 							   : ":jhVs";
-	bool logs = cmd && strcmp(cmd, "logs") == 0;
 	bool top = cmd && strcmp(cmd, "top") == 0;
 	char unknown[3] = "-?";
 	int opt;
@@ -2336,6 +2388,8 @@ parse(struct ctl *c, int argc, char **argv, const char *cmd, struct args *a,
 	optind = 0; /* glibc: rescan from scratch */
 	while ((opt = getopt_long(argc, argv, shortopts, global_options,
 				  NULL)) != -1) {
+		if (!option_fits(opt, cmd))
+			return EXIT_USAGE;
 		switch (opt) {
 		case 'j':
 			c->json = true;
@@ -2357,108 +2411,57 @@ parse(struct ctl *c, int argc, char **argv, const char *cmd, struct args *a,
 			*ret_done = true;
 			return EXIT_OK;
 		case 's':
-			if (!cmd || strcmp(cmd, "kill") != 0 || !optarg)
-				return usage_error("-s SIGNAL is an option of "
-						   "kill");
 			a->signal = optarg;
 			break;
 		case 'n':
-			if (top) {
+			if (top)
 				a->iterations = optarg;
-				break;
-			}
-			if (!logs)
-				return usage_error("-n N is an option of logs "
-						   "and top");
-			a->lines = optarg;
+			else
+				a->lines = optarg;
 			break;
 		case OPT_ITERATIONS:
-			if (!top)
-				return usage_error("--iterations N is an "
-						   "option of top");
 			a->iterations = optarg;
 			break;
 		case 'd':
-			if (!top)
-				return usage_error("-d SECONDS is an option of "
-						   "top");
 			a->delay = optarg;
 			break;
 		case 'b':
-			if (!top)
-				return usage_error("-b is an option of top");
 			a->batch = true;
 			break;
 		case 'f':
-			if (!logs)
-				return usage_error("-f is an option of logs");
 			a->follow = true;
 			break;
 		case OPT_SINCE:
-			if (!logs)
-				return usage_error("--since TIME is an option "
-						   "of logs");
 			a->since = optarg;
 			break;
 		case OPT_UNTIL:
-			if (!logs)
-				return usage_error("--until TIME is an option "
-						   "of logs");
 			a->until = optarg;
 			break;
 		case OPT_STREAM:
-			if (!logs)
-				return usage_error("--stream STREAM is an "
-						   "option of logs");
 			a->stream = optarg;
 			break;
 		case OPT_REOPEN:
-			if (!logs)
-				return usage_error("--reopen is an option of "
-						   "logs");
 			a->reopen = true;
 			break;
 		case OPT_DRY_RUN:
-			if (!cmd || strcmp(cmd, "reload") != 0)
-				return usage_error("--dry-run is an option of "
-						   "reload");
 			a->dry_run = true;
 			break;
 		case OPT_NAME:
-			if (!cmd || strcmp(cmd, "spawn") != 0)
-				return usage_error("--name N is an option of "
-						   "spawn");
 			a->name = optarg;
 			break;
 		case OPT_BINARY:
-			if (!cmd || strcmp(cmd, "reexec") != 0)
-				return usage_error("--binary PATH is an option "
-						   "of reexec");
 			a->binary = optarg;
 			break;
 		case OPT_TIMEOUT:
-			if (!cmd || (strcmp(cmd, "reexec") != 0 &&
-				     strcmp(cmd, "wait") != 0))
-				return usage_error("--timeout DURATION is an "
-						   "option of reexec and wait");
 			a->timeout = optarg;
 			break;
 		case OPT_READY:
-			if (!cmd || strcmp(cmd, "wait") != 0)
-				return usage_error("--ready is an option of "
-						   "wait");
 			a->ready = true;
 			break;
 		case OPT_STATS:
-			if (!cmd || strcmp(cmd, "status") != 0)
-				return usage_error("--stats is an option of "
-						   "status");
 			a->stats = true;
 			break;
 		case OPT_MORE:
-			if (!cmd || strcmp(cmd, "call") != 0)
-				return usage_error("--more is an option of "
-						   "call");
 			a->more = true;
 			break;
 		case ':':
