@@ -43,12 +43,7 @@
 
 #include "core/spec.h"
 
-enum arb_cg_controller {
-	ARB_CGC_CPU = 1u << 0,
-	ARB_CGC_IO = 1u << 1,
-	ARB_CGC_MEMORY = 1u << 2,
-	ARB_CGC_PIDS = 1u << 3,
-};
+/* enum arb_cg_controller: core/spec.h, beside the limits they serve. */
 
 /* Longest relative path of a node's cgroup, NUL included. */
 #define ARB_CG_REL_MAX 4096

@@ -14,11 +14,13 @@
 
 #include "cgroup.h"
 #include "cgroup_file.h"
+#include "core/cg_limits.h"
 #include "core/limits.h"
 
-/* The controllers arbord enables for its tree, in cgroup.h's bit order. */
-static const char *const controller_names[] = {"cpu", "io", "memory", "pids"};
-#define NCONTROLLERS (sizeof(controller_names) / sizeof(controller_names[0]))
+/* The controllers arbord enables for its tree: the bits of spec.h's enum
+ * arb_cg_controller, named by the core (cg_limits.h). */
+#define NCONTROLLERS 4
+#define NAME_OF(i) arb_cg_controller_name(1u << (i))
 
 const char *
 arb_cgroup_controller_names(unsigned bits, char *buf, size_t size)
@@ -32,7 +34,7 @@ arb_cgroup_controller_names(unsigned bits, char *buf, size_t size)
 		if (!(bits & (1u << i)))
 			continue;
 		int n = snprintf(buf + used, size - used, "%s%s",
-				 used ? " " : "", controller_names[i]);
+				 used ? " " : "", NAME_OF(i));
 		if (n < 0 || (size_t)n >= size - used)
 			break; /* cut: never a partial name */
 		used += (size_t)n;
@@ -51,8 +53,8 @@ arb_cgfile_controllers(const char *list)
 		size_t n = strcspn(list, " \t\n");
 
 		for (size_t i = 0; i < NCONTROLLERS; i++)
-			if (strlen(controller_names[i]) == n &&
-			    memcmp(list, controller_names[i], n) == 0)
+			if (strlen(NAME_OF(i)) == n &&
+			    memcmp(list, NAME_OF(i), n) == 0)
 				bits |= 1u << i;
 		list += n;
 		list += strspn(list, " \t\n");
@@ -132,7 +134,7 @@ arb_cgfile_control_text(char sign, unsigned bits, char *buf, size_t size)
 		if (!(bits & (1u << i)))
 			continue;
 		int n = snprintf(buf + used, size - used, "%s%c%s",
-				 used ? " " : "", sign, controller_names[i]);
+				 used ? " " : "", sign, NAME_OF(i));
 		if (n < 0 || (size_t)n >= size - used)
 			break;
 		used += (size_t)n;

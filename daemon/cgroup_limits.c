@@ -15,21 +15,22 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "core/cg_limits.h"
 #include "cgroup_limits.h"
 
-/* Each file, the controller it belongs to, and the key that sets it. */
+/* Each file and the key that sets it (its controller: the core's
+ * arb_cg_key_controller). */
 static const struct limit_file {
 	const char *name;
-	enum arb_cg_controller controller;
 	enum arb_cg_limit_key key;
 } files[] = {
-	{"memory.max", ARB_CGC_MEMORY, ARB_CG_MEMORY_MAX},
-	{"memory.high", ARB_CGC_MEMORY, ARB_CG_MEMORY_HIGH},
-	{"memory.swap.max", ARB_CGC_MEMORY, ARB_CG_MEMORY_SWAP_MAX},
-	{"cpu.weight", ARB_CGC_CPU, ARB_CG_CPU_WEIGHT},
-	{"cpu.max", ARB_CGC_CPU, ARB_CG_CPU_MAX},
-	{"pids.max", ARB_CGC_PIDS, ARB_CG_PIDS_MAX},
-	{"io.weight", ARB_CGC_IO, ARB_CG_IO_WEIGHT},
+	{"memory.max", ARB_CG_MEMORY_MAX},
+	{"memory.high", ARB_CG_MEMORY_HIGH},
+	{"memory.swap.max", ARB_CG_MEMORY_SWAP_MAX},
+	{"cpu.weight", ARB_CG_CPU_WEIGHT},
+	{"cpu.max", ARB_CG_CPU_MAX},
+	{"pids.max", ARB_CG_PIDS_MAX},
+	{"io.weight", ARB_CG_IO_WEIGHT},
 };
 
 #define NFILES (sizeof(files) / sizeof(files[0]))
@@ -41,7 +42,7 @@ arb_cg_limits_controllers(const struct arb_cg_limits *l)
 
 	for (size_t i = 0; l && i < NFILES; i++)
 		if (l->given & files[i].key)
-			bits |= files[i].controller;
+			bits |= arb_cg_key_controller(files[i].key);
 	return bits;
 }
 
@@ -139,7 +140,7 @@ arb_cg_limits_write(int dirfd, const struct arb_cg_limits *l,
 		char text[64];
 		int r;
 
-		if (!(controllers & f->controller))
+		if (!(controllers & arb_cg_key_controller(f->key)))
 			continue;
 		format_file(f, l, text, sizeof(text));
 		r = write_file(dirfd, f->name, text);

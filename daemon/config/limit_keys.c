@@ -208,21 +208,6 @@ parse_cg_limit(struct node_ctx *c, const config_setting_t *s)
 
 /* ---- whether they can be applied ---- */
 
-/* The controller each key's files belong to. */
-static const struct {
-	enum arb_cg_limit_key key;
-	enum arb_cg_controller controller;
-	const char *controller_name;
-} needs[] = {
-	{ARB_CG_MEMORY_MAX, ARB_CGC_MEMORY, "memory"},
-	{ARB_CG_MEMORY_HIGH, ARB_CGC_MEMORY, "memory"},
-	{ARB_CG_MEMORY_SWAP_MAX, ARB_CGC_MEMORY, "memory"},
-	{ARB_CG_CPU_WEIGHT, ARB_CGC_CPU, "cpu"},
-	{ARB_CG_CPU_MAX, ARB_CGC_CPU, "cpu"},
-	{ARB_CG_PIDS_MAX, ARB_CGC_PIDS, "pids"},
-	{ARB_CG_IO_WEIGHT, ARB_CGC_IO, "io"},
-};
-
 /* Each limit of node idx that cg cannot apply, as an error; why is the
  * parenthesis of every message. */
 static void
@@ -232,20 +217,21 @@ check_node(struct loader *ld, const struct arb_cgroup *cg, uint32_t idx,
 	const struct arb_spec_node *n = &ld->spec->nodes[idx];
 	struct node_ctx c = {.ld = ld, .idx = idx};
 
-	for (size_t i = 0; i < sizeof(needs) / sizeof(needs[0]) && !ld->oom;
-	     i++) {
-		const char *key = arb_cg_limit_key_name(needs[i].key);
+	for (unsigned bit = 1; bit <= ARB_CG_LIMIT_KEYS_ALL && !ld->oom;
+	     bit <<= 1) {
+		const char *key = arb_cg_limit_key_name(bit);
+		unsigned controller = arb_cg_key_controller(bit);
 
-		if (!(n->limits->given & needs[i].key))
+		if (!(n->limits->given & bit))
 			continue;
 		if (!cg->on)
 			node_err_at(&c, n->file, n->line, "%s: limits need "
 				    "cgroup2, which arbord does not use (%s)",
 				    key, why);
-		else if (!(cg->controllers & needs[i].controller))
+		else if (!(cg->controllers & controller))
 			node_err_at(&c, n->file, n->line, "%s: the %s "
 				    "controller is not available (%s)", key,
-				    needs[i].controller_name, why);
+				    arb_cg_controller_name(controller), why);
 	}
 }
 
@@ -256,16 +242,14 @@ check_node(struct loader *ld, const struct arb_cgroup *cg, uint32_t idx,
 static const char *
 controller_names(unsigned bits, char *buf, size_t size)
 {
-	static const char *const names[] = {"cpu", "io", "memory", "pids"};
-	static const unsigned order[] = {ARB_CGC_CPU, ARB_CGC_IO,
-					 ARB_CGC_MEMORY, ARB_CGC_PIDS};
 	size_t len = 0;
 
 	buf[0] = '\0';
-	for (size_t i = 0; i < 4; i++)
-		if (bits & order[i])
+	for (unsigned bit = 1; bit <= ARB_CGC_PIDS; bit <<= 1)
+		if (bits & bit)
 			len += (size_t)snprintf(buf + len, size - len, "%s%s",
-						len ? " " : "", names[i]);
+						len ? " " : "",
+						arb_cg_controller_name(bit));
 	return len ? buf : "none";
 }
 

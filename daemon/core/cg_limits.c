@@ -417,3 +417,40 @@ arb_cg_limits_problem(const struct arb_cg_limits *l)
 		return "a pids_max out of range";
 	return NULL;
 }
+
+unsigned
+arb_cg_key_controller(unsigned key)
+{
+	switch (key) {
+	case ARB_CG_MEMORY_MAX:
+	case ARB_CG_MEMORY_HIGH:
+	case ARB_CG_MEMORY_SWAP_MAX:
+		return ARB_CGC_MEMORY;
+	case ARB_CG_CPU_WEIGHT:
+	case ARB_CG_CPU_MAX:
+		return ARB_CGC_CPU;
+	case ARB_CG_PIDS_MAX:
+		return ARB_CGC_PIDS;
+	case ARB_CG_IO_WEIGHT:
+		return ARB_CGC_IO;
+	default:
+		return 0;
+	}
+}
+
+const char *
+arb_cg_controller_name(unsigned bit)
+{
+	switch (bit) {
+	case ARB_CGC_CPU:
+		return "cpu";
+	case ARB_CGC_IO:
+		return "io";
+	case ARB_CGC_MEMORY:
+		return "memory";
+	case ARB_CGC_PIDS:
+		return "pids";
+	default:
+		return NULL;
+	}
+}

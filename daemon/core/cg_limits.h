@@ -36,6 +36,14 @@
 /* pids.max: Linux's PID_MAX_LIMIT. */
 #define ARB_CG_PIDS_LIMIT 4194304u
 
+/* The controller (enum arb_cg_controller) whose files a key writes; 0
+ * for anything but one key. */
+unsigned arb_cg_key_controller(unsigned key);
+
+/* A controller's name ("memory") for one bit of enum arb_cg_controller;
+ * NULL for anything else. */
+const char *arb_cg_controller_name(unsigned bit);
+
 /* A key's name in arbor.conf ("memory_max"); NULL for anything but one
  * bit of enum arb_cg_limit_key. */
 const char *arb_cg_limit_key_name(enum arb_cg_limit_key key);

@@ -234,6 +234,14 @@ enum arb_cg_limit_key {
 	ARB_CG_IO_WEIGHT = 1u << 6,       /* io.weight */
 };
 
+/* The cgroup v2 controllers arbord enables, and the limits need. */
+enum arb_cg_controller {
+	ARB_CGC_CPU = 1u << 0,
+	ARB_CGC_IO = 1u << 1,
+	ARB_CGC_MEMORY = 1u << 2,
+	ARB_CGC_PIDS = 1u << 3,
+};
+
 #define ARB_CG_UNLIMITED UINT64_MAX /* "max" */
 #define ARB_CG_DEFAULT_CPU_PERIOD_US 100000u
 #define ARB_CG_DEFAULT_WEIGHT 100u
