@@ -11,6 +11,8 @@
 #   make deb              the Debian package, into build/deb/ (debian/)
 #   make boot             boot arbord as init under qemu (tests/boot/; part
 #                         of make check, skipped without qemu or a kernel)
+#   make vm               a small system on this terminal: arbord as the init
+#                         of the tree VM_CONFIG, under qemu (log in as root)
 #   make bench            run the benchmarks in tests/bench/
 #   make bench-boot       boot time under qemu, p50 of 5, and initramfs sizes
 #   make fuzz             fuzz the config loader, the wire and notify parsers (clang)
@@ -95,7 +97,7 @@ UNIT_TESTS := tests/unit/test_tree tests/unit/test_living tests/unit/test_lifecy
 
 .PHONY: all check unit golden pytest integration conformance lint install \
 	uninstall deb clean bench golden-update fuzz boot boot-bins bench-boot \
-	packaging-check
+	packaging-check vm
 
 all: daemon/arbord ctl/arborctl
 
@@ -368,6 +370,16 @@ boot: boot-bins
 
 bench-boot: boot-bins
 	/usr/bin/python3 tests/bench/boot_time.py
+
+# The README's small-system quick start: VM_CONFIG as the tree of a system
+# whose init is arbord (an initramfs with busybox), booted under qemu with
+# its console on this terminal, where root logs in without a password.
+# `arborctl poweroff` ends it (or Ctrl-A X). tests/boot/test_vm.py runs it.
+VM_CONFIG ?= conf.d/embedded/arbor.conf
+vm: boot-bins
+	/usr/bin/python3 tests/boot/initramfs.py --gzip --login \
+		--config $(VM_CONFIG) $(BOOT_DIR)/vm.cpio.gz
+	/usr/bin/python3 tests/boot/qemu.py --terminal $(BOOT_DIR)/vm.cpio.gz
 
 integration: daemon/arbord ctl/arborctl $(HELPERS) $(FAULTS_ARBORD)
 	ARBOR_SANITIZE=$(SANITIZE) $(PYTEST) -q tests/integration

@@ -10,6 +10,7 @@ the same bytes. It holds:
   /bin/arborctl              arborctl
   /lib..., /lib64/ld-...     their shared libraries, at the paths ldd names
   /bin/busybox + applets     a static busybox, and a symlink per applet
+  /sbin -> bin               so that /sbin/getty and the like are found
   /dev/console               the console node (c 5 1)
   /etc/arbor/arbor.conf      the configuration, and any other files given
   /proc /sys /run /tmp       mount points
@@ -29,6 +30,11 @@ import subprocess
 import sys
 
 BUSYBOX = "/bin/busybox"
+
+# A console login for `make vm` (--login): root, without a password, as a
+# throwaway VM's is; busybox's getty and login read nothing else.
+LOGIN_FILES = {"/etc/passwd": ("root::0:0:root:/root:/bin/sh\n", 0o644),
+               "/etc/group": ("root:x:0:\n", 0o644)}
 
 
 class Newc:
@@ -179,6 +185,7 @@ def populate(tree, binaries, config, files=None, hostname="arbor-boot",
     for applet in busybox_applets(busybox):
         if f"/bin/{applet}" not in omit:
             tree.symlink(f"/bin/{applet}", "busybox")
+    tree.symlink("/sbin", "bin")
     tree.chardev("/dev/console", 5, 1)
     tree.file("/etc/hostname", (hostname + "\n").encode())
     tree.file("/etc/arbor/arbor.conf", config.encode())
@@ -238,10 +245,13 @@ def main():
     p.add_argument("--arborctl", default=os.path.join(build_dir, "arborctl"))
     p.add_argument("--config", required=True, help="becomes arbor.conf")
     p.add_argument("--gzip", action="store_true")
+    p.add_argument("--login", action="store_true",
+                   help="root may log in on the console without a password")
     args = p.parse_args()
     with open(args.config) as f:
         config = f.read()
     sizes = build(args.out, args.arbord, args.arborctl, config,
+                  files=LOGIN_FILES if args.login else None,
                   compress=args.gzip)
     print(format_sizes(sizes))
 

@@ -13,7 +13,8 @@ pid. How the guest ended is read from the kernel's last words:
   Kernel panic                -> "panic"     (panic=-1 + -no-reboot: exits)
   killed by timeout           -> "timeout"
 
-Run as a program it boots one initramfs and prints the console.
+Run as a program it boots one initramfs and prints the console, or with
+--terminal gives the console to the terminal (`make vm`).
 """
 
 import argparse
@@ -98,12 +99,22 @@ class Boot:
         self.returncode = None
 
     def argv(self, qemu=QEMU):
+        return ["timeout", "-k", "5", str(self.timeout),
+                *self._qemu(qemu, ["-chardev", "stdio,id=con,signal=off"])]
+
+    def terminal_argv(self, qemu=QEMU):
+        """qemu with the console on this terminal and no time limit: the
+        guest gets Ctrl-C, Ctrl-A X quits qemu (its monitor shares the
+        console)."""
+        return self._qemu(qemu, ["-chardev", "stdio,id=con,signal=off,mux=on",
+                                 "-mon", "chardev=con,mode=readline"])
+
+    def _qemu(self, qemu, console):
         bios = ["-bios", QBOOT] if os.path.exists(QBOOT) else []
         cpu = ["-cpu", self.cpu] if self.cpu else []
-        return ["timeout", "-k", "5", str(self.timeout), qemu,
-                "-accel", "tcg", *cpu, "-m", str(self.memory_mb), "-smp", str(self.smp),
-                "-nodefaults", "-no-user-config", "-display", "none",
-                "-vga", "none", "-chardev", "stdio,id=con,signal=off",
+        return [qemu, "-accel", "tcg", *cpu, "-m", str(self.memory_mb),
+                "-smp", str(self.smp), "-nodefaults", "-no-user-config",
+                "-display", "none", "-vga", "none", *console,
                 "-serial", "chardev:con", *bios, "-no-reboot",
                 "-kernel", self.kernel, "-initrd", self.initrd,
                 "-append", self.append]
@@ -204,12 +215,18 @@ def main():
     p.add_argument("--kernel")
     p.add_argument("--timeout", type=int, default=60)
     p.add_argument("--cpu", help="qemu's -cpu (default: qemu's own)")
+    p.add_argument("--terminal", action="store_true",
+                   help="the console on this terminal until the guest "
+                   "powers off, with no time limit (Ctrl-A X quits)")
     args = p.parse_args()
     kernel, why = (args.kernel, None) if args.kernel else find_kernel()
     if kernel is None:
         sys.exit(why)
-    boot = Boot(kernel, args.initrd, timeout=args.timeout,
-                cpu=args.cpu).start()
+    boot = Boot(kernel, args.initrd, timeout=args.timeout, cpu=args.cpu)
+    if args.terminal:
+        argv = boot.terminal_argv()
+        os.execvp(argv[0], argv)
+    boot.start()
     try:
         ending = boot.wait()
     finally:
