@@ -22,10 +22,10 @@ title changes only once the completion is over, and tmux, which reads the
 pane in order, shows the new title only after what the completion drew.
 A title sets no character on the screen.
 
-Whatever fails, each shell is killed by its pid and its tmux server
-stopped. A shell that is not installed is skipped, saying so (Debian's
-bash-completion, zsh and fish: packaging/install-deps --test installs
-them).
+Whatever fails, each shell is killed by its pid, its tmux server
+stopped and the server's socket removed. A shell that is not installed
+is skipped, saying so (Debian's bash-completion, zsh and fish:
+packaging/install-deps --test installs them).
 
 The other tests of the completions (test_completion.py for zsh and fish,
 test_arborctl_ops.py for bash) call them without a terminal and cover
@@ -103,6 +103,7 @@ class Shell:
     def __init__(self):
         self.server = f"arbor-comp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.shell_pid = None
+        self.socket_path = None
         self.reports = 0
 
     def start(self, home, sock):
@@ -116,6 +117,7 @@ class Shell:
                   "-s", "shell", "--", "env", "-i",
                   *[f"{k}={v}" for k, v in env.items()], *argv)
         self.shell_pid = int(self.show("#{pane_pid}"))
+        self.socket_path = self.show("#{socket_path}")
         self.report()
 
     def setup(self, home, env):
@@ -187,6 +189,9 @@ class Shell:
             os.kill(self.shell_pid, signal.SIGKILL)
         subprocess.run(["tmux", "-L", self.server, "kill-server"],
                        capture_output=True, timeout=10 * SLOW)
+        # a tmux server leaves its socket behind
+        if self.socket_path is not None and os.path.exists(self.socket_path):
+            os.unlink(self.socket_path)
 
 
 # ^T reports the line in the pane's title, counting the reports.
