@@ -217,29 +217,26 @@ class Bash(Shell):
                         "bash-completion; packaging/install-deps --test "
                         "installs it)")
         # What /etc/profile.d/bash_completion.sh does for a login shell.
-        self.write_rc(home, f". {BASH_COMPLETION}\n")
-        return self.argv(home)
+        return self.bash(home, env, f". {BASH_COMPLETION}\n")
 
-    def write_rc(self, home, loading):
+    @staticmethod
+    def bash(home, env, loading):
+        """bash with an rc file of the prompt, loading (the lines that
+        load the completion) and the report key."""
         (home / "bashrc").write_text(f"PS1='{PROMPT}'\n{loading}{BASH_REPORT}")
         # an empty inputrc: readline's defaults, not /etc/inputrc's
         (home / "inputrc").write_text("")
-
-    def argv(self, home):
+        env["INPUTRC"] = str(home / "inputrc")
         # --rcfile: neither ~/.bashrc nor /etc/bash.bashrc
-        return ["env", f"INPUTRC={home / 'inputrc'}", "bash", "--noprofile",
-                "--rcfile", str(home / "bashrc"), "-i"]
+        return ["bash", "--noprofile", "--rcfile", str(home / "bashrc"), "-i"]
 
 
 class BashSourced(Bash):
     """bash without bash-completion, the file sourced by the user."""
 
     def setup(self, home, env):
-        if shutil.which("bash") is None:
-            pytest.skip("bash is not installed")
-        self.write_rc(home, f". {home}/share/bash-completion/completions/"
-                      "arborctl\n")
-        return self.argv(home)
+        return self.bash(home, env, f". {home}/share/bash-completion/"
+                         "completions/arborctl\n")
 
 
 ZSHRC = r"""
