@@ -62,7 +62,9 @@ function __arborctl_first_operand
 end
 
 # Prints the path of every node, one a line, from the arbord on the
-# line's --socket (or $ARBOR_SOCKET, or the default).
+# line's --socket (or $ARBOR_SOCKET, or the default), written as the token
+# being completed begins: web/app, or /web/app after a slash (arbord takes
+# both; the root is / either way).
 function __arborctl_paths
     set -l words (commandline -opc)
     set -l sock
@@ -74,11 +76,14 @@ function __arborctl_paths
                 set sock $words[$i]
         end
     end
+    set -l slash
+    string match -q -- '/*' (commandline -ct); and set slash /
     # Names are [A-Za-z0-9_.-], so a path never holds a quote or a
     # comma: splitting the one-line JSON on commas is enough.
     timeout 2 arborctl $sock status --json 2>/dev/null |
         string split , |
-        string replace -rf '.*"path":"([^"]*)".*' '$1'
+        string replace -rf '.*"path":"([^"]*)".*' '$1' |
+        string replace -r '^(?=[^/])' "$slash"
 end
 
 complete -c arborctl -f

@@ -206,6 +206,8 @@ def complete(sock, line):
     script = (f"source {COMPLETION}\n"
               f"COMP_WORDS=({' '.join(repr(w) for w in words)})\n"
               f"COMP_CWORD={len(words) - 1}\n"
+              f"COMP_LINE={line!r}\n"
+              f"COMP_POINT={len(line)}\n"
               "_arborctl\n"
               "printf '%s\\n' \"${COMPREPLY[@]}\"\n")
     e = dict(os.environ, ARBOR_SOCKET=str(sock),

@@ -2,7 +2,8 @@
 shell against a real arbord: commands, the options of the command on the
 line, signal names for kill -s, and node paths from the running tree on
 the socket of the line (bash's completion is tested in
-test_arborctl_ops.py).
+test_arborctl_ops.py; all three, as a user meets them on a terminal, in
+test_completion_interactive.py).
 
 zsh runs interactively on a pty, with compinit and the completion on its
 fpath; a widget bound to a key runs the real complete-word, and compadd
