@@ -52,6 +52,7 @@ class Pane:
                   "exec sleep 1000")
         self.tmux("new-session", "-d", "-x", str(width), "-y", str(height),
                   "-s", self.name, script)
+        self.socket_path = self.show("#{socket_path}")
 
     def tmux(self, *args):
         return subprocess.run(["tmux", "-L", self.server, *args],
@@ -87,6 +88,9 @@ class Pane:
     def kill(self):
         subprocess.run(["tmux", "-L", self.server, "kill-server"],
                        capture_output=True, timeout=10)
+        # a tmux server leaves its socket behind
+        if os.path.exists(self.socket_path):
+            os.unlink(self.socket_path)
 
 
 @pytest.fixture
