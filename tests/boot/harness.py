@@ -46,7 +46,7 @@ SCENARIOS = {
 HELPERS = {"limits_memory": ("/bin/memhog",)}
 
 # Scenarios that need longer than the default 40 s under TCG.
-TIMEOUTS = {"limits_memory": 60, "limits_pids_cpu": 60}
+TIMEOUTS = {"limits_memory": 60, "limits_pids_cpu": 60, "usage": 60}
 
 # Guest paths a scenario's initramfs leaves out.
 OMIT = {"badconfig_noshell": ("/bin/sh",)}
