@@ -74,7 +74,8 @@ LOGS_SRCS := $(wildcard daemon/logs/*.c)
 INIT_SRCS := $(wildcard daemon/init/*.c)
 STATE_SRCS := $(wildcard daemon/state/*.c)
 SHELL_SRCS := $(wildcard daemon/*.c) $(CONFIG_SRCS) $(CONTROL_SRCS) \
-	$(LOGS_SRCS) $(INIT_SRCS) $(STATE_SRCS) common/wire.c common/sockpath.c
+	$(LOGS_SRCS) $(INIT_SRCS) $(STATE_SRCS) common/wire.c common/sockpath.c \
+	common/logtext.c
 DAEMON_OBJS := $(CORE_SRCS:.c=.o) $(SHELL_SRCS:.c=.o)
 HEADERS := $(wildcard daemon/*.h daemon/*/*.h common/*.h ctl/*.h)
 JANSSON_CFLAGS := $(call pc_cflags,jansson)
