@@ -200,7 +200,7 @@ entry_line(sd_journal *j, const struct arb_journal_query *q, json_t **ret,
 	const char *text;
 	size_t len;
 	bool exact;
-	json_t *l;
+	json_t *l, *time;
 
 	*ret = NULL;
 	if (text_field(j, "ARBOR_PATH", arbor_path, sizeof(arbor_path)) <= 0 ||
@@ -222,13 +222,16 @@ entry_line(sd_journal *j, const struct arb_journal_query *q, json_t **ret,
 	if (q->in_ring && q->in_ring(q->ctx, ring_path(arbor_path), time_us,
 				     seq, exact))
 		return 0;
-	l = json_pack("{s:o*,s:s,s:I,s:s,s:o*}", "time", time_json(time_us),
-		      "path", ring_path(arbor_path), "pid",
+	time = time_json(time_us);
+	if (!time)
+		return 0; /* no time of this world: a malformed field */
+	l = json_pack("{s:o,s:s,s:I,s:s,s:o*}", "time", time, "path",
+		      ring_path(arbor_path), "pid",
 		      (json_int_t)(pid > INT32_MAX ? -1 : pid), "stream",
 		      stream, "line", arb_logtext_json(text, len, &exact));
 	if (!l)
 		return -ENOMEM;
-	if ((!json_object_get(l, "time") || !json_object_get(l, "line")) ||
+	if (!json_object_get(l, "line") ||
 	    (!exact && json_object_set_new(l, "raw", arb_logtext_raw_json(
 							     text, len)) < 0) ||
 	    json_object_set_new(l, "journal", json_true()) < 0) {
