@@ -76,13 +76,19 @@ LOGS_SRCS := $(wildcard daemon/logs/*.c)
 INIT_SRCS := $(wildcard daemon/init/*.c)
 STATE_SRCS := $(wildcard daemon/state/*.c)
 SHELL_SRCS := $(wildcard daemon/*.c) $(CONFIG_SRCS) $(CONTROL_SRCS) \
-	$(LOGS_SRCS) $(INIT_SRCS) $(STATE_SRCS) common/wire.c common/sockpath.c
+	$(LOGS_SRCS) $(INIT_SRCS) $(STATE_SRCS) common/wire.c common/sockpath.c \
+	common/logtext.c
 DAEMON_OBJS := $(CORE_SRCS:.c=.o) $(SHELL_SRCS:.c=.o)
 HEADERS := $(wildcard daemon/*.h daemon/*/*.h common/*.h ctl/*.h)
 JANSSON_CFLAGS := $(call pc_cflags,jansson)
 JANSSON_LIBS := $(call pc_libs,jansson,-ljansson)
-CTL_SRCS := ctl/arborctl.c ctl/render.c ctl/top.c ctl/top_view.c ctl/metrics.c
-CTL_OBJS := $(CTL_SRCS:.c=.o) common/wire.o common/sockpath.o
+CTL_SRCS := ctl/arborctl.c ctl/render.c ctl/top.c ctl/top_view.c ctl/metrics.c \
+	ctl/journal.c
+CTL_OBJS := $(CTL_SRCS:.c=.o) common/wire.o common/sockpath.o common/logtext.o
+# Only arborctl links libsystemd's sd-journal (README: arbord speaks the
+# notify, socket and journal protocols itself).
+SYSTEMD_CFLAGS := $(call pc_cflags,libsystemd)
+SYSTEMD_LIBS := $(call pc_libs,libsystemd,-lsystemd)
 
 UNIT_TESTS := tests/unit/test_tree tests/unit/test_living tests/unit/test_lifecycle tests/unit/test_tree_random tests/unit/test_spec \
 	tests/unit/test_oracle tests/unit/test_pidmap tests/unit/test_pidfd \
@@ -108,10 +114,11 @@ daemon/arbord: $(DAEMON_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(DAEMON_OBJS) $(DEP_LIBS)
 
 $(CTL_SRCS:.c=.o): %.o: %.c $(HEADERS) Makefile $(FLAGS_STAMP)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(JANSSON_CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(JANSSON_CFLAGS) $(SYSTEMD_CFLAGS) \
+		-c -o $@ $<
 
 ctl/arborctl: $(CTL_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $(CTL_OBJS) $(JANSSON_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CTL_OBJS) $(SYSTEMD_LIBS) $(JANSSON_LIBS)
 
 tests/unit/test_wire: tests/unit/test_wire.c common/wire.o
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(JANSSON_CFLAGS) -o $@ $< common/wire.o \
@@ -334,7 +341,8 @@ $(BOOT_DIR)/arbord: $(BOOT_DAEMON_OBJS)
 	$(CC) $(BOOT_LDFLAGS) -o $@ $(BOOT_DAEMON_OBJS) $(DEP_LIBS)
 
 $(BOOT_DIR)/arborctl: $(BOOT_CTL_OBJS)
-	$(CC) $(BOOT_LDFLAGS) -o $@ $(BOOT_CTL_OBJS) $(JANSSON_LIBS)
+	$(CC) $(BOOT_LDFLAGS) -o $@ $(BOOT_CTL_OBJS) $(SYSTEMD_LIBS) \
+		$(JANSSON_LIBS)
 
 # A helper of the limits scenarios, run in the guest (its libc is arbord's).
 $(BOOT_DIR)/memhog: tests/boot/helpers/memhog.c

@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "journal.h"
 #include "metrics.h"
 #include "protocol.h"
 #include "render.h"
@@ -81,6 +82,8 @@ struct log_filter {
 	long long since_us, until_us;
 	const char *stream;   /* stdout or stderr, or NULL */
 	json_t *kept;	      /* the backlog, gathered before it is printed */
+	json_t *journal;      /* older lines from the journal, oldest first */
+	json_t *ring_oldest;  /* path: [time_us, seq] of its oldest in kept */
 };
 
 struct ctl {
@@ -117,6 +120,8 @@ struct args {
 	const char *since;  /* logs --since */
 	const char *until;  /* logs --until */
 	const char *stream; /* logs --stream */
+	bool journal;	    /* logs --journal */
+	const char *journal_dir; /* logs -D */
 	const char *delay;  /* top -d */
 	const char *iterations; /* top -n */
 	bool batch;	    /* top -b */
@@ -149,12 +154,15 @@ static const char usage_text[] =
 	"                         (events and logs -f reconnect by themselves\n"
 	"                         when arbord re-executes)\n"
 	"  logs [-n N] [-f] [--since TIME] [--until TIME]\n"
-	"       [--stream stdout|stderr] [PATH...]\n"
+	"       [--stream stdout|stderr] [--journal] [-D DIR] [PATH...]\n"
 	"                         the last N (10; all) lines of a service's\n"
 	"                         output, or a subtree's (or several) in\n"
 	"                         time order; -f follows; TIME is RFC 3339\n"
 	"                         (2026-11-21T10:00:00Z) or ago (30s, 10m,\n"
-	"                         1h, 2d)\n"
+	"                         1h, 2d); without -f, lines older than the\n"
+	"                         ring from the journal (log sink journal),\n"
+	"                         marked journal; --journal: the journal's\n"
+	"                         only; -D DIR: the journal files in DIR\n"
 	"  logs --reopen          reopen the log files (after logrotate)\n"
 	"  reload [--dry-run]     re-read the configuration and apply the\n"
 	"                         difference; print the plan (--dry-run: only\n"
@@ -1752,14 +1760,14 @@ by_seq(const void *a, const void *b)
 }
 
 /*
- * Prints the newest `lines` (-1: all) of the lines gathered in
- * f->kept that the filter lets through, oldest first, each once (the
- * subtrees asked for may overlap).
+ * The lines gathered in f->kept that the filter lets through, oldest
+ * first, each once (the subtrees asked for may overlap), into *ret (the
+ * caller frees it; the lines stay kept's). EXIT_OK or EXIT_FAILED.
  */
 static int
-print_kept(struct ctl *c, json_int_t lines)
+select_kept(struct ctl *c, json_t ***ret, size_t *ret_n)
 {
-	size_t n = json_array_size(c->filter.kept), m = 0, first;
+	size_t n = json_array_size(c->filter.kept), m = 0;
 	json_t **v = n ? calloc(n, sizeof(*v)) : NULL;
 
 	if (n && !v) {
@@ -1779,16 +1787,245 @@ print_kept(struct ctl *c, json_int_t lines)
 	for (size_t i = 0; i < m; i++)
 		if (n == 0 || by_seq(&v[n - 1], &v[i]) != 0)
 			v[n++] = v[i];
-	first = lines >= 0 && (size_t)lines < n ? n - (size_t)lines : 0;
-	for (size_t i = first; i < n; i++)
-		print_log_line(c, v[i]);
+	*ret = v;
+	*ret_n = n;
+	return EXIT_OK;
+}
+
+/* A line's time in microseconds; -1 when it has none. */
+static long long
+line_time_us(json_t *l)
+{
+	const char *time = str_of(l, "time");
+	long long us;
+
+	return time && rfc3339_us(time, &us) == 0 ? us : -1;
+}
+
+/*
+ * Prints the newest `lines` (-1: all) of the ring's lines (ring, n, in
+ * the order they were read) and the journal's (f->journal, older than
+ * the ring's of the same service), in time order: at equal times the
+ * journal's first, since they were read before the ring's oldest.
+ */
+static int
+print_merged(struct ctl *c, json_t **ring, size_t n, json_int_t lines)
+{
+	size_t nj = json_array_size(c->filter.journal), total = n + nj;
+	json_t **v = total ? calloc(total, sizeof(*v)) : NULL;
+	size_t i = 0, k = 0, m = 0, first;
+
+	if (total && !v) {
+		fputs("arborctl: out of memory\n", stderr);
+		return EXIT_FAILED;
+	}
+	while (i < n || k < nj) {
+		json_t *j = k < nj ? json_array_get(c->filter.journal, k) : NULL;
+
+		if (i < n && (!j || line_time_us(ring[i]) < line_time_us(j)))
+			v[m++] = ring[i++];
+		else
+			v[m++] = json_array_get(c->filter.journal, k++);
+	}
+	first = lines >= 0 && (size_t)lines < m ? m - (size_t)lines : 0;
+	for (size_t x = first; x < m; x++)
+		print_log_line(c, v[x]);
 	free(v);
 	return EXIT_OK;
 }
 
+/* What the journal's lines of a logs command are compared with. */
+struct journal_ctx {
+	struct ctl *c;
+	struct args *a;
+};
+
+/* A path the command asked for: under one of its operands (none: all). */
+static bool
+journal_path_wanted(void *ctx, const char *path)
+{
+	const struct journal_ctx *jc = ctx;
+
+	if (jc->a->argc == 0)
+		return true;
+	for (int i = 0; i < jc->a->argc; i++)
+		if (in_subtree(path, jc->a->argv[i]))
+			return true;
+	return false;
+}
+
 /*
- * The backlog of every path asked for (none: the whole tree), gathered
- * and printed through the filter. With a filter arbord cannot apply,
+ * Whether the ring holds the journal's line of path too: it was read
+ * after the ring's oldest line of that service, or with it (the lines of
+ * one read share their time), at or after its seq. journald's own time
+ * (an arbord that sent no ARBOR_TIME_USEC) is later than the line's: an
+ * entry of it at or after the oldest's time is left out too.
+ */
+static bool
+journal_in_ring(void *ctx, const char *path, long long time_us,
+		long long seq, bool exact)
+{
+	const struct journal_ctx *jc = ctx;
+	json_t *oldest = json_object_get(jc->c->filter.ring_oldest, path);
+	long long t0, seq0;
+
+	if (!oldest)
+		return false;
+	t0 = (long long)json_integer_value(json_array_get(oldest, 0));
+	seq0 = (long long)json_integer_value(json_array_get(oldest, 1));
+	if (!exact)
+		return time_us >= t0;
+	return time_us > t0 || (time_us == t0 && (seq < 0 || seq >= seq0));
+}
+
+static bool
+journal_line_wanted(void *ctx, json_t *l)
+{
+	const struct journal_ctx *jc = ctx;
+
+	return log_line_wanted(&jc->c->filter, l);
+}
+
+/* The time and seq of each service's oldest line in f->kept. 0/-ENOMEM. */
+static int
+note_ring_oldest(struct log_filter *f)
+{
+	json_t *l;
+	size_t i;
+
+	f->ring_oldest = json_object();
+	if (!f->ring_oldest)
+		return -ENOMEM;
+	json_array_foreach(f->kept, i, l) {
+		const char *path = str_of(l, "path");
+		json_t *seq = json_object_get(l, "seq");
+		json_t *had = path ? json_object_get(f->ring_oldest, path)
+				   : NULL;
+		long long t = line_time_us(l);
+
+		if (!path || !json_is_integer(seq) || t < 0)
+			continue;
+		if (had && json_integer_value(json_array_get(had, 1)) <=
+				   json_integer_value(seq))
+			continue;
+		if (json_object_set_new(f->ring_oldest, path,
+					json_pack("[I,I]", (json_int_t)t,
+						  json_integer_value(seq))) <
+		    0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* One line on stderr: why the journal could not be read. */
+static void
+report_journal_error(struct args *a, int r)
+{
+	fputs("arborctl: ", stderr);
+	if (a->journal_dir) {
+		fputs("journal directory '", stderr);
+		arb_render_safe(stderr, a->journal_dir);
+		fprintf(stderr, "': %s", strerror(-r));
+	} else if (r == -ENOENT) {
+		fputs("no journal to read (no file in /run/log/journal or "
+		      "/var/log/journal that this user may read)", stderr);
+	} else {
+		fprintf(stderr, "reading the journal: %s", strerror(-r));
+	}
+	/* Said after the ring's lines are printed, if any are. */
+	fputs(a->journal ? "\n" : "; only the ring's lines are shown\n",
+	      stderr);
+}
+
+/*
+ * The newest `lines` lines of the journal that the command asks for and
+ * that the ring does not hold (f->ring_oldest), into f->journal. Returns
+ * 0 or the -errno of arb_journal_lines, not yet reported.
+ */
+static int
+read_journal(struct ctl *c, struct args *a, json_int_t lines)
+{
+	struct journal_ctx jc = {.c = c, .a = a};
+	struct arb_journal_query q = {
+		.directory = a->journal_dir,
+		.has_since = c->filter.has_since,
+		.has_until = c->filter.has_until,
+		.since_us = c->filter.since_us,
+		.until_us = c->filter.until_us,
+		.max_lines = lines,
+		.ctx = &jc,
+		.path_wanted = journal_path_wanted,
+		.in_ring = c->filter.ring_oldest ? journal_in_ring : NULL,
+		.line_wanted = journal_line_wanted,
+	};
+
+	c->filter.journal = json_array();
+	if (!c->filter.journal)
+		return -ENOMEM;
+	return arb_journal_lines(&q, c->filter.journal);
+}
+
+/*
+ * Whether a node of the subtrees asked for logs to the journal, as their
+ * Status says: EXIT_OK with *ret set, or the Status call's failure.
+ */
+static int
+journal_sink_asked(struct ctl *c, struct args *a, bool *ret)
+{
+	int npaths = a->argc ? a->argc : 1, rc = EXIT_OK;
+
+	*ret = false;
+	for (int i = 0; rc == EXIT_OK && i < npaths && !*ret; i++) {
+		struct arb_wire_reply r;
+		json_t *node;
+		size_t k;
+
+		rc = status_call(c, a->argc ? a->argv[i] : NULL, false, &r);
+		hang_up(c);
+		if (rc)
+			break;
+		json_array_foreach(json_object_get(r.parameters, "nodes"), k,
+				   node)
+			if (json_is_true(json_object_get(node, "journal")))
+				*ret = true;
+		arb_wire_reply_done(&r);
+	}
+	return rc;
+}
+
+/*
+ * The ring's lines that pass (n of them) are fewer than asked for: the
+ * older ones come from the journal, when a service asked for logs to it
+ * (or -D names journal files). A journal that cannot be read is said
+ * once, and the ring's lines are still printed: *ret_err holds its
+ * -errno. Not with -f, whose backlog and lines to come are one stream
+ * of the rings' (see cmd_logs).
+ */
+static int
+add_journal_lines(struct ctl *c, struct args *a, json_int_t lines, size_t n,
+		  int *ret_err)
+{
+	bool sink = a->journal_dir != NULL;
+	int rc = EXIT_OK;
+
+	if (a->follow || lines == 0 || (lines > 0 && n >= (size_t)lines))
+		return EXIT_OK;
+	if (!sink)
+		rc = journal_sink_asked(c, a, &sink);
+	if (rc || !sink)
+		return rc;
+	if (note_ring_oldest(&c->filter) < 0) {
+		fputs("arborctl: out of memory\n", stderr);
+		return EXIT_FAILED;
+	}
+	*ret_err = read_journal(c, a, lines);
+	return EXIT_OK;
+}
+
+/*
+ * The backlog of every path asked for (none: the whole tree), gathered,
+ * completed from the journal when the rings hold fewer lines than asked
+ * for, and printed through the filter. With a filter arbord cannot apply,
  * every line kept is asked for, and the newest `lines` of those that
  * pass are printed.
  */
@@ -1797,7 +2034,9 @@ logs_backlog(struct ctl *c, struct args *a, json_int_t lines)
 {
 	bool narrowed = c->filter.has_since || c->filter.has_until ||
 			c->filter.stream;
-	int npaths = a->argc ? a->argc : 1, rc = EXIT_OK;
+	int npaths = a->argc ? a->argc : 1, rc = EXIT_OK, journal_err = 0;
+	json_t **ring = NULL;
+	size_t n = 0;
 
 	c->filter.kept = json_array();
 	if (!c->filter.kept) {
@@ -1819,9 +2058,41 @@ logs_backlog(struct ctl *c, struct args *a, json_int_t lines)
 		hang_up(c);
 	}
 	if (rc == EXIT_OK)
-		rc = print_kept(c, lines);
+		rc = select_kept(c, &ring, &n);
+	if (rc == EXIT_OK)
+		rc = add_journal_lines(c, a, lines, n, &journal_err);
+	if (rc == EXIT_OK)
+		rc = print_merged(c, ring, n, lines);
+	if (rc == EXIT_OK && journal_err) {
+		fflush(stdout);
+		report_journal_error(a, journal_err);
+	}
+	free(ring);
 	json_decref(c->filter.kept);
-	c->filter.kept = NULL;
+	json_decref(c->filter.journal);
+	json_decref(c->filter.ring_oldest);
+	c->filter.kept = c->filter.journal = c->filter.ring_oldest = NULL;
+	return rc;
+}
+
+/*
+ * logs --journal: the newest `lines` lines of the journal that pass the
+ * filter, without asking arbord (which need not run: -D reads a copied
+ * journal). A journal that cannot be read is a failure.
+ */
+static int
+logs_journal_only(struct ctl *c, struct args *a, json_int_t lines)
+{
+	int r = lines == 0 ? 0 : read_journal(c, a, lines), rc = EXIT_OK;
+
+	if (r < 0) {
+		report_journal_error(a, r);
+		rc = EXIT_FAILED;
+	} else {
+		rc = print_merged(c, NULL, 0, lines);
+	}
+	json_decref(c->filter.journal);
+	c->filter.journal = NULL;
 	return rc;
 }
 
@@ -1854,15 +2125,19 @@ static int
 cmd_logs(struct ctl *c, struct args *a)
 {
 	json_int_t lines = 10;
-	json_t *params;
 	int rc;
 
 	if (a->reopen) {
 		if (a->argc || a->lines || a->follow || a->since ||
-		    a->until || a->stream)
+		    a->until || a->stream || a->journal || a->journal_dir)
 			return usage_error("logs --reopen takes nothing else");
 		return simple_call(c, ARB_METHOD_REOPEN_LOGS, NULL);
 	}
+	if (a->journal && a->follow)
+		return usage_error("--journal reads what the journal holds, -f "
+				   "follows the rings: use one");
+	if (a->journal_dir && !*a->journal_dir)
+		return usage_error("-D needs a directory");
 	rc = log_filter_of(a, &c->filter);
 	if (rc)
 		return rc;
@@ -1872,23 +2147,32 @@ cmd_logs(struct ctl *c, struct args *a)
 	if (a->lines && lines_of(a->lines, &lines) < 0)
 		return usage_error("-n: '%s' is not a number of lines or "
 				   "'all'", a->lines);
+	if (a->journal)
+		return logs_journal_only(c, a, lines);
 	if (a->follow)
 		setvbuf(stdout, NULL, _IOLBF, 0);
-	if (c->filter.active) {
-		rc = logs_backlog(c, a, lines);
-		if (rc == EXIT_OK && a->follow)
-			rc = logs_follow_filtered(c, a, lines);
+	/*
+	 * -f: one call, its backlog and the lines that follow one stream,
+	 * which survives arbord's re-exec even during the backlog; the
+	 * journal is not read then. Else the backlog is gathered whole, to
+	 * know whether the journal must complete it.
+	 */
+	if (a->follow && !c->filter.active) {
+		json_t *params = logs_params(a->argc ? a->argv[0] : NULL,
+					     lines, true, NULL);
+
+		if (!params) {
+			fputs("arborctl: out of memory\n", stderr);
+			return EXIT_FAILED;
+		}
+		rc = follow(c, ARB_METHOD_LOGS, params, true, show_lines,
+			    logs_again);
+		json_decref(params);
 		return rc;
 	}
-	params = logs_params(a->argc ? a->argv[0] : NULL, lines, a->follow,
-			     NULL);
-	if (!params) {
-		fprintf(stderr, "arborctl: out of memory\n");
-		return EXIT_FAILED;
-	}
-	rc = follow(c, ARB_METHOD_LOGS, params, true, show_lines,
-		    a->follow ? logs_again : NULL);
-	json_decref(params);
+	rc = logs_backlog(c, a, lines);
+	if (rc == EXIT_OK && a->follow)
+		rc = logs_follow_filtered(c, a, lines);
 	return rc;
 }
 
@@ -2266,6 +2550,7 @@ enum {
 	OPT_UNTIL,
 	OPT_STREAM,
 	OPT_NO_COLOR,
+	OPT_JOURNAL,
 };
 
 static const struct option global_options[] = {
@@ -2287,6 +2572,8 @@ static const struct option global_options[] = {
 	{"since", required_argument, NULL, OPT_SINCE},	   /* logs only */
 	{"until", required_argument, NULL, OPT_UNTIL},	   /* logs only */
 	{"stream", required_argument, NULL, OPT_STREAM},   /* logs only */
+	{"journal", no_argument, NULL, OPT_JOURNAL},	   /* logs only */
+	{"journal-directory", required_argument, NULL, 'D'}, /* logs only */
 	{"delay", required_argument, NULL, 'd'},	   /* top only */
 	{"batch", no_argument, NULL, 'b'},		   /* top only */
 	{"iterations", required_argument, NULL, OPT_ITERATIONS}, /* top only */
@@ -2328,6 +2615,8 @@ static const struct option_owner {
 	{OPT_UNTIL, "--until TIME", {"logs"}},
 	{OPT_STREAM, "--stream STREAM", {"logs"}},
 	{OPT_REOPEN, "--reopen", {"logs"}},
+	{OPT_JOURNAL, "--journal", {"logs"}},
+	{'D', "-D DIR", {"logs"}},
 	{OPT_DRY_RUN, "--dry-run", {"reload"}},
 	{OPT_NAME, "--name N", {"spawn"}},
 	{OPT_BINARY, "--binary PATH", {"reexec"}},
@@ -2377,7 +2666,7 @@ parse(struct ctl *c, int argc, char **argv, const char *cmd, struct args *a,
 	 * command's name in the first pass. */
 	const char *shortopts = !cmd			   ? "+:jhVs"
 				: strcmp(cmd, "kill") == 0 ? ":jhVs:"
-				: strcmp(cmd, "logs") == 0 ? ":jhVsn:f"
+				: strcmp(cmd, "logs") == 0 ? ":jhVsn:fD:"
 				: strcmp(cmd, "top") == 0  ? ":jhVsd:bn:"
 							   : ":jhVs";
 	bool top = cmd && strcmp(cmd, "top") == 0;
@@ -2442,6 +2731,12 @@ parse(struct ctl *c, int argc, char **argv, const char *cmd, struct args *a,
 			break;
 		case OPT_REOPEN:
 			a->reopen = true;
+			break;
+		case OPT_JOURNAL:
+			a->journal = true;
+			break;
+		case 'D':
+			a->journal_dir = optarg;
 			break;
 		case OPT_DRY_RUN:
 			a->dry_run = true;

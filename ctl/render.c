@@ -831,6 +831,10 @@ arb_render_log_line(FILE *out, const struct arb_render *r, json_t *l)
 	else
 		arb_render_safe(out, path);
 	fprintf(out, "[%lld]", (long long)pid);
+	/* A line read back from the journal says so the same way, before
+	 * its stream. */
+	if (json_is_true(json_object_get(l, "journal")))
+		fputs(r->color ? " " C_DIM "journal" C_RESET : " journal", out);
 	/* Standard error is marked in words, not only in colour (a pipe has
 	 * none); standard output, the common case, reads as before. */
 	if (stream && strcmp(stream, "stderr") == 0)

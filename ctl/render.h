@@ -62,7 +62,9 @@ void arb_render_event(FILE *out, const struct arb_render *r, json_t *ev,
 /*
  * Writes one line of a Logs reply as "2026-11-21 10:00:00.123
  * web/app[4242]: text" (local time), a line of standard error as
- * "web/app[4242] stderr: text", arbord's own as "arbord[PID]", control
+ * "web/app[4242] stderr: text", a line from the journal as
+ * "web/app[4242] journal: text" ("journal stderr:"), arbord's own as
+ * "arbord[PID]", control
  * characters but tabs as '?', a piece of a cut line ending in " [cut]".
  */
 void arb_render_log_line(FILE *out, const struct arb_render *r, json_t *l);

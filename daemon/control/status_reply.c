@@ -307,6 +307,11 @@ put_node(struct out *o, const struct arb_control *ctl, uint32_t i,
 	}
 	if (n->kind == ARB_NODE_SERVICE && v.pid > 0)
 		put_note(o, ctl->hooks.note(ctl->ctx, i));
+	/* arborctl logs reads the older lines of these from the journal.
+	 * Other supervisors than the root write no lines of their own. */
+	if ((n->kind == ARB_NODE_SERVICE || i == ARB_ROOT) &&
+	    (n->log.sinks & ARB_SINK_JOURNAL))
+		PUT_LITERAL(o, ",\"journal\":true");
 	if (usage)
 		put_stats(o, &usage[i]);
 	PUT_LITERAL(o, "}");

@@ -62,24 +62,30 @@ batch_init(struct arb_logs *l, struct batch *b, uint32_t node,
 			b->path);
 }
 
+/*
+ * The marker of lines dropped goes first, with the seq and time of the
+ * line it comes before: it is no line of the ring's.
+ */
 static void
 send_journal(struct arb_logs *l, struct capture *cap, const struct batch *b,
-	     const char *text, size_t len)
+	     const struct arb_log_line *line)
 {
 	if (cap->journal_dropped > 0) {
-		char marker[64];
-		size_t n = arb_log_dropped_text(marker, sizeof(marker),
-						cap->journal_dropped);
+		char text[64];
+		struct arb_log_line marker = *line;
 
-		if (arb_journal_send(&l->journal, b->path, b->pid,
-				     ARB_STREAM_ARBOR, marker, n) < 0) {
+		marker.stream = ARB_STREAM_ARBOR;
+		marker.flags = 0;
+		marker.len = (uint16_t)arb_log_dropped_text(
+			text, sizeof(text), cap->journal_dropped);
+		marker.text = text;
+		if (arb_journal_send(&l->journal, b->path, &marker) < 0) {
 			cap->journal_dropped++;
 			return;
 		}
 		cap->journal_dropped = 0;
 	}
-	if (arb_journal_send(&l->journal, b->path, b->pid, b->stream, text,
-			     len) == 0)
+	if (arb_journal_send(&l->journal, b->path, line) == 0)
 		return;
 	cap->journal_dropped++;
 	if (!l->journal.warned && l->journal.fd < 0) {
@@ -138,7 +144,7 @@ emit(struct arb_logs *l, uint32_t node, const struct batch *b,
 		}
 	}
 	if (cap->sinks & ARB_SINK_JOURNAL)
-		send_journal(l, cap, b, text, len);
+		send_journal(l, cap, b, &line);
 	if (cap->sinks & ARB_SINK_CONSOLE)
 		arb_console_put(b->stream == ARB_STREAM_STDERR ||
 					b->stream == ARB_STREAM_ARBOR

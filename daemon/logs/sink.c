@@ -515,8 +515,8 @@ journal_connect(struct arb_journal *j)
 }
 
 int
-arb_journal_send(struct arb_journal *j, const char *path, int pid,
-		 enum arb_log_stream stream, const char *text, size_t len)
+arb_journal_send(struct arb_journal *j, const char *path,
+		 const struct arb_log_line *line)
 {
 	static const char *const priority[] = {
 		[ARB_STREAM_STDOUT] = "PRIORITY=6\n",
@@ -526,8 +526,9 @@ arb_journal_send(struct arb_journal *j, const char *path, int pid,
 		 * stream is ARBOR_STREAM=output. */
 		[ARB_STREAM_OUTPUT] = "",
 	};
-	char head[128], ident[ARB_LOG_PATH_FIELD], arbor_path[ARB_LOG_PATH_FIELD];
-	uint64_t le = htole64((uint64_t)len);
+	enum arb_log_stream stream = (enum arb_log_stream)line->stream;
+	char head[192], ident[ARB_LOG_PATH_FIELD], arbor_path[ARB_LOG_PATH_FIELD];
+	uint64_t le = htole64((uint64_t)line->len);
 	struct iovec iov[8];
 	struct msghdr mh = {.msg_iov = iov};
 	int n = 0;
@@ -541,15 +542,19 @@ arb_journal_send(struct arb_journal *j, const char *path, int pid,
 	/* MESSAGE in the binary form: any byte, newlines included. */
 	iov[n++] = (struct iovec){"MESSAGE\n", 8};
 	iov[n++] = (struct iovec){&le, sizeof(le)};
-	iov[n++] = (struct iovec){(void *)text, len};
+	iov[n++] = (struct iovec){(void *)line->text, line->len};
 	iov[n++] = (struct iovec){(void *)"\n", 1};
 	if (priority[stream][0])
 		iov[n++] = (struct iovec){(void *)priority[stream],
 					  strlen(priority[stream])};
 	iov[n].iov_base = head;
 	iov[n++].iov_len = (size_t)snprintf(head, sizeof(head),
-					    "SYSLOG_PID=%d\nARBOR_STREAM=%s\n",
-					    pid, arb_log_stream_name(stream));
+					    "SYSLOG_PID=%d\nARBOR_STREAM=%s\n"
+					    "ARBOR_SEQ=%" PRIu64 "\n"
+					    "ARBOR_TIME_USEC=%" PRId64 "\n",
+					    (int)line->pid,
+					    arb_log_stream_name(stream),
+					    line->seq, line->time_us);
 	iov[n].iov_base = ident;
 	iov[n++].iov_len = (size_t)snprintf(ident, sizeof(ident),
 					    "SYSLOG_IDENTIFIER=%s\n", path);

@@ -103,13 +103,16 @@ void arb_journal_done(struct arb_journal *j);
 
 /*
  * Sends one line as one entry: MESSAGE, PRIORITY by stream,
- * SYSLOG_IDENTIFIER and ARBOR_PATH = path, SYSLOG_PID = pid,
- * ARBOR_STREAM. Never waits: 0, or -errno when the journal cannot take it
- * now (-EAGAIN: full) or at all (-ENOENT: no journal); the caller counts
- * the line as dropped.
+ * SYSLOG_IDENTIFIER and ARBOR_PATH = path, SYSLOG_PID = the line's pid,
+ * ARBOR_STREAM, and ARBOR_SEQ and ARBOR_TIME_USEC, the line's seq and the
+ * time arbord read it (journald stamps the entry when it receives it,
+ * later): arborctl logs tells by them which entries the ring holds too.
+ * Never waits: 0, or -errno when the journal cannot take it now (-EAGAIN:
+ * full) or at all (-ENOENT: no journal); the caller counts the line as
+ * dropped.
  */
-int arb_journal_send(struct arb_journal *j, const char *path, int pid,
-		     enum arb_log_stream stream, const char *text, size_t len);
+int arb_journal_send(struct arb_journal *j, const char *path,
+		     const struct arb_log_line *line);
 
 /* time_us as "2026-11-21T10:00:00.123456Z" (UTC); its length. */
 size_t arb_log_format_time(char *buf, size_t size, int64_t time_us);

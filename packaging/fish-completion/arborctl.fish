@@ -138,6 +138,9 @@ complete -c arborctl $on -l reopen -d 'reopen the log files (after logrotate)'
 complete -c arborctl $on -l since -x -a '10m 1h 1d' -d 'lines from TIME (RFC 3339, or ago)'
 complete -c arborctl $on -l until -x -a '10m 1h 1d' -d 'lines up to TIME (RFC 3339, or ago)'
 complete -c arborctl $on -l stream -x -a 'stdout stderr' -d 'the lines of one stream'
+complete -c arborctl $on -l journal -d 'the lines of the journal only'
+complete -c arborctl $on -s D -l journal-directory -x -a '(__fish_complete_directories)' \
+    -d 'the journal files in DIR'
 
 set -l on -n '__arborctl_command_is reload'
 complete -c arborctl $on -l dry-run -d 'only print the plan'

@@ -219,10 +219,17 @@ def complete(sock, line):
     return sorted(w for w in r.stdout.splitlines() if w)
 
 
-def test_completion_offers_the_new_commands_options_and_paths(arbord):
+def test_completion_offers_the_new_commands_options_and_paths(arbord,
+                                                             tmp_path):
     """The bash completion knows wait, its options, and completes its
-    PATH from the running tree."""
+    PATH from the running tree; logs -D a directory."""
     a = start_web(arbord)
+    (tmp_path / "jdir").mkdir()
+    (tmp_path / "jfile").write_text("")
+    assert complete(a.socket, "arborctl logs --jo") == \
+        ["--journal", "--journal-directory"]
+    assert complete(a.socket, f"arborctl logs -D {tmp_path}/j") == \
+        [f"{tmp_path}/jdir"]
     assert "wait" in complete(a.socket, "arborctl wa")
     assert complete(a.socket, "arborctl --no") == ["--no-color"]
     assert complete(a.socket, "arborctl wait --r") == ["--ready"]

@@ -173,6 +173,8 @@ def test_zsh_completes_commands_and_the_options_of_each(arbord, zsh):
     assert z.complete("arborctl logs --st") == ["--stream"]
     assert z.complete("arborctl logs --stream s") == ["stderr", "stdout"]
     assert z.complete("arborctl logs --since 1") == ["10m", "1d", "1h"]
+    assert z.complete("arborctl logs --jo") == ["--journal",
+                                                "--journal-directory"]
     assert z.complete("arborctl logs -n ") == ["10", "100", "1000", "all"]
     assert z.complete("arborctl top -n ") == ["1", "10", "2"]
     assert z.complete("arborctl wait --timeout 1") == ["10s", "1m"]
@@ -250,6 +252,8 @@ def test_fish_completes_commands_and_the_options_of_each(arbord):
                                                             "stdout"]
     assert fish_complete(s, "arborctl logs --since 1") == ["10m", "1d",
                                                            "1h"]
+    assert fish_complete(s, "arborctl logs --jo") == ["--journal",
+                                                      "--journal-directory"]
     assert fish_complete(s, "arborctl logs -n ") == ["10", "100", "1000",
                                                      "all"]
     assert fish_complete(s, "arborctl top -n ") == ["1", "10", "2"]

@@ -369,16 +369,20 @@ def test_a_stuck_console_drops_and_counts(arbord):
 def test_journal_native_protocol(arbord, tmp_path):
     """journal: one datagram per line in journald's native protocol, with
     MESSAGE (binary-safe), PRIORITY by stream, SYSLOG_IDENTIFIER, the
-    service's pid and ARBOR_PATH. The socket is a test's stand-in for
-    /run/systemd/journal/socket (ARBOR_JOURNAL_SOCKET)."""
+    service's pid and ARBOR_PATH, and the line's seq and read time (by
+    which arborctl logs tells the ring's lines from older ones). The
+    socket is a test's stand-in for /run/systemd/journal/socket
+    (ARBOR_JOURNAL_SOCKET)."""
     path = tmp_path / "journal.sock"
+    before_us = time.time_ns() // 1000
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(path))
     sock.settimeout(5 * SLOW)
     try:
         a = arbord(tree([service(
             "j", ["/bin/sh", "-c", "echo hello; echo 'bad' >&2"],
-            restart='"temporary"', log=log_config(sinks='["journal"]'))]),
+            restart='"temporary"',
+            log=log_config(sinks='["ring", "journal"]'))]),
             env={"ARBOR_JOURNAL_SOCKET": str(path)})
         entries = [parse_native(sock.recv(65536)) for _ in range(2)]
         # Its lines can reach the journal before its start event reaches
@@ -391,6 +395,12 @@ def test_journal_native_protocol(arbord, tmp_path):
             assert e[b"SYSLOG_IDENTIFIER"] == b"j"
             assert e[b"ARBOR_PATH"] == b"j"
             assert e[b"SYSLOG_PID"] == str(pid).encode()
+            assert before_us <= int(e[b"ARBOR_TIME_USEC"]) <= \
+                time.time_ns() // 1000
+        ring = {ln["line"]: ln for ln in logs(a.socket, "j")
+                if not ln.get("journal")}
+        assert int(by_msg[b"hello"][b"ARBOR_SEQ"]) == ring["hello"]["seq"]
+        assert int(by_msg[b"bad"][b"ARBOR_SEQ"]) == ring["bad"]["seq"]
         a.stop()
     finally:
         sock.close()

@@ -23,7 +23,8 @@ ARBORCTL = os.path.join(os.path.dirname(__file__), "..", "..", "ctl",
 NODE_ORDER = ["path", "kind", "strategy", "dynamic", "pool", "instances",
               "max_children", "restart", "state", "pid", "since_ms",
               "restarts", "last_exit", "ready", "waiting", "restart_in_ms",
-              "status", "errno", "error", "reloading", "stopping", "stats"]
+              "status", "errno", "error", "reloading", "stopping", "journal",
+              "stats"]
 EXIT_ORDER = ["pid", "code", "signal", "reason"]
 STATS_ORDER = ["source", "memory", "memory_peak", "cpu_usec", "tasks",
                "oom_kills"]

@@ -1,0 +1,25 @@
+/*
+ * logtext.h - a captured line's bytes as JSON, shared so that a line
+ * reads the same from arbord's ring (Logs) and from the journal
+ * (arborctl logs): bytes that are not UTF-8 become U+FFFD in "line", and
+ * "raw" holds the exact bytes as numbers.
+ */
+#ifndef ARB_LOGTEXT_H
+#define ARB_LOGTEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+/*
+ * The text as a JSON string, every byte that is not part of valid UTF-8
+ * (NUL included: many JSON readers refuse \u0000) as U+FFFD; *ret_exact
+ * tells whether that changed anything. NULL on OOM.
+ */
+json_t *arb_logtext_json(const char *text, size_t len, bool *ret_exact);
+
+/* The exact bytes as an array of numbers; NULL on OOM. */
+json_t *arb_logtext_raw_json(const char *text, size_t len);
+
+#endif

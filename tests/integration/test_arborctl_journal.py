@@ -1,0 +1,366 @@
+"""arborctl logs and the journal (issue 16, item 5): lines older than a
+service's ring are read back from the journal with sd-journal, marked as
+the journal's, before the ring's and never twice.
+
+There is no journald here (systemd is not PID 1), so the journal is made
+for real from what arbord sends it: the test binds the datagram socket
+arbord's journal sink writes to (ARBOR_JOURNAL_SOCKET), stamps each
+datagram with the time it came as journald would (__REALTIME_TIMESTAMP),
+and has systemd-journal-remote write them to a journal file in journal
+export format; arborctl then reads that directory with -D.
+
+Each test runs arbord on a private socket in tmp_path; waits are bounded.
+"""
+
+import json
+import os
+import random
+import shutil
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import REPO, SLOW, service, tree, wait_until
+
+ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
+JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"
+BOOT_ID = "0123456789abcdef0123456789abcdef"
+
+# 40 lines of about 1 KiB, one every 10 ms (each its own read, its own
+# time, and its own datagram: a test's reader keeps up with that), every
+# tenth to standard error; the ring of 16 KiB keeps about the last 15.
+COUNT = 40
+PAD = "x" * 1000
+WRITER = ["/bin/sh", "-c",
+          'i=0; while [ $i -lt %d ]; do '
+          'if [ $((i %% 10)) -eq 0 ]; then printf "line %%02d %s\\n" $i >&2; '
+          'else printf "line %%02d %s\\n" $i; fi; '
+          'i=$((i + 1)); sleep 0.01; done; exec sleep 1000'
+          % (COUNT, PAD, PAD)]
+
+pytestmark = pytest.mark.skipif(not os.access(JOURNAL_REMOTE, os.X_OK),
+                                reason="systemd-journal-remote is missing "
+                                "(packaging/install-deps --test)")
+
+
+def ctl(sock, *args, timeout=30):
+    e = dict(os.environ, ARBOR_SOCKET=str(sock))
+    return subprocess.run([ARBORCTL, *args], capture_output=True, env=e,
+                          timeout=timeout * SLOW, stdin=subprocess.DEVNULL)
+
+
+class Journald:
+    """A stand-in for journald's socket: keeps every datagram with the
+    time it came, from a thread that reads as fast as arbord sends."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.1)
+        self.path = path
+        self.entries = []
+        self.running = True
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        while self.running:
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            self.entries.append((time.time_ns() // 1000, data))
+
+    def wait(self, n):
+        wait_until(lambda: len(self.entries) >= n, 10,
+                   f"{n} datagrams in the journal")
+        return self.entries
+
+    def close(self):
+        self.running = False
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+def export(entries):
+    """Native-protocol datagrams as journal export format: the fields
+    journald adds first, then the datagram's own (the binary form of a
+    field is the same in both), then the blank line that ends an entry."""
+    out = b""
+    for i, (realtime, data) in enumerate(entries):
+        out += (f"__REALTIME_TIMESTAMP={realtime}\n"
+                f"__MONOTONIC_TIMESTAMP={i + 1}\n"
+                f"_BOOT_ID={BOOT_ID}\n").encode()
+        out += data if data.endswith(b"\n") else data + b"\n"
+        out += b"\n"
+    return out
+
+
+def write_journal(entries, path):
+    """A real journal file at path (NAME.journal), by journal-remote."""
+    r = subprocess.run([JOURNAL_REMOTE, "-o", str(path), "-"],
+                       input=export(entries), capture_output=True,
+                       timeout=30 * SLOW)
+    assert r.returncode == 0, r.stderr
+    assert path.exists()
+
+
+def parse_native(data):
+    """journald's native protocol: KEY=value lines, or KEY, a newline, a
+    64-bit little-endian length, the bytes and a newline."""
+    fields, i = {}, 0
+    while i < len(data):
+        nl = data.index(b"\n", i)
+        line = data[i:nl]
+        if b"=" in line:
+            k, v = line.split(b"=", 1)
+            fields[k] = v
+            i = nl + 1
+        else:
+            (n,) = struct.unpack("<Q", data[nl + 1:nl + 9])
+            fields[line] = data[nl + 9:nl + 9 + n]
+            i = nl + 9 + n + 1
+    return fields
+
+
+def field(data, key):
+    """A field of a datagram, as text; None when it has none."""
+    v = parse_native(data).get(key)
+    return None if v is None else v.decode()
+
+
+@pytest.fixture
+def journaled(arbord, tmp_path):
+    """arbord with one service, "w", that writes COUNT lines to a ring of
+    16 KiB and to the journal; the journal written to tmp_path/journal.
+    Yields (arbord, the journal's directory, the datagrams)."""
+    jd = Journald(tmp_path / "journal.sock")
+    try:
+        a = arbord(tree([service(
+            "w", WRITER,
+            log='{ sinks = [ "ring", "journal" ]; ring_size = "16K"; }')]),
+            env={"ARBOR_JOURNAL_SOCKET": str(jd.path)})
+        a.wait_event("start", "w")
+        wait_until(lambda: a.socket.exists(), what="the control socket")
+        entries = [e for e in jd.wait(COUNT)
+                   if field(e[1], b"ARBOR_PATH") == "w"]
+        assert len(entries) == COUNT, "the journal missed lines"
+        directory = tmp_path / "journal"
+        directory.mkdir()
+        write_journal(entries, directory / "system.journal")
+        yield a, directory, entries
+    finally:
+        jd.close()
+
+
+def json_logs(a, *args):
+    r = ctl(a.socket, "--json", "logs", *args)
+    assert r.returncode == 0, r.stderr
+    return [json.loads(ln) for ln in r.stdout.decode().splitlines()]
+
+
+def numbers(lines):
+    return [int(ln["line"].split()[1]) for ln in lines]
+
+
+def rfc3339(time_us):
+    secs, us = divmod(time_us, 1000000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + \
+        f".{us:06d}Z"
+
+
+def test_older_lines_come_from_the_journal_before_the_ring(journaled):
+    """The ring keeps only the newest lines: -n 30 must show 30, the older
+    ones from the journal (marked, without a seq), then the ring's, in
+    order, none twice and none missing."""
+    a, directory, _ = journaled
+    ring = json_logs(a, "-n", "all", "w")
+    assert 5 < len(ring) < 30, "the ring should hold about 15 lines"
+    assert numbers(ring) == list(range(COUNT - len(ring), COUNT))
+
+    lines = json_logs(a, "-D", str(directory), "-n", "30", "w")
+    assert numbers(lines) == list(range(COUNT - 30, COUNT))
+    from_journal = [ln for ln in lines if ln.get("journal")]
+    assert len(from_journal) == 30 - len(ring)
+    assert lines[:len(from_journal)] == from_journal
+    assert all("seq" not in ln for ln in from_journal)
+    assert all("seq" in ln for ln in lines[len(from_journal):])
+    assert {ln["path"] for ln in lines} == {"w"}
+    assert from_journal[0]["pid"] == a.pid_of("w")
+
+    everything = json_logs(a, "-D", str(directory), "-n", "all", "w")
+    assert numbers(everything) == list(range(COUNT))
+    # The stream comes back too: every tenth line was standard error.
+    assert [ln["stream"] for ln in everything[:11]] == \
+        ["stderr"] + ["stdout"] * 9 + ["stderr"]
+
+
+def test_text_marks_the_journal_lines(journaled):
+    """In text a journal line says so where the stream is said: "w[PID]
+    journal: ...", "w[PID] journal stderr: ..."; the ring's as before."""
+    a, directory, _ = journaled
+    r = ctl(a.socket, "logs", "-D", str(directory), "-n", "all", "w")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode().splitlines()
+    pid = a.pid_of("w")
+    assert len(out) == COUNT
+    assert f" w[{pid}] journal stderr: line 00 " in out[0]
+    assert f" w[{pid}] journal: line 01 " in out[1]
+    assert f" w[{pid}]: line {COUNT - 1} " in out[-1]
+    assert " journal" not in out[-1]
+
+
+def test_journal_only_needs_no_arbord(journaled, tmp_path):
+    """--journal reads only the journal, and does not ask arbord: a copied
+    journal can be read where no arbord runs."""
+    a, directory, _ = journaled
+    lines = json_logs(a, "--journal", "-D", str(directory), "-n", "5", "w")
+    assert numbers(lines) == list(range(COUNT - 5, COUNT))
+    assert all(ln["journal"] for ln in lines)
+    r = ctl(tmp_path / "no-arbord.sock", "logs", "--journal", "-D",
+            str(directory), "w")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.decode().splitlines()) == 10
+    # The whole tree, and a path that is not there.
+    assert len(json_logs(a, "--journal", "-D", str(directory), "-n",
+                         "all")) == COUNT
+    assert json_logs(a, "--journal", "-D", str(directory), "nope") == []
+
+
+def test_since_until_and_stream_apply_to_journal_lines(journaled):
+    """--since, --until and --stream filter the journal's lines as the
+    ring's, by the time arbord read each line."""
+    a, directory, entries = journaled
+    times = {int(field(d, b"MESSAGE").split()[1]): int(field(
+        d, b"ARBOR_TIME_USEC")) for _, d in entries}
+    since = json_logs(a, "-D", str(directory), "--since",
+                      rfc3339(times[5]), "w")
+    assert numbers(since) == list(range(5, COUNT))
+    assert since[0]["journal"]
+    until = json_logs(a, "-D", str(directory), "--until",
+                      rfc3339(times[7]), "w")
+    assert numbers(until) == list(range(0, 8))
+    assert all(ln["journal"] for ln in until)
+    errs = json_logs(a, "-D", str(directory), "--stream", "stderr", "-n",
+                     "all", "w")
+    assert numbers(errs) == [0, 10, 20, 30]
+    assert errs[0]["journal"] and not errs[-1].get("journal")
+
+
+def renamed(entries, path):
+    """The entries as if of another service, at path."""
+    return [(t, d.replace(b"ARBOR_PATH=w\n", f"ARBOR_PATH={path}\n".encode())
+             .replace(b"SYSLOG_IDENTIFIER=w\n",
+                      f"SYSLOG_IDENTIFIER={path}\n".encode()))
+            for t, d in entries]
+
+
+def tail_object_offset(path):
+    """Where a journal file's last object starts (its header says)."""
+    with open(path, "rb") as f:
+        return struct.unpack("<Q", f.read(144)[136:144])[0]
+
+
+def test_a_damaged_journal_file_is_skipped(journaled):
+    """Beside a good journal file: one of random bytes, one with the
+    journal's magic and then garbage, one cut short, one scribbled over
+    in the middle of its entries. arborctl must not crash (sd-journal
+    skips what it cannot read), and the good file's lines are all there."""
+    a, directory, entries = journaled
+    rng = random.Random(16)
+    (directory / "garbage.journal").write_bytes(
+        bytes(rng.randrange(256) for _ in range(65536)))
+    good = (directory / "system.journal").read_bytes()
+    (directory / "header.journal").write_bytes(
+        good[:8] + bytes(rng.randrange(256) for _ in range(8192)))
+    cut = directory / "cut.journal"
+    write_journal(renamed(entries, "o"), cut)
+    with open(cut, "r+b") as f:
+        f.truncate(tail_object_offset(cut) - 20000)
+    scribbled = directory / "scribbled.journal"
+    write_journal(renamed(entries, "p"), scribbled)
+    with open(scribbled, "r+b") as f:
+        f.seek(tail_object_offset(scribbled) - 8000)
+        f.write(bytes(rng.randrange(256) for _ in range(3000)))
+
+    for args in (["--journal", "-n", "all"], ["-n", "all", "w"],
+                 ["--journal", "-n", "all", "w"], ["--journal", "p"],
+                 ["--journal", "o"]):
+        r = ctl(a.socket, "--json", "logs", "-D", str(directory), *args)
+        assert r.returncode == 0, (args, r.returncode, r.stderr)
+        lines = [json.loads(ln) for ln in r.stdout.decode().splitlines()]
+        if "p" in args or "o" in args:
+            continue  # what of it is read is sd-journal's to say
+        assert numbers([ln for ln in lines if ln["path"] == "w"]) == \
+            list(range(COUNT)), args
+
+
+def test_no_journal_directory_is_one_line_and_the_ring_is_shown(journaled,
+                                                                tmp_path):
+    """A journal that cannot be read is said in one line; the ring's lines
+    are still printed (exit 0); with --journal nothing is left to show
+    (exit 1)."""
+    a, _, _ = journaled
+    missing = tmp_path / "missing"
+    r = ctl(a.socket, "logs", "-D", str(missing), "-n", "all", "w")
+    assert r.returncode == 0, r.stderr
+    err = r.stderr.decode().splitlines()
+    assert err == [f"arborctl: journal directory '{missing}': No such file "
+                   "or directory; only the ring's lines are shown"]
+    out = r.stdout.decode().splitlines()
+    assert out and all(" journal" not in x for x in out)
+    r = ctl(a.socket, "logs", "--journal", "-D", str(missing), "w")
+    assert r.returncode == 1
+    assert r.stderr.decode().splitlines() == [
+        f"arborctl: journal directory '{missing}': No such file or "
+        "directory"]
+
+
+def test_a_full_ring_asks_no_journal(journaled, tmp_path):
+    """When the ring holds the N lines asked for, the journal is not read:
+    a missing journal directory goes unmentioned."""
+    a, _, _ = journaled
+    r = ctl(a.socket, "logs", "-D", str(tmp_path / "missing"), "-n", "3",
+            "w")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == b""
+    assert len(r.stdout.decode().splitlines()) == 3
+
+
+def test_journal_options_usage(arbord, tmp_path):
+    """--journal with -f, an empty -D, and the options on another command
+    are usage errors (exit 2)."""
+    sock = tmp_path / "none.sock"
+    for args, what in ((["logs", "--journal", "-f"], "use one"),
+                       (["logs", "-D", ""], "-D needs a directory"),
+                       (["status", "--journal"], "--journal is an option "
+                        "of logs"),
+                       (["status", "--journal-directory", "x"],
+                        "-D DIR is an option of logs"),
+                       (["logs", "--reopen", "--journal"],
+                        "takes nothing else")):
+        r = ctl(sock, *args)
+        assert r.returncode == 2, args
+        assert what in r.stderr.decode(), (args, r.stderr)
+
+
+def test_status_says_which_nodes_log_to_the_journal(arbord, tmp_path):
+    """Status marks the services whose sinks include the journal (how
+    arborctl knows to look there), and no other."""
+    a = arbord(tree([
+        service("j", ["/bin/sleep", "1000"],
+                log='{ sinks = [ "ring", "journal" ]; }'),
+        service("r", ["/bin/sleep", "1000"])]),
+        env={"ARBOR_JOURNAL_SOCKET": str(tmp_path / "absent.sock")})
+    a.wait_event("start", "r")
+    wait_until(lambda: a.socket.exists(), what="the control socket")
+    r = ctl(a.socket, "--json", "status")
+    assert r.returncode == 0, r.stderr
+    nodes = {n["path"]: n for n in json.loads(r.stdout)["nodes"]}
+    assert nodes["j"]["journal"] is True
+    assert "journal" not in nodes["r"]
+    assert "journal" not in nodes["/"]
