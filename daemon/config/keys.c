@@ -288,6 +288,25 @@ parse_on_giveup(struct node_ctx *c, const config_setting_t *s)
 	return 0;
 }
 
+/* What arbord exits with after an automatic shutdown (M10). */
+static int
+parse_exit_status(struct node_ctx *c, const config_setting_t *s)
+{
+	int v;
+
+	if (get_enum(c, s, arb_exit_status_from_name, "root or significant",
+		     &v) < 0)
+		return -1;
+	c->ld->spec->exit_status = (enum arb_exit_status)v;
+	return 0;
+}
+
+static int
+parse_exit_sigterm_ok(struct node_ctx *c, const config_setting_t *s)
+{
+	return get_bool(c, s, &c->ld->spec->exit_sigterm_ok);
+}
+
 static int check_executable(const char *path);
 
 /*
@@ -971,6 +990,9 @@ static const struct key {
 	{"on_giveup", IN_ROOT, ARB_DEF_ON_GIVEUP, parse_on_giveup},
 	{"emergency_shell", IN_ROOT, ARB_DEF_EMERGENCY_SHELL,
 	 parse_emergency_shell},
+	{"exit_status", IN_ROOT, ARB_DEF_EXIT_STATUS, parse_exit_status},
+	{"exit_sigterm_ok", IN_ROOT, ARB_DEF_EXIT_SIGTERM_OK,
+	 parse_exit_sigterm_ok},
 	{"stop_signal", IN_SERVICE, ARB_DEF_STOP_SIGNAL, parse_stop_signal},
 	{"stop_timeout", IN_SERVICE, ARB_DEF_STOP_TIMEOUT, parse_stop_timeout},
 	{"normal_exit", IN_SERVICE, ARB_DEF_NORMAL_EXIT, parse_normal_exit},
