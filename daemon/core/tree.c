@@ -311,7 +311,8 @@ root_exit_status(const struct arb_tree *t, enum shutdown_why why)
 	const struct sup *root = t->nodes[ARB_ROOT].sup;
 	int status = why == WHY_GIVEUP ? 1 : 0;
 
-	if (why == WHY_AUTO && t->spec->exit_status == ARB_EXIT_STATUS_SIGNIFICANT)
+	if (why == WHY_AUTO &&
+	    t->spec->exit_status == ARB_EXIT_STATUS_SIGNIFICANT)
 		status = root->auto_status;
 	if (status == SIGTERM_STATUS && t->spec->exit_sigterm_ok)
 		status = 0;

@@ -458,7 +458,8 @@ arb_spec_json_save(const struct arb_spec *spec)
 		 json_boolean(spec->control_read_logs)) ||
 	    !arb_state_put(o, "on_giveup", json_string_nocheck(
 			arb_giveup_name(spec->on_giveup))) ||
-	    !arb_state_put(o, "emergency_shell", strv_json(spec->emergency_shell)) ||
+	    !arb_state_put(o, "emergency_shell",
+			   strv_json(spec->emergency_shell)) ||
 	    !arb_state_put(o, "exit_status", json_string_nocheck(
 			arb_exit_status_name(spec->exit_status))) ||
 	    !arb_state_put(o, "exit_sigterm_ok",
