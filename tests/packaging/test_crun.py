@@ -379,8 +379,9 @@ def test_container_ends_with_its_jobs_status(crun):
     """Under exit_status = "significant" the container ends as its job
     did: the job exits 3, the sidecar is stopped, crun reports 3."""
     c = armed_job(crun, significant_job_tree())
-    r = c.exec("arborctl", "kill", "-s", "USR1", "job")
-    assert r.returncode == 0, r.stderr
+    # Its status is not asserted: arborctl may still be in the container
+    # when the killall after the tree's end reaches it (143).
+    c.exec("arborctl", "kill", "-s", "USR1", "job")
     assert c.wait_exit() == 3
     assert stop_trace(c) == ["stop sidecar", "down"]
 
@@ -390,8 +391,7 @@ def test_job_killed_by_sigterm(crun, sigterm_ok, status):
     """A job that some other process stops with SIGTERM ends the container
     with 143, or with 0 under exit_sigterm_ok."""
     c = armed_job(crun, significant_job_tree(sigterm_ok))
-    r = c.exec("arborctl", "kill", "-s", "TERM", "job")
-    assert r.returncode == 0, r.stderr
+    c.exec("arborctl", "kill", "-s", "TERM", "job")  # as above
     assert c.wait_exit() == status
 
 
