@@ -307,6 +307,26 @@ parse_exit_sigterm_ok(struct node_ctx *c, const config_setting_t *s)
 	return get_bool(c, s, &c->ld->spec->exit_sigterm_ok);
 }
 
+void
+finish_exit_policy(struct node_ctx *c, const config_setting_t *g)
+{
+	const struct arb_spec *spec = c->ld->spec;
+	const config_setting_t *status =
+		config_setting_get_member(g, "exit_status");
+	const config_setting_t *sigterm_ok =
+		config_setting_get_member(g, "exit_sigterm_ok");
+
+	if (status && spec->exit_status == ARB_EXIT_STATUS_SIGNIFICANT &&
+	    spec->nodes[ARB_ROOT].auto_shutdown == ARB_AUTO_NEVER)
+		node_warn(c, status, "exit_status: \"significant\" has no "
+			  "effect with auto_shutdown = \"never\" (the root "
+			  "never shuts down by itself)");
+	if (sigterm_ok && spec->exit_sigterm_ok &&
+	    spec->exit_status == ARB_EXIT_STATUS_ROOT)
+		node_warn(c, sigterm_ok, "exit_sigterm_ok: has no effect "
+			  "with exit_status = \"root\" (arbord exits 0 or 1)");
+}
+
 static int check_executable(const char *path);
 
 /*
