@@ -569,6 +569,23 @@ def test_container_exit_status_survives_reexec(pidns):
     assert a.tree_trace()[-3:] == ["stop sub/side", "stop a", "down"]
 
 
+def test_container_exit_status_kept_by_a_later_stop(pidns):
+    """SIGTERM while the automatic shutdown waits for a service slow to
+    stop: the stop asked for does not replace the status that shutdown
+    carries (the job's 3)."""
+    stubborn = service("side", ["/bin/sh", "-c",
+                                'trap "" TERM; sleep 1000 & wait'],
+                       stop_timeout='"2s"')
+    a = armed_pidns(pidns, significant_tree([stubborn,
+                                             job("job", "armed")]))
+    assert ctl(a.socket, "kill", "-s", "USR1", "job").returncode == 0
+    a.wait_event("shutdown", "/")
+    a.signal(signal.SIGTERM)
+    assert a.wait_exit() == 3
+    assert a.tree_trace()[-2:] == ["stop side", "down"]
+    assert [e.get("signal") for e in a.find("shutdown")] == [None, "TERM"]
+
+
 def test_container_exit_status_follows_a_reload(pidns):
     """A reload that sets exit_status applies to the next end: the tree
     started under "root" ends with the job's 3 once reloaded; reload
