@@ -365,7 +365,7 @@ golden: daemon/arbord
 # the packaging tests (tests/packaging: the units through systemd-analyze,
 # the Dockerfile and the pod manifest, make install, the .deb built
 # from a clean clone of HEAD, with lintian, and arbord as the init of a
-# container that crun runs) without the tools they use.
+# container that crun or podman runs) without the tools they use.
 pytest: daemon/arbord ctl/arborctl $(HELPERS) $(FAULTS_ARBORD) boot-bins
 	ARBOR_SANITIZE=$(SANITIZE) $(PYTEST) -q tests/integration \
 		tests/conformance tests/boot tests/packaging

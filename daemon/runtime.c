@@ -801,7 +801,8 @@ perform(struct runtime *rt, const struct arb_action *a)
 		if (rt->system) {
 			/* Not arbord's end: arborctl keeps being served. */
 			arb_control_set_tree(rt->control, rt->tree);
-			arb_system_root_down(rt->system, a->exit_code);
+			arb_system_root_down(rt->system, a->exit_code,
+					     a->exit_auto);
 			return;
 		}
 		rt->exit_code = a->exit_code;

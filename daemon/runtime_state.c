@@ -109,12 +109,13 @@ sup_state_json(const struct arb_tree *t, uint32_t node,
 	}
 	if (!history || !queue)
 		goto fail;
-	o = json_pack("{s:I,s:s,s:b,s:i,s:i,s:i,s:s,s:s,s:o,s:s,s:I,s:I,s:o,"
-		      "s:o,s:o}",
+	o = json_pack("{s:I,s:s,s:b,s:i,s:i,s:i,s:s,s:i,s:s,s:o,s:s,s:I,s:I,"
+		      "s:o,s:o,s:o}",
 		      "node", (json_int_t)node, "job", arb_job_name(s->job),
 		      "terminating", s->terminating, "cursor", s->cursor,
 		      "first", s->first, "last", s->last, "why",
-		      arb_job_why_name(s->why), "request",
+		      arb_job_why_name(s->why), "auto_status", s->auto_status,
+		      "request",
 		      arb_request_name(s->request), "req_id",
 		      u64_json(s->req_id), "origin", arb_origin_name(s->origin),
 		      "target",
@@ -460,6 +461,9 @@ read_sup_state(struct arb_state_in *in, const json_t *o, const char *what,
 	    arb_state_int(in, o, what, "last", -2, INT32_MAX, &last) < 0 ||
 	    arb_state_enum(in, o, what, "why", arb_job_why_from_name,
 			   &why) < 0 ||
+	    /* Absent from a writer before exit_status: then read only as
+	     * exit_status = "root" reads it, 0. */
+	    get_i32_opt(in, o, what, "auto_status", &s->auto_status) < 0 ||
 	    arb_state_enum(in, o, what, "request", arb_request_from_name,
 			   &request) < 0 ||
 	    arb_state_u64(in, o, what, "req_id", &s->req_id) < 0 ||

@@ -264,6 +264,13 @@ void finish_service(struct node_ctx *c, const config_setting_t *g);
 void finish_supervisor(struct node_ctx *c, const config_setting_t *g);
 
 /*
+ * After parse_keys on the root's `supervisor` group g: a warning for an
+ * exit policy that cannot apply (a root that never shuts down by itself,
+ * or 143 mapped under a policy whose statuses are 0 and 1).
+ */
+void finish_exit_policy(struct node_ctx *c, const config_setting_t *g);
+
+/*
  * Reads every key of group `g` except name and children into node c->idx,
  * in file order, clearing each written key's bit in `defaulted`. `where` is
  * one IN_* bit; a key that does not belong there, an unknown key or a bad

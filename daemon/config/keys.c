@@ -288,6 +288,45 @@ parse_on_giveup(struct node_ctx *c, const config_setting_t *s)
 	return 0;
 }
 
+/* What arbord exits with after an automatic shutdown (M10). */
+static int
+parse_exit_status(struct node_ctx *c, const config_setting_t *s)
+{
+	int v;
+
+	if (get_enum(c, s, arb_exit_status_from_name, "root or significant",
+		     &v) < 0)
+		return -1;
+	c->ld->spec->exit_status = (enum arb_exit_status)v;
+	return 0;
+}
+
+static int
+parse_exit_sigterm_ok(struct node_ctx *c, const config_setting_t *s)
+{
+	return get_bool(c, s, &c->ld->spec->exit_sigterm_ok);
+}
+
+void
+finish_exit_policy(struct node_ctx *c, const config_setting_t *g)
+{
+	const struct arb_spec *spec = c->ld->spec;
+	const config_setting_t *status =
+		config_setting_get_member(g, "exit_status");
+	const config_setting_t *sigterm_ok =
+		config_setting_get_member(g, "exit_sigterm_ok");
+
+	if (status && spec->exit_status == ARB_EXIT_STATUS_SIGNIFICANT &&
+	    spec->nodes[ARB_ROOT].auto_shutdown == ARB_AUTO_NEVER)
+		node_warn(c, status, "exit_status: \"significant\" has no "
+			  "effect with auto_shutdown = \"never\" (the root "
+			  "never shuts down by itself)");
+	if (sigterm_ok && spec->exit_sigterm_ok &&
+	    spec->exit_status == ARB_EXIT_STATUS_ROOT)
+		node_warn(c, sigterm_ok, "exit_sigterm_ok: has no effect "
+			  "with exit_status = \"root\" (arbord exits 0 or 1)");
+}
+
 static int check_executable(const char *path);
 
 /*
@@ -971,6 +1010,9 @@ static const struct key {
 	{"on_giveup", IN_ROOT, ARB_DEF_ON_GIVEUP, parse_on_giveup},
 	{"emergency_shell", IN_ROOT, ARB_DEF_EMERGENCY_SHELL,
 	 parse_emergency_shell},
+	{"exit_status", IN_ROOT, ARB_DEF_EXIT_STATUS, parse_exit_status},
+	{"exit_sigterm_ok", IN_ROOT, ARB_DEF_EXIT_SIGTERM_OK,
+	 parse_exit_sigterm_ok},
 	{"stop_signal", IN_SERVICE, ARB_DEF_STOP_SIGNAL, parse_stop_signal},
 	{"stop_timeout", IN_SERVICE, ARB_DEF_STOP_TIMEOUT, parse_stop_timeout},
 	{"normal_exit", IN_SERVICE, ARB_DEF_NORMAL_EXIT, parse_normal_exit},

@@ -264,6 +264,7 @@ load_root_flags(struct loader *ld, const config_setting_t *g)
 	ld->spec->nodes[ARB_ROOT].line = (int)config_setting_source_line(g);
 	parse_keys(&c, g, IN_ROOT);
 	finish_supervisor(&c, g);
+	finish_exit_policy(&c, g);
 	/* The root may be a pool, as in OTP: then it has no children. */
 	if (c.template_group && !ld->oom &&
 	    ld->spec->nodes[ARB_ROOT].strategy == ARB_SIMPLE_ONE_FOR_ONE)

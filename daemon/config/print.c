@@ -404,6 +404,21 @@ print_giveup(FILE *out, const struct arb_spec *spec)
 	end_line(out, root, ARB_DEF_EMERGENCY_SHELL);
 }
 
+/* What arbord exits with after an automatic shutdown (M10). */
+static void
+print_exit_policy(FILE *out, const struct arb_spec *spec)
+{
+	const struct arb_spec_node *root = &spec->nodes[ARB_ROOT];
+
+	print_key_string(out, 1, "exit_status",
+			 arb_exit_status_name(spec->exit_status));
+	end_line(out, root, ARB_DEF_EXIT_STATUS);
+	indent(out, 1);
+	fprintf(out, "exit_sigterm_ok = %s",
+		spec->exit_sigterm_ok ? "true" : "false");
+	end_line(out, root, ARB_DEF_EXIT_SIGTERM_OK);
+}
+
 static void
 print_service(FILE *out, unsigned depth, const struct arb_spec_node *n)
 {
@@ -543,6 +558,7 @@ arb_config_print(const struct arb_spec *spec, FILE *out)
 	fputs("supervisor = {\n", out);
 	print_flags(out, 1, spec, root);
 	print_giveup(out, spec);
+	print_exit_policy(out, spec);
 	fputs("};\n", out);
 	if (spec->control_group)
 		fprintf(out, "control_group = \"%s\";\n", spec->control_group);

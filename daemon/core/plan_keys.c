@@ -703,6 +703,20 @@ value_on_giveup(struct arb_plan_text *t, const struct arb_spec *s,
 	text_put(t, arb_giveup_name(s->on_giveup));
 }
 
+static void
+value_exit_status(struct arb_plan_text *t, const struct arb_spec *s,
+		  const struct arb_spec_node *n)
+{
+	text_put(t, arb_exit_status_name(s->exit_status));
+}
+
+static void
+value_exit_sigterm_ok(struct arb_plan_text *t, const struct arb_spec *s,
+		      const struct arb_spec_node *n)
+{
+	text_bool(t, s->exit_sigterm_ok);
+}
+
 /* Unset is the default shell: writing it out is no change. */
 static void
 value_emergency_shell(struct arb_plan_text *t, const struct arb_spec *s,
@@ -793,6 +807,8 @@ static const struct arb_plan_key_def root_defs[] = {
 	{"control_read_logs", true, value_control_read_logs, NULL},
 	{"on_giveup", true, value_on_giveup, NULL},
 	{"emergency_shell", true, value_emergency_shell, NULL},
+	{"exit_status", true, value_exit_status, NULL},
+	{"exit_sigterm_ok", true, value_exit_sigterm_ok, NULL},
 };
 
 #define NKEYS(table) ((uint32_t)(sizeof(table) / sizeof((table)[0])))

@@ -104,6 +104,23 @@ arb_giveup_from_name(const char *name)
 	return lookup(giveup_names, _ARB_GIVEUP_MAX, name);
 }
 
+static const char *const exit_status_names[_ARB_EXIT_STATUS_MAX] = {
+	[ARB_EXIT_STATUS_ROOT] = "root",
+	[ARB_EXIT_STATUS_SIGNIFICANT] = "significant",
+};
+
+const char *
+arb_exit_status_name(enum arb_exit_status v)
+{
+	return v < _ARB_EXIT_STATUS_MAX ? exit_status_names[v] : "?";
+}
+
+int
+arb_exit_status_from_name(const char *name)
+{
+	return lookup(exit_status_names, _ARB_EXIT_STATUS_MAX, name);
+}
+
 const char *
 arb_auto_shutdown_name(enum arb_auto_shutdown v)
 {
@@ -227,6 +244,7 @@ arb_spec_new(void)
 	s->touched_lo = 1; /* none */
 	s->control_gid = -1;
 	s->on_giveup = ARB_DEFAULT_ON_GIVEUP;
+	s->exit_status = ARB_DEFAULT_EXIT_STATUS;
 	node_defaults(&s->nodes[0]);
 	s->nodes[0].kind = ARB_NODE_SUPERVISOR;
 	if (arb_spec_set_path(&s->nodes[0], "/", 1) < 0)

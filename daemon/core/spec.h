@@ -101,6 +101,19 @@ enum arb_giveup {
 };
 
 /*
+ * M10: the status arbord exits with after an automatic shutdown of the
+ * root (where it exits: not as the system's init). ROOT: 0, as OTP's
+ * supervisor ends with reason shutdown. SIGNIFICANT: the status of the
+ * significant service whose exit began the shutdown, as a shell reports
+ * it (a container then ends as its main service did).
+ */
+enum arb_exit_status {
+	ARB_EXIT_STATUS_ROOT,
+	ARB_EXIT_STATUS_SIGNIFICANT,
+	_ARB_EXIT_STATUS_MAX
+};
+
+/*
  * Which keys of a node were filled in from defaults rather than written in
  * the configuration; `arbord --check` marks them.
  */
@@ -134,6 +147,8 @@ enum arb_spec_default {
 	ARB_DEF_MAX_CHILDREN = 1u << 26, /* pools */
 	ARB_DEF_INSTANCES = 1u << 27,    /* pools */
 	ARB_DEF_SHUTDOWN = 1u << 28,
+	ARB_DEF_EXIT_STATUS = 1u << 29,     /* the root's */
+	ARB_DEF_EXIT_SIGTERM_OK = 1u << 30, /* the root's */
 };
 
 /* Defaults: Elixir's Supervisor, not Erlang's (SEMANTICS.md M13). */
@@ -148,6 +163,7 @@ enum arb_spec_default {
 #define ARB_DEFAULT_READY ARB_READY_EXEC
 #define ARB_DEFAULT_START_TIMEOUT_MS 90000 /* notify and fd:N */
 #define ARB_DEFAULT_ON_GIVEUP ARB_GIVEUP_REBOOT
+#define ARB_DEFAULT_EXIT_STATUS ARB_EXIT_STATUS_ROOT
 #define ARB_DEFAULT_ON_CHANGE ARB_ON_CHANGE_RESTART
 #define ARB_DEFAULT_MAX_CHILDREN 0u /* no limit but ARB_CHILDREN_MAX */
 #define ARB_DEFAULT_INSTANCES 0u
@@ -389,6 +405,10 @@ struct arb_spec {
 	 * of the emergency shell (NULL: ARB_DEFAULT_EMERGENCY_SHELL alone). */
 	enum arb_giveup on_giveup;
 	char **emergency_shell;
+	/* The status arbord exits with after an automatic shutdown, and
+	 * whether 143 (SIGTERM's) becomes 0 then (tree.c's root_down). */
+	enum arb_exit_status exit_status;
+	bool exit_sigterm_ok;
 };
 
 /* A new spec with only a root supervisor, all defaults. NULL on OOM. */
@@ -488,12 +508,14 @@ const char *arb_shutdown_order_name(enum arb_shutdown_order v);
 const char *arb_node_kind_name(enum arb_node_kind v);
 const char *arb_ready_name(enum arb_ready v); /* "exec", "notify", "fd" */
 const char *arb_giveup_name(enum arb_giveup v);
+const char *arb_exit_status_name(enum arb_exit_status v);
 int arb_strategy_from_name(const char *name);
 int arb_restart_from_name(const char *name);
 int arb_auto_shutdown_from_name(const char *name);
 int arb_shutdown_order_from_name(const char *name);
 int arb_ready_from_name(const char *name);
 int arb_giveup_from_name(const char *name);
+int arb_exit_status_from_name(const char *name);
 
 /*
  * The rlimits key's names ("nofile", "core", ...) of Linux's RLIMIT_*
@@ -572,7 +594,8 @@ int arb_spec_assign(struct arb_spec *s, uint32_t node,
 		    const struct arb_spec *src, uint32_t src_node);
 
 /* The spec-wide keys of src (control_group, control_read_logs,
- * on_giveup, emergency_shell): 0, or -1 on OOM with nothing changed. */
+ * on_giveup, emergency_shell, exit_status, exit_sigterm_ok): 0, or -1 on
+ * OOM with nothing changed. */
 int arb_spec_assign_globals(struct arb_spec *s, const struct arb_spec *src);
 
 /* Node `to` logs as node `from` does (its log settings copied). 0, or -1

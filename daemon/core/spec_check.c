@@ -382,6 +382,8 @@ check_globals(const struct arb_spec *s, struct why *w)
 		return fail(w, ARB_NONE, "nodes out of range");
 	if ((unsigned)s->on_giveup >= _ARB_GIVEUP_MAX)
 		return fail(w, ARB_NONE, "on_giveup out of range");
+	if ((unsigned)s->exit_status >= _ARB_EXIT_STATUS_MAX)
+		return fail(w, ARB_NONE, "exit_status out of range");
 	if (s->control_gid < -1)
 		return fail(w, ARB_NONE, "control_gid out of range");
 	if (s->emergency_shell && (!s->emergency_shell[0] ||

@@ -466,6 +466,8 @@ arb_spec_assign_globals(struct arb_spec *s, const struct arb_spec *src)
 	s->control_gid = src->control_gid;
 	s->control_read_logs = src->control_read_logs;
 	s->on_giveup = src->on_giveup;
+	s->exit_status = src->exit_status;
+	s->exit_sigterm_ok = src->exit_sigterm_ok;
 	return 0;
 }
 

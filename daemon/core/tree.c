@@ -295,16 +295,42 @@ shutdown_begin(struct arb_tree *t, uint32_t sup, enum shutdown_why why)
 	job_begin(t, sup, JOB_SHUTDOWN, 0, (int32_t)spec->nchildren - 1);
 }
 
+/* SIGTERM's status in a shell, which exit_sigterm_ok makes a success. */
+#define SIGTERM_STATUS (128 + ARB_SIGTERM)
+
+/*
+ * M10: the status arbord exits with when the root is down. A shutdown
+ * asked for ends cleanly (0), whatever its services died of while being
+ * stopped (T4); a give-up or a failed start is 1; an automatic shutdown
+ * 0, or with exit_status = "significant" the status of the service whose
+ * exit began it. With exit_sigterm_ok, 143 (SIGTERM's) is 0.
+ */
+static int
+root_exit_status(const struct arb_tree *t, enum shutdown_why why)
+{
+	const struct sup *root = t->nodes[ARB_ROOT].sup;
+	int status = why == WHY_GIVEUP ? 1 : 0;
+
+	if (why == WHY_AUTO &&
+	    t->spec->exit_status == ARB_EXIT_STATUS_SIGNIFICANT)
+		status = root->auto_status;
+	if (status == SIGTERM_STATUS && t->spec->exit_sigterm_ok)
+		status = 0;
+	return status;
+}
+
 /* The root has no parent: its end is the end of arbord (M10). */
 static void
-root_down(struct arb_tree *t, int exit_code)
+root_down(struct arb_tree *t, int exit_code, bool automatic)
 {
 	struct arb_action *act;
 
 	tree_report(t, ARB_REP_DOWN, ARB_ROOT);
 	act = tree_emit(t, ARB_ACT_EXIT, ARB_ROOT);
-	if (act)
+	if (act) {
 		act->exit_code = exit_code;
+		act->exit_auto = automatic;
+	}
 	t->down = true;
 }
 
@@ -352,7 +378,7 @@ init_failed(struct arb_tree *t, uint32_t sup)
 	tree_report(t, ARB_REP_START_FAILED, sup);
 	child_enter(t, sup, ARB_CHILD_DOWN);
 	if (sup == ARB_ROOT)
-		root_down(t, 1);
+		root_down(t, 1, false);
 	else
 		tree_post(t, MSG_START_FAILED, parent_of(t, sup), sup);
 }
@@ -377,7 +403,7 @@ shutdown_done(struct arb_tree *t, uint32_t sup)
 			cancel_restart(t, spec->children[i]);
 	drop_dynamic_children(t, sup, true);
 	if (sup == ARB_ROOT) {
-		root_down(t, why == WHY_GIVEUP ? 1 : 0);
+		root_down(t, root_exit_status(t, why), why == WHY_AUTO);
 		return;
 	}
 	if (n->state == ARB_CHILD_STOPPING) {
@@ -511,8 +537,27 @@ sup_advance(struct arb_tree *t, uint32_t sup)
 /* ---- what a supervisor does with a child's death (section 4) ---------- */
 
 /*
+ * How child ended by itself, as a shell reports a status: a service's exit
+ * code, or 128 + the signal that killed it; a supervisor's, the status its
+ * own automatic shutdown carries (so the root gets the first service of a
+ * cascade), or 1 when it gave up.
+ */
+static int
+end_status(const struct arb_tree *t, uint32_t child)
+{
+	const struct node *n = &t->nodes[child];
+
+	if (n->sup)
+		return n->sup->why == WHY_AUTO ? n->sup->auto_status : 1;
+	if (n->exit_signo > 0)
+		return 128 + n->exit_signo;
+	return n->exit_code;
+}
+
+/*
  * A8-A5: after a significant child ended without restart. Stopped children
- * do not count as running; restarting ones do (A3).
+ * do not count as running; restarting ones do (A3). The child's status is
+ * the shutdown's (under all_significant, the last one's).
  */
 static void
 auto_shutdown_check(struct arb_tree *t, uint32_t sup, uint32_t child)
@@ -532,6 +577,7 @@ auto_shutdown_check(struct arb_tree *t, uint32_t sup, uint32_t child)
 		}
 	}
 	tree_report(t, ARB_REP_SHUTDOWN, sup);
+	t->nodes[sup].sup->auto_status = end_status(t, child);
 	shutdown_begin(t, sup, WHY_AUTO);
 }
 

@@ -230,6 +230,8 @@ struct arb_action {
 	enum arb_start_failure failure; /* REPORT START_FAILED */
 	int64_t delay_ms;          /* REPORT BACKOFF */
 	int exit_code;             /* EXIT */
+	bool exit_auto;            /* EXIT: after an automatic shutdown (A5),
+				      not a give-up or a failed start */
 	const char *what;          /* BUG: a static description */
 	uint64_t req_id;           /* REPLY */
 	enum arb_reply_kind reply; /* REPLY */

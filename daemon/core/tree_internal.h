@@ -87,6 +87,11 @@ struct sup {
 	int32_t cursor;   /* position in spec children of the current step */
 	int32_t first, last; /* the group, as positions */
 	enum shutdown_why why;
+	/* WHY_AUTO: the status, as a shell reports it, of the significant
+	 * service whose exit began this shutdown, through the supervisors
+	 * it cascaded up (1: one of them gave up). exit_status = "significant"
+	 * makes it arbord's once it reaches the root. */
+	int auto_status;
 	enum arb_request_kind request; /* JOB_REQUEST */
 	uint64_t req_id;
 	enum arb_request_origin origin;

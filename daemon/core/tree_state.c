@@ -259,6 +259,7 @@ arb_tree_save_sup(const struct arb_tree *t, uint32_t node,
 	ret->first = s->first;
 	ret->last = s->last;
 	ret->why = (enum arb_job_why)s->why;
+	ret->auto_status = s->auto_status;
 	ret->request = s->request;
 	ret->req_id = s->req_id;
 	ret->origin = s->origin;
@@ -501,6 +502,8 @@ sup_values_invalid(const struct arb_tree *t, uint32_t sup,
 	    (unsigned)s->request >= _ARB_REQ_MAX ||
 	    (unsigned)s->origin >= ORIGIN_COUNT)
 		return "a supervisor's enum out of range";
+	if (s->auto_status < 0 || s->auto_status > 255)
+		return "an automatic shutdown's status out of 0-255";
 	if (s->nhistory > cap)
 		return "a restart history longer than intensity + 1";
 	if ((s->nhistory > 0 && !s->history) || (s->nqueue > 0 && !s->queue))
@@ -613,6 +616,7 @@ arb_tree_restore_sup(struct arb_tree *t, uint32_t node,
 	sup->job = (enum sup_job)s->job;
 	sup->terminating = s->terminating;
 	sup->why = (enum shutdown_why)s->why;
+	sup->auto_status = s->auto_status;
 	sup->request = s->request;
 	sup->req_id = s->req_id;
 	sup->origin = s->origin;

@@ -93,6 +93,7 @@ struct arb_sup_state {
 	int32_t cursor;
 	int32_t first, last;
 	enum arb_job_why why;
+	int auto_status; /* 0-255 */
 	enum arb_request_kind request;
 	uint64_t req_id;
 	enum arb_request_origin origin;

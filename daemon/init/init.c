@@ -63,6 +63,7 @@ struct arb_system {
 	ev_timer restart_timer; /* on_giveup = "restart", after a pause */
 	bool tree_down;
 	int root_code;  /* M10's status of the root's last end */
+	bool root_auto; /* that end was an automatic shutdown */
 	int shell_pid;  /* the emergency shell, or 0 */
 };
 
@@ -343,7 +344,7 @@ on_down_timer(struct ev_loop *loop, ev_timer *w, int revents)
 		return; /* a request came first */
 	if (s->mode->container)
 		begin(s, ARB_FINAL_EXIT,
-		      s->root_code ? "giveup" : "auto_shutdown", 0);
+		      s->root_auto ? "auto_shutdown" : "giveup", 0);
 	else
 		on_giveup(s);
 }
@@ -369,6 +370,7 @@ arb_system_core_lost(struct arb_system *s)
 
 	s->tree_down = true;
 	s->root_code = 1;
+	s->root_auto = false;
 	ev_timer_stop(s->loop, &s->down_timer);
 	if (s->sd.state == ARB_SD_TREE)
 		sd_feed(s, &down); /* the tree will never say it is down */
@@ -377,10 +379,11 @@ arb_system_core_lost(struct arb_system *s)
 }
 
 void
-arb_system_root_down(struct arb_system *s, int exit_code)
+arb_system_root_down(struct arb_system *s, int exit_code, bool automatic)
 {
 	s->tree_down = true;
 	s->root_code = exit_code;
+	s->root_auto = automatic;
 	ev_timer_set(&s->down_timer, 0.0, 0.0);
 	ev_timer_start(s->loop, &s->down_timer);
 }

@@ -62,11 +62,13 @@ int arb_system_new(struct arb_system **ret, struct ev_loop *loop,
 void arb_system_free(struct arb_system *s);
 
 /*
- * The root is down (ARB_ACT_EXIT) with M10's exit_code: the end of a
- * shutdown that was asked for, or else on_giveup (the system's init) or
+ * The root is down (ARB_ACT_EXIT) with M10's exit_code, automatic after
+ * an automatic shutdown (else it gave up or failed to start): the end of
+ * a shutdown that was asked for, or else on_giveup (the system's init) or
  * the end (a container's). Acted on once the current core step is over.
  */
-void arb_system_root_down(struct arb_system *s, int exit_code);
+void arb_system_root_down(struct arb_system *s, int exit_code,
+			  bool automatic);
 
 /*
  * The core cannot go on (runtime.c has already signalled the services it

@@ -458,7 +458,12 @@ arb_spec_json_save(const struct arb_spec *spec)
 		 json_boolean(spec->control_read_logs)) ||
 	    !arb_state_put(o, "on_giveup", json_string_nocheck(
 			arb_giveup_name(spec->on_giveup))) ||
-	    !arb_state_put(o, "emergency_shell", strv_json(spec->emergency_shell)))
+	    !arb_state_put(o, "emergency_shell",
+			   strv_json(spec->emergency_shell)) ||
+	    !arb_state_put(o, "exit_status", json_string_nocheck(
+			arb_exit_status_name(spec->exit_status))) ||
+	    !arb_state_put(o, "exit_sigterm_ok",
+			   json_boolean(spec->exit_sigterm_ok)))
 		goto fail;
 	json_decref(nodes);
 	json_decref(files);
@@ -1150,9 +1155,10 @@ read_globals(struct reader *r, const json_t *obj)
 {
 	struct arb_spec *s = r->spec;
 	int64_t gid = -1;
-	int giveup = ARB_GIVEUP_REBOOT, err;
+	int giveup = ARB_GIVEUP_REBOOT, exit_status = ARB_DEFAULT_EXIT_STATUS;
+	int err;
 
-	/* The spec-wide keys are all written: none may be missing. */
+	/* The spec-wide keys are all written: none may be missing, ... */
 	(void)snprintf(r->what, sizeof(r->what), "spec");
 	if (arb_state_u64(r->in, obj, "spec", "generation", &s->generation) < 0 ||
 	    arb_state_int(r->in, obj, "spec", "control_gid", -1, UINT32_MAX,
@@ -1164,6 +1170,15 @@ read_globals(struct reader *r, const json_t *obj)
 		return -EINVAL;
 	s->control_gid = (int)gid;
 	s->on_giveup = (enum arb_giveup)giveup;
+	/* But these two, which came after version 1 was written: absent,
+	 * they are the defaults, as they were then. */
+	if ((json_object_get(obj, "exit_status") &&
+	     arb_state_enum(r->in, obj, "spec", "exit_status",
+			    arb_exit_status_from_name, &exit_status) < 0) ||
+	    arb_state_bool_opt(r->in, obj, "spec", "exit_sigterm_ok",
+			       &s->exit_sigterm_ok) < 0)
+		return -EINVAL;
+	s->exit_status = (enum arb_exit_status)exit_status;
 	if ((err = read_str_copy(r, obj, "control_group", true,
 				 &s->control_group)) < 0 ||
 	    (err = read_strv(r, obj, "emergency_shell", ARB_ARGV_MAX,

@@ -475,6 +475,132 @@ def test_container_auto_shutdown_ends_with_significant_service(pidns):
     assert a.find("killall")[0]["signal"] == "TERM"
 
 
+def job(name, armed):
+    """A temporary significant service that exits 3 on USR1; it touches
+    armed (in arbord's directory) once its trap is set."""
+    script = f'trap "exit 3" USR1; touch {armed}; sleep 1000 & wait'
+    return service(name, ["/bin/sh", "-c", script],
+                   restart='"temporary"', significant="true")
+
+
+def significant_tree(children, **keys):
+    return tree(children, auto_shutdown='"any_significant"',
+                exit_status='"significant"', **keys)
+
+
+def armed_pidns(pidns, config, armed="armed"):
+    a = pidns(config)
+    wait_until(lambda: (a.dir / armed).exists(), what="the job's trap")
+    wait_until(lambda: a.socket.exists(), what="the control socket")
+    return a
+
+
+def test_container_exit_status_of_the_significant_service(pidns):
+    """exit_status = "significant": the job exits 3, the container ends
+    with 3 (a Kubernetes Job fails as its work did), its sidecar stopped;
+    the shutdown says it was automatic, not a give-up."""
+    a = armed_pidns(pidns, significant_tree([service("side", SLEEP),
+                                             job("job", "armed")]))
+    assert ctl(a.socket, "kill", "-s", "USR1", "job").returncode == 0
+    assert a.wait_exit() == 3
+    assert a.tree_trace()[-3:] == ["exit job crash", "stop side", "down"]
+    assert a.find("shutdown")[-1]["reason"] == "auto_shutdown"
+
+
+@pytest.mark.parametrize("sigterm_ok,status", [(False, 143), (True, 0)])
+def test_container_exit_status_sigterm(pidns, sigterm_ok, status):
+    """A significant service killed by SIGTERM (not by arbord) ends the
+    container with 143, as a shell reports it, or with 0 under
+    exit_sigterm_ok."""
+    a = armed_pidns(pidns, significant_tree(
+        [service("side", SLEEP), job("job", "armed")],
+        exit_sigterm_ok="true" if sigterm_ok else "false"))
+    assert ctl(a.socket, "kill", "-s", "TERM", "job").returncode == 0
+    assert a.wait_exit() == status
+
+
+def test_container_exit_status_stop_asked_for_is_0(pidns):
+    """Under exit_status = "significant", SIGTERM to arbord (podman stop)
+    still ends the container with 0, though the job died of the SIGTERM
+    of its stop."""
+    a = armed_pidns(pidns, significant_tree([service("side", SLEEP),
+                                             job("job", "armed")]))
+    a.signal(signal.SIGTERM)
+    assert a.wait_exit() == 0
+    assert a.tree_trace()[-3:] == ["stop job", "stop side", "down"]
+
+
+def cascade(side=None):
+    """The root and its significant sub-supervisor both shut down
+    automatically: the job, two levels down, begins it."""
+    side = side or service("side", SLEEP)
+    sub = supervisor("sub", [job("job", "armed"), side],
+                     restart='"transient"', significant="true",
+                     auto_shutdown='"any_significant"')
+    return significant_tree([service("a", SLEEP), sub])
+
+
+def test_container_exit_status_through_a_cascade(pidns):
+    """The job's exit shuts sub down, whose end shuts the root down: the
+    container ends with the job's status, the service whose exit started
+    the cascade."""
+    a = armed_pidns(pidns, cascade())
+    assert ctl(a.socket, "kill", "-s", "USR1", "sub/job").returncode == 0
+    assert a.wait_exit() == 3
+    assert a.tree_trace()[-4:] == ["exit sub/job crash", "stop sub/side",
+                                   "stop a", "down"]
+
+
+def test_container_exit_status_survives_reexec(pidns):
+    """A re-exec while sub's automatic shutdown waits for a service slow
+    to stop: the new image knows which status that shutdown carries, and
+    the container ends with the job's 3 (the state's auto_status), not 0.
+    The key itself is in the state too."""
+    stubborn = service("side", ["/bin/sh", "-c",
+                                'trap "" TERM; sleep 1000 & wait'],
+                       stop_timeout='"2s"')
+    a = armed_pidns(pidns, cascade(side=stubborn))
+    assert ctl(a.socket, "kill", "-s", "USR1", "sub/job").returncode == 0
+    a.wait_event("shutdown", "sub")
+    r = ctl(a.socket, "reexec")
+    assert r.returncode == 0, (r.stdout, r.stderr, a.lines[-20:])
+    a.wait_event("resumed")
+    assert a.wait_exit() == 3
+    assert a.tree_trace()[-3:] == ["stop sub/side", "stop a", "down"]
+
+
+def test_container_exit_status_kept_by_a_later_stop(pidns):
+    """SIGTERM while the automatic shutdown waits for a service slow to
+    stop: the stop asked for does not replace the status that shutdown
+    carries (the job's 3)."""
+    stubborn = service("side", ["/bin/sh", "-c",
+                                'trap "" TERM; sleep 1000 & wait'],
+                       stop_timeout='"2s"')
+    a = armed_pidns(pidns, significant_tree([stubborn,
+                                             job("job", "armed")]))
+    assert ctl(a.socket, "kill", "-s", "USR1", "job").returncode == 0
+    a.wait_event("shutdown", "/")
+    a.signal(signal.SIGTERM)
+    assert a.wait_exit() == 3
+    assert a.tree_trace()[-2:] == ["stop side", "down"]
+    assert [e.get("signal") for e in a.find("shutdown")] == [None, "TERM"]
+
+
+def test_container_exit_status_follows_a_reload(pidns):
+    """A reload that sets exit_status applies to the next end: the tree
+    started under "root" ends with the job's 3 once reloaded; reload
+    --dry-run names the change."""
+    children = [service("side", SLEEP), job("job", "armed")]
+    a = armed_pidns(pidns, tree(children, auto_shutdown='"any_significant"'))
+    a.config.write_text(significant_tree(children))
+    r = ctl(a.socket, "reload", "--dry-run")
+    assert "exit_status: root -> significant" in r.stdout, r.stdout
+    r = ctl(a.socket, "reload")
+    assert r.returncode == 0, r.stderr
+    assert ctl(a.socket, "kill", "-s", "USR1", "job").returncode == 0
+    assert a.wait_exit() == 3
+
+
 def test_container_forwards_signals(pidns):
     """forward_signals passes HUP and USR1 to the services that name them;
     WINCH, which nobody asked for, is ignored; INT, which nobody asked

@@ -350,3 +350,56 @@ def test_kill_before_the_stop_ends_exits_137(crun):
     c.kill(signal.SIGKILL)
     assert c.wait_exit() == 137
     assert not [e for e in c.events() if e["event"] == "down"]
+
+
+def significant_job_tree(sigterm_ok=False):
+    """exit_status = "significant" (arbor.conf(5)): a sidecar, and a job,
+    the temporary significant service, that exits 3 on USR1 once /armed
+    says its trap is set."""
+    return (
+        'supervisor = { auto_shutdown = "any_significant"; '
+        'exit_status = "significant"; '
+        f'exit_sigterm_ok = {"true" if sigterm_ok else "false"}; }};\n'
+        'children = (\n'
+        '  { name = "sidecar"; exec = [ "/bin/sleep", "1000" ]; },\n'
+        '  { name = "job"; restart = "temporary"; significant = true;\n'
+        '    exec = [ "/bin/sh", "-c", "trap \'exit 3\' USR1; touch /armed; '
+        'sleep 1000 & wait" ]; }\n'
+        ');\n')
+
+
+def armed_job(crun, config_text):
+    c = crun(config_text)
+    wait_until(lambda: (c.bundle / "rootfs" / "armed").exists(),
+               "the job's trap")
+    return c
+
+
+def test_container_ends_with_its_jobs_status(crun):
+    """Under exit_status = "significant" the container ends as its job
+    did: the job exits 3, the sidecar is stopped, crun reports 3."""
+    c = armed_job(crun, significant_job_tree())
+    # Its status is not asserted: arborctl may still be in the container
+    # when the killall after the tree's end reaches it (143).
+    c.exec("arborctl", "kill", "-s", "USR1", "job")
+    assert c.wait_exit() == 3
+    assert stop_trace(c) == ["stop sidecar", "down"]
+
+
+@pytest.mark.parametrize("sigterm_ok,status", [(False, 143), (True, 0)])
+def test_job_killed_by_sigterm(crun, sigterm_ok, status):
+    """A job that some other process stops with SIGTERM ends the container
+    with 143, or with 0 under exit_sigterm_ok."""
+    c = armed_job(crun, significant_job_tree(sigterm_ok))
+    c.exec("arborctl", "kill", "-s", "TERM", "job")  # as above
+    assert c.wait_exit() == status
+
+
+def test_runtime_stop_of_a_job_tree_exits_0(crun):
+    """crun kill TERM (podman stop's first step) under exit_status =
+    "significant" is a stop asked for: 0, though the job died of its
+    stop signal."""
+    c = armed_job(crun, significant_job_tree())
+    c.kill(signal.SIGTERM)
+    assert c.wait_exit() == 0
+    assert stop_trace(c) == ["stop job", "stop sidecar", "down"]

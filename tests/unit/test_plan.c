@@ -493,9 +493,12 @@ test_supervisor_flags(void **state)
 	next->control_group = arb_strdup("wheel");
 	next->control_gid = 10;
 	next->on_giveup = ARB_GIVEUP_SHELL;
+	next->exit_status = ARB_EXIT_STATUS_SIGNIFICANT;
+	next->exit_sigterm_ok = true;
 	assert_plan(base(), next,
 		    "change / in-place intensity=3->1 control_group=-->wheel"
-		    " on_giveup=reboot->shell\n"
+		    " on_giveup=reboot->shell exit_status=root->significant"
+		    " exit_sigterm_ok=false->true\n"
 		    "change web in-place strategy=one_for_one->rest_for_one"
 		    " intensity=3->10 period=5s->1min"
 		    " auto_shutdown=never->any_significant"

@@ -493,6 +493,41 @@ test_shutdown_key(void **state)
 	arb_spec_free(s);
 }
 
+/* exit_status and exit_sigterm_ok carry over a re-exec; absent (a writer
+ * before them), they read as the defaults; an unknown name is refused. */
+static void
+test_exit_policy_keys(void **state)
+{
+	struct arb_spec *s = conf_from_text(living_conf), *copy = NULL;
+	json_t *j;
+	struct arb_state_in in = {0};
+
+	s->exit_status = ARB_EXIT_STATUS_SIGNIFICANT;
+	s->exit_sigterm_ok = true;
+	j = arb_spec_json_save(s);
+	assert_string_equal(json_string_value(json_object_get(j,
+			    "exit_status")), "significant");
+	assert_int_equal(arb_spec_json_load(&in, j, &copy), 0);
+	assert_int_equal(copy->exit_status, ARB_EXIT_STATUS_SIGNIFICANT);
+	assert_true(copy->exit_sigterm_ok);
+	arb_spec_free(copy);
+	copy = NULL;
+	json_object_del(j, "exit_status");
+	json_object_del(j, "exit_sigterm_ok");
+	assert_int_equal(arb_spec_json_load(&in, j, &copy), 0);
+	assert_int_equal(copy->exit_status, ARB_EXIT_STATUS_ROOT);
+	assert_false(copy->exit_sigterm_ok);
+	arb_spec_free(copy);
+	copy = NULL;
+	json_object_set_new(j, "exit_status", json_string("service"));
+	memset(&in, 0, sizeof(in));
+	assert_int_equal(arb_spec_json_load(&in, j, &copy), -EINVAL);
+	assert_non_null(strstr(in.error, "exit_status"));
+	assert_null(copy);
+	json_decref(j);
+	arb_spec_free(s);
+}
+
 /*
  * Bug (second review): with node keys optional, a document without the
  * spec-wide keys or without an rlimit's resource was read with the
@@ -731,6 +766,7 @@ main(void)
 		cmocka_unit_test(test_empty_vector_is_written),
 		cmocka_unit_test(test_absent_key_is_the_default),
 		cmocka_unit_test(test_shutdown_key),
+		cmocka_unit_test(test_exit_policy_keys),
 		cmocka_unit_test(test_keys_always_written_are_required),
 		cmocka_unit_test(test_corrupted_never_crashes),
 	};

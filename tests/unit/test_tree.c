@@ -800,6 +800,179 @@ test_A5_propagates_up(void **state)
 	fake_free(f);
 }
 
+/* significant_tree with arbord's exit_status policy set. */
+static struct fake *
+exit_policy_tree(enum arb_auto_shutdown mode, enum arb_exit_status policy,
+		 bool sigterm_ok)
+{
+	struct fake *f = significant_tree(mode, ARB_ONE_FOR_ONE);
+
+	f->spec->exit_status = policy;
+	f->spec->exit_sigterm_ok = sigterm_ok;
+	fake_boot(f);
+	return f;
+}
+
+/*
+ * M10, exit_status: "significant" ends arbord as the service whose exit
+ * began the automatic shutdown ended, as a shell reports it (its code, or
+ * 128 + its signal); "root", the default, with 0 whatever it said.
+ */
+static void
+test_M10_exit_status_of_the_significant_service(void **state)
+{
+	struct fake *f;
+
+	f = exit_policy_tree(ARB_AUTO_ANY_SIGNIFICANT,
+			     ARB_EXIT_STATUS_SIGNIFICANT, false);
+	fake_exit(f, "t2", 3);
+	assert_int_equal(f->exit_code, 3);
+	fake_free(f);
+	f = exit_policy_tree(ARB_AUTO_ANY_SIGNIFICANT,
+			     ARB_EXIT_STATUS_SIGNIFICANT, false);
+	fake_exit(f, "t1", 0);
+	assert_int_equal(f->exit_code, 0);
+	fake_free(f);
+	f = exit_policy_tree(ARB_AUTO_ANY_SIGNIFICANT,
+			     ARB_EXIT_STATUS_SIGNIFICANT, false);
+	fake_kill(f, "t2", 9);
+	assert_int_equal(f->exit_code, 137);
+	fake_free(f);
+	f = exit_policy_tree(ARB_AUTO_ANY_SIGNIFICANT, ARB_EXIT_STATUS_ROOT,
+			     false);
+	fake_exit(f, "t2", 3);
+	assert_int_equal(f->exit_code, 0);
+	fake_free(f);
+}
+
+/* all_significant: the last significant child's exit is the one. */
+static void
+test_M10_exit_status_all_significant_the_last(void **state)
+{
+	struct fake *f = exit_policy_tree(ARB_AUTO_ALL_SIGNIFICANT,
+					  ARB_EXIT_STATUS_SIGNIFICANT, false);
+
+	fake_exit(f, "t2", 4);
+	assert_int_equal(f->exit_code, -1);
+	fake_exit(f, "t1", 0);
+	assert_trace(f, "start root\nstart p\nstart t1\nstart t2\n"
+			"exit t2 crash\nexit t1 normal\nstop p\ndown\n");
+	assert_int_equal(f->exit_code, 0);
+	fake_free(f);
+}
+
+/*
+ * exit_sigterm_ok: 143, SIGTERM's (a service killed by it, or a shell
+ * that reports its command was), becomes 0; nothing else changes.
+ */
+static void
+test_M10_exit_sigterm_ok(void **state)
+{
+	struct fake *f;
+
+	f = exit_policy_tree(ARB_AUTO_ANY_SIGNIFICANT,
+			     ARB_EXIT_STATUS_SIGNIFICANT, false);
+	fake_kill(f, "t2", 15);
+	assert_int_equal(f->exit_code, 143);
+	fake_free(f);
+	f = exit_policy_tree(ARB_AUTO_ANY_SIGNIFICANT,
+			     ARB_EXIT_STATUS_SIGNIFICANT, true);
+	fake_kill(f, "t2", 15);
+	assert_int_equal(f->exit_code, 0);
+	fake_free(f);
+	f = exit_policy_tree(ARB_AUTO_ANY_SIGNIFICANT,
+			     ARB_EXIT_STATUS_SIGNIFICANT, true);
+	fake_exit(f, "t2", 143);
+	assert_int_equal(f->exit_code, 0);
+	fake_free(f);
+	f = exit_policy_tree(ARB_AUTO_ANY_SIGNIFICANT,
+			     ARB_EXIT_STATUS_SIGNIFICANT, true);
+	fake_kill(f, "t2", 2);
+	assert_int_equal(f->exit_code, 130);
+	fake_free(f);
+}
+
+/*
+ * exit_status = "significant" changes only what an automatic shutdown
+ * exits with: a shutdown asked for is 0, though its services die of
+ * SIGTERM (T4); a give-up and a failed start are 1.
+ */
+static void
+test_M10_exit_status_only_after_auto_shutdown(void **state)
+{
+	struct fake *f;
+
+	f = exit_policy_tree(ARB_AUTO_ANY_SIGNIFICANT,
+			     ARB_EXIT_STATUS_SIGNIFICANT, false);
+	fake_shutdown(f);
+	assert_int_equal(f->exit_code, 0);
+	fake_free(f);
+	f = flat(ARB_ONE_FOR_ONE, 0, 5000, "a b");
+	f->spec->exit_status = ARB_EXIT_STATUS_SIGNIFICANT;
+	fake_boot(f);
+	fake_exit(f, "b", 3);
+	assert_int_equal(f->exit_code, 1);
+	fake_free(f);
+	f = flat(ARB_ONE_FOR_ONE, 3, 5000, "a b");
+	f->spec->exit_status = ARB_EXIT_STATUS_SIGNIFICANT;
+	f->procs[fake_node(f, "b")].fail_spawns = 1;
+	fake_boot(f);
+	assert_int_equal(f->exit_code, 1);
+	fake_free(f);
+}
+
+/* A significant sub-supervisor whose shutdown cascades to the root. */
+static struct fake *
+cascade_tree(enum arb_exit_status policy)
+{
+	struct arb_spec *s = arb_spec_new();
+	uint32_t sub, w;
+
+	s->exit_status = policy;
+	s->nodes[ARB_ROOT].auto_shutdown = ARB_AUTO_ANY_SIGNIFICANT;
+	fake_svc(s, ARB_ROOT, "a", ARB_PERMANENT);
+	sub = fake_sup(s, ARB_ROOT, "s", ARB_ONE_FOR_ONE, 0, 5000);
+	s->nodes[sub].restart = ARB_TRANSIENT;
+	s->nodes[sub].significant = true;
+	s->nodes[sub].auto_shutdown = ARB_AUTO_ANY_SIGNIFICANT;
+	w = fake_svc(s, sub, "w", ARB_TEMPORARY);
+	s->nodes[w].significant = true;
+	fake_svc(s, sub, "x", ARB_PERMANENT);
+	return fake_new(s);
+}
+
+/*
+ * A5 with exit_status = "significant": the root's status is that of the
+ * service whose exit began the cascade, two levels down; a significant
+ * supervisor that gave up (and so ended with reason shutdown, E1) began
+ * it with 1. "root" keeps 0 for both.
+ */
+static void
+test_M10_exit_status_through_a_cascade(void **state)
+{
+	struct fake *f = cascade_tree(ARB_EXIT_STATUS_SIGNIFICANT);
+
+	fake_boot(f);
+	fake_clear(f);
+	fake_exit(f, "s/w", 4);
+	assert_trace(f, "exit s/w crash\nstop s/x\nstop a\ndown\n");
+	assert_int_equal(f->exit_code, 4);
+	fake_free(f);
+	f = cascade_tree(ARB_EXIT_STATUS_SIGNIFICANT);
+	fake_boot(f);
+	fake_clear(f);
+	fake_exit(f, "s/x", 2); /* s's intensity is 0: it gives up */
+	assert_trace(f, "exit s/x crash\ngiveup s\nstop s/w\nstop a\n"
+			"down\n");
+	assert_int_equal(f->exit_code, 1);
+	fake_free(f);
+	f = cascade_tree(ARB_EXIT_STATUS_ROOT);
+	fake_boot(f);
+	fake_exit(f, "s/w", 4);
+	assert_int_equal(f->exit_code, 0);
+	fake_free(f);
+}
+
 /* X1: a death report for a pid that is not current is ignored. */
 static void
 test_X1_stale_pid(void **state)
@@ -1126,6 +1299,11 @@ main(void)
 		cmocka_unit_test(test_A3_all_significant_A2_crash_restarts),
 		cmocka_unit_test(test_A4_bystander),
 		cmocka_unit_test(test_A5_propagates_up),
+		cmocka_unit_test(test_M10_exit_status_of_the_significant_service),
+		cmocka_unit_test(test_M10_exit_status_all_significant_the_last),
+		cmocka_unit_test(test_M10_exit_sigterm_ok),
+		cmocka_unit_test(test_M10_exit_status_only_after_auto_shutdown),
+		cmocka_unit_test(test_M10_exit_status_through_a_cascade),
 		cmocka_unit_test(test_X1_stale_pid),
 		cmocka_unit_test(test_M5_exit_queued_during_job),
 		cmocka_unit_test(test_M5_shutdown_queued_during_job),

@@ -372,6 +372,44 @@ drive_requests(struct fake *f)
 	fake_advance(f, 2000);
 }
 
+/*
+ * exit_status = "significant": a cascade of automatic shutdowns whose
+ * stops take time, so that a restore lands while the root's shutdown
+ * carries the status of the service that began it (sub/job's 3).
+ */
+static void
+build_significant(struct arb_spec *s)
+{
+	uint32_t sub, job;
+
+	fake_root(s, ARB_ONE_FOR_ONE, 3, 5000);
+	s->exit_status = ARB_EXIT_STATUS_SIGNIFICANT;
+	s->nodes[ARB_ROOT].auto_shutdown = ARB_AUTO_ANY_SIGNIFICANT;
+	svc(s, ARB_ROOT, "a", ARB_PERMANENT);
+	sub = fake_sup(s, ARB_ROOT, "sub", ARB_ONE_FOR_ONE, 3, 5000);
+	s->nodes[sub].restart = ARB_TRANSIENT;
+	s->nodes[sub].significant = true;
+	s->nodes[sub].auto_shutdown = ARB_AUTO_ANY_SIGNIFICANT;
+	job = svc(s, sub, "job", ARB_TEMPORARY);
+	s->nodes[job].significant = true;
+	svc(s, sub, "side", ARB_PERMANENT);
+	svc(s, ARB_ROOT, "b", ARB_PERMANENT);
+}
+
+static void
+drive_significant(struct fake *f)
+{
+	fake_boot(f);
+	f->procs[fake_node(f, "sub/side")].ignore_term = true;
+	f->procs[fake_node(f, "a")].ignore_term = true;
+	fake_exit(f, "b", 1);
+	fake_advance(f, 100);
+	fake_exit(f, "sub/job", 3);
+	fake_advance(f, 1200);
+	fake_advance(f, 1200);
+	assert_int_equal(f->exit_code, 3);
+}
+
 static const struct scenario scenarios[] = {
 	{"one_for_one", build_one_for_one, drive_slow_stops},
 	{"one_for_all", build_one_for_all, drive_slow_stops},
@@ -382,6 +420,7 @@ static const struct scenario scenarios[] = {
 	{"notify", build_notify, drive_notify},
 	{"requests", build_requests, drive_requests},
 	{"parallel", build_parallel, drive_parallel},
+	{"significant", build_significant, drive_significant},
 };
 
 /* ---- replay ---- */
@@ -458,7 +497,8 @@ assert_same_action(const struct arb_action *a, const struct arb_action *b,
 	    a->reason == b->reason && a->code == b->code &&
 	    a->signo == b->signo && a->err == b->err &&
 	    a->failure == b->failure && a->delay_ms == b->delay_ms &&
-	    a->exit_code == b->exit_code && a->what == b->what &&
+	    a->exit_code == b->exit_code && a->exit_auto == b->exit_auto &&
+	    a->what == b->what &&
 	    a->req_id == b->req_id && a->reply == b->reply)
 		return;
 	fail_msg("%s: restored at %zu, event %zu, action %zu differs: "
@@ -593,6 +633,7 @@ static const struct field sup_fields[] = {
 	FIELD(struct arb_sup_state, first),
 	FIELD(struct arb_sup_state, last),
 	FIELD(struct arb_sup_state, why),
+	FIELD(struct arb_sup_state, auto_status),
 	FIELD(struct arb_sup_state, request),
 	FIELD(struct arb_sup_state, req_id),
 	FIELD(struct arb_sup_state, origin),
