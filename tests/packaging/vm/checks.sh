@@ -70,6 +70,16 @@ events() {
 		sed 's/ $//'
 }
 
+# in_journal REGEX MATCH...: whether a line of this boot's journal,
+# among the entries of the journalctl MATCHes, matches REGEX (grep -E).
+# journald reads its sockets and pipes in its own time: callers wait_for
+# it.
+in_journal() {
+	regex=$1
+	shift
+	journalctl -b -o cat "$@" | grep -a -q -E -- "$regex"
+}
+
 # The pids of processes whose argv[0] is arbor-vm-*: the tree's services.
 service_pids() {
 	for cmdline in /proc/[0-9]*/cmdline; do
@@ -123,10 +133,10 @@ check_start() {
 	systemctl show -p ActiveState,SubState,StatusText,NRestarts,MainPID \
 		arbord.service
 	is_running || return 1
-	journalctl -b -o cat -u arbord.service |
-		grep "Got notification message from PID $pid (READY=1" ||
-		return 1
-	wait_for 30 tree_up $SERVICES || return 1
+	ready="Got notification message from PID $pid \(READY=1"
+	wait_for 60 in_journal "$ready" -u arbord.service || return 1
+	journalctl -b -o cat -u arbord.service | grep -a -E "$ready"
+	wait_for 60 tree_up $SERVICES || return 1
 }
 
 # 3. arborctl reaches arbord through the socket arbord.socket listens on:
@@ -152,7 +162,7 @@ talker_in_journal() {
 # 4. A line of a service with the journal sink is an entry with its
 #    ARBOR_PATH.
 check_journal() {
-	wait_for 30 talker_in_journal || {
+	wait_for 60 talker_in_journal || {
 		journalctl -b -o verbose ARBOR_PATH=talker | tail -20
 		return 1
 	}
@@ -171,16 +181,17 @@ check_reload() {
 	before=$(service_pids | sort | tr '\n' ' ')
 	cp "$VM/late.conf" /etc/arbor/conf.d/50-late.conf
 	systemctl reload arbord.service || return 1
-	wait_for 30 late_up || return 1
+	wait_for 60 late_up || return 1
 	after=$(service_pids | sort | tr '\n' ' ')
 	echo "services before: $before after: $after"
 	[ "$(prop MainPID)" = "$pid" ] || return 1
 	for p in $before; do
 		echo "$after" | grep -qw "$p" || return 1
 	done
-	journalctl -b -o cat _PID="$pid" _TRANSPORT=stdout | grep '^event=add' ||
-		return 1
-	wait_for 30 tree_up $WITH_LATE_SERVICES
+	wait_for 60 in_journal '^event=add path=late' _PID="$pid" \
+		_TRANSPORT=stdout || return 1
+	echo "event=add path=late"
+	wait_for 60 tree_up $WITH_LATE_SERVICES
 }
 
 starting_up_again() {
@@ -218,7 +229,7 @@ check_backlog() {
 	head -3 /run/arbor-vm-status
 	[ "$waited" = yes ] && [ $rc = 0 ] && [ "$new" != "$old" ] &&
 		[ "$new" != 0 ] || return 1
-	wait_for 30 tree_up $WITH_LATE_SERVICES
+	wait_for 60 tree_up $WITH_LATE_SERVICES
 }
 
 restarted_after() {
@@ -234,7 +245,7 @@ check_watchdog() {
 	printf '[Service]\nWatchdogSec=3s\n' >"$DROPIN/watchdog.conf"
 	systemctl daemon-reload
 	systemctl restart arbord.service || return 1
-	wait_for 30 tree_up $WITH_LATE_SERVICES || return 1
+	wait_for 60 tree_up $WITH_LATE_SERVICES || return 1
 	old=$(prop MainPID)
 	restarts=$(prop NRestarts)
 	services=$(service_pids)
@@ -247,12 +258,12 @@ check_watchdog() {
 	systemctl daemon-reload
 	new=$(prop MainPID)
 	echo "arbord pid $old then $new, NRestarts $restarts then $(prop NRestarts)"
+	wait_for 60 in_journal "Killing process $old .* with signal SIGABRT" \
+		-u arbord.service || return 1
 	journalctl -b -o cat -u arbord.service |
-		grep -E "Watchdog timeout|Killing process $old .* SIGABRT|Main process exited" ||
-		return 1
-	journalctl -b -o cat -u arbord.service |
-		grep -q "Killing process $old .* with signal SIGABRT" || return 1
-	wait_for 30 tree_up $WITH_LATE_SERVICES || return 1
+		grep -a -E "Watchdog timeout|Killing process $old |Main process exited"
+	in_journal "Watchdog timeout" -u arbord.service || return 1
+	wait_for 60 tree_up $WITH_LATE_SERVICES || return 1
 	for p in $services; do
 		[ ! -e "/proc/$p" ] || { echo "old service $p left"; return 1; }
 	done
@@ -269,15 +280,15 @@ check_stop() {
 	pid=$(prop MainPID)
 	cgroup=/sys/fs/cgroup$(prop ControlGroup)
 	systemctl stop arbord.service || return 1
-	wait_for 30 stopped || return 1
+	wait_for 60 stopped || return 1
+	wait_for 60 in_journal '^event=down$' _PID="$pid" _TRANSPORT=stdout ||
+		return 1
 	started=$(events "$pid" start | sed 's/^\/ //')
 	stops=$(events "$pid" stop)
 	expect=$(echo "$WITH_LATE" | tr ' ' '\n' | tac | tr '\n' ' ' |
 		sed 's/ $//')
 	echo "started: $started; stopped: $stops"
 	[ "$started" = "$WITH_LATE" ] && [ "$stops" = "$expect" ] || return 1
-	journalctl -b -o cat _PID="$pid" _TRANSPORT=stdout | grep -qx event=down ||
-		return 1
 	left=$(service_pids)
 	[ -z "$left" ] || { echo "left: $left"; return 1; }
 	if [ -d "$cgroup" ]; then
