@@ -364,7 +364,8 @@ golden: daemon/arbord
 # sanitizers'. The boot tests skip, saying why, without qemu or a kernel;
 # the packaging tests (tests/packaging: the units through systemd-analyze,
 # the Dockerfile and the pod manifest, make install, the .deb built
-# from a clean clone of HEAD, with lintian, and arbord as the init of a
+# from a clean clone of HEAD, with lintian, installed in a Debian guest
+# booted under qemu with systemd as PID 1, and arbord as the init of a
 # container that crun or podman runs) without the tools they use.
 pytest: daemon/arbord ctl/arborctl $(HELPERS) $(FAULTS_ARBORD) boot-bins
 	ARBOR_SANITIZE=$(SANITIZE) $(PYTEST) -q tests/integration \

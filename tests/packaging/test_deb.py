@@ -1,7 +1,7 @@
 """The Debian package, built from a clean clone as CI builds it.
 
 `make deb` (dpkg-buildpackage -us -uc -b, with the package build's unit
-tests) runs once for the module; lintian must find no error and no
+tests) runs once (debpkg.py's fixture); lintian must find no error and no
 warning in the .deb, the .changes and the .buildinfo; the package is
 looked into with dpkg-deb and unpacked with dpkg -x, never installed:
 the host is not changed, and systemd is not PID 1 here (the systemd VM
@@ -11,59 +11,12 @@ test installs it). Skipped, saying why, without the Debian tools.
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
 
-import pytest
-
-from clean_clone import clone  # noqa: F401 (the fixture)
-
-TOOLS = {"dpkg-buildpackage": "dpkg-dev", "dh": "debhelper",
-         "lintian": "lintian", "git": "git"}
-
-
-def version(clone):
-    return subprocess.run(
-        ["dpkg-parsechangelog", "-l", os.path.join(clone, "debian/changelog"),
-         "-S", "Version"], capture_output=True, text=True,
-        check=True).stdout.strip()
-
-
-def arch():
-    return subprocess.run(["dpkg", "--print-architecture"],
-                          capture_output=True, text=True,
-                          check=True).stdout.strip()
-
-
-class Built:
-    def __init__(self, out, deb, changes, root):
-        self.out, self.deb, self.changes, self.root = out, deb, changes, root
-
-    def path(self, rel):
-        return os.path.join(self.root, rel.lstrip("/"))
-
-
-@pytest.fixture(scope="module")
-def built(clone):
-    missing = [f"{tool} ({pkg})" for tool, pkg in TOOLS.items()
-               if shutil.which(tool) is None]
-    if missing:
-        pytest.skip("no " + ", ".join(missing) +
-                    ": packaging/install-deps --test installs them")
-    out = os.path.join(os.path.dirname(clone), "deb")
-    started = time.monotonic()
-    build = subprocess.run(["make", "-C", clone, "deb", f"DEB_DIR={out}"],
-                           capture_output=True, text=True, timeout=900)
-    assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
-    print(f"make deb: {time.monotonic() - started:.1f}s")
-    name = f"arbor_{version(clone)}_{arch()}"
-    root = os.path.join(out, "root")
-    subprocess.run(["dpkg", "-x", os.path.join(out, name + ".deb"), root],
-                   check=True)
-    return Built(out, os.path.join(out, name + ".deb"),
-                 os.path.join(out, name + ".changes"), root)
+from clean_clone import clone  # noqa: F401 (a fixture)
+from debpkg import built, version  # noqa: F401 (built: a fixture)
 
 
 def test_versions_agree(clone):
