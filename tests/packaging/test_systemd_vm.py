@@ -144,7 +144,8 @@ def guest(request):
 
 def test_units_enabled_on_install(guest):
     """dpkg -i enabled arbord.service and arbord.socket, and arbord came
-    up at boot with the package's configuration, an empty tree."""
+    up at boot with the package's configuration, an empty tree, as the
+    README's quick start shows it."""
     guest.check("enabled")
 
 
@@ -164,6 +165,13 @@ def test_journal_sink(guest):
     """A service's line sent to the journal sink is in `journalctl
     ARBOR_PATH=talker`."""
     guest.check("journal")
+
+
+def test_arborctl_logs_reads_the_journal(guest):
+    """arborctl reads the service's entry back from the guest's journal
+    with sd-journal (`logs --journal`, marked), and `logs` shows that
+    line once, from the ring."""
+    guest.check("journal_logs")
 
 
 def test_reload_applies_the_configuration(guest):

@@ -109,9 +109,17 @@ holds_socket() {
 
 # 1. The package enabled both units on install, and arbord came up at boot
 #    with the package's own configuration, which runs nothing.
+#    The README's quick start says what `systemctl status arbord` and
+#    `arborctl status` show then.
 check_enabled() {
 	systemctl is-enabled arbord.service arbord.socket || return 1
 	wait_for 60 is_running || { prop StatusText; return 1; }
+	unit=$(systemctl status arbord) || return 1
+	echo "$unit" | grep -q 'Active: active (running)' &&
+		echo "$unit" | grep -q 'Status: "0 services, 0 running"' || {
+		echo "$unit"
+		return 1
+	}
 	status=$(arborctl status) || return 1
 	echo "$status"
 	[ "$(echo "$status" | grep -c '^[|`]-')" = 0 ]
@@ -168,6 +176,19 @@ check_journal() {
 	}
 	journalctl -b -o export ARBOR_PATH=talker |
 		grep -a -E '^(ARBOR_PATH|ARBOR_STREAM|SYSLOG_IDENTIFIER|PRIORITY)='
+}
+
+# 4b. arborctl reads that entry back with sd-journal: `logs --journal`
+#     shows it marked as the journal's, and `logs` shows it once (the
+#     ring holds it, so the journal's copy is not added).
+check_journal_logs() {
+	from_journal=$(arborctl logs --journal talker) || return 1
+	echo "$from_journal"
+	echo "$from_journal" | grep -q ' journal: hello from talker$' ||
+		return 1
+	both=$(arborctl logs -n 100 talker) || return 1
+	echo "$both"
+	[ "$(echo "$both" | grep -c 'hello from talker$')" = 1 ]
 }
 
 late_up() {
@@ -302,6 +323,7 @@ check enabled check_enabled
 check start check_start
 check socket check_socket
 check journal check_journal
+check journal_logs check_journal_logs
 check reload check_reload
 check backlog check_backlog
 check watchdog check_watchdog
