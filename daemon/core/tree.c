@@ -540,7 +540,8 @@ sup_advance(struct arb_tree *t, uint32_t sup)
  * How child ended by itself, as a shell reports a status: a service's exit
  * code, or 128 + the signal that killed it; a supervisor's, the status its
  * own automatic shutdown carries (so the root gets the first service of a
- * cascade), or 1 when it gave up.
+ * cascade), or 1 when it gave up. A status nobody could know (a MAINPID
+ * reaped by its own parent: code -1) is 1, as its reason is a crash.
  */
 static int
 end_status(const struct arb_tree *t, uint32_t child)
@@ -551,6 +552,8 @@ end_status(const struct arb_tree *t, uint32_t child)
 		return n->sup->why == WHY_AUTO ? n->sup->auto_status : 1;
 	if (n->exit_signo > 0)
 		return 128 + n->exit_signo;
+	if (n->exit_code < 0 || n->exit_code > 255)
+		return 1;
 	return n->exit_code;
 }
 

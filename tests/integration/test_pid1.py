@@ -530,6 +530,21 @@ def test_container_exit_status_stop_asked_for_is_0(pidns):
     assert a.tree_trace()[-3:] == ["stop job", "stop side", "down"]
 
 
+def test_container_exit_status_unknown_is_1(pidns):
+    """A significant job whose main process (MAINPID=) its own shell
+    reaps: arbord cannot know its status (reason=crash) and the container
+    ends with 1. It once ended with -1, which arbord took for an error of
+    its own ("cannot start (control socket ...)")."""
+    script = ("sleep 0.5 & systemd-notify --ready MAINPID=$!; wait; "
+              "sleep 1000")
+    wrapped = service("job", ["/bin/sh", "-c", script], ready='"notify"',
+                      restart='"temporary"', significant="true")
+    a = pidns(significant_tree([service("side", SLEEP), wrapped]))
+    assert a.wait_exit() == 1
+    assert not any("cannot start" in line for line in a.lines), a.lines
+    assert a.tree_trace()[-3:] == ["exit job crash", "stop side", "down"]
+
+
 def cascade(side=None):
     """The root and its significant sub-supervisor both shut down
     automatically: the job, two levels down, begins it."""

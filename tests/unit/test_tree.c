@@ -845,6 +845,23 @@ test_M10_exit_status_of_the_significant_service(void **state)
 	fake_free(f);
 }
 
+/*
+ * A status nobody could know (code -1: a MAINPID its own parent reaped)
+ * ends arbord with 1, as a crash, never with a negative status that
+ * arbord's main would take for an error of its own, nor a state its
+ * re-exec would refuse.
+ */
+static void
+test_M10_exit_status_unknown_is_1(void **state)
+{
+	struct fake *f = exit_policy_tree(ARB_AUTO_ANY_SIGNIFICANT,
+					  ARB_EXIT_STATUS_SIGNIFICANT, false);
+
+	fake_exit(f, "t2", -1);
+	assert_int_equal(f->exit_code, 1);
+	fake_free(f);
+}
+
 /* all_significant: the last significant child's exit is the one. */
 static void
 test_M10_exit_status_all_significant_the_last(void **state)
@@ -1300,6 +1317,7 @@ main(void)
 		cmocka_unit_test(test_A4_bystander),
 		cmocka_unit_test(test_A5_propagates_up),
 		cmocka_unit_test(test_M10_exit_status_of_the_significant_service),
+		cmocka_unit_test(test_M10_exit_status_unknown_is_1),
 		cmocka_unit_test(test_M10_exit_status_all_significant_the_last),
 		cmocka_unit_test(test_M10_exit_sigterm_ok),
 		cmocka_unit_test(test_M10_exit_status_only_after_auto_shutdown),
