@@ -364,3 +364,28 @@ def test_status_says_which_nodes_log_to_the_journal(arbord, tmp_path):
     assert nodes["j"]["journal"] is True
     assert "journal" not in nodes["r"]
     assert "journal" not in nodes["/"]
+
+
+def test_status_marks_a_pool_whose_template_logs_to_the_journal(arbord,
+                                                                tmp_path):
+    """logs POOL reads the journal when Status marks a node of it: a pool
+    without instances now had none marked, and its past instances' lines
+    were never read. The pool is marked when its template's sinks include
+    the journal."""
+    template = ('{ exec = [ "/bin/sleep", "1000" ]; '
+                'log = { sinks = [ "ring", "journal" ]; }; }')
+    a = arbord(tree([
+        f'{{ name = "jp"; strategy = "simple_one_for_one"; '
+        f'template = {template}; }}',
+        '{ name = "rp"; strategy = "simple_one_for_one"; '
+        'template = { exec = [ "/bin/sleep", "1000" ]; }; }',
+        service("r", ["/bin/sleep", "1000"])]),
+        env={"ARBOR_JOURNAL_SOCKET": str(tmp_path / "absent.sock")})
+    a.wait_event("start", "r")
+    wait_until(lambda: a.socket.exists(), what="the control socket")
+    r = ctl(a.socket, "--json", "status")
+    assert r.returncode == 0, r.stderr
+    nodes = {n["path"]: n for n in json.loads(r.stdout)["nodes"]}
+    assert nodes["jp"]["instances"] == 0
+    assert nodes["jp"]["journal"] is True
+    assert "journal" not in nodes["rp"]
