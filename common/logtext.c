@@ -46,6 +46,21 @@ utf8_char(const unsigned char *p, size_t n)
 	return len;
 }
 
+bool
+arb_logtext_is_utf8(const char *text, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)text;
+
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_char(p + i, len - i);
+
+		if (n == 0)
+			return false;
+		i += n;
+	}
+	return true;
+}
+
 /*
  * The text as a JSON string, every byte that is not part of valid UTF-8
  * as U+FFFD; *ret_exact tells whether that changed anything.
@@ -57,16 +72,7 @@ arb_logtext_json(const char *text, size_t len, bool *ret_exact)
 	char *fixed, *out;
 	json_t *j;
 
-	*ret_exact = true;
-	for (size_t i = 0; i < len;) {
-		size_t n = utf8_char(p + i, len - i);
-
-		if (n == 0) {
-			*ret_exact = false;
-			break;
-		}
-		i += n;
-	}
+	*ret_exact = arb_logtext_is_utf8(text, len);
 	if (*ret_exact)
 		return json_stringn(text, len);
 	fixed = malloc(len * 3 + 1);

@@ -13,6 +13,12 @@
 #include <jansson.h>
 
 /*
+ * Whether text is valid UTF-8 holding no NUL: what goes into JSON as it
+ * is (jansson refuses invalid UTF-8; many readers refuse \u0000).
+ */
+bool arb_logtext_is_utf8(const char *text, size_t len);
+
+/*
  * The text as a JSON string, every byte that is not part of valid UTF-8
  * (NUL included: many JSON readers refuse \u0000) as U+FFFD; *ret_exact
  * tells whether that changed anything. NULL on OOM.

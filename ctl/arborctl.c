@@ -1925,7 +1925,12 @@ report_journal_error(struct args *a, int r)
 	if (a->journal_dir) {
 		fputs("journal directory '", stderr);
 		arb_render_safe(stderr, a->journal_dir);
-		fprintf(stderr, "': %s", strerror(-r));
+		/* -ENOENT: no such directory, or nothing to read in it. */
+		if (r == -ENOENT && access(a->journal_dir, F_OK) == 0)
+			fputs("': no journal file that this user may read",
+			      stderr);
+		else
+			fprintf(stderr, "': %s", strerror(-r));
 	} else if (r == -ENOENT) {
 		fputs("no journal to read (no file in /run/log/journal or "
 		      "/var/log/journal that this user may read)", stderr);

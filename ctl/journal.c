@@ -20,8 +20,20 @@
 
 #include "logtext.h"
 
-/* The journal's name of arbord's own lines, which the ring calls "/". */
+/* The SYSLOG_IDENTIFIER of arbord's own lines, whose ARBOR_PATH is "/". */
 #define ARBORD_IDENTIFIER "arbord"
+
+/*
+ * --until reads from this long after the range by journald's time, which
+ * is when an entry reached it: a busy journald stamps entries seconds
+ * after arbord read their lines (ARBOR_TIME_USEC). The lines read that
+ * are after the range are left out by line_wanted, by their own time.
+ */
+#define UNTIL_MARGIN_US (5 * 60 * 1000000LL)
+
+/* The ARBOR_STREAM values arbord writes: an entry of another is not its. */
+static const char *const stream_names[] = {"stdout", "stderr", "arbor",
+					   "output"};
 
 /*
  * The value of field in the current entry (not NUL-terminated): 1, 0
@@ -99,20 +111,36 @@ time_json(long long time_us)
 	return json_string(buf);
 }
 
-/* The ring's name of an entry's ARBOR_PATH. */
+/* The SYSLOG_IDENTIFIER that arbord writes with ARBOR_PATH=path. */
 static const char *
-ring_path(const char *arbor_path)
+identifier_of(const char *path)
 {
-	return strcmp(arbor_path, ARBORD_IDENTIFIER) == 0 ? "/" : arbor_path;
+	return strcmp(path, "/") == 0 ? ARBORD_IDENTIFIER : path;
+}
+
+/* Whether an ARBOR_PATH value may be a path of arbord's: text and JSON. */
+static bool
+path_value_ok(const char *v, size_t len)
+{
+	return len > 0 && arb_logtext_is_utf8(v, len);
+}
+
+static void
+free_paths(char **paths, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(paths[i]);
+	free(paths);
 }
 
 /*
- * Matches the entries of every path the journal holds that q wants:
- * (ARBOR_PATH=p and SYSLOG_IDENTIFIER=p) or ...; *ret_any says whether
- * there was one. 0 or -errno.
+ * Every ARBOR_PATH value of the journal that may be a path of arbord's,
+ * from its index of values, into *ret_paths (*ret_n of them, the caller
+ * frees them): 0, or -errno (-ENOMEM, or an index that could not be read
+ * to its end: a damaged file), with nothing returned.
  */
 static int
-match_paths(sd_journal *j, const struct arb_journal_query *q, bool *ret_any)
+gather_paths(sd_journal *j, char ***ret_paths, size_t *ret_n)
 {
 	static const char arbor_path[] = "ARBOR_PATH=";
 	const size_t plen = sizeof(arbor_path) - 1;
@@ -125,13 +153,13 @@ match_paths(sd_journal *j, const struct arb_journal_query *q, bool *ret_any)
 	r = sd_journal_query_unique(j, "ARBOR_PATH");
 	if (r < 0)
 		return r;
-	/* Gathered first: adding a match while enumerating is not allowed. */
-	SD_JOURNAL_FOREACH_UNIQUE(j, data, len) {
+	/* Not SD_JOURNAL_FOREACH_UNIQUE, which ends silently on an error. */
+	while ((r = sd_journal_enumerate_available_unique(j, &data, &len)) >
+	       0) {
 		const char *v = (const char *)data + plen;
-		size_t vlen = len - plen;
 		char *path;
 
-		if (len <= plen || memchr(v, '\0', vlen))
+		if (len <= plen || !path_value_ok(v, len - plen))
 			continue;
 		if (n == cap) {
 			size_t ncap = cap ? cap * 2 : 16;
@@ -139,51 +167,143 @@ match_paths(sd_journal *j, const struct arb_journal_query *q, bool *ret_any)
 
 			if (!np) {
 				r = -ENOMEM;
-				goto out;
+				break;
 			}
 			paths = np;
 			cap = ncap;
 		}
-		path = strndup(v, vlen);
+		path = strndup(v, len - plen);
 		if (!path) {
 			r = -ENOMEM;
-			goto out;
+			break;
 		}
 		paths[n++] = path;
 	}
-	*ret_any = false;
-	for (size_t i = 0; i < n; i++) {
-		char *m;
-
-		if (!q->path_wanted(q->ctx, ring_path(paths[i])))
-			continue;
-		*ret_any = true;
-		if (asprintf(&m, "ARBOR_PATH=%s", paths[i]) < 0) {
-			r = -ENOMEM;
-			goto out;
-		}
-		r = sd_journal_add_match(j, m, 0);
-		free(m);
-		if (r < 0)
-			goto out;
-		if (asprintf(&m, "SYSLOG_IDENTIFIER=%s", paths[i]) < 0) {
-			r = -ENOMEM;
-			goto out;
-		}
-		r = sd_journal_add_match(j, m, 0);
-		free(m);
-		if (r < 0)
-			goto out;
-		r = sd_journal_add_disjunction(j);
-		if (r < 0)
-			goto out;
+	if (r < 0) {
+		free_paths(paths, n);
+		return r;
 	}
-	r = 0;
-out:
-	for (size_t i = 0; i < n; i++)
-		free(paths[i]);
-	free(paths);
-	return r;
+	*ret_paths = paths;
+	*ret_n = n;
+	return 0;
+}
+
+/* Matches one more path's entries: ARBOR_PATH and SYSLOG_IDENTIFIER. */
+static int
+match_path(sd_journal *j, const char *path)
+{
+	char *m;
+	int r;
+
+	if (asprintf(&m, "ARBOR_PATH=%s", path) < 0)
+		return -ENOMEM;
+	r = sd_journal_add_match(j, m, 0);
+	free(m);
+	if (r < 0)
+		return r;
+	if (asprintf(&m, "SYSLOG_IDENTIFIER=%s", identifier_of(path)) < 0)
+		return -ENOMEM;
+	r = sd_journal_add_match(j, m, 0);
+	free(m);
+	if (r < 0)
+		return r;
+	return sd_journal_add_disjunction(j);
+}
+
+/*
+ * Matches the entries of every path the journal holds that q wants;
+ * *ret_any says whether there was one. The paths are gathered first:
+ * adding a match while enumerating is not allowed. An index of paths
+ * that cannot be read (a damaged file) matches nothing: every entry is
+ * read, and entry_line asks path_wanted of each. 0 or -errno.
+ */
+static int
+match_paths(sd_journal *j, const struct arb_journal_query *q, bool *ret_any)
+{
+	char **paths;
+	size_t n;
+	bool any = false;
+	int r = gather_paths(j, &paths, &n);
+
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		*ret_any = true;
+		return 0;
+	}
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		if (!q->path_wanted(q->ctx, paths[i]))
+			continue;
+		any = true;
+		r = match_path(j, paths[i]);
+	}
+	free_paths(paths, n);
+	if (r < 0)
+		return r;
+	*ret_any = any;
+	return 0;
+}
+
+/* The known stream name of field ARBOR_STREAM, or NULL (absent, other). */
+static const char *
+stream_of(sd_journal *j)
+{
+	const char *v;
+	size_t len;
+
+	if (field_of(j, "ARBOR_STREAM", &v, &len) <= 0)
+		return NULL;
+	for (size_t i = 0;
+	     i < sizeof(stream_names) / sizeof(stream_names[0]); i++)
+		if (strlen(stream_names[i]) == len &&
+		    memcmp(stream_names[i], v, len) == 0)
+			return stream_names[i];
+	return NULL;
+}
+
+/*
+ * Whether the current entry is one of arbord's that q wants: an
+ * ARBOR_PATH that JSON holds, into path (size bytes), and the
+ * SYSLOG_IDENTIFIER arbord writes with it. False too when damaged.
+ */
+static bool
+wanted_path(sd_journal *j, const struct arb_journal_query *q, char *path,
+	    size_t size)
+{
+	char ident[4096];
+
+	if (text_field(j, "ARBOR_PATH", path, size) <= 0 ||
+	    !path_value_ok(path, strlen(path)) ||
+	    text_field(j, "SYSLOG_IDENTIFIER", ident, sizeof(ident)) <= 0 ||
+	    strcmp(identifier_of(path), ident) != 0)
+		return false;
+	/* Matched by path already, unless the journal's index was damaged. */
+	return q->path_wanted(q->ctx, path);
+}
+
+/*
+ * The current entry's MESSAGE as "line" (and "raw" when it is not UTF-8)
+ * of l. Read last of the entry's fields: sd_journal_get_data's data is
+ * valid only until the next call into sd-journal (a compressed field is
+ * decompressed into one buffer of the file's). 1, 0 (no MESSAGE), or
+ * -ENOMEM.
+ */
+static int
+put_message(sd_journal *j, json_t *l)
+{
+	const char *text;
+	size_t len;
+	bool exact;
+
+	if (field_of(j, "MESSAGE", &text, &len) <= 0)
+		return 0;
+	if (json_object_set_new(l, "line",
+				arb_logtext_json(text, len, &exact)) < 0 ||
+	    (!exact &&
+	     json_object_set_new(l, "raw", arb_logtext_raw_json(text, len)) <
+		     0))
+		return -ENOMEM;
+	return 1;
 }
 
 /*
@@ -194,24 +314,20 @@ static int
 entry_line(sd_journal *j, const struct arb_journal_query *q, json_t **ret,
 	   long long *ret_time_us)
 {
-	char arbor_path[4096], ident[4096], stream[16];
+	char path[4096];
+	const char *stream;
 	long long time_us, seq, pid;
 	uint64_t realtime;
-	const char *text;
-	size_t len;
 	bool exact;
 	json_t *l, *time;
+	int r;
 
 	*ret = NULL;
-	if (text_field(j, "ARBOR_PATH", arbor_path, sizeof(arbor_path)) <= 0 ||
-	    text_field(j, "SYSLOG_IDENTIFIER", ident, sizeof(ident)) <= 0 ||
-	    strcmp(arbor_path, ident) != 0 ||
-	    field_of(j, "MESSAGE", &text, &len) <= 0 ||
+	if (!wanted_path(j, q, path, sizeof(path)) ||
+	    !(stream = stream_of(j)) ||
 	    sd_journal_get_realtime_usec(j, &realtime) < 0 ||
 	    realtime > INT64_MAX)
 		return 0;
-	if (text_field(j, "ARBOR_STREAM", stream, sizeof(stream)) <= 0)
-		strcpy(stream, "stdout");
 	time_us = number_field(j, "ARBOR_TIME_USEC");
 	seq = number_field(j, "ARBOR_SEQ");
 	pid = number_field(j, "SYSLOG_PID");
@@ -219,28 +335,23 @@ entry_line(sd_journal *j, const struct arb_journal_query *q, json_t **ret,
 	if (!exact)
 		time_us = (long long)realtime;
 	*ret_time_us = time_us;
-	if (q->in_ring && q->in_ring(q->ctx, ring_path(arbor_path), time_us,
-				     seq, exact))
+	if (q->in_ring && q->in_ring(q->ctx, path, time_us, seq, exact))
 		return 0;
 	time = time_json(time_us);
 	if (!time)
 		return 0; /* no time of this world: a malformed field */
-	l = json_pack("{s:o,s:s,s:I,s:s,s:o*}", "time", time, "path",
-		      ring_path(arbor_path), "pid",
+	/* Every string is valid UTF-8 here: NULL means no memory. */
+	l = json_pack("{s:o,s:s,s:I,s:s}", "time", time, "path", path, "pid",
 		      (json_int_t)(pid > INT32_MAX ? -1 : pid), "stream",
-		      stream, "line", arb_logtext_json(text, len, &exact));
+		      stream);
 	if (!l)
 		return -ENOMEM;
-	if (!json_object_get(l, "line") ||
-	    (!exact && json_object_set_new(l, "raw", arb_logtext_raw_json(
-							     text, len)) < 0) ||
-	    json_object_set_new(l, "journal", json_true()) < 0) {
+	r = put_message(j, l);
+	if (r > 0 && json_object_set_new(l, "journal", json_true()) < 0)
+		r = -ENOMEM;
+	if (r <= 0 || (q->line_wanted && !q->line_wanted(q->ctx, l))) {
 		json_decref(l);
-		return -ENOMEM;
-	}
-	if (q->line_wanted && !q->line_wanted(q->ctx, l)) {
-		json_decref(l);
-		return 0;
+		return r < 0 ? r : 0;
 	}
 	*ret = l;
 	return 0;
@@ -250,12 +361,10 @@ entry_line(sd_journal *j, const struct arb_journal_query *q, json_t **ret,
 static int
 seek_start(sd_journal *j, const struct arb_journal_query *q)
 {
-	/* A line's own time is at most journald's: entries received up to
-	 * a second later still hold lines of the range. */
 	if (q->has_until && q->until_us >= 0 &&
-	    q->until_us < INT64_MAX - 1000000)
+	    q->until_us < INT64_MAX - UNTIL_MARGIN_US)
 		return sd_journal_seek_realtime_usec(
-			j, (uint64_t)q->until_us + 1000000);
+			j, (uint64_t)(q->until_us + UNTIL_MARGIN_US));
 	return sd_journal_seek_tail(j);
 }
 
@@ -307,10 +416,10 @@ open_journal(const struct arb_journal_query *q, sd_journal **ret)
 		r = sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY);
 	if (r < 0)
 		return r;
-	/* Files it could not open (none, or no access) are no error to
-	 * sd-journal: an empty journal is one to us. */
-	if (!q->directory && sd_journal_has_runtime_files(j) <= 0 &&
-	    sd_journal_has_persistent_files(j) <= 0) {
+	/* Files it could not open (none, no access, or no journal files)
+	 * are no error to sd-journal: a journal without an entry is none to
+	 * us. It opens at its head, where the first entry is. */
+	if (sd_journal_next(j) == 0) {
 		sd_journal_close(j);
 		return -ENOENT;
 	}

@@ -6,9 +6,10 @@
  * reading is another matter, the journal's files being a format of
  * systemd's own, so arborctl reads them as journalctl does. An entry of
  * arbord's has ARBOR_PATH and SYSLOG_IDENTIFIER set to the service's path
- * ("arbord" for arbord's own lines, path / here), ARBOR_STREAM, SYSLOG_PID,
- * and ARBOR_SEQ and ARBOR_TIME_USEC, the seq and read time its line has
- * in the ring.
+ * (for arbord's own lines ARBOR_PATH=/ and SYSLOG_IDENTIFIER=arbord),
+ * ARBOR_STREAM (stdout, stderr, arbor or output), SYSLOG_PID, and
+ * ARBOR_SEQ and ARBOR_TIME_USEC, the seq and read time its line has in
+ * the ring. Any other entry is not arbord's, and is left out.
  */
 #ifndef ARB_CTL_JOURNAL_H
 #define ARB_CTL_JOURNAL_H
@@ -30,7 +31,7 @@ struct arb_journal_query {
 	long long max_lines;
 	void *ctx;
 	/* Whether the entries of this path ("/" for arbord's) are wanted:
-	 * asked once per path the journal holds, before reading. */
+	 * asked of each path the journal holds, and of each entry read. */
 	bool (*path_wanted)(void *ctx, const char *path);
 	/*
 	 * Whether the ring holds this line of path too, so that it is left
@@ -51,8 +52,9 @@ struct arb_journal_query {
  * for seq (the journal's lines are not the ring's) and with "journal":
  * true. A file that is not a journal, or a damaged one, is skipped, as
  * sd-journal does: what the others hold is still read. 0; -ENOENT no
- * such directory, or no journal file that may be read (none, or no
- * access); -ENOMEM; another -errno from sd-journal.
+ * such directory, or no journal file that may be read (none, not one,
+ * or no access: no entry at all); -ENOMEM; another -errno from
+ * sd-journal.
  */
 int arb_journal_lines(const struct arb_journal_query *q, json_t *lines);
 

@@ -253,6 +253,24 @@ is_pool(const struct arb_spec_node *n)
 	       n->strategy == ARB_SIMPLE_ONE_FOR_ONE;
 }
 
+/*
+ * Whether node i has lines in the journal, which arborctl logs reads
+ * older lines from: a service, or the root (arbord's own lines), whose
+ * sinks include it, or a pool whose template's do (its past instances'
+ * lines, though it has none now). Other supervisors write no lines.
+ */
+static bool
+logs_to_journal(const struct arb_spec *spec, uint32_t i)
+{
+	const struct arb_spec_node *n = &spec->nodes[i];
+
+	if (is_pool(n) && n->template_node != ARB_NONE)
+		n = &spec->nodes[n->template_node];
+	else if (n->kind != ARB_NODE_SERVICE && i != ARB_ROOT)
+		return false;
+	return (n->log.sinks & ARB_SINK_JOURNAL) != 0;
+}
+
 /* One node's object; the members in the order clients have always seen. */
 static void
 put_node(struct out *o, const struct arb_control *ctl, uint32_t i,
@@ -307,10 +325,7 @@ put_node(struct out *o, const struct arb_control *ctl, uint32_t i,
 	}
 	if (n->kind == ARB_NODE_SERVICE && v.pid > 0)
 		put_note(o, ctl->hooks.note(ctl->ctx, i));
-	/* arborctl logs reads the older lines of these from the journal.
-	 * Other supervisors than the root write no lines of their own. */
-	if ((n->kind == ARB_NODE_SERVICE || i == ARB_ROOT) &&
-	    (n->log.sinks & ARB_SINK_JOURNAL))
+	if (logs_to_journal(ctl->spec, i))
 		PUT_LITERAL(o, ",\"journal\":true");
 	if (usage)
 		put_stats(o, &usage[i]);

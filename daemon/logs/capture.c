@@ -28,7 +28,8 @@
 
 /* What the lines of one read share, formatted once. */
 struct batch {
-	const char *path;
+	const char *path; /* the node's, "/" for arbord's own lines */
+	const char *name; /* in prefixes and SYSLOG_IDENTIFIER: "arbord" */
 	int64_t time_us;
 	int pid;
 	enum arb_log_stream stream;
@@ -45,7 +46,8 @@ batch_init(struct arb_logs *l, struct batch *b, uint32_t node,
 	struct capture *cap = &l->caps[node];
 	bool root = node == ARB_ROOT;
 
-	b->path = root ? "arbord" : l->spec->nodes[node].path;
+	b->path = l->spec->nodes[node].path;
+	b->name = root ? "arbord" : b->path;
 	b->time_us = arb_wall_us();
 	b->pid = root ? l->self_pid : cap->pid;
 	b->stream = stream;
@@ -53,13 +55,13 @@ batch_init(struct arb_logs *l, struct batch *b, uint32_t node,
 	if (cap->file)
 		b->file_prefix_len = arb_logfile_prefix(
 			b->file_prefix, sizeof(b->file_prefix), b->time_us,
-			b->path, b->pid, stream, 0);
+			b->name, b->pid, stream, 0);
 	/* arbord's events carry their path already. */
 	b->console_prefix_len = 0;
 	if (!root && (cap->sinks & ARB_SINK_CONSOLE))
 		b->console_prefix_len = (size_t)snprintf(
 			b->console_prefix, sizeof(b->console_prefix), "%s: ",
-			b->path);
+			b->name);
 }
 
 /*
@@ -79,13 +81,14 @@ send_journal(struct arb_logs *l, struct capture *cap, const struct batch *b,
 		marker.len = (uint16_t)arb_log_dropped_text(
 			text, sizeof(text), cap->journal_dropped);
 		marker.text = text;
-		if (arb_journal_send(&l->journal, b->path, &marker) < 0) {
+		if (arb_journal_send(&l->journal, b->name, b->path,
+				     &marker) < 0) {
 			cap->journal_dropped++;
 			return;
 		}
 		cap->journal_dropped = 0;
 	}
-	if (arb_journal_send(&l->journal, b->path, line) == 0)
+	if (arb_journal_send(&l->journal, b->name, b->path, line) == 0)
 		return;
 	cap->journal_dropped++;
 	if (!l->journal.warned && l->journal.fd < 0) {
@@ -137,7 +140,7 @@ emit(struct arb_logs *l, uint32_t node, const struct batch *b,
 					b->file_prefix_len, text, len);
 		} else {
 			size_t plen = arb_logfile_prefix(
-				prefix, sizeof(prefix), b->time_us, b->path,
+				prefix, sizeof(prefix), b->time_us, b->name,
 				b->pid, b->stream, flags);
 
 			arb_logfile_put(cap->file, prefix, plen, text, len);

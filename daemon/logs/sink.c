@@ -515,8 +515,8 @@ journal_connect(struct arb_journal *j)
 }
 
 int
-arb_journal_send(struct arb_journal *j, const char *path,
-		 const struct arb_log_line *line)
+arb_journal_send(struct arb_journal *j, const char *identifier,
+		 const char *path, const struct arb_log_line *line)
 {
 	static const char *const priority[] = {
 		[ARB_STREAM_STDOUT] = "PRIORITY=6\n",
@@ -557,7 +557,8 @@ arb_journal_send(struct arb_journal *j, const char *path,
 					    line->seq, line->time_us);
 	iov[n].iov_base = ident;
 	iov[n++].iov_len = (size_t)snprintf(ident, sizeof(ident),
-					    "SYSLOG_IDENTIFIER=%s\n", path);
+					    "SYSLOG_IDENTIFIER=%s\n",
+					    identifier);
 	iov[n].iov_base = arbor_path;
 	iov[n++].iov_len = (size_t)snprintf(arbor_path, sizeof(arbor_path),
 					    "ARBOR_PATH=%s\n", path);

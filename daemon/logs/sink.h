@@ -103,7 +103,9 @@ void arb_journal_done(struct arb_journal *j);
 
 /*
  * Sends one line as one entry: MESSAGE, PRIORITY by stream,
- * SYSLOG_IDENTIFIER and ARBOR_PATH = path, SYSLOG_PID = the line's pid,
+ * SYSLOG_IDENTIFIER = identifier and ARBOR_PATH = path (the service's path
+ * for both; "arbord" and "/" for arbord's own lines, so that a service
+ * named arbord is not taken for arbord), SYSLOG_PID = the line's pid,
  * ARBOR_STREAM, and ARBOR_SEQ and ARBOR_TIME_USEC, the line's seq and the
  * time arbord read it (journald stamps the entry when it receives it,
  * later): arborctl logs tells by them which entries the ring holds too.
@@ -111,8 +113,8 @@ void arb_journal_done(struct arb_journal *j);
  * full) or at all (-ENOENT: no journal); the caller counts the line as
  * dropped.
  */
-int arb_journal_send(struct arb_journal *j, const char *path,
-		     const struct arb_log_line *line);
+int arb_journal_send(struct arb_journal *j, const char *identifier,
+		     const char *path, const struct arb_log_line *line);
 
 /* time_us as "2026-11-21T10:00:00.123456Z" (UTC); its length. */
 size_t arb_log_format_time(char *buf, size_t size, int64_t time_us);

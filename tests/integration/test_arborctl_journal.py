@@ -364,3 +364,184 @@ def test_status_says_which_nodes_log_to_the_journal(arbord, tmp_path):
     assert nodes["j"]["journal"] is True
     assert "journal" not in nodes["r"]
     assert "journal" not in nodes["/"]
+
+
+def datagram(**fields):
+    """A native-protocol datagram of fields (str or bytes), each in the
+    binary form, which holds any byte."""
+    out = b""
+    for k, v in fields.items():
+        v = v.encode() if isinstance(v, str) else v
+        out += k.encode() + b"\n" + struct.pack("<Q", len(v)) + v + b"\n"
+    return out
+
+
+def own_entry(time_us, message, path="w", ident=None, stream="stdout",
+              **more):
+    """An entry as arbord's sink writes it, at time_us (journald's time
+    too); any field may be replaced or added (bytes for any byte)."""
+    fields = dict(MESSAGE=message, PRIORITY="6", SYSLOG_PID="4242",
+                  ARBOR_STREAM=stream, ARBOR_SEQ="1",
+                  ARBOR_TIME_USEC=str(time_us),
+                  SYSLOG_IDENTIFIER=ident or path, ARBOR_PATH=path)
+    fields.update(more)
+    return (time_us, datagram(**fields))
+
+
+def journal_of(directory, entries):
+    """directory/system.journal made anew from entries."""
+    (directory / "system.journal").unlink()
+    write_journal(entries, directory / "system.journal")
+
+
+def test_a_long_message_is_read_after_the_other_fields(journaled):
+    """sd_journal_get_data's data is valid only until its next call (a
+    compressed field is decompressed into one buffer of the file's): a
+    MESSAGE of 3000 bytes read before a field of 100 KB showed that
+    field's bytes, or freed memory."""
+    a, directory, entries = journaled
+    last = entries[-1][0]
+    journal_of(directory, entries + [
+        own_entry(last + 1000, "m" * 3000, ARBOR_SEQ="9" * 100000),
+        own_entry(last + 2000, "n" * 3000, SYSLOG_PID="7" * 100000)])
+    lines = json_logs(a, "--journal", "-D", str(directory), "-n", "2", "w")
+    assert [ln["line"] for ln in lines] == ["m" * 3000, "n" * 3000]
+    assert lines[0]["pid"] == 4242 and lines[1]["pid"] == -1
+
+
+def test_a_malformed_entry_is_skipped_not_a_failure(journaled):
+    """Anyone may write ARBOR_PATH= (logger --journald): an entry whose
+    path or stream is not valid UTF-8 failed the whole reading as "Cannot
+    allocate memory" (jansson refuses such strings). An entry whose path
+    is not UTF-8, or whose stream is none of arbord's, is no line of
+    arbord's: it is left out, and the others are read."""
+    a, directory, entries = journaled
+    last = entries[-1][0]
+    journal_of(directory, entries + [
+        own_entry(last + 1000, "bad stream", stream=b"\xff\xfe"),
+        own_entry(last + 2000, "long stream", stream="x" * 100000),
+        own_entry(last + 3000, "unknown stream", stream="stdin"),
+        own_entry(last + 4000, "bad path", path=b"\xc3("),
+        own_entry(last + 5000, "bad ident", ident=b"\xc3(")])
+    for args in (["--journal", "-n", "all"], ["--journal", "-n", "3", "w"],
+                 ["-n", "all", "w"], ["-n", "all"]):
+        lines = [ln for ln in json_logs(a, "-D", str(directory), *args)
+                 if ln["path"] != "/"]  # arbord's events, in its ring
+        assert numbers(lines) == list(range(COUNT))[-len(lines):], args
+        assert len(lines) == (3 if "3" in args else COUNT), args
+
+
+def test_until_keeps_lines_journald_stamped_late(journaled):
+    """journald stamps an entry when it receives it, which can be seconds
+    after arbord read its line (a busy journald): --until read from one
+    second after the range by journald's time, and lost such lines."""
+    a, directory, entries = journaled
+    late = [(int(field(d, b"ARBOR_TIME_USEC")) + 30 * 1000000, d)
+            for _, d in entries]
+    journal_of(directory, late)
+    times = {int(field(d, b"MESSAGE").split()[1]): int(field(
+        d, b"ARBOR_TIME_USEC")) for _, d in entries}
+    until = json_logs(a, "--journal", "-D", str(directory), "--until",
+                      rfc3339(times[7]), "w")
+    assert numbers(until) == list(range(0, 8))
+
+
+def test_a_service_named_arbord_is_not_arbord(journaled):
+    """arbord's own lines are ARBOR_PATH=/ (SYSLOG_IDENTIFIER=arbord): a
+    top-level service named arbord wrote ARBOR_PATH=arbord as arbord's
+    own lines did, and its lines were read as arbord's (path /)."""
+    a, directory, entries = journaled
+    last = entries[-1][0]
+    journal_of(directory, renamed(entries, "arbord") + [
+        own_entry(last + 1000 * i, f"event {i}", path="/", ident="arbord",
+                  stream="arbor") for i in (1, 2)])
+    lines = json_logs(a, "--journal", "-D", str(directory), "-n", "all",
+                      "arbord")
+    assert numbers(lines) == list(range(COUNT))
+    assert {ln["path"] for ln in lines} == {"arbord"}
+    lines = json_logs(a, "--journal", "-D", str(directory), "-n", "3")
+    assert [(ln["path"], ln["line"][:8]) for ln in lines] == [
+        ("arbord", f"line {COUNT - 1} "[:8]), ("/", "event 1"),
+        ("/", "event 2")]
+    assert lines[1]["stream"] == "arbor"
+    # An entry of / that does not say it is arbord's is not.
+    journal_of(directory, [own_entry(last, "not arbord's", path="/")])
+    assert json_logs(a, "--journal", "-D", str(directory), "/") == []
+
+
+def data_object_of(image, payload):
+    """Where the data object holding payload starts in a journal file:
+    its payload follows a header of 64 bytes (72 in compact files), the
+    first byte of which is its type, 1 (DATA)."""
+    at = image.index(payload)
+    for head in (64, 72):
+        size = struct.unpack("<Q", image[at - head + 8:at - head + 16])[0]
+        if image[at - head] == 1 and size == head + len(payload):
+            return at - head
+    raise AssertionError("no data object found")
+
+
+def test_a_damaged_index_of_paths_reads_every_entry(journaled):
+    """Which paths the journal holds is read from its index of ARBOR_PATH
+    values; a damaged data object there ended that enumeration silently,
+    and the paths not yet seen had no lines. Such an index is not trusted:
+    every entry is read, and its path tested."""
+    a, directory, entries = journaled
+    journal_of(directory, entries + renamed(entries, "p"))
+    path = directory / "system.journal"
+    image = bytearray(path.read_bytes())
+    # The newest value comes first in the index: p's, before w's.
+    image[data_object_of(image, b"ARBOR_PATH=p")] = 0x7f
+    path.write_bytes(bytes(image))
+    for args in (["--journal", "-n", "all", "w"], ["-n", "all", "w"]):
+        lines = json_logs(a, "-D", str(directory), *args)
+        assert numbers(lines) == list(range(COUNT)), args
+        assert {ln["path"] for ln in lines} == {"w"}
+
+
+def test_a_directory_without_journal_files_is_said(journaled, tmp_path):
+    """-D DIR of no journal file (none, or none that is one) said nothing,
+    and --journal exited 0; it is one line, as for a missing directory."""
+    a, _, _ = journaled
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for directory in (empty, tmp_path / "garbage"):
+        if directory.name == "garbage":
+            directory.mkdir()
+            (directory / "x.journal").write_bytes(b"LPKSHHRH" + b"\0" * 300)
+        r = ctl(a.socket, "logs", "--journal", "-D", str(directory), "w")
+        assert r.returncode == 1
+        assert r.stderr.decode().splitlines() == [
+            f"arborctl: journal directory '{directory}': no journal file "
+            "that this user may read"]
+        r = ctl(a.socket, "logs", "-D", str(directory), "-n", "all", "w")
+        assert r.returncode == 0, r.stderr
+        assert r.stderr.decode().splitlines() == [
+            f"arborctl: journal directory '{directory}': no journal file "
+            "that this user may read; only the ring's lines are shown"]
+        assert r.stdout.decode().splitlines()
+
+
+def test_status_marks_a_pool_whose_template_logs_to_the_journal(arbord,
+                                                                tmp_path):
+    """logs POOL reads the journal when Status marks a node of it: a pool
+    without instances now had none marked, and its past instances' lines
+    were never read. The pool is marked when its template's sinks include
+    the journal."""
+    template = ('{ exec = [ "/bin/sleep", "1000" ]; '
+                'log = { sinks = [ "ring", "journal" ]; }; }')
+    a = arbord(tree([
+        f'{{ name = "jp"; strategy = "simple_one_for_one"; '
+        f'template = {template}; }}',
+        '{ name = "rp"; strategy = "simple_one_for_one"; '
+        'template = { exec = [ "/bin/sleep", "1000" ]; }; }',
+        service("r", ["/bin/sleep", "1000"])]),
+        env={"ARBOR_JOURNAL_SOCKET": str(tmp_path / "absent.sock")})
+    a.wait_event("start", "r")
+    wait_until(lambda: a.socket.exists(), what="the control socket")
+    r = ctl(a.socket, "--json", "status")
+    assert r.returncode == 0, r.stderr
+    nodes = {n["path"]: n for n in json.loads(r.stdout)["nodes"]}
+    assert nodes["jp"]["instances"] == 0
+    assert nodes["jp"]["journal"] is True
+    assert "journal" not in nodes["rp"]

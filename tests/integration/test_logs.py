@@ -370,8 +370,10 @@ def test_journal_native_protocol(arbord, tmp_path):
     """journal: one datagram per line in journald's native protocol, with
     MESSAGE (binary-safe), PRIORITY by stream, SYSLOG_IDENTIFIER, the
     service's pid and ARBOR_PATH, and the line's seq and read time (by
-    which arborctl logs tells the ring's lines from older ones). The
-    socket is a test's stand-in for /run/systemd/journal/socket
+    which arborctl logs tells the ring's lines from older ones). arbord's
+    own lines (the root's sinks) are SYSLOG_IDENTIFIER=arbord and
+    ARBOR_PATH=/: a service named arbord is not arbord. The socket is a
+    test's stand-in for /run/systemd/journal/socket
     (ARBOR_JOURNAL_SOCKET)."""
     path = tmp_path / "journal.sock"
     before_us = time.time_ns() // 1000
@@ -379,12 +381,28 @@ def test_journal_native_protocol(arbord, tmp_path):
     sock.bind(str(path))
     sock.settimeout(5 * SLOW)
     try:
-        a = arbord(tree([service(
-            "j", ["/bin/sh", "-c", "echo hello; echo 'bad' >&2"],
-            restart='"temporary"',
-            log=log_config(sinks='["ring", "journal"]'))]),
+        a = arbord(tree([
+            service("j", ["/bin/sh", "-c", "echo hello; echo 'bad' >&2"],
+                    restart='"temporary"',
+                    log=log_config(sinks='["ring", "journal"]')),
+            service("arbord", ["/bin/sh", "-c", "echo named arbord"],
+                    restart='"temporary"',
+                    log=log_config(sinks='["ring", "journal"]'))],
+            log=log_config(sinks='["ring", "journal"]')),
             env={"ARBOR_JOURNAL_SOCKET": str(path)})
-        entries = [parse_native(sock.recv(65536)) for _ in range(2)]
+        entries, own = [], []
+        while len(entries) < 2 or not own:
+            e = parse_native(sock.recv(65536))
+            if e[b"ARBOR_PATH"] == b"/":
+                own.append(e)
+            elif e[b"ARBOR_PATH"] == b"arbord":
+                assert e[b"SYSLOG_IDENTIFIER"] == b"arbord"
+                assert e[b"MESSAGE"] == b"named arbord"
+            else:
+                entries.append(e)
+        assert own[0][b"SYSLOG_IDENTIFIER"] == b"arbord"
+        assert own[0][b"ARBOR_STREAM"] == b"arbor"
+        assert own[0][b"SYSLOG_PID"] == str(a.proc.pid).encode()
         # Its lines can reach the journal before its start event reaches
         # the test's reader of arbord's stderr: wait for that event.
         pid = int(a.wait_event("start", "j")["pid"])
