@@ -2101,6 +2101,21 @@ logs_journal_only(struct ctl *c, struct args *a, json_int_t lines)
 	return rc;
 }
 
+/* Follows the Logs call of params (NULL: out of memory), and frees it. */
+static int
+follow_logs(struct ctl *c, json_t *params)
+{
+	int rc;
+
+	if (!params) {
+		fputs("arborctl: out of memory\n", stderr);
+		return EXIT_FAILED;
+	}
+	rc = follow(c, ARB_METHOD_LOGS, params, true, show_lines, logs_again);
+	json_decref(params);
+	return rc;
+}
+
 /*
  * logs -f after a filtered backlog: every line after the newest one
  * gathered (none: every line from now, or -n 0: only new ones), of the
@@ -2111,19 +2126,11 @@ logs_follow_filtered(struct ctl *c, struct args *a, json_int_t lines)
 {
 	json_int_t after = c->last_seq;
 	json_t *params;
-	int rc;
 
 	params = logs_params(a->argc == 1 ? a->argv[0] : NULL,
 			     c->seen_seq || lines != 0 ? -1 : 0, true,
 			     c->seen_seq ? &after : NULL);
-	if (!params) {
-		fputs("arborctl: out of memory\n", stderr);
-		return EXIT_FAILED;
-	}
-	rc = follow(c, ARB_METHOD_LOGS, params, true, show_lines,
-		    logs_again);
-	json_decref(params);
-	return rc;
+	return follow_logs(c, params);
 }
 
 static int
@@ -2162,19 +2169,9 @@ cmd_logs(struct ctl *c, struct args *a)
 	 * journal is not read then. Else the backlog is gathered whole, to
 	 * know whether the journal must complete it.
 	 */
-	if (a->follow && !c->filter.active) {
-		json_t *params = logs_params(a->argc ? a->argv[0] : NULL,
-					     lines, true, NULL);
-
-		if (!params) {
-			fputs("arborctl: out of memory\n", stderr);
-			return EXIT_FAILED;
-		}
-		rc = follow(c, ARB_METHOD_LOGS, params, true, show_lines,
-			    logs_again);
-		json_decref(params);
-		return rc;
-	}
+	if (a->follow && !c->filter.active)
+		return follow_logs(c, logs_params(a->argc ? a->argv[0] : NULL,
+						  lines, true, NULL));
 	rc = logs_backlog(c, a, lines);
 	if (rc == EXIT_OK && a->follow)
 		rc = logs_follow_filtered(c, a, lines);

@@ -8,6 +8,7 @@ are killed by pid, and only those: nothing is stopped by name.
 
 import os
 import signal
+import struct
 import subprocess
 import threading
 import time
@@ -336,3 +337,21 @@ def start_web(arbord, **keys):
     a.wait_event("start", "web/proxy")
     wait_until(lambda: a.socket.exists(), what="the control socket")
     return a
+
+
+def parse_native(data):
+    """journald's native protocol: KEY=value lines, or KEY, a newline, a
+    64-bit little-endian length, the bytes and a newline."""
+    fields, i = {}, 0
+    while i < len(data):
+        nl = data.index(b"\n", i)
+        line = data[i:nl]
+        if b"=" in line:
+            k, v = line.split(b"=", 1)
+            fields[k] = v
+            i = nl + 1
+        else:
+            (n,) = struct.unpack("<Q", data[nl + 1:nl + 9])
+            fields[line] = data[nl + 9:nl + 9 + n]
+            i = nl + 9 + n + 1
+    return fields

@@ -15,7 +15,6 @@ Each test runs arbord on a private socket in tmp_path; waits are bounded.
 import json
 import os
 import random
-import shutil
 import socket
 import struct
 import subprocess
@@ -24,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import REPO, SLOW, service, tree, wait_until
+from conftest import REPO, SLOW, parse_native, service, tree, wait_until
 
 ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
 JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"
@@ -107,24 +106,6 @@ def write_journal(entries, path):
                        timeout=30 * SLOW)
     assert r.returncode == 0, r.stderr
     assert path.exists()
-
-
-def parse_native(data):
-    """journald's native protocol: KEY=value lines, or KEY, a newline, a
-    64-bit little-endian length, the bytes and a newline."""
-    fields, i = {}, 0
-    while i < len(data):
-        nl = data.index(b"\n", i)
-        line = data[i:nl]
-        if b"=" in line:
-            k, v = line.split(b"=", 1)
-            fields[k] = v
-            i = nl + 1
-        else:
-            (n,) = struct.unpack("<Q", data[nl + 1:nl + 9])
-            fields[line] = data[nl + 9:nl + 9 + n]
-            i = nl + 9 + n + 1
-    return fields
 
 
 def field(data, key):

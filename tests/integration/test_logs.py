@@ -7,15 +7,14 @@ import os
 import selectors
 import socket
 import statistics
-import struct
 import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import (REPO, SLOW, rss_kib, service, socket_inodes, supervisor, tree,
-                      wait_until, SLEEPER)
+from conftest import (REPO, SLOW, parse_native, rss_kib, service,
+                      socket_inodes, supervisor, tree, wait_until, SLEEPER)
 from ctlclient import status
 
 ARBORCTL = os.path.join(REPO, "ctl", "arborctl")
@@ -422,24 +421,6 @@ def test_journal_native_protocol(arbord, tmp_path):
         a.stop()
     finally:
         sock.close()
-
-
-def parse_native(data):
-    """journald's native protocol: KEY=value lines, or KEY, a newline, a
-    64-bit little-endian length, the bytes and a newline."""
-    fields, i = {}, 0
-    while i < len(data):
-        nl = data.index(b"\n", i)
-        line = data[i:nl]
-        if b"=" in line:
-            k, v = line.split(b"=", 1)
-            fields[k] = v
-            i = nl + 1
-        else:
-            (n,) = struct.unpack("<Q", data[nl + 1:nl + 9])
-            fields[line] = data[nl + 9:nl + 9 + n]
-            i = nl + 9 + n + 1
-    return fields
 
 
 def test_a_gigabyte_writer_leaves_arbord_responsive(arbord):
