@@ -61,6 +61,16 @@ TIMEOUT_S = 20
 LIMITS = ["--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"]
 
 
+def without_unified(argv):
+    """argv as it must run for crun to accept this host's cgroups: in a
+    mount namespace of its own without UNIFIED on a hybrid host whose
+    cgroup2 has a controller enabled, else as it is."""
+    if not hybrid_with_controllers():
+        return argv
+    return ["unshare", "--mount", "--propagation", "private",
+            "sh", "-c", f'umount {UNIFIED} && exec "$@"', "sh", *argv]
+
+
 class Podman:
     """podman on a storage of its own under top."""
 
@@ -81,12 +91,9 @@ class Podman:
         """podman run -d ARGS, where crun accepts this host's cgroups."""
         argv = [*self.argv, "run", "-d", "--network=none",
                 "--cgroups=disabled", *LIMITS, *args]
-        if hybrid_with_controllers():
-            argv = ["unshare", "--mount", "--propagation", "private",
-                    "sh", "-c", f'umount {UNIFIED} && exec "$@"', "sh",
-                    *argv]
-        return subprocess.run(argv, capture_output=True, text=True,
-                              timeout=TIMEOUT_S, stdin=subprocess.DEVNULL)
+        return subprocess.run(without_unified(argv), capture_output=True,
+                              text=True, timeout=TIMEOUT_S,
+                              stdin=subprocess.DEVNULL)
 
     def import_root(self, root, tag, entrypoint):
         """root (a directory) as image tag, its ENTRYPOINT entrypoint."""
@@ -97,9 +104,13 @@ class Podman:
         os.unlink(tar)
 
     def clean(self):
-        self("rm", "-fa", "-t", "0", check=False)
-        self("rmi", "-fa", check=False)
-        shutil.rmtree(self.top, ignore_errors=True)
+        """Every container removed (its conmon ends), then the directory
+        with the images in it: `podman rmi` of a large vfs image can
+        outlast TIMEOUT_S, and the directory goes whatever happens."""
+        try:
+            self("rm", "-fa", "-t", "0", check=False)
+        finally:
+            shutil.rmtree(self.top, ignore_errors=True)
 
 
 def probe():
