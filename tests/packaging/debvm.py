@@ -56,10 +56,11 @@ def host_codename():
     return m.group(1) if m else None
 
 
-def debian_sources(codename):
-    """The host's apt sources of Debian's archive for codename and its
-    -updates and -security suites, as sources.list lines; [] when apt has
-    none (not Debian, or no apt-get update yet)."""
+def debian_sources(suite):
+    """The archives of apt's Debian sources, as sources.list lines for
+    suite and its -updates and -security (whatever release apt itself
+    follows); [] when apt has none (not Debian, or no apt-get update
+    yet)."""
     run = subprocess.run(
         ["apt-get", "indextargets", "--format",
          "$(REPO_URI) $(RELEASE) $(COMPONENT)", "Origin: Debian",
@@ -67,13 +68,13 @@ def debian_sources(codename):
         capture_output=True, text=True)
     if run.returncode != 0:
         return []
-    components = {}
+    lines = set()
     for line in run.stdout.splitlines():
-        uri, suite, component = line.split()
-        if suite == codename or suite.startswith(codename + "-"):
-            components.setdefault((uri, suite), []).append(component)
-    return [f"deb {uri} {suite} {' '.join(sorted(set(comps)))}"
-            for (uri, suite), comps in sorted(components.items())]
+        uri, release, component = line.split()
+        pocket = release.partition("-")[2]
+        lines.add(f"deb {uri} {suite}{'-' + pocket if pocket else ''} "
+                  f"{component}")
+    return sorted(lines)
 
 
 def depends(deb):
@@ -91,35 +92,45 @@ def rootfs_name(codename, packages, sources):
     return f"debvm-{codename}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.tar"
 
 
+def mmdebstrap(path, suite, sources, options=()):
+    """Makes the tarball path with mmdebstrap (minbase and options) unless
+    it is there; written aside, then renamed, so that an interrupted run
+    leaves none. Returns the seconds it took (0: it was there)."""
+    if os.path.isfile(path):
+        return 0.0
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    started = time.monotonic()
+    fd, part = tempfile.mkstemp(prefix=os.path.basename(path) + ".",
+                                suffix=".part", dir=os.path.dirname(path))
+    os.close(fd)
+    try:
+        run = subprocess.run(
+            ["mmdebstrap", "--variant=minbase", "--mode=root", *options,
+             "--format=tar", suite, part, *sources],
+            capture_output=True, text=True, timeout=MMDEBSTRAP_TIMEOUT_S,
+            stdin=subprocess.DEVNULL)
+        assert run.returncode == 0, "mmdebstrap failed:\n" + run.stderr[-4000:]
+        os.replace(part, path)
+    finally:
+        if os.path.exists(part):
+            os.unlink(part)
+    return time.monotonic() - started
+
+
 def rootfs(codename, packages, sources):
     """The path of the cached tarball of the root file system, made by
     mmdebstrap if it is not there; other debvm-*.tar files, made from
     another list, are removed then. Returns (path, seconds spent)."""
     top = cache_dir()
     path = os.path.join(top, rootfs_name(codename, packages, sources))
-    if os.path.isfile(path):
-        return path, 0.0
-    os.makedirs(top, exist_ok=True)
-    started = time.monotonic()
-    fd, tmp = tempfile.mkstemp(prefix="debvm-", suffix=".tar.part", dir=top)
-    os.close(fd)
-    try:
-        run = subprocess.run(
-            ["mmdebstrap", "--variant=minbase", "--mode=root",
-             "--include=" + ",".join(packages),
-             *[f"--dpkgopt={o}" for o in DPKG_OPTIONS],
-             "--format=tar", codename, tmp, *sources],
-            capture_output=True, text=True, timeout=MMDEBSTRAP_TIMEOUT_S)
-        assert run.returncode == 0, "mmdebstrap failed:\n" + run.stderr[-4000:]
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    took = mmdebstrap(path, codename, sources,
+                      ["--include=" + ",".join(packages),
+                       *[f"--dpkgopt={o}" for o in DPKG_OPTIONS]])
     for old in os.listdir(top):
         if old.startswith("debvm-") and old.endswith(".tar") and \
                 os.path.join(top, old) != path:
             os.unlink(os.path.join(top, old))
-    return path, time.monotonic() - started
+    return path, took
 
 
 def chroot(root, *argv):

@@ -54,6 +54,7 @@ import urllib.request
 
 import pytest
 
+import debvm
 from clean_clone import REPO, clone  # noqa: F401 (the fixture)
 from logfmt import parse_logfmt
 from test_crun import wait_until
@@ -71,7 +72,6 @@ OPTIONS = {"build": ["--isolation=chroot", "--network=host",
            "run": ["--network=none", "--cgroups=disabled", *LIMITS]}
 # A cold build downloads the compiler and the libraries' headers.
 BUILD_TIMEOUT_S = 900
-MMDEBSTRAP_TIMEOUT_S = 600
 TIMEOUT_S = 20
 # web's stop_timeout in packaging/container.conf: a stop that takes
 # longer has waited for something.
@@ -117,25 +117,6 @@ def debian_suite(images):
     return suites.pop()
 
 
-def debian_sources(suite):
-    """The archives of apt's Debian sources, as sources.list lines for
-    suite and its -updates and -security; [] when apt has none."""
-    run = subprocess.run(
-        ["apt-get", "indextargets", "--format",
-         "$(REPO_URI) $(RELEASE) $(COMPONENT)", "Origin: Debian",
-         "Identifier: Packages", "Target-Of: deb"],
-        capture_output=True, text=True)
-    if run.returncode != 0:
-        return []
-    lines = set()
-    for line in run.stdout.splitlines():
-        uri, release, component = line.split()
-        pocket = release.partition("-")[2]
-        lines.add(f"deb {uri} {suite}{'-' + pocket if pocket else ''} "
-                  f"{component}")
-    return sorted(lines)
-
-
 def why_unreachable(sources):
     """None when each archive's Release file is there, else why not."""
     for line in sources:
@@ -150,36 +131,11 @@ def why_unreachable(sources):
     return None
 
 
-def cache_dir():
-    """The boot tests' cache (tests/boot/qemu.py's kernel is there)."""
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".cache")
-    return os.path.join(cache, "arbor")
-
-
 def base_tarball(suite, sources):
-    """The cached tarball of suite's minbase root, made by mmdebstrap
-    if it is not there (written aside, then renamed: an interrupted run
-    leaves no tarball)."""
-    top = cache_dir()
-    path = os.path.join(top, f"podman-debian-{suite}-{VARIANT}.tar")
-    if os.path.isfile(path):
-        return path
-    os.makedirs(top, exist_ok=True)
-    fd, part = tempfile.mkstemp(prefix=f"podman-debian-{suite}.",
-                                suffix=".tar.part", dir=top)
-    os.close(fd)
-    try:
-        run = subprocess.run(
-            ["mmdebstrap", f"--variant={VARIANT}", "--mode=root",
-             "--format=tar", suite, part, *sources],
-            capture_output=True, text=True, timeout=MMDEBSTRAP_TIMEOUT_S,
-            stdin=subprocess.DEVNULL)
-        assert run.returncode == 0, "mmdebstrap failed:\n" + run.stderr[-4000:]
-        os.replace(part, path)
-    finally:
-        if os.path.exists(part):
-            os.unlink(part)
+    """The cached tarball of suite's minbase root (debvm.mmdebstrap)."""
+    path = os.path.join(debvm.cache_dir(),
+                        f"podman-debian-{suite}-{VARIANT}.tar")
+    debvm.mmdebstrap(path, suite, sources)
     return path
 
 
@@ -251,7 +207,7 @@ def quickstart(clone):  # noqa: F811 (the fixture)
         pytest.skip(why)
     images = base_images()
     suite = debian_suite(images)
-    sources = debian_sources(suite)
+    sources = debvm.debian_sources(suite)
     if not sources:
         pytest.skip("apt knows no Debian archive to make "
                     f"debian:{suite} from")
