@@ -118,6 +118,7 @@ def guest(request):
                                          0o644),
              f"{GUEST_DIR}/late.conf": (os.path.join(VM, "late.conf"),
                                         0o644),
+             f"{GUEST_DIR}/arbor.deb": (deb, 0o644),
              f"/etc/systemd/system/{RUNNER}": (os.path.join(VM, RUNNER),
                                                0o644)}
     kernel, _ = qemu.find_kernel()
@@ -196,6 +197,20 @@ def test_stop_stops_the_tree_in_reverse_with_nothing_left(guest):
     """`systemctl stop arbord`: event=stop in the reverse of the start
     order, event=down, no service process left, the cgroup empty."""
     guest.check("stop")
+
+
+def test_package_upgrade_keeps_the_tree_running(guest):
+    """dpkg -i of the package again (the upgrade path of its maintainer
+    scripts) restarts neither arbord nor a service; arborctl reexec then
+    keeps every pid too."""
+    guest.check("upgrade")
+
+
+def test_package_remove_stops_the_tree_and_purge_deletes_the_conffile(
+        guest):
+    """dpkg -r stops arbord and its tree, nothing left, the conffile
+    kept; dpkg -P deletes /etc/arbor/arbor.conf."""
+    guest.check("remove")
 
 
 def test_guest_ran_every_check_and_powered_off(guest):

@@ -319,6 +319,56 @@ check_stop() {
 	echo "cgroup $cgroup: gone or empty"
 }
 
+pids_of_tree() {
+	echo "$(prop MainPID) $(service_pids | sort -n | tr '\n' ' ')"
+}
+
+# 9. An upgrade of the package (dpkg -i of the .deb again: its maintainer
+#    scripts take the upgrade path) leaves arbord and every service
+#    running, same pids (debian/rules: --no-stop-on-upgrade); `arborctl
+#    reexec` then moves them to the installed binary, still the same pids
+#    (arbord(8), Upgrading arbord in place). The README says both.
+check_upgrade() {
+	systemctl start arbord.service || return 1
+	wait_for 60 tree_up $WITH_LATE_SERVICES || return 1
+	before=$(pids_of_tree)
+	dpkg -i "$VM/arbor.deb" >/run/arbor-vm-dpkg 2>&1 || {
+		cat /run/arbor-vm-dpkg
+		return 1
+	}
+	after_upgrade=$(pids_of_tree)
+	is_running || return 1
+	arborctl reexec || return 1
+	wait_for 60 tree_up $WITH_LATE_SERVICES || return 1
+	after_reexec=$(pids_of_tree)
+	echo "arbord and services: $before; after dpkg -i: $after_upgrade;" \
+		"after reexec: $after_reexec"
+	[ "$(echo "$before" | wc -w)" = $((WITH_LATE_SERVICES + 1)) ] &&
+		[ "$before" = "$after_upgrade" ] &&
+		[ "$before" = "$after_reexec" ]
+}
+
+# 10. `dpkg -r arbor` (apt remove) stops the tree, nothing left, and keeps
+#     the conffile; `dpkg -P arbor` (apt purge) deletes it, as the README
+#     says.
+check_remove() {
+	dpkg -r arbor >/run/arbor-vm-dpkg 2>&1 || {
+		cat /run/arbor-vm-dpkg
+		return 1
+	}
+	wait_for 60 stopped || return 1
+	left=$(service_pids)
+	[ -z "$left" ] || { echo "left: $left"; return 1; }
+	[ -e "$CONF" ] || { echo "remove deleted $CONF"; return 1; }
+	dpkg -P arbor >/run/arbor-vm-dpkg 2>&1 || {
+		cat /run/arbor-vm-dpkg
+		return 1
+	}
+	[ ! -e "$CONF" ] || { echo "purge left $CONF"; return 1; }
+	echo "removed: arbord $(prop ActiveState), no service left, $CONF kept;" \
+		"purged: $CONF gone"
+}
+
 check enabled check_enabled
 check start check_start
 check socket check_socket
@@ -328,4 +378,6 @@ check reload check_reload
 check backlog check_backlog
 check watchdog check_watchdog
 check stop check_stop
+check upgrade check_upgrade
+check remove check_remove
 echo "ARBORVM-END"
