@@ -397,3 +397,19 @@ def test_no_arbord_no_path_and_nothing_on_the_screen(shell, tmp_path):
         assert c.line == text and c.below == [], c
     assert sh.choices("arborctl st") == ["start", "status", "stop"]
     assert sh.complete("arborctl wait --r") == "arborctl wait --ready "
+
+
+def test_directories_complete_into_themselves(shell, tmp_path):
+    """-D DIR (logs' journal directory) completes a directory with its
+    slash and no space, so that the next Tab goes into it, as ls's
+    completion does; the same for --socket's files."""
+    jdir = tmp_path / "journals" / "machine-id"
+    jdir.mkdir(parents=True)
+    sh = shell(tmp_path / "no-arbord.sock")
+    top = str(tmp_path / "journ")
+    assert sh.complete(f"arborctl logs -D {top}") == \
+        f"arborctl logs -D {tmp_path}/journals/"
+    assert sh.complete(f"arborctl logs -D {tmp_path}/journals/mach") == \
+        f"arborctl logs -D {jdir}/"
+    assert sh.complete(f"arborctl --socket {top}") == \
+        f"arborctl --socket {tmp_path}/journals/"
