@@ -19,9 +19,12 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 # The guest's packages beside minbase and the package's Depends.
 PACKAGES = ["systemd", "systemd-sysv"]
@@ -36,6 +39,7 @@ DPKG_OPTIONS = ["path-exclude=/usr/share/man/*",
 # Part of the cache's key: raise it when the way the root is made changes.
 FORMAT = 1
 MMDEBSTRAP_TIMEOUT_S = 600
+CACHE_DAYS = 30
 
 
 def cache_dir():
@@ -92,29 +96,72 @@ def rootfs_name(codename, packages, sources):
     return f"debvm-{codename}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.tar"
 
 
+def cached(path):
+    """Whether path is a tarball young enough to be used: a month old at
+    most, so that the archive's point releases and security updates
+    come in."""
+    try:
+        return time.time() - os.path.getmtime(path) < CACHE_DAYS * 86400
+    except OSError:
+        return False
+
+
+def why_unreachable(sources):
+    """None when each archive's Release file answers, else why not."""
+    for line in sources:
+        _, uri, suite, _ = line.split(maxsplit=3)
+        url = f"{uri.rstrip('/')}/dists/{suite}/InRelease"
+        try:
+            with urllib.request.urlopen(
+                    urllib.request.Request(url, method="HEAD"), timeout=15):
+                pass
+        except (urllib.error.URLError, OSError) as e:
+            return f"the Debian archive is unreachable: {url}: {e}"
+    return None
+
+
 def mmdebstrap(path, suite, sources, options=()):
     """Makes the tarball path with mmdebstrap (minbase and options) unless
-    it is there; written aside, then renamed, so that an interrupted run
-    leaves none. Returns the seconds it took (0: it was there)."""
-    if os.path.isfile(path):
+    it is cached; written aside, then renamed, so that an interrupted run
+    leaves none. Returns the seconds it took (0: it was cached)."""
+    if cached(path):
         return 0.0
     os.makedirs(os.path.dirname(path), exist_ok=True)
     started = time.monotonic()
     fd, part = tempfile.mkstemp(prefix=os.path.basename(path) + ".",
                                 suffix=".part", dir=os.path.dirname(path))
     os.close(fd)
+    # A session of its own, and SIGTERM first on a timeout: mmdebstrap
+    # then unmounts what it bound in its chroot (a SIGKILL would leave
+    # /proc and /dev mounted in a directory of /tmp).
+    proc = subprocess.Popen(
+        ["mmdebstrap", "--variant=minbase", "--mode=root", *options,
+         "--format=tar", suite, part, *sources],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        run = subprocess.run(
-            ["mmdebstrap", "--variant=minbase", "--mode=root", *options,
-             "--format=tar", suite, part, *sources],
-            capture_output=True, text=True, timeout=MMDEBSTRAP_TIMEOUT_S,
-            stdin=subprocess.DEVNULL)
-        assert run.returncode == 0, "mmdebstrap failed:\n" + run.stderr[-4000:]
+        _, err = proc.communicate(timeout=MMDEBSTRAP_TIMEOUT_S)
+        assert proc.returncode == 0, "mmdebstrap failed:\n" + err[-4000:]
         os.replace(part, path)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+        raise AssertionError(f"mmdebstrap took over {MMDEBSTRAP_TIMEOUT_S}s")
     finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
         if os.path.exists(part):
             os.unlink(part)
     return time.monotonic() - started
+
+
+def rootfs_path(codename, packages, sources):
+    return os.path.join(cache_dir(), rootfs_name(codename, packages, sources))
 
 
 def rootfs(codename, packages, sources):
@@ -122,7 +169,7 @@ def rootfs(codename, packages, sources):
     mmdebstrap if it is not there; other debvm-*.tar files, made from
     another list, are removed then. Returns (path, seconds spent)."""
     top = cache_dir()
-    path = os.path.join(top, rootfs_name(codename, packages, sources))
+    path = rootfs_path(codename, packages, sources)
     took = mmdebstrap(path, codename, sources,
                       ["--include=" + ",".join(packages),
                        *[f"--dpkgopt={o}" for o in DPKG_OPTIONS]])

@@ -108,8 +108,12 @@ def guest(request):
     deb = request.getfixturevalue("built").deb
     codename = debvm.host_codename()
     packages = debvm.PACKAGES + debvm.depends(deb)
-    tarball, took = debvm.rootfs(codename, packages,
-                                 debvm.debian_sources(codename))
+    sources = debvm.debian_sources(codename)
+    if not debvm.cached(debvm.rootfs_path(codename, packages, sources)):
+        reason = debvm.why_unreachable(sources)
+        if reason:
+            pytest.skip(f"no cached guest, and {reason}")
+    tarball, took = debvm.rootfs(codename, packages, sources)
     print(f"rootfs {tarball}: " + (f"made in {took:.1f}s" if took
                                    else "cached"))
     files = {f"{GUEST_DIR}/checks.sh": (os.path.join(VM, "checks.sh"),

@@ -83,7 +83,7 @@ in_journal() {
 # The pids of processes whose argv[0] is arbor-vm-*: the tree's services.
 service_pids() {
 	for cmdline in /proc/[0-9]*/cmdline; do
-		case $(tr '\0' ' ' <"$cmdline" 2>/dev/null) in
+		case $(tr '\0' ' ' 2>/dev/null <"$cmdline") in
 		arbor-vm-*)
 			pid=${cmdline#/proc/}
 			echo "${pid%/cmdline}"
@@ -215,6 +215,18 @@ check_reload() {
 	wait_for 60 tree_up $WITH_LATE_SERVICES
 }
 
+# Whether process $1 has a connected Unix socket open (/proc/net/unix:
+# state 03 is SS_CONNECTED; a connection in a listener's backlog is one).
+has_connected_socket() {
+	for fd in "/proc/$1/fd/"*; do
+		inode=$(readlink "$fd" | sed -n 's/^socket:\[\([0-9]*\)\]$/\1/p')
+		[ -n "$inode" ] || continue
+		awk -v i="$inode" '$7 == i && $6 == "03" { found = 1 }
+			END { exit !found }' /proc/net/unix && return 0
+	done
+	return 1
+}
+
 starting_up_again() {
 	[ "$(prop ActiveState)/$(prop SubState)" = activating/start-pre ]
 }
@@ -235,8 +247,11 @@ check_backlog() {
 	wait_for 60 starting_up_again || { prop SubState; return 1; }
 	arborctl status >/run/arbor-vm-status 2>&1 &
 	ctl=$!
+	# arborctl is connected (in the backlog: no arbord accepts) before
+	# the second it is given to wait there
+	wait_for 30 has_connected_socket "$ctl"
 	sleep 1
-	if kill -0 "$ctl" 2>/dev/null; then
+	if kill -0 "$ctl" 2>/dev/null && has_connected_socket "$ctl"; then
 		echo "arborctl waiting after 1s, arbord $(prop SubState)"
 		waited=yes
 	fi
@@ -270,7 +285,15 @@ check_watchdog() {
 	old=$(prop MainPID)
 	restarts=$(prop NRestarts)
 	services=$(service_pids)
-	kill -STOP "$old"
+	# An arbord that answers lives through more than two periods: were it
+	# silent, systemd would kill it every 3 s and the rest would pass.
+	sleep 7
+	[ "$(prop MainPID)" = "$old" ] && [ "$(prop NRestarts)" = "$restarts" ] || {
+		echo "arbord $old did not keep the watchdog: pid $(prop MainPID)," \
+			"NRestarts $(prop NRestarts)"
+		return 1
+	}
+	kill -STOP "$old" || return 1
 	wait_for 90 restarted_after "$restarts" || {
 		systemctl status --no-pager arbord.service
 		return 1
@@ -278,7 +301,9 @@ check_watchdog() {
 	rm "$DROPIN/watchdog.conf"
 	systemctl daemon-reload
 	new=$(prop MainPID)
-	echo "arbord pid $old then $new, NRestarts $restarts then $(prop NRestarts)"
+	echo "arbord pid $old (answered the watchdog for 7 s, then stopped)" \
+		"then $new, NRestarts $restarts then $(prop NRestarts)"
+	[ "$new" != "$old" ] && [ "$new" != 0 ] || return 1
 	wait_for 60 in_journal "Killing process $old .* with signal SIGABRT" \
 		-u arbord.service || return 1
 	journalctl -b -o cat -u arbord.service |
