@@ -224,6 +224,9 @@ def main():
         sys.exit(why)
     boot = Boot(kernel, args.initrd, timeout=args.timeout, cpu=args.cpu)
     if args.terminal:
+        found, why = find_qemu()
+        if found is None:
+            sys.exit(why)
         argv = boot.terminal_argv()
         os.execvp(argv[0], argv)
     boot.start()

@@ -241,7 +241,9 @@ def test_podman_stop_stops_the_tree(podman):
     wait_until(lambda: "web: reloading" in c.logs()[0], "web's answer")
     began = time.monotonic()
     c.stop(10)
-    assert time.monotonic() - began < 5  # web's stop_timeout
+    # ended by arbord's exit once the tree is down, not by SIGKILL at the
+    # end of the 10 s (the margin is podman's own start on a loaded host)
+    assert time.monotonic() - began < 9
     assert c.exit_code() == 0
     assert stop_trace(c) == ["stop web", "stop sidecar", "down"]
     assert c.logs()[0] == "web: reloading\n"
