@@ -9,6 +9,7 @@ Each test runs its own arbord on a private socket (ARBOR_SOCKET, or
 
 import json
 import os
+import pty
 import re
 import shutil
 import socket
@@ -169,43 +170,44 @@ def test_unknown_path_suggests_the_nearest(arbord):
         "parameters": {"path": "web/ap", "nearest": "web/app"}}
 
 
+def on_tty(sock, *args, env=None):
+    """What arborctl ARGS writes on a terminal (a pty), in a UTF-8 locale
+    with TERM=xterm and no NO_COLOR unless env sets it."""
+    e = dict(os.environ, ARBOR_SOCKET=str(sock), LC_ALL="C.UTF-8",
+             TERM="xterm")
+    e.pop("NO_COLOR", None)
+    e.update(env or {})
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.run([ARBORCTL, *args], stdout=slave,
+                           stderr=subprocess.PIPE, timeout=10 * SLOW, env=e)
+        os.close(slave)
+        slave = -1
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the other end is closed
+                break
+            if not chunk:
+                break
+            out += chunk
+        assert p.returncode == 0, p.stderr
+        return out.decode()
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)
+
+
 def test_status_colours_on_a_terminal(arbord):
     """On a terminal, states are coloured and the tree uses box-drawing
     glyphs in a UTF-8 locale; NO_COLOR turns the colours off."""
     a = start_web(arbord)
-    env = dict(os.environ, ARBOR_SOCKET=str(a.socket), LC_ALL="C.UTF-8",
-               TERM="xterm")
-    env.pop("NO_COLOR", None)
-
-    def on_tty(extra_env):
-        import pty
-        master, slave = pty.openpty()
-        try:
-            p = subprocess.run([ARBORCTL, "status"], stdout=slave,
-                               stderr=subprocess.PIPE, timeout=10 * SLOW,
-                               env=dict(env, **extra_env))
-            os.close(slave)
-            slave = -1
-            out = b""
-            while True:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                out += chunk
-            assert p.returncode == 0, p.stderr
-            return out.decode()
-        finally:
-            if slave >= 0:
-                os.close(slave)
-            os.close(master)
-
-    out = on_tty({})
+    out = on_tty(a.socket, "status")
     assert "\033[32mup\033[0m" in out
     assert "\u251c\u2500 a" in out and "\u2514\u2500 web" in out
-    out = on_tty({"NO_COLOR": "1"})
+    out = on_tty(a.socket, "status", env={"NO_COLOR": "1"})
     assert "\033" not in out and "\u2514\u2500 web" in out
 
 

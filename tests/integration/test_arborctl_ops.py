@@ -17,7 +17,7 @@ import subprocess
 from conftest import ARBORD, SLEEPER, SLOW, service, start_web, \
     supervisor, tree, wait_until
 # public_dir is a fixture: imported, pytest finds it here.
-from test_arborctl import ARBORCTL, as_nobody, ctl, nodes, \
+from test_arborctl import ARBORCTL, as_nobody, ctl, nodes, on_tty, \
     public_dir  # noqa: F401
 
 
@@ -508,37 +508,6 @@ def test_the_root_is_a_path_everywhere(arbord):
 
 
 # ---- colour ---------------------------------------------------------------------
-
-
-def on_tty(sock, *args, env=None):
-    """What arborctl ARGS writes on a terminal (a pty), in a UTF-8 locale
-    with TERM=xterm and no NO_COLOR unless env sets it."""
-    import pty
-    e = dict(os.environ, ARBOR_SOCKET=str(sock), LC_ALL="C.UTF-8",
-             TERM="xterm")
-    e.pop("NO_COLOR", None)
-    e.update(env or {})
-    master, slave = pty.openpty()
-    try:
-        p = subprocess.run([ARBORCTL, *args], stdout=slave,
-                           stderr=subprocess.PIPE, timeout=10 * SLOW, env=e)
-        os.close(slave)
-        slave = -1
-        out = b""
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the other end is closed
-                break
-            if not chunk:
-                break
-            out += chunk
-        assert p.returncode == 0, p.stderr
-        return out.decode()
-    finally:
-        if slave >= 0:
-            os.close(slave)
-        os.close(master)
 
 
 def test_no_color_option_and_an_empty_no_color(arbord):
