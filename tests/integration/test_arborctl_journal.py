@@ -329,6 +329,14 @@ def test_journal_options_usage(arbord, tmp_path):
         assert what in r.stderr.decode(), (args, r.stderr)
 
 
+def status_nodes(a):
+    """arborctl --json status's nodes, by path, once arbord answers."""
+    wait_until(lambda: a.socket.exists(), what="the control socket")
+    r = ctl(a.socket, "--json", "status")
+    assert r.returncode == 0, r.stderr
+    return {n["path"]: n for n in json.loads(r.stdout)["nodes"]}
+
+
 def test_status_says_which_nodes_log_to_the_journal(arbord, tmp_path):
     """Status marks the services whose sinks include the journal (how
     arborctl knows to look there), and no other."""
@@ -338,10 +346,7 @@ def test_status_says_which_nodes_log_to_the_journal(arbord, tmp_path):
         service("r", ["/bin/sleep", "1000"])]),
         env={"ARBOR_JOURNAL_SOCKET": str(tmp_path / "absent.sock")})
     a.wait_event("start", "r")
-    wait_until(lambda: a.socket.exists(), what="the control socket")
-    r = ctl(a.socket, "--json", "status")
-    assert r.returncode == 0, r.stderr
-    nodes = {n["path"]: n for n in json.loads(r.stdout)["nodes"]}
+    nodes = status_nodes(a)
     assert nodes["j"]["journal"] is True
     assert "journal" not in nodes["r"]
     assert "journal" not in nodes["/"]
@@ -519,10 +524,7 @@ def test_status_marks_a_pool_whose_template_logs_to_the_journal(arbord,
         service("r", ["/bin/sleep", "1000"])]),
         env={"ARBOR_JOURNAL_SOCKET": str(tmp_path / "absent.sock")})
     a.wait_event("start", "r")
-    wait_until(lambda: a.socket.exists(), what="the control socket")
-    r = ctl(a.socket, "--json", "status")
-    assert r.returncode == 0, r.stderr
-    nodes = {n["path"]: n for n in json.loads(r.stdout)["nodes"]}
+    nodes = status_nodes(a)
     assert nodes["jp"]["instances"] == 0
     assert nodes["jp"]["journal"] is True
     assert "journal" not in nodes["rp"]
