@@ -94,6 +94,7 @@ UNIT_TESTS := tests/unit/test_tree tests/unit/test_living tests/unit/test_lifecy
 	tests/unit/test_oracle tests/unit/test_pidmap tests/unit/test_pidfd \
 	tests/unit/test_wire \
 	tests/unit/test_sockpath tests/unit/test_render tests/unit/test_top_view \
+	tests/unit/test_logtext \
 	tests/unit/test_notify \
 	tests/unit/test_logring tests/unit/test_shutdown \
 	tests/unit/test_child_spec tests/unit/test_plan tests/unit/test_spec_json \
@@ -127,6 +128,10 @@ tests/unit/test_wire: tests/unit/test_wire.c common/wire.o
 tests/unit/test_sockpath: tests/unit/test_sockpath.c common/sockpath.o
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< common/sockpath.o \
 		$(LDFLAGS) $(CMOCKA_LIBS)
+
+tests/unit/test_logtext: tests/unit/test_logtext.c common/logtext.o
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(JANSSON_CFLAGS) -o $@ $< \
+		common/logtext.o $(LDFLAGS) $(CMOCKA_LIBS) $(JANSSON_LIBS)
 
 tests/unit/test_render: tests/unit/test_render.c ctl/render.o common/wire.o
 	$(CC) $(CPPFLAGS) -Ictl $(ALL_CFLAGS) $(JANSSON_CFLAGS) -o $@ $< \

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /*
  * The length of the UTF-8 character at p (n bytes left), 0 if invalid.
@@ -110,4 +111,40 @@ arb_logtext_raw_json(const char *text, size_t len)
 			return NULL;
 		}
 	return a;
+}
+
+size_t
+arb_log_format_time(char *buf, size_t size, int64_t time_us)
+{
+	time_t secs = (time_t)(time_us / 1000000);
+	unsigned usec = (unsigned)(time_us % 1000000);
+	struct tm tm;
+	size_t n;
+
+	if (size == 0)
+		return 0;
+	/* gmtime_r refuses a year past int: then tm is not set. */
+	n = gmtime_r(&secs, &tm) ? strftime(buf, size, "%Y-%m-%dT%H:%M:%S",
+					    &tm) : 0;
+	if (n == 0 || n + 9 > size) {
+		buf[0] = '\0';
+		return 0;
+	}
+	buf[n++] = '.';
+	for (int i = 5; i >= 0; i--, usec /= 10)
+		buf[n + (size_t)i] = (char)('0' + usec % 10);
+	n += 6;
+	buf[n++] = 'Z';
+	buf[n] = '\0';
+	return n;
+}
+
+json_t *
+arb_logtext_time_json(int64_t time_us)
+{
+	char buf[64];
+
+	if (arb_log_format_time(buf, sizeof(buf), time_us) == 0)
+		return NULL;
+	return json_string(buf);
 }

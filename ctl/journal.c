@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <systemd/sd-journal.h>
 
@@ -90,25 +89,6 @@ number_field(sd_journal *j, const char *field)
 	errno = 0;
 	v = strtoll(buf, &end, 10);
 	return errno || *end ? -1 : v;
-}
-
-/* time_us as "2026-11-21T10:00:00.123456Z", as Logs writes a line's. */
-static json_t *
-time_json(long long time_us)
-{
-	time_t secs = (time_t)(time_us / 1000000);
-	struct tm tm;
-	char buf[64];
-	size_t n;
-
-	if (!gmtime_r(&secs, &tm))
-		return NULL;
-	n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	if (n == 0)
-		return NULL;
-	(void)snprintf(buf + n, sizeof(buf) - n, ".%06lldZ",
-		       time_us % 1000000);
-	return json_string(buf);
 }
 
 /* The SYSLOG_IDENTIFIER that arbord writes with ARBOR_PATH=path. */
@@ -337,7 +317,7 @@ entry_line(sd_journal *j, const struct arb_journal_query *q, json_t **ret,
 	*ret_time_us = time_us;
 	if (q->in_ring && q->in_ring(q->ctx, path, time_us, seq, exact))
 		return 0;
-	time = time_json(time_us);
+	time = arb_logtext_time_json(time_us);
 	if (!time)
 		return 0; /* no time of this world: a malformed field */
 	/* Every string is valid UTF-8 here: NULL means no memory. */

@@ -30,15 +30,6 @@
 /* ---- a line as JSON --------------------------------------------------- */
 
 static json_t *
-time_json(int64_t time_us)
-{
-	char buf[64];
-
-	arb_log_format_time(buf, sizeof(buf), time_us);
-	return json_string(buf);
-}
-
-static json_t *
 line_json(const struct arb_control *ctl, uint32_t node,
 	  const struct arb_log_line *l)
 {
@@ -48,7 +39,8 @@ line_json(const struct arb_control *ctl, uint32_t node,
 	if (!o)
 		return NULL;
 	json_object_set_new_nocheck(o, "seq", json_integer((json_int_t)l->seq));
-	json_object_set_new_nocheck(o, "time", time_json(l->time_us));
+	json_object_set_new_nocheck(o, "time",
+				    arb_logtext_time_json(l->time_us));
 	json_object_set_new_nocheck(o, "path",
 				    json_string(ctl->spec->nodes[node].path));
 	json_object_set_new_nocheck(o, "pid", json_integer(l->pid));

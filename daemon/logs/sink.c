@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "logtext.h"
 #include "fdutil.h"
 #include "core/limits.h"
 
@@ -73,31 +74,6 @@ write_all(int fd, const char *p, size_t len, size_t *ret_written)
 }
 
 /* ---- a file, rotated by size ------------------------------------------- */
-
-size_t
-arb_log_format_time(char *buf, size_t size, int64_t time_us)
-{
-	time_t secs = (time_t)(time_us / 1000000);
-	unsigned usec = (unsigned)(time_us % 1000000);
-	struct tm tm;
-	size_t n;
-
-	if (size == 0)
-		return 0;
-	gmtime_r(&secs, &tm);
-	n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (n == 0 || n + 9 > size) {
-		buf[0] = '\0';
-		return 0;
-	}
-	buf[n++] = '.';
-	for (int i = 5; i >= 0; i--, usec /= 10)
-		buf[n + (size_t)i] = (char)('0' + usec % 10);
-	n += 6;
-	buf[n++] = 'Z';
-	buf[n] = '\0';
-	return n;
-}
 
 size_t
 arb_logfile_prefix(char *buf, size_t size, int64_t time_us, const char *path,

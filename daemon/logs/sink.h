@@ -116,8 +116,6 @@ void arb_journal_done(struct arb_journal *j);
 int arb_journal_send(struct arb_journal *j, const char *identifier,
 		     const char *path, const struct arb_log_line *line);
 
-/* time_us as "2026-11-21T10:00:00.123456Z" (UTC); its length. */
-size_t arb_log_format_time(char *buf, size_t size, int64_t time_us);
 
 /* "arbor: 1234 lines dropped", the marker of every sink; its length. */
 #define ARB_LOG_DROPPED_PREFIX "arbor: "
