@@ -260,7 +260,8 @@ tests/unit/test_logring: tests/unit/test_logring.c daemon/logs/ring.o daemon/cor
 
 # Capture with its sinks, and the state container it saves into.
 LOGS_STATE_TEST_OBJS := $(LOGS_SRCS:.c=.o) daemon/state/state.o \
-	daemon/fdutil.o daemon/fdlimit.o daemon/signames.o $(CORE_SRCS:.c=.o)
+	daemon/fdutil.o daemon/fdlimit.o daemon/signames.o common/logtext.o \
+	$(CORE_SRCS:.c=.o)
 tests/unit/test_logs_state: tests/unit/test_logs_state.c $(LOGS_STATE_TEST_OBJS)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DEP_CFLAGS) -o $@ $< \
 		$(LOGS_STATE_TEST_OBJS) $(LDFLAGS) $(CMOCKA_LIBS) \
